@@ -1,0 +1,187 @@
+//! Transmit side of a network interface, for one outgoing link direction.
+
+use crate::ids::MsgId;
+use crate::link::credits::pick_round_robin;
+use crate::link::{CreditCounters, Flit};
+use crate::spec::LinkParams;
+use crate::time::Cycle;
+use std::collections::VecDeque;
+
+/// Where the head message of one VC queue is in being cut into flits.
+#[derive(Clone, Copy, Debug, Default)]
+struct Segmenter {
+    /// Message payload bytes not yet assigned to a packet.
+    msg_left: u64,
+    /// Flits left in the current packet (0: start a new packet).
+    pkt_flits_left: u64,
+    /// Payload bytes of the current packet.
+    pkt_payload: u32,
+    /// Whether the head message has sent its first flit.
+    started: bool,
+}
+
+/// A message admitted into a VC queue: its id and size.
+#[derive(Clone, Copy, Debug)]
+struct Queued {
+    msg: MsgId,
+    bytes: u64,
+}
+
+/// One flit chosen for the wire this cycle.
+#[derive(Clone, Copy, Debug)]
+pub struct Sent {
+    pub flit: Flit,
+    /// The flit is the first of its message (for the send timestamp).
+    pub first_of_message: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct TxPort {
+    /// Messages of this source, ordered by (inject cycle, message id).
+    plan: Vec<(Cycle, MsgId, u64, u8)>,
+    next_plan: usize,
+    queues: Vec<VecDeque<Queued>>,
+    seg: Vec<Segmenter>,
+    /// Bit `v` set iff `queues[v]` is non-empty.
+    queued_mask: u64,
+    pub credits: CreditCounters,
+    /// Round-robin pointer over VCs.
+    rr: u32,
+    /// Cycles in which a flit waited and no VC holding one had a credit.
+    pub credit_stall_cycles: u64,
+}
+
+impl TxPort {
+    /// `plan` is `(inject cycle, message, bytes, vc)` for every message this
+    /// port sends, in any order; it is sorted here.
+    pub fn new(params: &LinkParams, mut plan: Vec<(Cycle, MsgId, u64, u8)>) -> Self {
+        plan.sort_unstable_by_key(|&(c, m, _, _)| (c, m));
+        let vcs = params.vcs as usize;
+        Self {
+            plan,
+            next_plan: 0,
+            queues: vec![VecDeque::new(); vcs],
+            seg: vec![Segmenter::default(); vcs],
+            queued_mask: 0,
+            credits: CreditCounters::new(params.vcs, params.credits_per_vc),
+            rr: 0,
+            credit_stall_cycles: 0,
+        }
+    }
+
+    /// Moves messages whose inject cycle has come into their VC queues;
+    /// returns how many.
+    #[inline]
+    pub fn admit(&mut self, c: Cycle) -> usize {
+        let start = self.next_plan;
+        while let Some(&(at, msg, bytes, vc)) = self.plan.get(self.next_plan) {
+            if at > c {
+                break;
+            }
+            self.queues[vc as usize].push_back(Queued { msg, bytes });
+            self.queued_mask |= 1 << vc;
+            self.next_plan += 1;
+        }
+        self.next_plan - start
+    }
+
+    /// The inject cycle of the next message not yet admitted.
+    #[inline]
+    pub fn next_injection(&self) -> Option<Cycle> {
+        self.plan.get(self.next_plan).map(|&(c, ..)| c)
+    }
+
+    /// VCs that have a flit waiting and a credit to send it.
+    #[inline]
+    pub fn sendable(&self) -> u64 {
+        self.queued_mask & self.credits.mask()
+    }
+
+    /// Whether some flit waits (with or without a credit).
+    #[inline]
+    pub fn has_queued(&self) -> bool {
+        self.queued_mask != 0
+    }
+
+    /// Picks a VC round-robin among the sendable ones, spends its credit and
+    /// returns its next flit; `None` if no VC can send. A stall cycle is
+    /// counted when flits wait but none has a credit.
+    #[inline]
+    pub fn send(&mut self, params: &LinkParams) -> Option<Sent> {
+        let sendable = self.sendable();
+        if sendable == 0 {
+            if self.queued_mask != 0 {
+                self.credit_stall_cycles += 1;
+            }
+            return None;
+        }
+        let vc = pick_round_robin(sendable, self.rr);
+        self.rr = if vc + 1 >= params.vcs as usize {
+            0
+        } else {
+            vc as u32 + 1
+        };
+        self.credits.take(vc);
+        Some(self.cut_flit(vc, params))
+    }
+
+    /// The next flit of the head message of `vc`.
+    #[inline]
+    fn cut_flit(&mut self, vc: usize, params: &LinkParams) -> Sent {
+        let head = *self.queues[vc].front().expect("sendable VC has a message");
+        let seg = &mut self.seg[vc];
+        let first_of_message = !seg.started;
+        if first_of_message {
+            seg.started = true;
+            seg.msg_left = head.bytes;
+        }
+        let mut flags = 0;
+        if seg.pkt_flits_left == 0 {
+            let payload = seg.msg_left.min(params.mtu_bytes as u64);
+            seg.msg_left -= payload;
+            seg.pkt_payload = payload as u32;
+            seg.pkt_flits_left = params.packet_flits(payload);
+            flags |= Flit::HEAD;
+        }
+        seg.pkt_flits_left -= 1;
+        let mut payload_bytes = 0;
+        if seg.pkt_flits_left == 0 {
+            flags |= Flit::TAIL;
+            payload_bytes = seg.pkt_payload;
+            if seg.msg_left == 0 {
+                flags |= Flit::MSG_TAIL;
+                *seg = Segmenter::default();
+                self.queues[vc].pop_front();
+                if self.queues[vc].is_empty() {
+                    self.queued_mask &= !(1 << vc);
+                }
+            }
+        }
+        Sent {
+            flit: Flit {
+                msg: head.msg,
+                payload_bytes,
+                vc: vc as u8,
+                flags,
+            },
+            first_of_message,
+        }
+    }
+
+    /// Skips `cycles` idle cycles (nothing sendable, nothing arriving):
+    /// accounts them exactly as that many calls to `send` would.
+    pub fn account_idle(&mut self, cycles: u64) {
+        debug_assert_eq!(self.sendable(), 0);
+        if self.queued_mask != 0 {
+            self.credit_stall_cycles += cycles;
+        }
+    }
+
+    /// VCs whose head message waits for a credit: `(vc, messages queued)`.
+    pub fn credit_starved_vcs(&self) -> Vec<(usize, usize)> {
+        (0..self.queues.len())
+            .filter(|&v| !self.queues[v].is_empty() && self.credits.get(v) == 0)
+            .map(|v| (v, self.queues[v].len()))
+            .collect()
+    }
+}

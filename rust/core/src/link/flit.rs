@@ -1,0 +1,40 @@
+//! The flit: the unit a link serializes and a buffer holds.
+
+use crate::ids::MsgId;
+
+/// One flit. A small `Copy` value (12 bytes): buffers and wires hold flits
+/// by value, never behind a pointer, and nothing is allocated per flit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flit {
+    /// The message this flit belongs to.
+    pub msg: MsgId,
+    /// Message payload bytes delivered by this flit's packet; set on the
+    /// packet's tail flit only (0 elsewhere), so summing over flits counts
+    /// each payload byte once.
+    pub payload_bytes: u32,
+    pub vc: u8,
+    /// `HEAD`, `TAIL`, `MSG_TAIL` bits.
+    pub flags: u8,
+}
+
+impl Flit {
+    /// First flit of a packet.
+    pub const HEAD: u8 = 1;
+    /// Last flit of a packet.
+    pub const TAIL: u8 = 2;
+    /// Last flit of the last packet of a message.
+    pub const MSG_TAIL: u8 = 4;
+
+    #[inline]
+    pub fn is(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn flit_stays_small() {
+        assert!(std::mem::size_of::<super::Flit>() <= 12);
+    }
+}

@@ -1,0 +1,75 @@
+//! Presets compiled into the engine from `specs/`, so they load the same from a
+//! checkout, a wheel, or a Rust program that embeds the core.
+
+use super::parse::from_toml;
+use super::LinkSpec;
+use crate::error::{Error, Result};
+
+/// `(name, TOML text)` of every link preset, sorted by name.
+pub const LINK_PRESETS: &[(&str, &str)] = &[
+    ("noc", include_str!("../../../../specs/link/noc.toml")),
+    (
+        "nvlink4",
+        include_str!("../../../../specs/link/nvlink4.toml"),
+    ),
+    (
+        "pcie6_x16",
+        include_str!("../../../../specs/link/pcie6_x16.toml"),
+    ),
+];
+
+pub fn link_preset_names() -> Vec<&'static str> {
+    LINK_PRESETS.iter().map(|(n, _)| *n).collect()
+}
+
+/// The TOML text of a preset.
+pub fn link_preset_toml(name: &str) -> Result<&'static str> {
+    LINK_PRESETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            Error::spec(
+                "preset",
+                format!(
+                    "unknown link preset {name:?}; known presets: {}",
+                    link_preset_names().join(", ")
+                ),
+            )
+        })
+}
+
+/// A link preset, parsed and validated.
+pub fn link_preset(name: &str) -> Result<LinkSpec> {
+    let spec: LinkSpec = from_toml(link_preset_toml(name)?, name)?;
+    spec.validate().map_err(|e| e.within(name))?;
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_parses_validates_and_cites_sources() {
+        for name in link_preset_names() {
+            let spec = link_preset(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(spec.name, name);
+            assert!(!spec.sources.is_empty(), "{name} has no sources");
+            spec.resolve().unwrap();
+        }
+    }
+
+    #[test]
+    fn names_are_sorted_and_unknown_names_list_the_known_ones() {
+        let names = link_preset_names();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        let e = link_preset("pcie7").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown link preset \"pcie7\"") && e.contains("pcie6_x16"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! `RunOptions`: how to run (seed, engine mode, limits, checks), not what.
+
+use super::{ensure, ensure_float};
+use crate::error::Result;
+use serde::{Deserialize, Serialize};
+
+/// How the engine advances time. Results are identical in every mode; the
+/// modes differ only in speed, and `tick_all` exists to prove that.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineMode {
+    /// Tick the next cycle while anything is busy; when everything is idle,
+    /// jump straight to the next scheduled event (arrival, injection).
+    #[default]
+    Auto,
+    /// Tick every cycle (debug reference).
+    TickAll,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunOptions {
+    /// Run seed; every component's random stream derives from it.
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub engine: EngineMode,
+    /// Stop with `Limit` after this many cycles of the fabric clock.
+    #[serde(default)]
+    pub max_cycles: Option<u64>,
+    /// Stop with `Limit` once simulated time passes this.
+    #[serde(default)]
+    pub max_time_ns: Option<f64>,
+    /// Report a deadlock when work is pending and no flit has moved for this
+    /// many cycles (a quiescent fabric with pending work is reported at once).
+    #[serde(default = "default_watchdog")]
+    pub watchdog_cycles: u64,
+    /// Check conservation invariants every cycle (slower; for tests/fuzzing).
+    #[serde(default)]
+    pub check_invariants: bool,
+}
+
+fn default_watchdog() -> u64 {
+    1_000_000
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            engine: EngineMode::Auto,
+            max_cycles: None,
+            max_time_ns: None,
+            watchdog_cycles: default_watchdog(),
+            check_invariants: false,
+        }
+    }
+}
+
+impl RunOptions {
+    pub fn validate(&self) -> Result<()> {
+        ensure(
+            self.watchdog_cycles >= 1,
+            "watchdog_cycles",
+            ">= 1",
+            self.watchdog_cycles,
+        )?;
+        if let Some(t) = self.max_time_ns {
+            ensure_float(t, "max_time_ns", 0.0, false)?;
+        }
+        Ok(())
+    }
+}

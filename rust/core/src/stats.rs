@@ -1,0 +1,61 @@
+//! Statistics kept per component: counters live on the components; this
+//! module holds the shared histogram type.
+
+/// A histogram with `buckets` linear buckets of `width` each; values past the
+/// last bucket land in it. Samples carry a weight (a number of cycles), so
+/// skipping idle cycles accounts them in one call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Histogram {
+    pub width: u64,
+    pub counts: Vec<u64>,
+}
+
+/// Histograms are sized to at most this many buckets.
+pub const MAX_BUCKETS: u64 = 64;
+
+impl Histogram {
+    /// A histogram covering `0..=max_value` in at most [`MAX_BUCKETS`] buckets.
+    pub fn covering(max_value: u64) -> Self {
+        let width = (max_value + 1).div_ceil(MAX_BUCKETS).max(1);
+        let buckets = (max_value / width + 1) as usize;
+        Self {
+            width,
+            counts: vec![0; buckets],
+        }
+    }
+
+    #[inline]
+    pub fn add(&mut self, value: u64, weight: u64) {
+        let last = self.counts.len() - 1;
+        let b = ((value / self.width) as usize).min(last);
+        self.counts[b] += weight;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_ranges_get_one_bucket_per_value() {
+        let mut h = Histogram::covering(8);
+        assert_eq!((h.width, h.counts.len()), (1, 9));
+        h.add(3, 5);
+        h.add(8, 1);
+        assert_eq!(h.counts[3], 5);
+        assert_eq!(h.total(), 6);
+    }
+
+    #[test]
+    fn large_ranges_are_bucketed() {
+        let mut h = Histogram::covering(1000);
+        assert!(h.counts.len() as u64 <= MAX_BUCKETS);
+        h.add(1000, 1);
+        h.add(5000, 1);
+        assert_eq!(*h.counts.last().unwrap(), 2);
+    }
+}

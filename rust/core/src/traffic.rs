@@ -1,0 +1,96 @@
+//! Traffic as columns: one message per row.
+
+use crate::error::{Error, Result};
+
+/// Messages to send, as parallel columns (the layout numpy hands us).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MessageTraffic {
+    pub src: Vec<u32>,
+    pub dst: Vec<u32>,
+    pub bytes: Vec<u64>,
+    /// When the message is offered to the source's network interface.
+    pub inject_ps: Vec<u64>,
+    pub vc: Vec<u32>,
+}
+
+/// Messages larger than this (1 PiB) are rejected: flit counts stay far from overflow.
+pub const MAX_MESSAGE_BYTES: u64 = 1 << 50;
+
+impl MessageTraffic {
+    pub fn len(&self) -> usize {
+        self.src.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.src.is_empty()
+    }
+
+    /// Checks the columns against a fabric of `endpoints` endpoints and `vcs`
+    /// VCs; errors name the column and the row (`traffic.dst[3]`).
+    pub fn validate(&self, endpoints: usize, vcs: u32) -> Result<()> {
+        let n = self.src.len();
+        for (name, len) in [
+            ("dst", self.dst.len()),
+            ("bytes", self.bytes.len()),
+            ("inject_ps", self.inject_ps.len()),
+            ("vc", self.vc.len()),
+        ] {
+            if len != n {
+                return Err(Error::spec(
+                    format!("traffic.{name}"),
+                    format!("has {len} rows but traffic.src has {n}; every column needs one row per message"),
+                ));
+            }
+        }
+        if n >= u32::MAX as usize {
+            return Err(Error::spec(
+                "traffic",
+                format!("has {n} messages; at most {} are allowed", u32::MAX - 1),
+            ));
+        }
+        for i in 0..n {
+            let (s, d) = (self.src[i], self.dst[i]);
+            if s as usize >= endpoints {
+                return Err(Error::spec(
+                    format!("traffic.src[{i}]"),
+                    format!(
+                        "names endpoint {s}, but the fabric has endpoints 0..{}",
+                        endpoints - 1
+                    ),
+                ));
+            }
+            if d as usize >= endpoints {
+                return Err(Error::spec(
+                    format!("traffic.dst[{i}]"),
+                    format!(
+                        "names endpoint {d}, but the fabric has endpoints 0..{}",
+                        endpoints - 1
+                    ),
+                ));
+            }
+            if s == d {
+                return Err(Error::spec(
+                    format!("traffic.dst[{i}]"),
+                    format!("equals src ({s}); a message must go to another endpoint"),
+                ));
+            }
+            let b = self.bytes[i];
+            if b == 0 || b > MAX_MESSAGE_BYTES {
+                return Err(Error::spec(
+                    format!("traffic.bytes[{i}]"),
+                    format!("must be in 1..={MAX_MESSAGE_BYTES}, got {b}"),
+                ));
+            }
+            if self.vc[i] >= vcs {
+                return Err(Error::spec(
+                    format!("traffic.vc[{i}]"),
+                    format!(
+                        "must be in 0..{vcs} (the link has {vcs} VCs), got {}",
+                        self.vc[i]
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
