@@ -298,13 +298,10 @@ impl Model for Network {
     fn min_watchdog_cycles(&self) -> u64 {
         // A credit round trip, and the longest gap a paced receiver may take
         // between two drains, are legal stretches without progress.
-        let drain_gap = self.drain.map_or(0, |d| {
-            if d.add == 0 {
-                0
-            } else {
-                (d.cost / d.add) as u64 + 1
-            }
-        });
+        let drain_gap = self
+            .drain
+            .and_then(|d| d.cost.checked_div(d.add))
+            .map_or(0, |g| g as u64 + 1);
         2 * self.params.credit_round_trip_cycles() + drain_gap
     }
 

@@ -1,10 +1,10 @@
 //! Seeded random streams, one per component, derived from the run seed.
 //!
 //! Hand-written (SplitMix64 to derive, xoshiro256** to draw) rather than taken
-//! from `rand`: the bit stream is part of our determinism contract ("same spec
-//! + traffic + seed gives bit-identical results on any machine") and must not
-//! change when a dependency is upgraded. Both algorithms are public-domain
-//! reference designs (Vigna et al.).
+//! from `rand`: the bit stream is part of our determinism contract (the same
+//! spec, traffic and seed give bit-identical results on any machine) and
+//! must not change when a dependency is upgraded. Both algorithms are
+//! public-domain reference designs (Vigna et al.).
 
 /// One SplitMix64 step: used to expand seeds into independent states.
 fn splitmix64(state: &mut u64) -> u64 {

@@ -94,3 +94,41 @@ impl MessageTraffic {
         Ok(())
     }
 }
+
+impl MessageTraffic {
+    /// Builds traffic from signed 64-bit columns (numpy's default integers),
+    /// rejecting negative and out-of-range values with the column and row.
+    pub fn from_i64_columns(
+        src: &[i64],
+        dst: &[i64],
+        bytes: &[i64],
+        inject_ps: &[i64],
+        vc: &[i64],
+    ) -> Result<Self> {
+        fn narrow<T: TryFrom<i64>>(col: &[i64], name: &str) -> Result<Vec<T>> {
+            col.iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    T::try_from(v).map_err(|_| {
+                        let allowed = if v < 0 {
+                            "must be >= 0".to_string()
+                        } else {
+                            "is too large".to_string()
+                        };
+                        Error::spec(
+                            format!("traffic.{name}[{i}]"),
+                            format!("{allowed}, got {v}"),
+                        )
+                    })
+                })
+                .collect()
+        }
+        Ok(Self {
+            src: narrow(src, "src")?,
+            dst: narrow(dst, "dst")?,
+            bytes: narrow(bytes, "bytes")?,
+            inject_ps: narrow(inject_ps, "inject_ps")?,
+            vc: narrow(vc, "vc")?,
+        })
+    }
+}

@@ -1,1 +1,246 @@
-// placeholder
+//! `fabricsim._core`: thin bindings of fabricsim-core.
+//!
+//! Only conversion lives here: JSON text and byte columns in, dicts of byte
+//! columns out, core errors mapped one to one onto the exception classes of
+//! `fabricsim.errors`. Runs release the GIL; a panic in the core becomes a
+//! `fabricsim.InternalError`, never a crashed interpreter.
+
+use fabricsim_core::error::Error;
+use fabricsim_core::result::RunResult;
+use fabricsim_core::spec::{self, parse, presets, FabricSpec, LinkSpec, RunOptions};
+use fabricsim_core::MessageTraffic;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Raises the `fabricsim.errors` class `name` built with `message` and `kwargs`.
+fn raise(py: Python<'_>, name: &str, message: String, kwargs: Option<Bound<'_, PyDict>>) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let cls = py.import("fabricsim.errors")?.getattr(name)?;
+        let exc = cls.call((message.clone(),), kwargs.as_ref())?;
+        Ok(PyErr::from_value(exc))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
+    let kw = PyDict::new(py);
+    let message = err.to_string();
+    let filled = (|| -> PyResult<&str> {
+        Ok(match err {
+            Error::Spec { path, .. } => {
+                kw.set_item("path", path)?;
+                "SpecError"
+            }
+            Error::Deadlock {
+                cycle,
+                time_ps,
+                waiting,
+                partial,
+                ..
+            } => {
+                kw.set_item("cycle", cycle)?;
+                kw.set_item("time_ps", time_ps)?;
+                let rows = PyList::empty(py);
+                for w in waiting {
+                    let d = PyDict::new(py);
+                    d.set_item("node", w.node)?;
+                    d.set_item("port", w.port)?;
+                    d.set_item("vc", w.vc)?;
+                    d.set_item("reason", w.reason)?;
+                    rows.append(d)?;
+                }
+                kw.set_item("waiting", rows)?;
+                kw.set_item("partial_raw", result_dict(py, &partial)?)?;
+                "DeadlockError"
+            }
+            Error::Limit { partial, .. } => {
+                kw.set_item("partial_raw", result_dict(py, &partial)?)?;
+                "SimulationLimitError"
+            }
+            Error::Invariant { cycle, .. } => {
+                kw.set_item("cycle", cycle)?;
+                "InvariantError"
+            }
+        })
+    })();
+    match filled {
+        Ok(name) => raise(py, name, message, Some(kw)),
+        Err(e) => e,
+    }
+}
+
+/// Runs `f` with the GIL released, turning core errors and panics into
+/// Python exceptions (polars' `enter_polars` pattern).
+fn enter<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Error> + Send) -> PyResult<T> {
+    match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(to_py_err(py, e)),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(raise(
+                py,
+                "InternalError",
+                format!("fabricsim engine bug (please report with the inputs): {what}"),
+                None,
+            ))
+        }
+    }
+}
+
+fn u64_bytes<'py>(py: Python<'py>, values: impl Iterator<Item = u64>) -> Bound<'py, PyBytes> {
+    let buf: Vec<u8> = values.flat_map(u64::to_le_bytes).collect();
+    PyBytes::new(py, &buf)
+}
+
+fn i64_column(data: &[u8], name: &str) -> Result<Vec<i64>, Error> {
+    if data.len() % 8 != 0 {
+        return Err(Error::spec(
+            format!("traffic.{name}"),
+            "must be a buffer of 64-bit integers".to_string(),
+        ));
+    }
+    Ok(data
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().expect("8-byte chunk")))
+        .collect())
+}
+
+/// A run result as a dict of plain values and little-endian u64 byte columns.
+fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("complete", r.complete)?;
+    d.set_item("cycles", r.cycles)?;
+    d.set_item("cycle_ps_num", r.cycle_ps.0)?;
+    d.set_item("cycle_ps_den", r.cycle_ps.1)?;
+    d.set_item("end_ps", r.end_ps)?;
+    d.set_item("events", r.events)?;
+    d.set_item("wall_seconds", r.wall_seconds)?;
+    d.set_item("send_ps", u64_bytes(py, r.send_ps.iter().copied()))?;
+    d.set_item("deliver_ps", u64_bytes(py, r.deliver_ps.iter().copied()))?;
+    let links = PyDict::new(py);
+    let col =
+        |f: fn(&fabricsim_core::result::LinkRecord) -> u64| u64_bytes(py, r.links.iter().map(f));
+    links.set_item("src", col(|l| l.src as u64))?;
+    links.set_item("dst", col(|l| l.dst as u64))?;
+    links.set_item("flits", col(|l| l.flits))?;
+    links.set_item("payload_bytes", col(|l| l.payload_bytes))?;
+    links.set_item("credit_stall_cycles", col(|l| l.credit_stall_cycles))?;
+    links.set_item("max_occupancy", col(|l| l.max_occupancy as u64))?;
+    links.set_item("occupancy_width", col(|l| l.occupancy_width))?;
+    let hist = PyList::empty(py);
+    for l in &r.links {
+        hist.append(u64_bytes(py, l.occupancy_cycles.iter().copied()))?;
+    }
+    links.set_item("occupancy_cycles", hist)?;
+    d.set_item("links", links)?;
+    Ok(d)
+}
+
+/// Validates JSON of spec `kind` and returns it canonical (defaults filled).
+#[pyfunction]
+fn spec_normalize(py: Python<'_>, kind: String, json: String) -> PyResult<String> {
+    enter(py, move || spec::normalize_json(&kind, &json))
+}
+
+/// Parses TOML of spec `kind` into canonical JSON.
+#[pyfunction]
+fn spec_from_toml(py: Python<'_>, kind: String, text: String, origin: String) -> PyResult<String> {
+    enter(py, move || spec::toml_to_json(&kind, &text, &origin))
+}
+
+/// Writes canonical JSON of spec `kind` as TOML.
+#[pyfunction]
+fn spec_to_toml(py: Python<'_>, kind: String, json: String) -> PyResult<String> {
+    enter(py, move || spec::json_to_toml(&kind, &json))
+}
+
+#[pyfunction]
+fn link_preset_names() -> Vec<&'static str> {
+    presets::link_preset_names()
+}
+
+/// The TOML text of a link preset.
+#[pyfunction]
+fn link_preset_toml(py: Python<'_>, name: String) -> PyResult<&'static str> {
+    enter(py, move || presets::link_preset_toml(&name))
+}
+
+/// The engine's resolved view of a link: clock, cycles, goodput bound.
+#[pyfunction]
+fn link_resolve<'py>(py: Python<'py>, json: String) -> PyResult<Bound<'py, PyDict>> {
+    let p = enter(py, move || {
+        parse::from_json::<LinkSpec>(&json, "link")?.resolve()
+    })?;
+    let d = PyDict::new(py);
+    let (num, den) = p.clock.ratio();
+    d.set_item("cycle_ps", p.clock.period_ps_f64())?;
+    d.set_item("cycle_ps_num", num)?;
+    d.set_item("cycle_ps_den", den)?;
+    d.set_item("raw_gbps", p.raw_gbps())?;
+    d.set_item("flit_payload_bytes", p.flit_payload_bytes)?;
+    d.set_item("latency_cycles", p.latency_cycles)?;
+    d.set_item("credit_return_cycles", p.credit_return_cycles)?;
+    d.set_item("credit_round_trip_cycles", p.credit_round_trip_cycles())?;
+    d.set_item("packet_flits_at_mtu", p.packet_flits(p.mtu_bytes as u64))?;
+    d.set_item("max_goodput_gbps", p.raw_gbps() * p.goodput_fraction())?;
+    Ok(d)
+}
+
+/// Flits a message of `bytes` takes on a link.
+#[pyfunction]
+fn link_message_flits(py: Python<'_>, json: String, bytes: u64) -> PyResult<u64> {
+    enter(py, move || {
+        Ok(parse::from_json::<LinkSpec>(&json, "link")?
+            .resolve()?
+            .message_flits(bytes))
+    })
+}
+
+/// Runs message traffic (columns of little-endian int64) on a fabric.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn run_messages<'py>(
+    py: Python<'py>,
+    fabric_json: String,
+    options_json: String,
+    src: &[u8],
+    dst: &[u8],
+    nbytes: &[u8],
+    inject_ps: &[u8],
+    vc: &[u8],
+) -> PyResult<Bound<'py, PyDict>> {
+    let cols = [src, dst, nbytes, inject_ps, vc].map(|c| c.to_vec());
+    let result = enter(py, move || {
+        let fabric: FabricSpec = parse::from_json(&fabric_json, "fabric")?;
+        let opts: RunOptions = parse::from_json(&options_json, "options")?;
+        let [s, d, b, t, v] = cols;
+        let traffic = MessageTraffic::from_i64_columns(
+            &i64_column(&s, "src")?,
+            &i64_column(&d, "dst")?,
+            &i64_column(&b, "bytes")?,
+            &i64_column(&t, "inject_ps")?,
+            &i64_column(&v, "vc")?,
+        )?;
+        fabricsim_core::run_messages(&fabric, &traffic, &opts)
+    })?;
+    result_dict(py, &result)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(spec_normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(spec_from_toml, m)?)?;
+    m.add_function(wrap_pyfunction!(spec_to_toml, m)?)?;
+    m.add_function(wrap_pyfunction!(link_preset_names, m)?)?;
+    m.add_function(wrap_pyfunction!(link_preset_toml, m)?)?;
+    m.add_function(wrap_pyfunction!(link_resolve, m)?)?;
+    m.add_function(wrap_pyfunction!(link_message_flits, m)?)?;
+    m.add_function(wrap_pyfunction!(run_messages, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,52 @@
+# The README's commands. Everything installs from the project's own files:
+# `make run` and `make test` work on a clean clone with Python 3.10+ and Rust.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+RUST_SOURCES := $(shell find rust specs -type f \( -name '*.rs' -o -name '*.toml' \)) Cargo.toml
+PY_DEPS_STAMP := $(VENV)/.deps-stamp
+BUILD_STAMP := $(VENV)/.build-stamp
+
+.PHONY: run test bench fuzz lint build clean
+
+run: $(BUILD_STAMP)
+	$(PY) -m fabricsim demo
+
+test: $(BUILD_STAMP)
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	# The bindings crate is a Python extension: it is tested through pytest.
+	cargo test --workspace --exclude fabricsim-py --locked
+	$(PY) -m ruff check python tests benches
+	$(PY) -m ruff format --check python tests benches
+	$(PY) -m mypy
+	$(PY) -m mypy.stubtest fabricsim._core
+	$(PY) -m pytest -q
+
+bench: $(BUILD_STAMP)
+	$(PY) benches/bench.py --write BENCHMARKS.md
+
+fuzz: $(BUILD_STAMP)
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests -k "property"
+
+build: $(BUILD_STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(PY_DEPS_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "maturin>=1.5,<2" "numpy>=1.24" "pytest>=8" "hypothesis>=6.100" \
+		"ruff>=0.6" "mypy>=1.10" "matplotlib>=3.7"
+	touch $@
+
+$(BUILD_STAMP): $(PY_DEPS_STAMP) $(RUST_SOURCES) pyproject.toml
+	$(VENV)/bin/maturin develop --release
+	touch $@
+
+clean:
+	rm -rf $(VENV) target

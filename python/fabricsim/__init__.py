@@ -1,0 +1,38 @@
+"""fabricsim: a cycle-level emulator of the interconnect and memory fabric of AI systems.
+
+>>> import fabricsim as fs
+>>> link = fs.LinkSpec.preset("pcie6_x16")
+>>> fab = fs.Fabric(topology=fs.topology.point_to_point(), link=link)
+>>> res = fab.run(fs.traffic.messages(src=[0, 0], dst=[1, 1], bytes=[4096, 1 << 20]))
+>>> print(res.summary())  # doctest: +SKIP
+"""
+
+from fabricsim import topology, traffic
+from fabricsim._core import __version__
+from fabricsim.errors import (
+    DeadlockError,
+    FabricsimError,
+    InternalError,
+    InvariantError,
+    SimulationLimitError,
+    SpecError,
+)
+from fabricsim.fabric import Fabric
+from fabricsim.result import Result
+from fabricsim.specs import EndpointSpec, LinkSpec
+
+__all__ = [
+    "DeadlockError",
+    "EndpointSpec",
+    "Fabric",
+    "FabricsimError",
+    "InternalError",
+    "InvariantError",
+    "LinkSpec",
+    "Result",
+    "SimulationLimitError",
+    "SpecError",
+    "__version__",
+    "topology",
+    "traffic",
+]

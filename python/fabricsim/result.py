@@ -1,0 +1,177 @@
+"""Results of a run as numpy structured arrays and plain dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fabricsim.traffic import MessageTraffic
+
+NEVER = np.iinfo(np.uint64).max
+
+MESSAGE_DTYPE = np.dtype(
+    [
+        ("src", np.uint32),
+        ("dst", np.uint32),
+        ("bytes", np.int64),
+        ("vc", np.uint32),
+        ("inject_ps", np.int64),
+        ("send_ps", np.int64),
+        ("deliver_ps", np.int64),
+        ("latency_ps", np.int64),
+    ]
+)
+"""One row a message; ``send_ps``/``deliver_ps``/``latency_ps`` are -1 when not reached.
+``send_ps``: first flit on the wire; ``deliver_ps``: last flit drained at the destination;
+``latency_ps = deliver_ps - inject_ps`` (source queueing included)."""
+
+LINK_DTYPE = np.dtype(
+    [
+        ("src", np.uint32),
+        ("dst", np.uint32),
+        ("flits", np.uint64),
+        ("payload_bytes", np.uint64),
+        ("utilization", np.float64),
+        ("goodput_gbps", np.float64),
+        ("credit_stall_cycles", np.uint64),
+        ("max_occupancy", np.uint32),
+        ("mean_occupancy", np.float64),
+    ]
+)
+"""One row per link and direction. ``utilization``: fraction of cycles that carried a flit;
+``goodput_gbps``: payload bits over the simulated time; ``credit_stall_cycles``: cycles in
+which a flit waited and no VC holding one had a credit; occupancy: flits held in the
+receive buffers (all VCs)."""
+
+
+def _u64(raw: bytes) -> npt.NDArray[np.uint64]:
+    return np.frombuffer(raw, dtype="<u8").astype(np.uint64)
+
+
+def _times(raw: bytes) -> npt.NDArray[np.int64]:
+    t = _u64(raw)
+    out = t.astype(np.int64)
+    out[t == NEVER] = -1
+    return out
+
+
+class Result:
+    """The outcome of ``Fabric.run``.
+
+    ``messages`` and ``links`` are numpy structured arrays (``MESSAGE_DTYPE``,
+    ``LINK_DTYPE``); put them in a DataFrame with ``pandas.DataFrame(res.messages)``.
+    """
+
+    def __init__(self, raw: dict[str, Any], traffic: MessageTraffic) -> None:
+        self._raw = raw
+        self._traffic = traffic
+        self.complete: bool = bool(raw["complete"])
+        """True when every message was delivered (False for a partial result)."""
+        self.cycles: int = int(raw["cycles"])
+        """Cycles of the fabric clock simulated."""
+        self.cycle_ps: float = raw["cycle_ps_num"] / raw["cycle_ps_den"]
+        """The fabric clock period (one flit time on the link), ps."""
+        self.end_ps: int = int(raw["end_ps"])
+        """End of the simulated window, ps."""
+        self.events: int = int(raw["events"])
+        """Engine events: flit sends and arrivals, credit returns, drains."""
+        self.wall_seconds: float = float(raw["wall_seconds"])
+        """Wall time of the cycle loop (not part of the deterministic result)."""
+        self._messages: npt.NDArray[Any] | None = None
+        self._links: npt.NDArray[Any] | None = None
+
+    @property
+    def messages(self) -> npt.NDArray[Any]:
+        if self._messages is None:
+            t = self._traffic
+            m = np.zeros(len(t), dtype=MESSAGE_DTYPE)
+            m["src"], m["dst"], m["bytes"], m["vc"] = t.src, t.dst, t.bytes, t.vc
+            m["inject_ps"] = t.inject_ps
+            m["send_ps"] = _times(self._raw["send_ps"])
+            m["deliver_ps"] = d = _times(self._raw["deliver_ps"])
+            m["latency_ps"] = np.where(d >= 0, d - t.inject_ps, -1)
+            self._messages = m
+        return self._messages
+
+    @property
+    def links(self) -> npt.NDArray[Any]:
+        if self._links is None:
+            raw = self._raw["links"]
+            flits = _u64(raw["flits"])
+            payload = _u64(raw["payload_bytes"])
+            rows = np.zeros(len(flits), dtype=LINK_DTYPE)
+            rows["src"], rows["dst"] = _u64(raw["src"]), _u64(raw["dst"])
+            rows["flits"], rows["payload_bytes"] = flits, payload
+            cycles = max(self.cycles, 1)
+            rows["utilization"] = flits / cycles
+            rows["goodput_gbps"] = payload * 8 / max(self.end_ps, 1) * 1000.0
+            rows["credit_stall_cycles"] = _u64(raw["credit_stall_cycles"])
+            rows["max_occupancy"] = _u64(raw["max_occupancy"])
+            widths = _u64(raw["occupancy_width"])
+            for i, hist in enumerate(self.occupancy_histograms()):
+                centers = np.arange(len(hist)) * widths[i]
+                rows["mean_occupancy"][i] = float(centers @ hist) / max(float(hist.sum()), 1.0)
+            self._links = rows
+        return self._links
+
+    def occupancy_histograms(self) -> list[npt.NDArray[np.uint64]]:
+        """Per link direction: cycles spent at each receive-buffer occupancy (bucket ``i``
+        covers ``i * width`` flits; ``width`` is 1 unless the buffers hold more than 64)."""
+        return [_u64(h) for h in self._raw["links"]["occupancy_cycles"]]
+
+    def delivered(self) -> int:
+        """Messages delivered."""
+        return int(np.count_nonzero(self.messages["deliver_ps"] >= 0))
+
+    def latency_ns(self) -> npt.NDArray[np.float64]:
+        """Latencies of the delivered messages, ns."""
+        lat = self.messages["latency_ps"]
+        return lat[lat >= 0].astype(np.float64) / 1000.0
+
+    def stats(self) -> dict[str, float]:
+        """Headline numbers as a flat dict (for sweeps and DataFrames)."""
+        lat = self.latency_ns()
+        m = self.messages
+        ok = m["deliver_ps"] >= 0
+        delivered_bytes = int(m["bytes"][ok].sum())
+        span_ps = int(m["deliver_ps"][ok].max() - m["inject_ps"][ok].min()) if ok.any() else 0
+        return {
+            "messages": float(len(m)),
+            "delivered": float(ok.sum()),
+            "goodput_gbps": delivered_bytes * 8 / span_ps * 1000.0 if span_ps else 0.0,
+            "latency_mean_ns": float(lat.mean()) if lat.size else float("nan"),
+            "latency_p50_ns": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+            "latency_p99_ns": float(np.percentile(lat, 99)) if lat.size else float("nan"),
+            "latency_max_ns": float(lat.max()) if lat.size else float("nan"),
+            "cycles": float(self.cycles),
+            "end_ns": self.end_ps / 1000.0,
+        }
+
+    def summary(self) -> str:
+        """A readable table of the run."""
+        s = self.stats()
+        state = "complete" if self.complete else "PARTIAL"
+        lines = [
+            f"run {state}: {self.cycles} cycles of {self.cycle_ps:g} ps = {self.end_ps / 1000:.3f} ns simulated, "
+            f"{self.events} events",
+            f"messages: {int(s['delivered'])}/{int(s['messages'])} delivered, goodput {s['goodput_gbps']:.2f} Gb/s, "
+            f"latency mean {s['latency_mean_ns']:.2f} ns, p50 {s['latency_p50_ns']:.2f}, "
+            f"p99 {s['latency_p99_ns']:.2f}, max {s['latency_max_ns']:.2f}",
+            f"{'link':>8} {'flits':>12} {'payload B':>14} {'util':>7} {'Gb/s':>10} {'stall cyc':>11} "
+            f"{'occ mean':>9} {'occ max':>8}",
+        ]
+        for r in self.links:
+            lines.append(
+                f"{r['src']:>3} -> {r['dst']:<2} {r['flits']:>12} {r['payload_bytes']:>14} "
+                f"{r['utilization']:>7.3f} {r['goodput_gbps']:>10.2f} {r['credit_stall_cycles']:>11} "
+                f"{r['mean_occupancy']:>9.2f} {r['max_occupancy']:>8}"
+            )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Result {'complete' if self.complete else 'partial'} cycles={self.cycles} messages={len(self._traffic)}>"
+
+
+__all__ = ["LINK_DTYPE", "MESSAGE_DTYPE", "Result"]

@@ -1,0 +1,150 @@
+"""Specs: everything a user can set, validated by the Rust core.
+
+A spec is one Rust struct with two spellings: a TOML file (``specs/`` and the
+presets) and keyword arguments. Both go through the same Rust validation, so
+an error always names the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from os import PathLike
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from fabricsim import _core
+
+S = TypeVar("S", bound="Spec")
+
+
+class Spec:
+    """Base of the spec classes: an immutable, validated set of fields."""
+
+    _kind: ClassVar[str]
+    _fields: dict[str, Any]
+
+    def __init__(self, **fields: Any) -> None:
+        canonical = _core.spec_normalize(self._kind, json.dumps(fields))
+        object.__setattr__(self, "_fields", json.loads(canonical))
+
+    @classmethod
+    def _from_canonical(cls: type[S], canonical: str) -> S:
+        spec = cls.__new__(cls)
+        object.__setattr__(spec, "_fields", json.loads(canonical))
+        return spec
+
+    @classmethod
+    def from_dict(cls: type[S], fields: dict[str, Any]) -> S:
+        """The spec with these fields (same as ``cls(**fields)``)."""
+        return cls(**fields)
+
+    @classmethod
+    def from_toml(cls: type[S], path: str | PathLike[str]) -> S:
+        """Loads a spec from a TOML file; errors name the file and the field."""
+        p = Path(path)
+        return cls._from_canonical(_core.spec_from_toml(cls._kind, p.read_text(encoding="utf-8"), str(p)))
+
+    @classmethod
+    def from_toml_str(cls: type[S], text: str, origin: str = "<string>") -> S:
+        """Loads a spec from TOML text."""
+        return cls._from_canonical(_core.spec_from_toml(cls._kind, text, origin))
+
+    def replace(self: S, **changes: Any) -> S:
+        """A copy with some fields changed (validated again)."""
+        return type(self)(**{**self._fields, **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields, defaults included, as plain Python values."""
+        return copy.deepcopy(self._fields)
+
+    def to_json(self) -> str:
+        return json.dumps(self._fields)
+
+    def to_toml(self) -> str:
+        """The spec as TOML that ``from_toml`` reads back to an equal spec."""
+        return _core.spec_to_toml(self._kind, self.to_json())
+
+    @classmethod
+    def fields(cls) -> list[str]:
+        """The names of the spec's fields."""
+        return [k for k in cls.__annotations__ if not k.startswith("_")]
+
+    def __getattr__(self, name: str) -> Any:
+        fields = self.__dict__.get("_fields", {})
+        if name in fields:
+            return copy.deepcopy(fields[name])
+        raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable; use .replace({name}=...)")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._fields == self._fields  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, json.dumps(self._fields, sort_keys=True)))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self._fields.items() if k not in ("description", "sources"))
+        return f"{type(self).__name__}({shown})"
+
+
+class LinkSpec(Spec):
+    """One link type: lanes and rate, flits, MTU, latency, virtual channels and credits.
+
+    One cycle of a link is the time to serialize one flit
+    (``flit_bytes * 8 / (lanes * gbps_per_lane)``); latencies are rounded up to whole
+    cycles (see :meth:`resolved`).
+    """
+
+    _kind: ClassVar[str] = "link"
+
+    name: str
+    description: str
+    sources: list[str]
+    lanes: int
+    gbps_per_lane: float
+    flit_bytes: int
+    flit_overhead_bytes: int
+    packet_overhead_bytes: int
+    mtu_bytes: int
+    latency_ns: float
+    vcs: int
+    credits_per_vc: int
+    credit_return_ns: float
+
+    @classmethod
+    def preset(cls, name: str) -> LinkSpec:
+        """A built-in preset (see :meth:`presets`); its ``sources`` cite the public figures."""
+        return cls.from_toml_str(_core.link_preset_toml(name), origin=name)
+
+    @staticmethod
+    def presets() -> list[str]:
+        """Names of the built-in link presets."""
+        return _core.link_preset_names()
+
+    def resolved(self) -> dict[str, Any]:
+        """The engine's view: ``cycle_ps`` (flit time), ``latency_cycles``,
+        ``credit_return_cycles``, ``credit_round_trip_cycles``, ``raw_gbps``,
+        ``flit_payload_bytes``, ``packet_flits_at_mtu``, ``max_goodput_gbps``."""
+        return _core.link_resolve(self.to_json())
+
+    def message_flits(self, nbytes: int) -> int:
+        """Flits a message of ``nbytes`` takes (packets of ``mtu_bytes``, each padded to whole flits)."""
+        return _core.link_message_flits(self.to_json(), nbytes)
+
+
+class EndpointSpec(Spec):
+    """What an endpoint's network interface does with arriving flits.
+
+    ``drain_gbps``: rate at which the receiver consumes flits (Gb/s of wire bytes); ``None``
+    drains as fast as flits arrive; ``0`` is a stuck consumer (runs end in a DeadlockError).
+    """
+
+    _kind: ClassVar[str] = "endpoint"
+
+    drain_gbps: float | None
+
+
+__all__ = ["EndpointSpec", "LinkSpec", "Spec"]
