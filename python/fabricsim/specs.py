@@ -11,7 +11,7 @@ import copy
 import json
 from os import PathLike
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from fabricsim import _core
 
@@ -109,6 +109,7 @@ class LinkSpec(Spec):
     flit_overhead_bytes: int
     packet_overhead_bytes: int
     mtu_bytes: int
+    packing: Literal["padded", "packed"]
     latency_ns: float
     vcs: int
     credits_per_vc: int

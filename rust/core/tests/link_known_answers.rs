@@ -2,6 +2,7 @@
 
 use fabricsim_core::rng::Rng;
 use fabricsim_core::spec::parse::{from_json, from_toml};
+use fabricsim_core::spec::Packing;
 use fabricsim_core::{
     run_messages, EndpointSpec, EngineMode, Error, FabricSpec, LinkSpec, MessageTraffic,
     RunOptions, TopologySpec,
@@ -19,6 +20,7 @@ fn link(credits: u32, latency_ns: f64, credit_return_ns: f64) -> LinkSpec {
         flit_overhead_bytes: 20,
         packet_overhead_bytes: 16,
         mtu_bytes: 256,
+        packing: Packing::Padded,
         latency_ns,
         vcs: 2,
         credits_per_vc: credits,
@@ -65,6 +67,44 @@ fn zero_load_latency_is_serialization_plus_propagation() {
     assert_eq!(r.links[0].payload_bytes, 4096);
     assert_eq!(r.links[1].flits, 0);
     assert!(r.complete);
+}
+
+#[test]
+fn packed_packets_straddle_flits() {
+    // Packed: 16 packets x 272 B = 4352 B in 236 B flits = 19 flits; the
+    // flit count per message is what the segmenter emits, whatever the MTU.
+    for (mtu, bytes) in [(256u32, 4096u64), (64, 1000), (1000, 5), (7, 3000)] {
+        let mut l = link(64, 10.0, 10.0);
+        l.packing = Packing::Packed;
+        l.mtu_bytes = mtu;
+        let expected = l.resolve().unwrap().message_flits(bytes);
+        let r = run_messages(&fabric(l), &stream(1, bytes), &RunOptions::default()).unwrap();
+        assert_eq!(r.links[0].flits, expected, "mtu {mtu} bytes {bytes}");
+        assert_eq!(r.links[0].payload_bytes, bytes);
+        assert_eq!(r.deliver_ps[0], (expected + 5) * 2000);
+    }
+    let mut l = link(64, 10.0, 10.0);
+    l.packing = Packing::Packed;
+    assert_eq!(l.resolve().unwrap().message_flits(4096), 19);
+}
+
+#[test]
+fn padded_flit_counts_match_the_segmenter() {
+    for (mtu, bytes) in [
+        (256u32, 4096u64),
+        (64, 1000),
+        (1000, 5),
+        (7, 3000),
+        (236, 236),
+        (220, 221),
+    ] {
+        let mut l = link(64, 0.0, 0.0);
+        l.mtu_bytes = mtu;
+        let expected = l.resolve().unwrap().message_flits(bytes);
+        let r = run_messages(&fabric(l), &stream(1, bytes), &RunOptions::default()).unwrap();
+        assert_eq!(r.links[0].flits, expected, "mtu {mtu} bytes {bytes}");
+        assert_eq!(r.links[0].payload_bytes, bytes);
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use crate::ids::MsgId;
 use crate::link::credits::pick_round_robin;
 use crate::link::{CreditCounters, Flit};
-use crate::spec::LinkParams;
+use crate::spec::{LinkParams, Packing};
 use crate::time::Cycle;
 use std::collections::VecDeque;
 
@@ -12,9 +12,10 @@ use std::collections::VecDeque;
 struct Segmenter {
     /// Message payload bytes not yet assigned to a packet.
     msg_left: u64,
-    /// Flits left in the current packet (0: start a new packet).
-    pkt_flits_left: u64,
-    /// Payload bytes of the current packet.
+    /// Wire bytes (payload + packet overhead) of the open packet not yet in a
+    /// flit; 0 when no packet is open.
+    pkt_wire_left: u64,
+    /// Payload bytes of the open packet.
     pkt_payload: u32,
     /// Whether the head message has sent its first flit.
     started: bool,
@@ -125,7 +126,9 @@ impl TxPort {
         Some(self.cut_flit(vc, params))
     }
 
-    /// The next flit of the head message of `vc`.
+    /// The next flit of the head message of `vc`: fills the flit's payload
+    /// area with packet bytes; a packet's end closes the flit when packets
+    /// are padded, and only the message's end does when they are packed.
     #[inline]
     fn cut_flit(&mut self, vc: usize, params: &LinkParams) -> Sent {
         let head = *self.queues[vc].front().expect("sendable VC has a message");
@@ -135,19 +138,25 @@ impl TxPort {
             seg.started = true;
             seg.msg_left = head.bytes;
         }
+        let mut room = params.flit_payload_bytes as u64;
         let mut flags = 0;
-        if seg.pkt_flits_left == 0 {
-            let payload = seg.msg_left.min(params.mtu_bytes as u64);
-            seg.msg_left -= payload;
-            seg.pkt_payload = payload as u32;
-            seg.pkt_flits_left = params.packet_flits(payload);
-            flags |= Flit::HEAD;
-        }
-        seg.pkt_flits_left -= 1;
         let mut payload_bytes = 0;
-        if seg.pkt_flits_left == 0 {
+        loop {
+            if seg.pkt_wire_left == 0 {
+                let payload = seg.msg_left.min(params.mtu_bytes as u64);
+                seg.msg_left -= payload;
+                seg.pkt_payload = payload as u32;
+                seg.pkt_wire_left = payload + params.packet_overhead_bytes as u64;
+                flags |= Flit::HEAD;
+            }
+            let take = room.min(seg.pkt_wire_left);
+            seg.pkt_wire_left -= take;
+            room -= take;
+            if seg.pkt_wire_left > 0 {
+                break; // the flit is full mid-packet
+            }
             flags |= Flit::TAIL;
-            payload_bytes = seg.pkt_payload;
+            payload_bytes += seg.pkt_payload;
             if seg.msg_left == 0 {
                 flags |= Flit::MSG_TAIL;
                 *seg = Segmenter::default();
@@ -155,6 +164,10 @@ impl TxPort {
                 if self.queues[vc].is_empty() {
                     self.queued_mask &= !(1 << vc);
                 }
+                break;
+            }
+            if params.packing == Packing::Padded || room == 0 {
+                break;
             }
         }
         Sent {

@@ -33,6 +33,12 @@ pub struct LinkSpec {
     pub packet_overhead_bytes: u32,
     /// Largest payload of one packet; messages are split into packets of it.
     pub mtu_bytes: u32,
+    /// How packets fill flits: `padded` (each packet starts a new flit, as in
+    /// a NoC's wormhole packets) or `packed` (the packets of a message are laid
+    /// back to back and may straddle flits, as TLPs in PCIe 6 / CXL 256 B flit
+    /// containers; only a message's last flit is padded).
+    #[serde(default)]
+    pub packing: Packing,
     /// Propagation latency, from a flit's last bit leaving to it arriving.
     #[serde(default)]
     pub latency_ns: f64,
@@ -46,6 +52,14 @@ pub struct LinkSpec {
     /// always taken.
     #[serde(default)]
     pub credit_return_ns: f64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Packing {
+    #[default]
+    Padded,
+    Packed,
 }
 
 fn default_vcs() -> u32 {
@@ -74,6 +88,7 @@ pub struct LinkParams {
     pub flit_payload_bytes: u32,
     pub packet_overhead_bytes: u32,
     pub mtu_bytes: u32,
+    pub packing: Packing,
     pub vcs: u32,
     pub credits_per_vc: u32,
     /// Propagation latency in cycles (rounded up).
@@ -178,6 +193,7 @@ impl LinkSpec {
             flit_payload_bytes: self.flit_bytes - self.flit_overhead_bytes,
             packet_overhead_bytes: self.packet_overhead_bytes,
             mtu_bytes: self.mtu_bytes,
+            packing: self.packing,
             vcs: self.vcs,
             credits_per_vc: self.credits_per_vc,
             latency_cycles,
@@ -203,7 +219,16 @@ impl LinkParams {
         let mtu = self.mtu_bytes as u64;
         let full = bytes / mtu;
         let rest = bytes % mtu;
-        full * self.packet_flits(mtu) + if rest > 0 { self.packet_flits(rest) } else { 0 }
+        match self.packing {
+            Packing::Padded => {
+                full * self.packet_flits(mtu) + if rest > 0 { self.packet_flits(rest) } else { 0 }
+            }
+            Packing::Packed => {
+                let packets = full + u64::from(rest > 0);
+                (bytes + packets * self.packet_overhead_bytes as u64)
+                    .div_ceil(self.flit_payload_bytes as u64)
+            }
+        }
     }
 
     /// Cycles from sending a flit with a credit to that credit being usable
@@ -220,8 +245,16 @@ impl LinkParams {
 
     /// Payload fraction of the wire for a stream of MTU-sized packets.
     pub fn goodput_fraction(&self) -> f64 {
-        self.mtu_bytes as f64
-            / (self.packet_flits(self.mtu_bytes as u64) * self.flit_bytes as u64) as f64
+        let mtu = self.mtu_bytes as f64;
+        match self.packing {
+            Packing::Padded => {
+                mtu / (self.packet_flits(self.mtu_bytes as u64) * self.flit_bytes as u64) as f64
+            }
+            Packing::Packed => {
+                mtu / (mtu + self.packet_overhead_bytes as f64) * self.flit_payload_bytes as f64
+                    / self.flit_bytes as f64
+            }
+        }
     }
 }
 
@@ -240,6 +273,7 @@ mod tests {
             flit_overhead_bytes: 20,
             packet_overhead_bytes: 16,
             mtu_bytes: 256,
+            packing: Packing::Padded,
             latency_ns: 10.0,
             vcs: 2,
             credits_per_vc: 16,
@@ -261,6 +295,17 @@ mod tests {
         assert_eq!(p.message_flits(4096), 32);
         assert_eq!(p.message_flits(100), 1);
         assert_eq!(p.message_flits(300), 2 + 1);
+    }
+
+    #[test]
+    fn packed_packets_share_flits() {
+        let mut s = pcie_like();
+        s.packing = Packing::Packed;
+        let p = s.resolve().unwrap();
+        // 16 packets x (256 + 16) B = 4352 B over 236 B flits -> 19 flits.
+        assert_eq!(p.message_flits(4096), 19);
+        assert_eq!(p.message_flits(100), 1);
+        assert!((p.goodput_fraction() - 256.0 / 272.0 * 236.0 / 256.0).abs() < 1e-12);
     }
 
     #[test]

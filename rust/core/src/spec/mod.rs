@@ -14,7 +14,7 @@ pub mod run;
 
 pub use endpoint::EndpointSpec;
 pub use fabric::{FabricSpec, TopologySpec};
-pub use link::{LinkParams, LinkSpec};
+pub use link::{LinkParams, LinkSpec, Packing};
 pub use run::{EngineMode, RunOptions};
 
 use crate::error::{Error, Result};
