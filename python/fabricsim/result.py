@@ -21,11 +21,13 @@ MESSAGE_DTYPE = np.dtype(
         ("send_ps", np.int64),
         ("deliver_ps", np.int64),
         ("latency_ps", np.int64),
+        ("deliver_order", np.int64),
     ]
 )
 """One row a message; ``send_ps``/``deliver_ps``/``latency_ps`` are -1 when not reached.
 ``send_ps``: first flit on the wire; ``deliver_ps``: last flit drained at the destination;
-``latency_ps = deliver_ps - inject_ps`` (source queueing included)."""
+``latency_ps = deliver_ps - inject_ps`` (source queueing included); ``deliver_order``: rank in
+the order of delivery (orders messages delivered in the same cycle), -1 if not delivered."""
 
 LINK_DTYPE = np.dtype(
     [
@@ -92,6 +94,7 @@ class Result:
             m["send_ps"] = _times(self._raw["send_ps"])
             m["deliver_ps"] = d = _times(self._raw["deliver_ps"])
             m["latency_ps"] = np.where(d >= 0, d - t.inject_ps, -1)
+            m["deliver_order"] = _times(self._raw["deliver_order"])
             self._messages = m
         return self._messages
 
@@ -135,12 +138,10 @@ class Result:
         lat = self.latency_ns()
         m = self.messages
         ok = m["deliver_ps"] >= 0
-        delivered_bytes = int(m["bytes"][ok].sum())
-        span_ps = int(m["deliver_ps"][ok].max() - m["inject_ps"][ok].min()) if ok.any() else 0
         return {
             "messages": float(len(m)),
             "delivered": float(ok.sum()),
-            "goodput_gbps": delivered_bytes * 8 / span_ps * 1000.0 if span_ps else 0.0,
+            "goodput_gbps": self.goodput_gbps(),
             "latency_mean_ns": float(lat.mean()) if lat.size else float("nan"),
             "latency_p50_ns": float(np.percentile(lat, 50)) if lat.size else float("nan"),
             "latency_p99_ns": float(np.percentile(lat, 99)) if lat.size else float("nan"),
@@ -148,6 +149,22 @@ class Result:
             "cycles": float(self.cycles),
             "end_ns": self.end_ps / 1000.0,
         }
+
+    def goodput_gbps(self) -> float:
+        """Delivered payload rate, Gb/s: the bytes of all deliveries but the first over the time
+        from the first delivery to the last (the steady rate of a stream, without its start-up
+        latency); for a single delivery, its bytes over its latency; 0 if nothing arrived."""
+        m = self.messages
+        done = m[m["deliver_ps"] >= 0]
+        if len(done) == 0:
+            return 0.0
+        order = np.argsort(done["deliver_order"])
+        done = done[order]
+        if len(done) == 1 or done["deliver_ps"][-1] == done["deliver_ps"][0]:
+            span = int(done["deliver_ps"][-1] - done["inject_ps"].min())
+            return float(done["bytes"].sum()) * 8 / span * 1000.0 if span > 0 else 0.0
+        span = int(done["deliver_ps"][-1] - done["deliver_ps"][0])
+        return float(done["bytes"][1:].sum()) * 8 / span * 1000.0
 
     def summary(self) -> str:
         """A readable table of the run."""

@@ -96,6 +96,7 @@ fn report(net: &Network, cycles: u64, complete: bool, wall_seconds: f64) -> RunR
         events: net.events,
         send_ps: net.log.send.iter().map(to_ps).collect(),
         deliver_ps: net.log.deliver.iter().map(to_ps).collect(),
+        deliver_order: net.log.order.as_slice().to_vec(),
         links,
         wall_seconds,
     }

@@ -68,6 +68,9 @@ pub struct Endpoint {
 pub struct MessageLog {
     pub send: IdVec<MsgId, Cycle>,
     pub deliver: IdVec<MsgId, Cycle>,
+    /// Rank of each message in the order of delivery (ties in time broken
+    /// by the order the receiver drained them); `NEVER` if not delivered.
+    pub order: IdVec<MsgId, u64>,
 }
 
 pub struct Network {
@@ -124,6 +127,7 @@ impl Network {
             log: MessageLog {
                 send: IdVec::from_vec(vec![NEVER; m]),
                 deliver: IdVec::from_vec(vec![NEVER; m]),
+                order: IdVec::from_vec(vec![NEVER; m]),
             },
             drain,
             admitted: 0,
@@ -230,6 +234,7 @@ impl Model for Network {
                         dup = Some(flit.msg);
                     }
                     *slot = c;
+                    log.order[flit.msg] = *delivered as u64;
                     *delivered += 1;
                 }
             });

@@ -39,6 +39,9 @@ pub struct RunResult {
     /// (`NEVER_PS` if not reached).
     pub send_ps: Vec<Ps>,
     pub deliver_ps: Vec<Ps>,
+    /// Per message, its rank in the order of delivery (`u64::MAX` if not
+    /// delivered): orders messages delivered in the same cycle.
+    pub deliver_order: Vec<u64>,
     /// One row per link and direction.
     pub links: Vec<LinkRecord>,
     /// Wall-clock seconds spent in the cycle loop. Not part of the

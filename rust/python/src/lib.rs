@@ -122,6 +122,10 @@ fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound<'py, PyDic
     d.set_item("wall_seconds", r.wall_seconds)?;
     d.set_item("send_ps", u64_bytes(py, r.send_ps.iter().copied()))?;
     d.set_item("deliver_ps", u64_bytes(py, r.deliver_ps.iter().copied()))?;
+    d.set_item(
+        "deliver_order",
+        u64_bytes(py, r.deliver_order.iter().copied()),
+    )?;
     let links = PyDict::new(py);
     let col =
         |f: fn(&fabricsim_core::result::LinkRecord) -> u64| u64_bytes(py, r.links.iter().map(f));
