@@ -2,6 +2,18 @@
 
 from typing import Any
 
+__all__ = [
+    "__version__",
+    "link_message_flits",
+    "link_preset_names",
+    "link_preset_toml",
+    "link_resolve",
+    "run_messages",
+    "spec_from_toml",
+    "spec_normalize",
+    "spec_to_toml",
+]
+
 __version__: str
 
 def spec_normalize(kind: str, json: str) -> str: ...

@@ -43,7 +43,11 @@ class Fabric:
         return self.topology.num_endpoints
 
     def to_dict(self) -> dict[str, Any]:
-        return {"topology": self.topology.to_dict(), "link": self.link.to_dict(), "endpoint": self.endpoint.to_dict()}
+        return {
+            "topology": self.topology.to_dict(),
+            "link": self.link.to_dict(),
+            "endpoint": self.endpoint.to_dict(),
+        }
 
     def run(
         self,

@@ -75,6 +75,8 @@ class Result:
         """Cycles of the fabric clock simulated."""
         self.cycle_ps: float = raw["cycle_ps_num"] / raw["cycle_ps_den"]
         """The fabric clock period (one flit time on the link), ps."""
+        self.cycle_ps_ratio: tuple[int, int] = (int(raw["cycle_ps_num"]), int(raw["cycle_ps_den"]))
+        """The exact period as ``(num, den)``: cycle ``c`` starts at ``c * num // den`` ps."""
         self.end_ps: int = int(raw["end_ps"])
         """End of the simulated window, ps."""
         self.events: int = int(raw["events"])
@@ -123,6 +125,12 @@ class Result:
         """Per link direction: cycles spent at each receive-buffer occupancy (bucket ``i``
         covers ``i * width`` flits; ``width`` is 1 unless the buffers hold more than 64)."""
         return [_u64(h) for h in self._raw["links"]["occupancy_cycles"]]
+
+    def inject_cycles(self) -> list[int]:
+        """Per message, the fabric cycle at which it was offered (first cycle starting at or
+        after ``inject_ps``); exact integers."""
+        num, den = self.cycle_ps_ratio
+        return [-(-int(t) * den // num) for t in self._traffic.inject_ps]
 
     def delivered(self) -> int:
         """Messages delivered."""

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from os import PathLike
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from fabricsim import _core
+from fabricsim.errors import SpecError
 
 S = TypeVar("S", bound="Spec")
 
@@ -25,6 +27,10 @@ class Spec:
     _fields: dict[str, Any]
 
     def __init__(self, **fields: Any) -> None:
+        for name, value in fields.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                path = f"{self._kind}.{name}"
+                raise SpecError(f"{path}: must be a finite number, got {value}", path=path)
         canonical = _core.spec_normalize(self._kind, json.dumps(fields))
         object.__setattr__(self, "_fields", json.loads(canonical))
 
@@ -80,13 +86,15 @@ class Spec:
         raise AttributeError(f"{type(self).__name__} is immutable; use .replace({name}=...)")
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._fields == self._fields  # type: ignore[attr-defined]
+        return type(other) is type(self) and other._fields == self._fields
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, json.dumps(self._fields, sort_keys=True)))
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v!r}" for k, v in self._fields.items() if k not in ("description", "sources"))
+        shown = ", ".join(
+            f"{k}={v!r}" for k, v in self._fields.items() if k not in ("description", "sources")
+        )
         return f"{type(self).__name__}({shown})"
 
 

@@ -1,0 +1,28 @@
+"""Tools for testing fabrics and fuzzing specs: invariant checkers that work on any run,
+and hypothesis strategies that produce only valid inputs and shrink to small ones.
+
+>>> from fabricsim.testing import check_all
+>>> check_all(result, link)   # raises AssertionError naming the first broken invariant
+
+The strategies need ``hypothesis`` (``pip install hypothesis``):
+
+>>> from fabricsim.testing.strategies import link_specs, message_traffic
+"""
+
+from fabricsim.testing.invariants import (
+    check_all,
+    check_exactly_once,
+    check_flit_counts,
+    check_in_order_per_vc,
+    check_payload_conserved,
+    check_zero_load_bound,
+)
+
+__all__ = [
+    "check_all",
+    "check_exactly_once",
+    "check_flit_counts",
+    "check_in_order_per_vc",
+    "check_payload_conserved",
+    "check_zero_load_bound",
+]

@@ -1,0 +1,116 @@
+"""Invariant checkers over a :class:`~fabricsim.Result`. Each raises ``AssertionError``
+with the first offending message or link, and returns None when the run is clean.
+
+Credit conservation is checked inside the engine, every cycle, when a run is made with
+``check_invariants=True`` (it needs state the result does not keep).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import pairwise
+
+import numpy as np
+
+from fabricsim.result import Result
+from fabricsim.specs import LinkSpec
+
+
+def check_exactly_once(res: Result) -> None:
+    """Every message is delivered exactly once (its delivery rank is unique)."""
+    m = res.messages
+    missing = np.flatnonzero(m["deliver_ps"] < 0)
+    if len(missing):
+        raise AssertionError(f"{len(missing)} message(s) never delivered, first: row {int(missing[0])}")
+    ranks = np.sort(m["deliver_order"])
+    if not np.array_equal(ranks, np.arange(len(m))):
+        dup = ranks[np.flatnonzero(np.diff(ranks) == 0)]
+        raise AssertionError(f"delivery ranks are not a permutation (duplicated: {dup[:5].tolist()})")
+    early = np.flatnonzero((m["send_ps"] < m["inject_ps"]) | (m["deliver_ps"] <= m["send_ps"]))
+    if len(early):
+        i = int(early[0])
+        raise AssertionError(
+            f"message {i} has inject {m['inject_ps'][i]} <= send {m['send_ps'][i]} < deliver "
+            f"{m['deliver_ps'][i]} broken"
+        )
+
+
+def check_in_order_per_vc(res: Result) -> None:
+    """Messages of one (src, dst, VC) are sent in the order they were offered (cycle, then
+    row) and delivered in the order they were sent."""
+    m = res.messages
+    cycles = res.inject_cycles()
+    groups: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+    for i in range(len(m)):
+        groups[(int(m["src"][i]), int(m["dst"][i]), int(m["vc"][i]))].append(i)
+    for key, rows in sorted(groups.items()):
+        offered = sorted(rows, key=lambda i: (cycles[i], i))
+        sent = [i for i in offered if m["send_ps"][i] >= 0]
+        if any(m["send_ps"][a] >= m["send_ps"][b] for a, b in pairwise(sent)):
+            raise AssertionError(f"(src, dst, vc)={key}: messages sent out of offer order: {sent[:10]}")
+        done = [i for i in sent if m["deliver_order"][i] >= 0]
+        if any(m["deliver_order"][a] >= m["deliver_order"][b] for a, b in pairwise(done)):
+            raise AssertionError(f"(src, dst, vc)={key}: messages delivered out of order: {done[:10]}")
+
+
+def check_payload_conserved(res: Result) -> None:
+    """The payload the links carried equals the bytes of the messages they delivered."""
+    m = res.messages
+    carried = int(res.links["payload_bytes"].sum())
+    delivered = int(m["bytes"][m["deliver_ps"] >= 0].sum())
+    if res.complete and carried != delivered:
+        raise AssertionError(
+            f"links carried {carried} payload bytes but messages of {delivered} bytes arrived"
+        )
+    if carried < delivered:
+        raise AssertionError(f"links carried {carried} payload bytes, fewer than the {delivered} delivered")
+
+
+def check_flit_counts(res: Result, link: LinkSpec) -> None:
+    """Each link direction sent exactly the flits its messages need (one hop per message)."""
+    m = res.messages
+    expected: dict[tuple[int, int], int] = defaultdict(int)
+    for i in range(len(m)):
+        expected[(int(m["src"][i]), int(m["dst"][i]))] += link.message_flits(int(m["bytes"][i]))
+    for row in res.links:
+        key = (int(row["src"]), int(row["dst"]))
+        if res.complete and int(row["flits"]) != expected.get(key, 0):
+            raise AssertionError(
+                f"link {key} sent {int(row['flits'])} flits, messages need {expected.get(key, 0)}"
+            )
+
+
+def check_zero_load_bound(res: Result, link: LinkSpec) -> None:
+    """No message arrives sooner than it could alone on an idle link: from the cycle it was
+    offered, its flits' serialization plus the propagation latency."""
+    r = link.resolved()
+    num, den = res.cycle_ps_ratio
+    m = res.messages
+    cycles = res.inject_cycles()
+    for i in np.flatnonzero(m["deliver_ps"] >= 0):
+        flits = link.message_flits(int(m["bytes"][i]))
+        earliest = (cycles[i] + flits + int(r["latency_cycles"])) * num // den
+        if int(m["deliver_ps"][i]) < earliest:
+            raise AssertionError(
+                f"message {int(i)} delivered at {int(m['deliver_ps'][i])} ps, before the zero-load bound {earliest} ps"
+            )
+
+
+def check_all(res: Result, link: LinkSpec) -> None:
+    """Every check above that applies to ``res``."""
+    if res.complete:
+        check_exactly_once(res)
+    check_in_order_per_vc(res)
+    check_payload_conserved(res)
+    check_flit_counts(res, link)
+    check_zero_load_bound(res, link)
+
+
+__all__ = [
+    "check_all",
+    "check_exactly_once",
+    "check_flit_counts",
+    "check_in_order_per_vc",
+    "check_payload_conserved",
+    "check_zero_load_bound",
+]

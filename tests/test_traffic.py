@@ -1,0 +1,74 @@
+"""Traffic builders and the errors bad traffic gets."""
+
+import numpy as np
+import pytest
+
+import fabricsim as fs
+
+
+@pytest.fixture
+def fab():
+    return fs.Fabric(topology=fs.topology.point_to_point(), link=fs.LinkSpec.preset("nvlink4"))
+
+
+def test_scalars_broadcast_over_rows():
+    t = fs.traffic.messages(src=0, dst=1, bytes=[10, 20, 30], at_ns=1.5, vc=1)
+    assert len(t) == 3
+    assert t.src.tolist() == [0, 0, 0] and t.inject_ps.tolist() == [1500] * 3 and t.vc.tolist() == [1] * 3
+
+
+def test_stream_spaces_messages_evenly():
+    t = fs.traffic.stream(1, 0, count=4, bytes=64, interval_ns=2.5, start_ns=1)
+    assert t.inject_ps.tolist() == [1000, 3500, 6000, 8500]
+    both = fs.traffic.concat(t, fs.traffic.messages(0, 1, 8))
+    assert len(both) == 5 and both.src.tolist() == [1, 1, 1, 1, 0]
+
+
+def test_empty_traffic_runs_to_an_empty_result(fab):
+    res = fab.run(fs.traffic.stream(0, 1, count=0, bytes=64))
+    assert res.complete and len(res.messages) == 0 and res.links["flits"].sum() == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "path"),
+    [
+        ({"src": 0, "dst": 2, "bytes": 64}, "traffic.dst[0]"),
+        ({"src": -1, "dst": 1, "bytes": 64}, "traffic.src[0]"),
+        ({"src": 0, "dst": 0, "bytes": 64}, "traffic.dst[0]"),
+        ({"src": 0, "dst": 1, "bytes": [64, 0]}, "traffic.bytes[1]"),
+        ({"src": 0, "dst": 1, "bytes": -5}, "traffic.bytes[0]"),
+        ({"src": 0, "dst": 1, "bytes": 64, "vc": [0, 2]}, "traffic.vc[1]"),
+    ],
+)
+def test_bad_rows_are_named_at_run_time(fab, kwargs, path):
+    with pytest.raises(fs.SpecError) as info:
+        fab.run(fs.traffic.messages(**kwargs))
+    assert str(info.value).startswith(path), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"src": 0, "dst": 1, "bytes": 64, "at_ns": float("nan")}, "traffic.at_ns[0]"),
+        ({"src": 0, "dst": 1, "bytes": 64, "at_ns": [1.0, -2.0]}, "traffic.at_ns[1]"),
+        ({"src": [0, 1, 0], "dst": [1, 0], "bytes": 64}, "traffic.dst: has 2 rows but the traffic has 3"),
+        ({"src": 0.5, "dst": 1, "bytes": 64}, "whole numbers"),
+        ({"src": "a", "dst": 1, "bytes": 64}, "integers"),
+        ({"src": 0, "dst": 1, "bytes": 64, "at_ns": 1.0, "at_ps": 5}, "not both"),
+    ],
+)
+def test_malformed_columns_are_spec_errors(kwargs, words):
+    with pytest.raises(fs.SpecError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        fs.traffic.messages(**kwargs)
+
+
+def test_wrong_argument_types_are_spec_errors(fab):
+    with pytest.raises(fs.SpecError, match="traffic"):
+        fab.run([(0, 1, 64)])  # type: ignore[arg-type]
+    with pytest.raises(fs.SpecError, match="link"):
+        fs.Fabric(topology=fs.topology.point_to_point(), link={"lanes": 1})  # type: ignore[arg-type]
+
+
+def test_columns_are_int64():
+    t = fs.traffic.messages(np.array([0], dtype=np.uint8), 1, np.array([64], dtype=np.int32))
+    assert all(getattr(t, c).dtype == np.int64 for c in ("src", "dst", "bytes", "inject_ps", "vc"))
