@@ -76,6 +76,7 @@ fn report(net: &Network, cycles: u64, complete: bool, wall_seconds: f64) -> RunR
         .iter()
         .map(|d| {
             let tx = &net.endpoints[d.src].tx;
+            let occupancy = d.occupancy_histogram(cycles);
             LinkRecord {
                 src: d.src.0,
                 dst: d.dst.0,
@@ -83,8 +84,8 @@ fn report(net: &Network, cycles: u64, complete: bool, wall_seconds: f64) -> RunR
                 payload_bytes: d.stats.payload_bytes,
                 credit_stall_cycles: tx.credit_stall_cycles,
                 max_occupancy: d.stats.max_occupancy,
-                occupancy_width: d.stats.occupancy.width,
-                occupancy_cycles: d.stats.occupancy.counts.clone(),
+                occupancy_width: occupancy.width,
+                occupancy_cycles: occupancy.counts,
             }
         })
         .collect();

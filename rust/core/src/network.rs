@@ -160,6 +160,16 @@ impl Network {
 }
 
 impl LinkDir {
+    /// Cycles the receive buffers spent at each occupancy over a run of
+    /// `cycles` cycles.
+    pub fn occupancy_histogram(&self, cycles: u64) -> Histogram {
+        let mut h = self.stats.occupancy.clone();
+        if self.rx.is_unpaced() {
+            h.add(0, cycles);
+        }
+        h
+    }
+
     fn new(src: EndpointId, dst: EndpointId, p: &LinkParams, drain: Option<DrainParams>) -> Self {
         let vcs = p.vcs as usize;
         Self {
@@ -180,6 +190,35 @@ impl LinkDir {
     }
 }
 
+/// The receiver is done with `flit`: its credit starts back to the sender,
+/// and a message's last flit delivers the message.
+#[inline(always)]
+fn consume(
+    flit: Flit,
+    c: Cycle,
+    credit_arrive: Cycle,
+    credit_wire: &mut DelayLine<u8>,
+    returning: &mut [u32],
+    log: &mut MessageLog,
+    delivered: &mut usize,
+) -> Result<()> {
+    credit_wire.push(credit_arrive, flit.vc);
+    returning[flit.vc as usize] += 1;
+    if flit.is(Flit::MSG_TAIL) {
+        let slot = &mut log.deliver[flit.msg];
+        if *slot != NEVER {
+            return Err(Error::Invariant {
+                cycle: c,
+                message: format!("message {} delivered twice", flit.msg.0),
+            });
+        }
+        *slot = c;
+        log.order[flit.msg] = *delivered as u64;
+        *delivered += 1;
+    }
+    Ok(())
+}
+
 impl Model for Network {
     #[inline]
     fn step(&mut self, c: Cycle) -> Result<Activity> {
@@ -197,17 +236,44 @@ impl Model for Network {
         let credit_arrive = c + params.credit_return_cycles;
         // Inputs: arrivals, then the receivers drain.
         for d in dirs.iter_mut() {
-            while let Some(flit) = d.wire.pop_due(c) {
-                d.in_flight[flit.vc as usize] -= 1;
-                d.rx.accept(flit).map_err(|o| Error::Invariant {
-                    cycle: c,
-                    message: format!(
-                        "endpoint {} received a flit on VC {} whose buffer already held {} flits: sent without a credit",
-                        d.dst.0, o.vc, o.capacity
-                    ),
-                })?;
+            let LinkDir {
+                wire,
+                credit_wire,
+                in_flight,
+                returning,
+                rx,
+                dst,
+                ..
+            } = d;
+            // An unpaced receiver drains everything every cycle, so its buffers
+            // are empty when a cycle starts, and at most one flit arrives per
+            // cycle: consuming the arrival at once is exactly accept + drain.
+            let unpaced = rx.is_unpaced();
+            while let Some(flit) = wire.pop_due(c) {
+                in_flight[flit.vc as usize] -= 1;
                 *events += 1;
                 act.progressed = true;
+                if unpaced {
+                    debug_assert!(rx.is_empty());
+                    consume(
+                        flit,
+                        c,
+                        credit_arrive,
+                        credit_wire,
+                        returning,
+                        log,
+                        delivered,
+                    )?;
+                    *events += 1;
+                } else {
+                    rx.accept(flit).map_err(|o| Error::Invariant {
+                        cycle: c,
+                        message: format!(
+                            "endpoint {} received a flit on VC {} whose buffer already held {} flits: sent without a credit",
+                            dst.0, o.vc, o.capacity
+                        ),
+                    })?;
+                }
             }
             let tx = &mut endpoints[d.src].tx;
             while let Some(vc) = d.credit_wire.pop_due(c) {
@@ -216,33 +282,30 @@ impl Model for Network {
                 *events += 1;
                 act.progressed = true;
             }
-            let mut dup = None;
-            let LinkDir {
-                rx,
-                credit_wire,
-                returning,
-                ..
-            } = d;
-            rx.drain(|flit| {
-                credit_wire.push(credit_arrive, flit.vc);
-                returning[flit.vc as usize] += 1;
-                *events += 1;
-                act.progressed = true;
-                if flit.is(Flit::MSG_TAIL) {
-                    let slot = &mut log.deliver[flit.msg];
-                    if *slot != NEVER {
-                        dup = Some(flit.msg);
+            if !unpaced {
+                let LinkDir {
+                    rx,
+                    credit_wire,
+                    returning,
+                    ..
+                } = d;
+                let mut result = Ok(());
+                rx.drain(|flit| {
+                    *events += 1;
+                    act.progressed = true;
+                    if result.is_ok() {
+                        result = consume(
+                            flit,
+                            c,
+                            credit_arrive,
+                            credit_wire,
+                            returning,
+                            log,
+                            delivered,
+                        );
                     }
-                    *slot = c;
-                    log.order[flit.msg] = *delivered as u64;
-                    *delivered += 1;
-                }
-            });
-            if let Some(m) = dup {
-                return Err(Error::Invariant {
-                    cycle: c,
-                    message: format!("message {} delivered twice", m.0),
                 });
+                result?;
             }
         }
         // Outputs: every transmit port admits due messages and sends a flit.
@@ -264,10 +327,14 @@ impl Model for Network {
             act.busy |= e.tx.sendable() != 0;
         }
         for d in dirs.iter_mut() {
-            let occ = d.rx.occupancy();
-            d.stats.occupancy.add(occ as u64, 1);
-            d.stats.max_occupancy = d.stats.max_occupancy.max(occ);
-            act.busy |= d.rx.will_drain();
+            // Unpaced receivers end every cycle empty: their histogram is
+            // derived in `occupancy_histogram`, not sampled.
+            if !d.rx.is_unpaced() {
+                let occ = d.rx.occupancy();
+                d.stats.occupancy.add(occ as u64, 1);
+                d.stats.max_occupancy = d.stats.max_occupancy.max(occ);
+                act.busy |= d.rx.will_drain();
+            }
         }
         Ok(act)
     }
@@ -279,7 +346,9 @@ impl Model for Network {
         }
         for d in self.dirs.iter_mut() {
             d.rx.account_idle(k);
-            d.stats.occupancy.add(d.rx.occupancy() as u64, k);
+            if !d.rx.is_unpaced() {
+                d.stats.occupancy.add(d.rx.occupancy() as u64, k);
+            }
         }
     }
 

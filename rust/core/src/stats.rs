@@ -1,12 +1,14 @@
 //! Statistics kept per component: counters live on the components; this
 //! module holds the shared histogram type.
 
-/// A histogram with `buckets` linear buckets of `width` each; values past the
-/// last bucket land in it. Samples carry a weight (a number of cycles), so
-/// skipping idle cycles accounts them in one call.
+/// A histogram with linear buckets of `width` each (a power of two, so that
+/// bucketing is a shift: it runs every cycle); values past the last bucket
+/// land in it. Samples carry a weight (a number of cycles), so skipping idle
+/// cycles accounts them in one call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Histogram {
     pub width: u64,
+    shift: u32,
     pub counts: Vec<u64>,
 }
 
@@ -16,10 +18,15 @@ pub const MAX_BUCKETS: u64 = 64;
 impl Histogram {
     /// A histogram covering `0..=max_value` in at most [`MAX_BUCKETS`] buckets.
     pub fn covering(max_value: u64) -> Self {
-        let width = (max_value + 1).div_ceil(MAX_BUCKETS).max(1);
-        let buckets = (max_value / width + 1) as usize;
+        let width = (max_value + 1)
+            .div_ceil(MAX_BUCKETS)
+            .max(1)
+            .next_power_of_two();
+        let shift = width.trailing_zeros();
+        let buckets = ((max_value >> shift) + 1) as usize;
         Self {
             width,
+            shift,
             counts: vec![0; buckets],
         }
     }
@@ -27,7 +34,7 @@ impl Histogram {
     #[inline]
     pub fn add(&mut self, value: u64, weight: u64) {
         let last = self.counts.len() - 1;
-        let b = ((value / self.width) as usize).min(last);
+        let b = ((value >> self.shift) as usize).min(last);
         self.counts[b] += weight;
     }
 
@@ -54,8 +61,12 @@ mod tests {
     fn large_ranges_are_bucketed() {
         let mut h = Histogram::covering(1000);
         assert!(h.counts.len() as u64 <= MAX_BUCKETS);
+        assert_eq!(h.width, 16);
+        h.add(31, 1);
+        assert_eq!(h.counts[1], 1);
         h.add(1000, 1);
         h.add(5000, 1);
         assert_eq!(*h.counts.last().unwrap(), 2);
+        assert_eq!(h.total(), 3);
     }
 }

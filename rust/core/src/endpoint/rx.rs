@@ -115,6 +115,12 @@ impl RxPort {
         self.occupancy == 0
     }
 
+    /// Drains as fast as flits arrive (no pacing).
+    #[inline]
+    pub fn is_unpaced(&self) -> bool {
+        self.drain.is_none()
+    }
+
     pub fn drains_at_all(&self) -> bool {
         self.drain.is_none_or(|d| d.add > 0)
     }

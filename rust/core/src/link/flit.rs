@@ -4,7 +4,7 @@ use crate::ids::MsgId;
 
 /// One flit. A small `Copy` value (12 bytes): buffers and wires hold flits
 /// by value, never behind a pointer, and nothing is allocated per flit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flit {
     /// The message this flit belongs to.
     pub msg: MsgId,
