@@ -6,62 +6,91 @@
 //! visited within a cycle never changes a result (compute-then-commit).
 
 use crate::time::Cycle;
-use std::collections::VecDeque;
 
 /// A FIFO of `(arrival cycle, item)`; arrival cycles never decrease.
+///
+/// A ring buffer with a power-of-two capacity, indexed by mask and grown by
+/// doubling when full: cheaper per push/pop than `VecDeque` (no wrap branch),
+/// and no allocation once a run has warmed up.
 #[derive(Clone, Debug)]
 pub struct DelayLine<T> {
-    queue: VecDeque<(Cycle, T)>,
+    slots: Vec<(Cycle, T)>,
+    /// Index of the oldest item (unmasked; wraps freely).
+    head: usize,
+    len: usize,
 }
 
-impl<T: Copy> Default for DelayLine<T> {
+impl<T: Copy + Default> Default for DelayLine<T> {
     fn default() -> Self {
         Self {
-            queue: VecDeque::new(),
+            slots: vec![(0, T::default()); 16],
+            head: 0,
+            len: 0,
         }
     }
 }
 
-impl<T: Copy> DelayLine<T> {
+impl<T: Copy + Default> DelayLine<T> {
+    #[inline]
+    fn slot(&self, k: usize) -> usize {
+        k & (self.slots.len() - 1)
+    }
+
     /// Sends `item` to arrive at cycle `arrive`.
     ///
     /// Contract: `arrive` is not earlier than the last pushed arrival (all
     /// users send with a fixed latency in non-decreasing cycles).
     #[inline]
     pub fn push(&mut self, arrive: Cycle, item: T) {
-        debug_assert!(self.queue.back().is_none_or(|&(a, _)| a <= arrive));
-        self.queue.push_back((arrive, item));
+        if self.len == self.slots.len() {
+            self.grow();
+        }
+        debug_assert!(self.len == 0 || self.slots[self.slot(self.head + self.len - 1)].0 <= arrive);
+        let i = self.slot(self.head + self.len);
+        self.slots[i] = (arrive, item);
+        self.len += 1;
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let mut slots: Vec<(Cycle, T)> = self.iter().copied().collect();
+        slots.resize(self.slots.len() * 2, (0, T::default()));
+        self.slots = slots;
+        self.head = 0;
     }
 
     /// The next item that has arrived by cycle `c`, if any.
     #[inline]
     pub fn pop_due(&mut self, c: Cycle) -> Option<T> {
-        match self.queue.front() {
-            Some(&(a, item)) if a <= c => {
-                self.queue.pop_front();
-                Some(item)
-            }
-            _ => None,
+        if self.len == 0 {
+            return None;
         }
+        let (a, item) = self.slots[self.slot(self.head)];
+        if a > c {
+            return None;
+        }
+        self.head = self.head.wrapping_add(1);
+        self.len -= 1;
+        Some(item)
     }
 
     /// The cycle of the next arrival.
     #[inline]
     pub fn next_arrival(&self) -> Option<Cycle> {
-        self.queue.front().map(|&(a, _)| a)
+        (self.len > 0).then(|| self.slots[self.slot(self.head)].0)
     }
 
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.len == 0
     }
 
     /// Items in flight, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = &(Cycle, T)> {
-        self.queue.iter()
+        (0..self.len).map(move |k| &self.slots[self.slot(self.head.wrapping_add(k))])
     }
 }
 
@@ -82,5 +111,29 @@ mod tests {
         assert_eq!(w.pop_due(4), None);
         assert_eq!(w.pop_due(9), Some('c'));
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn grows_past_its_capacity_keeping_order_across_the_wrap() {
+        let mut w = DelayLine::default();
+        for i in 0..10u64 {
+            w.push(i, i);
+        }
+        for i in 0..10u64 {
+            assert_eq!(w.pop_due(i), Some(i));
+        }
+        // The head is now mid-buffer: fill past capacity so growing must unwrap.
+        for i in 10..100u64 {
+            w.push(i, i);
+        }
+        assert_eq!(w.len(), 90);
+        assert_eq!(
+            w.iter().map(|&(_, x)| x).collect::<Vec<_>>(),
+            (10..100).collect::<Vec<_>>()
+        );
+        for i in 10..100u64 {
+            assert_eq!(w.pop_due(1000), Some(i));
+        }
+        assert_eq!(w.next_arrival(), None);
     }
 }
