@@ -1,0 +1,188 @@
+"""fabricsim benchmarks: ``make bench`` (or ``python benches/bench.py --write BENCHMARKS.md``).
+
+Each workload runs in a fresh subprocess (so peak memory is its own), ``--repeat`` times;
+the table reports medians. Speeds are wall-clock figures of the engine's cycle loop
+(``Result.wall_seconds``); ``py overhead`` is the rest of ``Fabric.run`` (building inputs,
+converting results). Never asserted anywhere: these are measurements, not tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import fabricsim as fs
+
+
+def _p2p(link: fs.LinkSpec, **endpoint: float) -> fs.Fabric:
+    return fs.Fabric(topology=fs.topology.point_to_point(), link=link, endpoint=fs.EndpointSpec(**endpoint))
+
+
+def _pcie(**changes: object) -> fs.LinkSpec:
+    return fs.LinkSpec.preset("pcie6_x16").replace(**changes)
+
+
+def _light_load(engine: str) -> tuple[fs.Fabric, fs.traffic.MessageTraffic, dict[str, object]]:
+    link = _pcie(credits_per_vc=64)
+    wire_ns = link.message_flits(4096) * link.resolved()["cycle_ps"] / 1000
+    return _p2p(link), fs.traffic.stream(0, 1, 20_000, 4096, interval_ns=100 * wire_ns), {"engine": engine}
+
+
+WORKLOADS: dict[str, tuple[str, Callable[[], tuple[fs.Fabric, fs.traffic.MessageTraffic, dict[str, object]]]]] = {
+    "pcie6_saturated": (
+        "PCIe 6 x16 preset, 64 credits/VC, 4000 x 1 MiB back to back (one saturated link, BER 0)",
+        lambda: (_p2p(_pcie(credits_per_vc=64)), fs.traffic.stream(0, 1, 4000, 1 << 20), {}),
+    ),
+    "pcie6_saturated_tick_all": (
+        "same, engine='tick_all' (the debug mode; shows what idle skipping costs under load)",
+        lambda: (_p2p(_pcie(credits_per_vc=64)), fs.traffic.stream(0, 1, 4000, 1 << 20), {"engine": "tick_all"}),
+    ),
+    "pcie6_credit_limited": (
+        "PCIe 6 x16 preset, 4 credits/VC (4 of 11 cycles busy), 1000 x 1 MiB",
+        lambda: (_p2p(_pcie(credits_per_vc=4)), fs.traffic.stream(0, 1, 1000, 1 << 20), {}),
+    ),
+    "pcie6_paced_receiver": (
+        "PCIe 6 x16 preset, receiver drains at 256 Gb/s (back-pressure), 1000 x 1 MiB",
+        lambda: (_p2p(_pcie(), drain_gbps=256.0), fs.traffic.stream(0, 1, 1000, 1 << 20), {}),
+    ),
+    "nvlink4_saturated": (
+        "NVLink-4-like preset (16 B flits, padded packets), 1000 x 1 MiB back to back",
+        lambda: (_p2p(fs.LinkSpec.preset("nvlink4")), fs.traffic.stream(0, 1, 1000, 1 << 20), {}),
+    ),
+    "pcie6_light_load": (
+        "PCIe 6 x16, 20000 x 4 KiB at 1% load (idle skipping at work)",
+        lambda: _light_load("auto"),
+    ),
+    "pcie6_light_load_tick_all": (
+        "same at 1% load, engine='tick_all'",
+        lambda: _light_load("tick_all"),
+    ),
+}
+
+
+def run_one(name: str, repeat: int) -> dict[str, float]:
+    """Runs one workload ``repeat`` times in this process; returns its medians."""
+    fab, traffic, opts = WORKLOADS[name][1]()
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        res = fab.run(traffic, **opts)  # type: ignore[arg-type]
+        total = time.perf_counter() - t0
+        samples.append((res.wall_seconds, total))
+    engine_s = statistics.median(s[0] for s in samples)
+    total_s = statistics.median(s[1] for s in samples)
+    flits = float(res.links["flits"].sum())
+    return {
+        "engine_s": engine_s,
+        "py_overhead_s": total_s - engine_s,
+        "flits": flits,
+        "cycles": float(res.cycles),
+        "events": float(res.events),
+        "flits_per_s": flits / engine_s,
+        "events_per_s": res.events / engine_s,
+        "cycles_per_s": res.cycles / engine_s,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "rustc": rustc or "unknown",
+        "fabricsim": f"{fs.__version__} (commit {commit or 'unknown'})",
+    }
+
+
+def _si(x: float) -> str:
+    for unit, k in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= k:
+            return f"{x / k:.1f} {unit}"
+    return f"{x:.0f}"
+
+
+def render(results: dict[str, dict[str, float]], command: str, repeat: int) -> str:
+    m = machine()
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `{command}` (benches/bench.py) on {time.strftime('%Y-%m-%d')}. Medians of {repeat} runs;",
+        "each workload in its own process. `engine`: wall time of the cycle loop (GIL released);",
+        "`py overhead`: the rest of `Fabric.run` (input and result conversion). Flits/s counts flits",
+        "sent on links; events are flit sends and arrivals, credit returns and drains. Peak RSS is",
+        "the whole Python process. The machine is shared and noisy: treat differences under ~10% as noise.",
+        "",
+        "Machine: " + "; ".join(f"{k} {v}" for k, v in m.items()),
+        "",
+        "| workload | engine s | flits | flits/s | events/s | sim cycles/s | py overhead s | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        lines.append(
+            f"| {name} | {r['engine_s']:.3f} | {_si(r['flits'])} | {_si(r['flits_per_s'])} | "
+            f"{_si(r['events_per_s'])} | {_si(r['cycles_per_s'])} | {r['py_overhead_s']:.3f} | "
+            f"{r['peak_rss_mib']:.0f} |"
+        )
+    lines += ["", "Workloads:", ""]
+    lines += [f"- `{name}`: {desc}" for name, (desc, _) in WORKLOADS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--only", nargs="*", help="workload names (default: all)")
+    ap.add_argument("--write", metavar="FILE", help="also write the markdown report to FILE")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one workload, print JSON
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one, args.repeat)))
+        return 0
+    names = args.only or list(WORKLOADS)
+    results = {}
+    for name in names:
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", name, "--repeat", str(args.repeat)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results[name] = json.loads(out.stdout)
+        r = results[name]
+        print(
+            f"{name:28} engine {r['engine_s']:.3f} s  {_si(r['flits_per_s'])} flits/s  "
+            f"{_si(r['cycles_per_s'])} cycles/s  peak {r['peak_rss_mib']:.0f} MiB",
+            flush=True,
+        )
+    if args.write:
+        command = "make bench" if args.write == "BENCHMARKS.md" else " ".join(["python", *sys.argv])
+        Path(args.write).write_text(render(results, command, args.repeat))
+        print(f"wrote {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
