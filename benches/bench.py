@@ -37,14 +37,20 @@ def _light_load(engine: str) -> tuple[fs.Fabric, fs.traffic.MessageTraffic, dict
     return _p2p(link), fs.traffic.stream(0, 1, 20_000, 4096, interval_ns=100 * wire_ns), {"engine": engine}
 
 
-WORKLOADS: dict[str, tuple[str, Callable[[], tuple[fs.Fabric, fs.traffic.MessageTraffic, dict[str, object]]]]] = {
+WORKLOADS: dict[
+    str, tuple[str, Callable[[], tuple[fs.Fabric, fs.traffic.MessageTraffic, dict[str, object]]]]
+] = {
     "pcie6_saturated": (
         "PCIe 6 x16 preset, 64 credits/VC, 4000 x 1 MiB back to back (one saturated link, BER 0)",
         lambda: (_p2p(_pcie(credits_per_vc=64)), fs.traffic.stream(0, 1, 4000, 1 << 20), {}),
     ),
     "pcie6_saturated_tick_all": (
         "same, engine='tick_all' (the debug mode; shows what idle skipping costs under load)",
-        lambda: (_p2p(_pcie(credits_per_vc=64)), fs.traffic.stream(0, 1, 4000, 1 << 20), {"engine": "tick_all"}),
+        lambda: (
+            _p2p(_pcie(credits_per_vc=64)),
+            fs.traffic.stream(0, 1, 4000, 1 << 20),
+            {"engine": "tick_all"},
+        ),
     ),
     "pcie6_credit_limited": (
         "PCIe 6 x16 preset, 4 credits/VC (4 of 11 cycles busy), 1000 x 1 MiB",
