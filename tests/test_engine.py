@@ -90,6 +90,12 @@ def test_bad_run_options_are_spec_errors():
         fabric().run(fs.traffic.messages(0, 1, 8), engine="warp")  # type: ignore[arg-type]
     with pytest.raises(fs.SpecError, match="watchdog_cycles"):
         fabric().run(fs.traffic.messages(0, 1, 8), watchdog_cycles=0)
+    with pytest.raises(fs.SpecError, match=r"options\.max_time_ns: must be a finite number, got nan"):
+        fabric().run(fs.traffic.messages(0, 1, 8), max_time_ns=float("nan"))
+    with pytest.raises(fs.SpecError, match=r"^options\.seed: invalid value: integer `-1`, expected u64$"):
+        fabric().run(fs.traffic.messages(0, 1, 8), seed=-1)
+    with pytest.raises(fs.SpecError, match=r"options\.max_cycles"):
+        fabric().run(fs.traffic.messages(0, 1, 8), max_cycles=-5)
 
 
 def test_the_gil_is_released_while_the_engine_runs():

@@ -10,7 +10,7 @@ import numpy as np
 from fabricsim import _core
 from fabricsim.errors import DeadlockError, SimulationLimitError, SpecError
 from fabricsim.result import Result
-from fabricsim.specs import EndpointSpec, LinkSpec
+from fabricsim.specs import EndpointSpec, LinkSpec, to_json
 from fabricsim.topology import Topology
 from fabricsim.traffic import MessageTraffic
 
@@ -82,7 +82,7 @@ class Fabric:
         try:
             raw = _core.run_messages(
                 self._json,
-                json.dumps(options),
+                to_json("options", options),
                 _le_bytes(traffic.src),
                 _le_bytes(traffic.dst),
                 _le_bytes(traffic.bytes),

@@ -20,6 +20,16 @@ from fabricsim.errors import SpecError
 S = TypeVar("S", bound="Spec")
 
 
+def to_json(kind: str, fields: dict[str, Any]) -> str:
+    """``fields`` as JSON for the engine. JSON has no NaN or infinity: such a value is a
+    SpecError naming the field (``kind.name``), not a parse error."""
+    for name, value in fields.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            path = f"{kind}.{name}"
+            raise SpecError(f"{path}: must be a finite number, got {value}", path=path)
+    return json.dumps(fields)
+
+
 class Spec:
     """Base of the spec classes: an immutable, validated set of fields."""
 
@@ -27,11 +37,7 @@ class Spec:
     _fields: dict[str, Any]
 
     def __init__(self, **fields: Any) -> None:
-        for name, value in fields.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                path = f"{self._kind}.{name}"
-                raise SpecError(f"{path}: must be a finite number, got {value}", path=path)
-        canonical = _core.spec_normalize(self._kind, json.dumps(fields))
+        canonical = _core.spec_normalize(self._kind, to_json(self._kind, fields))
         object.__setattr__(self, "_fields", json.loads(canonical))
 
     @classmethod

@@ -12,6 +12,9 @@ from fabricsim.errors import SpecError
 ArrayLike = npt.ArrayLike
 I64 = npt.NDArray[np.int64]
 
+MAX_AT_NS = 9.2e15
+"""Largest injection time in ns (about 106 days): its picoseconds still fit an int64."""
+
 
 @dataclass(frozen=True)
 class MessageTraffic:
@@ -53,11 +56,11 @@ def _times_ps(at_ns: ArrayLike | None, at_ps: ArrayLike | None, n: int) -> I64:
     if at_ps is not None:
         return _int_column("inject_ps", at_ps, n)
     ns = np.asarray(0.0 if at_ns is None else at_ns, dtype=np.float64)
-    bad = ~np.isfinite(ns) | (ns < 0)
+    bad = ~np.isfinite(ns) | (ns < 0) | (ns > MAX_AT_NS)
     if np.any(bad):
         i = int(np.flatnonzero(np.broadcast_to(bad, ns.shape or (1,)))[0])
         raise SpecError(
-            f"traffic.at_ns[{i}]: must be a finite number >= 0, got {np.atleast_1d(ns)[i]}",
+            f"traffic.at_ns[{i}]: must be a finite number in [0, {MAX_AT_NS:g}], got {np.atleast_1d(ns)[i]}",
             path=f"traffic.at_ns[{i}]",
         )
     return _int_column("inject_ps", np.rint(ns * 1000.0), n)

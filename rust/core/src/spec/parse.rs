@@ -7,8 +7,13 @@ use serde::Serialize;
 /// Parses a JSON document into `T`, reporting the path of the bad field.
 pub fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de)
-        .map_err(|e| path_error(what, e.path().to_string(), e.inner().to_string()))
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // JSON comes from programs (the Python layer), not from files a user
+        // edits: the field path says where, so drop "at line 1 column 20".
+        let msg = e.inner().to_string();
+        let msg = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m);
+        path_error(what, e.path().to_string(), msg.to_string())
+    })
 }
 
 /// Parses a TOML document into `T`, reporting the path of the bad field and,
