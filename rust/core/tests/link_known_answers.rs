@@ -10,22 +10,14 @@ use fabricsim_core::{
 
 /// 16 lanes x 64 Gb/s, 256 B flits: one flit every 2000 ps exactly.
 fn link(credits: u32, latency_ns: f64, credit_return_ns: f64) -> LinkSpec {
-    LinkSpec {
-        name: "test".into(),
-        description: String::new(),
-        sources: vec![],
-        lanes: 16,
-        gbps_per_lane: 64.0,
-        flit_bytes: 256,
-        flit_overhead_bytes: 20,
-        packet_overhead_bytes: 16,
-        mtu_bytes: 256,
-        packing: Packing::Padded,
-        latency_ns,
-        vcs: 2,
-        credits_per_vc: credits,
-        credit_return_ns,
-    }
+    let mut l = LinkSpec::with_defaults(16, 64.0, 256, 256, credits);
+    l.name = "test".into();
+    l.flit_overhead_bytes = 20;
+    l.packet_overhead_bytes = 16;
+    l.latency_ns = latency_ns;
+    l.vcs = 2;
+    l.credit_return_ns = credit_return_ns;
+    l
 }
 
 fn fabric(link: LinkSpec) -> FabricSpec {

@@ -1,5 +1,6 @@
 //! `LinkSpec`: one physical link type (lanes, rate, flits, VCs, credits).
 
+use super::reliability::{self, BurstSpec, ReliabilityParams, Retry};
 use super::{ensure, ensure_float};
 use crate::error::{Error, Result};
 use crate::time::ClockDomain;
@@ -52,6 +53,64 @@ pub struct LinkSpec {
     /// always taken.
     #[serde(default)]
     pub credit_return_ns: f64,
+    /// The receiver returns credits in batches of this many freed buffers
+    /// (per VC). More than `credits_per_vc` can never be reached: it runs
+    /// (with a warning) and deadlocks, as real fabrics have.
+    #[serde(default = "one")]
+    pub credit_coalesce_flits: u32,
+
+    // Reliability (see `spec::reliability`).
+    /// Bit-error rate on the wire (per bit, independent errors).
+    #[serde(default)]
+    pub ber: f64,
+    /// Error bursts (Gilbert-Elliott): off unless given.
+    #[serde(default)]
+    pub burst: Option<BurstSpec>,
+    /// Bits per FEC symbol.
+    #[serde(default = "default_fec_symbol_bits")]
+    pub fec_symbol_bits: u32,
+    /// Errored symbols per flit that FEC corrects (0: no FEC).
+    #[serde(default)]
+    pub fec_correctable_symbols: u32,
+    /// CRC width: an uncorrectable flit passes the CRC undetected with
+    /// probability 2^-crc_bits.
+    #[serde(default = "default_crc_bits")]
+    pub crc_bits: u32,
+    /// Link-level retry: `go_back_n` (default) or `none` (corrupted flits
+    /// are passed up marked corrupt: an upper layer's problem).
+    #[serde(default)]
+    pub retry: Retry,
+    /// Replay buffer, in flits. Default: enough to cover the ACK round trip,
+    /// so that retry never limits an error-free link.
+    #[serde(default)]
+    pub replay_buffer_flits: Option<u32>,
+    /// Width of the sequence number on the wire.
+    #[serde(default = "default_seq_bits")]
+    pub seq_bits: u32,
+    /// The receiver acknowledges after this many good flits...
+    #[serde(default = "one")]
+    pub ack_coalesce_flits: u32,
+    /// ...or this long after the first unacknowledged one, whichever first.
+    /// Default: `ack_coalesce_flits` flit times.
+    #[serde(default)]
+    pub ack_timer_ns: Option<f64>,
+    /// The sender replays everything unacknowledged when no acknowledgement
+    /// has made progress for this long. Default: three ACK round trips.
+    #[serde(default)]
+    pub replay_timeout_ns: Option<f64>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_fec_symbol_bits() -> u32 {
+    8
+}
+fn default_crc_bits() -> u32 {
+    32
+}
+fn default_seq_bits() -> u32 {
+    12
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,11 +152,29 @@ pub struct LinkParams {
     pub credits_per_vc: u32,
     /// Propagation latency in cycles (rounded up).
     pub latency_cycles: u64,
-    /// Credit return latency in cycles (rounded up, at least 1).
+    /// Credit return latency in cycles (rounded up, at least 1). ACKs and
+    /// NAKs travel back the same way.
     pub credit_return_cycles: u64,
+    pub credit_coalesce_flits: u32,
+    pub reliability: ReliabilityParams,
 }
 
 impl LinkSpec {
+    /// A spec with the required fields and every other field at its default
+    /// (the defaults live in the serde attributes only).
+    pub fn with_defaults(
+        lanes: u32,
+        gbps_per_lane: f64,
+        flit_bytes: u32,
+        mtu_bytes: u32,
+        credits_per_vc: u32,
+    ) -> Self {
+        let json = format!(
+            r#"{{"lanes": {lanes}, "gbps_per_lane": {gbps_per_lane:?}, "flit_bytes": {flit_bytes}, "mtu_bytes": {mtu_bytes}, "credits_per_vc": {credits_per_vc}}}"#
+        );
+        serde_json::from_str(&json).expect("required fields only")
+    }
+
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
         ensure(
@@ -159,6 +236,13 @@ impl LinkSpec {
             &format!("in 1..={MAX_CREDITS_PER_VC}"),
             self.credits_per_vc,
         )?;
+        ensure(
+            (1..=MAX_CREDITS_PER_VC).contains(&self.credit_coalesce_flits),
+            "credit_coalesce_flits",
+            &format!("in 1..={MAX_CREDITS_PER_VC}"),
+            self.credit_coalesce_flits,
+        )?;
+        reliability::validate(self)?;
         ensure_float(self.credit_return_ns, "credit_return_ns", 0.0, false)?;
         ensure(
             self.credit_return_ns <= MAX_LATENCY_NS,
@@ -186,6 +270,7 @@ impl LinkSpec {
         })?;
         let latency_cycles = clock.cycles_ceil(ns_to_ps(self.latency_ns));
         let credit_return_cycles = clock.cycles_ceil(ns_to_ps(self.credit_return_ns)).max(1);
+        let reliability = reliability::resolve(self, clock, latency_cycles, credit_return_cycles);
         Ok(LinkParams {
             clock,
             rate_kbps,
@@ -198,7 +283,22 @@ impl LinkSpec {
             credits_per_vc: self.credits_per_vc,
             latency_cycles,
             credit_return_cycles,
+            credit_coalesce_flits: self.credit_coalesce_flits,
+            reliability,
         })
+    }
+
+    /// Settings that are legal but unsafe: the link runs them as written (so
+    /// that fuzzing can show what they break) and these say why to worry.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = reliability::warnings(self);
+        if self.credit_coalesce_flits > self.credits_per_vc {
+            w.push(format!(
+                "credit_coalesce_flits ({}) > credits_per_vc ({}): the receiver waits for more freed buffers than the sender can ever fill, so credits never return and the link deadlocks",
+                self.credit_coalesce_flits, self.credits_per_vc
+            ));
+        }
+        w
     }
 }
 
@@ -263,22 +363,13 @@ mod tests {
     use super::*;
 
     pub(crate) fn pcie_like() -> LinkSpec {
-        LinkSpec {
-            name: String::new(),
-            description: String::new(),
-            sources: vec![],
-            lanes: 16,
-            gbps_per_lane: 64.0,
-            flit_bytes: 256,
-            flit_overhead_bytes: 20,
-            packet_overhead_bytes: 16,
-            mtu_bytes: 256,
-            packing: Packing::Padded,
-            latency_ns: 10.0,
-            vcs: 2,
-            credits_per_vc: 16,
-            credit_return_ns: 10.0,
-        }
+        let mut s = LinkSpec::with_defaults(16, 64.0, 256, 256, 16);
+        s.flit_overhead_bytes = 20;
+        s.packet_overhead_bytes = 16;
+        s.latency_ns = 10.0;
+        s.vcs = 2;
+        s.credit_return_ns = 10.0;
+        s
     }
 
     #[test]

@@ -10,11 +10,13 @@ pub mod fabric;
 pub mod link;
 pub mod parse;
 pub mod presets;
+pub mod reliability;
 pub mod run;
 
 pub use endpoint::EndpointSpec;
 pub use fabric::{FabricSpec, TopologySpec};
 pub use link::{LinkParams, LinkSpec, Packing};
+pub use reliability::{BurstSpec, Retry};
 pub use run::{EngineMode, RunOptions};
 
 use crate::error::{Error, Result};

@@ -11,7 +11,9 @@ pub fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T> {
         // JSON comes from programs (the Python layer), not from files a user
         // edits: the field path says where, so drop "at line 1 column 20".
         let msg = e.inner().to_string();
-        let msg = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m);
+        let msg = msg
+            .rsplit_once(" at line ")
+            .map_or(msg.as_str(), |(m, _)| m);
         path_error(what, e.path().to_string(), msg.to_string())
     })
 }
