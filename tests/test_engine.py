@@ -65,8 +65,9 @@ def test_a_stuck_receiver_is_reported_as_a_deadlock_naming_the_waiting_channel()
         with pytest.raises(fs.DeadlockError) as info:
             fab.run(fs.traffic.messages(0, 1, 1 << 20), engine=engine)
         e = info.value
-        # 4 flits leave in cycles 0-3 and land by cycle 3 + 1 + 5 = 9; nothing can happen after.
-        assert e.cycle == 9 and e.time_ps == 18_000
+        # 4 flits leave in cycles 0-3 and land by cycle 3 + 1 + 5 = 9, each acknowledged on
+        # arrival; the last ACK is back at 9 + 5 = 14. Nothing can happen after.
+        assert e.cycle == 14 and e.time_ps == 28_000
         assert e.waiting == [
             {
                 "node": 0,

@@ -144,7 +144,9 @@ pub fn deadlock_message(stop: &Stop, waiting: &[WaitingChannel], undelivered: us
     };
     let mut s = format!("deadlock: {why}, and {undelivered} message(s) are undelivered.");
     if waiting.is_empty() {
-        s.push_str(" No channel reports waiting.");
+        s.push_str(
+            " No channel waits for anything: the undelivered messages were lost in the link layer (a flit dropped with retry = \"none\", or a sequence-number alias).",
+        );
     } else {
         s.push_str(" Waiting:");
         for w in waiting {

@@ -28,7 +28,10 @@ pub fn run_messages(
     if let Some(t) = opts.max_time_ns {
         limit = limit.min(clock.cycle_at_or_after(ns_to_ps(t).saturating_add(1)));
     }
-    let mut net = Network::new(spec, params, traffic);
+    for (i, f) in opts.faults.iter().enumerate() {
+        f.validate(i, 2 * spec.topology.links().len())?;
+    }
+    let mut net = Network::new(spec, params, traffic, opts.seed, &opts.faults);
     let started = Instant::now();
     let stop = engine::drive(&mut net, opts, limit)?;
     let wall = started.elapsed().as_secs_f64();
@@ -77,27 +80,41 @@ fn report(net: &Network, cycles: u64, complete: bool, wall_seconds: f64) -> RunR
         .map(|d| {
             let tx = &net.endpoints[d.src].tx;
             let occupancy = d.occupancy_histogram(cycles);
+            let st = &d.stats;
             LinkRecord {
                 src: d.src.0,
                 dst: d.dst.0,
-                flits: d.stats.flits,
-                payload_bytes: d.stats.payload_bytes,
+                flits: st.flits,
+                payload_bytes: st.payload_bytes,
                 credit_stall_cycles: tx.credit_stall_cycles,
-                max_occupancy: d.stats.max_occupancy,
+                max_occupancy: st.max_occupancy,
                 occupancy_width: occupancy.width,
                 occupancy_cycles: occupancy.counts,
+                flits_replayed: st.flits_replayed,
+                flits_corrupted: st.flits_corrupted,
+                flits_fec_corrected: st.flits_fec_corrected,
+                flits_undetected: st.flits_undetected,
+                flits_lost: st.flits_lost,
+                replay_stall_cycles: st.replay_stall_cycles,
+                naks: d.receiver.as_ref().map_or(0, |r| r.naks_sent),
+                acks: d.receiver.as_ref().map_or(0, |r| r.acks_sent),
+                replay_timeouts: d.sender.as_ref().map_or(0, |s| s.replay_timeouts),
+                credits_dropped: st.credits_dropped,
+                acks_dropped: st.acks_dropped,
             }
         })
         .collect();
+    let log = &net.tally.log;
     RunResult {
         complete,
         cycles,
         cycle_ps: clock.ratio(),
         end_ps: clock.start_ps(cycles),
-        events: net.events,
-        send_ps: net.log.send.iter().map(to_ps).collect(),
-        deliver_ps: net.log.deliver.iter().map(to_ps).collect(),
-        deliver_order: net.log.order.as_slice().to_vec(),
+        events: net.tally.events,
+        send_ps: log.send.iter().map(to_ps).collect(),
+        deliver_ps: log.deliver.iter().map(to_ps).collect(),
+        deliver_order: log.order.as_slice().to_vec(),
+        corrupt: log.corrupt.as_slice().to_vec(),
         links,
         wall_seconds,
     }

@@ -21,6 +21,18 @@ pub struct LinkRecord {
     /// `i * occupancy_width ..` flits held (all VCs).
     pub occupancy_width: u64,
     pub occupancy_cycles: Vec<u64>,
+    /// Link-layer reliability counters (see `network::LinkDirStats`).
+    pub flits_replayed: u64,
+    pub flits_corrupted: u64,
+    pub flits_fec_corrected: u64,
+    pub flits_undetected: u64,
+    pub flits_lost: u64,
+    pub replay_stall_cycles: u64,
+    pub naks: u64,
+    pub acks: u64,
+    pub replay_timeouts: u64,
+    pub credits_dropped: u64,
+    pub acks_dropped: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +54,8 @@ pub struct RunResult {
     /// Per message, its rank in the order of delivery (`u64::MAX` if not
     /// delivered): orders messages delivered in the same cycle.
     pub deliver_order: Vec<u64>,
+    /// Per message: a flit of it was passed up with errors the CRC missed.
+    pub corrupt: Vec<bool>,
     /// One row per link and direction.
     pub links: Vec<LinkRecord>,
     /// Wall-clock seconds spent in the cycle loop. Not part of the

@@ -273,8 +273,10 @@ fn stuck_receiver_is_reported_as_deadlock_with_the_waiting_channel() {
         else {
             panic!("expected deadlock, got {err}");
         };
-        // 4 flits sent in cycles 0..3 arrive by cycle 9; then nothing can happen.
-        assert_eq!(cycle, 9, "{engine:?}");
+        // 4 flits sent in cycles 0..3 arrive by cycle 3 + 1 + 5 = 9 and are
+        // acknowledged at once; the last ACK reaches the sender at 9 + 5 = 14.
+        // Then nothing can happen.
+        assert_eq!(cycle, 14, "{engine:?}");
         assert_eq!(waiting.len(), 1);
         assert_eq!((waiting[0].node, waiting[0].vc), (0, 0));
         assert!(message.contains("never drains"), "{message}");

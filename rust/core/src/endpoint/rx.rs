@@ -58,33 +58,39 @@ impl RxPort {
         Ok(())
     }
 
-    /// Drains what this cycle's pace allows, VCs round-robin, calling
-    /// `consume` for each flit in drain order.
+    /// Starts a cycle's draining: the pacer earns this cycle's tokens.
+    /// Then call [`RxPort::next_drained`] until it returns `None`.
     #[inline]
-    pub fn drain(&mut self, mut consume: impl FnMut(Flit)) {
+    pub fn refill(&mut self) {
         if let Some(d) = self.drain {
             self.tokens = (self.tokens + d.add).min(d.cap);
         }
-        while self.nonempty != 0 {
-            if let Some(d) = self.drain {
-                if self.tokens < d.cost {
-                    break;
-                }
-                self.tokens -= d.cost;
-            }
-            let vc = pick_round_robin(self.nonempty, self.rr);
-            self.rr = if vc + 1 >= self.bufs.len() {
-                0
-            } else {
-                vc as u32 + 1
-            };
-            let flit = self.bufs[vc].pop_front().expect("non-empty bit set");
-            if self.bufs[vc].is_empty() {
-                self.nonempty &= !(1 << vc);
-            }
-            self.occupancy -= 1;
-            consume(flit);
+    }
+
+    /// The next flit this cycle's pace allows, VCs round-robin.
+    #[inline]
+    pub fn next_drained(&mut self) -> Option<Flit> {
+        if self.nonempty == 0 {
+            return None;
         }
+        if let Some(d) = self.drain {
+            if self.tokens < d.cost {
+                return None;
+            }
+            self.tokens -= d.cost;
+        }
+        let vc = pick_round_robin(self.nonempty, self.rr);
+        self.rr = if vc + 1 >= self.bufs.len() {
+            0
+        } else {
+            vc as u32 + 1
+        };
+        let flit = self.bufs[vc].pop_front().expect("non-empty bit set");
+        if self.bufs[vc].is_empty() {
+            self.nonempty &= !(1 << vc);
+        }
+        self.occupancy -= 1;
+        Some(flit)
     }
 
     /// Whether a later cycle will drain something without any new arrival.

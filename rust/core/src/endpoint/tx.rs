@@ -174,6 +174,7 @@ impl TxPort {
             flit: Flit {
                 msg: head.msg,
                 payload_bytes,
+                seq: 0,
                 vc: vc as u8,
                 flags,
             },

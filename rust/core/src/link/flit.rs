@@ -2,7 +2,7 @@
 
 use crate::ids::MsgId;
 
-/// One flit. A small `Copy` value (12 bytes): buffers and wires hold flits
+/// One flit. A small `Copy` value (16 bytes): buffers and wires hold flits
 /// by value, never behind a pointer, and nothing is allocated per flit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flit {
@@ -12,8 +12,10 @@ pub struct Flit {
     /// packet's tail flit only (0 elsewhere), so summing over flits counts
     /// each payload byte once.
     pub payload_bytes: u32,
+    /// Link-level sequence number as on the wire (modulo `2^seq_bits`).
+    pub seq: u32,
     pub vc: u8,
-    /// `HEAD`, `TAIL`, `MSG_TAIL` bits.
+    /// `HEAD`, `TAIL`, `MSG_TAIL` bits, and the channel's verdict bits.
     pub flags: u8,
 }
 
@@ -24,6 +26,12 @@ impl Flit {
     pub const TAIL: u8 = 2;
     /// Last flit of the last packet of a message.
     pub const MSG_TAIL: u8 = 4;
+    /// Set by the channel: errors the CRC will catch.
+    pub const DETECTED: u8 = 8;
+    /// Set by the channel: errors the CRC will miss (delivered corrupt).
+    pub const UNDETECTED: u8 = 16;
+    /// Set by the channel: errors FEC corrected.
+    pub const CORRECTED: u8 = 32;
 
     #[inline]
     pub fn is(&self, flag: u8) -> bool {
@@ -35,6 +43,6 @@ impl Flit {
 mod tests {
     #[test]
     fn flit_stays_small() {
-        assert!(std::mem::size_of::<super::Flit>() <= 12);
+        assert!(std::mem::size_of::<super::Flit>() <= 16);
     }
 }

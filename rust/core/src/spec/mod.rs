@@ -7,6 +7,7 @@
 
 pub mod endpoint;
 pub mod fabric;
+pub mod faults;
 pub mod link;
 pub mod parse;
 pub mod presets;

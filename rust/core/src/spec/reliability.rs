@@ -146,29 +146,48 @@ pub fn outcome_probabilities(
         return OutcomeThresholds::default();
     }
     let n = flit_bits.div_ceil(sym_bits as u64);
+    let t = (t as u64).min(n);
     let p = -(sym_bits as f64 * (-ber).ln_1p()).exp_m1(); // 1 - (1-ber)^sym_bits, accurately
-    let q = 1.0 - p;
-    // P(k) by recurrence from P(0) = q^n; the tail k > t is summed directly
-    // (not 1 - head) so that tiny probabilities keep their precision.
-    let mut term = (n as f64 * (-p).ln_1p()).exp();
-    let mut corrected = 0.0;
-    let mut tail = 0.0;
-    for k in 1..=n {
-        term *= (n - k + 1) as f64 / k as f64 * (p / q);
-        if k <= t as u64 {
-            corrected += term;
-        } else {
-            tail += term;
-            if term < tail * 1e-17 || term < 1e-300 {
-                break;
+    let (corrected, tail) = if p >= 1.0 {
+        // Every symbol wrong: correctable only if FEC covers the whole flit.
+        (if t >= n { 1.0 } else { 0.0 }, if t >= n { 0.0 } else { 1.0 })
+    } else {
+        let (ln_p, ln_q) = (p.ln(), (-p).ln_1p());
+        let ln_pk = |k: u64, ln_choose: f64| ln_choose + k as f64 * ln_p + (n - k) as f64 * ln_q;
+        // P(k) for k <= t in log space (no underflow when errors are likely).
+        let mut ln_choose = 0.0;
+        let mut head = 0.0;
+        let mut corrected = 0.0;
+        for k in 0..=t {
+            if k > 0 {
+                ln_choose += ((n - k + 1) as f64).ln() - (k as f64).ln();
+            }
+            let pk = ln_pk(k, ln_choose).exp();
+            head += pk;
+            if k > 0 {
+                corrected += pk;
             }
         }
-    }
-    if !p.is_finite() || q <= 0.0 {
-        // Every symbol wrong: nothing is correctable.
-        tail = 1.0;
-        corrected = 0.0;
-    }
+        let tail = if head < 0.5 || t == n {
+            (1.0 - head).max(0.0)
+        } else {
+            // Errors are rare: sum the tail directly so that tiny
+            // probabilities keep their precision (1 - head would not).
+            let k0 = t + 1;
+            let mut term = ln_pk(k0, ln_choose + ((n - t) as f64).ln() - (k0 as f64).ln()).exp();
+            let mut tail = 0.0;
+            let mut k = k0;
+            loop {
+                tail += term;
+                if k == n || term < tail * 1e-17 {
+                    break tail;
+                }
+                term *= (n - k) as f64 / (k + 1) as f64 * (p / (1.0 - p));
+                k += 1;
+            }
+        };
+        (corrected, tail)
+    };
     let miss = 2f64.powi(-(crc_bits as i32));
     let detected = tail * (1.0 - miss);
     let undetected = tail * miss;

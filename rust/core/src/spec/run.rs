@@ -1,5 +1,6 @@
 //! `RunOptions`: how to run (seed, engine mode, limits, checks), not what.
 
+use super::faults::Fault;
 use super::{ensure, ensure_float};
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,10 @@ pub struct RunOptions {
     /// Check conservation invariants every cycle (slower; for tests/fuzzing).
     #[serde(default)]
     pub check_invariants: bool,
+    /// Scripted faults (corrupt a flit, drop an ACK or a credit return,
+    /// take a link down).
+    #[serde(default)]
+    pub faults: Vec<Fault>,
 }
 
 fn default_watchdog() -> u64 {
@@ -53,6 +58,7 @@ impl Default for RunOptions {
             max_time_ns: None,
             watchdog_cycles: default_watchdog(),
             check_invariants: false,
+            faults: Vec::new(),
         }
     }
 }

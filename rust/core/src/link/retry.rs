@@ -1,0 +1,370 @@
+//! Go-back-N link-level retry: the sender's replay buffer and the receiver's
+//! sequence check, as two small state machines (cf. the PCIe data link layer:
+//! NEXT_TRANSMIT_SEQ, ACKD_SEQ, REPLAY_TIMER; NEXT_RCV_SEQ, NAK_SCHEDULED).
+//!
+//! Both ends keep full 64-bit counters for bookkeeping but only ever compare
+//! sequence numbers modulo `2^seq_bits`, exactly as they travel on the wire,
+//! so a sequence space too small for the replay window misbehaves here as it
+//! would in hardware.
+
+use crate::link::Flit;
+use crate::time::Cycle;
+use std::collections::VecDeque;
+
+/// An acknowledgement travelling back from receiver to sender.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ctrl {
+    /// NAK (replay from `seq + 1`) rather than ACK.
+    pub nak: bool,
+    /// The last sequence number received in order, modulo `2^seq_bits`.
+    pub seq: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct ReplaySender {
+    modulus: u64,
+    capacity: u64,
+    timeout: u64,
+    /// Full sequence number of the next new flit.
+    next_seq: u64,
+    /// Full sequence number of the oldest unacknowledged flit.
+    acked: u64,
+    /// Unacknowledged flits: `buffer[i]` has sequence `acked + i`.
+    buffer: VecDeque<Flit>,
+    /// Next flit to retransmit; equals `next_seq` when not replaying.
+    replay_next: u64,
+    /// When the replay timer fires (running while anything is unacknowledged).
+    deadline: Option<Cycle>,
+    pub replay_timeouts: u64,
+    pub naks_received: u64,
+}
+
+/// What an acknowledgement did at the sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckEffect {
+    /// Freed this many flits (possibly 0: a duplicate ACK).
+    Freed(u64),
+    /// Named a sequence number outside the unacknowledged window: ignored.
+    Stale,
+}
+
+impl ReplaySender {
+    pub fn new(modulus: u64, capacity: u64, timeout: u64) -> Self {
+        Self {
+            modulus,
+            capacity,
+            timeout,
+            next_seq: 0,
+            acked: 0,
+            buffer: VecDeque::new(),
+            replay_next: 0,
+            deadline: None,
+            replay_timeouts: 0,
+            naks_received: 0,
+        }
+    }
+
+    /// A new flit may be sent (the replay buffer has room).
+    #[inline]
+    pub fn has_room(&self) -> bool {
+        self.next_seq - self.acked < self.capacity
+    }
+
+    #[inline]
+    pub fn replaying(&self) -> bool {
+        self.replay_next < self.next_seq
+    }
+
+    /// Records a new flit; returns its wire sequence number.
+    #[inline]
+    pub fn record_new(&mut self, mut flit: Flit, c: Cycle) -> Flit {
+        flit.seq = (self.next_seq % self.modulus) as u32;
+        self.buffer.push_back(flit);
+        self.next_seq += 1;
+        self.replay_next = self.next_seq;
+        if self.deadline.is_none() {
+            self.deadline = Some(c + self.timeout);
+        }
+        flit
+    }
+
+    /// The next flit to retransmit (call only while `replaying()`).
+    #[inline]
+    pub fn next_replay(&mut self) -> Flit {
+        let flit = self.buffer[(self.replay_next - self.acked) as usize];
+        self.replay_next += 1;
+        flit
+    }
+
+    /// Fires the replay timer if it is due: everything unacknowledged is sent
+    /// again. Returns whether it fired.
+    #[inline]
+    pub fn check_timeout(&mut self, c: Cycle) -> bool {
+        match self.deadline {
+            Some(d) if c >= d => {
+                self.replay_next = self.acked;
+                self.deadline = Some(c + self.timeout);
+                self.replay_timeouts += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Applies an ACK or NAK received at cycle `c`.
+    pub fn on_ctrl(&mut self, ctrl: Ctrl, c: Cycle) -> AckEffect {
+        // Flits acknowledged: `seq` is the last good one, so `seq + 1 - acked`
+        // (mod 2^bits) of the window are freed, if that is inside the window.
+        let freed = (ctrl.seq as u64 + 1 + self.modulus - self.acked % self.modulus) % self.modulus;
+        if freed > self.next_seq - self.acked {
+            return AckEffect::Stale;
+        }
+        self.acked += freed;
+        self.buffer.drain(..freed as usize);
+        if self.replay_next < self.acked {
+            self.replay_next = self.acked;
+        }
+        if ctrl.nak {
+            self.naks_received += 1;
+            self.replay_next = self.acked;
+        }
+        self.deadline = if self.acked == self.next_seq {
+            None
+        } else if freed > 0 || ctrl.nak {
+            Some(c + self.timeout)
+        } else {
+            self.deadline
+        };
+        AckEffect::Freed(freed)
+    }
+
+    pub fn deadline(&self) -> Option<Cycle> {
+        self.deadline
+    }
+
+    pub fn unacked(&self) -> u64 {
+        self.next_seq - self.acked
+    }
+
+    /// Unacknowledged flits with full sequence number `>= from`.
+    pub fn unacked_from(&self, from: u64) -> impl Iterator<Item = &Flit> {
+        let skip = from.saturating_sub(self.acked) as usize;
+        self.buffer.iter().skip(skip)
+    }
+}
+
+/// What the receiver does with an arriving flit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Drop,
+}
+
+#[derive(Clone, Debug)]
+pub struct SeqReceiver {
+    modulus: u64,
+    coalesce: u32,
+    ack_timer: u64,
+    /// Cycles after a NAK before a corrupt flit must be a replayed one: a
+    /// new NAK is sent only then (earlier ones are the discarded window).
+    renak_after: u64,
+    /// Full sequence number expected next.
+    pub expected: u64,
+    last_nak: Option<Cycle>,
+    /// Good flits accepted since the last ACK, and when the first arrived.
+    unacked: u32,
+    unacked_since: Cycle,
+    /// A duplicate arrived: acknowledge at the end of the cycle.
+    ack_now: bool,
+    pub naks_sent: u64,
+    pub acks_sent: u64,
+}
+
+impl SeqReceiver {
+    pub fn new(modulus: u64, coalesce: u32, ack_timer: u64, round_trip: u64) -> Self {
+        Self {
+            modulus,
+            coalesce,
+            ack_timer,
+            renak_after: round_trip,
+            expected: 0,
+            last_nak: None,
+            unacked: 0,
+            unacked_since: 0,
+            ack_now: false,
+            naks_sent: 0,
+            acks_sent: 0,
+        }
+    }
+
+    /// Judges an arriving flit; a NAK to send goes to `out`.
+    #[inline]
+    pub fn on_flit(
+        &mut self,
+        flit: &Flit,
+        detected_error: bool,
+        c: Cycle,
+        out: &mut Option<Ctrl>,
+    ) -> Verdict {
+        if detected_error {
+            self.nak(c, out);
+            return Verdict::Drop;
+        }
+        let expected_wire = self.expected % self.modulus;
+        if flit.seq as u64 == expected_wire {
+            self.expected += 1;
+            self.last_nak = None;
+            if self.unacked == 0 {
+                self.unacked_since = c;
+            }
+            self.unacked += 1;
+            return Verdict::Accept;
+        }
+        // Behind (a duplicate from a replay) or ahead (something was lost).
+        let behind = (expected_wire + self.modulus - flit.seq as u64) % self.modulus;
+        if behind <= self.modulus / 2 {
+            self.ack_now = true;
+        } else {
+            self.nak(c, out);
+        }
+        Verdict::Drop
+    }
+
+    fn nak(&mut self, c: Cycle, out: &mut Option<Ctrl>) {
+        if self.last_nak.is_some_and(|n| c < n + self.renak_after) {
+            return;
+        }
+        self.last_nak = Some(c);
+        self.naks_sent += 1;
+        self.unacked = 0;
+        self.ack_now = false;
+        *out = Some(Ctrl {
+            nak: true,
+            seq: self.last_good(),
+        });
+    }
+
+    fn last_good(&self) -> u32 {
+        ((self.expected + self.modulus - 1) % self.modulus) as u32
+    }
+
+    /// An ACK due at the end of cycle `c` (batch full, timer expired, or a
+    /// duplicate to answer), if no NAK went out this cycle.
+    #[inline]
+    pub fn ack_due(&mut self, c: Cycle) -> Option<Ctrl> {
+        let due = self.ack_now
+            || (self.unacked > 0
+                && (self.unacked >= self.coalesce || c >= self.unacked_since + self.ack_timer));
+        if !due {
+            return None;
+        }
+        self.ack_now = false;
+        self.unacked = 0;
+        self.acks_sent += 1;
+        Some(Ctrl {
+            nak: false,
+            seq: self.last_good(),
+        })
+    }
+
+    /// When the ACK timer fires next, if a batch is pending.
+    pub fn ack_deadline(&self) -> Option<Cycle> {
+        (self.unacked > 0).then(|| self.unacked_since + self.ack_timer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::MsgId;
+
+    fn flit(i: u32) -> Flit {
+        Flit {
+            msg: MsgId(i),
+            ..Flit::default()
+        }
+    }
+
+    #[test]
+    fn acks_free_the_replay_buffer_and_naks_rewind_it() {
+        let mut s = ReplaySender::new(16, 4, 100);
+        for i in 0..4 {
+            let f = s.record_new(flit(i), 0);
+            assert_eq!(f.seq, i);
+        }
+        assert!(!s.has_room());
+        assert_eq!(
+            s.on_ctrl(Ctrl { nak: false, seq: 1 }, 5),
+            AckEffect::Freed(2)
+        );
+        assert!(s.has_room() && !s.replaying());
+        assert_eq!(
+            s.on_ctrl(Ctrl { nak: true, seq: 1 }, 6),
+            AckEffect::Freed(0)
+        );
+        assert!(s.replaying());
+        assert_eq!(s.next_replay().msg, MsgId(2));
+        assert_eq!(s.next_replay().msg, MsgId(3));
+        assert!(!s.replaying());
+        // A sequence number outside the window is ignored.
+        assert_eq!(s.on_ctrl(Ctrl { nak: false, seq: 9 }, 7), AckEffect::Stale);
+        assert_eq!(
+            s.on_ctrl(Ctrl { nak: false, seq: 3 }, 8),
+            AckEffect::Freed(2)
+        );
+        assert_eq!((s.unacked(), s.deadline()), (0, None));
+    }
+
+    #[test]
+    fn the_timer_replays_everything_unacknowledged() {
+        let mut s = ReplaySender::new(16, 8, 10);
+        s.record_new(flit(0), 3);
+        s.record_new(flit(1), 4);
+        assert!(!s.check_timeout(12));
+        assert!(s.check_timeout(13));
+        assert_eq!(
+            (s.next_replay().msg, s.next_replay().msg),
+            (MsgId(0), MsgId(1))
+        );
+        assert_eq!(s.deadline(), Some(23));
+        assert_eq!(s.replay_timeouts, 1);
+    }
+
+    #[test]
+    fn receiver_accepts_in_order_naks_once_per_round_trip_and_acks_duplicates() {
+        let mut r = SeqReceiver::new(8, 2, 100, 10);
+        let mut out = None;
+        let mut f = flit(0);
+        assert_eq!(r.on_flit(&f, false, 0, &mut out), Verdict::Accept);
+        assert_eq!(r.ack_due(0), None);
+        f.seq = 1;
+        assert_eq!(r.on_flit(&f, false, 1, &mut out), Verdict::Accept);
+        assert_eq!(r.ack_due(1), Some(Ctrl { nak: false, seq: 1 }));
+        // a corrupt flit: NAK naming the last good one; more within a round trip: silence
+        assert_eq!(r.on_flit(&f, true, 2, &mut out), Verdict::Drop);
+        assert_eq!(out.take(), Some(Ctrl { nak: true, seq: 1 }));
+        assert_eq!(r.on_flit(&f, true, 5, &mut out), Verdict::Drop);
+        assert_eq!(out, None);
+        assert_eq!(r.on_flit(&f, true, 12, &mut out), Verdict::Drop);
+        assert_eq!(out.take(), Some(Ctrl { nak: true, seq: 1 }));
+        // a duplicate (seq 1 again): dropped, answered by an ACK
+        assert_eq!(r.on_flit(&f, false, 13, &mut out), Verdict::Drop);
+        assert_eq!(r.ack_due(13), Some(Ctrl { nak: false, seq: 1 }));
+        // a flit from ahead (seq 5, expected 2): lost something, NAK after the round trip
+        f.seq = 5;
+        assert_eq!(r.on_flit(&f, false, 30, &mut out), Verdict::Drop);
+        assert_eq!(out, Some(Ctrl { nak: true, seq: 1 }));
+        assert_eq!((r.naks_sent, r.acks_sent), (3, 2));
+    }
+
+    #[test]
+    fn the_ack_timer_flushes_a_partial_batch() {
+        let mut r = SeqReceiver::new(16, 8, 5, 10);
+        let mut out = None;
+        r.on_flit(&flit(0), false, 10, &mut out);
+        assert_eq!(r.ack_deadline(), Some(15));
+        assert_eq!(r.ack_due(14), None);
+        assert_eq!(r.ack_due(15), Some(Ctrl { nak: false, seq: 0 }));
+        assert_eq!(r.ack_deadline(), None);
+    }
+}

@@ -1,0 +1,419 @@
+//! One direction of a link and its link layer: the noisy wire, the credit
+//! and ACK/NAK return paths, the go-back-N ends, scripted faults, and the
+//! receive port at the far end.
+//!
+//! ```text
+//!  sender (TxPort + ReplaySender)             receiver (SeqReceiver + RxPort)
+//!     | new flit: credit, seq, replay buffer       |
+//!     +--> channel (BER/FEC/CRC, faults) --> wire --> CRC / sequence check --> buffer --> drain
+//!     <------------------ ACK / NAK (ctrl wire) ---+                                      |
+//!     <------------------ credits (credit wire, coalesced) ------------------------------+
+//! ```
+
+use super::{MessageLog, NEVER};
+use crate::endpoint::{RxPort, TxPort};
+use crate::engine::Activity;
+use crate::error::{Error, Result};
+use crate::ids::{EndpointId, MsgId};
+use crate::link::channel::{Channel, Outcome};
+use crate::link::retry::{Ctrl, ReplaySender, SeqReceiver, Verdict};
+use crate::link::{DelayLine, Flit};
+use crate::rng::Rng;
+use crate::spec::endpoint::DrainParams;
+use crate::spec::faults::LinkFaults;
+use crate::spec::reliability::Retry;
+use crate::spec::LinkParams;
+use crate::stats::Histogram;
+use crate::time::Cycle;
+
+/// Random-stream kind of link channels (see `Rng::for_component`).
+const RNG_KIND_CHANNEL: u64 = 1;
+
+/// Message-level bookkeeping shared by all receivers.
+#[derive(Clone, Debug)]
+pub struct Tally {
+    pub log: MessageLog,
+    pub delivered: usize,
+    /// Flits sent and arrived, credits and ACK/NAKs arrived, flits drained.
+    pub events: u64,
+}
+
+impl Tally {
+    fn deliver(&mut self, msg: MsgId, c: Cycle) -> Result<()> {
+        let slot = &mut self.log.deliver[msg];
+        if *slot != NEVER {
+            return Err(Error::Invariant {
+                cycle: c,
+                message: format!(
+                    "message {} delivered twice: the link layer passed a flit up twice (a sequence-number alias? see the link spec's warnings)",
+                    msg.0
+                ),
+            });
+        }
+        *slot = c;
+        self.log.order[msg] = self.delivered as u64;
+        self.delivered += 1;
+        Ok(())
+    }
+}
+
+/// Counters of one link direction.
+#[derive(Clone, Debug)]
+pub struct LinkDirStats {
+    /// New flits sent (replays not included).
+    pub flits: u64,
+    pub payload_bytes: u64,
+    /// Cycles the receive buffers held each number of flits (all VCs).
+    pub occupancy: Histogram,
+    pub max_occupancy: u32,
+    pub flits_replayed: u64,
+    /// Arrived with errors the CRC caught (dropped by the receiver).
+    pub flits_corrupted: u64,
+    pub flits_fec_corrected: u64,
+    /// Arrived with errors the CRC missed (passed up, marked corrupt).
+    pub flits_undetected: u64,
+    /// Vanished on a link that was down.
+    pub flits_lost: u64,
+    /// Cycles in which a new flit waited and the replay buffer was full.
+    pub replay_stall_cycles: u64,
+    pub credits_dropped: u64,
+    pub acks_dropped: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct LinkDir {
+    pub src: EndpointId,
+    pub dst: EndpointId,
+    wire: DelayLine<Flit>,
+    /// Credits on their way back, as the VC they return to.
+    credit_wire: DelayLine<u8>,
+    /// ACKs and NAKs on their way back to this direction's sender.
+    ctrl_wire: DelayLine<Ctrl>,
+    pub rx: RxPort,
+    pub sender: Option<ReplaySender>,
+    pub receiver: Option<SeqReceiver>,
+    channel: Channel,
+    faults: LinkFaults,
+    /// Transmissions so far, replays included (what fault plans count).
+    transmissions: u64,
+    /// Per VC: credits freed but not yet returned (coalescing), credits
+    /// lost to faults, credits of flits that vanished without retry.
+    pending_credits: Vec<u32>,
+    lost_credits: Vec<u32>,
+    pub stats: LinkDirStats,
+}
+
+impl LinkDir {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        index: u32,
+        src: EndpointId,
+        dst: EndpointId,
+        p: &LinkParams,
+        drain: Option<DrainParams>,
+        seed: u64,
+        faults: LinkFaults,
+    ) -> Self {
+        let r = &p.reliability;
+        let (sender, receiver) = match r.retry {
+            Retry::GoBackN => (
+                Some(ReplaySender::new(
+                    r.seq_modulus,
+                    r.replay_buffer_flits,
+                    r.replay_timeout_cycles,
+                )),
+                Some(SeqReceiver::new(
+                    r.seq_modulus,
+                    r.ack_coalesce_flits,
+                    r.ack_timer_cycles,
+                    p.credit_round_trip_cycles(),
+                )),
+            ),
+            Retry::None => (None, None),
+        };
+        let vcs = p.vcs as usize;
+        Self {
+            src,
+            dst,
+            wire: DelayLine::default(),
+            credit_wire: DelayLine::default(),
+            ctrl_wire: DelayLine::default(),
+            rx: RxPort::new(p.vcs, p.credits_per_vc, drain),
+            sender,
+            receiver,
+            channel: Channel::new(r, Rng::for_component(seed, RNG_KIND_CHANNEL, index as u64)),
+            faults,
+            transmissions: 0,
+            pending_credits: vec![0; vcs],
+            lost_credits: vec![0; vcs],
+            stats: LinkDirStats {
+                flits: 0,
+                payload_bytes: 0,
+                occupancy: Histogram::covering(p.vcs as u64 * p.credits_per_vc as u64),
+                max_occupancy: 0,
+                flits_replayed: 0,
+                flits_corrupted: 0,
+                flits_fec_corrected: 0,
+                flits_undetected: 0,
+                flits_lost: 0,
+                replay_stall_cycles: 0,
+                credits_dropped: 0,
+                acks_dropped: 0,
+            },
+        }
+    }
+
+    /// The input half of cycle `c` at both ends of this direction: flits
+    /// reach the receiver (CRC and sequence check, buffer or consume, ACK or
+    /// NAK), ACK/NAKs reach the sender, credits reach `tx`, and a paced
+    /// receiver drains.
+    #[inline]
+    pub fn inputs(
+        &mut self,
+        c: Cycle,
+        p: &LinkParams,
+        tx: &mut TxPort,
+        tally: &mut Tally,
+        act: &mut Activity,
+    ) -> Result<()> {
+        // An unpaced receiver drains everything every cycle, so its buffers
+        // are empty when a cycle starts, and at most one flit arrives per
+        // cycle: consuming the arrival at once is exactly accept + drain.
+        let unpaced = self.rx.is_unpaced();
+        let mut ctrl_out = None;
+        while let Some(flit) = self.wire.pop_due(c) {
+            tally.events += 1;
+            let detected = flit.is(Flit::DETECTED);
+            self.stats.flits_corrupted += detected as u64;
+            self.stats.flits_fec_corrected += flit.is(Flit::CORRECTED) as u64;
+            self.stats.flits_undetected += flit.is(Flit::UNDETECTED) as u64;
+            let verdict = match &mut self.receiver {
+                Some(r) => r.on_flit(&flit, detected, c, &mut ctrl_out),
+                None => Verdict::Accept,
+            };
+            if verdict == Verdict::Drop {
+                continue;
+            }
+            act.progressed = true;
+            if flit.is(Flit::UNDETECTED) || detected {
+                tally.log.corrupt[flit.msg] = true;
+            }
+            if unpaced {
+                debug_assert!(self.rx.is_empty());
+                self.consume(flit, c, p, tally)?;
+            } else {
+                self.rx.accept(flit).map_err(|o| Error::Invariant {
+                    cycle: c,
+                    message: format!(
+                        "endpoint {} received a flit on VC {} whose buffer already held {} flits: sent without a credit",
+                        self.dst.0, o.vc, o.capacity
+                    ),
+                })?;
+            }
+        }
+        if let Some(r) = &mut self.receiver {
+            if let Some(ctrl) = ctrl_out.or_else(|| r.ack_due(c)) {
+                if self.faults.drops_ack(c) {
+                    self.stats.acks_dropped += 1;
+                } else {
+                    self.ctrl_wire.push(c + p.credit_return_cycles, ctrl);
+                }
+            }
+        }
+        if let Some(s) = &mut self.sender {
+            while let Some(ctrl) = self.ctrl_wire.pop_due(c) {
+                s.on_ctrl(ctrl, c);
+                tally.events += 1;
+            }
+        }
+        while let Some(vc) = self.credit_wire.pop_due(c) {
+            tx.credits.give(vc as usize);
+            tally.events += 1;
+        }
+        if !unpaced {
+            self.rx.refill();
+            while let Some(flit) = self.rx.next_drained() {
+                act.progressed = true;
+                self.consume(flit, c, p, tally)?;
+            }
+            // Sample here: nothing later in the cycle touches receive
+            // buffers. Unpaced receivers end every cycle empty: their
+            // histogram is derived in `occupancy_histogram` instead.
+            let occ = self.rx.occupancy();
+            self.stats.occupancy.add(occ as u64, 1);
+            self.stats.max_occupancy = self.stats.max_occupancy.max(occ);
+            act.busy |= self.rx.will_drain();
+        }
+        Ok(())
+    }
+
+    /// The receiver is done with `flit`: its credit heads back (in batches of
+    /// `credit_coalesce_flits`), and a message's last flit delivers it.
+    #[inline(always)]
+    fn consume(&mut self, flit: Flit, c: Cycle, p: &LinkParams, tally: &mut Tally) -> Result<()> {
+        tally.events += 1;
+        let vc = flit.vc as usize;
+        self.pending_credits[vc] += 1;
+        if self.pending_credits[vc] >= p.credit_coalesce_flits {
+            let n = std::mem::take(&mut self.pending_credits[vc]);
+            if self.faults.drops_credit(c) {
+                self.lost_credits[vc] += n;
+                self.stats.credits_dropped += n as u64;
+            } else {
+                for _ in 0..n {
+                    self.credit_wire.push(c + p.credit_return_cycles, flit.vc);
+                }
+            }
+        }
+        if flit.is(Flit::MSG_TAIL) {
+            tally.deliver(flit.msg, c)?;
+        }
+        Ok(())
+    }
+
+    /// The output half of cycle `c` for this direction's sender: a due
+    /// replay timer, then one flit: a replay first, else a new flit from
+    /// `tx` if the replay buffer has room.
+    #[inline]
+    pub fn output(
+        &mut self,
+        c: Cycle,
+        p: &LinkParams,
+        tx: &mut TxPort,
+        tally: &mut Tally,
+        act: &mut Activity,
+    ) {
+        let flit = match &mut self.sender {
+            Some(s) => {
+                s.check_timeout(c);
+                if s.replaying() {
+                    self.stats.flits_replayed += 1;
+                    Some(s.next_replay())
+                } else if !s.has_room() {
+                    self.stats.replay_stall_cycles += tx.has_queued() as u64;
+                    None
+                } else {
+                    tx.send(p).map(|sent| {
+                        let flit = s.record_new(sent.flit, c);
+                        self.stats.flits += 1;
+                        self.stats.payload_bytes += flit.payload_bytes as u64;
+                        if sent.first_of_message {
+                            tally.log.send[flit.msg] = c;
+                        }
+                        act.progressed = true;
+                        flit
+                    })
+                }
+            }
+            None => tx.send(p).map(|sent| {
+                self.stats.flits += 1;
+                self.stats.payload_bytes += sent.flit.payload_bytes as u64;
+                if sent.first_of_message {
+                    tally.log.send[sent.flit.msg] = c;
+                }
+                act.progressed = true;
+                sent.flit
+            }),
+        };
+        if let Some(flit) = flit {
+            tally.events += 1;
+            self.transmit(flit, c, p);
+        }
+        act.busy |= match &self.sender {
+            Some(s) => s.replaying() || (s.has_room() && tx.sendable() != 0),
+            None => tx.sendable() != 0,
+        };
+    }
+
+    /// Puts `flit` on the wire through the channel (errors, faults).
+    #[inline]
+    fn transmit(&mut self, mut flit: Flit, c: Cycle, p: &LinkParams) {
+        let n = self.transmissions;
+        self.transmissions += 1;
+        let outcome = if self.faults.corrupts(n) {
+            Outcome::Detected
+        } else {
+            self.channel.sample()
+        };
+        flit.flags |= match outcome {
+            Outcome::Clean => 0,
+            Outcome::Corrected => Flit::CORRECTED,
+            Outcome::Detected => Flit::DETECTED,
+            Outcome::Undetected => Flit::UNDETECTED,
+        };
+        if !self.faults.down.is_empty() && self.faults.is_down(c) {
+            self.stats.flits_lost += 1;
+            if self.sender.is_none() {
+                self.lost_credits[flit.vc as usize] += 1; // nothing will ever replay it
+            }
+            return;
+        }
+        self.wire.push(c + 1 + p.latency_cycles, flit);
+    }
+
+    /// Accounts `k` skipped idle cycles exactly as `k` calls of `inputs` and
+    /// `output` with nothing arriving would.
+    pub fn account_idle(&mut self, tx: &mut TxPort, k: u64) {
+        match &self.sender {
+            Some(s) if !s.has_room() => {
+                self.stats.replay_stall_cycles += tx.has_queued() as u64 * k
+            }
+            _ => tx.account_idle(k),
+        }
+        self.rx.account_idle(k);
+        if !self.rx.is_unpaced() {
+            self.stats.occupancy.add(self.rx.occupancy() as u64, k);
+        }
+    }
+
+    /// The earliest future cycle something is scheduled on this direction.
+    pub fn next_event(&self) -> Option<Cycle> {
+        [
+            self.wire.next_arrival(),
+            self.credit_wire.next_arrival(),
+            self.ctrl_wire.next_arrival(),
+            self.sender.as_ref().and_then(|s| s.deadline()),
+            self.receiver.as_ref().and_then(|r| r.ack_deadline()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Credits of `vc` in each place they can be: `(at sender, spent on flits
+    /// not yet accepted, buffered, on their way back or held back)`. Counts
+    /// what the wires and buffers hold rather than trusting counters.
+    pub fn credit_census(&self, tx: &TxPort, vc: usize) -> (u32, u32, u32, u32) {
+        let unaccepted = match (&self.sender, &self.receiver) {
+            (Some(s), Some(r)) => s
+                .unacked_from(r.expected)
+                .filter(|f| f.vc as usize == vc)
+                .count(),
+            _ => self
+                .wire
+                .iter()
+                .filter(|(_, f)| f.vc as usize == vc)
+                .count(),
+        } as u32;
+        let returning = self
+            .credit_wire
+            .iter()
+            .filter(|(_, v)| *v as usize == vc)
+            .count() as u32;
+        (
+            tx.credits.get(vc),
+            unaccepted,
+            self.rx.len(vc) as u32,
+            returning + self.pending_credits[vc] + self.lost_credits[vc],
+        )
+    }
+
+    /// Cycles the receive buffers spent at each occupancy over `cycles`.
+    pub fn occupancy_histogram(&self, cycles: u64) -> Histogram {
+        let mut h = self.stats.occupancy.clone();
+        if self.rx.is_unpaced() {
+            h.add(0, cycles);
+        }
+        h
+    }
+}

@@ -1,0 +1,191 @@
+//! Scripted faults: a plan of things that go wrong at given times, on top of
+//! (or instead of) random bit errors. Part of the run options.
+
+use super::{ensure, ensure_float};
+use crate::error::Result;
+use crate::spec::link::ns_to_ps;
+use crate::time::{ClockDomain, Cycle};
+use serde::{Deserialize, Serialize};
+
+/// One scripted fault on link direction `link` (the row of `res.links`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// The `flit`-th transmission (0-based, replays included) arrives with
+    /// errors the CRC detects.
+    CorruptFlit { link: u32, flit: u64 },
+    /// The first ACK or NAK sent back to this direction's sender at or after
+    /// `at_ns` is lost.
+    DropAck { link: u32, at_ns: f64 },
+    /// The first credit return to this direction's sender at or after
+    /// `at_ns` is lost (its credits never come back).
+    DropCredit { link: u32, at_ns: f64 },
+    /// Flits sent from `at_ns` for `duration_ns` vanish.
+    LinkDown {
+        link: u32,
+        at_ns: f64,
+        duration_ns: f64,
+    },
+}
+
+impl Fault {
+    pub fn link(&self) -> u32 {
+        match self {
+            Fault::CorruptFlit { link, .. }
+            | Fault::DropAck { link, .. }
+            | Fault::DropCredit { link, .. }
+            | Fault::LinkDown { link, .. } => *link,
+        }
+    }
+
+    pub fn validate(&self, i: usize, links: usize) -> Result<()> {
+        let path = |f: &str| format!("options.faults[{i}].{f}");
+        ensure(
+            (self.link() as usize) < links,
+            &path("link"),
+            &format!("a link direction in 0..{links}"),
+            self.link(),
+        )?;
+        match self {
+            Fault::CorruptFlit { .. } => Ok(()),
+            Fault::DropAck { at_ns, .. } | Fault::DropCredit { at_ns, .. } => {
+                ensure_float(*at_ns, &path("at_ns"), 0.0, false)
+            }
+            Fault::LinkDown {
+                at_ns, duration_ns, ..
+            } => {
+                ensure_float(*at_ns, &path("at_ns"), 0.0, false)?;
+                ensure_float(*duration_ns, &path("duration_ns"), 0.0, false)
+            }
+        }
+    }
+}
+
+/// The faults of one link direction, in the engine's cycles, each list in
+/// the order it will fire.
+#[derive(Clone, Debug, Default)]
+pub struct LinkFaults {
+    /// Transmission indices to corrupt, ascending.
+    pub corrupt: Vec<u64>,
+    /// Cycles from which the next ACK/NAK is dropped, ascending.
+    pub drop_ack: Vec<Cycle>,
+    /// Cycles from which the next credit return is dropped, ascending.
+    pub drop_credit: Vec<Cycle>,
+    /// `[from, to)` cycle windows during which sent flits vanish.
+    pub down: Vec<(Cycle, Cycle)>,
+}
+
+impl LinkFaults {
+    /// The faults of link direction `link` from a validated plan.
+    pub fn for_link(plan: &[Fault], link: u32, clock: ClockDomain) -> Self {
+        let at = |ns: f64| clock.cycle_at_or_after(ns_to_ps(ns));
+        let mut f = LinkFaults::default();
+        for fault in plan.iter().filter(|x| x.link() == link) {
+            match *fault {
+                Fault::CorruptFlit { flit, .. } => f.corrupt.push(flit),
+                Fault::DropAck { at_ns, .. } => f.drop_ack.push(at(at_ns)),
+                Fault::DropCredit { at_ns, .. } => f.drop_credit.push(at(at_ns)),
+                Fault::LinkDown {
+                    at_ns, duration_ns, ..
+                } => f.down.push((at(at_ns), at(at_ns + duration_ns))),
+            }
+        }
+        f.corrupt.sort_unstable();
+        f.corrupt.dedup();
+        f.drop_ack.sort_unstable();
+        f.drop_credit.sort_unstable();
+        f.down.sort_unstable();
+        f.corrupt.reverse(); // popped from the back, soonest first
+        f.drop_ack.reverse();
+        f.drop_credit.reverse();
+        f
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.corrupt.is_empty()
+            && self.drop_ack.is_empty()
+            && self.drop_credit.is_empty()
+            && self.down.is_empty()
+    }
+
+    /// Whether transmission number `n` is to be corrupted (consumes it).
+    #[inline]
+    pub fn corrupts(&mut self, n: u64) -> bool {
+        while self.corrupt.last().is_some_and(|&k| k < n) {
+            self.corrupt.pop();
+        }
+        if self.corrupt.last() == Some(&n) {
+            self.corrupt.pop();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether a flit sent at cycle `c` vanishes.
+    #[inline]
+    pub fn is_down(&self, c: Cycle) -> bool {
+        self.down.iter().any(|&(a, b)| a <= c && c < b)
+    }
+
+    /// Whether an ACK/NAK sent at `c` is dropped (consumes the fault).
+    #[inline]
+    pub fn drops_ack(&mut self, c: Cycle) -> bool {
+        pop_due(&mut self.drop_ack, c)
+    }
+
+    /// Whether a credit return sent at `c` is dropped (consumes the fault).
+    #[inline]
+    pub fn drops_credit(&mut self, c: Cycle) -> bool {
+        pop_due(&mut self.drop_credit, c)
+    }
+}
+
+fn pop_due(list: &mut Vec<Cycle>, c: Cycle) -> bool {
+    if list.last().is_some_and(|&at| at <= c) {
+        list.pop();
+        true
+    } else {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_are_split_per_link_and_fire_once_in_order() {
+        let clk = ClockDomain::from_period_ps(1000).unwrap();
+        let plan = vec![
+            Fault::CorruptFlit { link: 0, flit: 7 },
+            Fault::CorruptFlit { link: 0, flit: 3 },
+            Fault::CorruptFlit { link: 1, flit: 3 },
+            Fault::DropAck {
+                link: 0,
+                at_ns: 5.0,
+            },
+            Fault::LinkDown {
+                link: 0,
+                at_ns: 10.0,
+                duration_ns: 2.0,
+            },
+        ];
+        let mut f = LinkFaults::for_link(&plan, 0, clk);
+        assert!((0..10).filter(|&n| f.corrupts(n)).eq([3, 7]));
+        assert!(!f.drops_ack(4) && f.drops_ack(6) && !f.drops_ack(7));
+        assert!(!f.is_down(9) && f.is_down(10) && f.is_down(11) && !f.is_down(12));
+        assert!(plan[0].validate(0, 2).is_ok());
+        let e = Fault::DropCredit {
+            link: 2,
+            at_ns: 0.0,
+        }
+        .validate(4, 2)
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("options.faults[4].link: must be a link direction in 0..2"),
+            "{e}"
+        );
+    }
+}
