@@ -22,12 +22,15 @@ MESSAGE_DTYPE = np.dtype(
         ("deliver_ps", np.int64),
         ("latency_ps", np.int64),
         ("deliver_order", np.int64),
+        ("corrupt", np.bool_),
     ]
 )
 """One row a message; ``send_ps``/``deliver_ps``/``latency_ps`` are -1 when not reached.
 ``send_ps``: first flit on the wire; ``deliver_ps``: last flit drained at the destination;
 ``latency_ps = deliver_ps - inject_ps`` (source queueing included); ``deliver_order``: rank in
-the order of delivery (orders messages delivered in the same cycle), -1 if not delivered."""
+the order of delivery (orders messages delivered in the same cycle), -1 if not delivered;
+``corrupt``: a flit of the message was passed up with errors the CRC missed (or, with
+``retry="none"``, with any errors)."""
 
 LINK_DTYPE = np.dtype(
     [
@@ -40,12 +43,44 @@ LINK_DTYPE = np.dtype(
         ("credit_stall_cycles", np.uint64),
         ("max_occupancy", np.uint32),
         ("mean_occupancy", np.float64),
+        ("flits_replayed", np.uint64),
+        ("flits_corrupted", np.uint64),
+        ("flits_fec_corrected", np.uint64),
+        ("flits_undetected", np.uint64),
+        ("flits_lost", np.uint64),
+        ("replay_stall_cycles", np.uint64),
+        ("naks", np.uint64),
+        ("acks", np.uint64),
+        ("replay_timeouts", np.uint64),
+        ("credits_dropped", np.uint64),
+        ("acks_dropped", np.uint64),
     ]
 )
-"""One row per link and direction. ``utilization``: fraction of cycles that carried a flit;
+"""One row per link and direction. ``flits``: new flits sent (replays are ``flits_replayed``);
+``utilization``: fraction of cycles the wire carried a flit (replays included);
 ``goodput_gbps``: payload bits over the simulated time; ``credit_stall_cycles``: cycles in
 which a flit waited and no VC holding one had a credit; occupancy: flits held in the
-receive buffers (all VCs)."""
+receive buffers (all VCs). Link layer: ``flits_corrupted`` arrived with errors the CRC caught
+(dropped, replayed), ``flits_fec_corrected`` had errors FEC fixed, ``flits_undetected`` had
+errors the CRC missed (passed up corrupt), ``flits_lost`` vanished on a link that was down,
+``replay_stall_cycles`` counts cycles a new flit waited for replay-buffer room, ``naks`` and
+``acks`` were sent by the receiver, ``replay_timeouts`` fired at the sender, and
+``credits_dropped``/``acks_dropped`` were lost to scripted faults."""
+
+
+_LINK_COUNTERS = (
+    "flits_replayed",
+    "flits_corrupted",
+    "flits_fec_corrected",
+    "flits_undetected",
+    "flits_lost",
+    "replay_stall_cycles",
+    "naks",
+    "acks",
+    "replay_timeouts",
+    "credits_dropped",
+    "acks_dropped",
+)
 
 
 def _u64(raw: bytes) -> npt.NDArray[np.uint64]:
@@ -97,6 +132,7 @@ class Result:
             m["deliver_ps"] = d = _times(self._raw["deliver_ps"])
             m["latency_ps"] = np.where(d >= 0, d - t.inject_ps, -1)
             m["deliver_order"] = _times(self._raw["deliver_order"])
+            m["corrupt"] = _u64(self._raw["corrupt"]) != 0
             self._messages = m
         return self._messages
 
@@ -110,7 +146,9 @@ class Result:
             rows["src"], rows["dst"] = _u64(raw["src"]), _u64(raw["dst"])
             rows["flits"], rows["payload_bytes"] = flits, payload
             cycles = max(self.cycles, 1)
-            rows["utilization"] = flits / cycles
+            for name in _LINK_COUNTERS:
+                rows[name] = _u64(raw[name])
+            rows["utilization"] = (flits + rows["flits_replayed"]) / cycles
             rows["goodput_gbps"] = payload * 8 / max(self.end_ps, 1) * 1000.0
             rows["credit_stall_cycles"] = _u64(raw["credit_stall_cycles"])
             rows["max_occupancy"] = _u64(raw["max_occupancy"])

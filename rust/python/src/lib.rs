@@ -126,6 +126,10 @@ fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound<'py, PyDic
         "deliver_order",
         u64_bytes(py, r.deliver_order.iter().copied()),
     )?;
+    d.set_item(
+        "corrupt",
+        u64_bytes(py, r.corrupt.iter().map(|&b| b as u64)),
+    )?;
     let links = PyDict::new(py);
     let col =
         |f: fn(&fabricsim_core::result::LinkRecord) -> u64| u64_bytes(py, r.links.iter().map(f));
@@ -136,6 +140,17 @@ fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound<'py, PyDic
     links.set_item("credit_stall_cycles", col(|l| l.credit_stall_cycles))?;
     links.set_item("max_occupancy", col(|l| l.max_occupancy as u64))?;
     links.set_item("occupancy_width", col(|l| l.occupancy_width))?;
+    links.set_item("flits_replayed", col(|l| l.flits_replayed))?;
+    links.set_item("flits_corrupted", col(|l| l.flits_corrupted))?;
+    links.set_item("flits_fec_corrected", col(|l| l.flits_fec_corrected))?;
+    links.set_item("flits_undetected", col(|l| l.flits_undetected))?;
+    links.set_item("flits_lost", col(|l| l.flits_lost))?;
+    links.set_item("replay_stall_cycles", col(|l| l.replay_stall_cycles))?;
+    links.set_item("naks", col(|l| l.naks))?;
+    links.set_item("acks", col(|l| l.acks))?;
+    links.set_item("replay_timeouts", col(|l| l.replay_timeouts))?;
+    links.set_item("credits_dropped", col(|l| l.credits_dropped))?;
+    links.set_item("acks_dropped", col(|l| l.acks_dropped))?;
     let hist = PyList::empty(py);
     for l in &r.links {
         hist.append(u64_bytes(py, l.occupancy_cycles.iter().copied()))?;

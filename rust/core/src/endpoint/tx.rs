@@ -107,7 +107,7 @@ impl TxPort {
     /// Picks a VC round-robin among the sendable ones, spends its credit and
     /// returns its next flit; `None` if no VC can send. A stall cycle is
     /// counted when flits wait but none has a credit.
-    #[inline]
+    #[inline(always)]
     pub fn send(&mut self, params: &LinkParams) -> Option<Sent> {
         let sendable = self.sendable();
         if sendable == 0 {

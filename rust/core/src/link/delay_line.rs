@@ -15,6 +15,8 @@ use crate::time::Cycle;
 #[derive(Clone, Debug)]
 pub struct DelayLine<T> {
     slots: Vec<(Cycle, T)>,
+    /// `slots.len() - 1` (the length is a power of two).
+    mask: usize,
     /// Index of the oldest item (unmasked; wraps freely).
     head: usize,
     len: usize,
@@ -24,6 +26,7 @@ impl<T: Copy + Default> Default for DelayLine<T> {
     fn default() -> Self {
         Self {
             slots: vec![(0, T::default()); 16],
+            mask: 15,
             head: 0,
             len: 0,
         }
@@ -33,7 +36,7 @@ impl<T: Copy + Default> Default for DelayLine<T> {
 impl<T: Copy + Default> DelayLine<T> {
     #[inline]
     fn slot(&self, k: usize) -> usize {
-        k & (self.slots.len() - 1)
+        k & self.mask
     }
 
     /// Sends `item` to arrive at cycle `arrive`.
@@ -56,6 +59,7 @@ impl<T: Copy + Default> DelayLine<T> {
         let mut slots: Vec<(Cycle, T)> = self.iter().copied().collect();
         slots.resize(self.slots.len() * 2, (0, T::default()));
         self.slots = slots;
+        self.mask = self.slots.len() - 1;
         self.head = 0;
     }
 

@@ -22,7 +22,9 @@ pub struct Ctrl {
 
 #[derive(Clone, Debug)]
 pub struct ReplaySender {
-    modulus: u64,
+    /// `2^seq_bits - 1`: sequence numbers wrap by masking (no division on the
+    /// per-flit path).
+    mask: u64,
     capacity: u64,
     timeout: u64,
     /// Full sequence number of the next new flit.
@@ -50,8 +52,9 @@ pub enum AckEffect {
 
 impl ReplaySender {
     pub fn new(modulus: u64, capacity: u64, timeout: u64) -> Self {
+        debug_assert!(modulus.is_power_of_two());
         Self {
-            modulus,
+            mask: modulus - 1,
             capacity,
             timeout,
             next_seq: 0,
@@ -78,7 +81,7 @@ impl ReplaySender {
     /// Records a new flit; returns its wire sequence number.
     #[inline]
     pub fn record_new(&mut self, mut flit: Flit, c: Cycle) -> Flit {
-        flit.seq = (self.next_seq % self.modulus) as u32;
+        flit.seq = (self.next_seq & self.mask) as u32;
         self.buffer.push_back(flit);
         self.next_seq += 1;
         self.replay_next = self.next_seq;
@@ -115,7 +118,7 @@ impl ReplaySender {
     pub fn on_ctrl(&mut self, ctrl: Ctrl, c: Cycle) -> AckEffect {
         // Flits acknowledged: `seq` is the last good one, so `seq + 1 - acked`
         // (mod 2^bits) of the window are freed, if that is inside the window.
-        let freed = (ctrl.seq as u64 + 1 + self.modulus - self.acked % self.modulus) % self.modulus;
+        let freed = (ctrl.seq as u64 + 1).wrapping_sub(self.acked) & self.mask;
         if freed > self.next_seq - self.acked {
             return AckEffect::Stale;
         }
@@ -162,7 +165,8 @@ pub enum Verdict {
 
 #[derive(Clone, Debug)]
 pub struct SeqReceiver {
-    modulus: u64,
+    /// `2^seq_bits - 1`.
+    mask: u64,
     coalesce: u32,
     ack_timer: u64,
     /// Cycles after a NAK before a corrupt flit must be a replayed one: a
@@ -182,8 +186,9 @@ pub struct SeqReceiver {
 
 impl SeqReceiver {
     pub fn new(modulus: u64, coalesce: u32, ack_timer: u64, round_trip: u64) -> Self {
+        debug_assert!(modulus.is_power_of_two());
         Self {
-            modulus,
+            mask: modulus - 1,
             coalesce,
             ack_timer,
             renak_after: round_trip,
@@ -210,7 +215,7 @@ impl SeqReceiver {
             self.nak(c, out);
             return Verdict::Drop;
         }
-        let expected_wire = self.expected % self.modulus;
+        let expected_wire = self.expected & self.mask;
         if flit.seq as u64 == expected_wire {
             self.expected += 1;
             self.last_nak = None;
@@ -221,8 +226,8 @@ impl SeqReceiver {
             return Verdict::Accept;
         }
         // Behind (a duplicate from a replay) or ahead (something was lost).
-        let behind = (expected_wire + self.modulus - flit.seq as u64) % self.modulus;
-        if behind <= self.modulus / 2 {
+        let behind = expected_wire.wrapping_sub(flit.seq as u64) & self.mask;
+        if behind <= self.mask.div_ceil(2) {
             self.ack_now = true;
         } else {
             self.nak(c, out);
@@ -245,7 +250,7 @@ impl SeqReceiver {
     }
 
     fn last_good(&self) -> u32 {
-        ((self.expected + self.modulus - 1) % self.modulus) as u32
+        (self.expected.wrapping_sub(1) & self.mask) as u32
     }
 
     /// An ACK due at the end of cycle `c` (batch full, timer expired, or a

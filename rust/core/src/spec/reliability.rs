@@ -150,7 +150,10 @@ pub fn outcome_probabilities(
     let p = -(sym_bits as f64 * (-ber).ln_1p()).exp_m1(); // 1 - (1-ber)^sym_bits, accurately
     let (corrected, tail) = if p >= 1.0 {
         // Every symbol wrong: correctable only if FEC covers the whole flit.
-        (if t >= n { 1.0 } else { 0.0 }, if t >= n { 0.0 } else { 1.0 })
+        (
+            if t >= n { 1.0 } else { 0.0 },
+            if t >= n { 0.0 } else { 1.0 },
+        )
     } else {
         let (ln_p, ln_q) = (p.ln(), (-p).ln_1p());
         let ln_pk = |k: u64, ln_choose: f64| ln_choose + k as f64 * ln_p + (n - k) as f64 * ln_q;
