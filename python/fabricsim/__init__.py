@@ -7,7 +7,7 @@
 >>> print(res.summary())  # doctest: +SKIP
 """
 
-from fabricsim import topology, traffic
+from fabricsim import faults, topology, traffic
 from fabricsim._core import __version__
 from fabricsim.errors import (
     DeadlockError,
@@ -16,6 +16,7 @@ from fabricsim.errors import (
     InvariantError,
     SimulationLimitError,
     SpecError,
+    UnsafeSpecWarning,
 )
 from fabricsim.fabric import Fabric
 from fabricsim.result import Result
@@ -32,7 +33,9 @@ __all__ = [
     "Result",
     "SimulationLimitError",
     "SpecError",
+    "UnsafeSpecWarning",
     "__version__",
+    "faults",
     "topology",
     "traffic",
 ]

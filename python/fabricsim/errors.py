@@ -69,6 +69,12 @@ class InvariantError(FabricsimError, RuntimeError):
         self.cycle = cycle
 
 
+class UnsafeSpecWarning(UserWarning):
+    """A legal but unsafe setting: the engine runs it as written (so that fuzzing can show
+    what it breaks), and the warning says what to expect (a sequence space too small for the
+    replay window, credits that can never be returned, ...)."""
+
+
 class InternalError(FabricsimError, RuntimeError):
     """The engine panicked: a fabricsim bug. Please report it with the inputs."""
 
@@ -80,4 +86,5 @@ __all__ = [
     "InvariantError",
     "SimulationLimitError",
     "SpecError",
+    "UnsafeSpecWarning",
 ]

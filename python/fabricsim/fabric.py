@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 
 from fabricsim import _core
-from fabricsim.errors import DeadlockError, SimulationLimitError, SpecError
+from fabricsim.errors import DeadlockError, SimulationLimitError, SpecError, UnsafeSpecWarning
+from fabricsim.faults import Fault
 from fabricsim.result import Result
 from fabricsim.specs import EndpointSpec, LinkSpec, to_json
 from fabricsim.topology import Topology
@@ -37,6 +40,8 @@ class Fabric:
         self.link = link
         self.endpoint = endpoint if endpoint is not None else EndpointSpec()
         self._json = _core.spec_normalize("fabric", json.dumps(self.to_dict()))
+        for message in _core.spec_warnings("fabric", self._json):
+            warnings.warn(message, UnsafeSpecWarning, stacklevel=2)
 
     @property
     def num_endpoints(self) -> int:
@@ -59,6 +64,7 @@ class Fabric:
         max_time_ns: float | None = None,
         watchdog_cycles: int = 1_000_000,
         check_invariants: bool = False,
+        faults: Sequence[Fault] = (),
     ) -> Result:
         """Runs ``traffic`` to completion and returns the :class:`Result`.
 
@@ -66,8 +72,9 @@ class Fabric:
         reference; results are identical). ``max_cycles``/``max_time_ns`` stop a run with
         :class:`SimulationLimitError` (its ``partial`` holds the result so far); a run that can
         make no progress raises :class:`DeadlockError` naming who waits on what.
-        ``check_invariants`` checks credit conservation every cycle (slower). The GIL is
-        released while the engine runs.
+        ``check_invariants`` checks credit conservation every cycle (slower). ``faults``: a
+        scripted fault plan (see :mod:`fabricsim.faults`). The GIL is released while the
+        engine runs.
         """
         if not isinstance(traffic, MessageTraffic):
             raise SpecError(f"traffic: expected fabricsim.traffic messages, got {type(traffic).__name__}")
@@ -78,6 +85,7 @@ class Fabric:
             "max_time_ns": max_time_ns,
             "watchdog_cycles": watchdog_cycles,
             "check_invariants": check_invariants,
+            "faults": [f.to_dict() for f in faults],
         }
         try:
             raw = _core.run_messages(

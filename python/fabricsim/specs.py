@@ -128,6 +128,18 @@ class LinkSpec(Spec):
     vcs: int
     credits_per_vc: int
     credit_return_ns: float
+    credit_coalesce_flits: int
+    ber: float
+    burst: dict[str, float] | None
+    fec_symbol_bits: int
+    fec_correctable_symbols: int
+    crc_bits: int
+    retry: Literal["go_back_n", "none"]
+    replay_buffer_flits: int | None
+    seq_bits: int | None
+    ack_coalesce_flits: int
+    ack_timer_ns: float | None
+    replay_timeout_ns: float | None
 
     @classmethod
     def preset(cls, name: str) -> LinkSpec:
@@ -139,10 +151,19 @@ class LinkSpec(Spec):
         """Names of the built-in link presets."""
         return _core.link_preset_names()
 
+    def warnings(self) -> list[str]:
+        """Legal but unsafe settings, explained (empty when the spec is safe). A
+        :class:`~fabricsim.Fabric` built with this link warns with each of them."""
+        return _core.spec_warnings(self._kind, self.to_json())
+
     def resolved(self) -> dict[str, Any]:
         """The engine's view: ``cycle_ps`` (flit time), ``latency_cycles``,
         ``credit_return_cycles``, ``credit_round_trip_cycles``, ``raw_gbps``,
-        ``flit_payload_bytes``, ``packet_flits_at_mtu``, ``max_goodput_gbps``."""
+        ``flit_payload_bytes``, ``packet_flits_at_mtu``, ``max_goodput_gbps``; and for the link
+        layer ``flit_error_prob`` (a flit fails FEC, CRC catches it or not),
+        ``flit_undetected_prob``, ``flit_fec_corrected_prob``, ``seq_bits``,
+        ``replay_buffer_flits``, ``ack_timer_cycles``, ``ack_round_trip_cycles`` and
+        ``replay_timeout_cycles``."""
         return _core.link_resolve(self.to_json())
 
     def message_flits(self, nbytes: int) -> int:

@@ -178,6 +178,12 @@ fn spec_to_toml(py: Python<'_>, kind: String, json: String) -> PyResult<String> 
     enter(py, move || spec::json_to_toml(&kind, &json))
 }
 
+/// Warnings about legal but unsafe settings of spec `kind`.
+#[pyfunction]
+fn spec_warnings(py: Python<'_>, kind: String, json: String) -> PyResult<Vec<String>> {
+    enter(py, move || spec::warnings_json(&kind, &json))
+}
+
 #[pyfunction]
 fn link_preset_names() -> Vec<&'static str> {
     presets::link_preset_names()
@@ -207,6 +213,16 @@ fn link_resolve<'py>(py: Python<'py>, json: String) -> PyResult<Bound<'py, PyDic
     d.set_item("credit_round_trip_cycles", p.credit_round_trip_cycles())?;
     d.set_item("packet_flits_at_mtu", p.packet_flits(p.mtu_bytes as u64))?;
     d.set_item("max_goodput_gbps", p.raw_gbps() * p.goodput_fraction())?;
+    let r = &p.reliability;
+    let t = r.normal.unwrap_or_default();
+    d.set_item("flit_error_prob", t.undetected)?;
+    d.set_item("flit_undetected_prob", t.undetected - t.detected)?;
+    d.set_item("flit_fec_corrected_prob", t.corrected - t.undetected)?;
+    d.set_item("seq_bits", r.seq_bits)?;
+    d.set_item("replay_buffer_flits", r.replay_buffer_flits)?;
+    d.set_item("ack_timer_cycles", r.ack_timer_cycles)?;
+    d.set_item("ack_round_trip_cycles", r.ack_round_trip_cycles)?;
+    d.set_item("replay_timeout_cycles", r.replay_timeout_cycles)?;
     Ok(d)
 }
 
@@ -255,6 +271,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spec_normalize, m)?)?;
     m.add_function(wrap_pyfunction!(spec_from_toml, m)?)?;
     m.add_function(wrap_pyfunction!(spec_to_toml, m)?)?;
+    m.add_function(wrap_pyfunction!(spec_warnings, m)?)?;
     m.add_function(wrap_pyfunction!(link_preset_names, m)?)?;
     m.add_function(wrap_pyfunction!(link_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(link_resolve, m)?)?;

@@ -84,9 +84,10 @@ pub struct LinkSpec {
     /// so that retry never limits an error-free link.
     #[serde(default)]
     pub replay_buffer_flits: Option<u32>,
-    /// Width of the sequence number on the wire.
-    #[serde(default = "default_seq_bits")]
-    pub seq_bits: u32,
+    /// Width of the sequence number on the wire. Default: 12 (as PCIe), or
+    /// more if the replay window needs it (the default is always safe).
+    #[serde(default)]
+    pub seq_bits: Option<u32>,
     /// The receiver acknowledges after this many good flits...
     #[serde(default = "one")]
     pub ack_coalesce_flits: u32,
@@ -108,9 +109,6 @@ fn default_fec_symbol_bits() -> u32 {
 }
 fn default_crc_bits() -> u32 {
     32
-}
-fn default_seq_bits() -> u32 {
-    12
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

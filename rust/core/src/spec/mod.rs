@@ -5,6 +5,7 @@
 //! then resolved into the integer tables the engine runs on
 //! (e.g. [`link::LinkParams`]). The engine never sees a float or a string.
 
+pub mod case;
 pub mod endpoint;
 pub mod fabric;
 pub mod faults;
@@ -48,66 +49,126 @@ pub(crate) fn ensure_float(value: f64, path: &str, min: f64, strict: bool) -> Re
     ensure(ok, path, &allowed, value)
 }
 
-/// The spec kinds the text API below knows.
-pub const SPEC_KINDS: &[&str] = &["link", "endpoint", "fabric", "options"];
+/// A spec type of the text API: parsed, validated and written the same way.
+pub trait Spec: serde::Serialize + serde::de::DeserializeOwned {
+    /// Checks every field; the error names the first bad one.
+    fn check(&self) -> Result<()>;
+    /// Legal but unsafe settings, explained.
+    fn unsafe_settings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+impl Spec for LinkSpec {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+    fn unsafe_settings(&self) -> Vec<String> {
+        self.warnings()
+    }
+}
+
+impl Spec for EndpointSpec {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+}
+
+impl Spec for FabricSpec {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+    fn unsafe_settings(&self) -> Vec<String> {
+        self.link
+            .warnings()
+            .into_iter()
+            .map(|w| format!("link: {w}"))
+            .collect()
+    }
+}
+
+impl Spec for RunOptions {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+}
+
+impl Spec for case::CaseSpec {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+    fn unsafe_settings(&self) -> Vec<String> {
+        self.link
+            .warnings()
+            .into_iter()
+            .map(|w| format!("link: {w}"))
+            .collect()
+    }
+}
+
+/// The spec kinds the text API knows.
+pub const SPEC_KINDS: &[&str] = &["link", "endpoint", "fabric", "options", "case"];
+
+/// Calls the generic `$f::<T>(args)` for the spec type named by `$kind`.
+macro_rules! by_kind {
+    ($kind:expr, $f:ident($($arg:expr),*)) => {
+        match $kind {
+            "link" => $f::<LinkSpec>($($arg),*),
+            "endpoint" => $f::<EndpointSpec>($($arg),*),
+            "fabric" => $f::<FabricSpec>($($arg),*),
+            "options" => $f::<RunOptions>($($arg),*),
+            "case" => $f::<case::CaseSpec>($($arg),*),
+            other => Err(unknown_kind(other)),
+        }
+    };
+}
 
 /// Parses JSON of spec `kind`, validates it, and returns it as JSON with
 /// every default filled in: the canonical form a front end stores.
 pub fn normalize_json(kind: &str, text: &str) -> Result<String> {
-    match kind {
-        "link" => canonical::<LinkSpec>(kind, parse::from_json(text, kind)?, |s| s.validate()),
-        "endpoint" => {
-            canonical::<EndpointSpec>(kind, parse::from_json(text, kind)?, |s| s.validate())
-        }
-        "fabric" => canonical::<FabricSpec>(kind, parse::from_json(text, kind)?, |s| s.validate()),
-        "options" => canonical::<RunOptions>(kind, parse::from_json(text, kind)?, |s| s.validate()),
-        _ => Err(unknown_kind(kind)),
+    fn go<T: Spec>(kind: &str, text: &str) -> Result<String> {
+        canonical(kind, parse::from_json::<T>(text, kind)?)
     }
+    by_kind!(kind, go(kind, text))
 }
 
 /// Parses TOML of spec `kind` (`origin` names the file in errors), validates
 /// it, and returns the canonical JSON.
 pub fn toml_to_json(kind: &str, text: &str, origin: &str) -> Result<String> {
-    let at = |e: Error| e.within(origin);
-    match kind {
-        "link" => canonical::<LinkSpec>(kind, parse::from_toml(text, kind).map_err(at)?, |s| {
-            s.validate()
-        }),
-        "endpoint" => {
-            canonical::<EndpointSpec>(kind, parse::from_toml(text, kind).map_err(at)?, |s| {
-                s.validate()
-            })
-        }
-        "fabric" => canonical::<FabricSpec>(kind, parse::from_toml(text, kind).map_err(at)?, |s| {
-            s.validate()
-        }),
-        "options" => {
-            canonical::<RunOptions>(kind, parse::from_toml(text, kind).map_err(at)?, |s| {
-                s.validate()
-            })
-        }
-        _ => Err(unknown_kind(kind)),
+    fn go<T: Spec>(kind: &str, text: &str, origin: &str) -> Result<String> {
+        canonical(
+            kind,
+            parse::from_toml::<T>(text, kind).map_err(|e| e.within(origin))?,
+        )
     }
+    by_kind!(kind, go(kind, text, origin))
+}
+
+/// Warnings about legal but unsafe settings in canonical JSON of spec `kind`.
+pub fn warnings_json(kind: &str, text: &str) -> Result<Vec<String>> {
+    fn go<T: Spec>(kind: &str, text: &str) -> Result<Vec<String>> {
+        Ok(parse::from_json::<T>(text, kind)?.unsafe_settings())
+    }
+    by_kind!(kind, go(kind, text))
 }
 
 /// Writes canonical JSON of spec `kind` as TOML.
 pub fn json_to_toml(kind: &str, text: &str) -> Result<String> {
-    match kind {
-        "link" => parse::to_toml(&parse::from_json::<LinkSpec>(text, kind)?),
-        "endpoint" => parse::to_toml(&parse::from_json::<EndpointSpec>(text, kind)?),
-        "fabric" => parse::to_toml(&parse::from_json::<FabricSpec>(text, kind)?),
-        "options" => parse::to_toml(&parse::from_json::<RunOptions>(text, kind)?),
-        _ => Err(unknown_kind(kind)),
+    fn go<T: Spec>(kind: &str, text: &str) -> Result<String> {
+        parse::to_toml(&parse::from_json::<T>(text, kind)?)
     }
+    by_kind!(kind, go(kind, text))
 }
 
-fn canonical<T: serde::Serialize>(
-    kind: &str,
-    spec: T,
-    validate: impl Fn(&T) -> Result<()>,
-) -> Result<String> {
-    // A fabric validates its parts under their own names already.
-    validate(&spec).map_err(|e| if kind == "fabric" { e } else { e.within(kind) })?;
+fn canonical<T: Spec>(kind: &str, spec: T) -> Result<String> {
+    // A fabric or a case validates its parts under their own names already.
+    spec.check().map_err(|e| {
+        if matches!(kind, "fabric" | "case") {
+            e
+        } else {
+            e.within(kind)
+        }
+    })?;
     Ok(parse::to_json(&spec))
 }
 

@@ -53,6 +53,7 @@ pub struct ReliabilityParams {
     /// `(enter, exit, outcomes inside)` per flit, when bursts are on.
     pub burst: Option<(f64, f64, OutcomeThresholds)>,
     pub retry: Retry,
+    pub seq_bits: u32,
     /// Sequence numbers on the wire are modulo this (`2^seq_bits`).
     pub seq_modulus: u64,
     pub replay_buffer_flits: u64,
@@ -63,6 +64,9 @@ pub struct ReliabilityParams {
     /// at full rate: 1 + latency + ACK coalescing delay + return.
     pub ack_round_trip_cycles: u64,
 }
+
+/// The sequence-number width when the spec leaves it open (as PCIe).
+pub const DEFAULT_SEQ_BITS: u32 = 12;
 
 pub fn validate(s: &LinkSpec) -> Result<()> {
     ensure_float(s.ber, "ber", 0.0, false)?;
@@ -98,12 +102,9 @@ pub fn validate(s: &LinkSpec) -> Result<()> {
         "in 1..=64",
         s.crc_bits,
     )?;
-    ensure(
-        (1..=32).contains(&s.seq_bits),
-        "seq_bits",
-        "in 1..=32",
-        s.seq_bits,
-    )?;
+    if let Some(b) = s.seq_bits {
+        ensure((1..=32).contains(&b), "seq_bits", "in 1..=32", b)?;
+    }
     if let Some(n) = s.replay_buffer_flits {
         ensure(
             (1..=1 << 24).contains(&n),
@@ -234,11 +235,15 @@ pub fn resolve(
     let replay_timeout_cycles = s.replay_timeout_ns.map_or(3 * ack_round_trip_cycles, |t| {
         clock.cycles_ceil(ns_to_ps(t)).max(1)
     });
+    // Enough bits that the window never aliases: 2^bits > replay buffer.
+    let needed = 64 - replay_buffer_flits.leading_zeros();
+    let seq_bits = s.seq_bits.unwrap_or(needed.clamp(DEFAULT_SEQ_BITS, 32));
     ReliabilityParams {
         normal,
         burst,
         retry: s.retry,
-        seq_modulus: 1u64 << s.seq_bits,
+        seq_bits,
+        seq_modulus: 1u64 << seq_bits,
         replay_buffer_flits,
         ack_coalesce_flits: s.ack_coalesce_flits,
         ack_timer_cycles,
@@ -257,7 +262,7 @@ pub fn warnings(s: &LinkSpec) -> Vec<String> {
     if r.replay_buffer_flits >= r.seq_modulus {
         w.push(format!(
             "seq_bits = {} gives {} sequence numbers, but up to {} flits can be unacknowledged (replay_buffer_flits): after a replay an old flit can alias a new one, and a duplicate or a loss gets through (go-back-N needs replay_buffer_flits < 2^seq_bits)",
-            s.seq_bits, r.seq_modulus, r.replay_buffer_flits
+            r.seq_bits, r.seq_modulus, r.replay_buffer_flits
         ));
     }
     if r.replay_timeout_cycles < r.ack_round_trip_cycles {

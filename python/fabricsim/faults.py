@@ -1,0 +1,49 @@
+"""Scripted faults: things that go wrong at given times, for ``Fabric.run(faults=[...])``.
+
+``link`` is a link direction: the row of ``Result.links`` (on a point-to-point fabric, 0 is
+endpoint 0 -> 1 and 1 is 1 -> 0). Faults add to the random errors of the link's ``ber``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted fault; build it with the functions of this module."""
+
+    type: str
+    link: int
+    flit: int | None = None
+    at_ns: float | None = None
+    duration_ns: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def corrupt_flit(link: int, flit: int) -> Fault:
+    """The ``flit``-th transmission on ``link`` (0-based, replays included) arrives with
+    errors the CRC detects: the receiver drops it and the link layer recovers."""
+    return Fault("corrupt_flit", link, flit=flit)
+
+
+def drop_ack(link: int, at_ns: float) -> Fault:
+    """The first ACK or NAK sent back to ``link``'s sender at or after ``at_ns`` is lost."""
+    return Fault("drop_ack", link, at_ns=at_ns)
+
+
+def drop_credit(link: int, at_ns: float) -> Fault:
+    """The first credit return to ``link``'s sender at or after ``at_ns`` is lost: those
+    credits never come back (a credit leak)."""
+    return Fault("drop_credit", link, at_ns=at_ns)
+
+
+def link_down(link: int, at_ns: float, duration_ns: float) -> Fault:
+    """Flits sent on ``link`` from ``at_ns`` for ``duration_ns`` vanish."""
+    return Fault("link_down", link, at_ns=at_ns, duration_ns=duration_ns)
+
+
+__all__ = ["Fault", "corrupt_flit", "drop_ack", "drop_credit", "link_down"]
