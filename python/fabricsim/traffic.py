@@ -30,6 +30,14 @@ class MessageTraffic:
     def __len__(self) -> int:
         return len(self.src)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MessageTraffic):
+            return NotImplemented
+        cols = ("src", "dst", "bytes", "inject_ps", "vc")
+        return all(np.array_equal(getattr(self, c), getattr(other, c)) for c in cols)
+
+    __hash__ = None  # type: ignore[assignment]  # holds mutable arrays
+
 
 def _int_column(name: str, values: ArrayLike, n: int) -> I64:
     arr = np.asarray(values)

@@ -9,20 +9,25 @@ The strategies need ``hypothesis`` (``pip install hypothesis``):
 >>> from fabricsim.testing.strategies import link_specs, message_traffic
 """
 
+from fabricsim.testing.case import Case, replay
 from fabricsim.testing.invariants import (
     check_all,
     check_exactly_once,
     check_flit_counts,
     check_in_order_per_vc,
+    check_no_corruption,
     check_payload_conserved,
     check_zero_load_bound,
 )
 
 __all__ = [
+    "Case",
+    "replay",
     "check_all",
     "check_exactly_once",
     "check_flit_counts",
     "check_in_order_per_vc",
+    "check_no_corruption",
     "check_payload_conserved",
     "check_zero_load_bound",
 ]

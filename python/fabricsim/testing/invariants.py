@@ -96,6 +96,17 @@ def check_zero_load_bound(res: Result, link: LinkSpec) -> None:
             )
 
 
+def check_no_corruption(res: Result) -> None:
+    """No message was passed up with errors the CRC missed (see ``Result.messages["corrupt"]``
+    and ``links["flits_undetected"]``). Not part of :func:`check_all`: a weak CRC makes it
+    fail by design, which is what it is for."""
+    bad = np.flatnonzero(res.messages["corrupt"])
+    if len(bad):
+        raise AssertionError(
+            f"{len(bad)} message(s) delivered corrupt (undetected errors), first: row {int(bad[0])}"
+        )
+
+
 def check_all(res: Result, link: LinkSpec) -> None:
     """Every check above that applies to ``res``."""
     if res.complete:
@@ -108,6 +119,7 @@ def check_all(res: Result, link: LinkSpec) -> None:
 
 __all__ = [
     "check_all",
+    "check_no_corruption",
     "check_exactly_once",
     "check_flit_counts",
     "check_in_order_per_vc",

@@ -13,7 +13,10 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from fabricsim import faults
+from fabricsim.faults import Fault
 from fabricsim.specs import LinkSpec
+from fabricsim.testing.case import Case
 from fabricsim.traffic import MessageTraffic, messages
 
 
@@ -50,7 +53,25 @@ def link_specs(draw: st.DrawFn, /, **overrides: Any) -> LinkSpec:
         "vcs": f("vcs", st.integers(1, 4)),
         "credits_per_vc": f("credits_per_vc", st.integers(1, 48)),
         "credit_return_ns": f("credit_return_ns", st.integers(0, 400).map(lambda x: x / 8)),
+        # Link layer: error rates that a short run sees, and retry settings. Only safe
+        # values by default (sequence space sized by the engine); pin fields to fuzz
+        # unsafe ones.
+        "ber": f("ber", st.sampled_from([0.0, 0.0, 1e-6, 1e-4, 1e-3])),
+        "fec_correctable_symbols": f("fec_correctable_symbols", st.integers(0, 2)),
+        "retry": f("retry", st.just("go_back_n")),
+        "replay_buffer_flits": f("replay_buffer_flits", st.one_of(st.none(), st.integers(1, 64))),
+        "ack_coalesce_flits": f("ack_coalesce_flits", st.integers(1, 8)),
     }
+    for optional in (
+        "seq_bits",
+        "ack_timer_ns",
+        "replay_timeout_ns",
+        "burst",
+        "credit_coalesce_flits",
+        "crc_bits",
+    ):
+        if optional in overrides:
+            fields[optional] = f(optional, st.nothing())
     return LinkSpec(**fields)
 
 
@@ -75,4 +96,49 @@ def message_traffic(
     return messages(cols[0], cols[1], cols[2], at_ps=cols[3], vc=cols[4])
 
 
-__all__ = ["link_specs", "message_traffic"]
+@st.composite
+def fault_plans(
+    draw: st.DrawFn,
+    links: int = 2,
+    max_faults: int = 3,
+    max_flit: int = 64,
+    max_time_ns: float = 500.0,
+    kinds: tuple[str, ...] = ("corrupt_flit", "drop_ack", "link_down"),
+) -> tuple[Fault, ...]:
+    """Scripted fault plans over ``links`` link directions. ``drop_credit`` (a permanent credit
+    leak) is left out by default: include it in ``kinds`` to fuzz leak handling."""
+    n = draw(st.integers(0, max_faults))
+    plan = []
+    for _ in range(n):
+        kind = draw(st.sampled_from(kinds))
+        link = draw(st.integers(0, links - 1))
+        at = draw(st.integers(0, int(max_time_ns)).map(float))
+        if kind == "corrupt_flit":
+            plan.append(faults.corrupt_flit(link, draw(st.integers(0, max_flit))))
+        elif kind == "drop_ack":
+            plan.append(faults.drop_ack(link, at))
+        elif kind == "drop_credit":
+            plan.append(faults.drop_credit(link, at))
+        else:
+            plan.append(faults.link_down(link, at, draw(st.integers(1, 50).map(float))))
+    return tuple(plan)
+
+
+@st.composite
+def cases(
+    draw: st.DrawFn,
+    links: st.SearchStrategy[LinkSpec] | None = None,
+    plans: st.SearchStrategy[tuple[Fault, ...]] | None = None,
+    max_messages: int = 12,
+    max_bytes: int = 2048,
+) -> Case:
+    """Whole runs: a link (default :func:`link_specs`), traffic on its VCs, a fault plan
+    (default :func:`fault_plans`) and a seed. Shrinks to short traffic and few faults."""
+    link = draw(links if links is not None else link_specs())
+    traffic = draw(message_traffic(vcs=link.vcs, max_messages=max_messages, max_bytes=max_bytes))
+    plan = draw(plans if plans is not None else fault_plans())
+    seed = draw(st.integers(0, 2**32 - 1))
+    return Case(link=link, traffic=traffic, faults=plan, seed=seed)
+
+
+__all__ = ["cases", "fault_plans", "link_specs", "message_traffic"]

@@ -1,0 +1,82 @@
+"""A self-contained run (link, endpoint, traffic, faults, seed) that prints as TOML and
+replays from it with one call: the unit a fuzzer reports."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fabricsim import _core
+from fabricsim.errors import UnsafeSpecWarning
+from fabricsim.fabric import Fabric
+from fabricsim.faults import Fault
+from fabricsim.result import Result
+from fabricsim.specs import EndpointSpec, LinkSpec
+from fabricsim.topology import point_to_point
+from fabricsim.traffic import MessageTraffic, messages
+
+_COLUMNS = ("src", "dst", "bytes", "inject_ps", "vc")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One run's inputs. ``Case.from_toml(case.to_toml()) == case``."""
+
+    link: LinkSpec
+    traffic: MessageTraffic
+    endpoint: EndpointSpec = field(default_factory=EndpointSpec)
+    faults: tuple[Fault, ...] = ()
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "topology": point_to_point().to_dict(),
+            "link": self.link.to_dict(),
+            "endpoint": self.endpoint.to_dict(),
+            "traffic": {c: getattr(self.traffic, c).tolist() for c in _COLUMNS},
+            "faults": [f.to_dict() for f in self.faults],
+        }
+
+    def to_toml(self) -> str:
+        """The case as TOML (validated by the engine on the way)."""
+        canonical = _core.spec_normalize("case", json.dumps(self.to_dict()))
+        return _core.spec_to_toml("case", canonical)
+
+    @classmethod
+    def from_toml(cls, text: str, origin: str = "<case>") -> Case:
+        d = json.loads(_core.spec_from_toml("case", text, origin))
+        cols = {c: np.asarray(d["traffic"][c], dtype=np.int64) for c in _COLUMNS}
+        faults = tuple(Fault(**f) for f in d["faults"])
+        traffic = messages(cols["src"], cols["dst"], cols["bytes"], at_ps=cols["inject_ps"], vc=cols["vc"])
+        return cls(
+            link=LinkSpec(**d["link"]),
+            traffic=traffic,
+            endpoint=EndpointSpec(**d["endpoint"]),
+            faults=faults,
+            seed=int(d["seed"]),
+        )
+
+    def fabric(self) -> Fabric:
+        """The fabric of the case (unsafe-setting warnings silenced: fuzzing meant them)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnsafeSpecWarning)
+            return Fabric(topology=point_to_point(), link=self.link, endpoint=self.endpoint)
+
+    def run(self, **options: Any) -> Result:
+        """Runs the case; ``options`` go to :meth:`Fabric.run` (``check_invariants`` is on by
+        default, so a broken protocol raises where it breaks)."""
+        options.setdefault("check_invariants", True)
+        return self.fabric().run(self.traffic, seed=self.seed, faults=self.faults, **options)
+
+
+def replay(text: str) -> Result:
+    """Runs a case from its TOML text: the one call that reproduces a fuzzer's finding."""
+    return Case.from_toml(text).run()
+
+
+__all__ = ["Case", "replay"]
