@@ -36,7 +36,7 @@ def test_fuzzing_finds_a_sequence_alias_when_seq_bits_is_too_narrow(capsys):
     # was never spent coming back).
     assert len(found.faults) <= 1 and len(found.traffic) <= 8
     assert "seq_bits = 2" in capsys.readouterr().out
-    with pytest.raises(fs.InvariantError, match="delivered twice|credits not conserved"):
+    with pytest.raises(fs.InvariantError, match=r"delivered twice|credits not conserved"):
         replay(text)
     # The same case with the default (safe) sequence space passes.
     safe = Case(

@@ -22,7 +22,6 @@ from fabricsim.testing.invariants import (
 
 __all__ = [
     "Case",
-    "replay",
     "check_all",
     "check_exactly_once",
     "check_flit_counts",
@@ -30,4 +29,5 @@ __all__ = [
     "check_no_corruption",
     "check_payload_conserved",
     "check_zero_load_bound",
+    "replay",
 ]

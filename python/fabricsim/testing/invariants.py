@@ -119,10 +119,10 @@ def check_all(res: Result, link: LinkSpec) -> None:
 
 __all__ = [
     "check_all",
-    "check_no_corruption",
     "check_exactly_once",
     "check_flit_counts",
     "check_in_order_per_vc",
+    "check_no_corruption",
     "check_payload_conserved",
     "check_zero_load_bound",
 ]
