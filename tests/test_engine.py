@@ -59,7 +59,7 @@ def test_a_run_limit_stops_with_a_partial_result():
 
 
 def test_a_stuck_receiver_is_reported_as_a_deadlock_naming_the_waiting_channel():
-    link = fs.LinkSpec.preset("pcie6_x16").replace(credits_per_vc=4)
+    link = fs.LinkSpec.preset("pcie6_x16").replace(credits_per_vc=4, ack_coalesce_flits=1)
     fab = fs.Fabric(topology=fs.topology.point_to_point(), link=link, endpoint=fs.EndpointSpec(drain_gbps=0))
     for engine in ("auto", "tick_all"):
         with pytest.raises(fs.DeadlockError) as info:

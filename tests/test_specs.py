@@ -9,13 +9,52 @@ import fabricsim as fs
 REPO = Path(__file__).resolve().parents[1]
 
 
+PROTOCOL_PRESETS = {
+    "pcie6_x16",
+    "cxl3_256b",
+    "cxl2_68b",
+    "ucie_standard_x16",
+    "ucie_advanced_x64",
+    "nvlink4",
+    "ib_ndr_4x",
+    "uet_400g",
+    "noc",
+}
+
+
 def test_presets_are_listed_and_cite_their_sources():
     names = fs.LinkSpec.presets()
-    assert {"pcie6_x16", "nvlink4", "noc"} <= set(names)
+    assert set(names) == PROTOCOL_PRESETS
     for name in names:
         spec = fs.LinkSpec.preset(name)
         assert spec.name == name
         assert spec.sources and all(isinstance(s, str) and s for s in spec.sources)
+        assert spec.warnings() == [], name
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOL_PRESETS))
+def test_every_preset_carries_a_lone_message_in_its_hand_computed_time(name):
+    link = fs.LinkSpec.preset(name)
+    r = link.resolved()
+    nbytes = 4096
+    flits = link.message_flits(nbytes)
+    credits, rtt = link.credits_per_vc, r["credit_round_trip_cycles"]
+    last = flits - 1
+    sent = last if credits >= rtt else (last // credits) * rtt + last % credits
+    res = fs.Fabric(topology=fs.topology.point_to_point(), link=link).run(fs.traffic.messages(0, 1, nbytes))
+    num, den = res.cycle_ps_ratio
+    assert res.messages["latency_ps"][0] == (sent + 1 + r["latency_cycles"]) * num // den
+
+
+def test_flit_framing_of_the_protocol_presets():
+    # payload bytes per flit, from the public flit layouts cited in each preset
+    payload = {n: fs.LinkSpec.preset(n).resolved()["flit_payload_bytes"] for n in PROTOCOL_PRESETS}
+    assert payload["pcie6_x16"] == 236  # 256 - 6 DLP - 8 CRC - 6 FEC
+    assert payload["cxl3_256b"] == 240  # 15 slots of 16 B
+    assert payload["cxl2_68b"] == 64  # 4 slots of 16 B
+    assert payload["ucie_standard_x16"] == 64  # 68 - 2 header - 2 CRC
+    cxl2 = fs.LinkSpec.preset("cxl2_68b").resolved()
+    assert cxl2["raw_gbps"] == pytest.approx(16 * 32 * 128 / 130)
 
 
 def test_presets_match_the_files_under_specs():
