@@ -19,7 +19,12 @@ def p2p(link, **endpoint):
 def pcie(**changes):
     """The PCIe 6 preset with the link layer the derivations below assume: no FEC, a 32-bit
     CRC, an ACK per flit, a replay buffer sized to the ACK round trip."""
-    plain = {"fec_correctable_symbols": 0, "crc_bits": 32, "ack_coalesce_flits": 1, "replay_buffer_flits": None}
+    plain = {
+        "fec_correctable_symbols": 0,
+        "crc_bits": 32,
+        "ack_coalesce_flits": 1,
+        "replay_buffer_flits": None,
+    }
     return fs.LinkSpec.preset("pcie6_x16").replace(**{**plain, **changes})
 
 

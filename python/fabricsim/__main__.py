@@ -12,11 +12,21 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="credit and message-size sweep on a built-in link preset")
     demo.add_argument("--preset", default="pcie6_x16")
     sub.add_parser("presets", help="list the built-in presets")
+    ber = sub.add_parser("plot-ber", help="goodput vs bit-error rate for the link presets (PNG)")
+    ber.add_argument("--out", default="goodput_vs_ber.png")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from fabricsim.demo import link_demo
 
         print(link_demo(args.preset))
+    elif args.command == "plot-ber":
+        from fabricsim.plots import goodput_vs_ber, plot_goodput_vs_ber
+
+        points = goodput_vs_ber()
+        print(f"{'preset':18} {'BER':>8} {'goodput Gb/s':>13} {'analytic':>9}")
+        for p in points:
+            print(f"{p.preset:18} {p.ber:8.0e} {p.goodput_gbps:13.1f} {p.analytic_gbps:9.1f}")
+        print(f"wrote {plot_goodput_vs_ber(args.out, points)}")
     elif args.command == "presets":
         from fabricsim.specs import LinkSpec
 
