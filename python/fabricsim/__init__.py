@@ -20,6 +20,7 @@ from fabricsim.errors import (
 )
 from fabricsim.fabric import Fabric
 from fabricsim.result import Result
+from fabricsim.simulation import Simulation
 from fabricsim.specs import EndpointSpec, LinkSpec
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "InvariantError",
     "LinkSpec",
     "Result",
+    "Simulation",
     "SimulationLimitError",
     "SpecError",
     "UnsafeSpecWarning",

@@ -13,15 +13,44 @@ from fabricsim import _core
 from fabricsim.errors import DeadlockError, SimulationLimitError, SpecError, UnsafeSpecWarning
 from fabricsim.faults import Fault
 from fabricsim.result import Result
+from fabricsim.simulation import Simulation
 from fabricsim.specs import EndpointSpec, LinkSpec, to_json
 from fabricsim.topology import Topology
-from fabricsim.traffic import MessageTraffic
+from fabricsim.traffic import MessageTraffic, messages
 
 EngineMode = Literal["auto", "tick_all"]
 
 
 def _le_bytes(a: np.ndarray[Any, Any]) -> bytes:
     return np.ascontiguousarray(a, dtype="<i8").tobytes()
+
+
+def _columns(traffic: MessageTraffic) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+    if not isinstance(traffic, MessageTraffic):
+        raise SpecError(f"traffic: expected fabricsim.traffic messages, got {type(traffic).__name__}")
+    cols = (traffic.src, traffic.dst, traffic.bytes, traffic.inject_ps, traffic.vc)
+    return tuple(_le_bytes(c) for c in cols)  # type: ignore[return-value]
+
+
+def _options(
+    seed: int,
+    engine: str,
+    max_cycles: int | None,
+    max_time_ns: float | None,
+    watchdog_cycles: int,
+    check_invariants: bool,
+    faults: Sequence[Fault],
+) -> str:
+    options = {
+        "seed": seed,
+        "engine": engine,
+        "max_cycles": max_cycles,
+        "max_time_ns": max_time_ns,
+        "watchdog_cycles": watchdog_cycles,
+        "check_invariants": check_invariants,
+        "faults": [f.to_dict() for f in faults],
+    }
+    return to_json("options", options)
 
 
 class Fabric:
@@ -76,32 +105,31 @@ class Fabric:
         scripted fault plan (see :mod:`fabricsim.faults`). The GIL is released while the
         engine runs.
         """
-        if not isinstance(traffic, MessageTraffic):
-            raise SpecError(f"traffic: expected fabricsim.traffic messages, got {type(traffic).__name__}")
-        options = {
-            "seed": seed,
-            "engine": engine,
-            "max_cycles": max_cycles,
-            "max_time_ns": max_time_ns,
-            "watchdog_cycles": watchdog_cycles,
-            "check_invariants": check_invariants,
-            "faults": [f.to_dict() for f in faults],
-        }
+        options = _options(seed, engine, max_cycles, max_time_ns, watchdog_cycles, check_invariants, faults)
         try:
-            raw = _core.run_messages(
-                self._json,
-                to_json("options", options),
-                _le_bytes(traffic.src),
-                _le_bytes(traffic.dst),
-                _le_bytes(traffic.bytes),
-                _le_bytes(traffic.inject_ps),
-                _le_bytes(traffic.vc),
-            )
+            raw = _core.run_messages(self._json, options, *_columns(traffic))
         except (DeadlockError, SimulationLimitError) as e:
             if e.partial_raw is not None:
                 e.partial = Result(e.partial_raw, traffic)
             raise
         return Result(raw, traffic)
+
+    def simulation(
+        self,
+        traffic: MessageTraffic | None = None,
+        *,
+        seed: int = 0,
+        engine: EngineMode = "auto",
+        max_cycles: int | None = None,
+        max_time_ns: float | None = None,
+        watchdog_cycles: int = 1_000_000,
+        check_invariants: bool = False,
+        faults: Sequence[Fault] = (),
+    ) -> Simulation:
+        """A run you step through (same options as :meth:`run`): see :class:`Simulation`."""
+        traffic = traffic if traffic is not None else messages([], [], [])
+        options = _options(seed, engine, max_cycles, max_time_ns, watchdog_cycles, check_invariants, faults)
+        return Simulation(_core.CoreSimulation(self._json, options, *_columns(traffic)), traffic)
 
     def __repr__(self) -> str:
         return f"Fabric(topology={self.topology!r}, link={self.link.name or self.link!r})"

@@ -74,56 +74,102 @@ pub enum Stop {
 /// Drives `model` from cycle 0 until it is done, deadlocks, or reaches
 /// `limit` (the first cycle not to simulate).
 pub fn drive<M: Model>(model: &mut M, opts: &RunOptions, limit: Cycle) -> Result<Stop> {
-    let watchdog = opts.watchdog_cycles.max(model.min_watchdog_cycles());
-    let mut c: Cycle = 0;
-    let mut last_progress: Cycle = 0;
-    loop {
-        if c >= limit {
-            return Ok(Stop::Limit { limit });
+    let mut driver = Driver::new(model, opts);
+    Ok(driver
+        .advance(model, opts, limit, None)?
+        .expect("a run without an end cycle stops only on done, deadlock or limit"))
+}
+
+/// The cycle loop as a resumable state, so a run can be advanced in steps
+/// (`Simulation::step`) and still be exactly the loop `drive` runs.
+#[derive(Clone, Debug)]
+pub struct Driver {
+    /// The next cycle to simulate.
+    c: Cycle,
+    last_progress: Cycle,
+    watchdog: u64,
+}
+
+impl Driver {
+    pub fn new<M: Model>(model: &M, opts: &RunOptions) -> Self {
+        Self {
+            c: 0,
+            last_progress: 0,
+            watchdog: opts.watchdog_cycles.max(model.min_watchdog_cycles()),
         }
-        let act = model.step(c)?;
-        if opts.check_invariants {
-            model.check_invariants(c)?;
-        }
-        if act.progressed || !model.work_in_system() {
-            last_progress = c;
-        }
-        if model.done() {
-            return Ok(Stop::Done { last: c });
-        }
-        if c - last_progress >= watchdog {
-            return Ok(Stop::Deadlock {
-                cycle: c,
-                quiescent: false,
-                last_progress,
-            });
-        }
-        let mut next = c + 1;
-        if !act.busy {
-            match model.next_event() {
-                None => {
-                    return Ok(Stop::Deadlock {
+    }
+
+    /// The next cycle to simulate (cycles before it are done).
+    pub fn cycle(&self) -> Cycle {
+        self.c
+    }
+
+    /// Simulates cycles until `until` (exclusive) when given, else until all
+    /// work is done. Returns the stop, or `None` when `until` was reached
+    /// first. With `until`, finishing all work does not stop the loop (more
+    /// may be injected); deadlocks and limits stop it either way.
+    pub fn advance<M: Model>(
+        &mut self,
+        model: &mut M,
+        opts: &RunOptions,
+        limit: Cycle,
+        until: Option<Cycle>,
+    ) -> Result<Option<Stop>> {
+        loop {
+            if until.is_some_and(|u| self.c >= u) {
+                return Ok(None);
+            }
+            if self.c >= limit {
+                return Ok(Some(Stop::Limit { limit }));
+            }
+            let c = self.c;
+            let act = model.step(c)?;
+            if opts.check_invariants {
+                model.check_invariants(c)?;
+            }
+            if act.progressed || !model.work_in_system() {
+                self.last_progress = c;
+            }
+            if until.is_none() && model.done() {
+                self.c = c + 1;
+                return Ok(Some(Stop::Done { last: c }));
+            }
+            if c - self.last_progress >= self.watchdog {
+                return Ok(Some(Stop::Deadlock {
+                    cycle: c,
+                    quiescent: false,
+                    last_progress: self.last_progress,
+                }));
+            }
+            let mut next = c + 1;
+            if !act.busy {
+                let event = model.next_event();
+                if event.is_none() && model.work_in_system() {
+                    return Ok(Some(Stop::Deadlock {
                         cycle: c,
                         quiescent: true,
-                        last_progress,
-                    })
+                        last_progress: self.last_progress,
+                    }));
                 }
-                Some(e) if opts.engine == EngineMode::Auto => {
-                    // Jump, but not past the limit or the watchdog's deadline,
-                    // so that both fire at the cycle tick-all would see.
-                    let mut target = e.max(c + 1).min(limit);
+                if opts.engine == EngineMode::Auto {
+                    // Jump, but not past the limit, the end of this advance or
+                    // the watchdog's deadline, so that each fires at the cycle
+                    // tick-all would see.
+                    let mut target = event.unwrap_or(Cycle::MAX).max(c + 1).min(limit);
+                    if let Some(u) = until {
+                        target = target.min(u);
+                    }
                     if model.work_in_system() {
-                        target = target.min(last_progress + watchdog);
+                        target = target.min(self.last_progress + self.watchdog);
                     }
                     next = target.max(c + 1);
                 }
-                Some(_) => {}
             }
+            if next > c + 1 {
+                model.account_idle(c + 1, next);
+            }
+            self.c = next;
         }
-        if next > c + 1 {
-            model.account_idle(c + 1, next);
-        }
-        c = next;
     }
 }
 

@@ -7,8 +7,9 @@
 
 use fabricsim_core::error::Error;
 use fabricsim_core::result::RunResult;
+use fabricsim_core::spec::faults::Fault;
 use fabricsim_core::spec::{self, parse, presets, FabricSpec, LinkSpec, RunOptions};
-use fabricsim_core::MessageTraffic;
+use fabricsim_core::{MessageTraffic, Simulation};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -251,23 +252,140 @@ fn run_messages<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let cols = [src, dst, nbytes, inject_ps, vc].map(|c| c.to_vec());
     let result = enter(py, move || {
-        let fabric: FabricSpec = parse::from_json(&fabric_json, "fabric")?;
-        let opts: RunOptions = parse::from_json(&options_json, "options")?;
-        let [s, d, b, t, v] = cols;
-        let traffic = MessageTraffic::from_i64_columns(
-            &i64_column(&s, "src")?,
-            &i64_column(&d, "dst")?,
-            &i64_column(&b, "bytes")?,
-            &i64_column(&t, "inject_ps")?,
-            &i64_column(&v, "vc")?,
-        )?;
+        let (fabric, opts, traffic) = run_inputs(&fabric_json, &options_json, cols)?;
         fabricsim_core::run_messages(&fabric, &traffic, &opts)
     })?;
     result_dict(py, &result)
 }
 
+/// A steppable run (see `fabricsim.Simulation`).
+#[pyclass(module = "fabricsim._core")]
+struct CoreSimulation {
+    inner: Simulation,
+}
+
+#[pymethods]
+impl CoreSimulation {
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        fabric_json: String,
+        options_json: String,
+        src: &[u8],
+        dst: &[u8],
+        nbytes: &[u8],
+        inject_ps: &[u8],
+        vc: &[u8],
+    ) -> PyResult<Self> {
+        let cols = [src, dst, nbytes, inject_ps, vc].map(|c| c.to_vec());
+        let inner = enter(py, move || {
+            let (fabric, opts, traffic) = run_inputs(&fabric_json, &options_json, cols)?;
+            Simulation::new(&fabric, &traffic, &opts)
+        })?;
+        Ok(Self { inner })
+    }
+
+    /// Simulates the next `cycles` cycles.
+    fn step(&mut self, py: Python<'_>, cycles: u64) -> PyResult<()> {
+        let inner = &mut self.inner;
+        enter(py, move || inner.step(cycles))
+    }
+
+    #[getter]
+    fn cycle(&self) -> u64 {
+        self.inner.cycle()
+    }
+
+    #[getter]
+    fn time_ps(&self) -> u64 {
+        self.inner.time_ps()
+    }
+
+    fn delivered(&self) -> usize {
+        self.inner.delivered()
+    }
+
+    /// Every link direction's state, as a list of dicts.
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for s in self.inner.state() {
+            let d = PyDict::new(py);
+            d.set_item("src", s.src)?;
+            d.set_item("dst", s.dst)?;
+            d.set_item("credits", s.credits)?;
+            d.set_item("queued_messages", s.queued_messages)?;
+            d.set_item("flits_on_wire", s.flits_on_wire)?;
+            d.set_item("buffered", s.buffered)?;
+            d.set_item("credits_returning", s.credits_returning)?;
+            d.set_item("acks_in_flight", s.acks_in_flight)?;
+            d.set_item("next_seq", s.next_seq)?;
+            d.set_item("acked_seq", s.acked_seq)?;
+            d.set_item("replaying", s.replaying)?;
+            d.set_item("expected_seq", s.expected_seq)?;
+            d.set_item("transmissions", s.transmissions)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// Offers a message now; returns its row.
+    fn inject(
+        &mut self,
+        py: Python<'_>,
+        src: u32,
+        dst: u32,
+        nbytes: u64,
+        vc: u32,
+    ) -> PyResult<u32> {
+        let inner = &mut self.inner;
+        enter(py, move || inner.inject(src, dst, nbytes, vc))
+    }
+
+    /// Adds a scripted fault (JSON of one fault).
+    fn inject_fault(&mut self, py: Python<'_>, fault_json: String) -> PyResult<()> {
+        let inner = &mut self.inner;
+        enter(py, move || {
+            let fault: Fault = parse::from_json(&fault_json, "fault")?;
+            inner.inject_fault(&fault)
+        })
+    }
+
+    /// Runs to completion; the result dict as `run_messages` returns it.
+    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let inner = &mut self.inner;
+        let result = enter(py, move || inner.finish())?;
+        result_dict(py, &result)
+    }
+
+    /// The result so far, marked partial.
+    fn partial<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        result_dict(py, &self.inner.partial())
+    }
+}
+
+/// Parses the inputs of a run: fabric and options JSON, int64 byte columns.
+fn run_inputs(
+    fabric_json: &str,
+    options_json: &str,
+    cols: [Vec<u8>; 5],
+) -> Result<(FabricSpec, RunOptions, MessageTraffic), Error> {
+    let fabric: FabricSpec = parse::from_json(fabric_json, "fabric")?;
+    let opts: RunOptions = parse::from_json(options_json, "options")?;
+    let [s, d, b, t, v] = cols;
+    let traffic = MessageTraffic::from_i64_columns(
+        &i64_column(&s, "src")?,
+        &i64_column(&d, "dst")?,
+        &i64_column(&b, "bytes")?,
+        &i64_column(&t, "inject_ps")?,
+        &i64_column(&v, "vc")?,
+    )?;
+    Ok((fabric, opts, traffic))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<CoreSimulation>()?;
     m.add_function(wrap_pyfunction!(spec_normalize, m)?)?;
     m.add_function(wrap_pyfunction!(spec_from_toml, m)?)?;
     m.add_function(wrap_pyfunction!(spec_to_toml, m)?)?;

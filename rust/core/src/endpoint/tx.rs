@@ -86,6 +86,19 @@ impl TxPort {
         self.next_plan - start
     }
 
+    /// Offers one more message at cycle `at` (not earlier than any cycle
+    /// already simulated), after every message already offered for `at`.
+    pub fn offer(&mut self, at: Cycle, msg: MsgId, bytes: u64, vc: u8) {
+        let pos = self.next_plan
+            + self.plan[self.next_plan..].partition_point(|&(c, m, ..)| (c, m) <= (at, msg));
+        self.plan.insert(pos, (at, msg, bytes, vc));
+    }
+
+    /// Messages admitted and not fully sent, per VC.
+    pub fn queued_messages(&self) -> Vec<u32> {
+        self.queues.iter().map(|q| q.len() as u32).collect()
+    }
+
     /// The inject cycle of the next message not yet admitted.
     #[inline]
     pub fn next_injection(&self) -> Option<Cycle> {

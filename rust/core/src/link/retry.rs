@@ -141,6 +141,14 @@ impl ReplaySender {
         AckEffect::Freed(freed)
     }
 
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    pub fn acked(&self) -> u64 {
+        self.acked
+    }
+
     pub fn deadline(&self) -> Option<Cycle> {
         self.deadline
     }

@@ -57,6 +57,31 @@ impl Tally {
     }
 }
 
+/// A snapshot of one link direction (per-VC vectors are indexed by VC).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkState {
+    pub src: u32,
+    pub dst: u32,
+    /// Sender's credits.
+    pub credits: Vec<u32>,
+    /// Messages admitted at the sender and not fully sent.
+    pub queued_messages: Vec<u32>,
+    pub flits_on_wire: u32,
+    /// Flits in the receiver's buffers.
+    pub buffered: Vec<u32>,
+    /// Credits on the way back or held for coalescing.
+    pub credits_returning: Vec<u32>,
+    pub acks_in_flight: u32,
+    /// Sender: next new sequence number, oldest unacknowledged one (full counters).
+    pub next_seq: u64,
+    pub acked_seq: u64,
+    pub replaying: bool,
+    /// Receiver: next sequence number expected (full counter).
+    pub expected_seq: u64,
+    /// Flits put on the wire so far, replays included.
+    pub transmissions: u64,
+}
+
 /// Counters of one link direction.
 #[derive(Clone, Debug)]
 pub struct LinkDirStats {
@@ -406,6 +431,37 @@ impl LinkDir {
             self.rx.len(vc) as u32,
             returning + self.pending_credits[vc] + self.lost_credits[vc],
         )
+    }
+
+    /// Adds a scripted fault mid-run.
+    pub fn add_fault(&mut self, fault: &crate::spec::faults::Fault, p: &LinkParams) {
+        self.faults.add(fault, p.clock);
+    }
+
+    /// A snapshot of this direction's link-layer state.
+    pub fn state(&self, tx: &TxPort, vcs: usize) -> LinkState {
+        let per_vc = |f: &dyn Fn(usize) -> u32| (0..vcs).map(f).collect::<Vec<u32>>();
+        LinkState {
+            src: self.src.0,
+            dst: self.dst.0,
+            credits: per_vc(&|v| tx.credits.get(v)),
+            queued_messages: tx.queued_messages(),
+            flits_on_wire: self.wire.len() as u32,
+            buffered: per_vc(&|v| self.rx.len(v) as u32),
+            credits_returning: per_vc(&|v| {
+                self.credit_wire
+                    .iter()
+                    .filter(|(_, c)| *c as usize == v)
+                    .count() as u32
+                    + self.pending_credits[v]
+            }),
+            acks_in_flight: self.ctrl_wire.len() as u32,
+            next_seq: self.sender.as_ref().map_or(0, |s| s.next_seq()),
+            acked_seq: self.sender.as_ref().map_or(0, |s| s.acked()),
+            replaying: self.sender.as_ref().is_some_and(|s| s.replaying()),
+            expected_seq: self.receiver.as_ref().map_or(0, |r| r.expected),
+            transmissions: self.transmissions,
+        }
     }
 
     /// Cycles the receive buffers spent at each occupancy over `cycles`.

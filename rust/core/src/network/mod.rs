@@ -26,7 +26,7 @@ use crate::spec::faults::{Fault, LinkFaults};
 use crate::spec::{FabricSpec, LinkParams};
 use crate::time::Cycle;
 use crate::traffic::MessageTraffic;
-pub use link_dir::{LinkDir, LinkDirStats, Tally};
+pub use link_dir::{LinkDir, LinkDirStats, LinkState, Tally};
 
 /// Marks a cycle that never came (message not sent / not delivered).
 pub const NEVER: Cycle = Cycle::MAX;
@@ -138,6 +138,33 @@ impl Network {
 
     pub fn undelivered(&self) -> usize {
         self.total - self.tally.delivered
+    }
+
+    /// Offers a new message at cycle `at` (validated by the caller); returns its id.
+    pub fn inject(&mut self, src: u32, bytes: u64, vc: u8, at: Cycle) -> MsgId {
+        let id = MsgId(self.total as u32);
+        self.total += 1;
+        let log = &mut self.tally.log;
+        log.send.push(NEVER);
+        log.deliver.push(NEVER);
+        log.order.push(NEVER);
+        log.corrupt.push(false);
+        self.endpoints[EndpointId(src)].tx.offer(at, id, bytes, vc);
+        id
+    }
+
+    /// Adds a scripted fault mid-run (validated by the caller).
+    pub fn inject_fault(&mut self, fault: &Fault) {
+        self.dirs[LinkDirId(fault.link())].add_fault(fault, &self.params);
+    }
+
+    /// Every link direction's state, in `res.links` order.
+    pub fn state(&self) -> Vec<LinkState> {
+        let vcs = self.params.vcs as usize;
+        self.dirs
+            .iter()
+            .map(|d| d.state(&self.endpoints[d.src].tx, vcs))
+            .collect()
     }
 }
 

@@ -101,6 +101,21 @@ impl LinkFaults {
         f
     }
 
+    /// Adds one fault of a validated plan (for faults injected mid-run).
+    pub fn add(&mut self, fault: &Fault, clock: ClockDomain) {
+        let more = LinkFaults::for_link(std::slice::from_ref(fault), fault.link(), clock);
+        let merge = |a: &mut Vec<u64>, b: Vec<u64>| {
+            a.extend(b);
+            a.sort_unstable_by(|x, y| y.cmp(x)); // soonest last
+            a.dedup();
+        };
+        merge(&mut self.corrupt, more.corrupt);
+        merge(&mut self.drop_ack, more.drop_ack);
+        merge(&mut self.drop_credit, more.drop_credit);
+        self.down.extend(more.down);
+        self.down.sort_unstable();
+    }
+
     pub fn is_empty(&self) -> bool {
         self.corrupt.is_empty()
             && self.drop_ack.is_empty()

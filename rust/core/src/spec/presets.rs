@@ -7,15 +7,39 @@ use crate::error::{Error, Result};
 
 /// `(name, TOML text)` of every link preset, sorted by name.
 pub const LINK_PRESETS: &[(&str, &str)] = &[
-    ("cxl2_68b", include_str!("../../../../specs/link/cxl2_68b.toml")),
-    ("cxl3_256b", include_str!("../../../../specs/link/cxl3_256b.toml")),
-    ("ib_ndr_4x", include_str!("../../../../specs/link/ib_ndr_4x.toml")),
+    (
+        "cxl2_68b",
+        include_str!("../../../../specs/link/cxl2_68b.toml"),
+    ),
+    (
+        "cxl3_256b",
+        include_str!("../../../../specs/link/cxl3_256b.toml"),
+    ),
+    (
+        "ib_ndr_4x",
+        include_str!("../../../../specs/link/ib_ndr_4x.toml"),
+    ),
     ("noc", include_str!("../../../../specs/link/noc.toml")),
-    ("nvlink4", include_str!("../../../../specs/link/nvlink4.toml")),
-    ("pcie6_x16", include_str!("../../../../specs/link/pcie6_x16.toml")),
-    ("ucie_advanced_x64", include_str!("../../../../specs/link/ucie_advanced_x64.toml")),
-    ("ucie_standard_x16", include_str!("../../../../specs/link/ucie_standard_x16.toml")),
-    ("uet_400g", include_str!("../../../../specs/link/uet_400g.toml")),
+    (
+        "nvlink4",
+        include_str!("../../../../specs/link/nvlink4.toml"),
+    ),
+    (
+        "pcie6_x16",
+        include_str!("../../../../specs/link/pcie6_x16.toml"),
+    ),
+    (
+        "ucie_advanced_x64",
+        include_str!("../../../../specs/link/ucie_advanced_x64.toml"),
+    ),
+    (
+        "ucie_standard_x16",
+        include_str!("../../../../specs/link/ucie_standard_x16.toml"),
+    ),
+    (
+        "uet_400g",
+        include_str!("../../../../specs/link/uet_400g.toml"),
+    ),
 ];
 
 pub fn link_preset_names() -> Vec<&'static str> {

@@ -1,0 +1,242 @@
+//! A run you can step: advance some cycles, look at the state, inject
+//! messages and faults, then finish. `run_messages` is `new` + `finish`.
+
+use crate::engine::{self, Driver, Model, Stop};
+use crate::error::{Error, Result};
+use crate::network::{LinkState, Network, NEVER};
+use crate::result::{LinkRecord, RunResult, NEVER_PS};
+use crate::spec::faults::Fault;
+use crate::spec::link::ns_to_ps;
+use crate::spec::{FabricSpec, RunOptions};
+use crate::time::{Cycle, Ps};
+use crate::traffic::MessageTraffic;
+use std::time::Instant;
+
+pub struct Simulation {
+    net: Network,
+    opts: RunOptions,
+    driver: Driver,
+    /// The first cycle not to simulate (from `max_cycles` / `max_time_ns`).
+    limit: Cycle,
+    /// Every message so far: the traffic given, then the ones injected.
+    traffic: MessageTraffic,
+    endpoints: usize,
+    links: usize,
+    /// Wall time spent in the cycle loop.
+    wall_seconds: f64,
+}
+
+impl Simulation {
+    /// Validates everything and builds the fabric at cycle 0.
+    pub fn new(spec: &FabricSpec, traffic: &MessageTraffic, opts: &RunOptions) -> Result<Self> {
+        spec.validate()?;
+        opts.validate().map_err(|e| e.within("options"))?;
+        let params = spec.link.resolve().map_err(|e| e.within("link"))?;
+        let endpoints = spec.topology.num_endpoints();
+        traffic.validate(endpoints, params.vcs)?;
+        let links = 2 * spec.topology.links().len();
+        for (i, f) in opts.faults.iter().enumerate() {
+            f.validate(i, links)?;
+        }
+        let clock = params.clock;
+        let mut limit = opts.max_cycles.unwrap_or(Cycle::MAX);
+        if let Some(t) = opts.max_time_ns {
+            limit = limit.min(clock.cycle_at_or_after(ns_to_ps(t).saturating_add(1)));
+        }
+        let net = Network::new(spec, params, traffic, opts.seed, &opts.faults);
+        let driver = Driver::new(&net, opts);
+        Ok(Self {
+            net,
+            opts: opts.clone(),
+            driver,
+            limit,
+            traffic: traffic.clone(),
+            endpoints,
+            links,
+            wall_seconds: 0.0,
+        })
+    }
+
+    /// The next cycle to simulate (`0..cycle()` are done).
+    pub fn cycle(&self) -> Cycle {
+        self.driver.cycle()
+    }
+
+    /// The start time of the next cycle.
+    pub fn time_ps(&self) -> Ps {
+        self.net.params.clock.start_ps(self.cycle())
+    }
+
+    /// Simulates the next `cycles` cycles. Finishing all work does not stop
+    /// it (more may be injected); a deadlock or a limit does, as an error.
+    pub fn step(&mut self, cycles: u64) -> Result<()> {
+        let until = self.cycle().saturating_add(cycles);
+        match self.advance(Some(until))? {
+            None => Ok(()),
+            Some(stop) => Err(self.stop_error(stop)),
+        }
+    }
+
+    /// Offers a message from `src` to `dst` now (at `time_ps()`); returns its
+    /// row in the results.
+    pub fn inject(&mut self, src: u32, dst: u32, bytes: u64, vc: u32) -> Result<u32> {
+        let at = self.time_ps();
+        let row = MessageTraffic {
+            src: vec![src],
+            dst: vec![dst],
+            bytes: vec![bytes],
+            inject_ps: vec![at],
+            vc: vec![vc],
+        };
+        row.validate(self.endpoints, self.net.params.vcs)
+            .map_err(|e| match e {
+                Error::Spec { path, message } => Error::spec(path.replace("[0]", ""), message),
+                other => other,
+            })?;
+        let t = &mut self.traffic;
+        t.src.push(src);
+        t.dst.push(dst);
+        t.bytes.push(bytes);
+        t.inject_ps.push(at);
+        t.vc.push(vc);
+        Ok(self.net.inject(src, bytes, vc as u8, self.cycle()).0)
+    }
+
+    /// Adds a scripted fault; times in it are absolute (a time already past
+    /// fires at the next opportunity).
+    pub fn inject_fault(&mut self, fault: &Fault) -> Result<()> {
+        fault.validate(0, self.links).map_err(|e| match e {
+            Error::Spec { path, message } => {
+                Error::spec(path.replace("options.faults[0]", "fault"), message)
+            }
+            other => other,
+        })?;
+        self.net.inject_fault(fault);
+        Ok(())
+    }
+
+    /// Every link direction's state now.
+    pub fn state(&self) -> Vec<LinkState> {
+        self.net.state()
+    }
+
+    pub fn delivered(&self) -> usize {
+        self.net.delivered()
+    }
+
+    /// Every message so far (the traffic given, then the injected ones).
+    pub fn traffic(&self) -> &MessageTraffic {
+        &self.traffic
+    }
+
+    /// Runs until every message is delivered and returns the result.
+    pub fn finish(&mut self) -> Result<RunResult> {
+        match self.advance(None)? {
+            Some(Stop::Done { last }) => Ok(self.report(last + 1, true)),
+            Some(stop) => Err(self.stop_error(stop)),
+            None => unreachable!("a run without an end cycle always stops"),
+        }
+    }
+
+    /// The result so far, marked partial.
+    pub fn partial(&self) -> RunResult {
+        self.report(self.cycle(), false)
+    }
+
+    fn advance(&mut self, until: Option<Cycle>) -> Result<Option<Stop>> {
+        let started = Instant::now();
+        let stop = self
+            .driver
+            .advance(&mut self.net, &self.opts, self.limit, until);
+        self.wall_seconds += started.elapsed().as_secs_f64();
+        stop
+    }
+
+    fn stop_error(&self, stop: Stop) -> Error {
+        let clock = self.net.params.clock;
+        match stop {
+            Stop::Deadlock { cycle, .. } => {
+                let waiting = self.net.waiting();
+                let message = engine::deadlock_message(&stop, &waiting, self.net.undelivered());
+                Error::Deadlock {
+                    cycle,
+                    time_ps: clock.start_ps(cycle),
+                    message,
+                    waiting,
+                    partial: Box::new(self.report(cycle + 1, false)),
+                }
+            }
+            Stop::Limit { limit } => {
+                let message = format!(
+                    "run limit reached at cycle {limit} ({} ps) with {} of {} messages delivered (max_cycles={:?}, max_time_ns={:?})",
+                    clock.start_ps(limit),
+                    self.net.delivered(),
+                    self.traffic.len(),
+                    self.opts.max_cycles,
+                    self.opts.max_time_ns
+                );
+                engine::limit_error(message, self.report(limit, false))
+            }
+            Stop::Done { last } => Error::Invariant {
+                cycle: last,
+                message: "a finished run was reported as an error".into(),
+            },
+        }
+    }
+
+    fn report(&self, cycles: u64, complete: bool) -> RunResult {
+        let net = &self.net;
+        let clock = net.params.clock;
+        let to_ps = |c: &Cycle| {
+            if *c == NEVER {
+                NEVER_PS
+            } else {
+                clock.start_ps(*c)
+            }
+        };
+        let links = net
+            .dirs
+            .iter()
+            .map(|d| {
+                let tx = &net.endpoints[d.src].tx;
+                let occupancy = d.occupancy_histogram(cycles);
+                let st = &d.stats;
+                LinkRecord {
+                    src: d.src.0,
+                    dst: d.dst.0,
+                    flits: st.flits,
+                    payload_bytes: st.payload_bytes,
+                    credit_stall_cycles: tx.credit_stall_cycles,
+                    max_occupancy: st.max_occupancy,
+                    occupancy_width: occupancy.width,
+                    occupancy_cycles: occupancy.counts,
+                    flits_replayed: st.flits_replayed,
+                    flits_corrupted: st.flits_corrupted,
+                    flits_fec_corrected: st.flits_fec_corrected,
+                    flits_undetected: st.flits_undetected,
+                    flits_lost: st.flits_lost,
+                    replay_stall_cycles: st.replay_stall_cycles,
+                    naks: d.receiver.as_ref().map_or(0, |r| r.naks_sent),
+                    acks: d.receiver.as_ref().map_or(0, |r| r.acks_sent),
+                    replay_timeouts: d.sender.as_ref().map_or(0, |s| s.replay_timeouts),
+                    credits_dropped: st.credits_dropped,
+                    acks_dropped: st.acks_dropped,
+                }
+            })
+            .collect();
+        let log = &net.tally.log;
+        RunResult {
+            complete,
+            cycles,
+            cycle_ps: clock.ratio(),
+            end_ps: clock.start_ps(cycles),
+            events: net.tally.events,
+            send_ps: log.send.iter().map(to_ps).collect(),
+            deliver_ps: log.deliver.iter().map(to_ps).collect(),
+            deliver_order: log.order.as_slice().to_vec(),
+            corrupt: log.corrupt.as_slice().to_vec(),
+            links,
+            wall_seconds: self.wall_seconds,
+        }
+    }
+}
