@@ -41,8 +41,20 @@ WORKLOADS: dict[
     str, tuple[str, Callable[[], tuple[fs.Fabric, fs.traffic.MessageTraffic, dict[str, object]]]]
 ] = {
     "pcie6_saturated": (
-        "PCIe 6 x16 preset, 64 credits/VC, 4000 x 1 MiB back to back (one saturated link, BER 0)",
+        "PCIe 6 x16 preset (go-back-N, ACK per 8 flits), 64 credits/VC, 4000 x 1 MiB back to back (one saturated link, BER 0)",
         lambda: (_p2p(_pcie(credits_per_vc=64)), fs.traffic.stream(0, 1, 4000, 1 << 20), {}),
+    ),
+    "pcie6_saturated_ber_1e-6": (
+        "same at BER 1e-6 (go-back-N replays ~0.2% of flits, FEC off to make errors count)",
+        lambda: (
+            _p2p(_pcie(credits_per_vc=64, ber=1e-6, fec_correctable_symbols=0)),
+            fs.traffic.stream(0, 1, 4000, 1 << 20),
+            {},
+        ),
+    ),
+    "pcie6_saturated_no_retry": (
+        "same at BER 0 with retry='none' (no sequence numbers, replay buffer or ACKs)",
+        lambda: (_p2p(_pcie(credits_per_vc=64, retry="none")), fs.traffic.stream(0, 1, 4000, 1 << 20), {}),
     ),
     "pcie6_saturated_tick_all": (
         "same, engine='tick_all' (the debug mode; shows what idle skipping costs under load)",
@@ -86,7 +98,7 @@ def run_one(name: str, repeat: int) -> dict[str, float]:
         samples.append((res.wall_seconds, total))
     engine_s = statistics.median(s[0] for s in samples)
     total_s = statistics.median(s[1] for s in samples)
-    flits = float(res.links["flits"].sum())
+    flits = float(res.links["flits"].sum() + res.links["flits_replayed"].sum())
     return {
         "engine_s": engine_s,
         "py_overhead_s": total_s - engine_s,
@@ -138,7 +150,7 @@ def render(results: dict[str, dict[str, float]], command: str, repeat: int) -> s
         f"Written by `{command}` (benches/bench.py) on {time.strftime('%Y-%m-%d')}. Medians of {repeat} runs;",
         "each workload in its own process. `engine`: wall time of the cycle loop (GIL released);",
         "`py overhead`: the rest of `Fabric.run` (input and result conversion). Flits/s counts flits",
-        "sent on links; events are flit sends and arrivals, credit returns and drains. Peak RSS is",
+        "sent on links (replays included); events are flit sends and arrivals, credit returns, ACK/NAKs and drains. Peak RSS is",
         "the whole Python process. The machine is shared and noisy: treat differences under ~10% as noise.",
         "",
         "Machine: " + "; ".join(f"{k} {v}" for k, v in m.items()),

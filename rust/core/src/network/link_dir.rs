@@ -26,6 +26,20 @@ use crate::spec::LinkParams;
 use crate::stats::Histogram;
 use crate::time::Cycle;
 
+/// What travels back from a receiver to its sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Back {
+    /// A credit for this VC.
+    Credit(u8),
+    Ack(Ctrl),
+}
+
+impl Default for Back {
+    fn default() -> Self {
+        Back::Credit(0)
+    }
+}
+
 /// Random-stream kind of link channels (see `Rng::for_component`).
 const RNG_KIND_CHANNEL: u64 = 1;
 
@@ -110,10 +124,9 @@ pub struct LinkDir {
     pub src: EndpointId,
     pub dst: EndpointId,
     wire: DelayLine<Flit>,
-    /// Credits on their way back, as the VC they return to.
-    credit_wire: DelayLine<u8>,
-    /// ACKs and NAKs on their way back to this direction's sender.
-    ctrl_wire: DelayLine<Ctrl>,
+    /// Credits and ACK/NAKs on their way back to this direction's sender:
+    /// one return path (as PCIe's DLLPs carry both), one latency.
+    back_wire: DelayLine<Back>,
     pub rx: RxPort,
     pub sender: Option<ReplaySender>,
     pub receiver: Option<SeqReceiver>,
@@ -161,8 +174,7 @@ impl LinkDir {
             src,
             dst,
             wire: DelayLine::default(),
-            credit_wire: DelayLine::default(),
-            ctrl_wire: DelayLine::default(),
+            back_wire: DelayLine::default(),
             rx: RxPort::new(p.vcs, p.credits_per_vc, drain),
             sender,
             receiver,
@@ -241,19 +253,21 @@ impl LinkDir {
                 if self.faults.drops_ack(c) {
                     self.stats.acks_dropped += 1;
                 } else {
-                    self.ctrl_wire.push(c + p.credit_return_cycles, ctrl);
+                    self.back_wire
+                        .push(c + p.credit_return_cycles, Back::Ack(ctrl));
                 }
             }
         }
-        if let Some(s) = &mut self.sender {
-            while let Some(ctrl) = self.ctrl_wire.pop_due(c) {
-                s.on_ctrl(ctrl, c);
-                tally.events += 1;
-            }
-        }
-        while let Some(vc) = self.credit_wire.pop_due(c) {
-            tx.credits.give(vc as usize);
+        while let Some(back) = self.back_wire.pop_due(c) {
             tally.events += 1;
+            match back {
+                Back::Credit(vc) => tx.credits.give(vc as usize),
+                Back::Ack(ctrl) => {
+                    if let Some(s) = &mut self.sender {
+                        s.on_ctrl(ctrl, c);
+                    }
+                }
+            }
         }
         if !unpaced {
             self.rx.refill();
@@ -286,7 +300,8 @@ impl LinkDir {
                 self.stats.credits_dropped += n as u64;
             } else {
                 for _ in 0..n {
-                    self.credit_wire.push(c + p.credit_return_cycles, flit.vc);
+                    self.back_wire
+                        .push(c + p.credit_return_cycles, Back::Credit(flit.vc));
                 }
             }
         }
@@ -395,8 +410,7 @@ impl LinkDir {
     pub fn next_event(&self) -> Option<Cycle> {
         [
             self.wire.next_arrival(),
-            self.credit_wire.next_arrival(),
-            self.ctrl_wire.next_arrival(),
+            self.back_wire.next_arrival(),
             self.sender.as_ref().and_then(|s| s.deadline()),
             self.receiver.as_ref().and_then(|r| r.ack_deadline()),
         ]
@@ -420,17 +434,18 @@ impl LinkDir {
                 .filter(|(_, f)| f.vc as usize == vc)
                 .count(),
         } as u32;
-        let returning = self
-            .credit_wire
-            .iter()
-            .filter(|(_, v)| *v as usize == vc)
-            .count() as u32;
+        let returning = self.credits_on_back_wire(vc);
         (
             tx.credits.get(vc),
             unaccepted,
             self.rx.len(vc) as u32,
             returning + self.pending_credits[vc] + self.lost_credits[vc],
         )
+    }
+
+    fn credits_on_back_wire(&self, vc: usize) -> u32 {
+        let on = |b: &Back| matches!(*b, Back::Credit(v) if v as usize == vc);
+        self.back_wire.iter().filter(|(_, b)| on(b)).count() as u32
     }
 
     /// Adds a scripted fault mid-run.
@@ -448,14 +463,12 @@ impl LinkDir {
             queued_messages: tx.queued_messages(),
             flits_on_wire: self.wire.len() as u32,
             buffered: per_vc(&|v| self.rx.len(v) as u32),
-            credits_returning: per_vc(&|v| {
-                self.credit_wire
-                    .iter()
-                    .filter(|(_, c)| *c as usize == v)
-                    .count() as u32
-                    + self.pending_credits[v]
-            }),
-            acks_in_flight: self.ctrl_wire.len() as u32,
+            credits_returning: per_vc(&|v| self.credits_on_back_wire(v) + self.pending_credits[v]),
+            acks_in_flight: self
+                .back_wire
+                .iter()
+                .filter(|(_, b)| matches!(b, Back::Ack(_)))
+                .count() as u32,
             next_seq: self.sender.as_ref().map_or(0, |s| s.next_seq()),
             acked_seq: self.sender.as_ref().map_or(0, |s| s.acked()),
             replaying: self.sender.as_ref().is_some_and(|s| s.replaying()),
