@@ -265,10 +265,7 @@ impl SeqReceiver {
     /// duplicate to answer), if no NAK went out this cycle.
     #[inline]
     pub fn ack_due(&mut self, c: Cycle) -> Option<Ctrl> {
-        let due = self.ack_now
-            || (self.unacked > 0
-                && (self.unacked >= self.coalesce || c >= self.unacked_since + self.ack_timer));
-        if !due {
+        if !self.ack_pending_at(c) {
             return None;
         }
         self.ack_now = false;
@@ -278,6 +275,14 @@ impl SeqReceiver {
             nak: false,
             seq: self.last_good(),
         })
+    }
+
+    /// Whether an ACK would be due at cycle `c` (without sending it).
+    #[inline]
+    pub fn ack_pending_at(&self, c: Cycle) -> bool {
+        self.ack_now
+            || (self.unacked > 0
+                && (self.unacked >= self.coalesce || c >= self.unacked_since + self.ack_timer))
     }
 
     /// When the ACK timer fires next, if a batch is pending.

@@ -200,6 +200,28 @@ impl LinkDir {
         }
     }
 
+    /// Nothing can happen in `inputs` at cycle `c`: no arrival, no ACK due,
+    /// and an unpaced receiver (whose per-cycle statistics are derived).
+    #[inline]
+    pub fn inputs_idle(&self, c: Cycle) -> bool {
+        self.rx.is_unpaced()
+            && self.wire.next_arrival().is_none_or(|a| a > c)
+            && self.back_wire.next_arrival().is_none_or(|a| a > c)
+            && self.receiver.as_ref().is_none_or(|r| !r.ack_pending_at(c))
+    }
+
+    /// Nothing can happen in `output` at cycle `c` for a sender whose port
+    /// `tx` has admitted its due messages: nothing queued, no replay, no
+    /// replay timer due (so no statistic moves either).
+    #[inline]
+    pub fn output_idle(&self, c: Cycle, tx: &TxPort) -> bool {
+        !tx.has_queued()
+            && self
+                .sender
+                .as_ref()
+                .is_none_or(|s| !s.replaying() && s.deadline().is_none_or(|d| d > c))
+    }
+
     /// The input half of cycle `c` at both ends of this direction: flits
     /// reach the receiver (CRC and sequence check, buffer or consume, ACK or
     /// NAK), ACK/NAKs reach the sender, credits reach `tx`, and a paced

@@ -180,12 +180,19 @@ impl Model for Network {
             ..
         } = self;
         let mut act = Activity::default();
+        // Directions where nothing can happen this cycle are skipped (cheap
+        // exact checks; see `inputs_idle`, `output_idle`).
         for d in dirs.iter_mut() {
-            d.inputs(c, params, &mut endpoints[d.src].tx, tally, &mut act)?;
+            if !d.inputs_idle(c) {
+                d.inputs(c, params, &mut endpoints[d.src].tx, tally, &mut act)?;
+            }
         }
         for e in endpoints.iter_mut() {
             *admitted += e.tx.admit(c);
-            dirs[e.out].output(c, params, &mut e.tx, tally, &mut act);
+            let d = &mut dirs[e.out];
+            if !d.output_idle(c, &e.tx) {
+                d.output(c, params, &mut e.tx, tally, &mut act);
+            }
         }
         Ok(act)
     }
