@@ -31,7 +31,7 @@ bench: $(BUILD_STAMP)
 	$(PY) benches/bench.py --write BENCHMARKS.md
 
 fuzz: $(BUILD_STAMP)
-	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests -k "property"
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_properties.py tests/test_reference_model.py
 
 build: $(BUILD_STAMP)
 

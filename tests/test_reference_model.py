@@ -86,5 +86,6 @@ class EngineMatchesReference(RuleBasedStateMachine):
         assert delivered == {m: c * num // den for m, c in self.ref.delivered.items()}
 
 
-EngineMatchesReference.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+# Examples from the active profile (fast in `make test`, thorough in `make fuzz`).
+EngineMatchesReference.TestCase.settings = settings(settings.default, stateful_step_count=40, deadline=None)
 test_engine_matches_the_reference_model = EngineMatchesReference.TestCase

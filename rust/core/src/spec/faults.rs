@@ -107,9 +107,11 @@ impl LinkFaults {
         let merge = |a: &mut Vec<u64>, b: Vec<u64>| {
             a.extend(b);
             a.sort_unstable_by(|x, y| y.cmp(x)); // soonest last
-            a.dedup();
         };
+        // Corrupting one transmission twice is one fault; but two drops at one
+        // time are two drops (as in `for_link`).
         merge(&mut self.corrupt, more.corrupt);
+        self.corrupt.dedup();
         merge(&mut self.drop_ack, more.drop_ack);
         merge(&mut self.drop_credit, more.drop_credit);
         self.down.extend(more.down);
@@ -191,6 +193,23 @@ mod tests {
         assert!(!f.drops_ack(4) && f.drops_ack(6) && !f.drops_ack(7));
         assert!(!f.is_down(9) && f.is_down(10) && f.is_down(11) && !f.is_down(12));
         assert!(plan[0].validate(0, 2).is_ok());
+        // Added mid-run, two drops at the same time drop two ACKs, as in a plan.
+        let mut g = LinkFaults::default();
+        g.add(
+            &Fault::DropAck {
+                link: 0,
+                at_ns: 5.0,
+            },
+            clk,
+        );
+        g.add(
+            &Fault::DropAck {
+                link: 0,
+                at_ns: 5.0,
+            },
+            clk,
+        );
+        assert!(g.drops_ack(5) && g.drops_ack(6) && !g.drops_ack(7));
         let e = Fault::DropCredit {
             link: 2,
             at_ns: 0.0,
