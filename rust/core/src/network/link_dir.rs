@@ -345,37 +345,32 @@ impl LinkDir {
         tally: &mut Tally,
         act: &mut Activity,
     ) {
-        let flit = match &mut self.sender {
-            Some(s) => {
-                s.check_timeout(c);
-                if s.replaying() {
-                    self.stats.flits_replayed += 1;
-                    Some(s.next_replay())
-                } else if !s.has_room() {
-                    self.stats.replay_stall_cycles += tx.has_queued() as u64;
-                    None
-                } else {
-                    tx.send(p).map(|sent| {
-                        let flit = s.record_new(sent.flit, c);
-                        self.stats.flits += 1;
-                        self.stats.payload_bytes += flit.payload_bytes as u64;
-                        if sent.first_of_message {
-                            tally.log.send[flit.msg] = c;
-                        }
-                        act.progressed = true;
-                        flit
-                    })
-                }
-            }
-            None => tx.send(p).map(|sent| {
+        // A due replay timer first; then a replay, else a new flit if the
+        // replay buffer has room (one `tx.send` call site keeps it inlined).
+        let replay = self.sender.as_mut().and_then(|s| {
+            s.check_timeout(c);
+            s.replaying().then(|| s.next_replay())
+        });
+        let flit = if replay.is_some() {
+            self.stats.flits_replayed += 1;
+            replay
+        } else if self.sender.as_ref().is_some_and(|s| !s.has_room()) {
+            self.stats.replay_stall_cycles += tx.has_queued() as u64;
+            None
+        } else {
+            tx.send(p).map(|sent| {
+                let flit = match &mut self.sender {
+                    Some(s) => s.record_new(sent.flit, c),
+                    None => sent.flit,
+                };
                 self.stats.flits += 1;
-                self.stats.payload_bytes += sent.flit.payload_bytes as u64;
+                self.stats.payload_bytes += flit.payload_bytes as u64;
                 if sent.first_of_message {
-                    tally.log.send[sent.flit.msg] = c;
+                    tally.log.send[flit.msg] = c;
                 }
                 act.progressed = true;
-                sent.flit
-            }),
+                flit
+            })
         };
         if let Some(flit) = flit {
             tally.events += 1;
