@@ -34,6 +34,7 @@ def small_links(draw):
         ack_timer_ns=draw(st.one_of(st.none(), st.integers(0, 6).map(float))),
         replay_buffer_flits=draw(st.one_of(st.none(), st.integers(1, 12))),
         replay_timeout_ns=draw(st.one_of(st.none(), st.integers(2, 40).map(float))),
+        retry=draw(st.sampled_from(["go_back_n", "selective_repeat"])),
     )
 
 
@@ -60,14 +61,15 @@ class EngineMatchesReference(RuleBasedStateMachine):
     @rule(
         kind=st.sampled_from(["corrupt_flit", "drop_ack", "link_down"]),
         link=st.integers(0, 1),
-        k=st.integers(0, 40),
+        k=st.integers(0, 8),
         ahead_ns=st.integers(0, 20),
         duration_ns=st.integers(1, 15),
     )
     def fault(self, kind, link, k, ahead_ns, duration_ns):
         now_ns = self.sim.time_ps / 1000
+        upcoming = self.sim.state()[link]["transmissions"] + k  # a flit not yet sent
         f = {
-            "corrupt_flit": fs.faults.corrupt_flit(link, k),
+            "corrupt_flit": fs.faults.corrupt_flit(link, upcoming),
             "drop_ack": fs.faults.drop_ack(link, now_ns + ahead_ns),
             "link_down": fs.faults.link_down(link, now_ns + ahead_ns, duration_ns),
         }[kind]

@@ -22,8 +22,8 @@ class BerPoint:
     analytic_gbps: float
     """The error-free goodput times the link layer's efficiency at this BER: go-back-N
     ``(1 - p) / (1 + (W - 1) p)`` with ``p`` the flit error probability and ``W = 1 + latency
-    + return`` cycles; without retry, the chance that all ``F`` flits of a message are
-    intact, ``(1 - p)^F``."""
+    + return`` cycles; selective repeat ``1 - p``; without retry, the chance that all ``F``
+    flits of a message are intact, ``(1 - p)^F``."""
 
 
 MESSAGE_BYTES = 64 * 1024
@@ -57,7 +57,12 @@ def goodput_vs_ber(
                 clean = goodput
             p = float(r["flit_error_prob"])
             w = int(r["credit_round_trip_cycles"])
-            eff = (1.0 - p) ** flits if link.retry == "none" else (1.0 - p) / (1.0 + (w - 1) * p)
+            if link.retry == "none":
+                eff = (1.0 - p) ** flits
+            elif link.retry == "selective_repeat":
+                eff = 1.0 - p
+            else:
+                eff = (1.0 - p) / (1.0 + (w - 1) * p)
             points.append(BerPoint(name, ber, goodput, clean * eff))
     return points
 

@@ -134,7 +134,7 @@ class LinkSpec(Spec):
     fec_symbol_bits: int
     fec_correctable_symbols: int
     crc_bits: int
-    retry: Literal["go_back_n", "none"]
+    retry: Literal["go_back_n", "selective_repeat", "none"]
     replay_buffer_flits: int | None
     seq_bits: int | None
     ack_coalesce_flits: int

@@ -1,10 +1,11 @@
 """A small, plain Python model of the point-to-point link protocol, written from
 docs/link.md and not from the Rust code: VCs and credits (coalesced returns), round-robin
-VC choice, go-back-N with sequence numbers modulo 2^seq_bits, coalesced ACKs with a timer,
-NAKs (at most one per round trip), a replay timer, and scripted faults.
+VC choice, go-back-N or selective repeat with sequence numbers modulo 2^seq_bits, coalesced
+ACKs with a timer, NAKs (at most one per round trip, per gap for selective repeat), a replay
+timer, and scripted faults.
 
-It covers receivers that drain as fast as flits arrive, ``retry = "go_back_n"`` and
-scripted faults (no random bit errors). Used by the state-machine test to check the engine
+It covers receivers that drain as fast as flits arrive, ``retry = "go_back_n"`` or
+``"selective_repeat"`` and scripted faults (no random bit errors). Used by the state-machine test to check the engine
 cycle by cycle; slow by design, clear first.
 """
 
@@ -41,7 +42,8 @@ class _Direction:
     next_seq: int = 0
     acked: int = 0
     buffer: list[_Flit] = field(default_factory=list)  # buffer[i] has sequence acked + i
-    replay_next: int = 0
+    replay_next: int = 0  # go-back-N
+    resend: list[int] = field(default_factory=list)  # selective repeat: sequences to resend
     deadline: int | None = None
     transmissions: int = 0
     # wires: (arrival cycle, item)
@@ -55,6 +57,8 @@ class _Direction:
     unacked_since: int = 0
     ack_now: bool = False
     pending_credits: list[int] = field(default_factory=list)
+    held: dict[int, _Flit] = field(default_factory=dict)  # selective repeat: sequence -> flit
+    gap_naked: dict[int, int] = field(default_factory=dict)  # selective repeat: gap -> last NAK
     # scripted faults
     corrupt: set[int] = field(default_factory=set)
     drop_ack: list[int] = field(default_factory=list)  # cycles, ascending
@@ -71,8 +75,9 @@ class ReferenceLink:
     """Two endpoints (0, 1) and one link, stepped one cycle at a time."""
 
     def __init__(self, link: LinkSpec) -> None:
-        if link.retry != "go_back_n" or link.ber != 0 or link.burst is not None:
-            raise ValueError("the reference model covers go-back-N links without random errors")
+        if link.retry == "none" or link.ber != 0 or link.burst is not None:
+            raise ValueError("the reference model covers links with retry and without random errors")
+        self.selective = link.retry == "selective_repeat"
         r = link.resolved()
         self.link = link
         self.cycle_ps = (int(r["cycle_ps_num"]), int(r["cycle_ps_den"]))
@@ -130,32 +135,34 @@ class ReferenceLink:
             self.cycle += 1
 
     def _inputs(self, d: _Direction, c: int) -> None:
-        ctrl = None
+        ctrls: list[tuple[bool, int]] = []  # (nak, seq) sent back this cycle, in order
         while d.wire and d.wire[0][0] <= c:
             flit = d.wire.popleft()[1]
+            ahead = (flit.seq - d.expected) % self.modulus
             if flit.detected:
-                ctrl = self._nak(d, c) or ctrl
-                continue
-            if flit.seq == d.expected % self.modulus:
-                d.expected += 1
-                d.last_nak = None
-                if d.unacked == 0:
-                    d.unacked_since = c
-                d.unacked += 1
-                self._consume(d, flit, c)
+                self._nak_first_gap(d, c, ctrls)
+            elif ahead == 0:
+                self._accept(d, flit, c)
+                while d.expected in d.held:  # selective repeat: flits held past the gap
+                    self._accept(d, d.held.pop(d.expected), c)
+            elif self.selective and ahead < self.capacity:
+                d.held.setdefault(d.expected + ahead, flit)  # keep it, ask for every gap before it
+                for seq in range(d.expected, d.expected + ahead):
+                    if seq not in d.held:
+                        self._nak_gap(d, seq, c, ctrls)
             elif (d.expected - flit.seq) % self.modulus <= (self.modulus - 1 + 1) // 2:
                 d.ack_now = True  # a duplicate: acknowledge so the sender moves on
             else:
-                ctrl = self._nak(d, c) or ctrl  # something before it was lost
-        if ctrl is None:
+                self._nak_first_gap(d, c, ctrls)  # something before it was lost
+        if not ctrls or self.selective:  # a go-back-N NAK acknowledges too
             due = d.ack_now or (
                 d.unacked > 0
                 and (d.unacked >= self.link.ack_coalesce_flits or c >= d.unacked_since + self.ack_timer)
             )
             if due:
                 d.ack_now, d.unacked = False, 0
-                ctrl = (False, (d.expected - 1) % self.modulus)
-        if ctrl is not None:
+                ctrls.append((False, (d.expected - 1) % self.modulus))
+        for ctrl in ctrls:
             if d.drop_ack and d.drop_ack[0] <= c:
                 d.drop_ack.pop(0)
             else:
@@ -164,6 +171,30 @@ class ReferenceLink:
             self._on_ctrl(d, *d.ctrl_wire.popleft()[1], c)
         while d.credit_wire and d.credit_wire[0][0] <= c:
             d.credits[d.credit_wire.popleft()[1]] += 1
+
+    def _nak_first_gap(self, d: _Direction, c: int, ctrls: list[tuple[bool, int]]) -> None:
+        if self.selective:
+            self._nak_gap(d, d.expected, c, ctrls)
+        else:
+            nak = self._nak(d, c)
+            if nak is not None:
+                ctrls.append(nak)
+
+    def _nak_gap(self, d: _Direction, seq: int, c: int, ctrls: list[tuple[bool, int]]) -> None:
+        """Selective repeat: NAK the missing flit `seq`, at most once per round trip."""
+        last = d.gap_naked.get(seq)
+        if last is None or c >= last + self.renak_after:
+            d.gap_naked[seq] = c
+            ctrls.append((True, seq % self.modulus))
+
+    def _accept(self, d: _Direction, flit: _Flit, c: int) -> None:
+        d.gap_naked.pop(d.expected, None)
+        d.expected += 1
+        d.last_nak = None
+        if d.unacked == 0:
+            d.unacked_since = c
+        d.unacked += 1
+        self._consume(d, flit, c)
 
     def _nak(self, d: _Direction, c: int) -> tuple[bool, int] | None:
         if d.last_nak is not None and c < d.last_nak + self.renak_after:
@@ -185,12 +216,20 @@ class ReferenceLink:
             self.delivered[flit.msg] = c
 
     def _on_ctrl(self, d: _Direction, nak: bool, seq: int, c: int) -> None:
+        if nak and self.selective:  # resend just the flit named
+            missing = d.acked + (seq - d.acked) % self.modulus
+            if missing < d.next_seq:
+                if missing not in d.resend:
+                    d.resend.append(missing)
+                d.deadline = c + self.timeout
+            return
         freed = (seq + 1 - d.acked) % self.modulus
         if freed > d.next_seq - d.acked:
             return  # names a sequence number outside the window: stale
         d.acked += freed
         del d.buffer[:freed]
         d.replay_next = max(d.replay_next, d.acked)
+        d.resend = [q for q in d.resend if q >= d.acked]
         if nak:
             d.replay_next = d.acked
         if d.acked == d.next_seq:
@@ -205,8 +244,11 @@ class ReferenceLink:
             d.queues[vc].append([msg, self.link.message_flits(nbytes)])
         if d.deadline is not None and c >= d.deadline:
             d.replay_next = d.acked
+            self._resend_oldest(d)
             d.deadline = c + self.timeout
-        if d.replay_next < d.next_seq:
+        if self.selective and d.resend:
+            flit = d.buffer[d.resend.pop(0) - d.acked]
+        elif not self.selective and d.replay_next < d.next_seq:
             flit = d.buffer[d.replay_next - d.acked]
             d.replay_next += 1
         elif d.next_seq - d.acked >= self.capacity:
@@ -236,6 +278,11 @@ class ReferenceLink:
             return  # vanished
         d.wire.append((c + 1 + self.latency, sent))
 
+    def _resend_oldest(self, d: _Direction) -> None:
+        """Selective repeat: queue the oldest unacknowledged flit (once)."""
+        if self.selective and d.acked < d.next_seq and d.acked not in d.resend:
+            d.resend.append(d.acked)
+
     # -- what the engine's state() reports ----------------------------------------------
 
     def state(self) -> list[dict[str, Any]]:
@@ -256,7 +303,7 @@ class ReferenceLink:
                     "acks_in_flight": len(d.ctrl_wire),
                     "next_seq": d.next_seq,
                     "acked_seq": d.acked,
-                    "replaying": d.replay_next < d.next_seq,
+                    "replaying": bool(d.resend) if self.selective else d.replay_next < d.next_seq,
                     "expected_seq": d.expected,
                     "transmissions": d.transmissions,
                 }

@@ -58,7 +58,7 @@ def link_specs(draw: st.DrawFn, /, **overrides: Any) -> LinkSpec:
         # unsafe ones.
         "ber": f("ber", st.sampled_from([0.0, 0.0, 1e-6, 1e-4, 1e-3])),
         "fec_correctable_symbols": f("fec_correctable_symbols", st.integers(0, 2)),
-        "retry": f("retry", st.just("go_back_n")),
+        "retry": f("retry", st.sampled_from(["go_back_n", "selective_repeat"])),
         "replay_buffer_flits": f("replay_buffer_flits", st.one_of(st.none(), st.integers(1, 64))),
         "ack_coalesce_flits": f("ack_coalesce_flits", st.integers(1, 8)),
     }

@@ -1,6 +1,12 @@
-//! Go-back-N link-level retry: the sender's replay buffer and the receiver's
-//! sequence check, as two small state machines (cf. the PCIe data link layer:
+//! Link-level retry: the sender's replay buffer and the receiver's sequence
+//! check, as two small state machines (cf. the PCIe data link layer:
 //! NEXT_TRANSMIT_SEQ, ACKD_SEQ, REPLAY_TIMER; NEXT_RCV_SEQ, NAK_SCHEDULED).
+//!
+//! Go-back-N: the receiver takes flits only in order, and a NAK or a timeout
+//! makes the sender resend everything unacknowledged. Selective repeat: the
+//! receiver keeps good flits that arrive ahead of a gap (up to the window)
+//! and releases them in order once the gap is filled; a NAK names the missing
+//! flit and the sender resends only it (a timeout: only the oldest).
 //!
 //! Both ends keep full 64-bit counters for bookkeeping but only ever compare
 //! sequence numbers modulo `2^seq_bits`, exactly as they travel on the wire,
@@ -14,9 +20,11 @@ use std::collections::VecDeque;
 /// An acknowledgement travelling back from receiver to sender.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Ctrl {
-    /// NAK (replay from `seq + 1`) rather than ACK.
+    /// NAK rather than ACK.
     pub nak: bool,
-    /// The last sequence number received in order, modulo `2^seq_bits`.
+    /// Modulo `2^seq_bits`: for an ACK and a go-back-N NAK, the last
+    /// sequence number received in order; for a selective-repeat NAK, the
+    /// missing flit.
     pub seq: u32,
 }
 
@@ -33,8 +41,11 @@ pub struct ReplaySender {
     acked: u64,
     /// Unacknowledged flits: `buffer[i]` has sequence `acked + i`.
     buffer: VecDeque<Flit>,
-    /// Next flit to retransmit; equals `next_seq` when not replaying.
+    /// Go-back-N: next flit to retransmit; equals `next_seq` when not replaying.
     replay_next: u64,
+    /// Selective repeat: flits to retransmit, in order of request.
+    selective: bool,
+    resend: VecDeque<u64>,
     /// When the replay timer fires (running while anything is unacknowledged).
     deadline: Option<Cycle>,
     pub replay_timeouts: u64,
@@ -51,9 +62,11 @@ pub enum AckEffect {
 }
 
 impl ReplaySender {
-    pub fn new(modulus: u64, capacity: u64, timeout: u64) -> Self {
+    pub fn new(modulus: u64, capacity: u64, timeout: u64, selective: bool) -> Self {
         debug_assert!(modulus.is_power_of_two());
         Self {
+            selective,
+            resend: VecDeque::new(),
             mask: modulus - 1,
             capacity,
             timeout,
@@ -75,7 +88,18 @@ impl ReplaySender {
 
     #[inline]
     pub fn replaying(&self) -> bool {
-        self.replay_next < self.next_seq
+        if self.selective {
+            !self.resend.is_empty()
+        } else {
+            self.replay_next < self.next_seq
+        }
+    }
+
+    /// Selective repeat: queues flit `seq` for retransmission (once).
+    fn schedule(&mut self, seq: u64) {
+        if seq < self.next_seq && !self.resend.contains(&seq) {
+            self.resend.push_back(seq);
+        }
     }
 
     /// Records a new flit; returns its wire sequence number.
@@ -94,9 +118,13 @@ impl ReplaySender {
     /// The next flit to retransmit (call only while `replaying()`).
     #[inline]
     pub fn next_replay(&mut self) -> Flit {
-        let flit = self.buffer[(self.replay_next - self.acked) as usize];
-        self.replay_next += 1;
-        flit
+        let seq = if self.selective {
+            self.resend.pop_front().expect("replaying")
+        } else {
+            self.replay_next += 1;
+            self.replay_next - 1
+        };
+        self.buffer[(seq - self.acked) as usize]
     }
 
     /// Fires the replay timer if it is due: everything unacknowledged is sent
@@ -105,7 +133,11 @@ impl ReplaySender {
     pub fn check_timeout(&mut self, c: Cycle) -> bool {
         match self.deadline {
             Some(d) if c >= d => {
-                self.replay_next = self.acked;
+                if self.selective {
+                    self.schedule(self.acked);
+                } else {
+                    self.replay_next = self.acked;
+                }
                 self.deadline = Some(c + self.timeout);
                 self.replay_timeouts += 1;
                 true
@@ -116,6 +148,17 @@ impl ReplaySender {
 
     /// Applies an ACK or NAK received at cycle `c`.
     pub fn on_ctrl(&mut self, ctrl: Ctrl, c: Cycle) -> AckEffect {
+        if ctrl.nak && self.selective {
+            // Resend just the flit named, if it is still unacknowledged.
+            self.naks_received += 1;
+            let seq = self.acked + ((ctrl.seq as u64).wrapping_sub(self.acked) & self.mask);
+            if seq >= self.next_seq {
+                return AckEffect::Stale;
+            }
+            self.schedule(seq);
+            self.deadline = Some(c + self.timeout);
+            return AckEffect::Freed(0);
+        }
         // Flits acknowledged: `seq` is the last good one, so `seq + 1 - acked`
         // (mod 2^bits) of the window are freed, if that is inside the window.
         let freed = (ctrl.seq as u64 + 1).wrapping_sub(self.acked) & self.mask;
@@ -127,9 +170,17 @@ impl ReplaySender {
         if self.replay_next < self.acked {
             self.replay_next = self.acked;
         }
+        if self.selective {
+            let acked = self.acked;
+            self.resend.retain(|&s| s >= acked);
+        }
         if ctrl.nak {
             self.naks_received += 1;
-            self.replay_next = self.acked;
+            if self.selective {
+                self.schedule(self.acked);
+            } else {
+                self.replay_next = self.acked;
+            }
         }
         self.deadline = if self.acked == self.next_seq {
             None
@@ -164,6 +215,14 @@ impl ReplaySender {
     }
 }
 
+/// One place of the selective-repeat window.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    /// Missing; when it was last NAKed.
+    Gap(Option<Cycle>),
+    Held(Flit),
+}
+
 /// What the receiver does with an arriving flit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -182,6 +241,11 @@ pub struct SeqReceiver {
     renak_after: u64,
     /// Full sequence number expected next.
     pub expected: u64,
+    /// Selective repeat: the window ahead of `expected`; `reorder[i]` is
+    /// sequence `expected + i` (so `reorder[0]` is always a gap).
+    selective: bool,
+    window: u64,
+    reorder: VecDeque<Slot>,
     last_nak: Option<Cycle>,
     /// Good flits accepted since the last ACK, and when the first arrived.
     unacked: u32,
@@ -193,9 +257,18 @@ pub struct SeqReceiver {
 }
 
 impl SeqReceiver {
-    pub fn new(modulus: u64, coalesce: u32, ack_timer: u64, round_trip: u64) -> Self {
+    pub fn new(
+        modulus: u64,
+        coalesce: u32,
+        ack_timer: u64,
+        round_trip: u64,
+        window: Option<u64>,
+    ) -> Self {
         debug_assert!(modulus.is_power_of_two());
         Self {
+            selective: window.is_some(),
+            window: window.unwrap_or(0),
+            reorder: VecDeque::new(),
             mask: modulus - 1,
             coalesce,
             ack_timer,
@@ -210,40 +283,104 @@ impl SeqReceiver {
         }
     }
 
-    /// Judges an arriving flit; a NAK to send goes to `out`.
+    /// Judges an arriving flit; NAKs to send go to `out`. After an
+    /// `Accept`, [`SeqReceiver::next_released`] yields flits held ahead of
+    /// the gap it filled (selective repeat).
     #[inline]
     pub fn on_flit(
         &mut self,
         flit: &Flit,
         detected_error: bool,
         c: Cycle,
-        out: &mut Option<Ctrl>,
+        out: &mut Vec<Ctrl>,
     ) -> Verdict {
         if detected_error {
-            self.nak(c, out);
+            if self.selective {
+                self.nak_gaps(1, c, out); // the first gap, at least, is missing
+            } else {
+                self.nak(c, out);
+            }
             return Verdict::Drop;
         }
-        let expected_wire = self.expected & self.mask;
-        if flit.seq as u64 == expected_wire {
-            self.expected += 1;
-            self.last_nak = None;
-            if self.unacked == 0 {
-                self.unacked_since = c;
-            }
-            self.unacked += 1;
+        let ahead = (flit.seq as u64).wrapping_sub(self.expected) & self.mask;
+        if ahead == 0 {
+            self.accept_one(c);
+            self.reorder.pop_front();
             return Verdict::Accept;
         }
+        if self.selective && ahead < self.window {
+            // A good flit beyond a gap: keep it, and ask for every gap before it.
+            let i = ahead as usize;
+            if self.reorder.len() <= i {
+                self.reorder.resize(i + 1, Slot::Gap(None));
+            }
+            if let Slot::Gap(_) = self.reorder[i] {
+                self.reorder[i] = Slot::Held(*flit);
+            }
+            self.nak_gaps(i, c, out);
+            return Verdict::Drop;
+        }
         // Behind (a duplicate from a replay) or ahead (something was lost).
-        let behind = expected_wire.wrapping_sub(flit.seq as u64) & self.mask;
+        let behind = self.expected.wrapping_sub(flit.seq as u64) & self.mask;
         if behind <= self.mask.div_ceil(2) {
             self.ack_now = true;
+        } else if self.selective {
+            self.nak_gaps(1, c, out);
         } else {
             self.nak(c, out);
         }
         Verdict::Drop
     }
 
-    fn nak(&mut self, c: Cycle, out: &mut Option<Ctrl>) {
+    /// Selective repeat: NAKs each gap among the first `n` places of the
+    /// window that was not NAKed within the last round trip.
+    fn nak_gaps(&mut self, n: usize, c: Cycle, out: &mut Vec<Ctrl>) {
+        if self.reorder.is_empty() {
+            self.reorder.push_back(Slot::Gap(None));
+        }
+        for (i, slot) in self.reorder.iter_mut().take(n).enumerate() {
+            if let Slot::Gap(last) = slot {
+                if last.is_none_or(|t| c >= t + self.renak_after) {
+                    *last = Some(c);
+                    self.naks_sent += 1;
+                    out.push(Ctrl {
+                        nak: true,
+                        seq: ((self.expected + i as u64) & self.mask) as u32,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The next flit held ahead of a gap that is now in order, if any.
+    #[inline]
+    pub fn next_released(&mut self, c: Cycle) -> Option<Flit> {
+        let Some(&Slot::Held(flit)) = self.reorder.front() else {
+            return None;
+        };
+        self.reorder.pop_front();
+        self.accept_one(c);
+        Some(flit)
+    }
+
+    /// Selective repeat sends ACKs whatever NAKs go out (its NAKs do not
+    /// acknowledge); go-back-N NAKs acknowledge, so no ACK goes with them.
+    pub fn is_selective(&self) -> bool {
+        self.selective
+    }
+
+    fn accept_one(&mut self, c: Cycle) {
+        self.expected += 1;
+        self.last_nak = None;
+        if self.unacked == 0 {
+            self.unacked_since = c;
+        }
+        self.unacked += 1;
+    }
+
+    /// Go-back-N: NAK naming the last flit received in order (which also
+    /// acknowledges everything before it), at most once per round trip.
+    fn nak(&mut self, c: Cycle, out: &mut Vec<Ctrl>) {
         if self.last_nak.is_some_and(|n| c < n + self.renak_after) {
             return;
         }
@@ -251,7 +388,7 @@ impl SeqReceiver {
         self.naks_sent += 1;
         self.unacked = 0;
         self.ack_now = false;
-        *out = Some(Ctrl {
+        out.push(Ctrl {
             nak: true,
             seq: self.last_good(),
         });
@@ -305,7 +442,7 @@ mod tests {
 
     #[test]
     fn acks_free_the_replay_buffer_and_naks_rewind_it() {
-        let mut s = ReplaySender::new(16, 4, 100);
+        let mut s = ReplaySender::new(16, 4, 100, false);
         for i in 0..4 {
             let f = s.record_new(flit(i), 0);
             assert_eq!(f.seq, i);
@@ -335,7 +472,7 @@ mod tests {
 
     #[test]
     fn the_timer_replays_everything_unacknowledged() {
-        let mut s = ReplaySender::new(16, 8, 10);
+        let mut s = ReplaySender::new(16, 8, 10, false);
         s.record_new(flit(0), 3);
         s.record_new(flit(1), 4);
         assert!(!s.check_timeout(12));
@@ -350,8 +487,8 @@ mod tests {
 
     #[test]
     fn receiver_accepts_in_order_naks_once_per_round_trip_and_acks_duplicates() {
-        let mut r = SeqReceiver::new(8, 2, 100, 10);
-        let mut out = None;
+        let mut r = SeqReceiver::new(8, 2, 100, 10, None);
+        let mut out = Vec::new();
         let mut f = flit(0);
         assert_eq!(r.on_flit(&f, false, 0, &mut out), Verdict::Accept);
         assert_eq!(r.ack_due(0), None);
@@ -360,25 +497,50 @@ mod tests {
         assert_eq!(r.ack_due(1), Some(Ctrl { nak: false, seq: 1 }));
         // a corrupt flit: NAK naming the last good one; more within a round trip: silence
         assert_eq!(r.on_flit(&f, true, 2, &mut out), Verdict::Drop);
-        assert_eq!(out.take(), Some(Ctrl { nak: true, seq: 1 }));
+        assert_eq!(out.pop(), Some(Ctrl { nak: true, seq: 1 }));
         assert_eq!(r.on_flit(&f, true, 5, &mut out), Verdict::Drop);
-        assert_eq!(out, None);
+        assert!(out.is_empty());
         assert_eq!(r.on_flit(&f, true, 12, &mut out), Verdict::Drop);
-        assert_eq!(out.take(), Some(Ctrl { nak: true, seq: 1 }));
+        assert_eq!(out.pop(), Some(Ctrl { nak: true, seq: 1 }));
         // a duplicate (seq 1 again): dropped, answered by an ACK
         assert_eq!(r.on_flit(&f, false, 13, &mut out), Verdict::Drop);
         assert_eq!(r.ack_due(13), Some(Ctrl { nak: false, seq: 1 }));
         // a flit from ahead (seq 5, expected 2): lost something, NAK after the round trip
         f.seq = 5;
         assert_eq!(r.on_flit(&f, false, 30, &mut out), Verdict::Drop);
-        assert_eq!(out, Some(Ctrl { nak: true, seq: 1 }));
+        assert_eq!(out.pop(), Some(Ctrl { nak: true, seq: 1 }));
         assert_eq!((r.naks_sent, r.acks_sent), (3, 2));
     }
 
     #[test]
+    fn selective_repeat_holds_flits_past_a_gap_and_resends_only_the_missing_one() {
+        let mut s = ReplaySender::new(16, 8, 100, true);
+        let mut r = SeqReceiver::new(16, 8, 100, 10, Some(8));
+        let sent: Vec<Flit> = (0..4).map(|i| s.record_new(flit(i), 0)).collect();
+        let mut out = Vec::new();
+        assert_eq!(r.on_flit(&sent[0], false, 1, &mut out), Verdict::Accept);
+        assert_eq!(r.on_flit(&sent[1], true, 2, &mut out), Verdict::Drop); // corrupt
+        let nak = out.pop().unwrap();
+        assert_eq!(nak, Ctrl { nak: true, seq: 1 }); // names the missing flit
+        assert_eq!(r.on_flit(&sent[2], false, 3, &mut out), Verdict::Drop); // held
+        assert_eq!(r.on_flit(&sent[3], false, 4, &mut out), Verdict::Drop); // held
+        assert!(out.is_empty()); // the gap was NAKed less than a round trip ago
+        assert_eq!(r.next_released(4), None);
+        s.on_ctrl(nak, 5);
+        assert!(s.replaying());
+        assert_eq!(s.next_replay().msg, MsgId(1)); // only the missing one
+        assert!(!s.replaying());
+        assert_eq!(r.on_flit(&sent[1], false, 6, &mut out), Verdict::Accept);
+        assert_eq!(r.next_released(6).map(|f| f.msg), Some(MsgId(2)));
+        assert_eq!(r.next_released(6).map(|f| f.msg), Some(MsgId(3)));
+        assert_eq!(r.next_released(6), None);
+        assert_eq!(r.expected, 4);
+    }
+
+    #[test]
     fn the_ack_timer_flushes_a_partial_batch() {
-        let mut r = SeqReceiver::new(16, 8, 5, 10);
-        let mut out = None;
+        let mut r = SeqReceiver::new(16, 8, 5, 10, None);
+        let mut out = Vec::new();
         r.on_flit(&flit(0), false, 10, &mut out);
         assert_eq!(r.ack_deadline(), Some(15));
         assert_eq!(r.ack_due(14), None);

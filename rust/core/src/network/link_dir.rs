@@ -138,6 +138,8 @@ pub struct LinkDir {
     /// lost to faults, credits of flits that vanished without retry.
     pending_credits: Vec<u32>,
     lost_credits: Vec<u32>,
+    /// NAKs and ACKs the receiver sends this cycle (reused: no allocation).
+    ctrl_out: Vec<Ctrl>,
     pub stats: LinkDirStats,
 }
 
@@ -154,19 +156,24 @@ impl LinkDir {
     ) -> Self {
         let r = &p.reliability;
         let (sender, receiver) = match r.retry {
-            Retry::GoBackN => (
-                Some(ReplaySender::new(
-                    r.seq_modulus,
-                    r.replay_buffer_flits,
-                    r.replay_timeout_cycles,
-                )),
-                Some(SeqReceiver::new(
-                    r.seq_modulus,
-                    r.ack_coalesce_flits,
-                    r.ack_timer_cycles,
-                    p.credit_round_trip_cycles(),
-                )),
-            ),
+            Retry::GoBackN | Retry::SelectiveRepeat => {
+                let selective = r.retry == Retry::SelectiveRepeat;
+                (
+                    Some(ReplaySender::new(
+                        r.seq_modulus,
+                        r.replay_buffer_flits,
+                        r.replay_timeout_cycles,
+                        selective,
+                    )),
+                    Some(SeqReceiver::new(
+                        r.seq_modulus,
+                        r.ack_coalesce_flits,
+                        r.ack_timer_cycles,
+                        p.credit_round_trip_cycles(),
+                        selective.then_some(r.replay_buffer_flits),
+                    )),
+                )
+            }
             Retry::None => (None, None),
         };
         let vcs = p.vcs as usize;
@@ -182,6 +189,7 @@ impl LinkDir {
             faults,
             transmissions: 0,
             pending_credits: vec![0; vcs],
+            ctrl_out: Vec::new(),
             lost_credits: vec![0; vcs],
             stats: LinkDirStats {
                 flits: 0,
@@ -235,11 +243,11 @@ impl LinkDir {
         tally: &mut Tally,
         act: &mut Activity,
     ) -> Result<()> {
-        // An unpaced receiver drains everything every cycle, so its buffers
-        // are empty when a cycle starts, and at most one flit arrives per
-        // cycle: consuming the arrival at once is exactly accept + drain.
+        // An unpaced receiver drains everything it holds every cycle, so
+        // consuming what the link layer passes up at once (see `pass_up`) is
+        // exactly accept + drain.
         let unpaced = self.rx.is_unpaced();
-        let mut ctrl_out = None;
+        self.ctrl_out.clear();
         while let Some(flit) = self.wire.pop_due(c) {
             tally.events += 1;
             let detected = flit.is(Flit::DETECTED);
@@ -247,31 +255,26 @@ impl LinkDir {
             self.stats.flits_fec_corrected += flit.is(Flit::CORRECTED) as u64;
             self.stats.flits_undetected += flit.is(Flit::UNDETECTED) as u64;
             let verdict = match &mut self.receiver {
-                Some(r) => r.on_flit(&flit, detected, c, &mut ctrl_out),
+                Some(r) => r.on_flit(&flit, detected, c, &mut self.ctrl_out),
                 None => Verdict::Accept,
             };
             if verdict == Verdict::Drop {
                 continue;
             }
-            act.progressed = true;
-            if flit.is(Flit::UNDETECTED) || detected {
-                tally.log.corrupt[flit.msg] = true;
-            }
-            if unpaced {
-                debug_assert!(self.rx.is_empty());
-                self.consume(flit, c, p, tally)?;
-            } else {
-                self.rx.accept(flit).map_err(|o| Error::Invariant {
-                    cycle: c,
-                    message: format!(
-                        "endpoint {} received a flit on VC {} whose buffer already held {} flits: sent without a credit",
-                        self.dst.0, o.vc, o.capacity
-                    ),
-                })?;
+            self.pass_up(flit, c, p, tally, act)?;
+            // Selective repeat: flits held past the gap this one filled.
+            while let Some(held) = self.receiver.as_mut().and_then(|r| r.next_released(c)) {
+                self.pass_up(held, c, p, tally, act)?;
             }
         }
         if let Some(r) = &mut self.receiver {
-            if let Some(ctrl) = ctrl_out.or_else(|| r.ack_due(c)) {
+            // Go-back-N NAKs acknowledge too: no ACK goes with them.
+            if self.ctrl_out.is_empty() || r.is_selective() {
+                if let Some(ack) = r.ack_due(c) {
+                    self.ctrl_out.push(ack);
+                }
+            }
+            for &ctrl in &self.ctrl_out {
                 if self.faults.drops_ack(c) {
                     self.stats.acks_dropped += 1;
                 } else {
@@ -306,6 +309,34 @@ impl LinkDir {
             act.busy |= self.rx.will_drain();
         }
         Ok(())
+    }
+
+    /// The link layer hands `flit` up: into the receive buffer, or consumed at
+    /// once by an unpaced receiver.
+    #[inline(always)]
+    fn pass_up(
+        &mut self,
+        flit: Flit,
+        c: Cycle,
+        p: &LinkParams,
+        tally: &mut Tally,
+        act: &mut Activity,
+    ) -> Result<()> {
+        act.progressed = true;
+        if flit.is(Flit::UNDETECTED) || flit.is(Flit::DETECTED) {
+            tally.log.corrupt[flit.msg] = true;
+        }
+        if self.rx.is_unpaced() {
+            self.consume(flit, c, p, tally)
+        } else {
+            self.rx.accept(flit).map_err(|o| Error::Invariant {
+                cycle: c,
+                message: format!(
+                    "endpoint {} received a flit on VC {} whose buffer already held {} flits: sent without a credit",
+                    self.dst.0, o.vc, o.capacity
+                ),
+            })
+        }
     }
 
     /// The receiver is done with `flit`: its credit heads back (in batches of

@@ -21,6 +21,9 @@ pub enum Retry {
     /// unacknowledged flit on a NAK or a timeout.
     #[default]
     GoBackN,
+    /// Sequence numbers, replay buffer, ACK/NAK; the receiver keeps good
+    /// flits that arrive after a gap, and only missing flits are resent.
+    SelectiveRepeat,
     /// No link-level retry: corrupted flits are delivered marked corrupt.
     None,
 }
@@ -235,8 +238,14 @@ pub fn resolve(
     let replay_timeout_cycles = s.replay_timeout_ns.map_or(3 * ack_round_trip_cycles, |t| {
         clock.cycles_ceil(ns_to_ps(t)).max(1)
     });
-    // Enough bits that the window never aliases: 2^bits > replay buffer.
-    let needed = 64 - replay_buffer_flits.leading_zeros();
+    // Enough bits that the window never aliases: go-back-N needs
+    // 2^bits > window, selective repeat 2^bits >= 2 x window (a flit ahead of
+    // the gap must not look like a duplicate from behind).
+    let span = match s.retry {
+        Retry::SelectiveRepeat => 2 * replay_buffer_flits,
+        _ => replay_buffer_flits + 1,
+    };
+    let needed = 64 - (span - 1).leading_zeros();
     let seq_bits = s.seq_bits.unwrap_or(needed.clamp(DEFAULT_SEQ_BITS, 32));
     ReliabilityParams {
         normal,
@@ -254,12 +263,17 @@ pub fn resolve(
 
 pub fn warnings(s: &LinkSpec) -> Vec<String> {
     let mut w = Vec::new();
-    if s.retry != Retry::GoBackN {
+    if s.retry == Retry::None {
         return w;
     }
     let Ok(p) = s.resolve() else { return w };
     let r = &p.reliability;
-    if r.replay_buffer_flits >= r.seq_modulus {
+    if s.retry == Retry::SelectiveRepeat && 2 * r.replay_buffer_flits > r.seq_modulus {
+        w.push(format!(
+            "seq_bits = {} gives {} sequence numbers, but selective repeat with a {}-flit window needs twice the window: a flit held ahead of a gap can be taken for a duplicate, or a duplicate for a new flit",
+            r.seq_bits, r.seq_modulus, r.replay_buffer_flits
+        ));
+    } else if r.replay_buffer_flits >= r.seq_modulus {
         w.push(format!(
             "seq_bits = {} gives {} sequence numbers, but up to {} flits can be unacknowledged (replay_buffer_flits): after a replay an old flit can alias a new one, and a duplicate or a loss gets through (go-back-N needs replay_buffer_flits < 2^seq_bits)",
             r.seq_bits, r.seq_modulus, r.replay_buffer_flits
