@@ -96,6 +96,10 @@ def message_traffic(
     return messages(cols[0], cols[1], cols[2], at_ps=cols[3], vc=cols[4])
 
 
+traffic = message_traffic
+"""Alias of :func:`message_traffic` (the name the docs use for traffic strategies)."""
+
+
 @st.composite
 def fault_plans(
     draw: st.DrawFn,
@@ -141,4 +145,4 @@ def cases(
     return Case(link=link, traffic=traffic, faults=plan, seed=seed)
 
 
-__all__ = ["cases", "fault_plans", "link_specs", "message_traffic"]
+__all__ = ["cases", "fault_plans", "link_specs", "message_traffic", "traffic"]
