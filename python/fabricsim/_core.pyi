@@ -9,7 +9,6 @@ __all__ = [
     "link_preset_names",
     "link_preset_toml",
     "link_resolve",
-    "run_messages",
     "spec_from_toml",
     "spec_normalize",
     "spec_to_toml",
@@ -50,13 +49,3 @@ class CoreSimulation:
     def inject_fault(self, fault_json: str) -> None: ...
     def finish(self) -> dict[str, Any]: ...
     def partial(self) -> dict[str, Any]: ...
-
-def run_messages(
-    fabric_json: str,
-    options_json: str,
-    src: bytes,
-    dst: bytes,
-    nbytes: bytes,
-    inject_ps: bytes,
-    vc: bytes,
-) -> dict[str, Any]: ...

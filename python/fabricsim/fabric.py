@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from fabricsim import _core
-from fabricsim.errors import DeadlockError, SimulationLimitError, SpecError, UnsafeSpecWarning
+from fabricsim.errors import SpecError, UnsafeSpecWarning
 from fabricsim.faults import Fault
 from fabricsim.result import Result
 from fabricsim.simulation import Simulation
@@ -105,14 +105,17 @@ class Fabric:
         scripted fault plan (see :mod:`fabricsim.faults`). The GIL is released while the
         engine runs.
         """
-        options = _options(seed, engine, max_cycles, max_time_ns, watchdog_cycles, check_invariants, faults)
-        try:
-            raw = _core.run_messages(self._json, options, *_columns(traffic))
-        except (DeadlockError, SimulationLimitError) as e:
-            if e.partial_raw is not None:
-                e.partial = Result(e.partial_raw, traffic)
-            raise
-        return Result(raw, traffic)
+        sim = self.simulation(
+            traffic,
+            seed=seed,
+            engine=engine,
+            max_cycles=max_cycles,
+            max_time_ns=max_time_ns,
+            watchdog_cycles=watchdog_cycles,
+            check_invariants=check_invariants,
+            faults=faults,
+        )
+        return sim.finish()
 
     def simulation(
         self,

@@ -237,27 +237,6 @@ fn link_message_flits(py: Python<'_>, json: String, bytes: u64) -> PyResult<u64>
     })
 }
 
-/// Runs message traffic (columns of little-endian int64) on a fabric.
-#[pyfunction]
-#[allow(clippy::too_many_arguments)]
-fn run_messages<'py>(
-    py: Python<'py>,
-    fabric_json: String,
-    options_json: String,
-    src: &[u8],
-    dst: &[u8],
-    nbytes: &[u8],
-    inject_ps: &[u8],
-    vc: &[u8],
-) -> PyResult<Bound<'py, PyDict>> {
-    let cols = [src, dst, nbytes, inject_ps, vc].map(|c| c.to_vec());
-    let result = enter(py, move || {
-        let (fabric, opts, traffic) = run_inputs(&fabric_json, &options_json, cols)?;
-        fabricsim_core::run_messages(&fabric, &traffic, &opts)
-    })?;
-    result_dict(py, &result)
-}
-
 /// A steppable run (see `fabricsim.Simulation`).
 #[pyclass(module = "fabricsim._core")]
 struct CoreSimulation {
@@ -351,7 +330,7 @@ impl CoreSimulation {
         })
     }
 
-    /// Runs to completion; the result dict as `run_messages` returns it.
+    /// Runs to completion; the result as a dict of plain values and byte columns.
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let inner = &mut self.inner;
         let result = enter(py, move || inner.finish())?;
@@ -394,7 +373,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(link_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(link_resolve, m)?)?;
     m.add_function(wrap_pyfunction!(link_message_flits, m)?)?;
-    m.add_function(wrap_pyfunction!(run_messages, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
