@@ -5,6 +5,7 @@ from typing import Any, final
 __all__ = [
     "CoreSimulation",
     "__version__",
+    "check_deadlock_freedom",
     "link_message_flits",
     "link_preset_names",
     "link_preset_toml",
@@ -17,6 +18,7 @@ __all__ = [
 
 __version__: str
 
+def check_deadlock_freedom(fabric_json: str) -> dict[str, Any] | None: ...
 def spec_normalize(kind: str, json: str) -> str: ...
 def spec_from_toml(kind: str, text: str, origin: str) -> str: ...
 def spec_to_toml(kind: str, json: str) -> str: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -19,6 +20,25 @@ from fabricsim.topology import Topology
 from fabricsim.traffic import MessageTraffic, messages
 
 EngineMode = Literal["auto", "tick_all"]
+
+
+@dataclass(frozen=True)
+class DeadlockFreedom:
+    """The static deadlock check of a fabric (:meth:`Fabric.check_deadlock_freedom`)."""
+
+    ok: bool
+    """The channel dependency graph is acyclic: the routing cannot deadlock."""
+    cycle: list[tuple[int, ...]]
+    """One cycle of ``(router, port, vc)`` channels, each waiting for the next (empty if ok)."""
+    channels: int
+    dependencies: int
+    routing: str
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"deadlock-free: {self.routing}; {self.channels} channels, {self.dependencies} dependencies, no cycle"
+        hops = " -> ".join(f"(router {r}, port {p}, VC {v})" for r, p, v in self.cycle)
+        return f"NOT deadlock-free ({self.routing}): {hops} -> back to the first"
 
 
 def _le_bytes(a: np.ndarray[Any, Any]) -> bytes:
@@ -117,6 +137,20 @@ class Fabric:
         )
         return sim.finish()
 
+    def check_deadlock_freedom(self) -> DeadlockFreedom:
+        """Proves the topology's routing deadlock-free with the link's VCs (the channel
+        dependency graph is acyclic), or returns one cycle of waiting channels."""
+        raw = _core.check_deadlock_freedom(self._json)
+        if raw is None:
+            return DeadlockFreedom(ok=True, cycle=[], channels=0, dependencies=0, routing="none (no routers)")
+        return DeadlockFreedom(
+            ok=bool(raw["ok"]),
+            cycle=[tuple(c) for c in raw["cycle"]],
+            channels=int(raw["channels"]),
+            dependencies=int(raw["dependencies"]),
+            routing=str(raw["routing"]),
+        )
+
     def simulation(
         self,
         traffic: MessageTraffic | None = None,
@@ -138,4 +172,4 @@ class Fabric:
         return f"Fabric(topology={self.topology!r}, link={self.link.name or self.link!r})"
 
 
-__all__ = ["EngineMode", "Fabric"]
+__all__ = ["DeadlockFreedom", "EngineMode", "Fabric"]

@@ -20,6 +20,7 @@
 //! ([`link::DelayLine`]), so results never depend on visiting order. The crate
 //! knows nothing of Python; `rust/python` converts and delegates.
 
+pub mod deadlock;
 pub mod endpoint;
 pub mod engine;
 pub mod error;
@@ -29,10 +30,12 @@ pub mod link;
 pub mod network;
 pub mod result;
 pub mod rng;
+pub mod routing;
 pub mod simulation;
 pub mod spec;
 pub mod stats;
 pub mod time;
+pub mod topology;
 pub mod traffic;
 
 pub use error::{Error, Result};

@@ -352,9 +352,12 @@ fn specs_from_text_name_the_bad_field() {
         .to_string();
     assert!(e.contains("unknown field `bogus`"), "{e}");
     assert!(e.contains("line 2"), "{e}");
-    let e = from_json::<FabricSpec>(r#"{"topology": {"type": "ring"}, "link": {}}"#, "fabric")
-        .unwrap_err()
-        .to_string();
+    let e = from_json::<FabricSpec>(
+        r#"{"topology": {"type": "hypercube"}, "link": {}}"#,
+        "fabric",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.starts_with("fabric.topology"), "{e}");
     assert!(e.contains("point_to_point"), "{e}");
     let e = from_json::<LinkSpec>(r#"{"lanes": -1}"#, "link")

@@ -237,6 +237,27 @@ fn link_message_flits(py: Python<'_>, json: String, bytes: u64) -> PyResult<u64>
     })
 }
 
+/// The static deadlock check of a fabric (None without routers).
+#[pyfunction]
+fn check_deadlock_freedom<'py>(
+    py: Python<'py>,
+    fabric_json: String,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let report = enter(py, move || {
+        let fabric: FabricSpec = parse::from_json(&fabric_json, "fabric")?;
+        fabric.check_deadlock_freedom()
+    })?;
+    let Some(r) = report else { return Ok(None) };
+    let d = PyDict::new(py);
+    d.set_item("ok", r.ok)?;
+    let cycle: Vec<(u32, u32, u32)> = r.cycle.iter().map(|c| (c.router, c.port, c.vc)).collect();
+    d.set_item("cycle", cycle)?;
+    d.set_item("channels", r.channels)?;
+    d.set_item("dependencies", r.dependencies)?;
+    d.set_item("routing", r.routing)?;
+    Ok(Some(d))
+}
+
 /// A steppable run (see `fabricsim.Simulation`).
 #[pyclass(module = "fabricsim._core")]
 struct CoreSimulation {
@@ -365,6 +386,7 @@ fn run_inputs(
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreSimulation>()?;
+    m.add_function(wrap_pyfunction!(check_deadlock_freedom, m)?)?;
     m.add_function(wrap_pyfunction!(spec_normalize, m)?)?;
     m.add_function(wrap_pyfunction!(spec_from_toml, m)?)?;
     m.add_function(wrap_pyfunction!(spec_to_toml, m)?)?;

@@ -1,7 +1,11 @@
 //! `FabricSpec`: topology + the link and endpoint types it is built of.
 
-use super::{EndpointSpec, LinkSpec};
+use super::{ensure, EndpointSpec, LinkSpec};
+use crate::deadlock::{self, DeadlockReport};
 use crate::error::Result;
+use crate::routing::dor::DimensionOrder;
+use crate::routing::Routing;
+use crate::topology::{grid, star, Graph};
 use serde::{Deserialize, Serialize};
 
 /// The shape of the fabric. Tagged by `type` so that new topologies are new
@@ -9,22 +13,116 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TopologySpec {
-    /// Two endpoints joined by one bidirectional link.
+    /// Two endpoints joined by one bidirectional link (no routers).
     PointToPoint,
+    /// `n` routers in a ring, one endpoint each.
+    Ring { n: u32 },
+    /// A mesh of `dims` routers (any number of dimensions), one endpoint each.
+    Mesh { dims: Vec<u32> },
+    /// A torus of `dims` routers, one endpoint each.
+    Torus { dims: Vec<u32> },
+    /// `n` routers, each linked to every other, one endpoint each.
+    FullyConnected { n: u32 },
+    /// One switch with `n` endpoints.
+    SwitchStar { n: u32 },
 }
+
+/// Topologies are capped at this many routers/endpoints.
+pub const MAX_NODES: u64 = 1 << 20;
 
 impl TopologySpec {
     pub fn num_endpoints(&self) -> usize {
         match self {
             TopologySpec::PointToPoint => 2,
+            TopologySpec::Ring { n }
+            | TopologySpec::FullyConnected { n }
+            | TopologySpec::SwitchStar { n } => *n as usize,
+            TopologySpec::Mesh { dims } | TopologySpec::Torus { dims } => {
+                dims.iter().map(|&k| k as usize).product()
+            }
         }
     }
 
-    /// Bidirectional links as `(a, b)` endpoint pairs; each gives two
-    /// link directions, `a -> b` then `b -> a`.
+    /// Bidirectional direct links as `(a, b)` endpoint pairs, for topologies
+    /// without routers; each gives two link directions, `a -> b` then `b -> a`.
     pub fn links(&self) -> Vec<(u32, u32)> {
         match self {
             TopologySpec::PointToPoint => vec![(0, 1)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the topology has routers (and so needs the router model).
+    pub fn has_routers(&self) -> bool {
+        !matches!(self, TopologySpec::PointToPoint)
+    }
+
+    /// The router graph, for topologies with routers.
+    pub fn graph(&self) -> Option<Graph> {
+        Some(match self {
+            TopologySpec::PointToPoint => return None,
+            TopologySpec::Ring { n } => grid::grid(&[*n], true),
+            TopologySpec::Mesh { dims } => grid::grid(dims, false),
+            TopologySpec::Torus { dims } => grid::grid(dims, true),
+            TopologySpec::FullyConnected { n } => star::fully_connected(*n),
+            TopologySpec::SwitchStar { n } => star::switch_star(*n),
+        })
+    }
+
+    /// The topology's routing function: dimension-order (with dateline VC
+    /// classes on rings and tori) on grids, direct on stars and cliques.
+    pub fn routing(&self) -> Option<Routing> {
+        let dor = |dims: &[u32], wrap: bool| {
+            Routing::DimensionOrder(DimensionOrder {
+                dims: dims.to_vec(),
+                wrap,
+                dateline: wrap,
+            })
+        };
+        Some(match self {
+            TopologySpec::PointToPoint => return None,
+            TopologySpec::Ring { n } => dor(&[*n], true),
+            TopologySpec::Mesh { dims } => dor(dims, false),
+            TopologySpec::Torus { dims } => dor(dims, true),
+            TopologySpec::FullyConnected { .. } | TopologySpec::SwitchStar { .. } => {
+                Routing::Direct
+            }
+        })
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            TopologySpec::PointToPoint => Ok(()),
+            TopologySpec::Ring { n } => ensure(
+                (3..=MAX_NODES as u32).contains(n),
+                "n",
+                &format!("in 3..={MAX_NODES}"),
+                n,
+            ),
+            TopologySpec::FullyConnected { n } | TopologySpec::SwitchStar { n } => ensure(
+                (2..=MAX_NODES as u32).contains(n),
+                "n",
+                &format!("in 2..={MAX_NODES}"),
+                n,
+            ),
+            TopologySpec::Mesh { dims } | TopologySpec::Torus { dims } => {
+                ensure(
+                    !dims.is_empty(),
+                    "dims",
+                    "a list of at least one dimension size",
+                    "[]",
+                )?;
+                for (i, &k) in dims.iter().enumerate() {
+                    ensure(k >= 2, &format!("dims[{i}]"), ">= 2", k)?;
+                }
+                let total: u64 = dims.iter().map(|&k| k as u64).product();
+                ensure(
+                    total <= MAX_NODES,
+                    "dims",
+                    &format!("at most {MAX_NODES} routers in all"),
+                    total,
+                )
+            }
         }
     }
 }
@@ -39,7 +137,18 @@ pub struct FabricSpec {
 }
 
 impl FabricSpec {
+    /// The static deadlock check of the topology's routing with the link's
+    /// VCs (`None` for topologies without routers: nothing to check).
+    pub fn check_deadlock_freedom(&self) -> Result<Option<DeadlockReport>> {
+        self.validate()?;
+        let (Some(g), Some(routing)) = (self.topology.graph(), self.topology.routing()) else {
+            return Ok(None);
+        };
+        Ok(Some(deadlock::check(&g, &routing, self.link.vcs)))
+    }
+
     pub fn validate(&self) -> Result<()> {
+        self.topology.validate().map_err(|e| e.within("topology"))?;
         self.link.validate().map_err(|e| e.within("link"))?;
         self.endpoint.validate().map_err(|e| e.within("endpoint"))?;
         Ok(())

@@ -1,0 +1,63 @@
+//! Routing functions: at a router, for a packet bound to an endpoint, which
+//! output port and which VC class. One file per function.
+
+pub mod direct;
+pub mod dor;
+
+use crate::ids::EndpointId;
+use crate::topology::{Graph, RouterId};
+
+/// A routing decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hop {
+    pub port: u32,
+    /// VC class: packets of class `k` use only the VCs of class `k`.
+    pub class: u8,
+}
+
+/// The closed set of routing functions (static dispatch, no `dyn`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Routing {
+    DimensionOrder(dor::DimensionOrder),
+    Direct,
+}
+
+impl Routing {
+    /// The hop out of router `r` for a packet that arrived on `in_port`
+    /// (the endpoint's port when injected) in VC class `class`, bound to `dst`.
+    #[inline]
+    pub fn route(&self, g: &Graph, r: RouterId, in_port: u32, class: u8, dst: EndpointId) -> Hop {
+        match self {
+            Routing::DimensionOrder(d) => d.route(g, r, in_port, class, dst),
+            Routing::Direct => direct::route(g, r, dst),
+        }
+    }
+
+    /// VC classes the function uses (2 with dateline classes, else 1).
+    pub fn classes(&self) -> u8 {
+        match self {
+            Routing::DimensionOrder(d) if d.dateline => 2,
+            _ => 1,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Routing::DimensionOrder(d) if d.dateline => "dimension-order with dateline VC classes",
+            Routing::DimensionOrder(_) => "dimension-order",
+            Routing::Direct => "direct",
+        }
+    }
+
+    /// The VC a packet of `class` occupies when the link has `vcs` VCs: the
+    /// first of its class's share. With fewer VCs than classes, all classes
+    /// share VC 0 (and the separation the classes were for is lost).
+    pub fn vc_of(&self, class: u8, vcs: u32) -> u32 {
+        let classes = self.classes() as u32;
+        if vcs >= classes {
+            class as u32 * (vcs / classes)
+        } else {
+            0
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Topologies as graphs of routers with numbered ports, and endpoints
+//! attached to router ports. Pure structure: the builders (one file each)
+//! make graphs; routing functions (`crate::routing`) choose ports on them.
+//!
+//! ```text
+//!   endpoint e ---- port 0 of router r ---- port p ---- port q of router r'
+//! ```
+
+pub mod grid;
+pub mod star;
+
+use crate::ids::EndpointId;
+
+/// A router's id (routers are numbered 0..n separately from endpoints).
+pub type RouterId = u32;
+
+/// What is at the other end of a router port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    Endpoint(EndpointId),
+    /// A port of another router.
+    Router(RouterId, u32),
+    /// Nothing (a mesh's edge).
+    Unconnected,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Router {
+    pub ports: Vec<Peer>,
+}
+
+/// Routers, their ports, and where each endpoint attaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Graph {
+    pub routers: Vec<Router>,
+    /// `attach[e] = (router, port)` of endpoint `e`.
+    pub attach: Vec<(RouterId, u32)>,
+}
+
+impl Graph {
+    pub fn num_endpoints(&self) -> usize {
+        self.attach.len()
+    }
+
+    /// Router-to-router channels (one per direction), as `(router, port)`.
+    pub fn router_channels(&self) -> impl Iterator<Item = (RouterId, u32)> + '_ {
+        self.routers.iter().enumerate().flat_map(|(r, router)| {
+            router
+                .ports
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| matches!(p, Peer::Router(..)))
+                .map(move |(p, _)| (r as RouterId, p as u32))
+        })
+    }
+
+    /// Checks that every router-to-router port is matched by its peer.
+    pub fn is_consistent(&self) -> bool {
+        self.routers.iter().enumerate().all(|(r, router)| {
+            router
+                .ports
+                .iter()
+                .enumerate()
+                .all(|(p, peer)| match *peer {
+                    Peer::Router(r2, p2) => {
+                        self.routers
+                            .get(r2 as usize)
+                            .and_then(|x| x.ports.get(p2 as usize))
+                            == Some(&Peer::Router(r as RouterId, p as u32))
+                    }
+                    Peer::Endpoint(e) => {
+                        self.attach.get(e.index()) == Some(&(r as RouterId, p as u32))
+                    }
+                    Peer::Unconnected => true,
+                })
+        })
+    }
+}

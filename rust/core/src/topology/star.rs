@@ -1,0 +1,58 @@
+//! Single-switch stars (NVSwitch-like) and fully connected routers.
+
+use super::{Graph, Peer, Router, RouterId};
+use crate::ids::EndpointId;
+
+/// One switch with `n` endpoints on ports `0..n`.
+pub fn switch_star(n: u32) -> Graph {
+    Graph {
+        routers: vec![Router {
+            ports: (0..n).map(|e| Peer::Endpoint(EndpointId(e))).collect(),
+        }],
+        attach: (0..n).map(|e| (0, e)).collect(),
+    }
+}
+
+/// `n` routers, each with one endpoint (port 0) and a direct link to every
+/// other router: port `1 + j` of router `r` goes to the `j`-th other router.
+pub fn fully_connected(n: u32) -> Graph {
+    let routers = (0..n)
+        .map(|r| {
+            let mut ports = vec![Peer::Endpoint(EndpointId(r))];
+            ports.extend(
+                (0..n)
+                    .filter(|&o| o != r)
+                    .map(|o| Peer::Router(o, full_port(o, r))),
+            );
+            Router { ports }
+        })
+        .collect();
+    Graph {
+        routers,
+        attach: (0..n).map(|r| (r, 0)).collect(),
+    }
+}
+
+/// The port of router `from` that leads to router `to` in [`fully_connected`].
+pub fn full_port(from: RouterId, to: RouterId) -> u32 {
+    1 + if to < from { to } else { to - 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stars_and_cliques_are_consistent() {
+        let s = switch_star(8);
+        assert!(s.is_consistent());
+        assert_eq!(s.router_channels().count(), 0);
+        let f = fully_connected(5);
+        assert!(f.is_consistent());
+        assert_eq!(f.router_channels().count(), 5 * 4);
+        assert_eq!(
+            f.routers[2].ports[full_port(2, 4) as usize],
+            Peer::Router(4, full_port(4, 2))
+        );
+    }
+}

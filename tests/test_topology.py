@@ -1,0 +1,61 @@
+"""Topologies and the static deadlock check (the router model itself is not built yet)."""
+
+import pytest
+
+import fabricsim as fs
+
+
+def fabric(topology, vcs):
+    return fs.Fabric(topology=topology, link=fs.LinkSpec.preset("noc").replace(vcs=vcs))
+
+
+def test_an_8x8_torus_with_one_vc_has_a_routing_cycle_and_two_vcs_do_not():
+    report = fabric(fs.topology.torus((8, 8)), vcs=1).check_deadlock_freedom()
+    assert not report.ok
+    # one ring of the torus: 8 channels of one dimension on VC 0
+    assert len(report.cycle) == 8 and {vc for _, _, vc in report.cycle} == {0}
+    assert len({(port - 1) // 2 for _, port, _ in report.cycle}) == 1
+    assert "NOT deadlock-free" in str(report)
+    two = fabric(fs.topology.torus((8, 8)), vcs=2).check_deadlock_freedom()
+    assert two.ok and two.cycle == [] and two.channels == 8 * 8 * 4 * 2
+    assert "dateline" in two.routing
+
+
+@pytest.mark.parametrize(
+    ("topology", "vcs", "ok"),
+    [
+        (fs.topology.mesh((8, 8)), 1, True),
+        (fs.topology.mesh((4, 3, 2)), 1, True),
+        (fs.topology.ring(6), 1, False),
+        (fs.topology.ring(6), 2, True),
+        (fs.topology.torus((4, 4, 4)), 2, True),
+        (fs.topology.fully_connected(8), 1, True),
+        (fs.topology.switch_star(8), 1, True),
+        (fs.topology.point_to_point(), 1, True),
+    ],
+)
+def test_deadlock_freedom_by_topology(topology, vcs, ok):
+    assert fabric(topology, vcs).check_deadlock_freedom().ok == ok
+
+
+def test_routed_topologies_do_not_run_yet_and_say_so():
+    fab = fabric(fs.topology.mesh((2, 2)), vcs=2)
+    assert fab.num_endpoints == 4
+    with pytest.raises(fs.SpecError, match="needs routers, which the engine does not simulate yet"):
+        fab.run(fs.traffic.messages(0, 3, 64))
+
+
+@pytest.mark.parametrize(
+    ("topology", "path"),
+    [
+        (fs.topology.mesh((8, 1)), "topology.dims[1]"),
+        (fs.topology.torus(()), "topology.dims"),
+        (fs.topology.ring(2), "topology.n"),
+        (fs.topology.switch_star(1), "topology.n"),
+        (fs.topology.mesh((2048, 1024)), "topology.dims"),
+    ],
+)
+def test_bad_topologies_name_the_field(topology, path):
+    with pytest.raises(fs.SpecError) as info:
+        fabric(topology, vcs=2)
+    assert str(info.value).startswith(path), str(info.value)
