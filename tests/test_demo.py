@@ -23,5 +23,6 @@ def test_demo_command_prints_the_table(capsys):
     assert main(["demo", "--preset", "nvlink4"]) == 0
     out = capsys.readouterr().out
     assert "credit-limited" in out and "bandwidth-limited" in out and "nvlink4" in out
+    assert "go-back-N" in out and "selective" in out
     assert main(["presets"]) == 0
     assert "pcie6_x16" in capsys.readouterr().out
