@@ -1,9 +1,12 @@
 //! Traffic as columns: one message per row.
 
 use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
 
-/// Messages to send, as parallel columns (the layout numpy hands us).
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Messages to send, as parallel columns (the layout numpy hands us, and
+/// the `[traffic]` table of a case file).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MessageTraffic {
     pub src: Vec<u32>,
     pub dst: Vec<u32>,

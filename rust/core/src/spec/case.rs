@@ -8,17 +8,6 @@ use crate::error::Result;
 use crate::traffic::MessageTraffic;
 use serde::{Deserialize, Serialize};
 
-/// Message traffic as columns (one entry per message in each).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrafficColumns {
-    pub src: Vec<u32>,
-    pub dst: Vec<u32>,
-    pub bytes: Vec<u64>,
-    pub inject_ps: Vec<u64>,
-    pub vc: Vec<u32>,
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaseSpec {
@@ -28,7 +17,7 @@ pub struct CaseSpec {
     pub link: LinkSpec,
     #[serde(default)]
     pub endpoint: EndpointSpec,
-    pub traffic: TrafficColumns,
+    pub traffic: MessageTraffic,
     #[serde(default)]
     pub faults: Vec<Fault>,
 }
@@ -42,22 +31,11 @@ impl CaseSpec {
         }
     }
 
-    pub fn traffic(&self) -> MessageTraffic {
-        let t = &self.traffic;
-        MessageTraffic {
-            src: t.src.clone(),
-            dst: t.dst.clone(),
-            bytes: t.bytes.clone(),
-            inject_ps: t.inject_ps.clone(),
-            vc: t.vc.clone(),
-        }
-    }
-
     pub fn validate(&self) -> Result<()> {
         let fabric = self.fabric();
         fabric.validate()?;
         let vcs = self.link.vcs;
-        self.traffic()
+        self.traffic
             .validate(fabric.topology.num_endpoints(), vcs)?;
         let links = 2 * fabric.topology.links().len();
         for (i, f) in self.faults.iter().enumerate() {
