@@ -59,3 +59,38 @@ def test_bad_topologies_name_the_field(topology, path):
     with pytest.raises(fs.SpecError) as info:
         fabric(topology, vcs=2)
     assert str(info.value).startswith(path), str(info.value)
+
+
+class _TinyGraph:
+    """Stands in for a networkx graph (networkx is not a dependency)."""
+
+    nodes = ("a", "b", "c", "d")
+    edges = (("a", "b"), ("b", "c"), ("c", "d"))
+
+
+def test_user_graphs_route_on_shortest_paths_and_say_whether_that_can_deadlock():
+    line = fs.topology.graph([(0, 1), (1, 2), (2, 3)])
+    assert line.num_endpoints == 4
+    report = fabric(line, vcs=1).check_deadlock_freedom()
+    assert report.ok and "shortest-path" in report.routing  # a tree cannot form a cycle
+    ring = fs.topology.graph([(i, (i + 1) % 6) for i in range(6)])
+    loop = fabric(ring, vcs=4).check_deadlock_freedom()
+    assert not loop.ok and len(loop.cycle) >= 3  # shortest paths around a ring: not guaranteed
+    assert fabric(fs.topology.from_networkx(_TinyGraph()), vcs=1).check_deadlock_freedom().ok
+    star = fs.topology.from_networkx(_TinyGraph(), endpoints=["a", "d"])
+    assert star.num_endpoints == 2 and star.params["endpoints"] == [0, 3]
+
+
+@pytest.mark.parametrize(
+    ("topology", "path", "words"),
+    [
+        (fs.topology.graph([(0, 1), (2, 3)]), "topology.edges", "unreachable"),
+        (fs.topology.graph([(0, 0), (0, 1)]), "topology.edges[0]", "no self loops"),
+        (fs.topology.graph([(0, 1)], endpoints=[0, 5]), "topology.endpoints[1]", "a router in 0..2"),
+        (fs.topology.graph([(0, 1)], endpoints=[0]), "topology.endpoints", "2..="),
+    ],
+)
+def test_bad_user_graphs_name_the_field(topology, path, words):
+    with pytest.raises(fs.SpecError) as info:
+        fabric(topology, vcs=1)
+    assert str(info.value).startswith(path) and words in str(info.value), str(info.value)

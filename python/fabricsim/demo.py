@@ -67,7 +67,9 @@ def sweep_credits_and_sizes(
 
 def retry_demo(preset: str = "pcie6_x16", bers: tuple[float, ...] = (0.0, 1e-6, 1e-5, 3e-5, 1e-4)) -> str:
     """Goodput of a saturating stream against BER, go-back-N vs selective repeat, as text."""
-    base = LinkSpec.preset(preset).replace(fec_correctable_symbols=0, credits_per_vc=64, replay_buffer_flits=256)
+    base = LinkSpec.preset(preset).replace(
+        fec_correctable_symbols=0, credits_per_vc=64, replay_buffer_flits=256
+    )
     r = base.resolved()
     w = int(r["credit_round_trip_cycles"])
     out = [

@@ -59,4 +59,39 @@ def switch_star(n: int) -> Topology:
     return Topology(type="switch_star", num_endpoints=n, params={"n": n})
 
 
-__all__ = ["Topology", "fully_connected", "mesh", "point_to_point", "ring", "switch_star", "torus"]
+def graph(
+    edges: Sequence[tuple[int, int]], endpoints: Sequence[int] | None = None, routers: int | None = None
+) -> Topology:
+    """Any graph: routers ``0..routers`` joined by bidirectional ``edges``; ``endpoints[e]``
+    is the router endpoint ``e`` attaches to (default: one endpoint per router). Routed by
+    shortest-path tables; :meth:`Fabric.check_deadlock_freedom` says whether that can
+    deadlock."""
+    pairs = [(int(a), int(b)) for a, b in edges]
+    n = int(routers) if routers is not None else 1 + max((max(a, b) for a, b in pairs), default=-1)
+    ends = [int(r) for r in endpoints] if endpoints is not None else list(range(n))
+    return Topology(
+        type="graph", num_endpoints=len(ends), params={"routers": n, "edges": pairs, "endpoints": ends}
+    )
+
+
+def from_networkx(g: Any, endpoints: Sequence[Any] | None = None) -> Topology:
+    """A :func:`graph` from a networkx graph (or anything with ``.nodes`` and ``.edges``):
+    its nodes become routers 0..n-1 in iteration order; ``endpoints`` lists the nodes that get
+    an endpoint each (default: every node)."""
+    index = {node: i for i, node in enumerate(g.nodes)}
+    edges = [(index[a], index[b]) for a, b in g.edges]
+    ends = [index[x] for x in (endpoints if endpoints is not None else g.nodes)]
+    return graph(edges, endpoints=ends, routers=len(index))
+
+
+__all__ = [
+    "Topology",
+    "from_networkx",
+    "fully_connected",
+    "graph",
+    "mesh",
+    "point_to_point",
+    "ring",
+    "switch_star",
+    "torus",
+]

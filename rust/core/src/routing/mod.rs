@@ -3,6 +3,7 @@
 
 pub mod direct;
 pub mod dor;
+pub mod table;
 
 use crate::ids::EndpointId;
 use crate::topology::{Graph, RouterId};
@@ -20,6 +21,7 @@ pub struct Hop {
 pub enum Routing {
     DimensionOrder(dor::DimensionOrder),
     Direct,
+    ShortestPath(table::ShortestPath),
 }
 
 impl Routing {
@@ -30,6 +32,7 @@ impl Routing {
         match self {
             Routing::DimensionOrder(d) => d.route(g, r, in_port, class, dst),
             Routing::Direct => direct::route(g, r, dst),
+            Routing::ShortestPath(t) => t.route(g, r, dst),
         }
     }
 
@@ -46,6 +49,7 @@ impl Routing {
             Routing::DimensionOrder(d) if d.dateline => "dimension-order with dateline VC classes",
             Routing::DimensionOrder(_) => "dimension-order",
             Routing::Direct => "direct",
+            Routing::ShortestPath(_) => "shortest-path tables (deadlock freedom not built in)",
         }
     }
 

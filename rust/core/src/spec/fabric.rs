@@ -2,10 +2,11 @@
 
 use super::{ensure, EndpointSpec, LinkSpec};
 use crate::deadlock::{self, DeadlockReport};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::routing::dor::DimensionOrder;
+use crate::routing::table::ShortestPath;
 use crate::routing::Routing;
-use crate::topology::{grid, star, Graph};
+use crate::topology::{grid, star, user, Graph};
 use serde::{Deserialize, Serialize};
 
 /// The shape of the fabric. Tagged by `type` so that new topologies are new
@@ -25,6 +26,14 @@ pub enum TopologySpec {
     FullyConnected { n: u32 },
     /// One switch with `n` endpoints.
     SwitchStar { n: u32 },
+    /// Any graph: `routers` routers, bidirectional `edges` between them, and
+    /// `endpoints[e]` = the router endpoint `e` attaches to. Routed by
+    /// shortest-path tables.
+    Graph {
+        routers: u32,
+        edges: Vec<(u32, u32)>,
+        endpoints: Vec<u32>,
+    },
 }
 
 /// Topologies are capped at this many routers/endpoints.
@@ -40,6 +49,7 @@ impl TopologySpec {
             TopologySpec::Mesh { dims } | TopologySpec::Torus { dims } => {
                 dims.iter().map(|&k| k as usize).product()
             }
+            TopologySpec::Graph { endpoints, .. } => endpoints.len(),
         }
     }
 
@@ -66,12 +76,18 @@ impl TopologySpec {
             TopologySpec::Torus { dims } => grid::grid(dims, true),
             TopologySpec::FullyConnected { n } => star::fully_connected(*n),
             TopologySpec::SwitchStar { n } => star::switch_star(*n),
+            TopologySpec::Graph {
+                routers,
+                edges,
+                endpoints,
+            } => user::user_graph(*routers, edges, endpoints),
         })
     }
 
-    /// The topology's routing function: dimension-order (with dateline VC
-    /// classes on rings and tori) on grids, direct on stars and cliques.
-    pub fn routing(&self) -> Option<Routing> {
+    /// The routing function on this topology's graph `g`: dimension-order
+    /// (with dateline VC classes on rings and tori) on grids, direct on stars
+    /// and cliques, shortest-path tables on user graphs.
+    pub fn routing(&self, g: &Graph) -> Option<Routing> {
         let dor = |dims: &[u32], wrap: bool| {
             Routing::DimensionOrder(DimensionOrder {
                 dims: dims.to_vec(),
@@ -87,6 +103,7 @@ impl TopologySpec {
             TopologySpec::FullyConnected { .. } | TopologySpec::SwitchStar { .. } => {
                 Routing::Direct
             }
+            TopologySpec::Graph { .. } => Routing::ShortestPath(ShortestPath::new(g)),
         })
     }
 
@@ -123,7 +140,64 @@ impl TopologySpec {
                     total,
                 )
             }
+            TopologySpec::Graph {
+                routers,
+                edges,
+                endpoints,
+            } => validate_graph(*routers, edges, endpoints),
         }
+    }
+}
+
+/// Indices in range, no self loops, every endpoint reachable from every other.
+fn validate_graph(routers: u32, edges: &[(u32, u32)], endpoints: &[u32]) -> Result<()> {
+    ensure(
+        (1..=MAX_NODES as u32).contains(&routers),
+        "routers",
+        &format!("in 1..={MAX_NODES}"),
+        routers,
+    )?;
+    ensure(
+        (2..=MAX_NODES as usize).contains(&endpoints.len()),
+        "endpoints",
+        &format!("a list of 2..={MAX_NODES} routers (one per endpoint), of length"),
+        endpoints.len(),
+    )?;
+    for (e, &r) in endpoints.iter().enumerate() {
+        ensure(
+            r < routers,
+            &format!("endpoints[{e}]"),
+            &format!("a router in 0..{routers}"),
+            r,
+        )?;
+    }
+    for (i, &(a, b)) in edges.iter().enumerate() {
+        for x in [a, b] {
+            ensure(
+                x < routers,
+                &format!("edges[{i}]"),
+                &format!("a pair of routers in 0..{routers}"),
+                x,
+            )?;
+        }
+        ensure(
+            a != b,
+            &format!("edges[{i}]"),
+            "two different routers (no self loops)",
+            a,
+        )?;
+    }
+    let g = user::user_graph(routers, edges, endpoints);
+    let cut = user::unreachable_from(&g, endpoints[0]);
+    match endpoints.iter().find(|r| cut.contains(r)) {
+        Some(r) => Err(Error::spec(
+            "edges",
+            format!(
+                "leave router {r} (with an endpoint) unreachable from router {}: the graph must connect every endpoint",
+                endpoints[0]
+            ),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -141,9 +215,13 @@ impl FabricSpec {
     /// VCs (`None` for topologies without routers: nothing to check).
     pub fn check_deadlock_freedom(&self) -> Result<Option<DeadlockReport>> {
         self.validate()?;
-        let (Some(g), Some(routing)) = (self.topology.graph(), self.topology.routing()) else {
+        let Some(g) = self.topology.graph() else {
             return Ok(None);
         };
+        let routing = self
+            .topology
+            .routing(&g)
+            .expect("a topology with routers has a routing function");
         Ok(Some(deadlock::check(&g, &routing, self.link.vcs)))
     }
 

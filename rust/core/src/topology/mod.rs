@@ -8,6 +8,7 @@
 
 pub mod grid;
 pub mod star;
+pub mod user;
 
 use crate::ids::EndpointId;
 
