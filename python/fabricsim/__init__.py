@@ -21,12 +21,13 @@ from fabricsim.errors import (
 from fabricsim.fabric import Fabric
 from fabricsim.result import Result
 from fabricsim.simulation import Simulation
-from fabricsim.specs import EndpointSpec, LinkSpec
+from fabricsim.specs import EndpointSpec, HbmSpec, LinkSpec
 
 __all__ = [
     "DeadlockError",
     "EndpointSpec",
     "Fabric",
+    "HbmSpec",
     "FabricsimError",
     "InternalError",
     "InvariantError",

@@ -183,4 +183,54 @@ class EndpointSpec(Spec):
     drain_gbps: float | None
 
 
-__all__ = ["EndpointSpec", "LinkSpec", "Spec"]
+class HbmSpec(Spec):
+    """One HBM stack: organization (channels, pseudo-channels, stack IDs, bank groups, banks,
+    rows, columns, pins, burst) and its JEDEC timing table in command-clock (CK) cycles
+    (``timing``: ``bl``, ``cl``, ``cwl``, ``rcd_rd``, ``rcd_wr``, ``rp``, ``ras``, ``rc``,
+    ``wr``, ``rtp``, ``ccd_s``/``ccd_l``, ``rrd_s``/``rrd_l``, ``wtr_s``/``wtr_l``, ``rtw``,
+    ``faw``, ``rfc``, ``rfc_sb``, ``refi``, ``refi_sb``).
+
+    The cycle-level HBM controller is not built yet; specs, presets and the independent
+    timing checker (:func:`fabricsim.testing.check_dram_timing`) are.
+    """
+
+    _kind: ClassVar[str] = "hbm"
+
+    name: str
+    description: str
+    sources: list[str]
+    standard: str
+    channels: int
+    pseudo_channels: int
+    sids: int
+    bank_groups: int
+    banks_per_group: int
+    rows: int
+    columns: int
+    dq_bits: int
+    burst_length: int
+    data_rate_mbps: float
+    tck_ns: float
+    timing: dict[str, int]
+
+    @classmethod
+    def preset(cls, name: str) -> HbmSpec:
+        """A built-in preset (see :meth:`presets`); its ``sources`` cite the public figures."""
+        return cls.from_toml_str(_core.hbm_preset_toml(name), origin=name)
+
+    @staticmethod
+    def presets() -> list[str]:
+        return _core.hbm_preset_names()
+
+    @property
+    def peak_gbps(self) -> float:
+        """Peak bandwidth of the stack, GB/s (every pseudo-channel streaming)."""
+        return float(_core.hbm_resolve(self.to_json())["peak_gbps"])
+
+    def resolved(self) -> dict[str, Any]:
+        """``peak_gbps``, ``access_bytes`` (one RD/WR), ``capacity_bytes``,
+        ``banks_per_pseudo_channel``."""
+        return _core.hbm_resolve(self.to_json())
+
+
+__all__ = ["EndpointSpec", "HbmSpec", "LinkSpec", "Spec"]

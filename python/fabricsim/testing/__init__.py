@@ -10,6 +10,7 @@ The strategies need ``hypothesis`` (``pip install hypothesis``):
 """
 
 from fabricsim.testing.case import Case, replay
+from fabricsim.testing.dram import Violation, check_dram_timing, command_trace
 from fabricsim.testing.invariants import (
     check_all,
     check_exactly_once,
@@ -22,6 +23,9 @@ from fabricsim.testing.invariants import (
 
 __all__ = [
     "Case",
+    "Violation",
+    "check_dram_timing",
+    "command_trace",
     "check_all",
     "check_exactly_once",
     "check_flit_counts",

@@ -8,6 +8,7 @@
 use fabricsim_core::error::Error;
 use fabricsim_core::result::RunResult;
 use fabricsim_core::spec::faults::Fault;
+use fabricsim_core::spec::hbm::HbmSpec;
 use fabricsim_core::spec::{self, parse, presets, FabricSpec, LinkSpec, RunOptions};
 use fabricsim_core::{MessageTraffic, Simulation};
 use pyo3::prelude::*;
@@ -227,6 +228,36 @@ fn link_resolve<'py>(py: Python<'py>, json: String) -> PyResult<Bound<'py, PyDic
     Ok(d)
 }
 
+#[pyfunction]
+fn hbm_preset_names() -> Vec<&'static str> {
+    presets::HBM_PRESETS.iter().map(|(n, _)| *n).collect()
+}
+
+/// The TOML text of an HBM preset.
+#[pyfunction]
+fn hbm_preset_toml(py: Python<'_>, name: String) -> PyResult<&'static str> {
+    enter(py, move || presets::hbm_preset_toml(&name))
+}
+
+/// Derived figures of an HBM stack: peak bandwidth, access size, capacity.
+#[pyfunction]
+fn hbm_resolve<'py>(py: Python<'py>, json: String) -> PyResult<Bound<'py, PyDict>> {
+    let h = enter(py, move || {
+        let h: HbmSpec = parse::from_json(&json, "hbm")?;
+        h.validate()?;
+        Ok(h)
+    })?;
+    let d = PyDict::new(py);
+    d.set_item("peak_gbps", h.peak_gbps())?;
+    d.set_item("access_bytes", h.access_bytes())?;
+    d.set_item("capacity_bytes", h.capacity_bytes())?;
+    d.set_item(
+        "banks_per_pseudo_channel",
+        h.sids * h.bank_groups * h.banks_per_group,
+    )?;
+    Ok(d)
+}
+
 /// Flits a message of `bytes` takes on a link.
 #[pyfunction]
 fn link_message_flits(py: Python<'_>, json: String, bytes: u64) -> PyResult<u64> {
@@ -392,6 +423,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spec_to_toml, m)?)?;
     m.add_function(wrap_pyfunction!(spec_warnings, m)?)?;
     m.add_function(wrap_pyfunction!(link_preset_names, m)?)?;
+    m.add_function(wrap_pyfunction!(hbm_preset_names, m)?)?;
+    m.add_function(wrap_pyfunction!(hbm_preset_toml, m)?)?;
+    m.add_function(wrap_pyfunction!(hbm_resolve, m)?)?;
     m.add_function(wrap_pyfunction!(link_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(link_resolve, m)?)?;
     m.add_function(wrap_pyfunction!(link_message_flits, m)?)?;

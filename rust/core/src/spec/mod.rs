@@ -9,6 +9,7 @@ pub mod case;
 pub mod endpoint;
 pub mod fabric;
 pub mod faults;
+pub mod hbm;
 pub mod link;
 pub mod parse;
 pub mod presets;
@@ -87,6 +88,12 @@ impl Spec for FabricSpec {
     }
 }
 
+impl Spec for hbm::HbmSpec {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+}
+
 impl Spec for RunOptions {
     fn check(&self) -> Result<()> {
         self.validate()
@@ -107,7 +114,7 @@ impl Spec for case::CaseSpec {
 }
 
 /// The spec kinds the text API knows.
-pub const SPEC_KINDS: &[&str] = &["link", "endpoint", "fabric", "options", "case"];
+pub const SPEC_KINDS: &[&str] = &["link", "endpoint", "fabric", "options", "case", "hbm"];
 
 /// Calls the generic `$f::<T>(args)` for the spec type named by `$kind`.
 macro_rules! by_kind {
@@ -118,6 +125,7 @@ macro_rules! by_kind {
             "fabric" => $f::<FabricSpec>($($arg),*),
             "options" => $f::<RunOptions>($($arg),*),
             "case" => $f::<case::CaseSpec>($($arg),*),
+            "hbm" => $f::<hbm::HbmSpec>($($arg),*),
             other => Err(unknown_kind(other)),
         }
     };

@@ -1,6 +1,7 @@
 //! Presets compiled into the engine from `specs/`, so they load the same from a
 //! checkout, a wheel, or a Rust program that embeds the core.
 
+use super::hbm::HbmSpec;
 use super::parse::from_toml;
 use super::LinkSpec;
 use crate::error::{Error, Result};
@@ -70,6 +71,38 @@ pub fn link_preset(name: &str) -> Result<LinkSpec> {
     Ok(spec)
 }
 
+/// `(name, TOML text)` of every HBM preset, sorted by name.
+pub const HBM_PRESETS: &[(&str, &str)] = &[
+    ("hbm2", include_str!("../../../../specs/hbm/hbm2.toml")),
+    ("hbm3", include_str!("../../../../specs/hbm/hbm3.toml")),
+    ("hbm4", include_str!("../../../../specs/hbm/hbm4.toml")),
+];
+
+/// The TOML text of an HBM preset.
+pub fn hbm_preset_toml(name: &str) -> Result<&'static str> {
+    HBM_PRESETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let known: Vec<&str> = HBM_PRESETS.iter().map(|(n, _)| *n).collect();
+            Error::spec(
+                "preset",
+                format!(
+                    "unknown HBM preset {name:?}; known presets: {}",
+                    known.join(", ")
+                ),
+            )
+        })
+}
+
+/// An HBM preset, parsed and validated.
+pub fn hbm_preset(name: &str) -> Result<HbmSpec> {
+    let spec: HbmSpec = from_toml(hbm_preset_toml(name)?, name)?;
+    spec.validate().map_err(|e| e.within(name))?;
+    Ok(spec)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +115,25 @@ mod tests {
             assert!(!spec.sources.is_empty(), "{name} has no sources");
             spec.resolve().unwrap();
         }
+    }
+
+    #[test]
+    fn hbm_presets_reach_their_public_peak_bandwidth() {
+        // JEDEC / vendor figures: HBM2 256 GB/s, HBM3 819 GB/s, HBM4 2 TB/s per stack.
+        for (name, peak) in [("hbm2", 256.0), ("hbm3", 819.2), ("hbm4", 2048.0)] {
+            let h = hbm_preset(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                (h.peak_gbps() - peak).abs() < 1e-9,
+                "{name}: {}",
+                h.peak_gbps()
+            );
+            assert!(!h.sources.is_empty());
+        }
+        assert_eq!(hbm_preset("hbm2").unwrap().access_bytes(), 64);
+        assert_eq!(hbm_preset("hbm3").unwrap().access_bytes(), 32);
+        // 16 Gb per die x 8 dies = 16 GiB per HBM3 stack
+        assert_eq!(hbm_preset("hbm3").unwrap().capacity_bytes(), 16 << 30);
+        assert!(hbm_preset("hbm9").unwrap_err().to_string().contains("hbm3"));
     }
 
     #[test]
