@@ -24,14 +24,14 @@ from fabricsim.testing.invariants import (
 __all__ = [
     "Case",
     "Violation",
-    "check_dram_timing",
-    "command_trace",
     "check_all",
+    "check_dram_timing",
     "check_exactly_once",
     "check_flit_counts",
     "check_in_order_per_vc",
     "check_no_corruption",
     "check_payload_conserved",
     "check_zero_load_bound",
+    "command_trace",
     "replay",
 ]

@@ -220,7 +220,7 @@ mod text_api_tests {
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("link.lanes: must be in 1..="), "{e}");
-        assert!(normalize_json("hbm", "{}")
+        assert!(normalize_json("router", "{}")
             .unwrap_err()
             .to_string()
             .contains("unknown spec kind"));
