@@ -219,6 +219,12 @@ def test_unsafe_sequence_space_warns_and_lets_an_alias_through():
         fab = p2p(link)
     with pytest.raises(fs.InvariantError, match="delivered twice"):
         fab.run(fs.traffic.stream(0, 1, 20, 100), faults=[fs.faults.corrupt_flit(0, 3)])
+    # a simulation that broke mid-cycle refuses to go on rather than run on broken state
+    sim = fab.simulation(fs.traffic.stream(0, 1, 20, 100), faults=[fs.faults.corrupt_flit(0, 3)])
+    with pytest.raises(fs.InvariantError):
+        sim.step(1000)
+    with pytest.raises(fs.SpecError, match="cannot continue after an error"):
+        sim.step(1)
 
 
 def test_default_sequence_space_always_covers_the_replay_window():

@@ -24,6 +24,9 @@ pub struct Simulation {
     links: usize,
     /// Wall time spent in the cycle loop.
     wall_seconds: f64,
+    /// Set when a cycle failed half-way (an invariant broke): the state is
+    /// inconsistent, so the run cannot go on.
+    broken: Option<String>,
 }
 
 impl Simulation {
@@ -60,6 +63,7 @@ impl Simulation {
             endpoints,
             links,
             wall_seconds: 0.0,
+            broken: None,
         })
     }
 
@@ -150,11 +154,20 @@ impl Simulation {
     }
 
     fn advance(&mut self, until: Option<Cycle>) -> Result<Option<Stop>> {
+        if let Some(why) = &self.broken {
+            return Err(Error::spec(
+                "simulation",
+                format!("cannot continue after an error broke a cycle half-way ({why}); start a new one"),
+            ));
+        }
         let started = Instant::now();
         let stop = self
             .driver
             .advance(&mut self.net, &self.opts, self.limit, until);
         self.wall_seconds += started.elapsed().as_secs_f64();
+        if let Err(e @ Error::Invariant { .. }) = &stop {
+            self.broken = Some(e.to_string());
+        }
         stop
     }
 
