@@ -45,7 +45,6 @@ pub struct TxPort {
     seg: Vec<Segmenter>,
     /// Bit `v` set iff `queues[v]` is non-empty.
     queued_mask: u64,
-    pub credits: CreditCounters,
     /// Round-robin pointer over VCs.
     rr: u32,
     /// Cycles in which a flit waited and no VC holding one had a credit.
@@ -64,7 +63,6 @@ impl TxPort {
             queues: vec![VecDeque::new(); vcs],
             seg: vec![Segmenter::default(); vcs],
             queued_mask: 0,
-            credits: CreditCounters::new(params.vcs, params.credits_per_vc),
             rr: 0,
             credit_stall_cycles: 0,
         }
@@ -105,10 +103,11 @@ impl TxPort {
         self.plan.get(self.next_plan).map(|&(c, ..)| c)
     }
 
-    /// VCs that have a flit waiting and a credit to send it.
+    /// VCs that have a flit waiting and a credit to send it (`credits` are
+    /// the link direction's: they count the receiver's free buffers).
     #[inline]
-    pub fn sendable(&self) -> u64 {
-        self.queued_mask & self.credits.mask()
+    pub fn sendable(&self, credits: &CreditCounters) -> u64 {
+        self.queued_mask & credits.mask()
     }
 
     /// Whether some flit waits (with or without a credit).
@@ -121,8 +120,8 @@ impl TxPort {
     /// returns its next flit; `None` if no VC can send. A stall cycle is
     /// counted when flits wait but none has a credit.
     #[inline(always)]
-    pub fn send(&mut self, params: &LinkParams) -> Option<Sent> {
-        let sendable = self.sendable();
+    pub fn send(&mut self, params: &LinkParams, credits: &mut CreditCounters) -> Option<Sent> {
+        let sendable = self.sendable(credits);
         if sendable == 0 {
             if self.queued_mask != 0 {
                 self.credit_stall_cycles += 1;
@@ -135,7 +134,7 @@ impl TxPort {
         } else {
             vc as u32 + 1
         };
-        self.credits.take(vc);
+        credits.take(vc);
         Some(self.cut_flit(vc, params))
     }
 
@@ -197,17 +196,17 @@ impl TxPort {
 
     /// Skips `cycles` idle cycles (nothing sendable, nothing arriving):
     /// accounts them exactly as that many calls to `send` would.
-    pub fn account_idle(&mut self, cycles: u64) {
-        debug_assert_eq!(self.sendable(), 0);
+    pub fn account_idle(&mut self, cycles: u64, credits: &CreditCounters) {
+        debug_assert_eq!(self.sendable(credits), 0);
         if self.queued_mask != 0 {
             self.credit_stall_cycles += cycles;
         }
     }
 
     /// VCs whose head message waits for a credit: `(vc, messages queued)`.
-    pub fn credit_starved_vcs(&self) -> Vec<(usize, usize)> {
+    pub fn credit_starved_vcs(&self, credits: &CreditCounters) -> Vec<(usize, usize)> {
         (0..self.queues.len())
-            .filter(|&v| !self.queues[v].is_empty() && self.credits.get(v) == 0)
+            .filter(|&v| !self.queues[v].is_empty() && credits.get(v) == 0)
             .map(|v| (v, self.queues[v].len()))
             .collect()
     }

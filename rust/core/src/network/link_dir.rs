@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::ids::{EndpointId, MsgId};
 use crate::link::channel::{Channel, Outcome};
 use crate::link::retry::{Ctrl, ReplaySender, SeqReceiver, Verdict};
-use crate::link::{DelayLine, Flit};
+use crate::link::{CreditCounters, DelayLine, Flit};
 use crate::rng::Rng;
 use crate::spec::endpoint::DrainParams;
 use crate::spec::faults::LinkFaults;
@@ -127,6 +127,8 @@ pub struct LinkDir {
     /// Credits and ACK/NAKs on their way back to this direction's sender:
     /// one return path (as PCIe's DLLPs carry both), one latency.
     back_wire: DelayLine<Back>,
+    /// The sender's credits: free buffers of the receiver, per VC.
+    pub credits: CreditCounters,
     pub rx: RxPort,
     pub sender: Option<ReplaySender>,
     pub receiver: Option<SeqReceiver>,
@@ -182,6 +184,7 @@ impl LinkDir {
             dst,
             wire: DelayLine::default(),
             back_wire: DelayLine::default(),
+            credits: CreditCounters::new(p.vcs, p.credits_per_vc),
             rx: RxPort::new(p.vcs, p.credits_per_vc, drain),
             sender,
             receiver,
@@ -239,7 +242,6 @@ impl LinkDir {
         &mut self,
         c: Cycle,
         p: &LinkParams,
-        tx: &mut TxPort,
         tally: &mut Tally,
         act: &mut Activity,
     ) -> Result<()> {
@@ -286,7 +288,7 @@ impl LinkDir {
         while let Some(back) = self.back_wire.pop_due(c) {
             tally.events += 1;
             match back {
-                Back::Credit(vc) => tx.credits.give(vc as usize),
+                Back::Credit(vc) => self.credits.give(vc as usize),
                 Back::Ack(ctrl) => {
                     if let Some(s) = &mut self.sender {
                         s.on_ctrl(ctrl, c);
@@ -389,7 +391,7 @@ impl LinkDir {
             self.stats.replay_stall_cycles += tx.has_queued() as u64;
             None
         } else {
-            tx.send(p).map(|sent| {
+            tx.send(p, &mut self.credits).map(|sent| {
                 let flit = match &mut self.sender {
                     Some(s) => s.record_new(sent.flit, c),
                     None => sent.flit,
@@ -408,8 +410,8 @@ impl LinkDir {
             self.transmit(flit, c, p);
         }
         act.busy |= match &self.sender {
-            Some(s) => s.replaying() || (s.has_room() && tx.sendable() != 0),
-            None => tx.sendable() != 0,
+            Some(s) => s.replaying() || (s.has_room() && tx.sendable(&self.credits) != 0),
+            None => tx.sendable(&self.credits) != 0,
         };
     }
 
@@ -446,7 +448,7 @@ impl LinkDir {
             Some(s) if !s.has_room() => {
                 self.stats.replay_stall_cycles += tx.has_queued() as u64 * k
             }
-            _ => tx.account_idle(k),
+            _ => tx.account_idle(k, &self.credits),
         }
         self.rx.account_idle(k);
         if !self.rx.is_unpaced() {
@@ -470,7 +472,7 @@ impl LinkDir {
     /// Credits of `vc` in each place they can be: `(at sender, spent on flits
     /// not yet accepted, buffered, on their way back or held back)`. Counts
     /// what the wires and buffers hold rather than trusting counters.
-    pub fn credit_census(&self, tx: &TxPort, vc: usize) -> (u32, u32, u32, u32) {
+    pub fn credit_census(&self, vc: usize) -> (u32, u32, u32, u32) {
         let unaccepted = match (&self.sender, &self.receiver) {
             (Some(s), Some(r)) => s
                 .unacked_from(r.expected)
@@ -484,7 +486,7 @@ impl LinkDir {
         } as u32;
         let returning = self.credits_on_back_wire(vc);
         (
-            tx.credits.get(vc),
+            self.credits.get(vc),
             unaccepted,
             self.rx.len(vc) as u32,
             returning + self.pending_credits[vc] + self.lost_credits[vc],
@@ -507,7 +509,7 @@ impl LinkDir {
         LinkState {
             src: self.src.0,
             dst: self.dst.0,
-            credits: per_vc(&|v| tx.credits.get(v)),
+            credits: per_vc(&|v| self.credits.get(v)),
             queued_messages: tx.queued_messages(),
             flits_on_wire: self.wire.len() as u32,
             buffered: per_vc(&|v| self.rx.len(v) as u32),

@@ -184,7 +184,7 @@ impl Model for Network {
         // exact checks; see `inputs_idle`, `output_idle`).
         for d in dirs.iter_mut() {
             if !d.inputs_idle(c) {
-                d.inputs(c, params, &mut endpoints[d.src].tx, tally, &mut act)?;
+                d.inputs(c, params, tally, &mut act)?;
             }
         }
         for e in endpoints.iter_mut() {
@@ -233,7 +233,7 @@ impl Model for Network {
         let initial = self.params.credits_per_vc;
         for d in self.dirs.iter() {
             for vc in 0..self.params.vcs as usize {
-                let (a, w, b, r) = d.credit_census(&self.endpoints[d.src].tx, vc);
+                let (a, w, b, r) = d.credit_census(vc);
                 if a + w + b + r != initial {
                     return Err(Error::Invariant {
                         cycle: c,
@@ -252,7 +252,7 @@ impl Model for Network {
         let mut out = Vec::new();
         for (e, ep) in self.endpoints.iter_enumerated() {
             let d = &self.dirs[ep.out];
-            for (vc, queued) in ep.tx.credit_starved_vcs() {
+            for (vc, queued) in ep.tx.credit_starved_vcs(&d.credits) {
                 let held = d.rx.len(vc);
                 let drains = if d.rx.drains_at_all() {
                     "drains"
