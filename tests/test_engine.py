@@ -73,7 +73,7 @@ def test_a_stuck_receiver_is_reported_as_a_deadlock_naming_the_waiting_channel()
                 "node": 0,
                 "port": 0,
                 "vc": 0,
-                "reason": "1 message(s) wait for a credit; receiver endpoint 1 holds 4/4 flits of this VC "
+                "reason": "1 message(s) wait for a credit; the receiver holds 4/4 flits of this VC "
                 "and never drains (drain_gbps = 0)",
             }
         ]

@@ -1,4 +1,4 @@
-"""Topologies and the static deadlock check (the router model itself is not built yet)."""
+"""Topologies and the static deadlock check."""
 
 import pytest
 
@@ -36,13 +36,6 @@ def test_an_8x8_torus_with_one_vc_has_a_routing_cycle_and_two_vcs_do_not():
 )
 def test_deadlock_freedom_by_topology(topology, vcs, ok):
     assert fabric(topology, vcs).check_deadlock_freedom().ok == ok
-
-
-def test_routed_topologies_do_not_run_yet_and_say_so():
-    fab = fabric(fs.topology.mesh((2, 2)), vcs=2)
-    assert fab.num_endpoints == 4
-    with pytest.raises(fs.SpecError, match="needs routers, which the engine does not simulate yet"):
-        fab.run(fs.traffic.messages(0, 3, 64))
 
 
 @pytest.mark.parametrize(

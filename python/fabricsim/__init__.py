@@ -21,7 +21,7 @@ from fabricsim.errors import (
 from fabricsim.fabric import Fabric
 from fabricsim.result import Result
 from fabricsim.simulation import Simulation
-from fabricsim.specs import EndpointSpec, HbmSpec, LinkSpec
+from fabricsim.specs import EndpointSpec, HbmSpec, LinkSpec, RouterSpec
 
 __all__ = [
     "DeadlockError",
@@ -33,6 +33,7 @@ __all__ = [
     "InvariantError",
     "LinkSpec",
     "Result",
+    "RouterSpec",
     "Simulation",
     "SimulationLimitError",
     "SpecError",

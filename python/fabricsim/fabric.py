@@ -11,11 +11,11 @@ from typing import Any, Literal
 import numpy as np
 
 from fabricsim import _core
-from fabricsim.errors import SpecError, UnsafeSpecWarning
+from fabricsim.errors import DeadlockError, SpecError, UnsafeSpecWarning
 from fabricsim.faults import Fault
 from fabricsim.result import Result
 from fabricsim.simulation import Simulation
-from fabricsim.specs import EndpointSpec, LinkSpec, to_json
+from fabricsim.specs import EndpointSpec, LinkSpec, RouterSpec, to_json
 from fabricsim.topology import Topology
 from fabricsim.traffic import MessageTraffic, messages
 
@@ -80,7 +80,13 @@ class Fabric:
     >>> res = fab.run(traffic.messages(src=0, dst=1, bytes=4096))
     """
 
-    def __init__(self, topology: Topology, link: LinkSpec, endpoint: EndpointSpec | None = None) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        link: LinkSpec,
+        endpoint: EndpointSpec | None = None,
+        router: RouterSpec | None = None,
+    ) -> None:
         if not isinstance(topology, Topology):
             raise SpecError(f"topology: expected a fabricsim.topology builder result, got {topology!r}")
         if not isinstance(link, LinkSpec):
@@ -88,6 +94,8 @@ class Fabric:
         self.topology = topology
         self.link = link
         self.endpoint = endpoint if endpoint is not None else EndpointSpec()
+        self.router = router if router is not None else RouterSpec()
+        self._deadlock_report: DeadlockFreedom | None = None
         self._json = _core.spec_normalize("fabric", json.dumps(self.to_dict()))
         for message in _core.spec_warnings("fabric", self._json):
             warnings.warn(message, UnsafeSpecWarning, stacklevel=2)
@@ -101,6 +109,7 @@ class Fabric:
             "topology": self.topology.to_dict(),
             "link": self.link.to_dict(),
             "endpoint": self.endpoint.to_dict(),
+            "router": self.router.to_dict(),
         }
 
     def run(
@@ -114,6 +123,7 @@ class Fabric:
         watchdog_cycles: int = 1_000_000,
         check_invariants: bool = False,
         faults: Sequence[Fault] = (),
+        check_deadlock: bool = True,
     ) -> Result:
         """Runs ``traffic`` to completion and returns the :class:`Result`.
 
@@ -125,6 +135,16 @@ class Fabric:
         scripted fault plan (see :mod:`fabricsim.faults`). The GIL is released while the
         engine runs.
         """
+        if check_deadlock:
+            report = self.check_deadlock_freedom()
+            if not report.ok:
+                waiting = [
+                    {"node": r, "port": p, "vc": v, "reason": "routing dependency"}
+                    for r, p, v in report.cycle
+                ]
+                raise DeadlockError(
+                    f"{report}; not run (pass check_deadlock=False to run it anyway)", waiting=waiting
+                )
         sim = self.simulation(
             traffic,
             seed=seed,
@@ -140,16 +160,19 @@ class Fabric:
     def check_deadlock_freedom(self) -> DeadlockFreedom:
         """Proves the topology's routing deadlock-free with the link's VCs (the channel
         dependency graph is acyclic), or returns one cycle of waiting channels."""
+        if self._deadlock_report is not None:
+            return self._deadlock_report
         raw = _core.check_deadlock_freedom(self._json)
         if raw is None:
             return DeadlockFreedom(ok=True, cycle=[], channels=0, dependencies=0, routing="none (no routers)")
-        return DeadlockFreedom(
+        self._deadlock_report = DeadlockFreedom(
             ok=bool(raw["ok"]),
             cycle=[tuple(c) for c in raw["cycle"]],
             channels=int(raw["channels"]),
             dependencies=int(raw["dependencies"]),
             routing=str(raw["routing"]),
         )
+        return self._deadlock_report
 
     def simulation(
         self,

@@ -114,6 +114,9 @@ class Result:
         """The exact period as ``(num, den)``: cycle ``c`` starts at ``c * num // den`` ps."""
         self.end_ps: int = int(raw["end_ps"])
         """End of the simulated window, ps."""
+        self.num_endpoints: int = int(raw["num_endpoints"])
+        """Endpoints of the fabric; in ``links``, nodes ``>= num_endpoints`` are routers
+        (router ``node - num_endpoints``)."""
         self.events: int = int(raw["events"])
         """Engine events: flit sends and arrivals, credit returns, drains."""
         self.wall_seconds: float = float(raw["wall_seconds"])

@@ -183,6 +183,17 @@ class EndpointSpec(Spec):
     drain_gbps: float | None
 
 
+class RouterSpec(Spec):
+    """The routers of a routed topology. ``pipeline_cycles``: cycles a forwarded flit spends
+    in the pipeline beyond the one in which it is routed, allocated and switched (3 gives
+    BookSim's 4-stage router: zero-load latency 5H + 2 on 1-cycle links). Buffers and VCs are
+    the link's (``credits_per_vc``, ``vcs``)."""
+
+    _kind: ClassVar[str] = "router"
+
+    pipeline_cycles: int
+
+
 class HbmSpec(Spec):
     """One HBM stack: organization (channels, pseudo-channels, stack IDs, bank groups, banks,
     rows, columns, pins, burst) and its JEDEC timing table in command-clock (CK) cycles
@@ -233,4 +244,4 @@ class HbmSpec(Spec):
         return _core.hbm_resolve(self.to_json())
 
 
-__all__ = ["EndpointSpec", "HbmSpec", "LinkSpec", "Spec"]
+__all__ = ["EndpointSpec", "HbmSpec", "LinkSpec", "RouterSpec", "Spec"]

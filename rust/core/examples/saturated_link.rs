@@ -13,6 +13,7 @@ fn main() {
         topology: TopologySpec::PointToPoint,
         link,
         endpoint: EndpointSpec::default(),
+        router: Default::default(),
     };
     let n: usize = std::env::args()
         .nth(1)

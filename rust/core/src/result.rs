@@ -56,8 +56,10 @@ pub struct RunResult {
     pub deliver_order: Vec<u64>,
     /// Per message: a flit of it was passed up with errors the CRC missed.
     pub corrupt: Vec<bool>,
-    /// One row per link and direction.
+    /// One row per link and direction; `src`/`dst` number endpoints
+    /// `0..num_endpoints`, then routers from `num_endpoints` on.
     pub links: Vec<LinkRecord>,
+    pub num_endpoints: u32,
     /// Wall-clock seconds spent in the cycle loop. Not part of the
     /// deterministic result (excluded from comparisons).
     pub wall_seconds: f64,

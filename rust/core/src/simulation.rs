@@ -33,17 +33,11 @@ impl Simulation {
     /// Validates everything and builds the fabric at cycle 0.
     pub fn new(spec: &FabricSpec, traffic: &MessageTraffic, opts: &RunOptions) -> Result<Self> {
         spec.validate()?;
-        if spec.topology.has_routers() {
-            return Err(Error::spec(
-                "topology.type",
-                "needs routers, which the engine does not simulate yet: point_to_point is the only topology that runs; check_deadlock_freedom() works on every topology",
-            ));
-        }
         opts.validate().map_err(|e| e.within("options"))?;
         let params = spec.link.resolve().map_err(|e| e.within("link"))?;
         let endpoints = spec.topology.num_endpoints();
         traffic.validate(endpoints, params.vcs)?;
-        let links = 2 * spec.topology.links().len();
+        let links = Network::count_link_directions(spec);
         for (i, f) in opts.faults.iter().enumerate() {
             f.validate(i, links)?;
         }
@@ -52,7 +46,7 @@ impl Simulation {
         if let Some(t) = opts.max_time_ns {
             limit = limit.min(clock.cycle_at_or_after(ns_to_ps(t).saturating_add(1)));
         }
-        let net = Network::new(spec, params, traffic, opts.seed, &opts.faults);
+        let net = Network::new(spec, params, traffic, opts.seed, &opts.faults)?;
         let driver = Driver::new(&net, opts);
         Ok(Self {
             net,
@@ -109,7 +103,7 @@ impl Simulation {
         t.bytes.push(bytes);
         t.inject_ps.push(at);
         t.vc.push(vc);
-        Ok(self.net.inject(src, bytes, vc as u8, self.cycle()).0)
+        Ok(self.net.inject(src, dst, bytes, vc as u8, self.cycle()).0)
     }
 
     /// Adds a scripted fault; times in it are absolute (a time already past
@@ -217,15 +211,19 @@ impl Simulation {
             .dirs
             .iter()
             .map(|d| {
-                let tx = &net.endpoints[d.src].tx;
+                let stalls = match d.src {
+                    crate::network::Node::Endpoint(e) => net.endpoints[e].tx.credit_stall_cycles,
+                    crate::network::Node::Router(..) => 0,
+                };
+                let n = net.num_endpoints();
                 let occupancy = d.occupancy_histogram(cycles);
                 let st = &d.stats;
                 LinkRecord {
-                    src: d.src.0,
-                    dst: d.dst.0,
+                    src: d.src.index(n),
+                    dst: d.dst.index(n),
                     flits: st.flits,
                     payload_bytes: st.payload_bytes,
-                    credit_stall_cycles: tx.credit_stall_cycles,
+                    credit_stall_cycles: stalls,
                     max_occupancy: st.max_occupancy,
                     occupancy_width: occupancy.width,
                     occupancy_cycles: occupancy.counts,
@@ -255,6 +253,7 @@ impl Simulation {
             deliver_order: log.order.as_slice().to_vec(),
             corrupt: log.corrupt.as_slice().to_vec(),
             links,
+            num_endpoints: net.num_endpoints() as u32,
             wall_seconds: self.wall_seconds,
         }
     }

@@ -25,6 +25,7 @@ fn fabric(link: LinkSpec) -> FabricSpec {
         topology: TopologySpec::PointToPoint,
         link,
         endpoint: EndpointSpec::default(),
+        router: Default::default(),
     }
 }
 

@@ -121,6 +121,7 @@ fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound<'py, PyDic
     d.set_item("cycle_ps_den", r.cycle_ps.1)?;
     d.set_item("end_ps", r.end_ps)?;
     d.set_item("events", r.events)?;
+    d.set_item("num_endpoints", r.num_endpoints)?;
     d.set_item("wall_seconds", r.wall_seconds)?;
     d.set_item("send_ps", u64_bytes(py, r.send_ps.iter().copied()))?;
     d.set_item("deliver_ps", u64_bytes(py, r.deliver_ps.iter().copied()))?;

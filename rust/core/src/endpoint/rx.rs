@@ -93,6 +93,23 @@ impl RxPort {
         Some(flit)
     }
 
+    /// The flit at the head of `vc`'s buffer.
+    #[inline]
+    pub fn front(&self, vc: usize) -> Option<&Flit> {
+        self.bufs[vc].front()
+    }
+
+    /// Takes the flit at the head of `vc`'s buffer (a router forwarding it).
+    #[inline]
+    pub fn pop(&mut self, vc: usize) -> Option<Flit> {
+        let flit = self.bufs[vc].pop_front()?;
+        if self.bufs[vc].is_empty() {
+            self.nonempty &= !(1 << vc);
+        }
+        self.occupancy -= 1;
+        Some(flit)
+    }
+
     /// Whether a later cycle will drain something without any new arrival.
     #[inline]
     pub fn will_drain(&self) -> bool {

@@ -26,6 +26,31 @@ use crate::spec::LinkParams;
 use crate::stats::Histogram;
 use crate::time::Cycle;
 
+/// One end of a link direction: an endpoint, or a router's port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Node {
+    Endpoint(EndpointId),
+    Router(u32, u32),
+}
+
+impl Node {
+    /// A number for reports: endpoints `0..n`, then routers `n..` (`n` endpoints).
+    pub fn index(&self, endpoints: usize) -> u32 {
+        match *self {
+            Node::Endpoint(e) => e.0,
+            Node::Router(r, _) => endpoints as u32 + r,
+        }
+    }
+}
+
+/// Where the new flit a link direction sends this cycle comes from.
+pub enum Source<'a> {
+    /// An endpoint's transmit port (chooses a VC and spends its credit).
+    Port(&'a mut TxPort),
+    /// A router, which chose the flit and spent the credit already.
+    Given(Option<Flit>),
+}
+
 /// What travels back from a receiver to its sender.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Back {
@@ -121,8 +146,13 @@ pub struct LinkDirStats {
 
 #[derive(Clone, Debug)]
 pub struct LinkDir {
-    pub src: EndpointId,
-    pub dst: EndpointId,
+    pub src: Node,
+    pub dst: Node,
+    /// The receiver is a router input port: flits wait in its buffers until
+    /// the router forwards them (`pop_for_router`), which returns the credit.
+    to_router: bool,
+    /// Extra cycles before a sent flit reaches the wire (a router pipeline).
+    extra_delay: u64,
     wire: DelayLine<Flit>,
     /// Credits and ACK/NAKs on their way back to this direction's sender:
     /// one return path (as PCIe's DLLPs carry both), one latency.
@@ -149,13 +179,15 @@ impl LinkDir {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         index: u32,
-        src: EndpointId,
-        dst: EndpointId,
+        (src, dst): (Node, Node),
         p: &LinkParams,
         drain: Option<DrainParams>,
         seed: u64,
         faults: LinkFaults,
+        extra_delay: u64,
     ) -> Self {
+        let to_router = matches!(dst, Node::Router(..));
+        let drain = if to_router { None } else { drain };
         let r = &p.reliability;
         let (sender, receiver) = match r.retry {
             Retry::GoBackN | Retry::SelectiveRepeat => {
@@ -182,6 +214,8 @@ impl LinkDir {
         Self {
             src,
             dst,
+            to_router,
+            extra_delay,
             wire: DelayLine::default(),
             back_wire: DelayLine::default(),
             credits: CreditCounters::new(p.vcs, p.credits_per_vc),
@@ -216,6 +250,7 @@ impl LinkDir {
     #[inline]
     pub fn inputs_idle(&self, c: Cycle) -> bool {
         self.rx.is_unpaced()
+            && !self.to_router
             && self.wire.next_arrival().is_none_or(|a| a > c)
             && self.back_wire.next_arrival().is_none_or(|a| a > c)
             && self.receiver.as_ref().is_none_or(|r| !r.ack_pending_at(c))
@@ -225,8 +260,8 @@ impl LinkDir {
     /// `tx` has admitted its due messages: nothing queued, no replay, no
     /// replay timer due (so no statistic moves either).
     #[inline]
-    pub fn output_idle(&self, c: Cycle, tx: &TxPort) -> bool {
-        !tx.has_queued()
+    pub fn output_idle(&self, c: Cycle, queued: bool) -> bool {
+        !queued
             && self
                 .sender
                 .as_ref()
@@ -248,7 +283,8 @@ impl LinkDir {
         // An unpaced receiver drains everything it holds every cycle, so
         // consuming what the link layer passes up at once (see `pass_up`) is
         // exactly accept + drain.
-        let unpaced = self.rx.is_unpaced();
+        // Router inputs hold flits until the router forwards them.
+        let unpaced = self.rx.is_unpaced() && !self.to_router;
         self.ctrl_out.clear();
         while let Some(flit) = self.wire.pop_due(c) {
             tally.events += 1;
@@ -297,14 +333,17 @@ impl LinkDir {
             }
         }
         if !unpaced {
-            self.rx.refill();
-            while let Some(flit) = self.rx.next_drained() {
-                act.progressed = true;
-                self.consume(flit, c, p, tally)?;
+            if !self.to_router {
+                self.rx.refill();
+                while let Some(flit) = self.rx.next_drained() {
+                    act.progressed = true;
+                    self.consume(flit, c, p, tally)?;
+                }
             }
-            // Sample here: nothing later in the cycle touches receive
-            // buffers. Unpaced receivers end every cycle empty: their
-            // histogram is derived in `occupancy_histogram` instead.
+            // Sample after arrivals and draining (a router may take flits
+            // later in the cycle: its inputs are sampled before it does).
+            // Unpaced receivers end every cycle empty: their histogram is
+            // derived in `occupancy_histogram` instead.
             let occ = self.rx.occupancy();
             self.stats.occupancy.add(occ as u64, 1);
             self.stats.max_occupancy = self.stats.max_occupancy.max(occ);
@@ -328,14 +367,14 @@ impl LinkDir {
         if flit.is(Flit::UNDETECTED) || flit.is(Flit::DETECTED) {
             tally.log.corrupt[flit.msg] = true;
         }
-        if self.rx.is_unpaced() {
+        if self.rx.is_unpaced() && !self.to_router {
             self.consume(flit, c, p, tally)
         } else {
             self.rx.accept(flit).map_err(|o| Error::Invariant {
                 cycle: c,
                 message: format!(
-                    "endpoint {} received a flit on VC {} whose buffer already held {} flits: sent without a credit",
-                    self.dst.0, o.vc, o.capacity
+                    "{:?} received a flit on VC {} whose buffer already held {} flits: sent without a credit",
+                    self.dst, o.vc, o.capacity
                 ),
             })
         }
@@ -360,10 +399,34 @@ impl LinkDir {
                 }
             }
         }
-        if flit.is(Flit::MSG_TAIL) {
+        if flit.is(Flit::MSG_TAIL) && !self.to_router {
             tally.deliver(flit.msg, c)?;
         }
         Ok(())
+    }
+
+    /// The router takes the head flit of `vc` to forward it: the buffer is
+    /// free again and its credit heads back upstream.
+    #[inline]
+    pub fn pop_for_router(
+        &mut self,
+        vc: usize,
+        c: Cycle,
+        p: &LinkParams,
+        tally: &mut Tally,
+    ) -> Result<Flit> {
+        let flit = self.rx.pop(vc).expect("the router forwards a flit it saw");
+        self.consume(flit, c, p, tally)?;
+        Ok(flit)
+    }
+
+    /// Whether a new flit given at cycle `c` would be sent (no replay due or
+    /// under way, room in the replay buffer): what a router checks first.
+    #[inline]
+    pub fn accepts_new(&self, c: Cycle) -> bool {
+        self.sender
+            .as_ref()
+            .is_none_or(|s| !s.replaying() && s.deadline().is_none_or(|d| d > c) && s.has_room())
     }
 
     /// The output half of cycle `c` for this direction's sender: a due
@@ -374,7 +437,7 @@ impl LinkDir {
         &mut self,
         c: Cycle,
         p: &LinkParams,
-        tx: &mut TxPort,
+        mut source: Source<'_>,
         tally: &mut Tally,
         act: &mut Activity,
     ) {
@@ -384,21 +447,35 @@ impl LinkDir {
             s.check_timeout(c);
             s.replaying().then(|| s.next_replay())
         });
+        let waiting = match &source {
+            Source::Port(tx) => tx.has_queued(),
+            Source::Given(f) => f.is_some(),
+        };
         let flit = if replay.is_some() {
+            debug_assert!(
+                !matches!(source, Source::Given(Some(_))),
+                "a router sent while a replay was due"
+            );
             self.stats.flits_replayed += 1;
             replay
         } else if self.sender.as_ref().is_some_and(|s| !s.has_room()) {
-            self.stats.replay_stall_cycles += tx.has_queued() as u64;
+            self.stats.replay_stall_cycles += waiting as u64;
             None
         } else {
-            tx.send(p, &mut self.credits).map(|sent| {
+            let new = match source {
+                Source::Port(ref mut tx) => tx
+                    .send(p, &mut self.credits)
+                    .map(|s| (s.flit, s.first_of_message)),
+                Source::Given(f) => f.map(|f| (f, false)),
+            };
+            new.map(|(flit, first_of_message)| {
                 let flit = match &mut self.sender {
-                    Some(s) => s.record_new(sent.flit, c),
-                    None => sent.flit,
+                    Some(s) => s.record_new(flit, c),
+                    None => flit,
                 };
                 self.stats.flits += 1;
                 self.stats.payload_bytes += flit.payload_bytes as u64;
-                if sent.first_of_message {
+                if first_of_message {
                     tally.log.send[flit.msg] = c;
                 }
                 act.progressed = true;
@@ -409,9 +486,13 @@ impl LinkDir {
             tally.events += 1;
             self.transmit(flit, c, p);
         }
+        let more = match &source {
+            Source::Port(tx) => tx.sendable(&self.credits) != 0,
+            Source::Given(_) => false, // the router says when it is busy
+        };
         act.busy |= match &self.sender {
-            Some(s) => s.replaying() || (s.has_room() && tx.sendable(&self.credits) != 0),
-            None => tx.sendable(&self.credits) != 0,
+            Some(s) => s.replaying() || (s.has_room() && more),
+            None => more,
         };
     }
 
@@ -438,20 +519,32 @@ impl LinkDir {
             }
             return;
         }
-        self.wire.push(c + 1 + p.latency_cycles, flit);
+        self.wire
+            .push(c + 1 + self.extra_delay + p.latency_cycles, flit);
+    }
+
+    /// Whether the receive buffers' occupancy is sampled every cycle (paced
+    /// receivers and router inputs); unpaced receivers end every cycle empty.
+    #[inline]
+    fn samples_occupancy(&self) -> bool {
+        self.to_router || !self.rx.is_unpaced()
     }
 
     /// Accounts `k` skipped idle cycles exactly as `k` calls of `inputs` and
     /// `output` with nothing arriving would.
-    pub fn account_idle(&mut self, tx: &mut TxPort, k: u64) {
-        match &self.sender {
-            Some(s) if !s.has_room() => {
-                self.stats.replay_stall_cycles += tx.has_queued() as u64 * k
+    pub fn account_idle(&mut self, tx: Option<&mut TxPort>, k: u64) {
+        if let Some(tx) = tx {
+            match &self.sender {
+                Some(s) if !s.has_room() => {
+                    self.stats.replay_stall_cycles += tx.has_queued() as u64 * k
+                }
+                _ => tx.account_idle(k, &self.credits),
             }
-            _ => tx.account_idle(k, &self.credits),
         }
-        self.rx.account_idle(k);
-        if !self.rx.is_unpaced() {
+        if !self.to_router {
+            self.rx.account_idle(k);
+        }
+        if self.samples_occupancy() {
             self.stats.occupancy.add(self.rx.occupancy() as u64, k);
         }
     }
@@ -504,13 +597,13 @@ impl LinkDir {
     }
 
     /// A snapshot of this direction's link-layer state.
-    pub fn state(&self, tx: &TxPort, vcs: usize) -> LinkState {
+    pub fn state(&self, tx: Option<&TxPort>, vcs: usize, endpoints: usize) -> LinkState {
         let per_vc = |f: &dyn Fn(usize) -> u32| (0..vcs).map(f).collect::<Vec<u32>>();
         LinkState {
-            src: self.src.0,
-            dst: self.dst.0,
+            src: self.src.index(endpoints),
+            dst: self.dst.index(endpoints),
             credits: per_vc(&|v| self.credits.get(v)),
-            queued_messages: tx.queued_messages(),
+            queued_messages: tx.map_or_else(|| vec![0; vcs], |t| t.queued_messages()),
             flits_on_wire: self.wire.len() as u32,
             buffered: per_vc(&|v| self.rx.len(v) as u32),
             credits_returning: per_vc(&|v| self.credits_on_back_wire(v) + self.pending_credits[v]),
@@ -530,7 +623,7 @@ impl LinkDir {
     /// Cycles the receive buffers spent at each occupancy over `cycles`.
     pub fn occupancy_histogram(&self, cycles: u64) -> Histogram {
         let mut h = self.stats.occupancy.clone();
-        if self.rx.is_unpaced() {
+        if !self.samples_occupancy() {
             h.add(0, cycles);
         }
         h

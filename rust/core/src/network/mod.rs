@@ -16,23 +16,31 @@
 //! matters. The link layer of one direction is in [`link_dir`].
 
 pub mod link_dir;
+pub mod router;
 
 use crate::endpoint::TxPort;
 use crate::engine::{Activity, Model};
 use crate::error::{Error, Result, WaitingChannel};
 use crate::ids::{EndpointId, IdVec, LinkDirId, MsgId};
+use crate::link::Flit;
+use crate::routing::Routing;
 use crate::spec::endpoint::DrainParams;
 use crate::spec::faults::{Fault, LinkFaults};
 use crate::spec::{FabricSpec, LinkParams};
 use crate::time::Cycle;
+use crate::topology::{Graph, Peer};
 use crate::traffic::MessageTraffic;
-pub use link_dir::{LinkDir, LinkDirStats, LinkState, Tally};
+pub use link_dir::{LinkDir, LinkDirStats, LinkState, Node, Source, Tally};
+use router::{Router, RouterCtx};
 
 /// Marks a cycle that never came (message not sent / not delivered).
 pub const NEVER: Cycle = Cycle::MAX;
 
-/// An endpoint's network interface. With no routers, its single transmit
-/// port drives link direction `out`.
+/// Routers are limited to this many ports (allocators use 64-bit masks).
+pub const MAX_ROUTER_PORTS: usize = 64;
+
+/// An endpoint's network interface: its transmit port drives link direction
+/// `out` (to the other endpoint, or to its router).
 #[derive(Clone, Debug)]
 pub struct Endpoint {
     pub out: LinkDirId,
@@ -51,11 +59,26 @@ pub struct MessageLog {
     pub corrupt: IdVec<MsgId, bool>,
 }
 
+/// Routers, the graph they form and how they route.
+pub struct Routed {
+    pub graph: Graph,
+    pub routing: Routing,
+    pub routers: Vec<Router>,
+    /// Per link direction whose sender is a router: the flit it forwards
+    /// this cycle (dense, so that nothing is searched per cycle).
+    pending: IdVec<LinkDirId, Option<Flit>>,
+    /// Those link directions.
+    router_sourced: Vec<LinkDirId>,
+}
+
 pub struct Network {
     pub params: LinkParams,
     pub endpoints: IdVec<EndpointId, Endpoint>,
     pub dirs: IdVec<LinkDirId, LinkDir>,
     pub tally: Tally,
+    pub routed: Option<Routed>,
+    /// Destination endpoint of each message (what routers route on).
+    msg_dst: IdVec<MsgId, u32>,
     drain: Option<DrainParams>,
     admitted: usize,
     total: usize,
@@ -70,27 +93,91 @@ impl Network {
         traffic: &MessageTraffic,
         seed: u64,
         faults: &[Fault],
-    ) -> Self {
+    ) -> Result<Self> {
         let n = spec.topology.num_endpoints();
         let drain = spec.endpoint.drain_params(params.clock, params.flit_bytes);
+        let pipeline = spec.router.pipeline_cycles as u64;
         let mut dirs: IdVec<LinkDirId, LinkDir> = IdVec::new();
+        let add = |dirs: &mut IdVec<LinkDirId, LinkDir>, ends: (Node, Node)| {
+            let index = dirs.len() as u32;
+            let faults = LinkFaults::for_link(faults, index, params.clock);
+            let delay = if matches!(ends.0, Node::Router(..)) {
+                pipeline
+            } else {
+                0
+            };
+            dirs.push(LinkDir::new(
+                index, ends, &params, drain, seed, faults, delay,
+            ))
+        };
         let mut out_of: Vec<Option<LinkDirId>> = vec![None; n];
-        for (a, b) in spec.topology.links() {
-            for (s, d) in [(a, b), (b, a)] {
-                let index = dirs.len() as u32;
-                let link_faults = LinkFaults::for_link(faults, index, params.clock);
-                let dir = LinkDir::new(
-                    index,
-                    EndpointId(s),
-                    EndpointId(d),
-                    &params,
-                    drain,
-                    seed,
-                    link_faults,
-                );
-                out_of[s as usize] = Some(dirs.push(dir));
+        let routed = match spec.topology.graph() {
+            None => {
+                for (a, b) in spec.topology.links() {
+                    let (ea, eb) = (Node::Endpoint(EndpointId(a)), Node::Endpoint(EndpointId(b)));
+                    out_of[a as usize] = Some(add(&mut dirs, (ea, eb)));
+                    out_of[b as usize] = Some(add(&mut dirs, (eb, ea)));
+                }
+                None
             }
-        }
+            Some(graph) => {
+                let routing = spec
+                    .topology
+                    .routing(&graph)
+                    .expect("a graph has a routing function");
+                let mut routers: Vec<Router> = graph
+                    .routers
+                    .iter()
+                    .enumerate()
+                    .map(|(r, x)| Router::new(r as u32, x.ports.len(), params.vcs as usize))
+                    .collect();
+                if let Some(r) = graph
+                    .routers
+                    .iter()
+                    .position(|x| x.ports.len() > MAX_ROUTER_PORTS)
+                {
+                    return Err(Error::spec(
+                        "topology",
+                        format!(
+                            "router {r} has {} ports; the router model supports up to {MAX_ROUTER_PORTS}",
+                            graph.routers[r].ports.len()
+                        ),
+                    ));
+                }
+                // Injection and ejection links, then router-to-router links.
+                for (e, &(r, p)) in graph.attach.iter().enumerate() {
+                    let (end, port) = (Node::Endpoint(EndpointId(e as u32)), Node::Router(r, p));
+                    let inj = add(&mut dirs, (end, port));
+                    let ej = add(&mut dirs, (port, end));
+                    out_of[e] = Some(inj);
+                    routers[r as usize].inputs[p as usize] = Some(inj);
+                    routers[r as usize].outputs[p as usize] = Some(ej);
+                }
+                for (r, router) in graph.routers.iter().enumerate() {
+                    for (p, peer) in router.ports.iter().enumerate() {
+                        if let Peer::Router(r2, p2) = *peer {
+                            let d = add(
+                                &mut dirs,
+                                (Node::Router(r as u32, p as u32), Node::Router(r2, p2)),
+                            );
+                            routers[r].outputs[p] = Some(d);
+                            routers[r2 as usize].inputs[p2 as usize] = Some(d);
+                        }
+                    }
+                }
+                let router_sourced = dirs
+                    .ids()
+                    .filter(|&d| matches!(dirs[d].src, Node::Router(..)))
+                    .collect();
+                Some(Routed {
+                    graph,
+                    routing,
+                    routers,
+                    pending: IdVec::from_vec(vec![None; dirs.len()]),
+                    router_sourced,
+                })
+            }
+        };
         let mut plans: Vec<Vec<(Cycle, MsgId, u64, u8)>> = vec![Vec::new(); n];
         for i in 0..traffic.len() {
             let at = params.clock.cycle_at_or_after(traffic.inject_ps[i]);
@@ -106,13 +193,13 @@ impl Network {
                 .into_iter()
                 .enumerate()
                 .map(|(e, plan)| Endpoint {
-                    out: out_of[e].expect("every endpoint of a point-to-point fabric has a link"),
+                    out: out_of[e].expect("every endpoint has a link"),
                     tx: TxPort::new(&params, plan),
                 })
                 .collect(),
         );
         let m = traffic.len();
-        Self {
+        Ok(Self {
             params,
             endpoints,
             dirs,
@@ -126,10 +213,12 @@ impl Network {
                 delivered: 0,
                 events: 0,
             },
+            routed,
+            msg_dst: IdVec::from_vec(traffic.dst.clone()),
             drain,
             admitted: 0,
             total: m,
-        }
+        })
     }
 
     pub fn delivered(&self) -> usize {
@@ -140,8 +229,22 @@ impl Network {
         self.total - self.tally.delivered
     }
 
+    /// How many link directions the fabric of `spec` has (the rows of
+    /// `res.links`): two per direct link; with routers, injection and
+    /// ejection per endpoint, then one per router port wired to a router.
+    pub fn count_link_directions(spec: &FabricSpec) -> usize {
+        match spec.topology.graph() {
+            None => 2 * spec.topology.links().len(),
+            Some(g) => 2 * g.num_endpoints() + g.router_channels().count(),
+        }
+    }
+
+    pub fn num_endpoints(&self) -> usize {
+        self.endpoints.len()
+    }
+
     /// Offers a new message at cycle `at` (validated by the caller); returns its id.
-    pub fn inject(&mut self, src: u32, bytes: u64, vc: u8, at: Cycle) -> MsgId {
+    pub fn inject(&mut self, src: u32, dst: u32, bytes: u64, vc: u8, at: Cycle) -> MsgId {
         let id = MsgId(self.total as u32);
         self.total += 1;
         let log = &mut self.tally.log;
@@ -149,6 +252,7 @@ impl Network {
         log.deliver.push(NEVER);
         log.order.push(NEVER);
         log.corrupt.push(false);
+        self.msg_dst.push(dst);
         self.endpoints[EndpointId(src)].tx.offer(at, id, bytes, vc);
         id
     }
@@ -158,12 +262,21 @@ impl Network {
         self.dirs[LinkDirId(fault.link())].add_fault(fault, &self.params);
     }
 
+    /// The transmit port feeding a link direction, if an endpoint's.
+    fn port_of(&self, d: &LinkDir) -> Option<&TxPort> {
+        match d.src {
+            Node::Endpoint(e) => Some(&self.endpoints[e].tx),
+            Node::Router(..) => None,
+        }
+    }
+
     /// Every link direction's state, in `res.links` order.
     pub fn state(&self) -> Vec<LinkState> {
         let vcs = self.params.vcs as usize;
+        let n = self.num_endpoints();
         self.dirs
             .iter()
-            .map(|d| d.state(&self.endpoints[d.src].tx, vcs))
+            .map(|d| d.state(self.port_of(d), vcs, n))
             .collect()
     }
 }
@@ -177,6 +290,8 @@ impl Model for Network {
             dirs,
             tally,
             admitted,
+            routed,
+            msg_dst,
             ..
         } = self;
         let mut act = Activity::default();
@@ -187,19 +302,43 @@ impl Model for Network {
                 d.inputs(c, params, tally, &mut act)?;
             }
         }
+        if let Some(rt) = routed {
+            let ctx = RouterCtx {
+                graph: &rt.graph,
+                routing: &rt.routing,
+                msg_dst,
+                params,
+            };
+            for r in rt.routers.iter_mut() {
+                r.step(c, &ctx, dirs, tally, &mut act, &mut rt.pending)?;
+            }
+            for &d in &rt.router_sourced {
+                let given = rt.pending[d].take();
+                if given.is_some() || !dirs[d].output_idle(c, false) {
+                    dirs[d].output(c, params, Source::Given(given), tally, &mut act);
+                }
+            }
+        }
         for e in endpoints.iter_mut() {
             *admitted += e.tx.admit(c);
             let d = &mut dirs[e.out];
-            if !d.output_idle(c, &e.tx) {
-                d.output(c, params, &mut e.tx, tally, &mut act);
+            if !d.output_idle(c, e.tx.has_queued()) {
+                d.output(c, params, Source::Port(&mut e.tx), tally, &mut act);
             }
         }
         Ok(act)
     }
 
     fn account_idle(&mut self, from: Cycle, to: Cycle) {
-        for e in self.endpoints.iter_mut() {
-            self.dirs[e.out].account_idle(&mut e.tx, to - from);
+        let Network {
+            endpoints, dirs, ..
+        } = self;
+        for d in dirs.iter_mut() {
+            let tx = match d.src {
+                Node::Endpoint(e) => Some(&mut endpoints[e].tx),
+                Node::Router(..) => None,
+            };
+            d.account_idle(tx, to - from);
         }
     }
 
@@ -238,8 +377,8 @@ impl Model for Network {
                     return Err(Error::Invariant {
                         cycle: c,
                         message: format!(
-                            "credits not conserved on link {}->{} VC {vc}: {a} at sender + {w} spent on flits not yet accepted + {b} buffered + {r} returning or held != {initial}",
-                            d.src.0, d.dst.0
+                            "credits not conserved on link {:?}->{:?} VC {vc}: {a} at sender + {w} spent on flits not yet accepted + {b} buffered + {r} returning or held != {initial}",
+                            d.src, d.dst
                         ),
                     });
                 }
@@ -254,10 +393,10 @@ impl Model for Network {
             let d = &self.dirs[ep.out];
             for (vc, queued) in ep.tx.credit_starved_vcs(&d.credits) {
                 let held = d.rx.len(vc);
-                let drains = if d.rx.drains_at_all() {
-                    "drains"
-                } else {
-                    "never drains (drain_gbps = 0)"
+                let drains = match d.dst {
+                    Node::Router(r, p) => format!("is router {r}'s input port {p}"),
+                    Node::Endpoint(_) if d.rx.drains_at_all() => "drains".to_string(),
+                    Node::Endpoint(_) => "never drains (drain_gbps = 0)".to_string(),
                 };
                 let lost = d.stats.credits_dropped;
                 let lost = if lost > 0 {
@@ -270,10 +409,23 @@ impl Model for Network {
                     port: 0,
                     vc: vc as u32,
                     reason: format!(
-                        "{queued} message(s) wait for a credit; receiver endpoint {} holds {held}/{} flits of this VC and {drains}{lost}",
-                        d.dst.0, self.params.credits_per_vc
+                        "{queued} message(s) wait for a credit; the receiver holds {held}/{} flits of this VC and {drains}{lost}",
+                        self.params.credits_per_vc
                     ),
                 });
+            }
+        }
+        if let Some(rt) = &self.routed {
+            let n = self.num_endpoints() as u32;
+            for r in &rt.routers {
+                for (port, vc, why) in r.blocked(&self.dirs) {
+                    out.push(WaitingChannel {
+                        node: n + r.id,
+                        port,
+                        vc,
+                        reason: format!("router {} input port {port} VC {vc} {why}", r.id),
+                    });
+                }
             }
         }
         out

@@ -53,6 +53,28 @@ impl Routing {
         }
     }
 
+    /// The VCs `lo..hi` a packet of `class` may take: its class's share of
+    /// `vcs`, or all of them when there are fewer VCs than classes.
+    pub fn vc_range(&self, class: u8, vcs: u32) -> (u32, u32) {
+        let classes = self.classes() as u32;
+        if classes > 1 && vcs >= classes {
+            let share = vcs / classes;
+            (class as u32 * share, (class as u32 + 1) * share)
+        } else {
+            (0, vcs)
+        }
+    }
+
+    /// The class of a packet on VC `vc` (the inverse of [`Routing::vc_range`]).
+    pub fn class_of_vc(&self, vc: u32, vcs: u32) -> u8 {
+        let classes = self.classes() as u32;
+        if classes > 1 && vcs >= classes {
+            (vc / (vcs / classes)).min(classes - 1) as u8
+        } else {
+            0
+        }
+    }
+
     /// The VC a packet of `class` occupies when the link has `vcs` VCs: the
     /// first of its class's share. With fewer VCs than classes, all classes
     /// share VC 0 (and the separation the classes were for is lost).

@@ -28,6 +28,7 @@ impl CaseSpec {
             topology: self.topology.clone(),
             link: self.link.clone(),
             endpoint: self.endpoint.clone(),
+            router: Default::default(),
         }
     }
 

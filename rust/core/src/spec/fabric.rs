@@ -201,6 +201,28 @@ fn validate_graph(routers: u32, edges: &[(u32, u32)], endpoints: &[u32]) -> Resu
     }
 }
 
+/// The routers of a routed topology (all alike).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterSpec {
+    /// Cycles a forwarded flit spends in the router pipeline beyond the one
+    /// cycle in which it is routed, allocated and switched (0: a flit that
+    /// arrives can leave in the same cycle).
+    #[serde(default)]
+    pub pipeline_cycles: u32,
+}
+
+impl RouterSpec {
+    pub fn validate(&self) -> Result<()> {
+        ensure(
+            self.pipeline_cycles <= 1000,
+            "pipeline_cycles",
+            "<= 1000",
+            self.pipeline_cycles,
+        )
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FabricSpec {
@@ -208,6 +230,8 @@ pub struct FabricSpec {
     pub link: LinkSpec,
     #[serde(default)]
     pub endpoint: EndpointSpec,
+    #[serde(default)]
+    pub router: RouterSpec,
 }
 
 impl FabricSpec {
@@ -228,6 +252,7 @@ impl FabricSpec {
     pub fn validate(&self) -> Result<()> {
         self.topology.validate().map_err(|e| e.within("topology"))?;
         self.link.validate().map_err(|e| e.within("link"))?;
+        self.router.validate().map_err(|e| e.within("router"))?;
         self.endpoint.validate().map_err(|e| e.within("endpoint"))?;
         Ok(())
     }

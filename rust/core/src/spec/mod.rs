@@ -17,7 +17,7 @@ pub mod reliability;
 pub mod run;
 
 pub use endpoint::EndpointSpec;
-pub use fabric::{FabricSpec, TopologySpec};
+pub use fabric::{FabricSpec, RouterSpec, TopologySpec};
 pub use link::{LinkParams, LinkSpec, Packing};
 pub use reliability::{BurstSpec, Retry};
 pub use run::{EngineMode, RunOptions};
@@ -88,6 +88,12 @@ impl Spec for FabricSpec {
     }
 }
 
+impl Spec for RouterSpec {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+}
+
 impl Spec for hbm::HbmSpec {
     fn check(&self) -> Result<()> {
         self.validate()
@@ -114,7 +120,9 @@ impl Spec for case::CaseSpec {
 }
 
 /// The spec kinds the text API knows.
-pub const SPEC_KINDS: &[&str] = &["link", "endpoint", "fabric", "options", "case", "hbm"];
+pub const SPEC_KINDS: &[&str] = &[
+    "link", "endpoint", "router", "fabric", "options", "case", "hbm",
+];
 
 /// Calls the generic `$f::<T>(args)` for the spec type named by `$kind`.
 macro_rules! by_kind {
@@ -122,6 +130,7 @@ macro_rules! by_kind {
         match $kind {
             "link" => $f::<LinkSpec>($($arg),*),
             "endpoint" => $f::<EndpointSpec>($($arg),*),
+            "router" => $f::<RouterSpec>($($arg),*),
             "fabric" => $f::<FabricSpec>($($arg),*),
             "options" => $f::<RunOptions>($($arg),*),
             "case" => $f::<case::CaseSpec>($($arg),*),
@@ -220,7 +229,7 @@ mod text_api_tests {
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("link.lanes: must be in 1..="), "{e}");
-        assert!(normalize_json("router", "{}")
+        assert!(normalize_json("widget", "{}")
             .unwrap_err()
             .to_string()
             .contains("unknown spec kind"));

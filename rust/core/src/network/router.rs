@@ -1,0 +1,242 @@
+//! An input-queued virtual-channel router (BookSim, Garnet): per input port
+//! and VC a buffer (the arriving link direction's receive buffer), and per
+//! cycle route computation, VC allocation, switch allocation and traversal.
+//!
+//! Wormhole switching: a packet's head flit is routed and wins an output VC
+//! of the class the routing function asks for; its flits follow on that VC;
+//! its tail frees it. On links that pack several packets into a flit, a
+//! message is the unit instead (a flit may end one packet and start the next).
+//! Allocators are separable and round-robin: each input port offers one VC,
+//! each output port grants one input. The pipeline's depth adds
+//! `pipeline_cycles` before a forwarded flit reaches its output link.
+
+use super::link_dir::{LinkDir, Tally};
+use crate::engine::Activity;
+use crate::error::Result;
+use crate::ids::{IdVec, LinkDirId, MsgId};
+use crate::link::credits::pick_round_robin;
+use crate::link::Flit;
+use crate::routing::Routing;
+use crate::spec::{LinkParams, Packing};
+use crate::time::Cycle;
+use crate::topology::{Graph, RouterId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum VcState {
+    Idle,
+    /// Routed, waiting for an output VC of `class` on `out`.
+    Routed {
+        out: u32,
+        class: u8,
+    },
+    /// Holds `out_vc` of output port `out` until the worm's tail.
+    Active {
+        out: u32,
+        out_vc: u32,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Router {
+    pub id: RouterId,
+    /// Per port: the link direction arriving at / leaving it.
+    pub inputs: Vec<Option<LinkDirId>>,
+    pub outputs: Vec<Option<LinkDirId>>,
+    vcs: usize,
+    /// Per input (port, VC).
+    state: Vec<VcState>,
+    /// Per output (port, VC): held by a worm.
+    held: Vec<bool>,
+    /// Round-robin pointers: per input port over its VCs, per output port
+    /// over input ports, per output port over VCs to allocate.
+    in_rr: Vec<u32>,
+    out_rr: Vec<u32>,
+    va_rr: Vec<u32>,
+    /// This cycle's grants, per output port: (input port, input VC).
+    grants: Vec<Option<(u32, u32)>>,
+}
+
+/// What the router needs to know about the network to decide.
+pub struct RouterCtx<'a> {
+    pub graph: &'a Graph,
+    pub routing: &'a Routing,
+    /// Destination endpoint of each message.
+    pub msg_dst: &'a IdVec<MsgId, u32>,
+    pub params: &'a LinkParams,
+}
+
+impl Router {
+    pub fn new(id: RouterId, ports: usize, vcs: usize) -> Self {
+        Self {
+            id,
+            inputs: vec![None; ports],
+            outputs: vec![None; ports],
+            vcs,
+            state: vec![VcState::Idle; ports * vcs],
+            held: vec![false; ports * vcs],
+            in_rr: vec![0; ports],
+            out_rr: vec![0; ports],
+            va_rr: vec![0; ports],
+            grants: vec![None; ports],
+        }
+    }
+
+    fn ports(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Route computation, VC allocation and switch allocation for cycle `c`;
+    /// the winners' flits are taken from their input buffers (returning the
+    /// credits) and returned per output port, to be sent on that port's link.
+    pub fn step(
+        &mut self,
+        c: Cycle,
+        ctx: &RouterCtx<'_>,
+        dirs: &mut IdVec<LinkDirId, LinkDir>,
+        tally: &mut Tally,
+        act: &mut Activity,
+        pending: &mut IdVec<LinkDirId, Option<Flit>>,
+    ) -> Result<()> {
+        let vcs = self.vcs;
+        let mut holding = false;
+        // Route computation for worms whose head reached the front.
+        for p in 0..self.ports() {
+            let Some(d) = self.inputs[p] else { continue };
+            let rx = &dirs[d].rx;
+            for v in 0..vcs {
+                let Some(front) = rx.front(v) else { continue };
+                holding = true;
+                if self.state[p * vcs + v] == VcState::Idle {
+                    let class = ctx.routing.class_of_vc(v as u32, vcs as u32);
+                    let dst = crate::ids::EndpointId(ctx.msg_dst[front.msg]);
+                    let hop = ctx.routing.route(ctx.graph, self.id, p as u32, class, dst);
+                    self.state[p * vcs + v] = VcState::Routed {
+                        out: hop.port,
+                        class: hop.class,
+                    };
+                }
+            }
+        }
+        if !holding {
+            return Ok(());
+        }
+        act.busy = true; // flits wait in the buffers: the next cycle may move them
+                         // VC allocation: each output port hands its free VCs (of the class
+                         // asked) to waiting inputs, round-robin over input (port, VC).
+        let n_in = self.ports() * vcs;
+        for o in 0..self.ports() {
+            let start = self.va_rr[o] as usize;
+            for k in 0..n_in {
+                let i = (start + k) % n_in;
+                let VcState::Routed { out, class } = self.state[i] else {
+                    continue;
+                };
+                if out as usize != o {
+                    continue;
+                }
+                let (lo, hi) = ctx.routing.vc_range(class, vcs as u32);
+                if let Some(out_vc) = (lo..hi).find(|&w| !self.held[o * vcs + w as usize]) {
+                    self.held[o * vcs + out_vc as usize] = true;
+                    self.state[i] = VcState::Active { out, out_vc };
+                    self.va_rr[o] = ((i + 1) % n_in) as u32;
+                }
+            }
+        }
+        // Switch allocation, input first: each input port offers one VC whose
+        // head flit has a credit downstream and an output link that takes it.
+        self.grants.iter_mut().for_each(|g| *g = None);
+        let mut offers: Vec<Option<(u32, u32)>> = vec![None; self.ports()];
+        for (p, offer) in offers.iter_mut().enumerate() {
+            let Some(d) = self.inputs[p] else { continue };
+            let mut ready = 0u64;
+            for v in 0..vcs {
+                if let VcState::Active { out, out_vc } = self.state[p * vcs + v] {
+                    let Some(od) = self.outputs[out as usize] else {
+                        continue;
+                    };
+                    let out_dir = &dirs[od];
+                    if dirs[d].rx.front(v).is_some()
+                        && out_dir.credits.get(out_vc as usize) > 0
+                        && out_dir.accepts_new(c)
+                    {
+                        ready |= 1 << v;
+                    }
+                }
+            }
+            if ready != 0 {
+                let v = pick_round_robin(ready, self.in_rr[p]);
+                if let VcState::Active { out, .. } = self.state[p * vcs + v] {
+                    *offer = Some((out, v as u32));
+                }
+            }
+        }
+        // ...then each output port grants one offer, round-robin over inputs.
+        for o in 0..self.ports() {
+            let mut asking = 0u64;
+            for (p, offer) in offers.iter().enumerate() {
+                if matches!(offer, Some((out, _)) if *out as usize == o) {
+                    asking |= 1 << p;
+                }
+            }
+            if asking != 0 {
+                let p = pick_round_robin(asking, self.out_rr[o]);
+                self.grants[o] = Some((p as u32, offers[p].expect("asked").1));
+                self.out_rr[o] = ((p + 1) % self.ports()) as u32;
+                self.in_rr[p] = ((offers[p].expect("asked").1 as usize + 1) % vcs) as u32;
+            }
+        }
+        // Traversal.
+        let worm_ends = |f: &Flit| match ctx.params.packing {
+            Packing::Padded => f.is(Flit::TAIL),
+            Packing::Packed => f.is(Flit::MSG_TAIL),
+        };
+        for o in 0..self.ports() {
+            let Some((p, v)) = self.grants[o] else {
+                continue;
+            };
+            let (p, v) = (p as usize, v as usize);
+            let VcState::Active { out_vc, .. } = self.state[p * vcs + v] else {
+                unreachable!()
+            };
+            let in_dir = self.inputs[p].expect("granted input has a link");
+            let out_dir = self.outputs[o].expect("granted output has a link");
+            let mut flit = dirs[in_dir].pop_for_router(v, c, ctx.params, tally)?;
+            flit.vc = out_vc as u8;
+            // The last hop's channel verdict was handled at its receiver.
+            flit.flags &= !(Flit::DETECTED | Flit::UNDETECTED | Flit::CORRECTED);
+            dirs[out_dir].credits.take(out_vc as usize);
+            pending[out_dir] = Some(flit);
+            act.progressed = true;
+            if worm_ends(&flit) {
+                self.held[o * vcs + out_vc as usize] = false;
+                self.state[p * vcs + v] = VcState::Idle;
+            }
+        }
+        Ok(())
+    }
+
+    /// Input VCs that hold flits and cannot move: `(port, VC, why)`.
+    pub fn blocked(&self, dirs: &IdVec<LinkDirId, LinkDir>) -> Vec<(u32, u32, String)> {
+        let vcs = self.vcs;
+        let mut out = Vec::new();
+        for p in 0..self.ports() {
+            let Some(d) = self.inputs[p] else { continue };
+            for v in 0..vcs {
+                if dirs[d].rx.front(v).is_none() {
+                    continue;
+                }
+                let why = match self.state[p * vcs + v] {
+                    VcState::Idle => "waits to be routed".to_string(),
+                    VcState::Routed { out, class } => {
+                        format!("waits for a free VC of class {class} on output port {out}")
+                    }
+                    VcState::Active { out, out_vc } => {
+                        format!("waits for a credit on output port {out} VC {out_vc}")
+                    }
+                };
+                out.push((p as u32, v as u32, why));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,109 @@
+"""Routers on routed topologies: zero-load latency by hand, invariants under load, engine
+modes, and deadlock (the static check and the watchdog)."""
+
+import numpy as np
+import pytest
+
+import fabricsim as fs
+from fabricsim.testing import check_all
+
+NOC = fs.LinkSpec.preset("noc")  # 16 B flits, 1 ns cycles, 1-cycle latency, 2 VCs x 8 flits
+
+
+def fabric(topology, pipeline=3, **link):
+    return fs.Fabric(
+        topology=topology, link=NOC.replace(**link), router=fs.RouterSpec(pipeline_cycles=pipeline)
+    )
+
+
+@pytest.mark.parametrize(
+    ("topology", "src", "dst", "routers"),
+    [
+        (fs.topology.mesh((4, 4)), 0, 15, 7),  # corner to corner: 3 + 3 hops
+        (fs.topology.mesh((4, 4)), 5, 6, 2),
+        (fs.topology.mesh((4, 3, 2)), 0, 23, 7),  # 3 + 2 + 1 hops
+        (fs.topology.torus((4, 4)), 0, 3, 2),  # over the wrap-around link
+        (fs.topology.torus((8, 8)), 0, 36, 9),  # 4 + 4 hops (ties go +)
+        (fs.topology.ring(5), 0, 3, 3),  # the short way round
+        (fs.topology.switch_star(8), 2, 6, 1),
+        (fs.topology.fully_connected(5), 1, 4, 2),
+        (fs.topology.graph([(0, 1), (1, 2), (2, 3)]), 0, 3, 4),
+    ],
+)
+@pytest.mark.parametrize("pipeline", [0, 3])
+def test_zero_load_latency_is_injection_plus_routers_times_hop_time(topology, src, dst, routers, pipeline):
+    # One flit reaches its first router 1 + L cycles after it is sent; each router forwards it
+    # in the cycle it arrives plus `pipeline` cycles, onto a link of 1 + L: so
+    # (1 + L) + routers x (1 + pipeline + L). With L = 1 and pipeline = 3: 5H + 2, BookSim's
+    # zero-load latency (shared/reference/noc_calibration.md).
+    latency = NOC.resolved()["latency_cycles"]
+    res = fabric(topology, pipeline).run(fs.traffic.messages(src, dst, 16), check_invariants=True)
+    expected = (1 + latency) + routers * (1 + pipeline + latency)
+    assert res.messages["latency_ps"][0] == expected * 1000
+    if pipeline == 3:
+        assert expected == 5 * routers + 2
+
+
+def test_a_packet_of_several_flits_is_pipelined_through_the_routers():
+    # one 4-flit packet (mtu = 4 flits): its tail arrives 3 cycles after its head, at every hop
+    fab = fabric(fs.topology.mesh((4, 4)), mtu_bytes=64)
+    res = fab.run(fs.traffic.messages(0, 15, 64))
+    assert res.messages["latency_ps"][0] == (5 * 7 + 2 + 3) * 1000
+
+
+@pytest.mark.parametrize(
+    "topology",
+    [
+        fs.topology.mesh((4, 4)),
+        fs.topology.torus((4, 4)),
+        fs.topology.ring(6),
+        fs.topology.switch_star(6),
+        fs.topology.fully_connected(5),
+        fs.topology.graph([(0, 1), (1, 2), (1, 3), (3, 4)]),
+    ],
+)
+def test_random_traffic_is_delivered_once_in_order_with_credits_conserved(topology):
+    rng = np.random.default_rng(4)
+    n, count = topology.num_endpoints, 400
+    src = rng.integers(0, n, count)
+    dst = (src + rng.integers(1, n, count)) % n
+    traffic = fs.traffic.messages(src, dst, rng.integers(1, 120, count), at_ns=rng.uniform(0, 300, count))
+    fab = fabric(topology, pipeline=1, credits_per_vc=3, mtu_bytes=32)
+    res = fab.run(traffic, check_invariants=True)
+    assert res.complete
+    check_all(res, fab.link)
+    tick = fab.run(traffic, engine="tick_all")
+    assert np.array_equal(res.messages, tick.messages) and np.array_equal(res.links, tick.links)
+
+
+def test_errors_and_retry_work_hop_by_hop():
+    fab = fabric(fs.topology.mesh((3, 3)), ber=3e-4, retry="selective_repeat")
+    res = fab.run(
+        fs.traffic.messages(np.arange(9), (np.arange(9) + 4) % 9, 2000), seed=2, check_invariants=True
+    )
+    assert res.links["flits_replayed"].sum() > 0
+    check_all(res, fab.link)
+
+
+def test_a_one_vc_torus_is_refused_by_the_static_check_and_caught_by_the_watchdog():
+    fab = fabric(fs.topology.torus((8, 8)), vcs=1, credits_per_vc=2, mtu_bytes=64)
+    # every node sends far along +x: the rings' buffers fill in a cycle
+    n = 64
+    src = np.repeat(np.arange(n), 4)
+    dst = (src // 8) * 8 + (src % 8 + 4) % 8
+    traffic = fs.traffic.messages(src, dst, 256)
+    with pytest.raises(fs.DeadlockError, match="NOT deadlock-free") as info:
+        fab.run(traffic)
+    assert len(info.value.waiting) == 8
+    with pytest.raises(fs.DeadlockError, match="watchdog") as info:
+        fab.run(traffic, check_deadlock=False, watchdog_cycles=2000)
+    reasons = [w["reason"] for w in info.value.waiting]
+    assert any("waits for a credit" in r for r in reasons)
+    # with two VCs the dateline classes keep the same traffic flowing
+    ok = fabric(fs.topology.torus((8, 8)), vcs=2, credits_per_vc=2, mtu_bytes=64).run(traffic)
+    assert ok.complete
+
+
+def test_router_spec_is_validated():
+    with pytest.raises(fs.SpecError, match=r"router\.pipeline_cycles: must be <= 1000"):
+        fs.RouterSpec(pipeline_cycles=5000)
