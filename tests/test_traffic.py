@@ -74,3 +74,33 @@ def test_wrong_argument_types_are_spec_errors(fab):
 def test_columns_are_int64():
     t = fs.traffic.messages(np.array([0], dtype=np.uint8), 1, np.array([64], dtype=np.int32))
     assert all(getattr(t, c).dtype == np.int64 for c in ("src", "dst", "bytes", "inject_ps", "vc"))
+
+
+def test_synthetic_patterns_map_endpoints_as_defined():
+    rng = np.random.default_rng(0)
+    src = np.arange(64, dtype=np.int64)
+    d = lambda p, **kw: fs.traffic.destinations(p, src, 64, rng, **kw)  # noqa: E731
+    assert d("bit_complement").tolist() == (63 - src).tolist()
+    assert d("transpose", dims=(8, 8))[8 * 3 + 5] == 8 * 5 + 3  # (5, 3) -> (3, 5)
+    assert d("transpose", dims=(8, 8))[9] == -1  # the diagonal sends nothing
+    assert d("tornado", dims=(8, 8))[0] == 3 + 8 * 3  # (0, 0) -> (3, 3): halfway minus one per dim
+    assert d("neighbor", dims=(8, 8))[7] == 8 + 0  # (7, 0) -> (0, 1)
+    assert d("bit_reverse")[1] == 32 and d("shuffle")[33] == 3
+    uniform = d("uniform")
+    assert (uniform != src).all() and ((0 <= uniform) & (uniform < 64)).all()
+    perm = d("permutation")
+    assert sorted(perm[perm >= 0].tolist() + src[perm < 0].tolist()) == list(range(64))
+    with pytest.raises(fs.SpecError, match="power-of-two"):
+        fs.traffic.destinations("bit_reverse", src[:6], 6, rng)
+    with pytest.raises(fs.SpecError, match="unknown pattern"):
+        d("zigzag")
+
+
+def test_synthetic_injection_is_bernoulli_at_the_rate():
+    t = fs.traffic.synthetic("uniform", 64, rate=0.2, cycles=2000, cycle_ps=1000.0, packet_bytes=16, seed=3)
+    assert len(t) == pytest.approx(0.2 * 64 * 2000, rel=0.03)
+    assert (np.diff(t.inject_ps) >= 0).all() and (t.src != t.dst).all()
+    again = fs.traffic.synthetic(
+        "uniform", 64, rate=0.2, cycles=2000, cycle_ps=1000.0, packet_bytes=16, seed=3
+    )
+    assert t == again

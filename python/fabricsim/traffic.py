@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -121,6 +123,97 @@ def stream(
     )
 
 
+PATTERNS = (
+    "uniform",
+    "transpose",
+    "bit_complement",
+    "bit_reverse",
+    "shuffle",
+    "tornado",
+    "neighbor",
+    "hotspot",
+    "permutation",
+)
+
+
+def destinations(
+    pattern: str,
+    src: npt.NDArray[np.int64],
+    num_endpoints: int,
+    rng: np.random.Generator,
+    dims: Sequence[int] | None = None,
+    hotspot: int = 0,
+    hotspot_fraction: float = 0.1,
+    permutation: npt.NDArray[np.int64] | None = None,
+) -> npt.NDArray[np.int64]:
+    """The destination of each source in ``src`` under a synthetic ``pattern``; ``-1`` where the
+    pattern maps a node to itself (no packet). Grid patterns (``transpose``, ``tornado``,
+    ``neighbor``) use ``dims``; bit patterns need a power-of-two ``num_endpoints``."""
+    n = num_endpoints
+    bits = n.bit_length() - 1
+    if pattern in ("bit_complement", "bit_reverse", "shuffle") and 1 << bits != n:
+        raise SpecError(f"traffic.pattern: {pattern!r} needs a power-of-two number of endpoints, got {n}")
+    if pattern in ("transpose", "tornado", "neighbor") and not dims:
+        raise SpecError(f"traffic.pattern: {pattern!r} needs the grid's dims")
+    if pattern == "uniform":
+        dst = (src + rng.integers(1, n, len(src))) % n  # any other endpoint
+    elif pattern == "bit_complement":
+        dst = ~src & (n - 1)
+    elif pattern == "bit_reverse":
+        dst = np.zeros_like(src)
+        for b in range(bits):
+            dst |= ((src >> b) & 1) << (bits - 1 - b)
+    elif pattern == "shuffle":
+        dst = ((src << 1) | (src >> (bits - 1))) & (n - 1)
+    elif pattern in ("transpose", "tornado", "neighbor"):
+        assert dims is not None
+        coords = np.stack(np.unravel_index(src, tuple(reversed(dims)))[::-1])  # dimension 0 fastest
+        k = np.asarray(dims)[:, None]
+        if pattern == "transpose":
+            coords = coords[::-1]
+        elif pattern == "tornado":
+            coords = (coords + (k + 1) // 2 - 1) % k
+        else:
+            coords = (coords + 1) % k
+        dst = np.ravel_multi_index(tuple(coords[::-1]), tuple(reversed(dims))).astype(np.int64)
+    elif pattern == "hotspot":
+        hot = rng.random(len(src)) < hotspot_fraction
+        dst = np.where(hot, hotspot, (src + rng.integers(1, n, len(src))) % n)
+    elif pattern == "permutation":
+        perm = permutation if permutation is not None else rng.permutation(n)
+        dst = np.asarray(perm, dtype=np.int64)[src]
+    else:
+        raise SpecError(f"traffic.pattern: unknown pattern {pattern!r}; known: {', '.join(PATTERNS)}")
+    return np.where(dst == src, -1, dst).astype(np.int64)
+
+
+def synthetic(
+    pattern: str,
+    num_endpoints: int,
+    rate: float,
+    cycles: int,
+    cycle_ps: float,
+    packet_bytes: int,
+    packet_flits: int = 1,
+    seed: int = 0,
+    dims: Sequence[int] | None = None,
+    **pattern_options: Any,
+) -> MessageTraffic:
+    """Synthetic traffic: each endpoint starts a packet of ``packet_bytes`` (``packet_flits``
+    flits) each cycle with probability ``rate / packet_flits`` (Bernoulli injection, ``rate``
+    in flits per endpoint per cycle), for ``cycles`` cycles of ``cycle_ps``, to the destination
+    ``pattern`` gives (see :func:`destinations`). Rows are in time order."""
+    if not 0 < rate <= 1:
+        raise SpecError(f"traffic.rate: must be in (0, 1] flits/endpoint/cycle, got {rate}")
+    rng = np.random.default_rng(seed)
+    starts = rng.random((cycles, num_endpoints)) < rate / packet_flits
+    cycle, src = np.nonzero(starts)
+    dst = destinations(pattern, src.astype(np.int64), num_endpoints, rng, dims=dims, **pattern_options)
+    keep = dst >= 0
+    at_ps = np.rint(cycle[keep] * cycle_ps).astype(np.int64)
+    return messages(src[keep], dst[keep], packet_bytes, at_ps=at_ps)
+
+
 def concat(*parts: MessageTraffic) -> MessageTraffic:
     """The messages of all ``parts``, in order (row indices shift accordingly)."""
     return MessageTraffic(
@@ -128,4 +221,4 @@ def concat(*parts: MessageTraffic) -> MessageTraffic:
     )
 
 
-__all__ = ["MessageTraffic", "concat", "messages", "stream"]
+__all__ = ["PATTERNS", "MessageTraffic", "concat", "destinations", "messages", "stream", "synthetic"]
