@@ -173,6 +173,9 @@ pub struct LinkDir {
     /// NAKs and ACKs the receiver sends this cycle (reused: no allocation).
     ctrl_out: Vec<Ctrl>,
     pub stats: LinkDirStats,
+    /// The receive buffers' occupancy since cycle `occ_since` (see `note_occupancy`).
+    occ_value: u32,
+    occ_since: Cycle,
 }
 
 impl LinkDir {
@@ -242,6 +245,8 @@ impl LinkDir {
                 credits_dropped: 0,
                 acks_dropped: 0,
             },
+            occ_value: 0,
+            occ_since: 0,
         }
     }
 
@@ -249,8 +254,7 @@ impl LinkDir {
     /// and an unpaced receiver (whose per-cycle statistics are derived).
     #[inline]
     pub fn inputs_idle(&self, c: Cycle) -> bool {
-        self.rx.is_unpaced()
-            && !self.to_router
+        (self.rx.is_unpaced() || self.to_router)
             && self.wire.next_arrival().is_none_or(|a| a > c)
             && self.back_wire.next_arrival().is_none_or(|a| a > c)
             && self.receiver.as_ref().is_none_or(|r| !r.ack_pending_at(c))
@@ -340,15 +344,9 @@ impl LinkDir {
                     self.consume(flit, c, p, tally)?;
                 }
             }
-            // Sample after arrivals and draining (a router may take flits
-            // later in the cycle: its inputs are sampled before it does).
-            // Unpaced receivers end every cycle empty: their histogram is
-            // derived in `occupancy_histogram` instead.
-            let occ = self.rx.occupancy();
-            self.stats.occupancy.add(occ as u64, 1);
-            self.stats.max_occupancy = self.stats.max_occupancy.max(occ);
             act.busy |= self.rx.will_drain();
         }
+        self.note_occupancy(c);
         Ok(())
     }
 
@@ -416,6 +414,7 @@ impl LinkDir {
         tally: &mut Tally,
     ) -> Result<Flit> {
         let flit = self.rx.pop(vc).expect("the router forwards a flit it saw");
+        self.note_occupancy(c);
         self.consume(flit, c, p, tally)?;
         Ok(flit)
     }
@@ -523,11 +522,21 @@ impl LinkDir {
             .push(c + 1 + self.extra_delay + p.latency_cycles, flit);
     }
 
-    /// Whether the receive buffers' occupancy is sampled every cycle (paced
-    /// receivers and router inputs); unpaced receivers end every cycle empty.
+    /// Records the receive buffers' occupancy after a change in cycle `c`:
+    /// the previous value held for the cycles before `c` (lazy, time-weighted:
+    /// nothing is done in cycles where it does not change; the value at the
+    /// end of a cycle is the one that counts).
     #[inline]
-    fn samples_occupancy(&self) -> bool {
-        self.to_router || !self.rx.is_unpaced()
+    pub fn note_occupancy(&mut self, c: Cycle) {
+        let now = self.rx.occupancy();
+        if now != self.occ_value {
+            self.stats
+                .occupancy
+                .add(self.occ_value as u64, c - self.occ_since);
+            self.occ_since = c;
+            self.occ_value = now;
+            self.stats.max_occupancy = self.stats.max_occupancy.max(now);
+        }
     }
 
     /// Accounts `k` skipped idle cycles exactly as `k` calls of `inputs` and
@@ -543,9 +552,6 @@ impl LinkDir {
         }
         if !self.to_router {
             self.rx.account_idle(k);
-        }
-        if self.samples_occupancy() {
-            self.stats.occupancy.add(self.rx.occupancy() as u64, k);
         }
     }
 
@@ -623,9 +629,7 @@ impl LinkDir {
     /// Cycles the receive buffers spent at each occupancy over `cycles`.
     pub fn occupancy_histogram(&self, cycles: u64) -> Histogram {
         let mut h = self.stats.occupancy.clone();
-        if !self.samples_occupancy() {
-            h.add(0, cycles);
-        }
+        h.add(self.occ_value as u64, cycles.saturating_sub(self.occ_since));
         h
     }
 }

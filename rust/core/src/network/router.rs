@@ -6,8 +6,9 @@
 //! of the class the routing function asks for; its flits follow on that VC;
 //! its tail frees it. On links that pack several packets into a flit, a
 //! message is the unit instead (a flit may end one packet and start the next).
-//! Allocators are separable and round-robin: each input port offers one VC,
-//! each output port grants one input. The pipeline's depth adds
+//! Allocators are round-robin: VCs go to waiting input VCs in one
+//! round-robin pass; the switch is separable, input first (each input port
+//! offers one VC, each output port grants one input). The pipeline's depth adds
 //! `pipeline_cycles` before a forwarded flit reaches its output link.
 
 use super::link_dir::{LinkDir, Tally};
@@ -48,10 +49,10 @@ pub struct Router {
     /// Per output (port, VC): held by a worm.
     held: Vec<bool>,
     /// Round-robin pointers: per input port over its VCs, per output port
-    /// over input ports, per output port over VCs to allocate.
+    /// over input ports, and one over input VCs for VC allocation.
     in_rr: Vec<u32>,
     out_rr: Vec<u32>,
-    va_rr: Vec<u32>,
+    va_rr: u32,
     /// This cycle's grants, per output port: (input port, input VC).
     grants: Vec<Option<(u32, u32)>>,
 }
@@ -76,7 +77,7 @@ impl Router {
             held: vec![false; ports * vcs],
             in_rr: vec![0; ports],
             out_rr: vec![0; ports],
-            va_rr: vec![0; ports],
+            va_rr: 0,
             grants: vec![None; ports],
         }
     }
@@ -98,6 +99,9 @@ impl Router {
         pending: &mut IdVec<LinkDirId, Option<Flit>>,
     ) -> Result<()> {
         let vcs = self.vcs;
+        if self.inputs.iter().flatten().all(|&d| dirs[d].rx.is_empty()) {
+            return Ok(()); // nothing buffered: nothing to route or forward
+        }
         let mut holding = false;
         // Route computation for worms whose head reached the front.
         for p in 0..self.ports() {
@@ -120,26 +124,22 @@ impl Router {
         if !holding {
             return Ok(());
         }
-        act.busy = true; // flits wait in the buffers: the next cycle may move them
-                         // VC allocation: each output port hands its free VCs (of the class
-                         // asked) to waiting inputs, round-robin over input (port, VC).
+        // Flits wait in the buffers: the next cycle may move them.
+        act.busy = true;
+        // VC allocation: one round-robin pass over the input VCs waiting for
+        // one; each takes a free VC of the class it asked for on its output.
         let n_in = self.ports() * vcs;
-        for o in 0..self.ports() {
-            let start = self.va_rr[o] as usize;
-            for k in 0..n_in {
-                let i = (start + k) % n_in;
-                let VcState::Routed { out, class } = self.state[i] else {
-                    continue;
-                };
-                if out as usize != o {
-                    continue;
-                }
-                let (lo, hi) = ctx.routing.vc_range(class, vcs as u32);
-                if let Some(out_vc) = (lo..hi).find(|&w| !self.held[o * vcs + w as usize]) {
-                    self.held[o * vcs + out_vc as usize] = true;
-                    self.state[i] = VcState::Active { out, out_vc };
-                    self.va_rr[o] = ((i + 1) % n_in) as u32;
-                }
+        let start = self.va_rr as usize;
+        for i in (start..n_in).chain(0..start) {
+            let VcState::Routed { out, class } = self.state[i] else {
+                continue;
+            };
+            let o = out as usize;
+            let (lo, hi) = ctx.routing.vc_range(class, vcs as u32);
+            if let Some(out_vc) = (lo..hi).find(|&w| !self.held[o * vcs + w as usize]) {
+                self.held[o * vcs + out_vc as usize] = true;
+                self.state[i] = VcState::Active { out, out_vc };
+                self.va_rr = if i + 1 == n_in { 0 } else { i as u32 + 1 };
             }
         }
         // Switch allocation, input first: each input port offers one VC whose
@@ -171,18 +171,20 @@ impl Router {
             }
         }
         // ...then each output port grants one offer, round-robin over inputs.
-        for o in 0..self.ports() {
-            let mut asking = 0u64;
-            for (p, offer) in offers.iter().enumerate() {
-                if matches!(offer, Some((out, _)) if *out as usize == o) {
-                    asking |= 1 << p;
-                }
+        let mut asking = [0u64; 64];
+        for (p, offer) in offers.iter().enumerate() {
+            if let Some((out, _)) = offer {
+                asking[*out as usize] |= 1 << p;
             }
-            if asking != 0 {
-                let p = pick_round_robin(asking, self.out_rr[o]);
-                self.grants[o] = Some((p as u32, offers[p].expect("asked").1));
+        }
+        let ports = self.ports();
+        for (o, &mask) in asking.iter().enumerate().take(ports) {
+            if mask != 0 {
+                let p = pick_round_robin(mask, self.out_rr[o]);
+                let v = offers[p].expect("asked").1;
+                self.grants[o] = Some((p as u32, v));
                 self.out_rr[o] = ((p + 1) % self.ports()) as u32;
-                self.in_rr[p] = ((offers[p].expect("asked").1 as usize + 1) % vcs) as u32;
+                self.in_rr[p] = ((v as usize + 1) % vcs) as u32;
             }
         }
         // Traversal.
