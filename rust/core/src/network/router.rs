@@ -53,7 +53,9 @@ pub struct Router {
     in_rr: Vec<u32>,
     out_rr: Vec<u32>,
     va_rr: u32,
-    /// This cycle's grants, per output port: (input port, input VC).
+    /// This cycle's switch requests per input port and grants per output
+    /// port, as (port, VC); kept to reuse their memory (no allocation per cycle).
+    offers: Vec<Option<(u32, u32)>>,
     grants: Vec<Option<(u32, u32)>>,
 }
 
@@ -78,6 +80,7 @@ impl Router {
             in_rr: vec![0; ports],
             out_rr: vec![0; ports],
             va_rr: 0,
+            offers: vec![None; ports],
             grants: vec![None; ports],
         }
     }
@@ -145,7 +148,8 @@ impl Router {
         // Switch allocation, input first: each input port offers one VC whose
         // head flit has a credit downstream and an output link that takes it.
         self.grants.iter_mut().for_each(|g| *g = None);
-        let mut offers: Vec<Option<(u32, u32)>> = vec![None; self.ports()];
+        let mut offers = std::mem::take(&mut self.offers);
+        offers.iter_mut().for_each(|o| *o = None);
         for (p, offer) in offers.iter_mut().enumerate() {
             let Some(d) = self.inputs[p] else { continue };
             let mut ready = 0u64;
@@ -187,6 +191,7 @@ impl Router {
                 self.in_rr[p] = ((v as usize + 1) % vcs) as u32;
             }
         }
+        self.offers = offers;
         // Traversal.
         let worm_ends = |f: &Flit| match ctx.params.packing {
             Packing::Padded => f.is(Flit::TAIL),
