@@ -7,7 +7,7 @@
 >>> print(res.summary())  # doctest: +SKIP
 """
 
-from fabricsim import faults, topology, traffic
+from fabricsim import faults, sweep, topology, traffic
 from fabricsim._core import __version__
 from fabricsim.errors import (
     DeadlockError,
@@ -40,6 +40,7 @@ __all__ = [
     "UnsafeSpecWarning",
     "__version__",
     "faults",
+    "sweep",
     "topology",
     "traffic",
 ]
