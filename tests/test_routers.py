@@ -99,6 +99,11 @@ def test_a_one_vc_torus_is_refused_by_the_static_check_and_caught_by_the_watchdo
         fab.run(traffic, check_deadlock=False, watchdog_cycles=2000)
     reasons = [w["reason"] for w in info.value.waiting]
     assert any("waits for a credit" in r for r in reasons)
+    # the report names the cycle: channels of one ring of routers, each waiting on the next
+    cycle = [w for w in info.value.waiting if w["reason"].startswith("in the cycle")]
+    assert len(cycle) >= 2
+    routers = [w["node"] - n for w in cycle]
+    assert len({r // 8 for r in routers}) == 1  # all on one x ring (same row)
     # with two VCs the dateline classes keep the same traffic flowing
     ok = fabric(fs.topology.torus((8, 8)), vcs=2, credits_per_vc=2, mtu_bytes=64).run(traffic)
     assert ok.complete

@@ -31,7 +31,7 @@ use crate::time::Cycle;
 use crate::topology::{Graph, Peer};
 use crate::traffic::MessageTraffic;
 pub use link_dir::{LinkDir, LinkDirStats, LinkState, Node, Source, Tally};
-use router::{Router, RouterCtx};
+use router::{Router, RouterCtx, Wait};
 
 /// Marks a cycle that never came (message not sent / not delivered).
 pub const NEVER: Cycle = Cycle::MAX;
@@ -270,6 +270,40 @@ impl Network {
         }
     }
 
+    /// Follows what blocked router input VCs wait for (a credit of the
+    /// downstream input VC their output feeds, or an output VC another worm
+    /// holds) until a channel repeats: the deadlock's cycle, or empty.
+    fn wait_cycle(&self, rt: &Routed, blocked: &[WaitingChannel]) -> Vec<WaitingChannel> {
+        let n = self.num_endpoints() as u32;
+        let next = |w: &WaitingChannel| -> Option<(u32, u32, u32)> {
+            let r = w.node - n;
+            match rt.routers[r as usize].waits_for(w.port, w.vc, &rt.routing)? {
+                Wait::Credit { dir, vc } => match self.dirs[dir].dst {
+                    Node::Router(r2, p2) => Some((n + r2, p2, vc)),
+                    Node::Endpoint(_) => None,
+                },
+                Wait::Vc { port, vc } => Some((w.node, port, vc)),
+            }
+        };
+        let find = |key: (u32, u32, u32)| blocked.iter().find(|w| (w.node, w.port, w.vc) == key);
+        for start in blocked {
+            let mut path: Vec<&WaitingChannel> = vec![start];
+            while let Some(w) = next(path[path.len() - 1]).and_then(find) {
+                if let Some(at) = path
+                    .iter()
+                    .position(|p| (p.node, p.port, p.vc) == (w.node, w.port, w.vc))
+                {
+                    return path[at..].iter().map(|&w| w.clone()).collect();
+                }
+                if path.len() > blocked.len() {
+                    break;
+                }
+                path.push(w);
+            }
+        }
+        Vec::new()
+    }
+
     /// Every link direction's state, in `res.links` order.
     pub fn state(&self) -> Vec<LinkState> {
         let vcs = self.params.vcs as usize;
@@ -417,9 +451,10 @@ impl Model for Network {
         }
         if let Some(rt) = &self.routed {
             let n = self.num_endpoints() as u32;
+            let mut blocked = Vec::new();
             for r in &rt.routers {
                 for (port, vc, why) in r.blocked(&self.dirs) {
-                    out.push(WaitingChannel {
+                    blocked.push(WaitingChannel {
                         node: n + r.id,
                         port,
                         vc,
@@ -427,6 +462,14 @@ impl Model for Network {
                     });
                 }
             }
+            // The cycle of waits, if there is one, first.
+            let cycle = self.wait_cycle(rt, &blocked);
+            for (i, w) in cycle.iter().enumerate() {
+                let mut w = w.clone();
+                w.reason = format!("in the cycle ({} of {}): {}", i + 1, cycle.len(), w.reason);
+                out.push(w);
+            }
+            out.extend(blocked.into_iter().filter(|w| !cycle.contains(w)));
         }
         out
     }

@@ -22,6 +22,18 @@ use crate::spec::{LinkParams, Packing};
 use crate::time::Cycle;
 use crate::topology::{Graph, RouterId};
 
+/// An output VC no worm holds.
+const FREE: u32 = u32::MAX;
+
+/// What a blocked input VC waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// A credit of `vc` on output link direction `dir`.
+    Credit { dir: LinkDirId, vc: u32 },
+    /// An output VC that the worm on this router's input `(port, vc)` holds.
+    Vc { port: u32, vc: u32 },
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum VcState {
     Idle,
@@ -46,8 +58,9 @@ pub struct Router {
     vcs: usize,
     /// Per input (port, VC).
     state: Vec<VcState>,
-    /// Per output (port, VC): held by a worm.
-    held: Vec<bool>,
+    /// Per output (port, VC): the input (port * vcs + VC) whose worm holds
+    /// it, or `FREE`.
+    owner: Vec<u32>,
     /// Round-robin pointers: per input port over its VCs, per output port
     /// over input ports, and one over input VCs for VC allocation.
     in_rr: Vec<u32>,
@@ -76,7 +89,7 @@ impl Router {
             outputs: vec![None; ports],
             vcs,
             state: vec![VcState::Idle; ports * vcs],
-            held: vec![false; ports * vcs],
+            owner: vec![FREE; ports * vcs],
             in_rr: vec![0; ports],
             out_rr: vec![0; ports],
             va_rr: 0,
@@ -139,8 +152,8 @@ impl Router {
             };
             let o = out as usize;
             let (lo, hi) = ctx.routing.vc_range(class, vcs as u32);
-            if let Some(out_vc) = (lo..hi).find(|&w| !self.held[o * vcs + w as usize]) {
-                self.held[o * vcs + out_vc as usize] = true;
+            if let Some(out_vc) = (lo..hi).find(|&w| self.owner[o * vcs + w as usize] == FREE) {
+                self.owner[o * vcs + out_vc as usize] = i as u32;
                 self.state[i] = VcState::Active { out, out_vc };
                 self.va_rr = if i + 1 == n_in { 0 } else { i as u32 + 1 };
             }
@@ -215,11 +228,33 @@ impl Router {
             pending[out_dir] = Some(flit);
             act.progressed = true;
             if worm_ends(&flit) {
-                self.held[o * vcs + out_vc as usize] = false;
+                self.owner[o * vcs + out_vc as usize] = FREE;
                 self.state[p * vcs + v] = VcState::Idle;
             }
         }
         Ok(())
+    }
+
+    /// What blocked input VC `(port, vc)` waits for: a credit downstream,
+    /// or the output VC another worm of this router holds.
+    pub fn waits_for(&self, port: u32, vc: u32, routing: &Routing) -> Option<Wait> {
+        let vcs = self.vcs;
+        match self.state[port as usize * vcs + vc as usize] {
+            VcState::Active { out, out_vc } => {
+                self.outputs[out as usize].map(|dir| Wait::Credit { dir, vc: out_vc })
+            }
+            VcState::Routed { out, class } => {
+                let (lo, hi) = routing.vc_range(class, vcs as u32);
+                (lo..hi)
+                    .map(|w| self.owner[out as usize * vcs + w as usize])
+                    .find(|&o| o != FREE)
+                    .map(|o| Wait::Vc {
+                        port: o / vcs as u32,
+                        vc: o % vcs as u32,
+                    })
+            }
+            VcState::Idle => None,
+        }
     }
 
     /// Input VCs that hold flits and cannot move: `(port, VC, why)`.
