@@ -28,6 +28,9 @@ def fabric(topology, pipeline=3, **link):
         (fs.topology.switch_star(8), 2, 6, 1),
         (fs.topology.fully_connected(5), 1, 4, 2),
         (fs.topology.graph([(0, 1), (1, 2), (2, 3)]), 0, 3, 4),
+        (fs.topology.fat_tree(8), 0, 3, 1),  # same leaf
+        (fs.topology.fat_tree(8), 0, 31, 3),  # leaf, spine, leaf
+        (fs.topology.fat_tree(6, oversubscription=2), 1, 17, 3),
     ],
 )
 @pytest.mark.parametrize("pipeline", [0, 3])

@@ -32,6 +32,8 @@ def test_an_8x8_torus_with_one_vc_has_a_routing_cycle_and_two_vcs_do_not():
         (fs.topology.fully_connected(8), 1, True),
         (fs.topology.switch_star(8), 1, True),
         (fs.topology.point_to_point(), 1, True),
+        (fs.topology.fat_tree(8), 1, True),
+        (fs.topology.fat_tree(12, oversubscription=3), 1, True),
     ],
 )
 def test_deadlock_freedom_by_topology(topology, vcs, ok):
@@ -46,6 +48,7 @@ def test_deadlock_freedom_by_topology(topology, vcs, ok):
         (fs.topology.ring(2), "topology.n"),
         (fs.topology.switch_star(1), "topology.n"),
         (fs.topology.mesh((2048, 1024)), "topology.dims"),
+        (fs.topology.fat_tree(65), "topology.leaves"),
     ],
 )
 def test_bad_topologies_name_the_field(topology, path):
@@ -87,3 +90,17 @@ def test_bad_user_graphs_name_the_field(topology, path, words):
     with pytest.raises(fs.SpecError) as info:
         fabric(topology, vcs=1)
     assert str(info.value).startswith(path) and words in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize(("oversubscription", "slowdown"), [(1, 1), (3, 3)])
+def test_a_fat_tree_leaf_to_leaf_permutation_runs_at_its_uplink_share(oversubscription, slowdown):
+    # Every endpoint of leaf 0 streams to its partner on leaf 1. d-mod-k spreads the flows evenly
+    # over the spines, so with down : up = k : 1 each uplink carries k flows: the transfer takes
+    # k times the serialization time of one stream (50 messages of 4 flits), plus a little latency.
+    topology = fs.topology.fat_tree(8, oversubscription=oversubscription)
+    down = topology.params["down"]
+    traffic = fs.traffic.concat(*[fs.traffic.stream(i, down + i, 50, 64) for i in range(down)])
+    res = fabric(topology, vcs=1).run(traffic, check_invariants=True)
+    assert res.delivered() == 50 * down
+    serialization = 50 * 4 * slowdown
+    assert serialization <= res.stats()["cycles"] <= serialization + 12

@@ -59,6 +59,18 @@ def switch_star(n: int) -> Topology:
     return Topology(type="switch_star", num_endpoints=n, params={"n": n})
 
 
+def fat_tree(radix: int, oversubscription: int = 1) -> Topology:
+    """A two-level fat-tree (leaf-spine folded Clos) of switches with ``radix`` ports: each leaf
+    has ``down`` endpoints and ``up`` spine links with ``down : up = oversubscription : 1``;
+    there are ``radix`` leaves (the spines' radix) and ``up`` spines. Minimal up/down routing
+    with a destination-based (d-mod-k) spine: deadlock-free with one VC."""
+    up = max(1, radix // (oversubscription + 1))
+    down = radix - up
+    return Topology(
+        type="fat_tree", num_endpoints=radix * down, params={"leaves": radix, "down": down, "up": up}
+    )
+
+
 def graph(
     edges: Sequence[tuple[int, int]], endpoints: Sequence[int] | None = None, routers: int | None = None
 ) -> Topology:
@@ -86,6 +98,7 @@ def from_networkx(g: Any, endpoints: Sequence[Any] | None = None) -> Topology:
 
 __all__ = [
     "Topology",
+    "fat_tree",
     "from_networkx",
     "fully_connected",
     "graph",

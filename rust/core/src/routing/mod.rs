@@ -4,6 +4,7 @@
 pub mod direct;
 pub mod dor;
 pub mod table;
+pub mod updown;
 
 use crate::ids::EndpointId;
 use crate::topology::{Graph, RouterId};
@@ -22,6 +23,7 @@ pub enum Routing {
     DimensionOrder(dor::DimensionOrder),
     Direct,
     ShortestPath(table::ShortestPath),
+    UpDown(updown::UpDown),
 }
 
 impl Routing {
@@ -33,6 +35,7 @@ impl Routing {
             Routing::DimensionOrder(d) => d.route(g, r, in_port, class, dst),
             Routing::Direct => direct::route(g, r, dst),
             Routing::ShortestPath(t) => t.route(g, r, dst),
+            Routing::UpDown(u) => u.route(r, dst),
         }
     }
 
@@ -50,6 +53,7 @@ impl Routing {
             Routing::DimensionOrder(_) => "dimension-order",
             Routing::Direct => "direct",
             Routing::ShortestPath(_) => "shortest-path tables (deadlock freedom not built in)",
+            Routing::UpDown(_) => "minimal up/down (d-mod-k spine choice)",
         }
     }
 

@@ -5,8 +5,9 @@ use crate::deadlock::{self, DeadlockReport};
 use crate::error::{Error, Result};
 use crate::routing::dor::DimensionOrder;
 use crate::routing::table::ShortestPath;
+use crate::routing::updown::UpDown;
 use crate::routing::Routing;
-use crate::topology::{grid, star, user, Graph};
+use crate::topology::{fat_tree, grid, star, user, Graph};
 use serde::{Deserialize, Serialize};
 
 /// The shape of the fabric. Tagged by `type` so that new topologies are new
@@ -26,6 +27,10 @@ pub enum TopologySpec {
     FullyConnected { n: u32 },
     /// One switch with `n` endpoints.
     SwitchStar { n: u32 },
+    /// A two-level fat-tree (leaf-spine): `leaves` leaf switches with `down`
+    /// endpoints each and one link to each of `up` spines
+    /// (oversubscription `down / up`).
+    FatTree { leaves: u32, down: u32, up: u32 },
     /// Any graph: `routers` routers, bidirectional `edges` between them, and
     /// `endpoints[e]` = the router endpoint `e` attaches to. Routed by
     /// shortest-path tables.
@@ -50,6 +55,7 @@ impl TopologySpec {
                 dims.iter().map(|&k| k as usize).product()
             }
             TopologySpec::Graph { endpoints, .. } => endpoints.len(),
+            TopologySpec::FatTree { leaves, down, .. } => (*leaves * *down) as usize,
         }
     }
 
@@ -81,6 +87,7 @@ impl TopologySpec {
                 edges,
                 endpoints,
             } => user::user_graph(*routers, edges, endpoints),
+            TopologySpec::FatTree { leaves, down, up } => fat_tree::fat_tree(*leaves, *down, *up),
         })
     }
 
@@ -104,6 +111,11 @@ impl TopologySpec {
                 Routing::Direct
             }
             TopologySpec::Graph { .. } => Routing::ShortestPath(ShortestPath::new(g)),
+            TopologySpec::FatTree { leaves, down, up } => Routing::UpDown(UpDown {
+                leaves: *leaves,
+                down: *down,
+                up: *up,
+            }),
         })
     }
 
@@ -145,6 +157,22 @@ impl TopologySpec {
                 edges,
                 endpoints,
             } => validate_graph(*routers, edges, endpoints),
+            TopologySpec::FatTree { leaves, down, up } => {
+                ensure(
+                    (2..=64).contains(leaves),
+                    "leaves",
+                    "in 2..=64 (spine radix)",
+                    leaves,
+                )?;
+                ensure((1..=63).contains(down), "down", "in 1..=63", down)?;
+                ensure((1..=63).contains(up), "up", "in 1..=63", up)?;
+                ensure(
+                    down + up <= 64,
+                    "up",
+                    &format!("at most {} (leaf radix 64 with {down} down)", 64 - down),
+                    up,
+                )
+            }
         }
     }
 }
