@@ -104,3 +104,34 @@ def test_a_fat_tree_leaf_to_leaf_permutation_runs_at_its_uplink_share(oversubscr
     assert res.delivered() == 50 * down
     serialization = 50 * 4 * slowdown
     assert serialization <= res.stats()["cycles"] <= serialization + 12
+
+
+def test_ecmp_spreads_flows_that_d_mod_k_piles_onto_one_spine():
+    # Leaf 0's four endpoints stream to endpoints 4, 8, 12, 16 (all = 0 mod 4 spines): d-mod-k
+    # sends all four flows up spine 0 (4x one stream's 200 cycles); the pinned flow hash puts
+    # them on three spines, two flows sharing one (2x). Both are deadlock-free with one VC.
+    traffic = fs.traffic.concat(*[fs.traffic.stream(i, 4 * (i + 1), 50, 64) for i in range(4)])
+    cycles = {}
+    for spine in ("d_mod_k", "ecmp"):
+        fab = fabric(fs.topology.fat_tree(8, spine=spine), vcs=1)
+        report = fab.check_deadlock_freedom()
+        assert report.ok and spine.split("_")[0].lower() in report.routing.lower().replace("-", "_")
+        res = fab.run(traffic, check_invariants=True)
+        assert res.delivered() == 200
+        cycles[spine] = res.stats()["cycles"]
+    assert 800 <= cycles["d_mod_k"] <= 812
+    assert 400 <= cycles["ecmp"] <= 412
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "path"),
+    [
+        ({"radix": 1}, "topology.radix"),
+        ({"radix": 8, "oversubscription": 0}, "topology.oversubscription"),
+        ({"radix": 8, "spine": "random"}, "topology.spine"),
+    ],
+)
+def test_bad_fat_trees_name_the_field(kwargs, path):
+    with pytest.raises(fs.SpecError) as info:
+        fs.topology.fat_tree(**kwargs)
+    assert str(info.value).startswith(path), str(info.value)

@@ -104,3 +104,38 @@ def test_synthetic_injection_is_bernoulli_at_the_rate():
         "uniform", 64, rate=0.2, cycles=2000, cycle_ps=1000.0, packet_bytes=16, seed=3
     )
     assert t == again
+
+
+def test_a_traffic_matrix_sets_each_sources_destination_mix():
+    m = np.zeros((4, 4))
+    m[0, 1], m[0, 2] = 1.0, 3.0  # source 0: a quarter to 1, three quarters to 2
+    m[1, 0] = 1.0  # source 1: all to 0; sources 2 and 3 are silent
+    t = fs.traffic.synthetic(
+        "matrix", 4, rate=0.5, cycles=4000, cycle_ps=1000.0, packet_bytes=16, matrix=m, seed=3
+    )
+    assert set(np.unique(t.src)) == {0, 1}
+    assert set(t.dst[t.src == 1]) == {0}
+    to = t.dst[t.src == 0]
+    assert set(to) == {1, 2}
+    assert abs((to == 2).mean() - 0.75) < 0.03  # ~2000 draws: 3 sigma is about 0.03
+    again = fs.traffic.synthetic(
+        "matrix", 4, rate=0.5, cycles=4000, cycle_ps=1000.0, packet_bytes=16, matrix=m, seed=3
+    )
+    assert np.array_equal(t.dst, again.dst)
+
+
+@pytest.mark.parametrize(
+    ("matrix", "words"),
+    [
+        (None, "traffic.matrix: the 'matrix' pattern needs"),
+        (np.zeros((3, 4)), "traffic.matrix: must be 4 x 4"),
+        (np.eye(4), "traffic.matrix[0, 0]: the diagonal must be 0"),
+        (-np.ones((4, 4)), "traffic.matrix[0, 0]: must be finite and >= 0"),
+    ],
+)
+def test_bad_traffic_matrices_name_the_entry(matrix, words):
+    with pytest.raises(fs.SpecError) as info:
+        fs.traffic.synthetic(
+            "matrix", 4, rate=0.1, cycles=10, cycle_ps=1000.0, packet_bytes=16, matrix=matrix
+        )
+    assert str(info.value).startswith(words), str(info.value)

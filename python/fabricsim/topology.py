@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fabricsim.errors import SpecError
+
 
 @dataclass(frozen=True)
 class Topology:
@@ -59,15 +61,27 @@ def switch_star(n: int) -> Topology:
     return Topology(type="switch_star", num_endpoints=n, params={"n": n})
 
 
-def fat_tree(radix: int, oversubscription: int = 1) -> Topology:
+def fat_tree(radix: int, oversubscription: int = 1, spine: str = "d_mod_k") -> Topology:
     """A two-level fat-tree (leaf-spine folded Clos) of switches with ``radix`` ports: each leaf
     has ``down`` endpoints and ``up`` spine links with ``down : up = oversubscription : 1``;
-    there are ``radix`` leaves (the spines' radix) and ``up`` spines. Minimal up/down routing
-    with a destination-based (d-mod-k) spine: deadlock-free with one VC."""
+    there are ``radix`` leaves (the spines' radix) and ``up`` spines. Minimal up/down routing,
+    deadlock-free with one VC. ``spine`` picks the uplink: ``"d_mod_k"`` (destination mod
+    spines, deterministic) or ``"ecmp"`` (a fixed hash of source and destination)."""
+    if radix < 2:
+        raise SpecError(f"topology.radix: must be >= 2, got {radix}", path="topology.radix")
+    if oversubscription < 1:
+        raise SpecError(
+            f"topology.oversubscription: must be >= 1 (down : up = k : 1), got {oversubscription}",
+            path="topology.oversubscription",
+        )
+    if spine not in ("d_mod_k", "ecmp"):
+        raise SpecError(f"topology.spine: must be 'd_mod_k' or 'ecmp', got {spine!r}", path="topology.spine")
     up = max(1, radix // (oversubscription + 1))
     down = radix - up
     return Topology(
-        type="fat_tree", num_endpoints=radix * down, params={"leaves": radix, "down": down, "up": up}
+        type="fat_tree",
+        num_endpoints=radix * down,
+        params={"leaves": radix, "down": down, "up": up, "spine": spine},
     )
 
 

@@ -133,6 +133,7 @@ PATTERNS = (
     "neighbor",
     "hotspot",
     "permutation",
+    "matrix",
 )
 
 
@@ -145,10 +146,14 @@ def destinations(
     hotspot: int = 0,
     hotspot_fraction: float = 0.1,
     permutation: npt.NDArray[np.int64] | None = None,
+    matrix: ArrayLike | None = None,
 ) -> npt.NDArray[np.int64]:
     """The destination of each source in ``src`` under a synthetic ``pattern``; ``-1`` where the
     pattern maps a node to itself (no packet). Grid patterns (``transpose``, ``tornado``,
-    ``neighbor``) use ``dims``; bit patterns need a power-of-two ``num_endpoints``."""
+    ``neighbor``) use ``dims``; bit patterns need a power-of-two ``num_endpoints``. ``matrix``
+    takes a traffic matrix (``num_endpoints`` x ``num_endpoints``, non-negative, zero diagonal):
+    row ``i`` holds the relative weights of source ``i``'s destinations; a row of zeros makes
+    that source silent."""
     n = num_endpoints
     bits = n.bit_length() - 1
     if pattern in ("bit_complement", "bit_reverse", "shuffle") and 1 << bits != n:
@@ -182,9 +187,45 @@ def destinations(
     elif pattern == "permutation":
         perm = permutation if permutation is not None else rng.permutation(n)
         dst = np.asarray(perm, dtype=np.int64)[src]
+    elif pattern == "matrix":
+        dst = _from_matrix(matrix, src, n, rng)
     else:
         raise SpecError(f"traffic.pattern: unknown pattern {pattern!r}; known: {', '.join(PATTERNS)}")
     return np.where(dst == src, -1, dst).astype(np.int64)
+
+
+def _from_matrix(
+    matrix: ArrayLike | None, src: npt.NDArray[np.int64], n: int, rng: np.random.Generator
+) -> npt.NDArray[np.int64]:
+    if matrix is None:
+        raise SpecError("traffic.matrix: the 'matrix' pattern needs matrix=", path="traffic.matrix")
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.shape != (n, n):
+        raise SpecError(
+            f"traffic.matrix: must be {n} x {n} (one row per endpoint), got shape {m.shape}",
+            path="traffic.matrix",
+        )
+    bad = np.argwhere(~np.isfinite(m) | (m < 0))
+    if len(bad):
+        i, j = bad[0]
+        raise SpecError(
+            f"traffic.matrix[{i}, {j}]: must be finite and >= 0, got {m[i, j]}", path="traffic.matrix"
+        )
+    hot = np.flatnonzero(np.diag(m))
+    if len(hot):
+        k = hot[0]
+        raise SpecError(
+            f"traffic.matrix[{k}, {k}]: the diagonal must be 0, got {m[k, k]}", path="traffic.matrix"
+        )
+    totals = m.sum(axis=1)
+    cdf = np.cumsum(m, axis=1) / np.where(totals > 0, totals, 1.0)[:, None]
+    u = rng.random(len(src))
+    dst = np.full(len(src), -1, dtype=np.int64)  # silent sources send nothing
+    for s in np.flatnonzero(totals):
+        rows = src == s
+        last = np.flatnonzero(m[s])[-1]  # u can round past the row's last cumulative weight
+        dst[rows] = np.minimum(np.searchsorted(cdf[s], u[rows], side="right"), last)
+    return dst
 
 
 def synthetic(

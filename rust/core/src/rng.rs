@@ -15,6 +15,13 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A fixed hash of a flow's `(a, b)` key, for hashed path choice (ECMP):
+/// pinned like the streams, so a flow takes the same path on every machine.
+pub fn flow_hash(a: u32, b: u32) -> u64 {
+    let mut state = ((a as u64) << 32) | b as u64;
+    splitmix64(&mut state)
+}
+
 /// A xoshiro256** generator.
 #[derive(Clone, Debug)]
 pub struct Rng {

@@ -35,7 +35,7 @@ impl Routing {
             Routing::DimensionOrder(d) => d.route(g, r, in_port, class, dst),
             Routing::Direct => direct::route(g, r, dst),
             Routing::ShortestPath(t) => t.route(g, r, dst),
-            Routing::UpDown(u) => u.route(r, dst),
+            Routing::UpDown(u) => u.route(r, in_port, dst),
         }
     }
 
@@ -53,6 +53,9 @@ impl Routing {
             Routing::DimensionOrder(_) => "dimension-order",
             Routing::Direct => "direct",
             Routing::ShortestPath(_) => "shortest-path tables (deadlock freedom not built in)",
+            Routing::UpDown(u) if u.spine == crate::spec::SpineChoice::Ecmp => {
+                "minimal up/down (ECMP: spine by flow hash)"
+            }
             Routing::UpDown(_) => "minimal up/down (d-mod-k spine choice)",
         }
     }

@@ -10,6 +10,18 @@ use crate::routing::Routing;
 use crate::topology::{fat_tree, grid, star, user, Graph};
 use serde::{Deserialize, Serialize};
 
+/// How a fat-tree leaf picks the spine for a packet going up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpineChoice {
+    /// `destination mod spines`: deterministic, the routes to one endpoint
+    /// form a tree.
+    #[default]
+    DModK,
+    /// A fixed hash of (source, destination), like ECMP.
+    Ecmp,
+}
+
 /// The shape of the fabric. Tagged by `type` so that new topologies are new
 /// variants, never a breaking change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,7 +42,13 @@ pub enum TopologySpec {
     /// A two-level fat-tree (leaf-spine): `leaves` leaf switches with `down`
     /// endpoints each and one link to each of `up` spines
     /// (oversubscription `down / up`).
-    FatTree { leaves: u32, down: u32, up: u32 },
+    FatTree {
+        leaves: u32,
+        down: u32,
+        up: u32,
+        #[serde(default)]
+        spine: SpineChoice,
+    },
     /// Any graph: `routers` routers, bidirectional `edges` between them, and
     /// `endpoints[e]` = the router endpoint `e` attaches to. Routed by
     /// shortest-path tables.
@@ -87,7 +105,9 @@ impl TopologySpec {
                 edges,
                 endpoints,
             } => user::user_graph(*routers, edges, endpoints),
-            TopologySpec::FatTree { leaves, down, up } => fat_tree::fat_tree(*leaves, *down, *up),
+            TopologySpec::FatTree {
+                leaves, down, up, ..
+            } => fat_tree::fat_tree(*leaves, *down, *up),
         })
     }
 
@@ -111,10 +131,16 @@ impl TopologySpec {
                 Routing::Direct
             }
             TopologySpec::Graph { .. } => Routing::ShortestPath(ShortestPath::new(g)),
-            TopologySpec::FatTree { leaves, down, up } => Routing::UpDown(UpDown {
+            TopologySpec::FatTree {
+                leaves,
+                down,
+                up,
+                spine,
+            } => Routing::UpDown(UpDown {
                 leaves: *leaves,
                 down: *down,
                 up: *up,
+                spine: *spine,
             }),
         })
     }
@@ -157,7 +183,9 @@ impl TopologySpec {
                 edges,
                 endpoints,
             } => validate_graph(*routers, edges, endpoints),
-            TopologySpec::FatTree { leaves, down, up } => {
+            TopologySpec::FatTree {
+                leaves, down, up, ..
+            } => {
                 ensure(
                     (2..=64).contains(leaves),
                     "leaves",
