@@ -31,6 +31,9 @@ def fabric(topology, pipeline=3, **link):
         (fs.topology.fat_tree(8), 0, 3, 1),  # same leaf
         (fs.topology.fat_tree(8), 0, 31, 3),  # leaf, spine, leaf
         (fs.topology.fat_tree(6, oversubscription=2), 1, 17, 3),
+        (fs.topology.dragonfly(2), 0, 2, 2),  # same group: one local hop
+        (fs.topology.dragonfly(2), 0, 8, 3),  # global from router 0, then local in group 1
+        (fs.topology.dragonfly(2), 0, 71, 4),  # local, global, local
     ],
 )
 @pytest.mark.parametrize("pipeline", [0, 3])

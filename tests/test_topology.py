@@ -34,6 +34,8 @@ def test_an_8x8_torus_with_one_vc_has_a_routing_cycle_and_two_vcs_do_not():
         (fs.topology.point_to_point(), 1, True),
         (fs.topology.fat_tree(8), 1, True),
         (fs.topology.fat_tree(12, oversubscription=3), 1, True),
+        (fs.topology.dragonfly(1), 2, True),
+        (fs.topology.dragonfly(2, a=3, h=3), 2, True),
     ],
 )
 def test_deadlock_freedom_by_topology(topology, vcs, ok):
@@ -49,6 +51,8 @@ def test_deadlock_freedom_by_topology(topology, vcs, ok):
         (fs.topology.switch_star(1), "topology.n"),
         (fs.topology.mesh((2048, 1024)), "topology.dims"),
         (fs.topology.fat_tree(65), "topology.leaves"),
+        (fs.topology.dragonfly(0), "topology.p"),
+        (fs.topology.dragonfly(1, a=65), "topology.a"),
     ],
 )
 def test_bad_topologies_name_the_field(topology, path):
@@ -135,3 +139,21 @@ def test_bad_fat_trees_name_the_field(kwargs, path):
     with pytest.raises(fs.SpecError) as info:
         fs.topology.fat_tree(**kwargs)
     assert str(info.value).startswith(path), str(info.value)
+
+
+def test_a_dragonfly_needs_a_second_vc_class_after_the_global_hop():
+    # With one VC, a destination group's local channels wait on global channels that wait on
+    # another group's local channels: the static check finds a cycle through several groups.
+    p, a = 2, 4
+    first_global = p + a - 1
+    one = fabric(fs.topology.dragonfly(p), vcs=1).check_deadlock_freedom()
+    assert not one.ok and {vc for _, _, vc in one.cycle} == {0}
+    assert any(port >= first_global for _, port, _ in one.cycle)
+    assert len({router // a for router, _, _ in one.cycle}) >= 2
+    two = fabric(fs.topology.dragonfly(p), vcs=2).check_deadlock_freedom()
+    assert two.ok and "global hop" in two.routing
+    traffic = fs.traffic.synthetic(
+        "uniform", 72, rate=0.2, cycles=2000, cycle_ps=1000.0, packet_bytes=16, seed=4
+    )
+    res = fabric(fs.topology.dragonfly(p), vcs=2).run(traffic, check_invariants=True)
+    assert res.delivered() == len(traffic.src)

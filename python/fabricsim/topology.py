@@ -85,6 +85,16 @@ def fat_tree(radix: int, oversubscription: int = 1, spine: str = "d_mod_k") -> T
     )
 
 
+def dragonfly(p: int, a: int | None = None, h: int | None = None) -> Topology:
+    """A dragonfly (Kim et al., 2008): groups of ``a`` fully connected routers, each router with
+    ``p`` endpoints and ``h`` global links; the ``a*h + 1`` groups are joined all-to-all by one
+    global link per pair. Defaults to the balanced ``a = 2p = 2h``. Minimal routing (local,
+    global, local), moving to VC class 1 on the global hop: deadlock-free with 2 VCs."""
+    a = 2 * p if a is None else a
+    h = p if h is None else h
+    return Topology(type="dragonfly", num_endpoints=p * a * (a * h + 1), params={"p": p, "a": a, "h": h})
+
+
 def graph(
     edges: Sequence[tuple[int, int]], endpoints: Sequence[int] | None = None, routers: int | None = None
 ) -> Topology:
@@ -112,6 +122,7 @@ def from_networkx(g: Any, endpoints: Sequence[Any] | None = None) -> Topology:
 
 __all__ = [
     "Topology",
+    "dragonfly",
     "fat_tree",
     "from_networkx",
     "fully_connected",

@@ -3,6 +3,7 @@
 
 pub mod direct;
 pub mod dor;
+pub mod dragonfly;
 pub mod table;
 pub mod updown;
 
@@ -24,6 +25,7 @@ pub enum Routing {
     Direct,
     ShortestPath(table::ShortestPath),
     UpDown(updown::UpDown),
+    DragonflyMinimal(crate::topology::dragonfly::Dragonfly),
 }
 
 impl Routing {
@@ -36,6 +38,7 @@ impl Routing {
             Routing::Direct => direct::route(g, r, dst),
             Routing::ShortestPath(t) => t.route(g, r, dst),
             Routing::UpDown(u) => u.route(r, in_port, dst),
+            Routing::DragonflyMinimal(d) => dragonfly::route(d, r, class, dst),
         }
     }
 
@@ -43,6 +46,7 @@ impl Routing {
     pub fn classes(&self) -> u8 {
         match self {
             Routing::DimensionOrder(d) if d.dateline => 2,
+            Routing::DragonflyMinimal(_) => 2,
             _ => 1,
         }
     }
@@ -57,6 +61,7 @@ impl Routing {
                 "minimal up/down (ECMP: spine by flow hash)"
             }
             Routing::UpDown(_) => "minimal up/down (d-mod-k spine choice)",
+            Routing::DragonflyMinimal(_) => "dragonfly minimal (VC class 1 after the global hop)",
         }
     }
 

@@ -7,6 +7,7 @@ use crate::routing::dor::DimensionOrder;
 use crate::routing::table::ShortestPath;
 use crate::routing::updown::UpDown;
 use crate::routing::Routing;
+use crate::topology::dragonfly::Dragonfly;
 use crate::topology::{fat_tree, grid, star, user, Graph};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,9 @@ pub enum TopologySpec {
         #[serde(default)]
         spine: SpineChoice,
     },
+    /// A dragonfly: groups of `a` fully connected routers with `p` endpoints
+    /// and `h` global links each; `a*h + 1` groups joined all-to-all.
+    Dragonfly { p: u32, a: u32, h: u32 },
     /// Any graph: `routers` routers, bidirectional `edges` between them, and
     /// `endpoints[e]` = the router endpoint `e` attaches to. Routed by
     /// shortest-path tables.
@@ -73,6 +77,7 @@ impl TopologySpec {
                 dims.iter().map(|&k| k as usize).product()
             }
             TopologySpec::Graph { endpoints, .. } => endpoints.len(),
+            TopologySpec::Dragonfly { p, a, h } => (*p * *a * (*a * *h + 1)) as usize,
             TopologySpec::FatTree { leaves, down, .. } => (*leaves * *down) as usize,
         }
     }
@@ -108,6 +113,12 @@ impl TopologySpec {
             TopologySpec::FatTree {
                 leaves, down, up, ..
             } => fat_tree::fat_tree(*leaves, *down, *up),
+            TopologySpec::Dragonfly { p, a, h } => Dragonfly {
+                p: *p,
+                a: *a,
+                h: *h,
+            }
+            .graph(),
         })
     }
 
@@ -131,6 +142,11 @@ impl TopologySpec {
                 Routing::Direct
             }
             TopologySpec::Graph { .. } => Routing::ShortestPath(ShortestPath::new(g)),
+            TopologySpec::Dragonfly { p, a, h } => Routing::DragonflyMinimal(Dragonfly {
+                p: *p,
+                a: *a,
+                h: *h,
+            }),
             TopologySpec::FatTree {
                 leaves,
                 down,
@@ -183,6 +199,21 @@ impl TopologySpec {
                 edges,
                 endpoints,
             } => validate_graph(*routers, edges, endpoints),
+            TopologySpec::Dragonfly { p, a, h } => {
+                ensure(
+                    (1..=64).contains(p),
+                    "p",
+                    "in 1..=64 endpoints per router",
+                    p,
+                )?;
+                ensure((1..=64).contains(a), "a", "in 1..=64 routers per group", a)?;
+                ensure(
+                    (1..=64).contains(h),
+                    "h",
+                    "in 1..=64 global links per router",
+                    h,
+                ) // so at most 64 * (64*64 + 1) routers, within MAX_NODES
+            }
             TopologySpec::FatTree {
                 leaves, down, up, ..
             } => {
