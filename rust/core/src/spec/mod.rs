@@ -75,16 +75,20 @@ impl Spec for EndpointSpec {
     }
 }
 
+/// The link's unsafe settings, named as fields of the enclosing spec.
+fn link_warnings(link: &LinkSpec) -> Vec<String> {
+    link.warnings()
+        .into_iter()
+        .map(|w| format!("link: {w}"))
+        .collect()
+}
+
 impl Spec for FabricSpec {
     fn check(&self) -> Result<()> {
         self.validate()
     }
     fn unsafe_settings(&self) -> Vec<String> {
-        self.link
-            .warnings()
-            .into_iter()
-            .map(|w| format!("link: {w}"))
-            .collect()
+        link_warnings(&self.link)
     }
 }
 
@@ -111,11 +115,7 @@ impl Spec for case::CaseSpec {
         self.validate()
     }
     fn unsafe_settings(&self) -> Vec<String> {
-        self.link
-            .warnings()
-            .into_iter()
-            .map(|w| format!("link: {w}"))
-            .collect()
+        link_warnings(&self.link)
     }
 }
 
