@@ -157,3 +157,27 @@ def test_a_dragonfly_needs_a_second_vc_class_after_the_global_hop():
     )
     res = fabric(fs.topology.dragonfly(p), vcs=2).run(traffic, check_invariants=True)
     assert res.delivered() == len(traffic.src)
+
+
+def test_valiant_spreads_adversarial_group_to_group_traffic_over_all_global_links():
+    # All 8 endpoints of group 0 stream to group 1. Minimal routing funnels the 8 flows through
+    # the one global link between the groups (8 x 200 flit-cycles); Valiant sends each message
+    # through an intermediate group, so the load spreads over many global links.
+    traffic = fs.traffic.concat(*[fs.traffic.stream(i, 8 + i, 50, 64) for i in range(8)])
+    cycles = {}
+    for routing in ("minimal", "valiant"):
+        fab = fabric(fs.topology.dragonfly(2, routing=routing), vcs=3)
+        res = fab.run(traffic, check_invariants=True)
+        assert res.delivered() == 400
+        cycles[routing] = res.stats()["cycles"]
+    assert 1600 <= cycles["minimal"] <= 1615
+    assert cycles["valiant"] < 1600 / 2.5
+
+
+def test_valiant_needs_three_vc_classes():
+    two = fabric(fs.topology.dragonfly(2, routing="valiant"), vcs=2).check_deadlock_freedom()
+    assert not two.ok and two.cycle
+    three = fabric(fs.topology.dragonfly(2, routing="valiant"), vcs=3).check_deadlock_freedom()
+    assert three.ok and "Valiant" in three.routing
+    with pytest.raises(fs.SpecError, match=r"^topology\.routing: must be 'minimal' or 'valiant'"):
+        fs.topology.dragonfly(2, routing="ugal")

@@ -85,14 +85,27 @@ def fat_tree(radix: int, oversubscription: int = 1, spine: str = "d_mod_k") -> T
     )
 
 
-def dragonfly(p: int, a: int | None = None, h: int | None = None) -> Topology:
+def dragonfly(p: int, a: int | None = None, h: int | None = None, routing: str = "minimal") -> Topology:
     """A dragonfly (Kim et al., 2008): groups of ``a`` fully connected routers, each router with
     ``p`` endpoints and ``h`` global links; the ``a*h + 1`` groups are joined all-to-all by one
-    global link per pair. Defaults to the balanced ``a = 2p = 2h``. Minimal routing (local,
-    global, local), moving to VC class 1 on the global hop: deadlock-free with 2 VCs."""
+    global link per pair. Defaults to the balanced ``a = 2p = 2h``.
+
+    ``routing="minimal"``: local, global, local hop, moving to VC class 1 on the global hop
+    (deadlock-free with 2 VCs). ``routing="valiant"``: minimal to an intermediate group picked
+    per message (a pinned hash of its id), then minimal to the destination; the VC class goes
+    up at each global hop (deadlock-free with 3 VCs); messages of one flow may arrive out of
+    order."""
+    if routing not in ("minimal", "valiant"):
+        raise SpecError(
+            f"topology.routing: must be 'minimal' or 'valiant', got {routing!r}", path="topology.routing"
+        )
     a = 2 * p if a is None else a
     h = p if h is None else h
-    return Topology(type="dragonfly", num_endpoints=p * a * (a * h + 1), params={"p": p, "a": a, "h": h})
+    return Topology(
+        type="dragonfly",
+        num_endpoints=p * a * (a * h + 1),
+        params={"p": p, "a": a, "h": h, "routing": routing},
+    )
 
 
 def graph(

@@ -44,33 +44,38 @@ pub fn check(g: &Graph, routing: &Routing, vcs: u32) -> DeadlockReport {
     let vertex =
         |r: RouterId, p: u32, vc: u32| base[r as usize] + p as usize * vcs as usize + vc as usize;
     let mut edges: Vec<(u32, u32)> = Vec::new();
-    // Per destination: which (vertex, class) states were reached (stamped).
-    let mut seen = vec![u32::MAX; total * classes];
+    // Per (destination, choice): which (vertex, class) states were reached
+    // (stamped with the pass number).
+    let mut seen = vec![u64::MAX; total * classes];
     let mut stack: Vec<(RouterId, u32, u8)> = Vec::new();
+    let choices = routing.choices();
     for dst in 0..g.num_endpoints() {
         let d = EndpointId(dst as u32);
-        for (src, &(r0, p0)) in g.attach.iter().enumerate() {
-            if src != dst {
-                let hop = routing.route(g, r0, p0, 0, d);
-                stack.push((r0, hop.port, hop.class));
+        for choice in 0..choices {
+            let pass = dst as u64 * choices as u64 + choice as u64;
+            for (src, &(r0, p0)) in g.attach.iter().enumerate() {
+                if src != dst {
+                    let hop = routing.route(g, r0, p0, 0, d, choice);
+                    stack.push((r0, hop.port, hop.class));
+                }
             }
-        }
-        while let Some((r, p, class)) = stack.pop() {
-            let v = vertex(r, p, routing.vc_of(class, vcs));
-            let state = v * classes + class as usize;
-            if seen[state] == dst as u32 {
-                continue;
+            while let Some((r, p, class)) = stack.pop() {
+                let v = vertex(r, p, routing.vc_of(class, vcs));
+                let state = v * classes + class as usize;
+                if seen[state] == pass {
+                    continue;
+                }
+                seen[state] = pass;
+                let Peer::Router(r2, p2) = g.routers[r as usize].ports[p as usize] else {
+                    continue; // ejection: the packet leaves the network
+                };
+                let hop = routing.route(g, r2, p2, class, d, choice);
+                if let Peer::Router(..) = g.routers[r2 as usize].ports[hop.port as usize] {
+                    let w = vertex(r2, hop.port, routing.vc_of(hop.class, vcs));
+                    edges.push((v as u32, w as u32));
+                }
+                stack.push((r2, hop.port, hop.class));
             }
-            seen[state] = dst as u32;
-            let Peer::Router(r2, p2) = g.routers[r as usize].ports[p as usize] else {
-                continue; // ejection: the packet leaves the network
-            };
-            let hop = routing.route(g, r2, p2, class, d);
-            if let Peer::Router(..) = g.routers[r2 as usize].ports[hop.port as usize] {
-                let w = vertex(r2, hop.port, routing.vc_of(hop.class, vcs));
-                edges.push((v as u32, w as u32));
-            }
-            stack.push((r2, hop.port, hop.class));
         }
     }
     edges.sort_unstable();

@@ -129,7 +129,10 @@ impl Router {
                 if self.state[p * vcs + v] == VcState::Idle {
                     let class = ctx.routing.class_of_vc(v as u32, vcs as u32);
                     let dst = crate::ids::EndpointId(ctx.msg_dst[front.msg]);
-                    let hop = ctx.routing.route(ctx.graph, self.id, p as u32, class, dst);
+                    let choice = crate::rng::flow_hash(front.msg.0, 0) as u32;
+                    let hop = ctx
+                        .routing
+                        .route(ctx.graph, self.id, p as u32, class, dst, choice);
                     self.state[p * vcs + v] = VcState::Routed {
                         out: hop.port,
                         class: hop.class,

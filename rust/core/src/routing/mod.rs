@@ -25,20 +25,39 @@ pub enum Routing {
     Direct,
     ShortestPath(table::ShortestPath),
     UpDown(updown::UpDown),
-    DragonflyMinimal(crate::topology::dragonfly::Dragonfly),
+    Dragonfly(dragonfly::DragonflyRouting),
 }
 
 impl Routing {
     /// The hop out of router `r` for a packet that arrived on `in_port`
     /// (the endpoint's port when injected) in VC class `class`, bound to `dst`.
+    /// `choice` is fixed per message (a hash of its id) and picks among the
+    /// routes of oblivious randomized routing (Valiant); the deadlock check
+    /// tries `0..choices()`.
     #[inline]
-    pub fn route(&self, g: &Graph, r: RouterId, in_port: u32, class: u8, dst: EndpointId) -> Hop {
+    pub fn route(
+        &self,
+        g: &Graph,
+        r: RouterId,
+        in_port: u32,
+        class: u8,
+        dst: EndpointId,
+        choice: u32,
+    ) -> Hop {
         match self {
             Routing::DimensionOrder(d) => d.route(g, r, in_port, class, dst),
             Routing::Direct => direct::route(g, r, dst),
             Routing::ShortestPath(t) => t.route(g, r, dst),
             Routing::UpDown(u) => u.route(r, in_port, dst),
-            Routing::DragonflyMinimal(d) => dragonfly::route(d, r, class, dst),
+            Routing::Dragonfly(d) => d.route(r, class, dst, choice),
+        }
+    }
+
+    /// How many distinct `choice`s the function tells apart (1: deterministic).
+    pub fn choices(&self) -> u32 {
+        match self {
+            Routing::Dragonfly(d) if d.valiant => d.shape.groups(),
+            _ => 1,
         }
     }
 
@@ -46,7 +65,7 @@ impl Routing {
     pub fn classes(&self) -> u8 {
         match self {
             Routing::DimensionOrder(d) if d.dateline => 2,
-            Routing::DragonflyMinimal(_) => 2,
+            Routing::Dragonfly(d) => d.classes(),
             _ => 1,
         }
     }
@@ -61,7 +80,10 @@ impl Routing {
                 "minimal up/down (ECMP: spine by flow hash)"
             }
             Routing::UpDown(_) => "minimal up/down (d-mod-k spine choice)",
-            Routing::DragonflyMinimal(_) => "dragonfly minimal (VC class 1 after the global hop)",
+            Routing::Dragonfly(d) if d.valiant => {
+                "dragonfly Valiant (VC class up by one at each global hop)"
+            }
+            Routing::Dragonfly(_) => "dragonfly minimal (VC class 1 after the global hop)",
         }
     }
 

@@ -4,6 +4,7 @@ use super::{ensure, EndpointSpec, LinkSpec};
 use crate::deadlock::{self, DeadlockReport};
 use crate::error::{Error, Result};
 use crate::routing::dor::DimensionOrder;
+use crate::routing::dragonfly::DragonflyRouting;
 use crate::routing::table::ShortestPath;
 use crate::routing::updown::UpDown;
 use crate::routing::Routing;
@@ -21,6 +22,15 @@ pub enum SpineChoice {
     DModK,
     /// A fixed hash of (source, destination), like ECMP.
     Ecmp,
+}
+
+/// Which routing a dragonfly uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DragonflyRoutingChoice {
+    #[default]
+    Minimal,
+    Valiant,
 }
 
 /// The shape of the fabric. Tagged by `type` so that new topologies are new
@@ -52,7 +62,14 @@ pub enum TopologySpec {
     },
     /// A dragonfly: groups of `a` fully connected routers with `p` endpoints
     /// and `h` global links each; `a*h + 1` groups joined all-to-all.
-    Dragonfly { p: u32, a: u32, h: u32 },
+    Dragonfly {
+        p: u32,
+        a: u32,
+        h: u32,
+        /// `"minimal"` (default) or `"valiant"`.
+        #[serde(default)]
+        routing: DragonflyRoutingChoice,
+    },
     /// Any graph: `routers` routers, bidirectional `edges` between them, and
     /// `endpoints[e]` = the router endpoint `e` attaches to. Routed by
     /// shortest-path tables.
@@ -77,7 +94,7 @@ impl TopologySpec {
                 dims.iter().map(|&k| k as usize).product()
             }
             TopologySpec::Graph { endpoints, .. } => endpoints.len(),
-            TopologySpec::Dragonfly { p, a, h } => (*p * *a * (*a * *h + 1)) as usize,
+            TopologySpec::Dragonfly { p, a, h, .. } => (*p * *a * (*a * *h + 1)) as usize,
             TopologySpec::FatTree { leaves, down, .. } => (*leaves * *down) as usize,
         }
     }
@@ -113,7 +130,7 @@ impl TopologySpec {
             TopologySpec::FatTree {
                 leaves, down, up, ..
             } => fat_tree::fat_tree(*leaves, *down, *up),
-            TopologySpec::Dragonfly { p, a, h } => Dragonfly {
+            TopologySpec::Dragonfly { p, a, h, .. } => Dragonfly {
                 p: *p,
                 a: *a,
                 h: *h,
@@ -142,10 +159,13 @@ impl TopologySpec {
                 Routing::Direct
             }
             TopologySpec::Graph { .. } => Routing::ShortestPath(ShortestPath::new(g)),
-            TopologySpec::Dragonfly { p, a, h } => Routing::DragonflyMinimal(Dragonfly {
-                p: *p,
-                a: *a,
-                h: *h,
+            TopologySpec::Dragonfly { p, a, h, routing } => Routing::Dragonfly(DragonflyRouting {
+                shape: Dragonfly {
+                    p: *p,
+                    a: *a,
+                    h: *h,
+                },
+                valiant: *routing == DragonflyRoutingChoice::Valiant,
             }),
             TopologySpec::FatTree {
                 leaves,
@@ -199,7 +219,7 @@ impl TopologySpec {
                 edges,
                 endpoints,
             } => validate_graph(*routers, edges, endpoints),
-            TopologySpec::Dragonfly { p, a, h } => {
+            TopologySpec::Dragonfly { p, a, h, .. } => {
                 ensure(
                     (1..=64).contains(p),
                     "p",
