@@ -31,6 +31,8 @@ def fabric(topology, pipeline=3, **link):
         (fs.topology.fat_tree(8), 0, 3, 1),  # same leaf
         (fs.topology.fat_tree(8), 0, 31, 3),  # leaf, spine, leaf
         (fs.topology.fat_tree(6, oversubscription=2), 1, 17, 3),
+        (fs.topology.fat_tree(4, levels=3), 0, 2, 3),  # edge, aggregation, edge
+        (fs.topology.fat_tree(4, levels=3), 0, 15, 5),  # up to a core and down
         (fs.topology.dragonfly(2), 0, 2, 2),  # same group: one local hop
         (fs.topology.dragonfly(2), 0, 8, 3),  # global from router 0, then local in group 1
         (fs.topology.dragonfly(2), 0, 71, 4),  # local, global, local
@@ -68,6 +70,7 @@ def test_a_packet_of_several_flits_is_pipelined_through_the_routers():
         (fs.topology.graph([(0, 1), (1, 2), (1, 3), (3, 4)]), 2),
         (fs.topology.fat_tree(4), 1),
         (fs.topology.fat_tree(6, oversubscription=2, spine="ecmp"), 1),
+        (fs.topology.fat_tree(4, levels=3, spine="ecmp"), 1),
         (fs.topology.dragonfly(1), 2),
         (fs.topology.dragonfly(1, routing="valiant"), 3),
     ],

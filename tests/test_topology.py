@@ -34,6 +34,8 @@ def test_an_8x8_torus_with_one_vc_has_a_routing_cycle_and_two_vcs_do_not():
         (fs.topology.point_to_point(), 1, True),
         (fs.topology.fat_tree(8), 1, True),
         (fs.topology.fat_tree(12, oversubscription=3), 1, True),
+        (fs.topology.fat_tree(8, levels=3), 1, True),
+        (fs.topology.fat_tree(8, oversubscription=3, levels=3, spine="ecmp"), 1, True),
         (fs.topology.dragonfly(1), 2, True),
         (fs.topology.dragonfly(2, a=3, h=3), 2, True),
     ],
@@ -133,6 +135,8 @@ def test_ecmp_spreads_flows_that_d_mod_k_piles_onto_one_spine():
         ({"radix": 1}, "topology.radix"),
         ({"radix": 8, "oversubscription": 0}, "topology.oversubscription"),
         ({"radix": 8, "spine": "random"}, "topology.spine"),
+        ({"radix": 8, "levels": 4}, "topology.levels"),
+        ({"radix": 5, "levels": 3}, "topology.radix"),
     ],
 )
 def test_bad_fat_trees_name_the_field(kwargs, path):
@@ -181,3 +185,19 @@ def test_valiant_needs_three_vc_classes():
     assert three.ok and "Valiant" in three.routing
     with pytest.raises(fs.SpecError, match=r"^topology\.routing: must be 'minimal' or 'valiant'"):
         fs.topology.dragonfly(2, routing="ugal")
+
+
+@pytest.mark.parametrize("k", [4, 8])
+def test_d_mod_k_routes_a_half_shift_through_a_k_ary_fat_tree_without_contention(k):
+    # Every endpoint streams to the one half the network away (another pod). d-mod-k gives every
+    # flow its own aggregation uplink, core and down path, so all finish in one stream's
+    # serialization time (50 messages x 4 flits) plus latency; hashing (ECMP) collides.
+    topology = fs.topology.fat_tree(k, levels=3)
+    n = topology.num_endpoints
+    assert n == k**3 // 4
+    traffic = fs.traffic.concat(*[fs.traffic.stream(i, (i + n // 2) % n, 50, 64) for i in range(n)])
+    res = fabric(topology, vcs=1).run(traffic, check_invariants=True)
+    assert res.delivered() == 50 * n
+    assert 200 <= res.stats()["cycles"] <= 215
+    ecmp = fabric(fs.topology.fat_tree(k, levels=3, spine="ecmp"), vcs=1).run(traffic)
+    assert ecmp.stats()["cycles"] > 400

@@ -61,12 +61,16 @@ def switch_star(n: int) -> Topology:
     return Topology(type="switch_star", num_endpoints=n, params={"n": n})
 
 
-def fat_tree(radix: int, oversubscription: int = 1, spine: str = "d_mod_k") -> Topology:
-    """A two-level fat-tree (leaf-spine folded Clos) of switches with ``radix`` ports: each leaf
-    has ``down`` endpoints and ``up`` spine links with ``down : up = oversubscription : 1``;
-    there are ``radix`` leaves (the spines' radix) and ``up`` spines. Minimal up/down routing,
-    deadlock-free with one VC. ``spine`` picks the uplink: ``"d_mod_k"`` (destination mod
-    spines, deterministic) or ``"ecmp"`` (a fixed hash of source and destination)."""
+def fat_tree(radix: int, oversubscription: int = 1, spine: str = "d_mod_k", levels: int = 2) -> Topology:
+    """A fat-tree (folded Clos) of switches with ``radix`` ports, minimal up/down routing,
+    deadlock-free with one VC. The switches next to the endpoints have ``down`` endpoints and
+    ``up`` uplinks with ``down : up = oversubscription : 1``.
+
+    ``levels=2`` (leaf-spine): ``radix`` leaves and ``up`` spines. ``levels=3`` (k-ary fat-tree,
+    even ``radix`` k): ``k`` pods of ``k/2`` edge and ``up`` aggregation switches, and
+    ``up * k/2`` cores; ``oversubscription=1`` gives the full-bisection ``k^3/4`` endpoints.
+    ``spine`` picks among the uplinks: ``"d_mod_k"`` (by destination, deterministic) or
+    ``"ecmp"`` (a fixed hash of source and destination)."""
     if radix < 2:
         raise SpecError(f"topology.radix: must be >= 2, got {radix}", path="topology.radix")
     if oversubscription < 1:
@@ -76,8 +80,21 @@ def fat_tree(radix: int, oversubscription: int = 1, spine: str = "d_mod_k") -> T
         )
     if spine not in ("d_mod_k", "ecmp"):
         raise SpecError(f"topology.spine: must be 'd_mod_k' or 'ecmp', got {spine!r}", path="topology.spine")
+    if levels not in (2, 3):
+        raise SpecError(f"topology.levels: must be 2 or 3, got {levels}", path="topology.levels")
     up = max(1, radix // (oversubscription + 1))
     down = radix - up
+    if levels == 3:
+        if radix % 2 or radix < 4:
+            raise SpecError(
+                f"topology.radix: a three-level fat-tree needs an even radix >= 4, got {radix}",
+                path="topology.radix",
+            )
+        return Topology(
+            type="fat_tree3",
+            num_endpoints=radix * (radix // 2) * down,
+            params={"k": radix, "down": down, "up": up, "spine": spine},
+        )
     return Topology(
         type="fat_tree",
         num_endpoints=radix * down,

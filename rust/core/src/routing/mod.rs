@@ -6,6 +6,7 @@ pub mod dor;
 pub mod dragonfly;
 pub mod table;
 pub mod updown;
+pub mod updown3;
 
 use crate::ids::EndpointId;
 use crate::topology::{Graph, RouterId};
@@ -25,6 +26,7 @@ pub enum Routing {
     Direct,
     ShortestPath(table::ShortestPath),
     UpDown(updown::UpDown),
+    UpDown3(updown3::UpDown3),
     Dragonfly(dragonfly::DragonflyRouting),
 }
 
@@ -49,6 +51,7 @@ impl Routing {
             Routing::Direct => direct::route(g, r, dst),
             Routing::ShortestPath(t) => t.route(g, r, dst),
             Routing::UpDown(u) => u.route(r, in_port, dst),
+            Routing::UpDown3(u) => u.route(r, in_port, dst),
             Routing::Dragonfly(d) => d.route(r, class, dst, choice),
         }
     }
@@ -80,6 +83,10 @@ impl Routing {
                 "minimal up/down (ECMP: spine by flow hash)"
             }
             Routing::UpDown(_) => "minimal up/down (d-mod-k spine choice)",
+            Routing::UpDown3(u) if u.spine == crate::spec::SpineChoice::Ecmp => {
+                "three-level up/down (ECMP: uplinks by flow hash)"
+            }
+            Routing::UpDown3(_) => "three-level up/down (d-mod-k uplink choice)",
             Routing::Dragonfly(d) if d.valiant => {
                 "dragonfly Valiant (VC class up by one at each global hop)"
             }

@@ -7,8 +7,10 @@ use crate::routing::dor::DimensionOrder;
 use crate::routing::dragonfly::DragonflyRouting;
 use crate::routing::table::ShortestPath;
 use crate::routing::updown::UpDown;
+use crate::routing::updown3::UpDown3;
 use crate::routing::Routing;
 use crate::topology::dragonfly::Dragonfly;
+use crate::topology::fat_tree3::FatTree3;
 use crate::topology::{fat_tree, grid, star, user, Graph};
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +62,15 @@ pub enum TopologySpec {
         #[serde(default)]
         spine: SpineChoice,
     },
+    /// A three-level fat-tree (k-ary folded Clos): `k` pods of `k/2` edge
+    /// switches with `down` endpoints and `up` aggregation switches each.
+    FatTree3 {
+        k: u32,
+        down: u32,
+        up: u32,
+        #[serde(default)]
+        spine: SpineChoice,
+    },
     /// A dragonfly: groups of `a` fully connected routers with `p` endpoints
     /// and `h` global links each; `a*h + 1` groups joined all-to-all.
     Dragonfly {
@@ -96,6 +107,12 @@ impl TopologySpec {
             TopologySpec::Graph { endpoints, .. } => endpoints.len(),
             TopologySpec::Dragonfly { p, a, h, .. } => (*p * *a * (*a * *h + 1)) as usize,
             TopologySpec::FatTree { leaves, down, .. } => (*leaves * *down) as usize,
+            TopologySpec::FatTree3 { k, down, up, .. } => FatTree3 {
+                k: *k,
+                down: *down,
+                up: *up,
+            }
+            .endpoints() as usize,
         }
     }
 
@@ -130,6 +147,12 @@ impl TopologySpec {
             TopologySpec::FatTree {
                 leaves, down, up, ..
             } => fat_tree::fat_tree(*leaves, *down, *up),
+            TopologySpec::FatTree3 { k, down, up, .. } => FatTree3 {
+                k: *k,
+                down: *down,
+                up: *up,
+            }
+            .graph(),
             TopologySpec::Dragonfly { p, a, h, .. } => Dragonfly {
                 p: *p,
                 a: *a,
@@ -159,6 +182,14 @@ impl TopologySpec {
                 Routing::Direct
             }
             TopologySpec::Graph { .. } => Routing::ShortestPath(ShortestPath::new(g)),
+            TopologySpec::FatTree3 { k, down, up, spine } => Routing::UpDown3(UpDown3 {
+                shape: FatTree3 {
+                    k: *k,
+                    down: *down,
+                    up: *up,
+                },
+                spine: *spine,
+            }),
             TopologySpec::Dragonfly { p, a, h, routing } => Routing::Dragonfly(DragonflyRouting {
                 shape: Dragonfly {
                     p: *p,
@@ -219,6 +250,21 @@ impl TopologySpec {
                 edges,
                 endpoints,
             } => validate_graph(*routers, edges, endpoints),
+            TopologySpec::FatTree3 { k, down, up, .. } => {
+                ensure(
+                    (4..=64).contains(k) && k % 2 == 0,
+                    "k",
+                    "an even radix in 4..=64",
+                    k,
+                )?;
+                ensure((1..=63).contains(down), "down", "in 1..=63", down)?;
+                ensure(
+                    (1..=64 - down).contains(up),
+                    "up",
+                    &format!("in 1..={} (edge radix 64 with {down} down)", 64 - down),
+                    up,
+                )
+            }
             TopologySpec::Dragonfly { p, a, h, .. } => {
                 ensure(
                     (1..=64).contains(p),

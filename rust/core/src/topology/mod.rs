@@ -8,6 +8,7 @@
 
 pub mod dragonfly;
 pub mod fat_tree;
+pub mod fat_tree3;
 pub mod grid;
 pub mod star;
 pub mod user;
