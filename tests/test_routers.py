@@ -126,3 +126,43 @@ def test_a_one_vc_torus_is_refused_by_the_static_check_and_caught_by_the_watchdo
 def test_router_spec_is_validated():
     with pytest.raises(fs.SpecError, match=r"router\.pipeline_cycles: must be <= 1000"):
         fs.RouterSpec(pipeline_cycles=5000)
+
+
+@pytest.mark.parametrize(
+    ("allocator", "shares"), [("round_robin", (75, 75, 150)), ("oldest_first", (100, 100, 100))]
+)
+def test_oldest_first_allocation_fixes_the_parking_lot(allocator, shares):
+    # Routers 0-1-2-3 in a line with one VC; the endpoints of routers 0, 1, 2 each offer one flit
+    # per cycle to endpoint 3. Round-robin halves the share at every merge (1/4, 1/4, 1/2 of the
+    # last link); oldest-first serves the flits in the order they were offered (1/3 each).
+    line = fs.topology.graph([(0, 1), (1, 2), (2, 3)])
+    traffic = fs.traffic.concat(*[fs.traffic.stream(i, 3, 300, 16, interval_ns=1.0) for i in range(3)])
+    fab = fs.Fabric(
+        topology=line, link=NOC.replace(vcs=1), router=fs.RouterSpec(pipeline_cycles=0, allocator=allocator)
+    )
+    res = fab.run(traffic, check_invariants=True)
+    check_all(res, fab.link)
+    m = res.messages
+    in_first_300 = m["deliver_ps"] < 300_000  # the last link carries one flit per cycle
+    got = [int((in_first_300 & (m["src"] == s)).sum()) for s in range(3)]
+    assert all(abs(g - want) <= 4 for g, want in zip(got, shares, strict=True)), got
+    tick = fab.run(traffic, engine="tick_all")
+    assert np.array_equal(res.messages, tick.messages)
+
+
+def test_oldest_first_keeps_every_invariant_under_random_traffic():
+    rng = np.random.default_rng(9)
+    n, count = 16, 600
+    src = rng.integers(0, n, count)
+    dst = (src + rng.integers(1, n, count)) % n
+    traffic = fs.traffic.messages(src, dst, rng.integers(1, 120, count), at_ns=rng.uniform(0, 200, count))
+    fab = fs.Fabric(
+        topology=fs.topology.torus((4, 4)),
+        link=NOC.replace(credits_per_vc=3, mtu_bytes=32),
+        router=fs.RouterSpec(pipeline_cycles=1, allocator="oldest_first"),
+    )
+    res = fab.run(traffic, check_invariants=True)
+    check_all(res, fab.link)
+    assert np.array_equal(res.messages, fab.run(traffic, engine="tick_all").messages)
+    with pytest.raises(fs.SpecError, match=r"allocator"):
+        fs.RouterSpec(allocator="islip")

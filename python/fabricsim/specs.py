@@ -187,11 +187,14 @@ class RouterSpec(Spec):
     """The routers of a routed topology. ``pipeline_cycles``: cycles a forwarded flit spends
     in the pipeline beyond the one in which it is routed, allocated and switched (3 gives
     BookSim's 4-stage router: zero-load latency 5H + 2 on 1-cycle links). Buffers and VCs are
-    the link's (``credits_per_vc``, ``vcs``)."""
+    the link's (``credits_per_vc``, ``vcs``). ``allocator``: the switch allocator's policy,
+    ``"round_robin"`` (default) or ``"oldest_first"`` (the flit whose message was offered at its
+    source earliest wins, at inputs and outputs); VC allocation is round-robin."""
 
     _kind: ClassVar[str] = "router"
 
     pipeline_cycles: int
+    allocator: str
 
 
 class HbmSpec(Spec):

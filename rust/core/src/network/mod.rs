@@ -50,6 +50,9 @@ pub struct Endpoint {
 /// Per-message timestamps (cycles) and flags, indexed by message.
 #[derive(Clone, Debug)]
 pub struct MessageLog {
+    /// The cycle each message is offered at its source (its age for
+    /// oldest-first allocation).
+    pub offer: IdVec<MsgId, Cycle>,
     pub send: IdVec<MsgId, Cycle>,
     pub deliver: IdVec<MsgId, Cycle>,
     /// Rank of each message in the order of delivery (ties in time broken
@@ -129,7 +132,14 @@ impl Network {
                     .routers
                     .iter()
                     .enumerate()
-                    .map(|(r, x)| Router::new(r as u32, x.ports.len(), params.vcs as usize))
+                    .map(|(r, x)| {
+                        Router::new(
+                            r as u32,
+                            x.ports.len(),
+                            params.vcs as usize,
+                            spec.router.allocator,
+                        )
+                    })
                     .collect();
                 if let Some(r) = graph
                     .routers
@@ -199,12 +209,18 @@ impl Network {
                 .collect(),
         );
         let m = traffic.len();
+        let offer = traffic
+            .inject_ps
+            .iter()
+            .map(|&t| params.clock.cycle_at_or_after(t))
+            .collect();
         Ok(Self {
             params,
             endpoints,
             dirs,
             tally: Tally {
                 log: MessageLog {
+                    offer: IdVec::from_vec(offer),
                     send: IdVec::from_vec(vec![NEVER; m]),
                     deliver: IdVec::from_vec(vec![NEVER; m]),
                     order: IdVec::from_vec(vec![NEVER; m]),
@@ -248,6 +264,7 @@ impl Network {
         let id = MsgId(self.total as u32);
         self.total += 1;
         let log = &mut self.tally.log;
+        log.offer.push(at);
         log.send.push(NEVER);
         log.deliver.push(NEVER);
         log.order.push(NEVER);

@@ -6,9 +6,9 @@
 //! of the class the routing function asks for; its flits follow on that VC;
 //! its tail frees it. On links that pack several packets into a flit, a
 //! message is the unit instead (a flit may end one packet and start the next).
-//! Allocators are round-robin: VCs go to waiting input VCs in one
-//! round-robin pass; the switch is separable, input first (each input port
-//! offers one VC, each output port grants one input). The pipeline's depth adds
+//! VCs go to waiting input VCs in one pass; the switch allocator is
+//! separable, input first (each input port offers one VC, each output port
+//! grants one input). Every stage is round-robin or oldest-first. The pipeline's depth adds
 //! `pipeline_cycles` before a forwarded flit reaches its output link.
 
 use super::link_dir::{LinkDir, Tally};
@@ -18,7 +18,7 @@ use crate::ids::{IdVec, LinkDirId, MsgId};
 use crate::link::credits::pick_round_robin;
 use crate::link::Flit;
 use crate::routing::Routing;
-use crate::spec::{LinkParams, Packing};
+use crate::spec::{Allocator, LinkParams, Packing};
 use crate::time::Cycle;
 use crate::topology::{Graph, RouterId};
 
@@ -56,6 +56,7 @@ pub struct Router {
     pub inputs: Vec<Option<LinkDirId>>,
     pub outputs: Vec<Option<LinkDirId>>,
     vcs: usize,
+    allocator: Allocator,
     /// Per input (port, VC).
     state: Vec<VcState>,
     /// Per output (port, VC): the input (port * vcs + VC) whose worm holds
@@ -66,6 +67,8 @@ pub struct Router {
     in_rr: Vec<u32>,
     out_rr: Vec<u32>,
     va_rr: u32,
+    /// The order of this cycle's VC allocation pass (memory reused).
+    va_order: Vec<u32>,
     /// This cycle's switch requests per input port and grants per output
     /// port, as (port, VC); kept to reuse their memory (no allocation per cycle).
     offers: Vec<Option<(u32, u32)>>,
@@ -82,17 +85,19 @@ pub struct RouterCtx<'a> {
 }
 
 impl Router {
-    pub fn new(id: RouterId, ports: usize, vcs: usize) -> Self {
+    pub fn new(id: RouterId, ports: usize, vcs: usize, allocator: Allocator) -> Self {
         Self {
             id,
             inputs: vec![None; ports],
             outputs: vec![None; ports],
             vcs,
+            allocator,
             state: vec![VcState::Idle; ports * vcs],
             owner: vec![FREE; ports * vcs],
             in_rr: vec![0; ports],
             out_rr: vec![0; ports],
             va_rr: 0,
+            va_order: Vec::with_capacity(ports * vcs),
             offers: vec![None; ports],
             grants: vec![None; ports],
         }
@@ -145,20 +150,33 @@ impl Router {
         }
         // Flits wait in the buffers: the next cycle may move them.
         act.busy = true;
-        // VC allocation: one round-robin pass over the input VCs waiting for
-        // one; each takes a free VC of the class it asked for on its output.
+        // VC allocation: one pass over the input VCs waiting for one, in
+        // round-robin or age order; each takes a free VC of the class it
+        // asked for on its output.
         let n_in = self.ports() * vcs;
-        let start = self.va_rr as usize;
-        for i in (start..n_in).chain(0..start) {
-            let VcState::Routed { out, class } = self.state[i] else {
-                continue;
-            };
-            let o = out as usize;
-            let (lo, hi) = ctx.routing.vc_range(class, vcs as u32);
-            if let Some(out_vc) = (lo..hi).find(|&w| self.owner[o * vcs + w as usize] == FREE) {
-                self.owner[o * vcs + out_vc as usize] = i as u32;
-                self.state[i] = VcState::Active { out, out_vc };
-                self.va_rr = if i + 1 == n_in { 0 } else { i as u32 + 1 };
+        match self.allocator {
+            Allocator::RoundRobin => {
+                let start = self.va_rr as usize;
+                for i in (start..n_in).chain(0..start) {
+                    self.allocate_vc(i, ctx.routing);
+                }
+            }
+            Allocator::OldestFirst => {
+                let mut order = std::mem::take(&mut self.va_order);
+                order.clear();
+                order.extend(
+                    (0..n_in as u32)
+                        .filter(|&i| matches!(self.state[i as usize], VcState::Routed { .. })),
+                );
+                let front = |i: u32| {
+                    let d = self.inputs[i as usize / vcs].expect("routed input has a link");
+                    dirs[d].rx.front(i as usize % vcs).expect("routed").msg
+                };
+                order.sort_unstable_by_key(|&i| age(tally, front(i)));
+                for &i in &order {
+                    self.allocate_vc(i as usize, ctx.routing);
+                }
+                self.va_order = order;
             }
         }
         // Switch allocation, input first: each input port offers one VC whose
@@ -184,7 +202,12 @@ impl Router {
                 }
             }
             if ready != 0 {
-                let v = pick_round_robin(ready, self.in_rr[p]);
+                let v = match self.allocator {
+                    Allocator::RoundRobin => pick_round_robin(ready, self.in_rr[p]),
+                    Allocator::OldestFirst => oldest(ready, |v| {
+                        age(tally, dirs[d].rx.front(v).expect("ready").msg)
+                    }),
+                };
                 if let VcState::Active { out, .. } = self.state[p * vcs + v] {
                     *offer = Some((out, v as u32));
                 }
@@ -200,7 +223,14 @@ impl Router {
         let ports = self.ports();
         for (o, &mask) in asking.iter().enumerate().take(ports) {
             if mask != 0 {
-                let p = pick_round_robin(mask, self.out_rr[o]);
+                let p = match self.allocator {
+                    Allocator::RoundRobin => pick_round_robin(mask, self.out_rr[o]),
+                    Allocator::OldestFirst => oldest(mask, |p| {
+                        let v = offers[p].expect("asked").1 as usize;
+                        let d = self.inputs[p].expect("offered");
+                        age(tally, dirs[d].rx.front(v).expect("offered").msg)
+                    }),
+                };
                 let v = offers[p].expect("asked").1;
                 self.grants[o] = Some((p as u32, v));
                 self.out_rr[o] = ((p + 1) % self.ports()) as u32;
@@ -236,6 +266,22 @@ impl Router {
             }
         }
         Ok(())
+    }
+
+    /// Gives input VC `i`, if routed, a free VC of its class on its output.
+    fn allocate_vc(&mut self, i: usize, routing: &Routing) {
+        let VcState::Routed { out, class } = self.state[i] else {
+            return;
+        };
+        let vcs = self.vcs;
+        let o = out as usize;
+        let (lo, hi) = routing.vc_range(class, vcs as u32);
+        if let Some(out_vc) = (lo..hi).find(|&w| self.owner[o * vcs + w as usize] == FREE) {
+            self.owner[o * vcs + out_vc as usize] = i as u32;
+            self.state[i] = VcState::Active { out, out_vc };
+            let n_in = self.state.len();
+            self.va_rr = if i + 1 == n_in { 0 } else { i as u32 + 1 };
+        }
     }
 
     /// What blocked input VC `(port, vc)` waits for: a credit downstream,
@@ -284,4 +330,27 @@ impl Router {
         }
         out
     }
+}
+
+/// A message's age key: the cycle it was offered at its source (not when
+/// it left: a source held back by the network would look young), then its id.
+fn age(tally: &Tally, msg: MsgId) -> (Cycle, u32) {
+    (tally.log.offer[msg], msg.0)
+}
+
+/// The set bit of `mask` whose key is least.
+fn oldest<K: Ord>(mask: u64, key: impl Fn(usize) -> K) -> usize {
+    let mut rest = mask;
+    let mut best = rest.trailing_zeros() as usize;
+    let mut best_key = key(best);
+    rest &= rest - 1;
+    while rest != 0 {
+        let i = rest.trailing_zeros() as usize;
+        let k = key(i);
+        if k < best_key {
+            (best, best_key) = (i, k);
+        }
+        rest &= rest - 1;
+    }
+    best
 }

@@ -363,6 +363,22 @@ pub struct RouterSpec {
     /// arrives can leave in the same cycle).
     #[serde(default)]
     pub pipeline_cycles: u32,
+    /// How the switch allocator breaks ties.
+    #[serde(default)]
+    pub allocator: Allocator,
+}
+
+/// Switch-allocation policy. Both are separable, input first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Allocator {
+    /// Round-robin at the inputs and at the outputs.
+    #[default]
+    RoundRobin,
+    /// The flit whose message was offered at its source earliest wins, at
+    /// the inputs and at the outputs (ties: lower message id). Fairer to far-away
+    /// sources than round-robin, whose shares halve at every merge.
+    OldestFirst,
 }
 
 impl RouterSpec {

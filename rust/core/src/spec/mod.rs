@@ -17,7 +17,7 @@ pub mod reliability;
 pub mod run;
 
 pub use endpoint::EndpointSpec;
-pub use fabric::{FabricSpec, RouterSpec, SpineChoice, TopologySpec};
+pub use fabric::{Allocator, FabricSpec, RouterSpec, SpineChoice, TopologySpec};
 pub use link::{LinkParams, LinkSpec, Packing};
 pub use reliability::{BurstSpec, Retry};
 pub use run::{EngineMode, RunOptions};
