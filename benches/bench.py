@@ -37,17 +37,23 @@ def _light_load(engine: str) -> tuple[fs.Fabric, fs.traffic.MessageTraffic, dict
     return _p2p(link), fs.traffic.stream(0, 1, 20_000, 4096, interval_ns=100 * wire_ns), {"engine": engine}
 
 
+def _uniform(
+    topology: fs.topology.Topology, rate: float, cycles: int, vcs: int = 2
+) -> tuple[fs.Fabric, fs.traffic.MessageTraffic, dict[str, object]]:
+    fab = fs.Fabric(
+        topology=topology,
+        link=fs.LinkSpec.preset("noc").replace(vcs=vcs),
+        router=fs.RouterSpec(pipeline_cycles=3),
+    )
+    n = topology.num_endpoints
+    t = fs.traffic.synthetic("uniform", n, rate=rate, cycles=cycles, cycle_ps=1000.0, packet_bytes=16, seed=0)
+    return fab, t, {}
+
+
 def _mesh(
     dims: tuple[int, int], rate: float, cycles: int
 ) -> tuple[fs.Fabric, fs.traffic.MessageTraffic, dict[str, object]]:
-    n = dims[0] * dims[1]
-    fab = fs.Fabric(
-        topology=fs.topology.mesh(dims),
-        link=fs.LinkSpec.preset("noc"),
-        router=fs.RouterSpec(pipeline_cycles=3),
-    )
-    t = fs.traffic.synthetic("uniform", n, rate=rate, cycles=cycles, cycle_ps=1000.0, packet_bytes=16, seed=0)
-    return fab, t, {}
+    return _uniform(fs.topology.mesh(dims), rate, cycles)
 
 
 WORKLOADS: dict[
@@ -99,6 +105,14 @@ WORKLOADS: dict[
     ),
     "mesh16x16_uniform_0.1": ("16x16 mesh at 0.1, 6000 cycles", lambda: _mesh((16, 16), 0.1, 6000)),
     "mesh32x32_uniform_0.05": ("32x32 mesh at 0.05, 6000 cycles", lambda: _mesh((32, 32), 0.05, 6000)),
+    "fat_tree3_k8_uniform_0.3": (
+        "three-level k=8 fat-tree (128 endpoints, 80 switches), d-mod-k, uniform at 0.3, 6000 cycles",
+        lambda: _uniform(fs.topology.fat_tree(8, levels=3), 0.3, 6000),
+    ),
+    "dragonfly_p4_valiant_0.1": (
+        "dragonfly p=4 a=8 h=4 (1056 endpoints, 264 routers), Valiant with 3 VCs, uniform at 0.1, 3000 cycles",
+        lambda: _uniform(fs.topology.dragonfly(4, routing="valiant"), 0.1, 3000, vcs=3),
+    ),
     "pcie6_light_load": (
         "PCIe 6 x16, 20000 x 4 KiB at 1% load (idle skipping at work)",
         lambda: _light_load("auto"),
