@@ -105,14 +105,13 @@ impl TopologySpec {
                 dims.iter().map(|&k| k as usize).product()
             }
             TopologySpec::Graph { endpoints, .. } => endpoints.len(),
-            TopologySpec::Dragonfly { p, a, h, .. } => (*p * *a * (*a * *h + 1)) as usize,
-            TopologySpec::FatTree { leaves, down, .. } => (*leaves * *down) as usize,
-            TopologySpec::FatTree3 { k, down, up, .. } => FatTree3 {
-                k: *k,
-                down: *down,
-                up: *up,
+            TopologySpec::Dragonfly { p, a, h, .. } => {
+                (dragonfly_shape(*p, *a, *h).routers() * p) as usize
             }
-            .endpoints() as usize,
+            TopologySpec::FatTree { leaves, down, .. } => (*leaves * *down) as usize,
+            TopologySpec::FatTree3 { k, down, up, .. } => {
+                fat_tree3_shape(*k, *down, *up).endpoints() as usize
+            }
         }
     }
 
@@ -147,18 +146,8 @@ impl TopologySpec {
             TopologySpec::FatTree {
                 leaves, down, up, ..
             } => fat_tree::fat_tree(*leaves, *down, *up),
-            TopologySpec::FatTree3 { k, down, up, .. } => FatTree3 {
-                k: *k,
-                down: *down,
-                up: *up,
-            }
-            .graph(),
-            TopologySpec::Dragonfly { p, a, h, .. } => Dragonfly {
-                p: *p,
-                a: *a,
-                h: *h,
-            }
-            .graph(),
+            TopologySpec::FatTree3 { k, down, up, .. } => fat_tree3_shape(*k, *down, *up).graph(),
+            TopologySpec::Dragonfly { p, a, h, .. } => dragonfly_shape(*p, *a, *h).graph(),
         })
     }
 
@@ -183,19 +172,11 @@ impl TopologySpec {
             }
             TopologySpec::Graph { .. } => Routing::ShortestPath(ShortestPath::new(g)),
             TopologySpec::FatTree3 { k, down, up, spine } => Routing::UpDown3(UpDown3 {
-                shape: FatTree3 {
-                    k: *k,
-                    down: *down,
-                    up: *up,
-                },
+                shape: fat_tree3_shape(*k, *down, *up),
                 spine: *spine,
             }),
             TopologySpec::Dragonfly { p, a, h, routing } => Routing::Dragonfly(DragonflyRouting {
-                shape: Dragonfly {
-                    p: *p,
-                    a: *a,
-                    h: *h,
-                },
+                shape: dragonfly_shape(*p, *a, *h),
                 valiant: *routing == DragonflyRoutingChoice::Valiant,
             }),
             TopologySpec::FatTree {
@@ -300,6 +281,14 @@ impl TopologySpec {
             }
         }
     }
+}
+
+fn fat_tree3_shape(k: u32, down: u32, up: u32) -> FatTree3 {
+    FatTree3 { k, down, up }
+}
+
+fn dragonfly_shape(p: u32, a: u32, h: u32) -> Dragonfly {
+    Dragonfly { p, a, h }
 }
 
 /// Indices in range, no self loops, every endpoint reachable from every other.
