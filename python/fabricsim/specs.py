@@ -188,8 +188,9 @@ class RouterSpec(Spec):
     in the pipeline beyond the one in which it is routed, allocated and switched (3 gives
     BookSim's 4-stage router: zero-load latency 5H + 2 on 1-cycle links). Buffers and VCs are
     the link's (``credits_per_vc``, ``vcs``). ``allocator``: the switch allocator's policy,
-    ``"round_robin"`` (default) or ``"oldest_first"`` (the flit whose message was offered at its
-    source earliest wins, at inputs and outputs); VC allocation is round-robin."""
+    ``"round_robin"`` (default, separable input-first), ``"oldest_first"`` (the flit whose message
+    was offered at its source earliest wins, in VC and switch allocation) or ``"islip"`` (three
+    iSLIP rounds over every ready VC; VC allocation round-robin)."""
 
     _kind: ClassVar[str] = "router"
 

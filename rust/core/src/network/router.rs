@@ -67,6 +67,10 @@ pub struct Router {
     in_rr: Vec<u32>,
     out_rr: Vec<u32>,
     va_rr: u32,
+    /// Per input port: the VCs whose head flit could move this cycle; and
+    /// iSLIP's accept pointer over output ports.
+    ready: Vec<u64>,
+    accept_rr: Vec<u32>,
     /// The order of this cycle's VC allocation pass (memory reused).
     va_order: Vec<u32>,
     /// This cycle's switch requests per input port and grants per output
@@ -97,6 +101,8 @@ impl Router {
             in_rr: vec![0; ports],
             out_rr: vec![0; ports],
             va_rr: 0,
+            ready: vec![0; ports],
+            accept_rr: vec![0; ports],
             va_order: Vec::with_capacity(ports * vcs),
             offers: vec![None; ports],
             grants: vec![None; ports],
@@ -155,7 +161,7 @@ impl Router {
         // asked for on its output.
         let n_in = self.ports() * vcs;
         match self.allocator {
-            Allocator::RoundRobin => {
+            Allocator::RoundRobin | Allocator::Islip => {
                 let start = self.va_rr as usize;
                 for i in (start..n_in).chain(0..start) {
                     self.allocate_vc(i, ctx.routing);
@@ -201,9 +207,12 @@ impl Router {
                     }
                 }
             }
-            if ready != 0 {
+            self.ready[p] = ready;
+            if ready != 0 && self.allocator != Allocator::Islip {
                 let v = match self.allocator {
-                    Allocator::RoundRobin => pick_round_robin(ready, self.in_rr[p]),
+                    Allocator::RoundRobin | Allocator::Islip => {
+                        pick_round_robin(ready, self.in_rr[p])
+                    }
                     Allocator::OldestFirst => oldest(ready, |v| {
                         age(tally, dirs[d].rx.front(v).expect("ready").msg)
                     }),
@@ -224,7 +233,9 @@ impl Router {
         for (o, &mask) in asking.iter().enumerate().take(ports) {
             if mask != 0 {
                 let p = match self.allocator {
-                    Allocator::RoundRobin => pick_round_robin(mask, self.out_rr[o]),
+                    Allocator::RoundRobin | Allocator::Islip => {
+                        pick_round_robin(mask, self.out_rr[o])
+                    }
                     Allocator::OldestFirst => oldest(mask, |p| {
                         let v = offers[p].expect("asked").1 as usize;
                         let d = self.inputs[p].expect("offered");
@@ -238,6 +249,9 @@ impl Router {
             }
         }
         self.offers = offers;
+        if self.allocator == Allocator::Islip {
+            self.islip();
+        }
         // Traversal.
         let worm_ends = |f: &Flit| match ctx.params.packing {
             Packing::Padded => f.is(Flit::TAIL),
@@ -266,6 +280,63 @@ impl Router {
             }
         }
         Ok(())
+    }
+
+    /// iSLIP (McKeown 1999) over this cycle's ready VCs: every input port
+    /// requests each output one of its ready VCs is bound for; unmatched
+    /// outputs grant round-robin, unmatched inputs accept round-robin, for
+    /// `ISLIP_ITERATIONS` rounds; pointers move only on first-round accepts
+    /// (which desynchronizes them). A matched input sends its round-robin
+    /// pick among its VCs bound for the output.
+    fn islip(&mut self) {
+        const ISLIP_ITERATIONS: usize = 3;
+        let (ports, vcs) = (self.ports(), self.vcs);
+        let bound_for = |state: &[VcState], p: usize, ready: u64, o: usize| {
+            (0..vcs).fold(0u64, |m, v| match state[p * vcs + v] {
+                VcState::Active { out, .. } if ready >> v & 1 == 1 && out as usize == o => {
+                    m | 1 << v
+                }
+                _ => m,
+            })
+        };
+        let mut requests = [0u64; 64]; // per output: the input ports asking for it
+        for p in 0..ports {
+            for v in 0..vcs {
+                if self.ready[p] >> v & 1 == 1 {
+                    if let VcState::Active { out, .. } = self.state[p * vcs + v] {
+                        requests[out as usize] |= 1 << p;
+                    }
+                }
+            }
+        }
+        let (mut free_in, mut free_out) = (u64::MAX, u64::MAX);
+        for round in 0..ISLIP_ITERATIONS {
+            let mut granted = [0u64; 64]; // per input: the outputs granting it
+            for o in (0..ports).filter(|&o| free_out >> o & 1 == 1) {
+                let asking = requests[o] & free_in;
+                if asking != 0 {
+                    granted[pick_round_robin(asking, self.out_rr[o])] |= 1 << o;
+                }
+            }
+            let mut matched = false;
+            for p in (0..ports).filter(|&p| granted[p] != 0) {
+                let o = pick_round_robin(granted[p], self.accept_rr[p]);
+                let v =
+                    pick_round_robin(bound_for(&self.state, p, self.ready[p], o), self.in_rr[p]);
+                self.grants[o] = Some((p as u32, v as u32));
+                free_in &= !(1 << p);
+                free_out &= !(1 << o);
+                matched = true;
+                if round == 0 {
+                    self.out_rr[o] = ((p + 1) % ports) as u32;
+                    self.accept_rr[p] = ((o + 1) % ports) as u32;
+                }
+                self.in_rr[p] = ((v + 1) % vcs) as u32;
+            }
+            if !matched {
+                break;
+            }
+        }
     }
 
     /// Gives input VC `i`, if routed, a free VC of its class on its output.

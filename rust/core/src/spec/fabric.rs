@@ -368,6 +368,9 @@ pub enum Allocator {
     /// the inputs and at the outputs (ties: lower message id). Fairer to far-away
     /// sources than round-robin, whose shares halve at every merge.
     OldestFirst,
+    /// Switch allocation by iSLIP (3 iterations of request, grant, accept
+    /// over all ready VCs); VC allocation round-robin.
+    Islip,
 }
 
 impl RouterSpec {
