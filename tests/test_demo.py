@@ -24,5 +24,19 @@ def test_demo_command_prints_the_table(capsys):
     out = capsys.readouterr().out
     assert "credit-limited" in out and "bandwidth-limited" in out and "nvlink4" in out
     assert "go-back-N" in out and "selective" in out
+    assert "routed fabrics" in out and "Valiant" in out
     assert main(["presets"]) == 0
     assert "pcie6_x16" in capsys.readouterr().out
+
+
+def test_fabric_demo_refuses_the_deadlock_prone_torus_and_shows_valiant_winning():
+    from fabricsim.demo import fabric_demo
+
+    text = fabric_demo(cycles=300)
+    rows = {line.split("  ")[0].strip(): line for line in text.splitlines()}
+    assert " NO (refused: a cycle of 8 channels)" in rows["8x8 torus, 1 VC"]
+    for name in ("8x8 mesh", "8x8 torus", "k=8 fat-tree (3 levels)", "dragonfly p=2 a=4 h=2"):
+        assert " yes " in rows[name], rows[name]
+    last = text.splitlines()[-1]
+    minimal, valiant = (int(w) for w in last.replace(",", "").split() if w.isdigit() and int(w) > 100)
+    assert minimal == 1607 and valiant < minimal / 2

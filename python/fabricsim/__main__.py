@@ -16,11 +16,13 @@ def main(argv: list[str] | None = None) -> int:
     ber.add_argument("--out", default="goodput_vs_ber.png")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from fabricsim.demo import link_demo, retry_demo
+        from fabricsim.demo import fabric_demo, link_demo, retry_demo
 
         print(link_demo(args.preset))
         print()
         print(retry_demo(args.preset))
+        print()
+        print(fabric_demo())
     elif args.command == "plot-ber":
         from fabricsim.plots import goodput_vs_ber, plot_goodput_vs_ber
 
