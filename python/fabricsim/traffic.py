@@ -220,12 +220,14 @@ def _from_matrix(
     totals = m.sum(axis=1)
     cdf = np.cumsum(m, axis=1) / np.where(totals > 0, totals, 1.0)[:, None]
     u = rng.random(len(src))
-    dst = np.full(len(src), -1, dtype=np.int64)  # silent sources send nothing
-    for s in np.flatnonzero(totals):
-        rows = src == s
-        last = np.flatnonzero(m[s])[-1]  # u can round past the row's last cumulative weight
-        dst[rows] = np.minimum(np.searchsorted(cdf[s], u[rows], side="right"), last)
-    return dst
+    # One search for all packets: row s of the CDF shifted to [s, s + 1], so source s + u lands
+    # in its own row (a zero weight repeats the previous value exactly, so it is never picked).
+    shifted = (cdf + np.arange(n)[:, None]).ravel()
+    col = np.searchsorted(shifted, src + u, side="right") - src * n
+    # u can round past a row's last cumulative weight: clamp to the row's last nonzero column
+    last = n - 1 - np.argmax(m[:, ::-1] > 0, axis=1)
+    dst = np.minimum(col, last[src])
+    return np.where(totals[src] > 0, dst, -1).astype(np.int64)  # silent sources send nothing
 
 
 def synthetic(

@@ -140,7 +140,12 @@ impl Router {
                 if self.state[p * vcs + v] == VcState::Idle {
                     let class = ctx.routing.class_of_vc(v as u32, vcs as u32);
                     let dst = crate::ids::EndpointId(ctx.msg_dst[front.msg]);
-                    let choice = crate::rng::flow_hash(front.msg.0, 0) as u32;
+                    // Randomized routing picks per message; others ignore it.
+                    let choice = if ctx.routing.choices() > 1 {
+                        crate::rng::flow_hash(front.msg.0, 0) as u32
+                    } else {
+                        0
+                    };
                     let hop = ctx
                         .routing
                         .route(ctx.graph, self.id, p as u32, class, dst, choice);
@@ -185,72 +190,18 @@ impl Router {
                 self.va_order = order;
             }
         }
-        // Switch allocation, input first: each input port offers one VC whose
-        // head flit has a credit downstream and an output link that takes it.
+        // Switch allocation over the VCs whose head flit has a credit
+        // downstream and an output link that takes it.
+        for p in 0..self.ports() {
+            self.ready[p] = match self.inputs[p] {
+                Some(d) => self.ready_vcs(p, d, c, dirs),
+                None => 0,
+            };
+        }
         self.grants.iter_mut().for_each(|g| *g = None);
-        let mut offers = std::mem::take(&mut self.offers);
-        offers.iter_mut().for_each(|o| *o = None);
-        for (p, offer) in offers.iter_mut().enumerate() {
-            let Some(d) = self.inputs[p] else { continue };
-            let mut ready = 0u64;
-            for v in 0..vcs {
-                if let VcState::Active { out, out_vc } = self.state[p * vcs + v] {
-                    let Some(od) = self.outputs[out as usize] else {
-                        continue;
-                    };
-                    let out_dir = &dirs[od];
-                    if dirs[d].rx.front(v).is_some()
-                        && out_dir.credits.get(out_vc as usize) > 0
-                        && out_dir.accepts_new(c)
-                    {
-                        ready |= 1 << v;
-                    }
-                }
-            }
-            self.ready[p] = ready;
-            if ready != 0 && self.allocator != Allocator::Islip {
-                let v = match self.allocator {
-                    Allocator::RoundRobin | Allocator::Islip => {
-                        pick_round_robin(ready, self.in_rr[p])
-                    }
-                    Allocator::OldestFirst => oldest(ready, |v| {
-                        age(tally, dirs[d].rx.front(v).expect("ready").msg)
-                    }),
-                };
-                if let VcState::Active { out, .. } = self.state[p * vcs + v] {
-                    *offer = Some((out, v as u32));
-                }
-            }
-        }
-        // ...then each output port grants one offer, round-robin over inputs.
-        let mut asking = [0u64; 64];
-        for (p, offer) in offers.iter().enumerate() {
-            if let Some((out, _)) = offer {
-                asking[*out as usize] |= 1 << p;
-            }
-        }
-        let ports = self.ports();
-        for (o, &mask) in asking.iter().enumerate().take(ports) {
-            if mask != 0 {
-                let p = match self.allocator {
-                    Allocator::RoundRobin | Allocator::Islip => {
-                        pick_round_robin(mask, self.out_rr[o])
-                    }
-                    Allocator::OldestFirst => oldest(mask, |p| {
-                        let v = offers[p].expect("asked").1 as usize;
-                        let d = self.inputs[p].expect("offered");
-                        age(tally, dirs[d].rx.front(v).expect("offered").msg)
-                    }),
-                };
-                let v = offers[p].expect("asked").1;
-                self.grants[o] = Some((p as u32, v));
-                self.out_rr[o] = ((p + 1) % self.ports()) as u32;
-                self.in_rr[p] = ((v as usize + 1) % vcs) as u32;
-            }
-        }
-        self.offers = offers;
-        if self.allocator == Allocator::Islip {
-            self.islip();
+        match self.allocator {
+            Allocator::Islip => self.islip(),
+            Allocator::RoundRobin | Allocator::OldestFirst => self.separable(dirs, tally),
         }
         // Traversal.
         let worm_ends = |f: &Flit| match ctx.params.packing {
@@ -280,6 +231,72 @@ impl Router {
             }
         }
         Ok(())
+    }
+
+    /// The VCs of input port `p` (fed by `d`) whose head flit could cross
+    /// the switch this cycle, as a mask.
+    fn ready_vcs(&self, p: usize, d: LinkDirId, c: Cycle, dirs: &IdVec<LinkDirId, LinkDir>) -> u64 {
+        let vcs = self.vcs;
+        let mut ready = 0u64;
+        for v in 0..vcs {
+            if let VcState::Active { out, out_vc } = self.state[p * vcs + v] {
+                let Some(od) = self.outputs[out as usize] else {
+                    continue;
+                };
+                let out_dir = &dirs[od];
+                if dirs[d].rx.front(v).is_some()
+                    && out_dir.credits.get(out_vc as usize) > 0
+                    && out_dir.accepts_new(c)
+                {
+                    ready |= 1 << v;
+                }
+            }
+        }
+        ready
+    }
+
+    /// Separable input-first allocation: each input port offers one ready
+    /// VC, then each output port grants one offer; round-robin or
+    /// oldest-first at both stages.
+    fn separable(&mut self, dirs: &IdVec<LinkDirId, LinkDir>, tally: &Tally) {
+        let vcs = self.vcs;
+        let head_age = |p: usize, v: usize| {
+            let d = self.inputs[p].expect("a ready input has a link");
+            age(tally, dirs[d].rx.front(v).expect("ready").msg)
+        };
+        let mut offers = std::mem::take(&mut self.offers);
+        let mut asking = [0u64; 64]; // per output: the input ports offering to it
+        for (p, offer) in offers.iter_mut().enumerate() {
+            *offer = None;
+            let ready = self.ready[p];
+            if ready == 0 {
+                continue;
+            }
+            let v = match self.allocator {
+                Allocator::OldestFirst => oldest(ready, |v| head_age(p, v)),
+                _ => pick_round_robin(ready, self.in_rr[p]),
+            };
+            if let VcState::Active { out, .. } = self.state[p * vcs + v] {
+                *offer = Some((out, v as u32));
+                asking[out as usize] |= 1 << p;
+            }
+        }
+        let ports = self.ports();
+        for (o, &mask) in asking.iter().enumerate().take(ports) {
+            if mask == 0 {
+                continue;
+            }
+            let vc_of = |p: usize| offers[p].expect("asked").1 as usize;
+            let p = match self.allocator {
+                Allocator::OldestFirst => oldest(mask, |p| head_age(p, vc_of(p))),
+                _ => pick_round_robin(mask, self.out_rr[o]),
+            };
+            let v = vc_of(p);
+            self.grants[o] = Some((p as u32, v as u32));
+            self.out_rr[o] = ((p + 1) % ports) as u32;
+            self.in_rr[p] = ((v + 1) % vcs) as u32;
+        }
+        self.offers = offers;
     }
 
     /// iSLIP (McKeown 1999) over this cycle's ready VCs: every input port
