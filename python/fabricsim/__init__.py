@@ -19,11 +19,13 @@ from fabricsim.errors import (
     UnsafeSpecWarning,
 )
 from fabricsim.fabric import Fabric
+from fabricsim.memory import MemoryResult, run_memory
 from fabricsim.result import Result
 from fabricsim.simulation import Simulation
-from fabricsim.specs import EndpointSpec, HbmSpec, LinkSpec, RouterSpec
+from fabricsim.specs import ControllerSpec, EndpointSpec, HbmSpec, LinkSpec, RouterSpec
 
 __all__ = [
+    "ControllerSpec",
     "DeadlockError",
     "EndpointSpec",
     "Fabric",
@@ -32,6 +34,7 @@ __all__ = [
     "InternalError",
     "InvariantError",
     "LinkSpec",
+    "MemoryResult",
     "Result",
     "RouterSpec",
     "Simulation",
@@ -39,6 +42,7 @@ __all__ = [
     "SpecError",
     "UnsafeSpecWarning",
     "__version__",
+    "run_memory",
     "faults",
     "sweep",
     "topology",

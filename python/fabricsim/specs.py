@@ -205,8 +205,8 @@ class HbmSpec(Spec):
     ``wr``, ``rtp``, ``ccd_s``/``ccd_l``, ``rrd_s``/``rrd_l``, ``wtr_s``/``wtr_l``, ``rtw``,
     ``faw``, ``rfc``, ``rfc_sb``, ``refi``, ``refi_sb``).
 
-    The cycle-level HBM controller is not built yet; specs, presets and the independent
-    timing checker (:func:`fabricsim.testing.check_dram_timing`) are.
+    Run requests on it with :func:`fabricsim.run_memory`; check a command trace with
+    :func:`fabricsim.testing.check_dram_timing`.
     """
 
     _kind: ClassVar[str] = "hbm"
@@ -248,4 +248,36 @@ class HbmSpec(Spec):
         return _core.hbm_resolve(self.to_json())
 
 
-__all__ = ["EndpointSpec", "HbmSpec", "LinkSpec", "RouterSpec", "Spec"]
+class ControllerSpec(Spec):
+    """How each pseudo-channel's memory controller schedules (docs/hbm.md).
+
+    - ``scheduler``: ``"frfcfs"`` (row hits first, then oldest; a row with queued hits is not
+      closed until ``starvation_cap`` hits were served from it while another row waits) or
+      ``"fcfs"`` (each bank serves its requests in arrival order).
+    - ``page_policy``: ``"open"``, ``"closed"`` (close a row no queued request hits) or
+      ``"open_timeout"`` (close it after ``page_timeout_cycles`` idle).
+    - ``read_queue``, ``write_queue``: entries per pseudo-channel (one per access);
+      writes drain from ``write_high`` queued down to ``write_low``.
+    - ``refresh``: ``"all_bank"`` (REFab every tREFI), ``"per_bank"`` (REFsb every tREFIsb,
+      banks in turn) or ``"off"``.
+    - ``mapping``: address bits, most significant field first (``Ro`` row, ``Sd`` stack ID,
+      ``Ba`` bank, ``Bg`` bank group, ``Co`` column, ``Pc`` pseudo-channel, ``Ch`` channel);
+      ``xor_bank_hash`` XORs the bank bits with low row bits.
+    """
+
+    _kind: ClassVar[str] = "controller"
+
+    scheduler: Literal["frfcfs", "fcfs"]
+    starvation_cap: int
+    page_policy: Literal["open", "closed", "open_timeout"]
+    page_timeout_cycles: int
+    read_queue: int
+    write_queue: int
+    write_high: int
+    write_low: int
+    refresh: Literal["all_bank", "per_bank", "off"]
+    mapping: str
+    xor_bank_hash: bool
+
+
+__all__ = ["ControllerSpec", "EndpointSpec", "HbmSpec", "LinkSpec", "RouterSpec", "Spec"]

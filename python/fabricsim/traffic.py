@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fabricsim.errors import SpecError
+from fabricsim.memory_traffic import MemoryTraffic, memory, memory_requests, memory_trace
 
 ArrayLike = npt.ArrayLike
 I64 = npt.NDArray[np.int64]
@@ -264,4 +265,16 @@ def concat(*parts: MessageTraffic) -> MessageTraffic:
     )
 
 
-__all__ = ["PATTERNS", "MessageTraffic", "concat", "destinations", "messages", "stream", "synthetic"]
+__all__ = [
+    "PATTERNS",
+    "MemoryTraffic",
+    "MessageTraffic",
+    "concat",
+    "destinations",
+    "memory",
+    "memory_requests",
+    "memory_trace",
+    "messages",
+    "stream",
+    "synthetic",
+]

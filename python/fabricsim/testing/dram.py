@@ -16,23 +16,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fabricsim.memory import COMMAND_DTYPE, COMMANDS
 from fabricsim.specs import HbmSpec
 
-COMMANDS = ("ACT", "PRE", "RD", "WR", "REFab", "REFsb")
 ROW_COMMANDS = {"ACT", "PRE", "REFab", "REFsb"}
-
-COMMAND_DTYPE = np.dtype(
-    [
-        ("cycle", np.int64),
-        ("channel", np.uint16),
-        ("pseudo_channel", np.uint8),
-        ("sid", np.uint8),
-        ("bank_group", np.uint8),
-        ("bank", np.uint8),
-        ("command", np.uint8),  # index into COMMANDS
-        ("row", np.int64),
-    ]
-)
 
 
 def command_trace(rows: list[tuple[Any, ...]]) -> npt.NDArray[Any]:

@@ -25,6 +25,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod fabric;
+pub mod hbm;
 pub mod ids;
 pub mod link;
 pub mod network;

@@ -15,6 +15,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod memory;
+
 /// Raises the `fabricsim.errors` class `name` built with `message` and `kwargs`.
 fn raise(py: Python<'_>, name: &str, message: String, kwargs: Option<Bound<'_, PyDict>>) -> PyErr {
     let build = || -> PyResult<PyErr> {
@@ -74,7 +76,10 @@ fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
 
 /// Runs `f` with the GIL released, turning core errors and panics into
 /// Python exceptions (polars' `enter_polars` pattern).
-fn enter<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Error> + Send) -> PyResult<T> {
+pub(crate) fn enter<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> Result<T, Error> + Send,
+) -> PyResult<T> {
     match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_py_err(py, e)),
@@ -94,12 +99,15 @@ fn enter<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Error> + Send) -
     }
 }
 
-fn u64_bytes<'py>(py: Python<'py>, values: impl Iterator<Item = u64>) -> Bound<'py, PyBytes> {
+pub(crate) fn u64_bytes<'py>(
+    py: Python<'py>,
+    values: impl Iterator<Item = u64>,
+) -> Bound<'py, PyBytes> {
     let buf: Vec<u8> = values.flat_map(u64::to_le_bytes).collect();
     PyBytes::new(py, &buf)
 }
 
-fn i64_column(data: &[u8], name: &str) -> Result<Vec<i64>, Error> {
+pub(crate) fn i64_column(data: &[u8], name: &str) -> Result<Vec<i64>, Error> {
     if data.len() % 8 != 0 {
         return Err(Error::spec(
             format!("traffic.{name}"),
@@ -427,6 +435,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hbm_preset_names, m)?)?;
     m.add_function(wrap_pyfunction!(hbm_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(hbm_resolve, m)?)?;
+    m.add_function(wrap_pyfunction!(memory::run_memory, m)?)?;
     m.add_function(wrap_pyfunction!(link_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(link_resolve, m)?)?;
     m.add_function(wrap_pyfunction!(link_message_flits, m)?)?;

@@ -11,6 +11,7 @@ pub mod fabric;
 pub mod faults;
 pub mod hbm;
 pub mod link;
+pub mod memory;
 pub mod parse;
 pub mod presets;
 pub mod reliability;
@@ -104,6 +105,12 @@ impl Spec for hbm::HbmSpec {
     }
 }
 
+impl Spec for memory::ControllerSpec {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+}
+
 impl Spec for RunOptions {
     fn check(&self) -> Result<()> {
         self.validate()
@@ -121,7 +128,14 @@ impl Spec for case::CaseSpec {
 
 /// The spec kinds the text API knows.
 pub const SPEC_KINDS: &[&str] = &[
-    "link", "endpoint", "router", "fabric", "options", "case", "hbm",
+    "link",
+    "endpoint",
+    "router",
+    "fabric",
+    "options",
+    "case",
+    "hbm",
+    "controller",
 ];
 
 /// Calls the generic `$f::<T>(args)` for the spec type named by `$kind`.
@@ -135,6 +149,7 @@ macro_rules! by_kind {
             "options" => $f::<RunOptions>($($arg),*),
             "case" => $f::<case::CaseSpec>($($arg),*),
             "hbm" => $f::<hbm::HbmSpec>($($arg),*),
+            "controller" => $f::<memory::ControllerSpec>($($arg),*),
             other => Err(unknown_kind(other)),
         }
     };

@@ -1,0 +1,209 @@
+"""Running requests on one HBM stack: :func:`run_memory` and its :class:`MemoryResult`."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fabricsim import _core
+from fabricsim.errors import SimulationLimitError, SpecError
+from fabricsim.memory_traffic import MemoryTraffic
+from fabricsim.specs import ControllerSpec, HbmSpec, to_json
+
+COMMANDS = ("ACT", "PRE", "RD", "WR", "REFab", "REFsb")
+"""Command names; ``COMMAND_DTYPE``'s ``command`` field indexes this tuple."""
+
+COMMAND_DTYPE = np.dtype(
+    [
+        ("cycle", np.int64),
+        ("channel", np.uint16),
+        ("pseudo_channel", np.uint8),
+        ("sid", np.uint8),
+        ("bank_group", np.uint8),
+        ("bank", np.uint8),
+        ("command", np.uint8),  # index into COMMANDS
+        ("row", np.int64),
+    ]
+)
+"""One DRAM command of a trace: CK cycle, where, which command, which row (ACT, RD, WR)."""
+
+
+def _u64(raw: bytes) -> npt.NDArray[np.uint64]:
+    return np.frombuffer(raw, dtype="<u8")
+
+
+class MemoryResult:
+    """The outcome of :func:`run_memory`. Latencies are in ns; arrays are numpy."""
+
+    def __init__(
+        self,
+        raw: dict[str, Any],
+        hbm: HbmSpec,
+        arrival: npt.NDArray[np.int64],
+        nbytes: npt.NDArray[np.int64],
+        write: npt.NDArray[np.int64],
+    ) -> None:
+        self._raw = raw
+        self.hbm = hbm
+        res = hbm.resolved()
+        self.complete: bool = bool(raw["complete"])
+        """Every request finished (False when a limit stopped the run)."""
+        self.cycles: int = int(raw["cycles"])
+        """CK cycles simulated."""
+        self.tck_ns: float = float(raw["tck_ns"])
+        self.time_ns: float = self.cycles * self.tck_ns
+        self.wall_seconds: float = float(raw["wall_seconds"])
+        """Wall time of the cycle loop (not part of the deterministic result)."""
+        self.peak_gbps: float = float(res["peak_gbps"])
+        admitted = _u64(raw["admitted"])
+        finished = _u64(raw["finished"])
+        done = finished != np.iinfo(np.uint64).max
+        self.requests: int = len(arrival)
+        self.finished_requests: int = int(done.sum())
+        self.arrival_cycle = arrival
+        """Per request: CK cycle it arrived (as given)."""
+        self.admitted_cycle = np.where(admitted == np.iinfo(np.uint64).max, -1, admitted).astype(np.int64)
+        """Per request: CK cycle the front end let it in (-1: never), later than arrival when
+        ``outstanding`` requests were already in the memory."""
+        self.finished_cycle = np.where(done, finished, 0).astype(np.int64)
+        self.finished_cycle[~done] = -1
+        """Per request: CK cycle its last data beat finished (-1: did not)."""
+        lat = (self.finished_cycle - self.admitted_cycle).astype(np.float64) * self.tck_ns
+        is_write = write.astype(bool)
+        self.latency_ns: npt.NDArray[np.float64] = np.where(done, lat, np.nan)
+        """Per request: ns from admission to its last data beat (NaN if unfinished)."""
+        self.read_latency_ns: npt.NDArray[np.float64] = lat[done & ~is_write]
+        """Latencies of the finished reads, ns (admission to last data beat)."""
+        self.write_latency_ns: npt.NDArray[np.float64] = lat[done & is_write]
+        """Latencies of the finished writes, ns (admission to the end of the write data)."""
+        self.bytes_moved: int = int(nbytes[done].sum())
+        if self.finished_requests:
+            span = int(self.finished_cycle[done].max()) - int(arrival.min()) if len(arrival) else 0
+            self.bandwidth_gbps: float = self.bytes_moved / max(span * self.tck_ns, 1e-30)
+        else:
+            self.bandwidth_gbps = 0.0
+        """Bytes of finished requests per ns (GB/s) from the first arrival to the last finish."""
+        self.peak_fraction: float = self.bandwidth_gbps / self.peak_gbps
+        self.row_hits: int = int(raw["row_hits"])
+        """Accesses served from an open row (no ACT issued for them)."""
+        self.row_misses: int = int(raw["row_misses"])
+        """Accesses that needed an ACT on a closed bank."""
+        self.row_conflicts: int = int(raw["row_conflicts"])
+        """Accesses that needed a PRE of another row, then an ACT."""
+        accesses = self.row_hits + self.row_misses + self.row_conflicts
+        self.row_hit_rate: float = self.row_hits / accesses if accesses else 0.0
+        self.reads: int = int(raw["reads"])
+        """RD commands (accesses of ``access_bytes``)."""
+        self.writes: int = int(raw["writes"])
+        self.forwarded_reads: int = int(raw["forwarded_reads"])
+        """Read accesses answered from the write queue (a queued write to the same address)."""
+        self.refab: int = int(raw["refab"])
+        self.refsb: int = int(raw["refsb"])
+        self.precharges: int = int(raw["precharges"])
+        t = hbm.timing
+        shape = (hbm.channels, hbm.pseudo_channels, hbm.sids, hbm.bank_groups, hbm.banks_per_group)
+        banks = int(np.prod(shape))
+        busy = (
+            self.refab * t["rfc"] * (banks // (hbm.channels * hbm.pseudo_channels)) + self.refsb * t["rfc_sb"]
+        )
+        self.refresh_time_share: float = busy / (banks * self.cycles) if self.cycles else 0.0
+        """Fraction of bank time spent refreshing (tRFC per REFab for every bank of its
+        pseudo-channel, tRFCsb per REFsb for one bank); about tRFC/tREFI with all-bank refresh."""
+        self.bank_acts = _u64(raw["bank_acts"]).astype(np.int64).reshape(shape)
+        """ACTs per bank, shaped (channel, pseudo_channel, sid, bank_group, bank)."""
+        self.bank_reads = _u64(raw["bank_reads"]).astype(np.int64).reshape(shape)
+        self.bank_writes = _u64(raw["bank_writes"]).astype(np.int64).reshape(shape)
+
+    @cached_property
+    def commands(self) -> npt.NDArray[Any]:
+        """The command trace (``COMMAND_DTYPE``), when the run recorded it (else empty)."""
+        raw = self._raw
+        pc = _u64(raw["trace_pc"]).astype(np.int64)
+        bank = _u64(raw["trace_bank"]).astype(np.int64)
+        split = np.array(raw["bank_split"], dtype=np.int64).reshape(-1, 3)
+        out = np.zeros(len(pc), dtype=COMMAND_DTYPE)
+        out["cycle"] = _u64(raw["trace_cycle"])
+        out["channel"] = pc // self.hbm.pseudo_channels
+        out["pseudo_channel"] = pc % self.hbm.pseudo_channels
+        if len(pc):
+            out["sid"], out["bank_group"], out["bank"] = split[bank].T
+        out["command"] = _u64(raw["trace_command"])
+        out["row"] = _u64(raw["trace_row"])
+        return out
+
+    def summary(self) -> str:
+        lat = self.read_latency_ns
+        mean = f"{lat.mean():.1f} ns mean read latency" if len(lat) else "no reads"
+        return (
+            f"{self.hbm.name or 'hbm'}: {self.finished_requests}/{self.requests} requests in {self.time_ns / 1000:.2f} us, "
+            f"{self.bandwidth_gbps:.1f} GB/s ({100 * self.peak_fraction:.1f}% of {self.peak_gbps:.0f}), {mean}, "
+            f"row hit rate {100 * self.row_hit_rate:.1f}%, refresh {100 * self.refresh_time_share:.1f}% of bank time"
+        )
+
+    def __repr__(self) -> str:
+        return f"<MemoryResult {self.summary()}>"
+
+
+def run_memory(
+    hbm: HbmSpec,
+    traffic: MemoryTraffic,
+    *,
+    controller: ControllerSpec | None = None,
+    seed: int = 0,
+    record_commands: bool = False,
+    engine: str = "auto",
+    max_cycles: int | None = None,
+    max_time_ns: float | None = None,
+    check_invariants: bool = False,
+    **controller_fields: Any,
+) -> MemoryResult:
+    """Runs ``traffic`` on one HBM stack and returns bandwidth, latencies, row-buffer
+    statistics, refresh and (with ``record_commands``) the command trace.
+
+    Controller settings come from ``controller`` (a :class:`ControllerSpec`) and/or keyword
+    arguments naming its fields (``scheduler="fcfs"``, ``page_policy="closed"``, ...).
+    ``max_cycles`` / ``max_time_ns`` stop the run early with
+    :class:`~fabricsim.SimulationLimitError` (its ``partial`` is the result so far).
+    """
+    if not isinstance(hbm, HbmSpec):
+        raise SpecError(f"hbm: expected an HbmSpec, got {type(hbm).__name__}", path="hbm")
+    if not isinstance(traffic, MemoryTraffic):
+        raise SpecError(
+            f"traffic: expected fabricsim.traffic.memory(...), got {type(traffic).__name__}", path="traffic"
+        )
+    ctrl = controller if controller is not None else ControllerSpec()
+    if controller_fields:
+        ctrl = ctrl.replace(**controller_fields)
+    cols = traffic.columns(hbm, seed)
+    options = to_json(
+        "options",
+        {
+            "seed": seed,
+            "engine": engine,
+            "max_cycles": max_cycles,
+            "max_time_ns": max_time_ns,
+            "check_invariants": check_invariants,
+        },
+    )
+    b = [
+        np.ascontiguousarray(c, dtype="<i8").tobytes()
+        for c in (cols.addr, cols.bytes, cols.write, cols.arrival_cycle)
+    ]
+    raw = _core.run_memory(
+        hbm.to_json(), ctrl.to_json(), options, *b, traffic.outstanding or 0, record_commands
+    )
+    res = MemoryResult(raw, hbm, cols.arrival_cycle, cols.bytes, cols.write)
+    res.controller = ctrl  # type: ignore[attr-defined]
+    if not res.complete:
+        err = SimulationLimitError(
+            f"run limit reached after {res.cycles} CK cycles with {res.requests - res.finished_requests} of {res.requests} requests unfinished"
+        )
+        err.partial = res  # type: ignore[assignment]
+        raise err
+    return res
+
+
+__all__ = ["COMMANDS", "COMMAND_DTYPE", "MemoryResult", "run_memory"]
