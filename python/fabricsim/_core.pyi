@@ -13,6 +13,7 @@ __all__ = [
     "link_preset_names",
     "link_preset_toml",
     "link_resolve",
+    "run_memory",
     "spec_from_toml",
     "spec_normalize",
     "spec_to_toml",
@@ -33,6 +34,17 @@ def link_preset_names() -> list[str]: ...
 def link_preset_toml(name: str) -> str: ...
 def link_resolve(json: str) -> dict[str, Any]: ...
 def link_message_flits(json: str, bytes: int) -> int: ...
+def run_memory(
+    hbm_json: str,
+    controller_json: str,
+    options_json: str,
+    addr: bytes,
+    nbytes: bytes,
+    write: bytes,
+    arrival: bytes,
+    outstanding: int,
+    record_commands: bool,
+) -> dict[str, Any]: ...
 
 @final
 class CoreSimulation:

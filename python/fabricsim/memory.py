@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from fabricsim import _core
 from fabricsim.errors import SimulationLimitError, SpecError
-from fabricsim.memory_traffic import MemoryTraffic
+from fabricsim.memory_traffic import MemoryColumns, MemoryTraffic
 from fabricsim.specs import ControllerSpec, HbmSpec, to_json
 
 COMMANDS = ("ACT", "PRE", "RD", "WR", "REFab", "REFsb")
@@ -39,15 +39,12 @@ class MemoryResult:
     """The outcome of :func:`run_memory`. Latencies are in ns; arrays are numpy."""
 
     def __init__(
-        self,
-        raw: dict[str, Any],
-        hbm: HbmSpec,
-        arrival: npt.NDArray[np.int64],
-        nbytes: npt.NDArray[np.int64],
-        write: npt.NDArray[np.int64],
+        self, raw: dict[str, Any], hbm: HbmSpec, controller: ControllerSpec, cols: MemoryColumns
     ) -> None:
         self._raw = raw
         self.hbm = hbm
+        self.controller = controller
+        arrival, nbytes, write = cols.arrival_cycle, cols.bytes, cols.write
         res = hbm.resolved()
         self.complete: bool = bool(raw["complete"])
         """Every request finished (False when a limit stopped the run)."""
@@ -188,15 +185,22 @@ def run_memory(
             "check_invariants": check_invariants,
         },
     )
-    b = [
-        np.ascontiguousarray(c, dtype="<i8").tobytes()
-        for c in (cols.addr, cols.bytes, cols.write, cols.arrival_cycle)
-    ]
+
+    def le(c: npt.NDArray[np.int64]) -> bytes:
+        return np.ascontiguousarray(c, dtype="<i8").tobytes()
+
     raw = _core.run_memory(
-        hbm.to_json(), ctrl.to_json(), options, *b, traffic.outstanding or 0, record_commands
+        hbm.to_json(),
+        ctrl.to_json(),
+        options,
+        le(cols.addr),
+        le(cols.bytes),
+        le(cols.write),
+        le(cols.arrival_cycle),
+        traffic.outstanding or 0,
+        record_commands,
     )
-    res = MemoryResult(raw, hbm, cols.arrival_cycle, cols.bytes, cols.write)
-    res.controller = ctrl  # type: ignore[attr-defined]
+    res = MemoryResult(raw, hbm, ctrl, cols)
     if not res.complete:
         err = SimulationLimitError(
             f"run limit reached after {res.cycles} CK cycles with {res.requests - res.finished_requests} of {res.requests} requests unfinished"

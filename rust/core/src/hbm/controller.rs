@@ -24,11 +24,16 @@ pub struct Entry {
     pub column: u32,
 }
 
-/// Per-bank scan flags.
+/// Per-bank scan flags: a request of the active queue hits the open row /
+/// wants another row; the bank's oldest request was seen.
 const HIT: u8 = 1;
 const CONFLICT: u8 = 2;
 const SEEN: u8 = 4;
 const BUSY: u8 = 8;
+/// A request of the inactive queue hits the open row (keeps the page
+/// policy from closing it, but never blocks the active queue: that could
+/// wait forever on a request that is not being served).
+const HIT_OTHER: u8 = 16;
 
 /// The fixed parameters every controller shares.
 #[derive(Clone, Debug)]
@@ -375,20 +380,26 @@ impl Controller {
         let flags = &mut self.flags;
         flags.iter_mut().for_each(|f| *f = 0);
         let banks = &self.timing.banks;
-        for e in self.reads.iter().chain(&self.writes) {
-            let open = banks[e.bank as usize].open_row;
-            if open == e.row {
-                flags[e.bank as usize] |= HIT;
-            }
-        }
         let queue = if self.draining {
             &self.writes
         } else {
             &self.reads
         };
+        let other = if self.draining {
+            &self.reads
+        } else {
+            &self.writes
+        };
+        for e in other {
+            if banks[e.bank as usize].open_row == e.row {
+                flags[e.bank as usize] |= HIT_OTHER;
+            }
+        }
         for e in queue {
             let open = banks[e.bank as usize].open_row;
-            if open != NO_ROW && open != e.row {
+            if open == e.row {
+                flags[e.bank as usize] |= HIT;
+            } else if open != NO_ROW {
                 flags[e.bank as usize] |= CONFLICT;
             }
         }
@@ -449,7 +460,10 @@ impl Controller {
         wake: &mut u64,
     ) -> Option<Pick> {
         for (b, bank) in self.timing.banks.iter().enumerate() {
-            if bank.open_row == NO_ROW || self.flags[b] & HIT != 0 || blocked == Some(b) {
+            if bank.open_row == NO_ROW
+                || self.flags[b] & (HIT | HIT_OTHER) != 0
+                || blocked == Some(b)
+            {
                 continue;
             }
             let mut at = self.timing.earliest(Command::Pre, b, &p.t);

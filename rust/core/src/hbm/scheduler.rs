@@ -12,7 +12,7 @@ use crate::spec::memory::SchedulerKind;
 pub struct BankView {
     /// An older request to this bank was seen earlier in the scan.
     pub older_seen: bool,
-    /// Some queued request (read or write) hits the bank's open row.
+    /// Some request of the active queue hits the bank's open row.
     pub hit_pending: bool,
     /// Some request of the active queue wants another row of this bank.
     pub conflict_pending: bool,
