@@ -105,8 +105,14 @@ def test_a_streaming_trace_built_by_hand_is_clean():
 
 
 def test_hbm_presets_follow_their_public_figures():
-    assert set(fs.HbmSpec.presets()) == {"hbm2", "hbm3", "hbm4"}
-    for name, peak in [("hbm2", 256.0), ("hbm3", 819.2), ("hbm4", 2048.0)]:
+    assert set(fs.HbmSpec.presets()) == {"hbm2", "hbm2e", "hbm3", "hbm3e", "hbm4"}
+    for name, peak in [
+        ("hbm2", 256.0),
+        ("hbm2e", 409.6),
+        ("hbm3", 819.2),
+        ("hbm3e", 1228.8),
+        ("hbm4", 2048.0),
+    ]:
         h = fs.HbmSpec.preset(name)
         assert h.peak_gbps == pytest.approx(peak) and h.sources
     assert fs.HbmSpec.preset("hbm3").resolved()["capacity_bytes"] == 16 << 30  # 16 Gb x 8 dies
@@ -119,3 +125,16 @@ def test_bad_hbm_specs_name_the_field():
         HBM3.replace(channels=0)
     with pytest.raises(fs.SpecError, match=r"unknown field `tRCD`"):
         HBM3.replace(timing={**HBM3.timing, "tRCD": 5})
+
+
+def test_derived_presets_keep_the_array_timings_in_ns():
+    # hbm3e is hbm3 with every DRAM-array timing held in ns at a faster clock (rounded up).
+    h3, h3e = fs.HbmSpec.preset("hbm3"), fs.HbmSpec.preset("hbm3e")
+    for k in ("cl", "rcd_rd", "rcd_wr", "rp", "ras", "rc", "wr", "rtp", "rfc", "rfc_sb", "faw"):
+        ns3, ns3e = h3.timing[k] * h3.tck_ns, h3e.timing[k] * h3e.tck_ns
+        assert ns3 <= ns3e < ns3 + h3e.tck_ns, k
+    # Per-bank refresh: a round over a pseudo-channel's banks fits in tREFI.
+    for name in fs.HbmSpec.presets():
+        h = fs.HbmSpec.preset(name)
+        banks = h.sids * h.bank_groups * h.banks_per_group
+        assert h.timing["refi_sb"] * banks <= h.timing["refi"], name

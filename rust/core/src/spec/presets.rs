@@ -74,7 +74,9 @@ pub fn link_preset(name: &str) -> Result<LinkSpec> {
 /// `(name, TOML text)` of every HBM preset, sorted by name.
 pub const HBM_PRESETS: &[(&str, &str)] = &[
     ("hbm2", include_str!("../../../../specs/hbm/hbm2.toml")),
+    ("hbm2e", include_str!("../../../../specs/hbm/hbm2e.toml")),
     ("hbm3", include_str!("../../../../specs/hbm/hbm3.toml")),
+    ("hbm3e", include_str!("../../../../specs/hbm/hbm3e.toml")),
     ("hbm4", include_str!("../../../../specs/hbm/hbm4.toml")),
 ];
 
@@ -119,8 +121,15 @@ mod tests {
 
     #[test]
     fn hbm_presets_reach_their_public_peak_bandwidth() {
-        // JEDEC / vendor figures: HBM2 256 GB/s, HBM3 819 GB/s, HBM4 2 TB/s per stack.
-        for (name, peak) in [("hbm2", 256.0), ("hbm3", 819.2), ("hbm4", 2048.0)] {
+        // JEDEC / vendor figures: HBM2 256 GB/s, HBM2E 409.6 GB/s, HBM3 819 GB/s,
+        // HBM3E 1.2 TB/s, HBM4 2 TB/s per stack.
+        for (name, peak) in [
+            ("hbm2", 256.0),
+            ("hbm2e", 409.6),
+            ("hbm3", 819.2),
+            ("hbm3e", 1228.8),
+            ("hbm4", 2048.0),
+        ] {
             let h = hbm_preset(name).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(
                 (h.peak_gbps() - peak).abs() < 1e-9,
