@@ -24,16 +24,10 @@ pub struct Entry {
     pub column: u32,
 }
 
-/// Per-bank scan flags: a request of the active queue hits the open row /
-/// wants another row; the bank's oldest request was seen.
-const HIT: u8 = 1;
-const CONFLICT: u8 = 2;
-const SEEN: u8 = 4;
-const BUSY: u8 = 8;
-/// A request of the inactive queue hits the open row (keeps the page
-/// policy from closing it, but never blocks the active queue: that could
-/// wait forever on a request that is not being served).
-const HIT_OTHER: u8 = 16;
+/// Per-bank scan flags: the bank's oldest request was seen (FCFS); the bank
+/// has queued requests (refresh choice).
+const SEEN: u8 = 1;
+const BUSY: u8 = 2;
 
 /// The fixed parameters every controller shares.
 #[derive(Clone, Debug)]
@@ -94,6 +88,11 @@ pub struct Controller {
     /// not ticked before (new arrivals reset it).
     pub wake: u64,
     flags: Vec<u8>,
+    /// Per queue (0 reads, 1 writes) and bank: queued accesses that hit the
+    /// open row, and that want another row. Kept up to date on every enqueue,
+    /// column command, ACT and PRE, so a scan needs no extra pass.
+    hits: [Vec<u16>; 2],
+    conflicts: [Vec<u16>; 2],
 }
 
 /// The command a scan chose, and for whom.
@@ -134,6 +133,8 @@ impl Controller {
             refresh_ptr: 0,
             wake: 0,
             flags: vec![0; banks],
+            hits: [vec![0; banks], vec![0; banks]],
+            conflicts: [vec![0; banks], vec![0; banks]],
         }
     }
 
@@ -174,6 +175,13 @@ impl Controller {
     }
 
     fn enqueue(&mut self, e: Entry) {
+        let (k, b) = (e.write as usize, e.bank as usize);
+        let open = self.timing.banks[b].open_row;
+        if open == e.row {
+            self.hits[k][b] += 1;
+        } else if open != NO_ROW {
+            self.conflicts[k][b] += 1;
+        }
         if e.write {
             self.writes.push(e);
         } else {
@@ -377,63 +385,66 @@ impl Controller {
         wake: &mut u64,
     ) {
         let t = &p.t;
+        let fcfs = p.policy.in_order();
+        if fcfs {
+            self.flags.iter_mut().for_each(|f| *f = 0);
+        }
         let flags = &mut self.flags;
-        flags.iter_mut().for_each(|f| *f = 0);
         let banks = &self.timing.banks;
+        let k = self.draining as usize;
         let queue = if self.draining {
             &self.writes
         } else {
             &self.reads
         };
-        let other = if self.draining {
-            &self.reads
-        } else {
-            &self.writes
-        };
-        for e in other {
-            if banks[e.bank as usize].open_row == e.row {
-                flags[e.bank as usize] |= HIT_OTHER;
-            }
-        }
-        for e in queue {
-            let open = banks[e.bank as usize].open_row;
-            if open == e.row {
-                flags[e.bank as usize] |= HIT;
-            } else if open != NO_ROW {
-                flags[e.bank as usize] |= CONFLICT;
-            }
-        }
+        let (hits, conflicts) = (&self.hits[k], &self.conflicts[k]);
+        // Pseudo-channel-wide lower bounds: when one is in the future no
+        // command of that kind can issue, whatever the bank.
+        let act_floor = self.timing.act_floor();
+        let col_floor = self.timing.col_floor(self.draining, t);
+        let blocked = blocked.unwrap_or(usize::MAX);
         for (i, e) in queue.iter().enumerate() {
             let b = e.bank as usize;
-            let f = flags[b];
-            flags[b] |= SEEN;
-            if blocked == Some(b) {
+            let older_seen = fcfs && flags[b] & SEEN != 0;
+            if fcfs {
+                flags[b] |= SEEN;
+            }
+            // Cheapest tests first: the bus slot already taken, or the whole
+            // pseudo-channel not ready for this kind of command.
+            let bank = &banks[b];
+            let (cmd, floor) = if bank.open_row == e.row {
+                if col.is_some() {
+                    continue;
+                }
+                (if e.write { Command::Wr } else { Command::Rd }, col_floor)
+            } else if row.is_some() {
+                continue;
+            } else if bank.open_row == NO_ROW {
+                (Command::Act, act_floor)
+            } else {
+                (Command::Pre, 0)
+            };
+            if floor > c {
+                *wake = (*wake).min(floor);
                 continue;
             }
-            let bank = &banks[b];
+            if b == blocked {
+                continue;
+            }
             let view = BankView {
-                older_seen: f & SEEN != 0,
-                hit_pending: f & HIT != 0,
-                conflict_pending: f & CONFLICT != 0,
+                older_seen,
+                hit_pending: hits[b] > 0,
+                conflict_pending: conflicts[b] > 0,
                 hits_served: bank.hits,
             };
-            let (cmd, slot) = if bank.open_row == e.row {
-                if col.is_some() || !p.policy.may_hit(view) {
-                    continue;
-                }
-                let cmd = if e.write { Command::Wr } else { Command::Rd };
-                (cmd, &mut *col)
-            } else if bank.open_row == NO_ROW {
-                if row.is_some() || !p.policy.may_open(view) {
-                    continue;
-                }
-                (Command::Act, &mut *row)
-            } else {
-                if row.is_some() || !p.policy.may_close(view) {
-                    continue;
-                }
-                (Command::Pre, &mut *row)
+            let (allowed, slot) = match cmd {
+                Command::Rd | Command::Wr => (p.policy.may_hit(view), &mut *col),
+                Command::Act => (p.policy.may_open(view), &mut *row),
+                _ => (p.policy.may_close(view), &mut *row),
             };
+            if !allowed {
+                continue;
+            }
             let at = self.timing.earliest(cmd, b, t);
             if at <= c {
                 *slot = Some(Pick {
@@ -461,7 +472,7 @@ impl Controller {
     ) -> Option<Pick> {
         for (b, bank) in self.timing.banks.iter().enumerate() {
             if bank.open_row == NO_ROW
-                || self.flags[b] & (HIT | HIT_OTHER) != 0
+                || self.hits[0][b] + self.hits[1][b] > 0
                 || blocked == Some(b)
             {
                 continue;
@@ -514,12 +525,39 @@ impl Controller {
             _ => {}
         }
         self.timing.issue(r.cmd, r.bank, r.row, c, t);
+        match r.cmd {
+            Command::Act => self.count_row(r.bank, r.row),
+            Command::Pre => {
+                for k in 0..2 {
+                    self.hits[k][r.bank] = 0;
+                    self.conflicts[k][r.bank] = 0;
+                }
+            }
+            _ => {}
+        }
         sink.command(c, self.index, r.cmd, r.bank, r.row);
+    }
+
+    /// Row `row` just opened in `bank`: count the queued hits and conflicts.
+    fn count_row(&mut self, bank: usize, row: u32) {
+        for (k, q) in [&self.reads, &self.writes].into_iter().enumerate() {
+            let (mut h, mut x) = (0, 0);
+            for e in q.iter().filter(|e| e.bank as usize == bank) {
+                if e.row == row {
+                    h += 1;
+                } else {
+                    x += 1;
+                }
+            }
+            self.hits[k][bank] = h;
+            self.conflicts[k][bank] = x;
+        }
     }
 
     fn issue_col(&mut self, k: Pick, c: u64, p: &Params, sink: &mut Sink) {
         let t = &p.t;
         let e = self.queue_mut().remove(k.entry);
+        self.hits[e.write as usize][k.bank] -= 1;
         self.timing.issue(k.cmd, k.bank, k.row, c, t);
         sink.command(c, self.index, k.cmd, k.bank, k.row);
         let done = if e.write {
@@ -529,6 +567,29 @@ impl Controller {
         };
         sink.access_done(&e, self.index, done);
         self.refill(p, sink, c);
+    }
+
+    /// Checks the incremental hit/conflict counts against a recount (for
+    /// `check_invariants`); returns what disagrees.
+    pub fn count_mismatch(&self) -> Option<String> {
+        for (k, q) in [&self.reads, &self.writes].into_iter().enumerate() {
+            for (b, bank) in self.timing.banks.iter().enumerate() {
+                let mine = q.iter().filter(|e| e.bank as usize == b);
+                let hits = mine.clone().filter(|e| e.row == bank.open_row).count();
+                let conflicts = if bank.open_row == NO_ROW {
+                    0
+                } else {
+                    mine.count() - hits
+                };
+                if (hits, conflicts) != (self.hits[k][b] as usize, self.conflicts[k][b] as usize) {
+                    return Some(format!(
+                        "bank {b} queue {k}: counted {hits} hits / {conflicts} conflicts, kept {} / {}",
+                        self.hits[k][b], self.conflicts[k][b]
+                    ));
+                }
+            }
+        }
+        None
     }
 
     /// Why this controller holds work (for a deadlock report).

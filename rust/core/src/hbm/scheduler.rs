@@ -12,7 +12,9 @@ use crate::spec::memory::SchedulerKind;
 pub struct BankView {
     /// An older request to this bank was seen earlier in the scan.
     pub older_seen: bool,
-    /// Some request of the active queue hits the bank's open row.
+    /// Some request of the active queue hits the bank's open row. (Hits of
+    /// the other queue do not count: blocking on a request that is not being
+    /// served could wait forever.)
     pub hit_pending: bool,
     /// Some request of the active queue wants another row of this bank.
     pub conflict_pending: bool,
@@ -29,6 +31,11 @@ pub struct Policy {
 impl Policy {
     pub fn new(kind: SchedulerKind, cap: u32) -> Self {
         Self { kind, cap }
+    }
+
+    /// Serves each bank's requests in arrival order (needs `older_seen`).
+    pub fn in_order(&self) -> bool {
+        self.kind == SchedulerKind::Fcfs
     }
 
     /// May a request that hits the open row issue its RD/WR now?

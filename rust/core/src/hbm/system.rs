@@ -297,6 +297,12 @@ impl Model for MemorySystem {
                 });
             }
         }
+        if let Some(m) = self.pcs.iter().find_map(|pc| pc.count_mismatch()) {
+            return Err(Error::Invariant {
+                cycle: c,
+                message: format!("row-hit bookkeeping: {m}"),
+            });
+        }
         let in_flight = self.next_req - self.completed;
         if in_flight != self.outstanding as usize {
             return Err(Error::Invariant {

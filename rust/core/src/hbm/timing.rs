@@ -149,6 +149,28 @@ impl PcTiming {
         }
     }
 
+    /// No ACT of this pseudo-channel can issue before this cycle.
+    #[inline]
+    pub fn act_floor(&self) -> u64 {
+        self.act_ok
+            .max(self.faw[self.faw_next])
+            .max(self.refab_until)
+    }
+
+    /// No RD (or WR, when `write`) can issue before this cycle.
+    #[inline]
+    pub fn col_floor(&self, write: bool, t: &HbmTiming) -> u64 {
+        if write {
+            self.wr_ok
+                .max(self.wr_after_rd)
+                .max(self.data_free.saturating_sub(t.cwl as u64))
+        } else {
+            self.rd_ok
+                .max(self.rd_after_wr)
+                .max(self.data_free.saturating_sub(t.cl as u64))
+        }
+    }
+
     /// Records `cmd` issued at cycle `c` to `bank` (row `row` for ACT).
     pub fn issue(&mut self, cmd: Command, bank: usize, row: u32, c: u64, t: &HbmTiming) {
         let gi = self.group(bank);
