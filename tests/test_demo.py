@@ -40,3 +40,22 @@ def test_fabric_demo_refuses_the_deadlock_prone_torus_and_shows_valiant_winning(
     last = text.splitlines()[-1]
     minimal, valiant = (int(w) for w in last.replace(",", "").split() if w.isdigit() and int(w) > 100)
     assert minimal == 1607 and valiant < minimal / 2
+
+
+def test_memory_demo_rows_respect_peak_and_activation_bounds():
+    from fabricsim.demo import memory_demo
+
+    text = memory_demo(requests=20_000)
+    rows = [line.split() for line in text.splitlines() if line.startswith("hbm")]
+    assert [r[0] for r in rows] == fs.HbmSpec.presets()
+    for r in rows:
+        peak, stream, random_, bound, idle, miss, conflict = map(
+            float, (r[1], r[2], r[4], r[5], r[6], r[7], r[8])
+        )
+        assert 0.9 * peak <= stream <= peak
+        assert 0.75 * bound <= random_ <= bound
+        assert miss <= idle <= conflict + 5  # isolated reads: misses or conflicts (+ a refresh now and then)
+    curve = [line.split() for line in text.splitlines()[-6:]]
+    gbps = [float(c[1]) for c in curve]
+    lat = [float(c[2]) for c in curve]
+    assert gbps == sorted(gbps) and lat == sorted(lat)

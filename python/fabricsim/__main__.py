@@ -16,13 +16,15 @@ def main(argv: list[str] | None = None) -> int:
     ber.add_argument("--out", default="goodput_vs_ber.png")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from fabricsim.demo import fabric_demo, link_demo, retry_demo
+        from fabricsim.demo import fabric_demo, link_demo, memory_demo, retry_demo
 
         print(link_demo(args.preset))
         print()
         print(retry_demo(args.preset))
         print()
         print(fabric_demo())
+        print()
+        print(memory_demo())
     elif args.command == "plot-ber":
         from fabricsim.plots import goodput_vs_ber, plot_goodput_vs_ber
 
@@ -32,10 +34,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{p.preset:18} {p.ber:8.0e} {p.goodput_gbps:13.1f} {p.analytic_gbps:9.1f}")
         print(f"wrote {plot_goodput_vs_ber(args.out, points)}")
     elif args.command == "presets":
-        from fabricsim.specs import LinkSpec
+        from fabricsim.specs import HbmSpec, LinkSpec
 
         for name in LinkSpec.presets():
             print(f"{name:12} {LinkSpec.preset(name).description}")
+        for name in HbmSpec.presets():
+            print(f"{name:12} {HbmSpec.preset(name).description}")
     return 0
 
 

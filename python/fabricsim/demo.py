@@ -1,5 +1,6 @@
 """The demo behind ``make run``: credits and message size on one link preset, link-level
-retry against the bit-error rate, and routed fabrics of about a hundred endpoints.
+retry against the bit-error rate, routed fabrics of about a hundred endpoints, and the HBM
+presets at cycle level.
 
 Each row runs a stream of messages from endpoint 0 to 1, offered at 90% of what the link
 can carry for that message size. Below the credit round trip (cycles from spending a credit
@@ -12,8 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from fabricsim.fabric import Fabric
-from fabricsim.specs import LinkSpec, RouterSpec
+from fabricsim.memory import run_memory
+from fabricsim.memory_traffic import memory
+from fabricsim.specs import HbmSpec, LinkSpec, RouterSpec
 from fabricsim.topology import Topology, dragonfly, fat_tree, mesh, point_to_point, torus
 from fabricsim.traffic import concat, stream, synthetic
 
@@ -174,3 +179,47 @@ def fabric_demo(rate: float = 0.2, cycles: int = 2000) -> str:
 
 
 __all__ = ["DemoRow", "fabric_demo", "link_demo", "retry_demo", "sweep_credits_and_sizes"]
+
+
+def _activation_bound_gbps(hbm: HbmSpec) -> float:
+    """Random row-miss accesses: each needs an ACT; a pseudo-channel opens at most 4 rows per
+    tFAW and one per tRRD_S, its banks one each per tRC."""
+    t = hbm.timing
+    pcs = hbm.channels * hbm.pseudo_channels
+    banks = hbm.sids * hbm.bank_groups * hbm.banks_per_group
+    per_cycle = min(4 / t["faw"], 1 / t["rrd_s"], banks / t["rc"])
+    access = hbm.resolved()["access_bytes"]
+    return float(min(pcs * per_cycle * access / hbm.tck_ns, hbm.peak_gbps))
+
+
+def memory_demo(requests: int = 40_000) -> str:
+    """Each HBM preset under streaming and random 64 B reads, next to its peak and its
+    activation bound, and the latency of isolated reads next to the closed-bank (miss) and
+    open-other-row (conflict) latencies of its timing table; then HBM3's loaded-latency
+    curve (closed loop, rising outstanding requests)."""
+    lines = [
+        "HBM stacks at cycle level (64 B reads, FR-FCFS, open page, per-bank refresh):",
+        "",
+        f"{'preset':7} {'peak GB/s':>9} {'stream GB/s':>12} {'% peak':>7} {'random GB/s':>12} "
+        f"{'ACT bound':>10} {'idle read ns':>13} {'miss ns':>8} {'conflict ns':>12} {'refresh':>8}",
+    ]
+    for name in HbmSpec.presets():
+        h = HbmSpec.preset(name)
+        t = h.timing
+        s = run_memory(h, memory("stream", requests, bytes=64))
+        r = run_memory(h, memory("random", requests, bytes=64), seed=1)
+        idle = run_memory(h, memory("random", 2_000, bytes=64, interval_ns=500.0))
+        lines.append(
+            f"{name:7} {h.peak_gbps:9.1f} {s.bandwidth_gbps:12.1f} {100 * s.peak_fraction:6.1f}% "
+            f"{r.bandwidth_gbps:12.1f} {_activation_bound_gbps(h):10.1f} {idle.read_latency_ns.mean():13.2f} "
+            f"{(t['rcd_rd'] + t['cl'] + t['bl']) * h.tck_ns:8.2f} "
+            f"{(t['rp'] + t['rcd_rd'] + t['cl'] + t['bl']) * h.tck_ns:12.2f} {100 * s.refresh_time_share:7.1f}%"
+        )
+    h = HbmSpec.preset("hbm3")
+    lines += ["", "HBM3 loaded latency (random 64 B reads, n requests outstanding):", ""]
+    lines.append(f"{'outstanding':>11} {'GB/s':>8} {'mean ns':>8} {'p99 ns':>8}")
+    for n in (1, 4, 16, 64, 256, 1024):
+        res = run_memory(h, memory("random", requests // 2, bytes=64, outstanding=n))
+        lat = res.read_latency_ns
+        lines.append(f"{n:11} {res.bandwidth_gbps:8.1f} {lat.mean():8.1f} {np.percentile(lat, 99):8.1f}")
+    return "\n".join(lines)
