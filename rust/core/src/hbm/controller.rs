@@ -2,6 +2,7 @@
 //! refresh, page policy, and the scan that picks at most one row command
 //! (ACT, PRE, REF) and one column command (RD, WR) per cycle.
 
+use super::queues::BankQueues;
 use super::scheduler::{BankView, Policy};
 use super::sink::Sink;
 use super::timing::{Command, PcTiming, NO_ROW};
@@ -22,12 +23,12 @@ pub struct Entry {
     pub caused: u8,
     pub row: u32,
     pub column: u32,
+    /// Arrival order in the controller (set by the queues).
+    pub seq: u64,
 }
 
-/// Per-bank scan flags: the bank's oldest request was seen (FCFS); the bank
-/// has queued requests (refresh choice).
-const SEEN: u8 = 1;
-const BUSY: u8 = 2;
+/// No queue entry (refresh and page-policy commands).
+const NO_ENTRY: u32 = u32::MAX;
 
 /// The fixed parameters every controller shares.
 #[derive(Clone, Debug)]
@@ -72,8 +73,7 @@ pub struct Controller {
     /// Global pseudo-channel index (channel x pseudo_channels + pc).
     pub index: u32,
     pub timing: PcTiming,
-    reads: Vec<Entry>,
-    writes: Vec<Entry>,
+    q: BankQueues,
     /// Accepted accesses waiting for room in their queue, in order.
     pending: VecDeque<Entry>,
     draining: bool,
@@ -87,12 +87,6 @@ pub struct Controller {
     /// The next cycle at which this controller may be able to issue; it is
     /// not ticked before (new arrivals reset it).
     pub wake: u64,
-    flags: Vec<u8>,
-    /// Per queue (0 reads, 1 writes) and bank: queued accesses that hit the
-    /// open row, and that want another row. Kept up to date on every enqueue,
-    /// column command, ACT and PRE, so a scan needs no extra pass.
-    hits: [Vec<u16>; 2],
-    conflicts: [Vec<u16>; 2],
 }
 
 /// The command a scan chose, and for whom.
@@ -101,9 +95,12 @@ struct Pick {
     cmd: Command,
     bank: usize,
     row: u32,
-    /// Index in the active queue (`usize::MAX` for refresh and page closes).
-    entry: usize,
+    /// Queue slot (`NO_ENTRY` for refresh and page closes).
+    entry: u32,
 }
+
+/// The best ready candidate so far for one bus: (age, pick).
+type Best = Option<(u64, Pick)>;
 
 impl Controller {
     pub fn new(index: u32, num_pcs: u32, banks: usize, banks_per_group: usize, p: &Params) -> Self {
@@ -122,8 +119,7 @@ impl Controller {
         Self {
             index,
             timing: PcTiming::new(banks, banks_per_group),
-            reads: Vec::with_capacity(p.read_queue),
-            writes: Vec::with_capacity(p.write_queue),
+            q: BankQueues::new(banks, p.read_queue, p.write_queue),
             pending: VecDeque::new(),
             draining: false,
             refresh_due: refresh_due.max(1),
@@ -132,26 +128,23 @@ impl Controller {
             refreshed_count: 0,
             refresh_ptr: 0,
             wake: 0,
-            flags: vec![0; banks],
-            hits: [vec![0; banks], vec![0; banks]],
-            conflicts: [vec![0; banks], vec![0; banks]],
         }
     }
 
     /// Queued and pending accesses.
     pub fn queued(&self) -> (usize, usize, usize) {
-        (self.reads.len(), self.writes.len(), self.pending.len())
+        (self.q.len(0), self.q.len(1), self.pending.len())
     }
 
     /// Accepts an access at cycle `c`: into its queue if there is room, else
     /// behind the others waiting. A read of an access a queued write will
     /// write is answered from the write queue (returns false: not queued).
-    pub fn accept(&mut self, e: Entry, c: u64, p: &Params) -> bool {
+    pub fn accept(&mut self, e: Entry, c: u64) -> bool {
         // Accesses wait in order: a read behind a waiting write is checked
         // against the write queue when it moves in (`refill`).
-        if !self.pending.is_empty() || !self.has_room(e.write, p) {
+        if !self.pending.is_empty() || !self.q.has_room(e.write as usize) {
             self.pending.push_back(e);
-        } else if !e.write && self.covered_by_write(&e) {
+        } else if !e.write && self.q.has_write(&e) {
             return false;
         } else {
             self.enqueue(e);
@@ -160,44 +153,20 @@ impl Controller {
         true
     }
 
-    fn covered_by_write(&self, e: &Entry) -> bool {
-        self.writes
-            .iter()
-            .any(|w| w.bank == e.bank && w.row == e.row && w.column == e.column)
-    }
-
-    fn has_room(&self, write: bool, p: &Params) -> bool {
-        if write {
-            self.writes.len() < p.write_queue
-        } else {
-            self.reads.len() < p.read_queue
-        }
-    }
-
     fn enqueue(&mut self, e: Entry) {
-        let (k, b) = (e.write as usize, e.bank as usize);
-        let open = self.timing.banks[b].open_row;
-        if open == e.row {
-            self.hits[k][b] += 1;
-        } else if open != NO_ROW {
-            self.conflicts[k][b] += 1;
-        }
-        if e.write {
-            self.writes.push(e);
-        } else {
-            self.reads.push(e);
-        }
+        let open = self.timing.banks[e.bank as usize].open_row;
+        self.q.push(e, open);
     }
 
     /// Moves waiting accesses into their queues while the head fits (reads
     /// that a now-queued write covers are answered by the caller).
-    fn refill(&mut self, p: &Params, sink: &mut Sink, c: u64) {
+    fn refill(&mut self, sink: &mut Sink, c: u64) {
         while let Some(&e) = self.pending.front() {
-            if !self.has_room(e.write, p) {
+            if !self.q.has_room(e.write as usize) {
                 break;
             }
             self.pending.pop_front();
-            if !e.write && self.covered_by_write(&e) {
+            if !e.write && self.q.has_write(&e) {
                 sink.forward(e.req, c);
             } else {
                 self.enqueue(e);
@@ -243,15 +212,12 @@ impl Controller {
         }
         let refresh_blocks = refresh_blocks;
         // Write drain hysteresis.
+        let (reads, writes) = (self.q.len(0), self.q.len(1));
         if self.draining {
-            if self.writes.is_empty()
-                || (self.writes.len() <= p.write_low && !self.reads.is_empty())
-            {
+            if writes == 0 || (writes <= p.write_low && reads > 0) {
                 self.draining = false;
             }
-        } else if self.writes.len() >= p.write_high
-            || (self.reads.is_empty() && !self.writes.is_empty())
-        {
+        } else if writes >= p.write_high || (reads == 0 && writes > 0) {
             self.draining = true;
         }
         if refresh_blocks != Some(usize::MAX) {
@@ -307,7 +273,7 @@ impl Controller {
                 cmd: Command::Pre,
                 bank,
                 row: 0,
-                entry: usize::MAX,
+                entry: NO_ENTRY,
             });
         }
         let at = self.timing.earliest(Command::RefAb, 0, t);
@@ -316,7 +282,7 @@ impl Controller {
                 cmd: Command::RefAb,
                 bank: 0,
                 row: 0,
-                entry: usize::MAX,
+                entry: NO_ENTRY,
             });
         }
         *wake = (*wake).min(at);
@@ -332,10 +298,7 @@ impl Controller {
     /// just left, so it is the last a stream will come back to.
     fn choose_refresh_bank(&mut self) -> usize {
         let n = self.timing.banks.len();
-        self.flags.iter_mut().for_each(|f| *f = 0);
-        for e in self.reads.iter().chain(&self.writes) {
-            self.flags[e.bank as usize] = BUSY;
-        }
+        let busy = self.q.nonempty(0) | self.q.nonempty(1);
         let mut best: Option<(u64, usize)> = None;
         let mut first = None;
         for k in 0..n {
@@ -345,7 +308,7 @@ impl Controller {
             }
             first.get_or_insert(b);
             let used = self.timing.banks[b].last_use;
-            if self.flags[b] & BUSY == 0 && best.is_none_or(|(u, _)| used > u) {
+            if busy >> b & 1 == 0 && best.is_none_or(|(u, _)| used > u) {
                 best = Some((used, b));
             }
         }
@@ -367,14 +330,17 @@ impl Controller {
                 cmd,
                 bank: b,
                 row: 0,
-                entry: usize::MAX,
+                entry: NO_ENTRY,
             });
         }
         *wake = (*wake).min(at);
         None
     }
 
-    /// Scans the active queue oldest first for the first ready column and row commands.
+    /// Finds, over the banks with requests in the active queue, the oldest
+    /// ready column command (a row hit) and the oldest ready row command (ACT
+    /// for a closed bank's oldest request, PRE for an open bank's oldest
+    /// request for another row), as the policy allows.
     fn scan(
         &mut self,
         c: u64,
@@ -385,81 +351,101 @@ impl Controller {
         wake: &mut u64,
     ) {
         let t = &p.t;
-        let fcfs = p.policy.in_order();
-        if fcfs {
-            self.flags.iter_mut().for_each(|f| *f = 0);
-        }
-        let flags = &mut self.flags;
-        let banks = &self.timing.banks;
         let k = self.draining as usize;
-        let queue = if self.draining {
-            &self.writes
-        } else {
-            &self.reads
-        };
-        let (hits, conflicts) = (&self.hits[k], &self.conflicts[k]);
+        let fcfs = p.policy.in_order();
         // Pseudo-channel-wide lower bounds: when one is in the future no
         // command of that kind can issue, whatever the bank.
         let act_floor = self.timing.act_floor();
         let col_floor = self.timing.col_floor(self.draining, t);
-        let blocked = blocked.unwrap_or(usize::MAX);
-        for (i, e) in queue.iter().enumerate() {
-            let b = e.bank as usize;
-            let older_seen = fcfs && flags[b] & SEEN != 0;
-            if fcfs {
-                flags[b] |= SEEN;
+        let col_cmd = if self.draining {
+            Command::Wr
+        } else {
+            Command::Rd
+        };
+        let mut mask = self.q.nonempty(k);
+        if let Some(b) = blocked.filter(|&b| b < 64) {
+            mask &= !(1u64 << b);
+        }
+        let (mut best_row, mut best_col): (Best, Best) = (None, None);
+        let mut offer = |best: &mut Best, at: u64, seq: u64, pick: Pick| {
+            if at > c {
+                *wake = (*wake).min(at);
+            } else if best.is_none_or(|(s, _)| seq < s) {
+                *best = Some((seq, pick));
             }
-            // Cheapest tests first: the bus slot already taken, or the whole
-            // pseudo-channel not ready for this kind of command.
-            let bank = &banks[b];
-            let (cmd, floor) = if bank.open_row == e.row {
-                if col.is_some() {
-                    continue;
-                }
-                (if e.write { Command::Wr } else { Command::Rd }, col_floor)
-            } else if row.is_some() {
-                continue;
-            } else if bank.open_row == NO_ROW {
-                (Command::Act, act_floor)
-            } else {
-                (Command::Pre, 0)
-            };
-            if floor > c {
-                *wake = (*wake).min(floor);
-                continue;
-            }
-            if b == blocked {
+        };
+        while mask != 0 {
+            let b = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let bank = &self.timing.banks[b];
+            let open = bank.open_row;
+            let head = self.q.head(k, b);
+            let oldest = *self.q.entry(head);
+            if open == NO_ROW {
+                let at = if act_floor > c {
+                    act_floor
+                } else {
+                    self.timing.earliest(Command::Act, b, t)
+                };
+                let pick = Pick {
+                    cmd: Command::Act,
+                    bank: b,
+                    row: oldest.row,
+                    entry: head,
+                };
+                offer(&mut best_row, at, oldest.seq, pick);
                 continue;
             }
             let view = BankView {
-                older_seen,
-                hit_pending: hits[b] > 0,
-                conflict_pending: conflicts[b] > 0,
+                older_seen: false,
+                hit_pending: self.q.hits[k][b] > 0,
+                conflict_pending: self.q.conflicts[k][b] > 0,
                 hits_served: bank.hits,
             };
-            let (allowed, slot) = match cmd {
-                Command::Rd | Command::Wr => (p.policy.may_hit(view), &mut *col),
-                Command::Act => (p.policy.may_open(view), &mut *row),
-                _ => (p.policy.may_close(view), &mut *row),
-            };
-            if !allowed {
-                continue;
-            }
-            let at = self.timing.earliest(cmd, b, t);
-            if at <= c {
-                *slot = Some(Pick {
-                    cmd,
-                    bank: b,
-                    row: e.row,
-                    entry: i,
-                });
-                if row.is_some() && col.is_some() {
-                    break;
-                }
+            // In order (FCFS): only the bank's oldest request may be served.
+            let (hit, other) = if fcfs {
+                let h = oldest.row == open;
+                (h.then_some(head), (!h).then_some(head))
             } else {
-                *wake = (*wake).min(at);
+                (
+                    (view.hit_pending && p.policy.may_hit(view))
+                        .then(|| self.q.oldest(k, b, open, true))
+                        .flatten(),
+                    (view.conflict_pending && p.policy.may_close(view))
+                        .then(|| self.q.oldest(k, b, open, false))
+                        .flatten(),
+                )
+            };
+            if let Some(s) = hit {
+                let at = if col_floor > c {
+                    col_floor
+                } else {
+                    self.timing.earliest(col_cmd, b, t)
+                };
+                let pick = Pick {
+                    cmd: col_cmd,
+                    bank: b,
+                    row: open,
+                    entry: s,
+                };
+                offer(&mut best_col, at, self.q.entry(s).seq, pick);
+            }
+            if let Some(s) = other {
+                let at = self.timing.earliest(Command::Pre, b, t);
+                let pick = Pick {
+                    cmd: Command::Pre,
+                    bank: b,
+                    row: self.q.entry(s).row,
+                    entry: s,
+                };
+                offer(&mut best_row, at, self.q.entry(s).seq, pick);
             }
         }
+        // A refresh command chosen before the scan keeps the row bus.
+        if row.is_none() {
+            *row = best_row.map(|(_, pick)| pick);
+        }
+        *col = best_col.map(|(_, pick)| pick);
     }
 
     /// Closed and timeout page policies: close an open row no queued request hits.
@@ -472,7 +458,7 @@ impl Controller {
     ) -> Option<Pick> {
         for (b, bank) in self.timing.banks.iter().enumerate() {
             if bank.open_row == NO_ROW
-                || self.hits[0][b] + self.hits[1][b] > 0
+                || self.q.hits[0][b] + self.q.hits[1][b] > 0
                 || blocked == Some(b)
             {
                 continue;
@@ -486,7 +472,7 @@ impl Controller {
                     cmd: Command::Pre,
                     bank: b,
                     row: 0,
-                    entry: usize::MAX,
+                    entry: NO_ENTRY,
                 });
             }
             *wake = (*wake).min(at);
@@ -494,19 +480,11 @@ impl Controller {
         None
     }
 
-    fn queue_mut(&mut self) -> &mut Vec<Entry> {
-        if self.draining {
-            &mut self.writes
-        } else {
-            &mut self.reads
-        }
-    }
-
     fn issue_row(&mut self, r: Pick, c: u64, p: &Params, sink: &mut Sink) {
         let t = &p.t;
         match r.cmd {
-            Command::Act => self.queue_mut()[r.entry].caused |= 1,
-            Command::Pre if r.entry != usize::MAX => self.queue_mut()[r.entry].caused |= 2,
+            Command::Act => self.q.entry_mut(r.entry).caused |= 1,
+            Command::Pre if r.entry != NO_ENTRY => self.q.entry_mut(r.entry).caused |= 2,
             Command::RefAb => {
                 self.refresh_due += t.refi as u64;
             }
@@ -526,38 +504,16 @@ impl Controller {
         }
         self.timing.issue(r.cmd, r.bank, r.row, c, t);
         match r.cmd {
-            Command::Act => self.count_row(r.bank, r.row),
-            Command::Pre => {
-                for k in 0..2 {
-                    self.hits[k][r.bank] = 0;
-                    self.conflicts[k][r.bank] = 0;
-                }
-            }
+            Command::Act => self.q.opened(r.bank, r.row),
+            Command::Pre => self.q.closed(r.bank),
             _ => {}
         }
         sink.command(c, self.index, r.cmd, r.bank, r.row);
     }
 
-    /// Row `row` just opened in `bank`: count the queued hits and conflicts.
-    fn count_row(&mut self, bank: usize, row: u32) {
-        for (k, q) in [&self.reads, &self.writes].into_iter().enumerate() {
-            let (mut h, mut x) = (0, 0);
-            for e in q.iter().filter(|e| e.bank as usize == bank) {
-                if e.row == row {
-                    h += 1;
-                } else {
-                    x += 1;
-                }
-            }
-            self.hits[k][bank] = h;
-            self.conflicts[k][bank] = x;
-        }
-    }
-
     fn issue_col(&mut self, k: Pick, c: u64, p: &Params, sink: &mut Sink) {
         let t = &p.t;
-        let e = self.queue_mut().remove(k.entry);
-        self.hits[e.write as usize][k.bank] -= 1;
+        let e = self.q.remove(k.entry, self.timing.banks[k.bank].open_row);
         self.timing.issue(k.cmd, k.bank, k.row, c, t);
         sink.command(c, self.index, k.cmd, k.bank, k.row);
         let done = if e.write {
@@ -566,38 +522,21 @@ impl Controller {
             c + (t.cl + t.bl) as u64
         };
         sink.access_done(&e, self.index, done);
-        self.refill(p, sink, c);
+        self.refill(sink, c);
     }
 
-    /// Checks the incremental hit/conflict counts against a recount (for
-    /// `check_invariants`); returns what disagrees.
+    /// Checks the queues' lists, masks and hit/conflict counts against a
+    /// recount (for `check_invariants`); returns what disagrees.
     pub fn count_mismatch(&self) -> Option<String> {
-        for (k, q) in [&self.reads, &self.writes].into_iter().enumerate() {
-            for (b, bank) in self.timing.banks.iter().enumerate() {
-                let mine = q.iter().filter(|e| e.bank as usize == b);
-                let hits = mine.clone().filter(|e| e.row == bank.open_row).count();
-                let conflicts = if bank.open_row == NO_ROW {
-                    0
-                } else {
-                    mine.count() - hits
-                };
-                if (hits, conflicts) != (self.hits[k][b] as usize, self.conflicts[k][b] as usize) {
-                    return Some(format!(
-                        "bank {b} queue {k}: counted {hits} hits / {conflicts} conflicts, kept {} / {}",
-                        self.hits[k][b], self.conflicts[k][b]
-                    ));
-                }
-            }
-        }
-        None
+        self.q.mismatch(|b| self.timing.banks[b].open_row)
     }
 
     /// Why this controller holds work (for a deadlock report).
     pub fn describe(&self) -> String {
         format!(
             "{} reads and {} writes queued, {} waiting; next command no earlier than cycle {}",
-            self.reads.len(),
-            self.writes.len(),
+            self.q.len(0),
+            self.q.len(1),
             self.pending.len(),
             self.wake
         )

@@ -17,6 +17,7 @@
 
 pub mod controller;
 pub mod mapping;
+pub mod queues;
 pub mod scheduler;
 pub mod sink;
 pub mod system;

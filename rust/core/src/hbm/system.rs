@@ -119,6 +119,14 @@ impl MemorySystem {
         reqs.validate(mapping.capacity())?;
         let params = Params::new(&hbm.timing, ctrl);
         let banks_per_pc = (hbm.sids * hbm.bank_groups * hbm.banks_per_group) as usize;
+        if banks_per_pc > 64 {
+            return Err(Error::spec(
+                "hbm",
+                format!(
+                    "sids x bank_groups x banks_per_group = {banks_per_pc} banks per pseudo-channel; the controller model handles at most 64"
+                ),
+            ));
+        }
         let num_pcs = hbm.channels * hbm.pseudo_channels;
         let pcs = (0..num_pcs)
             .map(|i| {
@@ -194,6 +202,7 @@ impl MemorySystem {
                 let bank =
                     (loc.sid * self.bank_groups + loc.bank_group) * self.banks_per_group + loc.bank;
                 let e = Entry {
+                    seq: 0,
                     req: r as u32,
                     bank: bank as u16,
                     write,
@@ -201,7 +210,7 @@ impl MemorySystem {
                     row: loc.row,
                     column: loc.column,
                 };
-                if !self.pcs[pc].accept(e, c, &self.params) {
+                if !self.pcs[pc].accept(e, c) {
                     self.sink.forward(r as u32, c);
                 }
             }
