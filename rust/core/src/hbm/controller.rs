@@ -3,7 +3,7 @@
 //! (ACT, PRE, REF) and one column command (RD, WR) per cycle.
 
 use super::queues::BankQueues;
-use super::scheduler::{BankView, Policy};
+use super::scheduler::{BankView, Policy, Scheduler};
 use super::sink::Sink;
 use super::timing::{Command, PcTiming, NO_ROW};
 use crate::spec::hbm::HbmTiming;
@@ -397,7 +397,6 @@ impl Controller {
                 continue;
             }
             let view = BankView {
-                older_seen: false,
                 hit_pending: self.q.hits[k][b] > 0,
                 conflict_pending: self.q.conflicts[k][b] > 0,
                 hits_served: bank.hits,

@@ -218,7 +218,9 @@ impl BankQueues {
                 while s != NIL {
                     let e = &self.slots[s as usize];
                     if e.bank as usize != b || e.write as usize != k {
-                        return Some(format!("slot {s} is in list ({k}, {b}) but belongs elsewhere"));
+                        return Some(format!(
+                            "slot {s} is in list ({k}, {b}) but belongs elsewhere"
+                        ));
                     }
                     if last_seq.is_some_and(|q| q >= e.seq) {
                         return Some(format!("list ({k}, {b}) is not oldest first"));
@@ -245,7 +247,10 @@ impl BankQueues {
                 }
             }
             if total != self.len[k] {
-                return Some(format!("queue {k} holds {total} entries but counts {}", self.len[k]));
+                return Some(format!(
+                    "queue {k} holds {total} entries but counts {}",
+                    self.len[k]
+                ));
             }
         }
         None

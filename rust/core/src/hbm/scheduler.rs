@@ -1,17 +1,20 @@
 //! Scheduling policies: which queued request a pseudo-channel serves next.
 //!
-//! The controller scans its active queue oldest first and offers every
-//! request's next command (ACT, PRE, RD or WR) to the policy; the policy
-//! says which requests may be served now. Static dispatch: one small enum,
-//! so adding a policy is one arm here, not a virtual call per command.
+//! The controller looks at each bank with queued requests and offers the
+//! policy the bank's candidates: its oldest row hit (a RD or WR), its oldest
+//! request for another row (a PRE), or, for a closed bank, its oldest request
+//! (an ACT). The policy says which of them may issue; the controller then
+//! takes the oldest ready one per command bus.
+//!
+//! A policy is a `Scheduler` (a small trait); `Policy` is the closed set the
+//! controller dispatches over without a virtual call per command. Adding
+//! one is a struct, its `Scheduler` impl, and an arm in `Policy`.
 
 use crate::spec::memory::SchedulerKind;
 
-/// What the scan knows about a request's bank when the policy is asked.
+/// What the controller knows about a request's bank when it asks the policy.
 #[derive(Clone, Copy, Debug)]
 pub struct BankView {
-    /// An older request to this bank was seen earlier in the scan.
-    pub older_seen: bool,
     /// Some request of the active queue hits the bank's open row. (Hits of
     /// the other queue do not count: blocking on a request that is not being
     /// served could wait forever.)
@@ -22,50 +25,89 @@ pub struct BankView {
     pub hits_served: u32,
 }
 
+pub trait Scheduler {
+    /// Serve each bank's requests strictly in arrival order: only the
+    /// bank's oldest request is a candidate.
+    fn in_order(&self) -> bool;
+    /// May the bank's oldest row hit issue its RD/WR now?
+    fn may_hit(&self, v: BankView) -> bool;
+    /// May the bank's oldest request for another row close the open row now?
+    fn may_close(&self, v: BankView) -> bool;
+}
+
+/// First come, first served per bank (banks still work in parallel).
 #[derive(Clone, Copy, Debug)]
-pub struct Policy {
-    kind: SchedulerKind,
-    cap: u32,
+pub struct Fcfs;
+
+impl Scheduler for Fcfs {
+    fn in_order(&self) -> bool {
+        true
+    }
+    fn may_hit(&self, _: BankView) -> bool {
+        true
+    }
+    fn may_close(&self, _: BankView) -> bool {
+        true
+    }
+}
+
+/// First-ready FCFS with a starvation cap (Rixner et al., ISCA 2000; the cap
+/// after Mutlu and Moscibroda, MICRO 2007): row hits first, and a row with
+/// queued hits stays open, until `cap` hits were served from it while
+/// another row of the bank waits.
+#[derive(Clone, Copy, Debug)]
+pub struct FrFcfs {
+    pub cap: u32,
+}
+
+impl Scheduler for FrFcfs {
+    fn in_order(&self) -> bool {
+        false
+    }
+    fn may_hit(&self, v: BankView) -> bool {
+        !(v.conflict_pending && v.hits_served >= self.cap)
+    }
+    fn may_close(&self, v: BankView) -> bool {
+        !v.hit_pending || v.hits_served >= self.cap
+    }
+}
+
+/// The policies a controller can run.
+#[derive(Clone, Copy, Debug)]
+pub enum Policy {
+    Fcfs(Fcfs),
+    FrFcfs(FrFcfs),
 }
 
 impl Policy {
     pub fn new(kind: SchedulerKind, cap: u32) -> Self {
-        Self { kind, cap }
-    }
-
-    /// Serves each bank's requests in arrival order (needs `older_seen`).
-    pub fn in_order(&self) -> bool {
-        self.kind == SchedulerKind::Fcfs
-    }
-
-    /// May a request that hits the open row issue its RD/WR now?
-    #[inline]
-    pub fn may_hit(&self, v: BankView) -> bool {
-        match self.kind {
-            // In order per bank: only the bank's oldest request.
-            SchedulerKind::Fcfs => !v.older_seen,
-            // Hits first, unless the row has served its cap while another
-            // row waits: then the conflict's PRE goes first.
-            SchedulerKind::Frfcfs => !(v.conflict_pending && v.hits_served >= self.cap),
+        match kind {
+            SchedulerKind::Fcfs => Policy::Fcfs(Fcfs),
+            SchedulerKind::Frfcfs => Policy::FrFcfs(FrFcfs { cap }),
         }
     }
+}
 
-    /// May a request for another row close the bank's open row now?
+impl Scheduler for Policy {
     #[inline]
-    pub fn may_close(&self, v: BankView) -> bool {
-        match self.kind {
-            SchedulerKind::Fcfs => !v.older_seen,
-            SchedulerKind::Frfcfs => !v.hit_pending || v.hits_served >= self.cap,
+    fn in_order(&self) -> bool {
+        match self {
+            Policy::Fcfs(p) => p.in_order(),
+            Policy::FrFcfs(p) => p.in_order(),
         }
     }
-
-    /// May a request to a closed bank open its row now? (FCFS: the bank's
-    /// oldest request only; FR-FCFS: the oldest ready, which the scan finds first.)
     #[inline]
-    pub fn may_open(&self, v: BankView) -> bool {
-        match self.kind {
-            SchedulerKind::Fcfs => !v.older_seen,
-            SchedulerKind::Frfcfs => true,
+    fn may_hit(&self, v: BankView) -> bool {
+        match self {
+            Policy::Fcfs(p) => p.may_hit(v),
+            Policy::FrFcfs(p) => p.may_hit(v),
+        }
+    }
+    #[inline]
+    fn may_close(&self, v: BankView) -> bool {
+        match self {
+            Policy::Fcfs(p) => p.may_close(v),
+            Policy::FrFcfs(p) => p.may_close(v),
         }
     }
 }
