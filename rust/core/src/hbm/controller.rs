@@ -99,6 +99,16 @@ struct Pick {
     entry: u32,
 }
 
+impl Pick {
+    /// A placeholder offered only with a future cycle (never picked).
+    const NONE: Pick = Pick {
+        cmd: Command::Act,
+        bank: 0,
+        row: 0,
+        entry: NO_ENTRY,
+    };
+}
+
 /// The best ready candidate so far for one bus: (age, pick).
 type Best = Option<(u64, Pick)>;
 
@@ -257,7 +267,7 @@ impl Controller {
 
     /// All-bank refresh: close every open bank, then REFab.
     fn refresh_all(&mut self, c: u64, t: &HbmTiming, wake: &mut u64) -> Option<Pick> {
-        if self.timing.open_banks > 0 {
+        if self.timing.open_mask != 0 {
             let mut best = None;
             for (b, bank) in self.timing.banks.iter().enumerate() {
                 if bank.open_row != NO_ROW {
@@ -362,9 +372,9 @@ impl Controller {
         } else {
             Command::Rd
         };
-        let mut mask = self.q.nonempty(k);
+        let mut requested = self.q.nonempty(k);
         if let Some(b) = blocked.filter(|&b| b < 64) {
-            mask &= !(1u64 << b);
+            requested &= !(1u64 << b);
         }
         let (mut best_row, mut best_col): (Best, Best) = (None, None);
         let mut offer = |best: &mut Best, at: u64, seq: u64, pick: Pick| {
@@ -374,28 +384,36 @@ impl Controller {
                 *best = Some((seq, pick));
             }
         };
-        while mask != 0 {
-            let b = mask.trailing_zeros() as usize;
-            mask &= mask - 1;
-            let bank = &self.timing.banks[b];
-            let open = bank.open_row;
-            let head = self.q.head(k, b);
-            let oldest = *self.q.entry(head);
-            if open == NO_ROW {
-                let at = if act_floor > c {
-                    act_floor
-                } else {
-                    self.timing.earliest(Command::Act, b, t)
-                };
+        // Closed banks: an ACT for each one's oldest request. While tFAW or
+        // tRRD holds the pseudo-channel none can issue: skip them all.
+        let closed = requested & !self.timing.open_mask;
+        if closed != 0 && act_floor > c {
+            offer(&mut best_row, act_floor, 0, Pick::NONE);
+        } else {
+            let mut m = closed;
+            while m != 0 {
+                let b = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let head = self.q.head(k, b);
+                let e = self.q.entry(head);
                 let pick = Pick {
                     cmd: Command::Act,
                     bank: b,
-                    row: oldest.row,
+                    row: e.row,
                     entry: head,
                 };
-                offer(&mut best_row, at, oldest.seq, pick);
-                continue;
+                offer(&mut best_row, self.timing.earliest(Command::Act, b, t), e.seq, pick);
             }
+        }
+        // Open banks: the oldest row hit (RD/WR) and the oldest request for
+        // another row (PRE), as the policy allows.
+        let mut m = requested & self.timing.open_mask;
+        while m != 0 {
+            let b = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let bank = &self.timing.banks[b];
+            let open = bank.open_row;
+            let head = self.q.head(k, b);
             let view = BankView {
                 hit_pending: self.q.hits[k][b] > 0,
                 conflict_pending: self.q.conflicts[k][b] > 0,
@@ -403,11 +421,15 @@ impl Controller {
             };
             // In order (FCFS): only the bank's oldest request may be served.
             let (hit, other) = if fcfs {
-                let h = oldest.row == open;
+                let h = self.q.entry(head).row == open;
                 (h.then_some(head), (!h).then_some(head))
             } else {
+                let hit = view.hit_pending && p.policy.may_hit(view);
+                if hit && col_floor > c {
+                    offer(&mut best_col, col_floor, 0, Pick::NONE);
+                }
                 (
-                    (view.hit_pending && p.policy.may_hit(view))
+                    (hit && col_floor <= c)
                         .then(|| self.q.oldest(k, b, open, true))
                         .flatten(),
                     (view.conflict_pending && p.policy.may_close(view))

@@ -88,8 +88,8 @@ pub struct PcTiming {
     refab_until: u64,
     /// REFab: latest PRE + tRP of any bank; and the previous REFab + tRFC.
     ref_ok: u64,
-    /// Banks with an open row.
-    pub open_banks: u32,
+    /// Banks with an open row, as a bit mask (<= 64 banks).
+    pub open_mask: u64,
 }
 
 impl PcTiming {
@@ -108,7 +108,7 @@ impl PcTiming {
             data_free: 0,
             refab_until: 0,
             ref_ok: 0,
-            open_banks: 0,
+            open_mask: 0,
         }
     }
 
@@ -190,14 +190,14 @@ impl PcTiming {
                 self.act_ok = at(t.rrd_s);
                 self.faw[self.faw_next] = at(t.faw);
                 self.faw_next = (self.faw_next + 1) % 4;
-                self.open_banks += 1;
+                self.open_mask |= 1 << bank;
             }
             Command::Pre => {
                 debug_assert_ne!(b.open_row, NO_ROW);
                 b.open_row = NO_ROW;
                 b.act_ok = b.act_ok.max(at(t.rp));
                 self.ref_ok = self.ref_ok.max(at(t.rp));
-                self.open_banks -= 1;
+                self.open_mask &= !(1 << bank);
             }
             Command::Rd => {
                 b.hits += 1;
@@ -220,7 +220,7 @@ impl PcTiming {
                 self.data_free = at(data_end);
             }
             Command::RefAb => {
-                debug_assert_eq!(self.open_banks, 0);
+                debug_assert_eq!(self.open_mask, 0);
                 self.refab_until = at(t.rfc);
                 self.ref_ok = at(t.rfc);
             }
