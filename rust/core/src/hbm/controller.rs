@@ -109,6 +109,25 @@ impl Pick {
     };
 }
 
+/// Kinds of ready candidates that lost to an older one in a scan: they may
+/// be able to go next cycle.
+#[derive(Clone, Copy, Debug, Default)]
+struct Lost {
+    act: bool,
+    pre: bool,
+    col: bool,
+}
+
+impl Lost {
+    fn note(&mut self, cmd: Command) {
+        match cmd {
+            Command::Act => self.act = true,
+            Command::Rd | Command::Wr => self.col = true,
+            _ => self.pre = true,
+        }
+    }
+}
+
 /// The best ready candidate so far for one bus: (age, pick).
 type Best = Option<(u64, Pick)>;
 
@@ -170,7 +189,10 @@ impl Controller {
 
     /// Moves waiting accesses into their queues while the head fits (reads
     /// that a now-queued write covers are answered by the caller).
-    fn refill(&mut self, sink: &mut Sink, c: u64) {
+    /// Returns a lower bound on the first cycle a command for one of the
+    /// moved accesses can issue (`NEVER` if none moved).
+    fn refill(&mut self, sink: &mut Sink, c: u64, t: &HbmTiming) -> u64 {
+        let mut bound = NEVER;
         while let Some(&e) = self.pending.front() {
             if !self.q.has_room(e.write as usize) {
                 break;
@@ -179,9 +201,22 @@ impl Controller {
             if !e.write && self.q.has_write(&e) {
                 sink.forward(e.req, c);
             } else {
+                let b = e.bank as usize;
+                let open = self.timing.banks[b].open_row;
+                let cmd = if open == NO_ROW {
+                    Command::Act
+                } else if open != e.row {
+                    Command::Pre
+                } else if e.write {
+                    Command::Wr
+                } else {
+                    Command::Rd
+                };
+                bound = bound.min(self.timing.earliest(cmd, b, t));
                 self.enqueue(e);
             }
         }
+        bound
     }
 
     /// The next refresh deadline (`NEVER` without refresh).
@@ -194,7 +229,11 @@ impl Controller {
     pub fn tick(&mut self, c: u64, p: &Params, buses: &mut Buses, sink: &mut Sink) -> bool {
         let t = &p.t;
         let mut wake = NEVER;
+        let mut lost = Lost::default();
         let (mut row, mut col): (Option<Pick>, Option<Pick>) = (None, None);
+        // The next-cycle bound below is exact only in the common case; a
+        // refresh in progress, FCFS or a closing page policy look again next cycle.
+        let exact = c < self.refresh_due && p.page == PagePolicy::Open && !p.policy.in_order();
         // Refresh first: once due, it blocks the banks it needs.
         let mut refresh_blocks: Option<usize> = None; // bank, or usize::MAX for all
         if c >= self.refresh_due {
@@ -231,7 +270,15 @@ impl Controller {
             self.draining = true;
         }
         if refresh_blocks != Some(usize::MAX) {
-            self.scan(c, p, refresh_blocks, &mut row, &mut col, &mut wake);
+            self.scan(
+                c,
+                p,
+                refresh_blocks,
+                &mut row,
+                &mut col,
+                &mut wake,
+                &mut lost,
+            );
             if row.is_none() && p.page != PagePolicy::Open {
                 row = self.page_close(c, p, refresh_blocks, &mut wake);
             }
@@ -257,12 +304,81 @@ impl Controller {
             buses.row_free = false;
             self.issue_row(r, c, p, sink);
         }
+        let mut refill_bound = NEVER;
         if let Some(k) = col {
             buses.col_free = false;
-            self.issue_col(k, c, p, sink);
+            refill_bound = self.issue_col(k, c, p, sink);
         }
-        self.wake = if issued { c + 1 } else { wake };
+        if issued {
+            wake = if exact {
+                wake.min(self.next_after(c, p, row, col, lost, refill_bound))
+            } else {
+                c + 1
+            };
+        }
+        self.wake = wake;
         issued
+    }
+
+    /// After issuing `row` / `col` at `c`: the first cycle at which something
+    /// the scan did not already bound may issue. Ready candidates that lost
+    /// wait for the pseudo-channel floor of their kind; an ACT opens hits no
+    /// earlier than tRCD, a PRE the bank's next ACT no earlier than tRP; a
+    /// column command makes the bank's next hit or its PRE the candidates;
+    /// accesses moved into the queue bring their own bound; a write-drain
+    /// switch is looked at next cycle. Skipping the cycles in between changes
+    /// nothing: the same commands issue at the same cycles.
+    fn next_after(
+        &self,
+        c: u64,
+        p: &Params,
+        row: Option<Pick>,
+        col: Option<Pick>,
+        lost: Lost,
+        refill_bound: u64,
+    ) -> u64 {
+        let t = &p.t;
+        let mut next = refill_bound;
+        let col_cmd = if self.draining {
+            Command::Wr
+        } else {
+            Command::Rd
+        };
+        if lost.pre {
+            return c + 1;
+        }
+        if lost.act {
+            next = next.min(self.timing.act_floor());
+        }
+        if lost.col {
+            next = next.min(self.timing.col_floor(self.draining, t));
+        }
+        if let Some(r) = row {
+            next = next.min(match r.cmd {
+                Command::Act => c + t.rcd_rd.min(t.rcd_wr) as u64,
+                Command::Pre if r.entry != NO_ENTRY => c + t.rp as u64,
+                _ => c + 1,
+            });
+        }
+        if let Some(k) = col {
+            let (reads, writes) = (self.q.len(0), self.q.len(1));
+            let flip = if self.draining {
+                writes == 0 || (writes <= p.write_low && reads > 0)
+            } else {
+                writes >= p.write_high || (reads == 0 && writes > 0)
+            };
+            if flip {
+                return c + 1;
+            }
+            let kind = self.draining as usize;
+            if self.q.hits[kind][k.bank] > 0 {
+                next = next.min(self.timing.earliest(col_cmd, k.bank, t));
+            }
+            if self.q.conflicts[kind][k.bank] > 0 {
+                next = next.min(self.timing.earliest(Command::Pre, k.bank, t));
+            }
+        }
+        next.max(c + 1)
     }
 
     /// All-bank refresh: close every open bank, then REFab.
@@ -359,6 +475,7 @@ impl Controller {
         row: &mut Option<Pick>,
         col: &mut Option<Pick>,
         wake: &mut u64,
+        lost: &mut Lost,
     ) {
         let t = &p.t;
         let k = self.draining as usize;
@@ -380,8 +497,15 @@ impl Controller {
         let mut offer = |best: &mut Best, at: u64, seq: u64, pick: Pick| {
             if at > c {
                 *wake = (*wake).min(at);
-            } else if best.is_none_or(|(s, _)| seq < s) {
-                *best = Some((seq, pick));
+                return;
+            }
+            match *best {
+                Some((s, old)) if seq < s => {
+                    lost.note(old.cmd);
+                    *best = Some((seq, pick));
+                }
+                Some(_) => lost.note(pick.cmd),
+                None => *best = Some((seq, pick)),
             }
         };
         // Closed banks: an ACT for each one's oldest request. While tFAW or
@@ -402,7 +526,12 @@ impl Controller {
                     row: e.row,
                     entry: head,
                 };
-                offer(&mut best_row, self.timing.earliest(Command::Act, b, t), e.seq, pick);
+                offer(
+                    &mut best_row,
+                    self.timing.earliest(Command::Act, b, t),
+                    e.seq,
+                    pick,
+                );
             }
         }
         // Open banks: the oldest row hit (RD/WR) and the oldest request for
@@ -532,7 +661,9 @@ impl Controller {
         sink.command(c, self.index, r.cmd, r.bank, r.row);
     }
 
-    fn issue_col(&mut self, k: Pick, c: u64, p: &Params, sink: &mut Sink) {
+    /// Issues a column command; returns a lower bound on when the accesses
+    /// it let into the queue can have a command issue.
+    fn issue_col(&mut self, k: Pick, c: u64, p: &Params, sink: &mut Sink) -> u64 {
         let t = &p.t;
         let e = self.q.remove(k.entry, self.timing.banks[k.bank].open_row);
         self.timing.issue(k.cmd, k.bank, k.row, c, t);
@@ -543,7 +674,7 @@ impl Controller {
             c + (t.cl + t.bl) as u64
         };
         sink.access_done(&e, self.index, done);
-        self.refill(sink, c);
+        self.refill(sink, c, t)
     }
 
     /// Checks the queues' lists, masks and hit/conflict counts against a

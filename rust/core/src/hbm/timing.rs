@@ -41,6 +41,8 @@ pub struct Bank {
     pub hits: u32,
     /// Last cycle a column command used the open row (page timeout).
     pub last_use: u64,
+    /// Its bank group within the pseudo-channel (sid x bank_groups + bg).
+    group: u32,
 }
 
 impl Default for Bank {
@@ -53,6 +55,7 @@ impl Default for Bank {
             wr_ok: 0,
             hits: 0,
             last_use: 0,
+            group: 0,
         }
     }
 }
@@ -72,7 +75,6 @@ struct Group {
 pub struct PcTiming {
     pub banks: Vec<Bank>,
     groups: Vec<Group>,
-    banks_per_group: usize,
     // Across groups (`_S`) and pseudo-channel-wide constraints.
     act_ok: u64,
     rd_ok: u64,
@@ -95,9 +97,14 @@ pub struct PcTiming {
 impl PcTiming {
     pub fn new(banks: usize, banks_per_group: usize) -> Self {
         Self {
-            banks: vec![Bank::default(); banks],
+            banks: (0..banks)
+                .map(|b| Bank {
+                    group: (b / banks_per_group) as u32,
+                    ..Bank::default()
+                })
+                .collect(),
             groups: vec![Group::default(); banks / banks_per_group],
-            banks_per_group,
+
             act_ok: 0,
             rd_ok: 0,
             wr_ok: 0,
@@ -112,17 +119,12 @@ impl PcTiming {
         }
     }
 
-    #[inline]
-    fn group(&self, bank: usize) -> usize {
-        bank / self.banks_per_group
-    }
-
     /// Earliest cycle `cmd` may issue to `bank` (state rules, such as "the
     /// bank must be open", are the caller's).
     #[inline]
     pub fn earliest(&self, cmd: Command, bank: usize, t: &HbmTiming) -> u64 {
         let b = &self.banks[bank];
-        let g = &self.groups[self.group(bank)];
+        let g = &self.groups[b.group as usize];
         match cmd {
             Command::Act => b
                 .act_ok
@@ -173,7 +175,7 @@ impl PcTiming {
 
     /// Records `cmd` issued at cycle `c` to `bank` (row `row` for ACT).
     pub fn issue(&mut self, cmd: Command, bank: usize, row: u32, c: u64, t: &HbmTiming) {
-        let gi = self.group(bank);
+        let gi = self.banks[bank].group as usize;
         let (g, b) = (&mut self.groups[gi], &mut self.banks[bank]);
         let at = |d: u32| c + d as u64;
         match cmd {
