@@ -128,6 +128,16 @@ impl Lost {
     }
 }
 
+/// What a scan found: the row and column commands to issue (a refresh
+/// command chosen before the scan stays), the first cycle a candidate that
+/// is not ready can be, and what lost to older candidates.
+struct Found {
+    row: Option<Pick>,
+    col: Option<Pick>,
+    wake: u64,
+    lost: Lost,
+}
+
 /// The best ready candidate so far for one bus: (age, pick).
 type Best = Option<(u64, Pick)>;
 
@@ -270,15 +280,14 @@ impl Controller {
             self.draining = true;
         }
         if refresh_blocks != Some(usize::MAX) {
-            self.scan(
-                c,
-                p,
-                refresh_blocks,
-                &mut row,
-                &mut col,
-                &mut wake,
-                &mut lost,
-            );
+            let mut found = Found {
+                row,
+                col: None,
+                wake,
+                lost: Lost::default(),
+            };
+            self.scan(c, p, refresh_blocks, &mut found);
+            (row, col, wake, lost) = (found.row, found.col, found.wake, found.lost);
             if row.is_none() && p.page != PagePolicy::Open {
                 row = self.page_close(c, p, refresh_blocks, &mut wake);
             }
@@ -467,16 +476,13 @@ impl Controller {
     /// ready column command (a row hit) and the oldest ready row command (ACT
     /// for a closed bank's oldest request, PRE for an open bank's oldest
     /// request for another row), as the policy allows.
-    fn scan(
-        &mut self,
-        c: u64,
-        p: &Params,
-        blocked: Option<usize>,
-        row: &mut Option<Pick>,
-        col: &mut Option<Pick>,
-        wake: &mut u64,
-        lost: &mut Lost,
-    ) {
+    fn scan(&mut self, c: u64, p: &Params, blocked: Option<usize>, found: &mut Found) {
+        let Found {
+            row,
+            col,
+            wake,
+            lost,
+        } = found;
         let t = &p.t;
         let k = self.draining as usize;
         let fcfs = p.policy.in_order();
