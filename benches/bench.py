@@ -20,7 +20,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import fabricsim as fs
+# numpy's OpenBLAS threads spin for a while after any BLAS call; on a 2-core machine they
+# steal the engine's core. Nothing here needs BLAS threads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import fabricsim as fs  # noqa: E402
 
 
 def _p2p(link: fs.LinkSpec, **endpoint: float) -> fs.Fabric:
