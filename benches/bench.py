@@ -24,7 +24,7 @@ from pathlib import Path
 # steal the engine's core. Nothing here needs BLAS threads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import fabricsim as fs  # noqa: E402
+import fabricsim as fs
 
 
 def _p2p(link: fs.LinkSpec, **endpoint: float) -> fs.Fabric:
