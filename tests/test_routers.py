@@ -193,3 +193,111 @@ def test_islip_matches_what_a_one_pass_separable_allocator_leaves_idle():
     assert runs["round_robin"].stats()["latency_mean_ns"] > 200
     assert runs["islip"].stats()["cycles"] < 3100
     assert runs["islip"].stats()["latency_mean_ns"] < 30
+
+
+@pytest.mark.parametrize(
+    ("stages", "lookahead", "per_router"),
+    [
+        ({}, False, 4),  # BookSim's 4 stages, one cycle each
+        ({"routing": 2, "vc_allocation": 3, "switch_allocation": 1, "traversal": 2}, False, 8),
+        ({}, True, 3),  # lookahead: the routing stage's cycle is gone
+        ({"routing": 5, "vc_allocation": 1, "switch_allocation": 1, "traversal": 1}, True, 3),
+        ({"routing": 0, "vc_allocation": 0, "switch_allocation": 1, "traversal": 0}, False, 1),
+    ],
+)
+def test_per_stage_delays_add_up_per_hop(stages, lookahead, per_router):
+    # (1 + L) to the first router, then per router the sum of its stages plus the link.
+    latency = NOC.resolved()["latency_cycles"]
+    router = fs.RouterSpec(stages=stages, lookahead_routing=lookahead)
+    fab = fs.Fabric(topology=fs.topology.mesh((4, 4)), link=NOC, router=router)
+    res = fab.run(fs.traffic.messages(0, 15, 16), check_invariants=True)
+    assert res.messages["latency_ps"][0] == ((1 + latency) + 7 * (per_router + latency)) * 1000
+    # the 4-stage router is the lumped pipeline of 3 at zero load
+    if stages == {} and not lookahead:
+        lumped = fabric(fs.topology.mesh((4, 4)), pipeline=3).run(fs.traffic.messages(0, 15, 16))
+        assert lumped.messages["latency_ps"][0] == res.messages["latency_ps"][0]
+
+
+def test_separate_allocation_stages_cost_throughput_near_saturation():
+    # With VC and switch allocation in separate cycles a head holds its output VC a cycle
+    # longer before crossing: with 2 VCs and 1-flit packets (VC-allocation limited) latency
+    # near saturation rises. BookSim's 8x8 mesh sits between the two (docs/validation.md).
+    traffic = fs.traffic.synthetic(
+        "uniform", 64, rate=0.25, cycles=3000, cycle_ps=1000.0, packet_bytes=16, seed=0
+    )
+    lat = {}
+    for name, router in [("lumped", fs.RouterSpec(pipeline_cycles=3)), ("stages", fs.RouterSpec(stages={}))]:
+        fab = fs.Fabric(topology=fs.topology.mesh((8, 8)), link=NOC, router=router)
+        lat[name] = fab.run(traffic).messages["latency_ps"].mean() / 1000
+    assert lat["stages"] > 1.2 * lat["lumped"]
+
+
+def test_stage_and_cut_through_options_are_checked():
+    with pytest.raises(fs.SpecError, match=r"router\.lookahead_routing: needs stages"):
+        fs.RouterSpec(lookahead_routing=True)
+    with pytest.raises(fs.SpecError, match=r"router\.pipeline_cycles: must be 0 when stages are given"):
+        fs.RouterSpec(stages={}, pipeline_cycles=3)
+    with pytest.raises(fs.SpecError, match=r"router\.stages\.traversal: must be at least 1"):
+        fs.RouterSpec(stages={"switch_allocation": 0, "traversal": 0})
+    vct = fs.RouterSpec(switching="virtual_cut_through")
+    with pytest.raises(fs.SpecError, match=r"link\.credits_per_vc: must be >= 4 with virtual_cut_through"):
+        fs.Fabric(
+            topology=fs.topology.mesh((2, 2)), link=NOC.replace(mtu_bytes=64, credits_per_vc=3), router=vct
+        )
+    packed = fs.LinkSpec.preset("pcie6_x16")
+    with pytest.raises(
+        fs.SpecError, match=r"router\.switching: virtual_cut_through needs link\.packing = \"padded\""
+    ):
+        fs.Fabric(topology=fs.topology.mesh((2, 2)), link=packed, router=vct)
+
+
+def slow_sink_line(switching):
+    # Three routers in a line; endpoint 2 drains one flit every 4 cycles, so packets of
+    # 4 flits from endpoint 0 back up through the routers' 4-flit buffers.
+    return fs.Fabric(
+        topology=fs.topology.graph([(0, 1), (1, 2)]),
+        link=NOC.replace(vcs=1, credits_per_vc=4, mtu_bytes=64),
+        router=fs.RouterSpec(pipeline_cycles=1, switching=switching),
+        endpoint=fs.EndpointSpec(drain_gbps=32.0),
+    )
+
+
+def test_virtual_cut_through_keeps_each_blocked_packet_in_one_buffer():
+    traffic = fs.traffic.messages(0, 2, np.full(12, 64))  # 12 packets of 4 flits
+    vct = slow_sink_line("virtual_cut_through")
+    worm = slow_sink_line("wormhole")
+    # check_invariants asserts, every cycle, that each router input buffer has room for every
+    # packet whose head entered it (the cut-through rule); wormhole buffers split packets.
+    a = vct.run(traffic, check_invariants=True)
+    b = worm.run(traffic, check_invariants=True)
+    check_all(a, vct.link)
+    # the sink sets the pace either way: same finish, within a packet's drain time
+    assert abs(a.messages["deliver_ps"].max() - b.messages["deliver_ps"].max()) <= 16 * 1000
+    # at zero load the two are the same
+    one = fs.traffic.messages(0, 2, 64)
+    fast = [
+        fs.Fabric(topology=f.topology, link=f.link, router=f.router).run(one).messages["latency_ps"][0]
+        for f in (vct, worm)
+    ]
+    assert fast[0] == fast[1]
+
+
+@pytest.mark.parametrize(
+    ("topology", "vcs"),
+    [(fs.topology.mesh((4, 4)), 2), (fs.topology.torus((4, 4)), 2), (fs.topology.fat_tree(4), 1)],
+)
+def test_virtual_cut_through_and_stages_under_random_traffic(topology, vcs):
+    rng = np.random.default_rng(9)
+    n, count = topology.num_endpoints, 300
+    src = rng.integers(0, n, count)
+    dst = (src + rng.integers(1, n, count)) % n
+    traffic = fs.traffic.messages(src, dst, rng.integers(1, 200, count), at_ns=rng.uniform(0, 200, count))
+    link = NOC.replace(credits_per_vc=4, mtu_bytes=64, vcs=vcs)
+    router = fs.RouterSpec(stages={"routing": 1, "vc_allocation": 2}, switching="virtual_cut_through")
+    fab = fs.Fabric(topology=topology, link=link, router=router)
+    res = fab.run(traffic, check_invariants=True)
+    # With two VCs per class a later packet can take the other VC and overtake (cut-through
+    # takes the VC that has room for it): delivery order across router VCs is not promised.
+    check_all(res, fab.link, in_order_delivery=vcs == 1)
+    tick = fab.run(traffic, engine="tick_all")
+    assert np.array_equal(res.messages, tick.messages)

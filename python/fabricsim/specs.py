@@ -184,18 +184,36 @@ class EndpointSpec(Spec):
 
 
 class RouterSpec(Spec):
-    """The routers of a routed topology. ``pipeline_cycles``: cycles a forwarded flit spends
-    in the pipeline beyond the one in which it is routed, allocated and switched (3 gives
-    BookSim's 4-stage router: zero-load latency 5H + 2 on 1-cycle links). Buffers and VCs are
-    the link's (``credits_per_vc``, ``vcs``). ``allocator``: the switch allocator's policy,
-    ``"round_robin"`` (default, separable input-first), ``"oldest_first"`` (the flit whose message
-    was offered at its source earliest wins, in VC and switch allocation) or ``"islip"`` (three
-    iSLIP rounds over every ready VC; VC allocation round-robin)."""
+    """The routers of a routed topology. Buffers and VCs are the link's (``credits_per_vc``,
+    ``vcs``).
+
+    - Pipeline, lumped: ``pipeline_cycles``, the cycles a forwarded flit spends in the
+      pipeline beyond the one in which it is routed, allocated and switched (3 gives
+      BookSim's 4-stage router at zero load: 5H + 2 on 1-cycle links).
+    - Pipeline, per stage: ``stages={"routing": 1, "vc_allocation": 1, "switch_allocation": 1,
+      "traversal": 1}`` (each defaults to 1). A head flit is routed when it reaches the front
+      of its buffer, may win an output VC ``routing`` cycles later, the switch
+      ``vc_allocation`` cycles after that, and reaches its output link ``switch_allocation +
+      traversal`` cycles after winning the switch; body flits only pass switch allocation and
+      traversal. A router then costs the sum per hop at zero load; VC and switch allocation no
+      longer happen in the same cycle. ``lookahead_routing=True`` computes routes one hop
+      ahead and drops the routing stage's delay.
+    - ``allocator``: ``"round_robin"`` (default, separable input-first), ``"oldest_first"``
+      (the flit whose message was offered at its source earliest wins, in VC and switch
+      allocation) or ``"islip"`` (three iSLIP rounds over every ready VC; VC allocation
+      round-robin).
+    - ``switching``: ``"wormhole"`` (default) or ``"virtual_cut_through"``: a head flit wins
+      an output VC only when the buffer behind it has room for its whole packet (needs padded
+      packets and ``credits_per_vc`` at least one MTU packet's flits).
+    """
 
     _kind: ClassVar[str] = "router"
 
     pipeline_cycles: int
+    stages: dict[str, int] | None
+    lookahead_routing: bool
     allocator: str
+    switching: Literal["wormhole", "virtual_cut_through"]
 
 
 class HbmSpec(Spec):

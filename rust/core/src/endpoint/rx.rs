@@ -134,6 +134,15 @@ impl RxPort {
         self.bufs[vc].len()
     }
 
+    /// The flits of `vc`'s buffer, front first.
+    pub fn flits(&self, vc: usize) -> impl Iterator<Item = &Flit> {
+        self.bufs[vc].iter()
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
     pub fn is_empty(&self) -> bool {
         self.occupancy == 0
     }

@@ -49,12 +49,26 @@ pub struct TxPort {
     rr: u32,
     /// Cycles in which a flit waited and no VC holding one had a credit.
     pub credit_stall_cycles: u64,
+    /// Virtual cut-through: a packet starts only with credits for all of it.
+    cut_through: Option<CutThrough>,
+}
+
+/// What the source needs to size the next packet under virtual cut-through.
+#[derive(Clone, Copy, Debug)]
+struct CutThrough {
+    mtu: u64,
+    overhead: u64,
+    flit_payload: u64,
 }
 
 impl TxPort {
     /// `plan` is `(inject cycle, message, bytes, vc)` for every message this
     /// port sends, in any order; it is sorted here.
-    pub fn new(params: &LinkParams, mut plan: Vec<(Cycle, MsgId, u64, u8)>) -> Self {
+    pub fn new(
+        params: &LinkParams,
+        mut plan: Vec<(Cycle, MsgId, u64, u8)>,
+        cut_through: bool,
+    ) -> Self {
         plan.sort_unstable_by_key(|&(c, m, _, _)| (c, m));
         let vcs = params.vcs as usize;
         Self {
@@ -65,6 +79,11 @@ impl TxPort {
             queued_mask: 0,
             rr: 0,
             credit_stall_cycles: 0,
+            cut_through: cut_through.then_some(CutThrough {
+                mtu: params.mtu_bytes as u64,
+                overhead: params.packet_overhead_bytes as u64,
+                flit_payload: params.flit_payload_bytes as u64,
+            }),
         }
     }
 
@@ -107,7 +126,35 @@ impl TxPort {
     /// the link direction's: they count the receiver's free buffers).
     #[inline]
     pub fn sendable(&self, credits: &CreditCounters) -> u64 {
-        self.queued_mask & credits.mask()
+        let mask = self.queued_mask & credits.mask();
+        match self.cut_through {
+            None => mask,
+            Some(ct) => self.cut_through_mask(mask, credits, ct),
+        }
+    }
+
+    /// Under virtual cut-through, drops the VCs whose next flit would start
+    /// a packet the receiver has no room for.
+    fn cut_through_mask(&self, mut mask: u64, credits: &CreditCounters, ct: CutThrough) -> u64 {
+        let mut m = mask;
+        while m != 0 {
+            let v = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let seg = &self.seg[v];
+            if seg.pkt_wire_left > 0 {
+                continue; // mid-packet: its room was reserved at the head
+            }
+            let left = if seg.started {
+                seg.msg_left
+            } else {
+                self.queues[v].front().map_or(0, |q| q.bytes)
+            };
+            let flits = (left.min(ct.mtu) + ct.overhead).div_ceil(ct.flit_payload);
+            if (credits.get(v) as u64) < flits {
+                mask &= !(1 << v);
+            }
+        }
+        mask
     }
 
     /// Whether some flit waits (with or without a credit).
@@ -153,6 +200,7 @@ impl TxPort {
         let mut room = params.flit_payload_bytes as u64;
         let mut flags = 0;
         let mut payload_bytes = 0;
+        let mut packet_flits = 0;
         loop {
             if seg.pkt_wire_left == 0 {
                 let payload = seg.msg_left.min(params.mtu_bytes as u64);
@@ -160,6 +208,10 @@ impl TxPort {
                 seg.pkt_payload = payload as u32;
                 seg.pkt_wire_left = payload + params.packet_overhead_bytes as u64;
                 flags |= Flit::HEAD;
+                if params.packing == Packing::Padded {
+                    let flits = seg.pkt_wire_left.div_ceil(params.flit_payload_bytes as u64);
+                    packet_flits = flits.min(u16::MAX as u64) as u16;
+                }
             }
             let take = room.min(seg.pkt_wire_left);
             seg.pkt_wire_left -= take;
@@ -189,6 +241,7 @@ impl TxPort {
                 seq: 0,
                 vc: vc as u8,
                 flags,
+                packet_flits,
             },
             first_of_message,
         }

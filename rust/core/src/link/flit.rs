@@ -17,6 +17,9 @@ pub struct Flit {
     pub vc: u8,
     /// `HEAD`, `TAIL`, `MSG_TAIL` bits, and the channel's verdict bits.
     pub flags: u8,
+    /// On a padded packet's head flit: the packet's length in flits (what
+    /// virtual cut-through reserves); 0 elsewhere.
+    pub packet_flits: u16,
 }
 
 impl Flit {

@@ -85,6 +85,39 @@ pub struct Network {
     drain: Option<DrainParams>,
     admitted: usize,
     total: usize,
+    /// Routers switch by virtual cut-through (checked as an invariant).
+    cut_through: bool,
+}
+
+/// Virtual cut-through's promise on every receive buffer (routers' inputs
+/// and endpoints'): every packet whose head entered it fits in it whole,
+/// next to what is left of the packet at the front (a head only starts
+/// toward a buffer with room for its packet, at sources and at routers).
+fn cut_through_holds(d: &LinkDir, vc: usize, c: Cycle) -> Result<()> {
+    // Packets whose head is here count whole; the flits ahead of the first
+    // head belong to a packet whose head has left, and count as they are.
+    let mut need = 0u64;
+    let mut before_head = true;
+    for f in d.rx.flits(vc) {
+        if f.is(Flit::HEAD) {
+            before_head = false;
+            need += f.packet_flits as u64;
+        } else if before_head {
+            need += 1;
+        }
+    }
+    if need > d.rx.capacity() as u64 {
+        return Err(Error::Invariant {
+            cycle: c,
+            message: format!(
+                "virtual cut-through: VC {vc} of link {:?}->{:?} holds packets needing {need} flits of buffer, more than its {}",
+                d.src,
+                d.dst,
+                d.rx.capacity()
+            ),
+        });
+    }
+    Ok(())
 }
 
 impl Network {
@@ -99,7 +132,7 @@ impl Network {
     ) -> Result<Self> {
         let n = spec.topology.num_endpoints();
         let drain = spec.endpoint.drain_params(params.clock, params.flit_bytes);
-        let pipeline = spec.router.pipeline_cycles as u64;
+        let pipeline = spec.router.timing().output_delay;
         let mut dirs: IdVec<LinkDirId, LinkDir> = IdVec::new();
         let add = |dirs: &mut IdVec<LinkDirId, LinkDir>, ends: (Node, Node)| {
             let index = dirs.len() as u32;
@@ -133,12 +166,7 @@ impl Network {
                     .iter()
                     .enumerate()
                     .map(|(r, x)| {
-                        Router::new(
-                            r as u32,
-                            x.ports.len(),
-                            params.vcs as usize,
-                            spec.router.allocator,
-                        )
+                        Router::new(r as u32, x.ports.len(), params.vcs as usize, &spec.router)
                     })
                     .collect();
                 if let Some(r) = graph
@@ -204,7 +232,11 @@ impl Network {
                 .enumerate()
                 .map(|(e, plan)| Endpoint {
                     out: out_of[e].expect("every endpoint has a link"),
-                    tx: TxPort::new(&params, plan),
+                    tx: TxPort::new(
+                        &params,
+                        plan,
+                        spec.router.switching == crate::spec::Switching::VirtualCutThrough,
+                    ),
                 })
                 .collect(),
         );
@@ -234,6 +266,7 @@ impl Network {
             drain,
             admitted: 0,
             total: m,
+            cut_through: spec.router.switching == crate::spec::Switching::VirtualCutThrough,
         })
     }
 
@@ -432,6 +465,9 @@ impl Model for Network {
                             d.src, d.dst
                         ),
                     });
+                }
+                if self.cut_through {
+                    cut_through_holds(d, vc, c)?;
                 }
             }
         }

@@ -18,7 +18,7 @@ use crate::ids::{IdVec, LinkDirId, MsgId};
 use crate::link::credits::pick_round_robin;
 use crate::link::Flit;
 use crate::routing::Routing;
-use crate::spec::{Allocator, LinkParams, Packing};
+use crate::spec::{Allocator, LinkParams, Packing, RouterSpec, RouterTiming, Switching};
 use crate::time::Cycle;
 use crate::topology::{Graph, RouterId};
 
@@ -37,15 +37,19 @@ pub enum Wait {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum VcState {
     Idle,
-    /// Routed, waiting for an output VC of `class` on `out`.
+    /// Routed, waiting for an output VC of `class` on `out`, from cycle `at`
+    /// (the routing stage's delay).
     Routed {
         out: u32,
         class: u8,
+        at: Cycle,
     },
-    /// Holds `out_vc` of output port `out` until the worm's tail.
+    /// Holds `out_vc` of output port `out` until the worm's tail; its head
+    /// may cross the switch from cycle `at` (the VC-allocation stage's delay).
     Active {
         out: u32,
         out_vc: u32,
+        at: Cycle,
     },
 }
 
@@ -57,6 +61,10 @@ pub struct Router {
     pub outputs: Vec<Option<LinkDirId>>,
     vcs: usize,
     allocator: Allocator,
+    timing: RouterTiming,
+    /// Virtual cut-through: a head wins an output VC only with credits for
+    /// its whole packet.
+    cut_through: bool,
     /// Per input (port, VC).
     state: Vec<VcState>,
     /// Per output (port, VC): the input (port * vcs + VC) whose worm holds
@@ -89,13 +97,15 @@ pub struct RouterCtx<'a> {
 }
 
 impl Router {
-    pub fn new(id: RouterId, ports: usize, vcs: usize, allocator: Allocator) -> Self {
+    pub fn new(id: RouterId, ports: usize, vcs: usize, spec: &RouterSpec) -> Self {
         Self {
             id,
             inputs: vec![None; ports],
             outputs: vec![None; ports],
             vcs,
-            allocator,
+            allocator: spec.allocator,
+            timing: spec.timing(),
+            cut_through: spec.switching == Switching::VirtualCutThrough,
             state: vec![VcState::Idle; ports * vcs],
             owner: vec![FREE; ports * vcs],
             in_rr: vec![0; ports],
@@ -152,6 +162,7 @@ impl Router {
                     self.state[p * vcs + v] = VcState::Routed {
                         out: hop.port,
                         class: hop.class,
+                        at: c + self.timing.route_to_va,
                     };
                 }
             }
@@ -169,7 +180,7 @@ impl Router {
             Allocator::RoundRobin | Allocator::Islip => {
                 let start = self.va_rr as usize;
                 for i in (start..n_in).chain(0..start) {
-                    self.allocate_vc(i, ctx.routing);
+                    self.allocate_vc(i, c, ctx.routing, dirs);
                 }
             }
             Allocator::OldestFirst => {
@@ -185,7 +196,7 @@ impl Router {
                 };
                 order.sort_unstable_by_key(|&i| age(tally, front(i)));
                 for &i in &order {
-                    self.allocate_vc(i as usize, ctx.routing);
+                    self.allocate_vc(i as usize, c, ctx.routing, dirs);
                 }
                 self.va_order = order;
             }
@@ -239,10 +250,13 @@ impl Router {
         let vcs = self.vcs;
         let mut ready = 0u64;
         for v in 0..vcs {
-            if let VcState::Active { out, out_vc } = self.state[p * vcs + v] {
+            if let VcState::Active { out, out_vc, at } = self.state[p * vcs + v] {
                 let Some(od) = self.outputs[out as usize] else {
                     continue;
                 };
+                if at > c {
+                    continue; // the head is still in VC allocation's stage
+                }
                 let out_dir = &dirs[od];
                 if dirs[d].rx.front(v).is_some()
                     && out_dir.credits.get(out_vc as usize) > 0
@@ -357,16 +371,40 @@ impl Router {
     }
 
     /// Gives input VC `i`, if routed, a free VC of its class on its output.
-    fn allocate_vc(&mut self, i: usize, routing: &Routing) {
-        let VcState::Routed { out, class } = self.state[i] else {
+    fn allocate_vc(
+        &mut self,
+        i: usize,
+        c: Cycle,
+        routing: &Routing,
+        dirs: &IdVec<LinkDirId, LinkDir>,
+    ) {
+        let VcState::Routed { out, class, at } = self.state[i] else {
             return;
         };
+        if at > c {
+            return; // still in the routing stage
+        }
         let vcs = self.vcs;
         let o = out as usize;
+        // Virtual cut-through: only into a buffer with room for the packet.
+        let need = if self.cut_through {
+            let d = self.inputs[i / vcs].expect("a routed input has a link");
+            dirs[d].rx.front(i % vcs).expect("routed").packet_flits as u32
+        } else {
+            0
+        };
+        let out_dir = self.outputs[o];
         let (lo, hi) = routing.vc_range(class, vcs as u32);
-        if let Some(out_vc) = (lo..hi).find(|&w| self.owner[o * vcs + w as usize] == FREE) {
+        if let Some(out_vc) = (lo..hi).find(|&w| {
+            self.owner[o * vcs + w as usize] == FREE
+                && (need == 0 || out_dir.is_some_and(|d| dirs[d].credits.get(w as usize) >= need))
+        }) {
             self.owner[o * vcs + out_vc as usize] = i as u32;
-            self.state[i] = VcState::Active { out, out_vc };
+            self.state[i] = VcState::Active {
+                out,
+                out_vc,
+                at: c + self.timing.va_to_sa,
+            };
             let n_in = self.state.len();
             self.va_rr = if i + 1 == n_in { 0 } else { i as u32 + 1 };
         }
@@ -377,18 +415,23 @@ impl Router {
     pub fn waits_for(&self, port: u32, vc: u32, routing: &Routing) -> Option<Wait> {
         let vcs = self.vcs;
         match self.state[port as usize * vcs + vc as usize] {
-            VcState::Active { out, out_vc } => {
+            VcState::Active { out, out_vc, .. } => {
                 self.outputs[out as usize].map(|dir| Wait::Credit { dir, vc: out_vc })
             }
-            VcState::Routed { out, class } => {
+            VcState::Routed { out, class, .. } => {
                 let (lo, hi) = routing.vc_range(class, vcs as u32);
-                (lo..hi)
+                let held = (lo..hi)
                     .map(|w| self.owner[out as usize * vcs + w as usize])
-                    .find(|&o| o != FREE)
-                    .map(|o| Wait::Vc {
-                        port: o / vcs as u32,
-                        vc: o % vcs as u32,
-                    })
+                    .find(|&o| o != FREE);
+                // A free VC short of credits for the whole packet (cut-through).
+                let short = || self.outputs[out as usize].map(|dir| Wait::Credit { dir, vc: lo });
+                if held.is_none() {
+                    return short();
+                }
+                held.map(|o| Wait::Vc {
+                    port: o / vcs as u32,
+                    vc: o % vcs as u32,
+                })
             }
             VcState::Idle => None,
         }
@@ -406,10 +449,10 @@ impl Router {
                 }
                 let why = match self.state[p * vcs + v] {
                     VcState::Idle => "waits to be routed".to_string(),
-                    VcState::Routed { out, class } => {
+                    VcState::Routed { out, class, .. } => {
                         format!("waits for a free VC of class {class} on output port {out}")
                     }
-                    VcState::Active { out, out_vc } => {
+                    VcState::Active { out, out_vc, .. } => {
                         format!("waits for a credit on output port {out} VC {out_vc}")
                     }
                 };

@@ -349,12 +349,71 @@ fn validate_graph(routers: u32, edges: &[(u32, u32)], endpoints: &[u32]) -> Resu
 pub struct RouterSpec {
     /// Cycles a forwarded flit spends in the router pipeline beyond the one
     /// cycle in which it is routed, allocated and switched (0: a flit that
-    /// arrives can leave in the same cycle).
+    /// arrives can leave in the same cycle). The lumped form of `stages`.
     #[serde(default)]
     pub pipeline_cycles: u32,
+    /// Per-stage delays instead of the lumped `pipeline_cycles`: a head flit
+    /// is routed when it reaches the front of its buffer, may win an output
+    /// VC `routing` cycles later, the switch `vc_allocation` cycles after
+    /// that, and reaches its output link `switch_allocation + traversal`
+    /// cycles after winning the switch. Body flits only pass switch
+    /// allocation and traversal.
+    #[serde(default)]
+    pub stages: Option<RouterStages>,
+    /// Lookahead routing: the next hop's route is computed one router ahead,
+    /// so a head flit skips the routing stage (needs `stages`).
+    #[serde(default)]
+    pub lookahead_routing: bool,
     /// How the switch allocator breaks ties.
     #[serde(default)]
     pub allocator: Allocator,
+    /// Wormhole, or virtual cut-through: a head flit wins an output VC only
+    /// when the buffer behind it has room for its whole packet.
+    #[serde(default)]
+    pub switching: Switching,
+}
+
+fn one_cycle() -> u32 {
+    1
+}
+
+/// The delay of each router pipeline stage, in cycles (BookSim's
+/// routing_delay, vc_alloc_delay, sw_alloc_delay, st_final_delay).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterStages {
+    #[serde(default = "one_cycle")]
+    pub routing: u32,
+    #[serde(default = "one_cycle")]
+    pub vc_allocation: u32,
+    #[serde(default = "one_cycle")]
+    pub switch_allocation: u32,
+    #[serde(default = "one_cycle")]
+    pub traversal: u32,
+}
+
+/// Flow control of a packet through the routers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Switching {
+    /// A packet advances flit by flit and may span several routers.
+    #[default]
+    Wormhole,
+    /// A packet's head advances only into a buffer that can hold the whole
+    /// packet, so a blocked packet collects in one router.
+    VirtualCutThrough,
+}
+
+/// The router timing the engine runs: gates on a head flit's VC and switch
+/// allocation, and the extra delay of every forwarded flit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouterTiming {
+    /// Cycles from routing a head flit to its first VC-allocation attempt.
+    pub route_to_va: u64,
+    /// Cycles from winning a VC to the first switch-allocation attempt.
+    pub va_to_sa: u64,
+    /// Extra cycles after winning the switch before the output link.
+    pub output_delay: u64,
 }
 
 /// Switch-allocation policy. Both are separable, input first.
@@ -380,7 +439,58 @@ impl RouterSpec {
             "pipeline_cycles",
             "<= 1000",
             self.pipeline_cycles,
-        )
+        )?;
+        if let Some(s) = &self.stages {
+            for (name, v) in [
+                ("routing", s.routing),
+                ("vc_allocation", s.vc_allocation),
+                ("switch_allocation", s.switch_allocation),
+                ("traversal", s.traversal),
+            ] {
+                ensure(v <= 1000, &format!("stages.{name}"), "<= 1000", v)?;
+            }
+            ensure(
+                s.switch_allocation + s.traversal >= 1,
+                "stages.traversal",
+                "at least 1 together with stages.switch_allocation (a flit takes a cycle to cross)",
+                s.traversal,
+            )?;
+            ensure(
+                self.pipeline_cycles == 0,
+                "pipeline_cycles",
+                "0 when stages are given (stages replace the lumped pipeline)",
+                self.pipeline_cycles,
+            )?;
+        } else if self.lookahead_routing {
+            return Err(Error::spec(
+                "lookahead_routing",
+                "needs stages (it removes the routing stage's delay; the lumped pipeline_cycles has no stages)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The timing the engine runs. Per hop, a head flit spends
+    /// `routing + vc_allocation + switch_allocation + traversal` cycles in a
+    /// router (without `routing` under lookahead); the lumped form spends
+    /// `1 + pipeline_cycles`.
+    pub fn timing(&self) -> RouterTiming {
+        match &self.stages {
+            None => RouterTiming {
+                route_to_va: 0,
+                va_to_sa: 0,
+                output_delay: self.pipeline_cycles as u64,
+            },
+            Some(s) => RouterTiming {
+                route_to_va: if self.lookahead_routing {
+                    0
+                } else {
+                    s.routing as u64
+                },
+                va_to_sa: s.vc_allocation as u64,
+                output_delay: (s.switch_allocation + s.traversal) as u64 - 1,
+            },
+        }
     }
 }
 
@@ -415,6 +525,22 @@ impl FabricSpec {
         self.link.validate().map_err(|e| e.within("link"))?;
         self.router.validate().map_err(|e| e.within("router"))?;
         self.endpoint.validate().map_err(|e| e.within("endpoint"))?;
+        if self.router.switching == Switching::VirtualCutThrough {
+            if self.link.packing == crate::spec::Packing::Packed {
+                return Err(Error::spec(
+                    "router.switching",
+                    "virtual_cut_through needs link.packing = \"padded\": a packed flit can carry the end of one packet and the start of the next, so packets have no flit boundary to cut through at",
+                ));
+            }
+            let p = self.link.resolve()?;
+            let need = p.packet_flits(p.mtu_bytes as u64);
+            ensure(
+                p.credits_per_vc as u64 >= need,
+                "link.credits_per_vc",
+                &format!(">= {need} with virtual_cut_through (a whole MTU packet must fit a VC's buffer)"),
+                p.credits_per_vc,
+            )?;
+        }
         Ok(())
     }
 }

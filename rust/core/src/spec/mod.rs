@@ -18,7 +18,10 @@ pub mod reliability;
 pub mod run;
 
 pub use endpoint::EndpointSpec;
-pub use fabric::{Allocator, FabricSpec, RouterSpec, SpineChoice, TopologySpec};
+pub use fabric::{
+    Allocator, FabricSpec, RouterSpec, RouterStages, RouterTiming, SpineChoice, Switching,
+    TopologySpec,
+};
 pub use link::{LinkParams, LinkSpec, Packing};
 pub use reliability::{BurstSpec, Retry};
 pub use run::{EngineMode, RunOptions};
