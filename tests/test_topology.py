@@ -1,8 +1,10 @@
 """Topologies and the static deadlock check."""
 
+import numpy as np
 import pytest
 
 import fabricsim as fs
+from fabricsim.testing import check_all
 
 
 def fabric(topology, vcs):
@@ -201,3 +203,31 @@ def test_d_mod_k_routes_a_half_shift_through_a_k_ary_fat_tree_without_contention
     assert 200 <= res.stats()["cycles"] <= 215
     ecmp = fabric(fs.topology.fat_tree(k, levels=3, spine="ecmp"), vcs=1).run(traffic)
     assert ecmp.stats()["cycles"] > 400
+
+
+def test_switch_planes_spread_messages_and_multiply_bandwidth():
+    link = fs.LinkSpec.preset("noc")
+    one = fs.Fabric(topology=fs.topology.switch_star(8), link=link, router=fs.RouterSpec(pipeline_cycles=3))
+    four = fs.Fabric(
+        topology=fs.topology.switch_star(8, planes=4), link=link, router=fs.RouterSpec(pipeline_cycles=3)
+    )
+    assert four.check_deadlock_freedom().ok
+    # zero load: the same single switch hop on any plane
+    probe = fs.traffic.messages(2, 5, 16)
+    assert one.run(probe).messages["latency_ps"][0] == four.run(probe).messages["latency_ps"][0]
+    # all-to-all, 16 messages per pair: each source's messages go round its 4 ports
+    src, dst = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    keep = src != dst
+    src, dst = np.repeat(src[keep], 16), np.repeat(dst[keep], 16)
+    traffic = fs.traffic.messages(src, dst, 256)
+    a, b = one.run(traffic, check_invariants=True), four.run(traffic, check_invariants=True)
+    check_all(b, link, in_order_delivery=False, in_order_sending=False)
+    assert len(b.links) == 2 * 8 * 4  # an injection and an ejection link per endpoint and plane
+    injected = b.links[b.links["src"] < 8]
+    per_port = injected["flits"].reshape(8, 4)  # endpoint by endpoint, plane by plane
+    assert np.all(per_port == per_port[:, :1])  # 112 messages per source: 28 per plane
+    t_one = a.messages["deliver_ps"].max()
+    t_four = b.messages["deliver_ps"].max()
+    assert t_one / t_four == pytest.approx(4, rel=0.1)
+    with pytest.raises(fs.SpecError, match=r"topology\.planes: must be in 1\.\.=64"):
+        fs.Fabric(topology=fs.topology.switch_star(8, planes=0), link=link)

@@ -56,9 +56,12 @@ def fully_connected(n: int) -> Topology:
     return Topology(type="fully_connected", num_endpoints=n, params={"n": n})
 
 
-def switch_star(n: int) -> Topology:
-    """One switch with ``n`` endpoints (NVSwitch-like); direct routing."""
-    return Topology(type="switch_star", num_endpoints=n, params={"n": n})
+def switch_star(n: int, planes: int = 1) -> Topology:
+    """``n`` endpoints on one switch (NVSwitch-like), or on ``planes`` switches: each endpoint
+    then has one port (link) to every switch, and its messages go round its ports in the order
+    they are given (message ``k`` of a source on plane ``k mod planes``). Direct routing.
+    Messages of one flow on different planes may arrive out of order."""
+    return Topology(type="switch_star", num_endpoints=n, params={"n": n, "planes": planes})
 
 
 def fat_tree(radix: int, oversubscription: int = 1, spine: str = "d_mod_k", levels: int = 2) -> Topology:

@@ -209,12 +209,9 @@ impl Simulation {
         };
         let links = net
             .dirs
-            .iter()
-            .map(|d| {
-                let stalls = match d.src {
-                    crate::network::Node::Endpoint(e) => net.endpoints[e].tx.credit_stall_cycles,
-                    crate::network::Node::Router(..) => 0,
-                };
+            .iter_enumerated()
+            .map(|(id, d)| {
+                let stalls = net.tx_of(id).map_or(0, |tx| tx.credit_stall_cycles);
                 let n = net.num_endpoints();
                 let occupancy = d.occupancy_histogram(cycles);
                 let st = &d.stats;

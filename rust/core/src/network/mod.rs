@@ -39,10 +39,14 @@ pub const NEVER: Cycle = Cycle::MAX;
 /// Routers are limited to this many ports (allocators use 64-bit masks).
 pub const MAX_ROUTER_PORTS: usize = 64;
 
-/// An endpoint's network interface: its transmit port drives link direction
-/// `out` (to the other endpoint, or to its router).
+/// One port of an endpoint's network interface: its transmit port drives
+/// link direction `out` (to the other endpoint, or to a router). An
+/// endpoint has one per plane it is attached to.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
+    pub endpoint: EndpointId,
+    /// Which of the endpoint's ports (its plane).
+    pub plane: u32,
     pub out: LinkDirId,
     pub tx: TxPort,
 }
@@ -76,7 +80,15 @@ pub struct Routed {
 
 pub struct Network {
     pub params: LinkParams,
-    pub endpoints: IdVec<EndpointId, Endpoint>,
+    /// Endpoint ports (network interfaces), endpoint by endpoint.
+    pub endpoints: Vec<Endpoint>,
+    /// Per endpoint: its first port in `endpoints`, its number of ports, and
+    /// how many messages it has been given (they go round the ports).
+    first_port: Vec<u32>,
+    ports: Vec<u32>,
+    given: Vec<u64>,
+    /// Per link direction sent by an endpoint port: that port's index.
+    port_of_dir: IdVec<LinkDirId, u32>,
     pub dirs: IdVec<LinkDirId, LinkDir>,
     pub tally: Tally,
     pub routed: Option<Routed>,
@@ -146,13 +158,14 @@ impl Network {
                 index, ends, &params, drain, seed, faults, delay,
             ))
         };
-        let mut out_of: Vec<Option<LinkDirId>> = vec![None; n];
+        // Per endpoint, the link directions its ports send on (one per plane).
+        let mut out_of: Vec<Vec<LinkDirId>> = vec![Vec::new(); n];
         let routed = match spec.topology.graph() {
             None => {
                 for (a, b) in spec.topology.links() {
                     let (ea, eb) = (Node::Endpoint(EndpointId(a)), Node::Endpoint(EndpointId(b)));
-                    out_of[a as usize] = Some(add(&mut dirs, (ea, eb)));
-                    out_of[b as usize] = Some(add(&mut dirs, (eb, ea)));
+                    out_of[a as usize].push(add(&mut dirs, (ea, eb)));
+                    out_of[b as usize].push(add(&mut dirs, (eb, ea)));
                 }
                 None
             }
@@ -183,11 +196,11 @@ impl Network {
                     ));
                 }
                 // Injection and ejection links, then router-to-router links.
-                for (e, &(r, p)) in graph.attach.iter().enumerate() {
+                for (e, r, p) in graph.all_attachments() {
                     let (end, port) = (Node::Endpoint(EndpointId(e as u32)), Node::Router(r, p));
                     let inj = add(&mut dirs, (end, port));
                     let ej = add(&mut dirs, (port, end));
-                    out_of[e] = Some(inj);
+                    out_of[e].push(inj);
                     routers[r as usize].inputs[p as usize] = Some(inj);
                     routers[r as usize].outputs[p as usize] = Some(ej);
                 }
@@ -216,30 +229,40 @@ impl Network {
                 })
             }
         };
-        let mut plans: Vec<Vec<(Cycle, MsgId, u64, u8)>> = vec![Vec::new(); n];
+        // An endpoint's messages go round its ports (planes) in the order given.
+        let ports: Vec<u32> = out_of.iter().map(|o| o.len() as u32).collect();
+        let mut first_port = Vec::with_capacity(n);
+        let mut total_ports = 0;
+        for &k in &ports {
+            first_port.push(total_ports);
+            total_ports += k;
+        }
+        let mut given = vec![0u64; n];
+        let mut plans: Vec<Vec<(Cycle, MsgId, u64, u8)>> = vec![Vec::new(); total_ports as usize];
         for i in 0..traffic.len() {
             let at = params.clock.cycle_at_or_after(traffic.inject_ps[i]);
-            plans[traffic.src[i] as usize].push((
-                at,
-                MsgId(i as u32),
-                traffic.bytes[i],
-                traffic.vc[i] as u8,
-            ));
+            let e = traffic.src[i] as usize;
+            let port = first_port[e] + (given[e] % ports[e] as u64) as u32;
+            given[e] += 1;
+            plans[port as usize].push((at, MsgId(i as u32), traffic.bytes[i], traffic.vc[i] as u8));
         }
-        let endpoints = IdVec::from_vec(
-            plans
-                .into_iter()
-                .enumerate()
-                .map(|(e, plan)| Endpoint {
-                    out: out_of[e].expect("every endpoint has a link"),
-                    tx: TxPort::new(
-                        &params,
-                        plan,
-                        spec.router.switching == crate::spec::Switching::VirtualCutThrough,
-                    ),
-                })
-                .collect(),
-        );
+        let cut_through = spec.router.switching == crate::spec::Switching::VirtualCutThrough;
+        let mut port_of_dir = IdVec::from_vec(vec![u32::MAX; dirs.len()]);
+        let mut plans = plans.into_iter();
+        let mut endpoints = Vec::with_capacity(total_ports as usize);
+        for (e, outs) in out_of.iter().enumerate() {
+            assert!(!outs.is_empty(), "every endpoint has a link");
+            for (plane, &out) in outs.iter().enumerate() {
+                port_of_dir[out] = endpoints.len() as u32;
+                let plan = plans.next().expect("one plan per port");
+                endpoints.push(Endpoint {
+                    endpoint: EndpointId(e as u32),
+                    plane: plane as u32,
+                    out,
+                    tx: TxPort::new(&params, plan, cut_through),
+                });
+            }
+        }
         let m = traffic.len();
         let offer = traffic
             .inject_ps
@@ -249,6 +272,10 @@ impl Network {
         Ok(Self {
             params,
             endpoints,
+            first_port,
+            ports,
+            given,
+            port_of_dir,
             dirs,
             tally: Tally {
                 log: MessageLog {
@@ -266,7 +293,7 @@ impl Network {
             drain,
             admitted: 0,
             total: m,
-            cut_through: spec.router.switching == crate::spec::Switching::VirtualCutThrough,
+            cut_through,
         })
     }
 
@@ -284,12 +311,18 @@ impl Network {
     pub fn count_link_directions(spec: &FabricSpec) -> usize {
         match spec.topology.graph() {
             None => 2 * spec.topology.links().len(),
-            Some(g) => 2 * g.num_endpoints() + g.router_channels().count(),
+            Some(g) => 2 * g.all_attachments().count() + g.router_channels().count(),
         }
     }
 
     pub fn num_endpoints(&self) -> usize {
-        self.endpoints.len()
+        self.ports.len()
+    }
+
+    /// The endpoint port sending on link direction `d`, if an endpoint's.
+    pub fn tx_of(&self, d: LinkDirId) -> Option<&TxPort> {
+        let i = self.port_of_dir[d];
+        (i != u32::MAX).then(|| &self.endpoints[i as usize].tx)
     }
 
     /// Offers a new message at cycle `at` (validated by the caller); returns its id.
@@ -303,21 +336,16 @@ impl Network {
         log.order.push(NEVER);
         log.corrupt.push(false);
         self.msg_dst.push(dst);
-        self.endpoints[EndpointId(src)].tx.offer(at, id, bytes, vc);
+        let e = src as usize;
+        let port = self.first_port[e] + (self.given[e] % self.ports[e] as u64) as u32;
+        self.given[e] += 1;
+        self.endpoints[port as usize].tx.offer(at, id, bytes, vc);
         id
     }
 
     /// Adds a scripted fault mid-run (validated by the caller).
     pub fn inject_fault(&mut self, fault: &Fault) {
         self.dirs[LinkDirId(fault.link())].add_fault(fault, &self.params);
-    }
-
-    /// The transmit port feeding a link direction, if an endpoint's.
-    fn port_of(&self, d: &LinkDir) -> Option<&TxPort> {
-        match d.src {
-            Node::Endpoint(e) => Some(&self.endpoints[e].tx),
-            Node::Router(..) => None,
-        }
     }
 
     /// Follows what blocked router input VCs wait for (a credit of the
@@ -359,8 +387,8 @@ impl Network {
         let vcs = self.params.vcs as usize;
         let n = self.num_endpoints();
         self.dirs
-            .iter()
-            .map(|d| d.state(self.port_of(d), vcs, n))
+            .iter_enumerated()
+            .map(|(id, d)| d.state(self.tx_of(id), vcs, n))
             .collect()
     }
 }
@@ -415,13 +443,14 @@ impl Model for Network {
 
     fn account_idle(&mut self, from: Cycle, to: Cycle) {
         let Network {
-            endpoints, dirs, ..
+            endpoints,
+            dirs,
+            port_of_dir,
+            ..
         } = self;
-        for d in dirs.iter_mut() {
-            let tx = match d.src {
-                Node::Endpoint(e) => Some(&mut endpoints[e].tx),
-                Node::Router(..) => None,
-            };
+        for (i, d) in dirs.iter_mut().enumerate() {
+            let port = port_of_dir.as_slice()[i];
+            let tx = (port != u32::MAX).then(|| &mut endpoints[port as usize].tx);
             d.account_idle(tx, to - from);
         }
     }
@@ -476,8 +505,8 @@ impl Model for Network {
 
     fn waiting(&self) -> Vec<WaitingChannel> {
         let mut out = Vec::new();
-        for (e, ep) in self.endpoints.iter_enumerated() {
-            let d = &self.dirs[ep.out];
+        for ep in &self.endpoints {
+            let (e, d) = (ep.endpoint, &self.dirs[ep.out]);
             for (vc, queued) in ep.tx.credit_starved_vcs(&d.credits) {
                 let held = d.rx.len(vc);
                 let drains = match d.dst {

@@ -50,8 +50,13 @@ pub enum TopologySpec {
     Torus { dims: Vec<u32> },
     /// `n` routers, each linked to every other, one endpoint each.
     FullyConnected { n: u32 },
-    /// One switch with `n` endpoints.
-    SwitchStar { n: u32 },
+    /// `n` endpoints on one switch, or on `planes` switches (each endpoint
+    /// with one port per plane; its messages spread over the planes).
+    SwitchStar {
+        n: u32,
+        #[serde(default = "one_plane")]
+        planes: u32,
+    },
     /// A two-level fat-tree (leaf-spine): `leaves` leaf switches with `down`
     /// endpoints each and one link to each of `up` spines
     /// (oversubscription `down / up`).
@@ -100,7 +105,7 @@ impl TopologySpec {
             TopologySpec::PointToPoint => 2,
             TopologySpec::Ring { n }
             | TopologySpec::FullyConnected { n }
-            | TopologySpec::SwitchStar { n } => *n as usize,
+            | TopologySpec::SwitchStar { n, .. } => *n as usize,
             TopologySpec::Mesh { dims } | TopologySpec::Torus { dims } => {
                 dims.iter().map(|&k| k as usize).product()
             }
@@ -137,7 +142,7 @@ impl TopologySpec {
             TopologySpec::Mesh { dims } => grid::grid(dims, false),
             TopologySpec::Torus { dims } => grid::grid(dims, true),
             TopologySpec::FullyConnected { n } => star::fully_connected(*n),
-            TopologySpec::SwitchStar { n } => star::switch_star(*n),
+            TopologySpec::SwitchStar { n, planes } => star::switch_star(*n, *planes),
             TopologySpec::Graph {
                 routers,
                 edges,
@@ -202,12 +207,21 @@ impl TopologySpec {
                 &format!("in 3..={MAX_NODES}"),
                 n,
             ),
-            TopologySpec::FullyConnected { n } | TopologySpec::SwitchStar { n } => ensure(
+            TopologySpec::FullyConnected { n } => ensure(
                 (2..=MAX_NODES as u32).contains(n),
                 "n",
                 &format!("in 2..={MAX_NODES}"),
                 n,
             ),
+            TopologySpec::SwitchStar { n, planes } => {
+                ensure(
+                    (2..=MAX_NODES as u32).contains(n),
+                    "n",
+                    &format!("in 2..={MAX_NODES}"),
+                    n,
+                )?;
+                ensure((1..=64).contains(planes), "planes", "in 1..=64", planes)
+            }
             TopologySpec::Mesh { dims } | TopologySpec::Torus { dims } => {
                 ensure(
                     !dims.is_empty(),
@@ -371,6 +385,10 @@ pub struct RouterSpec {
     /// when the buffer behind it has room for its whole packet.
     #[serde(default)]
     pub switching: Switching,
+}
+
+fn one_plane() -> u32 {
+    1
 }
 
 fn one_cycle() -> u32 {

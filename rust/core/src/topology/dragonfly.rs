@@ -79,6 +79,7 @@ impl Dragonfly {
         Graph {
             routers,
             attach: (0..self.routers() * p).map(|e| (e / p, e % p)).collect(),
+            more_attach: Vec::new(),
         }
     }
 }

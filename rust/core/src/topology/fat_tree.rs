@@ -24,6 +24,7 @@ pub fn fat_tree(leaves: u32, down: u32, up: u32) -> Graph {
     Graph {
         routers,
         attach: (0..leaves * down).map(|e| (e / down, e % down)).collect(),
+        more_attach: Vec::new(),
     }
 }
 

@@ -102,6 +102,7 @@ impl FatTree3 {
             attach: (0..self.endpoints())
                 .map(|d| (d / self.down, d % self.down))
                 .collect(),
+            more_attach: Vec::new(),
         }
     }
 }

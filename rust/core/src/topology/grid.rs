@@ -63,6 +63,7 @@ pub fn grid(dims: &[u32], wrap: bool) -> Graph {
     Graph {
         routers,
         attach: (0..n).map(|r| (r, 0)).collect(),
+        more_attach: Vec::new(),
     }
 }
 

@@ -37,13 +37,34 @@ pub struct Router {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Graph {
     pub routers: Vec<Router>,
-    /// `attach[e] = (router, port)` of endpoint `e`.
+    /// `attach[e] = (router, port)` of endpoint `e` (its first port).
     pub attach: Vec<(RouterId, u32)>,
+    /// Further ports of endpoints with several (switch planes):
+    /// `more_attach[e]`, empty or one entry per further port; an empty
+    /// vector means every endpoint has one port.
+    pub more_attach: Vec<Vec<(RouterId, u32)>>,
 }
 
 impl Graph {
     pub fn num_endpoints(&self) -> usize {
         self.attach.len()
+    }
+
+    /// Every (router, port) endpoint `e` attaches to, its first port first.
+    pub fn attachments(&self, e: usize) -> impl Iterator<Item = (RouterId, u32)> + '_ {
+        std::iter::once(self.attach[e])
+            .chain(self.more_attach.get(e).into_iter().flatten().copied())
+    }
+
+    /// Every endpoint port: (endpoint, router, port), endpoint by endpoint.
+    pub fn all_attachments(&self) -> impl Iterator<Item = (usize, RouterId, u32)> + '_ {
+        (0..self.num_endpoints())
+            .flat_map(move |e| self.attachments(e).map(move |(r, p)| (e, r, p)))
+    }
+
+    /// The port of router `r` that endpoint `e` is attached to, if any.
+    pub fn port_on(&self, r: RouterId, e: usize) -> Option<u32> {
+        self.attachments(e).find(|&(x, _)| x == r).map(|(_, p)| p)
     }
 
     /// Router-to-router channels (one per direction), as `(router, port)`.
@@ -73,7 +94,10 @@ impl Graph {
                             == Some(&Peer::Router(r as RouterId, p as u32))
                     }
                     Peer::Endpoint(e) => {
-                        self.attach.get(e.index()) == Some(&(r as RouterId, p as u32))
+                        e.index() < self.num_endpoints()
+                            && self
+                                .attachments(e.index())
+                                .any(|a| a == (r as RouterId, p as u32))
                     }
                     Peer::Unconnected => true,
                 })

@@ -3,13 +3,24 @@
 use super::{Graph, Peer, Router, RouterId};
 use crate::ids::EndpointId;
 
-/// One switch with `n` endpoints on ports `0..n`.
-pub fn switch_star(n: u32) -> Graph {
+/// `planes` switches, each with the `n` endpoints on its ports `0..n`:
+/// every endpoint has one port per plane (switch `k` is plane `k`), as GPUs
+/// spread their links over several NVSwitch-like switches.
+pub fn switch_star(n: u32, planes: u32) -> Graph {
     Graph {
-        routers: vec![Router {
-            ports: (0..n).map(|e| Peer::Endpoint(EndpointId(e))).collect(),
-        }],
+        routers: (0..planes)
+            .map(|_| Router {
+                ports: (0..n).map(|e| Peer::Endpoint(EndpointId(e))).collect(),
+            })
+            .collect(),
         attach: (0..n).map(|e| (0, e)).collect(),
+        more_attach: if planes > 1 {
+            (0..n)
+                .map(|e| (1..planes).map(|k| (k, e)).collect())
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -30,6 +41,7 @@ pub fn fully_connected(n: u32) -> Graph {
     Graph {
         routers,
         attach: (0..n).map(|r| (r, 0)).collect(),
+        more_attach: Vec::new(),
     }
 }
 
@@ -44,9 +56,16 @@ mod tests {
 
     #[test]
     fn stars_and_cliques_are_consistent() {
-        let s = switch_star(8);
+        let s = switch_star(8, 1);
         assert!(s.is_consistent());
         assert_eq!(s.router_channels().count(), 0);
+        let planes = switch_star(8, 4);
+        assert!(planes.is_consistent());
+        assert_eq!(
+            planes.attachments(5).collect::<Vec<_>>(),
+            [(0, 5), (1, 5), (2, 5), (3, 5)]
+        );
+        assert_eq!(planes.port_on(2, 5), Some(5));
         let f = fully_connected(5);
         assert!(f.is_consistent());
         assert_eq!(f.router_channels().count(), 5 * 4);

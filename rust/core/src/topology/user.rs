@@ -25,6 +25,7 @@ pub fn user_graph(routers: u32, edges: &[(u32, u32)], endpoints: &[u32]) -> Grap
     Graph {
         routers: rs,
         attach,
+        more_attach: Vec::new(),
     }
 }
 
