@@ -3,6 +3,7 @@
 //! (ACT, PRE, REF) and one column command (RD, WR) per cycle.
 
 use super::queues::BankQueues;
+use super::refresh::{Refresh, ALL_BANKS};
 use super::scheduler::{BankView, Policy, Scheduler};
 use super::sink::Sink;
 use super::timing::{Command, PcTiming, NO_ROW};
@@ -77,13 +78,7 @@ pub struct Controller {
     /// Accepted accesses waiting for room in their queue, in order.
     pending: VecDeque<Entry>,
     draining: bool,
-    refresh_due: u64,
-    /// Per-bank refresh: the bank being refreshed, the banks already
-    /// refreshed in this round, and where the next search starts.
-    refresh_target: Option<usize>,
-    refreshed: Vec<bool>,
-    refreshed_count: usize,
-    refresh_ptr: usize,
+    refresh: Refresh,
     /// The next cycle at which this controller may be able to issue; it is
     /// not ticked before (new arrivals reset it).
     pub wake: u64,
@@ -143,29 +138,13 @@ type Best = Option<(u64, Pick)>;
 
 impl Controller {
     pub fn new(index: u32, num_pcs: u32, banks: usize, banks_per_group: usize, p: &Params) -> Self {
-        // Stagger refresh over the stack's pseudo-channels, as controllers do
-        // to spread the current draw.
-        let interval = match p.refresh {
-            RefreshMode::AllBank => p.t.refi as u64,
-            RefreshMode::PerBank => p.t.refi_sb.max(1) as u64,
-            RefreshMode::Off => 0,
-        };
-        let refresh_due = if interval == 0 {
-            NEVER
-        } else {
-            (index as u64 + 1) * interval / num_pcs as u64
-        };
         Self {
             index,
             timing: PcTiming::new(banks, banks_per_group),
             q: BankQueues::new(banks, p.read_queue, p.write_queue),
             pending: VecDeque::new(),
             draining: false,
-            refresh_due: refresh_due.max(1),
-            refresh_target: None,
-            refreshed: vec![false; banks],
-            refreshed_count: 0,
-            refresh_ptr: 0,
+            refresh: Refresh::new(p.refresh, index, num_pcs, banks, &p.t),
             wake: 0,
         }
     }
@@ -231,7 +210,7 @@ impl Controller {
 
     /// The next refresh deadline (`NEVER` without refresh).
     pub fn refresh_due(&self) -> u64 {
-        self.refresh_due
+        self.refresh.due()
     }
 
     /// One cycle: issues at most one row and one column command on free
@@ -243,33 +222,22 @@ impl Controller {
         let (mut row, mut col): (Option<Pick>, Option<Pick>) = (None, None);
         // The next-cycle bound below is exact only in the common case; a
         // refresh in progress, FCFS or a closing page policy look again next cycle.
-        let exact = c < self.refresh_due && p.page == PagePolicy::Open && !p.policy.in_order();
+        let exact = c < self.refresh.due() && p.page == PagePolicy::Open && !p.policy.in_order();
         // Refresh first: once due, it blocks the banks it needs.
-        let mut refresh_blocks: Option<usize> = None; // bank, or usize::MAX for all
-        if c >= self.refresh_due {
-            match p.refresh {
-                RefreshMode::AllBank => {
-                    refresh_blocks = Some(usize::MAX);
-                    row = self.refresh_all(c, t, &mut wake);
-                }
-                RefreshMode::PerBank => {
-                    let b = match self.refresh_target {
-                        Some(b) => b,
-                        None => {
-                            let b = self.choose_refresh_bank();
-                            self.refresh_target = Some(b);
-                            b
-                        }
-                    };
-                    refresh_blocks = Some(b);
-                    row = self.refresh_one(b, c, t, &mut wake);
-                }
-                RefreshMode::Off => unreachable!("refresh_due is NEVER without refresh"),
-            }
+        let mut refresh_blocks: Option<usize> = None;
+        if c >= self.refresh.due() {
+            let busy = self.q.nonempty(0) | self.q.nonempty(1);
+            let due = self.refresh.step(c, &self.timing, busy, t, &mut wake);
+            refresh_blocks = Some(due.blocks);
+            row = due.command.map(|(cmd, bank)| Pick {
+                cmd,
+                bank,
+                row: 0,
+                entry: NO_ENTRY,
+            });
         } else {
-            wake = self.refresh_due;
+            wake = self.refresh.due();
         }
-        let refresh_blocks = refresh_blocks;
         // Write drain hysteresis.
         let (reads, writes) = (self.q.len(0), self.q.len(1));
         if self.draining {
@@ -279,7 +247,7 @@ impl Controller {
         } else if writes >= p.write_high || (reads == 0 && writes > 0) {
             self.draining = true;
         }
-        if refresh_blocks != Some(usize::MAX) {
+        if refresh_blocks != Some(ALL_BANKS) {
             let mut found = Found {
                 row,
                 col: None,
@@ -388,88 +356,6 @@ impl Controller {
             }
         }
         next.max(c + 1)
-    }
-
-    /// All-bank refresh: close every open bank, then REFab.
-    fn refresh_all(&mut self, c: u64, t: &HbmTiming, wake: &mut u64) -> Option<Pick> {
-        if self.timing.open_mask != 0 {
-            let mut best = None;
-            for (b, bank) in self.timing.banks.iter().enumerate() {
-                if bank.open_row != NO_ROW {
-                    let at = self.timing.earliest(Command::Pre, b, t);
-                    if at <= c {
-                        best = Some(b);
-                        break;
-                    }
-                    *wake = (*wake).min(at);
-                }
-            }
-            return best.map(|bank| Pick {
-                cmd: Command::Pre,
-                bank,
-                row: 0,
-                entry: NO_ENTRY,
-            });
-        }
-        let at = self.timing.earliest(Command::RefAb, 0, t);
-        if at <= c {
-            return Some(Pick {
-                cmd: Command::RefAb,
-                bank: 0,
-                row: 0,
-                entry: NO_ENTRY,
-            });
-        }
-        *wake = (*wake).min(at);
-        None
-    }
-
-    /// Which bank a due per-bank refresh takes: among the banks not yet
-    /// refreshed in this round (each bank once per round of `banks` REFsb,
-    /// about one tREFI), the idle bank (no queued request) used most
-    /// recently, else the next in turn. Refreshing idle banks keeps refresh
-    /// out of the way of the banks in use (the idea of DARP, Chang et al.,
-    /// HPCA 2014); the most recently used idle bank is the one a stream has
-    /// just left, so it is the last a stream will come back to.
-    fn choose_refresh_bank(&mut self) -> usize {
-        let n = self.timing.banks.len();
-        let busy = self.q.nonempty(0) | self.q.nonempty(1);
-        let mut best: Option<(u64, usize)> = None;
-        let mut first = None;
-        for k in 0..n {
-            let b = (self.refresh_ptr + k) % n;
-            if self.refreshed[b] {
-                continue;
-            }
-            first.get_or_insert(b);
-            let used = self.timing.banks[b].last_use;
-            if busy >> b & 1 == 0 && best.is_none_or(|(u, _)| used > u) {
-                best = Some((used, b));
-            }
-        }
-        best.map(|(_, b)| b)
-            .or(first)
-            .expect("a round always has a bank left to refresh")
-    }
-
-    /// Per-bank refresh of bank `b`: close it, then REFsb.
-    fn refresh_one(&mut self, b: usize, c: u64, t: &HbmTiming, wake: &mut u64) -> Option<Pick> {
-        let cmd = if self.timing.banks[b].open_row != NO_ROW {
-            Command::Pre
-        } else {
-            Command::RefSb
-        };
-        let at = self.timing.earliest(cmd, b, t);
-        if at <= c {
-            return Some(Pick {
-                cmd,
-                bank: b,
-                row: 0,
-                entry: NO_ENTRY,
-            });
-        }
-        *wake = (*wake).min(at);
-        None
     }
 
     /// Finds, over the banks with requests in the active queue, the oldest
@@ -641,21 +527,7 @@ impl Controller {
         match r.cmd {
             Command::Act => self.q.entry_mut(r.entry).caused |= 1,
             Command::Pre if r.entry != NO_ENTRY => self.q.entry_mut(r.entry).caused |= 2,
-            Command::RefAb => {
-                self.refresh_due += t.refi as u64;
-            }
-            Command::RefSb => {
-                self.refresh_due += t.refi_sb as u64;
-                let n = self.timing.banks.len();
-                self.refreshed[r.bank] = true;
-                self.refreshed_count += 1;
-                if self.refreshed_count == n {
-                    self.refreshed.iter_mut().for_each(|b| *b = false);
-                    self.refreshed_count = 0;
-                }
-                self.refresh_ptr = (r.bank + 1) % n;
-                self.refresh_target = None;
-            }
+            Command::RefAb | Command::RefSb => self.refresh.issued(r.cmd, r.bank, t),
             _ => {}
         }
         self.timing.issue(r.cmd, r.bank, r.row, c, t);

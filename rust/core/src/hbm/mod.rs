@@ -18,6 +18,7 @@
 pub mod controller;
 pub mod mapping;
 pub mod queues;
+pub mod refresh;
 pub mod scheduler;
 pub mod sink;
 pub mod system;
