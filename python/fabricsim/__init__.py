@@ -7,7 +7,7 @@
 >>> print(res.summary())  # doctest: +SKIP
 """
 
-from fabricsim import faults, sweep, topology, traffic
+from fabricsim import collectives, faults, sweep, topology, traffic
 from fabricsim._core import __version__
 from fabricsim.errors import (
     DeadlockError,
@@ -42,6 +42,7 @@ __all__ = [
     "SpecError",
     "UnsafeSpecWarning",
     "__version__",
+    "collectives",
     "faults",
     "run_memory",
     "sweep",

@@ -1,0 +1,344 @@
+"""Collective algorithms as schedule builders.
+
+Each builder takes a :class:`Planner` (a :class:`ScheduleBuilder` that adds the dependencies
+buffer accesses need: a read waits for the buffer's last write, a write for its last write and
+every read since) and issues sends, receives, reductions and copies. The data is cut into
+pieces (``chunks`` per segment, for pipelining); see :mod:`fabricsim.collectives.verify` for
+which buffers hold which pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from fabricsim.collectives.schedule import ScheduleBuilder
+
+
+class Planner(ScheduleBuilder):
+    """A schedule builder that orders each rank's buffer accesses by itself."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._last_write: dict[tuple[int, int], int] = {}
+        self._reads: dict[tuple[int, int], list[int]] = {}
+        self._scratch: dict[int, int] = {}
+
+    def _read_deps(self, rank: int, buf: int) -> list[int]:
+        w = self._last_write.get((rank, buf))
+        return [] if w is None else [w]
+
+    def _write_deps(self, rank: int, buf: int) -> list[int]:
+        return self._read_deps(rank, buf) + self._reads.get((rank, buf), [])
+
+    def _did_read(self, rank: int, buf: int, op: int) -> None:
+        self._reads.setdefault((rank, buf), []).append(op)
+
+    def _did_write(self, rank: int, buf: int, op: int) -> None:
+        self._last_write[(rank, buf)] = op
+        self._reads[(rank, buf)] = []
+
+    def scratch(self, rank: int) -> int:
+        """A fresh scratch buffer of ``rank`` (never reused, so never a hazard)."""
+        base = self.pieces * (1 + self.ranks)  # past every layout (all-to-all's included)
+        i = self._scratch.get(rank, 0)
+        self._scratch[rank] = i + 1
+        return base + i
+
+    def move(self, src: int, dst: int, buf: int, into: int, piece: int) -> int:
+        """Sends ``src``'s buffer ``buf`` to ``dst``'s buffer ``into`` (piece ``piece``'s
+        bytes, tagged with it); returns the receive."""
+        nbytes = self.piece_bytes(piece)
+        s = self.send(src, dst, buf, nbytes, tag=piece, after=self._read_deps(src, buf))
+        self._did_read(src, buf, s)
+        r = self.recv(dst, src, into, nbytes, tag=piece, after=self._write_deps(dst, into))
+        self._did_write(dst, into, r)
+        return r
+
+    def add_into(self, rank: int, buf: int, other: int, piece: int) -> int:
+        """``buf += other`` at ``rank``."""
+        deps = self._write_deps(rank, buf) + self._read_deps(rank, other)
+        op = self.reduce(rank, buf, other, buf, self.piece_bytes(piece), after=deps)
+        self._did_read(rank, other, op)
+        self._did_write(rank, buf, op)
+        return op
+
+    def copy_to(self, rank: int, buf: int, into: int, piece: int) -> int:
+        deps = self._read_deps(rank, buf) + self._write_deps(rank, into)
+        op = self.copy(rank, buf, into, self.piece_bytes(piece), after=deps)
+        self._did_read(rank, buf, op)
+        self._did_write(rank, into, op)
+        return op
+
+    def move_reduce(self, src: int, dst: int, piece: int) -> None:
+        """``dst``'s piece += ``src``'s piece (through a scratch buffer at ``dst``)."""
+        tmp = self.scratch(dst)
+        self.move(src, dst, piece, tmp, piece)
+        self.add_into(dst, piece, tmp, piece)
+
+
+Segments = Sequence[Sequence[int]]
+
+
+def _segments(pieces: Sequence[int], parts: int) -> list[list[int]]:
+    """``pieces`` cut into ``parts`` consecutive runs (as even as possible)."""
+    base, extra = divmod(len(pieces), parts)
+    out, at = [], 0
+    for j in range(parts):
+        size = base + (1 if j < extra else 0)
+        out.append(list(pieces[at : at + size]))
+        at += size
+    return out
+
+
+def ring_reduce_scatter(p: Planner, group: Sequence[int], segs: Segments) -> None:
+    """Ring reduce-scatter over ``group`` (in ring order): segment ``j`` ends fully reduced
+    at ``group[j]``. Step ``s``: member ``i`` sends segment ``i - s - 1`` to ``i + 1``."""
+    g = len(group)
+    for s in range(g - 1):
+        for i in range(g):
+            for k in segs[(i - s - 1) % g]:
+                p.move_reduce(group[i], group[(i + 1) % g], k)
+
+
+def ring_all_gather(p: Planner, group: Sequence[int], segs: Segments) -> None:
+    """Ring all-gather: ``group[j]`` starts with segment ``j``; step ``s``: member ``i``
+    forwards segment ``i - s``."""
+    g = len(group)
+    for s in range(g - 1):
+        for i in range(g):
+            for k in segs[(i - s) % g]:
+                p.move(group[i], group[(i + 1) % g], k, k, k)
+
+
+def direct_reduce_scatter(p: Planner, group: Sequence[int], segs: Segments) -> None:
+    g = len(group)
+    for s in range(1, g):  # staggered so that no rank gets everything at once
+        for j in range(g):
+            for k in segs[j]:
+                p.move_reduce(group[(j + s) % g], group[j], k)
+
+
+def direct_all_gather(p: Planner, group: Sequence[int], segs: Segments) -> None:
+    g = len(group)
+    for s in range(1, g):
+        for j in range(g):
+            for k in segs[j]:
+                p.move(group[j], group[(j + s) % g], k, k, k)
+
+
+def _fold(n: int) -> tuple[int, int]:
+    """Recursive halving/doubling runs on the largest power of two ``q <= n``; the ``n - q``
+    extra ranks ``q + e`` fold into rank ``e``."""
+    q = 1 << (n.bit_length() - 1)
+    return q, n - q
+
+
+def halving_reduce_scatter(p: Planner, n: int, segs: Segments) -> None:
+    """Recursive halving (Rabenseifner): extras fold their data into ranks ``0..n-q-1``,
+    then at distance ``q/2, q/4, .. 1`` each rank keeps the half of its segments whose owners
+    agree with its own bit and sends the other half to its partner; rank ``v`` then holds
+    segments ``v`` and ``v + q``, and returns the latter to its extra rank."""
+    q, extra = _fold(n)
+    for e in range(extra):
+        for seg in segs:
+            for k in seg:
+                p.move_reduce(q + e, e, k)
+    owners = {v: [j for j in range(n) if j % q == v] for v in range(q)}
+    held = {v: list(range(q)) for v in range(q)}  # virtual owners whose segments v holds
+    d = q // 2
+    while d >= 1:
+        for v in range(q):
+            partner = v ^ d
+            give = [w for w in held[v] if (w & d) != (v & d)]
+            for w in give:
+                for j in owners[w]:
+                    for k in segs[j]:
+                        p.move_reduce(v, partner, k)
+        for v in range(q):
+            held[v] = [w for w in held[v] if (w & d) == (v & d)]
+        d //= 2
+    for e in range(extra):
+        for k in segs[q + e]:
+            p.move(e, q + e, k, k, k)
+
+
+def doubling_all_gather(p: Planner, n: int, segs: Segments) -> None:
+    """Recursive doubling, the mirror of :func:`halving_reduce_scatter`: extras hand their
+    segment to their fold partner, the ``q`` ranks double what they hold at distances
+    ``1, 2, .. q/2``, then each folded rank sends everything to its extra rank."""
+    q, extra = _fold(n)
+    for e in range(extra):
+        for k in segs[q + e]:
+            p.move(q + e, e, k, k, k)
+    owners = {v: [j for j in range(n) if j % q == v] for v in range(q)}
+    held = {v: [v] for v in range(q)}
+    d = 1
+    while d < q:
+        for v in range(q):
+            for w in held[v]:
+                for j in owners[w]:
+                    for k in segs[j]:
+                        p.move(v, v ^ d, k, k, k)
+        held = {v: held[v] + held[v ^ d] for v in range(q)}
+        d *= 2
+    for e in range(extra):
+        for seg in segs:
+            for k in seg:
+                p.move(e, q + e, k, k, k)
+
+
+def _tree_order(n: int, root: int, mirror: bool = False) -> list[int]:
+    """Ranks in binary-heap order from ``root`` (position ``v``'s children are ``2v + 1`` and
+    ``2v + 2``); ``mirror`` numbers the others the other way round, so that ranks that are
+    leaves in one tree are inner nodes of the other (a double binary tree)."""
+    others = [(root + i) % n for i in range(1, n)]
+    if mirror:
+        others.reverse()
+    return [root, *others]
+
+
+def tree_reduce(p: Planner, order: Sequence[int], pieces: Sequence[int]) -> None:
+    """Children send to parents (deepest first); parents reduce what they receive."""
+    for v in range(len(order) - 1, 0, -1):
+        for k in pieces:
+            p.move_reduce(order[v], order[(v - 1) // 2], k)
+
+
+def tree_broadcast(p: Planner, order: Sequence[int], pieces: Sequence[int]) -> None:
+    for v in range(1, len(order)):
+        for k in pieces:
+            p.move(order[(v - 1) // 2], order[v], k, k, k)
+
+
+def chain_broadcast(p: Planner, order: Sequence[int], pieces: Sequence[int]) -> None:
+    """Pipeline: each piece goes down the chain ``order[0] -> order[1] -> ...``."""
+    for k in pieces:
+        for v in range(1, len(order)):
+            p.move(order[v - 1], order[v], k, k, k)
+
+
+def chain_reduce(p: Planner, order: Sequence[int], pieces: Sequence[int]) -> None:
+    """Pipeline toward ``order[0]``: each piece is summed along the chain from its end."""
+    for k in pieces:
+        for v in range(len(order) - 1, 0, -1):
+            p.move_reduce(order[v], order[v - 1], k)
+
+
+# --- builders per (kind, algorithm): (planner, ranks, chunks, options) -> None -------------
+
+
+def _all_reduce_ring(p: Planner, n: int, c: int) -> None:
+    segs = _segments(range(p.pieces), n)
+    ring_reduce_scatter(p, list(range(n)), segs)
+    ring_all_gather(p, list(range(n)), segs)
+
+
+def _all_reduce_direct(p: Planner, n: int, c: int) -> None:
+    segs = _segments(range(p.pieces), n)
+    direct_reduce_scatter(p, list(range(n)), segs)
+    direct_all_gather(p, list(range(n)), segs)
+
+
+def _all_reduce_halving_doubling(p: Planner, n: int, c: int) -> None:
+    segs = _segments(range(p.pieces), n)
+    halving_reduce_scatter(p, n, segs)
+    doubling_all_gather(p, n, segs)
+
+
+def _all_reduce_tree(p: Planner, n: int, c: int) -> None:
+    halves = _segments(range(p.pieces), 2)
+    for half, mirror in zip(halves, (False, True), strict=True):
+        order = _tree_order(n, 0, mirror)
+        tree_reduce(p, order, half)
+        tree_broadcast(p, order, half)
+
+
+def _all_reduce_hierarchical(p: Planner, n: int, c: int, local: int) -> None:
+    """2D: ring reduce-scatter inside each node of ``local`` ranks, ring all-reduce of each
+    rank's segment across the nodes (ranks with the same local index), ring all-gather inside
+    each node."""
+    nodes = n // local
+    segs = _segments(range(p.pieces), local)
+    for node in range(nodes):
+        ring_reduce_scatter(p, [node * local + i for i in range(local)], segs)
+    for i in range(local):
+        group = [node * local + i for node in range(nodes)]
+        sub = _segments(segs[i], nodes)
+        ring_reduce_scatter(p, group, sub)
+        ring_all_gather(p, group, sub)
+    for node in range(nodes):
+        ring_all_gather(p, [node * local + i for i in range(local)], segs)
+
+
+def _rs(impl: Callable[[Planner, Sequence[int], Segments], None]) -> Callable[[Planner, int, int], None]:
+    return lambda p, n, c: impl(p, list(range(n)), _segments(range(p.pieces), n))
+
+
+def _broadcast(tree: bool) -> Callable[[Planner, int, int], None]:
+    def build(p: Planner, n: int, c: int) -> None:
+        order = _tree_order(n, p.root)
+        (tree_broadcast if tree else chain_broadcast)(p, order, range(p.pieces))
+
+    return build
+
+
+def _reduce(tree: bool) -> Callable[[Planner, int, int], None]:
+    def build(p: Planner, n: int, c: int) -> None:
+        order = _tree_order(n, p.root)
+        (tree_reduce if tree else chain_reduce)(p, order, range(p.pieces))
+
+    return build
+
+
+def _all_to_all(pairwise: bool) -> Callable[[Planner, int, int], None]:
+    def build(p: Planner, n: int, c: int) -> None:
+        m = p.pieces // n
+        for i in range(n):
+            for t in range(m):  # the block a rank keeps: a local copy
+                p.copy_to(i, i * m + t, p.pieces + i * m + t, i * m + t)
+        prev: dict[int, list[int]] = {i: [] for i in range(n)}
+        for s in range(1, n):
+            step: dict[int, list[int]] = {i: [] for i in range(n)}
+            for i in range(n):
+                j = (i + s) % n
+                for t in range(m):
+                    k = j * m + t
+                    nbytes = p.piece_bytes(k)
+                    # pairwise: step s starts when the rank's step s - 1 is done
+                    after = prev[i] + prev[j] if pairwise else []
+                    snd = p.send(i, j, k, nbytes, tag=k, after=after)
+                    rcv = p.recv(j, i, p.pieces + i * m + t, nbytes, tag=k, after=after)
+                    step[i].append(snd)
+                    step[j].append(rcv)
+            if pairwise:
+                prev = step
+
+    return build
+
+
+BUILDERS: dict[tuple[str, str], Callable[[Planner, int, int], None]] = {
+    ("all_reduce", "ring"): _all_reduce_ring,
+    ("all_reduce", "direct"): _all_reduce_direct,
+    ("all_reduce", "halving_doubling"): _all_reduce_halving_doubling,
+    ("all_reduce", "tree"): _all_reduce_tree,
+    ("reduce_scatter", "ring"): _rs(ring_reduce_scatter),
+    ("reduce_scatter", "direct"): _rs(direct_reduce_scatter),
+    ("reduce_scatter", "halving_doubling"): lambda p, n, c: halving_reduce_scatter(
+        p, n, _segments(range(p.pieces), n)
+    ),
+    ("all_gather", "ring"): _rs(ring_all_gather),
+    ("all_gather", "direct"): _rs(direct_all_gather),
+    ("all_gather", "halving_doubling"): lambda p, n, c: doubling_all_gather(
+        p, n, _segments(range(p.pieces), n)
+    ),
+    ("all_to_all", "direct"): _all_to_all(pairwise=False),
+    ("all_to_all", "pairwise"): _all_to_all(pairwise=True),
+    ("broadcast", "ring"): _broadcast(tree=False),
+    ("broadcast", "tree"): _broadcast(tree=True),
+    ("reduce", "ring"): _reduce(tree=False),
+    ("reduce", "tree"): _reduce(tree=True),
+}
+"""(kind, algorithm) -> builder. ``hierarchical`` all-reduce takes ``local`` and is built by
+:func:`fabricsim.collectives.api.all_reduce`."""
+
+__all__ = ["BUILDERS", "Planner"]

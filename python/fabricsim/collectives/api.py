@@ -1,0 +1,154 @@
+"""The collective operations users build: ``fs.collectives.all_reduce(bytes=..., algorithm=...)``
+and friends. A :class:`Collective` is a description; :meth:`Collective.schedule` builds its
+schedule for a number of ranks and :func:`verify` checks it symbolically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fabricsim.collectives.algorithms import BUILDERS, Planner, _all_reduce_hierarchical
+from fabricsim.collectives.schedule import KINDS, Schedule
+from fabricsim.collectives.verify import verify_schedule
+from fabricsim.errors import SpecError
+
+ALGORITHMS: dict[str, tuple[str, ...]] = {
+    kind: tuple(a for (k, a) in BUILDERS if k == kind) + (("hierarchical",) if kind == "all_reduce" else ())
+    for kind in KINDS
+}
+"""Algorithm names per collective kind."""
+
+# Data split among ranks (pieces = ranks x chunks) or pipelined whole (pieces = chunks).
+_SPLIT = {"all_reduce", "reduce_scatter", "all_gather", "all_to_all"}
+
+Build = Callable[[Planner], None]
+
+
+@dataclass(frozen=True)
+class Collective:
+    """A collective operation: ``kind``, total ``bytes`` (per rank: the buffer each rank
+    holds, as nccl-tests counts size), ``algorithm`` (a name from :data:`ALGORITHMS` or a
+    function that issues the schedule on a :class:`~fabricsim.collectives.algorithms.Planner`),
+    ``chunks`` (pieces per segment, for pipelining), ``root`` (broadcast, reduce) and
+    ``local`` (ranks per node, hierarchical all-reduce)."""
+
+    kind: str
+    bytes: int
+    algorithm: str | Build = "ring"
+    chunks: int = 1
+    root: int = 0
+    local: int | None = None
+
+    def pieces(self, ranks: int) -> int:
+        split = self.kind in _SPLIT and not (self.kind == "all_reduce" and self.algorithm == "tree")
+        return ranks * self.chunks if split else self.chunks
+
+    def schedule(self, ranks: int) -> Schedule:
+        """The schedule over ``ranks`` ranks (validated arguments; not yet verified)."""
+        if not isinstance(ranks, int) or ranks < 2:
+            raise SpecError(f"ranks: must be an int >= 2, got {ranks!r}", path="ranks")
+        if self.kind in ("broadcast", "reduce") and not 0 <= self.root < ranks:
+            raise SpecError(f"root: must be in 0..{ranks - 1}, got {self.root}", path="root")
+        name = (
+            self.algorithm
+            if isinstance(self.algorithm, str)
+            else getattr(self.algorithm, "__name__", "custom")
+        )
+        p = Planner(self.kind, ranks, self.pieces(ranks), self.bytes, root=self.root, algorithm=name)
+        if callable(self.algorithm):
+            self.algorithm(p)
+        elif self.algorithm == "hierarchical":
+            local = self.local
+            if local is None or local < 1 or ranks % local:
+                raise SpecError(
+                    f"local: hierarchical all-reduce needs ranks per node dividing {ranks}, got {local!r}",
+                    path="local",
+                )
+            _all_reduce_hierarchical(p, ranks, self.chunks, local)
+        else:
+            BUILDERS[(self.kind, self.algorithm)](p, ranks, self.chunks)
+        return p.build()
+
+
+def _make(
+    kind: str, nbytes: int, algorithm: str | Build, chunks: int, root: int = 0, local: int | None = None
+) -> Collective:
+    if not isinstance(nbytes, int) or nbytes < 0:
+        raise SpecError(f"bytes: must be an int >= 0, got {nbytes!r}", path="bytes")
+    if not isinstance(chunks, int) or chunks < 1:
+        raise SpecError(f"chunks: must be an int >= 1, got {chunks!r}", path="chunks")
+    if isinstance(algorithm, str) and algorithm not in ALGORITHMS[kind]:
+        raise SpecError(
+            f"algorithm: {kind} knows {', '.join(ALGORITHMS[kind])}, got {algorithm!r}", path="algorithm"
+        )
+    return Collective(kind, nbytes, algorithm, chunks, root, local)
+
+
+def all_reduce(
+    bytes: int, algorithm: str | Build = "ring", chunks: int = 1, local: int | None = None
+) -> Collective:
+    """Every rank ends with the sum of every rank's buffer. Algorithms: ``ring``
+    (reduce-scatter then all-gather around a ring), ``direct`` (every rank exchanges with
+    every other), ``halving_doubling`` (Rabenseifner: recursive halving then doubling; extra
+    ranks beyond a power of two fold in first), ``tree`` (two binary trees, mirrored, each
+    reducing then broadcasting half the data, like NCCL's double binary tree) and
+    ``hierarchical`` (``local`` ranks per node: ring inside nodes, ring across them)."""
+    return _make("all_reduce", bytes, algorithm, chunks, local=local)
+
+
+def reduce_scatter(bytes: int, algorithm: str | Build = "ring", chunks: int = 1) -> Collective:
+    """Rank ``r`` ends with the ``r``-th ``1/n`` of the sum. ``ring``, ``direct``,
+    ``halving_doubling``."""
+    return _make("reduce_scatter", bytes, algorithm, chunks)
+
+
+def all_gather(bytes: int, algorithm: str | Build = "ring", chunks: int = 1) -> Collective:
+    """Every rank ends with every rank's ``1/n`` (``bytes`` is the gathered total).
+    ``ring``, ``direct``, ``halving_doubling``."""
+    return _make("all_gather", bytes, algorithm, chunks)
+
+
+def all_to_all(bytes: int, algorithm: str | Build = "direct", chunks: int = 1) -> Collective:
+    """Rank ``i``'s block ``j`` (``bytes / n``) ends at rank ``j``. ``direct`` (all at once)
+    or ``pairwise`` (step ``s``: exchange with ranks ``i +- s``)."""
+    return _make("all_to_all", bytes, algorithm, chunks)
+
+
+def broadcast(bytes: int, algorithm: str | Build = "ring", chunks: int = 1, root: int = 0) -> Collective:
+    """``root``'s buffer reaches every rank: ``ring`` (a pipeline along the ranks; use
+    ``chunks`` to pipeline) or ``tree`` (binary tree)."""
+    return _make("broadcast", bytes, algorithm, chunks, root=root)
+
+
+def reduce(bytes: int, algorithm: str | Build = "ring", chunks: int = 1, root: int = 0) -> Collective:
+    """The sum of every rank's buffer reaches ``root``: ``ring`` (pipeline) or ``tree``."""
+    return _make("reduce", bytes, algorithm, chunks, root=root)
+
+
+def verify(op: Collective | Schedule, ranks: int | None = None) -> Schedule:
+    """Checks symbolically (no fabric) that ``op`` computes its collective on ``ranks``
+    ranks: every rank ends with what the collective promises, each contribution exactly
+    once. Returns the schedule; raises
+    :class:`~fabricsim.collectives.verify.VerificationError` naming the first wrong
+    operation otherwise."""
+    if isinstance(op, Schedule):
+        schedule = op
+    else:
+        if ranks is None:
+            raise SpecError("ranks: give the number of ranks to verify a collective on", path="ranks")
+        schedule = op.schedule(ranks)
+    verify_schedule(schedule)
+    return schedule
+
+
+__all__ = [
+    "ALGORITHMS",
+    "Collective",
+    "all_gather",
+    "all_reduce",
+    "all_to_all",
+    "broadcast",
+    "reduce",
+    "reduce_scatter",
+    "verify",
+]

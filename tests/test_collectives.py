@@ -1,0 +1,166 @@
+"""Collective schedules: every algorithm computes its collective (symbolic verification) for
+every rank count, the verifier catches wrong schedules by name, and the schedules move the
+bytes the textbook says."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fabricsim as fs
+from fabricsim.collectives import ALGORITHMS, Planner, ScheduleBuilder, VerificationError
+
+ALL = [(kind, alg) for kind, algs in ALGORITHMS.items() for alg in algs]
+
+
+def collective(kind, alg, nbytes=1 << 20, chunks=1, ranks=8, **kw):
+    if alg == "hierarchical":
+        kw["local"] = next(d for d in (4, 3, 2, 1) if ranks % d == 0)
+    return getattr(fs.collectives, kind)(bytes=nbytes, algorithm=alg, chunks=chunks, **kw)
+
+
+@pytest.mark.parametrize(("kind", "alg"), ALL)
+def test_every_algorithm_verifies_on_small_rank_counts(kind, alg):
+    for n in range(2, 13):
+        for chunks in (1, 3):
+            root = {"root": n - 1} if kind in ("broadcast", "reduce") else {}
+            fs.collectives.verify(collective(kind, alg, 1000, chunks, n, **root), ranks=n)
+
+
+@pytest.mark.parametrize(("kind", "alg"), ALL)
+def test_every_algorithm_verifies_on_64_ranks(kind, alg):
+    s = fs.collectives.verify(collective(kind, alg, ranks=64), ranks=64)
+    assert s.ranks == 64 and len(s) > 0
+
+
+@settings(max_examples=max(4, settings().max_examples // 8))
+@given(
+    n=st.integers(2, 64), chunks=st.integers(1, 3), nbytes=st.integers(0, 1 << 24), root=st.integers(0, 63)
+)
+def test_every_algorithm_verifies_for_any_rank_count_and_size(n, chunks, nbytes, root):
+    for kind, alg in ALL:
+        extra = {"root": root % n} if kind in ("broadcast", "reduce") else {}
+        s = fs.collectives.verify(collective(kind, alg, nbytes, chunks, n, **extra), ranks=n)
+        # every send is received with its byte count, and pieces add up to the data
+        assert s.count("send") == s.count("recv")
+        assert int(s.piece_bytes.sum()) == nbytes
+
+
+@pytest.mark.parametrize("n", [2, 4, 7, 8])
+def test_ring_all_reduce_moves_two_n_minus_one_over_n_of_the_data_per_rank(n):
+    # Each rank sends 2(n-1) segments of S/n: 2(n-1)/n x S (what busbw normalizes by).
+    size = 1 << 20
+    s = fs.collectives.all_reduce(bytes=size, algorithm="ring", chunks=4).schedule(n)
+    assert s.bytes_sent() == pytest.approx(n * 2 * (n - 1) / n * size, abs=n * 2 * n * 4)
+    per_rank = np.bincount(s.rank[s.op == 0], weights=s.bytes[s.op == 0], minlength=n)
+    assert np.allclose(per_rank, per_rank[0], rtol=0.01)
+    assert s.count("reduce") == n * (n - 1) * 4
+
+
+def test_all_to_all_moves_n_minus_one_blocks_per_rank():
+    n, size = 6, 6000
+    s = fs.collectives.all_to_all(bytes=size, algorithm="pairwise").schedule(n)
+    assert s.bytes_sent() == n * (n - 1) * size // n
+    assert s.count("copy") == n  # the block a rank keeps
+
+
+def wrong(build, kind="all_reduce", ranks=4, pieces=4):
+    p = Planner(kind, ranks, pieces, 4000)
+    build(p)
+    return p.build()
+
+
+def ring_all_reduce_without(skip):
+    """The ring all-reduce with one (step, rank) of the all-gather left out."""
+
+    def build(p):
+        from fabricsim.collectives.algorithms import _segments, ring_reduce_scatter
+
+        n = p.ranks
+        segs = _segments(range(p.pieces), n)
+        ring_reduce_scatter(p, list(range(n)), segs)
+        for step in range(n - 1):
+            for i in range(n):
+                if (step, i) != skip:
+                    for k in segs[(i - step) % n]:
+                        p.move(i, (i + 1) % n, k, k, k)
+
+    return build
+
+
+def test_the_verifier_names_what_is_wrong():
+    with pytest.raises(
+        VerificationError,
+        match=r"all_reduce: rank \d buffer 2 ends with piece 2 from ranks \[.*\], not piece 2 from ranks \[0, 1, 2, 3\], last written by op \d+",
+    ):
+        fs.collectives.verify(wrong(ring_all_reduce_without((0, 2))))
+
+    def twice(p):  # rank 1's piece 0 reduced into rank 0 twice
+        p.move_reduce(1, 0, 0)
+        p.move_reduce(1, 0, 0)
+
+    with pytest.raises(VerificationError, match="counts rank 1's contribution to piece 0 twice") as e:
+        fs.collectives.verify(wrong(twice))
+    assert e.value.op >= 0
+
+    def mixed(p):  # adds piece 1 into piece 0
+        tmp = p.scratch(0)
+        p.move(1, 0, 1, tmp, 1)
+        p.add_into(0, 0, tmp, 0)
+
+    with pytest.raises(VerificationError, match=r"adds piece (0 to piece 1|1 to piece 0)"):
+        fs.collectives.verify(wrong(mixed))
+
+    b = ScheduleBuilder("all_reduce", 2, 2, 100)
+    b.send(0, 1, 0, 50, tag=7)
+    with pytest.raises(
+        VerificationError,
+        match=r"op 0 \(rank 0 sends buffer 0 to rank 1, tag 7, 50 B\) has no matching receive",
+    ):
+        fs.collectives.verify(b.build())
+
+    b = ScheduleBuilder("all_reduce", 2, 2, 100)
+    b.send(0, 1, 0, 50)
+    b.recv(1, 0, 9, 40)
+    with pytest.raises(VerificationError, match="receives 40 B but its send"):
+        fs.collectives.verify(b.build())
+
+    b = ScheduleBuilder("all_reduce", 2, 2, 100)
+    b.send(0, 1, 0, 50, after=[1])  # waits for its own receive
+    b.recv(1, 0, 9, 50)
+    with pytest.raises(VerificationError, match="never becomes ready"):
+        fs.collectives.verify(b.build())
+
+    b = ScheduleBuilder("all_reduce", 2, 2, 100)
+    b.send(0, 1, 9, 50)  # scratch buffer 9 was never written
+    b.recv(1, 0, 9, 50)
+    with pytest.raises(VerificationError, match="reads buffer 9 of rank 0 before anything was written"):
+        fs.collectives.verify(b.build())
+
+
+def test_a_user_algorithm_is_a_function_of_a_planner():
+    def reduce_then_broadcast(p):
+        """All-reduce: everyone's pieces summed into rank 0, which sends the sums back."""
+        for k in range(p.pieces):
+            for r in range(1, p.ranks):
+                p.move_reduce(r, 0, k)
+            for r in range(1, p.ranks):
+                p.move(0, r, k, k, k)
+
+    op = fs.collectives.all_reduce(bytes=4096, algorithm=reduce_then_broadcast)
+    s = fs.collectives.verify(op, ranks=5)
+    assert s.algorithm == "reduce_then_broadcast"
+    assert s.bytes_sent() == 2 * 4 * 4096
+
+
+def test_bad_arguments_are_spec_errors():
+    with pytest.raises(fs.SpecError, match=r"algorithm: all_to_all knows direct, pairwise, got 'ring'"):
+        fs.collectives.all_to_all(bytes=10, algorithm="ring")
+    with pytest.raises(fs.SpecError, match=r"chunks: must be an int >= 1"):
+        fs.collectives.all_reduce(bytes=10, chunks=0)
+    with pytest.raises(fs.SpecError, match=r"root: must be in 0\.\.3"):
+        fs.collectives.broadcast(bytes=10, root=4).schedule(4)
+    with pytest.raises(fs.SpecError, match=r"local: hierarchical all-reduce needs ranks per node dividing 6"):
+        fs.collectives.all_reduce(bytes=10, algorithm="hierarchical", local=4).schedule(6)
+    with pytest.raises(fs.SpecError, match="ranks: give the number of ranks"):
+        fs.collectives.verify(fs.collectives.all_reduce(bytes=10))
