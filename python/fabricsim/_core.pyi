@@ -13,6 +13,7 @@ __all__ = [
     "link_preset_names",
     "link_preset_toml",
     "link_resolve",
+    "run_collective",
     "run_memory",
     "spec_from_toml",
     "spec_normalize",
@@ -34,6 +35,19 @@ def link_preset_names() -> list[str]: ...
 def link_preset_toml(name: str) -> str: ...
 def link_resolve(json: str) -> dict[str, Any]: ...
 def link_message_flits(json: str, bytes: int) -> int: ...
+def run_collective(
+    fabric_json: str,
+    options_json: str,
+    op: bytes,
+    rank: bytes,
+    peer: bytes,
+    nbytes: bytes,
+    matched: bytes,
+    dep_ptr: bytes,
+    deps: bytes,
+    reduce_ps_per_byte: float,
+    copy_ps_per_byte: float,
+) -> dict[str, Any]: ...
 def run_memory(
     hbm_json: str,
     controller_json: str,

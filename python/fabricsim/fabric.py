@@ -124,8 +124,12 @@ class Fabric:
         check_invariants: bool = False,
         faults: Sequence[Fault] = (),
         check_deadlock: bool = True,
-    ) -> Result:
-        """Runs ``traffic`` to completion and returns the :class:`Result`.
+        **collective_options: Any,
+    ) -> Any:
+        """Runs ``traffic`` to completion and returns the :class:`Result`; with a collective
+        (``fs.collectives.all_reduce(...)``) or a schedule, runs it over the fabric and returns
+        a :class:`~fabricsim.collectives.CollectiveResult` (``collective_options``:
+        ``reduce_ns_per_byte``, ``copy_ns_per_byte``, ``verify``).
 
         ``engine``: ``"auto"`` skips idle cycles, ``"tick_all"`` steps every cycle (a debug
         reference; results are identical). ``max_cycles``/``max_time_ns`` stop a run with
@@ -145,6 +149,23 @@ class Fabric:
                 raise DeadlockError(
                     f"{report}; not run (pass check_deadlock=False to run it anyway)", waiting=waiting
                 )
+        from fabricsim.collectives import Collective, Schedule, run_collective
+
+        if isinstance(traffic, (Collective, Schedule)):
+            if faults or watchdog_cycles != 1_000_000:
+                raise SpecError("faults and watchdog_cycles are not supported for collectives yet")
+            return run_collective(
+                self,
+                traffic,
+                seed=seed,
+                engine=engine,
+                max_cycles=max_cycles,
+                max_time_ns=max_time_ns,
+                check_invariants=check_invariants,
+                **collective_options,
+            )
+        if collective_options:
+            raise SpecError(f"run: unknown options {sorted(collective_options)} for message traffic")
         sim = self.simulation(
             traffic,
             seed=seed,

@@ -6,7 +6,8 @@ algorithms or user functions, and verified symbolically (:func:`verify`).
 >>> op = fs.collectives.all_reduce(bytes=256 << 20, algorithm="ring", chunks=8)
 >>> schedule = fs.collectives.verify(op, ranks=8)   # raises VerificationError if wrong
 
-Running schedules over a fabric (and its HBM) is the next stage of the engine.
+>>> fab = fs.Fabric(topology=fs.topology.switch_star(8), link=fs.LinkSpec.preset("nvlink4"))
+>>> res = fab.run(op)          # the schedule over the fabric: res.time_us, res.busbw_gbps
 """
 
 from fabricsim.collectives.algorithms import Planner
@@ -21,12 +22,14 @@ from fabricsim.collectives.api import (
     reduce_scatter,
     verify,
 )
+from fabricsim.collectives.run import CollectiveResult, run_collective
 from fabricsim.collectives.schedule import Schedule, ScheduleBuilder
 from fabricsim.collectives.verify import VerificationError
 
 __all__ = [
     "ALGORITHMS",
     "Collective",
+    "CollectiveResult",
     "Planner",
     "Schedule",
     "ScheduleBuilder",
@@ -37,5 +40,6 @@ __all__ = [
     "broadcast",
     "reduce",
     "reduce_scatter",
+    "run_collective",
     "verify",
 ]

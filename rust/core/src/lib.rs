@@ -20,6 +20,7 @@
 //! ([`link::DelayLine`]), so results never depend on visiting order. The crate
 //! knows nothing of Python; `rust/python` converts and delegates.
 
+pub mod collective;
 pub mod deadlock;
 pub mod endpoint;
 pub mod engine;

@@ -198,7 +198,14 @@ impl Simulation {
     }
 
     fn report(&self, cycles: u64, complete: bool) -> RunResult {
-        let net = &self.net;
+        network_report(&self.net, cycles, complete, self.wall_seconds)
+    }
+}
+
+/// The result of a network run over `0..cycles`: per-message times and
+/// per-link counters.
+pub(crate) fn network_report(net: &Network, cycles: u64, complete: bool, wall_seconds: f64) -> RunResult {
+    {
         let clock = net.params.clock;
         let to_ps = |c: &Cycle| {
             if *c == NEVER {
@@ -251,7 +258,7 @@ impl Simulation {
             corrupt: log.corrupt.as_slice().to_vec(),
             links,
             num_endpoints: net.num_endpoints() as u32,
-            wall_seconds: self.wall_seconds,
+            wall_seconds,
         }
     }
 }

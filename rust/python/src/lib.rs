@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod collective;
 mod memory;
 
 /// Raises the `fabricsim.errors` class `name` built with `message` and `kwargs`.
@@ -121,7 +122,7 @@ pub(crate) fn i64_column(data: &[u8], name: &str) -> Result<Vec<i64>, Error> {
 }
 
 /// A run result as a dict of plain values and little-endian u64 byte columns.
-fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("complete", r.complete)?;
     d.set_item("cycles", r.cycles)?;
@@ -436,6 +437,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hbm_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(hbm_resolve, m)?)?;
     m.add_function(wrap_pyfunction!(memory::run_memory, m)?)?;
+    m.add_function(wrap_pyfunction!(collective::run_collective, m)?)?;
     m.add_function(wrap_pyfunction!(link_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(link_resolve, m)?)?;
     m.add_function(wrap_pyfunction!(link_message_flits, m)?)?;

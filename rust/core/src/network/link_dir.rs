@@ -75,6 +75,9 @@ pub struct Tally {
     pub delivered: usize,
     /// Flits sent and arrived, credits and ACK/NAKs arrived, flits drained.
     pub events: u64,
+    /// Messages delivered since the owner last took them (kept only when
+    /// something listens, as a collective executor does).
+    pub fresh: Option<Vec<MsgId>>,
 }
 
 impl Tally {
@@ -92,6 +95,9 @@ impl Tally {
         *slot = c;
         self.log.order[msg] = self.delivered as u64;
         self.delivered += 1;
+        if let Some(fresh) = &mut self.fresh {
+            fresh.push(msg);
+        }
         Ok(())
     }
 }

@@ -287,6 +287,7 @@ impl Network {
                 },
                 delivered: 0,
                 events: 0,
+                fresh: None,
             },
             routed,
             msg_dst: IdVec::from_vec(traffic.dst.clone()),

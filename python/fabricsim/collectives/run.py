@@ -1,0 +1,155 @@
+"""Running a collective over a fabric: the schedule is executed in the Rust engine, each
+send a message through the links and routers; results in nccl-tests terms."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fabricsim import _core
+from fabricsim.collectives.api import Collective
+from fabricsim.collectives.schedule import SEND, Schedule
+from fabricsim.collectives.verify import _match, verify_schedule
+from fabricsim.errors import SpecError
+from fabricsim.result import Result
+from fabricsim.specs import to_json
+from fabricsim.traffic import MessageTraffic
+
+if TYPE_CHECKING:
+    from fabricsim.fabric import Fabric
+
+BUSBW_FACTOR = {
+    "all_reduce": lambda n: 2 * (n - 1) / n,
+    "reduce_scatter": lambda n: (n - 1) / n,
+    "all_gather": lambda n: (n - 1) / n,
+    "all_to_all": lambda n: (n - 1) / n,
+    "broadcast": lambda n: 1.0,
+    "reduce": lambda n: 1.0,
+}
+"""nccl-tests' bus-bandwidth factors: busbw = algbw x factor, comparable across rank counts
+with the link bandwidth (nccl-tests doc/PERFORMANCE.md)."""
+
+
+def _u64(raw: bytes) -> npt.NDArray[np.uint64]:
+    return np.frombuffer(raw, dtype="<u8")
+
+
+class CollectiveResult:
+    """The outcome of running a collective: time, algorithm and bus bandwidth (nccl-tests
+    definitions), per-operation times, per-link utilization, and the network's
+    :class:`~fabricsim.Result` (``run``: one message per send)."""
+
+    def __init__(self, raw: dict[str, Any], schedule: Schedule, op: Collective | None) -> None:
+        self.schedule = schedule
+        self.op = op
+        n = schedule.ranks
+        msg_of_op = _u64(raw["op_message"]).astype(np.int64)
+        sends = np.flatnonzero(schedule.op == SEND)
+        order = np.argsort(msg_of_op[sends], kind="stable")
+        sends = sends[order][msg_of_op[sends][order] >= 0]
+        traffic = MessageTraffic(
+            src=schedule.rank[sends].astype(np.int64),
+            dst=schedule.peer[sends].astype(np.int64),
+            bytes=schedule.bytes[sends].astype(np.int64),
+            inject_ps=np.zeros(len(sends), dtype=np.int64),
+            vc=np.zeros(len(sends), dtype=np.int64),
+        )
+        self.run = Result(raw, traffic)
+        """The network's result: links, and one message per send (in the order sent)."""
+        num, den = self.run.cycle_ps_ratio
+        finish = _u64(raw["op_finish"]).astype(np.int64)
+        start = _u64(raw["op_start"]).astype(np.int64)
+        self.op_start_ns = start * num / den / 1000
+        """Per operation: when it started (ns)."""
+        self.op_finish_ns = finish * num / den / 1000
+        """Per operation: when it finished (ns): a send and its receive when the message's
+        last flit was delivered, a reduce or copy after its compute time."""
+        last = int(finish.max()) if len(finish) else 0
+        self.time_ns: float = (last * num // den) / 1000 if len(finish) else 0.0
+        """From the start to the finish of the last operation."""
+        self.time_us = self.time_ns / 1000
+        self.bytes = int(op.bytes) if op is not None else int(schedule.piece_bytes.sum())
+        self.algbw_gbps: float = self.bytes / self.time_ns if self.time_ns > 0 else float("inf")
+        """Size / time (nccl-tests' algorithm bandwidth), GB/s."""
+        self.busbw_gbps: float = self.algbw_gbps * BUSBW_FACTOR[schedule.kind](n)
+        """algbw x the collective's factor (2(n-1)/n for all-reduce, ...), GB/s."""
+        cycles = max(self.run.cycles, 1)
+        links = self.run.links
+        self.link_utilization: npt.NDArray[np.float64] = links["flits"] / cycles
+        """Per link direction (rows of ``run.links``): the fraction of cycles it carried a flit."""
+
+    def summary(self) -> str:
+        s = self.schedule
+        return (
+            f"{s.kind} ({s.algorithm}) of {self.bytes} B over {s.ranks} ranks: {self.time_us:.3f} us, "
+            f"algbw {self.algbw_gbps:.2f} GB/s, busbw {self.busbw_gbps:.2f} GB/s, "
+            f"busiest link {100 * float(self.link_utilization.max(initial=0)):.1f}% busy"
+        )
+
+    def __repr__(self) -> str:
+        return f"<CollectiveResult {self.summary()}>"
+
+
+def run_collective(
+    fab: Fabric,
+    op: Collective | Schedule,
+    *,
+    seed: int = 0,
+    reduce_ns_per_byte: float = 0.0,
+    copy_ns_per_byte: float = 0.0,
+    verify: bool = True,
+    max_cycles: int | None = None,
+    max_time_ns: float | None = None,
+    check_invariants: bool = False,
+    engine: str = "auto",
+) -> CollectiveResult:
+    """Runs ``op`` (a :class:`Collective`, built for the fabric's endpoints as ranks, or a
+    :class:`Schedule`) over ``fab``. Each send becomes a message; a reduce or copy takes
+    ``bytes x *_ns_per_byte``. ``verify`` checks the schedule symbolically first."""
+    if isinstance(op, Collective):
+        schedule = op.schedule(fab.num_endpoints)
+        collective: Collective | None = op
+    elif isinstance(op, Schedule):
+        schedule, collective = op, None
+    else:
+        raise SpecError(f"op: expected a collective or a schedule, got {type(op).__name__}", path="op")
+    if schedule.ranks != fab.num_endpoints:
+        raise SpecError(
+            f"op: the schedule has {schedule.ranks} ranks, the fabric {fab.num_endpoints} endpoints", path="op"
+        )
+    if verify:
+        verify_schedule(schedule)
+    matched = _match(schedule)
+    options = to_json(
+        "options",
+        {
+            "seed": seed,
+            "engine": engine,
+            "max_cycles": max_cycles,
+            "max_time_ns": max_time_ns,
+            "check_invariants": check_invariants,
+        },
+    )
+
+    def le(c: npt.NDArray[Any]) -> bytes:
+        return np.ascontiguousarray(c, dtype="<i8").tobytes()
+
+    raw = _core.run_collective(
+        fab._json,
+        options,
+        le(schedule.op),
+        le(schedule.rank),
+        le(schedule.peer),
+        le(schedule.bytes),
+        le(matched),
+        le(schedule.dep_ptr),
+        le(schedule.deps),
+        reduce_ns_per_byte * 1000.0,
+        copy_ns_per_byte * 1000.0,
+    )
+    return CollectiveResult(raw, schedule, collective)
+
+
+__all__ = ["BUSBW_FACTOR", "CollectiveResult", "run_collective"]
