@@ -164,3 +164,76 @@ def test_bad_arguments_are_spec_errors():
         fs.collectives.all_reduce(bytes=10, algorithm="hierarchical", local=4).schedule(6)
     with pytest.raises(fs.SpecError, match="ranks: give the number of ranks"):
         fs.collectives.verify(fs.collectives.all_reduce(bytes=10))
+
+
+NOC = fs.LinkSpec.preset("noc")  # 16 GB/s per direction, 1 ns cycles, no link retry
+
+
+def routed(topology, **router):
+    return fs.Fabric(topology=topology, link=NOC, router=fs.RouterSpec(pipeline_cycles=3, **router))
+
+
+@pytest.mark.parametrize("n", [3, 4, 8])
+def test_ring_all_reduce_on_a_ring_takes_two_n_minus_one_over_n_of_s_over_b(n):
+    # 2(n-1) steps of S/n bytes over links of B = 16 GB/s, each step also paying the
+    # neighbour latency (1 + L + router 4 + L + ... about 10 cycles): time = 2(n-1)/n S/B +
+    # 2(n-1) x step latency; busbw tends to the link goodput.
+    size, goodput = 1 << 20, 16.0
+    res = routed(fs.topology.ring(n)).run(fs.collectives.all_reduce(bytes=size, algorithm="ring"))
+    bound = 2 * (n - 1) / n * size / goodput
+    assert bound <= res.time_ns <= bound + 2 * (n - 1) * 20
+    assert res.busbw_gbps == pytest.approx(goodput, rel=0.01)
+    assert res.run.complete and len(res.run.messages) == res.schedule.count("send")
+    assert res.link_utilization.max() > 0.99
+
+
+def test_all_to_all_on_a_switch_star_takes_n_minus_one_over_n_of_s_over_port_goodput():
+    n, size = 8, 1 << 20
+    res = routed(fs.topology.switch_star(n)).run(fs.collectives.all_to_all(bytes=size))
+    assert res.time_ns == pytest.approx((n - 1) / n * size / 16.0, rel=0.01)
+    assert res.busbw_gbps == pytest.approx(16.0, rel=0.01)
+
+
+def test_collective_runs_are_deterministic_and_engine_modes_agree():
+    fab = routed(fs.topology.mesh((2, 3)))
+    op = fs.collectives.all_reduce(bytes=50_000, algorithm="halving_doubling", chunks=2)
+    a = fab.run(op, seed=3)
+    b = fab.run(op, seed=3, engine="tick_all")
+    assert np.array_equal(a.op_finish_ns, b.op_finish_ns) and a.time_ns == b.time_ns
+    assert np.array_equal(a.run.links, b.run.links)
+    # every send's message was delivered once; its receive finished with it
+    sends = np.flatnonzero(a.schedule.op == 0)
+    assert np.all(a.op_finish_ns[sends] >= a.op_start_ns[sends])
+
+
+def test_reduction_compute_time_is_charged():
+    fab = routed(fs.topology.ring(4))
+    op = fs.collectives.all_reduce(bytes=1 << 16, algorithm="ring")
+    fast = fab.run(op)
+    slow = fab.run(op, reduce_ns_per_byte=0.01)  # 100 GB/s of reduction
+    # 3 reduce steps in sequence, each of S/n bytes
+    extra = 3 * (1 << 16) / 4 * 0.01
+    assert slow.time_ns - fast.time_ns == pytest.approx(extra, rel=0.05)
+
+
+def test_a_stalling_schedule_is_a_deadlock_and_a_wrong_one_fails_verification():
+    b = ScheduleBuilder("all_reduce", 4, 4, 4000)
+    b.recv(1, 0, 9, 100)  # waits for a send that never comes
+    b.send(2, 1, 0, 100)
+    fab = routed(fs.topology.ring(4))
+    with pytest.raises(VerificationError, match="has no matching"):
+        fab.run(b.build())
+    c = ScheduleBuilder("all_reduce", 4, 4, 4000)
+    c.send(0, 1, 0, 100, after=[1])
+    c.recv(1, 0, 9, 100)
+    with pytest.raises(fs.DeadlockError, match="collective schedule stalled"):
+        fab.run(c.build(), verify=False)
+    with pytest.raises(fs.SpecError, match="the schedule has 4 ranks, the fabric 8 endpoints"):
+        routed(fs.topology.ring(8)).run(b.build())
+
+
+def test_switch_planes_carry_a_collective_in_parallel():
+    op = fs.collectives.all_to_all(bytes=1 << 18)
+    one = routed(fs.topology.switch_star(8)).run(op)
+    four = routed(fs.topology.switch_star(8, planes=4)).run(op)
+    assert one.time_ns / four.time_ns == pytest.approx(4, rel=0.15)

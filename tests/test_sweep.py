@@ -18,7 +18,8 @@ def fabric(topology, vcs=2):
     ("topology", "vcs", "bound", "share"),
     [
         # Uniform random on a k x k mesh is bounded by the bisection: 4/k flits/node/cycle. DOR
-        # with 2 VCs and 1-flit packets reaches about 0.31 (BookSim: about 0.30).
+        # with 2 VCs and 1-flit packets reaches about 0.40 with the lumped router (BookSim: about
+        # 0.30; docs/validation.md).
         (fs.topology.mesh((8, 8)), 2, 4 / 8, 0.5),
         # On a k x k torus by 8/k. DOR with dateline classes and 4 VCs reaches about 0.40.
         (fs.topology.torus((8, 8)), 4, 8 / 8, 0.35),

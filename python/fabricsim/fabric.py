@@ -6,7 +6,7 @@ import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from fabricsim.simulation import Simulation
 from fabricsim.specs import EndpointSpec, LinkSpec, RouterSpec, to_json
 from fabricsim.topology import Topology
 from fabricsim.traffic import MessageTraffic, messages
+
+if TYPE_CHECKING:
+    from fabricsim.collectives import Collective, CollectiveResult, Schedule
 
 EngineMode = Literal["auto", "tick_all"]
 
@@ -112,6 +115,7 @@ class Fabric:
             "router": self.router.to_dict(),
         }
 
+    @overload
     def run(
         self,
         traffic: MessageTraffic,
@@ -124,8 +128,40 @@ class Fabric:
         check_invariants: bool = False,
         faults: Sequence[Fault] = (),
         check_deadlock: bool = True,
+    ) -> Result: ...
+
+    @overload
+    def run(
+        self,
+        traffic: Collective | Schedule,
+        *,
+        seed: int = 0,
+        engine: EngineMode = "auto",
+        max_cycles: int | None = None,
+        max_time_ns: float | None = None,
+        watchdog_cycles: int = 1_000_000,
+        check_invariants: bool = False,
+        faults: Sequence[Fault] = (),
+        check_deadlock: bool = True,
+        reduce_ns_per_byte: float = 0.0,
+        copy_ns_per_byte: float = 0.0,
+        verify: bool = True,
+    ) -> CollectiveResult: ...
+
+    def run(
+        self,
+        traffic: MessageTraffic | Collective | Schedule,
+        *,
+        seed: int = 0,
+        engine: EngineMode = "auto",
+        max_cycles: int | None = None,
+        max_time_ns: float | None = None,
+        watchdog_cycles: int = 1_000_000,
+        check_invariants: bool = False,
+        faults: Sequence[Fault] = (),
+        check_deadlock: bool = True,
         **collective_options: Any,
-    ) -> Any:
+    ) -> Result | CollectiveResult:
         """Runs ``traffic`` to completion and returns the :class:`Result`; with a collective
         (``fs.collectives.all_reduce(...)``) or a schedule, runs it over the fabric and returns
         a :class:`~fabricsim.collectives.CollectiveResult` (``collective_options``:
@@ -149,12 +185,12 @@ class Fabric:
                 raise DeadlockError(
                     f"{report}; not run (pass check_deadlock=False to run it anyway)", waiting=waiting
                 )
-        from fabricsim.collectives import Collective, Schedule, run_collective
+        from fabricsim import collectives
 
-        if isinstance(traffic, (Collective, Schedule)):
+        if isinstance(traffic, (collectives.Collective, collectives.Schedule)):
             if faults or watchdog_cycles != 1_000_000:
                 raise SpecError("faults and watchdog_cycles are not supported for collectives yet")
-            return run_collective(
+            return collectives.run_collective(
                 self,
                 traffic,
                 seed=seed,

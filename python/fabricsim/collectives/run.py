@@ -3,6 +3,7 @@ send a message through the links and routers; results in nccl-tests terms."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,13 +21,26 @@ from fabricsim.traffic import MessageTraffic
 if TYPE_CHECKING:
     from fabricsim.fabric import Fabric
 
-BUSBW_FACTOR = {
-    "all_reduce": lambda n: 2 * (n - 1) / n,
-    "reduce_scatter": lambda n: (n - 1) / n,
-    "all_gather": lambda n: (n - 1) / n,
-    "all_to_all": lambda n: (n - 1) / n,
-    "broadcast": lambda n: 1.0,
-    "reduce": lambda n: 1.0,
+
+def _twice(n: int) -> float:
+    return 2 * (n - 1) / n
+
+
+def _once(n: int) -> float:
+    return (n - 1) / n
+
+
+def _one(n: int) -> float:
+    return 1.0
+
+
+BUSBW_FACTOR: dict[str, Callable[[int], float]] = {
+    "all_reduce": _twice,
+    "reduce_scatter": _once,
+    "all_gather": _once,
+    "all_to_all": _once,
+    "broadcast": _one,
+    "reduce": _one,
 }
 """nccl-tests' bus-bandwidth factors: busbw = algbw x factor, comparable across rank counts
 with the link bandwidth (nccl-tests doc/PERFORMANCE.md)."""
@@ -117,7 +131,8 @@ def run_collective(
         raise SpecError(f"op: expected a collective or a schedule, got {type(op).__name__}", path="op")
     if schedule.ranks != fab.num_endpoints:
         raise SpecError(
-            f"op: the schedule has {schedule.ranks} ranks, the fabric {fab.num_endpoints} endpoints", path="op"
+            f"op: the schedule has {schedule.ranks} ranks, the fabric {fab.num_endpoints} endpoints",
+            path="op",
         )
     if verify:
         verify_schedule(schedule)

@@ -58,8 +58,13 @@ impl ScheduleColumns {
                 ));
             }
         }
-        if self.dep_ptr.len() != n + 1 || self.dep_ptr.last().copied() != Some(self.deps.len() as u64) {
-            return Err(Error::spec("schedule.dep_ptr", "is not a CSR index of the dependencies"));
+        if self.dep_ptr.len() != n + 1
+            || self.dep_ptr.last().copied() != Some(self.deps.len() as u64)
+        {
+            return Err(Error::spec(
+                "schedule.dep_ptr",
+                "is not a CSR index of the dependencies",
+            ));
         }
         for i in 0..n {
             let (k, r, p) = (self.op[i], self.rank[i] as usize, self.peer[i] as usize);
@@ -72,19 +77,28 @@ impl ScheduleColumns {
             if k == RECV {
                 let m = self.matched[i];
                 if m < 0 || m as usize >= n || self.op[m as usize] != SEND {
-                    return Err(Error::spec(format!("schedule.matched[{i}]"), "a receive must name its send"));
+                    return Err(Error::spec(
+                        format!("schedule.matched[{i}]"),
+                        "a receive must name its send",
+                    ));
                 }
             }
         }
         if self.deps.iter().any(|&d| d as usize >= n) {
-            return Err(Error::spec("schedule.deps", "names an operation that does not exist"));
+            return Err(Error::spec(
+                "schedule.deps",
+                "names an operation that does not exist",
+            ));
         }
         for (name, v) in [
             ("reduce_ns_per_byte", self.reduce_ps_per_byte),
             ("copy_ns_per_byte", self.copy_ps_per_byte),
         ] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::spec(name, format!("must be a finite number >= 0, got {v}")));
+                return Err(Error::spec(
+                    name,
+                    format!("must be a finite number >= 0, got {v}"),
+                ));
             }
         }
         Ok(())
@@ -152,7 +166,10 @@ impl Executor {
                 fill[d as usize] += 1;
             }
         }
-        let ready = (0..n as u32).filter(|&i| waiting[i as usize] == 0).rev().collect();
+        let ready = (0..n as u32)
+            .filter(|&i| waiting[i as usize] == 0)
+            .rev()
+            .collect();
         net.tally.fresh = Some(Vec::new());
         let (num, den) = net.params.clock.ratio();
         Self {
@@ -236,7 +253,13 @@ impl Model for Executor {
             self.begin(op, c);
         }
         let mut act = self.net.step(c)?;
-        let fresh = self.net.tally.fresh.as_mut().map(std::mem::take).unwrap_or_default();
+        let fresh = self
+            .net
+            .tally
+            .fresh
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
         for msg in &fresh {
             let op = self.send_of_msg[msg.index()];
             self.complete(op, c);
@@ -310,7 +333,11 @@ impl Model for Executor {
 }
 
 /// Runs schedule `s` on the fabric `spec` (endpoint `r` is rank `r`).
-pub fn run_collective(spec: &FabricSpec, s: ScheduleColumns, opts: &RunOptions) -> Result<CollectiveResult> {
+pub fn run_collective(
+    spec: &FabricSpec,
+    s: ScheduleColumns,
+    opts: &RunOptions,
+) -> Result<CollectiveResult> {
     spec.validate()?;
     opts.validate().map_err(|e| e.within("options"))?;
     let params = spec.link.resolve().map_err(|e| e.within("link"))?;
@@ -319,9 +346,16 @@ pub fn run_collective(spec: &FabricSpec, s: ScheduleColumns, opts: &RunOptions) 
     let clock = params.clock;
     let mut limit = opts.max_cycles.unwrap_or(Cycle::MAX);
     if let Some(t) = opts.max_time_ns {
-        limit = limit.min(clock.cycle_at_or_after(crate::spec::link::ns_to_ps(t).saturating_add(1)));
+        limit =
+            limit.min(clock.cycle_at_or_after(crate::spec::link::ns_to_ps(t).saturating_add(1)));
     }
-    let net = Network::new(spec, params, &MessageTraffic::default(), opts.seed, &opts.faults)?;
+    let net = Network::new(
+        spec,
+        params,
+        &MessageTraffic::default(),
+        opts.seed,
+        &opts.faults,
+    )?;
     let mut ex = Executor::new(net, s);
     let started = std::time::Instant::now();
     let stop = engine::drive(&mut ex, opts, limit)?;
@@ -337,7 +371,12 @@ pub fn run_collective(spec: &FabricSpec, s: ScheduleColumns, opts: &RunOptions) 
                 time_ps: clock.start_ps(cycle),
                 message: format!("collective schedule stalled: {message}"),
                 waiting,
-                partial: Box::new(crate::simulation::network_report(&ex.net, cycle + 1, false, wall)),
+                partial: Box::new(crate::simulation::network_report(
+                    &ex.net,
+                    cycle + 1,
+                    false,
+                    wall,
+                )),
             });
         }
     };

@@ -204,7 +204,12 @@ impl Simulation {
 
 /// The result of a network run over `0..cycles`: per-message times and
 /// per-link counters.
-pub(crate) fn network_report(net: &Network, cycles: u64, complete: bool, wall_seconds: f64) -> RunResult {
+pub(crate) fn network_report(
+    net: &Network,
+    cycles: u64,
+    complete: bool,
+    wall_seconds: f64,
+) -> RunResult {
     {
         let clock = net.params.clock;
         let to_ps = |c: &Cycle| {

@@ -13,7 +13,10 @@ fn non_negative<T: TryFrom<i64>>(col: Vec<i64>, name: &str) -> Result<Vec<T>, Er
         .enumerate()
         .map(|(i, v)| {
             T::try_from(v).map_err(|_| {
-                Error::spec(format!("schedule.{name}[{i}]"), format!("is out of range: {v}"))
+                Error::spec(
+                    format!("schedule.{name}[{i}]"),
+                    format!("is out of range: {v}"),
+                )
             })
         })
         .collect()
@@ -60,6 +63,9 @@ pub fn run_collective<'py>(
     let d = result_dict(py, &r.run)?;
     d.set_item("op_start", u64_bytes(py, r.start.iter().copied()))?;
     d.set_item("op_finish", u64_bytes(py, r.finish.iter().copied()))?;
-    d.set_item("op_message", u64_bytes(py, r.message.iter().map(|&m| m as u64)))?;
+    d.set_item(
+        "op_message",
+        u64_bytes(py, r.message.iter().map(|&m| m as u64)),
+    )?;
     Ok(d)
 }

@@ -201,11 +201,23 @@ impl LinkDir {
         let (sender, receiver) = match r.retry {
             Retry::GoBackN | Retry::SelectiveRepeat => {
                 let selective = r.retry == Retry::SelectiveRepeat;
+                // A router output's pipeline delay sits between the sender
+                // and the wire here, so its flits hold replay slots and the
+                // ACK comes that much later: the buffer and the timeout grow
+                // by the delay (as far as the sequence space allows), so the
+                // pipeline costs latency, not link throughput.
+                let limit = if selective {
+                    r.seq_modulus / 2
+                } else {
+                    r.seq_modulus - 1
+                };
+                let buffer =
+                    (r.replay_buffer_flits + extra_delay).min(limit.max(r.replay_buffer_flits));
                 (
                     Some(ReplaySender::new(
                         r.seq_modulus,
-                        r.replay_buffer_flits,
-                        r.replay_timeout_cycles,
+                        buffer,
+                        r.replay_timeout_cycles + extra_delay,
                         selective,
                     )),
                     Some(SeqReceiver::new(
@@ -213,7 +225,7 @@ impl LinkDir {
                         r.ack_coalesce_flits,
                         r.ack_timer_cycles,
                         p.credit_round_trip_cycles(),
-                        selective.then_some(r.replay_buffer_flits),
+                        selective.then_some(buffer),
                     )),
                 )
             }

@@ -75,6 +75,10 @@ pub struct Router {
     in_rr: Vec<u32>,
     out_rr: Vec<u32>,
     va_rr: u32,
+    /// Per output port: where the search for a free output VC starts (VCs
+    /// are handed out in turn, as BookSim's allocator does, so that a stream
+    /// of short packets spreads over the VCs and their credits).
+    vc_rr: Vec<u32>,
     /// Per input port: the VCs whose head flit could move this cycle; and
     /// iSLIP's accept pointer over output ports.
     ready: Vec<u64>,
@@ -111,6 +115,7 @@ impl Router {
             in_rr: vec![0; ports],
             out_rr: vec![0; ports],
             va_rr: 0,
+            vc_rr: vec![0; ports],
             ready: vec![0; ports],
             accept_rr: vec![0; ports],
             va_order: Vec::with_capacity(ports * vcs),
@@ -395,10 +400,12 @@ impl Router {
         };
         let out_dir = self.outputs[o];
         let (lo, hi) = routing.vc_range(class, vcs as u32);
-        if let Some(out_vc) = (lo..hi).find(|&w| {
+        let first = self.vc_rr[o].clamp(lo, hi.max(lo + 1) - 1);
+        if let Some(out_vc) = (first..hi).chain(lo..first).find(|&w| {
             self.owner[o * vcs + w as usize] == FREE
                 && (need == 0 || out_dir.is_some_and(|d| dirs[d].credits.get(w as usize) >= need))
         }) {
+            self.vc_rr[o] = out_vc + 1;
             self.owner[o * vcs + out_vc as usize] = i as u32;
             self.state[i] = VcState::Active {
                 out,
