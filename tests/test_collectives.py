@@ -237,3 +237,35 @@ def test_switch_planes_carry_a_collective_in_parallel():
     one = routed(fs.topology.switch_star(8)).run(op)
     four = routed(fs.topology.switch_star(8, planes=4)).run(op)
     assert one.time_ns / four.time_ns == pytest.approx(4, rel=0.15)
+
+
+def test_alpha_beta_estimate_and_bottleneck_beside_each_result():
+    fab = routed(fs.topology.ring(8))
+    big = fab.run(fs.collectives.all_reduce(bytes=1 << 20, algorithm="ring"))
+    assert big.analytical_us == pytest.approx(big.time_us, rel=0.01)
+    assert big.bottleneck == "link-limited"
+    small = fab.run(fs.collectives.all_reduce(bytes=64, algorithm="ring"))
+    assert small.bottleneck == "latency-limited"
+    # direct exchange on a ring: the estimate assumes every rank injects at full rate, but the
+    # ring's links carry several flows each; the simulation shows the contention
+    direct = fab.run(fs.collectives.all_reduce(bytes=1 << 18, algorithm="direct"))
+    assert direct.time_us > 2 * direct.analytical_us
+    assert direct.bottleneck in ("link-limited", "switch-limited")
+    # the tree's estimate counts its pipeline (2 trees, depth 3 for 8 ranks); on a switch
+    # (every pair one hop apart) the two agree
+    star = routed(fs.topology.switch_star(8))
+    tree = star.run(fs.collectives.all_reduce(bytes=1 << 18, algorithm="tree", chunks=8))
+    assert tree.analytical_us == pytest.approx(tree.time_us, rel=0.05)
+    assert "alpha-beta" in big.summary()
+
+
+def test_collective_sweep_table():
+    fab = routed(fs.topology.switch_star(4))
+    table = fs.sweep.collective(
+        fab, "all_gather", sizes=fs.sizes("1KiB", "64KiB", 8), algorithms=["ring", "direct"]
+    )
+    assert [p.size for p in table.points] == [1024, 1024, 8192, 8192, 65536, 65536]
+    assert set(table.to_dict()) >= {"size", "algorithm", "busbw_gbps", "analytical_us", "bottleneck"}
+    assert table.best(65536).busbw_gbps == pytest.approx(16.0, rel=0.05)
+    assert "busbw" in str(table)
+    assert fs.sizes("1KiB", "1MiB", 4) == [1024, 4096, 16384, 65536, 262144, 1048576]

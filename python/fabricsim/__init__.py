@@ -22,6 +22,7 @@ from fabricsim.fabric import Fabric
 from fabricsim.memory import MemoryResult, run_memory
 from fabricsim.result import Result
 from fabricsim.simulation import Simulation
+from fabricsim.sweep import sizes
 from fabricsim.specs import ControllerSpec, EndpointSpec, HbmSpec, LinkSpec, RouterSpec
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "collectives",
     "faults",
     "run_memory",
+    "sizes",
     "sweep",
     "topology",
     "traffic",

@@ -125,3 +125,105 @@ def latency_throughput(
 
 
 __all__ = ["Curve", "LoadPoint", "latency_throughput"]
+
+
+@dataclass(frozen=True)
+class CollectivePoint:
+    size: int
+    algorithm: str
+    time_us: float
+    algbw_gbps: float
+    busbw_gbps: float
+    analytical_us: float
+    bottleneck: str
+
+
+@dataclass
+class CollectiveTable:
+    """One row per (size, algorithm): nccl-tests' columns plus the alpha-beta estimate."""
+
+    kind: str
+    points: list[CollectivePoint] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        """Columns, for a DataFrame."""
+        names = ("size", "algorithm", "time_us", "algbw_gbps", "busbw_gbps", "analytical_us", "bottleneck")
+        return {n: [getattr(p, n) for p in self.points] for n in names}
+
+    def best(self, size: int) -> CollectivePoint:
+        """The fastest algorithm at ``size``."""
+        return min((p for p in self.points if p.size == size), key=lambda p: p.time_us)
+
+    def __str__(self) -> str:
+        lines = [
+            f"{'size':>12} {'algorithm':>18} {'time us':>10} {'algbw':>8} {'busbw':>8} {'alpha-beta':>11}  bottleneck"
+        ]
+        for p in self.points:
+            lines.append(
+                f"{p.size:>12} {p.algorithm:>18} {p.time_us:10.3f} {p.algbw_gbps:8.2f} {p.busbw_gbps:8.2f} "
+                f"{p.analytical_us:11.3f}  {p.bottleneck}"
+            )
+        return "\n".join(lines)
+
+    def plot(self, path: str | Path) -> Path:
+        """Bus bandwidth against size, one line per algorithm, as a PNG."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+        for alg in dict.fromkeys(p.algorithm for p in self.points):
+            pts = [p for p in self.points if p.algorithm == alg]
+            ax.plot([p.size for p in pts], [p.busbw_gbps for p in pts], "o-", label=alg)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("size (bytes)")
+        ax.set_ylabel("bus bandwidth (GB/s)")
+        ax.set_title(self.kind)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        out = Path(path)
+        fig.savefig(out)
+        plt.close(fig)
+        return out
+
+
+def sizes(lo: int | str, hi: int | str, factor: int = 2) -> list[int]:
+    """Sizes from ``lo`` to ``hi`` (bytes, or strings like ``"1KiB"``, ``"1GiB"``),
+    multiplying by ``factor``."""
+
+    def parse(x: int | str) -> int:
+        if isinstance(x, int):
+            return x
+        units = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "B": 1}
+        for u, m in units.items():
+            if x.endswith(u):
+                return int(float(x[: -len(u)]) * m)
+        return int(x)
+
+    a, b = parse(lo), parse(hi)
+    out = []
+    while a <= b:
+        out.append(a)
+        a *= factor
+    return out
+
+
+def collective(
+    fab: Fabric, kind: str, sizes: list[int], algorithms: list[str], chunks: int = 1, **run_options: Any
+) -> CollectiveTable:
+    """Runs collective ``kind`` at every size with every algorithm over ``fab``."""
+    from fabricsim import collectives
+
+    build = getattr(collectives, kind)
+    table = CollectiveTable(kind)
+    for size in sizes:
+        for alg in algorithms:
+            res = fab.run(build(bytes=size, algorithm=alg, chunks=chunks), **run_options)
+            table.points.append(
+                CollectivePoint(
+                    size, alg, res.time_us, res.algbw_gbps, res.busbw_gbps, res.analytical_us, res.bottleneck
+                )
+            )
+    return table

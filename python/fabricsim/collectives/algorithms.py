@@ -247,8 +247,11 @@ def _all_reduce_halving_doubling(p: Planner, n: int, c: int) -> None:
 
 def _all_reduce_tree(p: Planner, n: int, c: int) -> None:
     halves = _segments(range(p.pieces), 2)
-    for half, mirror in zip(halves, (False, True), strict=True):
-        order = _tree_order(n, 0, mirror)
+    # The second tree is rooted at the last rank and numbered the other way round: the inner
+    # nodes of one are the leaves of the other (NCCL's double binary tree), so no rank carries
+    # both trees' inner-node traffic.
+    for half, (root, mirror) in zip(halves, ((0, False), (n - 1, True)), strict=True):
+        order = _tree_order(n, root, mirror)
         tree_reduce(p, order, half)
         tree_broadcast(p, order, half)
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
 from fabricsim import _core
 from fabricsim.collectives.api import Collective
+from fabricsim.collectives.model import alpha_beta_ns
 from fabricsim.collectives.schedule import SEND, Schedule
 from fabricsim.collectives.verify import _match, verify_schedule
 from fabricsim.errors import SpecError
@@ -94,12 +97,39 @@ class CollectiveResult:
         self.link_utilization: npt.NDArray[np.float64] = links["flits"] / cycles
         """Per link direction (rows of ``run.links``): the fraction of cycles it carried a flit."""
 
+        self.analytical_us: float = math.nan
+        """The alpha-beta estimate of the same algorithm (``fabricsim.collectives.model``)."""
+        self.bottleneck: str = ""
+        """Where the time went: ``latency-limited`` (the estimate's alpha terms dominate),
+        ``link-limited`` (a link was busy most of the run: ``busiest_link``) or
+        ``switch-limited`` (bandwidth-bound, yet no link was: contention inside the routers)."""
+        busiest = int(np.argmax(self.link_utilization)) if len(links) else -1
+        self.busiest_link: tuple[int, int] = (
+            (int(links["src"][busiest]), int(links["dst"][busiest])) if busiest >= 0 else (-1, -1)
+        )
+        """(src, dst) of the busiest link direction (nodes as in ``run.links``)."""
+
+    def _attribute(self, alpha_ns: float, gbps: float) -> None:
+        s = self.schedule
+        chunks = int(self.op.chunks) if self.op is not None else 1
+        name = s.algorithm if self.op is None or isinstance(self.op.algorithm, str) else "custom"
+        est = alpha_beta_ns(s.kind, name, s.ranks, self.bytes, alpha_ns, gbps, chunks)
+        latency = alpha_beta_ns(s.kind, name, s.ranks, 0, alpha_ns, gbps, chunks)
+        self.analytical_us = est / 1000
+        if latency >= est - latency:
+            self.bottleneck = "latency-limited"
+        elif float(self.link_utilization.max(initial=0)) >= 0.8:
+            self.bottleneck = "link-limited"
+        else:
+            self.bottleneck = "switch-limited"
+
     def summary(self) -> str:
         s = self.schedule
         return (
-            f"{s.kind} ({s.algorithm}) of {self.bytes} B over {s.ranks} ranks: {self.time_us:.3f} us, "
-            f"algbw {self.algbw_gbps:.2f} GB/s, busbw {self.busbw_gbps:.2f} GB/s, "
-            f"busiest link {100 * float(self.link_utilization.max(initial=0)):.1f}% busy"
+            f"{s.kind} ({s.algorithm}) of {self.bytes} B over {s.ranks} ranks: {self.time_us:.3f} us "
+            f"(alpha-beta {self.analytical_us:.3f} us), algbw {self.algbw_gbps:.2f} GB/s, "
+            f"busbw {self.busbw_gbps:.2f} GB/s, {self.bottleneck}; busiest link "
+            f"{self.busiest_link[0]}->{self.busiest_link[1]} {100 * float(self.link_utilization.max(initial=0)):.1f}% busy"
         )
 
     def __repr__(self) -> str:
@@ -164,7 +194,22 @@ def run_collective(
         reduce_ns_per_byte * 1000.0,
         copy_ns_per_byte * 1000.0,
     )
-    return CollectiveResult(raw, schedule, collective)
+    res = CollectiveResult(raw, schedule, collective)
+    alpha, gbps = _alpha_beta(fab)
+    res._attribute(alpha, gbps)
+    return res
+
+
+def _alpha_beta(fab: Fabric) -> tuple[float, float]:
+    """alpha: the zero-load latency of a one-flit message from endpoint 0 to 1 (ns); beta: one
+    endpoint's injection goodput over all its ports (GB/s)."""
+    from fabricsim.traffic import messages
+
+    probe = fab.run(messages(0, 1, 1), check_deadlock=False)
+    alpha = float(probe.messages["latency_ps"][0]) / 1000
+    planes = int(fab.topology.params.get("planes", 1))
+    gbps = float(fab.link.resolved()["max_goodput_gbps"]) / 8 * planes
+    return alpha, gbps
 
 
 __all__ = ["BUSBW_FACTOR", "CollectiveResult", "run_collective"]

@@ -1,0 +1,51 @@
+"""The alpha-beta estimate of a collective (the textbook cost model, Thakur, Rabenseifner and
+Gropp 2005; Chan et al. 2007), to put beside each simulated result: ``alpha`` is the time of
+one small message between neighbouring ranks, ``beta`` the time per byte of one rank's
+injection bandwidth (its ports' goodput)."""
+
+from __future__ import annotations
+
+import math
+
+
+def alpha_beta_ns(
+    kind: str, algorithm: str, n: int, size: int, alpha_ns: float, gbps: float, chunks: int = 1
+) -> float:
+    """Estimated time (ns) of a collective of ``size`` bytes over ``n`` ranks.
+
+    Steps x alpha plus the bytes each rank must inject over its bandwidth (``gbps``, GB/s =
+    bytes/ns): ``2(n-1)/n S`` for all-reduce, ``(n-1)/n S`` for reduce-scatter, all-gather and
+    all-to-all, ``S`` for broadcast and reduce (pipelined over ``chunks``)."""
+    bw = size / gbps if gbps > 0 else math.inf
+    log = math.ceil(math.log2(n)) if n > 1 else 0
+    frac = (n - 1) / n
+    steps: float
+    data: float
+    if kind == "all_reduce":
+        data = 2 * frac * bw
+        steps = {"ring": 2 * (n - 1), "direct": 2, "halving_doubling": 2 * log + 2}.get(
+            algorithm, 2 * (n - 1)
+        )
+        if algorithm == "tree":
+            # Two trees of depth d share the pieces; per tree a pipeline of its pieces up and
+            # down, each step an inner node taking a piece from (or giving it to) 2 children.
+            depth = max(1, int(math.log2(n)))
+            per_tree = max(1, math.ceil(chunks / 2))
+            stages = 2 * (depth + per_tree - 1)
+            return stages * (alpha_ns + 2 * bw / chunks)
+    elif kind in ("reduce_scatter", "all_gather"):
+        data = frac * bw
+        steps = {"ring": n - 1, "direct": 1, "halving_doubling": log + 2}.get(algorithm, n - 1)
+    elif kind == "all_to_all":
+        data = frac * bw
+        steps = n - 1 if algorithm == "pairwise" else 1
+    else:  # broadcast, reduce: a pipeline of `chunks` pieces through the chain or the tree
+        depth = n - 1 if algorithm == "ring" else log
+        fan = 1 if algorithm == "ring" else 2
+        steps = depth + chunks - 1
+        data = fan * bw * (depth + chunks - 1) / chunks if chunks else bw
+        return steps * alpha_ns + data
+    return steps * alpha_ns + data
+
+
+__all__ = ["alpha_beta_ns"]
