@@ -22,8 +22,8 @@ from fabricsim.fabric import Fabric
 from fabricsim.memory import MemoryResult, run_memory
 from fabricsim.result import Result
 from fabricsim.simulation import Simulation
-from fabricsim.sweep import sizes
 from fabricsim.specs import ControllerSpec, EndpointSpec, HbmSpec, LinkSpec, RouterSpec
+from fabricsim.sweep import sizes
 
 __all__ = [
     "ControllerSpec",

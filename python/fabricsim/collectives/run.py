@@ -3,10 +3,9 @@ send a message through the links and routers; results in nccl-tests terms."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-import math
 
 import numpy as np
 import numpy.typing as npt
