@@ -19,12 +19,14 @@ def test_demo_rows_sit_on_their_regime_bound():
             assert row.latency_p99_ns < 2 * row.latency_mean_ns
 
 
-def test_demo_command_prints_the_table(capsys):
-    assert main(["demo", "--preset", "nvlink4"]) == 0
+def test_demo_command_prints_the_table(capsys, tmp_path):
+    plot = tmp_path / "busbw.png"
+    assert main(["demo", "--preset", "nvlink4", "--largest", "16384", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     assert "credit-limited" in out and "bandwidth-limited" in out and "nvlink4" in out
     assert "go-back-N" in out and "selective" in out
     assert "routed fabrics" in out and "Valiant" in out
+    assert "all-reduce on dgx8_nvswitch" in out and plot.exists()
     assert main(["presets"]) == 0
     assert "pcie6_x16" in capsys.readouterr().out
 
@@ -59,3 +61,26 @@ def test_memory_demo_rows_respect_peak_and_activation_bounds():
     gbps = [float(c[1]) for c in curve]
     lat = [float(c[2]) for c in curve]
     assert gbps == sorted(gbps) and lat == sorted(lat)
+
+
+def test_collective_demo_table_and_plot(tmp_path):
+    from fabricsim.demo import collective_demo
+
+    out = tmp_path / "busbw.png"
+    text = collective_demo(largest=256 << 10, plot=str(out))
+    rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
+    assert {r[1] for r in rows} == {"ring", "tree"}
+    ring = [float(r[4]) for r in rows if r[1] == "ring"]
+    assert ring == sorted(ring)  # busbw grows with size
+    assert ring[-1] > 350  # near the 424 GB/s link peak at 256 KiB
+    assert out.exists() and out.stat().st_size > 0
+    assert "latency-limited" in text and "link-limited" in text
+
+
+def test_fabric_presets_load_with_sources():
+    assert "dgx8_nvswitch" in fs.Fabric.presets()
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    assert fab.num_endpoints == 8 and fab.sources and fab.topology.params["planes"] == 4
+    assert fab.check_deadlock_freedom().ok
+    with pytest.raises(fs.SpecError, match="unknown fabric preset"):
+        fs.Fabric.preset("dgx1")

@@ -11,12 +11,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="credit and message-size sweep on a built-in link preset")
     demo.add_argument("--preset", default="pcie6_x16")
+    demo.add_argument("--largest", type=int, default=64 << 20, help="largest all-reduce size, bytes")
+    demo.add_argument("--plot", default="fabricsim_allreduce_busbw.png", help="busbw plot file")
     sub.add_parser("presets", help="list the built-in presets")
     ber = sub.add_parser("plot-ber", help="goodput vs bit-error rate for the link presets (PNG)")
     ber.add_argument("--out", default="goodput_vs_ber.png")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from fabricsim.demo import fabric_demo, link_demo, memory_demo, retry_demo
+        from fabricsim.demo import collective_demo, fabric_demo, link_demo, memory_demo, retry_demo
 
         print(link_demo(args.preset))
         print()
@@ -25,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         print(fabric_demo())
         print()
         print(memory_demo())
+        print()
+        print(collective_demo(largest=args.largest, plot=args.plot))
     elif args.command == "plot-ber":
         from fabricsim.plots import goodput_vs_ber, plot_goodput_vs_ber
 
@@ -40,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:12} {LinkSpec.preset(name).description}")
         for name in HbmSpec.presets():
             print(f"{name:12} {HbmSpec.preset(name).description}")
+        from fabricsim.fabric import Fabric
+
+        for name in Fabric.presets():
+            print(f"{name:12} {Fabric.preset(name).description}")
     return 0
 
 

@@ -223,3 +223,30 @@ def memory_demo(requests: int = 40_000) -> str:
         lat = res.read_latency_ns
         lines.append(f"{n:11} {res.bandwidth_gbps:8.1f} {lat.mean():8.1f} {np.percentile(lat, 99):8.1f}")
     return "\n".join(lines)
+
+
+def collective_demo(
+    largest: int = 64 << 20, plot: str | None = "fabricsim_allreduce_busbw.png", chunks: int = 8
+) -> str:
+    """The headline experiment: all-reduce from 1 KiB up to ``largest`` on the 8-GPU
+    NVSwitch-like preset with ring and tree, an nccl-tests-like table with the alpha-beta
+    estimate and bottleneck beside each row, and a busbw-against-size plot (``plot`` names
+    the PNG; None skips it)."""
+    from fabricsim.sweep import collective, sizes
+
+    fab = Fabric.preset("dgx8_nvswitch")
+    table = collective(fab, "all_reduce", sizes(1 << 10, largest, 4), ["ring", "tree"], chunks=chunks)
+    lines = [
+        f"all-reduce on {fab.name}: {fab.description}",
+        f"(chunks={chunks}; busbw = algbw x 2(n-1)/n as nccl-tests reports it; the link peak is "
+        f"{4 * float(fab.link.resolved()['max_goodput_gbps']) / 8:.0f} GB/s per GPU and direction)",
+        "",
+        str(table),
+    ]
+    if plot:
+        try:
+            out = table.plot(plot)
+            lines += ["", f"wrote {out} (busbw against size)"]
+        except ImportError:
+            lines += ["", "matplotlib is not installed: no plot"]
+    return "\n".join(lines)

@@ -99,6 +99,10 @@ class Fabric:
         self.endpoint = endpoint if endpoint is not None else EndpointSpec()
         self.router = router if router is not None else RouterSpec()
         self._deadlock_report: DeadlockFreedom | None = None
+        self.name = ""
+        """A preset's name (empty for fabrics built by hand)."""
+        self.description = ""
+        self.sources: list[str] = []
         self._json = _core.spec_normalize("fabric", json.dumps(self.to_dict()))
         for message in _core.spec_warnings("fabric", self._json):
             warnings.warn(message, UnsafeSpecWarning, stacklevel=2)
@@ -106,6 +110,30 @@ class Fabric:
     @property
     def num_endpoints(self) -> int:
         return self.topology.num_endpoints
+
+    @classmethod
+    def preset(cls, name: str) -> Fabric:
+        """A built-in fabric (see :meth:`presets`; specs/fabric/*.toml cite their sources)."""
+        fields = json.loads(_core.spec_from_toml("fabric", _core.fabric_preset_toml(name), name))
+        topo = fields["topology"]
+        n = _core.fabric_endpoints(json.dumps(fields))
+        fab = cls(
+            topology=Topology(
+                type=topo["type"], num_endpoints=n, params={k: v for k, v in topo.items() if k != "type"}
+            ),
+            link=LinkSpec(**fields["link"]),
+            endpoint=EndpointSpec(**fields.get("endpoint", {})),
+            router=RouterSpec(**fields.get("router", {})),
+        )
+        fab.name = fields.get("name", name)
+        fab.description = fields.get("description", "")
+        fab.sources = list(fields.get("sources", []))
+        return fab
+
+    @staticmethod
+    def presets() -> list[str]:
+        """Names of the built-in fabrics."""
+        return _core.fabric_preset_names()
 
     def to_dict(self) -> dict[str, Any]:
         return {

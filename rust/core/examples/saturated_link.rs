@@ -2,19 +2,12 @@
 //! `cargo run --release --example saturated_link -p fabricsim-core`.
 
 use fabricsim_core::spec::presets::link_preset;
-use fabricsim_core::{
-    run_messages, EndpointSpec, FabricSpec, MessageTraffic, RunOptions, TopologySpec,
-};
+use fabricsim_core::{run_messages, FabricSpec, MessageTraffic, RunOptions, TopologySpec};
 
 fn main() {
     let mut link = link_preset("pcie6_x16").expect("preset");
     link.credits_per_vc = 64;
-    let spec = FabricSpec {
-        topology: TopologySpec::PointToPoint,
-        link,
-        endpoint: EndpointSpec::default(),
-        router: Default::default(),
-    };
+    let spec = FabricSpec::new(TopologySpec::PointToPoint, link);
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())

@@ -4,8 +4,7 @@ use fabricsim_core::rng::Rng;
 use fabricsim_core::spec::parse::{from_json, from_toml};
 use fabricsim_core::spec::Packing;
 use fabricsim_core::{
-    run_messages, EndpointSpec, EngineMode, Error, FabricSpec, LinkSpec, MessageTraffic,
-    RunOptions, TopologySpec,
+    run_messages, EngineMode, Error, FabricSpec, LinkSpec, MessageTraffic, RunOptions, TopologySpec,
 };
 
 /// 16 lanes x 64 Gb/s, 256 B flits: one flit every 2000 ps exactly.
@@ -21,12 +20,7 @@ fn link(credits: u32, latency_ns: f64, credit_return_ns: f64) -> LinkSpec {
 }
 
 fn fabric(link: LinkSpec) -> FabricSpec {
-    FabricSpec {
-        topology: TopologySpec::PointToPoint,
-        link,
-        endpoint: EndpointSpec::default(),
-        router: Default::default(),
-    }
+    FabricSpec::new(TopologySpec::PointToPoint, link)
 }
 
 fn stream(n: usize, bytes: u64) -> MessageTraffic {

@@ -239,6 +239,27 @@ fn link_resolve<'py>(py: Python<'py>, json: String) -> PyResult<Bound<'py, PyDic
 }
 
 #[pyfunction]
+fn fabric_preset_names() -> Vec<&'static str> {
+    presets::FABRIC_PRESETS.iter().map(|(n, _)| *n).collect()
+}
+
+/// The TOML text of a fabric preset.
+#[pyfunction]
+fn fabric_preset_toml(py: Python<'_>, name: String) -> PyResult<&'static str> {
+    enter(py, move || presets::fabric_preset_toml(&name))
+}
+
+/// Endpoints of a fabric spec's topology.
+#[pyfunction]
+fn fabric_endpoints(py: Python<'_>, json: String) -> PyResult<usize> {
+    enter(py, move || {
+        let f: FabricSpec = parse::from_json(&json, "fabric")?;
+        f.validate()?;
+        Ok(f.topology.num_endpoints())
+    })
+}
+
+#[pyfunction]
 fn hbm_preset_names() -> Vec<&'static str> {
     presets::HBM_PRESETS.iter().map(|(n, _)| *n).collect()
 }
@@ -434,6 +455,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spec_warnings, m)?)?;
     m.add_function(wrap_pyfunction!(link_preset_names, m)?)?;
     m.add_function(wrap_pyfunction!(hbm_preset_names, m)?)?;
+    m.add_function(wrap_pyfunction!(fabric_preset_names, m)?)?;
+    m.add_function(wrap_pyfunction!(fabric_preset_toml, m)?)?;
+    m.add_function(wrap_pyfunction!(fabric_endpoints, m)?)?;
     m.add_function(wrap_pyfunction!(hbm_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(hbm_resolve, m)?)?;
     m.add_function(wrap_pyfunction!(memory::run_memory, m)?)?;

@@ -25,10 +25,8 @@ pub struct CaseSpec {
 impl CaseSpec {
     pub fn fabric(&self) -> FabricSpec {
         FabricSpec {
-            topology: self.topology.clone(),
-            link: self.link.clone(),
             endpoint: self.endpoint.clone(),
-            router: Default::default(),
+            ..FabricSpec::new(self.topology.clone(), self.link.clone())
         }
     }
 

@@ -515,6 +515,13 @@ impl RouterSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FabricSpec {
+    /// A preset's name, what it is and the public sources of its numbers.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
     pub topology: TopologySpec,
     pub link: LinkSpec,
     #[serde(default)]
@@ -524,6 +531,19 @@ pub struct FabricSpec {
 }
 
 impl FabricSpec {
+    /// A fabric of `topology` and `link` with default endpoints and routers.
+    pub fn new(topology: TopologySpec, link: LinkSpec) -> Self {
+        Self {
+            name: String::new(),
+            description: String::new(),
+            sources: Vec::new(),
+            topology,
+            link,
+            endpoint: EndpointSpec::default(),
+            router: RouterSpec::default(),
+        }
+    }
+
     /// The static deadlock check of the topology's routing with the link's
     /// VCs (`None` for topologies without routers: nothing to check).
     pub fn check_deadlock_freedom(&self) -> Result<Option<DeadlockReport>> {

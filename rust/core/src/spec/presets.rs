@@ -71,6 +71,30 @@ pub fn link_preset(name: &str) -> Result<LinkSpec> {
     Ok(spec)
 }
 
+/// `(name, TOML text)` of every fabric preset, sorted by name.
+pub const FABRIC_PRESETS: &[(&str, &str)] = &[(
+    "dgx8_nvswitch",
+    include_str!("../../../../specs/fabric/dgx8_nvswitch.toml"),
+)];
+
+/// The TOML text of a fabric preset.
+pub fn fabric_preset_toml(name: &str) -> Result<&'static str> {
+    FABRIC_PRESETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let known: Vec<&str> = FABRIC_PRESETS.iter().map(|(n, _)| *n).collect();
+            Error::spec(
+                "preset",
+                format!(
+                    "unknown fabric preset {name:?}; known presets: {}",
+                    known.join(", ")
+                ),
+            )
+        })
+}
+
 /// `(name, TOML text)` of every HBM preset, sorted by name.
 pub const HBM_PRESETS: &[(&str, &str)] = &[
     ("hbm2", include_str!("../../../../specs/hbm/hbm2.toml")),
