@@ -8,14 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-import numpy as np
-
 from fabricsim import _core
 from fabricsim.errors import DeadlockError, SpecError, UnsafeSpecWarning
 from fabricsim.faults import Fault
 from fabricsim.result import Result
 from fabricsim.simulation import Simulation
-from fabricsim.specs import EndpointSpec, LinkSpec, RouterSpec, to_json
+from fabricsim.specs import EndpointSpec, LinkSpec, RouterSpec, le_bytes, run_options_json
 from fabricsim.topology import Topology
 from fabricsim.traffic import MessageTraffic, messages
 
@@ -44,15 +42,11 @@ class DeadlockFreedom:
         return f"NOT deadlock-free ({self.routing}): {hops} -> back to the first"
 
 
-def _le_bytes(a: np.ndarray[Any, Any]) -> bytes:
-    return np.ascontiguousarray(a, dtype="<i8").tobytes()
-
-
 def _columns(traffic: MessageTraffic) -> tuple[bytes, bytes, bytes, bytes, bytes]:
     if not isinstance(traffic, MessageTraffic):
         raise SpecError(f"traffic: expected fabricsim.traffic messages, got {type(traffic).__name__}")
     cols = (traffic.src, traffic.dst, traffic.bytes, traffic.inject_ps, traffic.vc)
-    return tuple(_le_bytes(c) for c in cols)  # type: ignore[return-value]
+    return tuple(le_bytes(c) for c in cols)  # type: ignore[return-value]
 
 
 def _options(
@@ -64,16 +58,15 @@ def _options(
     check_invariants: bool,
     faults: Sequence[Fault],
 ) -> str:
-    options = {
-        "seed": seed,
-        "engine": engine,
-        "max_cycles": max_cycles,
-        "max_time_ns": max_time_ns,
-        "watchdog_cycles": watchdog_cycles,
-        "check_invariants": check_invariants,
-        "faults": [f.to_dict() for f in faults],
-    }
-    return to_json("options", options)
+    return run_options_json(
+        seed,
+        engine,
+        max_cycles,
+        max_time_ns,
+        check_invariants,
+        watchdog_cycles=watchdog_cycles,
+        faults=[f.to_dict() for f in faults],
+    )
 
 
 class Fabric:

@@ -11,7 +11,7 @@ import numpy.typing as npt
 from fabricsim import _core
 from fabricsim.errors import SimulationLimitError, SpecError
 from fabricsim.memory_traffic import MemoryColumns, MemoryTraffic
-from fabricsim.specs import ControllerSpec, HbmSpec, to_json
+from fabricsim.specs import ControllerSpec, HbmSpec, le_bytes, run_options_json
 
 COMMANDS = ("ACT", "PRE", "RD", "WR", "REFab", "REFsb")
 """Command names; ``COMMAND_DTYPE``'s ``command`` field indexes this tuple."""
@@ -175,28 +175,16 @@ def run_memory(
     if controller_fields:
         ctrl = ctrl.replace(**controller_fields)
     cols = traffic.columns(hbm, seed)
-    options = to_json(
-        "options",
-        {
-            "seed": seed,
-            "engine": engine,
-            "max_cycles": max_cycles,
-            "max_time_ns": max_time_ns,
-            "check_invariants": check_invariants,
-        },
-    )
-
-    def le(c: npt.NDArray[np.int64]) -> bytes:
-        return np.ascontiguousarray(c, dtype="<i8").tobytes()
+    options = run_options_json(seed, engine, max_cycles, max_time_ns, check_invariants)
 
     raw = _core.run_memory(
         hbm.to_json(),
         ctrl.to_json(),
         options,
-        le(cols.addr),
-        le(cols.bytes),
-        le(cols.write),
-        le(cols.arrival_cycle),
+        le_bytes(cols.addr),
+        le_bytes(cols.bytes),
+        le_bytes(cols.write),
+        le_bytes(cols.arrival_cycle),
         traffic.outstanding or 0,
         record_commands,
     )

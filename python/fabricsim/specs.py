@@ -30,6 +30,33 @@ def to_json(kind: str, fields: dict[str, Any]) -> str:
     return json.dumps(fields)
 
 
+def le_bytes(column: Any) -> bytes:
+    """A column as little-endian int64 bytes, the engine's input format."""
+    import numpy as np
+
+    return np.ascontiguousarray(column, dtype="<i8").tobytes()
+
+
+def run_options_json(
+    seed: int,
+    engine: str,
+    max_cycles: int | None,
+    max_time_ns: float | None,
+    check_invariants: bool,
+    **more: Any,
+) -> str:
+    """The engine's run options (``options`` spec) as JSON."""
+    fields = {
+        "seed": seed,
+        "engine": engine,
+        "max_cycles": max_cycles,
+        "max_time_ns": max_time_ns,
+        "check_invariants": check_invariants,
+        **more,
+    }
+    return to_json("options", fields)
+
+
 class Spec:
     """Base of the spec classes: an immutable, validated set of fields."""
 

@@ -1,7 +1,7 @@
 """Topology builders: the shape of a fabric (which endpoints, routers and links exist).
 
-Today only :func:`point_to_point` runs cycle by cycle; the routed topologies build, validate
-and pass :meth:`Fabric.check_deadlock_freedom`, and will run once the router model lands.
+Every topology runs cycle by cycle; routed ones are checked for deadlock freedom first
+(:meth:`Fabric.check_deadlock_freedom`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from fabricsim.collectives.schedule import SEND, Schedule
 from fabricsim.collectives.verify import _match, verify_schedule
 from fabricsim.errors import SpecError
 from fabricsim.result import Result
-from fabricsim.specs import to_json
+from fabricsim.specs import le_bytes, run_options_json
 from fabricsim.traffic import MessageTraffic
 
 if TYPE_CHECKING:
@@ -166,30 +166,18 @@ def run_collective(
     if verify:
         verify_schedule(schedule)
     matched = _match(schedule)
-    options = to_json(
-        "options",
-        {
-            "seed": seed,
-            "engine": engine,
-            "max_cycles": max_cycles,
-            "max_time_ns": max_time_ns,
-            "check_invariants": check_invariants,
-        },
-    )
-
-    def le(c: npt.NDArray[Any]) -> bytes:
-        return np.ascontiguousarray(c, dtype="<i8").tobytes()
+    options = run_options_json(seed, engine, max_cycles, max_time_ns, check_invariants)
 
     raw = _core.run_collective(
         fab._json,
         options,
-        le(schedule.op),
-        le(schedule.rank),
-        le(schedule.peer),
-        le(schedule.bytes),
-        le(matched),
-        le(schedule.dep_ptr),
-        le(schedule.deps),
+        le_bytes(schedule.op),
+        le_bytes(schedule.rank),
+        le_bytes(schedule.peer),
+        le_bytes(schedule.bytes),
+        le_bytes(matched),
+        le_bytes(schedule.dep_ptr),
+        le_bytes(schedule.deps),
         reduce_ns_per_byte * 1000.0,
         copy_ns_per_byte * 1000.0,
     )
