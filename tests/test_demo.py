@@ -84,3 +84,10 @@ def test_fabric_presets_load_with_sources():
     assert fab.check_deadlock_freedom().ok
     with pytest.raises(fs.SpecError, match="unknown fabric preset"):
         fs.Fabric.preset("dgx1")
+    cube = fs.Fabric.preset("tpu_v4_cube")
+    assert cube.num_endpoints == 64 and cube.topology.params["dims"] == [4, 4, 4]
+    assert cube.check_deadlock_freedom().ok  # dateline classes on every ring of the torus
+    # a ring all-reduce in rank order runs over x-neighbours: busbw near one link's goodput
+    res = cube.run(fs.collectives.all_reduce(bytes=1 << 20, algorithm="ring"))
+    goodput = float(cube.link.resolved()["max_goodput_gbps"]) / 8
+    assert 0.8 * goodput < res.busbw_gbps <= goodput

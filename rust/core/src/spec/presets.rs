@@ -72,10 +72,16 @@ pub fn link_preset(name: &str) -> Result<LinkSpec> {
 }
 
 /// `(name, TOML text)` of every fabric preset, sorted by name.
-pub const FABRIC_PRESETS: &[(&str, &str)] = &[(
-    "dgx8_nvswitch",
-    include_str!("../../../../specs/fabric/dgx8_nvswitch.toml"),
-)];
+pub const FABRIC_PRESETS: &[(&str, &str)] = &[
+    (
+        "dgx8_nvswitch",
+        include_str!("../../../../specs/fabric/dgx8_nvswitch.toml"),
+    ),
+    (
+        "tpu_v4_cube",
+        include_str!("../../../../specs/fabric/tpu_v4_cube.toml"),
+    ),
+];
 
 /// The TOML text of a fabric preset.
 pub fn fabric_preset_toml(name: &str) -> Result<&'static str> {
