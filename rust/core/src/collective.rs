@@ -134,6 +134,8 @@ struct Executor {
     finish: Vec<Cycle>,
     left: usize,
     cycle_ps: f64,
+    /// Completions to process (reused: no allocation per operation).
+    stack: Vec<u32>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -185,13 +187,15 @@ impl Executor {
             start: vec![Cycle::MAX; n],
             finish: vec![Cycle::MAX; n],
             left: n,
+            stack: Vec::new(),
             s,
         }
     }
 
     /// Marks `op` done at `c` and releases what waits for it.
     fn complete(&mut self, op: u32, c: Cycle) {
-        let mut stack = vec![op];
+        let mut stack = std::mem::take(&mut self.stack);
+        stack.push(op);
         while let Some(i) = stack.pop() {
             let iu = i as usize;
             self.finish[iu] = c;
@@ -218,6 +222,7 @@ impl Executor {
                 release(self.recv_of[iu], &mut stack, &mut self.ready);
             }
         }
+        self.stack = stack;
     }
 
     fn begin(&mut self, op: u32, c: Cycle) {
