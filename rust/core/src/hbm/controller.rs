@@ -449,11 +449,30 @@ impl Controller {
                 if hit && col_floor > c {
                     offer(&mut best_col, col_floor, 0, Pick::NONE);
                 }
+                // Find a bank's candidate entry only when its command is
+                // ready now; otherwise its earliest cycle is all the scan needs.
+                let hit_at = if hit && col_floor <= c {
+                    self.timing.earliest(col_cmd, b, t)
+                } else {
+                    NEVER
+                };
+                if hit_at != NEVER && hit_at > c {
+                    offer(&mut best_col, hit_at, 0, Pick::NONE);
+                }
+                let close = view.conflict_pending && p.policy.may_close(view);
+                let pre_at = if close {
+                    self.timing.earliest(Command::Pre, b, t)
+                } else {
+                    NEVER
+                };
+                if close && pre_at > c {
+                    offer(&mut best_row, pre_at, 0, Pick::NONE);
+                }
                 (
-                    (hit && col_floor <= c)
+                    (hit_at <= c)
                         .then(|| self.q.oldest(k, b, open, true))
                         .flatten(),
-                    (view.conflict_pending && p.policy.may_close(view))
+                    (pre_at <= c)
                         .then(|| self.q.oldest(k, b, open, false))
                         .flatten(),
                 )
