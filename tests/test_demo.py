@@ -84,6 +84,17 @@ def test_fabric_presets_load_with_sources():
     assert fab.check_deadlock_freedom().ok
     with pytest.raises(fs.SpecError, match="unknown fabric preset"):
         fs.Fabric.preset("dgx1")
+    nvl = fs.Fabric.preset("nvl72")
+    assert nvl.num_endpoints == 72 and nvl.topology.params["planes"] == 18
+    assert nvl.check_deadlock_freedom().ok
+    # all-to-all: each GPU's 71 blocks go round its 18 ports (4 on some, 3 on others), every
+    # port a 50 GB/s-per-direction link: about 4 blocks / port goodput, plus a hop's latency;
+    # the alpha-beta estimate (71/72 of the data over 18 ports) is within the 4-vs-3.94 blocks
+    size = 72 * 8192
+    res = nvl.run(fs.collectives.all_to_all(bytes=size))
+    port = float(nvl.link.resolved()["max_goodput_gbps"]) / 8
+    assert 4 * (size / 72) / port < res.time_ns < 4 * (size / 72) / port + 100
+    assert res.time_us == pytest.approx(res.analytical_us, rel=0.05)
     cube = fs.Fabric.preset("tpu_v4_cube")
     assert cube.num_endpoints == 64 and cube.topology.params["dims"] == [4, 4, 4]
     assert cube.check_deadlock_freedom().ok  # dateline classes on every ring of the torus

@@ -36,8 +36,8 @@ use router::{Router, RouterCtx, Wait};
 /// Marks a cycle that never came (message not sent / not delivered).
 pub const NEVER: Cycle = Cycle::MAX;
 
-/// Routers are limited to this many ports (allocators use 64-bit masks).
-pub const MAX_ROUTER_PORTS: usize = 64;
+/// Routers are limited to this many ports (allocators use 128-bit port masks).
+pub const MAX_ROUTER_PORTS: usize = 128;
 
 /// One port of an endpoint's network interface: its transmit port drives
 /// link direction `out` (to the other endpoint, or to a router). An

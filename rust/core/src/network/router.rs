@@ -25,6 +25,16 @@ use crate::topology::{Graph, RouterId};
 /// An output VC no worm holds.
 const FREE: u32 = u32::MAX;
 
+/// A set of ports (routers have up to 128).
+type Ports = u128;
+
+/// The first set bit of `mask` at or after `start`, wrapping (round-robin over ports).
+#[inline]
+fn pick_port(mask: Ports, start: u32) -> usize {
+    debug_assert!(mask != 0);
+    ((mask.rotate_right(start).trailing_zeros() + start) & 127) as usize
+}
+
 /// What a blocked input VC waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wait {
@@ -89,6 +99,10 @@ pub struct Router {
     /// port, as (port, VC); kept to reuse their memory (no allocation per cycle).
     offers: Vec<Option<(u32, u32)>>,
     grants: Vec<Option<(u32, u32)>>,
+    /// Per output port: the input ports asking for it; per input port: the
+    /// outputs granting it (reused each cycle).
+    asking: Vec<Ports>,
+    granted: Vec<Ports>,
 }
 
 /// What the router needs to know about the network to decide.
@@ -121,6 +135,8 @@ impl Router {
             va_order: Vec::with_capacity(ports * vcs),
             offers: vec![None; ports],
             grants: vec![None; ports],
+            asking: vec![0; ports],
+            granted: vec![0; ports],
         }
     }
 
@@ -284,7 +300,8 @@ impl Router {
             age(tally, dirs[d].rx.front(v).expect("ready").msg)
         };
         let mut offers = std::mem::take(&mut self.offers);
-        let mut asking = [0u64; 64]; // per output: the input ports offering to it
+        let mut asking = std::mem::take(&mut self.asking);
+        asking.iter_mut().for_each(|a| *a = 0);
         for (p, offer) in offers.iter_mut().enumerate() {
             *offer = None;
             let ready = self.ready[p];
@@ -292,7 +309,7 @@ impl Router {
                 continue;
             }
             let v = match self.allocator {
-                Allocator::OldestFirst => oldest(ready, |v| head_age(p, v)),
+                Allocator::OldestFirst => oldest(ready as Ports, |v| head_age(p, v)),
                 _ => pick_round_robin(ready, self.in_rr[p]),
             };
             if let VcState::Active { out, .. } = self.state[p * vcs + v] {
@@ -301,14 +318,14 @@ impl Router {
             }
         }
         let ports = self.ports();
-        for (o, &mask) in asking.iter().enumerate().take(ports) {
+        for (o, &mask) in asking.iter().enumerate() {
             if mask == 0 {
                 continue;
             }
             let vc_of = |p: usize| offers[p].expect("asked").1 as usize;
             let p = match self.allocator {
                 Allocator::OldestFirst => oldest(mask, |p| head_age(p, vc_of(p))),
-                _ => pick_round_robin(mask, self.out_rr[o]),
+                _ => pick_port(mask, self.out_rr[o]),
             };
             let v = vc_of(p);
             self.grants[o] = Some((p as u32, v as u32));
@@ -316,6 +333,7 @@ impl Router {
             self.in_rr[p] = ((v + 1) % vcs) as u32;
         }
         self.offers = offers;
+        self.asking = asking;
     }
 
     /// iSLIP (McKeown 1999) over this cycle's ready VCs: every input port
@@ -335,7 +353,10 @@ impl Router {
                 _ => m,
             })
         };
-        let mut requests = [0u64; 64]; // per output: the input ports asking for it
+        // per output: the input ports asking for it
+        let mut requests = std::mem::take(&mut self.asking);
+        requests.iter_mut().for_each(|r| *r = 0);
+        let mut granted = std::mem::take(&mut self.granted);
         for p in 0..ports {
             for v in 0..vcs {
                 if self.ready[p] >> v & 1 == 1 {
@@ -345,18 +366,18 @@ impl Router {
                 }
             }
         }
-        let (mut free_in, mut free_out) = (u64::MAX, u64::MAX);
+        let (mut free_in, mut free_out) = (Ports::MAX, Ports::MAX);
         for round in 0..ISLIP_ITERATIONS {
-            let mut granted = [0u64; 64]; // per input: the outputs granting it
+            granted.iter_mut().for_each(|g| *g = 0); // per input: the outputs granting it
             for o in (0..ports).filter(|&o| free_out >> o & 1 == 1) {
                 let asking = requests[o] & free_in;
                 if asking != 0 {
-                    granted[pick_round_robin(asking, self.out_rr[o])] |= 1 << o;
+                    granted[pick_port(asking, self.out_rr[o])] |= 1 << o;
                 }
             }
             let mut matched = false;
             for p in (0..ports).filter(|&p| granted[p] != 0) {
-                let o = pick_round_robin(granted[p], self.accept_rr[p]);
+                let o = pick_port(granted[p], self.accept_rr[p]);
                 let v =
                     pick_round_robin(bound_for(&self.state, p, self.ready[p], o), self.in_rr[p]);
                 self.grants[o] = Some((p as u32, v as u32));
@@ -373,6 +394,8 @@ impl Router {
                 break;
             }
         }
+        self.asking = requests;
+        self.granted = granted;
     }
 
     /// Gives input VC `i`, if routed, a free VC of its class on its output.
@@ -477,7 +500,7 @@ fn age(tally: &Tally, msg: MsgId) -> (Cycle, u32) {
 }
 
 /// The set bit of `mask` whose key is least.
-fn oldest<K: Ord>(mask: u64, key: impl Fn(usize) -> K) -> usize {
+fn oldest<K: Ord>(mask: Ports, key: impl Fn(usize) -> K) -> usize {
     let mut rest = mask;
     let mut best = rest.trailing_zeros() as usize;
     let mut best_key = key(best);

@@ -77,6 +77,7 @@ pub const FABRIC_PRESETS: &[(&str, &str)] = &[
         "dgx8_nvswitch",
         include_str!("../../../../specs/fabric/dgx8_nvswitch.toml"),
     ),
+    ("nvl72", include_str!("../../../../specs/fabric/nvl72.toml")),
     (
         "tpu_v4_cube",
         include_str!("../../../../specs/fabric/tpu_v4_cube.toml"),
