@@ -441,65 +441,58 @@ impl Controller {
                 hits_served: bank.hits,
             };
             // In order (FCFS): only the bank's oldest request may be served.
-            let (hit, other) = if fcfs {
+            let (want_hit, want_pre) = if fcfs {
                 let h = self.q.entry(head).row == open;
-                (h.then_some(head), (!h).then_some(head))
+                (h, !h)
             } else {
-                let hit = view.hit_pending && p.policy.may_hit(view);
-                if hit && col_floor > c {
-                    offer(&mut best_col, col_floor, 0, Pick::NONE);
-                }
-                // Find a bank's candidate entry only when its command is
-                // ready now; otherwise its earliest cycle is all the scan needs.
-                let hit_at = if hit && col_floor <= c {
-                    self.timing.earliest(col_cmd, b, t)
-                } else {
-                    NEVER
-                };
-                if hit_at != NEVER && hit_at > c {
-                    offer(&mut best_col, hit_at, 0, Pick::NONE);
-                }
-                let close = view.conflict_pending && p.policy.may_close(view);
-                let pre_at = if close {
-                    self.timing.earliest(Command::Pre, b, t)
-                } else {
-                    NEVER
-                };
-                if close && pre_at > c {
-                    offer(&mut best_row, pre_at, 0, Pick::NONE);
-                }
                 (
-                    (hit_at <= c)
-                        .then(|| self.q.oldest(k, b, open, true))
-                        .flatten(),
-                    (pre_at <= c)
-                        .then(|| self.q.oldest(k, b, open, false))
-                        .flatten(),
+                    view.hit_pending && p.policy.may_hit(view),
+                    view.conflict_pending && p.policy.may_close(view),
                 )
             };
-            if let Some(s) = hit {
+            // A bank's candidate entry is looked up only when its command is
+            // ready now; otherwise its earliest cycle is all the scan needs.
+            if want_hit {
                 let at = if col_floor > c {
                     col_floor
                 } else {
                     self.timing.earliest(col_cmd, b, t)
                 };
-                let pick = Pick {
-                    cmd: col_cmd,
-                    bank: b,
-                    row: open,
-                    entry: s,
-                };
-                offer(&mut best_col, at, self.q.entry(s).seq, pick);
+                if at > c {
+                    offer(&mut best_col, at, 0, Pick::NONE);
+                } else {
+                    let s = if fcfs {
+                        head
+                    } else {
+                        self.q.oldest(k, b, open, true).expect("a queued hit")
+                    };
+                    let pick = Pick {
+                        cmd: col_cmd,
+                        bank: b,
+                        row: open,
+                        entry: s,
+                    };
+                    offer(&mut best_col, at, self.q.entry(s).seq, pick);
+                }
             }
-            if let Some(s) = other {
+            if want_pre {
                 let at = self.timing.earliest(Command::Pre, b, t);
-                let pick = Pick {
-                    cmd: Command::Pre,
-                    bank: b,
-                    row: self.q.entry(s).row,
-                    entry: s,
-                };
-                offer(&mut best_row, at, self.q.entry(s).seq, pick);
+                if at > c {
+                    offer(&mut best_row, at, 0, Pick::NONE);
+                } else {
+                    let s = if fcfs {
+                        head
+                    } else {
+                        self.q.oldest(k, b, open, false).expect("a queued conflict")
+                    };
+                    let pick = Pick {
+                        cmd: Command::Pre,
+                        bank: b,
+                        row: self.q.entry(s).row,
+                        entry: s,
+                    };
+                    offer(&mut best_row, at, self.q.entry(s).seq, pick);
+                }
             }
         }
         // A refresh command chosen before the scan keeps the row bus.

@@ -46,8 +46,6 @@ pub struct Sink {
     pub forwards_done: VecDeque<(u64, u32)>,
     pub record: bool,
     pub trace: Vec<CommandRecord>,
-    /// Commands issued (progress for the watchdog).
-    pub issued: u64,
 }
 
 impl Sink {
@@ -66,7 +64,6 @@ impl Sink {
     }
 
     pub fn command(&mut self, cycle: u64, pc: u32, command: Command, bank: usize, row: u32) {
-        self.issued += 1;
         let k = &mut self.counters;
         let global = pc as usize * self.banks_per_pc + bank;
         match command {
