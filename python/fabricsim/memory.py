@@ -55,18 +55,18 @@ class MemoryResult:
         self.wall_seconds: float = float(raw["wall_seconds"])
         """Wall time of the cycle loop (not part of the deterministic result)."""
         self.peak_gbps: float = float(res["peak_gbps"])
-        admitted = _u64(raw["admitted"])
-        finished = _u64(raw["finished"])
-        done = finished != np.iinfo(np.uint64).max
+        # The engine marks "never" as u64::MAX, which reads as -1 in int64.
+        admitted = _u64(raw["admitted"]).view(np.int64)
+        finished = _u64(raw["finished"]).view(np.int64)
+        done = finished >= 0
         self.requests: int = len(arrival)
         self.finished_requests: int = int(done.sum())
         self.arrival_cycle = arrival
         """Per request: CK cycle it arrived (as given)."""
-        self.admitted_cycle = np.where(admitted == np.iinfo(np.uint64).max, -1, admitted).astype(np.int64)
+        self.admitted_cycle = admitted.copy()
         """Per request: CK cycle the front end let it in (-1: never), later than arrival when
         ``outstanding`` requests were already in the memory."""
-        self.finished_cycle = np.where(done, finished, 0).astype(np.int64)
-        self.finished_cycle[~done] = -1
+        self.finished_cycle = finished.copy()
         """Per request: CK cycle its last data beat finished (-1: did not)."""
         lat = (self.finished_cycle - self.admitted_cycle).astype(np.float64) * self.tck_ns
         is_write = write.astype(bool)

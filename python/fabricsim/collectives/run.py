@@ -163,9 +163,7 @@ def run_collective(
             f"op: the schedule has {schedule.ranks} ranks, the fabric {fab.num_endpoints} endpoints",
             path="op",
         )
-    if verify:
-        verify_schedule(schedule)
-    matched = _match(schedule)
+    matched = verify_schedule(schedule) if verify else _match(schedule)
     options = run_options_json(seed, engine, max_cycles, max_time_ns, check_invariants)
 
     raw = _core.run_collective(
@@ -187,15 +185,23 @@ def run_collective(
     return res
 
 
+_ALPHA_BETA: dict[str, tuple[float, float]] = {}
+"""Per fabric (its canonical JSON): (alpha, beta), measured once (a sweep runs many
+collectives on one fabric)."""
+
+
 def _alpha_beta(fab: Fabric) -> tuple[float, float]:
     """alpha: the zero-load latency of a one-flit message from endpoint 0 to 1 (ns); beta: one
     endpoint's injection goodput over all its ports (GB/s)."""
     from fabricsim.traffic import messages
 
+    if fab._json in _ALPHA_BETA:
+        return _ALPHA_BETA[fab._json]
     probe = fab.run(messages(0, 1, 1), check_deadlock=False)
     alpha = float(probe.messages["latency_ps"][0]) / 1000
     planes = int(fab.topology.params.get("planes", 1))
     gbps = float(fab.link.resolved()["max_goodput_gbps"]) / 8 * planes
+    _ALPHA_BETA[fab._json] = (alpha, gbps)
     return alpha, gbps
 
 

@@ -141,9 +141,9 @@ def _match(s: Schedule) -> npt.NDArray[np.int64]:
     return match
 
 
-def verify_schedule(s: Schedule) -> None:
+def verify_schedule(s: Schedule) -> npt.NDArray[np.int64]:
     """Raises :class:`VerificationError` naming the first wrong operation unless ``s``
-    computes its collective."""
+    computes its collective; returns each receive's send (what the executor needs too)."""
     n = s.ranks
     for i in range(len(s)):
         r, p = int(s.rank[i]), int(s.peer[i])
@@ -231,6 +231,7 @@ def verify_schedule(s: Schedule) -> None:
         last = int(writer[r, b])
         by = f", last written by {s.describe(last)}" if last >= 0 else ""
         raise VerificationError(f"{s.kind}: rank {r} buffer {b} ends with {got}, not {want}{by}", last)
+    return match
 
 
 __all__ = ["VerificationError", "layout", "verify_schedule"]

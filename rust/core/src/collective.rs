@@ -126,8 +126,11 @@ struct Executor {
     user_ptr: Vec<u32>,
     users: Vec<u32>,
     recv_of: Vec<u32>,
-    /// Ops to start next step; timers of running reduces and copies.
+    /// Ops to start next step (in the order they became ready), and the
+    /// buffer they are started from (swapped each step: no allocation).
     ready: Vec<u32>,
+    starting: Vec<u32>,
+    /// Timers of running reduces and copies.
     timers: BinaryHeap<Reverse<(Cycle, u32)>>,
     send_of_msg: Vec<u32>,
     start: Vec<Cycle>,
@@ -168,10 +171,7 @@ impl Executor {
                 fill[d as usize] += 1;
             }
         }
-        let ready = (0..n as u32)
-            .filter(|&i| waiting[i as usize] == 0)
-            .rev()
-            .collect();
+        let ready = (0..n as u32).filter(|&i| waiting[i as usize] == 0).collect();
         net.tally.fresh = Some(Vec::new());
         let (num, den) = net.params.clock.ratio();
         Self {
@@ -182,6 +182,7 @@ impl Executor {
             users,
             recv_of,
             ready,
+            starting: Vec::new(),
             timers: BinaryHeap::new(),
             send_of_msg: Vec::new(),
             start: vec![Cycle::MAX; n],
@@ -253,10 +254,12 @@ impl Executor {
 
 impl Model for Executor {
     fn step(&mut self, c: Cycle) -> Result<Activity> {
-        let ready = std::mem::take(&mut self.ready);
-        for &op in ready.iter().rev() {
+        let mut starting = std::mem::take(&mut self.starting);
+        std::mem::swap(&mut starting, &mut self.ready);
+        for op in starting.drain(..) {
             self.begin(op, c);
         }
+        self.starting = starting;
         let mut act = self.net.step(c)?;
         let fresh = self
             .net
@@ -283,7 +286,6 @@ impl Model for Executor {
             act.progressed = true;
         }
         // What became ready starts next cycle.
-        self.ready.reverse();
         act.busy |= !self.ready.is_empty();
         Ok(act)
     }
