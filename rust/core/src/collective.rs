@@ -171,7 +171,9 @@ impl Executor {
                 fill[d as usize] += 1;
             }
         }
-        let ready = (0..n as u32).filter(|&i| waiting[i as usize] == 0).collect();
+        let ready = (0..n as u32)
+            .filter(|&i| waiting[i as usize] == 0)
+            .collect();
         net.tally.fresh = Some(Vec::new());
         let (num, den) = net.params.clock.ratio();
         Self {
