@@ -157,6 +157,24 @@ MEMORY_WORKLOADS: dict[str, tuple[str, Callable[[], tuple[fs.HbmSpec, fs.traffic
 }
 
 
+def _timed(
+    run: Callable[[], Any], repeat: int, engine_seconds: Callable[[Any], float]
+) -> tuple[Any, dict[str, float]]:
+    """Runs ``run`` ``repeat`` times; the last result, and the medians of the engine's wall
+    time and of the rest of the call (``py_overhead_s``) plus the process's peak RSS."""
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        res = run()
+        samples.append((engine_seconds(res), time.perf_counter() - t0))
+    engine_s = statistics.median(s[0] for s in samples)
+    return res, {
+        "engine_s": engine_s,
+        "py_overhead_s": statistics.median(s[1] for s in samples) - engine_s,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
 COLLECTIVE_WORKLOADS: dict[str, tuple[str, Callable[[], tuple[fs.Fabric, Any]]]] = {
     "dgx8_allreduce_ring_256MiB": (
         "256 MiB ring all-reduce (chunks=8) on the dgx8_nvswitch preset",
@@ -170,43 +188,30 @@ COLLECTIVE_WORKLOADS: dict[str, tuple[str, Callable[[], tuple[fs.Fabric, Any]]]]
 
 def run_one_collective(name: str, repeat: int) -> dict[str, float]:
     fab, op = COLLECTIVE_WORKLOADS[name][1]()
-    samples = []
-    for _ in range(min(repeat, 2)):  # each run takes tens of seconds
-        t0 = time.perf_counter()
-        res = fab.run(op)
-        samples.append((res.run.wall_seconds, time.perf_counter() - t0))
-    engine_s = statistics.median(s[0] for s in samples)
-    flits = float(res.run.links["flits"].sum())
+    # each run takes tens of seconds: at most two
+    res, out = _timed(lambda: fab.run(op), min(repeat, 2), lambda r: r.run.wall_seconds)
+    engine_s = out["engine_s"]
     return {
-        "engine_s": engine_s,
-        "py_overhead_s": statistics.median(s[1] for s in samples) - engine_s,
+        **out,
         "bytes_per_s": float(res.schedule.bytes_sent()) / engine_s,
-        "flits_per_s": flits / engine_s,
+        "flits_per_s": float(res.run.links["flits"].sum()) / engine_s,
         "cycles_per_s": res.run.cycles / engine_s,
         "sim_us": res.time_us,
         "busbw_gbps": res.busbw_gbps,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
 def run_one_memory(name: str, repeat: int) -> dict[str, float]:
     """Runs one memory workload ``repeat`` times in this process; returns its medians."""
     hbm, traffic = MEMORY_WORKLOADS[name][1]()
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        res = fs.run_memory(hbm, traffic)
-        samples.append((res.wall_seconds, time.perf_counter() - t0))
-    engine_s = statistics.median(s[0] for s in samples)
+    res, out = _timed(lambda: fs.run_memory(hbm, traffic), repeat, lambda r: r.wall_seconds)
     return {
-        "engine_s": engine_s,
-        "py_overhead_s": statistics.median(s[1] for s in samples) - engine_s,
+        **out,
         "requests": float(res.requests),
-        "requests_per_s": res.requests / engine_s,
-        "cycles_per_s": res.cycles / engine_s,
+        "requests_per_s": res.requests / out["engine_s"],
+        "cycles_per_s": res.cycles / out["engine_s"],
         "bandwidth_gbps": res.bandwidth_gbps,
         "peak_fraction": res.peak_fraction,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
@@ -217,25 +222,17 @@ def run_one(name: str, repeat: int) -> dict[str, float]:
     if name in COLLECTIVE_WORKLOADS:
         return run_one_collective(name, repeat)
     fab, traffic, opts = WORKLOADS[name][1]()
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        res = fab.run(traffic, **opts)  # type: ignore[arg-type]
-        total = time.perf_counter() - t0
-        samples.append((res.wall_seconds, total))
-    engine_s = statistics.median(s[0] for s in samples)
-    total_s = statistics.median(s[1] for s in samples)
+    res, out = _timed(lambda: fab.run(traffic, **opts), repeat, lambda r: r.wall_seconds)  # type: ignore[arg-type]
+    engine_s = out["engine_s"]
     flits = float(res.links["flits"].sum() + res.links["flits_replayed"].sum())
     return {
-        "engine_s": engine_s,
-        "py_overhead_s": total_s - engine_s,
+        **out,
         "flits": flits,
         "cycles": float(res.cycles),
         "events": float(res.events),
         "flits_per_s": flits / engine_s,
         "events_per_s": res.events / engine_s,
         "cycles_per_s": res.cycles / engine_s,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
