@@ -47,7 +47,7 @@ def run_checked(hbm, traffic, **kw):
     t = hbm.timing
     served = res.finished_cycle - res.admitted_cycle
     # Reads: at least CL + BL after admission (1 cycle when answered from the write queue).
-    floor = np.where(res.controller.to_dict()["read_queue"] > 0, t["cl"] + t["bl"], 0)
+    floor = t["cl"] + t["bl"]
     cols = traffic.columns(hbm, kw.get("seed", 0))
     reads = cols.write == 0
     if res.forwarded_reads == 0:

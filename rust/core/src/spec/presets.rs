@@ -47,21 +47,28 @@ pub fn link_preset_names() -> Vec<&'static str> {
     LINK_PRESETS.iter().map(|(n, _)| *n).collect()
 }
 
-/// The TOML text of a preset.
-pub fn link_preset_toml(name: &str) -> Result<&'static str> {
-    LINK_PRESETS
+/// The TOML text of preset `name` in `table`, or an error listing the known
+/// `kind` presets.
+fn preset_toml(table: &[(&str, &'static str)], kind: &str, name: &str) -> Result<&'static str> {
+    table
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, t)| *t)
         .ok_or_else(|| {
+            let known: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
             Error::spec(
                 "preset",
                 format!(
-                    "unknown link preset {name:?}; known presets: {}",
-                    link_preset_names().join(", ")
+                    "unknown {kind} preset {name:?}; known presets: {}",
+                    known.join(", ")
                 ),
             )
         })
+}
+
+/// The TOML text of a link preset.
+pub fn link_preset_toml(name: &str) -> Result<&'static str> {
+    preset_toml(LINK_PRESETS, "link", name)
 }
 
 /// A link preset, parsed and validated.
@@ -86,20 +93,7 @@ pub const FABRIC_PRESETS: &[(&str, &str)] = &[
 
 /// The TOML text of a fabric preset.
 pub fn fabric_preset_toml(name: &str) -> Result<&'static str> {
-    FABRIC_PRESETS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, t)| *t)
-        .ok_or_else(|| {
-            let known: Vec<&str> = FABRIC_PRESETS.iter().map(|(n, _)| *n).collect();
-            Error::spec(
-                "preset",
-                format!(
-                    "unknown fabric preset {name:?}; known presets: {}",
-                    known.join(", ")
-                ),
-            )
-        })
+    preset_toml(FABRIC_PRESETS, "fabric", name)
 }
 
 /// `(name, TOML text)` of every HBM preset, sorted by name.
@@ -113,20 +107,7 @@ pub const HBM_PRESETS: &[(&str, &str)] = &[
 
 /// The TOML text of an HBM preset.
 pub fn hbm_preset_toml(name: &str) -> Result<&'static str> {
-    HBM_PRESETS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, t)| *t)
-        .ok_or_else(|| {
-            let known: Vec<&str> = HBM_PRESETS.iter().map(|(n, _)| *n).collect();
-            Error::spec(
-                "preset",
-                format!(
-                    "unknown HBM preset {name:?}; known presets: {}",
-                    known.join(", ")
-                ),
-            )
-        })
+    preset_toml(HBM_PRESETS, "HBM", name)
 }
 
 /// An HBM preset, parsed and validated.
