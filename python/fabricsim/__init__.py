@@ -20,9 +20,10 @@ from fabricsim.errors import (
 )
 from fabricsim.fabric import Fabric
 from fabricsim.memory import MemoryResult, run_memory
+from fabricsim.memory_fabric import MemoryFabricResult
 from fabricsim.result import Result
 from fabricsim.simulation import Simulation
-from fabricsim.specs import ControllerSpec, EndpointSpec, HbmSpec, LinkSpec, RouterSpec
+from fabricsim.specs import ControllerSpec, EndpointSpec, HbmSpec, LinkSpec, ProtocolSpec, RouterSpec
 from fabricsim.sweep import sizes
 
 __all__ = [
@@ -35,7 +36,9 @@ __all__ = [
     "InternalError",
     "InvariantError",
     "LinkSpec",
+    "MemoryFabricResult",
     "MemoryResult",
+    "ProtocolSpec",
     "Result",
     "RouterSpec",
     "Simulation",

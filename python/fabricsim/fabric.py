@@ -13,12 +13,23 @@ from fabricsim.errors import DeadlockError, SpecError, UnsafeSpecWarning
 from fabricsim.faults import Fault
 from fabricsim.result import Result
 from fabricsim.simulation import Simulation
-from fabricsim.specs import EndpointSpec, LinkSpec, RouterSpec, le_bytes, run_options_json
+from fabricsim.specs import (
+    ControllerSpec,
+    EndpointSpec,
+    HbmSpec,
+    LinkSpec,
+    ProtocolSpec,
+    RouterSpec,
+    le_bytes,
+    run_options_json,
+)
 from fabricsim.topology import Topology
 from fabricsim.traffic import MessageTraffic, messages
 
 if TYPE_CHECKING:
     from fabricsim.collectives import Collective, CollectiveResult, Schedule
+    from fabricsim.memory_fabric import MemoryFabricResult
+    from fabricsim.memory_load import MemoryLoad
 
 EngineMode = Literal["auto", "tick_all"]
 
@@ -74,6 +85,12 @@ class Fabric:
 
     >>> fab = Fabric(topology=topology.point_to_point(), link=LinkSpec.preset("pcie6_x16"))
     >>> res = fab.run(traffic.messages(src=0, dst=1, bytes=4096))
+
+    With ``hbm``, every endpoint holds memory (an accelerator's HBM stack; the topology's
+    ``memory_expanders``, or the ones given here, hold ``expander_memory``, default ``hbm``),
+    and the fabric runs memory loads (:func:`fabricsim.traffic.loads`, :func:`~fabricsim.traffic.dma`)
+    over ``protocol`` (default :class:`ProtocolSpec` defaults; presets ``"cxl_mem"``,
+    ``"nvlink_peer"``) with ``controller`` scheduling each stack.
     """
 
     def __init__(
@@ -82,6 +99,11 @@ class Fabric:
         link: LinkSpec,
         endpoint: EndpointSpec | None = None,
         router: RouterSpec | None = None,
+        hbm: HbmSpec | None = None,
+        controller: ControllerSpec | None = None,
+        protocol: ProtocolSpec | str | None = None,
+        expander_memory: HbmSpec | None = None,
+        memory_expanders: Sequence[int] | None = None,
     ) -> None:
         if not isinstance(topology, Topology):
             raise SpecError(f"topology: expected a fabricsim.topology builder result, got {topology!r}")
@@ -92,6 +114,16 @@ class Fabric:
         self.endpoint = endpoint if endpoint is not None else EndpointSpec()
         self.router = router if router is not None else RouterSpec()
         self._deadlock_report: DeadlockFreedom | None = None
+        self._class_report: DeadlockFreedom | None = None
+        self.hbm = hbm
+        self.controller = controller if controller is not None else ControllerSpec()
+        if isinstance(protocol, str):
+            protocol = ProtocolSpec.preset(protocol)
+        self.protocol = protocol if protocol is not None else ProtocolSpec()
+        self.expander_memory = expander_memory
+        self.memory_expanders: tuple[int, ...] = tuple(
+            int(e) for e in (memory_expanders if memory_expanders is not None else topology.memory_expanders)
+        )
         self.name = ""
         """A preset's name (empty for fabrics built by hand)."""
         self.description = ""
@@ -136,6 +168,19 @@ class Fabric:
             "router": self.router.to_dict(),
         }
 
+    def memory_dict(self) -> dict[str, Any]:
+        """The memory fabric's spec (the fabric, its memory and protocol) as the engine takes it."""
+        if self.hbm is None:
+            raise SpecError("hbm: the fabric has no memory", path="hbm")
+        return {
+            "fabric": self.to_dict(),
+            "hbm": self.hbm.to_dict(),
+            "controller": self.controller.to_dict(),
+            "expanders": list(self.memory_expanders),
+            "expander_memory": self.expander_memory.to_dict() if self.expander_memory is not None else None,
+            "protocol": self.protocol.to_dict(),
+        }
+
     @overload
     def run(
         self,
@@ -169,9 +214,24 @@ class Fabric:
         verify: bool = True,
     ) -> CollectiveResult: ...
 
+    @overload
     def run(
         self,
-        traffic: MessageTraffic | Collective | Schedule,
+        traffic: MemoryLoad,
+        *,
+        seed: int = 0,
+        engine: EngineMode = "auto",
+        max_cycles: int | None = None,
+        max_time_ns: float | None = None,
+        watchdog_cycles: int = 1_000_000,
+        check_invariants: bool = False,
+        faults: Sequence[Fault] = (),
+        check_deadlock: bool = True,
+    ) -> MemoryFabricResult: ...
+
+    def run(
+        self,
+        traffic: MessageTraffic | Collective | Schedule | MemoryLoad,
         *,
         seed: int = 0,
         engine: EngineMode = "auto",
@@ -182,8 +242,10 @@ class Fabric:
         faults: Sequence[Fault] = (),
         check_deadlock: bool = True,
         **collective_options: Any,
-    ) -> Result | CollectiveResult:
-        """Runs ``traffic`` to completion and returns the :class:`Result`; with a collective
+    ) -> Result | CollectiveResult | MemoryFabricResult:
+        """Runs ``traffic`` to completion and returns the :class:`Result`; with a memory load
+        (:func:`fabricsim.traffic.loads`), a :class:`~fabricsim.memory_fabric.MemoryFabricResult`
+        (the routing is checked with each message class's share of the VCs); with a collective
         (``fs.collectives.all_reduce(...)``) or a schedule, runs it over the fabric and returns
         a :class:`~fabricsim.collectives.CollectiveResult` (``collective_options``:
         ``reduce_ns_per_byte``, ``copy_ns_per_byte``, ``verify``).
@@ -196,8 +258,11 @@ class Fabric:
         scripted fault plan (see :mod:`fabricsim.faults`). The GIL is released while the
         engine runs.
         """
+        from fabricsim import collectives, memory_fabric
+
+        is_memory = isinstance(traffic, memory_fabric.MemoryLoad)
         if check_deadlock:
-            report = self.check_deadlock_freedom()
+            report = self._memory_class_report() if is_memory else self.check_deadlock_freedom()
             if not report.ok:
                 waiting = [
                     {"node": r, "port": p, "vc": v, "reason": "routing dependency"}
@@ -206,8 +271,19 @@ class Fabric:
                 raise DeadlockError(
                     f"{report}; not run (pass check_deadlock=False to run it anyway)", waiting=waiting
                 )
-        from fabricsim import collectives
-
+        if isinstance(traffic, memory_fabric.MemoryLoad):
+            if faults or collective_options:
+                raise SpecError("faults and collective options are not supported for memory loads yet")
+            return memory_fabric.run_memory_fabric(
+                self,
+                traffic,
+                seed=seed,
+                engine=engine,
+                max_cycles=max_cycles,
+                max_time_ns=max_time_ns,
+                watchdog_cycles=watchdog_cycles,
+                check_invariants=check_invariants,
+            )
         if isinstance(traffic, (collectives.Collective, collectives.Schedule)):
             if faults or watchdog_cycles != 1_000_000:
                 raise SpecError("faults and watchdog_cycles are not supported for collectives yet")
@@ -251,6 +327,22 @@ class Fabric:
             routing=str(raw["routing"]),
         )
         return self._deadlock_report
+
+    def _memory_class_report(self) -> DeadlockFreedom:
+        """The static check with the VCs one message class gets (each class is routed in its
+        own share of the VCs, so each share must be deadlock-free on its own)."""
+        classes = 2 if self.protocol.message_classes == "separate" else 1
+        if classes == 1:
+            return self.check_deadlock_freedom()
+        if self._class_report is None:
+            share = Fabric(
+                topology=self.topology,
+                link=self.link.replace(vcs=max(1, self.link.vcs // classes)),
+                endpoint=self.endpoint,
+                router=self.router,
+            )
+            self._class_report = share.check_deadlock_freedom()
+        return self._class_report
 
     def simulation(
         self,

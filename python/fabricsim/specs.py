@@ -325,4 +325,39 @@ class ControllerSpec(Spec):
     xor_bank_hash: bool
 
 
-__all__ = ["ControllerSpec", "EndpointSpec", "HbmSpec", "LinkSpec", "RouterSpec", "Spec"]
+class ProtocolSpec(Spec):
+    """The request / response protocol of the memory fabric (docs/memory_fabric.md).
+
+    - ``request_header_bytes``: a read request's size; a write request adds its data.
+    - ``response_header_bytes``: a write completion's size; a read response adds its data.
+    - ``message_classes``: ``"separate"`` (requests on the first half of the VCs, responses on
+      the second: protocol deadlock cannot happen) or ``"shared"`` (one class; can deadlock).
+    - ``interleave_bytes``: block size of the global address space's interleaving over devices.
+    - ``device_queue``: requests a device holds, from taking a request's first flit until its
+      response's last flit leaves; when full it takes no more and requests back up.
+    - ``max_request_bytes``: the largest request a requester may issue.
+    """
+
+    _kind: ClassVar[str] = "protocol"
+
+    name: str
+    description: str
+    sources: list[str]
+    request_header_bytes: int
+    response_header_bytes: int
+    message_classes: Literal["separate", "shared"]
+    interleave_bytes: int
+    device_queue: int
+    max_request_bytes: int
+
+    @classmethod
+    def preset(cls, name: str) -> ProtocolSpec:
+        """A built-in protocol (``"cxl_mem"``, ``"nvlink_peer"``; see :meth:`presets`)."""
+        return cls.from_toml_str(_core.protocol_preset_toml(name), origin=name)
+
+    @staticmethod
+    def presets() -> list[str]:
+        return _core.protocol_preset_names()
+
+
+__all__ = ["ControllerSpec", "EndpointSpec", "HbmSpec", "LinkSpec", "ProtocolSpec", "RouterSpec", "Spec"]

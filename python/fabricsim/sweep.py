@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -124,9 +124,6 @@ def latency_throughput(
     return curve
 
 
-__all__ = ["Curve", "LoadPoint", "latency_throughput"]
-
-
 @dataclass(frozen=True)
 class CollectivePoint:
     size: int
@@ -227,3 +224,146 @@ def collective(
                 )
             )
     return table
+
+
+@dataclass(frozen=True)
+class LatencyPoint:
+    outstanding: int
+    bandwidth_gbps: float
+    latency_mean_ns: float
+    latency_p50_ns: float
+    latency_p99_ns: float
+    fabric_mean_ns: float
+    """The part of the mean latency spent in the fabric (both directions)."""
+    memory_mean_ns: float
+
+
+@dataclass
+class LoadedLatency:
+    """The loaded-latency curve of one target: latency against achieved bandwidth as the
+    requests in flight rise."""
+
+    target: str
+    points: list[LatencyPoint] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        """Columns, for a DataFrame."""
+        names = (
+            "outstanding",
+            "bandwidth_gbps",
+            "latency_mean_ns",
+            "latency_p50_ns",
+            "latency_p99_ns",
+            "fabric_mean_ns",
+            "memory_mean_ns",
+        )
+        return {n: [getattr(p, n) for p in self.points] for n in names}
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.target}: {'in flight':>9} {'GB/s':>9} {'mean ns':>9} {'p99 ns':>9} {'fabric':>8} {'memory':>8}"
+        ]
+        for p in self.points:
+            lines.append(
+                f"{'':>{len(self.target) + 1}} {p.outstanding:>9} {p.bandwidth_gbps:9.2f} {p.latency_mean_ns:9.1f} "
+                f"{p.latency_p99_ns:9.1f} {p.fabric_mean_ns:8.1f} {p.memory_mean_ns:8.1f}"
+            )
+        return "\n".join(lines)
+
+
+def loaded_latency(
+    fab: Fabric,
+    requester: int,
+    target: str | int,
+    outstanding: list[int],
+    pattern: Literal["random", "stream"] = "random",
+    bytes: int = 64,
+    requests: int = 5000,
+    read_ratio: float = 1.0,
+    seed: int = 0,
+) -> LoadedLatency:
+    """Runs ``requests`` requests of ``bytes`` from ``requester`` to ``target`` with each number
+    of requests in flight (a closed loop: the offered load rises with it) and records
+    bandwidth and latency: the classic loaded-latency curve."""
+    from fabricsim.memory_load import loads
+
+    curve = LoadedLatency(str(target) if not isinstance(target, int) else f"peer:{target}")
+    for k in outstanding:
+        load = loads(
+            requester,
+            target,
+            pattern=pattern,
+            bytes=bytes,
+            outstanding=k,
+            requests=requests,
+            read_ratio=read_ratio,
+        )
+        q = fab.run(load, seed=seed).requesters[0]
+        curve.points.append(
+            LatencyPoint(
+                int(k),
+                q.bandwidth_gbps,
+                float(q.latency_ns.mean()),
+                q.percentile_ns(50),
+                q.percentile_ns(99),
+                float(q.fabric_ns.mean()),
+                float(q.memory_ns.mean()),
+            )
+        )
+    return curve
+
+
+class LoadedLatencyTable(dict[str, LoadedLatency]):
+    """Loaded-latency curves by target (local HBM, a peer's HBM, an expander, ...)."""
+
+    def __str__(self) -> str:
+        return "\n".join(str(c) for c in self.values())
+
+    def plot(self, path: str | Path) -> Path:
+        """Latency against achieved bandwidth, one line per target, as a PNG."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+        for target, c in self.items():
+            ax.plot(
+                [p.bandwidth_gbps for p in c.points],
+                [p.latency_mean_ns for p in c.points],
+                "o-",
+                label=target,
+            )
+        ax.set_xlabel("achieved bandwidth (GB/s)")
+        ax.set_ylabel("mean latency (ns)")
+        ax.set_title("loaded latency")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        out = Path(path)
+        fig.savefig(out)
+        plt.close(fig)
+        return out
+
+
+def loaded_latency_table(
+    fab: Fabric, requester: int, targets: list[str], outstanding: list[int], **options: Any
+) -> LoadedLatencyTable:
+    """:func:`loaded_latency` for each target (e.g. ``["local", "peer:1", "expander:0"]``)."""
+    return LoadedLatencyTable((t, loaded_latency(fab, requester, t, outstanding, **options)) for t in targets)
+
+
+__all__ = [
+    "CollectivePoint",
+    "CollectiveTable",
+    "Curve",
+    "LatencyPoint",
+    "LoadPoint",
+    "LoadedLatency",
+    "LoadedLatencyTable",
+    "collective",
+    "latency_throughput",
+    "loaded_latency",
+    "loaded_latency_table",
+    "sizes",
+]

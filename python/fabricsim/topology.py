@@ -21,6 +21,8 @@ class Topology:
     type: str
     num_endpoints: int
     params: dict[str, Any] = field(default_factory=dict)
+    memory_expanders: tuple[int, ...] = ()
+    """Endpoints that are memory expanders (memory, no requester): see docs/memory_fabric.md."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, **self.params}
@@ -56,12 +58,26 @@ def fully_connected(n: int) -> Topology:
     return Topology(type="fully_connected", num_endpoints=n, params={"n": n})
 
 
-def switch_star(n: int, planes: int = 1) -> Topology:
+def switch_star(n: int, planes: int = 1, memory_expanders: int = 0) -> Topology:
     """``n`` endpoints on one switch (NVSwitch-like), or on ``planes`` switches: each endpoint
     then has one port (link) to every switch, and its messages go round its ports in the order
     they are given (message ``k`` of a source on plane ``k mod planes``). Direct routing.
-    Messages of one flow on different planes may arrive out of order."""
-    return Topology(type="switch_star", num_endpoints=n, params={"n": n, "planes": planes})
+    Messages of one flow on different planes may arrive out of order.
+
+    ``memory_expanders``: that many more endpoints (``n``, ``n + 1``, ...) on the switch are
+    memory expanders (CXL-memory-like devices: memory, no requester)."""
+    if memory_expanders < 0:
+        raise SpecError(
+            f"topology.memory_expanders: must be >= 0, got {memory_expanders}",
+            path="topology.memory_expanders",
+        )
+    total = n + memory_expanders
+    return Topology(
+        type="switch_star",
+        num_endpoints=total,
+        params={"n": total, "planes": planes},
+        memory_expanders=tuple(range(n, total)),
+    )
 
 
 def fat_tree(radix: int, oversubscription: int = 1, spine: str = "d_mod_k", levels: int = 2) -> Topology:

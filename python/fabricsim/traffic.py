@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fabricsim.errors import SpecError
+from fabricsim.memory_load import MemoryLoad, dma, loads
 from fabricsim.memory_traffic import MemoryTraffic, memory, memory_requests, memory_trace
 
 ArrayLike = npt.ArrayLike
@@ -267,10 +268,13 @@ def concat(*parts: MessageTraffic) -> MessageTraffic:
 
 __all__ = [
     "PATTERNS",
+    "MemoryLoad",
     "MemoryTraffic",
     "MessageTraffic",
     "concat",
     "destinations",
+    "dma",
+    "loads",
     "memory",
     "memory_requests",
     "memory_trace",

@@ -29,6 +29,7 @@ pub mod fabric;
 pub mod hbm;
 pub mod ids;
 pub mod link;
+pub mod memfabric;
 pub mod network;
 pub mod result;
 pub mod rng;

@@ -16,6 +16,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 mod collective;
+mod memfabric;
 mod memory;
 
 /// Raises the `fabricsim.errors` class `name` built with `message` and `kwargs`.
@@ -260,6 +261,17 @@ fn fabric_endpoints(py: Python<'_>, json: String) -> PyResult<usize> {
 }
 
 #[pyfunction]
+fn protocol_preset_names() -> Vec<&'static str> {
+    presets::PROTOCOL_PRESETS.iter().map(|(n, _)| *n).collect()
+}
+
+/// The TOML text of a memory-protocol preset.
+#[pyfunction]
+fn protocol_preset_toml(py: Python<'_>, name: String) -> PyResult<&'static str> {
+    enter(py, move || presets::protocol_preset_toml(&name))
+}
+
+#[pyfunction]
 fn hbm_preset_names() -> Vec<&'static str> {
     presets::HBM_PRESETS.iter().map(|(n, _)| *n).collect()
 }
@@ -459,8 +471,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fabric_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(fabric_endpoints, m)?)?;
     m.add_function(wrap_pyfunction!(hbm_preset_toml, m)?)?;
+    m.add_function(wrap_pyfunction!(protocol_preset_names, m)?)?;
+    m.add_function(wrap_pyfunction!(protocol_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(hbm_resolve, m)?)?;
     m.add_function(wrap_pyfunction!(memory::run_memory, m)?)?;
+    m.add_function(wrap_pyfunction!(memfabric::run_memory_fabric, m)?)?;
     m.add_function(wrap_pyfunction!(collective::run_collective, m)?)?;
     m.add_function(wrap_pyfunction!(link_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(link_resolve, m)?)?;

@@ -24,6 +24,31 @@ fn unsigned(col: Vec<i64>, name: &str) -> Result<Vec<u64>, Error> {
         .collect()
 }
 
+/// Puts a stack's counters into `d` (scalars, and per-bank byte columns).
+pub(crate) fn put_counters(
+    py: Python<'_>,
+    d: &Bound<'_, PyDict>,
+    k: &hbm::Counters,
+) -> PyResult<()> {
+    for (name, v) in [
+        ("row_hits", k.row_hits),
+        ("row_misses", k.row_misses),
+        ("row_conflicts", k.row_conflicts),
+        ("reads", k.reads),
+        ("writes", k.writes),
+        ("forwarded_reads", k.forwarded_reads),
+        ("refab", k.refab),
+        ("refsb", k.refsb),
+        ("precharges", k.precharges),
+    ] {
+        d.set_item(name, v)?;
+    }
+    d.set_item("bank_acts", u64_bytes(py, k.bank_acts.iter().copied()))?;
+    d.set_item("bank_reads", u64_bytes(py, k.bank_reads.iter().copied()))?;
+    d.set_item("bank_writes", u64_bytes(py, k.bank_writes.iter().copied()))?;
+    Ok(())
+}
+
 /// Runs memory requests (int64 byte columns) on one HBM stack.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
@@ -67,23 +92,7 @@ pub fn run_memory<'py>(
     d.set_item("wall_seconds", r.wall_seconds)?;
     d.set_item("admitted", u64_bytes(py, r.admitted.iter().copied()))?;
     d.set_item("finished", u64_bytes(py, r.finished.iter().copied()))?;
-    let k = &r.counters;
-    for (name, v) in [
-        ("row_hits", k.row_hits),
-        ("row_misses", k.row_misses),
-        ("row_conflicts", k.row_conflicts),
-        ("reads", k.reads),
-        ("writes", k.writes),
-        ("forwarded_reads", k.forwarded_reads),
-        ("refab", k.refab),
-        ("refsb", k.refsb),
-        ("precharges", k.precharges),
-    ] {
-        d.set_item(name, v)?;
-    }
-    d.set_item("bank_acts", u64_bytes(py, k.bank_acts.iter().copied()))?;
-    d.set_item("bank_reads", u64_bytes(py, k.bank_reads.iter().copied()))?;
-    d.set_item("bank_writes", u64_bytes(py, k.bank_writes.iter().copied()))?;
+    put_counters(py, &d, &r.counters)?;
     d.set_item("bank_split", r.bank_split.clone())?;
     let t = &r.trace;
     d.set_item("trace_cycle", u64_bytes(py, t.iter().map(|c| c.cycle)))?;

@@ -98,6 +98,9 @@ pub struct MemorySystem {
     pub finished: Vec<u64>,
     pub completed: usize,
     last_done: u64,
+    /// Requests finished since the owner last took them (kept only when
+    /// something listens, as the memory fabric does).
+    pub done_feed: Option<Vec<u32>>,
 }
 
 impl MemorySystem {
@@ -159,6 +162,7 @@ impl MemorySystem {
             finished: vec![NEVER; n],
             completed: 0,
             last_done: 0,
+            done_feed: None,
         })
     }
 
@@ -176,6 +180,28 @@ impl MemorySystem {
         let b = bank % self.banks_per_group;
         let g = bank / self.banks_per_group;
         (g / self.bank_groups, g % self.bank_groups, b)
+    }
+
+    /// Bytes the stack holds (requests must fall inside).
+    pub fn capacity(&self) -> u64 {
+        self.mapping.capacity()
+    }
+
+    /// Adds a request arriving at CK cycle `arrival` (not before any request
+    /// already given, and after every cycle already stepped); `addr..addr +
+    /// bytes` must lie in the stack (checked by the caller). Returns its index.
+    pub fn push(&mut self, addr: u64, bytes: u32, write: bool, arrival: u64) -> u32 {
+        debug_assert!(addr + bytes as u64 <= self.capacity());
+        debug_assert!(self.reqs.arrival.last().is_none_or(|&a| a <= arrival));
+        let r = self.reqs.addr.len() as u32;
+        self.reqs.addr.push(addr);
+        self.reqs.bytes.push(bytes);
+        self.reqs.write.push(write);
+        self.reqs.arrival.push(arrival);
+        self.pieces_left.push(0);
+        self.admitted.push(NEVER);
+        self.finished.push(NEVER);
+        r
     }
 
     fn admit(&mut self, c: u64) {
@@ -218,12 +244,13 @@ impl MemorySystem {
     }
 
     fn complete(&mut self, c: u64) -> bool {
-        let (left, finished, outstanding, completed, last) = (
+        let (left, finished, outstanding, completed, last, feed) = (
             &mut self.pieces_left,
             &mut self.finished,
             &mut self.outstanding,
             &mut self.completed,
             &mut self.last_done,
+            &mut self.done_feed,
         );
         let mut any = false;
         self.sink.drain_done(c, |req, at| {
@@ -235,6 +262,9 @@ impl MemorySystem {
                 *outstanding -= 1;
                 *completed += 1;
                 *last = (*last).max(at);
+                if let Some(feed) = feed.as_mut() {
+                    feed.push(req);
+                }
             }
         });
         any

@@ -78,6 +78,9 @@ pub struct Tally {
     /// Messages delivered since the owner last took them (kept only when
     /// something listens, as a collective executor does).
     pub fresh: Option<Vec<MsgId>>,
+    /// Messages whose last flit an endpoint sent since the owner last took
+    /// them (kept only when something listens, as the memory fabric does).
+    pub sent: Option<Vec<MsgId>>,
 }
 
 impl Tally {
@@ -157,6 +160,10 @@ pub struct LinkDir {
     /// The receiver is a router input port: flits wait in its buffers until
     /// the router forwards them (`pop_for_router`), which returns the credit.
     to_router: bool,
+    /// The receiver is an endpoint that takes flits itself (`take`) when it
+    /// has room for them, as a memory device does: until then they wait in
+    /// the buffers and hold their credits (backpressure into the fabric).
+    held: bool,
     /// Extra cycles before a sent flit reaches the wire (a router pipeline).
     extra_delay: u64,
     wire: DelayLine<Flit>,
@@ -236,6 +243,7 @@ impl LinkDir {
             src,
             dst,
             to_router,
+            held: false,
             extra_delay,
             wire: DelayLine::default(),
             back_wire: DelayLine::default(),
@@ -272,7 +280,7 @@ impl LinkDir {
     /// and an unpaced receiver (whose per-cycle statistics are derived).
     #[inline]
     pub fn inputs_idle(&self, c: Cycle) -> bool {
-        (self.rx.is_unpaced() || self.to_router)
+        (self.rx.is_unpaced() || self.holds())
             && self.wire.next_arrival().is_none_or(|a| a > c)
             && self.back_wire.next_arrival().is_none_or(|a| a > c)
             && self.receiver.as_ref().is_none_or(|r| !r.ack_pending_at(c))
@@ -306,7 +314,7 @@ impl LinkDir {
         // consuming what the link layer passes up at once (see `pass_up`) is
         // exactly accept + drain.
         // Router inputs hold flits until the router forwards them.
-        let unpaced = self.rx.is_unpaced() && !self.to_router;
+        let unpaced = self.rx.is_unpaced() && !self.holds();
         self.ctrl_out.clear();
         while let Some(flit) = self.wire.pop_due(c) {
             tally.events += 1;
@@ -355,7 +363,7 @@ impl LinkDir {
             }
         }
         if !unpaced {
-            if !self.to_router {
+            if !self.holds() {
                 self.rx.refill();
                 while let Some(flit) = self.rx.next_drained() {
                     act.progressed = true;
@@ -383,7 +391,7 @@ impl LinkDir {
         if flit.is(Flit::UNDETECTED) || flit.is(Flit::DETECTED) {
             tally.log.corrupt[flit.msg] = true;
         }
-        if self.rx.is_unpaced() && !self.to_router {
+        if self.rx.is_unpaced() && !self.holds() {
             self.consume(flit, c, p, tally)
         } else {
             self.rx.accept(flit).map_err(|o| Error::Invariant {
@@ -421,8 +429,23 @@ impl LinkDir {
         Ok(())
     }
 
-    /// The router takes the head flit of `vc` to forward it: the buffer is
-    /// free again and its credit heads back upstream.
+    /// The receiver keeps flits in its buffers until it takes them: a
+    /// router's input, or an endpoint told to hold (see [`LinkDir::hold`]).
+    #[inline(always)]
+    fn holds(&self) -> bool {
+        self.to_router || self.held
+    }
+
+    /// Makes an endpoint receiver hold its flits until it takes them.
+    pub fn hold(&mut self, p: &LinkParams) {
+        debug_assert!(!self.to_router && self.rx.is_empty());
+        self.held = true;
+        self.rx = RxPort::new(p.vcs, p.credits_per_vc, None);
+    }
+
+    /// The router (or a holding endpoint) takes the head flit of `vc`: the
+    /// buffer is free again and its credit heads back upstream; an
+    /// endpoint's message is delivered with its last flit.
     #[inline]
     pub fn pop_for_router(
         &mut self,
@@ -479,6 +502,7 @@ impl LinkDir {
             self.stats.replay_stall_cycles += waiting as u64;
             None
         } else {
+            let from_port = matches!(source, Source::Port(_));
             let new = match source {
                 Source::Port(ref mut tx) => tx
                     .send(p, &mut self.credits)
@@ -494,6 +518,11 @@ impl LinkDir {
                 self.stats.payload_bytes += flit.payload_bytes as u64;
                 if first_of_message {
                     tally.log.send[flit.msg] = c;
+                }
+                if from_port && flit.is(Flit::MSG_TAIL) {
+                    if let Some(sent) = &mut tally.sent {
+                        sent.push(flit.msg);
+                    }
                 }
                 act.progressed = true;
                 flit
@@ -568,7 +597,7 @@ impl LinkDir {
                 _ => tx.account_idle(k, &self.credits),
             }
         }
-        if !self.to_router {
+        if !self.holds() {
             self.rx.account_idle(k);
         }
     }

@@ -288,6 +288,7 @@ impl Network {
                 delivered: 0,
                 events: 0,
                 fresh: None,
+                sent: None,
             },
             routed,
             msg_dst: IdVec::from_vec(traffic.dst.clone()),
@@ -342,6 +343,40 @@ impl Network {
         self.given[e] += 1;
         self.endpoints[port as usize].tx.offer(at, id, bytes, vc);
         id
+    }
+
+    /// Makes endpoint `e`'s receivers hold arriving flits until taken with
+    /// [`Network::take`] (a memory device taking requests as it has room).
+    pub fn hold_inputs_of(&mut self, e: u32) {
+        let params = self.params.clone();
+        for d in self.dirs.iter_mut() {
+            if d.dst == Node::Endpoint(EndpointId(e)) {
+                d.hold(&params);
+            }
+        }
+    }
+
+    /// Link directions arriving at endpoint `e`.
+    pub fn inputs_of(&self, e: u32) -> Vec<LinkDirId> {
+        self.dirs
+            .ids()
+            .filter(|&d| self.dirs[d].dst == Node::Endpoint(EndpointId(e)))
+            .collect()
+    }
+
+    /// Takes the head flit of `vc` from held link direction `d` at cycle `c`
+    /// (its credit heads back; a message's last flit delivers it).
+    pub fn take(&mut self, d: LinkDirId, vc: usize, c: Cycle) -> Result<Flit> {
+        self.dirs[d].pop_for_router(vc, c, &self.params, &mut self.tally)
+    }
+
+    /// Splits every router's VCs into `k` message-class shares.
+    pub fn set_message_classes(&mut self, k: usize) {
+        if let Some(rt) = &mut self.routed {
+            for r in &mut rt.routers {
+                r.set_message_classes(k);
+            }
+        }
     }
 
     /// Adds a scripted fault mid-run (validated by the caller).

@@ -70,6 +70,10 @@ pub struct Router {
     pub inputs: Vec<Option<LinkDirId>>,
     pub outputs: Vec<Option<LinkDirId>>,
     vcs: usize,
+    /// VCs per message class: the VCs are split into equal shares, one per
+    /// message class (requests, responses, ...), and a packet never leaves
+    /// its class's share; within a share the routing's VC classes apply.
+    class_vcs: usize,
     allocator: Allocator,
     timing: RouterTiming,
     /// Virtual cut-through: a head wins an output VC only with credits for
@@ -121,6 +125,7 @@ impl Router {
             inputs: vec![None; ports],
             outputs: vec![None; ports],
             vcs,
+            class_vcs: vcs,
             allocator: spec.allocator,
             timing: spec.timing(),
             cut_through: spec.switching == Switching::VirtualCutThrough,
@@ -142,6 +147,23 @@ impl Router {
 
     fn ports(&self) -> usize {
         self.inputs.len()
+    }
+
+    /// Splits the VCs into `k` message-class shares (`k` divides the VCs).
+    pub fn set_message_classes(&mut self, k: usize) {
+        self.class_vcs = self.vcs / k.max(1);
+    }
+
+    /// The routing class of a packet on input VC `v` (within its message class's share).
+    fn routing_class(&self, v: usize, routing: &Routing) -> u8 {
+        routing.class_of_vc((v % self.class_vcs) as u32, self.class_vcs as u32)
+    }
+
+    /// The output VCs `lo..hi` a packet on input VC `v` may take for routing class `class`.
+    fn out_vcs(&self, v: usize, class: u8, routing: &Routing) -> (u32, u32) {
+        let base = (v / self.class_vcs * self.class_vcs) as u32;
+        let (lo, hi) = routing.vc_range(class, self.class_vcs as u32);
+        (base + lo, base + hi)
     }
 
     /// Route computation, VC allocation and switch allocation for cycle `c`;
@@ -169,7 +191,7 @@ impl Router {
                 let Some(front) = rx.front(v) else { continue };
                 holding = true;
                 if self.state[p * vcs + v] == VcState::Idle {
-                    let class = ctx.routing.class_of_vc(v as u32, vcs as u32);
+                    let class = self.routing_class(v, ctx.routing);
                     let dst = crate::ids::EndpointId(ctx.msg_dst[front.msg]);
                     // Randomized routing picks per message; others ignore it.
                     let choice = if ctx.routing.choices() > 1 {
@@ -422,7 +444,7 @@ impl Router {
             0
         };
         let out_dir = self.outputs[o];
-        let (lo, hi) = routing.vc_range(class, vcs as u32);
+        let (lo, hi) = self.out_vcs(i % vcs, class, routing);
         let first = self.vc_rr[o].clamp(lo, hi.max(lo + 1) - 1);
         if let Some(out_vc) = (first..hi).chain(lo..first).find(|&w| {
             self.owner[o * vcs + w as usize] == FREE
@@ -449,7 +471,7 @@ impl Router {
                 self.outputs[out as usize].map(|dir| Wait::Credit { dir, vc: out_vc })
             }
             VcState::Routed { out, class, .. } => {
-                let (lo, hi) = routing.vc_range(class, vcs as u32);
+                let (lo, hi) = self.out_vcs(vc as usize, class, routing);
                 let held = (lo..hi)
                     .map(|w| self.owner[out as usize * vcs + w as usize])
                     .find(|&o| o != FREE);

@@ -11,6 +11,7 @@ pub mod fabric;
 pub mod faults;
 pub mod hbm;
 pub mod link;
+pub mod memfabric;
 pub mod memory;
 pub mod parse;
 pub mod presets;
@@ -114,6 +115,12 @@ impl Spec for memory::ControllerSpec {
     }
 }
 
+impl Spec for memfabric::ProtocolSpec {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+}
+
 impl Spec for RunOptions {
     fn check(&self) -> Result<()> {
         self.validate()
@@ -139,6 +146,7 @@ pub const SPEC_KINDS: &[&str] = &[
     "case",
     "hbm",
     "controller",
+    "protocol",
 ];
 
 /// Calls the generic `$f::<T>(args)` for the spec type named by `$kind`.
@@ -153,6 +161,7 @@ macro_rules! by_kind {
             "case" => $f::<case::CaseSpec>($($arg),*),
             "hbm" => $f::<hbm::HbmSpec>($($arg),*),
             "controller" => $f::<memory::ControllerSpec>($($arg),*),
+            "protocol" => $f::<memfabric::ProtocolSpec>($($arg),*),
             other => Err(unknown_kind(other)),
         }
     };

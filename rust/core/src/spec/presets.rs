@@ -96,6 +96,23 @@ pub fn fabric_preset_toml(name: &str) -> Result<&'static str> {
     preset_toml(FABRIC_PRESETS, "fabric", name)
 }
 
+/// `(name, TOML text)` of every memory-protocol preset, sorted by name.
+pub const PROTOCOL_PRESETS: &[(&str, &str)] = &[
+    (
+        "cxl_mem",
+        include_str!("../../../../specs/protocol/cxl_mem.toml"),
+    ),
+    (
+        "nvlink_peer",
+        include_str!("../../../../specs/protocol/nvlink_peer.toml"),
+    ),
+];
+
+/// The TOML text of a memory-protocol preset.
+pub fn protocol_preset_toml(name: &str) -> Result<&'static str> {
+    preset_toml(PROTOCOL_PRESETS, "protocol", name)
+}
+
 /// `(name, TOML text)` of every HBM preset, sorted by name.
 pub const HBM_PRESETS: &[(&str, &str)] = &[
     ("hbm2", include_str!("../../../../specs/hbm/hbm2.toml")),
@@ -155,6 +172,12 @@ mod tests {
         // 16 Gb per die x 8 dies = 16 GiB per HBM3 stack
         assert_eq!(hbm_preset("hbm3").unwrap().capacity_bytes(), 16 << 30);
         assert!(hbm_preset("hbm9").unwrap_err().to_string().contains("hbm3"));
+        for (name, text) in PROTOCOL_PRESETS {
+            let p: super::super::memfabric::ProtocolSpec = from_toml(text, name).unwrap();
+            p.validate().unwrap();
+            assert_eq!(p.name, *name);
+            assert!(!p.sources.is_empty());
+        }
     }
 
     #[test]

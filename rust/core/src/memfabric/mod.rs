@@ -1,0 +1,178 @@
+//! The memory fabric: loads, stores and DMA to memory behind other
+//! endpoints (a peer's HBM, a memory expander) as request and response
+//! messages over the links and switches, and to local HBM without them.
+//!
+//! One file per concept: the address map ([`address`]), the requesters
+//! ([`requester`]), the memory devices and their clock crossing
+//! ([`device`]), and the model that steps them with the network ([`model`]).
+
+pub mod address;
+pub mod device;
+pub mod model;
+pub mod requester;
+
+use crate::engine::{self, Model, Stop};
+use crate::error::{Error, Result};
+use crate::hbm::{Counters, MemoryRequests, MemorySystem};
+use crate::network::Network;
+use crate::result::RunResult;
+use crate::spec::memfabric::{MemoryFabricSpec, MemoryLoadSpec, Target};
+use crate::spec::RunOptions;
+use crate::traffic::MessageTraffic;
+use address::AddressMap;
+use device::Device;
+pub use model::{MemoryFabric, Messages, Rows, NEVER_PS};
+use requester::Requester;
+
+/// One memory device's report.
+#[derive(Clone, Debug)]
+pub struct DeviceReport {
+    pub endpoint: u32,
+    pub expander: bool,
+    /// Requests it served (local and remote) and its stack's counters.
+    pub requests: u64,
+    pub counters: Counters,
+    pub tck_ns: f64,
+    /// CK cycles it ran.
+    pub cycles: u64,
+}
+
+/// What a memory-fabric run returns.
+#[derive(Clone, Debug)]
+pub struct MemoryFabricResult {
+    /// The network's result: links, and the request and response messages.
+    pub run: RunResult,
+    /// One row per request.
+    pub rows: Rows,
+    /// The messages of `run`, as sent.
+    pub messages: Messages,
+    /// Per requester: its mean requests in flight, measured as the time
+    /// integral of its tags in use (kept apart from the rows' times).
+    pub occupancy: Vec<f64>,
+    pub devices: Vec<DeviceReport>,
+}
+
+/// Runs `load` on the memory fabric `spec`.
+pub fn run_memory_fabric(
+    spec: &MemoryFabricSpec,
+    load: &MemoryLoadSpec,
+    opts: &RunOptions,
+) -> Result<MemoryFabricResult> {
+    spec.validate()?;
+    opts.validate().map_err(|e| e.within("options"))?;
+    let params = spec.fabric.link.resolve().map_err(|e| e.within("link"))?;
+    let clock = params.clock;
+    let n = spec.fabric.topology.num_endpoints();
+    let net = Network::new(
+        &spec.fabric,
+        params,
+        &MessageTraffic::default(),
+        opts.seed,
+        &opts.faults,
+    )?;
+    let vcs = net.params.vcs as usize;
+    let mut devices = Vec::with_capacity(n);
+    for e in 0..n as u32 {
+        let hbm = match (&spec.expander_memory, spec.is_expander(e)) {
+            (Some(m), true) => m,
+            _ => &spec.hbm,
+        };
+        let mem = MemorySystem::new(hbm, &spec.controller, MemoryRequests::default(), false)?;
+        devices.push(Device::new(e, mem, hbm.tck_ns, net.inputs_of(e), vcs));
+    }
+    let map = AddressMap::new(
+        devices.iter().map(|d| d.mem.capacity()).collect(),
+        spec.expanders.clone(),
+        spec.protocol.interleave_bytes,
+    );
+    let mut requesters = Vec::with_capacity(load.requesters.len());
+    for (i, q) in load.requesters.iter().enumerate() {
+        let within = |e: Error| e.within(&format!("requesters[{i}]"));
+        let target = q.validate(spec).map_err(within)?;
+        let space = map.space(target, q.endpoint);
+        if let Some(j) = q
+            .addresses
+            .iter()
+            .position(|&a| a.checked_add(q.bytes as u64).is_none_or(|end| end > space))
+        {
+            return Err(within(Error::spec(
+                format!("addresses[{j}]"),
+                format!(
+                    "{:#x} + {} bytes is beyond the target's {space:#x} bytes",
+                    q.addresses[j], q.bytes
+                ),
+            )));
+        }
+        if target == Target::Local && q.bytes as u64 > space {
+            return Err(within(Error::spec("bytes", "larger than the memory")));
+        }
+        let start = clock.cycle_at_or_after(crate::spec::link::ns_to_ps(q.start_ns));
+        requesters.push(Requester::new(i, q, target, start, opts.seed));
+    }
+    let mut limit = opts.max_cycles.unwrap_or(u64::MAX);
+    if let Some(t) = opts.max_time_ns {
+        limit =
+            limit.min(clock.cycle_at_or_after(crate::spec::link::ns_to_ps(t).saturating_add(1)));
+    }
+    let p = &spec.protocol;
+    let mut model = MemoryFabric::new(
+        net,
+        devices,
+        requesters,
+        map,
+        p.classes(),
+        (p.request_header_bytes, p.response_header_bytes),
+        p.device_queue,
+    );
+    let started = std::time::Instant::now();
+    let stop = engine::drive(&mut model, opts, limit)?;
+    let wall = started.elapsed().as_secs_f64();
+    let (cycles, complete) = match stop {
+        Stop::Done { last } => (last + 1, true),
+        Stop::Limit { limit } => (limit, false),
+        Stop::Deadlock { cycle, .. } => {
+            let waiting = model.waiting();
+            let message = engine::deadlock_message(&stop, &waiting, model.net.undelivered());
+            return Err(Error::Deadlock {
+                cycle,
+                time_ps: clock.start_ps(cycle),
+                message: format!("memory fabric stalled: {message}"),
+                waiting,
+                partial: Box::new(crate::simulation::network_report(
+                    &model.net,
+                    cycle + 1,
+                    false,
+                    wall,
+                )),
+            });
+        }
+    };
+    let run = crate::simulation::network_report(&model.net, cycles, complete, wall);
+    let occupancy = model
+        .requesters
+        .iter()
+        .map(|q| q.mean_occupancy())
+        .collect();
+    let devices = model
+        .devices
+        .iter_mut()
+        .map(|d| DeviceReport {
+            endpoint: d.endpoint,
+            expander: spec.is_expander(d.endpoint),
+            requests: d.row_of.len() as u64,
+            counters: std::mem::take(&mut d.mem.sink.counters),
+            tck_ns: match (&spec.expander_memory, spec.is_expander(d.endpoint)) {
+                (Some(m), true) => m.tck_ns,
+                _ => spec.hbm.tck_ns,
+            },
+            cycles: d.ck.cycle_at_or_after(run.end_ps),
+        })
+        .collect();
+    Ok(MemoryFabricResult {
+        run,
+        rows: std::mem::take(&mut model.rows),
+        messages: std::mem::take(&mut model.messages),
+        occupancy,
+        devices,
+    })
+}
