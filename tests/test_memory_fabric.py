@@ -42,14 +42,15 @@ def test_an_isolated_remote_read_takes_request_plus_closed_bank_read_plus_respon
     p = fab.link.resolved()["cycle_ps"]
     tck = HBM3.tck_ns * 1000
     t = HBM3.timing
-    # The request (a 16 B header) reaches the device; the stack takes it at the first CK edge
-    # after that; a closed bank reads in tRCD + CL + BL; the fabric sees the data at its next
-    # cycle edge and sends the response (16 B header + 64 B data) back.
-    at_device = message_cycles(fab, 16) * p
+    # The request (a header-only packet: the link's 16 B header slot) reaches the device; the
+    # stack takes it at the first CK edge after that; a closed bank reads in tRCD + CL + BL;
+    # the fabric sees the data at its next cycle edge and sends the response (header slot +
+    # 64 B data) back.
+    at_device = message_cycles(fab, 0) * p
     ck_in = math.floor(at_device / tck) + 1
     ck_done = ck_in + t["rcd_rd"] + t["cl"] + t["bl"]
     resp_sent = math.ceil(ck_done * tck / p)
-    done = (resp_sent + message_cycles(fab, 16 + 64)) * p
+    done = (resp_sent + message_cycles(fab, 64)) * p
     q = res.requesters[0]
     assert res.rows["device_ps"].tolist() == [at_device]
     assert res.rows["memory_ps"].tolist() == [ck_done * tck]
@@ -62,8 +63,10 @@ def test_an_isolated_remote_write_carries_its_data_and_gets_a_header_only_comple
     fab = star()
     res = fab.run(fs.traffic.loads(requester=0, target="peer:2", requests=1, read_ratio=0.0))
     m = res.fabric.messages
-    assert m["bytes"].tolist() == [16 + 64, 16]  # request with data, completion
+    assert m["bytes"].tolist() == [64, 0]  # payload: the data, then a header-only completion
     assert m["src"].tolist() == [0, 2] and m["dst"].tolist() == [2, 0]
+    wire = res.fabric.links["payload_bytes"]
+    assert sorted(set(wire.tolist()) - {0}) == [64]  # payload counted; each hop carries it once
     assert res.devices[2].writes == 2  # two 32 B accesses of HBM3
     assert res.rows["write"].tolist() == [True]
 
@@ -88,8 +91,11 @@ def check_run(res, load):
         [load.requesters[q].endpoint != d for q, d in zip(rows["requester"], rows["device"], strict=True)],
         dtype=bool,
     )
-    per_row = np.bincount(res.message_row, minlength=len(rows["issue_ps"]))
-    assert (per_row == np.where(remote, 2, 0)).all()  # one request and one response each
+    # one request and one response message each (several may share a message: packing)
+    for k in ("request_msg", "response_msg"):
+        assert ((rows[k] >= 0) == remote).all()
+    carried = np.bincount(np.concatenate([rows["request_msg"][remote], rows["response_msg"][remote]]))
+    assert (carried == res.message_items).all()
     assert (res.fabric.messages["deliver_ps"] >= 0).all()
     order = rows["issue_ps"] <= rows["device_ps"]
     assert order.all() and (rows["device_ps"] <= rows["memory_ps"]).all()
@@ -129,11 +135,33 @@ def test_global_addresses_interleave_over_every_device():
     assert stream.rows["device"].tolist() == np.repeat(np.arange(6), 64).tolist()
 
 
+@pytest.mark.parametrize("pack", [True, False])
+def test_packing_puts_several_small_messages_for_one_endpoint_in_a_flit(pack):
+    # CXL 3 256 B flits hold 240 B of slots: 15 read requests (one header slot each) or three
+    # 64 B data responses (a header slot and four data slots each)
+    fab = star(pack=pack)
+    res = fab.run(fs.traffic.loads(requester=0, target="expander:0", outstanding=64, requests=3000))
+    items = res.message_items
+    if pack:
+        req = items[res.rows["request_msg"]]
+        resp = items[res.rows["response_msg"]]
+        assert req.max() == 15 and resp.max() == 3
+    else:
+        assert (items == 1).all()
+    check_run(res, fs.traffic.loads(requester=0, target="expander:0", requests=3000))
+    # one flit carries at most three 64 B responses: at most 96 B of data per 2 ns flit time
+    cycle_ns = CXL.resolved()["cycle_ps"] / 1000
+    per_flit = 3 if pack else 1
+    assert res.requesters[0].bandwidth_gbps <= per_flit * 64 / cycle_ns * 1.001
+
+
 def test_remote_bandwidth_reaches_the_link_and_never_exceeds_it():
     # 256 B reads over NVLink-like links: the response direction carries 272 B per 256 B read
+    # (a 16 B header flit and 16 data flits), the link's goodput at its MTU
     fab = star(link=fs.LinkSpec.preset("nvlink4"), protocol="nvlink_peer")
     goodput = fab.link.resolved()["max_goodput_gbps"] / 8  # GB/s
-    bound = min(goodput * 256 / 272, HBM3.peak_gbps)
+    assert goodput == pytest.approx(fab.link.resolved()["raw_gbps"] / 8 * 256 / 272)
+    bound = min(goodput, HBM3.peak_gbps)
     res = fab.run(
         fs.traffic.loads(
             requester=0, target="peer:1", pattern="stream", bytes=256, outstanding=128, requests=4000
@@ -205,13 +233,8 @@ def test_separate_message_classes_do_not_deadlock_under_the_same_load():
     fab, load = deadlock_prone("separate")
     res = fab.run(load, watchdog_cycles=20_000, check_invariants=True)
     check_run(res, load)
-    vcs = res.fabric.messages["vc"]
-    kinds = np.array(res.fabric.messages["bytes"])  # requests leave on VC 0, responses on VC 1
-    assert set(vcs[res.fabric.messages["src"] == 0][: len(kinds)].tolist()) <= {0, 1}
-    first = {}
-    for row, vc in zip(res.message_row, vcs, strict=True):
-        first.setdefault(int(row), []).append(int(vc))
-    assert all(v == [0, 1] for v in first.values())
+    vcs = res.fabric.messages["vc"]  # requests on VC 0, responses on VC 1
+    assert (vcs[res.rows["request_msg"]] == 0).all() and (vcs[res.rows["response_msg"]] == 1).all()
 
 
 @settings(max_examples=25, deadline=None)

@@ -33,7 +33,15 @@ if TYPE_CHECKING:
 
 def _u64(raw: bytes) -> npt.NDArray[np.int64]:
     """A column of the engine's u64 values; "never" (u64::MAX) reads as -1."""
-    return np.frombuffer(raw, dtype="<u8").view(np.int64)
+    col: npt.NDArray[np.int64] = np.frombuffer(raw, dtype="<u8").view(np.int64)
+    return col
+
+
+def _u32(raw: bytes) -> npt.NDArray[np.int64]:
+    """A column of the engine's u32 ids (sent as u64); "none" (u32::MAX) reads as -1."""
+    col = _u64(raw).copy()
+    col[col == 0xFFFFFFFF] = -1
+    return col
 
 
 @dataclass(frozen=True)
@@ -102,9 +110,9 @@ class MemoryFabricResult:
             *(_u64(raw[f"msg_{k}"]).copy() for k in ("src", "dst", "bytes", "inject_ps", "vc"))
         )
         self.fabric = Result(raw, traffic)
-        """The network's result: links, and every request and response as a message
-        (``message_row`` gives each one's request row)."""
-        self.message_row: npt.NDArray[np.int64] = _u64(raw["msg_row"])
+        """The network's result: links, and the request and response messages (a message
+        carries one request or response, or several packed; ``message_items`` counts them)."""
+        self.message_items: npt.NDArray[np.int64] = _u64(raw["msg_items"])
         self.time_ns: float = self.fabric.end_ps / 1e3
         """Simulated time, ns."""
         req = _u64(raw["row_requester"])
@@ -117,8 +125,14 @@ class MemoryFabricResult:
             "device_ps": _u64(raw["row_device_ps"]),
             "memory_ps": _u64(raw["row_memory_ps"]),
             "complete_ps": _u64(raw["row_complete_ps"]),
+            "request_msg": _u32(raw["row_request_msg"]),
+            "response_msg": _u32(raw["row_response_msg"]),
         }
-        """One entry per request issued, in issue order (times in ps; -1: not reached)."""
+        """One entry per request issued, in issue order (times in ps; -1: not reached): who
+        issued it (``requester``, an index into the load), the ``device`` (endpoint) and the
+        address within it, ``write``, when it was issued, reached the device, finished in the
+        stack and completed, and the messages (rows of ``fabric.messages``) that carried its
+        request and its response (-1 for a local request)."""
         self._access_bytes = access_bytes
 
     @property

@@ -47,7 +47,9 @@ pub fn run_memory_fabric<'py>(
     d.set_item("msg_bytes", u64_bytes(py, m.bytes.iter().copied()))?;
     d.set_item("msg_vc", u64_bytes(py, m.vc.iter().map(|&v| v as u64)))?;
     d.set_item("msg_inject_ps", u64_bytes(py, m.inject_ps.iter().copied()))?;
-    d.set_item("msg_row", u32s(&m.row))?;
+    d.set_item("msg_items", u32s(&m.items))?;
+    d.set_item("row_request_msg", u32s(&rows.request_msg))?;
+    d.set_item("row_response_msg", u32s(&rows.response_msg))?;
     d.set_item("occupancy", r.occupancy.clone())?;
     let devices = PyList::empty(py);
     for dev in &r.devices {

@@ -21,11 +21,30 @@ struct Segmenter {
     started: bool,
 }
 
-/// A message admitted into a VC queue: its id and size.
+/// A message admitted into a VC queue: its id and size, and wire bytes its
+/// first packet carries beyond its payload and packet overhead (the header
+/// slots of items merged into it that carry no data of their own).
 #[derive(Clone, Copy, Debug)]
 struct Queued {
     msg: MsgId,
     bytes: u64,
+    extra: u64,
+}
+
+/// A message offered for a cycle, not yet admitted.
+#[derive(Clone, Copy, Debug)]
+struct Planned {
+    at: Cycle,
+    vc: u8,
+    q: Queued,
+}
+
+/// The last message of a VC that has not started: what may still grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unstarted {
+    pub msg: MsgId,
+    pub bytes: u64,
+    pub extra: u64,
 }
 
 /// One flit chosen for the wire this cycle.
@@ -39,7 +58,7 @@ pub struct Sent {
 #[derive(Clone, Debug)]
 pub struct TxPort {
     /// Messages of this source, ordered by (inject cycle, message id).
-    plan: Vec<(Cycle, MsgId, u64, u8)>,
+    plan: Vec<Planned>,
     next_plan: usize,
     queues: Vec<VecDeque<Queued>>,
     seg: Vec<Segmenter>,
@@ -72,7 +91,18 @@ impl TxPort {
         plan.sort_unstable_by_key(|&(c, m, _, _)| (c, m));
         let vcs = params.vcs as usize;
         Self {
-            plan,
+            plan: plan
+                .into_iter()
+                .map(|(at, msg, bytes, vc)| Planned {
+                    at,
+                    vc,
+                    q: Queued {
+                        msg,
+                        bytes,
+                        extra: 0,
+                    },
+                })
+                .collect(),
             next_plan: 0,
             queues: vec![VecDeque::new(); vcs],
             seg: vec![Segmenter::default(); vcs],
@@ -92,11 +122,11 @@ impl TxPort {
     #[inline]
     pub fn admit(&mut self, c: Cycle) -> usize {
         let start = self.next_plan;
-        while let Some(&(at, msg, bytes, vc)) = self.plan.get(self.next_plan) {
+        while let Some(&Planned { at, vc, q }) = self.plan.get(self.next_plan) {
             if at > c {
                 break;
             }
-            self.queues[vc as usize].push_back(Queued { msg, bytes });
+            self.queues[vc as usize].push_back(q);
             self.queued_mask |= 1 << vc;
             self.next_plan += 1;
         }
@@ -107,8 +137,49 @@ impl TxPort {
     /// already simulated), after every message already offered for `at`.
     pub fn offer(&mut self, at: Cycle, msg: MsgId, bytes: u64, vc: u8) {
         let pos = self.next_plan
-            + self.plan[self.next_plan..].partition_point(|&(c, m, ..)| (c, m) <= (at, msg));
-        self.plan.insert(pos, (at, msg, bytes, vc));
+            + self.plan[self.next_plan..].partition_point(|p| (p.at, p.q.msg) <= (at, msg));
+        let q = Queued {
+            msg,
+            bytes,
+            extra: 0,
+        };
+        self.plan.insert(pos, Planned { at, vc, q });
+    }
+
+    /// The last message of `vc` that has not sent a flit (offered or
+    /// queued), if the last message of `vc` is one.
+    pub fn unstarted_tail(&self, vc: u8) -> Option<Unstarted> {
+        let planned = self.plan[self.next_plan..]
+            .iter()
+            .rev()
+            .find(|p| p.vc == vc)
+            .map(|p| p.q);
+        let q = planned.or_else(|| {
+            let queue = &self.queues[vc as usize];
+            let started = queue.len() == 1 && self.seg[vc as usize].started;
+            queue.back().copied().filter(|_| !started)
+        })?;
+        Some(Unstarted {
+            msg: q.msg,
+            bytes: q.bytes,
+            extra: q.extra,
+        })
+    }
+
+    /// Grows the unstarted message `msg` of `vc` to `bytes` and `extra` wire
+    /// bytes (see [`TxPort::unstarted_tail`]).
+    pub fn grow(&mut self, vc: u8, msg: MsgId, bytes: u64, extra: u64) {
+        let q = match self.plan[self.next_plan..]
+            .iter_mut()
+            .rev()
+            .find(|p| p.vc == vc)
+        {
+            Some(p) => &mut p.q,
+            None => self.queues[vc as usize].back_mut().expect("a tail to grow"),
+        };
+        debug_assert_eq!(q.msg, msg);
+        q.bytes = bytes;
+        q.extra = extra;
     }
 
     /// Messages admitted and not fully sent, per VC.
@@ -119,7 +190,7 @@ impl TxPort {
     /// The inject cycle of the next message not yet admitted.
     #[inline]
     pub fn next_injection(&self) -> Option<Cycle> {
-        self.plan.get(self.next_plan).map(|&(c, ..)| c)
+        self.plan.get(self.next_plan).map(|p| p.at)
     }
 
     /// VCs that have a flit waiting and a credit to send it (`credits` are
@@ -144,12 +215,14 @@ impl TxPort {
             if seg.pkt_wire_left > 0 {
                 continue; // mid-packet: its room was reserved at the head
             }
-            let left = if seg.started {
-                seg.msg_left
+            let (left, extra) = if seg.started {
+                (seg.msg_left, 0)
             } else {
-                self.queues[v].front().map_or(0, |q| q.bytes)
+                self.queues[v]
+                    .front()
+                    .map_or((0, 0), |q| (q.bytes, q.extra))
             };
-            let flits = (left.min(ct.mtu) + ct.overhead).div_ceil(ct.flit_payload);
+            let flits = (left.min(ct.mtu) + ct.overhead + extra).div_ceil(ct.flit_payload);
             if (credits.get(v) as u64) < flits {
                 mask &= !(1 << v);
             }
@@ -193,9 +266,11 @@ impl TxPort {
         let head = *self.queues[vc].front().expect("sendable VC has a message");
         let seg = &mut self.seg[vc];
         let first_of_message = !seg.started;
+        let mut extra = 0;
         if first_of_message {
             seg.started = true;
             seg.msg_left = head.bytes;
+            extra = head.extra;
         }
         let mut room = params.flit_payload_bytes as u64;
         let mut flags = 0;
@@ -206,7 +281,8 @@ impl TxPort {
                 let payload = seg.msg_left.min(params.mtu_bytes as u64);
                 seg.msg_left -= payload;
                 seg.pkt_payload = payload as u32;
-                seg.pkt_wire_left = payload + params.packet_overhead_bytes as u64;
+                seg.pkt_wire_left =
+                    payload + params.packet_overhead_bytes as u64 + std::mem::take(&mut extra);
                 flags |= Flit::HEAD;
                 if params.packing == Packing::Padded {
                     let flits = seg.pkt_wire_left.div_ceil(params.flit_payload_bytes as u64);

@@ -114,16 +114,7 @@ pub fn run_memory_fabric(
         limit =
             limit.min(clock.cycle_at_or_after(crate::spec::link::ns_to_ps(t).saturating_add(1)));
     }
-    let p = &spec.protocol;
-    let mut model = MemoryFabric::new(
-        net,
-        devices,
-        requesters,
-        map,
-        p.classes(),
-        (p.request_header_bytes, p.response_header_bytes),
-        p.device_queue,
-    );
+    let mut model = MemoryFabric::new(net, devices, requesters, map, &spec.protocol);
     let started = std::time::Instant::now();
     let stop = engine::drive(&mut model, opts, limit)?;
     let wall = started.elapsed().as_secs_f64();

@@ -23,6 +23,7 @@ use crate::engine::{Activity, Model};
 use crate::error::{Result, WaitingChannel};
 use crate::ids::MsgId;
 use crate::network::Network;
+use crate::spec::memfabric::ProtocolSpec;
 use crate::time::{ClockDomain, Cycle, Ps};
 
 /// Never reached (a time column's value for a step that did not happen).
@@ -41,10 +42,25 @@ pub struct Rows {
     pub device_ps: Vec<Ps>,
     pub memory_ps: Vec<Ps>,
     pub complete_ps: Vec<Ps>,
+    /// The messages that carried its request and its response (`NONE` for
+    /// a local request).
+    pub request_msg: Vec<u32>,
+    pub response_msg: Vec<u32>,
+}
+
+impl Rows {
+    fn msg_of(&mut self, request: bool) -> &mut Vec<u32> {
+        if request {
+            &mut self.request_msg
+        } else {
+            &mut self.response_msg
+        }
+    }
 }
 
 /// Every message sent (requests and responses), in order: the rows of the
-/// network result's messages.
+/// network result's messages. A message carries one request (or response)
+/// or, packed, several bound for the same endpoint: its rows form a list.
 #[derive(Clone, Debug, Default)]
 pub struct Messages {
     pub src: Vec<u32>,
@@ -52,8 +68,10 @@ pub struct Messages {
     pub bytes: Vec<u64>,
     pub vc: Vec<u8>,
     pub inject_ps: Vec<Ps>,
-    /// Its request row.
-    pub row: Vec<u32>,
+    /// Its first and last request rows, and how many it carries.
+    pub first_row: Vec<u32>,
+    last_row: Vec<u32>,
+    pub items: Vec<u32>,
 }
 
 /// What a message carries.
@@ -63,6 +81,18 @@ enum Kind {
     Response,
 }
 
+/// No row / no message.
+pub const NONE: u32 = u32::MAX;
+
+/// What the protocol needs of the link to pack messages.
+#[derive(Clone, Copy, Debug)]
+struct Packing {
+    on: bool,
+    mtu: u64,
+    overhead: u64,
+    flit_payload: u64,
+}
+
 pub struct MemoryFabric {
     pub net: Network,
     clock: ClockDomain,
@@ -70,6 +100,8 @@ pub struct MemoryFabric {
     pub requesters: Vec<Requester>,
     map: AddressMap,
     pub rows: Rows,
+    /// Per row: the next row in the list of the message carrying it.
+    next_row: Vec<u32>,
     pub messages: Messages,
     msg_kind: Vec<Kind>,
     request_vc: u8,
@@ -77,6 +109,7 @@ pub struct MemoryFabric {
     request_header: u64,
     response_header: u64,
     device_queue: u32,
+    packing: Packing,
     left: u64,
     /// Scratch (reused: no allocation per cycle).
     done: Vec<(u32, Ps)>,
@@ -84,16 +117,14 @@ pub struct MemoryFabric {
 }
 
 impl MemoryFabric {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         mut net: Network,
         devices: Vec<Device>,
         requesters: Vec<Requester>,
         map: AddressMap,
-        classes: u32,
-        headers: (u32, u32),
-        device_queue: u32,
+        protocol: &ProtocolSpec,
     ) -> Self {
+        let classes = protocol.classes();
         let vcs = net.params.vcs;
         net.set_message_classes(classes as usize);
         for d in &devices {
@@ -102,6 +133,13 @@ impl MemoryFabric {
         net.tally.fresh = Some(Vec::new());
         net.tally.sent = Some(Vec::new());
         let left = requesters.iter().map(|r| r.total_requests()).sum();
+        let p = &net.params;
+        let packing = Packing {
+            on: protocol.pack,
+            mtu: p.mtu_bytes as u64,
+            overhead: p.packet_overhead_bytes as u64,
+            flit_payload: p.flit_payload_bytes as u64,
+        };
         Self {
             clock: net.params.clock,
             net,
@@ -109,24 +147,41 @@ impl MemoryFabric {
             requesters,
             map,
             rows: Rows::default(),
+            next_row: Vec::new(),
             messages: Messages::default(),
             msg_kind: Vec::new(),
             request_vc: 0,
             response_vc: (vcs - vcs / classes) as u8,
-            request_header: headers.0 as u64,
-            response_header: headers.1 as u64,
-            device_queue,
+            request_header: protocol.request_header_bytes as u64,
+            response_header: protocol.response_header_bytes as u64,
+            device_queue: protocol.device_queue,
+            packing,
             left,
             done: Vec::new(),
             feed: Vec::new(),
         }
     }
 
+    /// Sends `bytes` for request row `row` from `src` to `dst` at cycle `c`:
+    /// packed into the message `src` has not started yet for `dst` on the
+    /// same VC if the two still fit one flit, else as a new message.
     fn send(&mut self, src: u32, dst: u32, bytes: u64, kind: Kind, row: u32, c: Cycle) {
         let vc = match kind {
             Kind::Request => self.request_vc,
             Kind::Response => self.response_vc,
         };
+        // A row is in one request message, then (after that was delivered)
+        // in one response message: its link is free again here.
+        self.next_row[row as usize] = NONE;
+        if let Some(m) = self.pack(src, dst, bytes, kind, vc) {
+            let log = &mut self.messages;
+            self.next_row[log.last_row[m] as usize] = row;
+            log.last_row[m] = row;
+            log.items[m] += 1;
+            log.bytes[m] += bytes;
+            self.rows.msg_of(kind == Kind::Request)[row as usize] = m as u32;
+            return;
+        }
         let m = self.net.inject(src, dst, bytes, vc, c);
         debug_assert_eq!(m.index(), self.msg_kind.len());
         let log = &mut self.messages;
@@ -135,8 +190,38 @@ impl MemoryFabric {
         log.bytes.push(bytes);
         log.vc.push(vc);
         log.inject_ps.push(self.clock.start_ps(c));
-        log.row.push(row);
+        log.first_row.push(row);
+        log.last_row.push(row);
+        log.items.push(1);
         self.msg_kind.push(kind);
+        self.rows.msg_of(kind == Kind::Request)[row as usize] = m.0;
+    }
+
+    /// Grows the unstarted message from `src` to `dst` on `vc` by one item of
+    /// `bytes` if the result fits one flit; returns it. Each item keeps its
+    /// own header slot: the message's packets carry the link's per-packet
+    /// overhead, and items beyond the packets add one overhead each.
+    fn pack(&mut self, src: u32, dst: u32, bytes: u64, kind: Kind, vc: u8) -> Option<usize> {
+        let k = self.packing;
+        if !k.on {
+            return None;
+        }
+        let (port, mut u) = self.net.unstarted_to(src, dst, vc)?;
+        let m = u.msg.index();
+        if self.msg_kind[m] != kind {
+            return None;
+        }
+        let items = self.messages.items[m] as u64 + 1;
+        let payload = u.bytes + bytes;
+        let packets = payload.div_ceil(k.mtu).max(1);
+        let extra = items.saturating_sub(packets) * k.overhead;
+        if payload + packets * k.overhead + extra > k.flit_payload {
+            return None;
+        }
+        u.bytes = payload;
+        u.extra = extra;
+        self.net.grow(port, vc, u);
+        Some(m)
     }
 
     fn complete(&mut self, row: u32, t: Ps) {
@@ -208,6 +293,9 @@ impl MemoryFabric {
         rows.device_ps.push(NEVER_PS);
         rows.memory_ps.push(NEVER_PS);
         rows.complete_ps.push(NEVER_PS);
+        rows.request_msg.push(NONE);
+        rows.response_msg.push(NONE);
+        self.next_row.push(NONE);
         if a.device == from {
             rows.device_ps[row as usize] = t;
             self.devices[a.device as usize].push(row, a.addr, bytes, a.write, t);
@@ -235,13 +323,17 @@ impl MemoryFabric {
                 }
                 for vc in 0..vcs {
                     while let Some(f) = self.net.dirs[dir].rx.front(vc) {
+                        let m = f.msg.index();
                         let dev = &mut self.devices[d];
                         let part_way = &mut dev.receiving[i * vcs + vc];
-                        if self.msg_kind[f.msg.index()] == Kind::Request && !*part_way {
-                            if dev.slots >= self.device_queue {
+                        if self.msg_kind[m] == Kind::Request && !*part_way {
+                            // A message's requests take their slots together
+                            // (an empty device takes any message: no livelock).
+                            let k = self.messages.items[m];
+                            if dev.slots > 0 && dev.slots + k > self.device_queue {
                                 break; // full: the request waits in the fabric
                             }
-                            dev.slots += 1;
+                            dev.slots += k;
                             *part_way = true;
                         }
                         let f = self.net.take(dir, vc, c)?;
@@ -262,8 +354,9 @@ impl MemoryFabric {
         std::mem::swap(&mut feed, self.net.tally.sent.as_mut().expect("set in new"));
         for m in feed.drain(..) {
             if self.msg_kind[m.index()] == Kind::Response {
-                let row = self.messages.row[m.index()] as usize;
-                self.devices[self.rows.device[row] as usize].slots -= 1;
+                let row = self.messages.first_row[m.index()] as usize;
+                let device = self.rows.device[row] as usize;
+                self.devices[device].slots -= self.messages.items[m.index()];
             }
         }
         self.feed = feed;
@@ -278,16 +371,21 @@ impl MemoryFabric {
             self.net.tally.fresh.as_mut().expect("set in new"),
         );
         for m in feed.drain(..) {
-            let row = self.messages.row[m.index()];
-            let r = row as usize;
-            match self.msg_kind[m.index()] {
-                Kind::Request => {
-                    self.rows.device_ps[r] = t;
-                    let bytes = self.requesters[self.rows.requester[r] as usize].bytes;
-                    let (addr, write) = (self.rows.addr[r], self.rows.write[r]);
-                    self.devices[self.rows.device[r] as usize].push(row, addr, bytes, write, t);
+            let kind = self.msg_kind[m.index()];
+            let mut next = self.messages.first_row[m.index()];
+            while next != NONE {
+                let row = next;
+                next = self.next_row[row as usize];
+                let r = row as usize;
+                match kind {
+                    Kind::Request => {
+                        self.rows.device_ps[r] = t;
+                        let bytes = self.requesters[self.rows.requester[r] as usize].bytes;
+                        let (addr, write) = (self.rows.addr[r], self.rows.write[r]);
+                        self.devices[self.rows.device[r] as usize].push(row, addr, bytes, write, t);
+                    }
+                    Kind::Response => self.complete(row, t),
                 }
-                Kind::Response => self.complete(row, t),
             }
         }
         self.feed = feed;

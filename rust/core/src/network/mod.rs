@@ -18,6 +18,7 @@
 pub mod link_dir;
 pub mod router;
 
+use crate::endpoint::tx::Unstarted;
 use crate::endpoint::TxPort;
 use crate::engine::{Activity, Model};
 use crate::error::{Error, Result, WaitingChannel};
@@ -377,6 +378,26 @@ impl Network {
                 r.set_message_classes(k);
             }
         }
+    }
+
+    /// The last message endpoint `src` offered on `vc`, on any of its ports,
+    /// if it is bound to `dst` and has not sent a flit yet: `(port, message)`.
+    pub fn unstarted_to(&self, src: u32, dst: u32, vc: u8) -> Option<(u32, Unstarted)> {
+        let first = self.first_port[src as usize];
+        (first..first + self.ports[src as usize]).find_map(|p| {
+            self.endpoints[p as usize]
+                .tx
+                .unstarted_tail(vc)
+                .filter(|u| self.msg_dst[u.msg] == dst)
+                .map(|u| (p, u))
+        })
+    }
+
+    /// Grows an unstarted message found with [`Network::unstarted_to`].
+    pub fn grow(&mut self, port: u32, vc: u8, u: Unstarted) {
+        self.endpoints[port as usize]
+            .tx
+            .grow(vc, u.msg, u.bytes, u.extra);
     }
 
     /// Adds a scripted fault mid-run (validated by the caller).

@@ -314,6 +314,11 @@ impl LinkParams {
 
     /// Flits of a whole message of `bytes` (full MTU packets, then the rest).
     pub fn message_flits(&self, bytes: u64) -> u64 {
+        if bytes == 0 {
+            // A message without payload (a read request whose header is
+            // the link's packet overhead) is one empty packet.
+            return self.packet_flits(0).max(1);
+        }
         let mtu = self.mtu_bytes as u64;
         let full = bytes / mtu;
         let rest = bytes % mtu;

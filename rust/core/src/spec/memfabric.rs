@@ -21,8 +21,8 @@ pub enum MessageClasses {
     Shared,
 }
 
-fn d_header() -> u32 {
-    16
+fn d_true() -> bool {
+    true
 }
 fn d_interleave() -> u64 {
     4096
@@ -44,13 +44,21 @@ pub struct ProtocolSpec {
     pub description: String,
     #[serde(default)]
     pub sources: Vec<String>,
-    /// Bytes of a request message besides write data (a read request is
-    /// only this).
-    #[serde(default = "d_header")]
+    /// Payload bytes of a request besides its write data, on top of the
+    /// link's per-packet overhead (which is the header slot or header flit
+    /// of a CXL- or NVLink-like link: then 0 here, and a read request is a
+    /// header-only packet).
+    #[serde(default)]
     pub request_header_bytes: u32,
-    /// Bytes of a response besides read data (a write completion is only this).
-    #[serde(default = "d_header")]
+    /// Payload bytes of a response besides its read data (likewise).
+    #[serde(default)]
     pub response_header_bytes: u32,
+    /// Requests (and responses) a network interface holds for the same
+    /// endpoint, not yet started, share flits as far as one flit holds them
+    /// (each keeping its header slot), as CXL packs slots into a flit; off:
+    /// one message per request, each starting a new flit.
+    #[serde(default = "d_true")]
+    pub pack: bool,
     #[serde(default)]
     pub message_classes: MessageClasses,
     /// The global address space is interleaved over the memory devices in
@@ -79,7 +87,7 @@ impl ProtocolSpec {
             ("request_header_bytes", self.request_header_bytes),
             ("response_header_bytes", self.response_header_bytes),
         ] {
-            ensure((1..=4096).contains(&v), name, "in 1..=4096", v)?;
+            ensure(v <= 4096, name, "in 0..=4096", v)?;
         }
         ensure(
             self.interleave_bytes >= 64 && self.interleave_bytes.is_power_of_two(),
