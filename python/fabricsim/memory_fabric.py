@@ -39,7 +39,7 @@ def _u64(raw: bytes) -> npt.NDArray[np.int64]:
 
 def _u32(raw: bytes) -> npt.NDArray[np.int64]:
     """A column of the engine's u32 ids (sent as u64); "none" (u32::MAX) reads as -1."""
-    col = _u64(raw).copy()
+    col: npt.NDArray[np.int64] = _u64(raw).copy()
     col[col == 0xFFFFFFFF] = -1
     return col
 
