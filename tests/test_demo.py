@@ -21,12 +21,25 @@ def test_demo_rows_sit_on_their_regime_bound():
 
 def test_demo_command_prints_the_table(capsys, tmp_path):
     plot = tmp_path / "busbw.png"
-    assert main(["demo", "--preset", "nvlink4", "--largest", "16384", "--plot", str(plot)]) == 0
+    mem_plot = tmp_path / "loaded.png"
+    argv = [
+        "demo",
+        "--preset",
+        "nvlink4",
+        "--largest",
+        "16384",
+        "--plot",
+        str(plot),
+        "--memory-plot",
+        str(mem_plot),
+    ]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "credit-limited" in out and "bandwidth-limited" in out and "nvlink4" in out
     assert "go-back-N" in out and "selective" in out
     assert "routed fabrics" in out and "Valiant" in out
     assert "all-reduce on dgx8_nvswitch" in out and plot.exists()
+    assert "Memory fabric" in out and mem_plot.exists()
     assert main(["presets"]) == 0
     assert "pcie6_x16" in capsys.readouterr().out
 
@@ -61,6 +74,31 @@ def test_memory_demo_rows_respect_peak_and_activation_bounds():
     gbps = [float(c[1]) for c in curve]
     lat = [float(c[2]) for c in curve]
     assert gbps == sorted(gbps) and lat == sorted(lat)
+
+
+def test_memory_fabric_demo_curves_rise_and_remote_costs_the_fabric(tmp_path):
+    from fabricsim.demo import memory_fabric_demo
+
+    out = tmp_path / "loaded.png"
+    text = memory_fabric_demo(plot=str(out), requests=1500)
+    curves: dict[str, list[list[float]]] = {}
+    name = ""
+    for line in text.splitlines():
+        words = line.replace(":", " ").split()
+        if words and words[0] in ("local", "peer", "expander"):
+            name = line.split(":")[0] if words[0] == "local" else ":".join(line.split(":")[:2])
+            curves[name] = []
+        elif name and words and words[0].isdigit():
+            curves[name].append([float(w) for w in words])
+    assert set(curves) == {"local", "peer:1", "expander:0"}
+    for rows in curves.values():
+        gbps = [r[1] for r in rows]
+        assert all(b >= 0.97 * max(gbps[: i + 1]) for i, b in enumerate(gbps))  # saturates, no fall
+    local, peer = curves["local"][0], curves["peer:1"][0]
+    assert local[2] < peer[2] and local[4] < 1 < 40 < peer[4]  # the fabric costs idle latency
+    # at 256 in flight: the expander is memory-bound (64 GB/s), the peer link-bound (96 GB/s)
+    assert curves["expander:0"][-1][1] < 64 < curves["peer:1"][-1][1] < 96
+    assert out.exists() and out.stat().st_size > 0
 
 
 def test_collective_demo_table_and_plot(tmp_path):

@@ -13,12 +13,22 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--preset", default="pcie6_x16")
     demo.add_argument("--largest", type=int, default=64 << 20, help="largest all-reduce size, bytes")
     demo.add_argument("--plot", default="fabricsim_allreduce_busbw.png", help="busbw plot file")
+    demo.add_argument(
+        "--memory-plot", default="fabricsim_loaded_latency.png", help="loaded-latency plot file"
+    )
     sub.add_parser("presets", help="list the built-in presets")
     ber = sub.add_parser("plot-ber", help="goodput vs bit-error rate for the link presets (PNG)")
     ber.add_argument("--out", default="goodput_vs_ber.png")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from fabricsim.demo import collective_demo, fabric_demo, link_demo, memory_demo, retry_demo
+        from fabricsim.demo import (
+            collective_demo,
+            fabric_demo,
+            link_demo,
+            memory_demo,
+            memory_fabric_demo,
+            retry_demo,
+        )
 
         print(link_demo(args.preset))
         print()
@@ -27,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         print(fabric_demo())
         print()
         print(memory_demo())
+        print()
+        print(memory_fabric_demo(plot=args.memory_plot))
         print()
         print(collective_demo(largest=args.largest, plot=args.plot))
     elif args.command == "plot-ber":
@@ -38,12 +50,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{p.preset:18} {p.ber:8.0e} {p.goodput_gbps:13.1f} {p.analytic_gbps:9.1f}")
         print(f"wrote {plot_goodput_vs_ber(args.out, points)}")
     elif args.command == "presets":
-        from fabricsim.specs import HbmSpec, LinkSpec
+        from fabricsim.specs import HbmSpec, LinkSpec, ProtocolSpec
 
         for name in LinkSpec.presets():
             print(f"{name:12} {LinkSpec.preset(name).description}")
         for name in HbmSpec.presets():
             print(f"{name:12} {HbmSpec.preset(name).description}")
+        for name in ProtocolSpec.presets():
+            print(f"{name:12} {ProtocolSpec.preset(name).description}")
         from fabricsim.fabric import Fabric
 
         for name in Fabric.presets():
