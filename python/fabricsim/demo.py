@@ -250,7 +250,7 @@ def memory_fabric_demo(plot: str | None = "fabricsim_loaded_latency.png", reques
     lines = [
         "Memory fabric: 4 accelerators with HBM3 and a 64 GB/s memory expander (2 HBM2 channels) on",
         "one switch, CXL 3",
-        f"x16 256 B-flit links, CXL.mem-shaped protocol (a 256 B flit carries up to three 64 B data",
+        "x16 256 B-flit links, CXL.mem-shaped protocol (a 256 B flit carries up to three 64 B data",
         f"responses: {link_gbps:.0f} GB/s of read data per direction); random 64 B reads:",
         "",
         str(table),
