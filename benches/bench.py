@@ -186,6 +186,51 @@ COLLECTIVE_WORKLOADS: dict[str, tuple[str, Callable[[], tuple[fs.Fabric, Any]]]]
 }
 
 
+def _memory_fabric(
+    n: int, expanders: int, link: str, protocol: str, target: Callable[[int], str], bytes: int, requests: int
+) -> tuple[fs.Fabric, Any]:
+    fab = fs.Fabric(
+        topology=fs.topology.switch_star(n, memory_expanders=expanders),
+        link=fs.LinkSpec.preset(link),
+        hbm=fs.HbmSpec.preset("hbm3"),
+        protocol=protocol,
+    )
+    load = fs.traffic.MemoryLoad()
+    for e in range(n):
+        load = load + fs.traffic.loads(e, target(e), bytes=bytes, outstanding=64, requests=requests)
+    return fab, load
+
+
+MEMFABRIC_WORKLOADS: dict[str, tuple[str, Callable[[], tuple[fs.Fabric, Any]]]] = {
+    "memfabric_nvlink_peer_reads": (
+        "8 accelerators with HBM3 on one NVLink-4-like switch, each reading random 256 B from the next "
+        "one's HBM (nvlink_peer), 64 in flight, 20,000 requests each",
+        lambda: _memory_fabric(8, 0, "nvlink4", "nvlink_peer", lambda e: f"peer:{(e + 1) % 8}", 256, 20_000),
+    ),
+    "memfabric_cxl_expander_reads": (
+        "4 accelerators and 1 HBM3 expander on one CXL-3 switch (cxl_mem), each accelerator reading "
+        "random 64 B from the expander, 64 in flight, 50,000 requests each",
+        lambda: _memory_fabric(4, 1, "cxl3_256b", "cxl_mem", lambda e: "expander:0", 64, 50_000),
+    ),
+}
+
+
+def run_one_memfabric(name: str, repeat: int) -> dict[str, float]:
+    fab, load = MEMFABRIC_WORKLOADS[name][1]()
+    res, out = _timed(lambda: fab.run(load), repeat, lambda r: r.fabric.wall_seconds)
+    engine_s = out["engine_s"]
+    n = float(len(res.rows["issue_ps"]))
+    return {
+        **out,
+        "requests": n,
+        "requests_per_s": n / engine_s,
+        "flits_per_s": float(res.fabric.links["flits"].sum()) / engine_s,
+        "cycles_per_s": res.fabric.cycles / engine_s,
+        "bandwidth_gbps": sum(q.bandwidth_gbps for q in res.requesters),
+        "latency_ns": float(sum(q.latency_ns.mean() for q in res.requesters) / len(res.requesters)),
+    }
+
+
 def run_one_collective(name: str, repeat: int) -> dict[str, float]:
     fab, op = COLLECTIVE_WORKLOADS[name][1]()
     # each run takes tens of seconds: at most two
@@ -221,6 +266,8 @@ def run_one(name: str, repeat: int) -> dict[str, float]:
         return run_one_memory(name, repeat)
     if name in COLLECTIVE_WORKLOADS:
         return run_one_collective(name, repeat)
+    if name in MEMFABRIC_WORKLOADS:
+        return run_one_memfabric(name, repeat)
     fab, traffic, opts = WORKLOADS[name][1]()
     res, out = _timed(lambda: fab.run(traffic, **opts), repeat, lambda r: r.wall_seconds)  # type: ignore[arg-type]
     engine_s = out["engine_s"]
@@ -283,7 +330,7 @@ def render(results: dict[str, dict[str, float]], command: str, repeat: int) -> s
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
-        if name in MEMORY_WORKLOADS or name in COLLECTIVE_WORKLOADS:
+        if name in MEMORY_WORKLOADS or name in COLLECTIVE_WORKLOADS or name in MEMFABRIC_WORKLOADS:
             continue
         lines.append(
             f"| {name} | {r['engine_s']:.3f} | {_si(r['flits'])} | {_si(r['flits_per_s'])} | "
@@ -341,10 +388,29 @@ def render(results: dict[str, dict[str, float]], command: str, repeat: int) -> s
                 f"| {name} | {r['engine_s']:.3f} | {r['sim_us']:.1f} | {r['busbw_gbps']:.1f} | "
                 f"{_si(r['bytes_per_s'])}B | {_si(r['flits_per_s'])} | {_si(r['cycles_per_s'])} | {r['peak_rss_mib']:.0f} |"
             )
+    memfab = {k: v for k, v in results.items() if k in MEMFABRIC_WORKLOADS}
+    if memfab:
+        lines += [
+            "",
+            "## Memory fabric",
+            "",
+            "Requests/s: remote requests (each a request and a response through the fabric and one",
+            "HBM access) per wall second of the cycle loop; GB/s summed over requesters.",
+            "",
+            "| workload | engine s | requests | requests/s | flits/s | fabric cycles/s | GB/s | mean latency ns | peak RSS MiB |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, r in memfab.items():
+            lines.append(
+                f"| {name} | {r['engine_s']:.3f} | {_si(r['requests'])} | {_si(r['requests_per_s'])} | "
+                f"{_si(r['flits_per_s'])} | {_si(r['cycles_per_s'])} | {r['bandwidth_gbps']:.1f} | "
+                f"{r['latency_ns']:.1f} | {r['peak_rss_mib']:.0f} |"
+            )
     lines += ["", "Workloads:", ""]
     lines += [f"- `{name}`: {desc}" for name, (desc, _) in WORKLOADS.items()]
     lines += [f"- `{name}`: {desc}" for name, (desc, _) in MEMORY_WORKLOADS.items()]
     lines += [f"- `{name}`: {desc}" for name, (desc, _) in COLLECTIVE_WORKLOADS.items()]
+    lines += [f"- `{name}`: {desc}" for name, (desc, _) in MEMFABRIC_WORKLOADS.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -358,7 +424,7 @@ def main() -> int:
     if args.one:
         print(json.dumps(run_one(args.one, args.repeat)))
         return 0
-    names = args.only or [*WORKLOADS, *MEMORY_WORKLOADS, *COLLECTIVE_WORKLOADS]
+    names = args.only or [*WORKLOADS, *MEMORY_WORKLOADS, *MEMFABRIC_WORKLOADS, *COLLECTIVE_WORKLOADS]
     results = {}
     for name in names:
         out = subprocess.run(
@@ -371,7 +437,7 @@ def main() -> int:
         r = results[name]
         speed = (
             f"{_si(r['requests_per_s'])} req/s"
-            if name in MEMORY_WORKLOADS
+            if name in MEMORY_WORKLOADS or name in MEMFABRIC_WORKLOADS
             else f"{_si(r['flits_per_s'])} flits/s"
         )
         print(

@@ -101,6 +101,9 @@ pub struct MemorySystem {
     /// Requests finished since the owner last took them (kept only when
     /// something listens, as the memory fabric does).
     pub done_feed: Option<Vec<u32>>,
+    /// The earliest controller wake, as of the end of the last step (the
+    /// controllers change only inside `step`).
+    min_wake: u64,
 }
 
 impl MemorySystem {
@@ -163,6 +166,7 @@ impl MemorySystem {
             completed: 0,
             last_done: 0,
             done_feed: None,
+            min_wake: 0,
         })
     }
 
@@ -276,6 +280,7 @@ impl Model for MemorySystem {
         let mut progressed = self.complete(c);
         self.admit(c);
         let p = self.pseudo_channels;
+        let mut min_wake = NEVER;
         for ch in 0..self.channels {
             let mut buses = Buses {
                 row_free: true,
@@ -287,8 +292,10 @@ impl Model for MemorySystem {
                 if self.pcs[i].wake <= c {
                     progressed |= self.pcs[i].tick(c, &self.params, &mut buses, &mut self.sink);
                 }
+                min_wake = min_wake.min(self.pcs[i].wake);
             }
         }
+        self.min_wake = min_wake;
         // Never "busy": the driver asks `next_event` (the controllers'
         // wakes, completions, arrivals) and steps exactly that cycle, so the
         // minimum over the controllers is computed once per step.
@@ -301,7 +308,7 @@ impl Model for MemorySystem {
     fn account_idle(&mut self, _from: u64, _to: u64) {}
 
     fn next_event(&self) -> Option<u64> {
-        let mut next = self.pcs.iter().map(|pc| pc.wake).min().unwrap_or(NEVER);
+        let mut next = self.min_wake;
         if let Some(d) = self.sink.next_done() {
             next = next.min(d);
         }

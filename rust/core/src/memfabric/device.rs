@@ -20,6 +20,10 @@ pub struct Device {
     pub ck: ClockDomain,
     /// The last CK cycle stepped, plus one (0: none yet).
     ck_next: u64,
+    /// The first fabric cycle at which the stack has something to do
+    /// (`Cycle::MAX`: nothing), kept up to date by `push` and `advance`.
+    pub wake: Cycle,
+    fabric: ClockDomain,
     /// Per request given to the stack: the request row it serves.
     pub row_of: Vec<u32>,
     /// Fabric requests held (taken in, response not yet fully sent).
@@ -41,20 +45,25 @@ impl Device {
         endpoint: u32,
         mut mem: MemorySystem,
         tck_ns: f64,
+        fabric: ClockDomain,
         inputs: Vec<LinkDirId>,
         vcs: usize,
     ) -> Self {
         mem.done_feed = Some(Vec::new());
-        Self {
+        let mut d = Self {
             endpoint,
             mem,
             ck: ck_clock(tck_ns),
             ck_next: 0,
+            wake: Cycle::MAX,
+            fabric,
             row_of: Vec::new(),
             slots: 0,
             receiving: vec![false; inputs.len() * vcs],
             inputs,
-        }
+        };
+        d.update_wake();
+        d
     }
 
     /// Gives the stack a request arriving at time `t` for row `row`.
@@ -62,6 +71,7 @@ impl Device {
         let arrival = self.ck.cycle_at_or_after(t + 1).max(self.ck_next);
         self.mem.push(addr, bytes, write, arrival);
         self.row_of.push(row);
+        self.update_wake();
     }
 
     /// Runs the stack through every CK cycle starting at or before `t`;
@@ -81,13 +91,14 @@ impl Device {
                 done.push((self.row_of[r as usize], self.ck.start_ps(at)));
             }
         }
+        self.update_wake();
         Ok(())
     }
 
-    /// The first fabric cycle at which the stack has something to do.
-    pub fn wake(&self, fabric: &ClockDomain) -> Option<Cycle> {
-        self.mem
-            .next_event()
-            .map(|h| fabric.cycle_at_or_after(self.ck.start_ps(h.max(self.ck_next))))
+    fn update_wake(&mut self) {
+        self.wake = self.mem.next_event().map_or(Cycle::MAX, |h| {
+            self.fabric
+                .cycle_at_or_after(self.ck.start_ps(h.max(self.ck_next)))
+        });
     }
 }

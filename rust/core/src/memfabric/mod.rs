@@ -78,7 +78,14 @@ pub fn run_memory_fabric(
             _ => &spec.hbm,
         };
         let mem = MemorySystem::new(hbm, &spec.controller, MemoryRequests::default(), false)?;
-        devices.push(Device::new(e, mem, hbm.tck_ns, net.inputs_of(e), vcs));
+        devices.push(Device::new(
+            e,
+            mem,
+            hbm.tck_ns,
+            clock,
+            net.inputs_of(e),
+            vcs,
+        ));
     }
     let map = AddressMap::new(
         devices.iter().map(|d| d.mem.capacity()).collect(),
@@ -166,4 +173,89 @@ pub fn run_memory_fabric(
         occupancy,
         devices,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::memfabric::{MessageClasses, ProtocolSpec, RequesterSpec};
+    use crate::spec::presets::{hbm_preset, link_preset};
+    use crate::spec::{FabricSpec, TopologySpec};
+
+    fn spec(vcs: u32, credits: u32, classes: MessageClasses, queue: u32) -> MemoryFabricSpec {
+        let mut link = link_preset("cxl3_256b").unwrap();
+        link.vcs = vcs;
+        link.credits_per_vc = credits;
+        let mut fabric = FabricSpec::new(TopologySpec::SwitchStar { n: 4, planes: 1 }, link);
+        fabric.router.pipeline_cycles = 2;
+        MemoryFabricSpec {
+            fabric,
+            hbm: hbm_preset("hbm3").unwrap(),
+            controller: Default::default(),
+            expanders: vec![3],
+            expander_memory: None,
+            protocol: ProtocolSpec {
+                message_classes: classes,
+                device_queue: queue,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn reads(endpoint: u32, target: &str, outstanding: u32, requests: u64) -> RequesterSpec {
+        serde_json::from_str(&format!(
+            r#"{{"endpoint": {endpoint}, "target": "{target}", "outstanding": {outstanding}, "requests": {requests}, "read_ratio": 0.5}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_isolated_remote_read_is_request_plus_closed_bank_read_plus_response() {
+        let s = spec(2, 8, MessageClasses::Separate, 16);
+        let mut q = reads(0, "expander:0", 1, 1);
+        q.read_ratio = 1.0;
+        let load = MemoryLoadSpec {
+            requesters: vec![q],
+        };
+        let r = run_memory_fabric(&s, &load, &RunOptions::default()).unwrap();
+        // cxl3_256b: 2 ns flits, 5 cycles of wire: a one-flit message through one
+        // switch takes (1 + 5) + (1 + 2 + 5) = 14 cycles = 28 ns.
+        let hop = 28_000;
+        let t = &s.hbm.timing;
+        let ck = 625; // HBM3 tCK, ps
+        let ck_in = hop / ck + 1;
+        let ck_done = ck_in + (t.rcd_rd + t.cl + t.bl) as u64;
+        let seen = (ck_done * ck).div_ceil(2000) * 2000;
+        assert_eq!(r.rows.device_ps, vec![hop]);
+        assert_eq!(r.rows.memory_ps, vec![ck_done * ck]);
+        assert_eq!(r.rows.complete_ps, vec![seen + hop]);
+        assert_eq!(r.devices[3].counters.reads, 2); // two 32 B accesses
+    }
+
+    #[test]
+    fn shared_classes_deadlock_where_separate_ones_do_not() {
+        let load = MemoryLoadSpec {
+            requesters: (0..3)
+                .map(|e| reads(e, &format!("peer:{}", (e + 1) % 3), 64, 1000))
+                .collect(),
+        };
+        let opts = RunOptions {
+            watchdog_cycles: 20_000,
+            ..RunOptions::default()
+        };
+        let shared = spec(2, 4, MessageClasses::Shared, 2);
+        match run_memory_fabric(&shared, &load, &opts) {
+            Err(Error::Deadlock { message, .. }) => {
+                assert!(message.contains("is full"), "{message}")
+            }
+            other => panic!(
+                "expected a deadlock, got {:?}",
+                other.map(|r| r.rows.issue_ps.len())
+            ),
+        }
+        let separate = spec(2, 4, MessageClasses::Separate, 2);
+        let r = run_memory_fabric(&separate, &load, &opts).unwrap();
+        assert!(r.rows.complete_ps.iter().all(|&t| t != NEVER_PS));
+        assert_eq!(r.rows.complete_ps.len(), 3000);
+    }
 }

@@ -234,7 +234,7 @@ impl MemoryFabric {
     /// Stacks run up to `t`; finished accesses answer.
     fn run_memories(&mut self, c: Cycle, t: Ps, act: &mut Activity) -> Result<()> {
         for d in 0..self.devices.len() {
-            if self.devices[d].wake(&self.clock).is_none_or(|w| w > c) {
+            if self.devices[d].wake > c {
                 continue;
             }
             let mut done = std::mem::take(&mut self.done);
@@ -415,7 +415,11 @@ impl Model for MemoryFabric {
 
     fn next_event(&self) -> Option<Cycle> {
         let net = self.net.next_event();
-        let mem = self.devices.iter().filter_map(|d| d.wake(&self.clock));
+        let mem = self
+            .devices
+            .iter()
+            .map(|d| d.wake)
+            .filter(|&w| w != Cycle::MAX);
         let issue = self
             .requesters
             .iter()
