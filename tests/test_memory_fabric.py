@@ -103,6 +103,10 @@ def check_run(res, load):
     for q in res.requesters:
         if q.requests > 1:
             assert q.mean_outstanding == pytest.approx(q.littles_law_outstanding, rel=0.01)
+            # the occupancy distribution: shares sum to 1, its mean is the mean occupancy
+            share = q.outstanding_share
+            assert share.sum() == pytest.approx(1.0)
+            assert (share * np.arange(len(share))).sum() == pytest.approx(q.mean_outstanding, rel=1e-9)
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,12 @@ def _u32(raw: bytes) -> npt.NDArray[np.int64]:
     return col
 
 
+def _shares(times: list[int]) -> npt.NDArray[np.float64]:
+    t = np.asarray(times, dtype=np.float64)
+    total = t.sum()
+    return t / total if total > 0 else t
+
+
 @dataclass(frozen=True)
 class RequesterResult:
     """What one requester saw. Times in ns; arrays have one entry per request it issued."""
@@ -67,6 +73,9 @@ class RequesterResult:
     device: npt.NDArray[np.int64]
     mean_outstanding: float
     """Requests in flight, time-averaged (measured from its tags, apart from the latencies)."""
+    outstanding_share: npt.NDArray[np.float64]
+    """Share of the time (first issue to last completion) with ``k`` requests in flight, for
+    ``k = 0 .. outstanding``."""
     span_ns: float
 
     @property
@@ -165,6 +174,7 @@ class MemoryFabricResult:
                     write=r["write"][mine],
                     device=r["device"][mine],
                     mean_outstanding=float(self._raw["occupancy"][i]),
+                    outstanding_share=_shares(self._raw["occupancy_time"][i]),
                     span_ns=float(span),
                 )
             )

@@ -51,6 +51,7 @@ pub fn run_memory_fabric<'py>(
     d.set_item("row_request_msg", u32s(&rows.request_msg))?;
     d.set_item("row_response_msg", u32s(&rows.response_msg))?;
     d.set_item("occupancy", r.occupancy.clone())?;
+    d.set_item("occupancy_time", r.occupancy_time.clone())?;
     let devices = PyList::empty(py);
     for dev in &r.devices {
         let x = PyDict::new(py);

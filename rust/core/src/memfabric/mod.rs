@@ -49,6 +49,9 @@ pub struct MemoryFabricResult {
     /// Per requester: its mean requests in flight, measured as the time
     /// integral of its tags in use (kept apart from the rows' times).
     pub occupancy: Vec<f64>,
+    /// Per requester: time (ps) spent with each number of requests in
+    /// flight, from its first issue to its last completion.
+    pub occupancy_time: Vec<Vec<u64>>,
     pub devices: Vec<DeviceReport>,
 }
 
@@ -151,6 +154,11 @@ pub fn run_memory_fabric(
         .iter()
         .map(|q| q.mean_occupancy())
         .collect();
+    let occupancy_time = model
+        .requesters
+        .iter_mut()
+        .map(|q| std::mem::take(&mut q.occupancy_time))
+        .collect();
     let devices = model
         .devices
         .iter_mut()
@@ -171,6 +179,7 @@ pub fn run_memory_fabric(
         rows: std::mem::take(&mut model.rows),
         messages: std::mem::take(&mut model.messages),
         occupancy,
+        occupancy_time,
         devices,
     })
 }

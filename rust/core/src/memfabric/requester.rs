@@ -42,6 +42,8 @@ pub struct Requester {
     /// the measured mean occupancy, kept apart from the per-request times so
     /// that Little's law checks one against the other.
     occupancy_area: u128,
+    /// Time (ps) spent with each number of requests in flight, `0..=outstanding`.
+    pub occupancy_time: Vec<u64>,
     changed_ps: Ps,
     first_issue_ps: Option<Ps>,
 }
@@ -72,6 +74,7 @@ impl Requester {
             addresses: spec.addresses.clone(),
             writes: spec.writes.clone(),
             occupancy_area: 0,
+            occupancy_time: vec![0; spec.outstanding as usize + 1],
             changed_ps: 0,
             first_issue_ps: None,
         }
@@ -139,7 +142,11 @@ impl Requester {
     }
 
     fn note(&mut self, t: Ps) {
-        self.occupancy_area += self.in_flight as u128 * (t - self.changed_ps) as u128;
+        let dt = t - self.changed_ps;
+        self.occupancy_area += self.in_flight as u128 * dt as u128;
+        if self.first_issue_ps.is_some() {
+            self.occupancy_time[self.in_flight as usize] += dt;
+        }
         self.changed_ps = t;
     }
 
