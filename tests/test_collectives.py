@@ -2,6 +2,8 @@
 every rank count, the verifier catches wrong schedules by name, and the schedules move the
 bytes the textbook says."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 
 import fabricsim as fs
 from fabricsim.collectives import ALGORITHMS, Planner, ScheduleBuilder, VerificationError
+from fabricsim.collectives.schedule import COPY, REDUCE, SEND
 
 ALL = [(kind, alg) for kind, algs in ALGORITHMS.items() for alg in algs]
 
@@ -269,3 +272,77 @@ def test_collective_sweep_table():
     assert table.best(65536).busbw_gbps == pytest.approx(16.0, rel=0.05)
     assert "busbw" in str(table)
     assert fs.sizes("1KiB", "1MiB", 4) == [1024, 4096, 16384, 65536, 262144, 1048576]
+
+
+# --- memory coupling: every rank's HBM stack at cycle level ---------------------------------
+
+HBM3 = fs.HbmSpec.preset("hbm3")
+
+
+def _with_hbm(fab, hbm=HBM3):
+    return fs.Fabric(topology=fab.topology, link=fab.link, router=fab.router, endpoint=fab.endpoint, hbm=hbm)
+
+
+def test_one_send_through_memory_is_read_then_message_then_write_by_hand():
+    link = fs.LinkSpec.preset("nvlink4")
+    # refresh off: at time 0 the per-bank refresh would hold the first banks for tRFCsb
+    ctrl = fs.ControllerSpec(refresh="off")
+    fab = fs.Fabric(topology=fs.topology.point_to_point(), link=link, hbm=HBM3, controller=ctrl)
+    sched = fs.collectives.broadcast(bytes=64, algorithm="ring").schedule(2)
+    res = fab.run(sched, memory=True)
+    p, tck = link.resolved()["cycle_ps"], HBM3.tck_ns * 1000
+    t = HBM3.timing
+    # the sender's stack reads the 64 B (two 32 B accesses on two channels, in parallel): they
+    # enter at the first CK edge after 0 and finish a closed-bank read later
+    read_done = (1 + t["rcd_rd"] + t["cl"] + t["bl"]) * tck
+    sent = math.ceil(read_done / p)
+    # the message: (1 + latency) cycles for its first flit, then one per flit
+    arrived = sent + 1 + link.resolved()["latency_cycles"] + link.message_flits(64) - 1
+    write_in = math.floor(arrived * p / tck) + 1
+    written = (write_in + t["rcd_wr"] + t["cwl"] + t["bl"]) * tck
+    assert res.time_ns == pytest.approx(math.ceil(written / p) * p / 1000)
+    assert [m["reads"] for m in res.memory] == [2, 0] and [m["writes"] for m in res.memory] == [0, 2]
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "kind"), [("ring", "all_reduce"), ("tree", "all_reduce"), ("direct", "all_to_all")]
+)
+def test_memory_traffic_is_every_ops_buffers_exactly(algorithm, kind):
+    fab = _with_hbm(fs.Fabric(topology=fs.topology.switch_star(4), link=fs.LinkSpec.preset("nvlink4")))
+    op = getattr(fs.collectives, kind)(bytes=64 << 10, algorithm=algorithm, chunks=2)
+    res = fab.run(op, memory=True, piece_bytes=4096)
+    s = op.schedule(4)
+    access = HBM3.resolved()["access_bytes"]
+    reads, writes = np.zeros(4), np.zeros(4)
+    for k, r, p, b in zip(s.op, s.rank, s.peer, s.bytes, strict=True):
+        if k == SEND:
+            reads[r] += b
+            writes[p] += b
+        elif k == REDUCE:
+            reads[r] += 2 * b
+            writes[r] += b
+        elif k == COPY:
+            reads[r] += b
+            writes[r] += b
+    assert [m["reads"] for m in res.memory] == (reads / access).tolist()
+    assert [m["writes"] for m in res.memory] == (writes / access).tolist()
+    # the fabric carried the same bytes as without memory, in pieces of at most 4 KiB
+    assert res.run.messages["bytes"].sum() == s.bytes[s.op == SEND].sum()
+    assert res.run.messages["bytes"].max() <= 4096
+    plain = fab.run(op)
+    assert res.time_ns > plain.time_ns  # memory adds latency and contention
+
+
+def test_a_narrow_stack_makes_the_collective_memory_limited():
+    narrow = fs.HbmSpec.preset("hbm2").replace(channels=1)
+    fab = _with_hbm(fs.Fabric.preset("dgx8_nvswitch"), narrow)
+    op = fs.collectives.all_reduce(bytes=4 << 20, algorithm="ring", chunks=4)
+    res = fab.run(op, memory=True)
+    assert res.bottleneck == "memory-limited"
+    assert res.memory_utilization.max() > 0.8
+    assert fab.run(op).bottleneck == "link-limited"
+
+
+def test_memory_needs_hbm():
+    with pytest.raises(fs.SpecError, match="hbm"):
+        fs.Fabric.preset("dgx8_nvswitch").run(fs.collectives.all_reduce(bytes=1024), memory=True)

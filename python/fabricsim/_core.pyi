@@ -59,6 +59,7 @@ def run_collective(
     deps: bytes,
     reduce_ps_per_byte: float,
     copy_ps_per_byte: float,
+    memory_json: str | None,
 ) -> dict[str, Any]: ...
 def run_memory(
     hbm_json: str,

@@ -212,6 +212,8 @@ class Fabric:
         reduce_ns_per_byte: float = 0.0,
         copy_ns_per_byte: float = 0.0,
         verify: bool = True,
+        memory: bool = False,
+        piece_bytes: int = 65536,
     ) -> CollectiveResult: ...
 
     @overload
@@ -248,7 +250,8 @@ class Fabric:
         (the routing is checked with each message class's share of the VCs); with a collective
         (``fs.collectives.all_reduce(...)``) or a schedule, runs it over the fabric and returns
         a :class:`~fabricsim.collectives.CollectiveResult` (``collective_options``:
-        ``reduce_ns_per_byte``, ``copy_ns_per_byte``, ``verify``).
+        ``reduce_ns_per_byte``, ``copy_ns_per_byte``, ``verify``, and ``memory=True`` to move
+        the data through each rank's HBM stack, in ``piece_bytes`` pieces).
 
         ``engine``: ``"auto"`` skips idle cycles, ``"tick_all"`` steps every cycle (a debug
         reference; results are identical). ``max_cycles``/``max_time_ns`` stop a run with

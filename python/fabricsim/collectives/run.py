@@ -3,6 +3,7 @@ send a message through the links and routers; results in nccl-tests terms."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -13,11 +14,11 @@ import numpy.typing as npt
 from fabricsim import _core
 from fabricsim.collectives.api import Collective
 from fabricsim.collectives.model import alpha_beta_ns
-from fabricsim.collectives.schedule import SEND, Schedule
+from fabricsim.collectives.schedule import Schedule
 from fabricsim.collectives.verify import _match, verify_schedule
 from fabricsim.errors import SpecError
 from fabricsim.result import Result
-from fabricsim.specs import le_bytes, run_options_json
+from fabricsim.specs import HbmSpec, le_bytes, run_options_json
 from fabricsim.traffic import MessageTraffic
 
 if TYPE_CHECKING:
@@ -55,25 +56,27 @@ def _u64(raw: bytes) -> npt.NDArray[np.uint64]:
 class CollectiveResult:
     """The outcome of running a collective: time, algorithm and bus bandwidth (nccl-tests
     definitions), per-operation times, per-link utilization, and the network's
-    :class:`~fabricsim.Result` (``run``: one message per send)."""
+    :class:`~fabricsim.Result` (``run``: one message per send, or per piece of a send with
+    memory)."""
 
-    def __init__(self, raw: dict[str, Any], schedule: Schedule, op: Collective | None) -> None:
+    def __init__(
+        self, raw: dict[str, Any], schedule: Schedule, op: Collective | None, memory: HbmSpec | None = None
+    ) -> None:
         self.schedule = schedule
         self.op = op
         n = schedule.ranks
-        msg_of_op = _u64(raw["op_message"]).astype(np.int64)
-        sends = np.flatnonzero(schedule.op == SEND)
-        order = np.argsort(msg_of_op[sends], kind="stable")
-        sends = sends[order][msg_of_op[sends][order] >= 0]
+        self.message_op: npt.NDArray[np.int64] = _u64(raw["msg_op"]).astype(np.int64)
+        """Per message of ``run``: the send (row of the schedule) it carries."""
+        sends = self.message_op
         traffic = MessageTraffic(
             src=schedule.rank[sends].astype(np.int64),
             dst=schedule.peer[sends].astype(np.int64),
-            bytes=schedule.bytes[sends].astype(np.int64),
+            bytes=_u64(raw["msg_bytes"]).astype(np.int64),
             inject_ps=np.zeros(len(sends), dtype=np.int64),
             vc=np.zeros(len(sends), dtype=np.int64),
         )
         self.run = Result(raw, traffic)
-        """The network's result: links, and one message per send (in the order sent)."""
+        """The network's result: links, and the messages (in the order sent)."""
         num, den = self.run.cycle_ps_ratio
         finish = _u64(raw["op_finish"]).astype(np.int64)
         start = _u64(raw["op_start"]).astype(np.int64)
@@ -81,7 +84,8 @@ class CollectiveResult:
         """Per operation: when it started (ns)."""
         self.op_finish_ns = finish * num / den / 1000
         """Per operation: when it finished (ns): a send and its receive when the message's
-        last flit was delivered, a reduce or copy after its compute time."""
+        last flit was delivered (with memory: when its last piece was written at the receiver),
+        a reduce or copy after its compute time (and, with memory, its writes)."""
         last = int(finish.max()) if len(finish) else 0
         self.time_ns: float = (last * num // den) / 1000 if len(finish) else 0.0
         """From the start to the finish of the last operation."""
@@ -100,8 +104,18 @@ class CollectiveResult:
         """The alpha-beta estimate of the same algorithm (``fabricsim.collectives.model``)."""
         self.bottleneck: str = ""
         """Where the time went: ``latency-limited`` (the estimate's alpha terms dominate),
-        ``link-limited`` (a link was busy most of the run: ``busiest_link``) or
-        ``switch-limited`` (bandwidth-bound, yet no link was: contention inside the routers)."""
+        ``link-limited`` (a link was busy most of the run: ``busiest_link``), ``memory-limited``
+        (with memory, no link was, and a rank's HBM moved data at half its peak or more) or
+        ``switch-limited`` (bandwidth-bound, yet neither was: contention inside the routers)."""
+        self.memory: list[dict[str, Any]] = list(raw["memory"])
+        """With memory: per rank, its HBM stack's counters (reads, writes, row hits, ...)."""
+        self.memory_utilization: npt.NDArray[np.float64] = np.zeros(len(self.memory))
+        """With memory: per rank, the bytes its stack moved over the run's time, as a fraction
+        of the stack's peak bandwidth."""
+        if memory is not None and self.memory and self.time_ns > 0:
+            r = memory.resolved()
+            moved = np.array([m["reads"] + m["writes"] for m in self.memory], dtype=np.float64)
+            self.memory_utilization = moved * int(r["access_bytes"]) / self.time_ns / float(r["peak_gbps"])
         busiest = int(np.argmax(self.link_utilization)) if len(links) else -1
         self.busiest_link: tuple[int, int] = (
             (int(links["src"][busiest]), int(links["dst"][busiest])) if busiest >= 0 else (-1, -1)
@@ -119,6 +133,8 @@ class CollectiveResult:
             self.bottleneck = "latency-limited"
         elif float(self.link_utilization.max(initial=0)) >= 0.8:
             self.bottleneck = "link-limited"
+        elif float(self.memory_utilization.max(initial=0)) >= 0.5:
+            self.bottleneck = "memory-limited"
         else:
             self.bottleneck = "switch-limited"
 
@@ -147,10 +163,18 @@ def run_collective(
     max_time_ns: float | None = None,
     check_invariants: bool = False,
     engine: str = "auto",
+    memory: bool = False,
+    piece_bytes: int = 64 << 10,
 ) -> CollectiveResult:
     """Runs ``op`` (a :class:`Collective`, built for the fabric's endpoints as ranks, or a
     :class:`Schedule`) over ``fab``. Each send becomes a message; a reduce or copy takes
-    ``bytes x *_ns_per_byte``. ``verify`` checks the schedule symbolically first."""
+    ``bytes x *_ns_per_byte``. ``verify`` checks the schedule symbolically first.
+
+    ``memory=True`` (the fabric needs ``hbm``) gives every rank its HBM stack at cycle level:
+    a send reads its data in ``piece_bytes`` pieces, each sent once read and written into the
+    receiver's stack on arrival (the send and its receive are done when the last piece is
+    written); a reduce reads its two inputs, then writes its output; a copy reads and writes.
+    Off (default), data moves between memories for free."""
     if isinstance(op, Collective):
         schedule = op.schedule(fab.num_endpoints)
         collective: Collective | None = op
@@ -165,6 +189,20 @@ def run_collective(
         )
     matched = verify_schedule(schedule) if verify else _match(schedule)
     options = run_options_json(seed, engine, max_cycles, max_time_ns, check_invariants)
+    memory_json = None
+    if memory:
+        if fab.hbm is None:
+            raise SpecError(
+                "memory: the fabric has no HBM; build it with Fabric(..., hbm=fs.HbmSpec.preset(...))",
+                path="hbm",
+            )
+        memory_json = json.dumps(
+            {
+                "hbm": fab.hbm.to_dict(),
+                "controller": fab.controller.to_dict(),
+                "piece_bytes": int(piece_bytes),
+            }
+        )
 
     raw = _core.run_collective(
         fab._json,
@@ -178,8 +216,9 @@ def run_collective(
         le_bytes(schedule.deps),
         reduce_ns_per_byte * 1000.0,
         copy_ns_per_byte * 1000.0,
+        memory_json,
     )
-    res = CollectiveResult(raw, schedule, collective)
+    res = CollectiveResult(raw, schedule, collective, fab.hbm if memory else None)
     alpha, gbps = _alpha_beta(fab)
     res._attribute(alpha, gbps)
     return res

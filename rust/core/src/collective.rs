@@ -10,13 +10,22 @@
 //!
 //! The executor is itself an engine `Model` wrapping the network's, so the
 //! driver's idle skipping, limits and deadlock reports apply unchanged.
+//!
+//! With memory ([`CollectiveMemory`]), every rank has an HBM stack: a send
+//! reads its data piece by piece (each piece leaves as a message once read)
+//! and is done when every piece has been written into the receiver's stack;
+//! a reduce reads two inputs and then writes its output, a copy reads one
+//! and writes one, each done when its writes are and its compute time has
+//! passed.
 
+pub use crate::collective_memory::CollectiveMemory;
+use crate::collective_memory::{Access, RankMemory};
 use crate::engine::{self, Activity, Model, Stop};
 use crate::error::{Error, Result, WaitingChannel};
 use crate::network::Network;
 use crate::result::RunResult;
 use crate::spec::{FabricSpec, RunOptions};
-use crate::time::Cycle;
+use crate::time::{Cycle, Ps};
 use crate::traffic::MessageTraffic;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -113,8 +122,11 @@ pub struct CollectiveResult {
     /// Per operation: the cycle it started and the cycle it finished.
     pub start: Vec<Cycle>,
     pub finish: Vec<Cycle>,
-    /// Per send: the message (row of `run`'s messages) it became.
-    pub message: Vec<i64>,
+    /// Per message of `run`: the send it carries (a piece of it, with memory).
+    pub msg_op: Vec<u32>,
+    pub msg_bytes: Vec<u64>,
+    /// Per rank with memory: its stack's counters, and the CK cycles it ran.
+    pub memory: Vec<crate::hbm::Counters>,
 }
 
 struct Executor {
@@ -139,12 +151,22 @@ struct Executor {
     cycle_ps: f64,
     /// Completions to process (reused: no allocation per operation).
     stack: Vec<u32>,
+    clock: crate::time::ClockDomain,
+    msg_bytes: Vec<u64>,
+    /// With memory: the ranks' stacks; per op, the accesses (or, for a
+    /// send, the pieces to land) left in its current phase, whether a reduce
+    /// or copy is writing yet, and its parts (memory, compute) not done.
+    mem: Option<RankMemory>,
+    mem_left: Vec<u32>,
+    writing: Vec<bool>,
+    parts_left: Vec<u8>,
+    mem_done: Vec<Access>,
 }
 
 const NONE: u32 = u32::MAX;
 
 impl Executor {
-    fn new(mut net: Network, s: ScheduleColumns) -> Self {
+    fn new(mut net: Network, s: ScheduleColumns, mem: Option<RankMemory>) -> Self {
         let n = s.op.len();
         let mut waiting = vec![0u32; n];
         let mut count = vec![0u32; n + 1];
@@ -178,6 +200,13 @@ impl Executor {
         let (num, den) = net.params.clock.ratio();
         Self {
             cycle_ps: num as f64 / den as f64,
+            clock: net.params.clock,
+            msg_bytes: Vec::new(),
+            mem,
+            mem_left: vec![0; n],
+            writing: vec![false; n],
+            parts_left: vec![1; n],
+            mem_done: Vec::new(),
             net,
             waiting,
             user_ptr: count,
@@ -228,19 +257,53 @@ impl Executor {
         self.stack = stack;
     }
 
+    fn inject(&mut self, op: u32, bytes: u64, c: Cycle) {
+        let i = op as usize;
+        let msg = self.net.inject(self.s.rank[i], self.s.peer[i], bytes, 0, c);
+        if self.send_of_msg.len() <= msg.index() {
+            self.send_of_msg.resize(msg.index() + 1, NONE);
+            self.msg_bytes.resize(msg.index() + 1, 0);
+        }
+        self.send_of_msg[msg.index()] = op;
+        self.msg_bytes[msg.index()] = bytes;
+    }
+
+    /// Gives `rank`'s stack one access per piece of `bytes` (`per_piece` of
+    /// each, for a reduce's two inputs); returns how many.
+    fn pieces(
+        &mut self,
+        rank: u32,
+        op: u32,
+        bytes: u64,
+        per_piece: u32,
+        write: bool,
+        t: Ps,
+    ) -> u32 {
+        let mem = self.mem.as_mut().expect("memory");
+        let (n, size, last) = mem.pieces(bytes);
+        for k in 0..n {
+            let b = if k + 1 == n { last } else { size };
+            for _ in 0..per_piece {
+                mem.access(rank, op, b, write, t);
+            }
+        }
+        n as u32 * per_piece
+    }
+
     fn begin(&mut self, op: u32, c: Cycle) {
         let i = op as usize;
         self.start[i] = c;
         let bytes = self.s.bytes[i];
+        let t = self.clock.start_ps(c);
+        let memory = self.mem.is_some() && bytes > 0;
         match self.s.op[i] {
             SEND if bytes == 0 => self.complete(op, c),
-            SEND => {
-                let msg = self.net.inject(self.s.rank[i], self.s.peer[i], bytes, 0, c);
-                if self.send_of_msg.len() <= msg.index() {
-                    self.send_of_msg.resize(msg.index() + 1, NONE);
-                }
-                self.send_of_msg[msg.index()] = op;
+            SEND if memory => {
+                // each piece is read, sent, and written at the receiver
+                let n = self.pieces(self.s.rank[i], op, bytes, 1, false, t);
+                self.mem_left[i] = n;
             }
+            SEND => self.inject(op, bytes, c),
             kind => {
                 let per = if kind == REDUCE {
                     self.s.reduce_ps_per_byte
@@ -249,6 +312,48 @@ impl Executor {
                 };
                 let cycles = (bytes as f64 * per / self.cycle_ps).ceil() as u64;
                 self.timers.push(Reverse((c + cycles, op)));
+                if memory {
+                    let inputs = if kind == REDUCE { 2 } else { 1 };
+                    self.mem_left[i] = self.pieces(self.s.rank[i], op, bytes, inputs, false, t);
+                    self.parts_left[i] = 2;
+                }
+            }
+        }
+    }
+
+    /// One part (memory or compute) of a reduce or copy is done.
+    fn part_done(&mut self, op: u32, c: Cycle) {
+        let left = &mut self.parts_left[op as usize];
+        *left -= 1;
+        if *left == 0 {
+            self.complete(op, c);
+        }
+    }
+
+    /// A memory access finished (seen at cycle `c`).
+    fn access_done(&mut self, a: Access, c: Cycle) {
+        let i = a.op as usize;
+        if self.s.op[i] == SEND {
+            if !a.write {
+                self.inject(a.op, a.bytes as u64, c); // a piece read: send it
+                return;
+            }
+        } else if !self.writing[i] {
+            self.mem_left[i] -= 1;
+            if self.mem_left[i] == 0 {
+                // inputs read: write the output
+                self.writing[i] = true;
+                let t = self.clock.start_ps(c);
+                self.mem_left[i] = self.pieces(self.s.rank[i], a.op, self.s.bytes[i], 1, true, t);
+            }
+            return;
+        }
+        self.mem_left[i] -= 1;
+        if self.mem_left[i] == 0 {
+            if self.s.op[i] == SEND {
+                self.complete(a.op, c);
+            } else {
+                self.part_done(a.op, c);
             }
         }
     }
@@ -256,6 +361,17 @@ impl Executor {
 
 impl Model for Executor {
     fn step(&mut self, c: Cycle) -> Result<Activity> {
+        let mut progressed = false;
+        if let Some(mut mem) = self.mem.take() {
+            let mut done = std::mem::take(&mut self.mem_done);
+            mem.advance(c, self.clock.start_ps(c), |a| done.push(a))?;
+            self.mem = Some(mem);
+            progressed = !done.is_empty();
+            for a in done.drain(..) {
+                self.access_done(a, c);
+            }
+            self.mem_done = done;
+        }
         let mut starting = std::mem::take(&mut self.starting);
         std::mem::swap(&mut starting, &mut self.ready);
         for op in starting.drain(..) {
@@ -263,6 +379,7 @@ impl Model for Executor {
         }
         self.starting = starting;
         let mut act = self.net.step(c)?;
+        act.progressed |= progressed;
         let fresh = self
             .net
             .tally
@@ -272,7 +389,13 @@ impl Model for Executor {
             .unwrap_or_default();
         for msg in &fresh {
             let op = self.send_of_msg[msg.index()];
-            self.complete(op, c);
+            let (peer, bytes) = (self.s.peer[op as usize], self.msg_bytes[msg.index()]);
+            if let Some(mem) = &mut self.mem {
+                // the piece is written into the receiver's stack
+                mem.access(peer, op, bytes, true, self.clock.start_ps(c));
+            } else {
+                self.complete(op, c);
+            }
             act.progressed = true;
         }
         if let Some(fresh_buf) = self.net.tally.fresh.as_mut() {
@@ -284,7 +407,7 @@ impl Model for Executor {
                 break;
             }
             self.timers.pop();
-            self.complete(op, c);
+            self.part_done(op, c);
             act.progressed = true;
         }
         // What became ready starts next cycle.
@@ -298,10 +421,11 @@ impl Model for Executor {
 
     fn next_event(&self) -> Option<Cycle> {
         let timer = self.timers.peek().map(|r| r.0 .0);
-        match (self.net.next_event(), timer) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let mem = self.mem.as_ref().and_then(RankMemory::next_event);
+        [self.net.next_event(), timer, mem]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn done(&self) -> bool {
@@ -313,7 +437,17 @@ impl Model for Executor {
     }
 
     fn min_watchdog_cycles(&self) -> u64 {
-        self.net.min_watchdog_cycles()
+        let refresh = self.mem.as_ref().map_or(0, |m| {
+            m.devices
+                .iter()
+                .map(|d| {
+                    let ck = d.ck.start_ps(d.mem.min_watchdog_cycles());
+                    self.clock.cycle_at_or_after(ck)
+                })
+                .max()
+                .unwrap_or(0)
+        });
+        self.net.min_watchdog_cycles() + refresh
     }
 
     fn check_invariants(&self, c: Cycle) -> Result<()> {
@@ -346,6 +480,7 @@ pub fn run_collective(
     spec: &FabricSpec,
     s: ScheduleColumns,
     opts: &RunOptions,
+    memory: Option<&CollectiveMemory>,
 ) -> Result<CollectiveResult> {
     spec.validate()?;
     opts.validate().map_err(|e| e.within("options"))?;
@@ -365,7 +500,19 @@ pub fn run_collective(
         opts.seed,
         &opts.faults,
     )?;
-    let mut ex = Executor::new(net, s);
+    let mem = match memory {
+        Some(m) => {
+            if !(1..=1 << 24).contains(&m.piece_bytes) {
+                return Err(Error::spec(
+                    "memory.piece_bytes",
+                    format!("must be in 1..=16777216, got {}", m.piece_bytes),
+                ));
+            }
+            Some(RankMemory::new(m, ranks, clock)?)
+        }
+        None => None,
+    };
+    let mut ex = Executor::new(net, s, mem);
     let started = std::time::Instant::now();
     let stop = engine::drive(&mut ex, opts, limit)?;
     let wall = started.elapsed().as_secs_f64();
@@ -390,16 +537,18 @@ pub fn run_collective(
         }
     };
     let run = crate::simulation::network_report(&ex.net, cycles, complete, wall);
-    let mut message = vec![-1i64; ex.s.op.len()];
-    for (m, &op) in ex.send_of_msg.iter().enumerate() {
-        if op != NONE {
-            message[op as usize] = m as i64;
-        }
-    }
+    let memory = ex.mem.as_mut().map_or(Vec::new(), |m| {
+        m.devices
+            .iter_mut()
+            .map(|d| std::mem::take(&mut d.mem.sink.counters))
+            .collect()
+    });
     Ok(CollectiveResult {
         run,
         start: ex.start,
         finish: ex.finish,
-        message,
+        msg_op: ex.send_of_msg,
+        msg_bytes: ex.msg_bytes,
+        memory,
     })
 }

@@ -21,6 +21,7 @@
 //! knows nothing of Python; `rust/python` converts and delegates.
 
 pub mod collective;
+pub mod collective_memory;
 pub mod deadlock;
 pub mod endpoint;
 pub mod engine;

@@ -1,12 +1,13 @@
 //! Bindings of the collective executor: schedule columns in, the network's
 //! result dict plus per-operation columns out.
 
+use crate::memory::put_counters;
 use crate::{enter, i64_column, result_dict, u64_bytes};
-use fabricsim_core::collective::{self, ScheduleColumns};
+use fabricsim_core::collective::{self, CollectiveMemory, ScheduleColumns};
 use fabricsim_core::error::Error;
 use fabricsim_core::spec::{parse, FabricSpec, RunOptions};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
 fn non_negative<T: TryFrom<i64>>(col: Vec<i64>, name: &str) -> Result<Vec<T>, Error> {
     col.into_iter()
@@ -38,6 +39,7 @@ pub fn run_collective<'py>(
     deps: &[u8],
     reduce_ps_per_byte: f64,
     copy_ps_per_byte: f64,
+    memory_json: Option<String>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let cols = [op, rank, peer, nbytes, matched, dep_ptr, deps].map(|c| c.to_vec());
     let r = enter(py, move || {
@@ -58,14 +60,23 @@ pub fn run_collective<'py>(
             reduce_ps_per_byte,
             copy_ps_per_byte,
         };
-        collective::run_collective(&fabric, s, &opts)
+        let memory: Option<CollectiveMemory> = match memory_json {
+            Some(text) => Some(parse::from_json(&text, "memory")?),
+            None => None,
+        };
+        collective::run_collective(&fabric, s, &opts, memory.as_ref())
     })?;
     let d = result_dict(py, &r.run)?;
     d.set_item("op_start", u64_bytes(py, r.start.iter().copied()))?;
     d.set_item("op_finish", u64_bytes(py, r.finish.iter().copied()))?;
-    d.set_item(
-        "op_message",
-        u64_bytes(py, r.message.iter().map(|&m| m as u64)),
-    )?;
+    d.set_item("msg_op", u64_bytes(py, r.msg_op.iter().map(|&m| m as u64)))?;
+    d.set_item("msg_bytes", u64_bytes(py, r.msg_bytes.iter().copied()))?;
+    let memory = PyList::empty(py);
+    for k in &r.memory {
+        let x = PyDict::new(py);
+        put_counters(py, &x, k)?;
+        memory.append(x)?;
+    }
+    d.set_item("memory", memory)?;
     Ok(d)
 }
