@@ -1,6 +1,6 @@
 """The demo behind ``make run``: credits and message size on one link preset, link-level
-retry against the bit-error rate, routed fabrics of about a hundred endpoints, and the HBM
-presets at cycle level.
+retry against the bit-error rate, routed fabrics of about a hundred endpoints, the HBM
+presets at cycle level, the memory fabric's loaded latency, and all-reduce on the 8-GPU preset.
 
 Each row runs a stream of messages from endpoint 0 to 1, offered at 90% of what the link
 can carry for that message size. Below the credit round trip (cycles from spending a credit
@@ -12,6 +12,7 @@ it the link itself is the limit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -225,6 +226,16 @@ def memory_demo(requests: int = 40_000) -> str:
     return "\n".join(lines)
 
 
+def _plotted(table: Any, plot: str | None, what: str) -> list[str]:
+    """Plots ``table`` to ``plot`` (if given); the lines saying so."""
+    if not plot:
+        return []
+    try:
+        return ["", f"wrote {table.plot(plot)} ({what})"]
+    except ImportError:
+        return ["", "matplotlib is not installed: no plot"]
+
+
 def memory_fabric_demo(plot: str | None = "fabricsim_loaded_latency.png", requests: int = 4000) -> str:
     """Loads to local HBM, a peer's HBM and a memory expander (a narrow, capacity-oriented
     device: two HBM2 channels, 64 GB/s, about two DDR5 channels' worth) across one
@@ -255,13 +266,7 @@ def memory_fabric_demo(plot: str | None = "fabricsim_loaded_latency.png", reques
         "",
         str(table),
     ]
-    if plot:
-        try:
-            out = table.plot(plot)
-            lines += ["", f"wrote {out} (latency against bandwidth)"]
-        except ImportError:
-            lines += ["", "matplotlib is not installed: no plot"]
-    return "\n".join(lines)
+    return "\n".join(lines + _plotted(table, plot, "latency against bandwidth"))
 
 
 def collective_demo(
@@ -282,10 +287,4 @@ def collective_demo(
         "",
         str(table),
     ]
-    if plot:
-        try:
-            out = table.plot(plot)
-            lines += ["", f"wrote {out} (busbw against size)"]
-        except ImportError:
-            lines += ["", "matplotlib is not installed: no plot"]
-    return "\n".join(lines)
+    return "\n".join(lines + _plotted(table, plot, "busbw against size"))

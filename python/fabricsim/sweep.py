@@ -26,6 +26,38 @@ class LoadPoint:
     saturated: bool
 
 
+def _plot_lines(
+    path: str | Path,
+    lines: list[tuple[str | None, list[float], list[float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    log2_x: bool = False,
+) -> Path:
+    """Writes a PNG with one marked line per ``(label, xs, ys)``; returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for label, xs, ys in lines:
+        ax.plot(xs, ys, "o-", label=label)
+    if log2_x:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    if any(label is not None for label, _, _ in lines):
+        ax.legend()
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
 @dataclass
 class Curve:
     pattern: str
@@ -43,23 +75,14 @@ class Curve:
 
     def plot(self, path: str | Path) -> Path:
         """Latency against offered load, as a PNG."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         ok = [p for p in self.points if not p.saturated]
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-        ax.plot([p.offered for p in ok], [p.latency_mean for p in ok], "o-")
-        ax.set_xlabel("offered load (flits/endpoint/cycle)")
-        ax.set_ylabel("mean packet latency (cycles)")
-        ax.set_title(f"{self.pattern} traffic; saturation at about {self.saturation:.3f}")
-        ax.grid(True, alpha=0.3)
-        fig.tight_layout()
-        out = Path(path)
-        fig.savefig(out)
-        plt.close(fig)
-        return out
+        return _plot_lines(
+            path,
+            [(None, [p.offered for p in ok], [p.latency_mean for p in ok])],
+            "offered load (flits/endpoint/cycle)",
+            "mean packet latency (cycles)",
+            f"{self.pattern} traffic; saturation at about {self.saturation:.3f}",
+        )
 
 
 def latency_throughput(
@@ -164,26 +187,11 @@ class CollectiveTable:
 
     def plot(self, path: str | Path) -> Path:
         """Bus bandwidth against size, one line per algorithm, as a PNG."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+        lines: list[tuple[str | None, list[float], list[float]]] = []
         for alg in dict.fromkeys(p.algorithm for p in self.points):
             pts = [p for p in self.points if p.algorithm == alg]
-            ax.plot([p.size for p in pts], [p.busbw_gbps for p in pts], "o-", label=alg)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("size (bytes)")
-        ax.set_ylabel("bus bandwidth (GB/s)")
-        ax.set_title(self.kind)
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        out = Path(path)
-        fig.savefig(out)
-        plt.close(fig)
-        return out
+            lines.append((alg, [float(p.size) for p in pts], [p.busbw_gbps for p in pts]))
+        return _plot_lines(path, lines, "size (bytes)", "bus bandwidth (GB/s)", self.kind, log2_x=True)
 
 
 def sizes(lo: int | str, hi: int | str, factor: int = 2) -> list[int]:
@@ -321,29 +329,11 @@ class LoadedLatencyTable(dict[str, LoadedLatency]):
 
     def plot(self, path: str | Path) -> Path:
         """Latency against achieved bandwidth, one line per target, as a PNG."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-        for target, c in self.items():
-            ax.plot(
-                [p.bandwidth_gbps for p in c.points],
-                [p.latency_mean_ns for p in c.points],
-                "o-",
-                label=target,
-            )
-        ax.set_xlabel("achieved bandwidth (GB/s)")
-        ax.set_ylabel("mean latency (ns)")
-        ax.set_title("loaded latency")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        out = Path(path)
-        fig.savefig(out)
-        plt.close(fig)
-        return out
+        lines: list[tuple[str | None, list[float], list[float]]] = [
+            (target, [p.bandwidth_gbps for p in c.points], [p.latency_mean_ns for p in c.points])
+            for target, c in self.items()
+        ]
+        return _plot_lines(path, lines, "achieved bandwidth (GB/s)", "mean latency (ns)", "loaded latency")
 
 
 def loaded_latency_table(
