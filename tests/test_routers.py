@@ -73,6 +73,7 @@ def test_a_packet_of_several_flits_is_pipelined_through_the_routers():
         (fs.topology.fat_tree(4, levels=3, spine="ecmp"), 1),
         (fs.topology.dragonfly(1), 2),
         (fs.topology.dragonfly(1, routing="valiant"), 3),
+        (fs.topology.dragonfly(1, routing="ugal"), 3),
     ],
 )
 def test_random_traffic_is_delivered_once_in_order_with_credits_conserved(topology, vcs):
@@ -85,7 +86,7 @@ def test_random_traffic_is_delivered_once_in_order_with_credits_conserved(topolo
     res = fab.run(traffic, check_invariants=True)
     assert res.complete
     # Valiant routes each message through its own intermediate group: a flow may be reordered.
-    check_all(res, fab.link, in_order_delivery=topology.params.get("routing") != "valiant")
+    check_all(res, fab.link, in_order_delivery=topology.params.get("routing") not in ("valiant", "ugal"))
     tick = fab.run(traffic, engine="tick_all")
     assert np.array_equal(res.messages, tick.messages) and np.array_equal(res.links, tick.links)
 
@@ -301,3 +302,31 @@ def test_virtual_cut_through_and_stages_under_random_traffic(topology, vcs):
     check_all(res, fab.link, in_order_delivery=vcs == 1)
     tick = fab.run(traffic, engine="tick_all")
     assert np.array_equal(res.messages, tick.messages)
+
+
+def test_ugal_stays_minimal_on_uniform_traffic_and_spreads_adversarial_traffic():
+    from fabricsim.traffic import concat, stream, synthetic
+
+    def fab(routing):
+        return fs.Fabric(topology=fs.topology.dragonfly(2, routing=routing), link=NOC.replace(vcs=3))
+
+    ugal = fab("ugal")
+    report = ugal.check_deadlock_freedom()
+    assert report.ok and "UGAL" in report.routing
+    assert (
+        not fs.Fabric(topology=fs.topology.dragonfly(2, routing="ugal"), link=NOC.replace(vcs=1))
+        .check_deadlock_freedom()
+        .ok
+    )
+    # group 0's endpoints all stream to group 1: minimal routing has one global link for them
+    adversarial = concat(*[stream(i, 8 + i, 50, 64) for i in range(8)])
+    took = {
+        r: fab(r).run(adversarial, check_invariants=True).stats()["cycles"]
+        for r in ("minimal", "valiant", "ugal")
+    }
+    assert took["valiant"] < took["ugal"] < 0.6 * took["minimal"]
+    # uniform random at 0.2: no queue builds, so UGAL routes minimally (Valiant pays twice the hops)
+    n = ugal.num_endpoints
+    uniform = synthetic("uniform", n, rate=0.2, cycles=2000, cycle_ps=1000.0, packet_bytes=16)
+    lat = {r: fab(r).run(uniform).stats()["latency_mean_ns"] for r in ("minimal", "valiant", "ugal")}
+    assert lat["ugal"] == pytest.approx(lat["minimal"], rel=0.02) and lat["ugal"] < 0.8 * lat["valiant"]

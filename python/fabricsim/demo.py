@@ -168,13 +168,14 @@ def fabric_demo(rate: float = 0.2, cycles: int = 2000) -> str:
     # Group 0's 8 endpoints all stream to group 1: minimal routing has one global link for them.
     traffic = concat(*[stream(i, 8 + i, 50, 64) for i in range(8)])
     took = {}
-    for routing in ("minimal", "valiant"):
+    for routing in ("minimal", "valiant", "ugal"):
         fab = Fabric(topology=dragonfly(2, routing=routing), link=LinkSpec.preset("noc").replace(vcs=3))
         took[routing] = fab.run(traffic).stats()["cycles"]
     out += [
         "",
         "dragonfly, group 0 -> group 1 (8 streams of 50 x 64 B): "
-        f"minimal {took['minimal']:.0f} cycles (one global link), Valiant {took['valiant']:.0f} cycles",
+        f"minimal {took['minimal']:.0f} cycles (one global link), Valiant {took['valiant']:.0f} cycles, "
+        f"UGAL {took['ugal']:.0f} cycles",
     ]
     return "\n".join(out)
 

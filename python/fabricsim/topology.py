@@ -130,10 +130,13 @@ def dragonfly(p: int, a: int | None = None, h: int | None = None, routing: str =
     (deadlock-free with 2 VCs). ``routing="valiant"``: minimal to an intermediate group picked
     per message (a pinned hash of its id), then minimal to the destination; the VC class goes
     up at each global hop (deadlock-free with 3 VCs); messages of one flow may arrive out of
-    order."""
-    if routing not in ("minimal", "valiant"):
+    order. ``routing="ugal"`` (UGAL-L): Valiant's routes and VC classes, but the source router
+    keeps a message minimal unless the downstream queue of its minimal first hop exceeds twice
+    that of its Valiant first hop plus one VC's buffer (the choice then travels with it)."""
+    if routing not in ("minimal", "valiant", "ugal"):
         raise SpecError(
-            f"topology.routing: must be 'minimal' or 'valiant', got {routing!r}", path="topology.routing"
+            f"topology.routing: must be 'minimal', 'valiant' or 'ugal', got {routing!r}",
+            path="topology.routing",
         )
     a = 2 * p if a is None else a
     h = p if h is None else h

@@ -95,6 +95,8 @@ pub struct Network {
     pub routed: Option<Routed>,
     /// Destination endpoint of each message (what routers route on).
     msg_dst: IdVec<MsgId, u32>,
+    /// Each message's route choice (randomized and adaptive routing).
+    msg_choice: IdVec<MsgId, u32>,
     drain: Option<DrainParams>,
     admitted: usize,
     total: usize,
@@ -293,6 +295,7 @@ impl Network {
             },
             routed,
             msg_dst: IdVec::from_vec(traffic.dst.clone()),
+            msg_choice: IdVec::from_vec(vec![router::NO_CHOICE; m]),
             drain,
             admitted: 0,
             total: m,
@@ -339,6 +342,7 @@ impl Network {
         log.order.push(NEVER);
         log.corrupt.push(false);
         self.msg_dst.push(dst);
+        self.msg_choice.push(router::NO_CHOICE);
         let e = src as usize;
         let port = self.first_port[e] + (self.given[e] % self.ports[e] as u64) as u32;
         self.given[e] += 1;
@@ -461,6 +465,7 @@ impl Model for Network {
             admitted,
             routed,
             msg_dst,
+            msg_choice,
             ..
         } = self;
         let mut act = Activity::default();
@@ -479,7 +484,7 @@ impl Model for Network {
                 params,
             };
             for r in rt.routers.iter_mut() {
-                r.step(c, &ctx, dirs, tally, &mut act, &mut rt.pending)?;
+                r.step(c, &ctx, dirs, tally, &mut act, &mut rt.pending, msg_choice)?;
             }
             for &d in &rt.router_sourced {
                 let given = rt.pending[d].take();

@@ -118,6 +118,12 @@ pub struct RouterCtx<'a> {
     pub params: &'a LinkParams,
 }
 
+/// A message whose first router has not chosen its route yet.
+pub const NO_CHOICE: u32 = u32::MAX;
+
+/// UGAL's bias toward minimal routes, in flits of queue.
+const UGAL_THRESHOLD: u32 = 4;
+
 impl Router {
     pub fn new(id: RouterId, ports: usize, vcs: usize, spec: &RouterSpec) -> Self {
         Self {
@@ -149,6 +155,57 @@ impl Router {
         self.inputs.len()
     }
 
+    /// A message's route choice at its first router: a pinned hash of its
+    /// id (Valiant's intermediate group), or, with adaptive routing (UGAL),
+    /// the minimal route unless its first hop's queue (flits waiting here
+    /// for it, plus flits in the next buffer not yet credited back) exceeds
+    /// twice the Valiant first hop's plus `UGAL_THRESHOLD`.
+    fn choose(
+        &self,
+        ctx: &RouterCtx<'_>,
+        dirs: &IdVec<LinkDirId, LinkDir>,
+        p: usize,
+        class: u8,
+        dst: crate::ids::EndpointId,
+        msg: MsgId,
+    ) -> u32 {
+        let hashed = crate::rng::flow_hash(msg.0, 0) as u32;
+        let Some(minimal) = ctx.routing.adaptive_minimal(dst) else {
+            return hashed;
+        };
+        let route = |choice| {
+            ctx.routing
+                .route(ctx.graph, self.id, p as u32, class, dst, choice)
+        };
+        let (min_port, val_port) = (route(minimal).port, route(hashed).port);
+        if min_port == val_port {
+            return minimal;
+        }
+        // The flits waiting for each port here, and those sent toward the
+        // next buffer and not yet credited back.
+        let queued = |port: u32| {
+            let waiting: usize = (0..self.state.len())
+                .filter(|&i| match self.state[i] {
+                    VcState::Routed { out, .. } | VcState::Active { out, .. } => out == port,
+                    VcState::Idle => false,
+                })
+                .map(|i| self.inputs[i / self.vcs].map_or(0, |d| dirs[d].rx.len(i % self.vcs)))
+                .sum();
+            let downstream = self.outputs[port as usize].map_or(0, |d| {
+                let credits = &dirs[d].credits;
+                (0..self.vcs)
+                    .map(|v| ctx.params.credits_per_vc - credits.get(v))
+                    .sum::<u32>()
+            });
+            waiting as u32 + downstream
+        };
+        if queued(min_port) <= 2 * queued(val_port) + UGAL_THRESHOLD {
+            minimal
+        } else {
+            hashed
+        }
+    }
+
     /// Splits the VCs into `k` message-class shares (`k` divides the VCs).
     pub fn set_message_classes(&mut self, k: usize) {
         self.class_vcs = self.vcs / k.max(1);
@@ -169,6 +226,7 @@ impl Router {
     /// Route computation, VC allocation and switch allocation for cycle `c`;
     /// the winners' flits are taken from their input buffers (returning the
     /// credits) and returned per output port, to be sent on that port's link.
+    #[allow(clippy::too_many_arguments)]
     pub fn step(
         &mut self,
         c: Cycle,
@@ -177,6 +235,7 @@ impl Router {
         tally: &mut Tally,
         act: &mut Activity,
         pending: &mut IdVec<LinkDirId, Option<Flit>>,
+        choices: &mut IdVec<MsgId, u32>,
     ) -> Result<()> {
         let vcs = self.vcs;
         if self.inputs.iter().flatten().all(|&d| dirs[d].rx.is_empty()) {
@@ -193,9 +252,13 @@ impl Router {
                 if self.state[p * vcs + v] == VcState::Idle {
                     let class = self.routing_class(v, ctx.routing);
                     let dst = crate::ids::EndpointId(ctx.msg_dst[front.msg]);
-                    // Randomized routing picks per message; others ignore it.
+                    // Randomized and adaptive routing pick once per message,
+                    // at its first router; others ignore the choice.
                     let choice = if ctx.routing.choices() > 1 {
-                        crate::rng::flow_hash(front.msg.0, 0) as u32
+                        if choices[front.msg] == NO_CHOICE {
+                            choices[front.msg] = self.choose(ctx, dirs, p, class, dst, front.msg);
+                        }
+                        choices[front.msg]
                     } else {
                         0
                     };

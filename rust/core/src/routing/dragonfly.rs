@@ -12,6 +12,12 @@
 //! Class 0 until the first global hop, 1 until the second, 2 after:
 //! deadlock-free with three VCs. When the intermediate is the source or the
 //! destination group the route is minimal.
+//!
+//! UGAL (Kim et al. 2008, UGAL-L: local queues only): Valiant's routes and
+//! VC classes, but the source router picks per message between the minimal
+//! route and a Valiant one, comparing the queues of their first hops
+//! weighted by their global hops (1 and 2): minimal when
+//! `q_min <= 2 q_valiant + threshold`. The choice travels with the message.
 
 use super::Hop;
 use crate::ids::EndpointId;
@@ -21,7 +27,10 @@ use crate::topology::RouterId;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DragonflyRouting {
     pub shape: Dragonfly,
+    /// Valiant's routes and classes (Valiant and UGAL).
     pub valiant: bool,
+    /// UGAL: the source router chooses between minimal and Valiant.
+    pub adaptive: bool,
 }
 
 impl DragonflyRouting {
@@ -31,6 +40,11 @@ impl DragonflyRouting {
         } else {
             2
         }
+    }
+
+    /// The choice that makes a Valiant route minimal for `dst`.
+    pub fn minimal_choice(&self, dst: EndpointId) -> u32 {
+        dst.0 / self.shape.p / self.shape.a
     }
 
     /// `choice` picks the Valiant intermediate group (`choice mod groups`).
@@ -120,6 +134,7 @@ mod tests {
         let routing = DragonflyRouting {
             shape: d,
             valiant: true,
+            adaptive: false,
         };
         for choice in 0..d.groups() {
             // endpoint 0 (group 0) to endpoint 71 (group 8)
@@ -136,6 +151,7 @@ mod tests {
         let routing = DragonflyRouting {
             shape: d,
             valiant: false,
+            adaptive: false,
         };
         let g = d.graph();
         for dst in 0..g.num_endpoints() as u32 {

@@ -64,6 +64,14 @@ impl Routing {
         }
     }
 
+    /// For adaptive routing (UGAL): the choice that routes `dst` minimally.
+    pub fn adaptive_minimal(&self, dst: EndpointId) -> Option<u32> {
+        match self {
+            Routing::Dragonfly(d) if d.adaptive => Some(d.minimal_choice(dst)),
+            _ => None,
+        }
+    }
+
     /// VC classes the function uses (2 with dateline classes, else 1).
     pub fn classes(&self) -> u8 {
         match self {
@@ -87,6 +95,9 @@ impl Routing {
                 "three-level up/down (ECMP: uplinks by flow hash)"
             }
             Routing::UpDown3(_) => "three-level up/down (d-mod-k uplink choice)",
+            Routing::Dragonfly(d) if d.adaptive => {
+                "dragonfly UGAL (minimal or Valiant per message by the source router's queues; Valiant's VC classes)"
+            }
             Routing::Dragonfly(d) if d.valiant => {
                 "dragonfly Valiant (VC class up by one at each global hop)"
             }

@@ -33,6 +33,9 @@ pub enum DragonflyRoutingChoice {
     #[default]
     Minimal,
     Valiant,
+    /// UGAL-L: at the source router, minimal unless its first hop's queue is
+    /// more than twice the Valiant first hop's (Valiant's VC scheme).
+    Ugal,
 }
 
 /// The shape of the fabric. Tagged by `type` so that new topologies are new
@@ -182,7 +185,8 @@ impl TopologySpec {
             }),
             TopologySpec::Dragonfly { p, a, h, routing } => Routing::Dragonfly(DragonflyRouting {
                 shape: dragonfly_shape(*p, *a, *h),
-                valiant: *routing == DragonflyRoutingChoice::Valiant,
+                valiant: *routing != DragonflyRoutingChoice::Minimal,
+                adaptive: *routing == DragonflyRoutingChoice::Ugal,
             }),
             TopologySpec::FatTree {
                 leaves,
