@@ -346,3 +346,34 @@ def test_protocol_presets_cite_sources():
     for name in fs.ProtocolSpec.presets():
         p = fs.ProtocolSpec.preset(name)
         assert p.sources and p.message_classes == "separate"
+
+
+def test_link_faults_are_replayed_and_every_request_still_completes():
+    fab = star()
+    load = fs.traffic.loads(requester=0, target="expander:0", outstanding=16, requests=500)
+    clean = fab.run(load)
+    faults = [fs.faults.corrupt_flit(link=0, flit=k) for k in (3, 10, 11, 40)]
+    res = fab.run(load, faults=faults, check_invariants=True)
+    check_run(res, load)
+    assert res.fabric.links["flits_replayed"].sum() > 0
+    assert res.rows["complete_ps"].max() > clean.rows["complete_ps"].max()
+
+
+@pytest.mark.parametrize(("vcs", "ok"), [(2, False), (4, True)])
+def test_message_classes_keep_the_torus_dateline_classes(vcs, ok):
+    link = fs.LinkSpec.preset("noc").replace(vcs=vcs)
+    fab = fs.Fabric(topology=fs.topology.torus((4, 4)), link=link, hbm=HBM3)
+    load = fs.traffic.MemoryLoad()
+    for e in range(16):
+        load = load + fs.traffic.loads(e, target="global", outstanding=8, requests=150, read_ratio=0.5)
+    if not ok:
+        # one VC per class leaves no room for the dateline classes: refused before the run
+        with pytest.raises(fs.DeadlockError, match="NOT deadlock-free"):
+            fab.run(load)
+        return
+    res = fab.run(load, check_invariants=True)
+    check_run(res, load)
+    # requests only on VCs 0-1, responses only on VCs 2-3 (each with its dateline classes)
+    m = res.fabric.messages
+    assert set(m["vc"][res.rows["request_msg"][res.rows["request_msg"] >= 0]].tolist()) <= {0}
+    assert set(m["vc"][res.rows["response_msg"][res.rows["response_msg"] >= 0]].tolist()) <= {2}

@@ -275,11 +275,12 @@ class Fabric:
                     f"{report}; not run (pass check_deadlock=False to run it anyway)", waiting=waiting
                 )
         if isinstance(traffic, memory_fabric.MemoryLoad):
-            if faults or collective_options:
-                raise SpecError("faults and collective options are not supported for memory loads yet")
+            if collective_options:
+                raise SpecError(f"run: unknown options {sorted(collective_options)} for a memory load")
             return memory_fabric.run_memory_fabric(
                 self,
                 traffic,
+                faults=faults,
                 seed=seed,
                 engine=engine,
                 max_cycles=max_cycles,

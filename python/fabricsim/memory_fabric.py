@@ -14,6 +14,7 @@ See docs/memory_fabric.md for the model.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ import numpy.typing as npt
 
 from fabricsim import _core
 from fabricsim.errors import SpecError
+from fabricsim.faults import Fault
 from fabricsim.memory_load import MemoryLoad, Requester, dma, loads
 from fabricsim.result import Result
 from fabricsim.traffic import MessageTraffic
@@ -228,6 +230,7 @@ def run_memory_fabric(
     max_time_ns: float | None = None,
     watchdog_cycles: int = 1_000_000,
     check_invariants: bool = False,
+    faults: Sequence[Fault] = (),
 ) -> MemoryFabricResult:
     """Runs ``load`` on ``fab`` (which must have memory: ``Fabric(..., hbm=...)``); the GIL is
     released while the engine runs. Use :meth:`Fabric.run`, which checks deadlock freedom first."""
@@ -238,7 +241,13 @@ def run_memory_fabric(
             "hbm: the fabric has no memory; build it with Fabric(..., hbm=fs.HbmSpec.preset(...))", path="hbm"
         )
     options = run_options_json(
-        seed, engine, max_cycles, max_time_ns, check_invariants, watchdog_cycles=watchdog_cycles
+        seed,
+        engine,
+        max_cycles,
+        max_time_ns,
+        check_invariants,
+        watchdog_cycles=watchdog_cycles,
+        faults=[f.to_dict() for f in faults],
     )
     raw = _core.run_memory_fabric(json.dumps(fab.memory_dict()), load.to_json(), options)
     access = int(fab.hbm.resolved()["access_bytes"])
