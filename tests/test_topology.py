@@ -185,8 +185,8 @@ def test_valiant_needs_three_vc_classes():
     assert not two.ok and two.cycle
     three = fabric(fs.topology.dragonfly(2, routing="valiant"), vcs=3).check_deadlock_freedom()
     assert three.ok and "Valiant" in three.routing
-    with pytest.raises(fs.SpecError, match=r"^topology\.routing: must be 'minimal' or 'valiant'"):
-        fs.topology.dragonfly(2, routing="ugal")
+    with pytest.raises(fs.SpecError, match=r"^topology\.routing: must be 'minimal', 'valiant' or 'ugal'"):
+        fs.topology.dragonfly(2, routing="adaptive")
 
 
 @pytest.mark.parametrize("k", [4, 8])
