@@ -159,6 +159,20 @@ def test_packing_puts_several_small_messages_for_one_endpoint_in_a_flit(pack):
     assert res.requesters[0].bandwidth_gbps <= per_flit * 64 / cycle_ns * 1.001
 
 
+def test_responses_to_several_requesters_still_pack_and_fill_the_expander_link():
+    # four requesters' responses leave the expander interleaved: packing looks back past the
+    # other destinations' messages, so flits still carry three 64 B responses each
+    fab = star(n=4, expanders=1)
+    load = fs.traffic.MemoryLoad()
+    for e in range(4):
+        load = load + fs.traffic.loads(e, target="expander:0", outstanding=64, requests=3000)
+    res = fab.run(load)
+    check_run(res, load)
+    bound = 3 * 64 / (CXL.resolved()["cycle_ps"] / 1000)  # GB/s through the expander's link
+    total = sum(q.bandwidth_gbps for q in res.requesters)
+    assert 0.9 * bound <= total <= bound * 1.001
+
+
 def test_remote_bandwidth_reaches_the_link_and_never_exceeds_it():
     # 256 B reads over NVLink-like links: the response direction carries 272 B per 256 B read
     # (a 16 B header flit and 16 data flits), the link's goodput at its MTU

@@ -146,19 +146,28 @@ impl TxPort {
         self.plan.insert(pos, Planned { at, vc, q });
     }
 
-    /// The last message of `vc` that has not sent a flit (offered or
-    /// queued), if the last message of `vc` is one.
-    pub fn unstarted_tail(&self, vc: u8) -> Option<Unstarted> {
+    /// The newest of the last `depth` messages of `vc` that have not sent a
+    /// flit (offered or queued) for which `wanted` holds.
+    pub fn find_unstarted(
+        &self,
+        vc: u8,
+        depth: usize,
+        wanted: impl Fn(MsgId) -> bool,
+    ) -> Option<Unstarted> {
         let planned = self.plan[self.next_plan..]
             .iter()
             .rev()
-            .find(|p| p.vc == vc)
+            .filter(|p| p.vc == vc)
             .map(|p| p.q);
-        let q = planned.or_else(|| {
-            let queue = &self.queues[vc as usize];
-            let started = queue.len() == 1 && self.seg[vc as usize].started;
-            queue.back().copied().filter(|_| !started)
-        })?;
+        let queue = &self.queues[vc as usize];
+        let head_started = self.seg[vc as usize].started;
+        let queued = queue
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|&(i, _)| i > 0 || !head_started)
+            .map(|(_, q)| *q);
+        let q = planned.chain(queued).take(depth).find(|q| wanted(q.msg))?;
         Some(Unstarted {
             msg: q.msg,
             bytes: q.bytes,
@@ -167,17 +176,21 @@ impl TxPort {
     }
 
     /// Grows the unstarted message `msg` of `vc` to `bytes` and `extra` wire
-    /// bytes (see [`TxPort::unstarted_tail`]).
+    /// bytes (see [`TxPort::find_unstarted`]).
     pub fn grow(&mut self, vc: u8, msg: MsgId, bytes: u64, extra: u64) {
+        let head_started = self.seg[vc as usize].started;
         let q = match self.plan[self.next_plan..]
             .iter_mut()
-            .rev()
-            .find(|p| p.vc == vc)
+            .find(|p| p.vc == vc && p.q.msg == msg)
         {
             Some(p) => &mut p.q,
-            None => self.queues[vc as usize].back_mut().expect("a tail to grow"),
+            None => self.queues[vc as usize]
+                .iter_mut()
+                .enumerate()
+                .find(|(i, q)| q.msg == msg && (*i > 0 || !head_started))
+                .map(|(_, q)| q)
+                .expect("an unstarted message to grow"),
         };
-        debug_assert_eq!(q.msg, msg);
         q.bytes = bytes;
         q.extra = extra;
     }

@@ -84,6 +84,11 @@ enum Kind {
 /// No row / no message.
 pub const NONE: u32 = u32::MAX;
 
+/// How many unstarted messages of a network interface packing looks back
+/// through for one bound to the same endpoint (flits carry a message's items;
+/// messages for other endpoints may sit in between).
+const PACK_DEPTH: usize = 16;
+
 /// What the protocol needs of the link to pack messages.
 #[derive(Clone, Copy, Debug)]
 struct Packing {
@@ -163,8 +168,8 @@ impl MemoryFabric {
     }
 
     /// Sends `bytes` for request row `row` from `src` to `dst` at cycle `c`:
-    /// packed into the message `src` has not started yet for `dst` on the
-    /// same VC if the two still fit one flit, else as a new message.
+    /// packed into a message `src` has not started yet for `dst` on the same
+    /// VC if they still fit one flit, else as a new message.
     fn send(&mut self, src: u32, dst: u32, bytes: u64, kind: Kind, row: u32, c: Cycle) {
         let vc = match kind {
             Kind::Request => self.request_vc,
@@ -197,8 +202,9 @@ impl MemoryFabric {
         self.rows.msg_of(kind == Kind::Request)[row as usize] = m.0;
     }
 
-    /// Grows the unstarted message from `src` to `dst` on `vc` by one item of
-    /// `bytes` if the result fits one flit; returns it. Each item keeps its
+    /// Grows an unstarted message from `src` to `dst` on `vc` (among the
+    /// last `PACK_DEPTH`) by one item of `bytes` if the result fits one
+    /// flit; returns it. Each item keeps its
     /// own header slot: the message's packets carry the link's per-packet
     /// overhead, and items beyond the packets add one overhead each.
     fn pack(&mut self, src: u32, dst: u32, bytes: u64, kind: Kind, vc: u8) -> Option<usize> {
@@ -206,18 +212,21 @@ impl MemoryFabric {
         if !k.on {
             return None;
         }
-        let (port, mut u) = self.net.unstarted_to(src, dst, vc)?;
+        // The items a message can take: as many as fit one flit with theirs.
+        let fits = |items: u64, payload: u64| {
+            let packets = payload.div_ceil(k.mtu).max(1);
+            let extra = items.saturating_sub(packets) * k.overhead;
+            (payload + packets * k.overhead + extra <= k.flit_payload).then_some(extra)
+        };
+        let (kinds, log) = (&self.msg_kind, &self.messages);
+        let (port, mut u) = self.net.unstarted_to(src, dst, vc, PACK_DEPTH, |m| {
+            let i = m.index();
+            kinds[i] == kind && fits(log.items[i] as u64 + 1, log.bytes[i] + bytes).is_some()
+        })?;
         let m = u.msg.index();
-        if self.msg_kind[m] != kind {
-            return None;
-        }
         let items = self.messages.items[m] as u64 + 1;
         let payload = u.bytes + bytes;
-        let packets = payload.div_ceil(k.mtu).max(1);
-        let extra = items.saturating_sub(packets) * k.overhead;
-        if payload + packets * k.overhead + extra > k.flit_payload {
-            return None;
-        }
+        let extra = fits(items, payload)?;
         u.bytes = payload;
         u.extra = extra;
         self.net.grow(port, vc, u);

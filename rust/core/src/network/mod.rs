@@ -384,15 +384,22 @@ impl Network {
         }
     }
 
-    /// The last message endpoint `src` offered on `vc`, on any of its ports,
-    /// if it is bound to `dst` and has not sent a flit yet: `(port, message)`.
-    pub fn unstarted_to(&self, src: u32, dst: u32, vc: u8) -> Option<(u32, Unstarted)> {
+    /// A message endpoint `src` offered on `vc` for `dst` that has not sent a
+    /// flit yet, among the last `depth` unstarted ones of each of its ports
+    /// (the newest first), and for which `wanted` holds: `(port, message)`.
+    pub fn unstarted_to(
+        &self,
+        src: u32,
+        dst: u32,
+        vc: u8,
+        depth: usize,
+        wanted: impl Fn(MsgId) -> bool,
+    ) -> Option<(u32, Unstarted)> {
         let first = self.first_port[src as usize];
         (first..first + self.ports[src as usize]).find_map(|p| {
             self.endpoints[p as usize]
                 .tx
-                .unstarted_tail(vc)
-                .filter(|u| self.msg_dst[u.msg] == dst)
+                .find_unstarted(vc, depth, |m| self.msg_dst[m] == dst && wanted(m))
                 .map(|u| (p, u))
         })
     }
