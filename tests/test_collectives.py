@@ -19,6 +19,9 @@ ALL = [(kind, alg) for kind, algs in ALGORITHMS.items() for alg in algs]
 def collective(kind, alg, nbytes=1 << 20, chunks=1, ranks=8, **kw):
     if alg == "hierarchical":
         kw["local"] = next(d for d in (4, 3, 2, 1) if ranks % d == 0)
+    if alg == "torus":
+        first = next(d for d in (4, 3, 2, 1) if ranks % d == 0)
+        kw["dims"] = (first, ranks // first)
     return getattr(fs.collectives, kind)(bytes=nbytes, algorithm=alg, chunks=chunks, **kw)
 
 
@@ -346,3 +349,30 @@ def test_a_narrow_stack_makes_the_collective_memory_limited():
 def test_memory_needs_hbm():
     with pytest.raises(fs.SpecError, match="hbm"):
         fs.Fabric.preset("dgx8_nvswitch").run(fs.collectives.all_reduce(bytes=1024), memory=True)
+
+
+@pytest.mark.parametrize("dims", [(4,), (2, 3), (4, 4), (2, 2, 2), (3, 1, 2)])
+@pytest.mark.parametrize("chunks", [1, 2, 3])
+def test_torus_all_reduce_verifies_for_any_shape(dims, chunks):
+    n = math.prod(dims)
+    op = fs.collectives.all_reduce(bytes=1 << 12, algorithm="torus", dims=dims, chunks=chunks)
+    s = fs.collectives.verify(op, ranks=n)
+    # 2 sum(k - 1) ring steps in all; each rank sends 2 (n - 1) / n of the data, as a ring
+    per_rank = np.bincount(s.rank[s.op == SEND], weights=s.bytes[s.op == SEND], minlength=n)
+    assert per_rank.sum() == pytest.approx(2 * (n - 1) * (1 << 12), rel=0.02)
+
+
+def test_torus_all_reduce_takes_the_fabric_shape_and_beats_ring_on_latency():
+    fab = fs.Fabric(topology=fs.topology.torus((4, 4)), link=fs.LinkSpec.preset("noc").replace(vcs=2))
+    small = {a: fab.run(fs.collectives.all_reduce(bytes=256, algorithm=a)) for a in ("ring", "torus")}
+    # 2 x 6 steps instead of 2 x 15: latency-bound sizes finish much sooner
+    assert small["torus"].time_us < 0.6 * small["ring"].time_us
+    assert small["torus"].bottleneck == "latency-limited"
+    assert small["torus"].analytical_us < small["ring"].analytical_us
+    # large sizes: both are bound by each endpoint's one injection link, as fast as each other
+    big = {
+        a: fab.run(fs.collectives.all_reduce(bytes=1 << 20, algorithm=a, chunks=2)) for a in ("ring", "torus")
+    }
+    assert big["torus"].time_us == pytest.approx(big["ring"].time_us, rel=0.05)
+    with pytest.raises(fs.SpecError, match="dims"):
+        fs.Fabric.preset("dgx8_nvswitch").run(fs.collectives.all_reduce(bytes=1024, algorithm="torus"))

@@ -9,6 +9,7 @@ which buffers hold which pieces.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from fabricsim.collectives.schedule import ScheduleBuilder
@@ -273,6 +274,44 @@ def _all_reduce_hierarchical(p: Planner, n: int, c: int, local: int) -> None:
         ring_all_gather(p, [node * local + i for i in range(local)], segs)
 
 
+def _torus_pass(p: Planner, dims: Sequence[int], pieces: Sequence[int], reverse: bool) -> None:
+    """One direction of the torus all-reduce over ``pieces``: ring reduce-scatter along each
+    dimension in turn (each rank keeping a shrinking share), then ring all-gather back."""
+    n = math.prod(dims)
+    owned = {r: list(pieces) for r in range(n)}
+    done: list[tuple[list[int], list[list[int]]]] = []
+    stride = 1
+    for k in dims:
+        for r in range(n):
+            if (r // stride) % k:
+                continue  # not the first rank of its line along this dimension
+            line = [r + i * stride for i in range(k)]
+            if reverse:
+                line = line[:1] + line[:0:-1]  # the same ring the other way round
+            segs = _segments(owned[r], k)  # a line's members own the same pieces here
+            ring_reduce_scatter(p, line, segs)
+            for j, member in enumerate(line):
+                owned[member] = segs[j]
+            done.append((line, segs))
+        stride *= k
+    for line, segs in reversed(done):
+        ring_all_gather(p, line, segs)
+
+
+def _all_reduce_torus(p: Planner, n: int, c: int, dims: Sequence[int]) -> None:
+    """Multi-dimensional ring all-reduce for a torus of ``dims`` (rank ``r`` at coordinates
+    ``r`` in mixed radix, dimension 0 fastest, as the torus numbers its endpoints): ring
+    reduce-scatter along dimension 0, then 1, ..., then all-gather back; half the pieces go
+    round each ring one way and half the other way, so every link direction carries data."""
+    pieces = list(range(p.pieces))
+    half = len(pieces) // 2
+    if half == 0:
+        _torus_pass(p, dims, pieces, reverse=False)
+        return
+    _torus_pass(p, dims, pieces[:half], reverse=False)
+    _torus_pass(p, dims, pieces[half:], reverse=True)
+
+
 def _rs(impl: Callable[[Planner, Sequence[int], Segments], None]) -> Callable[[Planner, int, int], None]:
     return lambda p, n, c: impl(p, list(range(n)), _segments(range(p.pieces), n))
 
@@ -341,7 +380,7 @@ BUILDERS: dict[tuple[str, str], Callable[[Planner, int, int], None]] = {
     ("reduce", "ring"): _reduce(tree=False),
     ("reduce", "tree"): _reduce(tree=True),
 }
-"""(kind, algorithm) -> builder. ``hierarchical`` all-reduce takes ``local`` and is built by
-:func:`fabricsim.collectives.api.all_reduce`."""
+"""(kind, algorithm) -> builder. ``hierarchical`` all-reduce takes ``local`` and ``torus``
+all-reduce ``dims``; both are built by :meth:`fabricsim.collectives.api.Collective.schedule`."""
 
 __all__ = ["BUILDERS", "Planner"]

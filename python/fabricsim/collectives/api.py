@@ -4,16 +4,18 @@ schedule for a number of ranks and :func:`verify` checks it symbolically."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fabricsim.collectives.algorithms import BUILDERS, Planner, _all_reduce_hierarchical
+from fabricsim.collectives.algorithms import BUILDERS, Planner, _all_reduce_hierarchical, _all_reduce_torus
 from fabricsim.collectives.schedule import KINDS, Schedule
 from fabricsim.collectives.verify import verify_schedule
 from fabricsim.errors import SpecError
 
 ALGORITHMS: dict[str, tuple[str, ...]] = {
-    kind: tuple(a for (k, a) in BUILDERS if k == kind) + (("hierarchical",) if kind == "all_reduce" else ())
+    kind: tuple(a for (k, a) in BUILDERS if k == kind)
+    + (("hierarchical", "torus") if kind == "all_reduce" else ())
     for kind in KINDS
 }
 """Algorithm names per collective kind."""
@@ -29,8 +31,9 @@ class Collective:
     """A collective operation: ``kind``, total ``bytes`` (per rank: the buffer each rank
     holds, as nccl-tests counts size), ``algorithm`` (a name from :data:`ALGORITHMS` or a
     function that issues the schedule on a :class:`~fabricsim.collectives.algorithms.Planner`),
-    ``chunks`` (pieces per segment, for pipelining), ``root`` (broadcast, reduce) and
-    ``local`` (ranks per node, hierarchical all-reduce)."""
+    ``chunks`` (pieces per segment, for pipelining), ``root`` (broadcast, reduce),
+    ``local`` (ranks per node, hierarchical all-reduce) and ``dims`` (the torus's shape, torus
+    all-reduce; when None, :meth:`Fabric.run` takes the fabric's torus or mesh dimensions)."""
 
     kind: str
     bytes: int
@@ -38,13 +41,15 @@ class Collective:
     chunks: int = 1
     root: int = 0
     local: int | None = None
+    dims: tuple[int, ...] | None = None
 
     def pieces(self, ranks: int) -> int:
         split = self.kind in _SPLIT and not (self.kind == "all_reduce" and self.algorithm == "tree")
         return ranks * self.chunks if split else self.chunks
 
-    def schedule(self, ranks: int) -> Schedule:
-        """The schedule over ``ranks`` ranks (validated arguments; not yet verified)."""
+    def schedule(self, ranks: int, dims: tuple[int, ...] | None = None) -> Schedule:
+        """The schedule over ``ranks`` ranks (validated arguments; not yet verified); ``dims``
+        is the torus shape a torus all-reduce uses when the collective names none."""
         if not isinstance(ranks, int) or ranks < 2:
             raise SpecError(f"ranks: must be an int >= 2, got {ranks!r}", path="ranks")
         if self.kind in ("broadcast", "reduce") and not 0 <= self.root < ranks:
@@ -65,13 +70,27 @@ class Collective:
                     path="local",
                 )
             _all_reduce_hierarchical(p, ranks, self.chunks, local)
+        elif self.algorithm == "torus":
+            shape = self.dims if self.dims is not None else dims
+            if shape is None or math.prod(shape) != ranks or min(shape, default=0) < 1:
+                raise SpecError(
+                    f"dims: torus all-reduce needs the torus's dimensions (their product = {ranks} ranks), got {shape!r}",
+                    path="dims",
+                )
+            _all_reduce_torus(p, ranks, self.chunks, shape)
         else:
             BUILDERS[(self.kind, self.algorithm)](p, ranks, self.chunks)
         return p.build()
 
 
 def _make(
-    kind: str, nbytes: int, algorithm: str | Build, chunks: int, root: int = 0, local: int | None = None
+    kind: str,
+    nbytes: int,
+    algorithm: str | Build,
+    chunks: int,
+    root: int = 0,
+    local: int | None = None,
+    dims: tuple[int, ...] | None = None,
 ) -> Collective:
     if not isinstance(nbytes, int) or nbytes < 0:
         raise SpecError(f"bytes: must be an int >= 0, got {nbytes!r}", path="bytes")
@@ -81,19 +100,27 @@ def _make(
         raise SpecError(
             f"algorithm: {kind} knows {', '.join(ALGORITHMS[kind])}, got {algorithm!r}", path="algorithm"
         )
-    return Collective(kind, nbytes, algorithm, chunks, root, local)
+    return Collective(kind, nbytes, algorithm, chunks, root, local, dims)
 
 
 def all_reduce(
-    bytes: int, algorithm: str | Build = "ring", chunks: int = 1, local: int | None = None
+    bytes: int,
+    algorithm: str | Build = "ring",
+    chunks: int = 1,
+    local: int | None = None,
+    dims: Sequence[int] | None = None,
 ) -> Collective:
     """Every rank ends with the sum of every rank's buffer. Algorithms: ``ring``
     (reduce-scatter then all-gather around a ring), ``direct`` (every rank exchanges with
     every other), ``halving_doubling`` (Rabenseifner: recursive halving then doubling; extra
     ranks beyond a power of two fold in first), ``tree`` (two binary trees, mirrored, each
     reducing then broadcasting half the data, like NCCL's double binary tree) and
-    ``hierarchical`` (``local`` ranks per node: ring inside nodes, ring across them)."""
-    return _make("all_reduce", bytes, algorithm, chunks, local=local)
+    ``hierarchical`` (``local`` ranks per node: ring inside nodes, ring across them) and
+    ``torus`` (ring reduce-scatter along each dimension of a torus of ``dims`` in turn, then
+    all-gather back, half the data each way round: every torus link carries data; ``dims``
+    defaults to the fabric's)."""
+    shape = tuple(int(d) for d in dims) if dims is not None else None
+    return _make("all_reduce", bytes, algorithm, chunks, local=local, dims=shape)
 
 
 def reduce_scatter(bytes: int, algorithm: str | Build = "ring", chunks: int = 1) -> Collective:

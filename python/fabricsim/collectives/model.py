@@ -9,13 +9,21 @@ import math
 
 
 def alpha_beta_ns(
-    kind: str, algorithm: str, n: int, size: int, alpha_ns: float, gbps: float, chunks: int = 1
+    kind: str,
+    algorithm: str,
+    n: int,
+    size: int,
+    alpha_ns: float,
+    gbps: float,
+    chunks: int = 1,
+    dims: tuple[int, ...] | None = None,
 ) -> float:
     """Estimated time (ns) of a collective of ``size`` bytes over ``n`` ranks.
 
     Steps x alpha plus the bytes each rank must inject over its bandwidth (``gbps``, GB/s =
     bytes/ns): ``2(n-1)/n S`` for all-reduce, ``(n-1)/n S`` for reduce-scatter, all-gather and
-    all-to-all, ``S`` for broadcast and reduce (pipelined over ``chunks``)."""
+    all-to-all, ``S`` for broadcast and reduce (pipelined over ``chunks``). ``dims``: the
+    torus shape of a ``torus`` all-reduce (``2 sum(k - 1)`` steps)."""
     bw = size / gbps if gbps > 0 else math.inf
     log = math.ceil(math.log2(n)) if n > 1 else 0
     frac = (n - 1) / n
@@ -26,6 +34,8 @@ def alpha_beta_ns(
         steps = {"ring": 2 * (n - 1), "direct": 2, "halving_doubling": 2 * log + 2}.get(
             algorithm, 2 * (n - 1)
         )
+        if algorithm == "torus" and dims:
+            steps = 2 * sum(k - 1 for k in dims)
         if algorithm == "tree":
             # Two trees of depth d share the pieces; per tree a pipeline of its pieces up and
             # down, each step an inner node taking a piece from (or giving it to) 2 children.

@@ -122,12 +122,14 @@ class CollectiveResult:
         )
         """(src, dst) of the busiest link direction (nodes as in ``run.links``)."""
 
-    def _attribute(self, alpha_ns: float, gbps: float) -> None:
+    def _attribute(self, alpha_ns: float, gbps: float, dims: tuple[int, ...] | None = None) -> None:
         s = self.schedule
         chunks = int(self.op.chunks) if self.op is not None else 1
         name = s.algorithm if self.op is None or isinstance(self.op.algorithm, str) else "custom"
-        est = alpha_beta_ns(s.kind, name, s.ranks, self.bytes, alpha_ns, gbps, chunks)
-        latency = alpha_beta_ns(s.kind, name, s.ranks, 0, alpha_ns, gbps, chunks)
+        if self.op is not None and self.op.dims is not None:
+            dims = self.op.dims
+        est = alpha_beta_ns(s.kind, name, s.ranks, self.bytes, alpha_ns, gbps, chunks, dims)
+        latency = alpha_beta_ns(s.kind, name, s.ranks, 0, alpha_ns, gbps, chunks, dims)
         self.analytical_us = est / 1000
         if latency >= est - latency:
             self.bottleneck = "latency-limited"
@@ -175,8 +177,9 @@ def run_collective(
     receiver's stack on arrival (the send and its receive are done when the last piece is
     written); a reduce reads its two inputs, then writes its output; a copy reads and writes.
     Off (default), data moves between memories for free."""
+    shape = _torus_shape(fab)
     if isinstance(op, Collective):
-        schedule = op.schedule(fab.num_endpoints)
+        schedule = op.schedule(fab.num_endpoints, shape)
         collective: Collective | None = op
     elif isinstance(op, Schedule):
         schedule, collective = op, None
@@ -220,8 +223,17 @@ def run_collective(
     )
     res = CollectiveResult(raw, schedule, collective, fab.hbm if memory else None)
     alpha, gbps = _alpha_beta(fab)
-    res._attribute(alpha, gbps)
+    res._attribute(alpha, gbps, shape)
     return res
+
+
+def _torus_shape(fab: Fabric) -> tuple[int, ...] | None:
+    """The dimensions a torus all-reduce takes from the fabric: a torus's or mesh's, a ring's."""
+    if fab.topology.type in ("torus", "mesh"):
+        return tuple(int(d) for d in fab.topology.params["dims"])
+    if fab.topology.type == "ring":
+        return (fab.num_endpoints,)
+    return None
 
 
 _ALPHA_BETA: dict[str, tuple[float, float]] = {}
