@@ -255,7 +255,7 @@ def test_separate_message_classes_do_not_deadlock_under_the_same_load():
     assert (vcs[res.rows["request_msg"]] == 0).all() and (vcs[res.rows["response_msg"]] == 1).all()
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=max(25, settings().max_examples // 4), deadline=None)
 @given(
     n=st.integers(2, 5),
     expanders=st.integers(0, 2),
@@ -283,6 +283,35 @@ def test_random_loads_on_separate_classes_complete_with_littles_law(
             outstanding=data.draw(st.integers(1, 64)),
             requests=data.draw(st.integers(1, 300)),
             start_ns=data.draw(st.sampled_from([0.0, 100.0])),
+        )
+    res = fab.run(load, watchdog_cycles=50_000, check_invariants=True)
+    check_run(res, load)
+
+
+ROUTED = [
+    (fs.topology.mesh((2, 3)), 2),  # dimension order: one VC per class is enough
+    (fs.topology.ring(4), 4),  # dateline classes inside each message class
+    (fs.topology.torus((3, 2)), 4),
+    (fs.topology.fat_tree(4), 2),
+]
+
+
+@settings(max_examples=max(10, settings().max_examples // 8), deadline=None)
+@given(case=st.sampled_from(ROUTED), credits=st.integers(2, 8), queue=st.integers(1, 16), data=st.data())
+def test_random_loads_on_routed_topologies_complete(case, credits, queue, data):
+    topology, vcs = case
+    link = fs.LinkSpec.preset("noc").replace(vcs=vcs, credits_per_vc=credits, mtu_bytes=256)
+    fab = fs.Fabric(topology=topology, link=link, hbm=HBM3, protocol=fs.ProtocolSpec(device_queue=queue))
+    n = topology.num_endpoints
+    load = fs.traffic.MemoryLoad()
+    for _ in range(data.draw(st.integers(1, 5))):
+        load = load + fs.traffic.loads(
+            requester=data.draw(st.integers(0, n - 1)),
+            target=data.draw(st.sampled_from(["global", "local"] + [f"peer:{i}" for i in range(n)])),
+            bytes=data.draw(st.sampled_from([16, 64, 256])),
+            read_ratio=data.draw(st.sampled_from([0.0, 0.5, 1.0])),
+            outstanding=data.draw(st.integers(1, 32)),
+            requests=data.draw(st.integers(1, 200)),
         )
     res = fab.run(load, watchdog_cycles=50_000, check_invariants=True)
     check_run(res, load)
@@ -342,6 +371,14 @@ def test_bad_loads_name_the_field(build, field):
     assert field in str(e.value)
 
 
+def test_a_request_must_be_one_packet():
+    fab = star(protocol=None)  # max_request_bytes 4096, but cxl3_256b packets carry 64 B
+    with pytest.raises(fs.SpecError, match=r"requesters\[0\]\.bytes: a request must be one packet"):
+        fab.run(fs.traffic.dma(requester=0, target="peer:1", bytes=4096, chunk=128, write=True))
+    reads = fab.run(fs.traffic.dma(requester=0, target="peer:1", bytes=4096, chunk=128))
+    assert reads.requesters[0].requests == 32  # reads of 128 B: the request is a header only
+
+
 def test_bad_memory_fabrics_name_the_field():
     with pytest.raises(fs.SpecError, match=r"link\.vcs"):
         star(link=CXL.replace(vcs=3)).run(fs.traffic.loads(requester=0, target="peer:1"))
@@ -375,7 +412,7 @@ def test_link_faults_are_replayed_and_every_request_still_completes():
 
 @pytest.mark.parametrize(("vcs", "ok"), [(2, False), (4, True)])
 def test_message_classes_keep_the_torus_dateline_classes(vcs, ok):
-    link = fs.LinkSpec.preset("noc").replace(vcs=vcs)
+    link = fs.LinkSpec.preset("noc").replace(vcs=vcs, mtu_bytes=64)
     fab = fs.Fabric(topology=fs.topology.torus((4, 4)), link=link, hbm=HBM3)
     load = fs.traffic.MemoryLoad()
     for e in range(16):

@@ -49,7 +49,7 @@ impl RankMemory {
         for r in 0..ranks as u32 {
             let mem = MemorySystem::new(&m.hbm, &m.controller, MemoryRequests::default(), false)
                 .map_err(|e| e.within("memory"))?;
-            devices.push(Device::new(r, mem, m.hbm.tck_ns, fabric, Vec::new(), 0));
+            devices.push(Device::new(r, mem, m.hbm.tck_ns, fabric, Vec::new()));
         }
         let capacity = devices.first().map_or(0, |d| d.mem.capacity());
         Ok(Self {

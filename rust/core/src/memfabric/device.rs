@@ -28,10 +28,8 @@ pub struct Device {
     pub row_of: Vec<u32>,
     /// Fabric requests held (taken in, response not yet fully sent).
     pub slots: u32,
-    /// Link directions arriving here, and per (direction, VC) whether a
-    /// request message is part-way in (its slot already reserved).
+    /// Link directions arriving here.
     pub inputs: Vec<LinkDirId>,
-    pub receiving: Vec<bool>,
 }
 
 /// Turns an HBM clock period in ns into an exact clock (to 1/1000 ps).
@@ -47,7 +45,6 @@ impl Device {
         tck_ns: f64,
         fabric: ClockDomain,
         inputs: Vec<LinkDirId>,
-        vcs: usize,
     ) -> Self {
         mem.done_feed = Some(Vec::new());
         let mut d = Self {
@@ -59,7 +56,6 @@ impl Device {
             fabric,
             row_of: Vec::new(),
             slots: 0,
-            receiving: vec![false; inputs.len() * vcs],
             inputs,
         };
         d.update_wake();

@@ -73,7 +73,6 @@ pub fn run_memory_fabric(
         opts.seed,
         &opts.faults,
     )?;
-    let vcs = net.params.vcs as usize;
     let mut devices = Vec::with_capacity(n);
     for e in 0..n as u32 {
         let hbm = match (&spec.expander_memory, spec.is_expander(e)) {
@@ -81,14 +80,7 @@ pub fn run_memory_fabric(
             _ => &spec.hbm,
         };
         let mem = MemorySystem::new(hbm, &spec.controller, MemoryRequests::default(), false)?;
-        devices.push(Device::new(
-            e,
-            mem,
-            hbm.tck_ns,
-            clock,
-            net.inputs_of(e),
-            vcs,
-        ));
+        devices.push(Device::new(e, mem, hbm.tck_ns, clock, net.inputs_of(e)));
     }
     let map = AddressMap::new(
         devices.iter().map(|d| d.mem.capacity()).collect(),
@@ -115,6 +107,20 @@ pub fn run_memory_fabric(
         }
         if target == Target::Local && q.bytes as u64 > space {
             return Err(within(Error::spec("bytes", "larger than the memory")));
+        }
+        // A request is one packet: a device reserves room for it at its first
+        // flit, and packets of different messages may interleave on a VC.
+        let writes = q.writes.iter().any(|&w| w) || (q.addresses.is_empty() && q.read_ratio < 1.0);
+        let header = spec.protocol.request_header_bytes as u64;
+        let largest = header + if writes { q.bytes as u64 } else { 0 };
+        let mtu = spec.fabric.link.mtu_bytes as u64;
+        if largest > mtu {
+            return Err(within(Error::spec(
+                "bytes",
+                format!(
+                    "a request must be one packet: protocol.request_header_bytes + the write data = {largest} B is more than the link's mtu_bytes ({mtu})"
+                ),
+            )));
         }
         let start = clock.cycle_at_or_after(crate::spec::link::ns_to_ps(q.start_ns));
         requesters.push(Requester::new(i, q, target, start, opts.seed));

@@ -109,6 +109,8 @@ pub struct MemoryFabric {
     next_row: Vec<u32>,
     pub messages: Messages,
     msg_kind: Vec<Kind>,
+    /// Per request message: its device has reserved its slots.
+    reserved: Vec<bool>,
     request_vc: u8,
     response_vc: u8,
     request_header: u64,
@@ -155,6 +157,7 @@ impl MemoryFabric {
             next_row: Vec::new(),
             messages: Messages::default(),
             msg_kind: Vec::new(),
+            reserved: Vec::new(),
             request_vc: 0,
             response_vc: (vcs - vcs / classes) as u8,
             request_header: protocol.request_header_bytes as u64,
@@ -199,6 +202,7 @@ impl MemoryFabric {
         log.last_row.push(row);
         log.items.push(1);
         self.msg_kind.push(kind);
+        self.reserved.push(false);
         self.rows.msg_of(kind == Kind::Request)[row as usize] = m.0;
     }
 
@@ -212,11 +216,15 @@ impl MemoryFabric {
         if !k.on {
             return None;
         }
-        // The items a message can take: as many as fit one flit with theirs.
+        // The items a message can take: as many as fit one flit with theirs;
+        // a request stays one packet (a device reserves room for a request
+        // message at its first flit, so its flits must arrive together).
         let fits = |items: u64, payload: u64| {
             let packets = payload.div_ceil(k.mtu).max(1);
             let extra = items.saturating_sub(packets) * k.overhead;
-            (payload + packets * k.overhead + extra <= k.flit_payload).then_some(extra)
+            let one_packet = kind == Kind::Response || packets == 1;
+            (one_packet && payload + packets * k.overhead + extra <= k.flit_payload)
+                .then_some(extra)
         };
         let (kinds, log) = (&self.msg_kind, &self.messages);
         let (port, mut u) = self.net.unstarted_to(src, dst, vc, PACK_DEPTH, |m| {
@@ -334,21 +342,19 @@ impl MemoryFabric {
                     while let Some(f) = self.net.dirs[dir].rx.front(vc) {
                         let m = f.msg.index();
                         let dev = &mut self.devices[d];
-                        let part_way = &mut dev.receiving[i * vcs + vc];
-                        if self.msg_kind[m] == Kind::Request && !*part_way {
-                            // A message's requests take their slots together
-                            // (an empty device takes any message: no livelock).
+                        // A message's requests take their slots together, at
+                        // its first flit to arrive (its packets may come on
+                        // several VCs, between other messages' packets); an
+                        // empty device takes any message: no livelock.
+                        if self.msg_kind[m] == Kind::Request && !self.reserved[m] {
                             let k = self.messages.items[m];
                             if dev.slots > 0 && dev.slots + k > self.device_queue {
                                 break; // full: the request waits in the fabric
                             }
                             dev.slots += k;
-                            *part_way = true;
+                            self.reserved[m] = true;
                         }
-                        let f = self.net.take(dir, vc, c)?;
-                        if f.is(crate::link::Flit::MSG_TAIL) {
-                            self.devices[d].receiving[i * vcs + vc] = false;
-                        }
+                        self.net.take(dir, vc, c)?;
                         act.progressed = true;
                     }
                 }
