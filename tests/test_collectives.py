@@ -307,16 +307,9 @@ def test_one_send_through_memory_is_read_then_message_then_write_by_hand():
     assert [m["reads"] for m in res.memory] == [2, 0] and [m["writes"] for m in res.memory] == [0, 2]
 
 
-@pytest.mark.parametrize(
-    ("algorithm", "kind"), [("ring", "all_reduce"), ("tree", "all_reduce"), ("direct", "all_to_all")]
-)
-def test_memory_traffic_is_every_ops_buffers_exactly(algorithm, kind):
-    fab = _with_hbm(fs.Fabric(topology=fs.topology.switch_star(4), link=fs.LinkSpec.preset("nvlink4")))
-    op = getattr(fs.collectives, kind)(bytes=64 << 10, algorithm=algorithm, chunks=2)
-    res = fab.run(op, memory=True, piece_bytes=4096)
-    s = op.schedule(4)
-    access = HBM3.resolved()["access_bytes"]
-    reads, writes = np.zeros(4), np.zeros(4)
+def _expected_accesses(s, n, access):
+    """Per rank: the HBM reads and writes (in accesses) the schedule's operations name."""
+    reads, writes = np.zeros(n), np.zeros(n)
     for k, r, p, b in zip(s.op, s.rank, s.peer, s.bytes, strict=True):
         if k == SEND:
             reads[r] += b
@@ -327,8 +320,20 @@ def test_memory_traffic_is_every_ops_buffers_exactly(algorithm, kind):
         elif k == COPY:
             reads[r] += b
             writes[r] += b
-    assert [m["reads"] for m in res.memory] == (reads / access).tolist()
-    assert [m["writes"] for m in res.memory] == (writes / access).tolist()
+    return reads / access, writes / access
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "kind"), [("ring", "all_reduce"), ("tree", "all_reduce"), ("direct", "all_to_all")]
+)
+def test_memory_traffic_is_every_ops_buffers_exactly(algorithm, kind):
+    fab = _with_hbm(fs.Fabric(topology=fs.topology.switch_star(4), link=fs.LinkSpec.preset("nvlink4")))
+    op = getattr(fs.collectives, kind)(bytes=64 << 10, algorithm=algorithm, chunks=2)
+    res = fab.run(op, memory=True, piece_bytes=4096)
+    s = op.schedule(4)
+    reads, writes = _expected_accesses(s, 4, HBM3.resolved()["access_bytes"])
+    assert [m["reads"] for m in res.memory] == reads.tolist()
+    assert [m["writes"] for m in res.memory] == writes.tolist()
     # the fabric carried the same bytes as without memory, in pieces of at most 4 KiB
     assert res.run.messages["bytes"].sum() == s.bytes[s.op == SEND].sum()
     assert res.run.messages["bytes"].max() <= 4096
@@ -376,3 +381,26 @@ def test_torus_all_reduce_takes_the_fabric_shape_and_beats_ring_on_latency():
     assert big["torus"].time_us == pytest.approx(big["ring"].time_us, rel=0.05)
     with pytest.raises(fs.SpecError, match="dims"):
         fs.Fabric.preset("dgx8_nvswitch").run(fs.collectives.all_reduce(bytes=1024, algorithm="torus"))
+
+
+@settings(max_examples=max(10, settings().max_examples // 4), deadline=None)
+@given(
+    case=st.sampled_from(ALL),
+    n=st.integers(2, 6),
+    kib=st.integers(1, 4),
+    chunks=st.integers(1, 3),
+    piece=st.sampled_from([256, 1024, 4096]),
+)
+def test_any_collective_through_memory_completes_with_exact_access_counts(case, n, kib, chunks, piece):
+    kind, alg = case
+    fab = _with_hbm(fs.Fabric(topology=fs.topology.switch_star(n), link=fs.LinkSpec.preset("nvlink4")))
+    root = {"root": n - 1} if kind in ("broadcast", "reduce") else {}
+    # every piece a whole number of 32 B accesses: the counts are then exact
+    op = collective(kind, alg, kib * 1024 * n * chunks, chunks, n, **root)
+    res = fab.run(op, memory=True, piece_bytes=piece, check_invariants=True)
+    s = op.schedule(n, (n,)) if alg == "torus" else op.schedule(n)
+    reads, writes = _expected_accesses(s, n, HBM3.resolved()["access_bytes"])
+    assert [m["reads"] for m in res.memory] == reads.tolist()
+    assert [m["writes"] for m in res.memory] == writes.tolist()
+    assert res.run.messages["bytes"].sum() == s.bytes[s.op == SEND].sum()
+    assert (res.op_finish_ns >= res.op_start_ns).all()
