@@ -20,7 +20,7 @@
 
 pub use crate::collective_memory::CollectiveMemory;
 use crate::collective_memory::{Access, RankMemory};
-use crate::engine::{self, Activity, Model, Stop};
+use crate::engine::{Activity, Model};
 use crate::error::{Error, Result, WaitingChannel};
 use crate::network::Network;
 use crate::result::RunResult;
@@ -488,11 +488,7 @@ pub fn run_collective(
     let ranks = spec.topology.num_endpoints();
     s.validate(ranks)?;
     let clock = params.clock;
-    let mut limit = opts.max_cycles.unwrap_or(Cycle::MAX);
-    if let Some(t) = opts.max_time_ns {
-        limit =
-            limit.min(clock.cycle_at_or_after(crate::spec::link::ns_to_ps(t).saturating_add(1)));
-    }
+    let limit = opts.limit_cycle(clock);
     let net = Network::new(
         spec,
         params,
@@ -513,29 +509,8 @@ pub fn run_collective(
         None => None,
     };
     let mut ex = Executor::new(net, s, mem);
-    let started = std::time::Instant::now();
-    let stop = engine::drive(&mut ex, opts, limit)?;
-    let wall = started.elapsed().as_secs_f64();
-    let (cycles, complete) = match stop {
-        Stop::Done { last } => (last + 1, true),
-        Stop::Limit { limit } => (limit, false),
-        Stop::Deadlock { cycle, .. } => {
-            let waiting = ex.waiting();
-            let message = engine::deadlock_message(&stop, &waiting, ex.net.undelivered());
-            return Err(Error::Deadlock {
-                cycle,
-                time_ps: clock.start_ps(cycle),
-                message: format!("collective schedule stalled: {message}"),
-                waiting,
-                partial: Box::new(crate::simulation::network_report(
-                    &ex.net,
-                    cycle + 1,
-                    false,
-                    wall,
-                )),
-            });
-        }
-    };
+    let (cycles, complete, wall) =
+        crate::simulation::drive_to_end(&mut ex, opts, limit, "collective schedule", |e| &e.net)?;
     let run = crate::simulation::network_report(&ex.net, cycles, complete, wall);
     let memory = ex.mem.as_mut().map_or(Vec::new(), |m| {
         m.devices

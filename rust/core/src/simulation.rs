@@ -6,7 +6,6 @@ use crate::error::{Error, Result};
 use crate::network::{LinkState, Network, NEVER};
 use crate::result::{LinkRecord, RunResult, NEVER_PS};
 use crate::spec::faults::Fault;
-use crate::spec::link::ns_to_ps;
 use crate::spec::{FabricSpec, RunOptions};
 use crate::time::{Cycle, Ps};
 use crate::traffic::MessageTraffic;
@@ -41,11 +40,7 @@ impl Simulation {
         for (i, f) in opts.faults.iter().enumerate() {
             f.validate(i, links)?;
         }
-        let clock = params.clock;
-        let mut limit = opts.max_cycles.unwrap_or(Cycle::MAX);
-        if let Some(t) = opts.max_time_ns {
-            limit = limit.min(clock.cycle_at_or_after(ns_to_ps(t).saturating_add(1)));
-        }
+        let limit = opts.limit_cycle(params.clock);
         let net = Network::new(spec, params, traffic, opts.seed, &opts.faults)?;
         let driver = Driver::new(&net, opts);
         Ok(Self {
@@ -204,6 +199,37 @@ impl Simulation {
 
 /// The result of a network run over `0..cycles`: per-message times and
 /// per-link counters.
+/// Drives `model`, which wraps the network `net(model)`, to its end: the
+/// cycles simulated, whether all work finished (else a limit stopped it),
+/// and the wall seconds; a deadlock becomes an error saying `what` stalled.
+pub(crate) fn drive_to_end<M: crate::engine::Model>(
+    model: &mut M,
+    opts: &RunOptions,
+    limit: Cycle,
+    what: &str,
+    net: impl Fn(&M) -> &Network,
+) -> Result<(u64, bool, f64)> {
+    let started = std::time::Instant::now();
+    let stop = engine::drive(model, opts, limit)?;
+    let wall = started.elapsed().as_secs_f64();
+    match stop {
+        Stop::Done { last } => Ok((last + 1, true, wall)),
+        Stop::Limit { limit } => Ok((limit, false, wall)),
+        Stop::Deadlock { cycle, .. } => {
+            let waiting = model.waiting();
+            let n = net(model);
+            let message = engine::deadlock_message(&stop, &waiting, n.undelivered());
+            Err(Error::Deadlock {
+                cycle,
+                time_ps: n.params.clock.start_ps(cycle),
+                message: format!("{what} stalled: {message}"),
+                waiting,
+                partial: Box::new(network_report(n, cycle + 1, false, wall)),
+            })
+        }
+    }
+}
+
 pub(crate) fn network_report(
     net: &Network,
     cycles: u64,

@@ -11,7 +11,6 @@ pub mod device;
 pub mod model;
 pub mod requester;
 
-use crate::engine::{self, Model, Stop};
 use crate::error::{Error, Result};
 use crate::hbm::{Counters, MemoryRequests, MemorySystem};
 use crate::network::Network;
@@ -125,35 +124,10 @@ pub fn run_memory_fabric(
         let start = clock.cycle_at_or_after(crate::spec::link::ns_to_ps(q.start_ns));
         requesters.push(Requester::new(i, q, target, start, opts.seed));
     }
-    let mut limit = opts.max_cycles.unwrap_or(u64::MAX);
-    if let Some(t) = opts.max_time_ns {
-        limit =
-            limit.min(clock.cycle_at_or_after(crate::spec::link::ns_to_ps(t).saturating_add(1)));
-    }
+    let limit = opts.limit_cycle(clock);
     let mut model = MemoryFabric::new(net, devices, requesters, map, &spec.protocol);
-    let started = std::time::Instant::now();
-    let stop = engine::drive(&mut model, opts, limit)?;
-    let wall = started.elapsed().as_secs_f64();
-    let (cycles, complete) = match stop {
-        Stop::Done { last } => (last + 1, true),
-        Stop::Limit { limit } => (limit, false),
-        Stop::Deadlock { cycle, .. } => {
-            let waiting = model.waiting();
-            let message = engine::deadlock_message(&stop, &waiting, model.net.undelivered());
-            return Err(Error::Deadlock {
-                cycle,
-                time_ps: clock.start_ps(cycle),
-                message: format!("memory fabric stalled: {message}"),
-                waiting,
-                partial: Box::new(crate::simulation::network_report(
-                    &model.net,
-                    cycle + 1,
-                    false,
-                    wall,
-                )),
-            });
-        }
-    };
+    let (cycles, complete, wall) =
+        crate::simulation::drive_to_end(&mut model, opts, limit, "memory fabric", |m| &m.net)?;
     let run = crate::simulation::network_report(&model.net, cycles, complete, wall);
     let occupancy = model
         .requesters

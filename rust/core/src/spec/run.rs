@@ -64,6 +64,16 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
+    /// The first cycle of `clock` not to simulate (from `max_cycles` and
+    /// `max_time_ns`; `Cycle::MAX` without a limit).
+    pub fn limit_cycle(&self, clock: crate::time::ClockDomain) -> crate::time::Cycle {
+        let mut limit = self.max_cycles.unwrap_or(crate::time::Cycle::MAX);
+        if let Some(t) = self.max_time_ns {
+            limit = limit.min(clock.cycle_at_or_after(super::link::ns_to_ps(t).saturating_add(1)));
+        }
+        limit
+    }
+
     pub fn validate(&self) -> Result<()> {
         ensure(
             self.watchdog_cycles >= 1,
