@@ -404,3 +404,20 @@ def test_any_collective_through_memory_completes_with_exact_access_counts(case, 
     assert [m["writes"] for m in res.memory] == writes.tolist()
     assert res.run.messages["bytes"].sum() == s.bytes[s.op == SEND].sum()
     assert (res.op_finish_ns >= res.op_start_ns).all()
+
+
+def test_per_rank_results_and_the_link_heat_map(tmp_path):
+    fab = fs.Fabric(topology=fs.topology.ring(4), link=fs.LinkSpec.preset("noc").replace(vcs=2))
+    op = fs.collectives.all_reduce(bytes=4096, algorithm="ring")
+    res = fab.run(op)
+    assert res.rank_finish_us.max() == pytest.approx(res.time_us)
+    # a ring all-reduce: every rank sends 2 (n - 1) / n of the buffer
+    assert res.rank_bytes_sent.tolist() == [2 * 3 * 1024] * 4
+    m = res.link_matrix()
+    links = res.run.links
+    assert m.shape == (8, 8)  # 4 endpoints, 4 routers
+    for row, u in zip(links, res.link_utilization, strict=True):
+        assert m[row["src"], row["dst"]] == pytest.approx(u)
+    assert m[0, 0] == 0.0 and m.max() <= 1.0
+    out = res.plot_links(tmp_path / "links.png")
+    assert out.exists() and out.stat().st_size > 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy.typing as npt
 from fabricsim import _core
 from fabricsim.collectives.api import Collective
 from fabricsim.collectives.model import alpha_beta_ns
-from fabricsim.collectives.schedule import Schedule
+from fabricsim.collectives.schedule import SEND, Schedule
 from fabricsim.collectives.verify import _match, verify_schedule
 from fabricsim.errors import SpecError
 from fabricsim.result import Result
@@ -121,6 +122,55 @@ class CollectiveResult:
             (int(links["src"][busiest]), int(links["dst"][busiest])) if busiest >= 0 else (-1, -1)
         )
         """(src, dst) of the busiest link direction (nodes as in ``run.links``)."""
+        ranks = schedule.rank.astype(np.int64)
+        done = self.op_finish_ns
+        self.rank_finish_us: npt.NDArray[np.float64] = np.zeros(n)
+        """Per rank: when its last operation finished (us)."""
+        if len(done):
+            np.maximum.at(self.rank_finish_us, ranks, done / 1000)
+        sends = schedule.op == SEND
+        self.rank_bytes_sent: npt.NDArray[np.int64] = np.bincount(
+            ranks[sends], weights=schedule.bytes[sends], minlength=n
+        ).astype(np.int64)
+        """Per rank: the bytes its sends put on the fabric."""
+
+    def link_matrix(self) -> npt.NDArray[np.float64]:
+        """Link utilization as a ``nodes x nodes`` matrix: entry ``(a, b)`` is the fraction of
+        cycles the link direction from node ``a`` to node ``b`` carried a flit (nodes as in
+        ``run.links``: endpoints, then routers; 0 where there is no link)."""
+        links = self.run.links
+        nodes = int(max(links["src"].max(initial=0), links["dst"].max(initial=0))) + 1 if len(links) else 0
+        m = np.zeros((nodes, nodes))
+        np.maximum.at(
+            m, (links["src"].astype(np.int64), links["dst"].astype(np.int64)), self.link_utilization
+        )
+        return m
+
+    def plot_links(self, path: str | Path) -> Path:
+        """A heat map of :meth:`link_matrix` (rows: sending node, columns: receiving node), as
+        a PNG; endpoints come first, then routers."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        m = self.link_matrix()
+        fig, ax = plt.subplots(figsize=(6, 5), dpi=120)
+        image = ax.imshow(m, cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
+        fig.colorbar(image, ax=ax, label="utilization")
+        n = self.run.num_endpoints
+        if n < len(m):
+            for x in (n - 0.5,):
+                ax.axhline(x, color="white", linewidth=0.8)
+                ax.axvline(x, color="white", linewidth=0.8)
+        ax.set_xlabel(f"to node (endpoints 0..{n - 1}, then routers)")
+        ax.set_ylabel("from node")
+        ax.set_title(f"{self.schedule.kind} ({self.schedule.algorithm}): link utilization")
+        fig.tight_layout()
+        out = Path(path)
+        fig.savefig(out)
+        plt.close(fig)
+        return out
 
     def _attribute(self, alpha_ns: float, gbps: float, dims: tuple[int, ...] | None = None) -> None:
         s = self.schedule
