@@ -9,12 +9,14 @@
 //! ```
 //!
 //! Per fabric cycle `c` (time `t`): the stacks run up to `t` and finished
-//! accesses become responses (or complete local requests); requesters with
-//! a free tag issue one request each; the network steps; devices free the
-//! slots of responses whose last flit left, then take arriving flits while
-//! they have room (a request reserves a slot at its first flit; responses
-//! are always taken: their requester holds a tag for them); delivered
-//! requests enter their stack, delivered responses complete their request.
+//! accesses become responses (or complete local requests); requesters issue
+//! while they have free tags (and their issue interval allows); the network
+//! steps; devices free the slots of responses whose last flit left, then
+//! take arriving flits while they have room (a request message reserves
+//! its slots at its first flit to arrive; a request is one packet, so the
+//! rest follows; responses are always taken: their requester holds a tag
+//! for them); delivered requests enter their stack, delivered responses
+//! complete their request.
 
 use super::address::AddressMap;
 use super::device::Device;
