@@ -424,7 +424,9 @@ def test_message_classes_keep_the_torus_dateline_classes(vcs, ok):
         return
     res = fab.run(load, check_invariants=True)
     check_run(res, load)
-    # requests only on VCs 0-1, responses only on VCs 2-3 (each with its dateline classes)
+    # requests are injected on VC 0, responses on VC 2; that they stay in VCs 0-1 and 2-3 at
+    # every hop (each class with its dateline classes) is the class invariant that
+    # check_invariants checks on every buffer every cycle
     m = res.fabric.messages
     assert set(m["vc"][res.rows["request_msg"][res.rows["request_msg"] >= 0]].tolist()) <= {0}
     assert set(m["vc"][res.rows["response_msg"][res.rows["response_msg"] >= 0]].tolist()) <= {2}

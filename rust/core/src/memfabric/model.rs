@@ -470,6 +470,36 @@ impl Model for MemoryFabric {
         for d in &self.devices {
             d.mem.check_invariants(c)?;
         }
+        // Separate classes: every buffered flit sits in its class's share of
+        // the VCs (requests below `response_vc`, responses from it on), at
+        // every router input and endpoint alike.
+        if self.response_vc != self.request_vc {
+            let share = self.response_vc as usize;
+            for d in self.net.dirs.iter() {
+                for vc in 0..self.net.params.vcs as usize {
+                    let want = if vc >= share {
+                        Kind::Response
+                    } else {
+                        Kind::Request
+                    };
+                    if let Some(f) =
+                        d.rx.flits(vc)
+                            .find(|f| self.msg_kind[f.msg.index()] != want)
+                    {
+                        return Err(crate::error::Error::Invariant {
+                            cycle: c,
+                            message: format!(
+                                "message class: a {:?} flit of message {} sits in VC {vc} of link {:?}->{:?}, in the {want:?} share",
+                                self.msg_kind[f.msg.index()],
+                                f.msg.0,
+                                d.src,
+                                d.dst
+                            ),
+                        });
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
