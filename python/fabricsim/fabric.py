@@ -136,6 +136,12 @@ class Fabric:
     def num_endpoints(self) -> int:
         return self.topology.num_endpoints
 
+    @property
+    def num_ranks(self) -> int:
+        """Endpoints that take part in collectives: all but switch reduction units
+        (``topology.reduction_units``, which come last)."""
+        return self.topology.num_endpoints - len(self.topology.reduction_units)
+
     @classmethod
     def preset(cls, name: str) -> Fabric:
         """A built-in fabric (see :meth:`presets`; specs/fabric/*.toml cite their sources)."""

@@ -113,7 +113,7 @@ def latency_throughput(
     for rate in np.asarray(rates, dtype=float):
         traffic = synthetic(
             pattern,
-            fab.num_endpoints,
+            fab.num_ranks,
             float(rate),
             total,
             cycle_ps,
@@ -135,7 +135,7 @@ def latency_throughput(
         done = window & (m["deliver_ps"] >= 0)
         lat = m["latency_ps"][done] / cycle_ps
         arrived = (m["deliver_ps"] >= start) & (m["deliver_ps"] < end)
-        accepted = arrived.sum() * packet_flits / fab.num_endpoints / measure_cycles
+        accepted = arrived.sum() * packet_flits / fab.num_ranks / measure_cycles
         mean = float(lat.mean()) if lat.size else float("inf")
         if base is None and lat.size:
             base = mean

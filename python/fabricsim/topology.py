@@ -24,6 +24,14 @@ class Topology:
     memory_expanders: tuple[int, ...] = ()
     """Endpoints that are memory expanders (memory, no requester): see docs/memory_fabric.md."""
 
+    @property
+    def reduction_units(self) -> tuple[int, ...]:
+        """Endpoints that are switch reduction units (``switch_star(..., reduction_ports=k)``):
+        they reduce and multicast in the network; no memory, no requester, not a collective rank."""
+        k = int(self.params.get("reduction_ports", 0)) if self.type == "switch_star" else 0
+        first = self.num_endpoints - int(self.params.get("planes", 1)) * k
+        return tuple(range(first, self.num_endpoints))
+
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, **self.params}
 
@@ -58,24 +66,40 @@ def fully_connected(n: int) -> Topology:
     return Topology(type="fully_connected", num_endpoints=n, params={"n": n})
 
 
-def switch_star(n: int, planes: int = 1, memory_expanders: int = 0) -> Topology:
+def switch_star(n: int, planes: int = 1, memory_expanders: int = 0, reduction_ports: int = 0) -> Topology:
     """``n`` endpoints on one switch (NVSwitch-like), or on ``planes`` switches: each endpoint
     then has one port (link) to every switch, and its messages go round its ports in the order
     they are given (message ``k`` of a source on plane ``k mod planes``). Direct routing.
     Messages of one flow on different planes may arrive out of order.
 
     ``memory_expanders``: that many more endpoints (``n``, ``n + 1``, ...) on the switch are
-    memory expanders (CXL-memory-like devices: memory, no requester)."""
+    memory expanders (CXL-memory-like devices: memory, no requester).
+
+    ``reduction_ports``: in-network reduction (NVLS-like). Every switch gets that many
+    reduction units, each an endpoint on one more port of that switch only (after the ``n``
+    endpoints and expanders: unit ``u`` of switch ``k`` is endpoint ``total + k *
+    reduction_ports + u``). A unit receives, reduces and multicasts at its port's rate, so
+    ``reduction_ports = n`` lets a switch reduce at its full port rate; fewer model a switch
+    whose reduction throughput is lower. Messages to a unit leave on the sender's port to its
+    switch. The ``nvls`` all-reduce uses them (:func:`fabricsim.collectives.all_reduce`)."""
     if memory_expanders < 0:
         raise SpecError(
             f"topology.memory_expanders: must be >= 0, got {memory_expanders}",
             path="topology.memory_expanders",
         )
+    if reduction_ports < 0:
+        raise SpecError(
+            f"topology.reduction_ports: must be >= 0, got {reduction_ports}",
+            path="topology.reduction_ports",
+        )
     total = n + memory_expanders
+    params: dict[str, Any] = {"n": total, "planes": planes}
+    if reduction_ports:
+        params["reduction_ports"] = reduction_ports
     return Topology(
         type="switch_star",
-        num_endpoints=total,
-        params={"n": total, "planes": planes},
+        num_endpoints=total + planes * reduction_ports,
+        params=params,
         memory_expanders=tuple(range(n, total)),
     )
 

@@ -312,6 +312,42 @@ def _all_reduce_torus(p: Planner, n: int, c: int, dims: Sequence[int]) -> None:
     _torus_pass(p, dims, pieces[half:], reverse=True)
 
 
+def _all_reduce_nvls(p: Planner, n: int, c: int, planes: int, units: int) -> None:
+    """In-network reduction (NVLS-like) with ``units`` reduction units on each of ``planes``
+    switches (helper ranks ``n + plane * units + u``): piece ``k`` belongs to unit ``(k //
+    planes) % units`` of switch ``k % planes``; every rank sends its copy of the piece there
+    once, the unit adds the copies up as they arrive and multicasts the sum back to every
+    rank (one send per rank from the unit's port, as a switch replicates a multicast).
+
+    The pieces go in rounds of one per unit (``chunks`` rounds pipeline: a round's sums
+    multicast while the next round's copies arrive). Orders are staggered so that no port is
+    a hot spot: within a round rank ``i`` starts ``i`` units further on (at any moment the
+    ranks of a switch feed different units), and each unit multicasts starting with a
+    different rank."""
+    K = p.pieces
+    width = planes * units
+
+    def unit_of(k: int) -> int:
+        return n + (k % planes) * units + (k // planes) % units
+
+    def slot(k: int) -> int:  # the unit's buffers for piece k: one per rank
+        return (k // (planes * units)) * n
+
+    for t in range(K):
+        base, at = divmod(t, width)
+        for i in range(n):
+            k = base * width + (at + i * planes) % width
+            p.move(i, unit_of(k), k, slot(k) + i, k)
+    for k in range(K):
+        for i in range(1, n):
+            p.add_into(unit_of(k), slot(k), slot(k) + i, k)
+    for k in range(K):
+        first = (k // planes) % units
+        for j in range(n):
+            i = (first + j) % n
+            p.move(unit_of(k), i, slot(k), k, k)
+
+
 def _rs(impl: Callable[[Planner, Sequence[int], Segments], None]) -> Callable[[Planner, int, int], None]:
     return lambda p, n, c: impl(p, list(range(n)), _segments(range(p.pieces), n))
 

@@ -8,14 +8,20 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fabricsim.collectives.algorithms import BUILDERS, Planner, _all_reduce_hierarchical, _all_reduce_torus
+from fabricsim.collectives.algorithms import (
+    BUILDERS,
+    Planner,
+    _all_reduce_hierarchical,
+    _all_reduce_nvls,
+    _all_reduce_torus,
+)
 from fabricsim.collectives.schedule import KINDS, Schedule
 from fabricsim.collectives.verify import verify_schedule
 from fabricsim.errors import SpecError
 
 ALGORITHMS: dict[str, tuple[str, ...]] = {
     kind: tuple(a for (k, a) in BUILDERS if k == kind)
-    + (("hierarchical", "torus") if kind == "all_reduce" else ())
+    + (("hierarchical", "torus", "nvls") if kind == "all_reduce" else ())
     for kind in KINDS
 }
 """Algorithm names per collective kind."""
@@ -32,8 +38,9 @@ class Collective:
     holds, as nccl-tests counts size), ``algorithm`` (a name from :data:`ALGORITHMS` or a
     function that issues the schedule on a :class:`~fabricsim.collectives.algorithms.Planner`),
     ``chunks`` (pieces per segment, for pipelining), ``root`` (broadcast, reduce),
-    ``local`` (ranks per node, hierarchical all-reduce) and ``dims`` (the torus's shape, torus
-    all-reduce; when None, :meth:`Fabric.run` takes the fabric's torus or mesh dimensions)."""
+    ``local`` (ranks per node, hierarchical all-reduce), ``dims`` (the torus's shape, torus
+    all-reduce; when None, :meth:`Fabric.run` takes the fabric's torus or mesh dimensions) and
+    ``switch`` (``(planes, reduction_ports)``, nvls all-reduce; when None, the fabric's)."""
 
     kind: str
     bytes: int
@@ -42,14 +49,22 @@ class Collective:
     root: int = 0
     local: int | None = None
     dims: tuple[int, ...] | None = None
+    switch: tuple[int, int] | None = None
 
-    def pieces(self, ranks: int) -> int:
+    def pieces(self, ranks: int, switch: tuple[int, int] | None = None) -> int:
+        if self.algorithm == "nvls":
+            planes, units = self.switch or switch or (1, ranks)
+            return planes * units * self.chunks
         split = self.kind in _SPLIT and not (self.kind == "all_reduce" and self.algorithm == "tree")
         return ranks * self.chunks if split else self.chunks
 
-    def schedule(self, ranks: int, dims: tuple[int, ...] | None = None) -> Schedule:
+    def schedule(
+        self, ranks: int, dims: tuple[int, ...] | None = None, switch: tuple[int, int] | None = None
+    ) -> Schedule:
         """The schedule over ``ranks`` ranks (validated arguments; not yet verified); ``dims``
-        is the torus shape a torus all-reduce uses when the collective names none."""
+        is the torus shape a torus all-reduce uses when the collective names none, ``switch``
+        the ``(planes, reduction_ports)`` of the fabric's reduction units for nvls (default:
+        one switch with one unit per rank)."""
         if not isinstance(ranks, int) or ranks < 2:
             raise SpecError(f"ranks: must be an int >= 2, got {ranks!r}", path="ranks")
         if self.kind in ("broadcast", "reduce") and not 0 <= self.root < ranks:
@@ -59,7 +74,24 @@ class Collective:
             if isinstance(self.algorithm, str)
             else getattr(self.algorithm, "__name__", "custom")
         )
-        p = Planner(self.kind, ranks, self.pieces(ranks), self.bytes, root=self.root, algorithm=name)
+        if self.algorithm == "nvls":
+            switch = self.switch or switch or (1, ranks)
+            planes, units = switch
+            if planes < 1 or units < 1:
+                raise SpecError(
+                    f"switch: nvls needs switches with reduction units (planes, reduction_ports >= 1), got {switch!r}",
+                    path="switch",
+                )
+        helpers = switch[0] * switch[1] if self.algorithm == "nvls" and switch else 0
+        p = Planner(
+            self.kind,
+            ranks,
+            self.pieces(ranks, switch),
+            self.bytes,
+            root=self.root,
+            algorithm=name,
+            helpers=helpers,
+        )
         if callable(self.algorithm):
             self.algorithm(p)
         elif self.algorithm == "hierarchical":
@@ -78,6 +110,9 @@ class Collective:
                     path="dims",
                 )
             _all_reduce_torus(p, ranks, self.chunks, shape)
+        elif self.algorithm == "nvls":
+            assert switch is not None
+            _all_reduce_nvls(p, ranks, self.chunks, *switch)
         else:
             BUILDERS[(self.kind, self.algorithm)](p, ranks, self.chunks)
         return p.build()
@@ -91,6 +126,7 @@ def _make(
     root: int = 0,
     local: int | None = None,
     dims: tuple[int, ...] | None = None,
+    switch: tuple[int, int] | None = None,
 ) -> Collective:
     if not isinstance(nbytes, int) or nbytes < 0:
         raise SpecError(f"bytes: must be an int >= 0, got {nbytes!r}", path="bytes")
@@ -100,7 +136,7 @@ def _make(
         raise SpecError(
             f"algorithm: {kind} knows {', '.join(ALGORITHMS[kind])}, got {algorithm!r}", path="algorithm"
         )
-    return Collective(kind, nbytes, algorithm, chunks, root, local, dims)
+    return Collective(kind, nbytes, algorithm, chunks, root, local, dims, switch)
 
 
 def all_reduce(
@@ -109,6 +145,7 @@ def all_reduce(
     chunks: int = 1,
     local: int | None = None,
     dims: Sequence[int] | None = None,
+    switch: tuple[int, int] | None = None,
 ) -> Collective:
     """Every rank ends with the sum of every rank's buffer. Algorithms: ``ring``
     (reduce-scatter then all-gather around a ring), ``direct`` (every rank exchanges with
@@ -118,9 +155,14 @@ def all_reduce(
     ``hierarchical`` (``local`` ranks per node: ring inside nodes, ring across them) and
     ``torus`` (ring reduce-scatter along each dimension of a torus of ``dims`` in turn, then
     all-gather back, half the data each way round: every torus link carries data; ``dims``
-    defaults to the fabric's)."""
+    defaults to the fabric's) and ``nvls`` (in-network reduction, like NCCL's NVLS on
+    NVSwitch: every rank sends each piece once to a reduction unit of a switch, which sums the
+    copies and multicasts the result; needs a fabric with
+    ``switch_star(..., reduction_ports=k)``; ``switch = (planes, reduction_ports)`` defaults to
+    the fabric's, and to ``(1, ranks)`` when verifying without a fabric)."""
     shape = tuple(int(d) for d in dims) if dims is not None else None
-    return _make("all_reduce", bytes, algorithm, chunks, local=local, dims=shape)
+    unit = (int(switch[0]), int(switch[1])) if switch is not None else None
+    return _make("all_reduce", bytes, algorithm, chunks, local=local, dims=shape, switch=unit)
 
 
 def reduce_scatter(bytes: int, algorithm: str | Build = "ring", chunks: int = 1) -> Collective:

@@ -23,12 +23,16 @@ def alpha_beta_ns(
     Steps x alpha plus the bytes each rank must inject over its bandwidth (``gbps``, GB/s =
     bytes/ns): ``2(n-1)/n S`` for all-reduce, ``(n-1)/n S`` for reduce-scatter, all-gather and
     all-to-all, ``S`` for broadcast and reduce (pipelined over ``chunks``). ``dims``: the
-    torus shape of a ``torus`` all-reduce (``2 sum(k - 1)`` steps)."""
+    torus shape of a ``torus`` all-reduce (``2 sum(k - 1)`` steps). ``nvls`` (in-network
+    reduction): two steps and ``S`` per rank, sent and received at once."""
     bw = size / gbps if gbps > 0 else math.inf
     log = math.ceil(math.log2(n)) if n > 1 else 0
     frac = (n - 1) / n
     steps: float
     data: float
+    if kind == "all_reduce" and algorithm == "nvls":
+        # each rank injects its data once (to the switches) and takes the sum once (multicast)
+        return 2 * alpha_ns + bw
     if kind == "all_reduce":
         data = 2 * frac * bw
         steps = {"ring": 2 * (n - 1), "direct": 2, "halving_doubling": 2 * log + 2}.get(

@@ -126,9 +126,10 @@ class CollectiveResult:
         done = self.op_finish_ns
         self.rank_finish_us: npt.NDArray[np.float64] = np.zeros(n)
         """Per rank: when its last operation finished (us)."""
+        own = ranks < n  # helpers (switch reduction units) are not ranks
         if len(done):
-            np.maximum.at(self.rank_finish_us, ranks, done / 1000)
-        sends = schedule.op == SEND
+            np.maximum.at(self.rank_finish_us, ranks[own], done[own] / 1000)
+        sends = (schedule.op == SEND) & own
         self.rank_bytes_sent: npt.NDArray[np.int64] = np.bincount(
             ranks[sends], weights=schedule.bytes[sends], minlength=n
         ).astype(np.int64)
@@ -228,16 +229,26 @@ def run_collective(
     written); a reduce reads its two inputs, then writes its output; a copy reads and writes.
     Off (default), data moves between memories for free."""
     shape = _torus_shape(fab)
+    units = fab.topology.reduction_units
     if isinstance(op, Collective):
-        schedule = op.schedule(fab.num_endpoints, shape)
+        if op.algorithm == "nvls" and not units:
+            raise SpecError(
+                "algorithm: nvls needs switches that reduce; build the fabric with "
+                "fs.topology.switch_star(..., reduction_ports=k) (or the dgx8_nvls preset)",
+                path="algorithm",
+            )
+        planes = int(fab.topology.params.get("planes", 1))
+        switch = (planes, len(units) // planes) if units else None
+        schedule = op.schedule(fab.num_ranks, shape, switch)
         collective: Collective | None = op
     elif isinstance(op, Schedule):
         schedule, collective = op, None
     else:
         raise SpecError(f"op: expected a collective or a schedule, got {type(op).__name__}", path="op")
-    if schedule.ranks != fab.num_endpoints:
+    if schedule.ranks != fab.num_ranks or schedule.helpers not in (0, len(units)):
         raise SpecError(
-            f"op: the schedule has {schedule.ranks} ranks, the fabric {fab.num_endpoints} endpoints",
+            f"op: the schedule has {schedule.ranks} ranks and {schedule.helpers} helpers, the fabric "
+            f"{fab.num_ranks} ranks and {len(units)} reduction units",
             path="op",
         )
     matched = verify_schedule(schedule) if verify else _match(schedule)

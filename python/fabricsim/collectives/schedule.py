@@ -53,6 +53,10 @@ class Schedule:
     dep_ptr: npt.NDArray[np.int64]
     deps: npt.NDArray[np.int32]
     algorithm: str = ""
+    helpers: int = 0
+    """Ranks ``ranks .. ranks + helpers - 1`` are helpers, not participants: switch reduction
+    units (the ``nvls`` all-reduce). They hold nothing at the start and need nothing at the
+    end; the collective's contributions are the ``ranks`` participants'."""
 
     def __len__(self) -> int:
         return len(self.op)
@@ -90,6 +94,7 @@ class ScheduleBuilder:
     total_bytes: int
     root: int = 0
     algorithm: str = ""
+    helpers: int = 0
     _cols: dict[str, list[int]] = field(
         default_factory=lambda: {k: [] for k in ("op", "rank", "peer", "a", "b", "out", "tag", "bytes")}
     )
@@ -177,6 +182,7 @@ class ScheduleBuilder:
             dep_ptr=ptr,
             deps=np.asarray(flat, dtype=np.int32),
             algorithm=self.algorithm,
+            helpers=self.helpers,
         )
 
 

@@ -22,7 +22,8 @@ broadcast          root, buffer k: piece k from root             every rank, buf
 reduce             rank r, buffer k: piece k from r              root, buffer k: piece k from all
 =================  ===========================================  ==========================================
 
-Any other buffer index is scratch (initially empty).
+Any other buffer index is scratch (initially empty). Helper ranks (switch reduction units,
+``Schedule.helpers``) hold only scratch.
 """
 
 from __future__ import annotations
@@ -67,14 +68,15 @@ def layout(
     ``[rank, buf]`` (-1 empty), contribution counts ``[rank, buf, source]``, and which
     ``[rank, buf]`` the final state constrains."""
     n, K = s.ranks, s.pieces
+    total = n + s.helpers
     m = _per_rank(s)
     width = K + (n * m if s.kind == "all_to_all" else 0)
     width = max(width, int(max(s.a.max(initial=-1), s.b.max(initial=-1), s.out.max(initial=-1))) + 1)
-    lab0 = np.full((n, width), -1, dtype=np.int32)
-    cnt0 = np.zeros((n, width, n), dtype=np.int16)
-    lab1 = np.full((n, width), -1, dtype=np.int32)
-    cnt1 = np.zeros((n, width, n), dtype=np.int16)
-    need = np.zeros((n, width), dtype=bool)
+    lab0 = np.full((total, width), -1, dtype=np.int32)
+    cnt0 = np.zeros((total, width, n), dtype=np.int16)
+    lab1 = np.full((total, width), -1, dtype=np.int32)
+    cnt1 = np.zeros((total, width, n), dtype=np.int16)
+    need = np.zeros((total, width), dtype=bool)
     ks = np.arange(K)
     owner = ks // m if m else ks
     everyone = np.ones(n, dtype=np.int16)
@@ -144,7 +146,7 @@ def _match(s: Schedule) -> npt.NDArray[np.int64]:
 def verify_schedule(s: Schedule) -> npt.NDArray[np.int64]:
     """Raises :class:`VerificationError` naming the first wrong operation unless ``s``
     computes its collective; returns each receive's send (what the executor needs too)."""
-    n = s.ranks
+    n = s.ranks + s.helpers
     for i in range(len(s)):
         r, p = int(s.rank[i]), int(s.peer[i])
         if not 0 <= r < n or (s.op[i] in (SEND, RECV) and not (0 <= p < n and p != r)):

@@ -157,6 +157,9 @@ struct Executor {
     /// send, the pieces to land) left in its current phase, whether a reduce
     /// or copy is writing yet, and its parts (memory, compute) not done.
     mem: Option<RankMemory>,
+    /// Ranks from this one on are switch reduction units: no memory, and
+    /// they reduce and copy at line rate (no compute time).
+    units_from: u32,
     mem_left: Vec<u32>,
     writing: Vec<bool>,
     parts_left: Vec<u8>,
@@ -166,7 +169,7 @@ struct Executor {
 const NONE: u32 = u32::MAX;
 
 impl Executor {
-    fn new(mut net: Network, s: ScheduleColumns, mem: Option<RankMemory>) -> Self {
+    fn new(mut net: Network, s: ScheduleColumns, mem: Option<RankMemory>, units_from: u32) -> Self {
         let n = s.op.len();
         let mut waiting = vec![0u32; n];
         let mut count = vec![0u32; n + 1];
@@ -203,6 +206,7 @@ impl Executor {
             clock: net.params.clock,
             msg_bytes: Vec::new(),
             mem,
+            units_from,
             mem_left: vec![0; n],
             writing: vec![false; n],
             parts_left: vec![1; n],
@@ -290,22 +294,38 @@ impl Executor {
         n as u32 * per_piece
     }
 
+    /// Whether `rank` has a stack (memory is on and it is no reduction unit).
+    fn has_memory(&self, rank: u32) -> bool {
+        self.mem.is_some() && rank < self.units_from
+    }
+
     fn begin(&mut self, op: u32, c: Cycle) {
         let i = op as usize;
         self.start[i] = c;
         let bytes = self.s.bytes[i];
         let t = self.clock.start_ps(c);
-        let memory = self.mem.is_some() && bytes > 0;
+        let rank = self.s.rank[i];
+        let memory = self.has_memory(rank) && bytes > 0;
         match self.s.op[i] {
             SEND if bytes == 0 => self.complete(op, c),
             SEND if memory => {
                 // each piece is read, sent, and written at the receiver
-                let n = self.pieces(self.s.rank[i], op, bytes, 1, false, t);
+                let n = self.pieces(rank, op, bytes, 1, false, t);
                 self.mem_left[i] = n;
+            }
+            SEND if self.mem.is_some() => {
+                // a unit sends at once, in the pieces the receiver writes
+                let (n, size, last) = self.mem.as_ref().expect("memory").pieces(bytes);
+                for k in 0..n {
+                    self.inject(op, if k + 1 == n { last } else { size }, c);
+                }
+                self.mem_left[i] = n as u32;
             }
             SEND => self.inject(op, bytes, c),
             kind => {
-                let per = if kind == REDUCE {
+                let per = if rank >= self.units_from {
+                    0.0
+                } else if kind == REDUCE {
                     self.s.reduce_ps_per_byte
                 } else {
                     self.s.copy_ps_per_byte
@@ -314,7 +334,7 @@ impl Executor {
                 self.timers.push(Reverse((c + cycles, op)));
                 if memory {
                     let inputs = if kind == REDUCE { 2 } else { 1 };
-                    self.mem_left[i] = self.pieces(self.s.rank[i], op, bytes, inputs, false, t);
+                    self.mem_left[i] = self.pieces(rank, op, bytes, inputs, false, t);
                     self.parts_left[i] = 2;
                 }
             }
@@ -348,12 +368,18 @@ impl Executor {
             }
             return;
         }
+        self.written(a.op, c);
+    }
+
+    /// A piece of `op`'s output (a send's: at its receiver) is written.
+    fn written(&mut self, op: u32, c: Cycle) {
+        let i = op as usize;
         self.mem_left[i] -= 1;
         if self.mem_left[i] == 0 {
             if self.s.op[i] == SEND {
-                self.complete(a.op, c);
+                self.complete(op, c);
             } else {
-                self.part_done(a.op, c);
+                self.part_done(op, c);
             }
         }
     }
@@ -390,9 +416,15 @@ impl Model for Executor {
         for msg in &fresh {
             let op = self.send_of_msg[msg.index()];
             let (peer, bytes) = (self.s.peer[op as usize], self.msg_bytes[msg.index()]);
-            if let Some(mem) = &mut self.mem {
+            if self.has_memory(peer) {
                 // the piece is written into the receiver's stack
-                mem.access(peer, op, bytes, true, self.clock.start_ps(c));
+                let t = self.clock.start_ps(c);
+                self.mem
+                    .as_mut()
+                    .expect("memory")
+                    .access(peer, op, bytes, true, t);
+            } else if self.mem.is_some() {
+                self.written(op, c); // a unit takes it as it comes
             } else {
                 self.complete(op, c);
             }
@@ -487,6 +519,14 @@ pub fn run_collective(
     let params = spec.link.resolve().map_err(|e| e.within("link"))?;
     let ranks = spec.topology.num_endpoints();
     s.validate(ranks)?;
+    for i in 0..s.op.len() {
+        if s.op[i] == SEND {
+            if let Some(why) = spec.topology.unroutable(s.rank[i], s.peer[i]) {
+                return Err(Error::spec(format!("schedule[{i}]"), why));
+            }
+        }
+    }
+    let units_from = spec.topology.memory_endpoints();
     let clock = params.clock;
     let limit = opts.limit_cycle(clock);
     let net = Network::new(
@@ -504,11 +544,11 @@ pub fn run_collective(
                     format!("must be in 1..=16777216, got {}", m.piece_bytes),
                 ));
             }
-            Some(RankMemory::new(m, ranks, clock)?)
+            Some(RankMemory::new(m, units_from, clock)?)
         }
         None => None,
     };
-    let mut ex = Executor::new(net, s, mem);
+    let mut ex = Executor::new(net, s, mem, units_from as u32);
     let (cycles, complete, wall) =
         crate::simulation::drive_to_end(&mut ex, opts, limit, "collective schedule", |e| &e.net)?;
     let run = crate::simulation::network_report(&ex.net, cycles, complete, wall);

@@ -36,6 +36,7 @@ impl Simulation {
         let params = spec.link.resolve().map_err(|e| e.within("link"))?;
         let endpoints = spec.topology.num_endpoints();
         traffic.validate(endpoints, params.vcs)?;
+        traffic.validate_routes(&spec.topology)?;
         let links = Network::count_link_directions(spec);
         for (i, f) in opts.faults.iter().enumerate() {
             f.validate(i, links)?;

@@ -30,6 +30,16 @@ impl MessageTraffic {
 
     /// Checks the columns against a fabric of `endpoints` endpoints and `vcs`
     /// VCs; errors name the column and the row (`traffic.dst[3]`).
+    /// Checks that every message has a route in `topology` (after `validate`).
+    pub fn validate_routes(&self, topology: &crate::spec::TopologySpec) -> Result<()> {
+        for (i, (&s, &d)) in self.src.iter().zip(&self.dst).enumerate() {
+            if let Some(why) = topology.unroutable(s, d) {
+                return Err(Error::spec(format!("traffic.dst[{i}]"), why));
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self, endpoints: usize, vcs: u32) -> Result<()> {
         let n = self.src.len();
         for (name, len) in [

@@ -175,7 +175,14 @@ mod tests {
         let mut link = link_preset("cxl3_256b").unwrap();
         link.vcs = vcs;
         link.credits_per_vc = credits;
-        let mut fabric = FabricSpec::new(TopologySpec::SwitchStar { n: 4, planes: 1 }, link);
+        let mut fabric = FabricSpec::new(
+            TopologySpec::SwitchStar {
+                n: 4,
+                planes: 1,
+                reduction_ports: 0,
+            },
+            link,
+        );
         fabric.router.pipeline_cycles = 2;
         MemoryFabricSpec {
             fabric,

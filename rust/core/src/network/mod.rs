@@ -16,6 +16,7 @@
 //! matters. The link layer of one direction is in [`link_dir`].
 
 pub mod link_dir;
+pub mod ports;
 pub mod router;
 
 use crate::endpoint::tx::Unstarted;
@@ -32,6 +33,7 @@ use crate::time::Cycle;
 use crate::topology::{Graph, Peer};
 use crate::traffic::MessageTraffic;
 pub use link_dir::{LinkDir, LinkDirStats, LinkState, Node, Source, Tally};
+use ports::EndpointPorts;
 use router::{Router, RouterCtx, Wait};
 
 /// Marks a cycle that never came (message not sent / not delivered).
@@ -83,11 +85,8 @@ pub struct Network {
     pub params: LinkParams,
     /// Endpoint ports (network interfaces), endpoint by endpoint.
     pub endpoints: Vec<Endpoint>,
-    /// Per endpoint: its first port in `endpoints`, its number of ports, and
-    /// how many messages it has been given (they go round the ports).
-    first_port: Vec<u32>,
-    ports: Vec<u32>,
-    given: Vec<u64>,
+    /// Which port of its endpoint each message leaves on.
+    ports: EndpointPorts,
     /// Per link direction sent by an endpoint port: that port's index.
     port_of_dir: IdVec<LinkDirId, u32>,
     pub dirs: IdVec<LinkDirId, LinkDir>,
@@ -233,26 +232,29 @@ impl Network {
             }
         };
         // An endpoint's messages go round its ports (planes) in the order given.
-        let ports: Vec<u32> = out_of.iter().map(|o| o.len() as u32).collect();
-        let mut first_port = Vec::with_capacity(n);
-        let mut total_ports = 0;
-        for &k in &ports {
-            first_port.push(total_ports);
-            total_ports += k;
-        }
-        let mut given = vec![0u64; n];
-        let mut plans: Vec<Vec<(Cycle, MsgId, u64, u8)>> = vec![Vec::new(); total_ports as usize];
+        let port_routers: Vec<Vec<u32>> = out_of
+            .iter()
+            .map(|o| {
+                o.iter()
+                    .map(|&d| match dirs[d].dst {
+                        Node::Router(r, _) => r,
+                        Node::Endpoint(_) => u32::MAX,
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut ports =
+            EndpointPorts::new(&port_routers, routed.as_ref().map(|rt: &Routed| &rt.graph));
+        let mut plans: Vec<Vec<(Cycle, MsgId, u64, u8)>> = vec![Vec::new(); ports.total()];
         for i in 0..traffic.len() {
             let at = params.clock.cycle_at_or_after(traffic.inject_ps[i]);
-            let e = traffic.src[i] as usize;
-            let port = first_port[e] + (given[e] % ports[e] as u64) as u32;
-            given[e] += 1;
+            let port = ports.pick(traffic.src[i], traffic.dst[i]);
             plans[port as usize].push((at, MsgId(i as u32), traffic.bytes[i], traffic.vc[i] as u8));
         }
         let cut_through = spec.router.switching == crate::spec::Switching::VirtualCutThrough;
         let mut port_of_dir = IdVec::from_vec(vec![u32::MAX; dirs.len()]);
         let mut plans = plans.into_iter();
-        let mut endpoints = Vec::with_capacity(total_ports as usize);
+        let mut endpoints = Vec::with_capacity(ports.total());
         for (e, outs) in out_of.iter().enumerate() {
             assert!(!outs.is_empty(), "every endpoint has a link");
             for (plane, &out) in outs.iter().enumerate() {
@@ -275,9 +277,7 @@ impl Network {
         Ok(Self {
             params,
             endpoints,
-            first_port,
             ports,
-            given,
             port_of_dir,
             dirs,
             tally: Tally {
@@ -322,7 +322,7 @@ impl Network {
     }
 
     pub fn num_endpoints(&self) -> usize {
-        self.ports.len()
+        self.ports.num_endpoints()
     }
 
     /// The endpoint port sending on link direction `d`, if an endpoint's.
@@ -343,9 +343,7 @@ impl Network {
         log.corrupt.push(false);
         self.msg_dst.push(dst);
         self.msg_choice.push(router::NO_CHOICE);
-        let e = src as usize;
-        let port = self.first_port[e] + (self.given[e] % self.ports[e] as u64) as u32;
-        self.given[e] += 1;
+        let port = self.ports.pick(src, dst);
         self.endpoints[port as usize].tx.offer(at, id, bytes, vc);
         id
     }
@@ -395,8 +393,7 @@ impl Network {
         depth: usize,
         wanted: impl Fn(MsgId) -> bool,
     ) -> Option<(u32, Unstarted)> {
-        let first = self.first_port[src as usize];
-        (first..first + self.ports[src as usize]).find_map(|p| {
+        self.ports.of(src).find_map(|p| {
             self.endpoints[p as usize]
                 .tx
                 .find_unstarted(vc, depth, |m| self.msg_dst[m] == dst && wanted(m))

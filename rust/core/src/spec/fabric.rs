@@ -59,6 +59,13 @@ pub enum TopologySpec {
         n: u32,
         #[serde(default = "one_plane")]
         planes: u32,
+        /// In-network reduction (NVLS-like): every switch gets this many
+        /// reduction units, each an endpoint on one more port of its switch
+        /// only (endpoints `n + plane * reduction_ports + k`). A unit
+        /// receives, reduces and multicasts at its port's rate, so
+        /// `reduction_ports = n` reduces at the switch's full port rate.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        reduction_ports: u32,
     },
     /// A two-level fat-tree (leaf-spine): `leaves` leaf switches with `down`
     /// endpoints each and one link to each of `up` spines
@@ -106,9 +113,12 @@ impl TopologySpec {
     pub fn num_endpoints(&self) -> usize {
         match self {
             TopologySpec::PointToPoint => 2,
-            TopologySpec::Ring { n }
-            | TopologySpec::FullyConnected { n }
-            | TopologySpec::SwitchStar { n, .. } => *n as usize,
+            TopologySpec::Ring { n } | TopologySpec::FullyConnected { n } => *n as usize,
+            TopologySpec::SwitchStar {
+                n,
+                planes,
+                reduction_ports,
+            } => (n + planes * reduction_ports) as usize,
             TopologySpec::Mesh { dims } | TopologySpec::Torus { dims } => {
                 dims.iter().map(|&k| k as usize).product()
             }
@@ -120,6 +130,35 @@ impl TopologySpec {
             TopologySpec::FatTree3 { k, down, up, .. } => {
                 fat_tree3_shape(*k, *down, *up).endpoints() as usize
             }
+        }
+    }
+
+    /// Endpoints that are not switch reduction units (`0..this`): the ones
+    /// with memory, requesters and collective ranks.
+    pub fn memory_endpoints(&self) -> usize {
+        match self {
+            TopologySpec::SwitchStar { n, .. } => *n as usize,
+            _ => self.num_endpoints(),
+        }
+    }
+
+    /// Why a message from `src` to `dst` has no route, if it has none: only
+    /// reduction units of different switches cannot reach each other.
+    pub fn unroutable(&self, src: u32, dst: u32) -> Option<String> {
+        let TopologySpec::SwitchStar {
+            n,
+            reduction_ports: k,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let plane = |e: u32| (e >= *n).then(|| (e - n) / k);
+        match (plane(src), plane(dst)) {
+            (Some(a), Some(b)) if a != b => Some(format!(
+                "endpoints {src} and {dst} are reduction units of switches {a} and {b}; a unit reaches only the endpoints and units of its own switch"
+            )),
+            _ => None,
         }
     }
 
@@ -145,7 +184,11 @@ impl TopologySpec {
             TopologySpec::Mesh { dims } => grid::grid(dims, false),
             TopologySpec::Torus { dims } => grid::grid(dims, true),
             TopologySpec::FullyConnected { n } => star::fully_connected(*n),
-            TopologySpec::SwitchStar { n, planes } => star::switch_star(*n, *planes),
+            TopologySpec::SwitchStar {
+                n,
+                planes,
+                reduction_ports,
+            } => star::switch_star(*n, *planes, *reduction_ports),
             TopologySpec::Graph {
                 routers,
                 edges,
@@ -217,14 +260,29 @@ impl TopologySpec {
                 &format!("in 2..={MAX_NODES}"),
                 n,
             ),
-            TopologySpec::SwitchStar { n, planes } => {
+            TopologySpec::SwitchStar {
+                n,
+                planes,
+                reduction_ports,
+            } => {
                 ensure(
                     (2..=MAX_NODES as u32).contains(n),
                     "n",
                     &format!("in 2..={MAX_NODES}"),
                     n,
                 )?;
-                ensure((1..=64).contains(planes), "planes", "in 1..=64", planes)
+                ensure((1..=64).contains(planes), "planes", "in 1..=64", planes)?;
+                let most = (crate::network::MAX_ROUTER_PORTS as u32).saturating_sub(*n);
+                ensure(
+                    *reduction_ports <= (*n).min(most),
+                    "reduction_ports",
+                    &format!(
+                        "in 0..={} (at most one per endpoint, and {} router ports in all)",
+                        (*n).min(most),
+                        crate::network::MAX_ROUTER_PORTS
+                    ),
+                    reduction_ports,
+                )
             }
             TopologySpec::Mesh { dims } | TopologySpec::Torus { dims } => {
                 ensure(
@@ -393,6 +451,10 @@ pub struct RouterSpec {
 
 fn one_plane() -> u32 {
     1
+}
+
+fn is_zero(k: &u32) -> bool {
+    *k == 0
 }
 
 fn one_cycle() -> u32 {

@@ -150,6 +150,12 @@ impl MemoryFabricSpec {
         }
         self.protocol.validate().map_err(|e| e.within("protocol"))?;
         let n = self.fabric.topology.num_endpoints();
+        if self.fabric.topology.memory_endpoints() != n {
+            return Err(Error::spec(
+                "topology.reduction_ports",
+                "the memory fabric does not take switch reduction units (they hold no memory); build the fabric with reduction_ports = 0",
+            ));
+        }
         for (i, &e) in self.expanders.iter().enumerate() {
             ensure(
                 (e as usize) < n && !self.expanders[..i].contains(&e),

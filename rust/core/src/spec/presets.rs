@@ -81,6 +81,10 @@ pub fn link_preset(name: &str) -> Result<LinkSpec> {
 /// `(name, TOML text)` of every fabric preset, sorted by name.
 pub const FABRIC_PRESETS: &[(&str, &str)] = &[
     (
+        "dgx8_nvls",
+        include_str!("../../../../specs/fabric/dgx8_nvls.toml"),
+    ),
+    (
         "dgx8_nvswitch",
         include_str!("../../../../specs/fabric/dgx8_nvswitch.toml"),
     ),

@@ -62,6 +62,14 @@ impl Graph {
             .flat_map(move |e| self.attachments(e).map(move |(r, p)| (e, r, p)))
     }
 
+    /// Where several endpoints have several ports but `e` has one (a switch
+    /// reduction unit): the router of that port. Messages to `e` must enter
+    /// the network there, so a source sends them on its port to that router.
+    pub fn pinned_router(&self, e: usize) -> Option<RouterId> {
+        let single = self.more_attach.get(e).is_none_or(|m| m.is_empty());
+        (!self.more_attach.is_empty() && single).then(|| self.attach[e].0)
+    }
+
     /// The port of router `r` that endpoint `e` is attached to, if any.
     pub fn port_on(&self, r: RouterId, e: usize) -> Option<u32> {
         self.attachments(e).find(|&(x, _)| x == r).map(|(_, p)| p)

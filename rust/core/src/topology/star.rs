@@ -5,22 +5,34 @@ use crate::ids::EndpointId;
 
 /// `planes` switches, each with the `n` endpoints on its ports `0..n`:
 /// every endpoint has one port per plane (switch `k` is plane `k`), as GPUs
-/// spread their links over several NVSwitch-like switches.
-pub fn switch_star(n: u32, planes: u32) -> Graph {
+/// spread their links over several NVSwitch-like switches. With `units`
+/// reduction units per switch, unit `u` of switch `k` is endpoint
+/// `n + k * units + u`, on port `n + u` of that switch only.
+pub fn switch_star(n: u32, planes: u32, units: u32) -> Graph {
+    let unit = |k: u32, u: u32| EndpointId(n + k * units + u);
+    let mut more_attach: Vec<Vec<(RouterId, u32)>> = if planes > 1 {
+        (0..n)
+            .map(|e| (1..planes).map(|k| (k, e)).collect())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if planes > 1 && units > 0 {
+        more_attach.resize((n + planes * units) as usize, Vec::new());
+    }
+    let mut attach: Vec<(RouterId, u32)> = (0..n).map(|e| (0, e)).collect();
+    attach.extend((0..planes).flat_map(|k| (0..units).map(move |u| (k, n + u))));
     Graph {
         routers: (0..planes)
-            .map(|_| Router {
-                ports: (0..n).map(|e| Peer::Endpoint(EndpointId(e))).collect(),
+            .map(|k| Router {
+                ports: (0..n)
+                    .map(|e| Peer::Endpoint(EndpointId(e)))
+                    .chain((0..units).map(|u| Peer::Endpoint(unit(k, u))))
+                    .collect(),
             })
             .collect(),
-        attach: (0..n).map(|e| (0, e)).collect(),
-        more_attach: if planes > 1 {
-            (0..n)
-                .map(|e| (1..planes).map(|k| (k, e)).collect())
-                .collect()
-        } else {
-            Vec::new()
-        },
+        attach,
+        more_attach,
     }
 }
 
@@ -56,16 +68,26 @@ mod tests {
 
     #[test]
     fn stars_and_cliques_are_consistent() {
-        let s = switch_star(8, 1);
+        let s = switch_star(8, 1, 0);
         assert!(s.is_consistent());
         assert_eq!(s.router_channels().count(), 0);
-        let planes = switch_star(8, 4);
+        let planes = switch_star(8, 4, 0);
         assert!(planes.is_consistent());
         assert_eq!(
             planes.attachments(5).collect::<Vec<_>>(),
             [(0, 5), (1, 5), (2, 5), (3, 5)]
         );
         assert_eq!(planes.port_on(2, 5), Some(5));
+        // reduction units: 3 per switch, each on its own switch only
+        let units = switch_star(8, 4, 3);
+        assert!(units.is_consistent());
+        assert_eq!(units.num_endpoints(), 8 + 4 * 3);
+        assert_eq!(
+            units.attachments(8 + 2 * 3 + 1).collect::<Vec<_>>(),
+            [(2, 9)]
+        );
+        assert_eq!(units.attachments(5).count(), 4);
+        assert_eq!(units.routers[2].ports.len(), 11);
         let f = fully_connected(5);
         assert!(f.is_consistent());
         assert_eq!(f.router_channels().count(), 5 * 4);
