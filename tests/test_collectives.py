@@ -234,7 +234,7 @@ def test_a_stalling_schedule_is_a_deadlock_and_a_wrong_one_fails_verification():
     c.recv(1, 0, 9, 100)
     with pytest.raises(fs.DeadlockError, match="collective schedule stalled"):
         fab.run(c.build(), verify=False)
-    with pytest.raises(fs.SpecError, match="the schedule has 4 ranks, the fabric 8 endpoints"):
+    with pytest.raises(fs.SpecError, match="the schedule has 4 ranks and 0 helpers, the fabric 8 ranks"):
         routed(fs.topology.ring(8)).run(b.build())
 
 
@@ -308,8 +308,10 @@ def test_one_send_through_memory_is_read_then_message_then_write_by_hand():
 
 
 def _expected_accesses(s, n, access):
-    """Per rank: the HBM reads and writes (in accesses) the schedule's operations name."""
-    reads, writes = np.zeros(n), np.zeros(n)
+    """Per rank: the HBM reads and writes (in accesses) the schedule's operations name (switch
+    reduction units, helper ranks from ``n`` on, have no memory)."""
+    total = n + s.helpers
+    reads, writes = np.zeros(total), np.zeros(total)
     for k, r, p, b in zip(s.op, s.rank, s.peer, s.bytes, strict=True):
         if k == SEND:
             reads[r] += b
@@ -320,7 +322,7 @@ def _expected_accesses(s, n, access):
         elif k == COPY:
             reads[r] += b
             writes[r] += b
-    return reads / access, writes / access
+    return reads[:n] / access, writes[:n] / access
 
 
 @pytest.mark.parametrize(
@@ -393,12 +395,14 @@ def test_torus_all_reduce_takes_the_fabric_shape_and_beats_ring_on_latency():
 )
 def test_any_collective_through_memory_completes_with_exact_access_counts(case, n, kib, chunks, piece):
     kind, alg = case
-    fab = _with_hbm(fs.Fabric(topology=fs.topology.switch_star(n), link=fs.LinkSpec.preset("nvlink4")))
+    units = n if alg == "nvls" else 0  # nvls needs switches that reduce
+    topology = fs.topology.switch_star(n, reduction_ports=units)
+    fab = _with_hbm(fs.Fabric(topology=topology, link=fs.LinkSpec.preset("nvlink4")))
     root = {"root": n - 1} if kind in ("broadcast", "reduce") else {}
     # every piece a whole number of 32 B accesses: the counts are then exact
     op = collective(kind, alg, kib * 1024 * n * chunks, chunks, n, **root)
     res = fab.run(op, memory=True, piece_bytes=piece, check_invariants=True)
-    s = op.schedule(n, (n,)) if alg == "torus" else op.schedule(n)
+    s = res.schedule
     reads, writes = _expected_accesses(s, n, HBM3.resolved()["access_bytes"])
     assert [m["reads"] for m in res.memory] == reads.tolist()
     assert [m["writes"] for m in res.memory] == writes.tolist()
@@ -421,3 +425,111 @@ def test_per_rank_results_and_the_link_heat_map(tmp_path):
     assert m[0, 0] == 0.0 and m.max() <= 1.0
     out = res.plot_links(tmp_path / "links.png")
     assert out.exists() and out.stat().st_size > 0
+
+
+# --- in-network reduction (NVLS-like): switches with reduction units -------------------------
+
+
+@settings(max_examples=max(10, settings().max_examples // 4), deadline=None)
+@given(
+    n=st.integers(2, 12),
+    planes=st.integers(1, 4),
+    units=st.integers(1, 12),
+    chunks=st.integers(1, 3),
+    nbytes=st.integers(0, 1 << 16),
+)
+def test_nvls_verifies_for_any_switch_shape_and_moves_the_data_once_each_way(
+    n, planes, units, chunks, nbytes
+):
+    op = fs.collectives.all_reduce(bytes=nbytes, algorithm="nvls", chunks=chunks, switch=(planes, units))
+    s = fs.collectives.verify(op, ranks=n)
+    assert s.helpers == planes * units and s.pieces == planes * units * chunks
+    sends = s.op == SEND
+    own = s.rank < n
+    # every rank sends its whole buffer once (to the switches) and receives the sum once
+    sent = np.bincount(s.rank[sends & own], weights=s.bytes[sends & own], minlength=n)
+    got = np.bincount(s.peer[sends & ~own], weights=s.bytes[sends & ~own], minlength=n)
+    assert sent.tolist() == [nbytes] * n and got.tolist() == [nbytes] * n
+    # every send of a rank goes to a unit of its switch plane, and units talk only to ranks
+    unit = np.where(own, s.peer, s.rank)
+    assert ((unit >= n) & (unit < n + planes * units)).all()
+    assert (s.peer[sends & ~own] < n).all()
+
+
+def test_nvls_on_the_dgx8_preset_injects_once_and_beats_ring():
+    fab = fs.Fabric.preset("dgx8_nvls")
+    assert (fab.num_endpoints, fab.num_ranks) == (40, 8)
+    assert fab.topology.reduction_units == tuple(range(8, 40))
+    size = 16 << 20
+    nvls = fab.run(fs.collectives.all_reduce(bytes=size, algorithm="nvls", chunks=16), check_invariants=True)
+    ring = fab.run(fs.collectives.all_reduce(bytes=size, algorithm="ring", chunks=8))
+    # each GPU injects S once over its 4 ports (the units add and multicast at line rate), so
+    # the time tends to S / (4 x port goodput) plus one round of pipeline fill
+    goodput = 4 * fab.link.resolved()["max_goodput_gbps"] / 8
+    assert size / goodput <= nvls.time_ns <= 1.10 * size / goodput
+    assert nvls.analytical_us == pytest.approx(size / goodput / 1000, rel=0.01)
+    assert nvls.bottleneck == "link-limited"
+    # ring moves 2(n-1)/n S per rank: NVLS's fabric-level gain is close to 1.75x
+    assert 1.5 < nvls.busbw_gbps / ring.busbw_gbps < 1.75
+    assert nvls.rank_bytes_sent.tolist() == [size] * 8
+    assert len(nvls.rank_finish_us) == 8 and nvls.rank_finish_us.max() == pytest.approx(nvls.time_us)
+    # every message to a unit entered at the unit's switch: the plane-p ports carry exactly
+    # the pieces of plane p
+    links = nvls.run.links
+    inject = links[(links["src"] < 8) & (links["dst"] >= 40)]
+    assert len(inject) == 32 and (inject["payload_bytes"] == size // 4).all()
+
+
+def test_fewer_reduction_ports_make_the_switch_the_bottleneck():
+    link = fs.Fabric.preset("dgx8_nvls").link
+    size, port = 4 << 20, link.resolved()["max_goodput_gbps"] / 8
+    res = {}
+    for k in (8, 2):
+        fab = fs.Fabric(topology=fs.topology.switch_star(8, planes=4, reduction_ports=k), link=link)
+        res[k] = fab.run(fs.collectives.all_reduce(bytes=size, algorithm="nvls", chunks=8))
+    # a unit's port takes 8 copies of each of its pieces: with 2 units per switch instead of 8
+    # the switches take in data at a quarter of the GPUs' rate (8 S / (4 x 2) per unit port)
+    assert res[2].time_ns >= 8 * size / (4 * 2 * port)
+    assert res[2].time_ns > 3.5 * res[8].time_ns
+    src, dst = res[2].busiest_link
+    assert 8 <= dst < 16 or 8 <= src < 16  # a link of a unit (8 GPUs, 8 units, 4 switches)
+
+
+def test_nvls_through_memory_touches_each_gpus_stack_once_per_byte_each_way():
+    fab = _with_hbm(fs.Fabric.preset("dgx8_nvls"))
+    size = 1 << 20
+    nvls = fab.run(fs.collectives.all_reduce(bytes=size, algorithm="nvls", chunks=4), memory=True)
+    access = HBM3.resolved()["access_bytes"]
+    assert len(nvls.memory) == 8  # the units have no memory
+    assert [m["reads"] for m in nvls.memory] == [size // access] * 8
+    assert [m["writes"] for m in nvls.memory] == [size // access] * 8
+    ring = fab.run(fs.collectives.all_reduce(bytes=size, algorithm="ring", chunks=4), memory=True)
+    # ring: sends read 2 (n-1)/n S and reduces 2 x (n-1)/n S per rank: 3.5x NVLS's reads
+    assert sum(m["reads"] for m in ring.memory) == 3.5 * sum(m["reads"] for m in nvls.memory)
+    assert nvls.time_ns < ring.time_ns
+
+
+def test_nvls_and_reduction_units_refuse_what_they_cannot_do():
+    op = fs.collectives.all_reduce(bytes=1024, algorithm="nvls")
+    with pytest.raises(fs.SpecError, match="reduction_ports"):
+        fs.Fabric.preset("dgx8_nvswitch").run(op)
+    fab = fs.Fabric.preset("dgx8_nvls")
+    # units 8..15 are on switch 0, 16..23 on switch 1: no route between them
+    with pytest.raises(fs.SpecError, match=r"traffic\.dst\[0\].*reduction units of switches 0 and 1"):
+        fab.run(fs.traffic.messages(8, 16, 64))
+    # a unit reaches a GPU and a GPU a unit, on the unit's plane
+    res = fab.run(fs.traffic.messages([0, 16], [16, 3], 64))
+    assert res.complete
+    with pytest.raises(fs.SpecError, match="reduction_ports"):
+        fs.Fabric(topology=fs.topology.switch_star(4, reduction_ports=5), link=NOC)
+    with pytest.raises(fs.SpecError, match="reduction_ports"):
+        fs.Fabric(topology=fs.topology.switch_star(4, reduction_ports=-1), link=NOC)
+    with pytest.raises(fs.SpecError, match="reduction_ports"):
+        fs.Fabric(topology=fs.topology.switch_star(100, reduction_ports=40), link=NOC)
+    mem = _with_hbm(fab)
+    with pytest.raises(fs.SpecError, match="reduction_ports"):
+        mem.run(fs.traffic.loads(0, "peer:1", requests=4))
+    # a schedule built for another switch shape is refused
+    other = fs.collectives.all_reduce(bytes=1024, algorithm="nvls", switch=(2, 8)).schedule(8)
+    with pytest.raises(fs.SpecError, match="helpers"):
+        fab.run(other)

@@ -38,7 +38,7 @@ def test_demo_command_prints_the_table(capsys, tmp_path):
     assert "credit-limited" in out and "bandwidth-limited" in out and "nvlink4" in out
     assert "go-back-N" in out and "selective" in out
     assert "routed fabrics" in out and "Valiant" in out
-    assert "all-reduce on dgx8_nvswitch" in out and plot.exists()
+    assert "all-reduce on dgx8_nvls" in out and plot.exists()
     assert "Memory fabric" in out and mem_plot.exists()
     assert main(["presets"]) == 0
     assert "pcie6_x16" in capsys.readouterr().out
@@ -107,10 +107,12 @@ def test_collective_demo_table_and_plot(tmp_path):
     out = tmp_path / "busbw.png"
     text = collective_demo(largest=256 << 10, plot=str(out))
     rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
-    assert {r[1] for r in rows} == {"ring", "tree"}
+    assert {r[1] for r in rows} == {"ring", "tree", "nvls"}
     ring = [float(r[4]) for r in rows if r[1] == "ring"]
-    assert ring == sorted(ring)  # busbw grows with size
+    nvls = [float(r[4]) for r in rows if r[1] == "nvls"]
+    assert ring == sorted(ring) and nvls == sorted(nvls)  # busbw grows with size
     assert ring[-1] > 350  # near the 424 GB/s link peak at 256 KiB
+    assert nvls[-1] > 1.3 * ring[-1]  # in-network reduction injects the data once
     assert out.exists() and out.stat().st_size > 0
     assert "latency-limited" in text and "link-limited" in text
 

@@ -274,17 +274,19 @@ def collective_demo(
     largest: int = 64 << 20, plot: str | None = "fabricsim_allreduce_busbw.png", chunks: int = 8
 ) -> str:
     """The headline experiment: all-reduce from 1 KiB up to ``largest`` on the 8-GPU
-    NVSwitch-like preset with ring and tree, an nccl-tests-like table with the alpha-beta
-    estimate and bottleneck beside each row, and a busbw-against-size plot (``plot`` names
-    the PNG; None skips it)."""
+    NVSwitch-like node with ring and tree, and with in-network reduction (``nvls``: the
+    dgx8_nvls preset is dgx8_nvswitch whose switches reduce and multicast); an
+    nccl-tests-like table with the alpha-beta estimate and bottleneck beside each row, and a
+    busbw-against-size plot (``plot`` names the PNG; None skips it)."""
     from fabricsim.sweep import collective, sizes
 
-    fab = Fabric.preset("dgx8_nvswitch")
-    table = collective(fab, "all_reduce", sizes(1 << 10, largest, 4), ["ring", "tree"], chunks=chunks)
+    fab = Fabric.preset("dgx8_nvls")
+    table = collective(fab, "all_reduce", sizes(1 << 10, largest, 4), ["ring", "tree", "nvls"], chunks=chunks)
     lines = [
         f"all-reduce on {fab.name}: {fab.description}",
         f"(chunks={chunks}; busbw = algbw x 2(n-1)/n as nccl-tests reports it; the link peak is "
-        f"{4 * float(fab.link.resolved()['max_goodput_gbps']) / 8:.0f} GB/s per GPU and direction)",
+        f"{4 * float(fab.link.resolved()['max_goodput_gbps']) / 8:.0f} GB/s per GPU and direction; "
+        "ring and tree do not use the switches' reduction units)",
         "",
         str(table),
     ]
