@@ -104,13 +104,20 @@ class Fabric:
         protocol: ProtocolSpec | str | None = None,
         expander_memory: HbmSpec | None = None,
         memory_expanders: Sequence[int] | None = None,
+        network_link: LinkSpec | None = None,
     ) -> None:
         if not isinstance(topology, Topology):
             raise SpecError(f"topology: expected a fabricsim.topology builder result, got {topology!r}")
         if not isinstance(link, LinkSpec):
             raise SpecError(f"link: expected a LinkSpec, got {type(link).__name__}", path="link")
+        if network_link is not None and not isinstance(network_link, LinkSpec):
+            raise SpecError(
+                f"network_link: expected a LinkSpec, got {type(network_link).__name__}", path="network_link"
+            )
         self.topology = topology
         self.link = link
+        self.network_link = network_link
+        """The scale-out network's link (a ``cluster``'s NICs, leaves and spines), or None."""
         self.endpoint = endpoint if endpoint is not None else EndpointSpec()
         self.router = router if router is not None else RouterSpec()
         self._deadlock_report: DeadlockFreedom | None = None
@@ -153,6 +160,7 @@ class Fabric:
                 type=topo["type"], num_endpoints=n, params={k: v for k, v in topo.items() if k != "type"}
             ),
             link=LinkSpec(**fields["link"]),
+            network_link=LinkSpec(**fields["network_link"]) if "network_link" in fields else None,
             endpoint=EndpointSpec(**fields.get("endpoint", {})),
             router=RouterSpec(**fields.get("router", {})),
         )
@@ -167,12 +175,15 @@ class Fabric:
         return _core.fabric_preset_names()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "topology": self.topology.to_dict(),
             "link": self.link.to_dict(),
             "endpoint": self.endpoint.to_dict(),
             "router": self.router.to_dict(),
         }
+        if self.network_link is not None:
+            d["network_link"] = self.network_link.to_dict()
+        return d
 
     def memory_dict(self) -> dict[str, Any]:
         """The memory fabric's spec (the fabric, its memory and protocol) as the engine takes it."""
@@ -350,6 +361,11 @@ class Fabric:
                 link=self.link.replace(vcs=max(1, self.link.vcs // classes)),
                 endpoint=self.endpoint,
                 router=self.router,
+                network_link=(
+                    self.network_link.replace(vcs=max(1, self.network_link.vcs // classes))
+                    if self.network_link is not None
+                    else None
+                ),
             )
             self._class_report = share.check_deadlock_freedom()
         return self._class_report

@@ -39,6 +39,7 @@ LINK_DTYPE = np.dtype(
         ("flits", np.uint64),
         ("payload_bytes", np.uint64),
         ("utilization", np.float64),
+        ("flit_rate", np.float64),
         ("goodput_gbps", np.float64),
         ("credit_stall_cycles", np.uint64),
         ("max_occupancy", np.uint32),
@@ -57,7 +58,9 @@ LINK_DTYPE = np.dtype(
     ]
 )
 """One row per link and direction. ``flits``: new flits sent (replays are ``flits_replayed``);
-``utilization``: fraction of cycles the wire carried a flit (replays included);
+``utilization``: the fraction of its capacity the wire carried (flits, replays included, over
+``flit_rate`` flits per cycle); ``flit_rate``: the link's capacity in flits per fabric cycle (1,
+except for a slower kind of link: a cluster's scale-out network);
 ``goodput_gbps``: payload bits over the simulated time; ``credit_stall_cycles``: cycles in
 which a flit waited and no VC holding one had a credit; occupancy: flits held in the
 receive buffers (all VCs). Link layer: ``flits_corrupted`` arrived with errors the CRC caught
@@ -151,7 +154,8 @@ class Result:
             cycles = max(self.cycles, 1)
             for name in _LINK_COUNTERS:
                 rows[name] = _u64(raw[name])
-            rows["utilization"] = (flits + rows["flits_replayed"]) / cycles
+            rows["flit_rate"] = _u64(raw["pace_num"]) / _u64(raw["pace_den"])
+            rows["utilization"] = (flits + rows["flits_replayed"]) / cycles / rows["flit_rate"]
             rows["goodput_gbps"] = payload * 8 / max(self.end_ps, 1) * 1000.0
             rows["credit_stall_cycles"] = _u64(raw["credit_stall_cycles"])
             rows["max_occupancy"] = _u64(raw["max_occupancy"])

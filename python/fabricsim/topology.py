@@ -145,6 +145,26 @@ def fat_tree(radix: int, oversubscription: int = 1, spine: str = "d_mod_k", leve
     )
 
 
+def cluster(nodes: int, gpus_per_node: int = 8, planes: int = 4, spines: int | None = None) -> Topology:
+    """``nodes`` nodes of ``gpus_per_node`` endpoints, each node a switch star on ``planes``
+    switches (endpoint ``a * gpus_per_node + i`` is GPU ``i`` of node ``a``), and every
+    endpoint's NIC on a rail-optimized two-level fat-tree: leaf ``i`` takes GPU ``i`` of every
+    node (one switch hop between same-rank GPUs of different nodes), ``spines`` spines (default
+    ``nodes``: full bisection) join the leaves. Messages inside a node go round its planes,
+    messages to other nodes leave through the NIC. The scale-out part (NICs, leaves, spines)
+    uses the fabric's ``network_link`` (``Fabric(..., network_link=...)``, default the node
+    link). Up/down routing: deadlock-free with one VC."""
+    for name, value, lo in (("nodes", nodes, 2), ("gpus_per_node", gpus_per_node, 1), ("planes", planes, 1)):
+        if value < lo:
+            raise SpecError(f"topology.{name}: must be >= {lo}, got {value}", path=f"topology.{name}")
+    k = nodes if spines is None else spines
+    return Topology(
+        type="cluster",
+        num_endpoints=nodes * gpus_per_node,
+        params={"nodes": nodes, "gpus": gpus_per_node, "planes": planes, "spines": k},
+    )
+
+
 def dragonfly(p: int, a: int | None = None, h: int | None = None, routing: str = "minimal") -> Topology:
     """A dragonfly (Kim et al., 2008): groups of ``a`` fully connected routers, each router with
     ``p`` endpoints and ``h`` global links; the ``a*h + 1`` groups are joined all-to-all by one
@@ -198,6 +218,7 @@ def from_networkx(g: Any, endpoints: Sequence[Any] | None = None) -> Topology:
 
 __all__ = [
     "Topology",
+    "cluster",
     "dragonfly",
     "fat_tree",
     "from_networkx",

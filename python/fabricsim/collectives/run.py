@@ -98,8 +98,9 @@ class CollectiveResult:
         """algbw x the collective's factor (2(n-1)/n for all-reduce, ...), GB/s."""
         cycles = max(self.run.cycles, 1)
         links = self.run.links
-        self.link_utilization: npt.NDArray[np.float64] = links["flits"] / cycles
-        """Per link direction (rows of ``run.links``): the fraction of cycles it carried a flit."""
+        self.link_utilization: npt.NDArray[np.float64] = links["flits"] / cycles / links["flit_rate"]
+        """Per link direction (rows of ``run.links``): the fraction of its capacity it carried
+        (of the cycles it carried a flit, for links at the fabric's full rate)."""
 
         self.analytical_us: float = math.nan
         """The alpha-beta estimate of the same algorithm (``fabricsim.collectives.model``)."""
@@ -173,14 +174,17 @@ class CollectiveResult:
         plt.close(fig)
         return out
 
-    def _attribute(self, alpha_ns: float, gbps: float, dims: tuple[int, ...] | None = None) -> None:
+    def _attribute(
+        self, alpha_ns: float, gbps: float, dims: tuple[int, ...] | None = None, out_gbps: float | None = None
+    ) -> None:
         s = self.schedule
         chunks = int(self.op.chunks) if self.op is not None else 1
         name = s.algorithm if self.op is None or isinstance(self.op.algorithm, str) else "custom"
         if self.op is not None and self.op.dims is not None:
             dims = self.op.dims
-        est = alpha_beta_ns(s.kind, name, s.ranks, self.bytes, alpha_ns, gbps, chunks, dims)
-        latency = alpha_beta_ns(s.kind, name, s.ranks, 0, alpha_ns, gbps, chunks, dims)
+        local = self.op.local if self.op is not None else None
+        est = alpha_beta_ns(s.kind, name, s.ranks, self.bytes, alpha_ns, gbps, chunks, dims, local, out_gbps)
+        latency = alpha_beta_ns(s.kind, name, s.ranks, 0, alpha_ns, gbps, chunks, dims, local, out_gbps)
         self.analytical_us = est / 1000
         if latency >= est - latency:
             self.bottleneck = "latency-limited"
@@ -284,7 +288,12 @@ def run_collective(
     )
     res = CollectiveResult(raw, schedule, collective, fab.hbm if memory else None)
     alpha, gbps = _alpha_beta(fab)
-    res._attribute(alpha, gbps, shape)
+    out_gbps = (
+        float(fab.network_link.resolved()["max_goodput_gbps"]) / 8
+        if fab.network_link is not None and fab.topology.type == "cluster"
+        else None
+    )
+    res._attribute(alpha, gbps, shape, out_gbps)
     return res
 
 

@@ -53,10 +53,9 @@ pub fn check(g: &Graph, routing: &Routing, vcs: u32) -> DeadlockReport {
         let d = EndpointId(dst as u32);
         for choice in 0..choices {
             let pass = dst as u64 * choices as u64 + choice as u64;
-            let pinned = g.pinned_router(dst);
             for (src, r0, p0) in g.all_attachments() {
-                // messages to a pinned endpoint enter at its router only
-                if src != dst && pinned.is_none_or(|r| r == r0) {
+                // only from the ports a source would send `dst`'s messages on
+                if src != dst && routing.enters_at(g, src as u32, r0, dst as u32) {
                     let hop = routing.route(g, r0, p0, 0, d, choice);
                     stack.push((r0, hop.port, hop.class));
                 }

@@ -33,6 +33,9 @@ pub struct LinkRecord {
     pub replay_timeouts: u64,
     pub credits_dropped: u64,
     pub acks_dropped: u64,
+    /// The link's capacity in flits per fabric cycle as `(num, den)`: 1/1,
+    /// except for a slower kind of link (a cluster's scale-out network).
+    pub pace: (u64, u64),
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -274,6 +274,7 @@ pub(crate) fn network_report(
                     replay_timeouts: d.sender.as_ref().map_or(0, |s| s.replay_timeouts),
                     credits_dropped: st.credits_dropped,
                     acks_dropped: st.acks_dropped,
+                    pace: (d.timing.pace.num, d.timing.pace.den),
                 }
             })
             .collect();

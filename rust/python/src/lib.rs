@@ -164,6 +164,8 @@ pub(crate) fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound
     links.set_item("replay_timeouts", col(|l| l.replay_timeouts))?;
     links.set_item("credits_dropped", col(|l| l.credits_dropped))?;
     links.set_item("acks_dropped", col(|l| l.acks_dropped))?;
+    links.set_item("pace_num", col(|l| l.pace.0))?;
+    links.set_item("pace_den", col(|l| l.pace.1))?;
     let hist = PyList::empty(py);
     for l in &r.links {
         hist.append(u64_bytes(py, l.occupancy_cycles.iter().copied()))?;

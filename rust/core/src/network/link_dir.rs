@@ -153,6 +153,61 @@ pub struct LinkDirStats {
     pub acks_dropped: u64,
 }
 
+/// The per-direction numbers of a link kind, in fabric cycles.
+#[derive(Clone, Copy, Debug)]
+pub struct DirTiming {
+    pub latency_cycles: u64,
+    pub credit_return_cycles: u64,
+    pub credit_coalesce_flits: u32,
+    pub credits_per_vc: u32,
+    pub pace: Pace,
+}
+
+/// A link slower than the fabric's clock (one flit per cycle of the fastest
+/// link) sends `num` flits per `den` cycles: a flit may start at cycle `c`
+/// once `c * num` reaches `free`, the tick (`1/num` of a cycle) its previous
+/// flit's serialization ended; back-to-back flits keep the fractional
+/// remainder, so the long-run rate is exact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pace {
+    pub num: u64,
+    pub den: u64,
+    free: u64,
+}
+
+impl Pace {
+    /// `num / den` flits per cycle (`num <= den`; 1/1 is unpaced).
+    pub fn new(num: u64, den: u64) -> Self {
+        Self { num, den, free: 0 }
+    }
+
+    #[inline]
+    pub fn unpaced(&self) -> bool {
+        self.num == self.den
+    }
+
+    #[inline]
+    pub fn ready(&self, c: Cycle) -> bool {
+        self.unpaced() || c * self.num >= self.free
+    }
+
+    /// A flit started at cycle `c` (when `ready(c)`).
+    #[inline]
+    fn sent(&mut self, c: Cycle) {
+        if !self.unpaced() {
+            let now = c * self.num;
+            // within a cycle of the previous flit's end: it waited, so it
+            // started when the wire came free
+            let start = if now < self.free + self.num {
+                self.free
+            } else {
+                now
+            };
+            self.free = start + self.den;
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct LinkDir {
     pub src: Node,
@@ -166,6 +221,8 @@ pub struct LinkDir {
     held: bool,
     /// Extra cycles before a sent flit reaches the wire (a router pipeline).
     extra_delay: u64,
+    /// This direction's own link timing (a fabric may mix link kinds).
+    pub timing: DirTiming,
     wire: DelayLine<Flit>,
     /// Credits and ACK/NAKs on their way back to this direction's sender:
     /// one return path (as PCIe's DLLPs carry both), one latency.
@@ -201,6 +258,7 @@ impl LinkDir {
         seed: u64,
         faults: LinkFaults,
         extra_delay: u64,
+        pace: Pace,
     ) -> Self {
         let to_router = matches!(dst, Node::Router(..));
         let drain = if to_router { None } else { drain };
@@ -245,6 +303,13 @@ impl LinkDir {
             to_router,
             held: false,
             extra_delay,
+            timing: DirTiming {
+                latency_cycles: p.latency_cycles,
+                credit_return_cycles: p.credit_return_cycles,
+                credit_coalesce_flits: p.credit_coalesce_flits,
+                credits_per_vc: p.credits_per_vc,
+                pace,
+            },
             wire: DelayLine::default(),
             back_wire: DelayLine::default(),
             credits: CreditCounters::new(p.vcs, p.credits_per_vc),
@@ -306,7 +371,6 @@ impl LinkDir {
     pub fn inputs(
         &mut self,
         c: Cycle,
-        p: &LinkParams,
         tally: &mut Tally,
         act: &mut Activity,
     ) -> Result<()> {
@@ -329,10 +393,10 @@ impl LinkDir {
             if verdict == Verdict::Drop {
                 continue;
             }
-            self.pass_up(flit, c, p, tally, act)?;
+            self.pass_up(flit, c, tally, act)?;
             // Selective repeat: flits held past the gap this one filled.
             while let Some(held) = self.receiver.as_mut().and_then(|r| r.next_released(c)) {
-                self.pass_up(held, c, p, tally, act)?;
+                self.pass_up(held, c, tally, act)?;
             }
         }
         if let Some(r) = &mut self.receiver {
@@ -347,7 +411,7 @@ impl LinkDir {
                     self.stats.acks_dropped += 1;
                 } else {
                     self.back_wire
-                        .push(c + p.credit_return_cycles, Back::Ack(ctrl));
+                        .push(c + self.timing.credit_return_cycles, Back::Ack(ctrl));
                 }
             }
         }
@@ -367,7 +431,7 @@ impl LinkDir {
                 self.rx.refill();
                 while let Some(flit) = self.rx.next_drained() {
                     act.progressed = true;
-                    self.consume(flit, c, p, tally)?;
+                    self.consume(flit, c, tally)?;
                 }
             }
             act.busy |= self.rx.will_drain();
@@ -383,7 +447,6 @@ impl LinkDir {
         &mut self,
         flit: Flit,
         c: Cycle,
-        p: &LinkParams,
         tally: &mut Tally,
         act: &mut Activity,
     ) -> Result<()> {
@@ -392,7 +455,7 @@ impl LinkDir {
             tally.log.corrupt[flit.msg] = true;
         }
         if self.rx.is_unpaced() && !self.holds() {
-            self.consume(flit, c, p, tally)
+            self.consume(flit, c, tally)
         } else {
             self.rx.accept(flit).map_err(|o| Error::Invariant {
                 cycle: c,
@@ -407,11 +470,11 @@ impl LinkDir {
     /// The receiver is done with `flit`: its credit heads back (in batches of
     /// `credit_coalesce_flits`), and a message's last flit delivers it.
     #[inline(always)]
-    fn consume(&mut self, flit: Flit, c: Cycle, p: &LinkParams, tally: &mut Tally) -> Result<()> {
+    fn consume(&mut self, flit: Flit, c: Cycle, tally: &mut Tally) -> Result<()> {
         tally.events += 1;
         let vc = flit.vc as usize;
         self.pending_credits[vc] += 1;
-        if self.pending_credits[vc] >= p.credit_coalesce_flits {
+        if self.pending_credits[vc] >= self.timing.credit_coalesce_flits {
             let n = std::mem::take(&mut self.pending_credits[vc]);
             if self.faults.drops_credit(c) {
                 self.lost_credits[vc] += n;
@@ -419,7 +482,7 @@ impl LinkDir {
             } else {
                 for _ in 0..n {
                     self.back_wire
-                        .push(c + p.credit_return_cycles, Back::Credit(flit.vc));
+                        .push(c + self.timing.credit_return_cycles, Back::Credit(flit.vc));
                 }
             }
         }
@@ -440,23 +503,17 @@ impl LinkDir {
     pub fn hold(&mut self, p: &LinkParams) {
         debug_assert!(!self.to_router && self.rx.is_empty());
         self.held = true;
-        self.rx = RxPort::new(p.vcs, p.credits_per_vc, None);
+        self.rx = RxPort::new(p.vcs, self.timing.credits_per_vc, None);
     }
 
     /// The router (or a holding endpoint) takes the head flit of `vc`: the
     /// buffer is free again and its credit heads back upstream; an
     /// endpoint's message is delivered with its last flit.
     #[inline]
-    pub fn pop_for_router(
-        &mut self,
-        vc: usize,
-        c: Cycle,
-        p: &LinkParams,
-        tally: &mut Tally,
-    ) -> Result<Flit> {
+    pub fn pop_for_router(&mut self, vc: usize, c: Cycle, tally: &mut Tally) -> Result<Flit> {
         let flit = self.rx.pop(vc).expect("the router forwards a flit it saw");
         self.note_occupancy(c);
-        self.consume(flit, c, p, tally)?;
+        self.consume(flit, c, tally)?;
         Ok(flit)
     }
 
@@ -464,9 +521,10 @@ impl LinkDir {
     /// under way, room in the replay buffer): what a router checks first.
     #[inline]
     pub fn accepts_new(&self, c: Cycle) -> bool {
-        self.sender
-            .as_ref()
-            .is_none_or(|s| !s.replaying() && s.deadline().is_none_or(|d| d > c) && s.has_room())
+        self.timing.pace.ready(c)
+            && self.sender.as_ref().is_none_or(|s| {
+                !s.replaying() && s.deadline().is_none_or(|d| d > c) && s.has_room()
+            })
     }
 
     /// The output half of cycle `c` for this direction's sender: a due
@@ -483,6 +541,18 @@ impl LinkDir {
     ) {
         // A due replay timer first; then a replay, else a new flit if the
         // replay buffer has room (one `tx.send` call site keeps it inlined).
+        if !self.timing.pace.ready(c) {
+            // a slow link's wire is still busy with its last flit
+            debug_assert!(
+                !matches!(source, Source::Given(Some(_))),
+                "a router sent to a busy link"
+            );
+            if let Some(s) = self.sender.as_mut() {
+                s.check_timeout(c);
+            }
+            act.busy = true;
+            return;
+        }
         let replay = self.sender.as_mut().and_then(|s| {
             s.check_timeout(c);
             s.replaying().then(|| s.next_replay())
@@ -530,7 +600,8 @@ impl LinkDir {
         };
         if let Some(flit) = flit {
             tally.events += 1;
-            self.transmit(flit, c, p);
+            self.timing.pace.sent(c);
+            self.transmit(flit, c);
         }
         let more = match &source {
             Source::Port(tx) => tx.sendable(&self.credits) != 0,
@@ -544,7 +615,7 @@ impl LinkDir {
 
     /// Puts `flit` on the wire through the channel (errors, faults).
     #[inline]
-    fn transmit(&mut self, mut flit: Flit, c: Cycle, p: &LinkParams) {
+    fn transmit(&mut self, mut flit: Flit, c: Cycle) {
         let n = self.transmissions;
         self.transmissions += 1;
         let outcome = if self.faults.corrupts(n) {
@@ -566,7 +637,7 @@ impl LinkDir {
             return;
         }
         self.wire
-            .push(c + 1 + self.extra_delay + p.latency_cycles, flit);
+            .push(c + 1 + self.extra_delay + self.timing.latency_cycles, flit);
     }
 
     /// Records the receive buffers' occupancy after a change in cycle `c`:
@@ -678,5 +749,24 @@ impl LinkDir {
         let mut h = self.stats.occupancy.clone();
         h.add(self.occ_value as u64, cycles.saturating_sub(self.occ_since));
         h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pace;
+
+    #[test]
+    fn a_paced_link_keeps_its_exact_long_run_rate() {
+        // 400 Gb/s on a 900 Gb/s clock: 4 flits per 9 cycles, back to back
+        let mut p = Pace::new(4, 9);
+        let sent: Vec<u64> = (0..90).filter(|&c| p.ready(c) && { p.sent(c); true }).collect();
+        assert_eq!(sent.len(), 40);
+        assert_eq!(&sent[..5], &[0, 3, 5, 7, 9]); // 2.25 cycles apart on average
+        // after a pause the wire is idle: the next flit goes at once
+        assert!(p.ready(200));
+        p.sent(200);
+        assert!(!p.ready(201) && !p.ready(202) && p.ready(203));
+        assert!(Pace::new(1, 1).ready(0));
     }
 }

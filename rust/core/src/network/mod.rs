@@ -32,7 +32,7 @@ use crate::spec::{FabricSpec, LinkParams};
 use crate::time::Cycle;
 use crate::topology::{Graph, Peer};
 use crate::traffic::MessageTraffic;
-pub use link_dir::{LinkDir, LinkDirStats, LinkState, Node, Source, Tally};
+pub use link_dir::{LinkDir, LinkDirStats, LinkState, Node, Pace, Source, Tally};
 use ports::EndpointPorts;
 use router::{Router, RouterCtx, Wait};
 
@@ -134,6 +134,13 @@ fn cut_through_holds(d: &LinkDir, vc: usize, c: Cycle) -> Result<()> {
     Ok(())
 }
 
+/// The port of `src` a new message to `dst` leaves on.
+fn pick_port(ports: &mut EndpointPorts, routed: Option<&Routed>, src: u32, dst: u32) -> u32 {
+    ports.pick(src, |r| {
+        routed.is_none_or(|rt| rt.routing.enters_at(&rt.graph, src, r, dst))
+    })
+}
+
 impl Network {
     /// Builds the network of `spec` loaded with `traffic` and the scripted
     /// `faults` (all validated); random streams derive from `seed`.
@@ -147,6 +154,11 @@ impl Network {
         let n = spec.topology.num_endpoints();
         let drain = spec.endpoint.drain_params(params.clock, params.flit_bytes);
         let pipeline = spec.router.timing().output_delay;
+        // A second kind of link (a cluster's scale-out network) on every
+        // direction that touches one of its routers.
+        let (_, net_params, net_pace) = spec.link_kinds()?;
+        let scale_out = spec.topology.scale_out_from().unwrap_or(u32::MAX);
+        let outside = |x: Node| matches!(x, Node::Router(r, _) if r >= scale_out);
         let mut dirs: IdVec<LinkDirId, LinkDir> = IdVec::new();
         let add = |dirs: &mut IdVec<LinkDirId, LinkDir>, ends: (Node, Node)| {
             let index = dirs.len() as u32;
@@ -156,8 +168,13 @@ impl Network {
             } else {
                 0
             };
+            let (p, pace) = if outside(ends.0) || outside(ends.1) {
+                (&net_params, net_pace)
+            } else {
+                (&params, Pace::new(1, 1))
+            };
             dirs.push(LinkDir::new(
-                index, ends, &params, drain, seed, faults, delay,
+                index, ends, p, drain, seed, faults, delay, pace,
             ))
         };
         // Per endpoint, the link directions its ports send on (one per plane).
@@ -243,12 +260,16 @@ impl Network {
                     .collect()
             })
             .collect();
-        let mut ports =
-            EndpointPorts::new(&port_routers, routed.as_ref().map(|rt: &Routed| &rt.graph));
+        let uniform = !matches!(
+            routed.as_ref().map(|rt: &Routed| &rt.routing),
+            Some(Routing::Cluster(_) | Routing::Direct)
+        );
+        let mut ports = EndpointPorts::new(&port_routers, uniform);
         let mut plans: Vec<Vec<(Cycle, MsgId, u64, u8)>> = vec![Vec::new(); ports.total()];
         for i in 0..traffic.len() {
             let at = params.clock.cycle_at_or_after(traffic.inject_ps[i]);
-            let port = ports.pick(traffic.src[i], traffic.dst[i]);
+            let (src, dst) = (traffic.src[i], traffic.dst[i]);
+            let port = pick_port(&mut ports, routed.as_ref(), src, dst);
             plans[port as usize].push((at, MsgId(i as u32), traffic.bytes[i], traffic.vc[i] as u8));
         }
         let cut_through = spec.router.switching == crate::spec::Switching::VirtualCutThrough;
@@ -343,7 +364,7 @@ impl Network {
         log.corrupt.push(false);
         self.msg_dst.push(dst);
         self.msg_choice.push(router::NO_CHOICE);
-        let port = self.ports.pick(src, dst);
+        let port = pick_port(&mut self.ports, self.routed.as_ref(), src, dst);
         self.endpoints[port as usize].tx.offer(at, id, bytes, vc);
         id
     }
@@ -370,7 +391,7 @@ impl Network {
     /// Takes the head flit of `vc` from held link direction `d` at cycle `c`
     /// (its credit heads back; a message's last flit delivers it).
     pub fn take(&mut self, d: LinkDirId, vc: usize, c: Cycle) -> Result<Flit> {
-        self.dirs[d].pop_for_router(vc, c, &self.params, &mut self.tally)
+        self.dirs[d].pop_for_router(vc, c, &mut self.tally)
     }
 
     /// Splits every router's VCs into `k` message-class shares.
@@ -477,7 +498,7 @@ impl Model for Network {
         // exact checks; see `inputs_idle`, `output_idle`).
         for d in dirs.iter_mut() {
             if !d.inputs_idle(c) {
-                d.inputs(c, params, tally, &mut act)?;
+                d.inputs(c, tally, &mut act)?;
             }
         }
         if let Some(rt) = routed {
@@ -544,12 +565,24 @@ impl Model for Network {
             .and_then(|d| d.cost.checked_div(d.add))
             .map_or(0, |g| g as u64 + 1);
         let r = &self.params.reliability;
-        2 * (self.params.credit_round_trip_cycles() + r.replay_timeout_cycles) + drain_gap
+        // the slowest kind of link's round trip (a paced link's flits are
+        // spaced further apart, its credits come back as late)
+        let slowest = self
+            .dirs
+            .iter()
+            .map(|d| {
+                let t = &d.timing;
+                (1 + t.latency_cycles + t.credit_return_cycles) * t.pace.den.div_ceil(t.pace.num)
+            })
+            .max()
+            .unwrap_or(0)
+            .max(self.params.credit_round_trip_cycles());
+        2 * (slowest + r.replay_timeout_cycles) + drain_gap
     }
 
     fn check_invariants(&self, c: Cycle) -> Result<()> {
-        let initial = self.params.credits_per_vc;
         for d in self.dirs.iter() {
+            let initial = d.timing.credits_per_vc;
             for vc in 0..self.params.vcs as usize {
                 let (a, w, b, r) = d.credit_census(vc);
                 if a + w + b + r != initial {
@@ -592,7 +625,7 @@ impl Model for Network {
                     vc: vc as u32,
                     reason: format!(
                         "{queued} message(s) wait for a credit; the receiver holds {held}/{} flits of this VC and {drains}{lost}",
-                        self.params.credits_per_vc
+                        d.timing.credits_per_vc
                     ),
                 });
             }

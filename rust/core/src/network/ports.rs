@@ -1,13 +1,10 @@
 //! Which of an endpoint's ports (one per switch plane) a message leaves on.
 //!
-//! Messages go round an endpoint's ports in the order given, except those
-//! for an endpoint that hangs off one router only (a switch's reduction
-//! unit): they leave on the port to that router, the only way in.
-
-use crate::topology::Graph;
-
-/// Marks "no router" (not pinned, or a port of a direct link).
-const NONE: u32 = u32::MAX;
+//! Messages go round the ports that lead toward their destination
+//! ([`crate::routing::Routing::enters_at`]), in the order given: all of an
+//! endpoint's switch planes usually; only the port to its switch for a
+//! switch's reduction unit; in a cluster, the node's planes for a GPU of
+//! the same node and the NIC for any other.
 
 #[derive(Clone, Debug)]
 pub struct EndpointPorts {
@@ -16,31 +13,29 @@ pub struct EndpointPorts {
     first: Vec<u32>,
     count: Vec<u32>,
     given: Vec<u64>,
-    /// Per port: the router it leads to.
+    /// Per port: the router it leads to (`u32::MAX` on direct links).
     router: Vec<u32>,
-    /// Per endpoint: the router every message to it must enter at.
-    pinned: Vec<u32>,
+    /// Every port leads everywhere (no need to ask the routing).
+    uniform: bool,
 }
 
 impl EndpointPorts {
     /// `routers[e]`: the routers endpoint `e`'s ports lead to, in port
-    /// order (`NONE`-free for routed fabrics; direct links pass `u32::MAX`).
-    pub fn new(routers: &[Vec<u32>], graph: Option<&Graph>) -> Self {
+    /// order (direct links pass `u32::MAX`); `uniform`: any port reaches
+    /// any destination.
+    pub fn new(routers: &[Vec<u32>], uniform: bool) -> Self {
         let mut first = Vec::with_capacity(routers.len());
         let mut total = 0;
         for r in routers {
             first.push(total);
             total += r.len() as u32;
         }
-        let pinned = (0..routers.len())
-            .map(|e| graph.and_then(|g| g.pinned_router(e)).unwrap_or(NONE))
-            .collect();
         Self {
             first,
             count: routers.iter().map(|r| r.len() as u32).collect(),
             given: vec![0; routers.len()],
             router: routers.iter().flatten().copied().collect(),
-            pinned,
+            uniform,
         }
     }
 
@@ -58,41 +53,70 @@ impl EndpointPorts {
         first..first + self.count[e as usize]
     }
 
-    /// The port a new message from `src` to `dst` leaves on.
-    pub fn pick(&mut self, src: u32, dst: u32) -> u32 {
-        let r = self.pinned[dst as usize];
-        if r != NONE {
-            if let Some(p) = self.of(src).find(|&p| self.router[p as usize] == r) {
-                return p;
-            }
-        }
+    /// The port a new message from `src` leaves on: round the ports whose
+    /// router `may_enter` (the first port if none may: refused earlier).
+    pub fn pick(&mut self, src: u32, may_enter: impl Fn(u32) -> bool) -> u32 {
         let e = src as usize;
-        let p = self.first[e] + (self.given[e] % self.count[e] as u64) as u32;
+        let (first, count) = (self.first[e], self.count[e]);
+        if self.uniform || count == 1 {
+            let p = first + (self.given[e] % count as u64) as u32;
+            self.given[e] += 1;
+            return p;
+        }
+        let ok = |p: &u32| may_enter(self.router[*p as usize]);
+        let eligible = self.of(src).filter(ok).count() as u64;
+        if eligible == 0 {
+            return first;
+        }
+        let k = self.given[e] % eligible;
         self.given[e] += 1;
-        p
+        self.of(src).filter(ok).nth(k as usize).expect("k < eligible")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routing::Routing;
+    use crate::topology::cluster::Cluster;
     use crate::topology::star::switch_star;
 
     #[test]
-    fn messages_go_round_the_planes_except_to_a_unit() {
+    fn messages_go_round_the_planes_that_lead_to_their_destination() {
         // 4 endpoints on 2 planes, one reduction unit per plane (4 and 5)
         let g = switch_star(4, 2, 1);
+        let routing = Routing::Direct;
         let routers: Vec<Vec<u32>> = (0..6)
             .map(|e| g.attachments(e).map(|(r, _)| r).collect())
             .collect();
-        let mut p = EndpointPorts::new(&routers, Some(&g));
+        let mut p = EndpointPorts::new(&routers, false);
         assert_eq!(p.total(), 4 * 2 + 2);
+        let mut pick = |src: u32, dst: u32| p.pick(src, |r| routing.enters_at(&g, src, r, dst));
         // endpoint 1's ports are 2 (plane 0) and 3 (plane 1)
-        assert_eq!([p.pick(1, 0), p.pick(1, 2), p.pick(1, 3)], [2, 3, 2]);
-        // to the unit of plane 1, always plane 1; the rotation is untouched
-        assert_eq!([p.pick(1, 5), p.pick(1, 5), p.pick(1, 4)], [3, 3, 2]);
-        assert_eq!(p.pick(1, 0), 3);
+        assert_eq!([pick(1, 0), pick(1, 2), pick(1, 3)], [2, 3, 2]);
+        // to the unit of plane 1, always plane 1
+        assert_eq!([pick(1, 5), pick(1, 5), pick(1, 4)], [3, 3, 2]);
         // a unit has one port
-        assert_eq!([p.pick(5, 0), p.pick(5, 3)], [9, 9]);
+        assert_eq!([pick(5, 0), pick(5, 3)], [9, 9]);
+    }
+
+    #[test]
+    fn a_cluster_gpu_uses_its_planes_in_its_node_and_its_nic_beyond() {
+        let c = Cluster {
+            nodes: 2,
+            gpus: 4,
+            planes: 2,
+            spines: 1,
+        };
+        let g = c.graph();
+        let routing = Routing::Cluster(c);
+        let routers: Vec<Vec<u32>> = (0..8)
+            .map(|e| g.attachments(e).map(|(r, _)| r).collect())
+            .collect();
+        let mut p = EndpointPorts::new(&routers, false);
+        let mut pick = |src: u32, dst: u32| p.pick(src, |r| routing.enters_at(&g, src, r, dst));
+        // GPU 1's ports: 3 (plane 0), 4 (plane 1), 5 (NIC)
+        assert_eq!([pick(1, 2), pick(1, 3), pick(1, 0)], [3, 4, 3]);
+        assert_eq!([pick(1, 5), pick(1, 6), pick(1, 2)], [5, 5, 4]);
     }
 }

@@ -194,7 +194,7 @@ impl Router {
             let downstream = self.outputs[port as usize].map_or(0, |d| {
                 let credits = &dirs[d].credits;
                 (0..self.vcs)
-                    .map(|v| ctx.params.credits_per_vc - credits.get(v))
+                    .map(|v| dirs[d].timing.credits_per_vc - credits.get(v))
                     .sum::<u32>()
             });
             waiting as u32 + downstream
@@ -335,7 +335,7 @@ impl Router {
             };
             let in_dir = self.inputs[p].expect("granted input has a link");
             let out_dir = self.outputs[o].expect("granted output has a link");
-            let mut flit = dirs[in_dir].pop_for_router(v, c, ctx.params, tally)?;
+            let mut flit = dirs[in_dir].pop_for_router(v, c, tally)?;
             flit.vc = out_vc as u8;
             // The last hop's channel verdict was handled at its receiver.
             flit.flags &= !(Flit::DETECTED | Flit::UNDETECTED | Flit::CORRECTED);

@@ -1,6 +1,7 @@
 //! Routing functions: at a router, for a packet bound to an endpoint, which
 //! output port and which VC class. One file per function.
 
+pub mod cluster;
 pub mod direct;
 pub mod dor;
 pub mod dragonfly;
@@ -28,6 +29,7 @@ pub enum Routing {
     UpDown(updown::UpDown),
     UpDown3(updown3::UpDown3),
     Dragonfly(dragonfly::DragonflyRouting),
+    Cluster(crate::topology::cluster::Cluster),
 }
 
 impl Routing {
@@ -53,6 +55,7 @@ impl Routing {
             Routing::UpDown(u) => u.route(r, in_port, dst),
             Routing::UpDown3(u) => u.route(r, in_port, dst),
             Routing::Dragonfly(d) => d.route(r, class, dst, choice),
+            Routing::Cluster(c) => cluster::route(c, r, dst),
         }
     }
 
@@ -102,6 +105,23 @@ impl Routing {
                 "dragonfly Valiant (VC class up by one at each global hop)"
             }
             Routing::Dragonfly(_) => "dragonfly minimal (VC class 1 after the global hop)",
+            Routing::Cluster(_) => {
+                "cluster: direct in nodes, up/down over rail leaves and spines (d-mod-k)"
+            }
+        }
+    }
+
+    /// Whether a message from endpoint `src` to `dst` may enter the network
+    /// at router `r` (one of `src`'s ports): where an endpoint's ports lead
+    /// to different parts of the fabric, only some reach `dst`. Messages go
+    /// round the ports that may; the deadlock check starts only there.
+    #[inline]
+    pub fn enters_at(&self, g: &Graph, src: u32, r: RouterId, dst: u32) -> bool {
+        match self {
+            Routing::Cluster(c) => cluster::enters_at(c, src, r, dst),
+            // a switch reduction unit hangs off one switch: enter there
+            Routing::Direct => g.pinned_router(dst as usize).is_none_or(|p| p == r),
+            _ => true,
         }
     }
 

@@ -1,6 +1,7 @@
 //! `FabricSpec`: topology + the link and endpoint types it is built of.
 
-use super::{ensure, EndpointSpec, LinkSpec};
+use super::{ensure, EndpointSpec, LinkParams, LinkSpec};
+use crate::network::link_dir::Pace;
 use crate::deadlock::{self, DeadlockReport};
 use crate::error::{Error, Result};
 use crate::routing::dor::DimensionOrder;
@@ -9,6 +10,7 @@ use crate::routing::table::ShortestPath;
 use crate::routing::updown::UpDown;
 use crate::routing::updown3::UpDown3;
 use crate::routing::Routing;
+use crate::topology::cluster::Cluster;
 use crate::topology::dragonfly::Dragonfly;
 use crate::topology::fat_tree3::FatTree3;
 use crate::topology::{fat_tree, grid, star, user, Graph};
@@ -96,6 +98,17 @@ pub enum TopologySpec {
         #[serde(default)]
         routing: DragonflyRoutingChoice,
     },
+    /// A cluster of `nodes` nodes of `gpus` endpoints each on `planes` node
+    /// switches, every endpoint's NIC on a rail-optimized two-level
+    /// fat-tree (leaf `i` takes endpoint `i` of every node; `spines`
+    /// spines). The scale-out part (NICs, leaves, spines) uses the fabric's
+    /// `network_link`.
+    Cluster {
+        nodes: u32,
+        gpus: u32,
+        planes: u32,
+        spines: u32,
+    },
     /// Any graph: `routers` routers, bidirectional `edges` between them, and
     /// `endpoints[e]` = the router endpoint `e` attaches to. Routed by
     /// shortest-path tables.
@@ -123,6 +136,7 @@ impl TopologySpec {
                 dims.iter().map(|&k| k as usize).product()
             }
             TopologySpec::Graph { endpoints, .. } => endpoints.len(),
+            TopologySpec::Cluster { nodes, gpus, .. } => (nodes * gpus) as usize,
             TopologySpec::Dragonfly { p, a, h, .. } => {
                 (dragonfly_shape(*p, *a, *h).routers() * p) as usize
             }
@@ -131,6 +145,30 @@ impl TopologySpec {
                 fat_tree3_shape(*k, *down, *up).endpoints() as usize
             }
         }
+    }
+
+    /// The cluster's shape, for a cluster.
+    pub fn cluster(&self) -> Option<Cluster> {
+        match *self {
+            TopologySpec::Cluster {
+                nodes,
+                gpus,
+                planes,
+                spines,
+            } => Some(Cluster {
+                nodes,
+                gpus,
+                planes,
+                spines,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The first router of the scale-out network (whose links are the
+    /// fabric's `network_link`), if the topology has one.
+    pub fn scale_out_from(&self) -> Option<u32> {
+        self.cluster().map(|c| c.scale_out_from())
     }
 
     /// Endpoints that are not switch reduction units (`0..this`): the ones
@@ -189,6 +227,7 @@ impl TopologySpec {
                 planes,
                 reduction_ports,
             } => star::switch_star(*n, *planes, *reduction_ports),
+            TopologySpec::Cluster { .. } => self.cluster().expect("a cluster").graph(),
             TopologySpec::Graph {
                 routers,
                 edges,
@@ -222,6 +261,7 @@ impl TopologySpec {
                 Routing::Direct
             }
             TopologySpec::Graph { .. } => Routing::ShortestPath(ShortestPath::new(g)),
+            TopologySpec::Cluster { .. } => Routing::Cluster(self.cluster().expect("a cluster")),
             TopologySpec::FatTree3 { k, down, up, spine } => Routing::UpDown3(UpDown3 {
                 shape: fat_tree3_shape(*k, *down, *up),
                 spine: *spine,
@@ -307,6 +347,17 @@ impl TopologySpec {
                 edges,
                 endpoints,
             } => validate_graph(*routers, edges, endpoints),
+            TopologySpec::Cluster {
+                nodes,
+                gpus,
+                planes,
+                spines,
+            } => {
+                ensure((2..=64).contains(nodes), "nodes", "in 2..=64", nodes)?;
+                ensure((1..=64).contains(gpus), "gpus", "in 1..=64", gpus)?;
+                ensure((1..=16).contains(planes), "planes", "in 1..=16", planes)?;
+                ensure((1..=64).contains(spines), "spines", "in 1..=64", spines)
+            }
             TopologySpec::FatTree3 { k, down, up, .. } => {
                 ensure(
                     (4..=64).contains(k) && k % 2 == 0,
@@ -453,6 +504,14 @@ fn one_plane() -> u32 {
     1
 }
 
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
 fn is_zero(k: &u32) -> bool {
     *k == 0
 }
@@ -590,6 +649,12 @@ pub struct FabricSpec {
     pub sources: Vec<String>,
     pub topology: TopologySpec,
     pub link: LinkSpec,
+    /// The link of the scale-out network (NICs, leaves and spines of a
+    /// `cluster`); `link` when absent. It shares `link`'s flit and packet
+    /// format and VCs (packets cross both) and may be slower: it then
+    /// sends a flit every `link` rate / its rate cycles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_link: Option<LinkSpec>,
     #[serde(default)]
     pub endpoint: EndpointSpec,
     #[serde(default)]
@@ -605,6 +670,7 @@ impl FabricSpec {
             sources: Vec::new(),
             topology,
             link,
+            network_link: None,
             endpoint: EndpointSpec::default(),
             router: RouterSpec::default(),
         }
@@ -624,11 +690,69 @@ impl FabricSpec {
         Ok(Some(deadlock::check(&g, &routing, self.link.vcs)))
     }
 
+    /// The link parameters of the fabric's link kinds, times in cycles of
+    /// `link`'s clock: `link`'s, then the scale-out network's with its pace
+    /// (flits per cycle as `num / den`). Validated spec.
+    pub fn link_kinds(&self) -> Result<(LinkParams, LinkParams, Pace)> {
+        let base = self.link.resolve().map_err(|e| e.within("link"))?;
+        let Some(net) = &self.network_link else {
+            return Ok((base.clone(), base, Pace::new(1, 1)));
+        };
+        let p = net.resolve_on(base.clock);
+        let (num, den) = (net.rate_kbps(), self.link.rate_kbps());
+        let g = gcd(num, den);
+        Ok((base, p, Pace::new(num / g, den / g)))
+    }
+
+    fn validate_network_link(&self, net: &LinkSpec) -> Result<()> {
+        net.validate()?;
+        let (a, b) = (&self.link, net);
+        for (field, mine, theirs) in [
+            ("flit_bytes", b.flit_bytes, a.flit_bytes),
+            ("flit_overhead_bytes", b.flit_overhead_bytes, a.flit_overhead_bytes),
+            ("packet_overhead_bytes", b.packet_overhead_bytes, a.packet_overhead_bytes),
+            ("mtu_bytes", b.mtu_bytes, a.mtu_bytes),
+            ("vcs", b.vcs, a.vcs),
+        ] {
+            ensure(
+                mine == theirs,
+                field,
+                &format!("{theirs}, as link's (packets cross both kinds of link)"),
+                mine,
+            )?;
+        }
+        ensure(
+            b.packing == a.packing,
+            "packing",
+            "link's (packets cross both kinds of link)",
+            format!("{:?}", b.packing),
+        )?;
+        ensure(
+            b.rate_kbps() <= a.rate_kbps(),
+            "gbps_per_lane",
+            &format!(
+                "a rate (lanes x gbps_per_lane) of at most link's {} Gb/s (the fabric's clock is link's flit time)",
+                a.rate_kbps() as f64 / 1e6
+            ),
+            b.rate_kbps() as f64 / 1e6,
+        )
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.topology.validate().map_err(|e| e.within("topology"))?;
         self.link.validate().map_err(|e| e.within("link"))?;
         self.router.validate().map_err(|e| e.within("router"))?;
         self.endpoint.validate().map_err(|e| e.within("endpoint"))?;
+        if let Some(net) = &self.network_link {
+            if self.topology.scale_out_from().is_none() {
+                return Err(Error::spec(
+                    "network_link",
+                    "the topology has no scale-out network (only `cluster` has one); leave network_link out",
+                ));
+            }
+            self.validate_network_link(net)
+                .map_err(|e| e.within("network_link"))?;
+        }
         if self.router.switching == Switching::VirtualCutThrough {
             if self.link.packing == crate::spec::Packing::Packed {
                 return Err(Error::spec(

@@ -254,10 +254,9 @@ impl LinkSpec {
     /// Validates and resolves into engine integers.
     pub fn resolve(&self) -> Result<LinkParams> {
         self.validate()?;
-        let rate_kbps = (self.lanes as f64 * self.gbps_per_lane * 1.0e6).round() as u64;
         let flit_bits = self.flit_bytes as u64 * 8;
         // period = flit_bits / rate = flit_bits * 1e9 / rate_kbps ps.
-        let clock = ClockDomain::from_ratio(flit_bits * 1_000_000_000, rate_kbps.max(1)).ok_or_else(|| {
+        let clock = ClockDomain::from_ratio(flit_bits * 1_000_000_000, self.rate_kbps().max(1)).ok_or_else(|| {
             Error::spec(
                 "gbps_per_lane",
                 format!(
@@ -266,10 +265,23 @@ impl LinkSpec {
                 ),
             )
         })?;
+        Ok(self.resolve_on(clock))
+    }
+
+    /// Raw rate in kb/s (lanes x per-lane rate).
+    pub fn rate_kbps(&self) -> u64 {
+        (self.lanes as f64 * self.gbps_per_lane * 1.0e6).round() as u64
+    }
+
+    /// The parameters with times counted in cycles of `clock` (another
+    /// link's, in a fabric that mixes link kinds: this link then sends a
+    /// flit only every `clock`'s rate / its rate cycles). Validated spec.
+    pub fn resolve_on(&self, clock: ClockDomain) -> LinkParams {
+        let rate_kbps = self.rate_kbps();
         let latency_cycles = clock.cycles_ceil(ns_to_ps(self.latency_ns));
         let credit_return_cycles = clock.cycles_ceil(ns_to_ps(self.credit_return_ns)).max(1);
         let reliability = reliability::resolve(self, clock, latency_cycles, credit_return_cycles);
-        Ok(LinkParams {
+        LinkParams {
             clock,
             rate_kbps,
             flit_bytes: self.flit_bytes,
@@ -283,7 +295,7 @@ impl LinkSpec {
             credit_return_cycles,
             credit_coalesce_flits: self.credit_coalesce_flits,
             reliability,
-        })
+        }
     }
 
     /// Settings that are legal but unsafe: the link runs them as written (so

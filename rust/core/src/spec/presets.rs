@@ -81,6 +81,10 @@ pub fn link_preset(name: &str) -> Result<LinkSpec> {
 /// `(name, TOML text)` of every fabric preset, sorted by name.
 pub const FABRIC_PRESETS: &[(&str, &str)] = &[
     (
+        "dgx8_cluster4",
+        include_str!("../../../../specs/fabric/dgx8_cluster4.toml"),
+    ),
+    (
         "dgx8_nvls",
         include_str!("../../../../specs/fabric/dgx8_nvls.toml"),
     ),

@@ -6,6 +6,7 @@
 //!   endpoint e ---- port 0 of router r ---- port p ---- port q of router r'
 //! ```
 
+pub mod cluster;
 pub mod dragonfly;
 pub mod fat_tree;
 pub mod fat_tree3;

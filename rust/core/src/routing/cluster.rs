@@ -1,0 +1,65 @@
+//! Routing in a cluster of nodes (`topology::cluster`): a node switch ejects
+//! to its GPUs; a leaf (rail) ejects to its rail's GPUs and sends the rest
+//! up to spine `dst mod spines`; a spine sends down to the destination's
+//! rail. Messages enter at a node switch when source and destination share
+//! a node, else at the source's leaf (its NIC). Up/down: deadlock-free with
+//! one VC (the static check proves it). The spine is `(node + rail) mod
+//! spines` of the destination: plain `dst mod spines` sends every flow to
+//! GPU 0 of some node through one spine when the GPUs per node are a
+//! multiple of the spines (a ring across nodes would share one uplink).
+
+use super::Hop;
+use crate::ids::EndpointId;
+use crate::topology::cluster::Cluster;
+use crate::topology::RouterId;
+
+pub fn route(c: &Cluster, r: RouterId, dst: EndpointId) -> Hop {
+    let e = dst.0;
+    let (node, rail) = (c.node_of(e), e % c.gpus);
+    let port = if r < c.scale_out_from() {
+        rail // a node switch: the destination shares its node
+    } else if r < c.spine(0) {
+        if r == c.leaf(rail) {
+            node
+        } else {
+            c.nodes + (node + rail) % c.spines
+        }
+    } else {
+        rail
+    };
+    Hop { port, class: 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rails_are_one_hop_and_other_rails_go_through_a_spine() {
+        let c = Cluster {
+            nodes: 4,
+            gpus: 8,
+            planes: 4,
+            spines: 4,
+        };
+        // GPU 3 of node 0 to GPU 3 of node 2: leaf 3 ejects on its port 2
+        assert_eq!(route(&c, c.leaf(3), EndpointId(19)).port, 2);
+        // to GPU 0 of nodes 1, 2, 3, 0: four different spines
+        let ups: Vec<u32> = [8, 16, 24, 0]
+            .iter()
+            .map(|&e| route(&c, c.leaf(7), EndpointId(e)).port - c.nodes)
+            .collect();
+        assert_eq!(ups, [1, 2, 3, 0]);
+        // a spine sends down to the destination's rail; a node switch to the GPU
+        assert_eq!(route(&c, c.spine(2), EndpointId(13)).port, 5);
+        assert_eq!(route(&c, 5, EndpointId(13)).port, 5);
+        assert!(enters_at(&c, 9, 5, 13) && !enters_at(&c, 9, c.leaf(1), 13));
+        assert!(enters_at(&c, 9, c.leaf(1), 20) && !enters_at(&c, 9, 4, 20));
+    }
+}
+
+/// Whether a message from `src` to `dst` enters the network at router `r`.
+pub fn enters_at(c: &Cluster, src: u32, r: RouterId, dst: u32) -> bool {
+    let local = c.node_of(src) == c.node_of(dst);
+    local == (r < c.scale_out_from())
+}
