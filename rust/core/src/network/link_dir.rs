@@ -368,12 +368,7 @@ impl LinkDir {
     /// NAK), ACK/NAKs reach the sender, credits reach `tx`, and a paced
     /// receiver drains.
     #[inline]
-    pub fn inputs(
-        &mut self,
-        c: Cycle,
-        tally: &mut Tally,
-        act: &mut Activity,
-    ) -> Result<()> {
+    pub fn inputs(&mut self, c: Cycle, tally: &mut Tally, act: &mut Activity) -> Result<()> {
         // An unpaced receiver drains everything it holds every cycle, so
         // consuming what the link layer passes up at once (see `pass_up`) is
         // exactly accept + drain.
@@ -760,10 +755,17 @@ mod tests {
     fn a_paced_link_keeps_its_exact_long_run_rate() {
         // 400 Gb/s on a 900 Gb/s clock: 4 flits per 9 cycles, back to back
         let mut p = Pace::new(4, 9);
-        let sent: Vec<u64> = (0..90).filter(|&c| p.ready(c) && { p.sent(c); true }).collect();
+        let sent: Vec<u64> = (0..90)
+            .filter(|&c| {
+                p.ready(c) && {
+                    p.sent(c);
+                    true
+                }
+            })
+            .collect();
         assert_eq!(sent.len(), 40);
         assert_eq!(&sent[..5], &[0, 3, 5, 7, 9]); // 2.25 cycles apart on average
-        // after a pause the wire is idle: the next flit goes at once
+                                                  // after a pause the wire is idle: the next flit goes at once
         assert!(p.ready(200));
         p.sent(200);
         assert!(!p.ready(201) && !p.ready(202) && p.ready(203));

@@ -70,7 +70,10 @@ impl EndpointPorts {
         }
         let k = self.given[e] % eligible;
         self.given[e] += 1;
-        self.of(src).filter(ok).nth(k as usize).expect("k < eligible")
+        self.of(src)
+            .filter(ok)
+            .nth(k as usize)
+            .expect("k < eligible")
     }
 }
 

@@ -1,9 +1,9 @@
 //! `FabricSpec`: topology + the link and endpoint types it is built of.
 
 use super::{ensure, EndpointSpec, LinkParams, LinkSpec};
-use crate::network::link_dir::Pace;
 use crate::deadlock::{self, DeadlockReport};
 use crate::error::{Error, Result};
+use crate::network::link_dir::Pace;
 use crate::routing::dor::DimensionOrder;
 use crate::routing::dragonfly::DragonflyRouting;
 use crate::routing::table::ShortestPath;
@@ -709,8 +709,16 @@ impl FabricSpec {
         let (a, b) = (&self.link, net);
         for (field, mine, theirs) in [
             ("flit_bytes", b.flit_bytes, a.flit_bytes),
-            ("flit_overhead_bytes", b.flit_overhead_bytes, a.flit_overhead_bytes),
-            ("packet_overhead_bytes", b.packet_overhead_bytes, a.packet_overhead_bytes),
+            (
+                "flit_overhead_bytes",
+                b.flit_overhead_bytes,
+                a.flit_overhead_bytes,
+            ),
+            (
+                "packet_overhead_bytes",
+                b.packet_overhead_bytes,
+                a.packet_overhead_bytes,
+            ),
             ("mtu_bytes", b.mtu_bytes, a.mtu_bytes),
             ("vcs", b.vcs, a.vcs),
         ] {

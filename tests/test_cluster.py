@@ -1,0 +1,125 @@
+"""A cluster of nodes: links of two kinds in one fabric (the nodes' NVLink-like links and a
+slower scale-out network, paced on the fast link's clock), the rail-optimized fat-tree of
+NICs, per-destination port choice, and collectives across nodes."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fabricsim as fs
+
+CLUSTER = fs.Fabric.preset("dgx8_cluster4")
+NODE = CLUSTER.link.resolved()
+NET = CLUSTER.network_link.resolved()
+
+
+def test_the_preset_is_four_nodes_on_a_proven_deadlock_free_network():
+    assert CLUSTER.num_endpoints == 32 and CLUSTER.num_ranks == 32
+    assert CLUSTER.topology.params == {"nodes": 4, "gpus": 8, "planes": 4, "spines": 4}
+    report = CLUSTER.check_deadlock_freedom()
+    assert report.ok and "cluster" in report.routing
+    # up/down needs no VC classes: one VC is enough
+    one = fs.Fabric(
+        topology=CLUSTER.topology,
+        link=CLUSTER.link.replace(vcs=1),
+        network_link=CLUSTER.network_link.replace(vcs=1),
+    )
+    assert one.check_deadlock_freedom().ok
+
+
+def test_a_message_to_another_node_streams_at_the_nic_rate_and_one_inside_at_nvlink_rate():
+    size = 1 << 20
+    res = CLUSTER.run(fs.traffic.messages([0, 16], [9, 1 + 16], size), check_invariants=True)
+    lat = res.messages["latency_ps"] / 1000
+    goodput_net = NET["max_goodput_gbps"] / 8  # 400 Gb/s in 16 B flits with a 16 B header
+    goodput_node = NODE["max_goodput_gbps"] / 8
+    # across nodes (GPU 0 -> GPU 9: NIC, leaf 0, a spine, leaf 1): streamed at the NIC's
+    # rate, plus four 100 ns links and three switch pipelines (a few cycles of 142 ps)
+    stream = size / goodput_net
+    assert stream + 4 * 100 < lat[0] < stream + 4 * 100 + 5
+    # inside node 2 (GPU 16 -> 17): one message takes one plane
+    assert lat[1] == pytest.approx(size / goodput_node, rel=0.02)
+    links = res.run.links if hasattr(res, "run") else res.links
+    net_links = links[links["flit_rate"] < 1]
+    assert net_links["flit_rate"][0] == pytest.approx(4 / 9)  # 400 of 900 Gb/s
+    # the cross-node message used only scale-out links, at full capacity while it streamed
+    assert net_links["payload_bytes"].sum() == 4 * size  # NIC, leaf->spine, spine->leaf, leaf->GPU
+    busy = net_links[net_links["payload_bytes"] > 0]
+    assert busy["utilization"].max() <= 1.0
+
+
+def test_ports_follow_the_destination_planes_inside_and_the_nic_outside():
+    msgs = fs.traffic.messages([0] * 8 + [0] * 4, list(range(1, 5)) * 2 + [8, 16, 24, 9], 4096)
+    res = CLUSTER.run(msgs)
+    links = res.links
+    n = CLUSTER.num_endpoints
+    # GPU 0's out links: 4 planes (node switches 0..3) and its NIC (leaf 0 = router 16)
+    out = links[links["src"] == 0]
+    planes = out[out["dst"] < n + 16]
+    nic = out[out["dst"] == n + 16]
+    assert sorted(planes["payload_bytes"].tolist()) == [2 * 4096] * 4  # 8 messages round 4 planes
+    assert nic["payload_bytes"].tolist() == [4 * 4096]
+
+
+def test_ring_across_nodes_is_bound_by_the_nic_and_hierarchical_is_not():
+    size = 4 << 20
+    ring = CLUSTER.run(fs.collectives.all_reduce(bytes=size, algorithm="ring", chunks=8))
+    goodput_net = NET["max_goodput_gbps"] / 8
+    assert ring.busbw_gbps == pytest.approx(goodput_net, rel=0.02)
+    assert ring.bottleneck == "link-limited"
+    assert ring.analytical_us == pytest.approx(ring.time_us, rel=0.02)
+    src, dst = ring.busiest_link
+    assert max(src, dst) >= 32 + 16  # a leaf or spine link
+    hier = CLUSTER.run(fs.collectives.all_reduce(bytes=size, algorithm="hierarchical", local=8, chunks=8))
+    assert hier.busbw_gbps > 5 * ring.busbw_gbps
+    # the NIC must carry its 2 (N-1)/N share of S / 8; the phases overlap, so the run beats the
+    # estimate that adds them up
+    assert hier.time_ns > 2 * 3 / 4 * size / 8 / goodput_net
+    assert hier.time_us < hier.analytical_us
+
+
+@settings(max_examples=max(5, settings().max_examples // 10), deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    count=st.integers(1, 60),
+    credits=st.integers(4, 32),
+    spines=st.integers(1, 3),
+    lanes=st.integers(1, 9),
+)
+def test_random_traffic_over_any_cluster_arrives_once_with_credits_conserved(
+    seed, count, credits, spines, lanes
+):
+    rng = np.random.default_rng(seed)
+    node = fs.LinkSpec.preset("nvlink4").replace(lanes=9, credits_per_vc=credits)
+    net = node.replace(lanes=lanes, latency_ns=float(rng.integers(1, 200)), credits_per_vc=credits)
+    fab = fs.Fabric(topology=fs.topology.cluster(3, 4, planes=2, spines=spines), link=node, network_link=net)
+    src = rng.integers(0, 12, count)
+    dst = (src + rng.integers(1, 12, count)) % 12
+    res = fab.run(
+        fs.traffic.messages(src, dst, rng.integers(1, 3000, count), rng.integers(0, 500, count)),
+        check_invariants=True,
+    )
+    assert res.complete and (np.sort(res.messages["deliver_order"]) == np.arange(count)).all()
+    links = res.links
+    # a link never carries more than its capacity
+    assert (links["utilization"] <= 1.0 + 1e-9).all()
+
+
+def test_network_link_errors_name_the_field():
+    with pytest.raises(fs.SpecError, match=r"network_link\.flit_bytes"):
+        fs.Fabric(topology=CLUSTER.topology, link=CLUSTER.link, network_link=fs.LinkSpec.preset("ib_ndr_4x"))
+    with pytest.raises(fs.SpecError, match=r"network_link\.gbps_per_lane.*at most"):
+        fs.Fabric(topology=CLUSTER.topology, link=CLUSTER.link, network_link=CLUSTER.link.replace(lanes=10))
+    with pytest.raises(fs.SpecError, match="no scale-out network"):
+        fs.Fabric(topology=fs.topology.switch_star(4), link=CLUSTER.link, network_link=CLUSTER.network_link)
+    with pytest.raises(fs.SpecError, match=r"topology\.nodes"):
+        fs.topology.cluster(1)
+    with pytest.raises(fs.SpecError, match=r"topology\.spines"):
+        fs.Fabric(topology=fs.topology.cluster(2, spines=0), link=CLUSTER.link)
+
+
+def test_without_a_network_link_the_cluster_uses_the_node_link_everywhere():
+    fab = fs.Fabric(topology=fs.topology.cluster(2, 2, planes=1, spines=1), link=fs.LinkSpec.preset("noc"))
+    res = fab.run(fs.traffic.synthetic("uniform", 4, 0.1, 500, 1000, 16, 1, 0))
+    assert res.complete and (res.links["flit_rate"] == 1).all()
