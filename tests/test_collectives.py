@@ -353,9 +353,14 @@ def test_a_narrow_stack_makes_the_collective_memory_limited():
     assert fab.run(op).bottleneck == "link-limited"
 
 
-def test_memory_needs_hbm():
+def test_memory_needs_hbm_and_the_gpu_presets_bring_hbm3():
+    bare = fs.Fabric(topology=fs.topology.switch_star(4), link=fs.LinkSpec.preset("nvlink4"))
     with pytest.raises(fs.SpecError, match="hbm"):
-        fs.Fabric.preset("dgx8_nvswitch").run(fs.collectives.all_reduce(bytes=1024), memory=True)
+        bare.run(fs.collectives.all_reduce(bytes=1024), memory=True)
+    for name in ("dgx8_nvswitch", "dgx8_nvls", "dgx8_cluster4"):
+        assert fs.Fabric.preset(name).hbm == HBM3
+    res = fs.Fabric.preset("dgx8_nvswitch").run(fs.collectives.all_reduce(bytes=64 << 10, chunks=2), memory=True)
+    assert len(res.memory) == 8 and sum(m["reads"] for m in res.memory) > 0
 
 
 @pytest.mark.parametrize("dims", [(4,), (2, 3), (4, 4), (2, 2, 2), (3, 1, 2)])

@@ -151,7 +151,9 @@ class Fabric:
 
     @classmethod
     def preset(cls, name: str) -> Fabric:
-        """A built-in fabric (see :meth:`presets`; specs/fabric/*.toml cite their sources)."""
+        """A built-in fabric (see :meth:`presets`; specs/fabric/*.toml cite their sources). A
+        preset that names its memory (``memory = "hbm3"``) comes with ``hbm`` set, so
+        ``fab.run(op, memory=True)`` runs collectives through every GPU's stack."""
         fields = json.loads(_core.spec_from_toml("fabric", _core.fabric_preset_toml(name), name))
         topo = fields["topology"]
         n = _core.fabric_endpoints(json.dumps(fields))
@@ -161,6 +163,7 @@ class Fabric:
             ),
             link=LinkSpec(**fields["link"]),
             network_link=LinkSpec(**fields["network_link"]) if "network_link" in fields else None,
+            hbm=HbmSpec.preset(fields["memory"]) if fields.get("memory") else None,
             endpoint=EndpointSpec(**fields.get("endpoint", {})),
             router=RouterSpec(**fields.get("router", {})),
         )

@@ -30,6 +30,12 @@ pub fn route(c: &Cluster, r: RouterId, dst: EndpointId) -> Hop {
     Hop { port, class: 0 }
 }
 
+/// Whether a message from `src` to `dst` enters the network at router `r`.
+pub fn enters_at(c: &Cluster, src: u32, r: RouterId, dst: u32) -> bool {
+    let local = c.node_of(src) == c.node_of(dst);
+    local == (r < c.scale_out_from())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,10 +62,4 @@ mod tests {
         assert!(enters_at(&c, 9, 5, 13) && !enters_at(&c, 9, c.leaf(1), 13));
         assert!(enters_at(&c, 9, c.leaf(1), 20) && !enters_at(&c, 9, 4, 20));
     }
-}
-
-/// Whether a message from `src` to `dst` enters the network at router `r`.
-pub fn enters_at(c: &Cluster, src: u32, r: RouterId, dst: u32) -> bool {
-    let local = c.node_of(src) == c.node_of(dst);
-    local == (r < c.scale_out_from())
 }

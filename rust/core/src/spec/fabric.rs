@@ -659,6 +659,10 @@ pub struct FabricSpec {
     pub endpoint: EndpointSpec,
     #[serde(default)]
     pub router: RouterSpec,
+    /// A preset's memory per endpoint: the name of an HBM preset (one stack
+    /// per endpoint), which `Fabric.preset` attaches as `hbm`; empty for none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub memory: String,
 }
 
 impl FabricSpec {
@@ -673,6 +677,7 @@ impl FabricSpec {
             network_link: None,
             endpoint: EndpointSpec::default(),
             router: RouterSpec::default(),
+            memory: String::new(),
         }
     }
 
@@ -751,6 +756,9 @@ impl FabricSpec {
         self.link.validate().map_err(|e| e.within("link"))?;
         self.router.validate().map_err(|e| e.within("router"))?;
         self.endpoint.validate().map_err(|e| e.within("endpoint"))?;
+        if !self.memory.is_empty() {
+            crate::spec::presets::hbm_preset_toml(&self.memory).map_err(|e| e.within("memory"))?;
+        }
         if let Some(net) = &self.network_link {
             if self.topology.scale_out_from().is_none() {
                 return Err(Error::spec(
