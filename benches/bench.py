@@ -190,6 +190,21 @@ COLLECTIVE_WORKLOADS: dict[str, tuple[str, Callable[[], tuple[fs.Fabric, Any]]]]
             fs.collectives.all_reduce(bytes=64 << 20, algorithm="ring", chunks=4),
         ),
     ),
+    "dgx8_nvls_allreduce_64MiB": (
+        "64 MiB nvls all-reduce (in-network reduction, chunks=16) on the dgx8_nvls preset",
+        lambda: (
+            fs.Fabric.preset("dgx8_nvls"),
+            fs.collectives.all_reduce(bytes=64 << 20, algorithm="nvls", chunks=16),
+        ),
+    ),
+    "cluster4_allreduce_hier_64MiB": (
+        "64 MiB hierarchical all-reduce (local=8, chunks=8) on the dgx8_cluster4 preset (32 GPUs, "
+        "4 nodes, 400 Gb/s NICs on a rail-optimized fat-tree)",
+        lambda: (
+            fs.Fabric.preset("dgx8_cluster4"),
+            fs.collectives.all_reduce(bytes=64 << 20, algorithm="hierarchical", local=8, chunks=8),
+        ),
+    ),
     "nvl72_alltoall_64MiB": (
         "64 MiB all-to-all (direct) on the nvl72 preset (72 GPUs, 18 switch planes)",
         lambda: (

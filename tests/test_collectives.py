@@ -359,7 +359,9 @@ def test_memory_needs_hbm_and_the_gpu_presets_bring_hbm3():
         bare.run(fs.collectives.all_reduce(bytes=1024), memory=True)
     for name in ("dgx8_nvswitch", "dgx8_nvls", "dgx8_cluster4"):
         assert fs.Fabric.preset(name).hbm == HBM3
-    res = fs.Fabric.preset("dgx8_nvswitch").run(fs.collectives.all_reduce(bytes=64 << 10, chunks=2), memory=True)
+    res = fs.Fabric.preset("dgx8_nvswitch").run(
+        fs.collectives.all_reduce(bytes=64 << 10, chunks=2), memory=True
+    )
     assert len(res.memory) == 8 and sum(m["reads"] for m in res.memory) > 0
 
 
