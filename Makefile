@@ -33,7 +33,8 @@ bench: $(BUILD_STAMP)
 fuzz: $(BUILD_STAMP)
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_properties.py tests/test_reference_model.py
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_memory_fabric.py -k random_loads
-	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_collectives.py -k any_collective_through_memory
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_collectives.py -k "any_collective_through_memory or nvls_verifies"
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_cluster.py -k random_traffic
 
 build: $(BUILD_STAMP)
 

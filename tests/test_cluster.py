@@ -40,7 +40,7 @@ def test_a_message_to_another_node_streams_at_the_nic_rate_and_one_inside_at_nvl
     assert stream + 4 * 100 < lat[0] < stream + 4 * 100 + 5
     # inside node 2 (GPU 16 -> 17): one message takes one plane
     assert lat[1] == pytest.approx(size / goodput_node, rel=0.02)
-    links = res.run.links if hasattr(res, "run") else res.links
+    links = res.links
     net_links = links[links["flit_rate"] < 1]
     assert net_links["flit_rate"][0] == pytest.approx(4 / 9)  # 400 of 900 Gb/s
     # the cross-node message used only scale-out links, at full capacity while it streamed
@@ -123,3 +123,24 @@ def test_without_a_network_link_the_cluster_uses_the_node_link_everywhere():
     fab = fs.Fabric(topology=fs.topology.cluster(2, 2, planes=1, spines=1), link=fs.LinkSpec.preset("noc"))
     res = fab.run(fs.traffic.synthetic("uniform", 4, 0.1, 500, 1000, 16, 1, 0))
     assert res.complete and (res.links["flit_rate"] == 1).all()
+
+
+def test_link_retry_on_the_paced_network_replays_errors_and_delivers_everything():
+    net = CLUSTER.network_link.replace(retry="go_back_n", crc_bits=32)
+    msgs = fs.traffic.messages(
+        [0] * 8 + [1] * 8, [8 + i for i in range(8)] + [17 + i for i in range(8)], 16 << 10
+    )
+    clean = fs.Fabric(topology=CLUSTER.topology, link=CLUSTER.link, router=CLUSTER.router, network_link=net)
+    res = clean.run(msgs, check_invariants=True)
+    # the ACK round trip fits the paced link: no replay without errors
+    assert res.links["flits_replayed"].sum() == 0 and res.links["replay_timeouts"].sum() == 0
+    noisy = fs.Fabric(
+        topology=CLUSTER.topology,
+        link=CLUSTER.link,
+        router=CLUSTER.router,
+        network_link=net.replace(ber=1e-5),
+    )
+    bad = noisy.run(msgs, check_invariants=True, seed=3)
+    assert bad.complete and bad.links["flits_corrupted"].sum() > 0 and bad.links["flits_replayed"].sum() > 0
+    assert not bad.messages["corrupt"].any()
+    assert bad.messages["deliver_ps"].max() > res.messages["deliver_ps"].max()
