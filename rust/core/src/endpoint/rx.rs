@@ -143,8 +143,15 @@ impl RxPort {
         self.capacity
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.occupancy == 0
+    }
+
+    /// Bit `v` set iff `vc` `v` holds a flit.
+    #[inline]
+    pub fn nonempty(&self) -> u64 {
+        self.nonempty
     }
 
     /// Drains as fast as flits arrive (no pacing).

@@ -238,18 +238,22 @@ impl Router {
         choices: &mut IdVec<MsgId, u32>,
     ) -> Result<()> {
         let vcs = self.vcs;
-        if self.inputs.iter().flatten().all(|&d| dirs[d].rx.is_empty()) {
-            return Ok(()); // nothing buffered: nothing to route or forward
-        }
         let mut holding = false;
-        // Route computation for worms whose head reached the front.
+        // Route computation for worms whose head reached the front (only
+        // idle VCs that hold a flit look at it: one pass, bit masks).
         for p in 0..self.ports() {
             let Some(d) = self.inputs[p] else { continue };
             let rx = &dirs[d].rx;
-            for v in 0..vcs {
-                let Some(front) = rx.front(v) else { continue };
-                holding = true;
+            let mut waiting = rx.nonempty();
+            if waiting == 0 {
+                continue;
+            }
+            holding = true;
+            while waiting != 0 {
+                let v = waiting.trailing_zeros() as usize;
+                waiting &= waiting - 1;
                 if self.state[p * vcs + v] == VcState::Idle {
+                    let front = *rx.front(v).expect("a nonempty VC has a front");
                     let class = self.routing_class(v, ctx.routing);
                     let dst = crate::ids::EndpointId(ctx.msg_dst[front.msg]);
                     // Randomized and adaptive routing pick once per message,
@@ -286,7 +290,9 @@ impl Router {
             Allocator::RoundRobin | Allocator::Islip => {
                 let start = self.va_rr as usize;
                 for i in (start..n_in).chain(0..start) {
-                    self.allocate_vc(i, c, ctx.routing, dirs);
+                    if matches!(self.state[i], VcState::Routed { .. }) {
+                        self.allocate_vc(i, c, ctx.routing, dirs);
+                    }
                 }
             }
             Allocator::OldestFirst => {
@@ -355,7 +361,10 @@ impl Router {
     fn ready_vcs(&self, p: usize, d: LinkDirId, c: Cycle, dirs: &IdVec<LinkDirId, LinkDir>) -> u64 {
         let vcs = self.vcs;
         let mut ready = 0u64;
-        for v in 0..vcs {
+        let mut held = dirs[d].rx.nonempty();
+        while held != 0 {
+            let v = held.trailing_zeros() as usize;
+            held &= held - 1;
             if let VcState::Active { out, out_vc, at } = self.state[p * vcs + v] {
                 let Some(od) = self.outputs[out as usize] else {
                     continue;
@@ -364,10 +373,7 @@ impl Router {
                     continue; // the head is still in VC allocation's stage
                 }
                 let out_dir = &dirs[od];
-                if dirs[d].rx.front(v).is_some()
-                    && out_dir.credits.get(out_vc as usize) > 0
-                    && out_dir.accepts_new(c)
-                {
+                if out_dir.credits.get(out_vc as usize) > 0 && out_dir.accepts_new(c) {
                     ready |= 1 << v;
                 }
             }
