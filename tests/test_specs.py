@@ -185,3 +185,30 @@ def test_resolved_view_rounds_latencies_up_to_whole_flit_times():
     assert r["latency_cycles"] == 10
     assert r["credit_return_cycles"] == 1  # never less than one cycle
     assert r["credit_round_trip_cycles"] == 12
+
+
+def test_router_presets_load_cite_sources_and_match_their_users():
+    assert fs.RouterSpec.presets() == ["booksim_4stage", "nvswitch_like"]
+    for path in sorted((REPO / "specs" / "router").glob("*.toml")):
+        preset = fs.RouterSpec.preset(path.stem)
+        assert fs.RouterSpec.from_toml(path) == preset
+        assert preset.name == path.stem and preset.sources
+    # the BookSim router: 5H + 2 cycles at zero load on 1-cycle links (H routers passed)
+    fab = fs.Fabric(
+        topology=fs.topology.mesh((4, 4)),
+        link=fs.LinkSpec.preset("noc"),
+        router=fs.RouterSpec.preset("booksim_4stage"),
+    )
+    res = fab.run(fs.traffic.messages(0, 15, 16))  # 7 routers corner to corner, one flit
+    assert res.messages["latency_ps"][0] == (5 * 7 + 2) * 1000
+    # the NVSwitch-shaped fabric presets' switches are the nvswitch_like router
+    switch = fs.RouterSpec.preset("nvswitch_like")
+    for name in ("dgx8_nvswitch", "dgx8_nvls", "dgx8_cluster4", "nvl72"):
+        r = fs.Fabric.preset(name).router
+        assert (r.pipeline_cycles, r.allocator, r.switching) == (
+            switch.pipeline_cycles,
+            switch.allocator,
+            switch.switching,
+        )
+    with pytest.raises(fs.SpecError, match="known presets: booksim_4stage, nvswitch_like"):
+        fs.RouterSpec.preset("crossbar")

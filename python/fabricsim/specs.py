@@ -232,10 +232,26 @@ class RouterSpec(Spec):
     - ``switching``: ``"wormhole"`` (default) or ``"virtual_cut_through"``: a head flit wins
       an output VC only when the buffer behind it has room for its whole packet (needs padded
       packets and ``credits_per_vc`` at least one MTU packet's flits).
+
+    Presets (:meth:`preset`, specs/router/): ``"booksim_4stage"`` (the BookSim calibration
+    router) and ``"nvswitch_like"`` (the switch of the NVSwitch-shaped fabric presets).
     """
+
+    @classmethod
+    def preset(cls, name: str) -> RouterSpec:
+        """A built-in router (see :meth:`presets`; specs/router/*.toml cite their sources and
+        name their assumptions)."""
+        return cls.from_toml_str(_core.router_preset_toml(name), origin=name)
+
+    @staticmethod
+    def presets() -> list[str]:
+        return _core.router_preset_names()
 
     _kind: ClassVar[str] = "router"
 
+    name: str
+    description: str
+    sources: list[str]
     pipeline_cycles: int
     stages: dict[str, int] | None
     lookahead_routing: bool

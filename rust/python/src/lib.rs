@@ -274,6 +274,17 @@ fn protocol_preset_toml(py: Python<'_>, name: String) -> PyResult<&'static str> 
 }
 
 #[pyfunction]
+fn router_preset_names() -> Vec<&'static str> {
+    presets::ROUTER_PRESETS.iter().map(|(n, _)| *n).collect()
+}
+
+/// The TOML text of a router preset.
+#[pyfunction]
+fn router_preset_toml(py: Python<'_>, name: String) -> PyResult<&'static str> {
+    enter(py, move || presets::router_preset_toml(&name))
+}
+
+#[pyfunction]
 fn hbm_preset_names() -> Vec<&'static str> {
     presets::HBM_PRESETS.iter().map(|(n, _)| *n).collect()
 }
@@ -475,6 +486,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hbm_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(protocol_preset_names, m)?)?;
     m.add_function(wrap_pyfunction!(protocol_preset_toml, m)?)?;
+    m.add_function(wrap_pyfunction!(router_preset_names, m)?)?;
+    m.add_function(wrap_pyfunction!(router_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(hbm_resolve, m)?)?;
     m.add_function(wrap_pyfunction!(memory::run_memory, m)?)?;
     m.add_function(wrap_pyfunction!(memfabric::run_memory_fabric, m)?)?;

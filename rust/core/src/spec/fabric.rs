@@ -474,6 +474,13 @@ fn validate_graph(routers: u32, edges: &[(u32, u32)], endpoints: &[u32]) -> Resu
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouterSpec {
+    /// A preset's name, what it is and the public sources of its numbers.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
     /// Cycles a forwarded flit spends in the router pipeline beyond the one
     /// cycle in which it is routed, allocated and switched (0: a flit that
     /// arrives can leave in the same cycle). The lumped form of `stages`.

@@ -121,6 +121,23 @@ pub fn protocol_preset_toml(name: &str) -> Result<&'static str> {
     preset_toml(PROTOCOL_PRESETS, "protocol", name)
 }
 
+/// `(name, TOML text)` of every router preset, sorted by name.
+pub const ROUTER_PRESETS: &[(&str, &str)] = &[
+    (
+        "booksim_4stage",
+        include_str!("../../../../specs/router/booksim_4stage.toml"),
+    ),
+    (
+        "nvswitch_like",
+        include_str!("../../../../specs/router/nvswitch_like.toml"),
+    ),
+];
+
+/// The TOML text of a router preset.
+pub fn router_preset_toml(name: &str) -> Result<&'static str> {
+    preset_toml(ROUTER_PRESETS, "router", name)
+}
+
 /// `(name, TOML text)` of every HBM preset, sorted by name.
 pub const HBM_PRESETS: &[(&str, &str)] = &[
     ("hbm2", include_str!("../../../../specs/hbm/hbm2.toml")),
@@ -185,6 +202,12 @@ mod tests {
             p.validate().unwrap();
             assert_eq!(p.name, *name);
             assert!(!p.sources.is_empty());
+        }
+        for (name, text) in ROUTER_PRESETS {
+            let r: super::super::RouterSpec = from_toml(text, name).unwrap();
+            r.validate().unwrap();
+            assert_eq!(r.name, *name);
+            assert!(!r.sources.is_empty());
         }
     }
 
