@@ -230,10 +230,12 @@ pub struct LinkDir {
     /// The sender's credits: free buffers of the receiver, per VC.
     pub credits: CreditCounters,
     pub rx: RxPort,
-    pub sender: Option<ReplaySender>,
-    pub receiver: Option<SeqReceiver>,
-    channel: Channel,
-    faults: LinkFaults,
+    /// The retry ends, boxed: links without retry (most on-chip ones) keep
+    /// the hot fields of this struct on fewer cache lines.
+    pub sender: Option<Box<ReplaySender>>,
+    pub receiver: Option<Box<SeqReceiver>>,
+    channel: Box<Channel>,
+    faults: Box<LinkFaults>,
     /// Transmissions so far, replays included (what fault plans count).
     transmissions: u64,
     /// Per VC: credits freed but not yet returned (coalescing), credits
@@ -279,19 +281,19 @@ impl LinkDir {
                 let buffer =
                     (r.replay_buffer_flits + extra_delay).min(limit.max(r.replay_buffer_flits));
                 (
-                    Some(ReplaySender::new(
+                    Some(Box::new(ReplaySender::new(
                         r.seq_modulus,
                         buffer,
                         r.replay_timeout_cycles + extra_delay,
                         selective,
-                    )),
-                    Some(SeqReceiver::new(
+                    ))),
+                    Some(Box::new(SeqReceiver::new(
                         r.seq_modulus,
                         r.ack_coalesce_flits,
                         r.ack_timer_cycles,
                         p.credit_round_trip_cycles(),
                         selective.then_some(buffer),
-                    )),
+                    ))),
                 )
             }
             Retry::None => (None, None),
@@ -316,8 +318,11 @@ impl LinkDir {
             rx: RxPort::new(p.vcs, p.credits_per_vc, drain),
             sender,
             receiver,
-            channel: Channel::new(r, Rng::for_component(seed, RNG_KIND_CHANNEL, index as u64)),
-            faults,
+            channel: Box::new(Channel::new(
+                r,
+                Rng::for_component(seed, RNG_KIND_CHANNEL, index as u64),
+            )),
+            faults: Box::new(faults),
             transmissions: 0,
             pending_credits: vec![0; vcs],
             ctrl_out: Vec::new(),
