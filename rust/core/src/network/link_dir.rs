@@ -230,10 +230,11 @@ pub struct LinkDir {
     /// The sender's credits: free buffers of the receiver, per VC.
     pub credits: CreditCounters,
     pub rx: RxPort,
-    /// The retry ends, boxed: links without retry (most on-chip ones) keep
-    /// the hot fields of this struct on fewer cache lines.
-    pub sender: Option<Box<ReplaySender>>,
-    pub receiver: Option<Box<SeqReceiver>>,
+    pub sender: Option<ReplaySender>,
+    pub receiver: Option<SeqReceiver>,
+    /// The error channel and the fault plan, boxed: cold next to the
+    /// buffers and credits, they would spread the hot fields over more
+    /// cache lines.
     channel: Box<Channel>,
     faults: Box<LinkFaults>,
     /// Transmissions so far, replays included (what fault plans count).
@@ -281,19 +282,19 @@ impl LinkDir {
                 let buffer =
                     (r.replay_buffer_flits + extra_delay).min(limit.max(r.replay_buffer_flits));
                 (
-                    Some(Box::new(ReplaySender::new(
+                    Some(ReplaySender::new(
                         r.seq_modulus,
                         buffer,
                         r.replay_timeout_cycles + extra_delay,
                         selective,
-                    ))),
-                    Some(Box::new(SeqReceiver::new(
+                    )),
+                    Some(SeqReceiver::new(
                         r.seq_modulus,
                         r.ack_coalesce_flits,
                         r.ack_timer_cycles,
                         p.credit_round_trip_cycles(),
                         selective.then_some(buffer),
-                    ))),
+                    )),
                 )
             }
             Retry::None => (None, None),
