@@ -260,10 +260,9 @@ impl Network {
                     .collect()
             })
             .collect();
-        let uniform = !matches!(
-            routed.as_ref().map(|rt: &Routed| &rt.routing),
-            Some(Routing::Cluster(_) | Routing::Direct)
-        );
+        let uniform = routed
+            .as_ref()
+            .is_none_or(|rt: &Routed| !rt.routing.restricts_ports());
         let mut ports = EndpointPorts::new(&port_routers, uniform);
         let mut plans: Vec<Vec<(Cycle, MsgId, u64, u8)>> = vec![Vec::new(); ports.total()];
         for i in 0..traffic.len() {

@@ -111,6 +111,12 @@ impl Routing {
         }
     }
 
+    /// Whether `enters_at` may refuse some of an endpoint's ports (else
+    /// every port reaches every destination and nobody needs to ask).
+    pub fn restricts_ports(&self) -> bool {
+        matches!(self, Routing::Cluster(_) | Routing::Direct)
+    }
+
     /// Whether a message from endpoint `src` to `dst` may enter the network
     /// at router `r` (one of `src`'s ports): where an endpoint's ports lead
     /// to different parts of the fabric, only some reach `dst`. Messages go
