@@ -8,7 +8,7 @@
 
 use crate::error::Result;
 use crate::hbm::{MemoryRequests, MemorySystem};
-use crate::memfabric::device::Device;
+use crate::memfabric::device::{advance_due, next_wake, Device, Finished};
 use crate::spec::hbm::HbmSpec;
 use crate::spec::memory::ControllerSpec;
 use crate::time::{ClockDomain, Cycle, Ps};
@@ -40,7 +40,7 @@ pub struct RankMemory {
     cursor: Vec<u64>,
     capacity: u64,
     pub piece_bytes: u64,
-    done: Vec<(u32, Ps)>,
+    done: Vec<Finished>,
 }
 
 impl RankMemory {
@@ -89,26 +89,17 @@ impl RankMemory {
     /// Runs every stack with work due by fabric cycle `c` (time `t`); calls
     /// `f(access)` for each access that finished.
     pub fn advance(&mut self, c: Cycle, t: Ps, mut f: impl FnMut(Access)) -> Result<()> {
-        for d in 0..self.devices.len() {
-            if self.devices[d].wake > c {
-                continue;
-            }
-            let mut done = std::mem::take(&mut self.done);
-            self.devices[d].advance(t, &mut done)?;
-            for &(id, _) in &done {
-                f(self.accesses[id as usize]);
-            }
-            done.clear();
-            self.done = done;
+        let mut done = std::mem::take(&mut self.done);
+        advance_due(&mut self.devices, c, t, &mut done)?;
+        for &(_, id, _) in &done {
+            f(self.accesses[id as usize]);
         }
+        done.clear();
+        self.done = done;
         Ok(())
     }
 
     pub fn next_event(&self) -> Option<Cycle> {
-        self.devices
-            .iter()
-            .map(|d| d.wake)
-            .filter(|&w| w != Cycle::MAX)
-            .min()
+        next_wake(&self.devices)
     }
 }

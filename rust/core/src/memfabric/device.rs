@@ -71,8 +71,8 @@ impl Device {
     }
 
     /// Runs the stack through every CK cycle starting at or before `t`;
-    /// returns the rows whose accesses finished, with the time they did.
-    pub fn advance(&mut self, t: Ps, done: &mut Vec<(u32, Ps)>) -> Result<()> {
+    /// appends `(endpoint, row, finished at)` for each access that finished.
+    pub fn advance(&mut self, t: Ps, done: &mut Vec<Finished>) -> Result<()> {
         let last = self.ck.cycle_at_or_after(t + 1); // first CK cycle after t
         while let Some(h) = self.mem.next_event() {
             if h >= last {
@@ -84,7 +84,7 @@ impl Device {
             let feed = self.mem.done_feed.as_mut().expect("set in new");
             for r in feed.drain(..) {
                 let at = self.mem.finished[r as usize];
-                done.push((self.row_of[r as usize], self.ck.start_ps(at)));
+                done.push((self.endpoint, self.row_of[r as usize], self.ck.start_ps(at)));
             }
         }
         self.update_wake();
@@ -97,4 +97,31 @@ impl Device {
                 .cycle_at_or_after(self.ck.start_ps(h.max(self.ck_next)))
         });
     }
+}
+
+/// An access a stack finished: `(endpoint, row, time)`.
+pub type Finished = (u32, u32, Ps);
+
+/// Runs every device with work due by fabric cycle `c` up to time `t`,
+/// appending what finished to `done` in device order (the memory fabric's
+/// stacks and a collective's ranks' stacks alike).
+pub fn advance_due(
+    devices: &mut [Device],
+    c: Cycle,
+    t: Ps,
+    done: &mut Vec<Finished>,
+) -> Result<()> {
+    for d in devices.iter_mut().filter(|d| d.wake <= c) {
+        d.advance(t, done)?;
+    }
+    Ok(())
+}
+
+/// The first fabric cycle at which any device has work.
+pub fn next_wake(devices: &[Device]) -> Option<Cycle> {
+    devices
+        .iter()
+        .map(|d| d.wake)
+        .filter(|&w| w != Cycle::MAX)
+        .min()
 }

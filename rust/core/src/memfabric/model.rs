@@ -19,7 +19,7 @@
 //! complete their request.
 
 use super::address::AddressMap;
-use super::device::Device;
+use super::device::{advance_due, next_wake, Device, Finished};
 use super::requester::Requester;
 use crate::engine::{Activity, Model};
 use crate::error::{Result, WaitingChannel};
@@ -121,7 +121,7 @@ pub struct MemoryFabric {
     packing: Packing,
     left: u64,
     /// Scratch (reused: no allocation per cycle).
-    done: Vec<(u32, Ps)>,
+    done: Vec<Finished>,
     feed: Vec<MsgId>,
 }
 
@@ -252,40 +252,34 @@ impl MemoryFabric {
 
     /// Stacks run up to `t`; finished accesses answer.
     fn run_memories(&mut self, c: Cycle, t: Ps, act: &mut Activity) -> Result<()> {
-        for d in 0..self.devices.len() {
-            if self.devices[d].wake > c {
-                continue;
-            }
-            let mut done = std::mem::take(&mut self.done);
-            self.devices[d].advance(t, &mut done)?;
-            for &(row, at) in &done {
-                act.progressed = true;
-                let r = row as usize;
-                self.rows.memory_ps[r] = at;
-                let (requester, endpoint) =
-                    (self.rows.requester[r] as usize, self.devices[d].endpoint);
-                let from = self.requesters[requester].endpoint;
-                if from == endpoint {
-                    self.complete(row, t);
+        let mut done = std::mem::take(&mut self.done);
+        advance_due(&mut self.devices, c, t, &mut done)?;
+        for &(endpoint, row, at) in &done {
+            act.progressed = true;
+            let r = row as usize;
+            self.rows.memory_ps[r] = at;
+            let requester = self.rows.requester[r] as usize;
+            let from = self.requesters[requester].endpoint;
+            if from == endpoint {
+                self.complete(row, t);
+            } else {
+                let data = if self.rows.write[r] {
+                    0
                 } else {
-                    let data = if self.rows.write[r] {
-                        0
-                    } else {
-                        self.requesters[requester].bytes as u64
-                    };
-                    self.send(
-                        endpoint,
-                        from,
-                        self.response_header + data,
-                        Kind::Response,
-                        row,
-                        c,
-                    );
-                }
+                    self.requesters[requester].bytes as u64
+                };
+                self.send(
+                    endpoint,
+                    from,
+                    self.response_header + data,
+                    Kind::Response,
+                    row,
+                    c,
+                );
             }
-            done.clear();
-            self.done = done;
         }
+        done.clear();
+        self.done = done;
         Ok(())
     }
 
@@ -432,11 +426,7 @@ impl Model for MemoryFabric {
 
     fn next_event(&self) -> Option<Cycle> {
         let net = self.net.next_event();
-        let mem = self
-            .devices
-            .iter()
-            .map(|d| d.wake)
-            .filter(|&w| w != Cycle::MAX);
+        let mem = next_wake(&self.devices);
         let issue = self
             .requesters
             .iter()
