@@ -524,9 +524,16 @@ def test_nvls_and_reduction_units_refuse_what_they_cannot_do():
     # units 8..15 are on switch 0, 16..23 on switch 1: no route between them
     with pytest.raises(fs.SpecError, match=r"traffic\.dst\[0\].*reduction units of switches 0 and 1"):
         fab.run(fs.traffic.messages(8, 16, 64))
-    # a unit reaches a GPU and a GPU a unit, on the unit's plane
+    # a unit reaches a GPU and a GPU a unit, on the unit's plane (switch 1 = node 41)
     res = fab.run(fs.traffic.messages([0, 16], [16, 3], 64))
     assert res.complete
+    links = res.links
+    carried = {
+        (int(a), int(b))
+        for a, b, p in zip(links["src"], links["dst"], links["payload_bytes"], strict=True)
+        if p
+    }
+    assert carried == {(0, 41), (41, 16), (16, 41), (41, 3)}
     with pytest.raises(fs.SpecError, match="reduction_ports"):
         fs.Fabric(topology=fs.topology.switch_star(4, reduction_ports=5), link=NOC)
     with pytest.raises(fs.SpecError, match="reduction_ports"):

@@ -84,7 +84,18 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn deliver(&mut self, msg: MsgId, c: Cycle) -> Result<()> {
+    /// Message `msg` arrived whole at endpoint `at` in cycle `c`.
+    fn deliver(&mut self, msg: MsgId, at: Node, c: Cycle) -> Result<()> {
+        let dst = self.log.dst[msg];
+        if at != Node::Endpoint(EndpointId(dst)) {
+            return Err(Error::Invariant {
+                cycle: c,
+                message: format!(
+                    "message {} for endpoint {dst} was delivered at {at:?}: misrouted",
+                    msg.0
+                ),
+            });
+        }
         let slot = &mut self.log.deliver[msg];
         if *slot != NEVER {
             return Err(Error::Invariant {
@@ -488,7 +499,7 @@ impl LinkDir {
             }
         }
         if flit.is(Flit::MSG_TAIL) && !self.to_router {
-            tally.deliver(flit.msg, c)?;
+            tally.deliver(flit.msg, self.dst, c)?;
         }
         Ok(())
     }
@@ -755,7 +766,37 @@ impl LinkDir {
 
 #[cfg(test)]
 mod tests {
-    use super::Pace;
+    use super::{Node, Pace, Tally};
+    use crate::ids::{EndpointId, IdVec, MsgId};
+    use crate::network::{MessageLog, NEVER};
+
+    #[test]
+    fn a_message_delivered_anywhere_but_its_destination_is_an_error() {
+        let never = || IdVec::from_vec(vec![NEVER; 1]);
+        let mut tally = Tally {
+            log: MessageLog {
+                dst: IdVec::from_vec(vec![3]),
+                offer: never(),
+                send: never(),
+                deliver: never(),
+                order: never(),
+                corrupt: IdVec::from_vec(vec![false]),
+            },
+            delivered: 0,
+            events: 0,
+            fresh: None,
+            sent: None,
+        };
+        let e = tally.deliver(MsgId(0), Node::Endpoint(EndpointId(1)), 7);
+        assert!(e.unwrap_err().to_string().contains("misrouted"));
+        tally
+            .deliver(MsgId(0), Node::Endpoint(EndpointId(3)), 7)
+            .unwrap();
+        assert_eq!((tally.delivered, tally.log.deliver[MsgId(0)]), (1, 7));
+        assert!(tally
+            .deliver(MsgId(0), Node::Endpoint(EndpointId(3)), 8)
+            .is_err());
+    }
 
     #[test]
     fn a_paced_link_keeps_its_exact_long_run_rate() {

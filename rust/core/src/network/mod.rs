@@ -57,6 +57,9 @@ pub struct Endpoint {
 /// Per-message timestamps (cycles) and flags, indexed by message.
 #[derive(Clone, Debug)]
 pub struct MessageLog {
+    /// Destination endpoint of each message (what routers route on, and
+    /// what every delivery is checked against).
+    pub dst: IdVec<MsgId, u32>,
     /// The cycle each message is offered at its source (its age for
     /// oldest-first allocation).
     pub offer: IdVec<MsgId, Cycle>,
@@ -92,8 +95,6 @@ pub struct Network {
     pub dirs: IdVec<LinkDirId, LinkDir>,
     pub tally: Tally,
     pub routed: Option<Routed>,
-    /// Destination endpoint of each message (what routers route on).
-    msg_dst: IdVec<MsgId, u32>,
     /// Each message's route choice (randomized and adaptive routing).
     msg_choice: IdVec<MsgId, u32>,
     drain: Option<DrainParams>,
@@ -302,6 +303,7 @@ impl Network {
             dirs,
             tally: Tally {
                 log: MessageLog {
+                    dst: IdVec::from_vec(traffic.dst.clone()),
                     offer: IdVec::from_vec(offer),
                     send: IdVec::from_vec(vec![NEVER; m]),
                     deliver: IdVec::from_vec(vec![NEVER; m]),
@@ -314,7 +316,6 @@ impl Network {
                 sent: None,
             },
             routed,
-            msg_dst: IdVec::from_vec(traffic.dst.clone()),
             msg_choice: IdVec::from_vec(vec![router::NO_CHOICE; m]),
             drain,
             admitted: 0,
@@ -361,7 +362,7 @@ impl Network {
         log.deliver.push(NEVER);
         log.order.push(NEVER);
         log.corrupt.push(false);
-        self.msg_dst.push(dst);
+        log.dst.push(dst);
         self.msg_choice.push(router::NO_CHOICE);
         let port = pick_port(&mut self.ports, self.routed.as_ref(), src, dst);
         self.endpoints[port as usize].tx.offer(at, id, bytes, vc);
@@ -416,7 +417,7 @@ impl Network {
         self.ports.of(src).find_map(|p| {
             self.endpoints[p as usize]
                 .tx
-                .find_unstarted(vc, depth, |m| self.msg_dst[m] == dst && wanted(m))
+                .find_unstarted(vc, depth, |m| self.tally.log.dst[m] == dst && wanted(m))
                 .map(|u| (p, u))
         })
     }
@@ -488,7 +489,6 @@ impl Model for Network {
             tally,
             admitted,
             routed,
-            msg_dst,
             msg_choice,
             ..
         } = self;
@@ -504,7 +504,6 @@ impl Model for Network {
             let ctx = RouterCtx {
                 graph: &rt.graph,
                 routing: &rt.routing,
-                msg_dst,
                 params,
             };
             for r in rt.routers.iter_mut() {

@@ -113,8 +113,6 @@ pub struct Router {
 pub struct RouterCtx<'a> {
     pub graph: &'a Graph,
     pub routing: &'a Routing,
-    /// Destination endpoint of each message.
-    pub msg_dst: &'a IdVec<MsgId, u32>,
     pub params: &'a LinkParams,
 }
 
@@ -255,7 +253,7 @@ impl Router {
                 if self.state[p * vcs + v] == VcState::Idle {
                     let front = *rx.front(v).expect("a nonempty VC has a front");
                     let class = self.routing_class(v, ctx.routing);
-                    let dst = crate::ids::EndpointId(ctx.msg_dst[front.msg]);
+                    let dst = crate::ids::EndpointId(tally.log.dst[front.msg]);
                     // Randomized and adaptive routing pick once per message,
                     // at its first router; others ignore the choice.
                     let choice = if ctx.routing.choices() > 1 {
