@@ -134,9 +134,9 @@ impl RxPort {
         self.bufs[vc].len()
     }
 
-    /// The flits of `vc`'s buffer, front first.
-    pub fn flits(&self, vc: usize) -> impl Iterator<Item = &Flit> {
-        self.bufs[vc].iter()
+    /// The flits of `vc`'s buffer, front first, as two runs.
+    pub fn flits(&self, vc: usize) -> (&[Flit], &[Flit]) {
+        self.bufs[vc].as_slices()
     }
 
     pub fn capacity(&self) -> u32 {

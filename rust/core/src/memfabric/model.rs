@@ -467,14 +467,16 @@ impl Model for MemoryFabric {
             let share = self.response_vc as usize;
             for d in self.net.dirs.iter() {
                 for vc in 0..self.net.params.vcs as usize {
+                    let (front, wrapped) = self.net.buffered(d, vc);
                     let want = if vc >= share {
                         Kind::Response
                     } else {
                         Kind::Request
                     };
-                    if let Some(f) =
-                        d.rx.flits(vc)
-                            .find(|f| self.msg_kind[f.msg.index()] != want)
+                    if let Some(f) = front
+                        .iter()
+                        .chain(wrapped)
+                        .find(|f| self.msg_kind[f.msg.index()] != want)
                     {
                         return Err(crate::error::Error::Invariant {
                             cycle: c,

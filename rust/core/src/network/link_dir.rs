@@ -10,6 +10,7 @@
 //!     <------------------ credits (credit wire, coalesced) ------------------------------+
 //! ```
 
+use super::router_ports::{RouterPorts, NO_PORT};
 use super::{MessageLog, NEVER};
 use crate::endpoint::{RxPort, TxPort};
 use crate::engine::Activity;
@@ -223,9 +224,14 @@ impl Pace {
 pub struct LinkDir {
     pub src: Node,
     pub dst: Node,
-    /// The receiver is a router input port: flits wait in its buffers until
-    /// the router forwards them (`pop_for_router`), which returns the credit.
+    /// The receiver is a router input port: flits wait in its buffers (input
+    /// `input` of the routers' [`RouterPorts`], not `rx`) until the router
+    /// forwards them ([`LinkDir::forwarded`] returns the credit).
     to_router: bool,
+    input: u32,
+    /// The sender is router port `output` of the [`RouterPorts`], which
+    /// keeps this direction's credits (`credits` is unused then).
+    output: u32,
     /// The receiver is an endpoint that takes flits itself (`take`) when it
     /// has room for them, as a memory device does: until then they wait in
     /// the buffers and hold their credits (backpressure into the fabric).
@@ -238,7 +244,8 @@ pub struct LinkDir {
     /// Credits and ACK/NAKs on their way back to this direction's sender:
     /// one return path (as PCIe's DLLPs carry both), one latency.
     back_wire: DelayLine<Back>,
-    /// The sender's credits: free buffers of the receiver, per VC.
+    /// The sender's credits: free buffers of the receiver, per VC (an
+    /// endpoint sender's; a router's are in the [`RouterPorts`]).
     pub credits: CreditCounters,
     pub rx: RxPort,
     pub sender: Option<ReplaySender>,
@@ -315,6 +322,8 @@ impl LinkDir {
             src,
             dst,
             to_router,
+            input: NO_PORT,
+            output: NO_PORT,
             held: false,
             extra_delay,
             timing: DirTiming {
@@ -385,7 +394,13 @@ impl LinkDir {
     /// NAK), ACK/NAKs reach the sender, credits reach `tx`, and a paced
     /// receiver drains.
     #[inline]
-    pub fn inputs(&mut self, c: Cycle, tally: &mut Tally, act: &mut Activity) -> Result<()> {
+    pub fn inputs(
+        &mut self,
+        c: Cycle,
+        tally: &mut Tally,
+        act: &mut Activity,
+        rp: &mut RouterPorts,
+    ) -> Result<()> {
         // An unpaced receiver drains everything it holds every cycle, so
         // consuming what the link layer passes up at once (see `pass_up`) is
         // exactly accept + drain.
@@ -405,10 +420,10 @@ impl LinkDir {
             if verdict == Verdict::Drop {
                 continue;
             }
-            self.pass_up(flit, c, tally, act)?;
+            self.pass_up(flit, c, tally, act, rp)?;
             // Selective repeat: flits held past the gap this one filled.
             while let Some(held) = self.receiver.as_mut().and_then(|r| r.next_released(c)) {
-                self.pass_up(held, c, tally, act)?;
+                self.pass_up(held, c, tally, act, rp)?;
             }
         }
         if let Some(r) = &mut self.receiver {
@@ -430,6 +445,9 @@ impl LinkDir {
         while let Some(back) = self.back_wire.pop_due(c) {
             tally.events += 1;
             match back {
+                Back::Credit(vc) if self.output != NO_PORT => {
+                    rp.give_credit(self.output, vc as usize)
+                }
                 Back::Credit(vc) => self.credits.give(vc as usize),
                 Back::Ack(ctrl) => {
                     if let Some(s) = &mut self.sender {
@@ -448,7 +466,8 @@ impl LinkDir {
             }
             act.busy |= self.rx.will_drain();
         }
-        self.note_occupancy(c);
+        let now = self.occupancy(rp);
+        self.note_occupancy(c, now);
         Ok(())
     }
 
@@ -461,21 +480,28 @@ impl LinkDir {
         c: Cycle,
         tally: &mut Tally,
         act: &mut Activity,
+        rp: &mut RouterPorts,
     ) -> Result<()> {
         act.progressed = true;
         if flit.is(Flit::UNDETECTED) || flit.is(Flit::DETECTED) {
             tally.log.corrupt[flit.msg] = true;
         }
-        if self.rx.is_unpaced() && !self.holds() {
+        let overflow = |vc: u8, capacity: u32| {
+            Error::Invariant {
+            cycle: c,
+            message: format!(
+                "{:?} received a flit on VC {vc} whose buffer already held {capacity} flits: sent without a credit",
+                self.dst
+            ),
+        }
+        };
+        if self.to_router {
+            rp.accept(self.input, flit)
+                .map_err(|o| overflow(o.vc, o.capacity))
+        } else if self.rx.is_unpaced() && !self.held {
             self.consume(flit, c, tally)
         } else {
-            self.rx.accept(flit).map_err(|o| Error::Invariant {
-                cycle: c,
-                message: format!(
-                    "{:?} received a flit on VC {} whose buffer already held {} flits: sent without a credit",
-                    self.dst, o.vc, o.capacity
-                ),
-            })
+            self.rx.accept(flit).map_err(|o| overflow(o.vc, o.capacity))
         }
     }
 
@@ -518,15 +544,87 @@ impl LinkDir {
         self.rx = RxPort::new(p.vcs, self.timing.credits_per_vc, None);
     }
 
-    /// The router (or a holding endpoint) takes the head flit of `vc`: the
-    /// buffer is free again and its credit heads back upstream; an
-    /// endpoint's message is delivered with its last flit.
-    #[inline]
-    pub fn pop_for_router(&mut self, vc: usize, c: Cycle, tally: &mut Tally) -> Result<Flit> {
-        let flit = self.rx.pop(vc).expect("the router forwards a flit it saw");
-        self.note_occupancy(c);
+    /// A holding endpoint takes the head flit of `vc`: the buffer is free
+    /// again and its credit heads back upstream; a message is delivered with
+    /// its last flit.
+    pub fn take_held(&mut self, vc: usize, c: Cycle, tally: &mut Tally) -> Result<Flit> {
+        debug_assert!(self.held);
+        let flit = self.rx.pop(vc).expect("the endpoint takes a flit it saw");
+        self.note_occupancy(c, self.rx.occupancy());
         self.consume(flit, c, tally)?;
         Ok(flit)
+    }
+
+    /// The router took `flit` from this direction's input buffer, which now
+    /// holds `occupancy` flits: its credit heads back upstream.
+    #[inline]
+    pub fn forwarded(&mut self, flit: Flit, c: Cycle, occupancy: u32, tally: &mut Tally) {
+        debug_assert!(self.to_router);
+        self.note_occupancy(c, occupancy);
+        // a router input never delivers, so consuming cannot fail
+        let _ = self.consume(flit, c, tally);
+    }
+
+    /// Makes this direction feed input `i` of the [`RouterPorts`].
+    pub fn feed_router_input(&mut self, i: u32) {
+        debug_assert!(self.to_router);
+        self.input = i;
+    }
+
+    /// Makes this direction leave output `o` of the [`RouterPorts`], which
+    /// keeps its credits from now on.
+    pub fn leave_router_output(&mut self, o: u32) {
+        debug_assert!(matches!(self.src, Node::Router(..)));
+        self.output = o;
+    }
+
+    /// The sender's credits of `vc`.
+    pub fn credits_of(&self, vc: usize, rp: &RouterPorts) -> u32 {
+        if self.output != NO_PORT {
+            rp.credits(self.output, vc)
+        } else {
+            self.credits.get(vc)
+        }
+    }
+
+    /// Every new flit is sent as soon as it is given: no retry (whose
+    /// replays and full buffer hold new flits back) and no pacing.
+    pub fn always_accepts(&self) -> bool {
+        self.sender.is_none() && self.timing.pace.unpaced()
+    }
+
+    /// The router input this direction feeds, if it feeds one.
+    #[inline]
+    pub fn router_input(&self) -> Option<u32> {
+        (self.input != NO_PORT).then_some(self.input)
+    }
+
+    /// Flits held at the receiver, over all VCs.
+    #[inline]
+    fn occupancy(&self, rp: &RouterPorts) -> u32 {
+        if self.to_router {
+            rp.occupancy(self.input)
+        } else {
+            self.rx.occupancy()
+        }
+    }
+
+    /// The flits the receiver holds on `vc`, front first, as two runs.
+    pub fn buffered<'a>(&'a self, vc: usize, rp: &'a RouterPorts) -> (&'a [Flit], &'a [Flit]) {
+        if self.to_router {
+            rp.flits(self.input, vc)
+        } else {
+            self.rx.flits(vc)
+        }
+    }
+
+    /// The receiver's buffer size per VC.
+    pub fn buffer_capacity(&self, rp: &RouterPorts) -> u32 {
+        if self.to_router {
+            rp.capacity(self.input)
+        } else {
+            self.rx.capacity()
+        }
     }
 
     /// Whether a new flit given at cycle `c` would be sent (no replay due or
@@ -657,8 +755,7 @@ impl LinkDir {
     /// nothing is done in cycles where it does not change; the value at the
     /// end of a cycle is the one that counts).
     #[inline]
-    pub fn note_occupancy(&mut self, c: Cycle) {
-        let now = self.rx.occupancy();
+    fn note_occupancy(&mut self, c: Cycle, now: u32) {
         if now != self.occ_value {
             self.stats
                 .occupancy
@@ -701,7 +798,7 @@ impl LinkDir {
     /// Credits of `vc` in each place they can be: `(at sender, spent on flits
     /// not yet accepted, buffered, on their way back or held back)`. Counts
     /// what the wires and buffers hold rather than trusting counters.
-    pub fn credit_census(&self, vc: usize) -> (u32, u32, u32, u32) {
+    pub fn credit_census(&self, vc: usize, rp: &RouterPorts) -> (u32, u32, u32, u32) {
         let unaccepted = match (&self.sender, &self.receiver) {
             (Some(s), Some(r)) => s
                 .unacked_from(r.expected)
@@ -715,11 +812,17 @@ impl LinkDir {
         } as u32;
         let returning = self.credits_on_back_wire(vc);
         (
-            self.credits.get(vc),
+            self.credits_of(vc, rp),
             unaccepted,
-            self.rx.len(vc) as u32,
+            self.buffered_len(vc, rp),
             returning + self.pending_credits[vc] + self.lost_credits[vc],
         )
+    }
+
+    /// Flits the receiver holds on `vc`.
+    pub fn buffered_len(&self, vc: usize, rp: &RouterPorts) -> u32 {
+        let (a, b) = self.buffered(vc, rp);
+        (a.len() + b.len()) as u32
     }
 
     fn credits_on_back_wire(&self, vc: usize) -> u32 {
@@ -733,15 +836,21 @@ impl LinkDir {
     }
 
     /// A snapshot of this direction's link-layer state.
-    pub fn state(&self, tx: Option<&TxPort>, vcs: usize, endpoints: usize) -> LinkState {
+    pub fn state(
+        &self,
+        tx: Option<&TxPort>,
+        vcs: usize,
+        endpoints: usize,
+        rp: &RouterPorts,
+    ) -> LinkState {
         let per_vc = |f: &dyn Fn(usize) -> u32| (0..vcs).map(f).collect::<Vec<u32>>();
         LinkState {
             src: self.src.index(endpoints),
             dst: self.dst.index(endpoints),
-            credits: per_vc(&|v| self.credits.get(v)),
+            credits: per_vc(&|v| self.credits_of(v, rp)),
             queued_messages: tx.map_or_else(|| vec![0; vcs], |t| t.queued_messages()),
             flits_on_wire: self.wire.len() as u32,
-            buffered: per_vc(&|v| self.rx.len(v) as u32),
+            buffered: per_vc(&|v| self.buffered_len(v, rp)),
             credits_returning: per_vc(&|v| self.credits_on_back_wire(v) + self.pending_credits[v]),
             acks_in_flight: self
                 .back_wire

@@ -18,6 +18,7 @@
 pub mod link_dir;
 pub mod ports;
 pub mod router;
+pub mod router_ports;
 
 use crate::endpoint::tx::Unstarted;
 use crate::endpoint::TxPort;
@@ -35,6 +36,7 @@ use crate::traffic::MessageTraffic;
 pub use link_dir::{LinkDir, LinkDirStats, LinkState, Node, Pace, Source, Tally};
 use ports::EndpointPorts;
 use router::{Router, RouterCtx, Wait};
+use router_ports::RouterPorts;
 
 /// Marks a cycle that never came (message not sent / not delivered).
 pub const NEVER: Cycle = Cycle::MAX;
@@ -93,6 +95,8 @@ pub struct Network {
     /// Per link direction sent by an endpoint port: that port's index.
     port_of_dir: IdVec<LinkDirId, u32>,
     pub dirs: IdVec<LinkDirId, LinkDir>,
+    /// Every router input's buffers (empty without routers).
+    pub router_ports: RouterPorts,
     pub tally: Tally,
     pub routed: Option<Routed>,
     /// Each message's route choice (randomized and adaptive routing).
@@ -108,12 +112,14 @@ pub struct Network {
 /// and endpoints'): every packet whose head entered it fits in it whole,
 /// next to what is left of the packet at the front (a head only starts
 /// toward a buffer with room for its packet, at sources and at routers).
-fn cut_through_holds(d: &LinkDir, vc: usize, c: Cycle) -> Result<()> {
+fn cut_through_holds(d: &LinkDir, vc: usize, c: Cycle, rp: &RouterPorts) -> Result<()> {
     // Packets whose head is here count whole; the flits ahead of the first
     // head belong to a packet whose head has left, and count as they are.
     let mut need = 0u64;
     let mut before_head = true;
-    for f in d.rx.flits(vc) {
+    let (front, wrapped) = d.buffered(vc, rp);
+    let capacity = d.buffer_capacity(rp);
+    for f in front.iter().chain(wrapped) {
         if f.is(Flit::HEAD) {
             before_head = false;
             need += f.packet_flits as u64;
@@ -121,14 +127,14 @@ fn cut_through_holds(d: &LinkDir, vc: usize, c: Cycle) -> Result<()> {
             need += 1;
         }
     }
-    if need > d.rx.capacity() as u64 {
+    if need > capacity as u64 {
         return Err(Error::Invariant {
             cycle: c,
             message: format!(
                 "virtual cut-through: VC {vc} of link {:?}->{:?} holds packets needing {need} flits of buffer, more than its {}",
                 d.src,
                 d.dst,
-                d.rx.capacity()
+                capacity
             ),
         });
     }
@@ -180,7 +186,7 @@ impl Network {
         };
         // Per endpoint, the link directions its ports send on (one per plane).
         let mut out_of: Vec<Vec<LinkDirId>> = vec![Vec::new(); n];
-        let routed = match spec.topology.graph() {
+        let mut routed = match spec.topology.graph() {
             None => {
                 for (a, b) in spec.topology.links() {
                     let (ea, eb) = (Node::Endpoint(EndpointId(a)), Node::Endpoint(EndpointId(b)));
@@ -249,6 +255,26 @@ impl Network {
                 })
             }
         };
+        // Router ports' buffers and credits in one dense store, router by router.
+        let (mut capacity, mut credits) = (Vec::new(), Vec::new());
+        if let Some(rt) = &mut routed {
+            for r in &mut rt.routers {
+                r.first_port = capacity.len() as u32;
+                for p in 0..r.inputs.len() {
+                    let at = r.first_port + p as u32;
+                    capacity.push(r.inputs[p].map_or(0, |d| {
+                        dirs[d].feed_router_input(at);
+                        dirs[d].timing.credits_per_vc
+                    }));
+                    credits.push(r.outputs[p].map_or(0, |d| {
+                        dirs[d].leave_router_output(at);
+                        dirs[d].timing.credits_per_vc
+                    }));
+                }
+                r.note_outputs(&dirs);
+            }
+        }
+        let rp = RouterPorts::new(params.vcs as usize, &capacity, &credits);
         // An endpoint's messages go round its ports (planes) in the order given.
         let port_routers: Vec<Vec<u32>> = out_of
             .iter()
@@ -301,6 +327,7 @@ impl Network {
             ports,
             port_of_dir,
             dirs,
+            router_ports: rp,
             tally: Tally {
                 log: MessageLog {
                     dst: IdVec::from_vec(traffic.dst.clone()),
@@ -391,7 +418,7 @@ impl Network {
     /// Takes the head flit of `vc` from held link direction `d` at cycle `c`
     /// (its credit heads back; a message's last flit delivers it).
     pub fn take(&mut self, d: LinkDirId, vc: usize, c: Cycle) -> Result<Flit> {
-        self.dirs[d].pop_for_router(vc, c, &mut self.tally)
+        self.dirs[d].take_held(vc, c, &mut self.tally)
     }
 
     /// Splits every router's VCs into `k` message-class shares.
@@ -468,13 +495,18 @@ impl Network {
         Vec::new()
     }
 
+    /// The flits link direction `d`'s receiver holds on `vc`, front first, as two runs.
+    pub fn buffered<'a>(&'a self, d: &'a LinkDir, vc: usize) -> (&'a [Flit], &'a [Flit]) {
+        d.buffered(vc, &self.router_ports)
+    }
+
     /// Every link direction's state, in `res.links` order.
     pub fn state(&self) -> Vec<LinkState> {
         let vcs = self.params.vcs as usize;
         let n = self.num_endpoints();
         self.dirs
             .iter_enumerated()
-            .map(|(id, d)| d.state(self.tx_of(id), vcs, n))
+            .map(|(id, d)| d.state(self.tx_of(id), vcs, n, &self.router_ports))
             .collect()
     }
 }
@@ -486,6 +518,7 @@ impl Model for Network {
             params,
             endpoints,
             dirs,
+            router_ports: rp,
             tally,
             admitted,
             routed,
@@ -497,7 +530,7 @@ impl Model for Network {
         // exact checks; see `inputs_idle`, `output_idle`).
         for d in dirs.iter_mut() {
             if !d.inputs_idle(c) {
-                d.inputs(c, tally, &mut act)?;
+                d.inputs(c, tally, &mut act, rp)?;
             }
         }
         if let Some(rt) = routed {
@@ -507,7 +540,16 @@ impl Model for Network {
                 params,
             };
             for r in rt.routers.iter_mut() {
-                r.step(c, &ctx, dirs, tally, &mut act, &mut rt.pending, msg_choice)?;
+                r.step(
+                    c,
+                    &ctx,
+                    dirs,
+                    rp,
+                    tally,
+                    &mut act,
+                    &mut rt.pending,
+                    msg_choice,
+                )?;
             }
             for &d in &rt.router_sourced {
                 let given = rt.pending[d].take();
@@ -582,7 +624,7 @@ impl Model for Network {
         for d in self.dirs.iter() {
             let initial = d.timing.credits_per_vc;
             for vc in 0..self.params.vcs as usize {
-                let (a, w, b, r) = d.credit_census(vc);
+                let (a, w, b, r) = d.credit_census(vc, &self.router_ports);
                 if a + w + b + r != initial {
                     return Err(Error::Invariant {
                         cycle: c,
@@ -593,7 +635,7 @@ impl Model for Network {
                     });
                 }
                 if self.cut_through {
-                    cut_through_holds(d, vc, c)?;
+                    cut_through_holds(d, vc, c, &self.router_ports)?;
                 }
             }
         }
@@ -605,7 +647,7 @@ impl Model for Network {
         for ep in &self.endpoints {
             let (e, d) = (ep.endpoint, &self.dirs[ep.out]);
             for (vc, queued) in ep.tx.credit_starved_vcs(&d.credits) {
-                let held = d.rx.len(vc);
+                let held = d.buffered_len(vc, &self.router_ports);
                 let drains = match d.dst {
                     Node::Router(r, p) => format!("is router {r}'s input port {p}"),
                     Node::Endpoint(_) if d.rx.drains_at_all() => "drains".to_string(),
@@ -632,7 +674,7 @@ impl Model for Network {
             let n = self.num_endpoints() as u32;
             let mut blocked = Vec::new();
             for r in &rt.routers {
-                for (port, vc, why) in r.blocked(&self.dirs) {
+                for (port, vc, why) in r.blocked(&self.router_ports) {
                     blocked.push(WaitingChannel {
                         node: n + r.id,
                         port,

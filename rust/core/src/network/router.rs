@@ -1,5 +1,5 @@
 //! An input-queued virtual-channel router (BookSim, Garnet): per input port
-//! and VC a buffer (the arriving link direction's receive buffer), and per
+//! and VC a buffer (in the network's dense [`RouterPorts`]), and per
 //! cycle route computation, VC allocation, switch allocation and traversal.
 //!
 //! Wormhole switching: a packet's head flit is routed and wins an output VC
@@ -12,6 +12,7 @@
 //! `pipeline_cycles` before a forwarded flit reaches its output link.
 
 use super::link_dir::{LinkDir, Tally};
+use super::router_ports::RouterPorts;
 use crate::engine::Activity;
 use crate::error::Result;
 use crate::ids::{IdVec, LinkDirId, MsgId};
@@ -66,6 +67,12 @@ enum VcState {
 #[derive(Clone, Debug)]
 pub struct Router {
     pub id: RouterId,
+    /// Port `p`'s input buffers and output credits are port `first_port + p`
+    /// of the [`RouterPorts`].
+    pub first_port: u32,
+    /// The outputs whose link takes every flit given (see
+    /// [`LinkDir::always_accepts`]): nothing to ask it per flit.
+    plain_outputs: Ports,
     /// Per port: the link direction arriving at / leaving it.
     pub inputs: Vec<Option<LinkDirId>>,
     pub outputs: Vec<Option<LinkDirId>>,
@@ -126,6 +133,8 @@ impl Router {
     pub fn new(id: RouterId, ports: usize, vcs: usize, spec: &RouterSpec) -> Self {
         Self {
             id,
+            first_port: 0,
+            plain_outputs: 0,
             inputs: vec![None; ports],
             outputs: vec![None; ports],
             vcs,
@@ -153,6 +162,22 @@ impl Router {
         self.inputs.len()
     }
 
+    /// Port `p`'s number in the [`RouterPorts`].
+    #[inline]
+    fn input(&self, p: usize) -> u32 {
+        self.first_port + p as u32
+    }
+
+    /// Notes which outputs' links take every flit given.
+    pub fn note_outputs(&mut self, dirs: &IdVec<LinkDirId, LinkDir>) {
+        self.plain_outputs = 0;
+        for (o, d) in self.outputs.iter().enumerate() {
+            if d.is_some_and(|d| dirs[d].always_accepts()) {
+                self.plain_outputs |= 1 << o;
+            }
+        }
+    }
+
     /// A message's route choice at its first router: a pinned hash of its
     /// id (Valiant's intermediate group), or, with adaptive routing (UGAL),
     /// the minimal route unless its first hop's queue (flits waiting here
@@ -162,6 +187,7 @@ impl Router {
         &self,
         ctx: &RouterCtx<'_>,
         dirs: &IdVec<LinkDirId, LinkDir>,
+        rp: &RouterPorts,
         p: usize,
         class: u8,
         dst: crate::ids::EndpointId,
@@ -187,12 +213,13 @@ impl Router {
                     VcState::Routed { out, .. } | VcState::Active { out, .. } => out == port,
                     VcState::Idle => false,
                 })
-                .map(|i| self.inputs[i / self.vcs].map_or(0, |d| dirs[d].rx.len(i % self.vcs)))
+                .map(|i| rp.len(self.input(i / self.vcs), i % self.vcs))
                 .sum();
             let downstream = self.outputs[port as usize].map_or(0, |d| {
-                let credits = &dirs[d].credits;
                 (0..self.vcs)
-                    .map(|v| dirs[d].timing.credits_per_vc - credits.get(v))
+                    .map(|v| {
+                        dirs[d].timing.credits_per_vc - rp.credits(self.input(port as usize), v)
+                    })
                     .sum::<u32>()
             });
             waiting as u32 + downstream
@@ -230,6 +257,7 @@ impl Router {
         c: Cycle,
         ctx: &RouterCtx<'_>,
         dirs: &mut IdVec<LinkDirId, LinkDir>,
+        rp: &mut RouterPorts,
         tally: &mut Tally,
         act: &mut Activity,
         pending: &mut IdVec<LinkDirId, Option<Flit>>,
@@ -240,9 +268,8 @@ impl Router {
         // Route computation for worms whose head reached the front (only
         // idle VCs that hold a flit look at it: one pass, bit masks).
         for p in 0..self.ports() {
-            let Some(d) = self.inputs[p] else { continue };
-            let rx = &dirs[d].rx;
-            let mut waiting = rx.nonempty();
+            let input = self.input(p);
+            let mut waiting = rp.nonempty(input);
             if waiting == 0 {
                 continue;
             }
@@ -251,14 +278,15 @@ impl Router {
                 let v = waiting.trailing_zeros() as usize;
                 waiting &= waiting - 1;
                 if self.state[p * vcs + v] == VcState::Idle {
-                    let front = *rx.front(v).expect("a nonempty VC has a front");
+                    let front = *rp.front(input, v).expect("a nonempty VC has a front");
                     let class = self.routing_class(v, ctx.routing);
                     let dst = crate::ids::EndpointId(tally.log.dst[front.msg]);
                     // Randomized and adaptive routing pick once per message,
                     // at its first router; others ignore the choice.
                     let choice = if ctx.routing.choices() > 1 {
                         if choices[front.msg] == NO_CHOICE {
-                            choices[front.msg] = self.choose(ctx, dirs, p, class, dst, front.msg);
+                            choices[front.msg] =
+                                self.choose(ctx, dirs, rp, p, class, dst, front.msg);
                         }
                         choices[front.msg]
                     } else {
@@ -289,7 +317,7 @@ impl Router {
                 let start = self.va_rr as usize;
                 for i in (start..n_in).chain(0..start) {
                     if matches!(self.state[i], VcState::Routed { .. }) {
-                        self.allocate_vc(i, c, ctx.routing, dirs);
+                        self.allocate_vc(i, c, ctx.routing, rp);
                     }
                 }
             }
@@ -301,12 +329,12 @@ impl Router {
                         .filter(|&i| matches!(self.state[i as usize], VcState::Routed { .. })),
                 );
                 let front = |i: u32| {
-                    let d = self.inputs[i as usize / vcs].expect("routed input has a link");
-                    dirs[d].rx.front(i as usize % vcs).expect("routed").msg
+                    let input = self.input(i as usize / vcs);
+                    rp.front(input, i as usize % vcs).expect("routed").msg
                 };
                 order.sort_unstable_by_key(|&i| age(tally, front(i)));
                 for &i in &order {
-                    self.allocate_vc(i as usize, c, ctx.routing, dirs);
+                    self.allocate_vc(i as usize, c, ctx.routing, rp);
                 }
                 self.va_order = order;
             }
@@ -314,15 +342,12 @@ impl Router {
         // Switch allocation over the VCs whose head flit has a credit
         // downstream and an output link that takes it.
         for p in 0..self.ports() {
-            self.ready[p] = match self.inputs[p] {
-                Some(d) => self.ready_vcs(p, d, c, dirs),
-                None => 0,
-            };
+            self.ready[p] = self.ready_vcs(p, rp.nonempty(self.input(p)), c, dirs, rp);
         }
         self.grants.iter_mut().for_each(|g| *g = None);
         match self.allocator {
             Allocator::Islip => self.islip(),
-            Allocator::RoundRobin | Allocator::OldestFirst => self.separable(dirs, tally),
+            Allocator::RoundRobin | Allocator::OldestFirst => self.separable(rp, tally),
         }
         // Traversal.
         let worm_ends = |f: &Flit| match ctx.params.packing {
@@ -339,11 +364,13 @@ impl Router {
             };
             let in_dir = self.inputs[p].expect("granted input has a link");
             let out_dir = self.outputs[o].expect("granted output has a link");
-            let mut flit = dirs[in_dir].pop_for_router(v, c, tally)?;
+            let input = self.input(p);
+            let mut flit = rp.pop(input, v);
+            dirs[in_dir].forwarded(flit, c, rp.occupancy(input), tally);
             flit.vc = out_vc as u8;
             // The last hop's channel verdict was handled at its receiver.
             flit.flags &= !(Flit::DETECTED | Flit::UNDETECTED | Flit::CORRECTED);
-            dirs[out_dir].credits.take(out_vc as usize);
+            rp.take_credit(self.input(o), out_vc as usize);
             pending[out_dir] = Some(flit);
             act.progressed = true;
             if worm_ends(&flit) {
@@ -354,12 +381,19 @@ impl Router {
         Ok(())
     }
 
-    /// The VCs of input port `p` (fed by `d`) whose head flit could cross
-    /// the switch this cycle, as a mask.
-    fn ready_vcs(&self, p: usize, d: LinkDirId, c: Cycle, dirs: &IdVec<LinkDirId, LinkDir>) -> u64 {
+    /// The VCs of input port `p` (`held` its non-empty ones) whose head flit
+    /// could cross the switch this cycle, as a mask.
+    fn ready_vcs(
+        &self,
+        p: usize,
+        held: u64,
+        c: Cycle,
+        dirs: &IdVec<LinkDirId, LinkDir>,
+        rp: &RouterPorts,
+    ) -> u64 {
         let vcs = self.vcs;
         let mut ready = 0u64;
-        let mut held = dirs[d].rx.nonempty();
+        let mut held = held;
         while held != 0 {
             let v = held.trailing_zeros() as usize;
             held &= held - 1;
@@ -370,8 +404,9 @@ impl Router {
                 if at > c {
                     continue; // the head is still in VC allocation's stage
                 }
-                let out_dir = &dirs[od];
-                if out_dir.credits.get(out_vc as usize) > 0 && out_dir.accepts_new(c) {
+                if rp.credits(self.input(out as usize), out_vc as usize) > 0
+                    && (self.plain_outputs >> out & 1 == 1 || dirs[od].accepts_new(c))
+                {
                     ready |= 1 << v;
                 }
             }
@@ -382,12 +417,11 @@ impl Router {
     /// Separable input-first allocation: each input port offers one ready
     /// VC, then each output port grants one offer; round-robin or
     /// oldest-first at both stages.
-    fn separable(&mut self, dirs: &IdVec<LinkDirId, LinkDir>, tally: &Tally) {
+    fn separable(&mut self, rp: &RouterPorts, tally: &Tally) {
         let vcs = self.vcs;
-        let head_age = |p: usize, v: usize| {
-            let d = self.inputs[p].expect("a ready input has a link");
-            age(tally, dirs[d].rx.front(v).expect("ready").msg)
-        };
+        let first = self.first_port;
+        let head_age =
+            |p: usize, v: usize| age(tally, rp.front(first + p as u32, v).expect("ready").msg);
         let mut offers = std::mem::take(&mut self.offers);
         let mut asking = std::mem::take(&mut self.asking);
         asking.iter_mut().for_each(|a| *a = 0);
@@ -488,13 +522,7 @@ impl Router {
     }
 
     /// Gives input VC `i`, if routed, a free VC of its class on its output.
-    fn allocate_vc(
-        &mut self,
-        i: usize,
-        c: Cycle,
-        routing: &Routing,
-        dirs: &IdVec<LinkDirId, LinkDir>,
-    ) {
+    fn allocate_vc(&mut self, i: usize, c: Cycle, routing: &Routing, rp: &RouterPorts) {
         let VcState::Routed { out, class, at } = self.state[i] else {
             return;
         };
@@ -505,8 +533,8 @@ impl Router {
         let o = out as usize;
         // Virtual cut-through: only into a buffer with room for the packet.
         let need = if self.cut_through {
-            let d = self.inputs[i / vcs].expect("a routed input has a link");
-            dirs[d].rx.front(i % vcs).expect("routed").packet_flits as u32
+            let input = self.input(i / vcs);
+            rp.front(input, i % vcs).expect("routed").packet_flits as u32
         } else {
             0
         };
@@ -515,7 +543,7 @@ impl Router {
         let first = self.vc_rr[o].clamp(lo, hi.max(lo + 1) - 1);
         if let Some(out_vc) = (first..hi).chain(lo..first).find(|&w| {
             self.owner[o * vcs + w as usize] == FREE
-                && (need == 0 || out_dir.is_some_and(|d| dirs[d].credits.get(w as usize) >= need))
+                && (need == 0 || out_dir.is_some() && rp.credits(self.input(o), w as usize) >= need)
         }) {
             self.vc_rr[o] = out_vc + 1;
             self.owner[o * vcs + out_vc as usize] = i as u32;
@@ -557,13 +585,12 @@ impl Router {
     }
 
     /// Input VCs that hold flits and cannot move: `(port, VC, why)`.
-    pub fn blocked(&self, dirs: &IdVec<LinkDirId, LinkDir>) -> Vec<(u32, u32, String)> {
+    pub fn blocked(&self, rp: &RouterPorts) -> Vec<(u32, u32, String)> {
         let vcs = self.vcs;
         let mut out = Vec::new();
         for p in 0..self.ports() {
-            let Some(d) = self.inputs[p] else { continue };
             for v in 0..vcs {
-                if dirs[d].rx.front(v).is_none() {
+                if rp.front(self.input(p), v).is_none() {
                     continue;
                 }
                 let why = match self.state[p * vcs + v] {

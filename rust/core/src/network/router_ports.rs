@@ -1,0 +1,270 @@
+//! Every router port's flow-control state in one dense store: its input
+//! buffers and its output credits.
+//!
+//! A router reads all its ports' VC state every cycle; kept inside the link
+//! directions (large structs, per-VC queues and counters each in its own
+//! allocation) that took several dependent cache misses per port on large
+//! meshes. Here port `p` of router `r` is `first[r] + p` (its input and its
+//! output share the number), so a router's ports sit next to each other,
+//! every input VC is a ring in one flat array of flits, and every output
+//! VC's credits a counter in one flat array.
+
+use crate::link::Flit;
+
+/// Not a router port (a link direction's endpoint end).
+pub const NO_PORT: u32 = u32::MAX;
+
+/// One input port: its non-empty VCs, flits held, and where its rings are.
+#[derive(Clone, Copy, Debug, Default)]
+struct Port {
+    /// Bit `v` set iff VC `v` holds a flit.
+    nonempty: u64,
+    occupancy: u32,
+    /// Flits per VC (the arriving link's credits per VC).
+    capacity: u32,
+    /// Index of VC 0's ring in `flits`; VC `v`'s is `v * capacity` further.
+    base: usize,
+}
+
+/// One VC's ring: index of its oldest flit and how many it holds.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ring {
+    head: u32,
+    len: u32,
+}
+
+/// A flit arrived for a VC whose buffer was already full: the sender sent
+/// without a credit. Always an engine bug or a broken credit protocol.
+#[derive(Debug)]
+pub struct Overflow {
+    pub vc: u8,
+    pub capacity: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RouterPorts {
+    vcs: usize,
+    ports: Vec<Port>,
+    /// Per (input, VC).
+    rings: Vec<Ring>,
+    flits: Vec<Flit>,
+    /// Per (output, VC): the credits of the link direction leaving it (free
+    /// buffers downstream); and per output, the VCs that have one.
+    credits: Vec<u32>,
+    credit_mask: Vec<u64>,
+}
+
+impl RouterPorts {
+    /// Ports with `vcs` VCs each, the `i`th buffering `capacity[i]` flits
+    /// per input VC and starting with `credits[i]` credits per output VC.
+    pub fn new(vcs: usize, capacity: &[u32], credits: &[u32]) -> Self {
+        debug_assert_eq!(capacity.len(), credits.len());
+        let mut base = 0;
+        let ports = capacity
+            .iter()
+            .map(|&cap| {
+                let p = Port {
+                    nonempty: 0,
+                    occupancy: 0,
+                    capacity: cap,
+                    base,
+                };
+                base += vcs * cap as usize;
+                p
+            })
+            .collect::<Vec<_>>();
+        let all = crate::link::credits::low_bits(vcs as u32);
+        Self {
+            vcs,
+            rings: vec![Ring::default(); ports.len() * vcs],
+            ports,
+            flits: vec![Flit::default(); base],
+            credits: credits
+                .iter()
+                .flat_map(|&k| std::iter::repeat_n(k, vcs))
+                .collect(),
+            credit_mask: credits
+                .iter()
+                .map(|&k| if k > 0 { all } else { 0 })
+                .collect(),
+        }
+    }
+
+    /// Credits of VC `vc` of output `o`.
+    #[inline]
+    pub fn credits(&self, o: u32, vc: usize) -> u32 {
+        self.credits[o as usize * self.vcs + vc]
+    }
+
+    /// Spends a credit of VC `vc` of output `o` (which has one).
+    #[inline]
+    pub fn take_credit(&mut self, o: u32, vc: usize) {
+        let k = &mut self.credits[o as usize * self.vcs + vc];
+        debug_assert!(*k > 0);
+        *k -= 1;
+        if *k == 0 {
+            self.credit_mask[o as usize] &= !(1 << vc);
+        }
+    }
+
+    /// A credit of VC `vc` of output `o` came back.
+    #[inline]
+    pub fn give_credit(&mut self, o: u32, vc: usize) {
+        self.credits[o as usize * self.vcs + vc] += 1;
+        self.credit_mask[o as usize] |= 1 << vc;
+    }
+
+    /// Bit `v` set iff VC `v` of output `o` has a credit.
+    #[inline]
+    pub fn credit_mask(&self, o: u32) -> u64 {
+        self.credit_mask[o as usize]
+    }
+
+    /// Buffers a flit arriving at input `i`.
+    #[inline]
+    pub fn accept(&mut self, i: u32, flit: Flit) -> Result<(), Overflow> {
+        let port = &mut self.ports[i as usize];
+        let vc = flit.vc as usize;
+        let ring = &mut self.rings[i as usize * self.vcs + vc];
+        if ring.len >= port.capacity {
+            return Err(Overflow {
+                vc: flit.vc,
+                capacity: port.capacity,
+            });
+        }
+        let mut slot = ring.head + ring.len;
+        if slot >= port.capacity {
+            slot -= port.capacity;
+        }
+        self.flits[port.base + vc * port.capacity as usize + slot as usize] = flit;
+        ring.len += 1;
+        port.nonempty |= 1 << vc;
+        port.occupancy += 1;
+        Ok(())
+    }
+
+    /// The flit at the head of VC `vc` of input `i`.
+    #[inline]
+    pub fn front(&self, i: u32, vc: usize) -> Option<&Flit> {
+        let port = &self.ports[i as usize];
+        let ring = self.rings[i as usize * self.vcs + vc];
+        (ring.len > 0)
+            .then(|| &self.flits[port.base + vc * port.capacity as usize + ring.head as usize])
+    }
+
+    /// Takes the flit at the head of VC `vc` of input `i` (a router forwarding it).
+    ///
+    /// Contract: the VC holds a flit.
+    #[inline]
+    pub fn pop(&mut self, i: u32, vc: usize) -> Flit {
+        let port = &mut self.ports[i as usize];
+        let ring = &mut self.rings[i as usize * self.vcs + vc];
+        assert!(ring.len > 0, "a router forwards a flit it saw");
+        let flit = self.flits[port.base + vc * port.capacity as usize + ring.head as usize];
+        ring.head += 1;
+        if ring.head == port.capacity {
+            ring.head = 0;
+        }
+        ring.len -= 1;
+        if ring.len == 0 {
+            port.nonempty &= !(1 << vc);
+        }
+        port.occupancy -= 1;
+        flit
+    }
+
+    /// Bit `v` set iff VC `v` of input `i` holds a flit.
+    #[inline]
+    pub fn nonempty(&self, i: u32) -> u64 {
+        self.ports[i as usize].nonempty
+    }
+
+    /// Flits held at input `i` over all VCs.
+    #[inline]
+    pub fn occupancy(&self, i: u32) -> u32 {
+        self.ports[i as usize].occupancy
+    }
+
+    pub fn len(&self, i: u32, vc: usize) -> usize {
+        self.rings[i as usize * self.vcs + vc].len as usize
+    }
+
+    pub fn capacity(&self, i: u32) -> u32 {
+        self.ports[i as usize].capacity
+    }
+
+    /// The flits of VC `vc` of input `i`, front first, as two runs of the ring.
+    pub fn flits(&self, i: u32, vc: usize) -> (&[Flit], &[Flit]) {
+        let port = &self.ports[i as usize];
+        let ring = self.rings[i as usize * self.vcs + vc];
+        let (cap, head, len) = (
+            port.capacity as usize,
+            ring.head as usize,
+            ring.len as usize,
+        );
+        let buf = &self.flits[port.base + vc * cap..][..cap];
+        let first = len.min(cap - head);
+        (&buf[head..head + first], &buf[..len - first])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flit(msg: u32, vc: u8) -> Flit {
+        Flit {
+            msg: crate::ids::MsgId(msg),
+            vc,
+            ..Flit::default()
+        }
+    }
+
+    #[test]
+    fn each_vc_is_a_fifo_of_its_capacity_across_the_wrap() {
+        let mut b = RouterPorts::new(2, &[3, 2], &[3, 2]);
+        for round in 0..4 {
+            for k in 0..3 {
+                b.accept(0, flit(round * 10 + k, 1)).unwrap();
+            }
+            assert!(b.accept(0, flit(99, 1)).is_err(), "a fourth flit overflows");
+            assert_eq!((b.nonempty(0), b.occupancy(0), b.len(0, 1)), (0b10, 3, 3));
+            let (a, w) = b.flits(0, 1);
+            let held: Vec<u32> = a.iter().chain(w).map(|f| f.msg.0).collect();
+            assert_eq!(held, [round * 10, round * 10 + 1, round * 10 + 2]);
+            assert_eq!(b.front(0, 1).unwrap().msg.0, round * 10);
+            // take two, leaving the head mid-ring for the next round's wrap
+            assert_eq!(b.pop(0, 1).msg.0, round * 10);
+            assert_eq!(b.pop(0, 1).msg.0, round * 10 + 1);
+            assert_eq!(b.pop(0, 1).msg.0, round * 10 + 2);
+            assert_eq!((b.nonempty(0), b.occupancy(0)), (0, 0));
+            b.accept(0, flit(7, 1)).unwrap();
+            b.pop(0, 1);
+        }
+        // the other input and VC are untouched
+        b.accept(1, flit(5, 0)).unwrap();
+        b.accept(1, flit(6, 0)).unwrap();
+        assert!(b.accept(1, flit(7, 0)).is_err());
+        assert_eq!(
+            (b.front(1, 0).unwrap().msg.0, b.front(1, 1).is_none()),
+            (5, true)
+        );
+        assert_eq!((b.nonempty(1), b.capacity(1), b.len(0, 0)), (0b01, 2, 0));
+    }
+
+    #[test]
+    fn output_credits_count_down_and_back_with_their_mask() {
+        let mut b = RouterPorts::new(2, &[1, 1], &[2, 0]);
+        assert_eq!((b.credit_mask(0), b.credit_mask(1)), (0b11, 0));
+        b.take_credit(0, 1);
+        b.take_credit(0, 1);
+        assert_eq!((b.credits(0, 1), b.credit_mask(0)), (0, 0b01));
+        b.give_credit(0, 1);
+        b.give_credit(1, 0);
+        assert_eq!(
+            (b.credits(0, 1), b.credit_mask(0), b.credit_mask(1)),
+            (1, 0b11, 0b01)
+        );
+        assert_eq!((b.credits(0, 0), b.credits(1, 1)), (2, 0));
+    }
+}
