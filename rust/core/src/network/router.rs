@@ -183,6 +183,7 @@ impl Router {
     /// the minimal route unless its first hop's queue (flits waiting here
     /// for it, plus flits in the next buffer not yet credited back) exceeds
     /// twice the Valiant first hop's plus `UGAL_THRESHOLD`.
+    #[allow(clippy::too_many_arguments)]
     fn choose(
         &self,
         ctx: &RouterCtx<'_>,
