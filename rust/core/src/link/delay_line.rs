@@ -20,6 +20,10 @@ pub struct DelayLine<T> {
     /// Index of the oldest item (unmasked; wraps freely).
     head: usize,
     len: usize,
+    /// The oldest item's arrival cycle (`Cycle::MAX` when empty), kept
+    /// beside the indices: asking whether anything is due, as the cycle loop
+    /// does of every wire every cycle, reads no slot.
+    next: Cycle,
 }
 
 impl<T: Copy + Default> Default for DelayLine<T> {
@@ -29,6 +33,7 @@ impl<T: Copy + Default> Default for DelayLine<T> {
             mask: 15,
             head: 0,
             len: 0,
+            next: Cycle::MAX,
         }
     }
 }
@@ -51,6 +56,9 @@ impl<T: Copy + Default> DelayLine<T> {
         debug_assert!(self.len == 0 || self.slots[self.slot(self.head + self.len - 1)].0 <= arrive);
         let i = self.slot(self.head + self.len);
         self.slots[i] = (arrive, item);
+        if self.len == 0 {
+            self.next = arrive;
+        }
         self.len += 1;
     }
 
@@ -66,22 +74,24 @@ impl<T: Copy + Default> DelayLine<T> {
     /// The next item that has arrived by cycle `c`, if any.
     #[inline]
     pub fn pop_due(&mut self, c: Cycle) -> Option<T> {
-        if self.len == 0 {
+        if self.next > c {
             return None;
         }
-        let (a, item) = self.slots[self.slot(self.head)];
-        if a > c {
-            return None;
-        }
+        let item = self.slots[self.slot(self.head)].1;
         self.head = self.head.wrapping_add(1);
         self.len -= 1;
+        self.next = if self.len == 0 {
+            Cycle::MAX
+        } else {
+            self.slots[self.slot(self.head)].0
+        };
         Some(item)
     }
 
     /// The cycle of the next arrival.
     #[inline]
     pub fn next_arrival(&self) -> Option<Cycle> {
-        (self.len > 0).then(|| self.slots[self.slot(self.head)].0)
+        (self.len > 0).then_some(self.next)
     }
 
     pub fn len(&self) -> usize {

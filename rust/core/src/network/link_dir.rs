@@ -252,9 +252,10 @@ pub struct LinkDir {
     pub receiver: Option<SeqReceiver>,
     /// The error channel and the fault plan, boxed: cold next to the
     /// buffers and credits, they would spread the hot fields over more
-    /// cache lines.
-    channel: Box<Channel>,
-    faults: Box<LinkFaults>,
+    /// cache lines. Both are `None` when they can do nothing (no bit errors, no fault
+    /// scripted), so that an error-free flit never follows their pointers.
+    channel: Option<Box<Channel>>,
+    faults: Option<Box<LinkFaults>>,
     /// Transmissions so far, replays included (what fault plans count).
     transmissions: u64,
     /// Per VC: credits freed but not yet returned (coalescing), credits
@@ -339,11 +340,13 @@ impl LinkDir {
             rx: RxPort::new(p.vcs, p.credits_per_vc, drain),
             sender,
             receiver,
-            channel: Box::new(Channel::new(
-                r,
-                Rng::for_component(seed, RNG_KIND_CHANNEL, index as u64),
-            )),
-            faults: Box::new(faults),
+            channel: r.noisy().then(|| {
+                Box::new(Channel::new(
+                    r,
+                    Rng::for_component(seed, RNG_KIND_CHANNEL, index as u64),
+                ))
+            }),
+            faults: (!faults.is_empty()).then(|| Box::new(faults)),
             transmissions: 0,
             pending_credits: vec![0; vcs],
             ctrl_out: Vec::new(),
@@ -434,7 +437,7 @@ impl LinkDir {
                 }
             }
             for &ctrl in &self.ctrl_out {
-                if self.faults.drops_ack(c) {
+                if self.faults.as_mut().is_some_and(|f| f.drops_ack(c)) {
                     self.stats.acks_dropped += 1;
                 } else {
                     self.back_wire
@@ -511,10 +514,18 @@ impl LinkDir {
     fn consume(&mut self, flit: Flit, c: Cycle, tally: &mut Tally) -> Result<()> {
         tally.events += 1;
         let vc = flit.vc as usize;
-        self.pending_credits[vc] += 1;
-        if self.pending_credits[vc] >= self.timing.credit_coalesce_flits {
-            let n = std::mem::take(&mut self.pending_credits[vc]);
-            if self.faults.drops_credit(c) {
+        // (one credit per flit, the usual case, needs no count)
+        let coalesced = self.timing.credit_coalesce_flits > 1;
+        if coalesced {
+            self.pending_credits[vc] += 1;
+        }
+        if !coalesced || self.pending_credits[vc] >= self.timing.credit_coalesce_flits {
+            let n = if coalesced {
+                std::mem::take(&mut self.pending_credits[vc])
+            } else {
+                1
+            };
+            if self.faults.as_mut().is_some_and(|f| f.drops_credit(c)) {
                 self.lost_credits[vc] += n;
                 self.stats.credits_dropped += n as u64;
             } else {
@@ -728,10 +739,12 @@ impl LinkDir {
     fn transmit(&mut self, mut flit: Flit, c: Cycle) {
         let n = self.transmissions;
         self.transmissions += 1;
-        let outcome = if self.faults.corrupts(n) {
+        let outcome = if self.faults.as_mut().is_some_and(|f| f.corrupts(n)) {
             Outcome::Detected
         } else {
-            self.channel.sample()
+            self.channel
+                .as_mut()
+                .map_or(Outcome::Clean, |ch| ch.sample())
         };
         flit.flags |= match outcome {
             Outcome::Clean => 0,
@@ -739,7 +752,7 @@ impl LinkDir {
             Outcome::Detected => Flit::DETECTED,
             Outcome::Undetected => Flit::UNDETECTED,
         };
-        if !self.faults.down.is_empty() && self.faults.is_down(c) {
+        if self.faults.as_ref().is_some_and(|f| f.is_down(c)) {
             self.stats.flits_lost += 1;
             if self.sender.is_none() {
                 self.lost_credits[flit.vc as usize] += 1; // nothing will ever replay it
@@ -832,7 +845,7 @@ impl LinkDir {
 
     /// Adds a scripted fault mid-run.
     pub fn add_fault(&mut self, fault: &crate::spec::faults::Fault, p: &LinkParams) {
-        self.faults.add(fault, p.clock);
+        self.faults.get_or_insert_default().add(fault, p.clock);
     }
 
     /// A snapshot of this direction's link-layer state.

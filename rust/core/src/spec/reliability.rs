@@ -68,6 +68,13 @@ pub struct ReliabilityParams {
     pub ack_round_trip_cycles: u64,
 }
 
+impl ReliabilityParams {
+    /// Flits may meet errors (a channel has something to draw).
+    pub fn noisy(&self) -> bool {
+        self.normal.is_some() || self.burst.is_some()
+    }
+}
+
 /// The sequence-number width when the spec leaves it open (as PCIe).
 pub const DEFAULT_SEQ_BITS: u32 = 12;
 
