@@ -374,7 +374,7 @@ impl LinkDir {
     /// and an unpaced receiver (whose per-cycle statistics are derived).
     #[inline]
     pub fn inputs_idle(&self, c: Cycle) -> bool {
-        (self.rx.is_unpaced() || self.holds())
+        (self.holds() || self.rx.is_unpaced())
             && self.wire.next_arrival().is_none_or(|a| a > c)
             && self.back_wire.next_arrival().is_none_or(|a| a > c)
             && self.receiver.as_ref().is_none_or(|r| !r.ack_pending_at(c))

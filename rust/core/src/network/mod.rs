@@ -35,7 +35,7 @@ use crate::topology::{Graph, Peer};
 use crate::traffic::MessageTraffic;
 pub use link_dir::{LinkDir, LinkDirStats, LinkState, Node, Pace, Source, Tally};
 use ports::EndpointPorts;
-use router::{Router, RouterCtx, Wait};
+use router::{Outbox, Router, RouterCtx, Wait};
 use router_ports::RouterPorts;
 
 /// Marks a cycle that never came (message not sent / not delivered).
@@ -79,11 +79,12 @@ pub struct Routed {
     pub graph: Graph,
     pub routing: Routing,
     pub routers: Vec<Router>,
-    /// Per link direction whose sender is a router: the flit it forwards
-    /// this cycle (dense, so that nothing is searched per cycle).
-    pending: IdVec<LinkDirId, Option<Flit>>,
-    /// Those link directions.
-    router_sourced: Vec<LinkDirId>,
+    /// The flits routers forward this cycle.
+    outbox: Outbox,
+    /// Router-sent link directions with retry or pacing: they need their
+    /// cycle (timers, replays) even when given no flit. The others are
+    /// visited only when given one.
+    timed_outputs: Vec<LinkDirId>,
 }
 
 pub struct Network {
@@ -242,16 +243,20 @@ impl Network {
                         }
                     }
                 }
-                let router_sourced = dirs
+                let timed_outputs = dirs
                     .ids()
                     .filter(|&d| matches!(dirs[d].src, Node::Router(..)))
+                    .filter(|&d| !dirs[d].always_accepts())
                     .collect();
                 Some(Routed {
                     graph,
                     routing,
                     routers,
-                    pending: IdVec::from_vec(vec![None; dirs.len()]),
-                    router_sourced,
+                    outbox: Outbox {
+                        timed: IdVec::from_vec(vec![None; dirs.len()]),
+                        plain: Vec::new(),
+                    },
+                    timed_outputs,
                 })
             }
         };
@@ -547,12 +552,15 @@ impl Model for Network {
                     rp,
                     tally,
                     &mut act,
-                    &mut rt.pending,
+                    &mut rt.outbox,
                     msg_choice,
                 )?;
             }
-            for &d in &rt.router_sourced {
-                let given = rt.pending[d].take();
+            for (d, flit) in rt.outbox.plain.drain(..) {
+                dirs[d].output(c, params, Source::Given(Some(flit)), tally, &mut act);
+            }
+            for &d in &rt.timed_outputs {
+                let given = rt.outbox.timed[d].take();
                 if given.is_some() || !dirs[d].output_idle(c, false) {
                     dirs[d].output(c, params, Source::Given(given), tally, &mut act);
                 }

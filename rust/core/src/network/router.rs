@@ -116,6 +116,16 @@ pub struct Router {
     granted: Vec<Ports>,
 }
 
+/// The flits routers forward in a cycle, by output link direction.
+pub struct Outbox {
+    /// To links with retry or pacing (which need their cycle even when
+    /// given none): dense by direction, so nothing is searched.
+    pub timed: IdVec<LinkDirId, Option<Flit>>,
+    /// To links that take every flit given: a list, so that the cycle loop
+    /// never visits the idle ones.
+    pub plain: Vec<(LinkDirId, Flit)>,
+}
+
 /// What the router needs to know about the network to decide.
 pub struct RouterCtx<'a> {
     pub graph: &'a Graph,
@@ -261,7 +271,7 @@ impl Router {
         rp: &mut RouterPorts,
         tally: &mut Tally,
         act: &mut Activity,
-        pending: &mut IdVec<LinkDirId, Option<Flit>>,
+        outbox: &mut Outbox,
         choices: &mut IdVec<MsgId, u32>,
     ) -> Result<()> {
         let vcs = self.vcs;
@@ -372,7 +382,11 @@ impl Router {
             // The last hop's channel verdict was handled at its receiver.
             flit.flags &= !(Flit::DETECTED | Flit::UNDETECTED | Flit::CORRECTED);
             rp.take_credit(self.input(o), out_vc as usize);
-            pending[out_dir] = Some(flit);
+            if self.plain_outputs >> o & 1 == 1 {
+                outbox.plain.push((out_dir, flit));
+            } else {
+                outbox.timed[out_dir] = Some(flit);
+            }
             act.progressed = true;
             if worm_ends(&flit) {
                 self.owner[o * vcs + out_vc as usize] = FREE;
