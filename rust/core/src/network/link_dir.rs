@@ -489,23 +489,26 @@ impl LinkDir {
         if flit.is(Flit::UNDETECTED) || flit.is(Flit::DETECTED) {
             tally.log.corrupt[flit.msg] = true;
         }
-        let overflow = |vc: u8, capacity: u32| {
-            Error::Invariant {
+        let (vc, capacity) = if self.to_router {
+            match rp.accept(self.input, flit) {
+                Ok(()) => return Ok(()),
+                Err(o) => (o.vc, o.capacity),
+            }
+        } else if self.rx.is_unpaced() && !self.held {
+            return self.consume(flit, c, tally);
+        } else {
+            match self.rx.accept(flit) {
+                Ok(()) => return Ok(()),
+                Err(o) => (o.vc, o.capacity),
+            }
+        };
+        Err(Error::Invariant {
             cycle: c,
             message: format!(
                 "{:?} received a flit on VC {vc} whose buffer already held {capacity} flits: sent without a credit",
                 self.dst
             ),
-        }
-        };
-        if self.to_router {
-            rp.accept(self.input, flit)
-                .map_err(|o| overflow(o.vc, o.capacity))
-        } else if self.rx.is_unpaced() && !self.held {
-            self.consume(flit, c, tally)
-        } else {
-            self.rx.accept(flit).map_err(|o| overflow(o.vc, o.capacity))
-        }
+        })
     }
 
     /// The receiver is done with `flit`: its credit heads back (in batches of
@@ -569,11 +572,16 @@ impl LinkDir {
     /// The router took `flit` from this direction's input buffer, which now
     /// holds `occupancy` flits: its credit heads back upstream.
     #[inline]
-    pub fn forwarded(&mut self, flit: Flit, c: Cycle, occupancy: u32, tally: &mut Tally) {
+    pub fn forwarded(
+        &mut self,
+        flit: Flit,
+        c: Cycle,
+        occupancy: u32,
+        tally: &mut Tally,
+    ) -> Result<()> {
         debug_assert!(self.to_router);
         self.note_occupancy(c, occupancy);
-        // a router input never delivers, so consuming cannot fail
-        let _ = self.consume(flit, c, tally);
+        self.consume(flit, c, tally)
     }
 
     /// Makes this direction feed input `i` of the [`RouterPorts`].
@@ -602,12 +610,6 @@ impl LinkDir {
     /// replays and full buffer hold new flits back) and no pacing.
     pub fn always_accepts(&self) -> bool {
         self.sender.is_none() && self.timing.pace.unpaced()
-    }
-
-    /// The router input this direction feeds, if it feeds one.
-    #[inline]
-    pub fn router_input(&self) -> Option<u32> {
-        (self.input != NO_PORT).then_some(self.input)
     }
 
     /// Flits held at the receiver, over all VCs.

@@ -96,7 +96,7 @@ pub struct Network {
     /// Per link direction sent by an endpoint port: that port's index.
     port_of_dir: IdVec<LinkDirId, u32>,
     pub dirs: IdVec<LinkDirId, LinkDir>,
-    /// Every router input's buffers (empty without routers).
+    /// Every router port's input buffers and output credits (empty without routers).
     pub router_ports: RouterPorts,
     pub tally: Tally,
     pub routed: Option<Routed>,

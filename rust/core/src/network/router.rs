@@ -174,7 +174,7 @@ impl Router {
 
     /// Port `p`'s number in the [`RouterPorts`].
     #[inline]
-    fn input(&self, p: usize) -> u32 {
+    fn port_no(&self, p: usize) -> u32 {
         self.first_port + p as u32
     }
 
@@ -224,12 +224,12 @@ impl Router {
                     VcState::Routed { out, .. } | VcState::Active { out, .. } => out == port,
                     VcState::Idle => false,
                 })
-                .map(|i| rp.len(self.input(i / self.vcs), i % self.vcs))
+                .map(|i| rp.len(self.port_no(i / self.vcs), i % self.vcs))
                 .sum();
             let downstream = self.outputs[port as usize].map_or(0, |d| {
                 (0..self.vcs)
                     .map(|v| {
-                        dirs[d].timing.credits_per_vc - rp.credits(self.input(port as usize), v)
+                        dirs[d].timing.credits_per_vc - rp.credits(self.port_no(port as usize), v)
                     })
                     .sum::<u32>()
             });
@@ -279,7 +279,7 @@ impl Router {
         // Route computation for worms whose head reached the front (only
         // idle VCs that hold a flit look at it: one pass, bit masks).
         for p in 0..self.ports() {
-            let input = self.input(p);
+            let input = self.port_no(p);
             let mut waiting = rp.nonempty(input);
             if waiting == 0 {
                 continue;
@@ -340,7 +340,7 @@ impl Router {
                         .filter(|&i| matches!(self.state[i as usize], VcState::Routed { .. })),
                 );
                 let front = |i: u32| {
-                    let input = self.input(i as usize / vcs);
+                    let input = self.port_no(i as usize / vcs);
                     rp.front(input, i as usize % vcs).expect("routed").msg
                 };
                 order.sort_unstable_by_key(|&i| age(tally, front(i)));
@@ -353,7 +353,7 @@ impl Router {
         // Switch allocation over the VCs whose head flit has a credit
         // downstream and an output link that takes it.
         for p in 0..self.ports() {
-            self.ready[p] = self.ready_vcs(p, rp.nonempty(self.input(p)), c, dirs, rp);
+            self.ready[p] = self.ready_vcs(p, rp.nonempty(self.port_no(p)), c, dirs, rp);
         }
         self.grants.iter_mut().for_each(|g| *g = None);
         match self.allocator {
@@ -375,13 +375,13 @@ impl Router {
             };
             let in_dir = self.inputs[p].expect("granted input has a link");
             let out_dir = self.outputs[o].expect("granted output has a link");
-            let input = self.input(p);
+            let input = self.port_no(p);
             let mut flit = rp.pop(input, v);
-            dirs[in_dir].forwarded(flit, c, rp.occupancy(input), tally);
+            dirs[in_dir].forwarded(flit, c, rp.occupancy(input), tally)?;
             flit.vc = out_vc as u8;
             // The last hop's channel verdict was handled at its receiver.
             flit.flags &= !(Flit::DETECTED | Flit::UNDETECTED | Flit::CORRECTED);
-            rp.take_credit(self.input(o), out_vc as usize);
+            rp.take_credit(self.port_no(o), out_vc as usize);
             if self.plain_outputs >> o & 1 == 1 {
                 outbox.plain.push((out_dir, flit));
             } else {
@@ -419,7 +419,7 @@ impl Router {
                 if at > c {
                     continue; // the head is still in VC allocation's stage
                 }
-                if rp.credits(self.input(out as usize), out_vc as usize) > 0
+                if rp.credits(self.port_no(out as usize), out_vc as usize) > 0
                     && (self.plain_outputs >> out & 1 == 1 || dirs[od].accepts_new(c))
                 {
                     ready |= 1 << v;
@@ -548,7 +548,7 @@ impl Router {
         let o = out as usize;
         // Virtual cut-through: only into a buffer with room for the packet.
         let need = if self.cut_through {
-            let input = self.input(i / vcs);
+            let input = self.port_no(i / vcs);
             rp.front(input, i % vcs).expect("routed").packet_flits as u32
         } else {
             0
@@ -558,7 +558,8 @@ impl Router {
         let first = self.vc_rr[o].clamp(lo, hi.max(lo + 1) - 1);
         if let Some(out_vc) = (first..hi).chain(lo..first).find(|&w| {
             self.owner[o * vcs + w as usize] == FREE
-                && (need == 0 || out_dir.is_some() && rp.credits(self.input(o), w as usize) >= need)
+                && (need == 0
+                    || out_dir.is_some() && rp.credits(self.port_no(o), w as usize) >= need)
         }) {
             self.vc_rr[o] = out_vc + 1;
             self.owner[o * vcs + out_vc as usize] = i as u32;
@@ -605,7 +606,7 @@ impl Router {
         let mut out = Vec::new();
         for p in 0..self.ports() {
             for v in 0..vcs {
-                if rp.front(self.input(p), v).is_none() {
+                if rp.front(self.port_no(p), v).is_none() {
                     continue;
                 }
                 let why = match self.state[p * vcs + v] {
