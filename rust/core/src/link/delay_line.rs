@@ -7,15 +7,24 @@
 
 use crate::time::Cycle;
 
+/// Slots held inside the line itself: enough for a short link's flits in
+/// flight (a NoC link behind a router pipeline) and its credits.
+const INLINE: usize = 8;
+
 /// A FIFO of `(arrival cycle, item)`; arrival cycles never decrease.
 ///
 /// A ring buffer with a power-of-two capacity, indexed by mask and grown by
 /// doubling when full: cheaper per push/pop than `VecDeque` (no wrap branch),
-/// and no allocation once a run has warmed up.
+/// and no allocation once a run has warmed up. Its first `INLINE` slots are
+/// inline, so a short wire's items sit next to its indices (no pointer to
+/// follow per item: on a large fabric that was a cache miss per flit sent,
+/// arrived and credited); it moves to the heap only when it outgrows them.
 #[derive(Clone, Debug)]
 pub struct DelayLine<T> {
-    slots: Vec<(Cycle, T)>,
-    /// `slots.len() - 1` (the length is a power of two).
+    inline: [(Cycle, T); INLINE],
+    /// The ring once grown past `INLINE` slots (empty before).
+    heap: Vec<(Cycle, T)>,
+    /// The ring's length - 1 (the length is a power of two).
     mask: usize,
     /// Index of the oldest item (unmasked; wraps freely).
     head: usize,
@@ -29,8 +38,9 @@ pub struct DelayLine<T> {
 impl<T: Copy + Default> Default for DelayLine<T> {
     fn default() -> Self {
         Self {
-            slots: vec![(0, T::default()); 16],
-            mask: 15,
+            inline: [(0, T::default()); INLINE],
+            heap: Vec::new(),
+            mask: INLINE - 1,
             head: 0,
             len: 0,
             next: Cycle::MAX,
@@ -44,18 +54,38 @@ impl<T: Copy + Default> DelayLine<T> {
         k & self.mask
     }
 
+    #[inline]
+    fn slots(&self) -> &[(Cycle, T)] {
+        if self.heap.is_empty() {
+            &self.inline
+        } else {
+            &self.heap
+        }
+    }
+
+    #[inline]
+    fn slots_mut(&mut self) -> &mut [(Cycle, T)] {
+        if self.heap.is_empty() {
+            &mut self.inline
+        } else {
+            &mut self.heap
+        }
+    }
+
     /// Sends `item` to arrive at cycle `arrive`.
     ///
     /// Contract: `arrive` is not earlier than the last pushed arrival (all
     /// users send with a fixed latency in non-decreasing cycles).
     #[inline]
     pub fn push(&mut self, arrive: Cycle, item: T) {
-        if self.len == self.slots.len() {
+        if self.len == self.mask + 1 {
             self.grow();
         }
-        debug_assert!(self.len == 0 || self.slots[self.slot(self.head + self.len - 1)].0 <= arrive);
+        debug_assert!(
+            self.len == 0 || self.slots()[self.slot(self.head + self.len - 1)].0 <= arrive
+        );
         let i = self.slot(self.head + self.len);
-        self.slots[i] = (arrive, item);
+        self.slots_mut()[i] = (arrive, item);
         if self.len == 0 {
             self.next = arrive;
         }
@@ -64,10 +94,11 @@ impl<T: Copy + Default> DelayLine<T> {
 
     #[cold]
     fn grow(&mut self) {
+        let capacity = 2 * (self.mask + 1);
         let mut slots: Vec<(Cycle, T)> = self.iter().copied().collect();
-        slots.resize(self.slots.len() * 2, (0, T::default()));
-        self.slots = slots;
-        self.mask = self.slots.len() - 1;
+        slots.resize(capacity, (0, T::default()));
+        self.heap = slots;
+        self.mask = capacity - 1;
         self.head = 0;
     }
 
@@ -77,13 +108,13 @@ impl<T: Copy + Default> DelayLine<T> {
         if self.next > c {
             return None;
         }
-        let item = self.slots[self.slot(self.head)].1;
+        let item = self.slots()[self.slot(self.head)].1;
         self.head = self.head.wrapping_add(1);
         self.len -= 1;
         self.next = if self.len == 0 {
             Cycle::MAX
         } else {
-            self.slots[self.slot(self.head)].0
+            self.slots()[self.slot(self.head)].0
         };
         Some(item)
     }
@@ -104,7 +135,8 @@ impl<T: Copy + Default> DelayLine<T> {
 
     /// Items in flight, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = &(Cycle, T)> {
-        (0..self.len).map(move |k| &self.slots[self.slot(self.head.wrapping_add(k))])
+        let slots = self.slots();
+        (0..self.len).map(move |k| &slots[self.slot(self.head.wrapping_add(k))])
     }
 }
 

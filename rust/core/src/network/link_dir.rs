@@ -772,9 +772,13 @@ impl LinkDir {
     #[inline]
     fn note_occupancy(&mut self, c: Cycle, now: u32) {
         if now != self.occ_value {
-            self.stats
-                .occupancy
-                .add(self.occ_value as u64, c - self.occ_since);
+            // (a flit in and one out in the same cycle: nothing held for a
+            // cycle in between, and nothing to write)
+            if c > self.occ_since {
+                self.stats
+                    .occupancy
+                    .add(self.occ_value as u64, c - self.occ_since);
+            }
             self.occ_since = c;
             self.occ_value = now;
             self.stats.max_occupancy = self.stats.max_occupancy.max(now);
