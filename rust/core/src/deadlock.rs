@@ -165,11 +165,7 @@ mod tests {
     use crate::topology::star::{fully_connected, switch_star};
 
     fn dor(dims: &[u32], wrap: bool, dateline: bool) -> Routing {
-        Routing::DimensionOrder(DimensionOrder {
-            dims: dims.to_vec(),
-            wrap,
-            dateline,
-        })
+        Routing::DimensionOrder(DimensionOrder::new(dims, wrap, dateline))
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub struct TxPort {
     /// Messages of this source, ordered by (inject cycle, message id).
     plan: Vec<Planned>,
     next_plan: usize,
+    /// `plan[next_plan].at` (`Cycle::MAX` past the end), kept beside the
+    /// index: every port asks every cycle, and the plan's memory is cold.
+    next_at: Cycle,
     queues: Vec<VecDeque<Queued>>,
     seg: Vec<Segmenter>,
     /// Bit `v` set iff `queues[v]` is non-empty.
@@ -90,6 +93,7 @@ impl TxPort {
     ) -> Self {
         plan.sort_unstable_by_key(|&(c, m, _, _)| (c, m));
         let vcs = params.vcs as usize;
+        let next_at = plan.first().map_or(Cycle::MAX, |p| p.0);
         Self {
             plan: plan
                 .into_iter()
@@ -104,6 +108,7 @@ impl TxPort {
                 })
                 .collect(),
             next_plan: 0,
+            next_at,
             queues: vec![VecDeque::new(); vcs],
             seg: vec![Segmenter::default(); vcs],
             queued_mask: 0,
@@ -121,6 +126,9 @@ impl TxPort {
     /// returns how many.
     #[inline]
     pub fn admit(&mut self, c: Cycle) -> usize {
+        if self.next_at > c {
+            return 0;
+        }
         let start = self.next_plan;
         while let Some(&Planned { at, vc, q }) = self.plan.get(self.next_plan) {
             if at > c {
@@ -130,6 +138,7 @@ impl TxPort {
             self.queued_mask |= 1 << vc;
             self.next_plan += 1;
         }
+        self.next_at = self.plan.get(self.next_plan).map_or(Cycle::MAX, |p| p.at);
         self.next_plan - start
     }
 
@@ -144,6 +153,7 @@ impl TxPort {
             extra: 0,
         };
         self.plan.insert(pos, Planned { at, vc, q });
+        self.next_at = self.next_at.min(at);
     }
 
     /// The newest of the last `depth` messages of `vc` that have not sent a
@@ -203,7 +213,7 @@ impl TxPort {
     /// The inject cycle of the next message not yet admitted.
     #[inline]
     pub fn next_injection(&self) -> Option<Cycle> {
-        self.plan.get(self.next_plan).map(|p| p.at)
+        (self.next_at != Cycle::MAX).then_some(self.next_at)
     }
 
     /// VCs that have a flit waiting and a credit to send it (`credits` are

@@ -54,6 +54,9 @@ pub struct Endpoint {
     pub plane: u32,
     pub out: LinkDirId,
     pub tx: TxPort,
+    /// `out` has retry (timers and replays that run without new flits);
+    /// without, an idle port's link direction is not visited at all.
+    retry: bool,
 }
 
 /// Per-message timestamps (cycles) and flags, indexed by message.
@@ -206,7 +209,10 @@ impl Network {
                     .iter()
                     .enumerate()
                     .map(|(r, x)| {
-                        Router::new(r as u32, x.ports.len(), params.vcs as usize, &spec.router)
+                        let mut router =
+                            Router::new(r as u32, x.ports.len(), params.vcs as usize, &spec.router);
+                        router.set_message_classes(1, &routing);
+                        router
                     })
                     .collect();
                 if let Some(r) = graph
@@ -316,6 +322,7 @@ impl Network {
                     endpoint: EndpointId(e as u32),
                     plane: plane as u32,
                     out,
+                    retry: dirs[out].sender.is_some(),
                     tx: TxPort::new(&params, plan, cut_through),
                 });
             }
@@ -430,7 +437,7 @@ impl Network {
     pub fn set_message_classes(&mut self, k: usize) {
         if let Some(rt) = &mut self.routed {
             for r in &mut rt.routers {
-                r.set_message_classes(k);
+                r.set_message_classes(k, &rt.routing);
             }
         }
     }
@@ -473,7 +480,7 @@ impl Network {
         let n = self.num_endpoints() as u32;
         let next = |w: &WaitingChannel| -> Option<(u32, u32, u32)> {
             let r = w.node - n;
-            match rt.routers[r as usize].waits_for(w.port, w.vc, &rt.routing)? {
+            match rt.routers[r as usize].waits_for(w.port, w.vc)? {
                 Wait::Credit { dir, vc } => match self.dirs[dir].dst {
                     Node::Router(r2, p2) => Some((n + r2, p2, vc)),
                     Node::Endpoint(_) => None,
@@ -568,8 +575,12 @@ impl Model for Network {
         }
         for e in endpoints.iter_mut() {
             *admitted += e.tx.admit(c);
+            let queued = e.tx.has_queued();
+            if !queued && !e.retry {
+                continue; // (what `output_idle` would say, without its cache miss)
+            }
             let d = &mut dirs[e.out];
-            if !d.output_idle(c, e.tx.has_queued()) {
+            if !d.output_idle(c, queued) {
                 d.output(c, params, Source::Port(&mut e.tx), tally, &mut act);
             }
         }

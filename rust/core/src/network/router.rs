@@ -81,6 +81,12 @@ pub struct Router {
     /// message class (requests, responses, ...), and a packet never leaves
     /// its class's share; within a share the routing's VC classes apply.
     class_vcs: usize,
+    /// Per input VC: its packets' routing class, and the first VC of its
+    /// message class's share; per routing class: its VCs within a share.
+    /// (Tables: the divisions they replace sat on every head flit's path.)
+    vc_class: Vec<u8>,
+    vc_base: Vec<u32>,
+    class_range: Vec<(u32, u32)>,
     allocator: Allocator,
     timing: RouterTiming,
     /// Virtual cut-through: a head wins an output VC only with credits for
@@ -149,6 +155,9 @@ impl Router {
             outputs: vec![None; ports],
             vcs,
             class_vcs: vcs,
+            vc_class: Vec::new(),
+            vc_base: Vec::new(),
+            class_range: Vec::new(),
             allocator: spec.allocator,
             timing: spec.timing(),
             cut_through: spec.switching == Switching::VirtualCutThrough,
@@ -242,20 +251,31 @@ impl Router {
         }
     }
 
-    /// Splits the VCs into `k` message-class shares (`k` divides the VCs).
-    pub fn set_message_classes(&mut self, k: usize) {
-        self.class_vcs = self.vcs / k.max(1);
+    /// Splits the VCs into `k` message-class shares (`k` divides the VCs)
+    /// and sets the VC tables for `routing`'s classes (done once at build).
+    pub fn set_message_classes(&mut self, k: usize, routing: &Routing) {
+        let share = self.vcs / k.max(1);
+        self.class_vcs = share;
+        self.vc_class = (0..self.vcs)
+            .map(|v| routing.class_of_vc((v % share) as u32, share as u32))
+            .collect();
+        self.vc_base = (0..self.vcs).map(|v| (v / share * share) as u32).collect();
+        self.class_range = (0..routing.classes())
+            .map(|class| routing.vc_range(class, share as u32))
+            .collect();
     }
 
     /// The routing class of a packet on input VC `v` (within its message class's share).
-    fn routing_class(&self, v: usize, routing: &Routing) -> u8 {
-        routing.class_of_vc((v % self.class_vcs) as u32, self.class_vcs as u32)
+    #[inline]
+    fn routing_class(&self, v: usize) -> u8 {
+        self.vc_class[v]
     }
 
     /// The output VCs `lo..hi` a packet on input VC `v` may take for routing class `class`.
-    fn out_vcs(&self, v: usize, class: u8, routing: &Routing) -> (u32, u32) {
-        let base = (v / self.class_vcs * self.class_vcs) as u32;
-        let (lo, hi) = routing.vc_range(class, self.class_vcs as u32);
+    #[inline]
+    fn out_vcs(&self, v: usize, class: u8) -> (u32, u32) {
+        let base = self.vc_base[v];
+        let (lo, hi) = self.class_range[class as usize];
         (base + lo, base + hi)
     }
 
@@ -290,7 +310,7 @@ impl Router {
                 waiting &= waiting - 1;
                 if self.state[p * vcs + v] == VcState::Idle {
                     let front = *rp.front(input, v).expect("a nonempty VC has a front");
-                    let class = self.routing_class(v, ctx.routing);
+                    let class = self.routing_class(v);
                     let dst = crate::ids::EndpointId(tally.log.dst[front.msg]);
                     // Randomized and adaptive routing pick once per message,
                     // at its first router; others ignore the choice.
@@ -325,10 +345,18 @@ impl Router {
         let n_in = self.ports() * vcs;
         match self.allocator {
             Allocator::RoundRobin | Allocator::Islip => {
+                // input VCs start.., then ..start, as (port, VC)
                 let start = self.va_rr as usize;
-                for i in (start..n_in).chain(0..start) {
-                    if matches!(self.state[i], VcState::Routed { .. }) {
-                        self.allocate_vc(i, c, ctx.routing, rp);
+                let ports = self.ports();
+                let (mut p, mut v) = (start / vcs, start % vcs);
+                for _ in 0..n_in {
+                    if matches!(self.state[p * vcs + v], VcState::Routed { .. }) {
+                        self.allocate_vc(p, v, c, rp);
+                    }
+                    v += 1;
+                    if v == vcs {
+                        v = 0;
+                        p = if p + 1 == ports { 0 } else { p + 1 };
                     }
                 }
             }
@@ -345,7 +373,7 @@ impl Router {
                 };
                 order.sort_unstable_by_key(|&i| age(tally, front(i)));
                 for &i in &order {
-                    self.allocate_vc(i as usize, c, ctx.routing, rp);
+                    self.allocate_vc(i as usize / vcs, i as usize % vcs, c, rp);
                 }
                 self.va_order = order;
             }
@@ -467,8 +495,8 @@ impl Router {
             };
             let v = vc_of(p);
             self.grants[o] = Some((p as u32, v as u32));
-            self.out_rr[o] = ((p + 1) % ports) as u32;
-            self.in_rr[p] = ((v + 1) % vcs) as u32;
+            self.out_rr[o] = next_after(p, ports);
+            self.in_rr[p] = next_after(v, vcs);
         }
         self.offers = offers;
         self.asking = asking;
@@ -523,10 +551,10 @@ impl Router {
                 free_out &= !(1 << o);
                 matched = true;
                 if round == 0 {
-                    self.out_rr[o] = ((p + 1) % ports) as u32;
-                    self.accept_rr[p] = ((o + 1) % ports) as u32;
+                    self.out_rr[o] = next_after(p, ports);
+                    self.accept_rr[p] = next_after(o, ports);
                 }
-                self.in_rr[p] = ((v + 1) % vcs) as u32;
+                self.in_rr[p] = next_after(v, vcs);
             }
             if !matched {
                 break;
@@ -536,8 +564,9 @@ impl Router {
         self.granted = granted;
     }
 
-    /// Gives input VC `i`, if routed, a free VC of its class on its output.
-    fn allocate_vc(&mut self, i: usize, c: Cycle, routing: &Routing, rp: &RouterPorts) {
+    /// Gives input VC `v` of port `p`, if routed, a free VC of its class on its output.
+    fn allocate_vc(&mut self, p: usize, v: usize, c: Cycle, rp: &RouterPorts) {
+        let i = p * self.vcs + v;
         let VcState::Routed { out, class, at } = self.state[i] else {
             return;
         };
@@ -548,13 +577,12 @@ impl Router {
         let o = out as usize;
         // Virtual cut-through: only into a buffer with room for the packet.
         let need = if self.cut_through {
-            let input = self.port_no(i / vcs);
-            rp.front(input, i % vcs).expect("routed").packet_flits as u32
+            rp.front(self.port_no(p), v).expect("routed").packet_flits as u32
         } else {
             0
         };
         let out_dir = self.outputs[o];
-        let (lo, hi) = self.out_vcs(i % vcs, class, routing);
+        let (lo, hi) = self.out_vcs(v, class);
         let first = self.vc_rr[o].clamp(lo, hi.max(lo + 1) - 1);
         if let Some(out_vc) = (first..hi).chain(lo..first).find(|&w| {
             self.owner[o * vcs + w as usize] == FREE
@@ -575,14 +603,14 @@ impl Router {
 
     /// What blocked input VC `(port, vc)` waits for: a credit downstream,
     /// or the output VC another worm of this router holds.
-    pub fn waits_for(&self, port: u32, vc: u32, routing: &Routing) -> Option<Wait> {
+    pub fn waits_for(&self, port: u32, vc: u32) -> Option<Wait> {
         let vcs = self.vcs;
         match self.state[port as usize * vcs + vc as usize] {
             VcState::Active { out, out_vc, .. } => {
                 self.outputs[out as usize].map(|dir| Wait::Credit { dir, vc: out_vc })
             }
             VcState::Routed { out, class, .. } => {
-                let (lo, hi) = self.out_vcs(vc as usize, class, routing);
+                let (lo, hi) = self.out_vcs(vc as usize, class);
                 let held = (lo..hi)
                     .map(|w| self.owner[out as usize * vcs + w as usize])
                     .find(|&o| o != FREE);
@@ -622,6 +650,16 @@ impl Router {
             }
         }
         out
+    }
+}
+
+/// The round-robin position after `i` among `n` (no division: this runs per grant).
+#[inline]
+fn next_after(i: usize, n: usize) -> u32 {
+    if i + 1 == n {
+        0
+    } else {
+        i as u32 + 1
     }
 }
 

@@ -14,9 +14,27 @@ pub struct DimensionOrder {
     pub dims: Vec<u32>,
     pub wrap: bool,
     pub dateline: bool,
+    /// Every router's coordinates, router by router (`dims.len()` each):
+    /// looked up per head flit instead of divided out (and allocated).
+    coords: Vec<u32>,
 }
 
 impl DimensionOrder {
+    pub fn new(dims: &[u32], wrap: bool, dateline: bool) -> Self {
+        let routers: u32 = dims.iter().product();
+        Self {
+            dims: dims.to_vec(),
+            wrap,
+            dateline,
+            coords: (0..routers).flat_map(|r| coords(r, dims)).collect(),
+        }
+    }
+
+    fn coords_of(&self, r: RouterId) -> &[u32] {
+        let n = self.dims.len();
+        &self.coords[r as usize * n..][..n]
+    }
+
     pub fn route(&self, g: &Graph, r: RouterId, in_port: u32, class: u8, dst: EndpointId) -> Hop {
         let (dst_router, dst_port) = g.attach[dst.index()];
         if dst_router == r {
@@ -25,8 +43,7 @@ impl DimensionOrder {
                 class,
             };
         }
-        let here = coords(r, &self.dims);
-        let there = coords(dst_router, &self.dims);
+        let (here, there) = (self.coords_of(r), self.coords_of(dst_router));
         let dim = (0..self.dims.len())
             .find(|&i| here[i] != there[i])
             .expect("routers differ");
@@ -69,11 +86,7 @@ mod tests {
     fn x_first_then_y_and_the_short_way_round_a_torus() {
         let dims = vec![4, 4];
         let g = grid(&dims, true);
-        let dor = DimensionOrder {
-            dims: dims.clone(),
-            wrap: true,
-            dateline: true,
-        };
+        let dor = DimensionOrder::new(&dims, true, true);
         // (0,0) -> (1,2): +x first
         assert_eq!(
             dor.route(&g, 0, 0, 0, EndpointId(9)),
