@@ -56,7 +56,8 @@ impl<T: Copy + Default> DelayLine<T> {
 
     #[inline]
     fn slots(&self) -> &[(Cycle, T)] {
-        if self.heap.is_empty() {
+        // (the mask, read anyway, says which: no extra load per item)
+        if self.mask < INLINE {
             &self.inline
         } else {
             &self.heap
@@ -65,7 +66,7 @@ impl<T: Copy + Default> DelayLine<T> {
 
     #[inline]
     fn slots_mut(&mut self) -> &mut [(Cycle, T)] {
-        if self.heap.is_empty() {
+        if self.mask < INLINE {
             &mut self.inline
         } else {
             &mut self.heap

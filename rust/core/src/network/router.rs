@@ -565,6 +565,7 @@ impl Router {
     }
 
     /// Gives input VC `v` of port `p`, if routed, a free VC of its class on its output.
+    #[inline]
     fn allocate_vc(&mut self, p: usize, v: usize, c: Cycle, rp: &RouterPorts) {
         let i = p * self.vcs + v;
         let VcState::Routed { out, class, at } = self.state[i] else {
