@@ -409,13 +409,18 @@ impl LinkDir {
         // exactly accept + drain.
         // Router inputs hold flits until the router forwards them.
         let unpaced = self.rx.is_unpaced() && !self.holds();
-        self.ctrl_out.clear();
+        if self.receiver.is_some() {
+            self.ctrl_out.clear();
+        }
         while let Some(flit) = self.wire.pop_due(c) {
             tally.events += 1;
             let detected = flit.is(Flit::DETECTED);
-            self.stats.flits_corrupted += detected as u64;
-            self.stats.flits_fec_corrected += flit.is(Flit::CORRECTED) as u64;
-            self.stats.flits_undetected += flit.is(Flit::UNDETECTED) as u64;
+            if flit.is(Flit::DETECTED | Flit::CORRECTED | Flit::UNDETECTED) {
+                // (a clean flit, nearly all of them, writes no counter)
+                self.stats.flits_corrupted += detected as u64;
+                self.stats.flits_fec_corrected += flit.is(Flit::CORRECTED) as u64;
+                self.stats.flits_undetected += flit.is(Flit::UNDETECTED) as u64;
+            }
             let verdict = match &mut self.receiver {
                 Some(r) => r.on_flit(&flit, detected, c, &mut self.ctrl_out),
                 None => Verdict::Accept,
