@@ -274,6 +274,7 @@ impl Router {
     /// The output VCs `lo..hi` a packet on input VC `v` may take for routing class `class`.
     #[inline]
     fn out_vcs(&self, v: usize, class: u8) -> (u32, u32) {
+        // (routing functions give classes below their `classes()`)
         let base = self.vc_base[v];
         let (lo, hi) = self.class_range[class as usize];
         (base + lo, base + hi)
