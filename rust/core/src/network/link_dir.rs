@@ -224,10 +224,9 @@ impl Pace {
 pub struct LinkDir {
     pub src: Node,
     pub dst: Node,
-    /// The receiver is a router input port: flits wait in its buffers (input
-    /// `input` of the routers' [`RouterPorts`], not `rx`) until the router
-    /// forwards them ([`LinkDir::forwarded`] returns the credit).
-    to_router: bool,
+    /// The receiver is input `input` of the [`RouterPorts`] (or `NO_PORT`):
+    /// flits wait in its buffers, not in `rx`, until the router forwards
+    /// them ([`LinkDir::forwarded`] returns the credit).
     input: u32,
     /// The sender is router port `output` of the [`RouterPorts`], which
     /// keeps this direction's credits (`credits` is unused then).
@@ -322,7 +321,6 @@ impl LinkDir {
         Self {
             src,
             dst,
-            to_router,
             input: NO_PORT,
             output: NO_PORT,
             held: false,
@@ -494,7 +492,7 @@ impl LinkDir {
         if flit.is(Flit::UNDETECTED) || flit.is(Flit::DETECTED) {
             tally.log.corrupt[flit.msg] = true;
         }
-        let (vc, capacity) = if self.to_router {
+        let (vc, capacity) = if self.to_router() {
             match rp.accept(self.input, flit) {
                 Ok(()) => return Ok(()),
                 Err(o) => (o.vc, o.capacity),
@@ -543,7 +541,7 @@ impl LinkDir {
                 }
             }
         }
-        if flit.is(Flit::MSG_TAIL) && !self.to_router {
+        if flit.is(Flit::MSG_TAIL) && !self.to_router() {
             tally.deliver(flit.msg, self.dst, c)?;
         }
         Ok(())
@@ -553,12 +551,12 @@ impl LinkDir {
     /// router's input, or an endpoint told to hold (see [`LinkDir::hold`]).
     #[inline(always)]
     fn holds(&self) -> bool {
-        self.to_router || self.held
+        self.to_router() || self.held
     }
 
     /// Makes an endpoint receiver hold its flits until it takes them.
     pub fn hold(&mut self, p: &LinkParams) {
-        debug_assert!(!self.to_router && self.rx.is_empty());
+        debug_assert!(!self.to_router() && self.rx.is_empty());
         self.held = true;
         self.rx = RxPort::new(p.vcs, self.timing.credits_per_vc, None);
     }
@@ -584,15 +582,21 @@ impl LinkDir {
         occupancy: u32,
         tally: &mut Tally,
     ) -> Result<()> {
-        debug_assert!(self.to_router);
+        debug_assert!(self.to_router());
         self.note_occupancy(c, occupancy);
         self.consume(flit, c, tally)
     }
 
     /// Makes this direction feed input `i` of the [`RouterPorts`].
     pub fn feed_router_input(&mut self, i: u32) {
-        debug_assert!(self.to_router);
+        debug_assert!(matches!(self.dst, Node::Router(..)));
         self.input = i;
+    }
+
+    /// The receiver is a router's input port.
+    #[inline(always)]
+    fn to_router(&self) -> bool {
+        self.input != NO_PORT
     }
 
     /// Makes this direction leave output `o` of the [`RouterPorts`], which
@@ -620,7 +624,7 @@ impl LinkDir {
     /// Flits held at the receiver, over all VCs.
     #[inline]
     fn occupancy(&self, rp: &RouterPorts) -> u32 {
-        if self.to_router {
+        if self.to_router() {
             rp.occupancy(self.input)
         } else {
             self.rx.occupancy()
@@ -629,7 +633,7 @@ impl LinkDir {
 
     /// The flits the receiver holds on `vc`, front first, as two runs.
     pub fn buffered<'a>(&'a self, vc: usize, rp: &'a RouterPorts) -> (&'a [Flit], &'a [Flit]) {
-        if self.to_router {
+        if self.to_router() {
             rp.flits(self.input, vc)
         } else {
             self.rx.flits(vc)
@@ -638,7 +642,7 @@ impl LinkDir {
 
     /// The receiver's buffer size per VC.
     pub fn buffer_capacity(&self, rp: &RouterPorts) -> u32 {
-        if self.to_router {
+        if self.to_router() {
             rp.capacity(self.input)
         } else {
             self.rx.capacity()

@@ -49,9 +49,8 @@ pub struct RouterPorts {
     rings: Vec<Ring>,
     flits: Vec<Flit>,
     /// Per (output, VC): the credits of the link direction leaving it (free
-    /// buffers downstream); and per output, the VCs that have one.
+    /// buffers downstream).
     credits: Vec<u32>,
-    credit_mask: Vec<u64>,
 }
 
 impl RouterPorts {
@@ -73,7 +72,6 @@ impl RouterPorts {
                 p
             })
             .collect::<Vec<_>>();
-        let all = crate::link::credits::low_bits(vcs as u32);
         Self {
             vcs,
             rings: vec![Ring::default(); ports.len() * vcs],
@@ -82,10 +80,6 @@ impl RouterPorts {
             credits: credits
                 .iter()
                 .flat_map(|&k| std::iter::repeat_n(k, vcs))
-                .collect(),
-            credit_mask: credits
-                .iter()
-                .map(|&k| if k > 0 { all } else { 0 })
                 .collect(),
         }
     }
@@ -102,22 +96,12 @@ impl RouterPorts {
         let k = &mut self.credits[o as usize * self.vcs + vc];
         debug_assert!(*k > 0);
         *k -= 1;
-        if *k == 0 {
-            self.credit_mask[o as usize] &= !(1 << vc);
-        }
     }
 
     /// A credit of VC `vc` of output `o` came back.
     #[inline]
     pub fn give_credit(&mut self, o: u32, vc: usize) {
         self.credits[o as usize * self.vcs + vc] += 1;
-        self.credit_mask[o as usize] |= 1 << vc;
-    }
-
-    /// Bit `v` set iff VC `v` of output `o` has a credit.
-    #[inline]
-    pub fn credit_mask(&self, o: u32) -> u64 {
-        self.credit_mask[o as usize]
     }
 
     /// Buffers a flit arriving at input `i`.
@@ -253,18 +237,16 @@ mod tests {
     }
 
     #[test]
-    fn output_credits_count_down_and_back_with_their_mask() {
+    fn output_credits_count_down_and_back_per_port_and_vc() {
         let mut b = RouterPorts::new(2, &[1, 1], &[2, 0]);
-        assert_eq!((b.credit_mask(0), b.credit_mask(1)), (0b11, 0));
         b.take_credit(0, 1);
         b.take_credit(0, 1);
-        assert_eq!((b.credits(0, 1), b.credit_mask(0)), (0, 0b01));
+        assert_eq!((b.credits(0, 1), b.credits(0, 0)), (0, 2));
         b.give_credit(0, 1);
         b.give_credit(1, 0);
         assert_eq!(
-            (b.credits(0, 1), b.credit_mask(0), b.credit_mask(1)),
-            (1, 0b11, 0b01)
+            (b.credits(0, 1), b.credits(1, 0), b.credits(1, 1)),
+            (1, 1, 0)
         );
-        assert_eq!((b.credits(0, 0), b.credits(1, 1)), (2, 0));
     }
 }
