@@ -16,7 +16,7 @@ use super::router_ports::RouterPorts;
 use crate::engine::Activity;
 use crate::error::Result;
 use crate::ids::{IdVec, LinkDirId, MsgId};
-use crate::link::credits::pick_round_robin;
+use crate::link::credits::{low_bits, pick_round_robin};
 use crate::link::Flit;
 use crate::routing::Routing;
 use crate::spec::{Allocator, LinkParams, Packing, RouterSpec, RouterTiming, Switching};
@@ -110,6 +110,11 @@ pub struct Router {
     /// iSLIP's accept pointer over output ports.
     ready: Vec<u64>,
     accept_rr: Vec<u32>,
+    /// The input ports whose `ready` is non-zero and the outputs whose
+    /// `grants` entry is set, as of the last step: loops visit only these
+    /// (a switch has up to 128 ports, few of them busy in a cycle).
+    ready_ports: Ports,
+    granted_outputs: Ports,
     /// The order of this cycle's VC allocation pass (memory reused).
     va_order: Vec<u32>,
     /// This cycle's switch requests per input port and grants per output
@@ -169,6 +174,8 @@ impl Router {
             vc_rr: vec![0; ports],
             ready: vec![0; ports],
             accept_rr: vec![0; ports],
+            ready_ports: 0,
+            granted_outputs: 0,
             va_order: Vec::with_capacity(ports * vcs),
             offers: vec![None; ports],
             grants: vec![None; ports],
@@ -296,7 +303,7 @@ impl Router {
         choices: &mut IdVec<MsgId, u32>,
     ) -> Result<()> {
         let vcs = self.vcs;
-        let mut holding = false;
+        let mut held_ports: Ports = 0;
         // Route computation for worms whose head reached the front (only
         // idle VCs that hold a flit look at it: one pass, bit masks).
         for p in 0..self.ports() {
@@ -305,7 +312,7 @@ impl Router {
             if waiting == 0 {
                 continue;
             }
-            holding = true;
+            held_ports |= 1 << p;
             while waiting != 0 {
                 let v = waiting.trailing_zeros() as usize;
                 waiting &= waiting - 1;
@@ -335,7 +342,7 @@ impl Router {
                 }
             }
         }
-        if !holding {
+        if held_ports == 0 {
             return Ok(());
         }
         // Flits wait in the buffers: the next cycle may move them.
@@ -346,19 +353,39 @@ impl Router {
         let n_in = self.ports() * vcs;
         match self.allocator {
             Allocator::RoundRobin | Allocator::Islip => {
-                // input VCs start.., then ..start, as (port, VC)
+                // input VCs start.., then ..start: the start port's VCs
+                // from the start VC on, the ports after it, those before
+                // it, the start port's VCs before the start VC. Only VCs
+                // holding a flit can be waiting (a routed head stays at the
+                // front until it wins), so only held ports are visited.
                 let start = self.va_rr as usize;
-                let ports = self.ports();
-                let (mut p, mut v) = (start / vcs, start % vcs);
-                for _ in 0..n_in {
-                    if matches!(self.state[p * vcs + v], VcState::Routed { .. }) {
-                        self.allocate_vc(p, v, c, rp);
+                let (p0, v0) = (start / vcs, start % vcs);
+                let from_v0 = !low_bits(v0 as u32);
+                let below_p0 = (1 as Ports).wrapping_shl(p0 as u32).wrapping_sub(1);
+                let (mut after, before) = (held_ports & !below_p0, held_ports & below_p0);
+                let visit = |p: usize, only: u64, me: &mut Self| {
+                    let mut waiting = rp.nonempty(me.port_no(p)) & only;
+                    while waiting != 0 {
+                        let v = waiting.trailing_zeros() as usize;
+                        waiting &= waiting - 1;
+                        if matches!(me.state[p * vcs + v], VcState::Routed { .. }) {
+                            me.allocate_vc(p, v, c, rp);
+                        }
                     }
-                    v += 1;
-                    if v == vcs {
-                        v = 0;
-                        p = if p + 1 == ports { 0 } else { p + 1 };
-                    }
+                };
+                while after != 0 {
+                    let p = after.trailing_zeros() as usize;
+                    after &= after - 1;
+                    visit(p, if p == p0 { from_v0 } else { u64::MAX }, self);
+                }
+                let mut rest = before;
+                while rest != 0 {
+                    let p = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    visit(p, u64::MAX, self);
+                }
+                if held_ports >> p0 & 1 == 1 {
+                    visit(p0, !from_v0, self);
                 }
             }
             Allocator::OldestFirst => {
@@ -381,10 +408,17 @@ impl Router {
         }
         // Switch allocation over the VCs whose head flit has a credit
         // downstream and an output link that takes it.
-        for p in 0..self.ports() {
-            self.ready[p] = self.ready_vcs(p, rp.nonempty(self.port_no(p)), c, dirs, rp);
-        }
-        self.grants.iter_mut().for_each(|g| *g = None);
+        for_each_bit(std::mem::take(&mut self.ready_ports), |p| self.ready[p] = 0);
+        for_each_bit(held_ports, |p| {
+            let ready = self.ready_vcs(p, rp.nonempty(self.port_no(p)), c, dirs, rp);
+            self.ready[p] = ready;
+            if ready != 0 {
+                self.ready_ports |= 1 << p;
+            }
+        });
+        for_each_bit(std::mem::take(&mut self.granted_outputs), |o| {
+            self.grants[o] = None
+        });
         match self.allocator {
             Allocator::Islip => self.islip(),
             Allocator::RoundRobin | Allocator::OldestFirst => self.separable(rp, tally),
@@ -394,10 +428,11 @@ impl Router {
             Packing::Padded => f.is(Flit::TAIL),
             Packing::Packed => f.is(Flit::MSG_TAIL),
         };
-        for o in 0..self.ports() {
-            let Some((p, v)) = self.grants[o] else {
-                continue;
-            };
+        let mut granted = self.granted_outputs;
+        while granted != 0 {
+            let o = granted.trailing_zeros() as usize;
+            granted &= granted - 1;
+            let (p, v) = self.grants[o].expect("a granted output has a grant");
             let (p, v) = (p as usize, v as usize);
             let VcState::Active { out_vc, .. } = self.state[p * vcs + v] else {
                 unreachable!()
@@ -466,29 +501,29 @@ impl Router {
         let first = self.first_port;
         let head_age =
             |p: usize, v: usize| age(tally, rp.front(first + p as u32, v).expect("ready").msg);
+        // (`asking` is all zero between calls; `offers[p]` is read only for
+        // ports that offered in this call)
         let mut offers = std::mem::take(&mut self.offers);
         let mut asking = std::mem::take(&mut self.asking);
-        asking.iter_mut().for_each(|a| *a = 0);
-        for (p, offer) in offers.iter_mut().enumerate() {
-            *offer = None;
+        let mut asked: Ports = 0;
+        for_each_bit(self.ready_ports, |p| {
             let ready = self.ready[p];
-            if ready == 0 {
-                continue;
-            }
             let v = match self.allocator {
                 Allocator::OldestFirst => oldest(ready as Ports, |v| head_age(p, v)),
                 _ => pick_round_robin(ready, self.in_rr[p]),
             };
             if let VcState::Active { out, .. } = self.state[p * vcs + v] {
-                *offer = Some((out, v as u32));
+                offers[p] = Some((out, v as u32));
                 asking[out as usize] |= 1 << p;
+                asked |= 1 << out;
             }
-        }
+        });
         let ports = self.ports();
-        for (o, &mask) in asking.iter().enumerate() {
-            if mask == 0 {
-                continue;
-            }
+        let mut rest = asked;
+        while rest != 0 {
+            let o = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let mask = std::mem::take(&mut asking[o]);
             let vc_of = |p: usize| offers[p].expect("asked").1 as usize;
             let p = match self.allocator {
                 Allocator::OldestFirst => oldest(mask, |p| head_age(p, vc_of(p))),
@@ -496,6 +531,7 @@ impl Router {
             };
             let v = vc_of(p);
             self.grants[o] = Some((p as u32, v as u32));
+            self.granted_outputs |= 1 << o;
             self.out_rr[o] = next_after(p, ports);
             self.in_rr[p] = next_after(v, vcs);
         }
@@ -548,6 +584,7 @@ impl Router {
                 let v =
                     pick_round_robin(bound_for(&self.state, p, self.ready[p], o), self.in_rr[p]);
                 self.grants[o] = Some((p as u32, v as u32));
+                self.granted_outputs |= 1 << o;
                 free_in &= !(1 << p);
                 free_out &= !(1 << o);
                 matched = true;
@@ -652,6 +689,16 @@ impl Router {
             }
         }
         out
+    }
+}
+
+/// Calls `f` with each set bit of `mask`, lowest first.
+#[inline]
+fn for_each_bit(mut mask: Ports, mut f: impl FnMut(usize)) {
+    while mask != 0 {
+        let i = mask.trailing_zeros() as usize;
+        mask &= mask - 1;
+        f(i);
     }
 }
 
