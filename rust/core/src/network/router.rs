@@ -362,7 +362,7 @@ impl Router {
                 let (p0, v0) = (start / vcs, start % vcs);
                 let from_v0 = !low_bits(v0 as u32);
                 let below_p0 = (1 as Ports).wrapping_shl(p0 as u32).wrapping_sub(1);
-                let (mut after, before) = (held_ports & !below_p0, held_ports & below_p0);
+                let (after, before) = (held_ports & !below_p0, held_ports & below_p0);
                 let visit = |p: usize, only: u64, me: &mut Self| {
                     let mut waiting = rp.nonempty(me.port_no(p)) & only;
                     while waiting != 0 {
@@ -373,17 +373,10 @@ impl Router {
                         }
                     }
                 };
-                while after != 0 {
-                    let p = after.trailing_zeros() as usize;
-                    after &= after - 1;
-                    visit(p, if p == p0 { from_v0 } else { u64::MAX }, self);
-                }
-                let mut rest = before;
-                while rest != 0 {
-                    let p = rest.trailing_zeros() as usize;
-                    rest &= rest - 1;
-                    visit(p, u64::MAX, self);
-                }
+                for_each_bit(after, |p| {
+                    visit(p, if p == p0 { from_v0 } else { u64::MAX }, self)
+                });
+                for_each_bit(before, |p| visit(p, u64::MAX, self));
                 if held_ports >> p0 & 1 == 1 {
                     visit(p0, !from_v0, self);
                 }
