@@ -9,9 +9,9 @@
 #[derive(Clone, Debug)]
 pub struct EndpointPorts {
     /// Per endpoint: its first port (index into the network's endpoint
-    /// ports), how many it has, and how many messages went round them.
+    /// ports; one more entry ends the last endpoint's), and how many
+    /// messages went round them.
     first: Vec<u32>,
-    count: Vec<u32>,
     given: Vec<u64>,
     /// Per port: the router it leads to (`u32::MAX` on direct links).
     router: Vec<u32>,
@@ -24,15 +24,15 @@ impl EndpointPorts {
     /// order (direct links pass `u32::MAX`); `uniform`: any port reaches
     /// any destination.
     pub fn new(routers: &[Vec<u32>], uniform: bool) -> Self {
-        let mut first = Vec::with_capacity(routers.len());
+        let mut first = Vec::with_capacity(routers.len() + 1);
         let mut total = 0;
         for r in routers {
             first.push(total);
             total += r.len() as u32;
         }
+        first.push(total);
         Self {
             first,
-            count: routers.iter().map(|r| r.len() as u32).collect(),
             given: vec![0; routers.len()],
             router: routers.iter().flatten().copied().collect(),
             uniform,
@@ -40,7 +40,7 @@ impl EndpointPorts {
     }
 
     pub fn num_endpoints(&self) -> usize {
-        self.first.len()
+        self.first.len() - 1
     }
 
     pub fn total(&self) -> usize {
@@ -49,15 +49,14 @@ impl EndpointPorts {
 
     /// The ports of endpoint `e`.
     pub fn of(&self, e: u32) -> std::ops::Range<u32> {
-        let first = self.first[e as usize];
-        first..first + self.count[e as usize]
+        self.first[e as usize]..self.first[e as usize + 1]
     }
 
     /// The port a new message from `src` leaves on: round the ports whose
     /// router `may_enter` (the first port if none may: refused earlier).
     pub fn pick(&mut self, src: u32, may_enter: impl Fn(u32) -> bool) -> u32 {
         let e = src as usize;
-        let (first, count) = (self.first[e], self.count[e]);
+        let (first, count) = (self.first[e], self.first[e + 1] - self.first[e]);
         if self.uniform || count == 1 {
             let p = first + (self.given[e] % count as u64) as u32;
             self.given[e] += 1;

@@ -403,7 +403,7 @@ impl Router {
         // downstream and an output link that takes it.
         for_each_bit(std::mem::take(&mut self.ready_ports), |p| self.ready[p] = 0);
         for_each_bit(held_ports, |p| {
-            let ready = self.ready_vcs(p, rp.nonempty(self.port_no(p)), c, dirs, rp);
+            let ready = self.ready_vcs(p, c, dirs, rp);
             self.ready[p] = ready;
             if ready != 0 {
                 self.ready_ports |= 1 << p;
@@ -453,19 +453,18 @@ impl Router {
         Ok(())
     }
 
-    /// The VCs of input port `p` (`held` its non-empty ones) whose head flit
-    /// could cross the switch this cycle, as a mask.
+    /// The VCs of input port `p` whose head flit could cross the switch
+    /// this cycle, as a mask.
     fn ready_vcs(
         &self,
         p: usize,
-        held: u64,
         c: Cycle,
         dirs: &IdVec<LinkDirId, LinkDir>,
         rp: &RouterPorts,
     ) -> u64 {
         let vcs = self.vcs;
         let mut ready = 0u64;
-        let mut held = held;
+        let mut held = rp.nonempty(self.port_no(p));
         while held != 0 {
             let v = held.trailing_zeros() as usize;
             held &= held - 1;
