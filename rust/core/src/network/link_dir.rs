@@ -378,6 +378,20 @@ impl LinkDir {
             && self.receiver.as_ref().is_none_or(|r| !r.ack_pending_at(c))
     }
 
+    /// A cycle before which `inputs` has nothing to do (`inputs_idle` holds
+    /// until then): the next arrival on either wire, or 0 when a timer or a
+    /// paced drain may need any cycle. Kept by the network in a dense array
+    /// so that its per-cycle sweep reads 8 bytes per idle direction, not the
+    /// direction itself.
+    #[inline]
+    pub fn wakes_at(&self) -> Cycle {
+        if self.receiver.is_some() || !(self.holds() || self.rx.is_unpaced()) {
+            return 0;
+        }
+        let wire = self.wire.next_arrival().unwrap_or(NEVER);
+        wire.min(self.back_wire.next_arrival().unwrap_or(NEVER))
+    }
+
     /// Nothing can happen in `output` at cycle `c` for a sender whose port
     /// `tx` has admitted its due messages: nothing queued, no replay, no
     /// replay timer due (so no statistic moves either).

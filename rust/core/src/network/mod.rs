@@ -99,6 +99,9 @@ pub struct Network {
     /// Per link direction sent by an endpoint port: that port's index.
     port_of_dir: IdVec<LinkDirId, u32>,
     pub dirs: IdVec<LinkDirId, LinkDir>,
+    /// Per link direction: [`LinkDir::wakes_at`], updated after every call
+    /// that changes it (the per-cycle sweep reads only this for idle ones).
+    wake: IdVec<LinkDirId, Cycle>,
     /// Every router port's input buffers and output credits (empty without routers).
     pub router_ports: RouterPorts,
     pub tally: Tally,
@@ -328,6 +331,7 @@ impl Network {
             }
         }
         let m = traffic.len();
+        let wake = IdVec::from_vec(dirs.iter().map(LinkDir::wakes_at).collect());
         let offer = traffic
             .inject_ps
             .iter()
@@ -339,6 +343,7 @@ impl Network {
             ports,
             port_of_dir,
             dirs,
+            wake,
             router_ports: rp,
             tally: Tally {
                 log: MessageLog {
@@ -417,6 +422,7 @@ impl Network {
                 d.hold(&params);
             }
         }
+        self.rewake_all();
     }
 
     /// Link directions arriving at endpoint `e`.
@@ -430,7 +436,16 @@ impl Network {
     /// Takes the head flit of `vc` from held link direction `d` at cycle `c`
     /// (its credit heads back; a message's last flit delivers it).
     pub fn take(&mut self, d: LinkDirId, vc: usize, c: Cycle) -> Result<Flit> {
-        self.dirs[d].take_held(vc, c, &mut self.tally)
+        let flit = self.dirs[d].take_held(vc, c, &mut self.tally)?;
+        self.wake[d] = self.dirs[d].wakes_at();
+        Ok(flit)
+    }
+
+    /// Recomputes every direction's wake cycle (after a change outside the cycle loop).
+    fn rewake_all(&mut self) {
+        for (w, d) in self.wake.iter_mut().zip(self.dirs.iter()) {
+            *w = d.wakes_at();
+        }
     }
 
     /// Splits every router's VCs into `k` message-class shares.
@@ -470,7 +485,9 @@ impl Network {
 
     /// Adds a scripted fault mid-run (validated by the caller).
     pub fn inject_fault(&mut self, fault: &Fault) {
-        self.dirs[LinkDirId(fault.link())].add_fault(fault, &self.params);
+        let d = LinkDirId(fault.link());
+        self.dirs[d].add_fault(fault, &self.params);
+        self.wake[d] = self.dirs[d].wakes_at();
     }
 
     /// Follows what blocked router input VCs wait for (a credit of the
@@ -530,6 +547,7 @@ impl Model for Network {
             params,
             endpoints,
             dirs,
+            wake,
             router_ports: rp,
             tally,
             admitted,
@@ -539,10 +557,15 @@ impl Model for Network {
         } = self;
         let mut act = Activity::default();
         // Directions where nothing can happen this cycle are skipped (cheap
-        // exact checks; see `inputs_idle`, `output_idle`).
-        for d in dirs.iter_mut() {
+        // exact checks; see `wakes_at`, `inputs_idle`, `output_idle`).
+        for (i, w) in wake.as_mut_slice().iter_mut().enumerate() {
+            if *w > c {
+                continue;
+            }
+            let d = &mut dirs.as_mut_slice()[i];
             if !d.inputs_idle(c) {
                 d.inputs(c, tally, &mut act, rp)?;
+                *w = d.wakes_at();
             }
         }
         if let Some(rt) = routed {
@@ -556,6 +579,7 @@ impl Model for Network {
                     c,
                     &ctx,
                     dirs,
+                    wake,
                     rp,
                     tally,
                     &mut act,
@@ -565,11 +589,13 @@ impl Model for Network {
             }
             for (d, flit) in rt.outbox.plain.drain(..) {
                 dirs[d].output(c, params, Source::Given(Some(flit)), tally, &mut act);
+                wake[d] = dirs[d].wakes_at();
             }
             for &d in &rt.timed_outputs {
                 let given = rt.outbox.timed[d].take();
                 if given.is_some() || !dirs[d].output_idle(c, false) {
                     dirs[d].output(c, params, Source::Given(given), tally, &mut act);
+                    wake[d] = dirs[d].wakes_at();
                 }
             }
         }
@@ -582,6 +608,7 @@ impl Model for Network {
             let d = &mut dirs[e.out];
             if !d.output_idle(c, queued) {
                 d.output(c, params, Source::Port(&mut e.tx), tally, &mut act);
+                wake[e.out] = d.wakes_at();
             }
         }
         Ok(act)

@@ -296,6 +296,7 @@ impl Router {
         c: Cycle,
         ctx: &RouterCtx<'_>,
         dirs: &mut IdVec<LinkDirId, LinkDir>,
+        wake: &mut IdVec<LinkDirId, Cycle>,
         rp: &mut RouterPorts,
         tally: &mut Tally,
         act: &mut Activity,
@@ -435,6 +436,7 @@ impl Router {
             let input = self.port_no(p);
             let mut flit = rp.pop(input, v);
             dirs[in_dir].forwarded(flit, c, rp.occupancy(input), tally)?;
+            wake[in_dir] = dirs[in_dir].wakes_at();
             flit.vc = out_vc as u8;
             // The last hop's channel verdict was handled at its receiver.
             flit.flags &= !(Flit::DETECTED | Flit::UNDETECTED | Flit::CORRECTED);
