@@ -115,10 +115,6 @@ impl<I: From<usize> + Into<usize> + Copy, T> IdVec<I, T> {
     pub fn as_slice(&self) -> &[T] {
         &self.raw
     }
-
-    pub fn as_mut_slice(&mut self) -> &mut [T] {
-        &mut self.raw
-    }
 }
 
 impl<I: Into<usize>, T> Index<I> for IdVec<I, T> {

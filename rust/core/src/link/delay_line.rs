@@ -20,19 +20,20 @@ const INLINE: usize = 8;
 /// follow per item: on a large fabric that was a cache miss per flit sent,
 /// arrived and credited); it moves to the heap only when it outgrows them.
 #[derive(Clone, Debug)]
+#[repr(C)] // the indices first, then the inline slots: one line for an idle check
 pub struct DelayLine<T> {
-    inline: [(Cycle, T); INLINE],
-    /// The ring once grown past `INLINE` slots (empty before).
-    heap: Vec<(Cycle, T)>,
-    /// The ring's length - 1 (the length is a power of two).
-    mask: usize,
-    /// Index of the oldest item (unmasked; wraps freely).
-    head: usize,
-    len: usize,
     /// The oldest item's arrival cycle (`Cycle::MAX` when empty), kept
     /// beside the indices: asking whether anything is due, as the cycle loop
     /// does of every wire every cycle, reads no slot.
     next: Cycle,
+    len: usize,
+    /// Index of the oldest item (unmasked; wraps freely).
+    head: usize,
+    /// The ring's length - 1 (the length is a power of two).
+    mask: usize,
+    inline: [(Cycle, T); INLINE],
+    /// The ring once grown past `INLINE` slots (empty before).
+    heap: Vec<(Cycle, T)>,
 }
 
 impl<T: Copy + Default> Default for DelayLine<T> {

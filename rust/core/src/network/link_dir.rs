@@ -142,15 +142,16 @@ pub struct LinkState {
     pub transmissions: u64,
 }
 
-/// Counters of one link direction.
+/// Counters of one link direction (`repr(C)`: those every flit moves first).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct LinkDirStats {
     /// New flits sent (replays not included).
     pub flits: u64,
     pub payload_bytes: u64,
+    pub max_occupancy: u32,
     /// Cycles the receive buffers held each number of flits (all VCs).
     pub occupancy: Histogram,
-    pub max_occupancy: u32,
     pub flits_replayed: u64,
     /// Arrived with errors the CRC caught (dropped by the receiver).
     pub flits_corrupted: u64,
@@ -221,9 +222,11 @@ impl Pace {
 }
 
 #[derive(Clone, Debug)]
+/// (`repr(C)`, fields in this order: what a flit's hop reads comes first,
+/// in as few cache lines as can hold it; on a large fabric a hop's misses
+/// on these structs are most of its cost.)
+#[repr(C)]
 pub struct LinkDir {
-    pub src: Node,
-    pub dst: Node,
     /// The receiver is input `input` of the [`RouterPorts`] (or `NO_PORT`):
     /// flits wait in its buffers, not in `rx`, until the router forwards
     /// them ([`LinkDir::forwarded`] returns the credit).
@@ -235,38 +238,41 @@ pub struct LinkDir {
     /// has room for them, as a memory device does: until then they wait in
     /// the buffers and hold their credits (backpressure into the fabric).
     held: bool,
+    /// The receive buffers' occupancy since cycle `occ_since` (see `note_occupancy`).
+    occ_value: u32,
     /// Extra cycles before a sent flit reaches the wire (a router pipeline).
     extra_delay: u64,
+    /// Transmissions so far, replays included (what fault plans count).
+    transmissions: u64,
+    occ_since: Cycle,
     /// This direction's own link timing (a fabric may mix link kinds).
     pub timing: DirTiming,
-    wire: DelayLine<Flit>,
-    /// Credits and ACK/NAKs on their way back to this direction's sender:
-    /// one return path (as PCIe's DLLPs carry both), one latency.
-    back_wire: DelayLine<Back>,
-    /// The sender's credits: free buffers of the receiver, per VC (an
-    /// endpoint sender's; a router's are in the [`RouterPorts`]).
-    pub credits: CreditCounters,
-    pub rx: RxPort,
-    pub sender: Option<ReplaySender>,
-    pub receiver: Option<SeqReceiver>,
     /// The error channel and the fault plan, boxed: cold next to the
     /// buffers and credits, they would spread the hot fields over more
     /// cache lines. Both are `None` when they can do nothing (no bit errors, no fault
     /// scripted), so that an error-free flit never follows their pointers.
     channel: Option<Box<Channel>>,
     faults: Option<Box<LinkFaults>>,
-    /// Transmissions so far, replays included (what fault plans count).
-    transmissions: u64,
+    /// Boxed, as `channel`: without retry, `None` in the hot lines.
+    pub sender: Option<Box<ReplaySender>>,
+    pub receiver: Option<Box<SeqReceiver>>,
+    pub stats: LinkDirStats,
+    wire: DelayLine<Flit>,
+    /// Credits and ACK/NAKs on their way back to this direction's sender:
+    /// one return path (as PCIe's DLLPs carry both), one latency.
+    back_wire: DelayLine<Back>,
+    pub rx: RxPort,
+    /// The sender's credits: free buffers of the receiver, per VC (an
+    /// endpoint sender's; a router's are in the [`RouterPorts`]).
+    pub credits: CreditCounters,
     /// Per VC: credits freed but not yet returned (coalescing), credits
     /// lost to faults, credits of flits that vanished without retry.
     pending_credits: Vec<u32>,
     lost_credits: Vec<u32>,
     /// NAKs and ACKs the receiver sends this cycle (reused: no allocation).
     ctrl_out: Vec<Ctrl>,
-    pub stats: LinkDirStats,
-    /// The receive buffers' occupancy since cycle `occ_since` (see `note_occupancy`).
-    occ_value: u32,
-    occ_since: Cycle,
+    pub src: Node,
+    pub dst: Node,
 }
 
 impl LinkDir {
@@ -300,19 +306,19 @@ impl LinkDir {
                 let buffer =
                     (r.replay_buffer_flits + extra_delay).min(limit.max(r.replay_buffer_flits));
                 (
-                    Some(ReplaySender::new(
+                    Some(Box::new(ReplaySender::new(
                         r.seq_modulus,
                         buffer,
                         r.replay_timeout_cycles + extra_delay,
                         selective,
-                    )),
-                    Some(SeqReceiver::new(
+                    ))),
+                    Some(Box::new(SeqReceiver::new(
                         r.seq_modulus,
                         r.ack_coalesce_flits,
                         r.ack_timer_cycles,
                         p.credit_round_trip_cycles(),
                         selective.then_some(buffer),
-                    )),
+                    ))),
                 )
             }
             Retry::None => (None, None),
@@ -390,6 +396,13 @@ impl LinkDir {
         }
         let wire = self.wire.next_arrival().unwrap_or(NEVER);
         wire.min(self.back_wire.next_arrival().unwrap_or(NEVER))
+    }
+
+    /// Cycles from sending a flit to its arrival (a later wake than any
+    /// flit sent now can set: see `Network::wake`).
+    #[inline]
+    pub fn wire_delay(&self) -> Cycle {
+        1 + self.extra_delay + self.timing.latency_cycles
     }
 
     /// Nothing can happen in `output` at cycle `c` for a sender whose port

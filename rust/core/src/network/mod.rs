@@ -99,8 +99,10 @@ pub struct Network {
     /// Per link direction sent by an endpoint port: that port's index.
     port_of_dir: IdVec<LinkDirId, u32>,
     pub dirs: IdVec<LinkDirId, LinkDir>,
-    /// Per link direction: [`LinkDir::wakes_at`], updated after every call
-    /// that changes it (the per-cycle sweep reads only this for idle ones).
+    /// Per link direction: no earlier than [`LinkDir::wakes_at`]'s first
+    /// cycle with something to do: exact after its inputs, lowered to the
+    /// arrival of what is sent on it since (the per-cycle sweep reads only
+    /// this for idle directions).
     wake: IdVec<LinkDirId, Cycle>,
     /// Every router port's input buffers and output credits (empty without routers).
     pub router_ports: RouterPorts,
@@ -558,11 +560,11 @@ impl Model for Network {
         let mut act = Activity::default();
         // Directions where nothing can happen this cycle are skipped (cheap
         // exact checks; see `wakes_at`, `inputs_idle`, `output_idle`).
-        for (i, w) in wake.as_mut_slice().iter_mut().enumerate() {
+        // (zipped: the reference to an idle direction is never followed)
+        for (w, d) in wake.iter_mut().zip(dirs.iter_mut()) {
             if *w > c {
                 continue;
             }
-            let d = &mut dirs.as_mut_slice()[i];
             if !d.inputs_idle(c) {
                 d.inputs(c, tally, &mut act, rp)?;
                 *w = d.wakes_at();
@@ -588,14 +590,15 @@ impl Model for Network {
                 )?;
             }
             for (d, flit) in rt.outbox.plain.drain(..) {
-                dirs[d].output(c, params, Source::Given(Some(flit)), tally, &mut act);
-                wake[d] = dirs[d].wakes_at();
+                let dir = &mut dirs[d];
+                dir.output(c, params, Source::Given(Some(flit)), tally, &mut act);
+                wake[d] = wake[d].min(c + dir.wire_delay());
             }
             for &d in &rt.timed_outputs {
                 let given = rt.outbox.timed[d].take();
                 if given.is_some() || !dirs[d].output_idle(c, false) {
                     dirs[d].output(c, params, Source::Given(given), tally, &mut act);
-                    wake[d] = dirs[d].wakes_at();
+                    wake[d] = wake[d].min(c + dirs[d].wire_delay());
                 }
             }
         }
@@ -608,7 +611,10 @@ impl Model for Network {
             let d = &mut dirs[e.out];
             if !d.output_idle(c, queued) {
                 d.output(c, params, Source::Port(&mut e.tx), tally, &mut act);
-                wake[e.out] = d.wakes_at();
+                if !e.retry {
+                    // (with retry it stays 0)
+                    wake[e.out] = wake[e.out].min(c + d.wire_delay());
+                }
             }
         }
         Ok(act)

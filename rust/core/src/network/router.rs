@@ -435,8 +435,10 @@ impl Router {
             let out_dir = self.outputs[o].expect("granted output has a link");
             let input = self.port_no(p);
             let mut flit = rp.pop(input, v);
-            dirs[in_dir].forwarded(flit, c, rp.occupancy(input), tally)?;
-            wake[in_dir] = dirs[in_dir].wakes_at();
+            let d = &mut dirs[in_dir];
+            d.forwarded(flit, c, rp.occupancy(input), tally)?;
+            // (its credit heads back)
+            wake[in_dir] = wake[in_dir].min(c + d.timing.credit_return_cycles);
             flit.vc = out_vc as u8;
             // The last hop's channel verdict was handled at its receiver.
             flit.flags &= !(Flit::DETECTED | Flit::UNDETECTED | Flit::CORRECTED);
