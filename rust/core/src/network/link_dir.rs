@@ -433,7 +433,7 @@ impl LinkDir {
         // consuming what the link layer passes up at once (see `pass_up`) is
         // exactly accept + drain.
         // Router inputs hold flits until the router forwards them.
-        let unpaced = self.rx.is_unpaced() && !self.holds();
+        let unpaced = !self.holds() && self.rx.is_unpaced();
         if self.receiver.is_some() {
             self.ctrl_out.clear();
         }
@@ -497,7 +497,8 @@ impl LinkDir {
                     self.consume(flit, c, tally)?;
                 }
             }
-            act.busy |= self.rx.will_drain();
+            // (a router input's `rx` is unused: not even read)
+            act.busy |= !self.to_router() && self.rx.will_drain();
         }
         let now = self.occupancy(rp);
         self.note_occupancy(c, now);
@@ -772,6 +773,30 @@ impl LinkDir {
         };
     }
 
+    /// `output` of a flit a router gives to a link that takes every flit
+    /// ([`LinkDir::always_accepts`]): with no error channel and no fault
+    /// plan, only the counters and the wire (a hop's usual case, kept short).
+    #[inline]
+    pub fn output_given(
+        &mut self,
+        c: Cycle,
+        p: &LinkParams,
+        flit: Flit,
+        tally: &mut Tally,
+        act: &mut Activity,
+    ) {
+        debug_assert!(self.always_accepts());
+        if self.channel.is_some() || self.faults.is_some() {
+            return self.output(c, p, Source::Given(Some(flit)), tally, act);
+        }
+        self.stats.flits += 1;
+        self.stats.payload_bytes += flit.payload_bytes as u64;
+        act.progressed = true;
+        tally.events += 1;
+        self.transmissions += 1;
+        self.wire.push(c + self.wire_delay(), flit);
+    }
+
     /// Puts `flit` on the wire through the channel (errors, faults).
     #[inline]
     fn transmit(&mut self, mut flit: Flit, c: Cycle) {
@@ -797,8 +822,7 @@ impl LinkDir {
             }
             return;
         }
-        self.wire
-            .push(c + 1 + self.extra_delay + self.timing.latency_cycles, flit);
+        self.wire.push(c + self.wire_delay(), flit);
     }
 
     /// Records the receive buffers' occupancy after a change in cycle `c`:

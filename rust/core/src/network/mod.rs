@@ -591,7 +591,7 @@ impl Model for Network {
             }
             for (d, flit) in rt.outbox.plain.drain(..) {
                 let dir = &mut dirs[d];
-                dir.output(c, params, Source::Given(Some(flit)), tally, &mut act);
+                dir.output_given(c, params, flit, tally, &mut act);
                 wake[d] = wake[d].min(c + dir.wire_delay());
             }
             for &d in &rt.timed_outputs {
