@@ -16,6 +16,7 @@
 //! matters. The link layer of one direction is in [`link_dir`].
 
 pub mod link_dir;
+pub mod port_set;
 pub mod ports;
 pub mod router;
 pub mod router_ports;
@@ -35,7 +36,7 @@ use crate::topology::{Graph, Peer};
 use crate::traffic::MessageTraffic;
 pub use link_dir::{LinkDir, LinkDirStats, LinkState, Node, Pace, Source, Tally};
 use ports::EndpointPorts;
-use router::{Outbox, Router, RouterCtx, Wait};
+use router::{with_routers, Outbox, RouterCtx, Routers, Wait, Wiring};
 use router_ports::RouterPorts;
 
 /// Marks a cycle that never came (message not sent / not delivered).
@@ -81,7 +82,7 @@ pub struct MessageLog {
 pub struct Routed {
     pub graph: Graph,
     pub routing: Routing,
-    pub routers: Vec<Router>,
+    pub routers: Routers,
     /// The flits routers forward this cycle.
     outbox: Outbox,
     /// Router-sent link directions with retry or pacing: they need their
@@ -209,15 +210,13 @@ impl Network {
                     .topology
                     .routing(&graph)
                     .expect("a graph has a routing function");
-                let mut routers: Vec<Router> = graph
+                // Per router: the link direction arriving at / leaving each port.
+                let mut wiring: Vec<Wiring> = graph
                     .routers
                     .iter()
-                    .enumerate()
-                    .map(|(r, x)| {
-                        let mut router =
-                            Router::new(r as u32, x.ports.len(), params.vcs as usize, &spec.router);
-                        router.set_message_classes(1, &routing);
-                        router
+                    .map(|x| Wiring {
+                        inputs: vec![None; x.ports.len()],
+                        outputs: vec![None; x.ports.len()],
                     })
                     .collect();
                 if let Some(r) = graph
@@ -239,8 +238,8 @@ impl Network {
                     let inj = add(&mut dirs, (end, port));
                     let ej = add(&mut dirs, (port, end));
                     out_of[e].push(inj);
-                    routers[r as usize].inputs[p as usize] = Some(inj);
-                    routers[r as usize].outputs[p as usize] = Some(ej);
+                    wiring[r as usize].inputs[p as usize] = Some(inj);
+                    wiring[r as usize].outputs[p as usize] = Some(ej);
                 }
                 for (r, router) in graph.routers.iter().enumerate() {
                     for (p, peer) in router.ports.iter().enumerate() {
@@ -249,8 +248,8 @@ impl Network {
                                 &mut dirs,
                                 (Node::Router(r as u32, p as u32), Node::Router(r2, p2)),
                             );
-                            routers[r].outputs[p] = Some(d);
-                            routers[r2 as usize].inputs[p2 as usize] = Some(d);
+                            wiring[r].outputs[p] = Some(d);
+                            wiring[r2 as usize].inputs[p2 as usize] = Some(d);
                         }
                     }
                 }
@@ -259,6 +258,7 @@ impl Network {
                     .filter(|&d| matches!(dirs[d].src, Node::Router(..)))
                     .filter(|&d| !dirs[d].always_accepts())
                     .collect();
+                let routers = Routers::new(wiring, params.vcs as usize, &spec.router, &routing);
                 Some(Routed {
                     graph,
                     routing,
@@ -274,7 +274,7 @@ impl Network {
         // Router ports' buffers and credits in one dense store, router by router.
         let (mut capacity, mut credits) = (Vec::new(), Vec::new());
         if let Some(rt) = &mut routed {
-            for r in &mut rt.routers {
+            with_routers!(&mut rt.routers, rs => for r in rs.iter_mut() {
                 r.first_port = capacity.len() as u32;
                 for p in 0..r.inputs.len() {
                     let at = r.first_port + p as u32;
@@ -288,7 +288,7 @@ impl Network {
                     }));
                 }
                 r.note_outputs(&dirs);
-            }
+            });
         }
         let rp = RouterPorts::new(params.vcs as usize, &capacity, &credits);
         // An endpoint's messages go round its ports (planes) in the order given.
@@ -453,9 +453,7 @@ impl Network {
     /// Splits every router's VCs into `k` message-class shares.
     pub fn set_message_classes(&mut self, k: usize) {
         if let Some(rt) = &mut self.routed {
-            for r in &mut rt.routers {
-                r.set_message_classes(k, &rt.routing);
-            }
+            rt.routers.set_message_classes(k, &rt.routing);
         }
     }
 
@@ -499,7 +497,7 @@ impl Network {
         let n = self.num_endpoints() as u32;
         let next = |w: &WaitingChannel| -> Option<(u32, u32, u32)> {
             let r = w.node - n;
-            match rt.routers[r as usize].waits_for(w.port, w.vc)? {
+            match rt.routers.waits_for(r, w.port, w.vc)? {
                 Wait::Credit { dir, vc } => match self.dirs[dir].dst {
                     Node::Router(r2, p2) => Some((n + r2, p2, vc)),
                     Node::Endpoint(_) => None,
@@ -576,19 +574,10 @@ impl Model for Network {
                 routing: &rt.routing,
                 params,
             };
-            for r in rt.routers.iter_mut() {
-                r.step(
-                    c,
-                    &ctx,
-                    dirs,
-                    wake,
-                    rp,
-                    tally,
-                    &mut act,
-                    &mut rt.outbox,
-                    msg_choice,
-                )?;
-            }
+            let outbox = &mut rt.outbox;
+            with_routers!(&mut rt.routers, rs => for r in rs.iter_mut() {
+                r.step(c, &ctx, dirs, wake, rp, tally, &mut act, outbox, msg_choice)?;
+            });
             for (d, flit) in rt.outbox.plain.drain(..) {
                 let dir = &mut dirs[d];
                 dir.output_given(c, params, flit, tally, &mut act);
@@ -725,15 +714,13 @@ impl Model for Network {
         if let Some(rt) = &self.routed {
             let n = self.num_endpoints() as u32;
             let mut blocked = Vec::new();
-            for r in &rt.routers {
-                for (port, vc, why) in r.blocked(&self.router_ports) {
-                    blocked.push(WaitingChannel {
-                        node: n + r.id,
-                        port,
-                        vc,
-                        reason: format!("router {} input port {port} VC {vc} {why}", r.id),
-                    });
-                }
+            for (r, port, vc, why) in rt.routers.blocked(&self.router_ports) {
+                blocked.push(WaitingChannel {
+                    node: n + r,
+                    port,
+                    vc,
+                    reason: format!("router {r} input port {port} VC {vc} {why}"),
+                });
             }
             // The cycle of waits, if there is one, first.
             let cycle = self.wait_cycle(rt, &blocked);

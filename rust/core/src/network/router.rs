@@ -12,6 +12,7 @@
 //! `pipeline_cycles` before a forwarded flit reaches its output link.
 
 use super::link_dir::{LinkDir, Tally};
+use super::port_set::{for_each_port, PortSet};
 use super::router_ports::RouterPorts;
 use crate::engine::Activity;
 use crate::error::Result;
@@ -25,16 +26,6 @@ use crate::topology::{Graph, RouterId};
 
 /// An output VC no worm holds.
 const FREE: u32 = u32::MAX;
-
-/// A set of ports (routers have up to 128).
-type Ports = u128;
-
-/// The first set bit of `mask` at or after `start`, wrapping (round-robin over ports).
-#[inline]
-fn pick_port(mask: Ports, start: u32) -> usize {
-    debug_assert!(mask != 0);
-    ((mask.rotate_right(start).trailing_zeros() + start) & 127) as usize
-}
 
 /// What a blocked input VC waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,15 +55,17 @@ enum VcState {
     },
 }
 
+/// A router whose port sets are `P` bit masks (see [`PortSet`]: `u64` up
+/// to 64 ports, `u128` up to 128).
 #[derive(Clone, Debug)]
-pub struct Router {
+pub struct Router<P: PortSet> {
     pub id: RouterId,
     /// Port `p`'s input buffers and output credits are port `first_port + p`
     /// of the [`RouterPorts`].
     pub first_port: u32,
     /// The outputs whose link takes every flit given (see
     /// [`LinkDir::always_accepts`]): nothing to ask it per flit.
-    plain_outputs: Ports,
+    plain_outputs: P,
     /// Per port: the link direction arriving at / leaving it.
     pub inputs: Vec<Option<LinkDirId>>,
     pub outputs: Vec<Option<LinkDirId>>,
@@ -113,8 +106,8 @@ pub struct Router {
     /// The input ports whose `ready` is non-zero and the outputs whose
     /// `grants` entry is set, as of the last step: loops visit only these
     /// (a switch has up to 128 ports, few of them busy in a cycle).
-    ready_ports: Ports,
-    granted_outputs: Ports,
+    ready_ports: P,
+    granted_outputs: P,
     /// The order of this cycle's VC allocation pass (memory reused).
     va_order: Vec<u32>,
     /// This cycle's switch requests per input port and grants per output
@@ -123,8 +116,8 @@ pub struct Router {
     grants: Vec<Option<(u32, u32)>>,
     /// Per output port: the input ports asking for it; per input port: the
     /// outputs granting it (reused each cycle).
-    asking: Vec<Ports>,
-    granted: Vec<Ports>,
+    asking: Vec<P>,
+    granted: Vec<P>,
 }
 
 /// The flits routers forward in a cycle, by output link direction.
@@ -150,12 +143,17 @@ pub const NO_CHOICE: u32 = u32::MAX;
 /// UGAL's bias toward minimal routes, in flits of queue.
 const UGAL_THRESHOLD: u32 = 4;
 
-impl Router {
+impl<P: PortSet> Router<P> {
     pub fn new(id: RouterId, ports: usize, vcs: usize, spec: &RouterSpec) -> Self {
+        assert!(
+            ports <= P::BITS,
+            "a router's port sets hold {} ports",
+            P::BITS
+        );
         Self {
             id,
             first_port: 0,
-            plain_outputs: 0,
+            plain_outputs: P::EMPTY,
             inputs: vec![None; ports],
             outputs: vec![None; ports],
             vcs,
@@ -174,13 +172,13 @@ impl Router {
             vc_rr: vec![0; ports],
             ready: vec![0; ports],
             accept_rr: vec![0; ports],
-            ready_ports: 0,
-            granted_outputs: 0,
+            ready_ports: P::EMPTY,
+            granted_outputs: P::EMPTY,
             va_order: Vec::with_capacity(ports * vcs),
             offers: vec![None; ports],
             grants: vec![None; ports],
-            asking: vec![0; ports],
-            granted: vec![0; ports],
+            asking: vec![P::EMPTY; ports],
+            granted: vec![P::EMPTY; ports],
         }
     }
 
@@ -196,10 +194,10 @@ impl Router {
 
     /// Notes which outputs' links take every flit given.
     pub fn note_outputs(&mut self, dirs: &IdVec<LinkDirId, LinkDir>) {
-        self.plain_outputs = 0;
+        self.plain_outputs = P::EMPTY;
         for (o, d) in self.outputs.iter().enumerate() {
             if d.is_some_and(|d| dirs[d].always_accepts()) {
-                self.plain_outputs |= 1 << o;
+                self.plain_outputs |= P::of(o);
             }
         }
     }
@@ -304,7 +302,7 @@ impl Router {
         choices: &mut IdVec<MsgId, u32>,
     ) -> Result<()> {
         let vcs = self.vcs;
-        let mut held_ports: Ports = 0;
+        let mut held_ports = P::EMPTY;
         // Route computation for worms whose head reached the front (only
         // idle VCs that hold a flit look at it: one pass, bit masks).
         for p in 0..self.ports() {
@@ -313,7 +311,7 @@ impl Router {
             if waiting == 0 {
                 continue;
             }
-            held_ports |= 1 << p;
+            held_ports |= P::of(p);
             while waiting != 0 {
                 let v = waiting.trailing_zeros() as usize;
                 waiting &= waiting - 1;
@@ -343,7 +341,7 @@ impl Router {
                 }
             }
         }
-        if held_ports == 0 {
+        if held_ports.is_empty() {
             return Ok(());
         }
         // Flits wait in the buffers: the next cycle may move them.
@@ -362,7 +360,7 @@ impl Router {
                 let start = self.va_rr as usize;
                 let (p0, v0) = (start / vcs, start % vcs);
                 let from_v0 = !low_bits(v0 as u32);
-                let below_p0 = (1 as Ports).wrapping_shl(p0 as u32).wrapping_sub(1);
+                let below_p0 = P::below(p0);
                 let (after, before) = (held_ports & !below_p0, held_ports & below_p0);
                 let visit = |p: usize, only: u64, me: &mut Self| {
                     let mut waiting = rp.nonempty(me.port_no(p)) & only;
@@ -374,11 +372,11 @@ impl Router {
                         }
                     }
                 };
-                for_each_bit(after, |p| {
+                for_each_port(after, |p| {
                     visit(p, if p == p0 { from_v0 } else { u64::MAX }, self)
                 });
-                for_each_bit(before, |p| visit(p, u64::MAX, self));
-                if held_ports >> p0 & 1 == 1 {
+                for_each_port(before, |p| visit(p, u64::MAX, self));
+                if held_ports.has(p0) {
                     visit(p0, !from_v0, self);
                 }
             }
@@ -402,17 +400,17 @@ impl Router {
         }
         // Switch allocation over the VCs whose head flit has a credit
         // downstream and an output link that takes it.
-        for_each_bit(std::mem::take(&mut self.ready_ports), |p| self.ready[p] = 0);
-        for_each_bit(held_ports, |p| {
+        let was_ready = std::mem::replace(&mut self.ready_ports, P::EMPTY);
+        for_each_port(was_ready, |p| self.ready[p] = 0);
+        for_each_port(held_ports, |p| {
             let ready = self.ready_vcs(p, c, dirs, rp);
             self.ready[p] = ready;
             if ready != 0 {
-                self.ready_ports |= 1 << p;
+                self.ready_ports |= P::of(p);
             }
         });
-        for_each_bit(std::mem::take(&mut self.granted_outputs), |o| {
-            self.grants[o] = None
-        });
+        let was_granted = std::mem::replace(&mut self.granted_outputs, P::EMPTY);
+        for_each_port(was_granted, |o| self.grants[o] = None);
         match self.allocator {
             Allocator::Islip => self.islip(),
             Allocator::RoundRobin | Allocator::OldestFirst => self.separable(rp, tally),
@@ -423,9 +421,9 @@ impl Router {
             Packing::Packed => f.is(Flit::MSG_TAIL),
         };
         let mut granted = self.granted_outputs;
-        while granted != 0 {
-            let o = granted.trailing_zeros() as usize;
-            granted &= granted - 1;
+        while !granted.is_empty() {
+            let o = granted.lowest();
+            granted = granted.without_lowest();
             let (p, v) = self.grants[o].expect("a granted output has a grant");
             let (p, v) = (p as usize, v as usize);
             let VcState::Active { out_vc, .. } = self.state[p * vcs + v] else {
@@ -443,7 +441,7 @@ impl Router {
             // The last hop's channel verdict was handled at its receiver.
             flit.flags &= !(Flit::DETECTED | Flit::UNDETECTED | Flit::CORRECTED);
             rp.take_credit(self.port_no(o), out_vc as usize);
-            if self.plain_outputs >> o & 1 == 1 {
+            if self.plain_outputs.has(o) {
                 outbox.plain.push((out_dir, flit));
             } else {
                 outbox.timed[out_dir] = Some(flit);
@@ -480,7 +478,7 @@ impl Router {
                     continue; // the head is still in VC allocation's stage
                 }
                 if rp.credits(self.port_no(out as usize), out_vc as usize) > 0
-                    && (self.plain_outputs >> out & 1 == 1 || dirs[od].accepts_new(c))
+                    && (self.plain_outputs.has(out as usize) || dirs[od].accepts_new(c))
                 {
                     ready |= 1 << v;
                 }
@@ -501,33 +499,33 @@ impl Router {
         // ports that offered in this call)
         let mut offers = std::mem::take(&mut self.offers);
         let mut asking = std::mem::take(&mut self.asking);
-        let mut asked: Ports = 0;
-        for_each_bit(self.ready_ports, |p| {
+        let mut asked = P::EMPTY;
+        for_each_port(self.ready_ports, |p| {
             let ready = self.ready[p];
             let v = match self.allocator {
-                Allocator::OldestFirst => oldest(ready as Ports, |v| head_age(p, v)),
+                Allocator::OldestFirst => oldest(ready, |v| head_age(p, v)),
                 _ => pick_round_robin(ready, self.in_rr[p]),
             };
             if let VcState::Active { out, .. } = self.state[p * vcs + v] {
                 offers[p] = Some((out, v as u32));
-                asking[out as usize] |= 1 << p;
-                asked |= 1 << out;
+                asking[out as usize] |= P::of(p);
+                asked |= P::of(out as usize);
             }
         });
         let ports = self.ports();
         let mut rest = asked;
-        while rest != 0 {
-            let o = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            let mask = std::mem::take(&mut asking[o]);
+        while !rest.is_empty() {
+            let o = rest.lowest();
+            rest = rest.without_lowest();
+            let mask = std::mem::replace(&mut asking[o], P::EMPTY);
             let vc_of = |p: usize| offers[p].expect("asked").1 as usize;
             let p = match self.allocator {
                 Allocator::OldestFirst => oldest(mask, |p| head_age(p, vc_of(p))),
-                _ => pick_port(mask, self.out_rr[o]),
+                _ => mask.pick_from(self.out_rr[o]),
             };
             let v = vc_of(p);
             self.grants[o] = Some((p as u32, v as u32));
-            self.granted_outputs |= 1 << o;
+            self.granted_outputs |= P::of(o);
             self.out_rr[o] = next_after(p, ports);
             self.in_rr[p] = next_after(v, vcs);
         }
@@ -554,35 +552,35 @@ impl Router {
         };
         // per output: the input ports asking for it
         let mut requests = std::mem::take(&mut self.asking);
-        requests.iter_mut().for_each(|r| *r = 0);
+        requests.iter_mut().for_each(|r| *r = P::EMPTY);
         let mut granted = std::mem::take(&mut self.granted);
         for p in 0..ports {
             for v in 0..vcs {
                 if self.ready[p] >> v & 1 == 1 {
                     if let VcState::Active { out, .. } = self.state[p * vcs + v] {
-                        requests[out as usize] |= 1 << p;
+                        requests[out as usize] |= P::of(p);
                     }
                 }
             }
         }
-        let (mut free_in, mut free_out) = (Ports::MAX, Ports::MAX);
+        let (mut free_in, mut free_out) = (P::ALL, P::ALL);
         for round in 0..ISLIP_ITERATIONS {
-            granted.iter_mut().for_each(|g| *g = 0); // per input: the outputs granting it
-            for o in (0..ports).filter(|&o| free_out >> o & 1 == 1) {
+            granted.iter_mut().for_each(|g| *g = P::EMPTY); // per input: the outputs granting it
+            for o in (0..ports).filter(|&o| free_out.has(o)) {
                 let asking = requests[o] & free_in;
-                if asking != 0 {
-                    granted[pick_port(asking, self.out_rr[o])] |= 1 << o;
+                if !asking.is_empty() {
+                    granted[asking.pick_from(self.out_rr[o])] |= P::of(o);
                 }
             }
             let mut matched = false;
-            for p in (0..ports).filter(|&p| granted[p] != 0) {
-                let o = pick_port(granted[p], self.accept_rr[p]);
+            for p in (0..ports).filter(|&p| !granted[p].is_empty()) {
+                let o = granted[p].pick_from(self.accept_rr[p]);
                 let v =
                     pick_round_robin(bound_for(&self.state, p, self.ready[p], o), self.in_rr[p]);
                 self.grants[o] = Some((p as u32, v as u32));
-                self.granted_outputs |= 1 << o;
-                free_in &= !(1 << p);
-                free_out &= !(1 << o);
+                self.granted_outputs |= P::of(o);
+                free_in &= !P::of(p);
+                free_out &= !P::of(o);
                 matched = true;
                 if round == 0 {
                     self.out_rr[o] = next_after(p, ports);
@@ -688,16 +686,6 @@ impl Router {
     }
 }
 
-/// Calls `f` with each set bit of `mask`, lowest first.
-#[inline]
-fn for_each_bit(mut mask: Ports, mut f: impl FnMut(usize)) {
-    while mask != 0 {
-        let i = mask.trailing_zeros() as usize;
-        mask &= mask - 1;
-        f(i);
-    }
-}
-
 /// The round-robin position after `i` among `n` (no division: this runs per grant).
 #[inline]
 fn next_after(i: usize, n: usize) -> u32 {
@@ -715,18 +703,88 @@ fn age(tally: &Tally, msg: MsgId) -> (Cycle, u32) {
 }
 
 /// The set bit of `mask` whose key is least.
-fn oldest<K: Ord>(mask: Ports, key: impl Fn(usize) -> K) -> usize {
-    let mut rest = mask;
-    let mut best = rest.trailing_zeros() as usize;
+fn oldest<P: PortSet, K: Ord>(mask: P, key: impl Fn(usize) -> K) -> usize {
+    let mut best = mask.lowest();
     let mut best_key = key(best);
-    rest &= rest - 1;
-    while rest != 0 {
-        let i = rest.trailing_zeros() as usize;
+    for_each_port(mask.without_lowest(), |i| {
         let k = key(i);
         if k < best_key {
             (best, best_key) = (i, k);
         }
-        rest &= rest - 1;
-    }
+    });
     best
+}
+
+/// One router's links, per port: the link direction arriving at it and
+/// the one leaving it (`None` on an unwired port).
+#[derive(Clone, Debug, Default)]
+pub struct Wiring {
+    pub inputs: Vec<Option<LinkDirId>>,
+    pub outputs: Vec<Option<LinkDirId>>,
+}
+
+/// A network's routers, all of one port-set width: `u64` masks when every
+/// router has at most 64 ports, else `u128` (see [`PortSet`]).
+pub enum Routers {
+    Narrow(Vec<Router<u64>>),
+    Wide(Vec<Router<u128>>),
+}
+
+/// Evaluates `$body` with `$rs` bound to the routers' vector, whichever
+/// width they are (the body is compiled once per width).
+macro_rules! with_routers {
+    ($routers:expr, $rs:ident => $body:expr) => {
+        match $routers {
+            $crate::network::router::Routers::Narrow($rs) => $body,
+            $crate::network::router::Routers::Wide($rs) => $body,
+        }
+    };
+}
+pub(crate) use with_routers;
+
+impl Routers {
+    /// Routers with the given per-port link directions arriving and
+    /// leaving, VC tables set for `routing` (one message class).
+    pub fn new(wiring: Vec<Wiring>, vcs: usize, spec: &RouterSpec, routing: &Routing) -> Self {
+        fn build<P: PortSet>(
+            wiring: Vec<Wiring>,
+            vcs: usize,
+            spec: &RouterSpec,
+            routing: &Routing,
+        ) -> Vec<Router<P>> {
+            let wired = wiring.into_iter().enumerate();
+            wired
+                .map(|(r, w)| {
+                    let mut router = Router::new(r as u32, w.inputs.len(), vcs, spec);
+                    router.inputs = w.inputs;
+                    router.outputs = w.outputs;
+                    router.set_message_classes(1, routing);
+                    router
+                })
+                .collect()
+        }
+        if wiring.iter().all(|w| w.inputs.len() <= u64::BITS as usize) {
+            Routers::Narrow(build(wiring, vcs, spec, routing))
+        } else {
+            Routers::Wide(build(wiring, vcs, spec, routing))
+        }
+    }
+
+    /// What blocked input VC `(port, vc)` of router `r` waits for.
+    pub fn waits_for(&self, r: RouterId, port: u32, vc: u32) -> Option<Wait> {
+        with_routers!(self, rs => rs[r as usize].waits_for(port, vc))
+    }
+
+    /// Splits every router's VCs into `k` message-class shares.
+    pub fn set_message_classes(&mut self, k: usize, routing: &Routing) {
+        with_routers!(self, rs => rs.iter_mut().for_each(|r| r.set_message_classes(k, routing)))
+    }
+
+    /// Every router's blocked input VCs: `(router, port, VC, why)`.
+    pub fn blocked(&self, rp: &RouterPorts) -> Vec<(RouterId, u32, u32, String)> {
+        with_routers!(self, rs => rs
+            .iter()
+            .flat_map(|r| r.blocked(rp).into_iter().map(|(p, v, why)| (r.id, p, v, why)))
+            .collect())
+    }
 }
