@@ -601,7 +601,11 @@ impl LinkDir {
     }
 
     /// The router took `flit` from this direction's input buffer, which now
-    /// holds `occupancy` flits: its credit heads back upstream.
+    /// holds `occupancy` flits: its credit heads back upstream, on this
+    /// direction's return wire (returns when it lands there) or, from a plain
+    /// link to a router output, through the ports' [`CreditReturns`].
+    ///
+    /// [`CreditReturns`]: super::credit_returns::CreditReturns
     #[inline]
     pub fn forwarded(
         &mut self,
@@ -609,10 +613,28 @@ impl LinkDir {
         c: Cycle,
         occupancy: u32,
         tally: &mut Tally,
-    ) -> Result<()> {
+        rp: &mut RouterPorts,
+    ) -> Result<Option<Cycle>> {
         debug_assert!(self.to_router());
         self.note_occupancy(c, occupancy);
-        self.consume(flit, c, tally)
+        let at = c + self.timing.credit_return_cycles;
+        if self.returns_through_ports() {
+            tally.events += 1;
+            rp.return_credit(self.output, flit.vc as usize, at);
+            return Ok(None);
+        }
+        self.consume(flit, c, tally)?;
+        Ok(Some(at))
+    }
+
+    /// Credits come back one per flit to a router output with nothing on
+    /// the way (no fault plan to drop them, no ACKs sharing the wire).
+    #[inline]
+    fn returns_through_ports(&self) -> bool {
+        self.output != NO_PORT
+            && self.faults.is_none()
+            && self.receiver.is_none()
+            && self.timing.credit_coalesce_flits <= 1
     }
 
     /// Makes this direction feed input `i` of the [`RouterPorts`].
@@ -889,7 +911,7 @@ impl LinkDir {
                 .filter(|(_, f)| f.vc as usize == vc)
                 .count(),
         } as u32;
-        let returning = self.credits_on_back_wire(vc);
+        let returning = self.credits_returning(vc, rp);
         (
             self.credits_of(vc, rp),
             unaccepted,
@@ -904,9 +926,17 @@ impl LinkDir {
         (a.len() + b.len()) as u32
     }
 
-    fn credits_on_back_wire(&self, vc: usize) -> u32 {
+    /// Credits of `vc` on their way back: on the return wire, or through the
+    /// router ports' calendar.
+    fn credits_returning(&self, vc: usize, rp: &RouterPorts) -> u32 {
         let on = |b: &Back| matches!(*b, Back::Credit(v) if v as usize == vc);
-        self.back_wire.iter().filter(|(_, b)| on(b)).count() as u32
+        let wire = self.back_wire.iter().filter(|(_, b)| on(b)).count() as u32;
+        let ports = if self.output != NO_PORT {
+            rp.returning(self.output, vc)
+        } else {
+            0
+        };
+        wire + ports
     }
 
     /// Adds a scripted fault mid-run.
@@ -930,7 +960,7 @@ impl LinkDir {
             queued_messages: tx.map_or_else(|| vec![0; vcs], |t| t.queued_messages()),
             flits_on_wire: self.wire.len() as u32,
             buffered: per_vc(&|v| self.buffered_len(v, rp)),
-            credits_returning: per_vc(&|v| self.credits_on_back_wire(v) + self.pending_credits[v]),
+            credits_returning: per_vc(&|v| self.credits_returning(v, rp) + self.pending_credits[v]),
             acks_in_flight: self
                 .back_wire
                 .iter()

@@ -15,6 +15,7 @@
 //! Wires have a latency of at least one cycle, so visiting order never
 //! matters. The link layer of one direction is in [`link_dir`].
 
+pub mod credit_returns;
 pub mod link_dir;
 pub mod port_set;
 pub mod ports;
@@ -290,7 +291,13 @@ impl Network {
                 r.note_outputs(&dirs);
             });
         }
-        let rp = RouterPorts::new(params.vcs as usize, &capacity, &credits);
+        let longest_return = dirs.iter().map(|d| d.timing.credit_return_cycles).max();
+        let rp = RouterPorts::new(
+            params.vcs as usize,
+            &capacity,
+            &credits,
+            longest_return.unwrap_or(0),
+        );
         // An endpoint's messages go round its ports (planes) in the order given.
         let port_routers: Vec<Vec<u32>> = out_of
             .iter()
@@ -556,6 +563,9 @@ impl Model for Network {
             ..
         } = self;
         let mut act = Activity::default();
+        // Credits landing at router outputs over plain links first (what
+        // their directions' input halves would have done).
+        tally.events += rp.credits_arrive(c) as u64;
         // Directions where nothing can happen this cycle are skipped (cheap
         // exact checks; see `wakes_at`, `inputs_idle`, `output_idle`).
         // (zipped: the reference to an idle direction is never followed)
@@ -626,7 +636,8 @@ impl Model for Network {
     fn next_event(&self) -> Option<Cycle> {
         let dirs = self.dirs.iter().map(LinkDir::next_event);
         let injections = self.endpoints.iter().map(|e| e.tx.next_injection());
-        dirs.chain(injections).flatten().min()
+        let credits = self.router_ports.next_credit_arrival();
+        dirs.chain(injections).chain([credits]).flatten().min()
     }
 
     fn done(&self) -> bool {

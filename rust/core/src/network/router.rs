@@ -434,9 +434,10 @@ impl<P: PortSet> Router<P> {
             let input = self.port_no(p);
             let mut flit = rp.pop(input, v);
             let d = &mut dirs[in_dir];
-            d.forwarded(flit, c, rp.occupancy(input), tally)?;
-            // (its credit heads back)
-            wake[in_dir] = wake[in_dir].min(c + d.timing.credit_return_cycles);
+            let occupancy = rp.occupancy(input);
+            if let Some(at) = d.forwarded(flit, c, occupancy, tally, rp)? {
+                wake[in_dir] = wake[in_dir].min(at); // (its credit's arrival)
+            }
             flit.vc = out_vc as u8;
             // The last hop's channel verdict was handled at its receiver.
             flit.flags &= !(Flit::DETECTED | Flit::UNDETECTED | Flit::CORRECTED);

@@ -9,7 +9,9 @@
 //! every input VC is a ring in one flat array of flits, and every output
 //! VC's credits a counter in one flat array.
 
+use super::credit_returns::CreditReturns;
 use crate::link::Flit;
+use crate::time::Cycle;
 
 /// Not a router port (a link direction's endpoint end).
 pub const NO_PORT: u32 = u32::MAX;
@@ -33,6 +35,14 @@ struct Ring {
     len: u32,
 }
 
+/// One output VC: its credits (free buffers downstream) and those on their
+/// way back through [`CreditReturns`] (side by side: both change per flit).
+#[derive(Clone, Copy, Debug, Default)]
+struct OutputVc {
+    credits: u32,
+    returning: u32,
+}
+
 /// A flit arrived for a VC whose buffer was already full: the sender sent
 /// without a credit. Always an engine bug or a broken credit protocol.
 #[derive(Debug)]
@@ -48,15 +58,17 @@ pub struct RouterPorts {
     /// Per (input, VC).
     rings: Vec<Ring>,
     flits: Vec<Flit>,
-    /// Per (output, VC): the credits of the link direction leaving it (free
-    /// buffers downstream).
-    credits: Vec<u32>,
+    /// Per (output, VC): the credits of the link direction leaving it.
+    outputs: Vec<OutputVc>,
+    /// Credits coming back to outputs over plain links.
+    returns: CreditReturns,
 }
 
 impl RouterPorts {
     /// Ports with `vcs` VCs each, the `i`th buffering `capacity[i]` flits
-    /// per input VC and starting with `credits[i]` credits per output VC.
-    pub fn new(vcs: usize, capacity: &[u32], credits: &[u32]) -> Self {
+    /// per input VC and starting with `credits[i]` credits per output VC;
+    /// credits take at most `longest_return` cycles back.
+    pub fn new(vcs: usize, capacity: &[u32], credits: &[u32], longest_return: u64) -> Self {
         debug_assert_eq!(capacity.len(), credits.len());
         let mut base = 0;
         let ports = capacity
@@ -77,23 +89,56 @@ impl RouterPorts {
             rings: vec![Ring::default(); ports.len() * vcs],
             ports,
             flits: vec![Flit::default(); base],
-            credits: credits
+            outputs: credits
                 .iter()
-                .flat_map(|&k| std::iter::repeat_n(k, vcs))
+                .map(|&k| OutputVc {
+                    credits: k,
+                    returning: 0,
+                })
+                .flat_map(|o| std::iter::repeat_n(o, vcs))
                 .collect(),
+            returns: CreditReturns::new(longest_return),
         }
+    }
+
+    /// Gives the outputs the credits arriving at cycle `c`; returns how many.
+    #[inline]
+    pub fn credits_arrive(&mut self, c: Cycle) -> usize {
+        let (outputs, vcs) = (&mut self.outputs, self.vcs);
+        self.returns.arrive(c, |o, vc| {
+            let out = &mut outputs[o as usize * vcs + vc as usize];
+            out.credits += 1;
+            out.returning -= 1;
+        })
+    }
+
+    /// A credit of VC `vc` heads back to output `o`, arriving at cycle `at`.
+    #[inline]
+    pub fn return_credit(&mut self, o: u32, vc: usize, at: Cycle) {
+        self.outputs[o as usize * self.vcs + vc].returning += 1;
+        self.returns.send(o, vc as u32, at);
+    }
+
+    /// Credits of VC `vc` on their way back to output `o` (see `return_credit`).
+    pub fn returning(&self, o: u32, vc: usize) -> u32 {
+        self.outputs[o as usize * self.vcs + vc].returning
+    }
+
+    /// The earliest cycle a returning credit arrives.
+    pub fn next_credit_arrival(&self) -> Option<Cycle> {
+        self.returns.next_arrival()
     }
 
     /// Credits of VC `vc` of output `o`.
     #[inline]
     pub fn credits(&self, o: u32, vc: usize) -> u32 {
-        self.credits[o as usize * self.vcs + vc]
+        self.outputs[o as usize * self.vcs + vc].credits
     }
 
     /// Spends a credit of VC `vc` of output `o` (which has one).
     #[inline]
     pub fn take_credit(&mut self, o: u32, vc: usize) {
-        let k = &mut self.credits[o as usize * self.vcs + vc];
+        let k = &mut self.outputs[o as usize * self.vcs + vc].credits;
         debug_assert!(*k > 0);
         *k -= 1;
     }
@@ -101,7 +146,7 @@ impl RouterPorts {
     /// A credit of VC `vc` of output `o` came back.
     #[inline]
     pub fn give_credit(&mut self, o: u32, vc: usize) {
-        self.credits[o as usize * self.vcs + vc] += 1;
+        self.outputs[o as usize * self.vcs + vc].credits += 1;
     }
 
     /// Buffers a flit arriving at input `i`.
@@ -206,7 +251,7 @@ mod tests {
 
     #[test]
     fn each_vc_is_a_fifo_of_its_capacity_across_the_wrap() {
-        let mut b = RouterPorts::new(2, &[3, 2], &[3, 2]);
+        let mut b = RouterPorts::new(2, &[3, 2], &[3, 2], 1);
         for round in 0..4 {
             for k in 0..3 {
                 b.accept(0, flit(round * 10 + k, 1)).unwrap();
@@ -238,7 +283,7 @@ mod tests {
 
     #[test]
     fn output_credits_count_down_and_back_per_port_and_vc() {
-        let mut b = RouterPorts::new(2, &[1, 1], &[2, 0]);
+        let mut b = RouterPorts::new(2, &[1, 1], &[2, 0], 1);
         b.take_credit(0, 1);
         b.take_credit(0, 1);
         assert_eq!((b.credits(0, 1), b.credits(0, 0)), (0, 2));
@@ -248,5 +293,18 @@ mod tests {
             (b.credits(0, 1), b.credits(1, 0), b.credits(1, 1)),
             (1, 1, 0)
         );
+    }
+
+    #[test]
+    fn returning_credits_count_as_returning_until_their_cycle() {
+        let mut b = RouterPorts::new(2, &[1, 1], &[2, 2], 3);
+        b.take_credit(1, 1);
+        b.return_credit(1, 1, 13);
+        assert_eq!((b.credits(1, 1), b.returning(1, 1)), (1, 1));
+        assert_eq!(b.next_credit_arrival(), Some(13));
+        assert_eq!(b.credits_arrive(12), 0);
+        assert_eq!(b.credits_arrive(13), 1);
+        assert_eq!((b.credits(1, 1), b.returning(1, 1)), (2, 0));
+        assert_eq!((b.credits(1, 0), b.next_credit_arrival()), (2, None));
     }
 }
