@@ -357,3 +357,31 @@ def test_a_routed_fabric_snapshot_accounts_for_every_credit_at_every_cycle() -> 
                 buffered_at_routers += sum(link["buffered"])
     assert buffered_at_routers > 0  # the load did queue flits at router inputs
     assert sim.finish().delivered() == len(t)
+
+
+@pytest.mark.parametrize("mid_run", [False, True])
+def test_a_credit_lost_between_routers_is_counted_and_never_comes_back(mid_run: bool) -> None:
+    # Credits between routers come back through the router ports, not the link direction, on
+    # links where nothing can happen to them; a fault plan (given up front or added mid-run)
+    # makes its link return them itself, so the one it drops is lost, counted, and accounted
+    # for at every cycle (check_invariants: credits conserved, the lost one included).
+    topo = fs.topology.mesh((3, 3))
+    n = topo.num_endpoints
+    fab = fs.Fabric(
+        topology=topo, link=NOC.replace(credits_per_vc=4), router=fs.RouterSpec(pipeline_cycles=2)
+    )
+    t = fs.traffic.synthetic("uniform", n, rate=0.3, cycles=400, cycle_ps=1000.0, packet_bytes=16, seed=2)
+    link = 2 * n  # after each endpoint's injection and ejection: the first router-to-router one
+    fault = fs.faults.drop_credit(link, at_ns=50.0)
+    if mid_run:
+        sim = fab.simulation(t, check_invariants=True)
+        sim.step(20)
+        sim.inject_fault(fault)
+        res = sim.finish()
+    else:
+        res = fab.run(t, faults=[fault], check_invariants=True)
+    links = res.links
+    assert links["src"][link] >= n and links["dst"][link] >= n
+    assert links["credits_dropped"][link] == 1 and links["credits_dropped"].sum() == 1
+    assert links["flits"][link] > 0
+    assert res.delivered() == len(t)

@@ -252,7 +252,8 @@ pub(crate) fn network_report(
             .map(|(id, d)| {
                 let stalls = net.tx_of(id).map_or(0, |tx| tx.credit_stall_cycles);
                 let n = net.num_endpoints();
-                let occupancy = d.occupancy_histogram(cycles);
+                let held = d.occupancy(&net.router_ports);
+                let occupancy = held.histogram(cycles);
                 let st = &d.stats;
                 LinkRecord {
                     src: d.src.index(n),
@@ -260,7 +261,7 @@ pub(crate) fn network_report(
                     flits: st.flits,
                     payload_bytes: st.payload_bytes,
                     credit_stall_cycles: stalls,
-                    max_occupancy: st.max_occupancy,
+                    max_occupancy: held.max(),
                     occupancy_width: occupancy.width,
                     occupancy_cycles: occupancy.counts,
                     flits_replayed: st.flits_replayed,

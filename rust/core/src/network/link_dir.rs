@@ -10,6 +10,7 @@
 //!     <------------------ credits (credit wire, coalesced) ------------------------------+
 //! ```
 
+use super::occupancy::Occupancy;
 use super::router_ports::{RouterPorts, NO_PORT};
 use super::{MessageLog, NEVER};
 use crate::endpoint::{RxPort, TxPort};
@@ -24,7 +25,6 @@ use crate::spec::endpoint::DrainParams;
 use crate::spec::faults::LinkFaults;
 use crate::spec::reliability::Retry;
 use crate::spec::LinkParams;
-use crate::stats::Histogram;
 use crate::time::Cycle;
 
 /// One end of a link direction: an endpoint, or a router's port.
@@ -149,9 +149,6 @@ pub struct LinkDirStats {
     /// New flits sent (replays not included).
     pub flits: u64,
     pub payload_bytes: u64,
-    pub max_occupancy: u32,
-    /// Cycles the receive buffers held each number of flits (all VCs).
-    pub occupancy: Histogram,
     pub flits_replayed: u64,
     /// Arrived with errors the CRC caught (dropped by the receiver).
     pub flits_corrupted: u64,
@@ -238,13 +235,10 @@ pub struct LinkDir {
     /// has room for them, as a memory device does: until then they wait in
     /// the buffers and hold their credits (backpressure into the fabric).
     held: bool,
-    /// The receive buffers' occupancy since cycle `occ_since` (see `note_occupancy`).
-    occ_value: u32,
     /// Extra cycles before a sent flit reaches the wire (a router pipeline).
     extra_delay: u64,
     /// Transmissions so far, replays included (what fault plans count).
     transmissions: u64,
-    occ_since: Cycle,
     /// This direction's own link timing (a fabric may mix link kinds).
     pub timing: DirTiming,
     /// The error channel and the fault plan, boxed: cold next to the
@@ -257,6 +251,9 @@ pub struct LinkDir {
     pub sender: Option<Box<ReplaySender>>,
     pub receiver: Option<Box<SeqReceiver>>,
     pub stats: LinkDirStats,
+    /// The receive buffers' occupancy (a router's input keeps its own in
+    /// the [`RouterPorts`]).
+    occupancy: Occupancy,
     wire: DelayLine<Flit>,
     /// Credits and ACK/NAKs on their way back to this direction's sender:
     /// one return path (as PCIe's DLLPs carry both), one latency.
@@ -358,8 +355,6 @@ impl LinkDir {
             stats: LinkDirStats {
                 flits: 0,
                 payload_bytes: 0,
-                occupancy: Histogram::covering(p.vcs as u64 * p.credits_per_vc as u64),
-                max_occupancy: 0,
                 flits_replayed: 0,
                 flits_corrupted: 0,
                 flits_fec_corrected: 0,
@@ -369,8 +364,7 @@ impl LinkDir {
                 credits_dropped: 0,
                 acks_dropped: 0,
             },
-            occ_value: 0,
-            occ_since: 0,
+            occupancy: Occupancy::new(p.vcs as u64 * p.credits_per_vc as u64),
         }
     }
 
@@ -500,8 +494,10 @@ impl LinkDir {
             // (a router input's `rx` is unused: not even read)
             act.busy |= !self.to_router() && self.rx.will_drain();
         }
-        let now = self.occupancy(rp);
-        self.note_occupancy(c, now);
+        if !self.to_router() {
+            // (a router's input buffers keep their own)
+            self.occupancy.note(c, self.rx.occupancy());
+        }
         Ok(())
     }
 
@@ -521,7 +517,7 @@ impl LinkDir {
             tally.log.corrupt[flit.msg] = true;
         }
         let (vc, capacity) = if self.to_router() {
-            match rp.accept(self.input, flit) {
+            match rp.accept(self.input, flit, c) {
                 Ok(()) => return Ok(()),
                 Err(o) => (o.vc, o.capacity),
             }
@@ -595,46 +591,42 @@ impl LinkDir {
     pub fn take_held(&mut self, vc: usize, c: Cycle, tally: &mut Tally) -> Result<Flit> {
         debug_assert!(self.held);
         let flit = self.rx.pop(vc).expect("the endpoint takes a flit it saw");
-        self.note_occupancy(c, self.rx.occupancy());
+        self.occupancy.note(c, self.rx.occupancy());
         self.consume(flit, c, tally)?;
         Ok(flit)
     }
 
-    /// The router took `flit` from this direction's input buffer, which now
-    /// holds `occupancy` flits: its credit heads back upstream, on this
-    /// direction's return wire (returns when it lands there) or, from a plain
-    /// link to a router output, through the ports' [`CreditReturns`].
-    ///
-    /// [`CreditReturns`]: super::credit_returns::CreditReturns
+    /// The router took `flit` from this direction's input buffer and its
+    /// credit heads back upstream on this direction's return wire (unless
+    /// the router ports return it: see [`LinkDir::plain_return`]); returns
+    /// the cycle it lands there.
     #[inline]
-    pub fn forwarded(
-        &mut self,
-        flit: Flit,
-        c: Cycle,
-        occupancy: u32,
-        tally: &mut Tally,
-        rp: &mut RouterPorts,
-    ) -> Result<Option<Cycle>> {
+    pub fn forwarded(&mut self, flit: Flit, c: Cycle, tally: &mut Tally) -> Result<Cycle> {
         debug_assert!(self.to_router());
-        self.note_occupancy(c, occupancy);
-        let at = c + self.timing.credit_return_cycles;
-        if self.returns_through_ports() {
-            tally.events += 1;
-            rp.return_credit(self.output, flit.vc as usize, at);
-            return Ok(None);
-        }
         self.consume(flit, c, tally)?;
-        Ok(Some(at))
+        Ok(c + self.timing.credit_return_cycles)
     }
 
-    /// Credits come back one per flit to a router output with nothing on
-    /// the way (no fault plan to drop them, no ACKs sharing the wire).
-    #[inline]
-    fn returns_through_ports(&self) -> bool {
-        self.output != NO_PORT
+    /// For a link from a router output to a router input whose credits come
+    /// back one per flit with nothing on the way (no fault plan to drop
+    /// them, no ACKs sharing the wire): `(input, output, cycles back)`. The
+    /// router ports return those credits themselves (see
+    /// [`RouterPorts::set_upstream`]), without this direction.
+    pub fn plain_return(&self) -> Option<(u32, u32, u64)> {
+        let plain = self.output != NO_PORT
             && self.faults.is_none()
             && self.receiver.is_none()
-            && self.timing.credit_coalesce_flits <= 1
+            && self.timing.credit_coalesce_flits <= 1;
+        (plain && self.to_router()).then_some((
+            self.input,
+            self.output,
+            self.timing.credit_return_cycles,
+        ))
+    }
+
+    /// The router input this direction feeds, if any.
+    pub fn router_input(&self) -> Option<u32> {
+        self.to_router().then_some(self.input)
     }
 
     /// Makes this direction feed input `i` of the [`RouterPorts`].
@@ -669,16 +661,6 @@ impl LinkDir {
     /// replays and full buffer hold new flits back) and no pacing.
     pub fn always_accepts(&self) -> bool {
         self.sender.is_none() && self.timing.pace.unpaced()
-    }
-
-    /// Flits held at the receiver, over all VCs.
-    #[inline]
-    fn occupancy(&self, rp: &RouterPorts) -> u32 {
-        if self.to_router() {
-            rp.occupancy(self.input)
-        } else {
-            self.rx.occupancy()
-        }
     }
 
     /// The flits the receiver holds on `vc`, front first, as two runs.
@@ -847,26 +829,6 @@ impl LinkDir {
         self.wire.push(c + self.wire_delay(), flit);
     }
 
-    /// Records the receive buffers' occupancy after a change in cycle `c`:
-    /// the previous value held for the cycles before `c` (lazy, time-weighted:
-    /// nothing is done in cycles where it does not change; the value at the
-    /// end of a cycle is the one that counts).
-    #[inline]
-    fn note_occupancy(&mut self, c: Cycle, now: u32) {
-        if now != self.occ_value {
-            // (a flit in and one out in the same cycle: nothing held for a
-            // cycle in between, and nothing to write)
-            if c > self.occ_since {
-                self.stats
-                    .occupancy
-                    .add(self.occ_value as u64, c - self.occ_since);
-            }
-            self.occ_since = c;
-            self.occ_value = now;
-            self.stats.max_occupancy = self.stats.max_occupancy.max(now);
-        }
-    }
-
     /// Accounts `k` skipped idle cycles exactly as `k` calls of `inputs` and
     /// `output` with nothing arriving would.
     pub fn account_idle(&mut self, tx: Option<&mut TxPort>, k: u64) {
@@ -974,11 +936,13 @@ impl LinkDir {
         }
     }
 
-    /// Cycles the receive buffers spent at each occupancy over `cycles`.
-    pub fn occupancy_histogram(&self, cycles: u64) -> Histogram {
-        let mut h = self.stats.occupancy.clone();
-        h.add(self.occ_value as u64, cycles.saturating_sub(self.occ_since));
-        h
+    /// The receive buffers' occupancy statistics (all VCs).
+    pub fn occupancy<'a>(&'a self, rp: &'a RouterPorts) -> &'a Occupancy {
+        if self.to_router() {
+            rp.occupancy_stats(self.input)
+        } else {
+            &self.occupancy
+        }
     }
 }
 

@@ -17,6 +17,7 @@
 
 pub mod credit_returns;
 pub mod link_dir;
+pub mod occupancy;
 pub mod port_set;
 pub mod ports;
 pub mod router;
@@ -150,6 +151,15 @@ fn cut_through_holds(d: &LinkDir, vc: usize, c: Cycle, rp: &RouterPorts) -> Resu
         });
     }
     Ok(())
+}
+
+/// Tells the router ports how the input `d` feeds (if any) returns credits.
+fn set_upstream(d: &LinkDir, rp: &mut RouterPorts) {
+    match (d.plain_return(), d.router_input()) {
+        (Some((input, output, cycles)), _) => rp.set_upstream(input, output, cycles),
+        (None, Some(input)) => rp.set_upstream(input, router_ports::NO_PORT, 0),
+        (None, None) => {}
+    }
 }
 
 /// The port of `src` a new message to `dst` leaves on.
@@ -292,12 +302,15 @@ impl Network {
             });
         }
         let longest_return = dirs.iter().map(|d| d.timing.credit_return_cycles).max();
-        let rp = RouterPorts::new(
+        let mut rp = RouterPorts::new(
             params.vcs as usize,
             &capacity,
             &credits,
             longest_return.unwrap_or(0),
         );
+        for d in dirs.iter() {
+            set_upstream(d, &mut rp);
+        }
         // An endpoint's messages go round its ports (planes) in the order given.
         let port_routers: Vec<Vec<u32>> = out_of
             .iter()
@@ -495,6 +508,8 @@ impl Network {
         let d = LinkDirId(fault.link());
         self.dirs[d].add_fault(fault, &self.params);
         self.wake[d] = self.dirs[d].wakes_at();
+        // (a fault plan may drop credits: they go back on its wire from now)
+        set_upstream(&self.dirs[d], &mut self.router_ports);
     }
 
     /// Follows what blocked router input VCs wait for (a credit of the

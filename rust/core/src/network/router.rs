@@ -429,14 +429,17 @@ impl<P: PortSet> Router<P> {
             let VcState::Active { out_vc, .. } = self.state[p * vcs + v] else {
                 unreachable!()
             };
-            let in_dir = self.inputs[p].expect("granted input has a link");
             let out_dir = self.outputs[o].expect("granted output has a link");
             let input = self.port_no(p);
-            let mut flit = rp.pop(input, v);
-            let d = &mut dirs[in_dir];
-            let occupancy = rp.occupancy(input);
-            if let Some(at) = d.forwarded(flit, c, occupancy, tally, rp)? {
-                wake[in_dir] = wake[in_dir].min(at); // (its credit's arrival)
+            let mut flit = rp.pop(input, v, c);
+            // Its credit heads back: through the router ports' calendar, or
+            // on the link direction's return wire.
+            if rp.return_upstream(input, v, c) {
+                tally.events += 1;
+            } else {
+                let in_dir = self.inputs[p].expect("granted input has a link");
+                let at = dirs[in_dir].forwarded(flit, c, tally)?;
+                wake[in_dir] = wake[in_dir].min(at);
             }
             flit.vc = out_vc as u8;
             // The last hop's channel verdict was handled at its receiver.

@@ -10,6 +10,7 @@
 //! VC's credits a counter in one flat array.
 
 use super::credit_returns::CreditReturns;
+use super::occupancy::Occupancy;
 use crate::link::Flit;
 use crate::time::Cycle;
 
@@ -26,6 +27,12 @@ struct Port {
     capacity: u32,
     /// Index of VC 0's ring in `flits`; VC `v`'s is `v * capacity` further.
     base: usize,
+    /// The router output whose credits this input's flits free, when they
+    /// go back through the calendar (a plain link: see
+    /// [`RouterPorts::set_upstream`]), and how many cycles they take; else
+    /// `NO_PORT` (the link direction returns them).
+    upstream: u32,
+    return_cycles: u32,
 }
 
 /// One VC's ring: index of its oldest flit and how many it holds.
@@ -62,6 +69,9 @@ pub struct RouterPorts {
     outputs: Vec<OutputVc>,
     /// Credits coming back to outputs over plain links.
     returns: CreditReturns,
+    /// Per input: its buffers' occupancy statistics (updated as flits come
+    /// and go, so the link direction feeding it is not touched for them).
+    occupancy: Vec<Occupancy>,
 }
 
 impl RouterPorts {
@@ -79,6 +89,8 @@ impl RouterPorts {
                     occupancy: 0,
                     capacity: cap,
                     base,
+                    upstream: NO_PORT,
+                    return_cycles: 0,
                 };
                 base += vcs * cap as usize;
                 p
@@ -98,6 +110,10 @@ impl RouterPorts {
                 .flat_map(|o| std::iter::repeat_n(o, vcs))
                 .collect(),
             returns: CreditReturns::new(longest_return),
+            occupancy: capacity
+                .iter()
+                .map(|&cap| Occupancy::new(vcs as u64 * cap as u64))
+                .collect(),
         }
     }
 
@@ -117,6 +133,27 @@ impl RouterPorts {
     pub fn return_credit(&mut self, o: u32, vc: usize, at: Cycle) {
         self.outputs[o as usize * self.vcs + vc].returning += 1;
         self.returns.send(o, vc as u32, at);
+    }
+
+    /// Makes input `i`'s freed buffers credit output `upstream` after
+    /// `cycles` through the calendar (`NO_PORT`: its link direction does).
+    pub fn set_upstream(&mut self, i: u32, upstream: u32, cycles: u64) {
+        let port = &mut self.ports[i as usize];
+        port.upstream = upstream;
+        port.return_cycles = cycles as u32;
+    }
+
+    /// Sends the credit of a flit of VC `vc` that left input `i` in cycle
+    /// `c` back through the calendar, if that is the input's way; says
+    /// whether it did.
+    #[inline]
+    pub fn return_upstream(&mut self, i: u32, vc: usize, c: Cycle) -> bool {
+        let port = self.ports[i as usize];
+        if port.upstream == NO_PORT {
+            return false;
+        }
+        self.return_credit(port.upstream, vc, c + port.return_cycles as Cycle);
+        true
     }
 
     /// Credits of VC `vc` on their way back to output `o` (see `return_credit`).
@@ -151,7 +188,7 @@ impl RouterPorts {
 
     /// Buffers a flit arriving at input `i`.
     #[inline]
-    pub fn accept(&mut self, i: u32, flit: Flit) -> Result<(), Overflow> {
+    pub fn accept(&mut self, i: u32, flit: Flit, c: Cycle) -> Result<(), Overflow> {
         let port = &mut self.ports[i as usize];
         let vc = flit.vc as usize;
         let ring = &mut self.rings[i as usize * self.vcs + vc];
@@ -169,6 +206,7 @@ impl RouterPorts {
         ring.len += 1;
         port.nonempty |= 1 << vc;
         port.occupancy += 1;
+        self.occupancy[i as usize].note(c, port.occupancy);
         Ok(())
     }
 
@@ -185,7 +223,7 @@ impl RouterPorts {
     ///
     /// Contract: the VC holds a flit.
     #[inline]
-    pub fn pop(&mut self, i: u32, vc: usize) -> Flit {
+    pub fn pop(&mut self, i: u32, vc: usize, c: Cycle) -> Flit {
         let port = &mut self.ports[i as usize];
         let ring = &mut self.rings[i as usize * self.vcs + vc];
         assert!(ring.len > 0, "a router forwards a flit it saw");
@@ -199,7 +237,13 @@ impl RouterPorts {
             port.nonempty &= !(1 << vc);
         }
         port.occupancy -= 1;
+        self.occupancy[i as usize].note(c, port.occupancy);
         flit
+    }
+
+    /// Input `i`'s buffers' occupancy statistics.
+    pub fn occupancy_stats(&self, i: u32) -> &Occupancy {
+        &self.occupancy[i as usize]
     }
 
     /// Bit `v` set iff VC `v` of input `i` holds a flit.
@@ -254,26 +298,29 @@ mod tests {
         let mut b = RouterPorts::new(2, &[3, 2], &[3, 2], 1);
         for round in 0..4 {
             for k in 0..3 {
-                b.accept(0, flit(round * 10 + k, 1)).unwrap();
+                b.accept(0, flit(round * 10 + k, 1), 0).unwrap();
             }
-            assert!(b.accept(0, flit(99, 1)).is_err(), "a fourth flit overflows");
+            assert!(
+                b.accept(0, flit(99, 1), 0).is_err(),
+                "a fourth flit overflows"
+            );
             assert_eq!((b.nonempty(0), b.occupancy(0), b.len(0, 1)), (0b10, 3, 3));
             let (a, w) = b.flits(0, 1);
             let held: Vec<u32> = a.iter().chain(w).map(|f| f.msg.0).collect();
             assert_eq!(held, [round * 10, round * 10 + 1, round * 10 + 2]);
             assert_eq!(b.front(0, 1).unwrap().msg.0, round * 10);
             // take two, leaving the head mid-ring for the next round's wrap
-            assert_eq!(b.pop(0, 1).msg.0, round * 10);
-            assert_eq!(b.pop(0, 1).msg.0, round * 10 + 1);
-            assert_eq!(b.pop(0, 1).msg.0, round * 10 + 2);
+            assert_eq!(b.pop(0, 1, 0).msg.0, round * 10);
+            assert_eq!(b.pop(0, 1, 0).msg.0, round * 10 + 1);
+            assert_eq!(b.pop(0, 1, 0).msg.0, round * 10 + 2);
             assert_eq!((b.nonempty(0), b.occupancy(0)), (0, 0));
-            b.accept(0, flit(7, 1)).unwrap();
-            b.pop(0, 1);
+            b.accept(0, flit(7, 1), 0).unwrap();
+            b.pop(0, 1, 0);
         }
         // the other input and VC are untouched
-        b.accept(1, flit(5, 0)).unwrap();
-        b.accept(1, flit(6, 0)).unwrap();
-        assert!(b.accept(1, flit(7, 0)).is_err());
+        b.accept(1, flit(5, 0), 0).unwrap();
+        b.accept(1, flit(6, 0), 0).unwrap();
+        assert!(b.accept(1, flit(7, 0), 0).is_err());
         assert_eq!(
             (b.front(1, 0).unwrap().msg.0, b.front(1, 1).is_none()),
             (5, true)

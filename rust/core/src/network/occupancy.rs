@@ -1,0 +1,75 @@
+//! A receive buffer's occupancy over time: a histogram of cycles spent at
+//! each number of flits held, and the most ever held.
+//!
+//! Lazy and time-weighted: nothing is done in cycles where the occupancy
+//! does not change; a change at cycle `c` records the previous value for
+//! the cycles before `c`. Several changes in one cycle write once (the
+//! value at the end of a cycle is the one that counts).
+
+use crate::stats::Histogram;
+use crate::time::Cycle;
+
+#[derive(Clone, Debug)]
+pub struct Occupancy {
+    /// The occupancy since cycle `since`.
+    value: u32,
+    since: Cycle,
+    max: u32,
+    cycles: Histogram,
+}
+
+impl Occupancy {
+    /// For a buffer holding at most `capacity` flits.
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            value: 0,
+            since: 0,
+            max: 0,
+            cycles: Histogram::covering(capacity),
+        }
+    }
+
+    /// The buffer holds `now` flits after a change in cycle `c`.
+    #[inline]
+    pub fn note(&mut self, c: Cycle, now: u32) {
+        if now != self.value {
+            // (a flit in and one out in the same cycle: nothing held for a
+            // cycle in between, and nothing to write)
+            if c > self.since {
+                self.cycles.add(self.value as u64, c - self.since);
+            }
+            self.since = c;
+            self.value = now;
+            self.max = self.max.max(now);
+        }
+    }
+
+    /// Cycles spent at each occupancy over the first `cycles` cycles.
+    pub fn histogram(&self, cycles: u64) -> Histogram {
+        let mut h = self.cycles.clone();
+        h.add(self.value as u64, cycles.saturating_sub(self.since));
+        h
+    }
+
+    /// The most flits ever held.
+    pub fn max(&self) -> u32 {
+        self.max
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Occupancy;
+
+    #[test]
+    fn cycles_are_weighted_by_how_long_each_value_held() {
+        let mut o = Occupancy::new(4);
+        o.note(3, 2); // 0 for cycles 0..3
+        o.note(5, 1); // 2 for 3..5
+        o.note(5, 3); // a second change in cycle 5 writes nothing
+        o.note(5, 1);
+        let h = o.histogram(10); // 1 for 5..10
+        assert_eq!(&h.counts[..4], &[3, 5, 2, 0]);
+        assert_eq!(o.max(), 3, "the peak within a cycle counts");
+    }
+}
