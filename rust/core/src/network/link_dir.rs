@@ -779,7 +779,10 @@ impl LinkDir {
 
     /// `output` of a flit a router gives to a link that takes every flit
     /// ([`LinkDir::always_accepts`]): with no error channel and no fault
-    /// plan, only the counters and the wire (a hop's usual case, kept short).
+    /// plan, only the counters and the wire (a hop's usual case, kept
+    /// short); to another router, the router ports' calendar is the wire
+    /// (see `calendar.rs`). Returns whether the flit went on this
+    /// direction's own wire.
     #[inline]
     pub fn output_given(
         &mut self,
@@ -788,17 +791,25 @@ impl LinkDir {
         flit: Flit,
         tally: &mut Tally,
         act: &mut Activity,
-    ) {
+        rp: &mut RouterPorts,
+    ) -> bool {
         debug_assert!(self.always_accepts());
         if self.channel.is_some() || self.faults.is_some() {
-            return self.output(c, p, Source::Given(Some(flit)), tally, act);
+            self.output(c, p, Source::Given(Some(flit)), tally, act);
+            return true;
         }
         self.stats.flits += 1;
         self.stats.payload_bytes += flit.payload_bytes as u64;
         act.progressed = true;
         tally.events += 1;
         self.transmissions += 1;
-        self.wire.push(c + self.wire_delay(), flit);
+        let at = c + self.wire_delay();
+        if self.to_router() && self.receiver.is_none() {
+            rp.send_flit(self.output, self.input, flit, at);
+            return false;
+        }
+        self.wire.push(at, flit);
+        true
     }
 
     /// Puts `flit` on the wire through the channel (errors, faults).
@@ -872,7 +883,8 @@ impl LinkDir {
                 .iter()
                 .filter(|(_, f)| f.vc as usize == vc)
                 .count(),
-        } as u32;
+        } as u32
+            + self.on_port_calendar(vc, rp);
         let returning = self.credits_returning(vc, rp);
         (
             self.credits_of(vc, rp),
@@ -886,6 +898,16 @@ impl LinkDir {
     pub fn buffered_len(&self, vc: usize, rp: &RouterPorts) -> u32 {
         let (a, b) = self.buffered(vc, rp);
         (a.len() + b.len()) as u32
+    }
+
+    /// Flits of `vc` this direction sent through the router ports' calendar
+    /// and not arrived yet.
+    fn on_port_calendar(&self, vc: usize, rp: &RouterPorts) -> u32 {
+        if self.output != NO_PORT {
+            rp.on_wire(self.output, vc)
+        } else {
+            0
+        }
     }
 
     /// Credits of `vc` on their way back: on the return wire, or through the
@@ -920,7 +942,8 @@ impl LinkDir {
             dst: self.dst.index(endpoints),
             credits: per_vc(&|v| self.credits_of(v, rp)),
             queued_messages: tx.map_or_else(|| vec![0; vcs], |t| t.queued_messages()),
-            flits_on_wire: self.wire.len() as u32,
+            flits_on_wire: self.wire.len() as u32
+                + (0..vcs).map(|v| self.on_port_calendar(v, rp)).sum::<u32>(),
             buffered: per_vc(&|v| self.buffered_len(v, rp)),
             credits_returning: per_vc(&|v| self.credits_returning(v, rp) + self.pending_credits[v]),
             acks_in_flight: self

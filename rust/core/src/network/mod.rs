@@ -15,7 +15,7 @@
 //! Wires have a latency of at least one cycle, so visiting order never
 //! matters. The link layer of one direction is in [`link_dir`].
 
-pub mod credit_returns;
+pub mod calendar;
 pub mod link_dir;
 pub mod occupancy;
 pub mod port_set;
@@ -151,6 +151,18 @@ fn cut_through_holds(d: &LinkDir, vc: usize, c: Cycle, rp: &RouterPorts) -> Resu
         });
     }
     Ok(())
+}
+
+/// A flit arrived at router port `input` (of the [`RouterPorts`]) on a VC
+/// whose buffer was full.
+fn overflow(c: Cycle, input: u32, o: router_ports::Overflow) -> Error {
+    Error::Invariant {
+        cycle: c,
+        message: format!(
+            "router port {input} received a flit on VC {} whose buffer already held {} flits: sent without a credit",
+            o.vc, o.capacity
+        ),
+    }
 }
 
 /// Tells the router ports how the input `d` feeds (if any) returns credits.
@@ -301,12 +313,15 @@ impl Network {
                 r.note_outputs(&dirs);
             });
         }
-        let longest_return = dirs.iter().map(|d| d.timing.credit_return_cycles).max();
+        let longest = |f: fn(&LinkDir) -> u64| dirs.iter().map(f).max().unwrap_or(0);
         let mut rp = RouterPorts::new(
             params.vcs as usize,
             &capacity,
             &credits,
-            longest_return.unwrap_or(0),
+            [
+                longest(LinkDir::wire_delay),
+                longest(|d| d.timing.credit_return_cycles),
+            ],
         );
         for d in dirs.iter() {
             set_upstream(d, &mut rp);
@@ -578,9 +593,15 @@ impl Model for Network {
             ..
         } = self;
         let mut act = Activity::default();
-        // Credits landing at router outputs over plain links first (what
-        // their directions' input halves would have done).
-        tally.events += rp.credits_arrive(c) as u64;
+        // Credits and flits landing at router ports over plain links first
+        // (what their directions' input halves would have done).
+        match rp.arrive(c) {
+            Ok((credits, flits)) => {
+                tally.events += (credits + flits) as u64;
+                act.progressed |= flits > 0;
+            }
+            Err((input, o)) => return Err(overflow(c, input, o)),
+        }
         // Directions where nothing can happen this cycle are skipped (cheap
         // exact checks; see `wakes_at`, `inputs_idle`, `output_idle`).
         // (zipped: the reference to an idle direction is never followed)
@@ -605,8 +626,9 @@ impl Model for Network {
             });
             for (d, flit) in rt.outbox.plain.drain(..) {
                 let dir = &mut dirs[d];
-                dir.output_given(c, params, flit, tally, &mut act);
-                wake[d] = wake[d].min(c + dir.wire_delay());
+                if dir.output_given(c, params, flit, tally, &mut act, rp) {
+                    wake[d] = wake[d].min(c + dir.wire_delay());
+                }
             }
             for &d in &rt.timed_outputs {
                 let given = rt.outbox.timed[d].take();
@@ -651,8 +673,8 @@ impl Model for Network {
     fn next_event(&self) -> Option<Cycle> {
         let dirs = self.dirs.iter().map(LinkDir::next_event);
         let injections = self.endpoints.iter().map(|e| e.tx.next_injection());
-        let credits = self.router_ports.next_credit_arrival();
-        dirs.chain(injections).chain([credits]).flatten().min()
+        let ports = self.router_ports.next_arrival();
+        dirs.chain(injections).chain([ports]).flatten().min()
     }
 
     fn done(&self) -> bool {

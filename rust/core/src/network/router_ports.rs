@@ -9,7 +9,7 @@
 //! every input VC is a ring in one flat array of flits, and every output
 //! VC's credits a counter in one flat array.
 
-use super::credit_returns::CreditReturns;
+use super::calendar::Calendar;
 use super::occupancy::Occupancy;
 use crate::link::Flit;
 use crate::time::Cycle;
@@ -42,12 +42,14 @@ struct Ring {
     len: u32,
 }
 
-/// One output VC: its credits (free buffers downstream) and those on their
-/// way back through [`CreditReturns`] (side by side: both change per flit).
+/// One output VC: its credits (free buffers downstream), and the flits sent
+/// and credits coming back through the calendars (side by side: all change
+/// per flit).
 #[derive(Clone, Copy, Debug, Default)]
 struct OutputVc {
     credits: u32,
     returning: u32,
+    on_wire: u32,
 }
 
 /// A flit arrived for a VC whose buffer was already full: the sender sent
@@ -67,8 +69,13 @@ pub struct RouterPorts {
     flits: Vec<Flit>,
     /// Per (output, VC): the credits of the link direction leaving it.
     outputs: Vec<OutputVc>,
-    /// Credits coming back to outputs over plain links.
-    returns: CreditReturns,
+    /// Over plain links between routers: credits coming back to outputs,
+    /// `(output, VC)`, and flits on their way to inputs, `(output, input,
+    /// flit)`; and what arrives in a cycle (memory reused).
+    returns: Calendar<(u32, u32)>,
+    arrivals: Calendar<(u32, u32, Flit)>,
+    due_credits: Vec<(Cycle, (u32, u32))>,
+    due_flits: Vec<(Cycle, (u32, u32, Flit))>,
     /// Per input: its buffers' occupancy statistics (updated as flits come
     /// and go, so the link direction feeding it is not touched for them).
     occupancy: Vec<Occupancy>,
@@ -77,8 +84,9 @@ pub struct RouterPorts {
 impl RouterPorts {
     /// Ports with `vcs` VCs each, the `i`th buffering `capacity[i]` flits
     /// per input VC and starting with `credits[i]` credits per output VC;
-    /// credits take at most `longest_return` cycles back.
-    pub fn new(vcs: usize, capacity: &[u32], credits: &[u32], longest_return: u64) -> Self {
+    /// flits take at most `longest[0]` cycles to the next router, credits
+    /// `longest[1]` back.
+    pub fn new(vcs: usize, capacity: &[u32], credits: &[u32], longest: [u64; 2]) -> Self {
         debug_assert_eq!(capacity.len(), credits.len());
         let mut base = 0;
         let ports = capacity
@@ -106,10 +114,14 @@ impl RouterPorts {
                 .map(|&k| OutputVc {
                     credits: k,
                     returning: 0,
+                    on_wire: 0,
                 })
                 .flat_map(|o| std::iter::repeat_n(o, vcs))
                 .collect(),
-            returns: CreditReturns::new(longest_return),
+            returns: Calendar::new(longest[1]),
+            arrivals: Calendar::new(longest[0]),
+            due_credits: Vec::new(),
+            due_flits: Vec::new(),
             occupancy: capacity
                 .iter()
                 .map(|&cap| Occupancy::new(vcs as u64 * cap as u64))
@@ -117,22 +129,49 @@ impl RouterPorts {
         }
     }
 
-    /// Gives the outputs the credits arriving at cycle `c`; returns how many.
+    /// Hands the router ports what arrives over plain links at cycle `c`:
+    /// credits to their outputs, flits into their inputs' buffers. Returns
+    /// how many of each, or the input a flit overflowed.
     #[inline]
-    pub fn credits_arrive(&mut self, c: Cycle) -> usize {
-        let (outputs, vcs) = (&mut self.outputs, self.vcs);
-        self.returns.arrive(c, |o, vc| {
-            let out = &mut outputs[o as usize * vcs + vc as usize];
+    pub fn arrive(&mut self, c: Cycle) -> Result<(usize, usize), (u32, Overflow)> {
+        let mut credits = std::mem::take(&mut self.due_credits);
+        self.returns.take_due(c, &mut credits);
+        for &(_, (o, vc)) in &credits {
+            let out = &mut self.outputs[o as usize * self.vcs + vc as usize];
             out.credits += 1;
             out.returning -= 1;
-        })
+        }
+        let credited = credits.len();
+        self.due_credits = credits;
+        let mut flits = std::mem::take(&mut self.due_flits);
+        self.arrivals.take_due(c, &mut flits);
+        for &(_, (o, i, flit)) in &flits {
+            self.outputs[o as usize * self.vcs + flit.vc as usize].on_wire -= 1;
+            self.accept(i, flit, c).map_err(|e| (i, e))?;
+        }
+        let arrived = flits.len();
+        self.due_flits = flits;
+        Ok((credited, arrived))
     }
 
     /// A credit of VC `vc` heads back to output `o`, arriving at cycle `at`.
     #[inline]
     pub fn return_credit(&mut self, o: u32, vc: usize, at: Cycle) {
         self.outputs[o as usize * self.vcs + vc].returning += 1;
-        self.returns.send(o, vc as u32, at);
+        self.returns.send((o, vc as u32), at);
+    }
+
+    /// Output `o` sends `flit` to input `i` of the next router over a plain
+    /// link, arriving at cycle `at`.
+    #[inline]
+    pub fn send_flit(&mut self, o: u32, i: u32, flit: Flit, at: Cycle) {
+        self.outputs[o as usize * self.vcs + flit.vc as usize].on_wire += 1;
+        self.arrivals.send((o, i, flit), at);
+    }
+
+    /// Flits of VC `vc` output `o` sent through the calendar, not arrived yet.
+    pub fn on_wire(&self, o: u32, vc: usize) -> u32 {
+        self.outputs[o as usize * self.vcs + vc].on_wire
     }
 
     /// Makes input `i`'s freed buffers credit output `upstream` after
@@ -161,9 +200,10 @@ impl RouterPorts {
         self.outputs[o as usize * self.vcs + vc].returning
     }
 
-    /// The earliest cycle a returning credit arrives.
-    pub fn next_credit_arrival(&self) -> Option<Cycle> {
-        self.returns.next_arrival()
+    /// The earliest cycle a flit or a credit arrives through the calendars.
+    pub fn next_arrival(&self) -> Option<Cycle> {
+        let (f, r) = (self.arrivals.next_arrival(), self.returns.next_arrival());
+        f.into_iter().chain(r).min()
     }
 
     /// Credits of VC `vc` of output `o`.
@@ -295,7 +335,7 @@ mod tests {
 
     #[test]
     fn each_vc_is_a_fifo_of_its_capacity_across_the_wrap() {
-        let mut b = RouterPorts::new(2, &[3, 2], &[3, 2], 1);
+        let mut b = RouterPorts::new(2, &[3, 2], &[3, 2], [1, 1]);
         for round in 0..4 {
             for k in 0..3 {
                 b.accept(0, flit(round * 10 + k, 1), 0).unwrap();
@@ -330,7 +370,7 @@ mod tests {
 
     #[test]
     fn output_credits_count_down_and_back_per_port_and_vc() {
-        let mut b = RouterPorts::new(2, &[1, 1], &[2, 0], 1);
+        let mut b = RouterPorts::new(2, &[1, 1], &[2, 0], [1, 1]);
         b.take_credit(0, 1);
         b.take_credit(0, 1);
         assert_eq!((b.credits(0, 1), b.credits(0, 0)), (0, 2));
@@ -344,14 +384,29 @@ mod tests {
 
     #[test]
     fn returning_credits_count_as_returning_until_their_cycle() {
-        let mut b = RouterPorts::new(2, &[1, 1], &[2, 2], 3);
+        let mut b = RouterPorts::new(2, &[1, 1], &[2, 2], [3, 3]);
         b.take_credit(1, 1);
         b.return_credit(1, 1, 13);
         assert_eq!((b.credits(1, 1), b.returning(1, 1)), (1, 1));
-        assert_eq!(b.next_credit_arrival(), Some(13));
-        assert_eq!(b.credits_arrive(12), 0);
-        assert_eq!(b.credits_arrive(13), 1);
+        assert_eq!(b.next_arrival(), Some(13));
+        assert_eq!(b.arrive(12).unwrap(), (0, 0));
+        assert_eq!(b.arrive(13).unwrap(), (1, 0));
         assert_eq!((b.credits(1, 1), b.returning(1, 1)), (2, 0));
-        assert_eq!((b.credits(1, 0), b.next_credit_arrival()), (2, None));
+        assert_eq!((b.credits(1, 0), b.next_arrival()), (2, None));
+    }
+
+    #[test]
+    fn flits_sent_between_ports_count_as_on_the_wire_until_they_arrive() {
+        let mut b = RouterPorts::new(2, &[1, 1], &[1, 1], [2, 2]);
+        b.take_credit(1, 0);
+        b.send_flit(1, 0, flit(4, 0), 6);
+        assert_eq!((b.on_wire(1, 0), b.front(0, 0).is_none()), (1, true));
+        assert_eq!(b.arrive(5).unwrap(), (0, 0));
+        assert_eq!(b.arrive(6).unwrap(), (0, 1));
+        assert_eq!((b.on_wire(1, 0), b.front(0, 0).unwrap().msg.0), (0, 4));
+        assert_eq!(b.occupancy(0), 1);
+        // a flit sent without a credit overflows its buffer: the arrival says where
+        b.send_flit(1, 0, flit(5, 0), 7);
+        assert_eq!(b.arrive(7).unwrap_err().0, 0);
     }
 }
