@@ -385,3 +385,26 @@ def test_a_credit_lost_between_routers_is_counted_and_never_comes_back(mid_run: 
     assert links["credits_dropped"][link] == 1 and links["credits_dropped"].sum() == 1
     assert links["flits"][link] > 0
     assert res.delivered() == len(t)
+
+
+def test_a_fault_added_mid_run_counts_the_flits_the_router_ports_carried() -> None:
+    # Between routers, plain links' flits travel through the router ports, which keep that
+    # link's counters meanwhile; a fault plan added mid-run hands the link back its flits and
+    # its count, so a flit index counts every transmission from the start of the run.
+    topo = fs.topology.mesh((3, 3))
+    n = topo.num_endpoints
+    fab = fs.Fabric(topology=topo, link=NOC, router=fs.RouterSpec(pipeline_cycles=2))
+    t = fs.traffic.synthetic("uniform", n, rate=0.3, cycles=400, cycle_ps=1000.0, packet_bytes=16, seed=2)
+    link = 2 * n  # the first router-to-router direction
+    total = int(fab.run(t).links["flits"][link])
+    sim = fab.simulation(t, check_invariants=True)
+    while sim.state()[link]["transmissions"] < total // 2:
+        sim.step(1)
+    sent = sim.state()[link]["transmissions"]
+    sim.inject_fault(fs.faults.corrupt_flit(link, flit=sent))  # the next flit on it
+    assert sim.state()[link]["transmissions"] == sent
+    res = sim.finish()
+    # (counted from the fault's start instead, it would need `sent` more flits: fewer remain)
+    assert res.links["flits_corrupted"][link] == 1
+    assert res.links["flits"][link] == total
+    assert res.messages["corrupt"].sum() == 1

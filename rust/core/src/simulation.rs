@@ -253,13 +253,14 @@ pub(crate) fn network_report(
                 let stalls = net.tx_of(id).map_or(0, |tx| tx.credit_stall_cycles);
                 let n = net.num_endpoints();
                 let held = d.occupancy(&net.router_ports);
+                let (flits, payload_bytes) = d.sent(&net.router_ports);
                 let occupancy = held.histogram(cycles);
                 let st = &d.stats;
                 LinkRecord {
                     src: d.src.index(n),
                     dst: d.dst.index(n),
-                    flits: st.flits,
-                    payload_bytes: st.payload_bytes,
+                    flits,
+                    payload_bytes,
                     credit_stall_cycles: stalls,
                     max_occupancy: held.max(),
                     occupancy_width: occupancy.width,

@@ -629,6 +629,11 @@ impl LinkDir {
         self.to_router().then_some(self.input)
     }
 
+    /// The router output this direction leaves, if any.
+    pub fn router_output(&self) -> Option<u32> {
+        (self.output != NO_PORT).then_some(self.output)
+    }
+
     /// Makes this direction feed input `i` of the [`RouterPorts`].
     pub fn feed_router_input(&mut self, i: u32) {
         debug_assert!(matches!(self.dst, Node::Router(..)));
@@ -779,10 +784,7 @@ impl LinkDir {
 
     /// `output` of a flit a router gives to a link that takes every flit
     /// ([`LinkDir::always_accepts`]): with no error channel and no fault
-    /// plan, only the counters and the wire (a hop's usual case, kept
-    /// short); to another router, the router ports' calendar is the wire
-    /// (see `calendar.rs`). Returns whether the flit went on this
-    /// direction's own wire.
+    /// plan, only the counters and the wire (a hop's usual case, kept short).
     #[inline]
     pub fn output_given(
         &mut self,
@@ -791,25 +793,56 @@ impl LinkDir {
         flit: Flit,
         tally: &mut Tally,
         act: &mut Activity,
-        rp: &mut RouterPorts,
-    ) -> bool {
+    ) {
         debug_assert!(self.always_accepts());
         if self.channel.is_some() || self.faults.is_some() {
-            self.output(c, p, Source::Given(Some(flit)), tally, act);
-            return true;
+            return self.output(c, p, Source::Given(Some(flit)), tally, act);
         }
         self.stats.flits += 1;
         self.stats.payload_bytes += flit.payload_bytes as u64;
         act.progressed = true;
         tally.events += 1;
         self.transmissions += 1;
-        let at = c + self.wire_delay();
-        if self.to_router() && self.receiver.is_none() {
-            rp.send_flit(self.output, self.input, flit, at);
-            return false;
+        self.wire.push(c + self.wire_delay(), flit);
+    }
+
+    /// For a link from a router output to a router input that takes every
+    /// flit as it comes, with nothing on the way (no error channel, no fault
+    /// plan, no retry): `(output, input, cycles to arrive)`. The router ports
+    /// carry its flits themselves (see [`RouterPorts::set_downstream`]),
+    /// without this direction.
+    pub fn plain_downstream(&self) -> Option<(u32, u32, u64)> {
+        let plain = self.always_accepts()
+            && self.receiver.is_none()
+            && self.channel.is_none()
+            && self.faults.is_none();
+        (plain && self.output != NO_PORT && self.to_router()).then_some((
+            self.output,
+            self.input,
+            self.wire_delay(),
+        ))
+    }
+
+    /// Takes back the counters the router ports kept while they carried
+    /// this direction's flits (before it carries them again itself).
+    pub fn take_port_counts(&mut self, rp: &mut RouterPorts) {
+        if let Some(o) = self.router_output() {
+            let (flits, bytes) = rp.take_sent(o);
+            self.stats.flits += flits;
+            self.stats.payload_bytes += bytes;
+            self.transmissions += flits;
         }
-        self.wire.push(at, flit);
-        true
+    }
+
+    /// New flits and payload bytes sent, the router ports' share included.
+    pub fn sent(&self, rp: &RouterPorts) -> (u64, u64) {
+        let (flits, bytes) = self.sent_by_ports(rp);
+        (self.stats.flits + flits, self.stats.payload_bytes + bytes)
+    }
+
+    /// The router ports' share of the flits and payload bytes sent.
+    fn sent_by_ports(&self, rp: &RouterPorts) -> (u64, u64) {
+        self.router_output().map_or((0, 0), |o| rp.sent(o))
     }
 
     /// Puts `flit` on the wire through the channel (errors, faults).
@@ -955,7 +988,7 @@ impl LinkDir {
             acked_seq: self.sender.as_ref().map_or(0, |s| s.acked()),
             replaying: self.sender.as_ref().is_some_and(|s| s.replaying()),
             expected_seq: self.receiver.as_ref().map_or(0, |r| r.expected),
-            transmissions: self.transmissions,
+            transmissions: self.transmissions + self.sent_by_ports(rp).0,
         }
     }
 

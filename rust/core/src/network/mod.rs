@@ -165,12 +165,23 @@ fn overflow(c: Cycle, input: u32, o: router_ports::Overflow) -> Error {
     }
 }
 
-/// Tells the router ports how the input `d` feeds (if any) returns credits.
-fn set_upstream(d: &LinkDir, rp: &mut RouterPorts) {
+/// Tells the router ports whether they carry link direction `d`'s flits
+/// and credits themselves (a plain link between routers: see `calendar.rs`)
+/// or leave them to it.
+fn through_ports(d: &mut LinkDir, rp: &mut RouterPorts) {
     match (d.plain_return(), d.router_input()) {
         (Some((input, output, cycles)), _) => rp.set_upstream(input, output, cycles),
         (None, Some(input)) => rp.set_upstream(input, router_ports::NO_PORT, 0),
         (None, None) => {}
+    }
+    match d.plain_downstream() {
+        Some((output, input, delay)) => rp.set_downstream(output, input, delay),
+        None => {
+            d.take_port_counts(rp);
+            if let Some(output) = d.router_output() {
+                rp.set_downstream(output, router_ports::NO_PORT, 0);
+            }
+        }
     }
 }
 
@@ -323,8 +334,8 @@ impl Network {
                 longest(|d| d.timing.credit_return_cycles),
             ],
         );
-        for d in dirs.iter() {
-            set_upstream(d, &mut rp);
+        for d in dirs.iter_mut() {
+            through_ports(d, &mut rp);
         }
         // An endpoint's messages go round its ports (planes) in the order given.
         let port_routers: Vec<Vec<u32>> = out_of
@@ -523,8 +534,9 @@ impl Network {
         let d = LinkDirId(fault.link());
         self.dirs[d].add_fault(fault, &self.params);
         self.wake[d] = self.dirs[d].wakes_at();
-        // (a fault plan may drop credits: they go back on its wire from now)
-        set_upstream(&self.dirs[d], &mut self.router_ports);
+        // (a fault plan may drop credits and corrupt flits: the link
+        // direction carries them from now)
+        through_ports(&mut self.dirs[d], &mut self.router_ports);
     }
 
     /// Follows what blocked router input VCs wait for (a credit of the
@@ -626,9 +638,8 @@ impl Model for Network {
             });
             for (d, flit) in rt.outbox.plain.drain(..) {
                 let dir = &mut dirs[d];
-                if dir.output_given(c, params, flit, tally, &mut act, rp) {
-                    wake[d] = wake[d].min(c + dir.wire_delay());
-                }
+                dir.output_given(c, params, flit, tally, &mut act);
+                wake[d] = wake[d].min(c + dir.wire_delay());
             }
             for &d in &rt.timed_outputs {
                 let given = rt.outbox.timed[d].take();

@@ -429,7 +429,6 @@ impl<P: PortSet> Router<P> {
             let VcState::Active { out_vc, .. } = self.state[p * vcs + v] else {
                 unreachable!()
             };
-            let out_dir = self.outputs[o].expect("granted output has a link");
             let input = self.port_no(p);
             let mut flit = rp.pop(input, v, c);
             // Its credit heads back: through the router ports' calendar, or
@@ -444,11 +443,20 @@ impl<P: PortSet> Router<P> {
             flit.vc = out_vc as u8;
             // The last hop's channel verdict was handled at its receiver.
             flit.flags &= !(Flit::DETECTED | Flit::UNDETECTED | Flit::CORRECTED);
-            rp.take_credit(self.port_no(o), out_vc as usize);
-            if self.plain_outputs.has(o) {
-                outbox.plain.push((out_dir, flit));
+            let out = self.port_no(o);
+            rp.take_credit(out, out_vc as usize);
+            // To the next router through the ports' calendar, or to the
+            // link direction (a list of those that take every flit, a slot
+            // per direction for the others).
+            if rp.send_downstream(out, flit, c) {
+                tally.events += 1;
             } else {
-                outbox.timed[out_dir] = Some(flit);
+                let out_dir = self.outputs[o].expect("granted output has a link");
+                if self.plain_outputs.has(o) {
+                    outbox.plain.push((out_dir, flit));
+                } else {
+                    outbox.timed[out_dir] = Some(flit);
+                }
             }
             act.progressed = true;
             if worm_ends(&flit) {

@@ -52,6 +52,18 @@ struct OutputVc {
     on_wire: u32,
 }
 
+/// An output port's link when its flits go through the calendar (a plain
+/// link to another router: see [`RouterPorts::set_downstream`]): the input
+/// it feeds and after how many cycles, and, meanwhile, the link direction's
+/// counters of flits and payload sent.
+#[derive(Clone, Copy, Debug)]
+struct Downstream {
+    input: u32,
+    delay: u32,
+    flits: u64,
+    payload_bytes: u64,
+}
+
 /// A flit arrived for a VC whose buffer was already full: the sender sent
 /// without a credit. Always an engine bug or a broken credit protocol.
 #[derive(Debug)]
@@ -69,6 +81,8 @@ pub struct RouterPorts {
     flits: Vec<Flit>,
     /// Per (output, VC): the credits of the link direction leaving it.
     outputs: Vec<OutputVc>,
+    /// Per output.
+    downstream: Vec<Downstream>,
     /// Over plain links between routers: credits coming back to outputs,
     /// `(output, VC)`, and flits on their way to inputs, `(output, input,
     /// flit)`; and what arrives in a cycle (memory reused).
@@ -118,6 +132,15 @@ impl RouterPorts {
                 })
                 .flat_map(|o| std::iter::repeat_n(o, vcs))
                 .collect(),
+            downstream: vec![
+                Downstream {
+                    input: NO_PORT,
+                    delay: 0,
+                    flits: 0,
+                    payload_bytes: 0,
+                };
+                credits.len()
+            ],
             returns: Calendar::new(longest[1]),
             arrivals: Calendar::new(longest[0]),
             due_credits: Vec::new(),
@@ -167,6 +190,46 @@ impl RouterPorts {
     pub fn send_flit(&mut self, o: u32, i: u32, flit: Flit, at: Cycle) {
         self.outputs[o as usize * self.vcs + flit.vc as usize].on_wire += 1;
         self.arrivals.send((o, i, flit), at);
+    }
+
+    /// Makes output `o` send its flits to input `input` through the
+    /// calendar, arriving `delay` cycles after they leave (`NO_PORT`: on its
+    /// link direction).
+    pub fn set_downstream(&mut self, o: u32, input: u32, delay: u64) {
+        let d = &mut self.downstream[o as usize];
+        d.input = input;
+        d.delay = delay as u32;
+    }
+
+    /// Sends `flit`, leaving output `o` in cycle `c`, through the calendar
+    /// if that is the output's way; says whether it did.
+    #[inline]
+    pub fn send_downstream(&mut self, o: u32, flit: Flit, c: Cycle) -> bool {
+        let d = &mut self.downstream[o as usize];
+        if d.input == NO_PORT {
+            return false;
+        }
+        d.flits += 1;
+        d.payload_bytes += flit.payload_bytes as u64;
+        let (input, at) = (d.input, c + d.delay as Cycle);
+        self.send_flit(o, input, flit, at);
+        true
+    }
+
+    /// The flits and payload bytes output `o` sent through the calendar
+    /// (its link direction's share of its counters).
+    pub fn sent(&self, o: u32) -> (u64, u64) {
+        let d = &self.downstream[o as usize];
+        (d.flits, d.payload_bytes)
+    }
+
+    /// Takes those counters (to hand them to the link direction).
+    pub fn take_sent(&mut self, o: u32) -> (u64, u64) {
+        let d = &mut self.downstream[o as usize];
+        (
+            std::mem::take(&mut d.flits),
+            std::mem::take(&mut d.payload_bytes),
+        )
     }
 
     /// Flits of VC `vc` output `o` sent through the calendar, not arrived yet.
