@@ -90,6 +90,9 @@ pub struct Router<P: PortSet> {
     /// Per output (port, VC): the input (port * vcs + VC) whose worm holds
     /// it, or `FREE`.
     owner: Vec<u32>,
+    /// Per output port: its VCs no worm holds, as a mask (what VC
+    /// allocation searches; `owner` says whose the others are).
+    free_vcs: Vec<u64>,
     /// Round-robin pointers: per input port over its VCs, per output port
     /// over input ports, and one over input VCs for VC allocation.
     in_rr: Vec<u32>,
@@ -166,6 +169,7 @@ impl<P: PortSet> Router<P> {
             cut_through: spec.switching == Switching::VirtualCutThrough,
             state: vec![VcState::Idle; ports * vcs],
             owner: vec![FREE; ports * vcs],
+            free_vcs: vec![low_bits(vcs as u32); ports],
             in_rr: vec![0; ports],
             out_rr: vec![0; ports],
             va_rr: 0,
@@ -461,6 +465,7 @@ impl<P: PortSet> Router<P> {
             act.progressed = true;
             if worm_ends(&flit) {
                 self.owner[o * vcs + out_vc as usize] = FREE;
+                self.free_vcs[o] |= 1 << out_vc;
                 self.state[p * vcs + v] = VcState::Idle;
             }
         }
@@ -620,21 +625,26 @@ impl<P: PortSet> Router<P> {
         }
         let vcs = self.vcs;
         let o = out as usize;
-        // Virtual cut-through: only into a buffer with room for the packet.
-        let need = if self.cut_through {
-            rp.front(self.port_no(p), v).expect("routed").packet_flits as u32
-        } else {
-            0
-        };
-        let out_dir = self.outputs[o];
         let (lo, hi) = self.out_vcs(v, class);
-        let first = self.vc_rr[o].clamp(lo, hi.max(lo + 1) - 1);
-        if let Some(out_vc) = (first..hi).chain(lo..first).find(|&w| {
-            self.owner[o * vcs + w as usize] == FREE
-                && (need == 0
-                    || out_dir.is_some() && rp.credits(self.port_no(o), w as usize) >= need)
-        }) {
+        let mut free = self.free_vcs[o] & low_bits(hi) & !low_bits(lo);
+        if self.cut_through && free != 0 {
+            // Virtual cut-through: only into a buffer with room for the packet.
+            let need = rp.front(self.port_no(p), v).expect("routed").packet_flits as u32;
+            let wired = self.outputs[o].is_some();
+            let mut room = 0;
+            for_each_port(free, |w| {
+                if wired && rp.credits(self.port_no(o), w) >= need {
+                    room |= 1 << w;
+                }
+            });
+            free = room;
+        }
+        if free != 0 {
+            // the first free VC from where the last search left off, wrapping
+            let first = self.vc_rr[o].clamp(lo, hi.max(lo + 1) - 1);
+            let out_vc = pick_round_robin(free, first) as u32;
             self.vc_rr[o] = out_vc + 1;
+            self.free_vcs[o] &= !(1 << out_vc);
             self.owner[o * vcs + out_vc as usize] = i as u32;
             self.state[i] = VcState::Active {
                 out,
