@@ -107,6 +107,9 @@ pub struct Network {
     /// arrival of what is sent on it since (the per-cycle sweep reads only
     /// this for idle directions).
     wake: IdVec<LinkDirId, Cycle>,
+    /// The directions the sweep visits, in order: all but the plain links
+    /// between routers, whose flits and credits the router ports carry.
+    swept: Vec<LinkDirId>,
     /// Every router port's input buffers and output credits (empty without routers).
     pub router_ports: RouterPorts,
     pub tally: Tally,
@@ -163,6 +166,13 @@ fn overflow(c: Cycle, input: u32, o: router_ports::Overflow) -> Error {
             o.vc, o.capacity
         ),
     }
+}
+
+/// The link directions with something for the per-cycle sweep to do: all
+/// but those whose flits and credits both go through the router ports.
+fn swept(dirs: &IdVec<LinkDirId, LinkDir>) -> Vec<LinkDirId> {
+    let carried = |d: &LinkDir| d.plain_downstream().is_some() && d.plain_return().is_some();
+    dirs.ids().filter(|&d| !carried(&dirs[d])).collect()
 }
 
 /// Tells the router ports whether they carry link direction `d`'s flits
@@ -380,6 +390,7 @@ impl Network {
         }
         let m = traffic.len();
         let wake = IdVec::from_vec(dirs.iter().map(LinkDir::wakes_at).collect());
+        let swept = swept(&dirs);
         let offer = traffic
             .inject_ps
             .iter()
@@ -392,6 +403,7 @@ impl Network {
             port_of_dir,
             dirs,
             wake,
+            swept,
             router_ports: rp,
             tally: Tally {
                 log: MessageLog {
@@ -537,6 +549,7 @@ impl Network {
         // (a fault plan may drop credits and corrupt flits: the link
         // direction carries them from now)
         through_ports(&mut self.dirs[d], &mut self.router_ports);
+        self.swept = swept(&self.dirs);
     }
 
     /// Follows what blocked router input VCs wait for (a credit of the
@@ -597,6 +610,7 @@ impl Model for Network {
             endpoints,
             dirs,
             wake,
+            swept,
             router_ports: rp,
             tally,
             admitted,
@@ -616,14 +630,14 @@ impl Model for Network {
         }
         // Directions where nothing can happen this cycle are skipped (cheap
         // exact checks; see `wakes_at`, `inputs_idle`, `output_idle`).
-        // (zipped: the reference to an idle direction is never followed)
-        for (w, d) in wake.iter_mut().zip(dirs.iter_mut()) {
-            if *w > c {
-                continue;
+        for &i in swept.iter() {
+            if wake[i] > c {
+                continue; // (an idle direction is not even read)
             }
+            let d = &mut dirs[i];
             if !d.inputs_idle(c) {
                 d.inputs(c, tally, &mut act, rp)?;
-                *w = d.wakes_at();
+                wake[i] = d.wakes_at();
             }
         }
         if let Some(rt) = routed {
