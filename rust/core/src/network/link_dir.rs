@@ -488,7 +488,7 @@ impl LinkDir {
                 self.rx.refill();
                 while let Some(flit) = self.rx.next_drained() {
                     act.progressed = true;
-                    self.consume(flit, c, tally)?;
+                    self.consume(flit, c, tally, rp)?;
                 }
             }
             // (a router input's `rx` is unused: not even read)
@@ -522,7 +522,7 @@ impl LinkDir {
                 Err(o) => (o.vc, o.capacity),
             }
         } else if self.rx.is_unpaced() && !self.held {
-            return self.consume(flit, c, tally);
+            return self.consume(flit, c, tally, rp);
         } else {
             match self.rx.accept(flit) {
                 Ok(()) => return Ok(()),
@@ -541,7 +541,13 @@ impl LinkDir {
     /// The receiver is done with `flit`: its credit heads back (in batches of
     /// `credit_coalesce_flits`), and a message's last flit delivers it.
     #[inline(always)]
-    fn consume(&mut self, flit: Flit, c: Cycle, tally: &mut Tally) -> Result<()> {
+    fn consume(
+        &mut self,
+        flit: Flit,
+        c: Cycle,
+        tally: &mut Tally,
+        rp: &mut RouterPorts,
+    ) -> Result<()> {
         tally.events += 1;
         let vc = flit.vc as usize;
         // (one credit per flit, the usual case, needs no count)
@@ -555,13 +561,17 @@ impl LinkDir {
             } else {
                 1
             };
+            let at = c + self.timing.credit_return_cycles;
             if self.faults.as_mut().is_some_and(|f| f.drops_credit(c)) {
                 self.lost_credits[vc] += n;
                 self.stats.credits_dropped += n as u64;
+            } else if !coalesced && self.output != NO_PORT && self.receiver.is_none() {
+                // to a router output with nothing else on the return wire:
+                // through the router ports (see `calendar.rs`)
+                rp.return_credit(self.output, vc, at);
             } else {
                 for _ in 0..n {
-                    self.back_wire
-                        .push(c + self.timing.credit_return_cycles, Back::Credit(flit.vc));
+                    self.back_wire.push(at, Back::Credit(flit.vc));
                 }
             }
         }
@@ -588,22 +598,33 @@ impl LinkDir {
     /// A holding endpoint takes the head flit of `vc`: the buffer is free
     /// again and its credit heads back upstream; a message is delivered with
     /// its last flit.
-    pub fn take_held(&mut self, vc: usize, c: Cycle, tally: &mut Tally) -> Result<Flit> {
+    pub fn take_held(
+        &mut self,
+        vc: usize,
+        c: Cycle,
+        tally: &mut Tally,
+        rp: &mut RouterPorts,
+    ) -> Result<Flit> {
         debug_assert!(self.held);
         let flit = self.rx.pop(vc).expect("the endpoint takes a flit it saw");
         self.occupancy.note(c, self.rx.occupancy());
-        self.consume(flit, c, tally)?;
+        self.consume(flit, c, tally, rp)?;
         Ok(flit)
     }
 
     /// The router took `flit` from this direction's input buffer and its
-    /// credit heads back upstream on this direction's return wire (unless
-    /// the router ports return it: see [`LinkDir::plain_return`]); returns
-    /// the cycle it lands there.
+    /// credit heads back upstream (unless the router ports return it: see
+    /// [`LinkDir::plain_return`]); returns the cycle it lands.
     #[inline]
-    pub fn forwarded(&mut self, flit: Flit, c: Cycle, tally: &mut Tally) -> Result<Cycle> {
+    pub fn forwarded(
+        &mut self,
+        flit: Flit,
+        c: Cycle,
+        tally: &mut Tally,
+        rp: &mut RouterPorts,
+    ) -> Result<Cycle> {
         debug_assert!(self.to_router());
-        self.consume(flit, c, tally)?;
+        self.consume(flit, c, tally, rp)?;
         Ok(c + self.timing.credit_return_cycles)
     }
 

@@ -496,7 +496,7 @@ impl Network {
     /// Takes the head flit of `vc` from held link direction `d` at cycle `c`
     /// (its credit heads back; a message's last flit delivers it).
     pub fn take(&mut self, d: LinkDirId, vc: usize, c: Cycle) -> Result<Flit> {
-        let flit = self.dirs[d].take_held(vc, c, &mut self.tally)?;
+        let flit = self.dirs[d].take_held(vc, c, &mut self.tally, &mut self.router_ports)?;
         self.wake[d] = self.dirs[d].wakes_at();
         Ok(flit)
     }

@@ -441,7 +441,7 @@ impl<P: PortSet> Router<P> {
                 tally.events += 1;
             } else {
                 let in_dir = self.inputs[p].expect("granted input has a link");
-                let at = dirs[in_dir].forwarded(flit, c, tally)?;
+                let at = dirs[in_dir].forwarded(flit, c, tally, rp)?;
                 wake[in_dir] = wake[in_dir].min(at);
             }
             flit.vc = out_vc as u8;
