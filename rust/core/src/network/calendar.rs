@@ -62,6 +62,12 @@ impl<T: Copy> Calendar<T> {
         self.in_flight -= due.len();
     }
 
+    /// Nothing is on its way.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.in_flight == 0
+    }
+
     /// The earliest arrival still to come.
     pub fn next_arrival(&self) -> Option<Cycle> {
         self.buckets.iter().flatten().map(|&(at, _)| at).min()
