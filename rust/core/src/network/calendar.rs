@@ -18,6 +18,10 @@ pub struct Calendar<T> {
     /// delay it is used with): `(arrival, item)`.
     buckets: Vec<Vec<(Cycle, T)>>,
     in_flight: usize,
+    /// The earliest arrival (when `in_flight > 0`): what the cycle loop
+    /// compares with to skip an empty cycle, and the engine asks for when
+    /// idle, without a scan of the buckets.
+    next: Cycle,
 }
 
 impl<T: Copy> Calendar<T> {
@@ -27,6 +31,7 @@ impl<T: Copy> Calendar<T> {
         Self {
             buckets: (0..n).map(|_| Vec::new()).collect(),
             in_flight: 0,
+            next: Cycle::MAX,
         }
     }
 
@@ -42,6 +47,7 @@ impl<T: Copy> Calendar<T> {
         let b = self.bucket(at);
         self.buckets[b].push((at, item));
         self.in_flight += 1;
+        self.next = self.next.min(at);
     }
 
     /// Moves the items arriving at cycle `c` into `due` (emptied first; its
@@ -50,16 +56,26 @@ impl<T: Copy> Calendar<T> {
     #[inline]
     pub fn take_due(&mut self, c: Cycle, due: &mut Vec<(Cycle, T)>) {
         due.clear();
-        if self.in_flight == 0 {
+        if self.in_flight == 0 || c < self.next {
             return;
         }
+        debug_assert_eq!(c, self.next, "an arrival cycle was skipped");
         let b = self.bucket(c);
         std::mem::swap(&mut self.buckets[b], due);
-        debug_assert!(
-            due.iter().all(|&(at, _)| at == c),
-            "an arrival cycle was skipped"
-        );
+        debug_assert!(due.iter().all(|&(at, _)| at == c));
         self.in_flight -= due.len();
+        // The next arrival: the first non-empty bucket after this one (each
+        // bucket holds one arrival cycle, all within a lap of `c`; over a
+        // run, each is looked at about once per lap).
+        self.next = Cycle::MAX;
+        if self.in_flight > 0 {
+            let n = self.buckets.len() as Cycle;
+            let after = (1..n).map(|k| c + k).find(|&at| {
+                let b = self.bucket(at);
+                !self.buckets[b].is_empty()
+            });
+            self.next = after.expect("an item in flight is within a lap");
+        }
     }
 
     /// Nothing is on its way.
@@ -70,7 +86,7 @@ impl<T: Copy> Calendar<T> {
 
     /// The earliest arrival still to come.
     pub fn next_arrival(&self) -> Option<Cycle> {
-        self.buckets.iter().flatten().map(|&(at, _)| at).min()
+        (self.in_flight > 0).then_some(self.next)
     }
 }
 
