@@ -1,5 +1,5 @@
-//! A network of endpoints joined directly by links (the point-to-point
-//! fabric); routers join it in a later stage.
+//! A network of endpoints joined by links, directly (the point-to-point
+//! fabric) or through routers.
 //!
 //! ```text
 //!  endpoint a                  link direction a->b                endpoint b
@@ -9,11 +9,13 @@
 //!  +---------+           +--------------------------+   +------------------+
 //! ```
 //!
-//! Per cycle `c`, every link direction first takes in what arrives at `c`
-//! (flits at the receiver, ACK/NAKs and credits at the sender) and drains its
-//! receiver; then every sender sends at most one flit (a replay first).
-//! Wires have a latency of at least one cycle, so visiting order never
-//! matters. The link layer of one direction is in [`link_dir`].
+//! Per cycle `c`, the router ports first take what their calendars bring
+//! at `c` over plain links between routers ([`calendar`]); every other link
+//! direction takes in what arrives at `c` (flits at the receiver, ACK/NAKs
+//! and credits at the sender) and drains its receiver; then the routers
+//! step; then every sender sends at most one flit (a replay first). Wires
+//! have a latency of at least one cycle, so visiting order never matters.
+//! The link layer of one direction is in [`link_dir`].
 
 pub mod calendar;
 pub mod link_dir;
