@@ -565,9 +565,7 @@ impl LinkDir {
             if self.faults.as_mut().is_some_and(|f| f.drops_credit(c)) {
                 self.lost_credits[vc] += n;
                 self.stats.credits_dropped += n as u64;
-            } else if !coalesced && self.output != NO_PORT && self.receiver.is_none() {
-                // to a router output with nothing else on the return wire:
-                // through the router ports (see `calendar.rs`)
+            } else if self.credits_through_ports() {
                 rp.return_credit(self.output, vc, at);
             } else {
                 for _ in 0..n {
@@ -613,8 +611,9 @@ impl LinkDir {
     }
 
     /// The router took `flit` from this direction's input buffer and its
-    /// credit heads back upstream (unless the router ports return it: see
-    /// [`LinkDir::plain_return`]); returns the cycle it lands.
+    /// credit heads back upstream (the router ports return it themselves
+    /// on a plain link: see [`LinkDir::plain_return`]); returns the cycle
+    /// it lands.
     #[inline]
     pub fn forwarded(
         &mut self,
@@ -634,15 +633,20 @@ impl LinkDir {
     /// router ports return those credits themselves (see
     /// [`RouterPorts::set_upstream`]), without this direction.
     pub fn plain_return(&self) -> Option<(u32, u32, u64)> {
-        let plain = self.output != NO_PORT
-            && self.faults.is_none()
-            && self.receiver.is_none()
-            && self.timing.credit_coalesce_flits <= 1;
+        let plain = self.credits_through_ports() && self.faults.is_none();
         (plain && self.to_router()).then_some((
             self.input,
             self.output,
             self.timing.credit_return_cycles,
         ))
+    }
+
+    /// Credits go back one per flit to a router output with no ACKs on the
+    /// return wire beside them: the router ports' credit calendar carries
+    /// those that a fault plan does not drop (see `calendar.rs`).
+    #[inline]
+    fn credits_through_ports(&self) -> bool {
+        self.output != NO_PORT && self.receiver.is_none() && self.timing.credit_coalesce_flits <= 1
     }
 
     /// The router input this direction feeds, if any.
@@ -957,11 +961,7 @@ impl LinkDir {
     /// Flits of `vc` this direction sent through the router ports' calendar
     /// and not arrived yet.
     fn on_port_calendar(&self, vc: usize, rp: &RouterPorts) -> u32 {
-        if self.output != NO_PORT {
-            rp.on_wire(self.output, vc)
-        } else {
-            0
-        }
+        self.router_output().map_or(0, |o| rp.on_wire(o, vc))
     }
 
     /// Credits of `vc` on their way back: on the return wire, or through the
@@ -969,12 +969,7 @@ impl LinkDir {
     fn credits_returning(&self, vc: usize, rp: &RouterPorts) -> u32 {
         let on = |b: &Back| matches!(*b, Back::Credit(v) if v as usize == vc);
         let wire = self.back_wire.iter().filter(|(_, b)| on(b)).count() as u32;
-        let ports = if self.output != NO_PORT {
-            rp.returning(self.output, vc)
-        } else {
-            0
-        };
-        wire + ports
+        wire + self.router_output().map_or(0, |o| rp.returning(o, vc))
     }
 
     /// Adds a scripted fault mid-run.

@@ -623,14 +623,12 @@ impl Model for Network {
         let mut act = Activity::default();
         // Credits and flits landing at router ports over plain links first
         // (what their directions' input halves would have done).
-        if routed.is_some() {
-            match rp.arrive(c) {
-                Ok((credits, flits)) => {
-                    tally.events += (credits + flits) as u64;
-                    act.progressed |= flits > 0;
-                }
-                Err((input, o)) => return Err(overflow(c, input, o)),
+        match rp.arrive(c) {
+            Ok((credits, flits)) => {
+                tally.events += (credits + flits) as u64;
+                act.progressed |= flits > 0;
             }
+            Err((input, o)) => return Err(overflow(c, input, o)),
         }
         // Directions where nothing can happen this cycle are skipped (cheap
         // exact checks; see `wakes_at`, `inputs_idle`, `output_idle`).

@@ -152,6 +152,18 @@ impl RouterPorts {
         }
     }
 
+    /// Output VC `(o, vc)`'s place in `outputs`.
+    #[inline]
+    fn output_index(&self, o: u32, vc: usize) -> usize {
+        o as usize * self.vcs + vc
+    }
+
+    #[inline]
+    fn output_vc(&mut self, o: u32, vc: usize) -> &mut OutputVc {
+        let i = self.output_index(o, vc);
+        &mut self.outputs[i]
+    }
+
     /// Hands the router ports what arrives over plain links at cycle `c`:
     /// credits to their outputs, flits into their inputs' buffers. Returns
     /// how many of each, or the input a flit overflowed.
@@ -163,7 +175,7 @@ impl RouterPorts {
         let mut credits = std::mem::take(&mut self.due_credits);
         self.returns.take_due(c, &mut credits);
         for &(_, (o, vc)) in &credits {
-            let out = &mut self.outputs[o as usize * self.vcs + vc as usize];
+            let out = self.output_vc(o, vc as usize);
             out.credits += 1;
             out.returning -= 1;
         }
@@ -172,7 +184,7 @@ impl RouterPorts {
         let mut flits = std::mem::take(&mut self.due_flits);
         self.arrivals.take_due(c, &mut flits);
         for &(_, (o, i, flit)) in &flits {
-            self.outputs[o as usize * self.vcs + flit.vc as usize].on_wire -= 1;
+            self.output_vc(o, flit.vc as usize).on_wire -= 1;
             self.accept(i, flit, c).map_err(|e| (i, e))?;
         }
         let arrived = flits.len();
@@ -183,7 +195,7 @@ impl RouterPorts {
     /// A credit of VC `vc` heads back to output `o`, arriving at cycle `at`.
     #[inline]
     pub fn return_credit(&mut self, o: u32, vc: usize, at: Cycle) {
-        self.outputs[o as usize * self.vcs + vc].returning += 1;
+        self.output_vc(o, vc).returning += 1;
         self.returns.send((o, vc as u32), at);
     }
 
@@ -191,7 +203,7 @@ impl RouterPorts {
     /// link, arriving at cycle `at`.
     #[inline]
     pub fn send_flit(&mut self, o: u32, i: u32, flit: Flit, at: Cycle) {
-        self.outputs[o as usize * self.vcs + flit.vc as usize].on_wire += 1;
+        self.output_vc(o, flit.vc as usize).on_wire += 1;
         self.arrivals.send((o, i, flit), at);
     }
 
@@ -237,7 +249,7 @@ impl RouterPorts {
 
     /// Flits of VC `vc` output `o` sent through the calendar, not arrived yet.
     pub fn on_wire(&self, o: u32, vc: usize) -> u32 {
-        self.outputs[o as usize * self.vcs + vc].on_wire
+        self.outputs[self.output_index(o, vc)].on_wire
     }
 
     /// Makes input `i`'s freed buffers credit output `upstream` after
@@ -263,7 +275,7 @@ impl RouterPorts {
 
     /// Credits of VC `vc` on their way back to output `o` (see `return_credit`).
     pub fn returning(&self, o: u32, vc: usize) -> u32 {
-        self.outputs[o as usize * self.vcs + vc].returning
+        self.outputs[self.output_index(o, vc)].returning
     }
 
     /// The earliest cycle a flit or a credit arrives through the calendars.
@@ -275,13 +287,13 @@ impl RouterPorts {
     /// Credits of VC `vc` of output `o`.
     #[inline]
     pub fn credits(&self, o: u32, vc: usize) -> u32 {
-        self.outputs[o as usize * self.vcs + vc].credits
+        self.outputs[self.output_index(o, vc)].credits
     }
 
     /// Spends a credit of VC `vc` of output `o` (which has one).
     #[inline]
     pub fn take_credit(&mut self, o: u32, vc: usize) {
-        let k = &mut self.outputs[o as usize * self.vcs + vc].credits;
+        let k = &mut self.output_vc(o, vc).credits;
         debug_assert!(*k > 0);
         *k -= 1;
     }
@@ -289,7 +301,7 @@ impl RouterPorts {
     /// A credit of VC `vc` of output `o` came back.
     #[inline]
     pub fn give_credit(&mut self, o: u32, vc: usize) {
-        self.outputs[o as usize * self.vcs + vc].credits += 1;
+        self.output_vc(o, vc).credits += 1;
     }
 
     /// Buffers a flit arriving at input `i`.
