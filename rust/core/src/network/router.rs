@@ -11,11 +11,12 @@
 //! grants one input). Every stage is round-robin or oldest-first. The pipeline's depth adds
 //! `pipeline_cycles` before a forwarded flit reaches its output link.
 
+use super::dense::{at, at_mut};
 use super::link_dir::{LinkDir, Tally};
 use super::port_set::{for_each_port, PortSet};
 use super::router_ports::RouterPorts;
 use crate::engine::Activity;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::{IdVec, LinkDirId, MsgId};
 use crate::link::credits::{low_bits, pick_round_robin};
 use crate::link::Flit;
@@ -319,7 +320,7 @@ impl<P: PortSet> Router<P> {
             while waiting != 0 {
                 let v = waiting.trailing_zeros() as usize;
                 waiting &= waiting - 1;
-                if self.state[p * vcs + v] == VcState::Idle {
+                if *at(&self.state, p * vcs + v) == VcState::Idle {
                     let front = *rp.front(input, v).expect("a nonempty VC has a front");
                     let class = self.routing_class(v);
                     let dst = crate::ids::EndpointId(tally.log.dst[front.msg]);
@@ -337,7 +338,19 @@ impl<P: PortSet> Router<P> {
                     let hop = ctx
                         .routing
                         .route(ctx.graph, self.id, p as u32, class, dst, choice);
-                    self.state[p * vcs + v] = VcState::Routed {
+                    // (the stages index by the output port unchecked: see `dense`)
+                    if hop.port as usize >= self.ports() {
+                        return Err(Error::Invariant {
+                            cycle: c,
+                            message: format!(
+                                "routing sent a packet at router {} to port {} of {}",
+                                self.id,
+                                hop.port,
+                                self.ports()
+                            ),
+                        });
+                    }
+                    *at_mut(&mut self.state, p * vcs + v) = VcState::Routed {
                         out: hop.port,
                         class: hop.class,
                         at: c + self.timing.route_to_va,
@@ -371,7 +384,7 @@ impl<P: PortSet> Router<P> {
                     while waiting != 0 {
                         let v = waiting.trailing_zeros() as usize;
                         waiting &= waiting - 1;
-                        if matches!(me.state[p * vcs + v], VcState::Routed { .. }) {
+                        if matches!(*at(&me.state, p * vcs + v), VcState::Routed { .. }) {
                             me.allocate_vc(p, v, c, rp);
                         }
                     }
@@ -405,16 +418,16 @@ impl<P: PortSet> Router<P> {
         // Switch allocation over the VCs whose head flit has a credit
         // downstream and an output link that takes it.
         let was_ready = std::mem::replace(&mut self.ready_ports, P::EMPTY);
-        for_each_port(was_ready, |p| self.ready[p] = 0);
+        for_each_port(was_ready, |p| *at_mut(&mut self.ready, p) = 0);
         for_each_port(held_ports, |p| {
             let ready = self.ready_vcs(p, c, dirs, rp);
-            self.ready[p] = ready;
+            *at_mut(&mut self.ready, p) = ready;
             if ready != 0 {
                 self.ready_ports |= P::of(p);
             }
         });
         let was_granted = std::mem::replace(&mut self.granted_outputs, P::EMPTY);
-        for_each_port(was_granted, |o| self.grants[o] = None);
+        for_each_port(was_granted, |o| *at_mut(&mut self.grants, o) = None);
         match self.allocator {
             Allocator::Islip => self.islip(),
             Allocator::RoundRobin | Allocator::OldestFirst => self.separable(rp, tally),
@@ -428,9 +441,9 @@ impl<P: PortSet> Router<P> {
         while !granted.is_empty() {
             let o = granted.lowest();
             granted = granted.without_lowest();
-            let (p, v) = self.grants[o].expect("a granted output has a grant");
+            let (p, v) = at(&self.grants, o).expect("a granted output has a grant");
             let (p, v) = (p as usize, v as usize);
-            let VcState::Active { out_vc, .. } = self.state[p * vcs + v] else {
+            let VcState::Active { out_vc, .. } = *at(&self.state, p * vcs + v) else {
                 unreachable!()
             };
             let input = self.port_no(p);
@@ -440,7 +453,7 @@ impl<P: PortSet> Router<P> {
             if rp.return_upstream(input, v, c) {
                 tally.events += 1;
             } else {
-                let in_dir = self.inputs[p].expect("granted input has a link");
+                let in_dir = at(&self.inputs, p).expect("granted input has a link");
                 let at = dirs[in_dir].forwarded(flit, c, tally, rp)?;
                 wake[in_dir] = wake[in_dir].min(at);
             }
@@ -455,7 +468,7 @@ impl<P: PortSet> Router<P> {
             if rp.send_downstream(out, flit, c) {
                 tally.events += 1;
             } else {
-                let out_dir = self.outputs[o].expect("granted output has a link");
+                let out_dir = at(&self.outputs, o).expect("granted output has a link");
                 if self.plain_outputs.has(o) {
                     outbox.plain.push((out_dir, flit));
                 } else {
@@ -464,9 +477,9 @@ impl<P: PortSet> Router<P> {
             }
             act.progressed = true;
             if worm_ends(&flit) {
-                self.owner[o * vcs + out_vc as usize] = FREE;
-                self.free_vcs[o] |= 1 << out_vc;
-                self.state[p * vcs + v] = VcState::Idle;
+                *at_mut(&mut self.owner, o * vcs + out_vc as usize) = FREE;
+                *at_mut(&mut self.free_vcs, o) |= 1 << out_vc;
+                *at_mut(&mut self.state, p * vcs + v) = VcState::Idle;
             }
         }
         Ok(())
@@ -487,11 +500,16 @@ impl<P: PortSet> Router<P> {
         while held != 0 {
             let v = held.trailing_zeros() as usize;
             held &= held - 1;
-            if let VcState::Active { out, out_vc, at } = self.state[p * vcs + v] {
-                let Some(od) = self.outputs[out as usize] else {
+            if let VcState::Active {
+                out,
+                out_vc,
+                at: from,
+            } = *at(&self.state, p * vcs + v)
+            {
+                let Some(od) = *at(&self.outputs, out as usize) else {
                     continue;
                 };
-                if at > c {
+                if from > c {
                     continue; // the head is still in VC allocation's stage
                 }
                 if rp.credits(self.port_no(out as usize), out_vc as usize) > 0
@@ -518,14 +536,14 @@ impl<P: PortSet> Router<P> {
         let mut asking = std::mem::take(&mut self.asking);
         let mut asked = P::EMPTY;
         for_each_port(self.ready_ports, |p| {
-            let ready = self.ready[p];
+            let ready = *at(&self.ready, p);
             let v = match self.allocator {
                 Allocator::OldestFirst => oldest(ready, |v| head_age(p, v)),
-                _ => pick_round_robin(ready, self.in_rr[p]),
+                _ => pick_round_robin(ready, *at(&self.in_rr, p)),
             };
-            if let VcState::Active { out, .. } = self.state[p * vcs + v] {
-                offers[p] = Some((out, v as u32));
-                asking[out as usize] |= P::of(p);
+            if let VcState::Active { out, .. } = *at(&self.state, p * vcs + v) {
+                *at_mut(&mut offers, p) = Some((out, v as u32));
+                *at_mut(&mut asking, out as usize) |= P::of(p);
                 asked |= P::of(out as usize);
             }
         });
@@ -534,17 +552,17 @@ impl<P: PortSet> Router<P> {
         while !rest.is_empty() {
             let o = rest.lowest();
             rest = rest.without_lowest();
-            let mask = std::mem::replace(&mut asking[o], P::EMPTY);
-            let vc_of = |p: usize| offers[p].expect("asked").1 as usize;
+            let mask = std::mem::replace(at_mut(&mut asking, o), P::EMPTY);
+            let vc_of = |p: usize| at(&offers, p).expect("asked").1 as usize;
             let p = match self.allocator {
                 Allocator::OldestFirst => oldest(mask, |p| head_age(p, vc_of(p))),
-                _ => mask.pick_from(self.out_rr[o]),
+                _ => mask.pick_from(*at(&self.out_rr, o)),
             };
             let v = vc_of(p);
-            self.grants[o] = Some((p as u32, v as u32));
+            *at_mut(&mut self.grants, o) = Some((p as u32, v as u32));
             self.granted_outputs |= P::of(o);
-            self.out_rr[o] = next_after(p, ports);
-            self.in_rr[p] = next_after(v, vcs);
+            *at_mut(&mut self.out_rr, o) = next_after(p, ports);
+            *at_mut(&mut self.in_rr, p) = next_after(v, vcs);
         }
         self.offers = offers;
         self.asking = asking;
@@ -617,16 +635,21 @@ impl<P: PortSet> Router<P> {
     #[inline]
     fn allocate_vc(&mut self, p: usize, v: usize, c: Cycle, rp: &RouterPorts) {
         let i = p * self.vcs + v;
-        let VcState::Routed { out, class, at } = self.state[i] else {
+        let VcState::Routed {
+            out,
+            class,
+            at: from,
+        } = *at(&self.state, i)
+        else {
             return;
         };
-        if at > c {
+        if from > c {
             return; // still in the routing stage
         }
         let vcs = self.vcs;
         let o = out as usize;
         let (lo, hi) = self.out_vcs(v, class);
-        let mut free = self.free_vcs[o] & low_bits(hi) & !low_bits(lo);
+        let mut free = *at(&self.free_vcs, o) & low_bits(hi) & !low_bits(lo);
         if self.cut_through && free != 0 {
             // Virtual cut-through: only into a buffer with room for the packet.
             let need = rp.front(self.port_no(p), v).expect("routed").packet_flits as u32;
@@ -641,12 +664,12 @@ impl<P: PortSet> Router<P> {
         }
         if free != 0 {
             // the first free VC from where the last search left off, wrapping
-            let first = self.vc_rr[o].clamp(lo, hi.max(lo + 1) - 1);
+            let first = (*at(&self.vc_rr, o)).clamp(lo, hi.max(lo + 1) - 1);
             let out_vc = pick_round_robin(free, first) as u32;
-            self.vc_rr[o] = out_vc + 1;
-            self.free_vcs[o] &= !(1 << out_vc);
-            self.owner[o * vcs + out_vc as usize] = i as u32;
-            self.state[i] = VcState::Active {
+            *at_mut(&mut self.vc_rr, o) = out_vc + 1;
+            *at_mut(&mut self.free_vcs, o) &= !(1 << out_vc);
+            *at_mut(&mut self.owner, o * vcs + out_vc as usize) = i as u32;
+            *at_mut(&mut self.state, i) = VcState::Active {
                 out,
                 out_vc,
                 at: c + self.timing.va_to_sa,

@@ -10,6 +10,7 @@
 //! VC's credits a counter in one flat array.
 
 use super::calendar::Calendar;
+use super::dense::{at, at_mut};
 use super::occupancy::Occupancy;
 use crate::link::Flit;
 use crate::time::Cycle;
@@ -161,7 +162,8 @@ impl RouterPorts {
     #[inline]
     fn output_vc(&mut self, o: u32, vc: usize) -> &mut OutputVc {
         let i = self.output_index(o, vc);
-        &mut self.outputs[i]
+        // (outputs are router ports, VCs below `vcs`: see `dense`)
+        at_mut(&mut self.outputs, i)
     }
 
     /// Hands the router ports what arrives over plain links at cycle `c`:
@@ -220,7 +222,7 @@ impl RouterPorts {
     /// if that is the output's way; says whether it did.
     #[inline]
     pub fn send_downstream(&mut self, o: u32, flit: Flit, c: Cycle) -> bool {
-        let d = &mut self.downstream[o as usize];
+        let d = at_mut(&mut self.downstream, o as usize);
         if d.input == NO_PORT {
             return false;
         }
@@ -265,7 +267,7 @@ impl RouterPorts {
     /// whether it did.
     #[inline]
     pub fn return_upstream(&mut self, i: u32, vc: usize, c: Cycle) -> bool {
-        let port = self.ports[i as usize];
+        let port = *at(&self.ports, i as usize);
         if port.upstream == NO_PORT {
             return false;
         }
@@ -287,7 +289,7 @@ impl RouterPorts {
     /// Credits of VC `vc` of output `o`.
     #[inline]
     pub fn credits(&self, o: u32, vc: usize) -> u32 {
-        self.outputs[self.output_index(o, vc)].credits
+        at(&self.outputs, self.output_index(o, vc)).credits
     }
 
     /// Spends a credit of VC `vc` of output `o` (which has one).
@@ -307,9 +309,11 @@ impl RouterPorts {
     /// Buffers a flit arriving at input `i`.
     #[inline]
     pub fn accept(&mut self, i: u32, flit: Flit, c: Cycle) -> Result<(), Overflow> {
-        let port = &mut self.ports[i as usize];
+        // (`i` is a router input; a flit's VC is below `vcs`, as every
+        // sender allocates it: see `dense`)
+        let port = at_mut(&mut self.ports, i as usize);
         let vc = flit.vc as usize;
-        let ring = &mut self.rings[i as usize * self.vcs + vc];
+        let ring = at_mut(&mut self.rings, i as usize * self.vcs + vc);
         if ring.len >= port.capacity {
             return Err(Overflow {
                 vc: flit.vc,
@@ -320,21 +324,23 @@ impl RouterPorts {
         if slot >= port.capacity {
             slot -= port.capacity;
         }
-        self.flits[port.base + vc * port.capacity as usize + slot as usize] = flit;
+        // (the slot is below the VC's capacity)
+        let slot = port.base + vc * port.capacity as usize + slot as usize;
+        *at_mut(&mut self.flits, slot) = flit;
         ring.len += 1;
         port.nonempty |= 1 << vc;
         port.occupancy += 1;
-        self.occupancy[i as usize].note(c, port.occupancy);
+        at_mut(&mut self.occupancy, i as usize).note(c, port.occupancy);
         Ok(())
     }
 
     /// The flit at the head of VC `vc` of input `i`.
     #[inline]
     pub fn front(&self, i: u32, vc: usize) -> Option<&Flit> {
-        let port = &self.ports[i as usize];
-        let ring = self.rings[i as usize * self.vcs + vc];
-        (ring.len > 0)
-            .then(|| &self.flits[port.base + vc * port.capacity as usize + ring.head as usize])
+        let port = at(&self.ports, i as usize);
+        let ring = *at(&self.rings, i as usize * self.vcs + vc);
+        let head = port.base + vc * port.capacity as usize + ring.head as usize;
+        (ring.len > 0).then(|| at(&self.flits, head))
     }
 
     /// Takes the flit at the head of VC `vc` of input `i` (a router forwarding it).
@@ -342,10 +348,13 @@ impl RouterPorts {
     /// Contract: the VC holds a flit.
     #[inline]
     pub fn pop(&mut self, i: u32, vc: usize, c: Cycle) -> Flit {
-        let port = &mut self.ports[i as usize];
-        let ring = &mut self.rings[i as usize * self.vcs + vc];
+        let port = at_mut(&mut self.ports, i as usize);
+        let ring = at_mut(&mut self.rings, i as usize * self.vcs + vc);
         assert!(ring.len > 0, "a router forwards a flit it saw");
-        let flit = self.flits[port.base + vc * port.capacity as usize + ring.head as usize];
+        let flit = *at(
+            &self.flits,
+            port.base + vc * port.capacity as usize + ring.head as usize,
+        );
         ring.head += 1;
         if ring.head == port.capacity {
             ring.head = 0;
@@ -355,7 +364,7 @@ impl RouterPorts {
             port.nonempty &= !(1 << vc);
         }
         port.occupancy -= 1;
-        self.occupancy[i as usize].note(c, port.occupancy);
+        at_mut(&mut self.occupancy, i as usize).note(c, port.occupancy);
         flit
     }
 
@@ -367,7 +376,7 @@ impl RouterPorts {
     /// Bit `v` set iff VC `v` of input `i` holds a flit.
     #[inline]
     pub fn nonempty(&self, i: u32) -> u64 {
-        self.ports[i as usize].nonempty
+        at(&self.ports, i as usize).nonempty
     }
 
     /// Flits held at input `i` over all VCs.
