@@ -23,6 +23,7 @@
 pub mod collective;
 pub mod collective_memory;
 pub mod deadlock;
+mod dense;
 pub mod endpoint;
 pub mod engine;
 pub mod error;

@@ -5,6 +5,7 @@
 //! cycle `c` was written before `c`, and the order in which components are
 //! visited within a cycle never changes a result (compute-then-commit).
 
+use crate::dense::{at, at_mut};
 use crate::time::Cycle;
 
 /// Slots held inside the line itself: enough for a short link's flits in
@@ -87,7 +88,8 @@ impl<T: Copy + Default> DelayLine<T> {
             self.len == 0 || self.slots()[self.slot(self.head + self.len - 1)].0 <= arrive
         );
         let i = self.slot(self.head + self.len);
-        self.slots_mut()[i] = (arrive, item);
+        // (masked by the ring's length - 1)
+        *at_mut(self.slots_mut(), i) = (arrive, item);
         if self.len == 0 {
             self.next = arrive;
         }
@@ -110,13 +112,13 @@ impl<T: Copy + Default> DelayLine<T> {
         if self.next > c {
             return None;
         }
-        let item = self.slots()[self.slot(self.head)].1;
+        let item = at(self.slots(), self.slot(self.head)).1;
         self.head = self.head.wrapping_add(1);
         self.len -= 1;
         self.next = if self.len == 0 {
             Cycle::MAX
         } else {
-            self.slots()[self.slot(self.head)].0
+            at(self.slots(), self.slot(self.head)).0
         };
         Some(item)
     }

@@ -18,7 +18,6 @@
 //! The link layer of one direction is in [`link_dir`].
 
 pub mod calendar;
-mod dense;
 pub mod link_dir;
 pub mod occupancy;
 pub mod port_set;

@@ -10,7 +10,7 @@
 //! VC's credits a counter in one flat array.
 
 use super::calendar::Calendar;
-use super::dense::{at, at_mut};
+use crate::dense::{at, at_mut};
 use super::occupancy::Occupancy;
 use crate::link::Flit;
 use crate::time::Cycle;
