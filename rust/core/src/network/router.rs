@@ -11,10 +11,10 @@
 //! grants one input). Every stage is round-robin or oldest-first. The pipeline's depth adds
 //! `pipeline_cycles` before a forwarded flit reaches its output link.
 
-use crate::dense::{at, at_mut};
 use super::link_dir::{LinkDir, Tally};
 use super::port_set::{for_each_port, PortSet};
 use super::router_ports::RouterPorts;
+use crate::dense::{at, at_mut};
 use crate::engine::Activity;
 use crate::error::{Error, Result};
 use crate::ids::{IdVec, LinkDirId, MsgId};

@@ -10,8 +10,8 @@
 //! VC's credits a counter in one flat array.
 
 use super::calendar::Calendar;
-use crate::dense::{at, at_mut};
 use super::occupancy::Occupancy;
+use crate::dense::{at, at_mut};
 use crate::link::Flit;
 use crate::time::Cycle;
 
