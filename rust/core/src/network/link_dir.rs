@@ -517,7 +517,7 @@ impl LinkDir {
             tally.log.corrupt[flit.msg] = true;
         }
         let (vc, capacity) = if self.to_router() {
-            match rp.accept(self.input, flit, c) {
+            match rp.accept(self.input, &flit, c) {
                 Ok(()) => return Ok(()),
                 Err(o) => (o.vc, o.capacity),
             }

@@ -185,9 +185,9 @@ impl RouterPorts {
         self.due_credits = credits;
         let mut flits = std::mem::take(&mut self.due_flits);
         self.arrivals.take_due(c, &mut flits);
-        for &(_, (o, i, flit)) in &flits {
-            self.output_vc(o, flit.vc as usize).on_wire -= 1;
-            self.accept(i, flit, c).map_err(|e| (i, e))?;
+        for (_, (o, i, flit)) in &flits {
+            self.output_vc(*o, flit.vc as usize).on_wire -= 1;
+            self.accept(*i, flit, c).map_err(|e| (*i, e))?;
         }
         let arrived = flits.len();
         self.due_flits = flits;
@@ -308,7 +308,11 @@ impl RouterPorts {
 
     /// Buffers a flit arriving at input `i`.
     #[inline]
-    pub fn accept(&mut self, i: u32, flit: Flit, c: Cycle) -> Result<(), Overflow> {
+    ///
+    /// (By reference: the flit is copied from where it lies straight into
+    /// its slot; taken by value, the compiler split it into pieces through
+    /// the stack, and the slot's store waited on a failed store forwarding.)
+    pub fn accept(&mut self, i: u32, flit: &Flit, c: Cycle) -> Result<(), Overflow> {
         // (`i` is a router input; a flit's VC is below `vcs`, as every
         // sender allocates it: see `dense`)
         let port = at_mut(&mut self.ports, i as usize);
@@ -326,7 +330,7 @@ impl RouterPorts {
         }
         // (the slot is below the VC's capacity)
         let slot = port.base + vc * port.capacity as usize + slot as usize;
-        *at_mut(&mut self.flits, slot) = flit;
+        *at_mut(&mut self.flits, slot) = *flit;
         ring.len += 1;
         port.nonempty |= 1 << vc;
         port.occupancy += 1;
@@ -425,10 +429,10 @@ mod tests {
         let mut b = RouterPorts::new(2, &[3, 2], &[3, 2], [1, 1]);
         for round in 0..4 {
             for k in 0..3 {
-                b.accept(0, flit(round * 10 + k, 1), 0).unwrap();
+                b.accept(0, &flit(round * 10 + k, 1), 0).unwrap();
             }
             assert!(
-                b.accept(0, flit(99, 1), 0).is_err(),
+                b.accept(0, &flit(99, 1), 0).is_err(),
                 "a fourth flit overflows"
             );
             assert_eq!((b.nonempty(0), b.occupancy(0), b.len(0, 1)), (0b10, 3, 3));
@@ -441,13 +445,13 @@ mod tests {
             assert_eq!(b.pop(0, 1, 0).msg.0, round * 10 + 1);
             assert_eq!(b.pop(0, 1, 0).msg.0, round * 10 + 2);
             assert_eq!((b.nonempty(0), b.occupancy(0)), (0, 0));
-            b.accept(0, flit(7, 1), 0).unwrap();
+            b.accept(0, &flit(7, 1), 0).unwrap();
             b.pop(0, 1, 0);
         }
         // the other input and VC are untouched
-        b.accept(1, flit(5, 0), 0).unwrap();
-        b.accept(1, flit(6, 0), 0).unwrap();
-        assert!(b.accept(1, flit(7, 0), 0).is_err());
+        b.accept(1, &flit(5, 0), 0).unwrap();
+        b.accept(1, &flit(6, 0), 0).unwrap();
+        assert!(b.accept(1, &flit(7, 0), 0).is_err());
         assert_eq!(
             (b.front(1, 0).unwrap().msg.0, b.front(1, 1).is_none()),
             (5, true)
