@@ -11,7 +11,7 @@
 //! ```
 
 use super::occupancy::Occupancy;
-use super::router_ports::{RouterPorts, NO_PORT};
+use super::router_ports::{overflow_message, RouterPorts, NO_PORT};
 use super::{MessageLog, NEVER};
 use crate::endpoint::{RxPort, TxPort};
 use crate::engine::Activity;
@@ -531,10 +531,7 @@ impl LinkDir {
         };
         Err(Error::Invariant {
             cycle: c,
-            message: format!(
-                "{:?} received a flit on VC {vc} whose buffer already held {capacity} flits: sent without a credit",
-                self.dst
-            ),
+            message: overflow_message(format!("{:?}", self.dst), vc, capacity),
         })
     }
 

@@ -163,10 +163,7 @@ fn cut_through_holds(d: &LinkDir, vc: usize, c: Cycle, rp: &RouterPorts) -> Resu
 fn overflow(c: Cycle, input: u32, o: router_ports::Overflow) -> Error {
     Error::Invariant {
         cycle: c,
-        message: format!(
-            "router port {input} received a flit on VC {} whose buffer already held {} flits: sent without a credit",
-            o.vc, o.capacity
-        ),
+        message: router_ports::overflow_message(format!("router port {input}"), o.vc, o.capacity),
     }
 }
 

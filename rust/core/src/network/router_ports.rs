@@ -66,11 +66,22 @@ struct Downstream {
 }
 
 /// A flit arrived for a VC whose buffer was already full: the sender sent
-/// without a credit. Always an engine bug or a broken credit protocol.
+/// without a credit; or (`capacity` 0) for a VC the port has no buffer for.
+/// Always an engine bug or a broken credit protocol.
 #[derive(Debug)]
 pub struct Overflow {
     pub vc: u8,
     pub capacity: u32,
+}
+
+/// What went wrong when receiver `at` got a flit on VC `vc` of a buffer of
+/// `capacity` flits (0: no buffer for that VC).
+pub fn overflow_message(at: impl std::fmt::Display, vc: u8, capacity: u32) -> String {
+    if capacity == 0 {
+        format!("{at} received a flit on VC {vc}, which it has no buffer for")
+    } else {
+        format!("{at} received a flit on VC {vc} whose buffer already held {capacity} flits: sent without a credit")
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -313,10 +324,16 @@ impl RouterPorts {
     /// its slot; taken by value, the compiler split it into pieces through
     /// the stack, and the slot's store waited on a failed store forwarding.)
     pub fn accept(&mut self, i: u32, flit: &Flit, c: Cycle) -> Result<(), Overflow> {
-        // (`i` is a router input; a flit's VC is below `vcs`, as every
-        // sender allocates it: see `dense`)
-        let port = at_mut(&mut self.ports, i as usize);
+        // (`i` is a router input; the flit's VC is checked here, once, for
+        // every later unchecked use: see `dense`)
         let vc = flit.vc as usize;
+        if vc >= self.vcs {
+            return Err(Overflow {
+                vc: flit.vc,
+                capacity: 0,
+            });
+        }
+        let port = at_mut(&mut self.ports, i as usize);
         let ring = at_mut(&mut self.rings, i as usize * self.vcs + vc);
         if ring.len >= port.capacity {
             return Err(Overflow {
@@ -457,6 +474,11 @@ mod tests {
             (5, true)
         );
         assert_eq!((b.nonempty(1), b.capacity(1), b.len(0, 0)), (0b01, 2, 0));
+        // a VC the ports have no buffer for is refused, not indexed
+        let e = b.accept(1, &flit(8, 2), 0).unwrap_err();
+        assert_eq!((e.vc, e.capacity), (2, 0));
+        assert_eq!(b.occupancy(1), 2);
+        assert!(overflow_message("port 1", e.vc, e.capacity).contains("no buffer for"));
     }
 
     #[test]
