@@ -30,12 +30,13 @@ test: $(BUILD_STAMP)
 bench: $(BUILD_STAMP)
 	$(PY) benches/bench.py --write BENCHMARKS.md
 
-# The fuzzers run on a checked build (release speed, debug assertions on:
-# Cargo.toml's profile.checked); the next target that needs the release
-# build rebuilds it.
+# The whole suite, then the fuzzers at the thorough profile, on a checked
+# build (release speed, debug assertions on: Cargo.toml's profile.checked);
+# the next target that needs the release build rebuilds it.
 fuzz: $(PY_DEPS_STAMP)
 	rm -f $(BUILD_STAMP)
 	$(VENV)/bin/maturin develop --profile checked
+	$(PY) -m pytest -q
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_properties.py tests/test_reference_model.py
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_memory_fabric.py -k random_loads
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_collectives.py -k "any_collective_through_memory or nvls_verifies"
