@@ -159,7 +159,7 @@ fn cut_through_holds(d: &LinkDir, vc: usize, c: Cycle, rp: &RouterPorts) -> Resu
 }
 
 /// A flit arrived at router port `input` (of the [`RouterPorts`]) on a VC
-/// whose buffer was full.
+/// it could not buffer (full, or no buffer for that VC).
 fn overflow(c: Cycle, input: u32, o: router_ports::Overflow) -> Error {
     Error::Invariant {
         cycle: c,

@@ -28,12 +28,46 @@ struct Port {
     capacity: u32,
     /// Index of VC 0's ring in `flits`; VC `v`'s is `v * capacity` further.
     base: usize,
-    /// The router output whose credits this input's flits free, when they
-    /// go back through the calendar (a plain link: see
-    /// [`RouterPorts::set_upstream`]), and how many cycles they take; else
-    /// `NO_PORT` (the link direction returns them).
-    upstream: u32,
-    return_cycles: u32,
+    /// Where the credits this input's flits free go through the calendar
+    /// (a plain link: see [`RouterPorts::set_upstream`]).
+    upstream: Leg,
+}
+
+impl Port {
+    /// Index in `flits` of the `k`th slot (`k < capacity`) of VC `vc`'s ring.
+    #[inline]
+    fn slot(&self, vc: usize, k: u32) -> usize {
+        self.base + vc * self.capacity as usize + k as usize
+    }
+}
+
+/// One way of a plain link carried by the calendars: the port its items
+/// reach and after how many cycles; `to == NO_PORT` when the link
+/// direction carries them instead.
+#[derive(Clone, Copy, Debug)]
+struct Leg {
+    to: u32,
+    delay: u32,
+}
+
+impl Leg {
+    const OFF: Leg = Leg {
+        to: NO_PORT,
+        delay: 0,
+    };
+
+    /// Where and when an item sent in cycle `c` arrives, if the calendar
+    /// carries it.
+    #[inline]
+    fn arrival(self, c: Cycle) -> Option<(u32, Cycle)> {
+        (self.to != NO_PORT).then(|| (self.to, c + self.delay as Cycle))
+    }
+}
+
+impl Default for Leg {
+    fn default() -> Self {
+        Leg::OFF
+    }
 }
 
 /// One VC's ring: index of its oldest flit and how many it holds.
@@ -55,12 +89,11 @@ struct OutputVc {
 
 /// An output port's link when its flits go through the calendar (a plain
 /// link to another router: see [`RouterPorts::set_downstream`]): the input
-/// it feeds and after how many cycles, and, meanwhile, the link direction's
-/// counters of flits and payload sent.
+/// it feeds, and, meanwhile, the link direction's counters of flits and
+/// payload sent.
 #[derive(Clone, Copy, Debug)]
 struct Downstream {
-    input: u32,
-    delay: u32,
+    leg: Leg,
     flits: u64,
     payload_bytes: u64,
 }
@@ -123,8 +156,7 @@ impl RouterPorts {
                     occupancy: 0,
                     capacity: cap,
                     base,
-                    upstream: NO_PORT,
-                    return_cycles: 0,
+                    upstream: Leg::OFF,
                 };
                 base += vcs * cap as usize;
                 p
@@ -146,8 +178,7 @@ impl RouterPorts {
                 .collect(),
             downstream: vec![
                 Downstream {
-                    input: NO_PORT,
-                    delay: 0,
+                    leg: Leg::OFF,
                     flits: 0,
                     payload_bytes: 0,
                 };
@@ -168,6 +199,12 @@ impl RouterPorts {
     #[inline]
     fn output_index(&self, o: u32, vc: usize) -> usize {
         o as usize * self.vcs + vc
+    }
+
+    /// Input VC `(i, vc)`'s place in `rings`.
+    #[inline]
+    fn ring_index(&self, i: u32, vc: usize) -> usize {
+        i as usize * self.vcs + vc
     }
 
     #[inline]
@@ -224,9 +261,10 @@ impl RouterPorts {
     /// calendar, arriving `delay` cycles after they leave (`NO_PORT`: on its
     /// link direction).
     pub fn set_downstream(&mut self, o: u32, input: u32, delay: u64) {
-        let d = &mut self.downstream[o as usize];
-        d.input = input;
-        d.delay = delay as u32;
+        self.downstream[o as usize].leg = Leg {
+            to: input,
+            delay: delay as u32,
+        };
     }
 
     /// Sends `flit`, leaving output `o` in cycle `c`, through the calendar
@@ -234,12 +272,11 @@ impl RouterPorts {
     #[inline]
     pub fn send_downstream(&mut self, o: u32, flit: Flit, c: Cycle) -> bool {
         let d = at_mut(&mut self.downstream, o as usize);
-        if d.input == NO_PORT {
+        let Some((input, at)) = d.leg.arrival(c) else {
             return false;
-        }
+        };
         d.flits += 1;
         d.payload_bytes += flit.payload_bytes as u64;
-        let (input, at) = (d.input, c + d.delay as Cycle);
         self.send_flit(o, input, flit, at);
         true
     }
@@ -268,9 +305,10 @@ impl RouterPorts {
     /// Makes input `i`'s freed buffers credit output `upstream` after
     /// `cycles` through the calendar (`NO_PORT`: its link direction does).
     pub fn set_upstream(&mut self, i: u32, upstream: u32, cycles: u64) {
-        let port = &mut self.ports[i as usize];
-        port.upstream = upstream;
-        port.return_cycles = cycles as u32;
+        self.ports[i as usize].upstream = Leg {
+            to: upstream,
+            delay: cycles as u32,
+        };
     }
 
     /// Sends the credit of a flit of VC `vc` that left input `i` in cycle
@@ -278,11 +316,10 @@ impl RouterPorts {
     /// whether it did.
     #[inline]
     pub fn return_upstream(&mut self, i: u32, vc: usize, c: Cycle) -> bool {
-        let port = *at(&self.ports, i as usize);
-        if port.upstream == NO_PORT {
+        let Some((upstream, at)) = at(&self.ports, i as usize).upstream.arrival(c) else {
             return false;
-        }
-        self.return_credit(port.upstream, vc, c + port.return_cycles as Cycle);
+        };
+        self.return_credit(upstream, vc, at);
         true
     }
 
@@ -333,8 +370,9 @@ impl RouterPorts {
                 capacity: 0,
             });
         }
+        let r = self.ring_index(i, vc);
         let port = at_mut(&mut self.ports, i as usize);
-        let ring = at_mut(&mut self.rings, i as usize * self.vcs + vc);
+        let ring = at_mut(&mut self.rings, r);
         if ring.len >= port.capacity {
             return Err(Overflow {
                 vc: flit.vc,
@@ -346,8 +384,7 @@ impl RouterPorts {
             slot -= port.capacity;
         }
         // (the slot is below the VC's capacity)
-        let slot = port.base + vc * port.capacity as usize + slot as usize;
-        *at_mut(&mut self.flits, slot) = *flit;
+        *at_mut(&mut self.flits, port.slot(vc, slot)) = *flit;
         ring.len += 1;
         port.nonempty |= 1 << vc;
         port.occupancy += 1;
@@ -359,8 +396,8 @@ impl RouterPorts {
     #[inline]
     pub fn front(&self, i: u32, vc: usize) -> Option<&Flit> {
         let port = at(&self.ports, i as usize);
-        let ring = *at(&self.rings, i as usize * self.vcs + vc);
-        let head = port.base + vc * port.capacity as usize + ring.head as usize;
+        let ring = *at(&self.rings, self.ring_index(i, vc));
+        let head = port.slot(vc, ring.head);
         (ring.len > 0).then(|| at(&self.flits, head))
     }
 
@@ -369,13 +406,11 @@ impl RouterPorts {
     /// Contract: the VC holds a flit.
     #[inline]
     pub fn pop(&mut self, i: u32, vc: usize, c: Cycle) -> Flit {
+        let r = self.ring_index(i, vc);
         let port = at_mut(&mut self.ports, i as usize);
-        let ring = at_mut(&mut self.rings, i as usize * self.vcs + vc);
+        let ring = at_mut(&mut self.rings, r);
         assert!(ring.len > 0, "a router forwards a flit it saw");
-        let flit = *at(
-            &self.flits,
-            port.base + vc * port.capacity as usize + ring.head as usize,
-        );
+        let flit = *at(&self.flits, port.slot(vc, ring.head));
         ring.head += 1;
         if ring.head == port.capacity {
             ring.head = 0;
@@ -407,7 +442,7 @@ impl RouterPorts {
     }
 
     pub fn len(&self, i: u32, vc: usize) -> usize {
-        self.rings[i as usize * self.vcs + vc].len as usize
+        self.rings[self.ring_index(i, vc)].len as usize
     }
 
     pub fn capacity(&self, i: u32) -> u32 {
@@ -417,13 +452,13 @@ impl RouterPorts {
     /// The flits of VC `vc` of input `i`, front first, as two runs of the ring.
     pub fn flits(&self, i: u32, vc: usize) -> (&[Flit], &[Flit]) {
         let port = &self.ports[i as usize];
-        let ring = self.rings[i as usize * self.vcs + vc];
+        let ring = self.rings[self.ring_index(i, vc)];
         let (cap, head, len) = (
             port.capacity as usize,
             ring.head as usize,
             ring.len as usize,
         );
-        let buf = &self.flits[port.base + vc * cap..][..cap];
+        let buf = &self.flits[port.slot(vc, 0)..][..cap];
         let first = len.min(cap - head);
         (&buf[head..head + first], &buf[..len - first])
     }
