@@ -95,10 +95,16 @@ pub struct Router<P: PortSet> {
     /// allocation searches; `owner` says whose the others are).
     free_vcs: Vec<u64>,
     /// Round-robin pointers: per input port over its VCs, per output port
-    /// over input ports, and one over input VCs for VC allocation.
+    /// over input ports, and one over input VCs for VC allocation (as its
+    /// port and VC: no division per cycle).
     in_rr: Vec<u32>,
     out_rr: Vec<u32>,
-    va_rr: u32,
+    va_port: u32,
+    va_vc: u32,
+    /// Heads are routed when VC allocation visits them, in the same pass
+    /// (no routing stage delay, a routing function that reads no router
+    /// state, round-robin order); else in a pass of their own before it.
+    route_in_va: bool,
     /// Per output port: where the search for a free output VC starts (VCs
     /// are handed out in turn, as BookSim's allocator does, so that a stream
     /// of short packets spreads over the VCs and their credits).
@@ -114,9 +120,10 @@ pub struct Router<P: PortSet> {
     granted_outputs: P,
     /// The order of this cycle's VC allocation pass (memory reused).
     va_order: Vec<u32>,
-    /// This cycle's switch requests per input port and grants per output
-    /// port, as (port, VC); kept to reuse their memory (no allocation per cycle).
-    offers: Vec<Option<(u32, u32)>>,
+    /// This cycle's switch requests per input port (the VC it offers) and
+    /// iSLIP's grants per output port, as (port, VC); kept to reuse their
+    /// memory (no allocation per cycle).
+    offered: Vec<u32>,
     grants: Vec<Option<(u32, u32)>>,
     /// Per output port: the input ports asking for it; per input port: the
     /// outputs granting it (reused each cycle).
@@ -173,14 +180,16 @@ impl<P: PortSet> Router<P> {
             free_vcs: vec![low_bits(vcs as u32); ports],
             in_rr: vec![0; ports],
             out_rr: vec![0; ports],
-            va_rr: 0,
+            va_port: 0,
+            va_vc: 0,
+            route_in_va: false,
             vc_rr: vec![0; ports],
             ready: vec![0; ports],
             accept_rr: vec![0; ports],
             ready_ports: P::EMPTY,
             granted_outputs: P::EMPTY,
             va_order: Vec::with_capacity(ports * vcs),
-            offers: vec![None; ports],
+            offered: vec![0; ports],
             grants: vec![None; ports],
             asking: vec![P::EMPTY; ports],
             granted: vec![P::EMPTY; ports],
@@ -273,6 +282,9 @@ impl<P: PortSet> Router<P> {
         self.class_range = (0..routing.classes())
             .map(|class| routing.vc_range(class, share as u32))
             .collect();
+        self.route_in_va = self.timing.route_to_va == 0
+            && !routing.is_adaptive()
+            && self.allocator != Allocator::OldestFirst;
     }
 
     /// The routing class of a packet on input VC `v` (within its message class's share).
@@ -292,7 +304,7 @@ impl<P: PortSet> Router<P> {
 
     /// Route computation, VC allocation and switch allocation for cycle `c`;
     /// the winners' flits are taken from their input buffers (returning the
-    /// credits) and returned per output port, to be sent on that port's link.
+    /// credits) and handed to their output port's link.
     #[allow(clippy::too_many_arguments)]
     pub fn step(
         &mut self,
@@ -308,53 +320,22 @@ impl<P: PortSet> Router<P> {
     ) -> Result<()> {
         let vcs = self.vcs;
         let mut held_ports = P::EMPTY;
-        // Route computation for worms whose head reached the front (only
-        // idle VCs that hold a flit look at it: one pass, bit masks).
         for p in 0..self.ports() {
-            let input = self.port_no(p);
-            let mut waiting = rp.nonempty(input);
+            let mut waiting = rp.nonempty(self.port_no(p));
             if waiting == 0 {
                 continue;
             }
             held_ports |= P::of(p);
+            if self.route_in_va {
+                continue; // (VC allocation routes the heads it visits)
+            }
+            // Route computation for worms whose head reached the front
+            // (only idle VCs that hold a flit look at it: bit masks).
             while waiting != 0 {
                 let v = waiting.trailing_zeros() as usize;
                 waiting &= waiting - 1;
                 if *at(&self.state, p * vcs + v) == VcState::Idle {
-                    let front = *rp.front(input, v).expect("a nonempty VC has a front");
-                    let class = self.routing_class(v);
-                    let dst = crate::ids::EndpointId(tally.log.dst[front.msg]);
-                    // Randomized and adaptive routing pick once per message,
-                    // at its first router; others ignore the choice.
-                    let choice = if ctx.routing.choices() > 1 {
-                        if choices[front.msg] == NO_CHOICE {
-                            choices[front.msg] =
-                                self.choose(ctx, dirs, rp, p, class, dst, front.msg);
-                        }
-                        choices[front.msg]
-                    } else {
-                        0
-                    };
-                    let hop = ctx
-                        .routing
-                        .route(ctx.graph, self.id, p as u32, class, dst, choice);
-                    // (the stages index by the output port unchecked: see `dense`)
-                    if hop.port as usize >= self.ports() {
-                        return Err(Error::Invariant {
-                            cycle: c,
-                            message: format!(
-                                "routing sent a packet at router {} to port {} of {}",
-                                self.id,
-                                hop.port,
-                                self.ports()
-                            ),
-                        });
-                    }
-                    *at_mut(&mut self.state, p * vcs + v) = VcState::Routed {
-                        out: hop.port,
-                        class: hop.class,
-                        at: c + self.timing.route_to_va,
-                    };
+                    self.route_head(p, v, c, ctx, dirs, rp, tally, choices)?;
                 }
             }
         }
@@ -366,42 +347,15 @@ impl<P: PortSet> Router<P> {
         // VC allocation: one pass over the input VCs waiting for one, in
         // round-robin or age order; each takes a free VC of the class it
         // asked for on its output.
-        let n_in = self.ports() * vcs;
         match self.allocator {
             Allocator::RoundRobin | Allocator::Islip => {
-                // input VCs start.., then ..start: the start port's VCs
-                // from the start VC on, the ports after it, those before
-                // it, the start port's VCs before the start VC. Only VCs
-                // holding a flit can be waiting (a routed head stays at the
-                // front until it wins), so only held ports are visited.
-                let start = self.va_rr as usize;
-                let (p0, v0) = (start / vcs, start % vcs);
-                let from_v0 = !low_bits(v0 as u32);
-                let below_p0 = P::below(p0);
-                let (after, before) = (held_ports & !below_p0, held_ports & below_p0);
-                let visit = |p: usize, only: u64, me: &mut Self| {
-                    let mut waiting = rp.nonempty(me.port_no(p)) & only;
-                    while waiting != 0 {
-                        let v = waiting.trailing_zeros() as usize;
-                        waiting &= waiting - 1;
-                        if matches!(*at(&me.state, p * vcs + v), VcState::Routed { .. }) {
-                            me.allocate_vc(p, v, c, rp);
-                        }
-                    }
-                };
-                for_each_port(after, |p| {
-                    visit(p, if p == p0 { from_v0 } else { u64::MAX }, self)
-                });
-                for_each_port(before, |p| visit(p, u64::MAX, self));
-                if held_ports.has(p0) {
-                    visit(p0, !from_v0, self);
-                }
+                self.allocate_vcs_in_turn(held_ports, c, ctx, dirs, rp, tally, choices)?
             }
             Allocator::OldestFirst => {
                 let mut order = std::mem::take(&mut self.va_order);
                 order.clear();
                 order.extend(
-                    (0..n_in as u32)
+                    (0..(self.ports() * vcs) as u32)
                         .filter(|&i| matches!(self.state[i as usize], VcState::Routed { .. })),
                 );
                 let front = |i: u32| {
@@ -416,71 +370,197 @@ impl<P: PortSet> Router<P> {
             }
         }
         // Switch allocation over the VCs whose head flit has a credit
-        // downstream and an output link that takes it.
-        let was_ready = std::mem::replace(&mut self.ready_ports, P::EMPTY);
-        for_each_port(was_ready, |p| *at_mut(&mut self.ready, p) = 0);
-        for_each_port(held_ports, |p| {
-            let ready = self.ready_vcs(p, c, dirs, rp);
-            *at_mut(&mut self.ready, p) = ready;
-            if ready != 0 {
-                self.ready_ports |= P::of(p);
-            }
-        });
-        let was_granted = std::mem::replace(&mut self.granted_outputs, P::EMPTY);
-        for_each_port(was_granted, |o| *at_mut(&mut self.grants, o) = None);
-        match self.allocator {
-            Allocator::Islip => self.islip(),
-            Allocator::RoundRobin | Allocator::OldestFirst => self.separable(rp, tally),
-        }
-        // Traversal.
-        let worm_ends = |f: &Flit| match ctx.params.packing {
-            Packing::Padded => f.is(Flit::TAIL),
-            Packing::Packed => f.is(Flit::MSG_TAIL),
+        // downstream and an output link that takes it; the winners cross.
+        let mut out = Crossing {
+            c,
+            ctx,
+            dirs,
+            wake,
+            rp,
+            tally,
+            act,
+            outbox,
         };
-        let mut granted = self.granted_outputs;
-        while !granted.is_empty() {
-            let o = granted.lowest();
-            granted = granted.without_lowest();
-            let (p, v) = at(&self.grants, o).expect("a granted output has a grant");
-            let (p, v) = (p as usize, v as usize);
-            let VcState::Active { out_vc, .. } = *at(&self.state, p * vcs + v) else {
-                unreachable!()
-            };
-            let input = self.port_no(p);
-            let mut flit = rp.pop(input, v, c);
-            // Its credit heads back: through the router ports' calendar, or
-            // on the link direction's return wire.
-            if rp.return_upstream(input, v, c) {
-                tally.events += 1;
-            } else {
-                let in_dir = at(&self.inputs, p).expect("granted input has a link");
-                let at = dirs[in_dir].forwarded(flit, c, tally, rp)?;
-                wake[in_dir] = wake[in_dir].min(at);
+        match self.allocator {
+            Allocator::Islip => {
+                let was_ready = std::mem::replace(&mut self.ready_ports, P::EMPTY);
+                for_each_port(was_ready, |p| *at_mut(&mut self.ready, p) = 0);
+                for_each_port(held_ports, |p| {
+                    let ready = self.ready_vcs(p, c, out.dirs, out.rp);
+                    *at_mut(&mut self.ready, p) = ready;
+                    if ready != 0 {
+                        self.ready_ports |= P::of(p);
+                    }
+                });
+                let was_granted = std::mem::replace(&mut self.granted_outputs, P::EMPTY);
+                for_each_port(was_granted, |o| *at_mut(&mut self.grants, o) = None);
+                self.islip();
+                let mut granted = self.granted_outputs;
+                while !granted.is_empty() {
+                    let o = granted.lowest();
+                    granted = granted.without_lowest();
+                    let (p, v) = at(&self.grants, o).expect("a granted output has a grant");
+                    self.cross(o, p as usize, v as usize, &mut out)?;
+                }
+                Ok(())
             }
-            flit.vc = out_vc as u8;
-            // The last hop's channel verdict was handled at its receiver.
-            flit.flags &= !(Flit::DETECTED | Flit::UNDETECTED | Flit::CORRECTED);
-            let out = self.port_no(o);
-            rp.take_credit(out, out_vc as usize);
-            // To the next router through the ports' calendar, or to the
-            // link direction (a list of those that take every flit, a slot
-            // per direction for the others).
-            if rp.send_downstream(out, flit, c) {
-                tally.events += 1;
-            } else {
-                let out_dir = at(&self.outputs, o).expect("granted output has a link");
-                if self.plain_outputs.has(o) {
-                    outbox.plain.push((out_dir, flit));
-                } else {
-                    outbox.timed[out_dir] = Some(flit);
+            Allocator::RoundRobin | Allocator::OldestFirst => self.separable(held_ports, &mut out),
+        }
+    }
+
+    /// Routes the head flit at the front of input VC `v` of port `p`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn route_head(
+        &mut self,
+        p: usize,
+        v: usize,
+        c: Cycle,
+        ctx: &RouterCtx<'_>,
+        dirs: &IdVec<LinkDirId, LinkDir>,
+        rp: &RouterPorts,
+        tally: &Tally,
+        choices: &mut IdVec<MsgId, u32>,
+    ) -> Result<()> {
+        let front = *rp
+            .front(self.port_no(p), v)
+            .expect("a nonempty VC has a front");
+        let class = self.routing_class(v);
+        let dst = crate::ids::EndpointId(tally.log.dst[front.msg]);
+        // Randomized and adaptive routing pick once per message, at its
+        // first router; others ignore the choice.
+        let choice = if ctx.routing.choices() > 1 {
+            if choices[front.msg] == NO_CHOICE {
+                choices[front.msg] = self.choose(ctx, dirs, rp, p, class, dst, front.msg);
+            }
+            choices[front.msg]
+        } else {
+            0
+        };
+        let hop = ctx
+            .routing
+            .route(ctx.graph, self.id, p as u32, class, dst, choice);
+        // (the stages index by the output port unchecked: see `dense`)
+        if hop.port as usize >= self.ports() {
+            return Err(Error::Invariant {
+                cycle: c,
+                message: format!(
+                    "routing sent a packet at router {} to port {} of {}",
+                    self.id,
+                    hop.port,
+                    self.ports()
+                ),
+            });
+        }
+        *at_mut(&mut self.state, p * self.vcs + v) = VcState::Routed {
+            out: hop.port,
+            class: hop.class,
+            at: c + self.timing.route_to_va,
+        };
+        Ok(())
+    }
+
+    /// Round-robin VC allocation over the held input ports' VCs, from the
+    /// one after the last winner: the start port's VCs from the start VC
+    /// on, the ports after it, those before it, the start port's VCs
+    /// before the start VC. Only VCs holding a flit can be waiting (a
+    /// routed head stays at the front until it wins).
+    #[allow(clippy::too_many_arguments)]
+    fn allocate_vcs_in_turn(
+        &mut self,
+        held_ports: P,
+        c: Cycle,
+        ctx: &RouterCtx<'_>,
+        dirs: &IdVec<LinkDirId, LinkDir>,
+        rp: &RouterPorts,
+        tally: &Tally,
+        choices: &mut IdVec<MsgId, u32>,
+    ) -> Result<()> {
+        let (p0, v0) = (self.va_port as usize, self.va_vc);
+        let from_v0 = !low_bits(v0);
+        let below_p0 = P::below(p0);
+        let mut visit = |p: usize, only: u64, me: &mut Self| -> Result<()> {
+            let mut waiting = rp.nonempty(me.port_no(p)) & only;
+            while waiting != 0 {
+                let v = waiting.trailing_zeros() as usize;
+                waiting &= waiting - 1;
+                match *at(&me.state, p * me.vcs + v) {
+                    VcState::Idle => {
+                        debug_assert!(me.route_in_va, "a held idle VC was routed before");
+                        me.route_head(p, v, c, ctx, dirs, rp, tally, choices)?;
+                        me.allocate_vc(p, v, c, rp);
+                    }
+                    VcState::Routed { .. } => me.allocate_vc(p, v, c, rp),
+                    VcState::Active { .. } => {}
                 }
             }
-            act.progressed = true;
-            if worm_ends(&flit) {
-                *at_mut(&mut self.owner, o * vcs + out_vc as usize) = FREE;
-                *at_mut(&mut self.free_vcs, o) |= 1 << out_vc;
-                *at_mut(&mut self.state, p * vcs + v) = VcState::Idle;
+            Ok(())
+        };
+        let mut after = held_ports & !below_p0;
+        while !after.is_empty() {
+            let p = after.lowest();
+            after = after.without_lowest();
+            visit(p, if p == p0 { from_v0 } else { u64::MAX }, self)?;
+        }
+        let mut before = held_ports & below_p0;
+        while !before.is_empty() {
+            let p = before.lowest();
+            before = before.without_lowest();
+            visit(p, u64::MAX, self)?;
+        }
+        if held_ports.has(p0) {
+            visit(p0, !from_v0, self)?;
+        }
+        Ok(())
+    }
+
+    /// Input VC `(p, v)`'s head flit crosses the switch to output port `o`:
+    /// taken from its buffer (its credit heads back), sent on the output's
+    /// link; its tail frees the output VC.
+    #[inline(always)]
+    fn cross(&mut self, o: usize, p: usize, v: usize, x: &mut Crossing<'_, '_>) -> Result<()> {
+        let (c, vcs) = (x.c, self.vcs);
+        let VcState::Active { out_vc, .. } = *at(&self.state, p * vcs + v) else {
+            unreachable!()
+        };
+        let input = self.port_no(p);
+        let mut flit = x.rp.pop(input, v, c);
+        // Its credit heads back: through the router ports' calendar, or
+        // on the link direction's return wire.
+        if x.rp.return_upstream(input, v, c) {
+            x.tally.events += 1;
+        } else {
+            let in_dir = at(&self.inputs, p).expect("granted input has a link");
+            let at = x.dirs[in_dir].forwarded(flit, c, x.tally, x.rp)?;
+            x.wake[in_dir] = x.wake[in_dir].min(at);
+        }
+        flit.vc = out_vc as u8;
+        // The last hop's channel verdict was handled at its receiver.
+        flit.flags &= !(Flit::DETECTED | Flit::UNDETECTED | Flit::CORRECTED);
+        let out = self.port_no(o);
+        x.rp.take_credit(out, out_vc as usize);
+        // To the next router through the ports' calendar, or to the link
+        // direction (a list of those that take every flit, a slot per
+        // direction for the others).
+        if x.rp.send_downstream(out, flit, c) {
+            x.tally.events += 1;
+        } else {
+            let out_dir = at(&self.outputs, o).expect("granted output has a link");
+            if self.plain_outputs.has(o) {
+                x.outbox.plain.push((out_dir, flit));
+            } else {
+                x.outbox.timed[out_dir] = Some(flit);
             }
+        }
+        x.act.progressed = true;
+        let worm_ends = match x.ctx.params.packing {
+            Packing::Padded => flit.is(Flit::TAIL),
+            Packing::Packed => flit.is(Flit::MSG_TAIL),
+        };
+        if worm_ends {
+            *at_mut(&mut self.owner, o * vcs + out_vc as usize) = FREE;
+            *at_mut(&mut self.free_vcs, o) |= 1 << out_vc;
+            *at_mut(&mut self.state, p * vcs + v) = VcState::Idle;
         }
         Ok(())
     }
@@ -522,50 +602,51 @@ impl<P: PortSet> Router<P> {
         ready
     }
 
-    /// Separable input-first allocation: each input port offers one ready
-    /// VC, then each output port grants one offer; round-robin or
-    /// oldest-first at both stages.
-    fn separable(&mut self, rp: &RouterPorts, tally: &Tally) {
+    /// Separable input-first allocation: each held input port offers one
+    /// ready VC, then each output port grants one offer, whose flit
+    /// crosses at once (a crossing changes nothing a later grant reads:
+    /// each input offers to one output); round-robin or oldest-first at
+    /// both stages.
+    fn separable(&mut self, held_ports: P, x: &mut Crossing<'_, '_>) -> Result<()> {
         let vcs = self.vcs;
-        let first = self.first_port;
-        let head_age =
-            |p: usize, v: usize| age(tally, rp.front(first + p as u32, v).expect("ready").msg);
-        // (`asking` is all zero between calls; `offers[p]` is read only for
-        // ports that offered in this call)
-        let mut offers = std::mem::take(&mut self.offers);
-        let mut asking = std::mem::take(&mut self.asking);
+        // (`asking` is all zero between calls; `offered[p]` is read only
+        // for ports that offered in this call)
         let mut asked = P::EMPTY;
-        for_each_port(self.ready_ports, |p| {
-            let ready = *at(&self.ready, p);
+        let mut inputs = held_ports;
+        while !inputs.is_empty() {
+            let p = inputs.lowest();
+            inputs = inputs.without_lowest();
+            let ready = self.ready_vcs(p, x.c, x.dirs, x.rp);
+            if ready == 0 {
+                continue;
+            }
             let v = match self.allocator {
-                Allocator::OldestFirst => oldest(ready, |v| head_age(p, v)),
+                Allocator::OldestFirst => oldest(ready, |v| head_age(x, self.port_no(p), v)),
                 _ => pick_round_robin(ready, *at(&self.in_rr, p)),
             };
             if let VcState::Active { out, .. } = *at(&self.state, p * vcs + v) {
-                *at_mut(&mut offers, p) = Some((out, v as u32));
-                *at_mut(&mut asking, out as usize) |= P::of(p);
+                *at_mut(&mut self.offered, p) = v as u32;
+                *at_mut(&mut self.asking, out as usize) |= P::of(p);
                 asked |= P::of(out as usize);
             }
-        });
+        }
         let ports = self.ports();
-        let mut rest = asked;
-        while !rest.is_empty() {
-            let o = rest.lowest();
-            rest = rest.without_lowest();
-            let mask = std::mem::replace(at_mut(&mut asking, o), P::EMPTY);
-            let vc_of = |p: usize| at(&offers, p).expect("asked").1 as usize;
+        while !asked.is_empty() {
+            let o = asked.lowest();
+            asked = asked.without_lowest();
+            let mask = std::mem::replace(at_mut(&mut self.asking, o), P::EMPTY);
             let p = match self.allocator {
-                Allocator::OldestFirst => oldest(mask, |p| head_age(p, vc_of(p))),
+                Allocator::OldestFirst => oldest(mask, |p| {
+                    head_age(x, self.port_no(p), *at(&self.offered, p) as usize)
+                }),
                 _ => mask.pick_from(*at(&self.out_rr, o)),
             };
-            let v = vc_of(p);
-            *at_mut(&mut self.grants, o) = Some((p as u32, v as u32));
-            self.granted_outputs |= P::of(o);
+            let v = *at(&self.offered, p) as usize;
             *at_mut(&mut self.out_rr, o) = next_after(p, ports);
             *at_mut(&mut self.in_rr, p) = next_after(v, vcs);
+            self.cross(o, p, v, x)?;
         }
-        self.offers = offers;
-        self.asking = asking;
+        Ok(())
     }
 
     /// iSLIP (McKeown 1999) over this cycle's ready VCs: every input port
@@ -674,8 +755,11 @@ impl<P: PortSet> Router<P> {
                 out_vc,
                 at: c + self.timing.va_to_sa,
             };
-            let n_in = self.state.len();
-            self.va_rr = if i + 1 == n_in { 0 } else { i as u32 + 1 };
+            (self.va_port, self.va_vc) = if v + 1 == vcs {
+                (next_after(p, self.ports()), 0)
+            } else {
+                (p as u32, v as u32 + 1)
+            };
         }
     }
 
@@ -739,6 +823,24 @@ fn next_after(i: usize, n: usize) -> u32 {
     } else {
         i as u32 + 1
     }
+}
+
+/// What a flit crossing the switch touches (the cycle, the network's
+/// buffers, links and tallies), borrowed once for all of a router's crossings.
+struct Crossing<'a, 'b> {
+    c: Cycle,
+    ctx: &'a RouterCtx<'b>,
+    dirs: &'a mut IdVec<LinkDirId, LinkDir>,
+    wake: &'a mut IdVec<LinkDirId, Cycle>,
+    rp: &'a mut RouterPorts,
+    tally: &'a mut Tally,
+    act: &'a mut Activity,
+    outbox: &'a mut Outbox,
+}
+
+/// The age key of the head flit of VC `vc` of input `input` (see [`age`]).
+fn head_age(x: &Crossing<'_, '_>, input: u32, vc: usize) -> (Cycle, u32) {
+    age(x.tally, x.rp.front(input, vc).expect("ready").msg)
 }
 
 /// A message's age key: the cycle it was offered at its source (not when

@@ -67,6 +67,12 @@ impl Routing {
         }
     }
 
+    /// Whether a route depends on the network's state (UGAL reads the
+    /// source router's queues): then the order heads are routed in matters.
+    pub fn is_adaptive(&self) -> bool {
+        matches!(self, Routing::Dragonfly(d) if d.adaptive)
+    }
+
     /// For adaptive routing (UGAL): the choice that routes `dst` minimally.
     pub fn adaptive_minimal(&self, dst: EndpointId) -> Option<u32> {
         match self {
