@@ -56,6 +56,24 @@ enum VcState {
     },
 }
 
+/// The output VCs `lo..hi` a head may take, also as a mask.
+#[derive(Clone, Copy, Debug)]
+struct OutVcs {
+    lo: u32,
+    hi: u32,
+    mask: u64,
+}
+
+impl OutVcs {
+    fn new(lo: u32, hi: u32) -> Self {
+        Self {
+            lo,
+            hi,
+            mask: low_bits(hi) & !low_bits(lo),
+        }
+    }
+}
+
 /// A router whose port sets are `P` bit masks (see [`PortSet`]: `u64` up
 /// to 64 ports, `u128` up to 128).
 #[derive(Clone, Debug)]
@@ -75,12 +93,13 @@ pub struct Router<P: PortSet> {
     /// message class (requests, responses, ...), and a packet never leaves
     /// its class's share; within a share the routing's VC classes apply.
     class_vcs: usize,
-    /// Per input VC: its packets' routing class, and the first VC of its
-    /// message class's share; per routing class: its VCs within a share.
-    /// (Tables: the divisions they replace sat on every head flit's path.)
+    /// Per input VC: its packets' routing class; per input VC and routing
+    /// class (`v * classes + class`): the output VCs a head may take.
+    /// (Tables: the divisions and masks they replace sat on every head
+    /// flit's path.)
     vc_class: Vec<u8>,
-    vc_base: Vec<u32>,
-    class_range: Vec<(u32, u32)>,
+    classes: usize,
+    out_range: Vec<OutVcs>,
     allocator: Allocator,
     timing: RouterTiming,
     /// Virtual cut-through: a head wins an output VC only with credits for
@@ -170,8 +189,8 @@ impl<P: PortSet> Router<P> {
             vcs,
             class_vcs: vcs,
             vc_class: Vec::new(),
-            vc_base: Vec::new(),
-            class_range: Vec::new(),
+            classes: 1,
+            out_range: Vec::new(),
             allocator: spec.allocator,
             timing: spec.timing(),
             cut_through: spec.switching == Switching::VirtualCutThrough,
@@ -278,9 +297,16 @@ impl<P: PortSet> Router<P> {
         self.vc_class = (0..self.vcs)
             .map(|v| routing.class_of_vc((v % share) as u32, share as u32))
             .collect();
-        self.vc_base = (0..self.vcs).map(|v| (v / share * share) as u32).collect();
-        self.class_range = (0..routing.classes())
-            .map(|class| routing.vc_range(class, share as u32))
+        self.classes = routing.classes() as usize;
+        self.out_range = (0..self.vcs)
+            .flat_map(|v| {
+                // the VC's message-class share, then the routing class's VCs in it
+                let base = (v / share * share) as u32;
+                (0..routing.classes()).map(move |class| {
+                    let (lo, hi) = routing.vc_range(class, share as u32);
+                    OutVcs::new(base + lo, base + hi)
+                })
+            })
             .collect();
         self.route_in_va = self.timing.route_to_va == 0
             && !routing.is_adaptive()
@@ -293,13 +319,11 @@ impl<P: PortSet> Router<P> {
         self.vc_class[v]
     }
 
-    /// The output VCs `lo..hi` a packet on input VC `v` may take for routing class `class`.
+    /// The output VCs a packet on input VC `v` may take for routing class `class`.
     #[inline]
-    fn out_vcs(&self, v: usize, class: u8) -> (u32, u32) {
+    fn out_vcs(&self, v: usize, class: u8) -> OutVcs {
         // (routing functions give classes below their `classes()`)
-        let base = self.vc_base[v];
-        let (lo, hi) = self.class_range[class as usize];
-        (base + lo, base + hi)
+        self.out_range[v * self.classes + class as usize]
     }
 
     /// Route computation, VC allocation and switch allocation for cycle `c`;
@@ -442,15 +466,7 @@ impl<P: PortSet> Router<P> {
             .route(ctx.graph, self.id, p as u32, class, dst, choice);
         // (the stages index by the output port unchecked: see `dense`)
         if hop.port as usize >= self.ports() {
-            return Err(Error::Invariant {
-                cycle: c,
-                message: format!(
-                    "routing sent a packet at router {} to port {} of {}",
-                    self.id,
-                    hop.port,
-                    self.ports()
-                ),
-            });
+            return Err(bad_port(c, self.id, hop.port, self.ports()));
         }
         *at_mut(&mut self.state, p * self.vcs + v) = VcState::Routed {
             out: hop.port,
@@ -729,8 +745,8 @@ impl<P: PortSet> Router<P> {
         }
         let vcs = self.vcs;
         let o = out as usize;
-        let (lo, hi) = self.out_vcs(v, class);
-        let mut free = *at(&self.free_vcs, o) & low_bits(hi) & !low_bits(lo);
+        let range = self.out_vcs(v, class);
+        let mut free = *at(&self.free_vcs, o) & range.mask;
         if self.cut_through && free != 0 {
             // Virtual cut-through: only into a buffer with room for the packet.
             let need = rp.front(self.port_no(p), v).expect("routed").packet_flits as u32;
@@ -745,7 +761,7 @@ impl<P: PortSet> Router<P> {
         }
         if free != 0 {
             // the first free VC from where the last search left off, wrapping
-            let first = (*at(&self.vc_rr, o)).clamp(lo, hi.max(lo + 1) - 1);
+            let first = (*at(&self.vc_rr, o)).clamp(range.lo, range.hi.max(range.lo + 1) - 1);
             let out_vc = pick_round_robin(free, first) as u32;
             *at_mut(&mut self.vc_rr, o) = out_vc + 1;
             *at_mut(&mut self.free_vcs, o) &= !(1 << out_vc);
@@ -772,7 +788,7 @@ impl<P: PortSet> Router<P> {
                 self.outputs[out as usize].map(|dir| Wait::Credit { dir, vc: out_vc })
             }
             VcState::Routed { out, class, .. } => {
-                let (lo, hi) = self.out_vcs(vc as usize, class);
+                let OutVcs { lo, hi, .. } = self.out_vcs(vc as usize, class);
                 let held = (lo..hi)
                     .map(|w| self.owner[out as usize * vcs + w as usize])
                     .find(|&o| o != FREE);
@@ -822,6 +838,15 @@ fn next_after(i: usize, n: usize) -> u32 {
         0
     } else {
         i as u32 + 1
+    }
+}
+
+/// A routing function's output port beyond the router's ports.
+#[cold]
+fn bad_port(c: Cycle, r: RouterId, port: u32, ports: usize) -> Error {
+    Error::Invariant {
+        cycle: c,
+        message: format!("routing sent a packet at router {r} to port {port} of {ports}"),
     }
 }
 
