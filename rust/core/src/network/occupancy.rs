@@ -4,7 +4,10 @@
 //! Lazy and time-weighted: nothing is done in cycles where the occupancy
 //! does not change; a change at cycle `c` records the previous value for
 //! the cycles before `c`. Several changes in one cycle write once (the
-//! value at the end of a cycle is the one that counts).
+//! value at the end of a cycle is the one that counts). Cycles spent empty
+//! are not written as they pass: they are what the other values leave of
+//! the run (a router input is empty most of the time at low load, and a
+//! flit that arrives and leaves in one cycle then writes nothing).
 
 use crate::stats::Histogram;
 use crate::time::Cycle;
@@ -35,7 +38,7 @@ impl Occupancy {
         if now != self.value {
             // (a flit in and one out in the same cycle: nothing held for a
             // cycle in between, and nothing to write)
-            if c > self.since {
+            if self.value != 0 && c > self.since {
                 self.cycles.add(self.value as u64, c - self.since);
             }
             self.since = c;
@@ -44,10 +47,16 @@ impl Occupancy {
         }
     }
 
-    /// Cycles spent at each occupancy over the first `cycles` cycles.
+    /// Cycles spent at each occupancy over the first `cycles` cycles (all
+    /// changes happened before cycle `cycles`).
     pub fn histogram(&self, cycles: u64) -> Histogram {
+        debug_assert!(self.since <= cycles);
         let mut h = self.cycles.clone();
-        h.add(self.value as u64, cycles.saturating_sub(self.since));
+        if self.value != 0 {
+            h.add(self.value as u64, cycles.saturating_sub(self.since));
+        }
+        let empty = cycles.saturating_sub(h.total());
+        h.add(0, empty);
         h
     }
 
@@ -71,5 +80,27 @@ mod tests {
         let h = o.histogram(10); // 1 for 5..10
         assert_eq!(&h.counts[..4], &[3, 5, 2, 0]);
         assert_eq!(o.max(), 3, "the peak within a cycle counts");
+    }
+
+    #[test]
+    fn empty_cycles_are_what_the_other_values_leave() {
+        // a flit in and out in one cycle, empty stretches between and at the end
+        let mut o = Occupancy::new(4);
+        o.note(2, 1);
+        o.note(2, 0);
+        o.note(4, 2); // 0 for 0..4
+        o.note(6, 0); // 2 for 4..6
+        let h = o.histogram(9); // 0 for 6..9
+        assert_eq!(&h.counts[..3], &[7, 0, 2]);
+        // bucketed (16 values a bucket): bucket 0 holds 0..16, empty or not
+        let mut o = Occupancy::new(1000);
+        o.note(2, 5);
+        o.note(4, 0); // 5 for 2..4
+        o.note(7, 40); // 0 for 0..2 and 4..7
+        let h = o.histogram(10); // 40 for 7..10
+        assert_eq!(
+            (h.width, h.counts[0], h.counts[2], h.total()),
+            (16, 7, 3, 10)
+        );
     }
 }
