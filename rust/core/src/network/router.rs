@@ -368,6 +368,42 @@ impl<P: PortSet> Router<P> {
         }
         // Flits wait in the buffers: the next cycle may move them.
         act.busy = true;
+        // One input VC holds flits (most routers, most cycles, below
+        // saturation): it is every stage's only candidate, so it wins
+        // wherever it is ready, and the same pointers move as in the passes.
+        if self.allocator != Allocator::Islip && held_ports.without_lowest().is_empty() {
+            let p = held_ports.lowest();
+            let held = rp.nonempty(self.port_no(p));
+            if held & (held - 1) == 0 {
+                let v = held.trailing_zeros() as usize;
+                match *at(&self.state, p * vcs + v) {
+                    VcState::Idle => {
+                        debug_assert!(self.route_in_va, "a held idle VC was routed before");
+                        self.route_head(p, v, c, ctx, dirs, rp, tally, choices)?;
+                        self.allocate_vc(p, v, c, rp);
+                    }
+                    VcState::Routed { .. } => self.allocate_vc(p, v, c, rp),
+                    VcState::Active { .. } => {}
+                }
+                if !self.is_ready(p, v, c, dirs, rp) {
+                    return Ok(());
+                }
+                let VcState::Active { out, .. } = *at(&self.state, p * vcs + v) else {
+                    unreachable!("a ready VC holds an output VC")
+                };
+                let mut x = Crossing {
+                    c,
+                    ctx,
+                    dirs,
+                    wake,
+                    rp,
+                    tally,
+                    act,
+                    outbox,
+                };
+                return self.grant(out as usize, p, v, &mut x);
+            }
+        }
         // VC allocation: one pass over the input VCs waiting for one, in
         // round-robin or age order; each takes a free VC of the class it
         // asked for on its output.
@@ -590,32 +626,43 @@ impl<P: PortSet> Router<P> {
         dirs: &IdVec<LinkDirId, LinkDir>,
         rp: &RouterPorts,
     ) -> u64 {
-        let vcs = self.vcs;
         let mut ready = 0u64;
         let mut held = rp.nonempty(self.port_no(p));
         while held != 0 {
             let v = held.trailing_zeros() as usize;
             held &= held - 1;
-            if let VcState::Active {
-                out,
-                out_vc,
-                at: from,
-            } = *at(&self.state, p * vcs + v)
-            {
-                let Some(od) = *at(&self.outputs, out as usize) else {
-                    continue;
-                };
-                if from > c {
-                    continue; // the head is still in VC allocation's stage
-                }
-                if rp.credits(self.port_no(out as usize), out_vc as usize) > 0
-                    && (self.plain_outputs.has(out as usize) || dirs[od].accepts_new(c))
-                {
-                    ready |= 1 << v;
-                }
-            }
+            ready |= u64::from(self.is_ready(p, v, c, dirs, rp)) << v;
         }
         ready
+    }
+
+    /// Whether the head flit of input VC `(p, v)` could cross the switch
+    /// this cycle: it holds an output VC (past VC allocation's stage) with
+    /// a credit, on a link that takes it.
+    #[inline]
+    fn is_ready(
+        &self,
+        p: usize,
+        v: usize,
+        c: Cycle,
+        dirs: &IdVec<LinkDirId, LinkDir>,
+        rp: &RouterPorts,
+    ) -> bool {
+        let VcState::Active {
+            out,
+            out_vc,
+            at: from,
+        } = *at(&self.state, p * self.vcs + v)
+        else {
+            return false;
+        };
+        let Some(od) = *at(&self.outputs, out as usize) else {
+            return false;
+        };
+        // (`from > c`: the head is still in VC allocation's stage)
+        from <= c
+            && rp.credits(self.port_no(out as usize), out_vc as usize) > 0
+            && (self.plain_outputs.has(out as usize) || dirs[od].accepts_new(c))
     }
 
     /// Separable input-first allocation: each held input port offers one
@@ -646,7 +693,6 @@ impl<P: PortSet> Router<P> {
                 asked |= P::of(out as usize);
             }
         }
-        let ports = self.ports();
         while !asked.is_empty() {
             let o = asked.lowest();
             asked = asked.without_lowest();
@@ -658,11 +704,18 @@ impl<P: PortSet> Router<P> {
                 _ => mask.pick_from(*at(&self.out_rr, o)),
             };
             let v = *at(&self.offered, p) as usize;
-            *at_mut(&mut self.out_rr, o) = next_after(p, ports);
-            *at_mut(&mut self.in_rr, p) = next_after(v, vcs);
-            self.cross(o, p, v, x)?;
+            self.grant(o, p, v, x)?;
         }
         Ok(())
+    }
+
+    /// Output `o` grants input VC `(p, v)` (round-robin pointers move past
+    /// both), whose flit crosses.
+    #[inline(always)]
+    fn grant(&mut self, o: usize, p: usize, v: usize, x: &mut Crossing<'_, '_>) -> Result<()> {
+        *at_mut(&mut self.out_rr, o) = next_after(p, self.ports());
+        *at_mut(&mut self.in_rr, p) = next_after(v, self.vcs);
+        self.cross(o, p, v, x)
     }
 
     /// iSLIP (McKeown 1999) over this cycle's ready VCs: every input port
