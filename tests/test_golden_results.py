@@ -1,0 +1,98 @@
+"""Recorded results of fixed routed runs: the engine's speed work must leave every result
+bit-identical, and these digests say so for each router configuration the hot path
+specializes (round-robin with routing in VC allocation, staged and lookahead pipelines,
+oldest-first, iSLIP with cut-through, adaptive routing, fat-tree up/down).
+
+A digest changes only with an intended change of behaviour: update it in the same commit
+and say there why the results moved."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+import fabricsim as fs
+
+NOC = fs.LinkSpec.preset("noc")
+STAGES = {"routing": 1, "vc_allocation": 2, "switch_allocation": 1, "traversal": 1}
+
+CASES = {
+    "mesh_round_robin": (
+        fs.topology.mesh((6, 6)),
+        NOC.replace(vcs=2),
+        fs.RouterSpec(pipeline_cycles=3),
+        0.35,
+    ),
+    "torus_oldest_first": (
+        fs.topology.torus((5, 5)),
+        NOC.replace(vcs=4),
+        fs.RouterSpec(allocator="oldest_first"),
+        0.4,
+    ),
+    "mesh_islip_cut_through": (
+        fs.topology.mesh((4, 4)),
+        NOC.replace(vcs=2, credits_per_vc=8),
+        fs.RouterSpec(allocator="islip", switching="virtual_cut_through"),
+        0.3,
+    ),
+    "dragonfly_ugal": (
+        fs.topology.dragonfly(2, 4, 2, routing="ugal"),
+        NOC.replace(vcs=4),
+        fs.RouterSpec(),
+        0.3,
+    ),
+    "mesh_staged": (fs.topology.mesh((5, 5)), NOC.replace(vcs=3), fs.RouterSpec(stages=STAGES), 0.3),
+    "mesh_lookahead": (
+        fs.topology.mesh((5, 5)),
+        NOC.replace(vcs=2),
+        fs.RouterSpec(stages={**STAGES, "vc_allocation": 1}, lookahead_routing=True),
+        0.3,
+    ),
+    "fat_tree_3_levels": (fs.topology.fat_tree(4, levels=3), NOC.replace(vcs=2), fs.RouterSpec(), 0.4),
+}
+
+# (case, flits per packet) -> the first 16 hex digits of the results' SHA-256
+DIGESTS = {
+    ("mesh_round_robin", 1): "0dd9de39fcbb9aa9",
+    ("mesh_round_robin", 4): "eab1395e4cdd05f9",
+    ("torus_oldest_first", 1): "cd298beb4137e0b8",
+    ("torus_oldest_first", 4): "88d8c192dfeddfa6",
+    ("mesh_islip_cut_through", 1): "6369c8797342df35",
+    ("mesh_islip_cut_through", 4): "e8fc54c3c400eba6",
+    ("dragonfly_ugal", 1): "dc232e211db54c8c",
+    ("dragonfly_ugal", 4): "88aab595607b70b5",
+    ("mesh_staged", 1): "7202fec420998c3d",
+    ("mesh_staged", 4): "b7607493572a4f3e",
+    ("mesh_lookahead", 1): "98eb24c6058537fb",
+    ("mesh_lookahead", 4): "6f69b3059b0fd6c6",
+    ("fat_tree_3_levels", 1): "6e11fec25ae0b4b2",
+    ("fat_tree_3_levels", 4): "faab71d7e9a4e27e",
+}
+
+
+def digest(res: fs.Result) -> str:
+    """Every message's times and order, every link's counters, every buffer's occupancy."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(res.messages).tobytes())
+    h.update(np.ascontiguousarray(res.links).tobytes())
+    for histogram in res.occupancy_histograms():
+        h.update(np.ascontiguousarray(histogram).tobytes())
+    return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize(("case", "packet_flits"), sorted(DIGESTS))
+def test_routed_results_match_their_recorded_digest(case: str, packet_flits: int) -> None:
+    topology, link, router, rate = CASES[case]
+    fab = fs.Fabric(topology=topology, link=link, router=router)
+    traffic = fs.traffic.synthetic(
+        "uniform",
+        topology.num_endpoints,
+        rate=rate,
+        cycles=2000,
+        cycle_ps=1000.0,
+        packet_bytes=16 * packet_flits,
+        seed=3,
+    )
+    res = fab.run(traffic, seed=2, check_invariants=True)
+    assert res.delivered() == len(res.messages), "every message is delivered"
+    assert digest(res) == DIGESTS[(case, packet_flits)]
