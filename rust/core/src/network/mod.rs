@@ -315,10 +315,11 @@ impl Network {
             }
         };
         // Router ports' buffers and credits in one dense store, router by router.
-        let (mut capacity, mut credits) = (Vec::new(), Vec::new());
+        let (mut capacity, mut credits, mut first) = (Vec::new(), Vec::new(), Vec::new());
         if let Some(rt) = &mut routed {
             with_routers!(&mut rt.routers, rs => for r in rs.iter_mut() {
                 r.first_port = capacity.len() as u32;
+                first.push(r.first_port);
                 for p in 0..r.inputs.len() {
                     let at = r.first_port + p as u32;
                     capacity.push(r.inputs[p].map_or(0, |d| {
@@ -343,6 +344,8 @@ impl Network {
                 longest(|d| d.timing.credit_return_cycles),
             ],
         );
+        first.push(capacity.len() as u32);
+        rp.set_routers(&first);
         for d in dirs.iter_mut() {
             through_ports(d, &mut rp);
         }

@@ -27,6 +27,8 @@ pub trait PortSet:
 
     /// The set of port `i` alone.
     fn of(i: usize) -> Self;
+    /// The set of the low ports of a 128-port mask (a router's ports fit).
+    fn from_u128(mask: u128) -> Self;
     /// Ports `0..i`.
     fn below(i: usize) -> Self;
     fn has(self, i: usize) -> bool;
@@ -50,6 +52,11 @@ macro_rules! port_set {
             #[inline(always)]
             fn of(i: usize) -> Self {
                 1 << i
+            }
+
+            #[inline(always)]
+            fn from_u128(mask: u128) -> Self {
+                mask as $t
             }
 
             #[inline(always)]

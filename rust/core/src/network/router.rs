@@ -343,28 +343,26 @@ impl<P: PortSet> Router<P> {
         choices: &mut IdVec<MsgId, u32>,
     ) -> Result<()> {
         let vcs = self.vcs;
-        let mut held_ports = P::EMPTY;
-        for p in 0..self.ports() {
-            let mut waiting = rp.nonempty(self.port_no(p));
-            if waiting == 0 {
-                continue;
-            }
-            held_ports |= P::of(p);
-            if self.route_in_va {
-                continue; // (VC allocation routes the heads it visits)
-            }
-            // Route computation for worms whose head reached the front
-            // (only idle VCs that hold a flit look at it: bit masks).
-            while waiting != 0 {
-                let v = waiting.trailing_zeros() as usize;
-                waiting &= waiting - 1;
-                if *at(&self.state, p * vcs + v) == VcState::Idle {
-                    self.route_head(p, v, c, ctx, dirs, rp, tally, choices)?;
-                }
-            }
-        }
+        let held_ports = P::from_u128(rp.held(self.id));
         if held_ports.is_empty() {
             return Ok(());
+        }
+        if !self.route_in_va {
+            // Route computation for worms whose head reached the front
+            // (only idle VCs that hold a flit look at it: bit masks).
+            let mut ports = held_ports;
+            while !ports.is_empty() {
+                let p = ports.lowest();
+                ports = ports.without_lowest();
+                let mut waiting = rp.nonempty(self.port_no(p));
+                while waiting != 0 {
+                    let v = waiting.trailing_zeros() as usize;
+                    waiting &= waiting - 1;
+                    if *at(&self.state, p * vcs + v) == VcState::Idle {
+                        self.route_head(p, v, c, ctx, dirs, rp, tally, choices)?;
+                    }
+                }
+            }
         }
         // Flits wait in the buffers: the next cycle may move them.
         act.busy = true;

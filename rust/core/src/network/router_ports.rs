@@ -31,6 +31,9 @@ struct Port {
     /// Where the credits this input's flits free go through the calendar
     /// (a plain link: see [`RouterPorts::set_upstream`]).
     upstream: Leg,
+    /// The router it belongs to and its port number there (see `held`).
+    router: u32,
+    port: u32,
 }
 
 impl Port {
@@ -135,6 +138,9 @@ pub struct RouterPorts {
     arrivals: Calendar<(u32, u32, Flit)>,
     due_credits: Vec<(Cycle, (u32, u32))>,
     due_flits: Vec<(Cycle, (u32, u32, Flit))>,
+    /// Per router: its ports holding flits, as a mask (kept as flits come
+    /// and go: a router's step reads one word, not every port).
+    held: Vec<u128>,
     /// Per input: its buffers' occupancy statistics (updated as flits come
     /// and go, so the link direction feeding it is not touched for them).
     occupancy: Vec<Occupancy>,
@@ -157,6 +163,8 @@ impl RouterPorts {
                     capacity: cap,
                     base,
                     upstream: Leg::OFF,
+                    router: 0,
+                    port: 0,
                 };
                 base += vcs * cap as usize;
                 p
@@ -188,11 +196,31 @@ impl RouterPorts {
             arrivals: Calendar::new(longest[0]),
             due_credits: Vec::new(),
             due_flits: Vec::new(),
+            // (until `set_routers`: every port counts as port 0 of router 0)
+            held: vec![0],
             occupancy: capacity
                 .iter()
                 .map(|&cap| Occupancy::new(vcs as u64 * cap as u64))
                 .collect(),
         }
+    }
+
+    /// Says which router each port belongs to: router `r`'s ports are
+    /// `first[r]..first[r + 1]` (the last entry is the port count).
+    pub fn set_routers(&mut self, first: &[u32]) {
+        self.held = vec![0; first.len().saturating_sub(1)];
+        for (r, w) in first.windows(2).enumerate() {
+            for (k, i) in (w[0]..w[1]).enumerate() {
+                let port = &mut self.ports[i as usize];
+                (port.router, port.port) = (r as u32, k as u32);
+            }
+        }
+    }
+
+    /// Router `r`'s ports holding flits.
+    #[inline]
+    pub fn held(&self, r: u32) -> u128 {
+        *at(&self.held, r as usize)
     }
 
     /// Output VC `(o, vc)`'s place in `outputs`.
@@ -387,6 +415,9 @@ impl RouterPorts {
         *at_mut(&mut self.flits, port.slot(vc, slot)) = *flit;
         ring.len += 1;
         port.nonempty |= 1 << vc;
+        if port.occupancy == 0 {
+            *at_mut(&mut self.held, port.router as usize) |= 1 << port.port;
+        }
         port.occupancy += 1;
         at_mut(&mut self.occupancy, i as usize).note(c, port.occupancy);
         Ok(())
@@ -420,6 +451,9 @@ impl RouterPorts {
             port.nonempty &= !(1 << vc);
         }
         port.occupancy -= 1;
+        if port.occupancy == 0 {
+            *at_mut(&mut self.held, port.router as usize) &= !(1 << port.port);
+        }
         at_mut(&mut self.occupancy, i as usize).note(c, port.occupancy);
         flit
     }
@@ -556,5 +590,23 @@ mod tests {
         // a flit sent without a credit overflows its buffer: the arrival says where
         b.send_flit(1, 0, flit(5, 0), 7);
         assert_eq!(b.arrive(7).unwrap_err().0, 0);
+    }
+
+    #[test]
+    fn each_router_knows_which_of_its_ports_hold_flits() {
+        // router 0 has ports 0..2, router 1 ports 2..5
+        let mut b = RouterPorts::new(2, &[2; 5], &[2; 5], [1, 1]);
+        b.set_routers(&[0, 2, 5]);
+        b.accept(3, &flit(1, 0), 0).unwrap();
+        b.accept(3, &flit(2, 1), 0).unwrap();
+        b.accept(1, &flit(3, 1), 0).unwrap();
+        assert_eq!((b.held(0), b.held(1)), (0b10, 0b010));
+        b.pop(3, 0, 1);
+        assert_eq!(b.held(1), 0b010, "port 3 still holds a flit on VC 1");
+        b.pop(3, 1, 1);
+        b.accept(4, &flit(4, 0), 1).unwrap();
+        assert_eq!((b.held(0), b.held(1)), (0b10, 0b100));
+        b.pop(1, 1, 2);
+        assert_eq!(b.held(0), 0);
     }
 }
