@@ -14,25 +14,67 @@ pub struct DimensionOrder {
     pub dims: Vec<u32>,
     pub wrap: bool,
     pub dateline: bool,
-    /// Every router's coordinates, router by router (`dims.len()` each):
-    /// looked up per head flit instead of divided out (and allocated).
-    coords: Vec<u32>,
+    /// Every router's coordinates packed in one word, dimension 0 in the
+    /// low bits, each in just the bits its size needs (a size-1 dimension
+    /// in none): the first dimension two routers differ in holds the lowest
+    /// set bit of their XOR. Found so per head flit, without a loop over
+    /// the dimensions whose exit (which dimension differs) is as good as
+    /// random and was mispredicted on most heads.
+    packed: Vec<u64>,
+    /// Per dimension: where its bits start and how many there are.
+    field: Vec<Field>,
+    /// Per bit of the packed word: the dimension it belongs to.
+    dim_of_bit: [u8; 64],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Field {
+    shift: u32,
+    mask: u64,
+}
+
+impl Field {
+    #[inline]
+    fn of(self, packed: u64) -> u32 {
+        ((packed >> self.shift) & self.mask) as u32
+    }
 }
 
 impl DimensionOrder {
     pub fn new(dims: &[u32], wrap: bool, dateline: bool) -> Self {
         let routers: u32 = dims.iter().product();
+        // ceil(log2 k) bits per dimension; they add up to at most 64, since
+        // ceil(log2 k) <= 2 log2 k for k >= 2 and the product of the sizes
+        // (the router count) is below 2^32.
+        let mut field = Vec::with_capacity(dims.len());
+        let mut dim_of_bit = [0u8; 64];
+        let mut shift = 0u32;
+        for (d, &k) in dims.iter().enumerate() {
+            let bits = u32::BITS - (k.max(1) - 1).leading_zeros();
+            assert!(shift + bits <= 64, "grid coordinates fit a word");
+            dim_of_bit[shift as usize..(shift + bits) as usize].fill(d as u8);
+            field.push(Field {
+                shift,
+                mask: (1u64 << bits) - 1,
+            });
+            shift += bits;
+        }
+        let packed = (0..routers)
+            .map(|r| {
+                coords(r, dims)
+                    .iter()
+                    .zip(&field)
+                    .fold(0u64, |w, (&x, f)| w | (x as u64) << f.shift)
+            })
+            .collect();
         Self {
             dims: dims.to_vec(),
             wrap,
             dateline,
-            coords: (0..routers).flat_map(|r| coords(r, dims)).collect(),
+            packed,
+            field,
+            dim_of_bit,
         }
-    }
-
-    fn coords_of(&self, r: RouterId) -> &[u32] {
-        let n = self.dims.len();
-        &self.coords[r as usize * n..][..n]
     }
 
     pub fn route(&self, g: &Graph, r: RouterId, in_port: u32, class: u8, dst: EndpointId) -> Hop {
@@ -43,16 +85,21 @@ impl DimensionOrder {
                 class,
             };
         }
-        let (here, there) = (self.coords_of(r), self.coords_of(dst_router));
-        let dim = (0..self.dims.len())
-            .find(|&i| here[i] != there[i])
-            .expect("routers differ");
+        let (here, there) = (self.packed[r as usize], self.packed[dst_router as usize]);
+        // (the routers differ, so their words do)
+        let dim = self.dim_of_bit[(here ^ there).trailing_zeros() as usize & 63] as usize;
+        let f = self.field[dim];
+        let (here, there) = (f.of(here), f.of(there));
         let k = self.dims[dim];
         let plus = if self.wrap {
-            let forward = (there[dim] + k - here[dim]) % k;
+            let forward = if there > here {
+                there - here
+            } else {
+                there + k - here
+            };
             forward <= k - forward
         } else {
-            there[dim] > here[dim]
+            there > here
         };
         let mut class = class;
         if self.dateline {
@@ -61,11 +108,7 @@ impl DimensionOrder {
             if !came_along {
                 class = 0;
             }
-            let wraps = if plus {
-                here[dim] + 1 == k
-            } else {
-                here[dim] == 0
-            };
+            let wraps = if plus { here + 1 == k } else { here == 0 };
             if wraps {
                 class = 1;
             }
@@ -116,5 +159,53 @@ mod tests {
             dor.route(&g, 5, port(1, false), 1, EndpointId(5)),
             Hop { port: 0, class: 1 }
         );
+    }
+
+    /// The route of the plain definition: coordinates divided out, the
+    /// first differing dimension searched for, the short way round by `%`.
+    fn by_definition(d: &DimensionOrder, r: RouterId, dst: RouterId) -> (u32, bool) {
+        let (here, there) = (coords(r, &d.dims), coords(dst, &d.dims));
+        let dim = (0..d.dims.len()).find(|&i| here[i] != there[i]).unwrap();
+        let k = d.dims[dim];
+        let plus = if d.wrap {
+            let forward = (there[dim] + k - here[dim]) % k;
+            forward <= k - forward
+        } else {
+            there[dim] > here[dim]
+        };
+        let wraps = if plus {
+            here[dim] + 1 == k
+        } else {
+            here[dim] == 0
+        };
+        (port(dim, plus), wraps)
+    }
+
+    #[test]
+    fn packed_coordinates_route_as_the_definition_says() {
+        // sizes of 1 (no bits), powers of two and not, up to 5 dimensions
+        for dims in [
+            vec![5],
+            vec![4, 4],
+            vec![3, 1, 7],
+            vec![2, 3, 4, 5],
+            vec![1, 6, 2, 9, 3],
+            vec![16, 16],
+            vec![17, 2],
+        ] {
+            for wrap in [false, true] {
+                let g = grid(&dims, wrap);
+                let dor = DimensionOrder::new(&dims, wrap, wrap);
+                let n: u32 = dims.iter().product();
+                for r in 0..n {
+                    for dst in (0..n).filter(|&d| d != r) {
+                        let (want, wraps) = by_definition(&dor, r, dst);
+                        let hop = dor.route(&g, r, 0, 0, EndpointId(dst));
+                        assert_eq!(hop.port, want, "{dims:?} wrap {wrap}: {r} -> {dst}");
+                        assert_eq!(hop.class, u8::from(wrap && wraps), "{dims:?}: {r} -> {dst}");
+                    }
+                }
+            }
+        }
     }
 }
