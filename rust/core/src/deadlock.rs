@@ -165,7 +165,7 @@ mod tests {
     use crate::topology::star::{fully_connected, switch_star};
 
     fn dor(dims: &[u32], wrap: bool, dateline: bool) -> Routing {
-        Routing::DimensionOrder(DimensionOrder::new(dims, wrap, dateline))
+        Routing::DimensionOrder(DimensionOrder::new(&grid(dims, wrap), dims, wrap, dateline))
     }
 
     #[test]

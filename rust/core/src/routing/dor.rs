@@ -21,50 +21,76 @@ pub struct DimensionOrder {
     /// the dimensions whose exit (which dimension differs) is as good as
     /// random and was mispredicted on most heads.
     packed: Vec<u64>,
-    /// Per dimension: where its bits start and how many there are.
-    field: Vec<Field>,
-    /// Per bit of the packed word: the dimension it belongs to.
-    dim_of_bit: [u8; 64],
+    /// Per endpoint: its router, port there and the router's packed
+    /// coordinates, in one load (a head's route starts from its
+    /// destination, itself just loaded).
+    dest: Vec<Dest>,
+    /// Per bit of the packed word: the dimension it belongs to, with that
+    /// dimension's place in the word and size (one load after the XOR).
+    dim_at: [DimAt; 64],
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Field {
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Dest {
+    router: RouterId,
+    port: u32,
+    packed: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct DimAt {
+    dim: u32,
     shift: u32,
-    mask: u64,
+    mask: u32,
+    k: u32,
 }
 
-impl Field {
+impl DimAt {
+    /// This dimension's coordinate in a packed word.
     #[inline]
     fn of(self, packed: u64) -> u32 {
-        ((packed >> self.shift) & self.mask) as u32
+        (packed >> self.shift) as u32 & self.mask
     }
 }
 
 impl DimensionOrder {
-    pub fn new(dims: &[u32], wrap: bool, dateline: bool) -> Self {
+    /// Dimension-order routing on grid `g` of `dims`.
+    pub fn new(g: &Graph, dims: &[u32], wrap: bool, dateline: bool) -> Self {
         let routers: u32 = dims.iter().product();
         // ceil(log2 k) bits per dimension; they add up to at most 64, since
         // ceil(log2 k) <= 2 log2 k for k >= 2 and the product of the sizes
         // (the router count) is below 2^32.
-        let mut field = Vec::with_capacity(dims.len());
-        let mut dim_of_bit = [0u8; 64];
+        let mut dim_at = [DimAt::default(); 64];
         let mut shift = 0u32;
+        let mut fields = Vec::with_capacity(dims.len());
         for (d, &k) in dims.iter().enumerate() {
             let bits = u32::BITS - (k.max(1) - 1).leading_zeros();
             assert!(shift + bits <= 64, "grid coordinates fit a word");
-            dim_of_bit[shift as usize..(shift + bits) as usize].fill(d as u8);
-            field.push(Field {
+            let at = DimAt {
+                dim: d as u32,
                 shift,
-                mask: (1u64 << bits) - 1,
-            });
+                mask: ((1u64 << bits) - 1) as u32,
+                k,
+            };
+            dim_at[shift as usize..(shift + bits) as usize].fill(at);
+            fields.push(at);
             shift += bits;
         }
-        let packed = (0..routers)
+        let packed: Vec<u64> = (0..routers)
             .map(|r| {
                 coords(r, dims)
                     .iter()
-                    .zip(&field)
+                    .zip(&fields)
                     .fold(0u64, |w, (&x, f)| w | (x as u64) << f.shift)
+            })
+            .collect();
+        let dest = g
+            .attach
+            .iter()
+            .map(|&(router, port)| Dest {
+                router,
+                port,
+                packed: packed[router as usize],
             })
             .collect();
         Self {
@@ -72,25 +98,26 @@ impl DimensionOrder {
             wrap,
             dateline,
             packed,
-            field,
-            dim_of_bit,
+            dest,
+            dim_at,
         }
     }
 
-    pub fn route(&self, g: &Graph, r: RouterId, in_port: u32, class: u8, dst: EndpointId) -> Hop {
-        let (dst_router, dst_port) = g.attach[dst.index()];
-        if dst_router == r {
+    /// The hop toward endpoint `dst` from router `r` (entered on `in_port`
+    /// in VC class `class`); `g` is the grid this was built on.
+    pub fn route(&self, _g: &Graph, r: RouterId, in_port: u32, class: u8, dst: EndpointId) -> Hop {
+        let to = self.dest[dst.index()];
+        if to.router == r {
             return Hop {
-                port: dst_port,
+                port: to.port,
                 class,
             };
         }
-        let (here, there) = (self.packed[r as usize], self.packed[dst_router as usize]);
+        let (here, there) = (self.packed[r as usize], to.packed);
         // (the routers differ, so their words do)
-        let dim = self.dim_of_bit[(here ^ there).trailing_zeros() as usize & 63] as usize;
-        let f = self.field[dim];
-        let (here, there) = (f.of(here), f.of(there));
-        let k = self.dims[dim];
+        let at = self.dim_at[(here ^ there).trailing_zeros() as usize & 63];
+        let (dim, k) = (at.dim as usize, at.k);
+        let (here, there) = (at.of(here), at.of(there));
         let plus = if self.wrap {
             let forward = if there > here {
                 there - here
@@ -129,7 +156,7 @@ mod tests {
     fn x_first_then_y_and_the_short_way_round_a_torus() {
         let dims = vec![4, 4];
         let g = grid(&dims, true);
-        let dor = DimensionOrder::new(&dims, true, true);
+        let dor = DimensionOrder::new(&g, &dims, true, true);
         // (0,0) -> (1,2): +x first
         assert_eq!(
             dor.route(&g, 0, 0, 0, EndpointId(9)),
@@ -195,7 +222,7 @@ mod tests {
         ] {
             for wrap in [false, true] {
                 let g = grid(&dims, wrap);
-                let dor = DimensionOrder::new(&dims, wrap, wrap);
+                let dor = DimensionOrder::new(&g, &dims, wrap, wrap);
                 let n: u32 = dims.iter().product();
                 for r in 0..n {
                     for dst in (0..n).filter(|&d| d != r) {

@@ -246,7 +246,7 @@ impl TopologySpec {
     /// and cliques, shortest-path tables on user graphs.
     pub fn routing(&self, g: &Graph) -> Option<Routing> {
         let dor = |dims: &[u32], wrap: bool| {
-            Routing::DimensionOrder(DimensionOrder::new(dims, wrap, wrap))
+            Routing::DimensionOrder(DimensionOrder::new(g, dims, wrap, wrap))
         };
         Some(match self {
             TopologySpec::PointToPoint => return None,
