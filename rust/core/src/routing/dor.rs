@@ -27,7 +27,7 @@ pub struct DimensionOrder {
     dest: Vec<Dest>,
     /// Per bit of the packed word: the dimension it belongs to, with that
     /// dimension's place in the word and size (one load after the XOR).
-    dim_at: [DimAt; 64],
+    dim_at: Box<[DimAt; 64]>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl DimensionOrder {
         // ceil(log2 k) bits per dimension; they add up to at most 64, since
         // ceil(log2 k) <= 2 log2 k for k >= 2 and the product of the sizes
         // (the router count) is below 2^32.
-        let mut dim_at = [DimAt::default(); 64];
+        let mut dim_at = Box::new([DimAt::default(); 64]);
         let mut shift = 0u32;
         let mut fields = Vec::with_capacity(dims.len());
         for (d, &k) in dims.iter().enumerate() {
