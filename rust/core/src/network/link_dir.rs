@@ -1006,11 +1006,11 @@ impl LinkDir {
     }
 
     /// The receive buffers' occupancy statistics (all VCs).
-    pub fn occupancy<'a>(&'a self, rp: &'a RouterPorts) -> &'a Occupancy {
+    pub fn occupancy(&self, rp: &RouterPorts) -> Occupancy {
         if self.to_router() {
             rp.occupancy_stats(self.input)
         } else {
-            &self.occupancy
+            self.occupancy.clone()
         }
     }
 }

@@ -32,16 +32,22 @@ impl Occupancy {
         }
     }
 
+    /// One kept in pieces elsewhere (see [`record`]): holding `value`
+    /// flits since cycle `since`, at most `max`, with histogram `cycles`.
+    pub fn from_parts(value: u32, since: Cycle, max: u32, cycles: Histogram) -> Self {
+        Self {
+            value,
+            since,
+            max,
+            cycles,
+        }
+    }
+
     /// The buffer holds `now` flits after a change in cycle `c`.
     #[inline]
     pub fn note(&mut self, c: Cycle, now: u32) {
         if now != self.value {
-            // (a flit in and one out in the same cycle: nothing held for a
-            // cycle in between, and nothing to write)
-            if self.value != 0 && c > self.since {
-                self.cycles.add(self.value as u64, c - self.since);
-            }
-            self.since = c;
+            record(&mut self.cycles, self.value, &mut self.since, c);
             self.value = now;
             self.max = self.max.max(now);
         }
@@ -64,6 +70,20 @@ impl Occupancy {
     pub fn max(&self) -> u32 {
         self.max
     }
+}
+
+/// A buffer that held `before` flits since cycle `since` changes in cycle
+/// `c`: the stretch is written (unless empty or within the cycle) and the
+/// next starts at `c`. The step of [`Occupancy::note`], for a buffer whose
+/// value and start are kept where its flits are counted.
+#[inline]
+pub fn record(cycles: &mut Histogram, before: u32, since: &mut Cycle, c: Cycle) {
+    // (a flit in and one out in the same cycle: nothing held for a cycle
+    // in between, and nothing to write)
+    if before != 0 && c > *since {
+        cycles.add(before as u64, c - *since);
+    }
+    *since = c;
 }
 
 #[cfg(test)]

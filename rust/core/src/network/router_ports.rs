@@ -10,9 +10,10 @@
 //! VC's credits a counter in one flat array.
 
 use super::calendar::Calendar;
-use super::occupancy::Occupancy;
+use super::occupancy::{record, Occupancy};
 use crate::dense::{at, at_mut};
 use crate::link::Flit;
+use crate::stats::Histogram;
 use crate::time::Cycle;
 
 /// Not a router port (a link direction's endpoint end).
@@ -24,6 +25,10 @@ struct Port {
     /// Bit `v` set iff VC `v` holds a flit.
     nonempty: u64,
     occupancy: u32,
+    /// The most flits held, and the cycle the occupancy last changed (its
+    /// histogram is apart: written only when a non-empty stretch ends).
+    max_occupancy: u32,
+    since: Cycle,
     /// Flits per VC (the arriving link's credits per VC).
     capacity: u32,
     /// Index of VC 0's ring in `flits`; VC `v`'s is `v * capacity` further.
@@ -141,9 +146,9 @@ pub struct RouterPorts {
     /// Per router: its ports holding flits, as a mask (kept as flits come
     /// and go: a router's step reads one word, not every port).
     held: Vec<u128>,
-    /// Per input: its buffers' occupancy statistics (updated as flits come
+    /// Per input: its buffers' occupancy histogram (updated as flits come
     /// and go, so the link direction feeding it is not touched for them).
-    occupancy: Vec<Occupancy>,
+    occupancy: Vec<Histogram>,
 }
 
 impl RouterPorts {
@@ -160,6 +165,8 @@ impl RouterPorts {
                 let p = Port {
                     nonempty: 0,
                     occupancy: 0,
+                    max_occupancy: 0,
+                    since: 0,
                     capacity: cap,
                     base,
                     upstream: Leg::OFF,
@@ -200,7 +207,7 @@ impl RouterPorts {
             held: vec![0],
             occupancy: capacity
                 .iter()
-                .map(|&cap| Occupancy::new(vcs as u64 * cap as u64))
+                .map(|&cap| Histogram::covering(vcs as u64 * cap as u64))
                 .collect(),
         }
     }
@@ -418,8 +425,14 @@ impl RouterPorts {
         if port.occupancy == 0 {
             *at_mut(&mut self.held, port.router as usize) |= 1 << port.port;
         }
+        record(
+            at_mut(&mut self.occupancy, i as usize),
+            port.occupancy,
+            &mut port.since,
+            c,
+        );
         port.occupancy += 1;
-        at_mut(&mut self.occupancy, i as usize).note(c, port.occupancy);
+        port.max_occupancy = port.max_occupancy.max(port.occupancy);
         Ok(())
     }
 
@@ -450,17 +463,28 @@ impl RouterPorts {
         if ring.len == 0 {
             port.nonempty &= !(1 << vc);
         }
+        record(
+            at_mut(&mut self.occupancy, i as usize),
+            port.occupancy,
+            &mut port.since,
+            c,
+        );
         port.occupancy -= 1;
         if port.occupancy == 0 {
             *at_mut(&mut self.held, port.router as usize) &= !(1 << port.port);
         }
-        at_mut(&mut self.occupancy, i as usize).note(c, port.occupancy);
         flit
     }
 
     /// Input `i`'s buffers' occupancy statistics.
-    pub fn occupancy_stats(&self, i: u32) -> &Occupancy {
-        &self.occupancy[i as usize]
+    pub fn occupancy_stats(&self, i: u32) -> Occupancy {
+        let port = &self.ports[i as usize];
+        Occupancy::from_parts(
+            port.occupancy,
+            port.since,
+            port.max_occupancy,
+            self.occupancy[i as usize].clone(),
+        )
     }
 
     /// Bit `v` set iff VC `v` of input `i` holds a flit.
