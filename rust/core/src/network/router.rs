@@ -347,6 +347,14 @@ impl<P: PortSet> Router<P> {
         if held_ports.is_empty() {
             return Ok(());
         }
+        let mut h = Heads {
+            c,
+            ctx,
+            dirs,
+            rp,
+            tally,
+            choices,
+        };
         if !self.route_in_va {
             // Route computation for worms whose head reached the front
             // (only idle VCs that hold a flit look at it: bit masks).
@@ -359,7 +367,7 @@ impl<P: PortSet> Router<P> {
                     let v = waiting.trailing_zeros() as usize;
                     waiting &= waiting - 1;
                     if *at(&self.state, p * vcs + v) == VcState::Idle {
-                        self.route_head(p, v, c, ctx, dirs, rp, tally, choices)?;
+                        self.route_head(p, v, &mut h)?;
                     }
                 }
             }
@@ -374,15 +382,7 @@ impl<P: PortSet> Router<P> {
             let held = rp.nonempty(self.port_no(p));
             if held & (held - 1) == 0 {
                 let v = held.trailing_zeros() as usize;
-                match *at(&self.state, p * vcs + v) {
-                    VcState::Idle => {
-                        debug_assert!(self.route_in_va, "a held idle VC was routed before");
-                        self.route_head(p, v, c, ctx, dirs, rp, tally, choices)?;
-                        self.allocate_vc(p, v, c, rp);
-                    }
-                    VcState::Routed { .. } => self.allocate_vc(p, v, c, rp),
-                    VcState::Active { .. } => {}
-                }
+                self.allocate_head(p, v, &mut h)?;
                 if !self.is_ready(p, v, c, dirs, rp) {
                     return Ok(());
                 }
@@ -407,7 +407,7 @@ impl<P: PortSet> Router<P> {
         // asked for on its output.
         match self.allocator {
             Allocator::RoundRobin | Allocator::Islip => {
-                self.allocate_vcs_in_turn(held_ports, c, ctx, dirs, rp, tally, choices)?
+                self.allocate_vcs_in_turn(held_ports, &mut h)?
             }
             Allocator::OldestFirst => {
                 let mut order = std::mem::take(&mut self.va_order);
@@ -467,37 +467,29 @@ impl<P: PortSet> Router<P> {
     }
 
     /// Routes the head flit at the front of input VC `v` of port `p`.
-    #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn route_head(
-        &mut self,
-        p: usize,
-        v: usize,
-        c: Cycle,
-        ctx: &RouterCtx<'_>,
-        dirs: &IdVec<LinkDirId, LinkDir>,
-        rp: &RouterPorts,
-        tally: &Tally,
-        choices: &mut IdVec<MsgId, u32>,
-    ) -> Result<()> {
-        let front = *rp
+    fn route_head(&mut self, p: usize, v: usize, h: &mut Heads<'_, '_>) -> Result<()> {
+        let c = h.c;
+        let front = *h
+            .rp
             .front(self.port_no(p), v)
             .expect("a nonempty VC has a front");
         let class = self.routing_class(v);
-        let dst = crate::ids::EndpointId(tally.log.dst[front.msg]);
+        let dst = crate::ids::EndpointId(h.tally.log.dst[front.msg]);
         // Randomized and adaptive routing pick once per message, at its
         // first router; others ignore the choice.
-        let choice = if ctx.routing.choices() > 1 {
-            if choices[front.msg] == NO_CHOICE {
-                choices[front.msg] = self.choose(ctx, dirs, rp, p, class, dst, front.msg);
+        let choice = if h.ctx.routing.choices() > 1 {
+            if h.choices[front.msg] == NO_CHOICE {
+                h.choices[front.msg] = self.choose(h.ctx, h.dirs, h.rp, p, class, dst, front.msg);
             }
-            choices[front.msg]
+            h.choices[front.msg]
         } else {
             0
         };
-        let hop = ctx
+        let hop = h
+            .ctx
             .routing
-            .route(ctx.graph, self.id, p as u32, class, dst, choice);
+            .route(h.ctx.graph, self.id, p as u32, class, dst, choice);
         // (the stages index by the output port unchecked: see `dense`)
         if hop.port as usize >= self.ports() {
             return Err(bad_port(c, self.id, hop.port, self.ports()));
@@ -515,34 +507,16 @@ impl<P: PortSet> Router<P> {
     /// on, the ports after it, those before it, the start port's VCs
     /// before the start VC. Only VCs holding a flit can be waiting (a
     /// routed head stays at the front until it wins).
-    #[allow(clippy::too_many_arguments)]
-    fn allocate_vcs_in_turn(
-        &mut self,
-        held_ports: P,
-        c: Cycle,
-        ctx: &RouterCtx<'_>,
-        dirs: &IdVec<LinkDirId, LinkDir>,
-        rp: &RouterPorts,
-        tally: &Tally,
-        choices: &mut IdVec<MsgId, u32>,
-    ) -> Result<()> {
+    fn allocate_vcs_in_turn(&mut self, held_ports: P, h: &mut Heads<'_, '_>) -> Result<()> {
         let (p0, v0) = (self.va_port as usize, self.va_vc);
         let from_v0 = !low_bits(v0);
         let below_p0 = P::below(p0);
         let mut visit = |p: usize, only: u64, me: &mut Self| -> Result<()> {
-            let mut waiting = rp.nonempty(me.port_no(p)) & only;
+            let mut waiting = h.rp.nonempty(me.port_no(p)) & only;
             while waiting != 0 {
                 let v = waiting.trailing_zeros() as usize;
                 waiting &= waiting - 1;
-                match *at(&me.state, p * me.vcs + v) {
-                    VcState::Idle => {
-                        debug_assert!(me.route_in_va, "a held idle VC was routed before");
-                        me.route_head(p, v, c, ctx, dirs, rp, tally, choices)?;
-                        me.allocate_vc(p, v, c, rp);
-                    }
-                    VcState::Routed { .. } => me.allocate_vc(p, v, c, rp),
-                    VcState::Active { .. } => {}
-                }
+                me.allocate_head(p, v, h)?;
             }
             Ok(())
         };
@@ -560,6 +534,23 @@ impl<P: PortSet> Router<P> {
         }
         if held_ports.has(p0) {
             visit(p0, !from_v0, self)?;
+        }
+        Ok(())
+    }
+
+    /// VC allocation's visit of input VC `(p, v)`, which holds a flit: an
+    /// idle one is routed first (only when routing is done in this pass:
+    /// see `route_in_va`), a routed one tries for an output VC.
+    #[inline]
+    fn allocate_head(&mut self, p: usize, v: usize, h: &mut Heads<'_, '_>) -> Result<()> {
+        match *at(&self.state, p * self.vcs + v) {
+            VcState::Idle => {
+                debug_assert!(self.route_in_va, "a held idle VC was routed before");
+                self.route_head(p, v, h)?;
+                self.allocate_vc(p, v, h.c, h.rp);
+            }
+            VcState::Routed { .. } => self.allocate_vc(p, v, h.c, h.rp),
+            VcState::Active { .. } => {}
         }
         Ok(())
     }
@@ -899,6 +890,18 @@ fn bad_port(c: Cycle, r: RouterId, port: u32, ports: usize) -> Error {
         cycle: c,
         message: format!("routing sent a packet at router {r} to port {port} of {ports}"),
     }
+}
+
+/// What routing and VC allocation read (the cycle, the routing function,
+/// the links and buffers UGAL weighs, the message log) and the per-message
+/// route choices they write, borrowed once for a router's step.
+struct Heads<'a, 'b> {
+    c: Cycle,
+    ctx: &'a RouterCtx<'b>,
+    dirs: &'a IdVec<LinkDirId, LinkDir>,
+    rp: &'a RouterPorts,
+    tally: &'a Tally,
+    choices: &'a mut IdVec<MsgId, u32>,
 }
 
 /// What a flit crossing the switch touches (the cycle, the network's
