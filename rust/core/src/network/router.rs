@@ -377,35 +377,21 @@ impl<P: PortSet> Router<P> {
         // One input VC holds flits (most routers, most cycles, below
         // saturation): it is every stage's only candidate, so it wins
         // wherever it is ready, and the same pointers move as in the passes.
+        let mut only = None;
         if self.allocator != Allocator::Islip && held_ports.without_lowest().is_empty() {
             let p = held_ports.lowest();
             let held = rp.nonempty(self.port_no(p));
             if held & (held - 1) == 0 {
                 let v = held.trailing_zeros() as usize;
                 self.allocate_head(p, v, &mut h)?;
-                if !self.is_ready(p, v, c, dirs, rp) {
-                    return Ok(());
-                }
-                let VcState::Active { out, .. } = *at(&self.state, p * vcs + v) else {
-                    unreachable!("a ready VC holds an output VC")
-                };
-                let mut x = Crossing {
-                    c,
-                    ctx,
-                    dirs,
-                    wake,
-                    rp,
-                    tally,
-                    act,
-                    outbox,
-                };
-                return self.grant(out as usize, p, v, &mut x);
+                only = Some((p, v));
             }
         }
         // VC allocation: one pass over the input VCs waiting for one, in
         // round-robin or age order; each takes a free VC of the class it
         // asked for on its output.
         match self.allocator {
+            _ if only.is_some() => {}
             Allocator::RoundRobin | Allocator::Islip => {
                 self.allocate_vcs_in_turn(held_ports, &mut h)?
             }
@@ -439,6 +425,15 @@ impl<P: PortSet> Router<P> {
             act,
             outbox,
         };
+        if let Some((p, v)) = only {
+            if !self.is_ready(p, v, c, out.dirs, out.rp) {
+                return Ok(());
+            }
+            let VcState::Active { out: o, .. } = *at(&self.state, p * vcs + v) else {
+                unreachable!("a ready VC holds an output VC")
+            };
+            return self.grant(o as usize, p, v, &mut out);
+        }
         match self.allocator {
             Allocator::Islip => {
                 let was_ready = std::mem::replace(&mut self.ready_ports, P::EMPTY);
