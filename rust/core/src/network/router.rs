@@ -89,10 +89,6 @@ pub struct Router<P: PortSet> {
     pub inputs: Vec<Option<LinkDirId>>,
     pub outputs: Vec<Option<LinkDirId>>,
     vcs: usize,
-    /// VCs per message class: the VCs are split into equal shares, one per
-    /// message class (requests, responses, ...), and a packet never leaves
-    /// its class's share; within a share the routing's VC classes apply.
-    class_vcs: usize,
     /// Per input VC: its packets' routing class; per input VC and routing
     /// class (`v * classes + class`): the output VCs a head may take.
     /// (Tables: the divisions and masks they replace sat on every head
@@ -187,7 +183,6 @@ impl<P: PortSet> Router<P> {
             inputs: vec![None; ports],
             outputs: vec![None; ports],
             vcs,
-            class_vcs: vcs,
             vc_class: Vec::new(),
             classes: 1,
             out_range: Vec::new(),
@@ -292,8 +287,10 @@ impl<P: PortSet> Router<P> {
     /// Splits the VCs into `k` message-class shares (`k` divides the VCs)
     /// and sets the VC tables for `routing`'s classes (done once at build).
     pub fn set_message_classes(&mut self, k: usize, routing: &Routing) {
+        // (VCs split into equal shares, one per message class: requests,
+        // responses, ...; a packet never leaves its class's share, and within
+        // a share the routing's VC classes apply)
         let share = self.vcs / k.max(1);
-        self.class_vcs = share;
         self.vc_class = (0..self.vcs)
             .map(|v| routing.class_of_vc((v % share) as u32, share as u32))
             .collect();
@@ -426,13 +423,10 @@ impl<P: PortSet> Router<P> {
             outbox,
         };
         if let Some((p, v)) = only {
-            if !self.is_ready(p, v, c, out.dirs, out.rp) {
-                return Ok(());
-            }
-            let VcState::Active { out: o, .. } = *at(&self.state, p * vcs + v) else {
-                unreachable!("a ready VC holds an output VC")
+            return match self.ready_output(p, v, c, out.dirs, out.rp) {
+                Some(o) => self.grant(o, p, v, &mut out),
+                None => Ok(()),
             };
-            return self.grant(o as usize, p, v, &mut out);
         }
         match self.allocator {
             Allocator::Islip => {
@@ -615,38 +609,38 @@ impl<P: PortSet> Router<P> {
         while held != 0 {
             let v = held.trailing_zeros() as usize;
             held &= held - 1;
-            ready |= u64::from(self.is_ready(p, v, c, dirs, rp)) << v;
+            ready |= u64::from(self.ready_output(p, v, c, dirs, rp).is_some()) << v;
         }
         ready
     }
 
-    /// Whether the head flit of input VC `(p, v)` could cross the switch
-    /// this cycle: it holds an output VC (past VC allocation's stage) with
-    /// a credit, on a link that takes it.
+    /// The output port the head flit of input VC `(p, v)` could cross the
+    /// switch to this cycle, if any: it holds an output VC (past VC
+    /// allocation's stage) with a credit, on a link that takes it.
     #[inline]
-    fn is_ready(
+    fn ready_output(
         &self,
         p: usize,
         v: usize,
         c: Cycle,
         dirs: &IdVec<LinkDirId, LinkDir>,
         rp: &RouterPorts,
-    ) -> bool {
+    ) -> Option<usize> {
         let VcState::Active {
             out,
             out_vc,
             at: from,
         } = *at(&self.state, p * self.vcs + v)
         else {
-            return false;
+            return None;
         };
-        let Some(od) = *at(&self.outputs, out as usize) else {
-            return false;
-        };
+        let od = (*at(&self.outputs, out as usize))?;
+        let o = out as usize;
         // (`from > c`: the head is still in VC allocation's stage)
-        from <= c
-            && rp.credits(self.port_no(out as usize), out_vc as usize) > 0
-            && (self.plain_outputs.has(out as usize) || dirs[od].accepts_new(c))
+        let ready = from <= c
+            && rp.credits(self.port_no(o), out_vc as usize) > 0
+            && (self.plain_outputs.has(o) || dirs[od].accepts_new(c));
+        ready.then_some(o)
     }
 
     /// Separable input-first allocation: each held input port offers one
