@@ -323,13 +323,15 @@ impl<P: PortSet> Router<P> {
         self.out_range[v * self.classes + class as usize]
     }
 
-    /// Route computation, VC allocation and switch allocation for cycle `c`;
-    /// the winners' flits are taken from their input buffers (returning the
+    /// Route computation, VC allocation and switch allocation for cycle `c`
+    /// over the `held` ports (not none: see [`RouterPorts::held`]); the
+    /// winners' flits are taken from their input buffers (returning the
     /// credits) and handed to their output port's link.
     #[allow(clippy::too_many_arguments)]
     pub fn step(
         &mut self,
         c: Cycle,
+        held: u128,
         ctx: &RouterCtx<'_>,
         dirs: &mut IdVec<LinkDirId, LinkDir>,
         wake: &mut IdVec<LinkDirId, Cycle>,
@@ -340,10 +342,7 @@ impl<P: PortSet> Router<P> {
         choices: &mut IdVec<MsgId, u32>,
     ) -> Result<()> {
         let vcs = self.vcs;
-        let held_ports = P::from_u128(rp.held(self.id));
-        if held_ports.is_empty() {
-            return Ok(());
-        }
+        let held_ports = P::from_u128(held);
         let mut h = Heads {
             c,
             ctx,
