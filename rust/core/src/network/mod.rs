@@ -99,6 +99,11 @@ pub struct Network {
     pub params: LinkParams,
     /// Endpoint ports (network interfaces), endpoint by endpoint.
     pub endpoints: Vec<Endpoint>,
+    /// Per endpoint port: the first cycle it may have something to do (a
+    /// message to admit, a flit queued, a retry timer); the sweep skips a
+    /// port before it without reading it (its struct is a cache miss, and
+    /// most ports are idle in most cycles).
+    port_due: Vec<Cycle>,
     /// Which port of its endpoint each message leaves on.
     ports: EndpointPorts,
     /// Per link direction sent by an endpoint port: that port's index.
@@ -391,6 +396,7 @@ impl Network {
             }
         }
         let m = traffic.len();
+        let port_due = vec![0; endpoints.len()];
         let wake = IdVec::from_vec(dirs.iter().map(LinkDir::wakes_at).collect());
         let swept = swept(&dirs);
         let offer = traffic
@@ -401,6 +407,7 @@ impl Network {
         Ok(Self {
             params,
             endpoints,
+            port_due,
             ports,
             port_of_dir,
             dirs,
@@ -472,6 +479,7 @@ impl Network {
         self.msg_choice.push(router::NO_CHOICE);
         let port = pick_port(&mut self.ports, self.routed.as_ref(), src, dst);
         self.endpoints[port as usize].tx.offer(at, id, bytes, vc);
+        self.port_due[port as usize] = self.port_due[port as usize].min(at);
         id
     }
 
@@ -610,6 +618,7 @@ impl Model for Network {
         let Network {
             params,
             endpoints,
+            port_due,
             dirs,
             wake,
             swept,
@@ -670,20 +679,30 @@ impl Model for Network {
                 }
             }
         }
-        for e in endpoints.iter_mut() {
+        for (e, due) in endpoints.iter_mut().zip(port_due.iter_mut()) {
+            if *due > c {
+                continue;
+            }
             *admitted += e.tx.admit(c);
             let queued = e.tx.has_queued();
-            if !queued && !e.retry {
-                continue; // (what `output_idle` would say, without its cache miss)
-            }
-            let d = &mut dirs[e.out];
-            if !d.output_idle(c, queued) {
-                d.output(c, params, Source::Port(&mut e.tx), tally, &mut act);
-                if !e.retry {
-                    // (with retry it stays 0)
-                    wake[e.out] = wake[e.out].min(c + d.wire_delay());
+            if queued || e.retry {
+                // (else what `output_idle` would say, without its cache miss)
+                let d = &mut dirs[e.out];
+                if !d.output_idle(c, queued) {
+                    d.output(c, params, Source::Port(&mut e.tx), tally, &mut act);
+                    if !e.retry {
+                        // (with retry it stays 0)
+                        wake[e.out] = wake[e.out].min(c + d.wire_delay());
+                    }
                 }
             }
+            // Queued flits and retry timers need every cycle; an idle port
+            // only its next admission (or an `inject`).
+            *due = if e.tx.has_queued() || e.retry {
+                c + 1
+            } else {
+                e.tx.next_injection().unwrap_or(Cycle::MAX)
+            };
         }
         Ok(act)
     }
