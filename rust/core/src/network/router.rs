@@ -25,9 +25,6 @@ use crate::spec::{Allocator, LinkParams, Packing, RouterSpec, RouterTiming, Swit
 use crate::time::Cycle;
 use crate::topology::{Graph, RouterId};
 
-/// An output VC no worm holds.
-const FREE: u32 = u32::MAX;
-
 /// What a blocked input VC waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wait {
@@ -103,11 +100,8 @@ pub struct Router<P: PortSet> {
     cut_through: bool,
     /// Per input (port, VC).
     state: Vec<VcState>,
-    /// Per output (port, VC): the input (port * vcs + VC) whose worm holds
-    /// it, or `FREE`.
-    owner: Vec<u32>,
     /// Per output port: its VCs no worm holds, as a mask (what VC
-    /// allocation searches; `owner` says whose the others are).
+    /// allocation searches; an input VC's `Active` state says which it holds).
     free_vcs: Vec<u64>,
     /// Round-robin pointers: per input port over its VCs, per output port
     /// over input ports, and one over input VCs for VC allocation (as its
@@ -190,7 +184,6 @@ impl<P: PortSet> Router<P> {
             timing: spec.timing(),
             cut_through: spec.switching == Switching::VirtualCutThrough,
             state: vec![VcState::Idle; ports * vcs],
-            owner: vec![FREE; ports * vcs],
             free_vcs: vec![low_bits(vcs as u32); ports],
             in_rr: vec![0; ports],
             out_rr: vec![0; ports],
@@ -587,7 +580,6 @@ impl<P: PortSet> Router<P> {
             Packing::Packed => flit.is(Flit::MSG_TAIL),
         };
         if worm_ends {
-            *at_mut(&mut self.owner, o * vcs + out_vc as usize) = FREE;
             *at_mut(&mut self.free_vcs, o) |= 1 << out_vc;
             *at_mut(&mut self.state, p * vcs + v) = VcState::Idle;
         }
@@ -795,7 +787,6 @@ impl<P: PortSet> Router<P> {
             let out_vc = pick_round_robin(free, first) as u32;
             *at_mut(&mut self.vc_rr, o) = out_vc + 1;
             *at_mut(&mut self.free_vcs, o) &= !(1 << out_vc);
-            *at_mut(&mut self.owner, o * vcs + out_vc as usize) = i as u32;
             *at_mut(&mut self.state, i) = VcState::Active {
                 out,
                 out_vc,
@@ -819,18 +810,21 @@ impl<P: PortSet> Router<P> {
             }
             VcState::Routed { out, class, .. } => {
                 let OutVcs { lo, hi, .. } = self.out_vcs(vc as usize, class);
-                let held = (lo..hi)
-                    .map(|w| self.owner[out as usize * vcs + w as usize])
-                    .find(|&o| o != FREE);
-                // A free VC short of credits for the whole packet (cut-through).
-                let short = || self.outputs[out as usize].map(|dir| Wait::Credit { dir, vc: lo });
-                if held.is_none() {
-                    return short();
+                // The input VC whose worm holds output VC `w` (kept in no
+                // table: this runs only for a deadlock's report).
+                let holder = |w: u32| {
+                    self.state.iter().position(|s| {
+                        matches!(*s, VcState::Active { out: o, out_vc, .. } if o == out && out_vc == w)
+                    })
+                };
+                match (lo..hi).find_map(holder) {
+                    Some(i) => Some(Wait::Vc {
+                        port: (i / vcs) as u32,
+                        vc: (i % vcs) as u32,
+                    }),
+                    // A free VC short of credits for the whole packet (cut-through).
+                    None => self.outputs[out as usize].map(|dir| Wait::Credit { dir, vc: lo }),
                 }
-                held.map(|o| Wait::Vc {
-                    port: o / vcs as u32,
-                    vc: o % vcs as u32,
-                })
             }
             VcState::Idle => None,
         }
