@@ -642,11 +642,13 @@ impl Model for Network {
         // Directions where nothing can happen this cycle are skipped (cheap
         // exact checks; see `wakes_at`, `inputs_idle`, `output_idle`).
         for &i in swept.iter() {
-            if wake[i] > c {
+            let w = wake[i];
+            if w > c {
                 continue; // (an idle direction is not even read)
             }
             let d = &mut dirs[i];
-            if !d.inputs_idle(c) {
+            // (a wake other than 0 is an arrival due now: nothing to ask)
+            if w != 0 || !d.inputs_idle(c) {
                 d.inputs(c, tally, &mut act, rp)?;
                 wake[i] = d.wakes_at();
             }
