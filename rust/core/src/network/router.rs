@@ -317,9 +317,10 @@ impl<P: PortSet> Router<P> {
     }
 
     /// Route computation, VC allocation and switch allocation for cycle `c`
-    /// over the `held` ports (not none: see [`RouterPorts::held`]); the
-    /// winners' flits are taken from their input buffers (returning the
-    /// credits) and handed to their output port's link.
+    /// over the ports holding flits, `held` (never empty: the cycle loop
+    /// skips an idle router; see [`RouterPorts::held`]); the winners' flits
+    /// are taken from their input buffers (returning the credits) and
+    /// handed to their output port's link.
     #[allow(clippy::too_many_arguments)]
     pub fn step(
         &mut self,
@@ -994,5 +995,67 @@ impl Routers {
             .iter()
             .flat_map(|r| r.blocked(rp).into_iter().map(|(p, v, why)| (r.id, p, v, why)))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 3-port router with 2 VCs and one routing class (VCs 0..2), its
+    /// output 2 wired to link direction 7.
+    fn router() -> Router<u64> {
+        let mut r = Router::new(0, 3, 2, &RouterSpec::default());
+        r.set_message_classes(1, &Routing::Direct);
+        r.outputs[2] = Some(LinkDirId(7));
+        r
+    }
+
+    #[test]
+    fn a_head_waits_for_the_worm_holding_its_output_vc_or_for_a_credit() {
+        let mut r = router();
+        // the head at input (1, VC 0) asks for a VC of output 2
+        r.state[2] = VcState::Routed {
+            out: 2,
+            class: 0,
+            at: 0,
+        };
+        // no worm holds one: it waits for credits (cut-through) on the output's link
+        assert_eq!(
+            r.waits_for(1, 0),
+            Some(Wait::Credit {
+                dir: LinkDirId(7),
+                vc: 0
+            })
+        );
+        // the worm at input (0, VC 1) holds output 2's VC 1 (and one at input
+        // (2, VC 0) holds output 1's VC 0, which does not count)
+        r.state[1] = VcState::Active {
+            out: 2,
+            out_vc: 1,
+            at: 0,
+        };
+        r.state[4] = VcState::Active {
+            out: 1,
+            out_vc: 0,
+            at: 0,
+        };
+        assert_eq!(r.waits_for(1, 0), Some(Wait::Vc { port: 0, vc: 1 }));
+        // a worm on VC 0 of the same output comes first in the class's range
+        r.state[5] = VcState::Active {
+            out: 2,
+            out_vc: 0,
+            at: 0,
+        };
+        assert_eq!(r.waits_for(1, 0), Some(Wait::Vc { port: 2, vc: 1 }));
+        // an idle VC waits for nothing; a worm waits for its output VC's credit
+        assert_eq!(r.waits_for(0, 0), None);
+        assert_eq!(
+            r.waits_for(0, 1),
+            Some(Wait::Credit {
+                dir: LinkDirId(7),
+                vc: 1
+            })
+        );
     }
 }
