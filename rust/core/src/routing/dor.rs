@@ -104,8 +104,8 @@ impl DimensionOrder {
     }
 
     /// The hop toward endpoint `dst` from router `r` (entered on `in_port`
-    /// in VC class `class`); `g` is the grid this was built on.
-    pub fn route(&self, _g: &Graph, r: RouterId, in_port: u32, class: u8, dst: EndpointId) -> Hop {
+    /// in VC class `class`), on the grid this was built on.
+    pub fn route(&self, r: RouterId, in_port: u32, class: u8, dst: EndpointId) -> Hop {
         let to = self.dest[dst.index()];
         if to.router == r {
             return Hop {
@@ -159,7 +159,7 @@ mod tests {
         let dor = DimensionOrder::new(&g, &dims, true, true);
         // (0,0) -> (1,2): +x first
         assert_eq!(
-            dor.route(&g, 0, 0, 0, EndpointId(9)),
+            dor.route(0, 0, 0, EndpointId(9)),
             Hop {
                 port: port(0, true),
                 class: 0
@@ -167,7 +167,7 @@ mod tests {
         );
         // (0,0) -> (3,0): -x is one hop over the wrap link: class 1
         assert_eq!(
-            dor.route(&g, 0, 0, 0, EndpointId(3)),
+            dor.route(0, 0, 0, EndpointId(3)),
             Hop {
                 port: port(0, false),
                 class: 1
@@ -175,7 +175,7 @@ mod tests {
         );
         // arrived at (3,0) along x in class 1, now y towards (3,1): new dimension, class 0
         assert_eq!(
-            dor.route(&g, 3, port(0, true), 1, EndpointId(7)),
+            dor.route(3, port(0, true), 1, EndpointId(7)),
             Hop {
                 port: port(1, true),
                 class: 0
@@ -183,7 +183,7 @@ mod tests {
         );
         // at the destination: eject on port 0
         assert_eq!(
-            dor.route(&g, 5, port(1, false), 1, EndpointId(5)),
+            dor.route(5, port(1, false), 1, EndpointId(5)),
             Hop { port: 0, class: 1 }
         );
     }
@@ -227,7 +227,7 @@ mod tests {
                 for r in 0..n {
                     for dst in (0..n).filter(|&d| d != r) {
                         let (want, wraps) = by_definition(&dor, r, dst);
-                        let hop = dor.route(&g, r, 0, 0, EndpointId(dst));
+                        let hop = dor.route(r, 0, 0, EndpointId(dst));
                         assert_eq!(hop.port, want, "{dims:?} wrap {wrap}: {r} -> {dst}");
                         assert_eq!(hop.class, u8::from(wrap && wraps), "{dims:?}: {r} -> {dst}");
                     }

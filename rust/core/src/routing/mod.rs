@@ -49,7 +49,7 @@ impl Routing {
         choice: u32,
     ) -> Hop {
         match self {
-            Routing::DimensionOrder(d) => d.route(g, r, in_port, class, dst),
+            Routing::DimensionOrder(d) => d.route(r, in_port, class, dst),
             Routing::Direct => direct::route(g, r, dst),
             Routing::ShortestPath(t) => t.route(g, r, dst),
             Routing::UpDown(u) => u.route(r, in_port, dst),
