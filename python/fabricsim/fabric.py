@@ -359,16 +359,13 @@ class Fabric:
         if classes == 1:
             return self.check_deadlock_freedom()
         if self._class_report is None:
+            vcs = max(1, (self.router.vcs or self.link.vcs) // classes)
             share = Fabric(
                 topology=self.topology,
-                link=self.link.replace(vcs=max(1, self.link.vcs // classes)),
+                link=self.link.replace(vcs=vcs),
                 endpoint=self.endpoint,
-                router=self.router,
-                network_link=(
-                    self.network_link.replace(vcs=max(1, self.network_link.vcs // classes))
-                    if self.network_link is not None
-                    else None
-                ),
+                router=self.router.replace(vcs=None if self.router.vcs is None else vcs),
+                network_link=self.network_link.replace(vcs=vcs) if self.network_link is not None else None,
             )
             self._class_report = share.check_deadlock_freedom()
         return self._class_report

@@ -211,8 +211,14 @@ class EndpointSpec(Spec):
 
 
 class RouterSpec(Spec):
-    """The routers of a routed topology. Buffers and VCs are the link's (``credits_per_vc``,
-    ``vcs``).
+    """The routers of a routed topology.
+
+    - ``vcs``: VCs per port. When given, every link of the fabric carries this many in place
+      of the link's ``vcs`` (a packet keeps its VC class end to end, so all links have the
+      same VCs). Default: the link's.
+    - ``buffer_flits``: flits of buffer per VC at each router input, i.e. the credits of
+      every link into a router. Default: the link's ``credits_per_vc``, which endpoints'
+      receive buffers keep either way.
 
     - Pipeline, lumped: ``pipeline_cycles``, the cycles a forwarded flit spends in the
       pipeline beyond the one in which it is routed, allocated and switched (3 gives
@@ -257,6 +263,8 @@ class RouterSpec(Spec):
     lookahead_routing: bool
     allocator: str
     switching: Literal["wormhole", "virtual_cut_through"]
+    vcs: int | None
+    buffer_flits: int | None
 
 
 class HbmSpec(Spec):

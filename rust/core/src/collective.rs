@@ -516,7 +516,7 @@ pub fn run_collective(
 ) -> Result<CollectiveResult> {
     spec.validate()?;
     opts.validate().map_err(|e| e.within("options"))?;
-    let params = spec.link.resolve().map_err(|e| e.within("link"))?;
+    let params = spec.link_params()?;
     let ranks = spec.topology.num_endpoints();
     s.validate(ranks)?;
     for i in 0..s.op.len() {

@@ -33,7 +33,7 @@ impl Simulation {
     pub fn new(spec: &FabricSpec, traffic: &MessageTraffic, opts: &RunOptions) -> Result<Self> {
         spec.validate()?;
         opts.validate().map_err(|e| e.within("options"))?;
-        let params = spec.link.resolve().map_err(|e| e.within("link"))?;
+        let params = spec.link_params()?;
         let endpoints = spec.topology.num_endpoints();
         traffic.validate(endpoints, params.vcs)?;
         traffic.validate_routes(&spec.topology)?;

@@ -62,7 +62,7 @@ pub fn run_memory_fabric(
 ) -> Result<MemoryFabricResult> {
     spec.validate()?;
     opts.validate().map_err(|e| e.within("options"))?;
-    let params = spec.fabric.link.resolve().map_err(|e| e.within("link"))?;
+    let params = spec.fabric.link_params()?;
     let clock = params.clock;
     let n = spec.fabric.topology.num_endpoints();
     let net = Network::new(

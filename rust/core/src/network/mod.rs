@@ -238,6 +238,18 @@ impl Network {
             } else {
                 (&params, Pace::new(1, 1))
             };
+            // A router input's buffers: `router.buffer_flits` when given.
+            let into_router;
+            let p = match (ends.1, spec.router.buffer_flits) {
+                (Node::Router(..), Some(flits)) => {
+                    into_router = LinkParams {
+                        credits_per_vc: flits,
+                        ..p.clone()
+                    };
+                    &into_router
+                }
+                _ => p,
+            };
             dirs.push(LinkDir::new(
                 index, ends, p, drain, seed, faults, delay, pace,
             ))

@@ -33,7 +33,7 @@ impl CaseSpec {
     pub fn validate(&self) -> Result<()> {
         let fabric = self.fabric();
         fabric.validate()?;
-        let vcs = self.link.vcs;
+        let vcs = fabric.vcs();
         self.traffic
             .validate(fabric.topology.num_endpoints(), vcs)?;
         let links = 2 * fabric.topology.links().len();

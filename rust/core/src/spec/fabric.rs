@@ -501,6 +501,16 @@ pub struct RouterSpec {
     /// when the buffer behind it has room for its whole packet.
     #[serde(default)]
     pub switching: Switching,
+    /// VCs per port. When given, every link of the fabric carries this many
+    /// in place of `link.vcs` (a packet keeps its VC class end to end, so
+    /// all links have the same VCs).
+    #[serde(default)]
+    pub vcs: Option<u32>,
+    /// Flits of buffer per VC at each router input: the credits of every
+    /// link into a router. Default: the link's `credits_per_vc`, which
+    /// endpoints' receive buffers keep either way.
+    #[serde(default)]
+    pub buffer_flits: Option<u32>,
 }
 
 fn one_plane() -> u32 {
@@ -580,6 +590,23 @@ pub enum Allocator {
 
 impl RouterSpec {
     pub fn validate(&self) -> Result<()> {
+        use crate::spec::link::{MAX_CREDITS_PER_VC, MAX_VCS};
+        if let Some(v) = self.vcs {
+            ensure(
+                (1..=MAX_VCS).contains(&v),
+                "vcs",
+                &format!("1..={MAX_VCS} (or left out: the link's vcs)"),
+                v,
+            )?;
+        }
+        if let Some(b) = self.buffer_flits {
+            ensure(
+                (1..=MAX_CREDITS_PER_VC).contains(&b),
+                "buffer_flits",
+                &format!("1..={MAX_CREDITS_PER_VC} (or left out: the link's credits_per_vc)"),
+                b,
+            )?;
+        }
         ensure(
             self.pipeline_cycles <= 1000,
             "pipeline_cycles",
@@ -695,18 +722,47 @@ impl FabricSpec {
             .topology
             .routing(&g)
             .expect("a topology with routers has a routing function");
-        Ok(Some(deadlock::check(&g, &routing, self.link.vcs)))
+        Ok(Some(deadlock::check(&g, &routing, self.vcs())))
+    }
+
+    /// The VCs every link of the fabric carries: `router.vcs` if given,
+    /// else `link.vcs`.
+    pub fn vcs(&self) -> u32 {
+        self.router.vcs.unwrap_or(self.link.vcs)
+    }
+
+    /// The field that sets [`FabricSpec::vcs`], for error messages.
+    pub fn vcs_field(&self) -> &'static str {
+        if self.router.vcs.is_some() {
+            "router.vcs"
+        } else {
+            "link.vcs"
+        }
+    }
+
+    /// `link` as the fabric runs it: with `router.vcs` when given.
+    pub fn effective(&self, link: &LinkSpec) -> LinkSpec {
+        let mut link = link.clone();
+        link.vcs = self.vcs();
+        link
+    }
+
+    /// The main link's parameters as the fabric runs them (see `effective`).
+    pub fn link_params(&self) -> Result<LinkParams> {
+        self.effective(&self.link)
+            .resolve()
+            .map_err(|e| e.within("link"))
     }
 
     /// The link parameters of the fabric's link kinds, times in cycles of
     /// `link`'s clock: `link`'s, then the scale-out network's with its pace
     /// (flits per cycle as `num / den`). Validated spec.
     pub fn link_kinds(&self) -> Result<(LinkParams, LinkParams, Pace)> {
-        let base = self.link.resolve().map_err(|e| e.within("link"))?;
+        let base = self.link_params()?;
         let Some(net) = &self.network_link else {
             return Ok((base.clone(), base, Pace::new(1, 1)));
         };
-        let p = net.resolve_on(base.clock);
+        let p = self.effective(net).resolve_on(base.clock);
         let (num, den) = (net.rate_kbps(), self.link.rate_kbps());
         let g = gcd(num, den);
         Ok((base, p, Pace::new(num / g, den / g)))
@@ -728,7 +784,7 @@ impl FabricSpec {
                 a.packet_overhead_bytes,
             ),
             ("mtu_bytes", b.mtu_bytes, a.mtu_bytes),
-            ("vcs", b.vcs, a.vcs),
+            ("vcs", self.effective(b).vcs, self.effective(a).vcs),
         ] {
             ensure(
                 mine == theirs,
@@ -772,6 +828,15 @@ impl FabricSpec {
             self.validate_network_link(net)
                 .map_err(|e| e.within("network_link"))?;
         }
+        if let Some(flits) = self.router.buffer_flits {
+            let k = self.link.credit_coalesce_flits;
+            ensure(
+                flits >= k,
+                "router.buffer_flits",
+                &format!(">= link.credit_coalesce_flits ({k}): a router input returns credits {k} at a time, so a smaller buffer never frees enough of them and the link stalls for good"),
+                flits,
+            )?;
+        }
         if self.router.switching == Switching::VirtualCutThrough {
             if self.link.packing == crate::spec::Packing::Packed {
                 return Err(Error::spec(
@@ -779,14 +844,21 @@ impl FabricSpec {
                     "virtual_cut_through needs link.packing = \"padded\": a packed flit can carry the end of one packet and the start of the next, so packets have no flit boundary to cut through at",
                 ));
             }
-            let p = self.link.resolve()?;
+            let p = self.link_params()?;
             let need = p.packet_flits(p.mtu_bytes as u64);
-            ensure(
-                p.credits_per_vc as u64 >= need,
-                "link.credits_per_vc",
-                &format!(">= {need} with virtual_cut_through (a whole MTU packet must fit a VC's buffer)"),
-                p.credits_per_vc,
-            )?;
+            // (the next buffer may be a router's input or an endpoint's)
+            let mut buffers = vec![("link.credits_per_vc", p.credits_per_vc)];
+            if let Some(b) = self.router.buffer_flits {
+                buffers.push(("router.buffer_flits", b));
+            }
+            for (field, flits) in buffers {
+                ensure(
+                    flits as u64 >= need,
+                    field,
+                    &format!(">= {need} with virtual_cut_through (a whole MTU packet must fit a VC's buffer)"),
+                    flits,
+                )?;
+            }
         }
         Ok(())
     }

@@ -164,11 +164,11 @@ impl MemoryFabricSpec {
                 e,
             )?;
         }
-        let vcs = self.fabric.link.vcs;
+        let vcs = self.fabric.vcs();
         let k = self.protocol.classes();
         if vcs % k != 0 {
             return Err(Error::spec(
-                "link.vcs",
+                self.fabric.vcs_field(),
                 format!(
                     "separate request and response classes need an even number of VCs (one half each), got {vcs}; use more VCs or protocol.message_classes = \"shared\""
                 ),
