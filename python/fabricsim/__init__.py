@@ -21,7 +21,7 @@ from fabricsim.errors import (
 from fabricsim.fabric import Fabric
 from fabricsim.memory import MemoryResult, run_memory
 from fabricsim.memory_fabric import MemoryFabricResult
-from fabricsim.result import Result
+from fabricsim.result import Result, Window
 from fabricsim.simulation import Simulation
 from fabricsim.specs import ControllerSpec, EndpointSpec, HbmSpec, LinkSpec, ProtocolSpec, RouterSpec
 from fabricsim.sweep import sizes
@@ -45,6 +45,7 @@ __all__ = [
     "SimulationLimitError",
     "SpecError",
     "UnsafeSpecWarning",
+    "Window",
     "__version__",
     "collectives",
     "faults",

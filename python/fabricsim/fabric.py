@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from fabricsim import _core
-from fabricsim.errors import DeadlockError, SpecError, UnsafeSpecWarning
+from fabricsim.errors import DeadlockError, SimulationLimitError, SpecError, UnsafeSpecWarning
 from fabricsim.faults import Fault
-from fabricsim.result import Result
+from fabricsim.result import Result, Window
 from fabricsim.simulation import Simulation
 from fabricsim.specs import (
     ControllerSpec,
@@ -24,7 +24,7 @@ from fabricsim.specs import (
     run_options_json,
 )
 from fabricsim.topology import Topology
-from fabricsim.traffic import MessageTraffic, messages
+from fabricsim.traffic import MessageTraffic, SyntheticLoad, messages
 
 if TYPE_CHECKING:
     from fabricsim.collectives import Collective, CollectiveResult, Schedule
@@ -219,6 +219,21 @@ class Fabric:
     @overload
     def run(
         self,
+        traffic: SyntheticLoad,
+        *,
+        seed: int = 0,
+        engine: EngineMode = "auto",
+        max_cycles: int | None = None,
+        max_time_ns: float | None = None,
+        watchdog_cycles: int = 1_000_000,
+        check_invariants: bool = False,
+        faults: Sequence[Fault] = (),
+        check_deadlock: bool = True,
+    ) -> Result: ...
+
+    @overload
+    def run(
+        self,
         traffic: Collective | Schedule,
         *,
         seed: int = 0,
@@ -253,7 +268,7 @@ class Fabric:
 
     def run(
         self,
-        traffic: MessageTraffic | Collective | Schedule | MemoryLoad,
+        traffic: MessageTraffic | SyntheticLoad | Collective | Schedule | MemoryLoad,
         *,
         seed: int = 0,
         engine: EngineMode = "auto",
@@ -265,7 +280,12 @@ class Fabric:
         check_deadlock: bool = True,
         **collective_options: Any,
     ) -> Result | CollectiveResult | MemoryFabricResult:
-        """Runs ``traffic`` to completion and returns the :class:`Result`; with a memory load
+        """Runs ``traffic`` to completion and returns the :class:`Result`; with a
+        :class:`~fabricsim.traffic.SyntheticLoad` (``fs.traffic.synthetic(pattern, rate=...,
+        warmup_cycles=..., measure_cycles=...)``), sized for this fabric and stopped at its
+        ``drain_factor`` times its injection time when it cannot drain, a result with
+        ``packet_latency_cycles``, ``offered_rate``, ``accepted_rate`` and ``saturated`` over
+        its measurement window; with a memory load
         (:func:`fabricsim.traffic.loads`), a :class:`~fabricsim.memory_fabric.MemoryFabricResult`
         (the routing is checked with each message class's share of the VCs); with a collective
         (``fs.collectives.all_reduce(...)``) or a schedule, runs it over the fabric and returns
@@ -323,6 +343,17 @@ class Fabric:
             )
         if collective_options:
             raise SpecError(f"run: unknown options {sorted(collective_options)} for message traffic")
+        if isinstance(traffic, SyntheticLoad):
+            return self._run_window(
+                traffic,
+                seed=seed,
+                engine=engine,
+                max_cycles=max_cycles,
+                max_time_ns=max_time_ns,
+                watchdog_cycles=watchdog_cycles,
+                check_invariants=check_invariants,
+                faults=faults,
+            )
         sim = self.simulation(
             traffic,
             seed=seed,
@@ -334,6 +365,43 @@ class Fabric:
             faults=faults,
         )
         return sim.finish()
+
+    def _run_window(
+        self,
+        load: SyntheticLoad,
+        *,
+        max_cycles: int | None,
+        **options: Any,
+    ) -> Result:
+        """Runs a synthetic load sized for this fabric; a run the drain limit stops (past
+        saturation) returns its partial result instead of raising (a user's own
+        ``max_cycles`` still raises)."""
+        r = self.link.resolved()
+        t = self.topology
+        grid = (
+            t.params.get("dims")
+            if t.type in ("mesh", "torus")
+            else [t.num_endpoints]
+            if t.type == "ring"
+            else None
+        )
+        traffic = load.traffic(
+            self.num_ranks,
+            float(r["cycle_ps"]),
+            int(r["flit_payload_bytes"]),
+            self.link.packet_overhead_bytes,
+            grid,
+        )
+        limit = max_cycles if max_cycles is not None else load.cycles * load.drain_factor
+        try:
+            res = self.simulation(traffic, max_cycles=limit, **options).finish()
+            stopped = False
+        except SimulationLimitError as e:
+            if max_cycles is not None or e.partial is None:
+                raise
+            res, stopped = e.partial, True
+        res.window = Window(load.warmup_cycles, load.cycles, load.packet_flits, self.num_ranks, stopped)
+        return res
 
     def check_deadlock_freedom(self) -> DeadlockFreedom:
         """Proves the topology's routing deadlock-free with the link's VCs (the channel

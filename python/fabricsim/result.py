@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,20 @@ def _times(raw: bytes) -> npt.NDArray[np.int64]:
     return out
 
 
+@dataclass(frozen=True)
+class Window:
+    """The measurement window of a run of a :class:`~fabricsim.traffic.SyntheticLoad`: packets
+    created in cycles ``start_cycle..end_cycle`` count."""
+
+    start_cycle: int
+    end_cycle: int
+    packet_flits: int
+    endpoints: int
+    """The endpoints that offered load."""
+    limit_reached: bool
+    """The run was stopped at ``drain_factor`` times its injection time, not drained."""
+
+
 class Result:
     """The outcome of ``Fabric.run``.
 
@@ -126,6 +141,8 @@ class Result:
         """Wall time of the cycle loop (not part of the deterministic result)."""
         self._messages: npt.NDArray[Any] | None = None
         self._links: npt.NDArray[Any] | None = None
+        self.window: Window | None = None
+        """The measurement window, for a run of a :class:`~fabricsim.traffic.SyntheticLoad`."""
 
     @property
     def messages(self) -> npt.NDArray[Any]:
@@ -185,6 +202,49 @@ class Result:
         """Latencies of the delivered messages, ns."""
         lat = self.messages["latency_ps"]
         return lat[lat >= 0].astype(np.float64) / 1000.0
+
+    def _window(self) -> tuple[Window, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """The window, and per message: created in it; delivered in it."""
+        w = self.window
+        if w is None:
+            raise ValueError(
+                "no measurement window: only a run of fs.traffic.synthetic(pattern, rate=..., "
+                "warmup_cycles=..., measure_cycles=...) has one (use latency_ns() otherwise)"
+            )
+        num, den = self.cycle_ps_ratio
+        start, end = w.start_cycle * num // den, w.end_cycle * num // den
+        m = self.messages
+        created = (m["inject_ps"] >= start) & (m["inject_ps"] < end)
+        arrived = (m["deliver_ps"] >= start) & (m["deliver_ps"] < end)
+        return w, created, arrived
+
+    @property
+    def packet_latency_cycles(self) -> npt.NDArray[np.float64]:
+        """Latencies, in cycles from creation to delivery (source queueing included), of the
+        packets created in the measurement window and delivered."""
+        _, created, _ = self._window()
+        m = self.messages
+        done = created & (m["deliver_ps"] >= 0)
+        return m["latency_ps"][done].astype(np.float64) / self.cycle_ps
+
+    @property
+    def offered_rate(self) -> float:
+        """Flits created in the measurement window, per endpoint per cycle."""
+        w, created, _ = self._window()
+        return float(created.sum()) * w.packet_flits / w.endpoints / (w.end_cycle - w.start_cycle)
+
+    @property
+    def accepted_rate(self) -> float:
+        """Flits delivered in the measurement window, per endpoint per cycle (throughput)."""
+        w, _, arrived = self._window()
+        return float(arrived.sum()) * w.packet_flits / w.endpoints / (w.end_cycle - w.start_cycle)
+
+    @property
+    def saturated(self) -> bool:
+        """Past saturation: a packet created in the window was not delivered within the drain
+        limit."""
+        w, created, _ = self._window()
+        return w.limit_reached or bool(np.any(self.messages["deliver_ps"][created] < 0))
 
     def stats(self) -> dict[str, float]:
         """Headline numbers as a flat dict (for sweeps and DataFrames)."""

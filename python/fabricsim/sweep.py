@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from fabricsim.errors import SimulationLimitError
 from fabricsim.fabric import Fabric
 from fabricsim.traffic import synthetic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class LoadPoint:
     saturated: bool
 
 
+@overload
 def _plot_lines(
     path: str | Path,
     lines: list[tuple[str | None, list[float], list[float]]],
@@ -33,11 +36,34 @@ def _plot_lines(
     ylabel: str,
     title: str,
     log2_x: bool = False,
-) -> Path:
-    """Writes a PNG with one marked line per ``(label, xs, ys)``; returns its path."""
+) -> Path: ...
+
+
+@overload
+def _plot_lines(
+    path: None,
+    lines: list[tuple[str | None, list[float], list[float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    log2_x: bool = False,
+) -> Figure: ...
+
+
+def _plot_lines(
+    path: str | Path | None,
+    lines: list[tuple[str | None, list[float], list[float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    log2_x: bool = False,
+) -> Path | Figure:
+    """A PNG at ``path`` with one marked line per ``(label, xs, ys)``, returning its path; or,
+    without a path, the matplotlib figure (for a notebook)."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    if path is not None:
+        matplotlib.use("Agg")  # (a file needs no display)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
@@ -52,6 +78,8 @@ def _plot_lines(
     if any(label is not None for label, _, _ in lines):
         ax.legend()
     fig.tight_layout()
+    if path is None:
+        return fig
     out = Path(path)
     fig.savefig(out)
     plt.close(fig)
@@ -73,12 +101,21 @@ class Curve:
         names = ("offered", "accepted", "latency_mean", "latency_p99", "saturated")
         return {n: [getattr(p, n) for p in self.points] for n in names}
 
-    def plot(self, path: str | Path) -> Path:
-        """Latency against offered load, as a PNG."""
+    @overload
+    def plot(self, path: str | Path) -> Path: ...
+
+    @overload
+    def plot(self, path: None = None) -> Figure: ...
+
+    def plot(self, path: str | Path | None = None) -> Path | Figure:
+        """Latency against offered load: a PNG at ``path``, or without one the matplotlib figure."""
         ok = [p for p in self.points if not p.saturated]
+        lines: list[tuple[str | None, list[float], list[float]]] = [
+            (None, [p.offered for p in ok], [p.latency_mean for p in ok])
+        ]
         return _plot_lines(
             path,
-            [(None, [p.offered for p in ok], [p.latency_mean for p in ok])],
+            lines,
             "offered load (flits/endpoint/cycle)",
             "mean packet latency (cycles)",
             f"{self.pattern} traffic; saturation at about {self.saturation:.3f}",
@@ -102,45 +139,27 @@ def latency_throughput(
     window, then drain. A point is saturated when those packets are not all delivered within
     ``drain_factor`` times the injection time, or their mean latency exceeds ten times the
     lowest-load mean; the sweep stops after the first saturated point unless told not to."""
-    r = fab.link.resolved()
-    cycle_ps = float(r["cycle_ps"])
-    packet_bytes = packet_flits * int(r["flit_payload_bytes"]) - fab.link.packet_overhead_bytes
-    if packet_bytes < 1:
-        raise ValueError(f"packet_flits={packet_flits} leaves no payload after the packet overhead")
-    total = warmup_cycles + measure_cycles
     curve = Curve(pattern)
     base: float | None = None
     for rate in np.asarray(rates, dtype=float):
-        traffic = synthetic(
+        load = synthetic(
             pattern,
-            fab.num_ranks,
-            float(rate),
-            total,
-            cycle_ps,
-            packet_bytes,
-            packet_flits,
-            seed,
+            rate=float(rate),
+            warmup_cycles=warmup_cycles,
+            measure_cycles=measure_cycles,
+            packet_flits=packet_flits,
+            seed=seed,
+            drain_factor=drain_factor,
             **pattern_options,
         )
-        try:
-            res = fab.run(traffic, seed=seed, max_cycles=total * drain_factor)
-            m = res.messages
-            saturated = False
-        except SimulationLimitError as e:
-            assert e.partial is not None
-            m = e.partial.messages
-            saturated = True
-        start, end = warmup_cycles * cycle_ps, total * cycle_ps
-        window = (m["inject_ps"] >= start) & (m["inject_ps"] < end)
-        done = window & (m["deliver_ps"] >= 0)
-        lat = m["latency_ps"][done] / cycle_ps
-        arrived = (m["deliver_ps"] >= start) & (m["deliver_ps"] < end)
-        accepted = arrived.sum() * packet_flits / fab.num_ranks / measure_cycles
+        res = fab.run(load, seed=seed)
+        lat = res.packet_latency_cycles
         mean = float(lat.mean()) if lat.size else float("inf")
         if base is None and lat.size:
             base = mean
-        saturated = saturated or (base is not None and mean > 10 * base) or done.sum() < window.sum()
+        saturated = res.saturated or (base is not None and mean > 10 * base)
         p99 = float(np.percentile(lat, 99)) if lat.size else float("inf")
+        accepted = res.accepted_rate
         curve.points.append(LoadPoint(float(rate), float(accepted), mean, p99, bool(saturated)))
         if saturated and stop_after_saturation:
             break
@@ -185,8 +204,15 @@ class CollectiveTable:
             )
         return "\n".join(lines)
 
-    def plot(self, path: str | Path) -> Path:
-        """Bus bandwidth against size, one line per algorithm, as a PNG."""
+    @overload
+    def plot(self, path: str | Path) -> Path: ...
+
+    @overload
+    def plot(self, path: None = None) -> Figure: ...
+
+    def plot(self, path: str | Path | None = None) -> Path | Figure:
+        """Bus bandwidth against size, one line per algorithm: a PNG at ``path``, or without
+        one the matplotlib figure."""
         lines: list[tuple[str | None, list[float], list[float]]] = []
         for alg in dict.fromkeys(p.algorithm for p in self.points):
             pts = [p for p in self.points if p.algorithm == alg]
@@ -327,8 +353,15 @@ class LoadedLatencyTable(dict[str, LoadedLatency]):
     def __str__(self) -> str:
         return "\n".join(str(c) for c in self.values())
 
-    def plot(self, path: str | Path) -> Path:
-        """Latency against achieved bandwidth, one line per target, as a PNG."""
+    @overload
+    def plot(self, path: str | Path) -> Path: ...
+
+    @overload
+    def plot(self, path: None = None) -> Figure: ...
+
+    def plot(self, path: str | Path | None = None) -> Path | Figure:
+        """Latency against achieved bandwidth, one line per target: a PNG at ``path``, or
+        without one the matplotlib figure."""
         lines: list[tuple[str | None, list[float], list[float]]] = [
             (target, [p.bandwidth_gbps for p in c.points], [p.latency_mean_ns for p in c.points])
             for target, c in self.items()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -232,6 +232,63 @@ def _from_matrix(
     return np.where(totals[src] > 0, dst, -1).astype(np.int64)  # silent sources send nothing
 
 
+@dataclass(frozen=True)
+class SyntheticLoad:
+    """Synthetic traffic sized by the fabric it runs on, with a measurement window (the
+    standard NoC methodology): Bernoulli injection for ``warmup_cycles + measure_cycles``,
+    statistics over the packets created in the last ``measure_cycles``, then drain. Made by
+    :func:`synthetic` without ``num_endpoints``; ``Fabric.run`` builds its messages
+    (:meth:`traffic`) and returns a result with ``packet_latency_cycles``, ``offered_rate``,
+    ``accepted_rate`` and ``saturated``."""
+
+    pattern: str
+    rate: float
+    measure_cycles: int
+    warmup_cycles: int = 0
+    packet_flits: int = 1
+    seed: int = 0
+    dims: tuple[int, ...] | None = None
+    drain_factor: int = 4
+    """The run stops (``saturated``) after ``drain_factor`` times the injection time."""
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def cycles(self) -> int:
+        """Cycles of injection: warm-up and measurement."""
+        return self.warmup_cycles + self.measure_cycles
+
+    def traffic(
+        self,
+        num_endpoints: int,
+        cycle_ps: float,
+        flit_payload_bytes: int,
+        packet_overhead_bytes: int,
+        grid: Sequence[int] | None = None,
+    ) -> MessageTraffic:
+        """The messages on a fabric of ``num_endpoints`` whose link has this cycle and flit
+        payload: packets of ``packet_flits`` whole flits; grid patterns use ``dims``, else the
+        fabric's ``grid`` (a mesh's, torus's or ring's)."""
+        packet_bytes = self.packet_flits * flit_payload_bytes - packet_overhead_bytes
+        if packet_bytes < 1:
+            raise SpecError(
+                f"traffic.packet_flits: {self.packet_flits} flits of {flit_payload_bytes} B leave no payload "
+                f"after the link's {packet_overhead_bytes} B of packet overhead; use more flits"
+            )
+        return synthetic(
+            self.pattern,
+            num_endpoints,
+            self.rate,
+            self.cycles,
+            cycle_ps,
+            packet_bytes,
+            self.packet_flits,
+            self.seed,
+            self.dims if self.dims is not None else grid,
+            **dict(self.options),
+        )
+
+
+@overload
 def synthetic(
     pattern: str,
     num_endpoints: int,
@@ -243,13 +300,90 @@ def synthetic(
     seed: int = 0,
     dims: Sequence[int] | None = None,
     **pattern_options: Any,
-) -> MessageTraffic:
+) -> MessageTraffic: ...
+
+
+@overload
+def synthetic(
+    pattern: str,
+    *,
+    rate: float,
+    measure_cycles: int,
+    warmup_cycles: int = 0,
+    packet_flits: int = 1,
+    seed: int = 0,
+    dims: Sequence[int] | None = None,
+    drain_factor: int = 4,
+    **pattern_options: Any,
+) -> SyntheticLoad: ...
+
+
+def synthetic(
+    pattern: str,
+    num_endpoints: int | None = None,
+    rate: float | None = None,
+    cycles: int | None = None,
+    cycle_ps: float | None = None,
+    packet_bytes: int | None = None,
+    packet_flits: int = 1,
+    seed: int = 0,
+    dims: Sequence[int] | None = None,
+    *,
+    measure_cycles: int | None = None,
+    warmup_cycles: int = 0,
+    drain_factor: int = 4,
+    **pattern_options: Any,
+) -> MessageTraffic | SyntheticLoad:
     """Synthetic traffic: each endpoint starts a packet of ``packet_bytes`` (``packet_flits``
     flits) each cycle with probability ``rate / packet_flits`` (Bernoulli injection, ``rate``
     in flits per endpoint per cycle), for ``cycles`` cycles of ``cycle_ps``, to the destination
-    ``pattern`` gives (see :func:`destinations`). Rows are in time order."""
+    ``pattern`` gives (see :func:`destinations`). Rows are in time order.
+
+    Without ``num_endpoints`` (``synthetic("uniform", rate=0.2, warmup_cycles=1000,
+    measure_cycles=4000)``): a :class:`SyntheticLoad` that the fabric sizes when it runs it
+    (its endpoints, its link's cycle, packets of ``packet_flits`` whole flits), measured over a
+    window after a warm-up."""
+    if rate is None:
+        raise SpecError("traffic.rate: missing; give the offered load in flits/endpoint/cycle, in (0, 1]")
     if not 0 < rate <= 1:
         raise SpecError(f"traffic.rate: must be in (0, 1] flits/endpoint/cycle, got {rate}")
+    if num_endpoints is None:
+        if cycle_ps is not None or packet_bytes is not None:
+            raise SpecError(
+                "traffic: cycle_ps and packet_bytes come from the fabric when num_endpoints is left out "
+                "(packets are packet_flits whole flits of its link); give all three or none"
+            )
+        measure = measure_cycles if measure_cycles is not None else cycles
+        if measure is None or measure < 1 or warmup_cycles < 0:
+            raise SpecError(
+                f"traffic.measure_cycles: need a window of at least 1 cycle (and warmup_cycles >= 0), got "
+                f"measure_cycles={measure}, warmup_cycles={warmup_cycles}"
+            )
+        if packet_flits < 1 or drain_factor < 1:
+            raise SpecError(
+                f"traffic: packet_flits and drain_factor must be >= 1, got {packet_flits} and {drain_factor}"
+            )
+        return SyntheticLoad(
+            pattern,
+            float(rate),
+            int(measure),
+            int(warmup_cycles),
+            int(packet_flits),
+            int(seed),
+            None if dims is None else tuple(int(d) for d in dims),
+            int(drain_factor),
+            tuple(sorted(pattern_options.items())),
+        )
+    if cycles is None or cycle_ps is None or packet_bytes is None:
+        raise SpecError(
+            "traffic: with num_endpoints, give cycles, cycle_ps and packet_bytes too (or leave all four out "
+            "for a load the fabric sizes, with measure_cycles)"
+        )
+    if measure_cycles is not None or warmup_cycles:
+        raise SpecError(
+            "traffic.measure_cycles: a measurement window needs the fabric to size the traffic; leave out "
+            "num_endpoints, cycles, cycle_ps and packet_bytes"
+        )
     rng = np.random.default_rng(seed)
     starts = rng.random((cycles, num_endpoints)) < rate / packet_flits
     cycle, src = np.nonzero(starts)
@@ -271,6 +405,7 @@ __all__ = [
     "MemoryLoad",
     "MemoryTraffic",
     "MessageTraffic",
+    "SyntheticLoad",
     "concat",
     "destinations",
     "dma",
