@@ -95,3 +95,53 @@ def test_windows_are_checked_and_only_windowed_runs_have_window_statistics():
     assert plain.window is None
     with pytest.raises(ValueError, match="no measurement window"):
         _ = plain.accepted_rate
+
+
+@pytest.mark.parametrize(("rate", "gaps"), [(0.25, {4}), (0.3, {3, 4})])
+def test_periodic_sources_start_a_packet_every_flits_over_rate_cycles(rate, gaps):
+    t = fs.traffic.synthetic("uniform", 16, rate, 2000, 1000.0, 16, injection="periodic", seed=5)
+    for e in range(16):
+        at = t.inject_ps[t.src == e] // 1000
+        assert set(np.diff(at)) <= gaps  # period 4, or 3.33 as 3s and 4s
+        assert abs(len(at) - 2000 * rate) <= 1
+    # sources keep their own phases: they do not all start in the same cycle
+    assert len({int(t.inject_ps[t.src == e][0]) for e in range(16)}) > 1
+
+
+def test_periodic_injection_queues_less_than_bernoulli_at_the_same_load():
+    fab = mesh4()
+    mean = {
+        inj: fab.run(
+            fs.traffic.synthetic("uniform", rate=0.5, measure_cycles=3000, warmup_cycles=300, injection=inj)
+        ).packet_latency_cycles.mean()
+        for inj in ("bernoulli", "periodic")
+    }
+    assert mean["periodic"] < mean["bernoulli"]
+
+
+def test_packet_sizes_can_follow_a_distribution():
+    # 1-flit and 4-flit packets, half each by count: 2.5 flits a packet on average
+    fab = fs.Fabric(
+        topology=fs.topology.mesh((4, 4)),
+        link=NOC.replace(mtu_bytes=64),
+        router=fs.RouterSpec(pipeline_cycles=3),
+    )
+    load = fs.traffic.synthetic(
+        "uniform", rate=0.2, packet_flits={1: 1, 4: 1}, warmup_cycles=200, measure_cycles=4000
+    )
+    res = fab.run(load, seed=1, check_invariants=True)
+    b = res.messages["bytes"]
+    assert set(b) == {16, 64}
+    assert abs(np.mean(b == 64) - 0.5) < 0.05
+    assert abs(res.offered_rate - 0.2) < 0.02  # in flits, whatever the sizes
+    assert not res.saturated
+    # the same 4-flit packets on the 16 B-MTU link would be four packets each: refused
+    with pytest.raises(fs.SpecError, match=r"traffic\.packet_flits.*mtu_bytes"):
+        mesh4().run(load)
+    for bad in (0, {}, {2: 0.0}, {0: 1.0}, {3: -1.0}):
+        with pytest.raises(fs.SpecError, match=r"traffic\.packet_flits"):
+            fs.traffic.synthetic("uniform", rate=0.1, measure_cycles=100, packet_flits=bad)
+    with pytest.raises(fs.SpecError, match=r"traffic\.packet_flits: a size distribution needs the fabric"):
+        fs.traffic.synthetic("uniform", 16, 0.1, 100, 1000.0, 16, packet_flits={1: 1, 2: 1})
+    with pytest.raises(fs.SpecError, match=r"traffic\.injection"):
+        fs.traffic.synthetic("uniform", rate=0.1, measure_cycles=100, injection="poisson")  # type: ignore[arg-type]

@@ -378,19 +378,14 @@ class Fabric:
         ``max_cycles`` still raises)."""
         r = self.link.resolved()
         t = self.topology
-        grid = (
-            t.params.get("dims")
-            if t.type in ("mesh", "torus")
-            else [t.num_endpoints]
-            if t.type == "ring"
-            else None
-        )
+        grid: list[int] | None = None  # (what grid patterns run on)
+        if t.type in ("mesh", "torus"):
+            grid = list(t.params["dims"])
+        elif t.type == "ring":
+            grid = [t.num_endpoints]
+        payload, overhead = int(r["flit_payload_bytes"]), self.link.packet_overhead_bytes
         traffic = load.traffic(
-            self.num_ranks,
-            float(r["cycle_ps"]),
-            int(r["flit_payload_bytes"]),
-            self.link.packet_overhead_bytes,
-            grid,
+            self.num_ranks, float(r["cycle_ps"]), payload, overhead, self.link.mtu_bytes, grid
         )
         limit = max_cycles if max_cycles is not None else load.cycles * load.drain_factor
         try:
@@ -400,7 +395,7 @@ class Fabric:
             if max_cycles is not None or e.partial is None:
                 raise
             res, stopped = e.partial, True
-        res.window = Window(load.warmup_cycles, load.cycles, load.packet_flits, self.num_ranks, stopped)
+        res.window = Window(load.warmup_cycles, load.cycles, payload, overhead, self.num_ranks, stopped)
         return res
 
     def check_deadlock_freedom(self) -> DeadlockFreedom:

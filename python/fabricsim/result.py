@@ -105,7 +105,9 @@ class Window:
 
     start_cycle: int
     end_cycle: int
-    packet_flits: int
+    flit_payload_bytes: int
+    packet_overhead_bytes: int
+    """(A message of the load is one packet: its flits follow from its bytes.)"""
     endpoints: int
     """The endpoints that offered load."""
     limit_reached: bool
@@ -227,17 +229,22 @@ class Result:
         done = created & (m["deliver_ps"] >= 0)
         return m["latency_ps"][done].astype(np.float64) / self.cycle_ps
 
+    def _flits_per_cycle(self, w: Window, which: npt.NDArray[np.bool_]) -> float:
+        """The flits of the ``which`` messages, per endpoint per cycle of the window."""
+        flits = (self.messages["bytes"][which] + w.packet_overhead_bytes) // w.flit_payload_bytes
+        return float(flits.sum()) / w.endpoints / (w.end_cycle - w.start_cycle)
+
     @property
     def offered_rate(self) -> float:
         """Flits created in the measurement window, per endpoint per cycle."""
         w, created, _ = self._window()
-        return float(created.sum()) * w.packet_flits / w.endpoints / (w.end_cycle - w.start_cycle)
+        return self._flits_per_cycle(w, created)
 
     @property
     def accepted_rate(self) -> float:
         """Flits delivered in the measurement window, per endpoint per cycle (throughput)."""
         w, _, arrived = self._window()
-        return float(arrived.sum()) * w.packet_flits / w.endpoints / (w.end_cycle - w.start_cycle)
+        return self._flits_per_cycle(w, arrived)
 
     @property
     def saturated(self) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -232,11 +232,80 @@ def _from_matrix(
     return np.where(totals[src] > 0, dst, -1).astype(np.int64)  # silent sources send nothing
 
 
+Injection = Literal["bernoulli", "periodic"]
+"""How a synthetic source spaces its packets: ``"bernoulli"`` (a packet starts in each cycle
+with probability ``rate / mean packet flits``) or ``"periodic"`` (one every ``mean flits /
+rate`` cycles exactly, each source at its own random phase)."""
+
+PacketFlits = int | Mapping[int, float]
+"""A packet size in flits, or a distribution: ``{flits: weight}`` (``{1: 0.8, 5: 0.2}``:
+one-flit packets four times as often as five-flit ones)."""
+
+
+def _sizes(packet_flits: PacketFlits) -> tuple[tuple[int, float], ...]:
+    """``packet_flits`` as ``((flits, probability), ...)``, checked."""
+    pairs = [(packet_flits, 1.0)] if isinstance(packet_flits, int) else list(packet_flits.items())
+    bad = [(k, w) for k, w in pairs if not (isinstance(k, (int, np.integer)) and k >= 1 and w >= 0)]
+    total = sum(w for _, w in pairs)
+    if not pairs or bad or not total > 0:
+        raise SpecError(
+            "traffic.packet_flits: a size in flits >= 1, or {flits: weight} with sizes >= 1, weights >= 0 "
+            f"and some weight > 0; got {packet_flits!r}"
+        )
+    return tuple((int(k), float(w) / total) for k, w in sorted(pairs))
+
+
+def _generate(
+    pattern: str,
+    num_endpoints: int,
+    rate: float,
+    cycles: int,
+    cycle_ps: float,
+    sizes: tuple[tuple[int, float], ...],
+    size_bytes: Sequence[int],
+    injection: str,
+    seed: int,
+    dims: Sequence[int] | None,
+    pattern_options: dict[str, Any],
+) -> MessageTraffic:
+    """Synthetic messages: packets of ``sizes`` flits (``size_bytes`` bytes each) at ``rate``
+    flits per endpoint per cycle, spaced by ``injection``, sent where ``pattern`` says."""
+    if not 0 < rate <= 1:
+        raise SpecError(f"traffic.rate: must be in (0, 1] flits/endpoint/cycle, got {rate}")
+    if injection not in ("bernoulli", "periodic"):
+        raise SpecError(f"traffic.injection: 'bernoulli' or 'periodic', got {injection!r}")
+    n = num_endpoints
+    rng = np.random.default_rng(seed)
+    mean_flits = sum(k * p for k, p in sizes)
+    if injection == "bernoulli":
+        starts = rng.random((cycles, n)) < rate / mean_flits
+        cycle, src = np.nonzero(starts)
+    else:
+        # source e starts packets at cycles floor(phase_e + k * period), k = 0, 1, ...
+        period = mean_flits / rate  # >= 1: at most one start per cycle
+        phase = rng.random(n) * period
+        k = np.arange(int(np.ceil(cycles / period)) + 1)
+        at = np.floor(phase[:, None] + period * k[None, :]).astype(np.int64)
+        who = np.broadcast_to(np.arange(n, dtype=np.int64)[:, None], at.shape)
+        inside = at < cycles
+        at, who = at[inside], who[inside]
+        order = np.lexsort((who, at))  # time order, then source (as Bernoulli's rows)
+        cycle, src = at[order], who[order]
+    dst = destinations(pattern, src.astype(np.int64), n, rng, dims=dims, **pattern_options)
+    if len(sizes) > 1:
+        which = rng.choice(len(sizes), size=len(src), p=[p for _, p in sizes])
+    else:
+        which = np.zeros(len(src), dtype=np.int64)
+    keep = dst >= 0
+    at_ps = np.rint(cycle[keep] * cycle_ps).astype(np.int64)
+    return messages(src[keep], dst[keep], np.asarray(size_bytes, dtype=np.int64)[which[keep]], at_ps=at_ps)
+
+
 @dataclass(frozen=True)
 class SyntheticLoad:
     """Synthetic traffic sized by the fabric it runs on, with a measurement window (the
-    standard NoC methodology): Bernoulli injection for ``warmup_cycles + measure_cycles``,
-    statistics over the packets created in the last ``measure_cycles``, then drain. Made by
+    standard NoC methodology): injection for ``warmup_cycles + measure_cycles``, statistics
+    over the packets created in the last ``measure_cycles``, then drain. Made by
     :func:`synthetic` without ``num_endpoints``; ``Fabric.run`` builds its messages
     (:meth:`traffic`) and returns a result with ``packet_latency_cycles``, ``offered_rate``,
     ``accepted_rate`` and ``saturated``."""
@@ -245,7 +314,9 @@ class SyntheticLoad:
     rate: float
     measure_cycles: int
     warmup_cycles: int = 0
-    packet_flits: int = 1
+    sizes: tuple[tuple[int, float], ...] = ((1, 1.0),)
+    """Packet sizes in whole flits and their probabilities."""
+    injection: Injection = "bernoulli"
     seed: int = 0
     dims: tuple[int, ...] | None = None
     drain_factor: int = 4
@@ -263,28 +334,34 @@ class SyntheticLoad:
         cycle_ps: float,
         flit_payload_bytes: int,
         packet_overhead_bytes: int,
+        mtu_bytes: int,
         grid: Sequence[int] | None = None,
     ) -> MessageTraffic:
-        """The messages on a fabric of ``num_endpoints`` whose link has this cycle and flit
-        payload: packets of ``packet_flits`` whole flits; grid patterns use ``dims``, else the
-        fabric's ``grid`` (a mesh's, torus's or ring's)."""
-        packet_bytes = self.packet_flits * flit_payload_bytes - packet_overhead_bytes
-        if packet_bytes < 1:
-            raise SpecError(
-                f"traffic.packet_flits: {self.packet_flits} flits of {flit_payload_bytes} B leave no payload "
-                f"after the link's {packet_overhead_bytes} B of packet overhead; use more flits"
-            )
-        return synthetic(
+        """The messages on a fabric of ``num_endpoints`` whose link has this cycle, flit
+        payload, packet overhead and MTU: each a packet of whole flits; grid patterns use
+        ``dims``, else the fabric's ``grid`` (a mesh's, torus's or ring's)."""
+        size_bytes = []
+        for flits, _ in self.sizes:
+            b = flits * flit_payload_bytes - packet_overhead_bytes
+            if not 1 <= b <= mtu_bytes:
+                raise SpecError(
+                    f"traffic.packet_flits: a packet of {flits} flits of {flit_payload_bytes} B carries {b} B "
+                    f"after the link's {packet_overhead_bytes} B of packet overhead; it must carry 1..{mtu_bytes} "
+                    "(up to the link's mtu_bytes, so that it stays one packet: raise mtu_bytes for longer ones)"
+                )
+            size_bytes.append(b)
+        return _generate(
             self.pattern,
             num_endpoints,
             self.rate,
             self.cycles,
             cycle_ps,
-            packet_bytes,
-            self.packet_flits,
+            self.sizes,
+            size_bytes,
+            self.injection,
             self.seed,
             self.dims if self.dims is not None else grid,
-            **dict(self.options),
+            dict(self.options),
         )
 
 
@@ -299,6 +376,8 @@ def synthetic(
     packet_flits: int = 1,
     seed: int = 0,
     dims: Sequence[int] | None = None,
+    *,
+    injection: Injection = "bernoulli",
     **pattern_options: Any,
 ) -> MessageTraffic: ...
 
@@ -310,7 +389,8 @@ def synthetic(
     rate: float,
     measure_cycles: int,
     warmup_cycles: int = 0,
-    packet_flits: int = 1,
+    packet_flits: PacketFlits = 1,
+    injection: Injection = "bernoulli",
     seed: int = 0,
     dims: Sequence[int] | None = None,
     drain_factor: int = 4,
@@ -325,28 +405,30 @@ def synthetic(
     cycles: int | None = None,
     cycle_ps: float | None = None,
     packet_bytes: int | None = None,
-    packet_flits: int = 1,
+    packet_flits: PacketFlits = 1,
     seed: int = 0,
     dims: Sequence[int] | None = None,
     *,
+    injection: Injection = "bernoulli",
     measure_cycles: int | None = None,
     warmup_cycles: int = 0,
     drain_factor: int = 4,
     **pattern_options: Any,
 ) -> MessageTraffic | SyntheticLoad:
-    """Synthetic traffic: each endpoint starts a packet of ``packet_bytes`` (``packet_flits``
-    flits) each cycle with probability ``rate / packet_flits`` (Bernoulli injection, ``rate``
-    in flits per endpoint per cycle), for ``cycles`` cycles of ``cycle_ps``, to the destination
-    ``pattern`` gives (see :func:`destinations`). Rows are in time order.
+    """Synthetic traffic: each endpoint starts packets of ``packet_bytes`` (``packet_flits``
+    flits) at ``rate`` flits per endpoint per cycle, for ``cycles`` cycles of ``cycle_ps``, to
+    the destination ``pattern`` gives (see :func:`destinations`). ``injection="bernoulli"``
+    (default) starts one in each cycle with probability ``rate / packet_flits``;
+    ``"periodic"`` one every ``packet_flits / rate`` cycles, each source at its own random
+    phase. Rows are in time order.
 
     Without ``num_endpoints`` (``synthetic("uniform", rate=0.2, warmup_cycles=1000,
     measure_cycles=4000)``): a :class:`SyntheticLoad` that the fabric sizes when it runs it
     (its endpoints, its link's cycle, packets of ``packet_flits`` whole flits), measured over a
-    window after a warm-up."""
+    window after a warm-up. Its ``packet_flits`` may be a distribution, ``{flits: weight}``."""
     if rate is None:
         raise SpecError("traffic.rate: missing; give the offered load in flits/endpoint/cycle, in (0, 1]")
-    if not 0 < rate <= 1:
-        raise SpecError(f"traffic.rate: must be in (0, 1] flits/endpoint/cycle, got {rate}")
+    sizes = _sizes(packet_flits)
     if num_endpoints is None:
         if cycle_ps is not None or packet_bytes is not None:
             raise SpecError(
@@ -359,16 +441,19 @@ def synthetic(
                 f"traffic.measure_cycles: need a window of at least 1 cycle (and warmup_cycles >= 0), got "
                 f"measure_cycles={measure}, warmup_cycles={warmup_cycles}"
             )
-        if packet_flits < 1 or drain_factor < 1:
-            raise SpecError(
-                f"traffic: packet_flits and drain_factor must be >= 1, got {packet_flits} and {drain_factor}"
-            )
+        if drain_factor < 1:
+            raise SpecError(f"traffic.drain_factor: must be >= 1, got {drain_factor}")
+        if not 0 < rate <= 1:
+            raise SpecError(f"traffic.rate: must be in (0, 1] flits/endpoint/cycle, got {rate}")
+        if injection not in ("bernoulli", "periodic"):
+            raise SpecError(f"traffic.injection: 'bernoulli' or 'periodic', got {injection!r}")
         return SyntheticLoad(
             pattern,
             float(rate),
             int(measure),
             int(warmup_cycles),
-            int(packet_flits),
+            sizes,
+            injection,
             int(seed),
             None if dims is None else tuple(int(d) for d in dims),
             int(drain_factor),
@@ -384,13 +469,24 @@ def synthetic(
             "traffic.measure_cycles: a measurement window needs the fabric to size the traffic; leave out "
             "num_endpoints, cycles, cycle_ps and packet_bytes"
         )
-    rng = np.random.default_rng(seed)
-    starts = rng.random((cycles, num_endpoints)) < rate / packet_flits
-    cycle, src = np.nonzero(starts)
-    dst = destinations(pattern, src.astype(np.int64), num_endpoints, rng, dims=dims, **pattern_options)
-    keep = dst >= 0
-    at_ps = np.rint(cycle[keep] * cycle_ps).astype(np.int64)
-    return messages(src[keep], dst[keep], packet_bytes, at_ps=at_ps)
+    if len(sizes) > 1:
+        raise SpecError(
+            "traffic.packet_flits: a size distribution needs the fabric to turn flits into bytes; leave out "
+            "num_endpoints, cycles, cycle_ps and packet_bytes (and give measure_cycles)"
+        )
+    return _generate(
+        pattern,
+        num_endpoints,
+        rate,
+        cycles,
+        cycle_ps,
+        sizes,
+        [packet_bytes],
+        injection,
+        seed,
+        dims,
+        pattern_options,
+    )
 
 
 def concat(*parts: MessageTraffic) -> MessageTraffic:
