@@ -343,7 +343,68 @@ def _si(x: float) -> str:
     return f"{x:.0f}"
 
 
-def render(results: dict[str, dict[str, float]], command: str, repeat: int) -> str:
+CURVES: dict[str, tuple[fs.topology.Topology, float]] = {
+    # name: (topology, the uniform-traffic capacity bound in flits/node/cycle: bisection, 4/k
+    # on a k x k mesh, 8/k on a torus)
+    "8x8 mesh": (fs.topology.mesh((8, 8)), 0.5),
+    "8x8 torus": (fs.topology.torus((8, 8)), 1.0),
+}
+
+
+def curves() -> dict[str, fs.sweep.Curve]:
+    """Latency against offered load, uniform random 1-flit packets, the BookSim-shaped router
+    (2 VCs of 8 flits, 4-stage pipeline), up to just past saturation."""
+    out = {}
+    for name, (topology, bound) in CURVES.items():
+        fab = fs.Fabric(
+            topology=topology, link=fs.LinkSpec.preset("noc"), router=fs.RouterSpec(pipeline_cycles=3, vcs=2)
+        )
+        rates = [round(0.05 * k, 2) for k in range(1, int(bound / 0.05) + 1)]
+        out[name] = fs.sweep.latency_throughput(fab, "uniform", rates=rates)
+    return out
+
+
+def render_curves(found: dict[str, fs.sweep.Curve]) -> list[str]:
+    lines = [
+        "",
+        "## Latency against load",
+        "",
+        "`fs.sweep.latency_throughput`: uniform random traffic, 1-flit packets, Bernoulli injection,",
+        "2 VCs of 8 flits, `RouterSpec(pipeline_cycles=3)` (BookSim's 4-stage router), 2,000 warm-up",
+        "and 4,000 measured cycles per point, seed 0; latency in cycles of packets created in the",
+        "window, accepted load in flits/node/cycle delivered in it. Each sweep stops at the first",
+        "saturated point. The capacity bound (bisection) is what tests/test_sweep.py checks.",
+        "",
+        "| offered | " + " | ".join(f"{n} latency | {n} accepted" for n in found) + " |",
+        "|---|" + "---|---|" * len(found),
+    ]
+    rates = sorted({p.offered for c in found.values() for p in c.points})
+    for rate in rates:
+        cells = []
+        for c in found.values():
+            p = next((p for p in c.points if p.offered == rate), None)
+            if p is None:
+                cells += ["", ""]
+            else:
+                lat = "saturated" if p.saturated else f"{p.latency_mean:.2f}"
+                cells += [lat, f"{p.accepted:.4f}"]
+        lines.append(f"| {rate:.2f} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for name, c in found.items():
+        bound = CURVES[name][1]
+        lines.append(
+            f"- {name}: saturation (highest accepted load) {c.saturation:.3f} flits/node/cycle, "
+            f"{100 * c.saturation / bound:.0f}% of the {bound:g} bound."
+        )
+    return lines
+
+
+def render(
+    results: dict[str, dict[str, float]],
+    command: str,
+    repeat: int,
+    found: dict[str, fs.sweep.Curve] | None = None,
+) -> str:
     m = machine()
     lines = [
         "# Benchmarks",
@@ -436,6 +497,8 @@ def render(results: dict[str, dict[str, float]], command: str, repeat: int) -> s
                 f"{_si(r['flits_per_s'])} | {_si(r['cycles_per_s'])} | {r['bandwidth_gbps']:.1f} | "
                 f"{r['latency_ns']:.1f} | {r['peak_rss_mib']:.0f} |"
             )
+    if found:
+        lines += render_curves(found)
     lines += ["", "Workloads:", ""]
     lines += [f"- `{name}`: {desc}" for name, (desc, _) in WORKLOADS.items()]
     lines += [f"- `{name}`: {desc}" for name, (desc, _) in MEMORY_WORKLOADS.items()]
@@ -449,10 +512,14 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--only", nargs="*", help="workload names (default: all)")
     ap.add_argument("--write", metavar="FILE", help="also write the markdown report to FILE")
+    ap.add_argument("--curves", action="store_true", help="print only the latency-against-load section")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one workload, print JSON
     args = ap.parse_args()
     if args.one:
         print(json.dumps(run_one(args.one, args.repeat)))
+        return 0
+    if args.curves:
+        print("\n".join(render_curves(curves())))
         return 0
     names = args.only or [*WORKLOADS, *MEMORY_WORKLOADS, *MEMFABRIC_WORKLOADS, *COLLECTIVE_WORKLOADS]
     results = {}
@@ -477,7 +544,8 @@ def main() -> int:
         )
     if args.write:
         command = "make bench" if args.write == "BENCHMARKS.md" else " ".join(["python", *sys.argv])
-        Path(args.write).write_text(render(results, command, args.repeat))
+        found = None if args.only else curves()
+        Path(args.write).write_text(render(results, command, args.repeat, found))
         print(f"wrote {args.write}")
     return 0
 

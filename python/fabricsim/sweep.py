@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import numpy as np
 
 from fabricsim.fabric import Fabric
-from fabricsim.traffic import synthetic
+from fabricsim.traffic import Injection, PacketFlits, synthetic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -126,15 +126,17 @@ def latency_throughput(
     fab: Fabric,
     pattern: str,
     rates: Any,
-    packet_flits: int = 1,
+    packet_flits: PacketFlits = 1,
     warmup_cycles: int = 2000,
     measure_cycles: int = 4000,
     drain_factor: int = 4,
     seed: int = 0,
     stop_after_saturation: bool = True,
+    injection: Injection = "bernoulli",
     **pattern_options: Any,
 ) -> Curve:
-    """Runs ``pattern`` at each offered rate (flits/endpoint/cycle): Bernoulli injection for
+    """Runs ``pattern`` at each offered rate (flits/endpoint/cycle): ``injection`` (Bernoulli or
+    periodic) of packets of ``packet_flits`` (or a ``{flits: weight}`` mix) for
     ``warmup_cycles + measure_cycles``, statistics over packets created in the measurement
     window, then drain. A point is saturated when those packets are not all delivered within
     ``drain_factor`` times the injection time, or their mean latency exceeds ten times the
@@ -150,6 +152,7 @@ def latency_throughput(
             packet_flits=packet_flits,
             seed=seed,
             drain_factor=drain_factor,
+            injection=injection,
             **pattern_options,
         )
         res = fab.run(load, seed=seed)
