@@ -37,7 +37,7 @@ fuzz: $(PY_DEPS_STAMP)
 	rm -f $(BUILD_STAMP)
 	$(VENV)/bin/maturin develop --profile checked
 	$(PY) -m pytest -q
-	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_properties.py tests/test_reference_model.py
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_properties.py tests/test_reference_model.py tests/test_router_properties.py
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_memory_fabric.py -k random_loads
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_collectives.py -k "any_collective_through_memory or nvls_verifies"
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_cluster.py -k random_traffic
