@@ -204,22 +204,7 @@ class Fabric:
     @overload
     def run(
         self,
-        traffic: MessageTraffic,
-        *,
-        seed: int = 0,
-        engine: EngineMode = "auto",
-        max_cycles: int | None = None,
-        max_time_ns: float | None = None,
-        watchdog_cycles: int = 1_000_000,
-        check_invariants: bool = False,
-        faults: Sequence[Fault] = (),
-        check_deadlock: bool = True,
-    ) -> Result: ...
-
-    @overload
-    def run(
-        self,
-        traffic: SyntheticLoad,
+        traffic: MessageTraffic | SyntheticLoad,
         *,
         seed: int = 0,
         engine: EngineMode = "auto",
@@ -343,28 +328,17 @@ class Fabric:
             )
         if collective_options:
             raise SpecError(f"run: unknown options {sorted(collective_options)} for message traffic")
-        if isinstance(traffic, SyntheticLoad):
-            return self._run_window(
-                traffic,
-                seed=seed,
-                engine=engine,
-                max_cycles=max_cycles,
-                max_time_ns=max_time_ns,
-                watchdog_cycles=watchdog_cycles,
-                check_invariants=check_invariants,
-                faults=faults,
-            )
-        sim = self.simulation(
-            traffic,
+        options: dict[str, Any] = dict(
             seed=seed,
             engine=engine,
-            max_cycles=max_cycles,
             max_time_ns=max_time_ns,
             watchdog_cycles=watchdog_cycles,
             check_invariants=check_invariants,
             faults=faults,
         )
-        return sim.finish()
+        if isinstance(traffic, SyntheticLoad):
+            return self._run_window(traffic, max_cycles=max_cycles, **options)
+        return self.simulation(traffic, max_cycles=max_cycles, **options).finish()
 
     def _run_window(
         self,
