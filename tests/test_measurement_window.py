@@ -145,3 +145,14 @@ def test_packet_sizes_can_follow_a_distribution():
         fs.traffic.synthetic("uniform", 16, 0.1, 100, 1000.0, 16, packet_flits={1: 1, 2: 1})
     with pytest.raises(fs.SpecError, match=r"traffic\.injection"):
         fs.traffic.synthetic("uniform", rate=0.1, measure_cycles=100, injection="poisson")  # type: ignore[arg-type]
+
+
+def test_a_stepped_simulation_runs_the_same_messages_as_the_windowed_run():
+    fab = mesh4()
+    load = fs.traffic.synthetic("uniform", rate=0.3, warmup_cycles=50, measure_cycles=200)
+    sim = fab.simulation(load, seed=4)
+    sim.step(100)
+    assert sim.traffic == fab.synthetic_messages(load)
+    done = sim.finish()
+    ran = fab.run(load, seed=4)
+    assert done.messages.tobytes() == ran.messages.tobytes()

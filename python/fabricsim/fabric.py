@@ -340,6 +340,22 @@ class Fabric:
             return self._run_window(traffic, max_cycles=max_cycles, **options)
         return self.simulation(traffic, max_cycles=max_cycles, **options).finish()
 
+    def synthetic_messages(self, load: SyntheticLoad) -> MessageTraffic:
+        """The messages ``load`` makes on this fabric: its endpoints, its link's cycle, packets
+        of whole flits of its link, grid patterns on its grid (a mesh's, torus's or ring's)."""
+        r = self.link.resolved()
+        t = self.topology
+        grid: list[int] | None = None
+        if t.type in ("mesh", "torus"):
+            grid = list(t.params["dims"])
+        elif t.type == "ring":
+            grid = [t.num_endpoints]
+        payload = int(r["flit_payload_bytes"])
+        overhead = self.link.packet_overhead_bytes
+        return load.traffic(
+            self.num_ranks, float(r["cycle_ps"]), payload, overhead, self.link.mtu_bytes, grid
+        )
+
     def _run_window(
         self,
         load: SyntheticLoad,
@@ -350,17 +366,7 @@ class Fabric:
         """Runs a synthetic load sized for this fabric; a run the drain limit stops (past
         saturation) returns its partial result instead of raising (a user's own
         ``max_cycles`` still raises)."""
-        r = self.link.resolved()
-        t = self.topology
-        grid: list[int] | None = None  # (what grid patterns run on)
-        if t.type in ("mesh", "torus"):
-            grid = list(t.params["dims"])
-        elif t.type == "ring":
-            grid = [t.num_endpoints]
-        payload, overhead = int(r["flit_payload_bytes"]), self.link.packet_overhead_bytes
-        traffic = load.traffic(
-            self.num_ranks, float(r["cycle_ps"]), payload, overhead, self.link.mtu_bytes, grid
-        )
+        traffic = self.synthetic_messages(load)
         limit = max_cycles if max_cycles is not None else load.cycles * load.drain_factor
         try:
             res = self.simulation(traffic, max_cycles=limit, **options).finish()
@@ -369,6 +375,8 @@ class Fabric:
             if max_cycles is not None or e.partial is None:
                 raise
             res, stopped = e.partial, True
+        payload = int(self.link.resolved()["flit_payload_bytes"])
+        overhead = self.link.packet_overhead_bytes
         res.window = Window(load.warmup_cycles, load.cycles, payload, overhead, self.num_ranks, stopped)
         return res
 
@@ -409,7 +417,7 @@ class Fabric:
 
     def simulation(
         self,
-        traffic: MessageTraffic | None = None,
+        traffic: MessageTraffic | SyntheticLoad | None = None,
         *,
         seed: int = 0,
         engine: EngineMode = "auto",
@@ -419,7 +427,10 @@ class Fabric:
         check_invariants: bool = False,
         faults: Sequence[Fault] = (),
     ) -> Simulation:
-        """A run you step through (same options as :meth:`run`): see :class:`Simulation`."""
+        """A run you step through (same options as :meth:`run`): see :class:`Simulation`. A
+        synthetic load runs as its messages on this fabric (:meth:`synthetic_messages`)."""
+        if isinstance(traffic, SyntheticLoad):
+            traffic = self.synthetic_messages(traffic)
         traffic = traffic if traffic is not None else messages([], [], [])
         options = _options(seed, engine, max_cycles, max_time_ns, watchdog_cycles, check_invariants, faults)
         return Simulation(_core.CoreSimulation(self._json, options, *_columns(traffic)), traffic)
