@@ -45,3 +45,19 @@ def test_the_curve_plots(tmp_path):
         fabric(fs.topology.mesh((4, 4))), "transpose", [0.05, 0.2], dims=(4, 4), measure_cycles=500
     )
     assert curve.plot(tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_sweep_on_two_threads_is_the_same_curve():
+    fab = fs.Fabric(
+        topology=fs.topology.mesh((4, 4)),
+        link=fs.LinkSpec.preset("noc"),
+        router=fs.RouterSpec(pipeline_cycles=3),
+    )
+    # (the rates after the first saturated one are not run: two more of 1.0 at the end)
+    kw = dict(rates=np.r_[np.arange(0.1, 1.01, 0.1), 1.0, 1.0], warmup_cycles=200, measure_cycles=600)
+    one = fs.sweep.latency_throughput(fab, "uniform", **kw)
+    for workers in (2, 3):
+        assert fs.sweep.latency_throughput(fab, "uniform", workers=workers, **kw).to_dict() == one.to_dict()
+    # it stopped at its first saturated point, which the threads' extra runs do not change
+    assert one.points[-1].saturated and not any(p.saturated for p in one.points[:-1])
+    assert len(one.points) <= 10
