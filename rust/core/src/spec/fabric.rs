@@ -863,3 +863,77 @@ impl FabricSpec {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod router_vcs_and_buffers_tests {
+    use super::*;
+    use crate::spec::presets::link_preset;
+
+    fn torus(router: RouterSpec) -> FabricSpec {
+        let mut spec = FabricSpec::new(
+            TopologySpec::Torus { dims: vec![4, 4] },
+            link_preset("noc").unwrap(),
+        );
+        spec.link.vcs = 1;
+        spec.router = router;
+        spec
+    }
+
+    #[test]
+    fn router_vcs_replace_the_links_everywhere_they_are_read() {
+        let spec = torus(RouterSpec {
+            vcs: Some(2),
+            ..RouterSpec::default()
+        });
+        assert_eq!(spec.vcs(), 2);
+        assert_eq!(spec.vcs_field(), "router.vcs");
+        assert_eq!(spec.link_params().unwrap().vcs, 2);
+        assert_eq!(spec.link_kinds().unwrap().1.vcs, 2);
+        // the dateline torus needs two classes: with the link's one VC it could deadlock
+        assert!(spec.check_deadlock_freedom().unwrap().unwrap().ok);
+        let plain = torus(RouterSpec::default());
+        assert_eq!((plain.vcs(), plain.vcs_field()), (1, "link.vcs"));
+        assert!(!plain.check_deadlock_freedom().unwrap().unwrap().ok);
+    }
+
+    #[test]
+    fn router_buffers_are_checked_against_what_they_must_hold() {
+        let err = |router: RouterSpec, link: fn(&mut LinkSpec)| {
+            let mut spec = torus(router);
+            spec.link.vcs = 2;
+            link(&mut spec.link);
+            spec.validate().unwrap_err().to_string()
+        };
+        let e = err(
+            RouterSpec {
+                buffer_flits: Some(0),
+                ..RouterSpec::default()
+            },
+            |_| {},
+        );
+        assert!(e.starts_with("router.buffer_flits: must be 1..="), "{e}");
+        let e = err(
+            RouterSpec {
+                buffer_flits: Some(2),
+                ..RouterSpec::default()
+            },
+            |l| l.credit_coalesce_flits = 4,
+        );
+        assert!(
+            e.starts_with("router.buffer_flits: must be >= link.credit_coalesce_flits (4)"),
+            "{e}"
+        );
+        let e = err(
+            RouterSpec {
+                buffer_flits: Some(3),
+                switching: Switching::VirtualCutThrough,
+                ..RouterSpec::default()
+            },
+            |l| l.mtu_bytes = 64,
+        );
+        assert!(
+            e.starts_with("router.buffer_flits: must be >= 4 with virtual_cut_through"),
+            "{e}"
+        );
+    }
+}
