@@ -343,18 +343,20 @@ class Fabric:
     def synthetic_messages(self, load: SyntheticLoad) -> MessageTraffic:
         """The messages ``load`` makes on this fabric: its endpoints, its link's cycle, packets
         of whole flits of its link, grid patterns on its grid (a mesh's, torus's or ring's)."""
-        r = self.link.resolved()
         t = self.topology
         grid: list[int] | None = None
         if t.type in ("mesh", "torus"):
             grid = list(t.params["dims"])
         elif t.type == "ring":
             grid = [t.num_endpoints]
-        payload = int(r["flit_payload_bytes"])
-        overhead = self.link.packet_overhead_bytes
-        return load.traffic(
-            self.num_ranks, float(r["cycle_ps"]), payload, overhead, self.link.mtu_bytes, grid
-        )
+        payload, overhead = self._flit_payload_and_overhead()
+        cycle_ps = float(self.link.resolved()["cycle_ps"])
+        return load.traffic(self.num_ranks, cycle_ps, payload, overhead, self.link.mtu_bytes, grid)
+
+    def _flit_payload_and_overhead(self) -> tuple[int, int]:
+        """Payload bytes of a flit and overhead bytes of a packet on the fabric's link (a
+        packet of ``k`` whole flits carries ``k * payload - overhead`` bytes)."""
+        return int(self.link.resolved()["flit_payload_bytes"]), self.link.packet_overhead_bytes
 
     def _run_window(
         self,
@@ -375,8 +377,7 @@ class Fabric:
             if max_cycles is not None or e.partial is None:
                 raise
             res, stopped = e.partial, True
-        payload = int(self.link.resolved()["flit_payload_bytes"])
-        overhead = self.link.packet_overhead_bytes
+        payload, overhead = self._flit_payload_and_overhead()
         res.window = Window(load.warmup_cycles, load.cycles, payload, overhead, self.num_ranks, stopped)
         return res
 

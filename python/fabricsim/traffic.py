@@ -269,11 +269,8 @@ def _generate(
     pattern_options: dict[str, Any],
 ) -> MessageTraffic:
     """Synthetic messages: packets of ``sizes`` flits (``size_bytes`` bytes each) at ``rate``
-    flits per endpoint per cycle, spaced by ``injection``, sent where ``pattern`` says."""
-    if not 0 < rate <= 1:
-        raise SpecError(f"traffic.rate: must be in (0, 1] flits/endpoint/cycle, got {rate}")
-    if injection not in ("bernoulli", "periodic"):
-        raise SpecError(f"traffic.injection: 'bernoulli' or 'periodic', got {injection!r}")
+    flits per endpoint per cycle, spaced by ``injection``, sent where ``pattern`` says (``rate``
+    and ``injection`` checked by :func:`synthetic`)."""
     n = num_endpoints
     rng = np.random.default_rng(seed)
     mean_flits = sum(k * p for k, p in sizes)
@@ -428,6 +425,10 @@ def synthetic(
     window after a warm-up. Its ``packet_flits`` may be a distribution, ``{flits: weight}``."""
     if rate is None:
         raise SpecError("traffic.rate: missing; give the offered load in flits/endpoint/cycle, in (0, 1]")
+    if not 0 < rate <= 1:
+        raise SpecError(f"traffic.rate: must be in (0, 1] flits/endpoint/cycle, got {rate}")
+    if injection not in ("bernoulli", "periodic"):
+        raise SpecError(f"traffic.injection: 'bernoulli' or 'periodic', got {injection!r}")
     sizes = _sizes(packet_flits)
     if num_endpoints is None:
         if cycle_ps is not None or packet_bytes is not None:
@@ -443,10 +444,6 @@ def synthetic(
             )
         if drain_factor < 1:
             raise SpecError(f"traffic.drain_factor: must be >= 1, got {drain_factor}")
-        if not 0 < rate <= 1:
-            raise SpecError(f"traffic.rate: must be in (0, 1] flits/endpoint/cycle, got {rate}")
-        if injection not in ("bernoulli", "periodic"):
-            raise SpecError(f"traffic.injection: 'bernoulli' or 'periodic', got {injection!r}")
         return SyntheticLoad(
             pattern,
             float(rate),

@@ -591,21 +591,24 @@ pub enum Allocator {
 impl RouterSpec {
     pub fn validate(&self) -> Result<()> {
         use crate::spec::link::{MAX_CREDITS_PER_VC, MAX_VCS};
-        if let Some(v) = self.vcs {
-            ensure(
-                (1..=MAX_VCS).contains(&v),
-                "vcs",
-                &format!("1..={MAX_VCS} (or left out: the link's vcs)"),
-                v,
-            )?;
-        }
-        if let Some(b) = self.buffer_flits {
-            ensure(
-                (1..=MAX_CREDITS_PER_VC).contains(&b),
+        // (the link's own bounds; left out, the link's value stands)
+        for (field, value, max, link_field) in [
+            ("vcs", self.vcs, MAX_VCS, "vcs"),
+            (
                 "buffer_flits",
-                &format!("1..={MAX_CREDITS_PER_VC} (or left out: the link's credits_per_vc)"),
-                b,
-            )?;
+                self.buffer_flits,
+                MAX_CREDITS_PER_VC,
+                "credits_per_vc",
+            ),
+        ] {
+            if let Some(v) = value {
+                ensure(
+                    (1..=max).contains(&v),
+                    field,
+                    &format!("1..={max} (or left out: the link's {link_field})"),
+                    v,
+                )?;
+            }
         }
         ensure(
             self.pipeline_cycles <= 1000,
