@@ -7,7 +7,9 @@
 >>> print(res.summary())  # doctest: +SKIP
 """
 
-from fabricsim import collectives, faults, sweep, topology, traffic
+# (`testing` holds the invariant and DRAM timing checkers; its hypothesis strategies,
+# fabricsim.testing.strategies, are imported only by who fuzzes)
+from fabricsim import collectives, faults, sweep, testing, topology, traffic
 from fabricsim._core import __version__
 from fabricsim.errors import (
     DeadlockError,
@@ -52,6 +54,7 @@ __all__ = [
     "run_memory",
     "sizes",
     "sweep",
+    "testing",
     "topology",
     "traffic",
 ]
