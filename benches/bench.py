@@ -408,11 +408,30 @@ def render_curves(found: dict[str, fs.sweep.Curve]) -> list[str]:
     return lines
 
 
+# What people wrote by hand about the tables (where the figures stand against the aims,
+# what was measured and dropped, known regressions) sits between these lines, after the
+# routers' targets; a rewrite of the report keeps it.
+NOTES_BEGIN = "<!-- notes written by hand: make bench keeps what is between these lines -->"
+NOTES_END = "<!-- end of notes -->"
+
+
+def kept_notes(path: Path) -> str:
+    """The hand-written notes of the report at ``path`` (empty when it has none)."""
+    if not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(NOTES_BEGIN), text.find(NOTES_END)
+    if start < 0 or end < start:
+        return ""
+    return text[start + len(NOTES_BEGIN) : end].strip("\n")
+
+
 def render(
     results: dict[str, dict[str, float]],
     command: str,
     repeat: int,
     found: dict[str, fs.sweep.Curve] | None = None,
+    notes: str = "",
 ) -> str:
     m = machine()
     lines = [
@@ -452,6 +471,10 @@ def render(
         "`pcie6_saturated_ber_1e-6` with `pcie6_saturated`). `pcie6_saturated_no_retry` shows",
         "what go-back-N bookkeeping itself costs at BER 0. Routers: 30x BookSim on 8x8, 80x on the",
         "larger meshes.",
+        "",
+        NOTES_BEGIN,
+        *([notes] if notes else []),
+        NOTES_END,
     ]
     memory = {k: v for k, v in results.items() if k in MEMORY_WORKLOADS}
     if memory:
@@ -557,7 +580,8 @@ def main() -> int:
     if args.write:
         command = "make bench" if args.write == "BENCHMARKS.md" else " ".join(["python", *sys.argv])
         found = None if args.only else curves()
-        Path(args.write).write_text(render(results, command, args.repeat, found))
+        out = Path(args.write)
+        out.write_text(render(results, command, args.repeat, found, kept_notes(out)))
         print(f"wrote {args.write}")
     return 0
 

@@ -8,7 +8,7 @@ directory holding the files the examples read. What the fence says after ``pytho
 - nothing: runs in ``make test``;
 - ``slow``: real sizes that take minutes; runs when ``FABRICSIM_DOCS=all`` (``make fuzz``);
 - ``fragment``: not runnable alone (a placeholder, or a condensed test whose full form the
-  text names); never run here.
+  text names); only parsed here.
 """
 
 from __future__ import annotations
@@ -52,11 +52,13 @@ def blocks(path: Path) -> list[Block]:
     ]
 
 
-def test_every_block_has_a_known_tag_and_some_run_in_make_test():
+def test_every_block_parses_has_a_known_tag_and_some_run_in_make_test():
     found = {p.name: blocks(p) for p in DOCS}
     for name, bs in found.items():
         for b in bs:
             assert b.tag in TAGS, f"{name}:{b.line}: unknown fence tag {b.tag!r}, allowed {sorted(TAGS)}"
+            # every block is valid Python, fragments and slow ones included (raises SyntaxError)
+            compile(b.code, f"{name}:{b.line}", "exec")
     fast = sum(b.tag == "" for bs in found.values() for b in bs)
     assert fast >= 8, f"only {fast} examples run in make test"
     assert any(b.tag == "" for b in found["README.md"])
