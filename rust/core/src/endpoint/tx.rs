@@ -27,8 +27,20 @@ struct Segmenter {
 #[derive(Clone, Copy, Debug)]
 struct Queued {
     msg: MsgId,
+    /// The message's destination endpoint (its flits carry it).
+    dst: u32,
     bytes: u64,
     extra: u64,
+}
+
+/// A message a port is to send: from cycle `at`, on `vc`, to endpoint `dst`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offer {
+    pub at: Cycle,
+    pub msg: MsgId,
+    pub bytes: u64,
+    pub vc: u8,
+    pub dst: u32,
 }
 
 /// A message offered for a cycle, not yet admitted.
@@ -84,25 +96,21 @@ struct CutThrough {
 }
 
 impl TxPort {
-    /// `plan` is `(inject cycle, message, bytes, vc)` for every message this
-    /// port sends, in any order; it is sorted here.
-    pub fn new(
-        params: &LinkParams,
-        mut plan: Vec<(Cycle, MsgId, u64, u8)>,
-        cut_through: bool,
-    ) -> Self {
-        plan.sort_unstable_by_key(|&(c, m, _, _)| (c, m));
+    /// `plan` is every message this port sends, in any order; it is sorted here.
+    pub fn new(params: &LinkParams, mut plan: Vec<Offer>, cut_through: bool) -> Self {
+        plan.sort_unstable_by_key(|o| (o.at, o.msg));
         let vcs = params.vcs as usize;
-        let next_at = plan.first().map_or(Cycle::MAX, |p| p.0);
+        let next_at = plan.first().map_or(Cycle::MAX, |o| o.at);
         Self {
             plan: plan
                 .into_iter()
-                .map(|(at, msg, bytes, vc)| Planned {
-                    at,
-                    vc,
+                .map(|o| Planned {
+                    at: o.at,
+                    vc: o.vc,
                     q: Queued {
-                        msg,
-                        bytes,
+                        msg: o.msg,
+                        dst: o.dst,
+                        bytes: o.bytes,
                         extra: 0,
                     },
                 })
@@ -144,11 +152,19 @@ impl TxPort {
 
     /// Offers one more message at cycle `at` (not earlier than any cycle
     /// already simulated), after every message already offered for `at`.
-    pub fn offer(&mut self, at: Cycle, msg: MsgId, bytes: u64, vc: u8) {
+    pub fn offer(&mut self, o: Offer) {
+        let Offer {
+            at,
+            msg,
+            bytes,
+            vc,
+            dst,
+        } = o;
         let pos = self.next_plan
             + self.plan[self.next_plan..].partition_point(|p| (p.at, p.q.msg) <= (at, msg));
         let q = Queued {
             msg,
+            dst,
             bytes,
             extra: 0,
         };
@@ -337,7 +353,7 @@ impl TxPort {
             flit: Flit {
                 msg: head.msg,
                 payload_bytes,
-                seq: 0,
+                dst: head.dst,
                 vc: vc as u8,
                 flags,
                 packet_flits,

@@ -8,4 +8,4 @@ pub mod retry;
 
 pub use credits::CreditCounters;
 pub use delay_line::DelayLine;
-pub use flit::Flit;
+pub use flit::{Flit, WireFlit};

@@ -13,7 +13,7 @@
 //! so a sequence space too small for the replay window misbehaves here as it
 //! would in hardware.
 
-use crate::link::Flit;
+use crate::link::{Flit, WireFlit};
 use crate::time::Cycle;
 use std::collections::VecDeque;
 
@@ -102,29 +102,32 @@ impl ReplaySender {
         }
     }
 
-    /// Records a new flit; returns its wire sequence number.
+    /// Records a new flit; returns it with its wire sequence number.
     #[inline]
-    pub fn record_new(&mut self, mut flit: Flit, c: Cycle) -> Flit {
-        flit.seq = (self.next_seq & self.mask) as u32;
+    pub fn record_new(&mut self, flit: Flit, c: Cycle) -> WireFlit {
+        let seq = (self.next_seq & self.mask) as u32;
         self.buffer.push_back(flit);
         self.next_seq += 1;
         self.replay_next = self.next_seq;
         if self.deadline.is_none() {
             self.deadline = Some(c + self.timeout);
         }
-        flit
+        WireFlit { flit, seq }
     }
 
     /// The next flit to retransmit (call only while `replaying()`).
     #[inline]
-    pub fn next_replay(&mut self) -> Flit {
+    pub fn next_replay(&mut self) -> WireFlit {
         let seq = if self.selective {
             self.resend.pop_front().expect("replaying")
         } else {
             self.replay_next += 1;
             self.replay_next - 1
         };
-        self.buffer[(seq - self.acked) as usize]
+        WireFlit {
+            flit: self.buffer[(seq - self.acked) as usize],
+            seq: (seq & self.mask) as u32,
+        }
     }
 
     /// Fires the replay timer if it is due: everything unacknowledged is sent
@@ -289,7 +292,7 @@ impl SeqReceiver {
     #[inline]
     pub fn on_flit(
         &mut self,
-        flit: &Flit,
+        w: &WireFlit,
         detected_error: bool,
         c: Cycle,
         out: &mut Vec<Ctrl>,
@@ -302,7 +305,7 @@ impl SeqReceiver {
             }
             return Verdict::Drop;
         }
-        let ahead = (flit.seq as u64).wrapping_sub(self.expected) & self.mask;
+        let ahead = (w.seq as u64).wrapping_sub(self.expected) & self.mask;
         if ahead == 0 {
             self.accept_one(c);
             self.reorder.pop_front();
@@ -315,13 +318,13 @@ impl SeqReceiver {
                 self.reorder.resize(i + 1, Slot::Gap(None));
             }
             if let Slot::Gap(_) = self.reorder[i] {
-                self.reorder[i] = Slot::Held(*flit);
+                self.reorder[i] = Slot::Held(w.flit);
             }
             self.nak_gaps(i, c, out);
             return Verdict::Drop;
         }
         // Behind (a duplicate from a replay) or ahead (something was lost).
-        let behind = self.expected.wrapping_sub(flit.seq as u64) & self.mask;
+        let behind = self.expected.wrapping_sub(w.seq as u64) & self.mask;
         if behind <= self.mask.div_ceil(2) {
             self.ack_now = true;
         } else if self.selective {
@@ -440,12 +443,17 @@ mod tests {
         }
     }
 
+    /// Flit `i` on the wire with sequence number `seq`.
+    fn wire(i: u32, seq: u32) -> WireFlit {
+        WireFlit { flit: flit(i), seq }
+    }
+
     #[test]
     fn acks_free_the_replay_buffer_and_naks_rewind_it() {
         let mut s = ReplaySender::new(16, 4, 100, false);
         for i in 0..4 {
-            let f = s.record_new(flit(i), 0);
-            assert_eq!(f.seq, i);
+            let w = s.record_new(flit(i), 0);
+            assert_eq!((w.flit.msg, w.seq), (MsgId(i), i));
         }
         assert!(!s.has_room());
         assert_eq!(
@@ -458,8 +466,8 @@ mod tests {
             AckEffect::Freed(0)
         );
         assert!(s.replaying());
-        assert_eq!(s.next_replay().msg, MsgId(2));
-        assert_eq!(s.next_replay().msg, MsgId(3));
+        assert_eq!(s.next_replay(), wire(2, 2)); // with its sequence number
+        assert_eq!(s.next_replay(), wire(3, 3));
         assert!(!s.replaying());
         // A sequence number outside the window is ignored.
         assert_eq!(s.on_ctrl(Ctrl { nak: false, seq: 9 }, 7), AckEffect::Stale);
@@ -471,6 +479,26 @@ mod tests {
     }
 
     #[test]
+    fn a_replay_resends_each_flit_with_its_first_sequence_number_past_a_wrap() {
+        let mut s = ReplaySender::new(4, 3, 100, false);
+        let first: Vec<u32> = (0..3).map(|i| s.record_new(flit(i), 0).seq).collect();
+        assert_eq!(first, [0, 1, 2]);
+        assert_eq!(
+            s.on_ctrl(Ctrl { nak: false, seq: 1 }, 1),
+            AckEffect::Freed(2)
+        );
+        let next: Vec<u32> = (3..5).map(|i| s.record_new(flit(i), 2).seq).collect();
+        assert_eq!(next, [3, 0]); // modulo 4
+                                  // Go-back-N NAK naming seq 2 as the last good one: 3 and 4 again.
+        assert_eq!(
+            s.on_ctrl(Ctrl { nak: true, seq: 2 }, 3),
+            AckEffect::Freed(1)
+        );
+        assert_eq!((s.next_replay(), s.next_replay()), (wire(3, 3), wire(4, 0)));
+        assert!(!s.replaying());
+    }
+
+    #[test]
     fn the_timer_replays_everything_unacknowledged() {
         let mut s = ReplaySender::new(16, 8, 10, false);
         s.record_new(flit(0), 3);
@@ -478,7 +506,7 @@ mod tests {
         assert!(!s.check_timeout(12));
         assert!(s.check_timeout(13));
         assert_eq!(
-            (s.next_replay().msg, s.next_replay().msg),
+            (s.next_replay().flit.msg, s.next_replay().flit.msg),
             (MsgId(0), MsgId(1))
         );
         assert_eq!(s.deadline(), Some(23));
@@ -489,7 +517,7 @@ mod tests {
     fn receiver_accepts_in_order_naks_once_per_round_trip_and_acks_duplicates() {
         let mut r = SeqReceiver::new(8, 2, 100, 10, None);
         let mut out = Vec::new();
-        let mut f = flit(0);
+        let mut f = wire(0, 0);
         assert_eq!(r.on_flit(&f, false, 0, &mut out), Verdict::Accept);
         assert_eq!(r.ack_due(0), None);
         f.seq = 1;
@@ -516,7 +544,7 @@ mod tests {
     fn selective_repeat_holds_flits_past_a_gap_and_resends_only_the_missing_one() {
         let mut s = ReplaySender::new(16, 8, 100, true);
         let mut r = SeqReceiver::new(16, 8, 100, 10, Some(8));
-        let sent: Vec<Flit> = (0..4).map(|i| s.record_new(flit(i), 0)).collect();
+        let sent: Vec<WireFlit> = (0..4).map(|i| s.record_new(flit(i), 0)).collect();
         let mut out = Vec::new();
         assert_eq!(r.on_flit(&sent[0], false, 1, &mut out), Verdict::Accept);
         assert_eq!(r.on_flit(&sent[1], true, 2, &mut out), Verdict::Drop); // corrupt
@@ -528,7 +556,7 @@ mod tests {
         assert_eq!(r.next_released(4), None);
         s.on_ctrl(nak, 5);
         assert!(s.replaying());
-        assert_eq!(s.next_replay().msg, MsgId(1)); // only the missing one
+        assert_eq!(s.next_replay(), wire(1, 1)); // only the missing one
         assert!(!s.replaying());
         assert_eq!(r.on_flit(&sent[1], false, 6, &mut out), Verdict::Accept);
         assert_eq!(r.next_released(6).map(|f| f.msg), Some(MsgId(2)));
@@ -541,7 +569,7 @@ mod tests {
     fn the_ack_timer_flushes_a_partial_batch() {
         let mut r = SeqReceiver::new(16, 8, 5, 10, None);
         let mut out = Vec::new();
-        r.on_flit(&flit(0), false, 10, &mut out);
+        r.on_flit(&wire(0, 0), false, 10, &mut out);
         assert_eq!(r.ack_deadline(), Some(15));
         assert_eq!(r.ack_due(14), None);
         assert_eq!(r.ack_due(15), Some(Ctrl { nak: false, seq: 0 }));

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::ids::{EndpointId, MsgId};
 use crate::link::channel::{Channel, Outcome};
 use crate::link::retry::{Ctrl, ReplaySender, SeqReceiver, Verdict};
-use crate::link::{CreditCounters, DelayLine, Flit};
+use crate::link::{CreditCounters, DelayLine, Flit, WireFlit};
 use crate::rng::Rng;
 use crate::spec::endpoint::DrainParams;
 use crate::spec::faults::LinkFaults;
@@ -254,7 +254,7 @@ pub struct LinkDir {
     /// The receive buffers' occupancy (a router's input keeps its own in
     /// the [`RouterPorts`]).
     occupancy: Occupancy,
-    wire: DelayLine<Flit>,
+    wire: DelayLine<WireFlit>,
     /// Credits and ACK/NAKs on their way back to this direction's sender:
     /// one return path (as PCIe's DLLPs carry both), one latency.
     back_wire: DelayLine<Back>,
@@ -431,7 +431,8 @@ impl LinkDir {
         if self.receiver.is_some() {
             self.ctrl_out.clear();
         }
-        while let Some(flit) = self.wire.pop_due(c) {
+        while let Some(w) = self.wire.pop_due(c) {
+            let flit = w.flit;
             tally.events += 1;
             let detected = flit.is(Flit::DETECTED);
             if flit.is(Flit::DETECTED | Flit::CORRECTED | Flit::UNDETECTED) {
@@ -441,7 +442,7 @@ impl LinkDir {
                 self.stats.flits_undetected += flit.is(Flit::UNDETECTED) as u64;
             }
             let verdict = match &mut self.receiver {
-                Some(r) => r.on_flit(&flit, detected, c, &mut self.ctrl_out),
+                Some(r) => r.on_flit(&w, detected, c, &mut self.ctrl_out),
                 None => Verdict::Accept,
             };
             if verdict == Verdict::Drop {
@@ -771,9 +772,9 @@ impl LinkDir {
                 Source::Given(f) => f.map(|f| (f, false)),
             };
             new.map(|(flit, first_of_message)| {
-                let flit = match &mut self.sender {
+                let w = match &mut self.sender {
                     Some(s) => s.record_new(flit, c),
-                    None => flit,
+                    None => WireFlit { flit, seq: 0 },
                 };
                 self.stats.flits += 1;
                 self.stats.payload_bytes += flit.payload_bytes as u64;
@@ -786,13 +787,13 @@ impl LinkDir {
                     }
                 }
                 act.progressed = true;
-                flit
+                w
             })
         };
-        if let Some(flit) = flit {
+        if let Some(w) = flit {
             tally.events += 1;
             self.timing.pace.sent(c);
-            self.transmit(flit, c);
+            self.transmit(w, c);
         }
         let more = match &source {
             Source::Port(tx) => tx.sendable(&self.credits) != 0,
@@ -825,7 +826,8 @@ impl LinkDir {
         act.progressed = true;
         tally.events += 1;
         self.transmissions += 1;
-        self.wire.push(c + self.wire_delay(), flit);
+        self.wire
+            .push(c + self.wire_delay(), WireFlit { flit, seq: 0 });
     }
 
     /// For a link from a router output to a router input that takes every
@@ -869,7 +871,7 @@ impl LinkDir {
 
     /// Puts `flit` on the wire through the channel (errors, faults).
     #[inline]
-    fn transmit(&mut self, mut flit: Flit, c: Cycle) {
+    fn transmit(&mut self, mut w: WireFlit, c: Cycle) {
         let n = self.transmissions;
         self.transmissions += 1;
         let outcome = if self.faults.as_mut().is_some_and(|f| f.corrupts(n)) {
@@ -879,7 +881,7 @@ impl LinkDir {
                 .as_mut()
                 .map_or(Outcome::Clean, |ch| ch.sample())
         };
-        flit.flags |= match outcome {
+        w.flit.flags |= match outcome {
             Outcome::Clean => 0,
             Outcome::Corrected => Flit::CORRECTED,
             Outcome::Detected => Flit::DETECTED,
@@ -888,11 +890,11 @@ impl LinkDir {
         if self.faults.as_ref().is_some_and(|f| f.is_down(c)) {
             self.stats.flits_lost += 1;
             if self.sender.is_none() {
-                self.lost_credits[flit.vc as usize] += 1; // nothing will ever replay it
+                self.lost_credits[w.flit.vc as usize] += 1; // nothing will ever replay it
             }
             return;
         }
-        self.wire.push(c + self.wire_delay(), flit);
+        self.wire.push(c + self.wire_delay(), w);
     }
 
     /// Accounts `k` skipped idle cycles exactly as `k` calls of `inputs` and
@@ -936,7 +938,7 @@ impl LinkDir {
             _ => self
                 .wire
                 .iter()
-                .filter(|(_, f)| f.vc as usize == vc)
+                .filter(|(_, w)| w.flit.vc as usize == vc)
                 .count(),
         } as u32
             + self.on_port_calendar(vc, rp);

@@ -25,7 +25,7 @@ pub mod ports;
 pub mod router;
 pub mod router_ports;
 
-use crate::endpoint::tx::Unstarted;
+use crate::endpoint::tx::{Offer, Unstarted};
 use crate::endpoint::TxPort;
 use crate::engine::{Activity, Model};
 use crate::error::{Error, Result, WaitingChannel};
@@ -382,12 +382,18 @@ impl Network {
             .as_ref()
             .is_none_or(|rt: &Routed| !rt.routing.restricts_ports());
         let mut ports = EndpointPorts::new(&port_routers, uniform);
-        let mut plans: Vec<Vec<(Cycle, MsgId, u64, u8)>> = vec![Vec::new(); ports.total()];
+        let mut plans: Vec<Vec<Offer>> = vec![Vec::new(); ports.total()];
         for i in 0..traffic.len() {
             let at = params.clock.cycle_at_or_after(traffic.inject_ps[i]);
             let (src, dst) = (traffic.src[i], traffic.dst[i]);
             let port = pick_port(&mut ports, routed.as_ref(), src, dst);
-            plans[port as usize].push((at, MsgId(i as u32), traffic.bytes[i], traffic.vc[i] as u8));
+            plans[port as usize].push(Offer {
+                at,
+                msg: MsgId(i as u32),
+                bytes: traffic.bytes[i],
+                vc: traffic.vc[i] as u8,
+                dst,
+            });
         }
         let cut_through = spec.router.switching == crate::spec::Switching::VirtualCutThrough;
         let mut port_of_dir = IdVec::from_vec(vec![u32::MAX; dirs.len()]);
@@ -490,7 +496,13 @@ impl Network {
         log.dst.push(dst);
         self.msg_choice.push(router::NO_CHOICE);
         let port = pick_port(&mut self.ports, self.routed.as_ref(), src, dst);
-        self.endpoints[port as usize].tx.offer(at, id, bytes, vc);
+        self.endpoints[port as usize].tx.offer(Offer {
+            at,
+            msg: id,
+            bytes,
+            vc,
+            dst,
+        });
         self.port_due[port as usize] = self.port_due[port as usize].min(at);
         id
     }

@@ -342,7 +342,6 @@ impl<P: PortSet> Router<P> {
             ctx,
             dirs,
             rp,
-            tally,
             choices,
         };
         if !self.route_in_va {
@@ -457,7 +456,7 @@ impl<P: PortSet> Router<P> {
             .front(self.port_no(p), v)
             .expect("a nonempty VC has a front");
         let class = self.routing_class(v);
-        let dst = crate::ids::EndpointId(h.tally.log.dst[front.msg]);
+        let dst = crate::ids::EndpointId(front.dst);
         // Randomized and adaptive routing pick once per message, at its
         // first router; others ignore the choice.
         let choice = if h.ctx.routing.choices() > 1 {
@@ -876,14 +875,13 @@ fn bad_port(c: Cycle, r: RouterId, port: u32, ports: usize) -> Error {
 }
 
 /// What routing and VC allocation read (the cycle, the routing function,
-/// the links and buffers UGAL weighs, the message log) and the per-message
+/// the links and buffers UGAL weighs) and the per-message
 /// route choices they write, borrowed once for a router's step.
 struct Heads<'a, 'b> {
     c: Cycle,
     ctx: &'a RouterCtx<'b>,
     dirs: &'a IdVec<LinkDirId, LinkDir>,
     rp: &'a RouterPorts,
-    tally: &'a Tally,
     choices: &'a mut IdVec<MsgId, u32>,
 }
 
