@@ -73,71 +73,78 @@ impl OutVcs {
 
 /// A router whose port sets are `P` bit masks (see [`PortSet`]: `u64` up
 /// to 64 ports, `u128` up to 128).
+///
+/// What every step reads comes first, in declaration order (`repr(C)`),
+/// and the per-port tables are boxed slices (no capacity word): a busy
+/// router's step touches its struct's first few cache lines only, where
+/// Rust's own layout spread them over all eight.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Router<P: PortSet> {
-    pub id: RouterId,
-    /// Port `p`'s input buffers and output credits are port `first_port + p`
-    /// of the [`RouterPorts`].
-    pub first_port: u32,
-    /// The outputs whose link takes every flit given (see
-    /// [`LinkDir::always_accepts`]): nothing to ask it per flit.
-    plain_outputs: P,
+    /// Per input (port, VC).
+    state: Box<[VcState]>,
+    /// Per output port: its VCs no worm holds, as a mask (what VC
+    /// allocation searches; an input VC's `Active` state says which it holds).
+    free_vcs: Box<[u64]>,
+    /// Per output port: where the search for a free output VC starts (VCs
+    /// are handed out in turn, as BookSim's allocator does, so that a stream
+    /// of short packets spreads over the VCs and their credits).
+    vc_rr: Box<[u32]>,
+    /// Round-robin pointers: per input port over its VCs, per output port
+    /// over input ports, and one over input VCs for VC allocation (as its
+    /// port and VC: no division per cycle).
+    in_rr: Box<[u32]>,
+    out_rr: Box<[u32]>,
     /// Per port: the link direction arriving at / leaving it.
-    pub inputs: Vec<Option<LinkDirId>>,
-    pub outputs: Vec<Option<LinkDirId>>,
-    vcs: usize,
+    pub inputs: Box<[Option<LinkDirId>]>,
+    pub outputs: Box<[Option<LinkDirId>]>,
     /// Per input VC: its packets' routing class; per input VC and routing
     /// class (`v * classes + class`): the output VCs a head may take.
     /// (Tables: the divisions and masks they replace sat on every head
     /// flit's path.)
-    vc_class: Vec<u8>,
+    vc_class: Box<[u8]>,
+    out_range: Box<[OutVcs]>,
     classes: usize,
-    out_range: Vec<OutVcs>,
-    allocator: Allocator,
+    vcs: usize,
     timing: RouterTiming,
+    /// The outputs whose link takes every flit given (see
+    /// [`LinkDir::always_accepts`]): nothing to ask it per flit.
+    plain_outputs: P,
+    pub id: RouterId,
+    /// Port `p`'s input buffers and output credits are port `first_port + p`
+    /// of the [`RouterPorts`].
+    pub first_port: u32,
+    va_port: u32,
+    va_vc: u32,
+    allocator: Allocator,
     /// Virtual cut-through: a head wins an output VC only with credits for
     /// its whole packet.
     cut_through: bool,
-    /// Per input (port, VC).
-    state: Vec<VcState>,
-    /// Per output port: its VCs no worm holds, as a mask (what VC
-    /// allocation searches; an input VC's `Active` state says which it holds).
-    free_vcs: Vec<u64>,
-    /// Round-robin pointers: per input port over its VCs, per output port
-    /// over input ports, and one over input VCs for VC allocation (as its
-    /// port and VC: no division per cycle).
-    in_rr: Vec<u32>,
-    out_rr: Vec<u32>,
-    va_port: u32,
-    va_vc: u32,
     /// Heads are routed when VC allocation visits them, in the same pass
     /// (no routing stage delay, a routing function that reads no router
     /// state, round-robin order); else in a pass of their own before it.
     route_in_va: bool,
-    /// Per output port: where the search for a free output VC starts (VCs
-    /// are handed out in turn, as BookSim's allocator does, so that a stream
-    /// of short packets spreads over the VCs and their credits).
-    vc_rr: Vec<u32>,
-    /// Per input port: the VCs whose head flit could move this cycle; and
-    /// iSLIP's accept pointer over output ports.
-    ready: Vec<u64>,
-    accept_rr: Vec<u32>,
+    // What only contended steps read (two or more input VCs holding flits).
     /// The input ports whose `ready` is non-zero and the outputs whose
     /// `grants` entry is set, as of the last step: loops visit only these
     /// (a switch has up to 128 ports, few of them busy in a cycle).
     ready_ports: P,
     granted_outputs: P,
-    /// The order of this cycle's VC allocation pass (memory reused).
-    va_order: Vec<u32>,
+    /// Per input port: the VCs whose head flit could move this cycle; and
+    /// iSLIP's accept pointer over output ports.
+    ready: Box<[u64]>,
+    accept_rr: Box<[u32]>,
     /// This cycle's switch requests per input port (the VC it offers) and
     /// iSLIP's grants per output port, as (port, VC); kept to reuse their
     /// memory (no allocation per cycle).
-    offered: Vec<u32>,
-    grants: Vec<Option<(u32, u32)>>,
+    offered: Box<[u32]>,
+    grants: Box<[Option<(u32, u32)>]>,
     /// Per output port: the input ports asking for it; per input port: the
     /// outputs granting it (reused each cycle).
-    asking: Vec<P>,
-    granted: Vec<P>,
+    asking: Box<[P]>,
+    granted: Box<[P]>,
+    /// The order of this cycle's VC allocation pass (memory reused).
+    va_order: Vec<u32>,
 }
 
 /// The flits routers forward in a cycle, by output link direction.
@@ -164,43 +171,57 @@ pub const NO_CHOICE: u32 = u32::MAX;
 const UGAL_THRESHOLD: u32 = 4;
 
 impl<P: PortSet> Router<P> {
-    pub fn new(id: RouterId, ports: usize, vcs: usize, spec: &RouterSpec) -> Self {
+    /// Router `id` with `wiring`'s ports, `vcs` VCs per port, routing by
+    /// `routing`.
+    pub fn new(
+        id: RouterId,
+        wiring: Wiring,
+        vcs: usize,
+        spec: &RouterSpec,
+        routing: &Routing,
+    ) -> Self {
+        let ports = wiring.inputs.len();
         assert!(
             ports <= P::BITS,
             "a router's port sets hold {} ports",
             P::BITS
         );
-        Self {
+        fn per_port<T: Clone>(x: T, n: usize) -> Box<[T]> {
+            vec![x; n].into_boxed_slice()
+        }
+        let mut router = Self {
+            state: per_port(VcState::Idle, ports * vcs),
+            free_vcs: per_port(low_bits(vcs as u32), ports),
+            vc_rr: per_port(0, ports),
+            in_rr: per_port(0, ports),
+            out_rr: per_port(0, ports),
+            inputs: wiring.inputs.as_slice().into(),
+            outputs: wiring.outputs.as_slice().into(),
+            vc_class: Box::default(),
+            out_range: Box::default(),
+            classes: 1,
+            vcs,
+            timing: spec.timing(),
+            plain_outputs: P::EMPTY,
             id,
             first_port: 0,
-            plain_outputs: P::EMPTY,
-            inputs: vec![None; ports],
-            outputs: vec![None; ports],
-            vcs,
-            vc_class: Vec::new(),
-            classes: 1,
-            out_range: Vec::new(),
-            allocator: spec.allocator,
-            timing: spec.timing(),
-            cut_through: spec.switching == Switching::VirtualCutThrough,
-            state: vec![VcState::Idle; ports * vcs],
-            free_vcs: vec![low_bits(vcs as u32); ports],
-            in_rr: vec![0; ports],
-            out_rr: vec![0; ports],
             va_port: 0,
             va_vc: 0,
+            allocator: spec.allocator,
+            cut_through: spec.switching == Switching::VirtualCutThrough,
             route_in_va: false,
-            vc_rr: vec![0; ports],
-            ready: vec![0; ports],
-            accept_rr: vec![0; ports],
             ready_ports: P::EMPTY,
             granted_outputs: P::EMPTY,
+            ready: per_port(0, ports),
+            accept_rr: per_port(0, ports),
+            offered: per_port(0, ports),
+            grants: per_port(None, ports),
+            asking: per_port(P::EMPTY, ports),
+            granted: per_port(P::EMPTY, ports),
             va_order: Vec::with_capacity(ports * vcs),
-            offered: vec![0; ports],
-            grants: vec![None; ports],
-            asking: vec![P::EMPTY; ports],
-            granted: vec![P::EMPTY; ports],
-        }
+        };
+        router.set_message_classes(1, routing);
+        router
     }
 
     fn ports(&self) -> usize {
@@ -961,13 +982,7 @@ impl Routers {
         ) -> Vec<Router<P>> {
             let wired = wiring.into_iter().enumerate();
             wired
-                .map(|(r, w)| {
-                    let mut router = Router::new(r as u32, w.inputs.len(), vcs, spec);
-                    router.inputs = w.inputs;
-                    router.outputs = w.outputs;
-                    router.set_message_classes(1, routing);
-                    router
-                })
+                .map(|(r, w)| Router::new(r as u32, w, vcs, spec, routing))
                 .collect()
         }
         if wiring.iter().all(|w| w.inputs.len() <= u64::BITS as usize) {
@@ -1003,10 +1018,11 @@ mod tests {
     /// A 3-port router with 2 VCs and one routing class (VCs 0..2), its
     /// output 2 wired to link direction 7.
     fn router() -> Router<u64> {
-        let mut r = Router::new(0, 3, 2, &RouterSpec::default());
-        r.set_message_classes(1, &Routing::Direct);
-        r.outputs[2] = Some(LinkDirId(7));
-        r
+        let wiring = Wiring {
+            inputs: vec![None; 3],
+            outputs: vec![None, None, Some(LinkDirId(7))],
+        };
+        Router::new(0, wiring, 2, &RouterSpec::default(), &Routing::Direct)
     }
 
     #[test]
