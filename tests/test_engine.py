@@ -45,6 +45,28 @@ def test_idle_skipping_and_tick_all_agree_bit_for_bit(seed):
     check_all(a, fab.link)
 
 
+def test_a_port_sends_messages_given_and_injected_in_one_cycle_in_row_order():
+    """Messages given before the run and ones injected while it runs share a port's queues:
+    one VC's messages leave first offered, first sent, and those offered in the same cycle in
+    the order of their rows (the given ones first, since injected rows come after them)."""
+    fab = fabric()
+    cycle_ps = fab.link.resolved()["cycle_ps"]
+    given = fs.traffic.messages(0, 1, 600, at_ps=np.arange(0, 9, 3) * cycle_ps)
+    sim = fab.simulation(given)
+    for k in range(9):
+        if k % 3 == 0:
+            sim.inject(0, 1, 600)  # in the cycle a given message is offered
+        elif k % 3 == 1:
+            sim.inject(0, 1, 600)  # in the cycle after
+        sim.step(1)
+    res = sim.finish()
+    m = res.messages
+    assert len(m) == 9 and res.delivered() == 9
+    order = np.lexsort((np.arange(len(m)), m["inject_ps"]))
+    assert list(order[:4]) == [0, 3, 4, 1]
+    assert np.all(np.diff(m["send_ps"][order]) > 0)  # one after another, in that order
+
+
 def test_a_run_limit_stops_with_a_partial_result():
     fab = fabric()
     t = fs.traffic.stream(0, 1, count=100, bytes=1 << 20)

@@ -96,27 +96,14 @@ struct CutThrough {
 }
 
 impl TxPort {
-    /// `plan` is every message this port sends, in any order; it is sorted here.
-    pub fn new(params: &LinkParams, mut plan: Vec<Offer>, cut_through: bool) -> Self {
-        plan.sort_unstable_by_key(|o| (o.at, o.msg));
+    /// A port with nothing to send yet: messages come by [`TxPort::offer`]
+    /// (to admit at their cycle) or [`TxPort::enqueue`] (admitted now).
+    pub fn new(params: &LinkParams, cut_through: bool) -> Self {
         let vcs = params.vcs as usize;
-        let next_at = plan.first().map_or(Cycle::MAX, |o| o.at);
         Self {
-            plan: plan
-                .into_iter()
-                .map(|o| Planned {
-                    at: o.at,
-                    vc: o.vc,
-                    q: Queued {
-                        msg: o.msg,
-                        dst: o.dst,
-                        bytes: o.bytes,
-                        extra: 0,
-                    },
-                })
-                .collect(),
+            plan: Vec::new(),
             next_plan: 0,
-            next_at,
+            next_at: Cycle::MAX,
             queues: vec![VecDeque::new(); vcs],
             seg: vec![Segmenter::default(); vcs],
             queued_mask: 0,
@@ -148,6 +135,20 @@ impl TxPort {
         }
         self.next_at = self.plan.get(self.next_plan).map_or(Cycle::MAX, |p| p.at);
         self.next_plan - start
+    }
+
+    /// Admits message `o` now (its cycle has come): the network's schedule
+    /// of the messages known before the run does this, in (cycle, message)
+    /// order across all ports.
+    #[inline]
+    pub fn enqueue(&mut self, o: &Offer) {
+        self.queues[o.vc as usize].push_back(Queued {
+            msg: o.msg,
+            dst: o.dst,
+            bytes: o.bytes,
+            extra: 0,
+        });
+        self.queued_mask |= 1 << o.vc;
     }
 
     /// Offers one more message at cycle `at` (not earlier than any cycle
