@@ -24,6 +24,7 @@ pub mod port_set;
 pub mod ports;
 pub mod router;
 pub mod router_ports;
+pub mod schedule;
 
 use crate::endpoint::tx::{Offer, Unstarted};
 use crate::endpoint::TxPort;
@@ -42,6 +43,7 @@ pub use link_dir::{LinkDir, LinkDirStats, LinkState, Node, Pace, Source, Tally};
 use ports::EndpointPorts;
 use router::{with_routers, Outbox, RouterCtx, Routers, Wait, Wiring};
 use router_ports::RouterPorts;
+use schedule::Schedule;
 
 /// Marks a cycle that never came (message not sent / not delivered).
 pub const NEVER: Cycle = Cycle::MAX;
@@ -104,13 +106,8 @@ pub struct Network {
     /// port before it without reading it (its struct is a cache miss, and
     /// most ports are idle in most cycles).
     port_due: Vec<Cycle>,
-    /// The messages given before the run, as (port, message), in (cycle,
-    /// message) order, and the next one to admit. One stream read in order
-    /// (the hardware prefetches it), not a plan per port: those were
-    /// hundreds of slow streams, each of whose cache lines came from memory
-    /// when read (16x16 mesh at 0.1: 6% of the run time).
-    schedule: Vec<(u32, Offer)>,
-    scheduled: usize,
+    /// The messages given before the run (see [`Schedule`]).
+    schedule: Schedule,
     /// Which port of its endpoint each message leaves on.
     ports: EndpointPorts,
     /// Per link direction sent by an endpoint port: that port's index.
@@ -405,8 +402,6 @@ impl Network {
                 },
             ));
         }
-        // (stable: messages of one cycle stay in id order)
-        schedule.sort_by_key(|(_, o)| o.at);
         let cut_through = spec.router.switching == crate::spec::Switching::VirtualCutThrough;
         let mut port_of_dir = IdVec::from_vec(vec![u32::MAX; dirs.len()]);
         let mut endpoints = Vec::with_capacity(ports.total());
@@ -436,8 +431,7 @@ impl Network {
             params,
             endpoints,
             port_due,
-            schedule,
-            scheduled: 0,
+            schedule: Schedule::new(schedule),
             ports,
             port_of_dir,
             dirs,
@@ -659,7 +653,6 @@ impl Model for Network {
             endpoints,
             port_due,
             schedule,
-            scheduled,
             dirs,
             wake,
             swept,
@@ -724,15 +717,10 @@ impl Model for Network {
         }
         // The messages given before the run whose cycle has come join their
         // ports' queues (as `admit` does with those offered since).
-        while let Some((port, o)) = schedule.get(*scheduled) {
-            if o.at > c {
-                break;
-            }
-            endpoints[*port as usize].tx.enqueue(o);
-            port_due[*port as usize] = c;
-            *admitted += 1;
-            *scheduled += 1;
-        }
+        *admitted += schedule.admit_due(c, |port, o| {
+            endpoints[port as usize].tx.enqueue(o);
+            port_due[port as usize] = c;
+        });
         for (e, due) in endpoints.iter_mut().zip(port_due.iter_mut()) {
             if *due > c {
                 continue;
@@ -776,14 +764,23 @@ impl Model for Network {
     }
 
     fn next_event(&self) -> Option<Cycle> {
-        let dirs = self.dirs.iter().map(LinkDir::next_event);
-        let injections = self.endpoints.iter().map(|e| e.tx.next_injection());
-        let scheduled = self.schedule.get(self.scheduled).map(|(_, o)| o.at);
-        let ports = self.router_ports.next_arrival();
-        dirs.chain(injections)
-            .chain([scheduled, ports])
-            .flatten()
-            .min()
+        // (plain loops: the tick-all engine asks this every idle cycle, and
+        // a chain of iterators over both vectors cost it a fifth more)
+        let mut next: Option<Cycle> = None;
+        let mut at = |t: Option<Cycle>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        at(self.schedule.next_at());
+        at(self.router_ports.next_arrival());
+        for d in self.dirs.iter() {
+            at(d.next_event());
+        }
+        for e in &self.endpoints {
+            at(e.tx.next_injection());
+        }
+        next
     }
 
     fn done(&self) -> bool {
