@@ -488,8 +488,8 @@ mod tests {
             AckEffect::Freed(2)
         );
         let next: Vec<u32> = (3..5).map(|i| s.record_new(flit(i), 2).seq).collect();
-        assert_eq!(next, [3, 0]); // modulo 4
-                                  // Go-back-N NAK naming seq 2 as the last good one: 3 and 4 again.
+        assert_eq!(next, [3, 0], "modulo 4");
+        // Go-back-N NAK naming seq 2 as the last good one: 3 and 4 again.
         assert_eq!(
             s.on_ctrl(Ctrl { nak: true, seq: 2 }, 3),
             AckEffect::Freed(1)
