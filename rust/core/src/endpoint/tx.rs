@@ -43,6 +43,18 @@ pub struct Offer {
     pub dst: u32,
 }
 
+impl Offer {
+    /// The message as its VC queue holds it (nothing merged into it yet).
+    fn queued(&self) -> Queued {
+        Queued {
+            msg: self.msg,
+            dst: self.dst,
+            bytes: self.bytes,
+            extra: 0,
+        }
+    }
+}
+
 /// A message offered for a cycle, not yet admitted.
 #[derive(Clone, Copy, Debug)]
 struct Planned {
@@ -142,33 +154,16 @@ impl TxPort {
     /// order across all ports.
     #[inline]
     pub fn enqueue(&mut self, o: &Offer) {
-        self.queues[o.vc as usize].push_back(Queued {
-            msg: o.msg,
-            dst: o.dst,
-            bytes: o.bytes,
-            extra: 0,
-        });
+        self.queues[o.vc as usize].push_back(o.queued());
         self.queued_mask |= 1 << o.vc;
     }
 
     /// Offers one more message at cycle `at` (not earlier than any cycle
     /// already simulated), after every message already offered for `at`.
     pub fn offer(&mut self, o: Offer) {
-        let Offer {
-            at,
-            msg,
-            bytes,
-            vc,
-            dst,
-        } = o;
         let pos = self.next_plan
-            + self.plan[self.next_plan..].partition_point(|p| (p.at, p.q.msg) <= (at, msg));
-        let q = Queued {
-            msg,
-            dst,
-            bytes,
-            extra: 0,
-        };
+            + self.plan[self.next_plan..].partition_point(|p| (p.at, p.q.msg) <= (o.at, o.msg));
+        let (at, vc, q) = (o.at, o.vc, o.queued());
         self.plan.insert(pos, Planned { at, vc, q });
         self.next_at = self.next_at.min(at);
     }

@@ -74,10 +74,10 @@ impl OutVcs {
 /// A router whose port sets are `P` bit masks (see [`PortSet`]: `u64` up
 /// to 64 ports, `u128` up to 128).
 ///
-/// What every step reads comes first, in declaration order (`repr(C)`),
-/// and the per-port tables are boxed slices (no capacity word): a busy
-/// router's step touches its struct's first few cache lines only, where
-/// Rust's own layout spread them over all eight.
+/// What every step reads comes first, in declaration order (`repr(C)`;
+/// Rust's own layout orders fields by alignment, not by use), and the
+/// per-port tables are boxed slices (no capacity word), so a busy router's
+/// step reads fewer of its struct's lines (16x16 mesh: +1 to +2.6%).
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct Router<P: PortSet> {
@@ -124,7 +124,8 @@ pub struct Router<P: PortSet> {
     /// (no routing stage delay, a routing function that reads no router
     /// state, round-robin order); else in a pass of their own before it.
     route_in_va: bool,
-    // What only contended steps read (two or more input VCs holding flits).
+    // What only iSLIP and contended steps (two or more input VCs holding
+    // flits) read.
     /// The input ports whose `ready` is non-zero and the outputs whose
     /// `grants` entry is set, as of the last step: loops visit only these
     /// (a switch has up to 128 ports, few of them busy in a cycle).
@@ -195,8 +196,8 @@ impl<P: PortSet> Router<P> {
             vc_rr: per_port(0, ports),
             in_rr: per_port(0, ports),
             out_rr: per_port(0, ports),
-            inputs: wiring.inputs.as_slice().into(),
-            outputs: wiring.outputs.as_slice().into(),
+            inputs: wiring.inputs.into_boxed_slice(),
+            outputs: wiring.outputs.into_boxed_slice(),
             vc_class: Box::default(),
             out_range: Box::default(),
             classes: 1,
