@@ -22,8 +22,10 @@ from fabricsim.errors import (
 )
 from fabricsim.fabric import Fabric
 from fabricsim.memory import MemoryResult, run_memory
-from fabricsim.memory_fabric import MemoryFabricResult
+from fabricsim.memory_fabric_result import MemoryFabricResult
 from fabricsim.result import Result, Window
+from fabricsim.run_contract import RunResultBase, Workload
+from fabricsim.run_options import Progress, RunOptions
 from fabricsim.simulation import Simulation
 from fabricsim.specs import ControllerSpec, EndpointSpec, HbmSpec, LinkSpec, ProtocolSpec, RouterSpec
 from fabricsim.sweep import sizes
@@ -40,14 +42,18 @@ __all__ = [
     "LinkSpec",
     "MemoryFabricResult",
     "MemoryResult",
+    "Progress",
     "ProtocolSpec",
     "Result",
     "RouterSpec",
+    "RunOptions",
+    "RunResultBase",
     "Simulation",
     "SimulationLimitError",
     "SpecError",
     "UnsafeSpecWarning",
     "Window",
+    "Workload",
     "__version__",
     "collectives",
     "faults",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fabricsim.result import Result
+    from fabricsim.run_contract import RunResultBase
 
 
 class FabricsimError(Exception):
@@ -30,9 +30,10 @@ class _WithPartial(FabricsimError, RuntimeError):
     def __init__(self, message: str, partial_raw: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.partial_raw = partial_raw
-        #: The partial :class:`~fabricsim.Result` (``complete`` is False); set by the caller
-        #: that knows the traffic (``Fabric.run``).
-        self.partial: Result | None = None
+        #: The partial result (``complete`` is False) of whatever ran: a
+        #: :class:`~fabricsim.Result`, a collective's, a memory run's; set by the caller that
+        #: knows the workload.
+        self.partial: RunResultBase | None = None
 
 
 class DeadlockError(_WithPartial):

@@ -6,13 +6,15 @@ import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from fabricsim import _core
-from fabricsim.errors import DeadlockError, SimulationLimitError, SpecError, UnsafeSpecWarning
-from fabricsim.faults import Fault
+from fabricsim.collectives.execution import Execution
+from fabricsim.errors import SimulationLimitError, SpecError, UnsafeSpecWarning
 from fabricsim.result import Result, Window
 from fabricsim.simulation import Simulation
+from fabricsim.run_contract import RunResultBase, Workload, execute
+from fabricsim.run_options import EngineMode, RunOptions, resolve
 from fabricsim.specs import (
     ControllerSpec,
     EndpointSpec,
@@ -21,18 +23,15 @@ from fabricsim.specs import (
     ProtocolSpec,
     RouterSpec,
     le_bytes,
-    run_options_json,
 )
 from fabricsim.topology import Topology
-from fabricsim.traffic import MessageTraffic, SyntheticLoad, messages
+from fabricsim.message_traffic import MessageTraffic, messages
+from fabricsim.traffic import SyntheticLoad
 
 if TYPE_CHECKING:
     from fabricsim.collectives import Collective, CollectiveResult, Schedule
-    from fabricsim.memory_fabric import MemoryFabricResult
+    from fabricsim.memory_fabric_result import MemoryFabricResult
     from fabricsim.memory_load import MemoryLoad
-
-EngineMode = Literal["auto", "tick_all"]
-
 
 @dataclass(frozen=True)
 class DeadlockFreedom:
@@ -58,26 +57,6 @@ def _columns(traffic: MessageTraffic) -> tuple[bytes, bytes, bytes, bytes, bytes
         raise SpecError(f"traffic: expected fabricsim.traffic messages, got {type(traffic).__name__}")
     cols = (traffic.src, traffic.dst, traffic.bytes, traffic.inject_ps, traffic.vc)
     return tuple(le_bytes(c) for c in cols)  # type: ignore[return-value]
-
-
-def _options(
-    seed: int,
-    engine: str,
-    max_cycles: int | None,
-    max_time_ns: float | None,
-    watchdog_cycles: int,
-    check_invariants: bool,
-    faults: Sequence[Fault],
-) -> str:
-    return run_options_json(
-        seed,
-        engine,
-        max_cycles,
-        max_time_ns,
-        check_invariants,
-        watchdog_cycles=watchdog_cycles,
-        faults=[f.to_dict() for f in faults],
-    )
 
 
 class Fabric:
@@ -153,7 +132,7 @@ class Fabric:
     def preset(cls, name: str) -> Fabric:
         """A built-in fabric (see :meth:`presets`; specs/fabric/*.toml cite their sources). A
         preset that names its memory (``memory = "hbm3"``) comes with ``hbm`` set, so
-        ``fab.run(op, memory=True)`` runs collectives through every GPU's stack."""
+        ``fab.run(op.with_execution(memory=True))`` runs collectives through every GPU's stack."""
         fields = json.loads(_core.spec_from_toml("fabric", _core.fabric_preset_toml(name), name))
         topo = fields["topology"]
         n = _core.fabric_endpoints(json.dumps(fields))
@@ -203,142 +182,57 @@ class Fabric:
 
     @overload
     def run(
-        self,
-        traffic: MessageTraffic | SyntheticLoad,
-        *,
-        seed: int = 0,
-        engine: EngineMode = "auto",
-        max_cycles: int | None = None,
-        max_time_ns: float | None = None,
-        watchdog_cycles: int = 1_000_000,
-        check_invariants: bool = False,
-        faults: Sequence[Fault] = (),
-        check_deadlock: bool = True,
+        self, workload: MessageTraffic | SyntheticLoad, options: RunOptions | None = None, **overrides: Any
     ) -> Result: ...
 
     @overload
     def run(
-        self,
-        traffic: Collective | Schedule,
-        *,
-        seed: int = 0,
-        engine: EngineMode = "auto",
-        max_cycles: int | None = None,
-        max_time_ns: float | None = None,
-        watchdog_cycles: int = 1_000_000,
-        check_invariants: bool = False,
-        faults: Sequence[Fault] = (),
-        check_deadlock: bool = True,
-        reduce_ns_per_byte: float = 0.0,
-        copy_ns_per_byte: float = 0.0,
-        verify: bool = True,
-        memory: bool = False,
-        piece_bytes: int = 65536,
+        self, workload: Collective | Schedule, options: RunOptions | None = None, **overrides: Any
     ) -> CollectiveResult: ...
 
     @overload
-    def run(
-        self,
-        traffic: MemoryLoad,
-        *,
-        seed: int = 0,
-        engine: EngineMode = "auto",
-        max_cycles: int | None = None,
-        max_time_ns: float | None = None,
-        watchdog_cycles: int = 1_000_000,
-        check_invariants: bool = False,
-        faults: Sequence[Fault] = (),
-        check_deadlock: bool = True,
-    ) -> MemoryFabricResult: ...
+    def run(self, workload: MemoryLoad, options: RunOptions | None = None, **overrides: Any) -> MemoryFabricResult: ...
 
-    def run(
-        self,
-        traffic: MessageTraffic | SyntheticLoad | Collective | Schedule | MemoryLoad,
-        *,
-        seed: int = 0,
-        engine: EngineMode = "auto",
-        max_cycles: int | None = None,
-        max_time_ns: float | None = None,
-        watchdog_cycles: int = 1_000_000,
-        check_invariants: bool = False,
-        faults: Sequence[Fault] = (),
-        check_deadlock: bool = True,
-        **collective_options: Any,
-    ) -> Result | CollectiveResult | MemoryFabricResult:
-        """Runs ``traffic`` to completion and returns the :class:`Result`; with a
-        :class:`~fabricsim.traffic.SyntheticLoad` (``fs.traffic.synthetic(pattern, rate=...,
-        warmup_cycles=..., measure_cycles=...)``), sized for this fabric and stopped at its
-        ``drain_factor`` times its injection time when it cannot drain, a result with
-        ``packet_latency_cycles``, ``offered_rate``, ``accepted_rate`` and ``saturated`` over
-        its measurement window; with a memory load
-        (:func:`fabricsim.traffic.loads`), a :class:`~fabricsim.memory_fabric.MemoryFabricResult`
-        (the routing is checked with each message class's share of the VCs); with a collective
-        (``fs.collectives.all_reduce(...)``) or a schedule, runs it over the fabric and returns
-        a :class:`~fabricsim.collectives.CollectiveResult` (``collective_options``:
-        ``reduce_ns_per_byte``, ``copy_ns_per_byte``, ``verify``, and ``memory=True`` to move
-        the data through each rank's HBM stack, in ``piece_bytes`` pieces).
+    @overload
+    def run(self, workload: Workload, options: RunOptions | None = None, **overrides: Any) -> RunResultBase: ...
 
-        ``engine``: ``"auto"`` skips idle cycles, ``"tick_all"`` steps every cycle (a debug
-        reference; results are identical). ``max_cycles``/``max_time_ns`` stop a run with
-        :class:`SimulationLimitError` (its ``partial`` holds the result so far); a run that can
-        make no progress raises :class:`DeadlockError` naming who waits on what.
-        ``check_invariants`` checks credit conservation every cycle (slower). ``faults``: a
-        scripted fault plan (see :mod:`fabricsim.faults`). The GIL is released while the
-        engine runs.
+    def run(self, workload: Workload, options: RunOptions | None = None, **overrides: Any) -> RunResultBase:
+        """Runs ``workload`` on this fabric with ``options`` (a :class:`~fabricsim.RunOptions`;
+        ``overrides`` name its fields: ``fab.run(op, seed=1, max_time_ns=500)``) and returns its
+        result; every kind of workload runs the same way (:mod:`fabricsim.run_contract`):
+
+        - messages (:mod:`fabricsim.traffic`): a :class:`Result`;
+        - a synthetic load (``fs.traffic.synthetic(pattern, rate=...)``), sized for this fabric,
+          measured over its window and stopped at its ``drain_factor`` times its injection
+          time when it cannot drain: a :class:`Result` with ``packet_latency_cycles``,
+          ``offered_rate``, ``accepted_rate`` and ``saturated``;
+        - a memory load (:func:`fabricsim.traffic.loads`): a
+          :class:`~fabricsim.memory_fabric.MemoryFabricResult` (the routing is checked with each
+          message class's share of the VCs);
+        - a collective (``fs.collectives.all_reduce(...)``) or a schedule: a
+          :class:`~fabricsim.collectives.CollectiveResult` (how it executes, e.g. through
+          memory, is set on the collective: ``all_reduce(..., memory=True)``).
+
+        Every run: a limit (``max_cycles``, ``max_time_ns``) raises
+        :class:`SimulationLimitError` with the result so far as ``partial``; a run that can make
+        no progress raises :class:`DeadlockError` naming who waits on what; Ctrl-C raises
+        ``KeyboardInterrupt`` within about 0.1 s; the GIL is released while the engine runs.
         """
-        from fabricsim import collectives, memory_fabric
-
-        is_memory = isinstance(traffic, memory_fabric.MemoryLoad)
-        if check_deadlock:
-            report = self._memory_class_report() if is_memory else self.check_deadlock_freedom()
-            if not report.ok:
-                waiting = [
-                    {"node": r, "port": p, "vc": v, "reason": "routing dependency"}
-                    for r, p, v in report.cycle
-                ]
-                raise DeadlockError(
-                    f"{report}; not run (pass check_deadlock=False to run it anyway)", waiting=waiting
-                )
-        if isinstance(traffic, memory_fabric.MemoryLoad):
-            if collective_options:
-                raise SpecError(f"run: unknown options {sorted(collective_options)} for a memory load")
-            return memory_fabric.run_memory_fabric(
-                self,
-                traffic,
-                faults=faults,
-                seed=seed,
-                engine=engine,
-                max_cycles=max_cycles,
-                max_time_ns=max_time_ns,
-                watchdog_cycles=watchdog_cycles,
-                check_invariants=check_invariants,
+        moved = sorted(set(overrides) & set(Execution.names()))
+        if moved:
+            raise SpecError(
+                f"{moved[0]}: how a collective executes is a setting of the collective, not of the run: "
+                f"all_reduce(..., {moved[0]}=...) or op.with_execution({moved[0]}=...)",
+                path=moved[0],
             )
-        if isinstance(traffic, (collectives.Collective, collectives.Schedule)):
-            if faults or watchdog_cycles != 1_000_000:
-                raise SpecError("faults and watchdog_cycles are not supported for collectives yet")
-            return collectives.run_collective(
-                self,
-                traffic,
-                seed=seed,
-                engine=engine,
-                max_cycles=max_cycles,
-                max_time_ns=max_time_ns,
-                check_invariants=check_invariants,
-                **collective_options,
+        opts = resolve(options, overrides)
+        if not isinstance(workload, Workload):
+            raise SpecError(
+                "workload: expected messages, a synthetic load, a collective, a schedule or a memory load "
+                f"(fabricsim.traffic, fabricsim.collectives), got {type(workload).__name__}",
+                path="workload",
             )
-        if collective_options:
-            raise SpecError(f"run: unknown options {sorted(collective_options)} for message traffic")
-        options: dict[str, Any] = dict(
-            seed=seed,
-            engine=engine,
-            max_time_ns=max_time_ns,
-            watchdog_cycles=watchdog_cycles,
-            check_invariants=check_invariants,
-            faults=faults,
-        )
-        if isinstance(traffic, SyntheticLoad):
-            return self._run_window(traffic, max_cycles=max_cycles, **options)
-        return self.simulation(traffic, max_cycles=max_cycles, **options).finish()
+        return execute(self, workload, opts)
 
     def synthetic_messages(self, load: SyntheticLoad) -> MessageTraffic:
         """The messages ``load`` makes on this fabric: its endpoints, its link's cycle, packets
@@ -358,27 +252,24 @@ class Fabric:
         packet of ``k`` whole flits carries ``k * payload - overhead`` bytes)."""
         return int(self.link.resolved()["flit_payload_bytes"]), self.link.packet_overhead_bytes
 
-    def _run_window(
-        self,
-        load: SyntheticLoad,
-        *,
-        max_cycles: int | None,
-        **options: Any,
-    ) -> Result:
+    def _run_window(self, load: SyntheticLoad, options: RunOptions) -> Result:
         """Runs a synthetic load sized for this fabric; a run the drain limit stops (past
-        saturation) returns its partial result instead of raising (a user's own
-        ``max_cycles`` still raises)."""
+        saturation) returns its partial result instead of raising (a user's own limit still
+        raises)."""
         traffic = self.synthetic_messages(load)
-        limit = max_cycles if max_cycles is not None else load.cycles * load.drain_factor
+        own_limit = options.max_cycles is not None
+        limit = options.max_cycles if own_limit else load.cycles * load.drain_factor
         try:
-            res = self.simulation(traffic, max_cycles=limit, **options).finish()
+            res = self.simulation(traffic, options.replace(max_cycles=limit)).finish()
             stopped = False
         except SimulationLimitError as e:
-            if max_cycles is not None or e.partial is None:
+            if own_limit or options.max_time_ns is not None or e.partial is None:
                 raise
+            assert isinstance(e.partial, Result)
             res, stopped = e.partial, True
         payload, overhead = self._flit_payload_and_overhead()
         res.window = Window(load.warmup_cycles, load.cycles, payload, overhead, self.num_ranks, stopped)
+        res.limit_expected = stopped
         return res
 
     def check_deadlock_freedom(self) -> DeadlockFreedom:
@@ -419,22 +310,16 @@ class Fabric:
     def simulation(
         self,
         traffic: MessageTraffic | SyntheticLoad | None = None,
-        *,
-        seed: int = 0,
-        engine: EngineMode = "auto",
-        max_cycles: int | None = None,
-        max_time_ns: float | None = None,
-        watchdog_cycles: int = 1_000_000,
-        check_invariants: bool = False,
-        faults: Sequence[Fault] = (),
+        options: RunOptions | None = None,
+        **overrides: Any,
     ) -> Simulation:
         """A run you step through (same options as :meth:`run`): see :class:`Simulation`. A
         synthetic load runs as its messages on this fabric (:meth:`synthetic_messages`)."""
+        opts = resolve(options, overrides)
         if isinstance(traffic, SyntheticLoad):
             traffic = self.synthetic_messages(traffic)
         traffic = traffic if traffic is not None else messages([], [], [])
-        options = _options(seed, engine, max_cycles, max_time_ns, watchdog_cycles, check_invariants, faults)
-        return Simulation(_core.CoreSimulation(self._json, options, *_columns(traffic)), traffic)
+        return Simulation(_core.CoreSimulation(self._json, opts.engine_json(), *_columns(traffic)), traffic, opts)
 
     def __repr__(self) -> str:
         return f"Fabric(topology={self.topology!r}, link={self.link.name or self.link!r})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from functools import cached_property
 from typing import Any
 
@@ -9,9 +11,11 @@ import numpy as np
 import numpy.typing as npt
 
 from fabricsim import _core
-from fabricsim.errors import SimulationLimitError, SpecError
+from fabricsim.errors import SpecError
 from fabricsim.memory_traffic import MemoryColumns, MemoryTraffic
-from fabricsim.specs import ControllerSpec, HbmSpec, le_bytes, run_options_json
+from fabricsim.run_contract import RunResultBase, engine_hooks, require_complete
+from fabricsim.run_options import RunOptions, resolve
+from fabricsim.specs import ControllerSpec, HbmSpec, le_bytes
 
 COMMANDS = ("ACT", "PRE", "RD", "WR", "REFab", "REFsb")
 """Command names; ``COMMAND_DTYPE``'s ``command`` field indexes this tuple."""
@@ -35,7 +39,7 @@ def _u64(raw: bytes) -> npt.NDArray[np.uint64]:
     return np.frombuffer(raw, dtype="<u8")
 
 
-class MemoryResult:
+class MemoryResult(RunResultBase):
     """The outcome of :func:`run_memory`. Latencies are in ns; arrays are numpy."""
 
     def __init__(
@@ -131,6 +135,40 @@ class MemoryResult:
         out["row"] = _u64(raw["trace_row"])
         return out
 
+    @property
+    def simulated_time_ps(self) -> int:
+        return round(self.time_ns * 1000)
+
+    def tables(self) -> dict[str, npt.NDArray[Any]]:
+        """``requests`` (one row a request: arrival, admission and finish in CK cycles, its
+        latency in ns) and ``commands`` (the command trace, when recorded)."""
+        req = np.zeros(
+            self.requests,
+            dtype=[
+                ("arrival_cycle", np.int64),
+                ("admitted_cycle", np.int64),
+                ("finished_cycle", np.int64),
+                ("latency_ns", np.float64),
+            ],
+        )
+        req["arrival_cycle"], req["admitted_cycle"] = self.arrival_cycle, self.admitted_cycle
+        req["finished_cycle"], req["latency_ns"] = self.finished_cycle, self.latency_ns
+        return {"requests": req, "commands": self.commands}
+
+    def _headline(self) -> dict[str, Any]:
+        lat = self.read_latency_ns
+        return {
+            "cycles": self.cycles,
+            "tck_ns": self.tck_ns,
+            "requests": self.requests,
+            "finished_requests": self.finished_requests,
+            "bandwidth_gbps": self.bandwidth_gbps,
+            "peak_fraction": self.peak_fraction,
+            "read_latency_mean_ns": float(lat.mean()) if len(lat) else None,
+            "row_hit_rate": self.row_hit_rate,
+            "refresh_time_share": self.refresh_time_share,
+        }
+
     def summary(self) -> str:
         lat = self.read_latency_ns
         mean = f"{lat.mean():.1f} ns mean read latency" if len(lat) else "no reads"
@@ -147,23 +185,21 @@ class MemoryResult:
 def run_memory(
     hbm: HbmSpec,
     traffic: MemoryTraffic,
+    options: RunOptions | None = None,
     *,
     controller: ControllerSpec | None = None,
-    seed: int = 0,
     record_commands: bool = False,
-    engine: str = "auto",
-    max_cycles: int | None = None,
-    max_time_ns: float | None = None,
-    check_invariants: bool = False,
-    **controller_fields: Any,
+    **settings: Any,
 ) -> MemoryResult:
     """Runs ``traffic`` on one HBM stack and returns bandwidth, latencies, row-buffer
     statistics, refresh and (with ``record_commands``) the command trace.
 
-    Controller settings come from ``controller`` (a :class:`ControllerSpec`) and/or keyword
-    arguments naming its fields (``scheduler="fcfs"``, ``page_policy="closed"``, ...).
-    ``max_cycles`` / ``max_time_ns`` stop the run early with
-    :class:`~fabricsim.SimulationLimitError` (its ``partial`` is the result so far).
+    ``options`` and the keyword arguments naming its fields (``seed``, ``max_cycles``,
+    ``max_time_ns``, ``engine``, ``check_invariants``, ``progress``) run it as
+    :meth:`Fabric.run <fabricsim.Fabric.run>` runs any workload: a limit raises
+    :class:`~fabricsim.SimulationLimitError` (its ``partial`` is the result so far), Ctrl-C
+    stops it. Controller settings come from ``controller`` (a :class:`ControllerSpec`) and/or
+    keyword arguments naming its fields (``scheduler="fcfs"``, ``page_policy="closed"``, ...).
     """
     if not isinstance(hbm, HbmSpec):
         raise SpecError(f"hbm: expected an HbmSpec, got {type(hbm).__name__}", path="hbm")
@@ -171,30 +207,27 @@ def run_memory(
         raise SpecError(
             f"traffic: expected fabricsim.traffic.memory(...), got {type(traffic).__name__}", path="traffic"
         )
+    run_fields = {f.name for f in dataclasses.fields(RunOptions)}
+    opts = resolve(options, {k: v for k, v in settings.items() if k in run_fields})
+    controller_fields = {k: v for k, v in settings.items() if k not in run_fields}
     ctrl = controller if controller is not None else ControllerSpec()
     if controller_fields:
         ctrl = ctrl.replace(**controller_fields)
-    cols = traffic.columns(hbm, seed)
-    options = run_options_json(seed, engine, max_cycles, max_time_ns, check_invariants)
-
-    raw = _core.run_memory(
-        hbm.to_json(),
-        ctrl.to_json(),
-        options,
-        le_bytes(cols.addr),
-        le_bytes(cols.bytes),
-        le_bytes(cols.write),
-        le_bytes(cols.arrival_cycle),
-        traffic.outstanding or 0,
-        record_commands,
-    )
-    res = MemoryResult(raw, hbm, ctrl, cols)
-    if not res.complete:
-        err = SimulationLimitError(
-            f"run limit reached after {res.cycles} CK cycles with {res.requests - res.finished_requests} of {res.requests} requests unfinished"
+    cols = traffic.columns(hbm, opts.seed)
+    with engine_hooks(opts):
+        raw = _core.run_memory(
+            hbm.to_json(),
+            ctrl.to_json(),
+            opts.engine_json(),
+            le_bytes(cols.addr),
+            le_bytes(cols.bytes),
+            le_bytes(cols.write),
+            le_bytes(cols.arrival_cycle),
+            traffic.outstanding or 0,
+            record_commands,
         )
-        err.partial = res  # type: ignore[assignment]
-        raise err
+    res = MemoryResult(raw, hbm, ctrl, cols)
+    require_complete(res, opts)
     return res
 
 

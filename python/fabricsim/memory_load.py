@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from fabricsim import _core
 from fabricsim.errors import SpecError
+from fabricsim.memory_fabric_result import MemoryFabricResult
+from fabricsim.run_contract import Workload
+
+if TYPE_CHECKING:
+    from fabricsim.fabric import DeadlockFreedom, Fabric
+    from fabricsim.run_options import RunOptions
 
 Pattern = Literal["random", "stream"]
 
@@ -54,7 +61,7 @@ class Requester:
 
 
 @dataclass(frozen=True)
-class MemoryLoad:
+class MemoryLoad(Workload):
     """Requesters to run together on a memory fabric; ``a + b`` runs both."""
 
     requesters: tuple[Requester, ...] = field(default_factory=tuple)
@@ -66,6 +73,23 @@ class MemoryLoad:
 
     def to_json(self) -> str:
         return json.dumps({"requesters": [r.to_dict() for r in self.requesters]})
+
+    def deadlock_report(self, fabric: Fabric) -> DeadlockFreedom:
+        """Requests and responses are routed each in its own share of the VCs: each share
+        must be deadlock-free on its own."""
+        return fabric._memory_class_report()
+
+    def run_on(self, fabric: Fabric, options: RunOptions) -> MemoryFabricResult:
+        """Runs the load on ``fabric``, which must have memory (``Fabric(..., hbm=...)``)."""
+        if fabric.hbm is None:
+            raise SpecError(
+                "hbm: the fabric has no memory; build it with Fabric(..., hbm=fs.HbmSpec.preset(...))", path="hbm"
+            )
+        raw = _core.run_memory_fabric(json.dumps(fabric.memory_dict()), self.to_json(), options.engine_json())
+        access = int(fabric.hbm.resolved()["access_bytes"])
+        exp_access = int((fabric.expander_memory or fabric.hbm).resolved()["access_bytes"])
+        sizes = {e: (exp_access if e in fabric.memory_expanders else access) for e in range(fabric.num_endpoints)}
+        return MemoryFabricResult(raw, self, sizes)
 
 
 def _target(target: str | int) -> str:

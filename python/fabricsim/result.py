@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fabricsim.traffic import MessageTraffic
+from fabricsim.message_traffic import MessageTraffic
+from fabricsim.run_contract import RunResultBase
 
 NEVER = np.iinfo(np.uint64).max
 
@@ -114,7 +115,7 @@ class Window:
     """The run was stopped at ``drain_factor`` times its injection time, not drained."""
 
 
-class Result:
+class Result(RunResultBase):
     """The outcome of ``Fabric.run``.
 
     ``messages`` and ``links`` are numpy structured arrays (``MESSAGE_DTYPE``,
@@ -145,6 +146,28 @@ class Result:
         self._links: npt.NDArray[Any] | None = None
         self.window: Window | None = None
         """The measurement window, for a run of a :class:`~fabricsim.traffic.SyntheticLoad`."""
+        self.limit_expected = False
+
+    @property
+    def simulated_time_ps(self) -> int:
+        return self.end_ps
+
+    def tables(self) -> dict[str, npt.NDArray[Any]]:
+        """``messages`` (one row a message) and ``links`` (one row a link direction)."""
+        return {"messages": self.messages, "links": self.links}
+
+    def _headline(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"cycles": self.cycles, "cycle_ps": self.cycle_ps, **self.stats()}
+        if self.window is not None:
+            d.update(
+                offered_rate=self.offered_rate,
+                accepted_rate=self.accepted_rate,
+                saturated=self.saturated,
+                packet_latency_mean_cycles=float(np.mean(self.packet_latency_cycles))
+                if len(self.packet_latency_cycles)
+                else float("nan"),
+            )
+        return d
 
     @property
     def messages(self) -> npt.NDArray[Any]:

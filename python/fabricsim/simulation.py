@@ -11,7 +11,9 @@ from fabricsim import _core
 from fabricsim.errors import DeadlockError, SimulationLimitError
 from fabricsim.faults import Fault
 from fabricsim.result import Result
-from fabricsim.traffic import MessageTraffic, concat, messages
+from fabricsim.run_contract import engine_hooks
+from fabricsim.run_options import RunOptions
+from fabricsim.message_traffic import MessageTraffic, concat, messages
 
 
 class Simulation:
@@ -25,9 +27,12 @@ class Simulation:
     >>> res = sim.finish()            # run to completion: a Result
     """
 
-    def __init__(self, core: _core.CoreSimulation, traffic: MessageTraffic) -> None:
+    def __init__(
+        self, core: _core.CoreSimulation, traffic: MessageTraffic, options: RunOptions | None = None
+    ) -> None:
         self._core = core
         self._traffic = traffic
+        self._options = options if options is not None else RunOptions()
         self._injected: list[tuple[int, int, int, int, int]] = []
 
     @property
@@ -48,7 +53,8 @@ class Simulation:
         """Simulates the next ``cycles`` cycles. Delivering everything does not stop it (more may
         be injected); a deadlock or a limit raises, with the partial result attached."""
         try:
-            self._core.step(cycles)
+            with engine_hooks(self._options):
+                self._core.step(cycles)
         except (DeadlockError, SimulationLimitError) as e:
             if e.partial_raw is not None:
                 e.partial = Result(e.partial_raw, self.traffic)
@@ -85,7 +91,8 @@ class Simulation:
     def finish(self) -> Result:
         """Runs until every message is delivered and returns the :class:`Result`."""
         try:
-            raw = self._core.finish()
+            with engine_hooks(self._options):
+                raw = self._core.finish()
         except (DeadlockError, SimulationLimitError) as e:
             if e.partial_raw is not None:
                 e.partial = Result(e.partial_raw, self.traffic)

@@ -14,6 +14,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
+import numpy as np
+
 from fabricsim import _core
 from fabricsim.errors import SpecError
 
@@ -24,10 +26,21 @@ def to_json(kind: str, fields: dict[str, Any]) -> str:
     """``fields`` as JSON for the engine. JSON has no NaN or infinity: such a value is a
     SpecError naming the field (``kind.name``), not a parse error."""
     for name, value in fields.items():
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
             path = f"{kind}.{name}"
             raise SpecError(f"{path}: must be a finite number, got {value}", path=path)
-    return json.dumps(fields)
+
+    def plain(value: Any) -> Any:
+        # numpy scalars and arrays are what a sweep over np.arange hands in
+        if isinstance(value, (np.generic, np.ndarray)):
+            return value.tolist()
+        bad = next((k for k, v in fields.items() if v is value), "?")
+        raise SpecError(
+            f"{kind}.{bad}: must be a number, a string, a bool or a list of them, got {type(value).__name__} {value!r}",
+            path=f"{kind}.{bad}",
+        )
+
+    return json.dumps(fields, default=plain)
 
 
 def le_bytes(column: Any) -> bytes:
@@ -35,26 +48,6 @@ def le_bytes(column: Any) -> bytes:
     import numpy as np
 
     return np.ascontiguousarray(column, dtype="<i8").tobytes()
-
-
-def run_options_json(
-    seed: int,
-    engine: str,
-    max_cycles: int | None,
-    max_time_ns: float | None,
-    check_invariants: bool,
-    **more: Any,
-) -> str:
-    """The engine's run options (``options`` spec) as JSON."""
-    fields = {
-        "seed": seed,
-        "engine": engine,
-        "max_cycles": max_cycles,
-        "max_time_ns": max_time_ns,
-        "check_invariants": check_invariants,
-        **more,
-    }
-    return to_json("options", fields)
 
 
 class Spec:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -11,7 +12,10 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
+from fabricsim.errors import SpecError
 from fabricsim.fabric import Fabric
+from fabricsim.message_traffic import MAX_MESSAGE_BYTES as MAX_BYTES
+from fabricsim.run_options import RunOptions
 from fabricsim.traffic import Injection, PacketFlits, synthetic
 
 if TYPE_CHECKING:
@@ -245,18 +249,36 @@ class CollectiveTable:
 
 def sizes(lo: int | str, hi: int | str, factor: int = 2) -> list[int]:
     """Sizes from ``lo`` to ``hi`` (bytes, or strings like ``"1KiB"``, ``"1GiB"``),
-    multiplying by ``factor``."""
+    multiplying by ``factor`` (an integer >= 2): ``sizes("1KiB", "4KiB") == [1024, 2048, 4096]``."""
 
-    def parse(x: int | str) -> int:
-        if isinstance(x, int):
-            return x
-        units = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "B": 1}
-        for u, m in units.items():
-            if x.endswith(u):
-                return int(float(x[: -len(u)]) * m)
-        return int(x)
+    def parse(name: str, x: int | str) -> int:
+        n: int | None = None
+        if isinstance(x, str):
+            units = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40, "B": 1}
+            text = x.strip()
+            scale = next((m for u, m in units.items() if text.endswith(u)), 1)
+            number = next((text[: -len(u)] for u in units if text.endswith(u)), text)
+            try:
+                n = int(float(number) * scale)
+            except ValueError:
+                n = None
+        elif not isinstance(x, bool):
+            try:
+                n = operator.index(x)
+            except TypeError:
+                n = None
+        if n is None or not 1 <= n <= MAX_BYTES:
+            raise SpecError(
+                f"{name}: must be a size in 1..={MAX_BYTES} bytes (an integer or a string like '4KiB'), got {x!r}",
+                path=name,
+            )
+        return n
 
-    a, b = parse(lo), parse(hi)
+    a, b = parse("lo", lo), parse("hi", hi)
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
+        raise SpecError(f"factor: must be an integer >= 2, got {factor!r}", path="factor")
+    if b < a:
+        raise SpecError(f"hi: must be >= lo ({a}), got {b}", path="hi")
     out = []
     while a <= b:
         out.append(a)
@@ -265,16 +287,27 @@ def sizes(lo: int | str, hi: int | str, factor: int = 2) -> list[int]:
 
 
 def collective(
-    fab: Fabric, kind: str, sizes: list[int], algorithms: list[str], chunks: int = 1, **run_options: Any
+    fab: Fabric,
+    kind: str,
+    sizes: list[int],
+    algorithms: list[str],
+    chunks: int = 1,
+    options: RunOptions | None = None,
+    **settings: Any,
 ) -> CollectiveTable:
-    """Runs collective ``kind`` at every size with every algorithm over ``fab``."""
+    """Runs collective ``kind`` at every size with every algorithm over ``fab``; ``settings``
+    are run options (``seed``, ``max_time_ns``, ...; see :class:`~fabricsim.RunOptions`) or
+    the collective's execution settings (``memory=True``, ``reduce_ns_per_byte``, ...)."""
     from fabricsim import collectives
+    from fabricsim.collectives.execution import Execution
 
+    execution = {k: v for k, v in settings.items() if k in Execution.names()}
+    overrides = {k: v for k, v in settings.items() if k not in execution}
     build = getattr(collectives, kind)
     table = CollectiveTable(kind)
     for size in sizes:
         for alg in algorithms:
-            res = fab.run(build(bytes=size, algorithm=alg, chunks=chunks), **run_options)
+            res = fab.run(build(bytes=size, algorithm=alg, chunks=chunks, **execution), options, **overrides)
             table.points.append(
                 CollectivePoint(
                     size, alg, res.time_us, res.algbw_gbps, res.busbw_gbps, res.analytical_us, res.bottleneck

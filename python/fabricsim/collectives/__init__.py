@@ -8,6 +8,7 @@ algorithms or user functions, and verified symbolically (:func:`verify`).
 
 >>> fab = fs.Fabric(topology=fs.topology.switch_star(8), link=fs.LinkSpec.preset("nvlink4"))
 >>> res = fab.run(op)          # the schedule over the fabric: res.time_us, res.busbw_gbps
+>>> fab.run(op.with_execution(reduce_ns_per_byte=0.001))   # how it executes is the op's
 """
 
 from fabricsim.collectives.algorithms import Planner
@@ -22,7 +23,8 @@ from fabricsim.collectives.api import (
     reduce_scatter,
     verify,
 )
-from fabricsim.collectives.run import CollectiveResult, run_collective
+from fabricsim.collectives.execution import Execution
+from fabricsim.collectives.run import CollectiveResult
 from fabricsim.collectives.schedule import Schedule, ScheduleBuilder
 from fabricsim.collectives.verify import VerificationError
 
@@ -30,6 +32,7 @@ __all__ = [
     "ALGORITHMS",
     "Collective",
     "CollectiveResult",
+    "Execution",
     "Planner",
     "Schedule",
     "ScheduleBuilder",
@@ -40,6 +43,5 @@ __all__ = [
     "broadcast",
     "reduce",
     "reduce_scatter",
-    "run_collective",
     "verify",
 ]

@@ -5,8 +5,10 @@ schedule for a number of ranks and :func:`verify` checks it symbolically."""
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from fabricsim.collectives.algorithms import (
     BUILDERS,
@@ -15,9 +17,23 @@ from fabricsim.collectives.algorithms import (
     _all_reduce_nvls,
     _all_reduce_torus,
 )
-from fabricsim.collectives.schedule import KINDS, Schedule
+from fabricsim.collectives.execution import Execution
+from fabricsim.collectives.ops import KINDS
+from fabricsim.collectives.run import CollectiveResult, execute_schedule, torus_shape
+from fabricsim.collectives.schedule import Schedule
 from fabricsim.collectives.verify import verify_schedule
 from fabricsim.errors import SpecError
+from fabricsim.run_contract import Workload
+
+if TYPE_CHECKING:
+    from fabricsim.fabric import Fabric
+    from fabricsim.run_options import RunOptions
+
+MAX_BYTES = 1 << 50
+"""The largest collective a user can ask for (1 PiB per rank): beyond it no run ends."""
+
+MAX_OPERATIONS = 20_000_000
+"""The most operations a schedule may have (about 2 GB while it is built and verified)."""
 
 ALGORITHMS: dict[str, tuple[str, ...]] = {
     kind: tuple(a for (k, a) in BUILDERS if k == kind)
@@ -33,7 +49,7 @@ Build = Callable[[Planner], None]
 
 
 @dataclass(frozen=True)
-class Collective:
+class Collective(Workload):
     """A collective operation: ``kind``, total ``bytes`` (per rank: the buffer each rank
     holds, as nccl-tests counts size), ``algorithm`` (a name from :data:`ALGORITHMS` or a
     function that issues the schedule on a :class:`~fabricsim.collectives.algorithms.Planner`),
@@ -50,6 +66,34 @@ class Collective:
     local: int | None = None
     dims: tuple[int, ...] | None = None
     switch: tuple[int, int] | None = None
+    execution: Execution = Execution()
+    """How it executes on a fabric: reduce and copy costs, through memory or not, verified
+    first or not (:class:`~fabricsim.collectives.execution.Execution`)."""
+
+    def with_execution(self, **settings: Any) -> Collective:
+        """This collective with execution settings changed (``memory=True``, ...)."""
+        return replace(self, execution=self.execution.replace(**settings))
+
+    def run_on(self, fabric: Fabric, options: RunOptions) -> CollectiveResult:
+        """Builds the schedule for ``fabric`` (its ranks, its torus's shape, its switches'
+        reduction units) and executes it there."""
+        units = fabric.topology.reduction_units
+        if self.algorithm == "nvls" and not units:
+            raise SpecError(
+                "algorithm: nvls needs switches that reduce; build the fabric with "
+                "fs.topology.switch_star(..., reduction_ports=k) (or the dgx8_nvls preset)",
+                path="algorithm",
+            )
+        planes = int(fabric.topology.params.get("planes", 1))
+        switch = (planes, len(units) // planes) if units else None
+        schedule = self.schedule(fabric.num_ranks, torus_shape(fabric), switch)
+        return execute_schedule(fabric, schedule, self, options, self.execution)
+
+    def operations_estimate(self, ranks: int, switch: tuple[int, int] | None = None) -> int:
+        """About how many operations the schedule over ``ranks`` ranks has (an upper bound
+        for the named algorithms: up to 2 (n - 1) steps of send, receive and reduce per
+        piece and rank), to refuse schedules that would not fit in memory before building."""
+        return 6 * max(ranks, 1) * self.pieces(ranks, switch)
 
     def pieces(self, ranks: int, switch: tuple[int, int] | None = None) -> int:
         if self.algorithm == "nvls":
@@ -67,6 +111,14 @@ class Collective:
         one switch with one unit per rank)."""
         if not isinstance(ranks, int) or ranks < 2:
             raise SpecError(f"ranks: must be an int >= 2, got {ranks!r}", path="ranks")
+        estimate = self.operations_estimate(ranks, switch)
+        if estimate > MAX_OPERATIONS:
+            raise SpecError(
+                f"chunks: {self.kind} ({self.algorithm if isinstance(self.algorithm, str) else 'custom'}) over "
+                f"{ranks} ranks in {self.chunks} chunks makes about {estimate:,} operations (about "
+                f"{estimate * 100 / 2**30:.1f} GiB to build and verify); at most {MAX_OPERATIONS:,}: use fewer chunks",
+                path="chunks",
+            )
         if self.kind in ("broadcast", "reduce") and not 0 <= self.root < ranks:
             raise SpecError(f"root: must be in 0..{ranks - 1}, got {self.root}", path="root")
         name = (
@@ -127,16 +179,27 @@ def _make(
     local: int | None = None,
     dims: tuple[int, ...] | None = None,
     switch: tuple[int, int] | None = None,
+    execution: dict[str, Any] | None = None,
 ) -> Collective:
-    if not isinstance(nbytes, int) or nbytes < 0:
-        raise SpecError(f"bytes: must be an int >= 0, got {nbytes!r}", path="bytes")
-    if not isinstance(chunks, int) or chunks < 1:
-        raise SpecError(f"chunks: must be an int >= 1, got {chunks!r}", path="chunks")
+    nbytes = _whole("bytes", nbytes, 0, MAX_BYTES)
+    chunks = _whole("chunks", chunks, 1, 1 << 20)
     if isinstance(algorithm, str) and algorithm not in ALGORITHMS[kind]:
         raise SpecError(
             f"algorithm: {kind} knows {', '.join(ALGORITHMS[kind])}, got {algorithm!r}", path="algorithm"
         )
-    return Collective(kind, nbytes, algorithm, chunks, root, local, dims, switch)
+    how = Execution().replace(**execution) if execution else Execution()
+    return Collective(kind, nbytes, algorithm, chunks, root, local, dims, switch, how)
+
+
+def _whole(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` as an int in ``low..=high`` (numpy integers too), or a SpecError naming it."""
+    try:
+        n = operator.index(value)
+    except TypeError:
+        n = None
+    if n is None or isinstance(value, bool) or not low <= n <= high:
+        raise SpecError(f"{name}: must be an integer in {low}..={high}, got {value!r}", path=name)
+    return n
 
 
 def all_reduce(
@@ -146,6 +209,7 @@ def all_reduce(
     local: int | None = None,
     dims: Sequence[int] | None = None,
     switch: tuple[int, int] | None = None,
+    **execution: Any,
 ) -> Collective:
     """Every rank ends with the sum of every rank's buffer. Algorithms: ``ring``
     (reduce-scatter then all-gather around a ring), ``direct`` (every rank exchanges with
@@ -159,39 +223,43 @@ def all_reduce(
     NVSwitch: every rank sends each piece once to a reduction unit of a switch, which sums the
     copies and multicasts the result; needs a fabric with
     ``switch_star(..., reduction_ports=k)``; ``switch = (planes, reduction_ports)`` defaults to
-    the fabric's, and to ``(1, ranks)`` when verifying without a fabric)."""
+    the fabric's, and to ``(1, ranks)`` when verifying without a fabric).
+
+    ``execution`` settings (``memory=True``, ``reduce_ns_per_byte=...``, ``verify=False``,
+    ``piece_bytes=...``; the same for every collective) say how it executes on a fabric:
+    :class:`~fabricsim.collectives.execution.Execution`."""
     shape = tuple(int(d) for d in dims) if dims is not None else None
     unit = (int(switch[0]), int(switch[1])) if switch is not None else None
-    return _make("all_reduce", bytes, algorithm, chunks, local=local, dims=shape, switch=unit)
+    return _make("all_reduce", bytes, algorithm, chunks, local=local, dims=shape, switch=unit, execution=execution)
 
 
-def reduce_scatter(bytes: int, algorithm: str | Build = "ring", chunks: int = 1) -> Collective:
+def reduce_scatter(bytes: int, algorithm: str | Build = "ring", chunks: int = 1, **execution: Any) -> Collective:
     """Rank ``r`` ends with the ``r``-th ``1/n`` of the sum. ``ring``, ``direct``,
     ``halving_doubling``."""
-    return _make("reduce_scatter", bytes, algorithm, chunks)
+    return _make("reduce_scatter", bytes, algorithm, chunks, execution=execution)
 
 
-def all_gather(bytes: int, algorithm: str | Build = "ring", chunks: int = 1) -> Collective:
+def all_gather(bytes: int, algorithm: str | Build = "ring", chunks: int = 1, **execution: Any) -> Collective:
     """Every rank ends with every rank's ``1/n`` (``bytes`` is the gathered total).
     ``ring``, ``direct``, ``halving_doubling``."""
-    return _make("all_gather", bytes, algorithm, chunks)
+    return _make("all_gather", bytes, algorithm, chunks, execution=execution)
 
 
-def all_to_all(bytes: int, algorithm: str | Build = "direct", chunks: int = 1) -> Collective:
+def all_to_all(bytes: int, algorithm: str | Build = "direct", chunks: int = 1, **execution: Any) -> Collective:
     """Rank ``i``'s block ``j`` (``bytes / n``) ends at rank ``j``. ``direct`` (all at once)
     or ``pairwise`` (step ``s``: exchange with ranks ``i +- s``)."""
-    return _make("all_to_all", bytes, algorithm, chunks)
+    return _make("all_to_all", bytes, algorithm, chunks, execution=execution)
 
 
-def broadcast(bytes: int, algorithm: str | Build = "ring", chunks: int = 1, root: int = 0) -> Collective:
+def broadcast(bytes: int, algorithm: str | Build = "ring", chunks: int = 1, root: int = 0, **execution: Any) -> Collective:
     """``root``'s buffer reaches every rank: ``ring`` (a pipeline along the ranks; use
     ``chunks`` to pipeline) or ``tree`` (binary tree)."""
-    return _make("broadcast", bytes, algorithm, chunks, root=root)
+    return _make("broadcast", bytes, algorithm, chunks, root=root, execution=execution)
 
 
-def reduce(bytes: int, algorithm: str | Build = "ring", chunks: int = 1, root: int = 0) -> Collective:
+def reduce(bytes: int, algorithm: str | Build = "ring", chunks: int = 1, root: int = 0, **execution: Any) -> Collective:
     """The sum of every rank's buffer reaches ``root``: ``ring`` (pipeline) or ``tree``."""
-    return _make("reduce", bytes, algorithm, chunks, root=root)
+    return _make("reduce", bytes, algorithm, chunks, root=root, execution=execution)
 
 
 def verify(op: Collective | Schedule, ranks: int | None = None) -> Schedule:

@@ -1,5 +1,6 @@
-"""Running a collective over a fabric: the schedule is executed in the Rust engine, each
-send a message through the links and routers; results in nccl-tests terms."""
+"""Executing a collective's schedule over a fabric: each send a message through the links
+and routers, in the Rust engine; results in nccl-tests terms. Reached through
+``Fabric.run(collective)`` (the workload's ``run_on``)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,21 @@ import numpy as np
 import numpy.typing as npt
 
 from fabricsim import _core
-from fabricsim.collectives.api import Collective
+from fabricsim.collectives.execution import Execution
 from fabricsim.collectives.model import alpha_beta_ns
-from fabricsim.collectives.schedule import SEND, Schedule
+from fabricsim.collectives.ops import SEND
 from fabricsim.collectives.verify import _match, verify_schedule
 from fabricsim.errors import SpecError
 from fabricsim.result import Result
-from fabricsim.specs import HbmSpec, le_bytes, run_options_json
-from fabricsim.traffic import MessageTraffic
+from fabricsim.run_contract import RunResultBase
+from fabricsim.specs import HbmSpec, le_bytes
+from fabricsim.message_traffic import MessageTraffic, messages
 
 if TYPE_CHECKING:
+    from fabricsim.collectives.api import Collective
+    from fabricsim.collectives.schedule import Schedule
     from fabricsim.fabric import Fabric
+    from fabricsim.run_options import RunOptions
 
 
 def _twice(n: int) -> float:
@@ -54,7 +59,7 @@ def _u64(raw: bytes) -> npt.NDArray[np.uint64]:
     return np.frombuffer(raw, dtype="<u8")
 
 
-class CollectiveResult:
+class CollectiveResult(RunResultBase):
     """The outcome of running a collective: time, algorithm and bus bandwidth (nccl-tests
     definitions), per-operation times, per-link utilization, and the network's
     :class:`~fabricsim.Result` (``run``: one message per send, or per piece of a send with
@@ -87,12 +92,17 @@ class CollectiveResult:
         """Per operation: when it finished (ns): a send and its receive when the message's
         last flit was delivered (with memory: when its last piece was written at the receiver),
         a reduce or copy after its compute time (and, with memory, its writes)."""
+        self.complete: bool = self.run.complete
+        """Every operation finished (False in a partial result)."""
         last = int(finish.max()) if len(finish) else 0
-        self.time_ns: float = (last * num // den) / 1000 if len(finish) else 0.0
+        if self.complete:
+            self.time_ns: float = (last * num // den) / 1000 if len(finish) else 0.0
+        else:  # cut short: the time simulated, not that of the last operation that finished
+            self.time_ns = self.run.end_ps / 1000
         """From the start to the finish of the last operation."""
         self.time_us = self.time_ns / 1000
         self.bytes = int(op.bytes) if op is not None else int(schedule.piece_bytes.sum())
-        self.algbw_gbps: float = self.bytes / self.time_ns if self.time_ns > 0 else float("inf")
+        self.algbw_gbps: float = self.bytes / self.time_ns if self.time_ns > 0 and self.complete else 0.0
         """Size / time (nccl-tests' algorithm bandwidth), GB/s."""
         self.busbw_gbps: float = self.algbw_gbps * BUSBW_FACTOR[schedule.kind](n)
         """algbw x the collective's factor (2(n-1)/n for all-reduce, ...), GB/s."""
@@ -135,6 +145,45 @@ class CollectiveResult:
             ranks[sends], weights=schedule.bytes[sends], minlength=n
         ).astype(np.int64)
         """Per rank: the bytes its sends put on the fabric."""
+
+    @property
+    def simulated_time_ps(self) -> int:
+        return self.run.end_ps
+
+    def tables(self) -> dict[str, npt.NDArray[Any]]:
+        """``operations`` (one row an operation of the schedule: kind, rank, peer, bytes, start
+        and finish), then the network's ``messages`` and ``links``."""
+        s = self.schedule
+        ops = np.zeros(
+            len(s.op),
+            dtype=[
+                ("op", "U6"),
+                ("rank", np.int32),
+                ("peer", np.int32),
+                ("bytes", np.int64),
+                ("start_ns", np.float64),
+                ("finish_ns", np.float64),
+            ],
+        )
+        ops["op"] = np.array(["send", "recv", "reduce", "copy"])[s.op]
+        ops["rank"], ops["peer"], ops["bytes"] = s.rank, s.peer, s.bytes
+        ops["start_ns"], ops["finish_ns"] = self.op_start_ns, self.op_finish_ns
+        return {"operations": ops, **self.run.tables()}
+
+    def _headline(self) -> dict[str, Any]:
+        return {
+            "collective": self.schedule.kind,
+            "algorithm": self.schedule.algorithm,
+            "ranks": self.schedule.ranks,
+            "bytes": self.bytes,
+            "time_us": self.time_us,
+            "algbw_gbps": self.algbw_gbps,
+            "busbw_gbps": self.busbw_gbps,
+            "analytical_us": self.analytical_us,
+            "bottleneck": self.bottleneck,
+            "busiest_link": self.busiest_link,
+            "busiest_link_utilization": float(self.link_utilization.max(initial=0)),
+        }
 
     def link_matrix(self) -> npt.NDArray[np.float64]:
         """Link utilization as a ``nodes x nodes`` matrix: entry ``(a, b)`` is the fraction of
@@ -208,57 +257,27 @@ class CollectiveResult:
         return f"<CollectiveResult {self.summary()}>"
 
 
-def run_collective(
+def execute_schedule(
     fab: Fabric,
-    op: Collective | Schedule,
-    *,
-    seed: int = 0,
-    reduce_ns_per_byte: float = 0.0,
-    copy_ns_per_byte: float = 0.0,
-    verify: bool = True,
-    max_cycles: int | None = None,
-    max_time_ns: float | None = None,
-    check_invariants: bool = False,
-    engine: str = "auto",
-    memory: bool = False,
-    piece_bytes: int = 64 << 10,
+    schedule: Schedule,
+    collective: Collective | None,
+    options: RunOptions,
+    execution: Execution | None = None,
 ) -> CollectiveResult:
-    """Runs ``op`` (a :class:`Collective`, built for the fabric's endpoints as ranks, or a
-    :class:`Schedule`) over ``fab``. Each send becomes a message; a reduce or copy takes
-    ``bytes x *_ns_per_byte``. ``verify`` checks the schedule symbolically first.
-
-    ``memory=True`` (the fabric needs ``hbm``) gives every rank its HBM stack at cycle level:
-    a send reads its data in ``piece_bytes`` pieces, each sent once read and written into the
-    receiver's stack on arrival (the send and its receive are done when the last piece is
-    written); a reduce reads its two inputs, then writes its output; a copy reads and writes.
-    Off (default), data moves between memories for free."""
-    shape = _torus_shape(fab)
+    """Runs ``schedule`` (built from ``collective``, or given as it is) over ``fab`` with
+    ``execution`` (default: the schedule's). Each send becomes a message; a reduce or copy
+    takes ``bytes x *_ns_per_byte``; see :class:`~fabricsim.collectives.execution.Execution`."""
+    how = execution if execution is not None else schedule.execution
     units = fab.topology.reduction_units
-    if isinstance(op, Collective):
-        if op.algorithm == "nvls" and not units:
-            raise SpecError(
-                "algorithm: nvls needs switches that reduce; build the fabric with "
-                "fs.topology.switch_star(..., reduction_ports=k) (or the dgx8_nvls preset)",
-                path="algorithm",
-            )
-        planes = int(fab.topology.params.get("planes", 1))
-        switch = (planes, len(units) // planes) if units else None
-        schedule = op.schedule(fab.num_ranks, shape, switch)
-        collective: Collective | None = op
-    elif isinstance(op, Schedule):
-        schedule, collective = op, None
-    else:
-        raise SpecError(f"op: expected a collective or a schedule, got {type(op).__name__}", path="op")
     if schedule.ranks != fab.num_ranks or schedule.helpers not in (0, len(units)):
         raise SpecError(
             f"op: the schedule has {schedule.ranks} ranks and {schedule.helpers} helpers, the fabric "
             f"{fab.num_ranks} ranks and {len(units)} reduction units",
             path="op",
         )
-    matched = verify_schedule(schedule) if verify else _match(schedule)
-    options = run_options_json(seed, engine, max_cycles, max_time_ns, check_invariants)
+    matched = verify_schedule(schedule) if how.verify else _match(schedule)
     memory_json = None
-    if memory:
+    if how.memory:
         if fab.hbm is None:
             raise SpecError(
                 "memory: the fabric has no HBM; build it with Fabric(..., hbm=fs.HbmSpec.preset(...))",
@@ -268,13 +287,17 @@ def run_collective(
             {
                 "hbm": fab.hbm.to_dict(),
                 "controller": fab.controller.to_dict(),
-                "piece_bytes": int(piece_bytes),
+                "piece_bytes": how.piece_bytes,
             }
+        )
+    if options.faults or options.watchdog_cycles != 1_000_000:
+        raise SpecError(
+            "options: faults and watchdog_cycles are not supported for collectives yet", path="options"
         )
 
     raw = _core.run_collective(
         fab._json,
-        options,
+        options.engine_json(),
         le_bytes(schedule.op),
         le_bytes(schedule.rank),
         le_bytes(schedule.peer),
@@ -282,22 +305,22 @@ def run_collective(
         le_bytes(matched),
         le_bytes(schedule.dep_ptr),
         le_bytes(schedule.deps),
-        reduce_ns_per_byte * 1000.0,
-        copy_ns_per_byte * 1000.0,
+        how.reduce_ns_per_byte * 1000.0,
+        how.copy_ns_per_byte * 1000.0,
         memory_json,
     )
-    res = CollectiveResult(raw, schedule, collective, fab.hbm if memory else None)
+    res = CollectiveResult(raw, schedule, collective, fab.hbm if how.memory else None)
     alpha, gbps = _alpha_beta(fab)
     out_gbps = (
         float(fab.network_link.resolved()["max_goodput_gbps"]) / 8
         if fab.network_link is not None and fab.topology.type == "cluster"
         else None
     )
-    res._attribute(alpha, gbps, shape, out_gbps)
+    res._attribute(alpha, gbps, torus_shape(fab), out_gbps)
     return res
 
 
-def _torus_shape(fab: Fabric) -> tuple[int, ...] | None:
+def torus_shape(fab: Fabric) -> tuple[int, ...] | None:
     """The dimensions a torus all-reduce takes from the fabric: a torus's or mesh's, a ring's."""
     if fab.topology.type in ("torus", "mesh"):
         return tuple(int(d) for d in fab.topology.params["dims"])
@@ -314,8 +337,6 @@ collectives on one fabric)."""
 def _alpha_beta(fab: Fabric) -> tuple[float, float]:
     """alpha: the zero-load latency of a one-flit message from endpoint 0 to 1 (ns); beta: one
     endpoint's injection goodput over all its ports (GB/s)."""
-    from fabricsim.traffic import messages
-
     if fab._json in _ALPHA_BETA:
         return _ALPHA_BETA[fab._json]
     probe = fab.run(messages(0, 1, 1), check_deadlock=False)
@@ -326,4 +347,4 @@ def _alpha_beta(fab: Fabric) -> tuple[float, float]:
     return alpha, gbps
 
 
-__all__ = ["BUSBW_FACTOR", "CollectiveResult", "run_collective"]
+__all__ = ["BUSBW_FACTOR", "CollectiveResult", "execute_schedule", "torus_shape"]

@@ -16,20 +16,25 @@ hold the data (see :mod:`fabricsim.collectives.verify`); any other index is scra
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-SEND, RECV, REDUCE, COPY = 0, 1, 2, 3
-OP_NAMES = ("send", "recv", "reduce", "copy")
+from fabricsim.collectives.execution import Execution
+from fabricsim.collectives.ops import COPY, KINDS, OP_NAMES, RECV, REDUCE, SEND
+from fabricsim.collectives.run import CollectiveResult, execute_schedule
+from fabricsim.run_contract import Workload
 
-KINDS = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "broadcast", "reduce")
+if TYPE_CHECKING:
+    from fabricsim.fabric import Fabric
+    from fabricsim.run_options import RunOptions
+
 
 
 @dataclass(frozen=True)
-class Schedule:
+class Schedule(Workload):
     """A finished schedule: one row per operation (numpy columns) and the dependency lists in
     CSR form (``deps[dep_ptr[i]:dep_ptr[i + 1]]`` are the operations ``i`` waits for)."""
 
@@ -57,6 +62,15 @@ class Schedule:
     """Ranks ``ranks .. ranks + helpers - 1`` are helpers, not participants: switch reduction
     units (the ``nvls`` all-reduce). They hold nothing at the start and need nothing at the
     end; the collective's contributions are the ``ranks`` participants'."""
+    execution: Execution = Execution()
+    """How it executes on a fabric (:class:`~fabricsim.collectives.execution.Execution`)."""
+
+    def with_execution(self, **settings: Any) -> Schedule:
+        """This schedule with execution settings changed (``memory=True``, ...)."""
+        return replace(self, execution=self.execution.replace(**settings))
+
+    def run_on(self, fabric: Fabric, options: RunOptions) -> CollectiveResult:
+        return execute_schedule(fabric, self, None, options)
 
     def __len__(self) -> int:
         return len(self.op)

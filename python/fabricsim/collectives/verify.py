@@ -29,11 +29,15 @@ Any other buffer index is scratch (initially empty). Helper ranks (switch reduct
 from __future__ import annotations
 
 import heapq
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from fabricsim.collectives.schedule import COPY, RECV, REDUCE, SEND, Schedule
+from fabricsim.collectives.ops import COPY, RECV, REDUCE, SEND
+
+if TYPE_CHECKING:
+    from fabricsim.collectives.schedule import Schedule
 
 
 class VerificationError(AssertionError):

@@ -486,6 +486,15 @@ impl Model for Executor {
         self.net.check_invariants(c)
     }
 
+    fn progress(&self) -> (u64, u64) {
+        let total = self.s.op.len() as u64;
+        (total - self.left as u64, total)
+    }
+
+    fn cyclic_wait(&self) -> bool {
+        self.net.cyclic_wait()
+    }
+
     fn waiting(&self) -> Vec<WaitingChannel> {
         let mut out = self.net.waiting();
         if let Some(i) = (0..self.s.op.len()).find(|&i| self.finish[i] == Cycle::MAX) {

@@ -16,6 +16,7 @@
 //! `EngineMode::TickAll` steps every cycle instead; both give identical results.
 
 use crate::error::{Error, Result, WaitingChannel};
+use crate::run_hook::{Poller, Progress};
 use crate::spec::{EngineMode, RunOptions};
 use crate::time::Cycle;
 
@@ -53,6 +54,15 @@ pub trait Model {
     fn check_invariants(&self, c: Cycle) -> Result<()>;
     /// Who waits on what, for a deadlock report.
     fn waiting(&self) -> Vec<WaitingChannel>;
+    /// Work finished and known so far (messages, operations, requests), for
+    /// a progress report.
+    fn progress(&self) -> (u64, u64);
+    /// Some channels wait on each other in a cycle (each full, each waiting
+    /// for the next): with nothing moving, proof of a deadlock however long
+    /// the watchdog is. Models without routers have no such cycle.
+    fn cyclic_wait(&self) -> bool {
+        false
+    }
 }
 
 /// Why a run stopped.
@@ -60,15 +70,29 @@ pub trait Model {
 pub enum Stop {
     /// All work done; `last` is the cycle of the final step.
     Done { last: Cycle },
-    /// Nothing can ever move again (`quiescent`) or nothing moved for the
-    /// watchdog's stretch, at cycle `cycle` (the last cycle stepped).
+    /// Work remains and nothing can move (`why`), found at cycle `cycle`
+    /// (the last cycle stepped).
     Deadlock {
         cycle: Cycle,
-        quiescent: bool,
+        why: Stall,
         last_progress: Cycle,
     },
     /// `limit` was reached before the work finished: cycles `0..limit` ran.
     Limit { limit: Cycle },
+    /// The run hook asked to stop (Ctrl-C): cycles `0..cycle` ran.
+    Interrupted { cycle: Cycle },
+}
+
+/// How a deadlock was recognized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stall {
+    /// No event can ever occur again.
+    Quiescent,
+    /// Nothing moved for the watchdog's stretch.
+    Watchdog,
+    /// A run limit came while nothing moved for longer than any legal stall
+    /// and channels waited on each other in a cycle.
+    CyclicWaitAtLimit,
 }
 
 /// Drives `model` from cycle 0 until it is done, deadlocks, or reaches
@@ -115,14 +139,18 @@ impl Driver {
         limit: Cycle,
         until: Option<Cycle>,
     ) -> Result<Option<Stop>> {
+        let mut poller = Poller::new();
         loop {
             if until.is_some_and(|u| self.c >= u) {
                 return Ok(None);
             }
             if self.c >= limit {
-                return Ok(Some(Stop::Limit { limit }));
+                return Ok(Some(self.at_limit(model, limit)));
             }
             let c = self.c;
+            if !poller.keep_going(|| progress(model, c)) {
+                return Ok(Some(Stop::Interrupted { cycle: c }));
+            }
             let act = model.step(c)?;
             if opts.check_invariants {
                 model.check_invariants(c)?;
@@ -137,7 +165,7 @@ impl Driver {
             if c - self.last_progress >= self.watchdog {
                 return Ok(Some(Stop::Deadlock {
                     cycle: c,
-                    quiescent: false,
+                    why: Stall::Watchdog,
                     last_progress: self.last_progress,
                 }));
             }
@@ -147,7 +175,7 @@ impl Driver {
                 if event.is_none() && model.work_in_system() {
                     return Ok(Some(Stop::Deadlock {
                         cycle: c,
-                        quiescent: true,
+                        why: Stall::Quiescent,
                         last_progress: self.last_progress,
                     }));
                 }
@@ -171,22 +199,51 @@ impl Driver {
             self.c = next;
         }
     }
+
+    /// The stop at `limit`: a deadlock when nothing has moved for longer than
+    /// any legal stall and the blocked channels wait on each other in a
+    /// cycle (a limit must not hide a deadlock: a saturated network moves
+    /// flits every cycle, a deadlocked one none), else the limit.
+    fn at_limit<M: Model>(&self, model: &M, limit: Cycle) -> Stop {
+        let stalled = limit.saturating_sub(self.last_progress + 1);
+        if model.work_in_system()
+            && stalled >= model.min_watchdog_cycles()
+            && model.cyclic_wait()
+        {
+            return Stop::Deadlock {
+                cycle: limit - 1,
+                why: Stall::CyclicWaitAtLimit,
+                last_progress: self.last_progress,
+            };
+        }
+        Stop::Limit { limit }
+    }
+}
+
+fn progress<M: Model>(model: &M, cycle: Cycle) -> Progress {
+    let (done, total) = model.progress();
+    Progress { cycle, done, total }
 }
 
 /// Turns a deadlock stop into its error text.
 pub fn deadlock_message(stop: &Stop, waiting: &[WaitingChannel], undelivered: usize) -> String {
     let Stop::Deadlock {
         cycle,
-        quiescent,
+        why,
         last_progress,
     } = stop
     else {
         return String::new();
     };
-    let why = if *quiescent {
-        format!("no event can ever occur again after cycle {cycle}")
-    } else {
-        format!("nothing moved from cycle {last_progress} to cycle {cycle} (watchdog)")
+    let why = match why {
+        Stall::Quiescent => format!("no event can ever occur again after cycle {cycle}"),
+        Stall::Watchdog => {
+            format!("nothing moved from cycle {last_progress} to cycle {cycle} (watchdog)")
+        }
+        Stall::CyclicWaitAtLimit => format!(
+            "nothing moved from cycle {last_progress} to the run limit at cycle {} while channels wait on each other in a cycle",
+            cycle + 1
+        ),
     };
     let mut s = format!("deadlock: {why}, and {undelivered} message(s) are undelivered.");
     if waiting.is_empty() {

@@ -40,6 +40,9 @@ pub enum Error {
     /// a message delivered twice). Only raised when a spec or traffic is
     /// legal but the model is wrong, or with `check_invariants` on.
     Invariant { cycle: Cycle, message: String },
+    /// The run hook asked to stop (Ctrl-C) at cycle `cycle`
+    /// (`run_hook::with_hook`).
+    Interrupted { cycle: Cycle },
 }
 
 impl Error {
@@ -72,6 +75,7 @@ impl fmt::Display for Error {
             Error::Invariant { cycle, message } => {
                 write!(f, "invariant broken at cycle {cycle}: {message}")
             }
+            Error::Interrupted { cycle } => write!(f, "run interrupted at cycle {cycle}"),
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod memfabric;
 pub mod network;
 pub mod result;
 pub mod rng;
+pub mod run_hook;
 pub mod routing;
 pub mod simulation;
 pub mod spec;

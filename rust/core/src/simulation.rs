@@ -186,6 +186,7 @@ impl Simulation {
                 );
                 engine::limit_error(message, self.report(limit, false))
             }
+            Stop::Interrupted { cycle } => Error::Interrupted { cycle },
             Stop::Done { last } => Error::Invariant {
                 cycle: last,
                 message: "a finished run was reported as an error".into(),
@@ -216,6 +217,7 @@ pub(crate) fn drive_to_end<M: crate::engine::Model>(
     match stop {
         Stop::Done { last } => Ok((last + 1, true, wall)),
         Stop::Limit { limit } => Ok((limit, false, wall)),
+        Stop::Interrupted { cycle } => Err(Error::Interrupted { cycle }),
         Stop::Deadlock { cycle, .. } => {
             let waiting = model.waiting();
             let n = net(model);

@@ -16,6 +16,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 mod collective;
+mod interrupt;
 mod memfabric;
 mod memory;
 
@@ -68,22 +69,34 @@ fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
                 kw.set_item("cycle", cycle)?;
                 "InvariantError"
             }
+            // Only when the hook stopped the run without an exception to
+            // re-raise (`enter` re-raises the one it has).
+            Error::Interrupted { .. } => return Ok("Interrupted"),
         })
     })();
     match filled {
+        Ok("Interrupted") => pyo3::exceptions::PyKeyboardInterrupt::new_err(message),
         Ok(name) => raise(py, name, message, Some(kw)),
         Err(e) => e,
     }
 }
 
 /// Runs `f` with the GIL released, turning core errors and panics into
-/// Python exceptions (polars' `enter_polars` pattern).
+/// Python exceptions (polars' `enter_polars` pattern); Ctrl-C and the
+/// thread's progress callback reach the run through `interrupt`.
 pub(crate) fn enter<T: Send>(
     py: Python<'_>,
     f: impl FnOnce() -> Result<T, Error> + Send,
 ) -> PyResult<T> {
-    match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
+    let callback = interrupt::progress_callback(py);
+    let (outcome, raised) = py.detach(|| {
+        interrupt::with_interrupts(callback, || catch_unwind(AssertUnwindSafe(f)))
+    });
+    match outcome {
         Ok(Ok(v)) => Ok(v),
+        Ok(Err(Error::Interrupted { .. })) if raised.is_some() => {
+            Err(raised.expect("checked just above"))
+        }
         Ok(Err(e)) => Err(to_py_err(py, e)),
         Err(panic) => {
             let what = panic
@@ -473,6 +486,7 @@ fn run_inputs(
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreSimulation>()?;
+    m.add_function(wrap_pyfunction!(interrupt::set_progress, m)?)?;
     m.add_function(wrap_pyfunction!(check_deadlock_freedom, m)?)?;
     m.add_function(wrap_pyfunction!(spec_normalize, m)?)?;
     m.add_function(wrap_pyfunction!(spec_from_toml, m)?)?;

@@ -71,6 +71,7 @@ pub fn run_memory(
     let cycles = match stop {
         Stop::Done { .. } => sys.last_done() + 1,
         Stop::Limit { limit } => limit,
+        Stop::Interrupted { cycle } => return Err(Error::Interrupted { cycle }),
         Stop::Deadlock { .. } => {
             let waiting = engine::Model::waiting(&sys);
             let undelivered = sys.admitted.len() - sys.completed;

@@ -364,6 +364,10 @@ impl Model for MemorySystem {
         Ok(())
     }
 
+    fn progress(&self) -> (u64, u64) {
+        (self.completed as u64, self.reqs.addr.len() as u64)
+    }
+
     fn waiting(&self) -> Vec<WaitingChannel> {
         self.pcs
             .iter()

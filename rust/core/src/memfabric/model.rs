@@ -495,6 +495,15 @@ impl Model for MemoryFabric {
         Ok(())
     }
 
+    fn progress(&self) -> (u64, u64) {
+        let total: u64 = self.requesters.iter().map(|r| r.total_requests()).sum();
+        (total - self.left, total)
+    }
+
+    fn cyclic_wait(&self) -> bool {
+        self.net.cyclic_wait()
+    }
+
     fn waiting(&self) -> Vec<WaitingChannel> {
         let mut out = self.net.waiting();
         let vcs = self.net.params.vcs as usize;

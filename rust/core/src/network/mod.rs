@@ -837,6 +837,28 @@ impl Model for Network {
         Ok(())
     }
 
+    fn progress(&self) -> (u64, u64) {
+        (self.tally.delivered as u64, self.total as u64)
+    }
+
+    fn cyclic_wait(&self) -> bool {
+        self.routed.as_ref().is_some_and(|rt| {
+            let n = self.num_endpoints() as u32;
+            let blocked: Vec<WaitingChannel> = rt
+                .routers
+                .blocked(&self.router_ports)
+                .into_iter()
+                .map(|(r, port, vc, _)| WaitingChannel {
+                    node: n + r,
+                    port,
+                    vc,
+                    reason: String::new(),
+                })
+                .collect();
+            !self.wait_cycle(rt, &blocked).is_empty()
+        })
+    }
+
     fn waiting(&self) -> Vec<WaitingChannel> {
         let mut out = Vec::new();
         for ep in &self.endpoints {

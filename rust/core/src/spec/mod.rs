@@ -25,7 +25,7 @@ pub use fabric::{
 };
 pub use link::{LinkParams, LinkSpec, Packing};
 pub use reliability::{BurstSpec, Retry};
-pub use run::{EngineMode, RunOptions};
+pub use run::{EngineMode, Fidelity, RunOptions};
 
 use crate::error::{Error, Result};
 

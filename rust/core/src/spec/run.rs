@@ -18,6 +18,15 @@ pub enum EngineMode {
     TickAll,
 }
 
+/// Which model of the fabric runs the workload.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fidelity {
+    /// Every flit, credit and DRAM command, cycle by cycle (the reference).
+    #[default]
+    Cycle,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunOptions {
@@ -26,6 +35,8 @@ pub struct RunOptions {
     pub seed: u64,
     #[serde(default)]
     pub engine: EngineMode,
+    #[serde(default)]
+    pub fidelity: Fidelity,
     /// Stop with `Limit` after this many cycles of the fabric clock.
     #[serde(default)]
     pub max_cycles: Option<u64>,
@@ -54,6 +65,7 @@ impl Default for RunOptions {
         Self {
             seed: 0,
             engine: EngineMode::Auto,
+            fidelity: Fidelity::Cycle,
             max_cycles: None,
             max_time_ns: None,
             watchdog_cycles: default_watchdog(),

@@ -1,0 +1,226 @@
+"""How to run a workload, for every kind of workload: :class:`RunOptions`.
+
+``fab.run(workload, options=None, **overrides)`` takes one; the engine's own run options
+(``rust/core/src/spec/run.rs``) mirror every field it uses, and validate them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from fabricsim import _core
+from fabricsim.errors import SpecError
+from fabricsim.faults import Fault
+
+EngineMode = Literal["auto", "tick_all"]
+Fidelity = Literal["cycle"]
+
+ENGINES: tuple[str, ...] = ("auto", "tick_all")
+FIDELITIES: tuple[str, ...] = ("cycle",)
+"""The fidelities a run can take (``"flow"`` is planned: see the project's issues)."""
+
+MAX_SEED = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a run has done, as its progress callback sees it (about every 0.1 s of wall
+    time, from inside the engine): the next ``cycle`` of the model's clock, and ``done``
+    of ``total`` units of work (messages delivered, collective operations finished, memory
+    requests served)."""
+
+    cycle: int
+    done: int
+    total: int
+
+    @property
+    def fraction(self) -> float:
+        """``done / total`` (0 when nothing is known yet)."""
+        return self.done / self.total if self.total else 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def _int(value: Any, name: str, low: int, high: int | None = None) -> int:
+    """``value`` as an int (numpy integers too; not bool, float or str) in ``low..=high``."""
+    if isinstance(value, bool):
+        raise SpecError(f"options.{name}: must be an integer, got {value!r}", path=f"options.{name}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise SpecError(
+            f"options.{name}: must be an integer, got {value!r}", path=f"options.{name}"
+        ) from None
+    if n < low or (high is not None and n > high):
+        allowed = f">= {low}" if high is None else f"in {low}..={high}"
+        raise SpecError(f"options.{name}: must be {allowed}, got {n}", path=f"options.{name}")
+    return n
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run goes, whatever it runs (messages, synthetic loads, collectives, memory
+    loads):
+
+    - ``seed``: every random stream of the run derives from it (same spec + workload + seed =
+      same bits).
+    - ``engine``: ``"auto"`` skips idle cycles, ``"tick_all"`` steps every one (a debug
+      reference; results are identical).
+    - ``fidelity``: ``"cycle"`` (every flit, credit and DRAM command).
+    - ``max_cycles`` / ``max_time_ns``: stop with :class:`~fabricsim.SimulationLimitError`,
+      whose ``partial`` holds the result so far, for every kind of workload.
+    - ``watchdog_cycles``: a run where nothing moves for this long raises
+      :class:`~fabricsim.DeadlockError` (a fabric that can never move again, or whose
+      channels wait on each other in a cycle when a limit comes, raises it at once).
+    - ``check_invariants``: check credit conservation every cycle (slower).
+    - ``check_deadlock``: run the static channel-dependency check first and refuse a
+      routing that can deadlock.
+    - ``faults``: a scripted fault plan (:mod:`fabricsim.faults`).
+    - ``progress``: a callable taking a :class:`Progress`, called about every 0.1 s while
+      the engine runs (raising from it stops the run with that exception); ``True`` shows a
+      progress bar on standard error (tqdm when installed, else a plain line).
+
+    Ctrl-C stops any run within about 0.1 s with ``KeyboardInterrupt``.
+    """
+
+    seed: int = 0
+    engine: EngineMode = "auto"
+    fidelity: Fidelity = "cycle"
+    max_cycles: int | None = None
+    max_time_ns: float | None = None
+    watchdog_cycles: int = 1_000_000
+    check_invariants: bool = False
+    check_deadlock: bool = True
+    faults: tuple[Fault, ...] = ()
+    progress: ProgressCallback | bool | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "seed", _int(self.seed, "seed", 0, MAX_SEED))
+        if self.engine not in ENGINES:
+            raise SpecError(
+                f"options.engine: must be one of {', '.join(ENGINES)}, got {self.engine!r}",
+                path="options.engine",
+            )
+        if self.fidelity not in FIDELITIES:
+            raise SpecError(
+                f"options.fidelity: must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}",
+                path="options.fidelity",
+            )
+        if self.max_cycles is not None:
+            set_(self, "max_cycles", _int(self.max_cycles, "max_cycles", 1, MAX_SEED))
+        if self.max_time_ns is not None:
+            t = self.max_time_ns
+            if isinstance(t, bool) or not isinstance(t, (int, float)) and not hasattr(t, "__float__"):
+                raise SpecError(
+                    f"options.max_time_ns: must be a number, got {t!r}", path="options.max_time_ns"
+                )
+            t = float(t)
+            if not math.isfinite(t) or t <= 0:
+                raise SpecError(
+                    f"options.max_time_ns: must be a finite number > 0, got {t}",
+                    path="options.max_time_ns",
+                )
+            set_(self, "max_time_ns", t)
+        set_(self, "watchdog_cycles", _int(self.watchdog_cycles, "watchdog_cycles", 1, MAX_SEED))
+        for name in ("check_invariants", "check_deadlock"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(
+                    f"options.{name}: must be True or False, got {getattr(self, name)!r}",
+                    path=f"options.{name}",
+                )
+        if isinstance(self.faults, Fault) or not isinstance(self.faults, Sequence):
+            raise SpecError(
+                f"options.faults: must be a list of fabricsim.faults, got {self.faults!r}",
+                path="options.faults",
+            )
+        for i, f in enumerate(self.faults):
+            if not isinstance(f, Fault):
+                raise SpecError(
+                    f"options.faults[{i}]: must be a fabricsim.faults fault, got {f!r}",
+                    path=f"options.faults[{i}]",
+                )
+        set_(self, "faults", tuple(self.faults))
+        p = self.progress
+        if p is not None and not isinstance(p, bool) and not callable(p):
+            raise SpecError(
+                f"options.progress: must be a callable taking a Progress, True or None, got {p!r}",
+                path="options.progress",
+            )
+
+    def replace(self, **changes: Any) -> RunOptions:
+        """These options with ``changes`` (field names as in the constructor)."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            allowed = ", ".join(f.name for f in dataclasses.fields(self))
+            raise SpecError(f"options: unknown option(s) {unknown}; allowed: {allowed}", path="options")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as plain values (``faults`` as dicts; ``progress`` left out)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "progress"}
+        d["faults"] = [f.to_dict() for f in self.faults]
+        return d
+
+    def engine_json(self) -> str:
+        """The engine's run options as JSON (what ``_core`` takes)."""
+        import json
+
+        d = self.to_dict()
+        del d["check_deadlock"]
+        return json.dumps(d)
+
+    def callback(self) -> Callable[[int, int, int], None] | None:
+        """What the engine calls with ``(cycle, done, total)``, or None."""
+        p = self.progress
+        if p is None or p is False:
+            return None
+        report: ProgressCallback = _default_display() if p is True else p  # type: ignore[assignment]
+
+        def call(cycle: int, done: int, total: int) -> None:
+            report(Progress(cycle, done, total))
+
+        return call
+
+
+def _default_display() -> ProgressCallback:
+    """A progress display on standard error: a tqdm bar when tqdm is installed, else a line
+    rewritten in place."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+
+        def line(p: Progress) -> None:
+            sys.stderr.write(f"\rcycle {p.cycle}: {p.done}/{p.total} done")
+            sys.stderr.flush()
+
+        return line
+    bar = tqdm(total=0, unit="work", leave=False)
+
+    def update(p: Progress) -> None:
+        bar.total = p.total
+        bar.n = p.done
+        bar.set_postfix(cycle=p.cycle, refresh=False)
+        bar.refresh()
+
+    return update
+
+
+def resolve(options: RunOptions | None, overrides: dict[str, Any]) -> RunOptions:
+    """``options`` (default :class:`RunOptions`) with ``overrides``; checked once."""
+    base = options if options is not None else RunOptions()
+    if not isinstance(base, RunOptions):
+        raise SpecError(f"options: expected a fabricsim.RunOptions, got {type(base).__name__}", path="options")
+    opts = base.replace(**overrides) if overrides else base
+    _core.spec_normalize("options", opts.engine_json())
+    return opts
+
+
+__all__ = ["ENGINES", "FIDELITIES", "EngineMode", "Fidelity", "Progress", "RunOptions", "resolve"]
