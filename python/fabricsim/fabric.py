@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
@@ -133,7 +135,23 @@ class Fabric:
         """A built-in fabric (see :meth:`presets`; specs/fabric/*.toml cite their sources). A
         preset that names its memory (``memory = "hbm3"``) comes with ``hbm`` set, so
         ``fab.run(op.with_execution(memory=True))`` runs collectives through every GPU's stack."""
-        fields = json.loads(_core.spec_from_toml("fabric", _core.fabric_preset_toml(name), name))
+        return cls._from_toml_text(_core.fabric_preset_toml(name), name)
+
+    @classmethod
+    def from_toml(cls, path: str | PathLike[str]) -> Fabric:
+        """A fabric from a TOML file shaped like specs/fabric/*.toml (``[topology]``,
+        ``[link]``, optional ``[network_link]``, ``[endpoint]``, ``[router]``, and ``memory``
+        naming an HBM preset); errors name the file and the field."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise SpecError(f"fabric: cannot read {p}: {e.strerror}", path="fabric") from None
+        return cls._from_toml_text(text, str(p))
+
+    @classmethod
+    def _from_toml_text(cls, text: str, origin: str) -> Fabric:
+        fields = json.loads(_core.spec_from_toml("fabric", text, origin))
         topo = fields["topology"]
         n = _core.fabric_endpoints(json.dumps(fields))
         fab = cls(
@@ -146,10 +164,31 @@ class Fabric:
             endpoint=EndpointSpec(**fields.get("endpoint", {})),
             router=RouterSpec(**fields.get("router", {})),
         )
-        fab.name = fields.get("name", name)
+        fab.name = fields.get("name", "")
         fab.description = fields.get("description", "")
         fab.sources = list(fields.get("sources", []))
         return fab
+
+    def to_toml(self) -> str:
+        """The fabric as TOML that :meth:`from_toml` reads back to an equal fabric. Its memory
+        is written as the name of an HBM preset, so ``hbm`` must be one (or None); the memory
+        fabric's protocol, controller and expanders are not part of a fabric file."""
+        d: dict[str, Any] = {}
+        if self.name:
+            d["name"] = self.name
+        if self.description:
+            d["description"] = self.description
+        if self.sources:
+            d["sources"] = list(self.sources)
+        d.update(self.to_dict())
+        if self.hbm is not None:
+            if not self.hbm.name or self.hbm.name not in HbmSpec.presets() or HbmSpec.preset(self.hbm.name) != self.hbm:
+                raise SpecError(
+                    "hbm: a fabric file names its memory by HBM preset; this fabric's hbm is not one",
+                    path="hbm",
+                )
+            d["memory"] = self.hbm.name
+        return _core.spec_to_toml("fabric", json.dumps(d))
 
     @staticmethod
     def presets() -> list[str]:

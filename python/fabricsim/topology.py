@@ -7,11 +7,44 @@ Every topology runs cycle by cycle; routed ones are checked for deadlock freedom
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fabricsim.errors import SpecError
+
+MAX_ENDPOINTS = 1 << 20
+"""The most endpoints a grid topology may have (a cycle-level fabric of a million routers)."""
+
+
+def _count(name: str, value: Any, low: int = 1, high: int = MAX_ENDPOINTS) -> int:
+    """``value`` as an int in ``low..=high`` (numpy integers too; not a bool, float or str)."""
+    n: int | None
+    try:
+        n = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        n = None
+    if n is None or not low <= n <= high:
+        raise SpecError(f"topology.{name}: must be an integer in {low}..={high}, got {value!r}", path=f"topology.{name}")
+    return n
+
+
+def _dims(dims: Any) -> list[int]:
+    """A grid's sides: a sequence of integers >= 1 (a string is not one), at most
+    MAX_ENDPOINTS routers in all."""
+    if isinstance(dims, (str, bytes)) or not isinstance(dims, Sequence) or len(dims) == 0:
+        raise SpecError(
+            f"topology.dims: must be a non-empty sequence of integers, like (4, 4), got {dims!r}",
+            path="topology.dims",
+        )
+    out = [_count(f"dims[{i}]", d) for i, d in enumerate(dims)]
+    if math.prod(out) > MAX_ENDPOINTS:
+        raise SpecError(
+            f"topology.dims: {' x '.join(map(str, out))} = {math.prod(out)} routers; at most {MAX_ENDPOINTS}",
+            path="topology.dims",
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -44,25 +77,27 @@ def point_to_point() -> Topology:
 def ring(n: int) -> Topology:
     """``n`` routers in a ring, one endpoint each (dimension-order routing with dateline VC
     classes: deadlock-free with 2 or more VCs)."""
+    n = _count("n", n)
     return Topology(type="ring", num_endpoints=n, params={"n": n})
 
 
 def mesh(dims: Sequence[int]) -> Topology:
     """A mesh of ``dims`` routers (any number of dimensions), one endpoint each, endpoint ``e``
     at coordinates ``e`` in mixed radix (dimension 0 fastest); dimension-order routing."""
-    dims = [int(k) for k in dims]
+    dims = _dims(dims)
     return Topology(type="mesh", num_endpoints=math.prod(dims), params={"dims": dims})
 
 
 def torus(dims: Sequence[int]) -> Topology:
     """A torus of ``dims`` routers, one endpoint each; dimension-order routing with dateline
     VC classes (deadlock-free with 2 or more VCs)."""
-    dims = [int(k) for k in dims]
+    dims = _dims(dims)
     return Topology(type="torus", num_endpoints=math.prod(dims), params={"dims": dims})
 
 
 def fully_connected(n: int) -> Topology:
     """``n`` routers each linked to every other, one endpoint each; direct routing."""
+    n = _count("n", n, high=4096)
     return Topology(type="fully_connected", num_endpoints=n, params={"n": n})
 
 

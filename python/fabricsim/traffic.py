@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 ArrayLike = npt.ArrayLike
 I64 = npt.NDArray[np.int64]
 
+MAX_GENERATION_BYTES = 2 << 30
+"""The most memory synthetic traffic may take while it is generated (one draw per endpoint
+and cycle for Bernoulli injection)."""
+
+DEFAULT_WINDOW_CYCLES = (1_000, 10_000)
+"""(warm-up, measurement) of a synthetic load given neither ``measure_cycles`` nor ``cycles``."""
+
 PATTERNS = (
     "uniform",
     "transpose",
@@ -172,8 +179,16 @@ def _generate(
     flits per endpoint per cycle, spaced by ``injection``, sent where ``pattern`` says (``rate``
     and ``injection`` checked by :func:`synthetic`)."""
     n = num_endpoints
-    rng = np.random.default_rng(seed)
     mean_flits = sum(k * p for k, p in sizes)
+    draws = cycles * n if injection == "bernoulli" else n * int(cycles * rate / mean_flits + 2)
+    if draws * 9 > MAX_GENERATION_BYTES:
+        raise SpecError(
+            f"traffic.measure_cycles: {cycles:,} cycles of {injection} injection on {n} endpoints need about "
+            f"{draws * 9 / 2**30:.1f} GiB to generate; at most {MAX_GENERATION_BYTES / 2**30:.0f} GiB: "
+            "use a shorter window (warmup_cycles + measure_cycles)",
+            path="traffic.measure_cycles",
+        )
+    rng = np.random.default_rng(seed)
     if injection == "bernoulli":
         starts = rng.random((cycles, n)) < rate / mean_flits
         cycle, src = np.nonzero(starts)
@@ -287,8 +302,8 @@ def synthetic(
     pattern: str,
     *,
     rate: float,
-    measure_cycles: int,
-    warmup_cycles: int = 0,
+    measure_cycles: int | None = None,
+    warmup_cycles: int | None = None,
     packet_flits: PacketFlits = 1,
     injection: Injection = "bernoulli",
     seed: int = 0,
@@ -311,7 +326,7 @@ def synthetic(
     *,
     injection: Injection = "bernoulli",
     measure_cycles: int | None = None,
-    warmup_cycles: int = 0,
+    warmup_cycles: int | None = None,
     drain_factor: int = 4,
     **pattern_options: Any,
 ) -> MessageTraffic | SyntheticLoad:
@@ -325,7 +340,9 @@ def synthetic(
     Without ``num_endpoints`` (``synthetic("uniform", rate=0.2, warmup_cycles=1000,
     measure_cycles=4000)``): a :class:`SyntheticLoad` that the fabric sizes when it runs it
     (its endpoints, its link's cycle, packets of ``packet_flits`` whole flits), measured over a
-    window after a warm-up. Its ``packet_flits`` may be a distribution, ``{flits: weight}``."""
+    window after a warm-up (by default, without ``measure_cycles``: 1,000 cycles of warm-up,
+    then 10,000 measured; with it, no warm-up unless ``warmup_cycles``). Its ``packet_flits``
+    may be a distribution, ``{flits: weight}``."""
     if rate is None:
         raise SpecError("traffic.rate: missing; give the offered load in flits/endpoint/cycle, in (0, 1]")
     if not 0 < rate <= 1:
@@ -340,7 +357,11 @@ def synthetic(
                 "(packets are packet_flits whole flits of its link); give all three or none"
             )
         measure = measure_cycles if measure_cycles is not None else cycles
-        if measure is None or measure < 1 or warmup_cycles < 0:
+        if warmup_cycles is None:
+            warmup_cycles = DEFAULT_WINDOW_CYCLES[0] if measure is None else 0
+        if measure is None:
+            measure = DEFAULT_WINDOW_CYCLES[1]
+        if measure < 1 or warmup_cycles < 0:
             raise SpecError(
                 f"traffic.measure_cycles: need a window of at least 1 cycle (and warmup_cycles >= 0), got "
                 f"measure_cycles={measure}, warmup_cycles={warmup_cycles}"
@@ -364,7 +385,7 @@ def synthetic(
             "traffic: with num_endpoints, give cycles, cycle_ps and packet_bytes too (or leave all four out "
             "for a load the fabric sizes, with measure_cycles)"
         )
-    if measure_cycles is not None or warmup_cycles:
+    if measure_cycles is not None or warmup_cycles is not None:
         raise SpecError(
             "traffic.measure_cycles: a measurement window needs the fabric to size the traffic; leave out "
             "num_endpoints, cycles, cycle_ps and packet_bytes"
