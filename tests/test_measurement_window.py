@@ -80,7 +80,9 @@ def test_windows_are_checked_and_only_windowed_runs_have_window_statistics():
     with pytest.raises(fs.SpecError, match=r"traffic\.rate"):
         fs.traffic.synthetic("uniform", measure_cycles=100)
     with pytest.raises(fs.SpecError, match=r"traffic\.measure_cycles"):
-        fs.traffic.synthetic("uniform", rate=0.1)
+        fs.traffic.synthetic("uniform", rate=0.1, measure_cycles=0)
+    # without a window, the default one (tests/test_run_contract.py)
+    assert fs.traffic.synthetic("uniform", rate=0.1).cycles == 11_000
     with pytest.raises(fs.SpecError, match=r"traffic\.measure_cycles"):
         fs.traffic.synthetic("uniform", 16, 0.1, 100, 1000.0, 16, measure_cycles=50)
     with pytest.raises(fs.SpecError, match="cycle_ps and packet_bytes come from the fabric"):

@@ -36,7 +36,11 @@ def workloads() -> list[tuple[str, fs.Fabric, fs.Workload]]:
     op = fs.collectives.all_reduce(bytes=64 << 10, chunks=2)
     return [
         ("messages", P2P, fs.traffic.stream(0, 1, count=20, bytes=4096)),
-        ("synthetic", NOC_MESH, fs.traffic.synthetic("uniform", rate=0.1, warmup_cycles=100, measure_cycles=400)),
+        (
+            "synthetic",
+            NOC_MESH,
+            fs.traffic.synthetic("uniform", rate=0.1, warmup_cycles=100, measure_cycles=400),
+        ),
         ("collective", star, op),
         ("schedule", star, op.schedule(4)),
         ("memory", memory_fabric(), fs.traffic.loads(requester=0, target="expander:0", requests=200)),
@@ -148,7 +152,9 @@ def test_a_memory_run_on_one_stack_follows_the_same_policy():
 
 def test_a_synthetic_load_past_saturation_is_an_answer_not_an_error():
     mesh = fs.Fabric(topology=fs.topology.mesh((8, 8)), link=fs.LinkSpec.preset("noc"))
-    res = mesh.run(fs.traffic.synthetic("uniform", rate=0.9, warmup_cycles=100, measure_cycles=400, drain_factor=1))
+    res = mesh.run(
+        fs.traffic.synthetic("uniform", rate=0.9, warmup_cycles=100, measure_cycles=400, drain_factor=1)
+    )
     assert res.saturated and not res.complete and res.limit_expected
 
 
@@ -184,7 +190,9 @@ def interrupt_after(seconds: float) -> threading.Timer:
     return timer
 
 
-@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="signals need the main thread"
+)
 def test_ctrl_c_stops_a_run_within_a_second():
     started = time.monotonic()
     interrupt_after(0.3)
@@ -193,7 +201,9 @@ def test_ctrl_c_stops_a_run_within_a_second():
     assert time.monotonic() - started < 0.3 + 1.0
 
 
-@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="signals need the main thread"
+)
 def test_ctrl_c_stops_a_collective_and_a_stepped_simulation():
     fab = fs.Fabric(topology=fs.topology.switch_star(4), link=fs.LinkSpec.preset("nvlink4"))
     started = time.monotonic()
@@ -244,20 +254,32 @@ def test_progress_does_not_change_results():
         (lambda: fs.sizes(1024, 4096, factor=1), r"^factor: must be an integer >= 2, got 1$"),
         (lambda: fs.sizes("4KiB", "1KiB"), r"^hi: must be >= lo \(4096\), got 1024$"),
         (lambda: fs.sizes("many", 4096), r"^lo: must be a size"),
-        (lambda: fs.collectives.all_reduce(bytes=2**63), r"^bytes: must be an integer in 0\.\.=\d+, got 9223372036854775808$"),
-        (lambda: fs.collectives.all_reduce(bytes=1024, chunks=10**7), r"^chunks: must be an integer in 1\.\.="),
+        (
+            lambda: fs.collectives.all_reduce(bytes=2**63),
+            r"^bytes: must be an integer in 0\.\.=\d+, got 9223372036854775808$",
+        ),
+        (
+            lambda: fs.collectives.all_reduce(bytes=1024, chunks=10**7),
+            r"^chunks: must be an integer in 1\.\.=",
+        ),
         (
             lambda: fs.collectives.all_reduce(bytes=1024, chunks=10**5).schedule(8),
             r"^chunks: .* makes about 38,400,000 operations \(about 3\.6 GiB",
         ),
-        (lambda: fs.traffic.messages(0, 1, 2**63), r"^traffic\.bytes: must fit a 64-bit signed integer, got 9223372036854775808$"),
+        (
+            lambda: fs.traffic.messages(0, 1, 2**63),
+            r"^traffic\.bytes: must fit a 64-bit signed integer, got 9223372036854775808$",
+        ),
         (lambda: fs.traffic.messages(0, 1, 2**60), r"^traffic\.bytes: must be at most 1125899906842624, got"),
         (
             lambda: NOC_MESH.run(fs.traffic.synthetic("uniform", rate=0.1, measure_cycles=10**12)),
             r"^traffic\.measure_cycles: .* need about 134110\.5 GiB to generate; at most 2 GiB",
         ),
         (lambda: fs.topology.torus("44"), r"^topology\.dims: must be a non-empty sequence of integers"),  # type: ignore[arg-type]
-        (lambda: fs.topology.torus((4.5, 4)), r"^topology\.dims\[0\]: must be an integer in 1\.\.=\d+, got 4\.5$"),  # type: ignore[arg-type]
+        (
+            lambda: fs.topology.torus((4.5, 4)),
+            r"^topology\.dims\[0\]: must be an integer in 1\.\.=\d+, got 4\.5$",
+        ),  # type: ignore[arg-type]
         (lambda: fs.topology.mesh((2048, 2048)), r"^topology\.dims: 2048 x 2048 = 4194304 routers; at most"),
         (lambda: fs.topology.ring(True), r"^topology\.n: must be an integer"),  # type: ignore[arg-type]
     ],
@@ -273,7 +295,9 @@ def test_numpy_scalars_are_spec_values():
     # was: "Object of type int64 is not JSON serializable"
     link = fs.LinkSpec.preset("pcie6_x16").replace(lanes=np.int64(4), ber=np.float64(1e-9))
     assert link.lanes == 4 and link.to_dict()["lanes"] == 4
-    with pytest.raises(fs.SpecError, match=r"^link\.lanes: must be a number, a string, a bool or a list of them, got object"):
+    with pytest.raises(
+        fs.SpecError, match=r"^link\.lanes: must be a number, a string, a bool or a list of them, got object"
+    ):
         fs.LinkSpec.preset("pcie6_x16").replace(lanes=object())
 
 

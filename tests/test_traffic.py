@@ -52,7 +52,10 @@ def test_bad_rows_are_named_at_run_time(fab, kwargs, path):
         ({"src": 0, "dst": 1, "bytes": 64, "at_ns": float("nan")}, "traffic.at_ns[0]"),
         ({"src": 0, "dst": 1, "bytes": 64, "at_ns": [1.0, -2.0]}, "traffic.at_ns[1]"),
         ({"src": 0, "dst": 1, "bytes": 64, "at_ns": 1e30}, "traffic.at_ns[0]"),
-        ({"src": 0, "dst": 1, "bytes": 2**70}, "traffic.bytes: must fit a 64-bit signed integer, got 1180591620717411303424"),
+        (
+            {"src": 0, "dst": 1, "bytes": 2**70},
+            "traffic.bytes: must fit a 64-bit signed integer, got 1180591620717411303424",
+        ),
         ({"src": [0, 1, 0], "dst": [1, 0], "bytes": 64}, "traffic.dst: has 2 rows but the traffic has 3"),
         ({"src": 0.5, "dst": 1, "bytes": 64}, "whole numbers"),
         ({"src": "a", "dst": 1, "bytes": 64}, "integers"),

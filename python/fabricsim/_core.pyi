@@ -1,5 +1,6 @@
 """Native engine of fabricsim (Rust). Private: use the ``fabricsim`` package API."""
 
+from collections.abc import Callable
 from typing import Any, final
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "run_collective",
     "run_memory",
     "run_memory_fabric",
+    "set_progress",
     "spec_from_toml",
     "spec_normalize",
     "spec_to_toml",
@@ -31,6 +33,9 @@ __all__ = [
 
 __version__: str
 
+def set_progress(
+    callback: Callable[[int, int, int], object] | None,
+) -> Callable[[int, int, int], object] | None: ...
 def check_deadlock_freedom(fabric_json: str) -> dict[str, Any] | None: ...
 def spec_normalize(kind: str, json: str) -> str: ...
 def spec_from_toml(kind: str, text: str, origin: str) -> str: ...

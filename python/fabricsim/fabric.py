@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
 from fabricsim import _core
 from fabricsim.collectives.execution import Execution
 from fabricsim.errors import SimulationLimitError, SpecError, UnsafeSpecWarning
+from fabricsim.message_traffic import MessageTraffic, messages
 from fabricsim.result import Result, Window
-from fabricsim.simulation import Simulation
 from fabricsim.run_contract import RunResultBase, Workload, execute
 from fabricsim.run_options import EngineMode, RunOptions, resolve
+from fabricsim.simulation import Simulation
 from fabricsim.specs import (
     ControllerSpec,
     EndpointSpec,
@@ -27,13 +28,13 @@ from fabricsim.specs import (
     le_bytes,
 )
 from fabricsim.topology import Topology
-from fabricsim.message_traffic import MessageTraffic, messages
 from fabricsim.traffic import SyntheticLoad
 
 if TYPE_CHECKING:
     from fabricsim.collectives import Collective, CollectiveResult, Schedule
     from fabricsim.memory_fabric_result import MemoryFabricResult
     from fabricsim.memory_load import MemoryLoad
+
 
 @dataclass(frozen=True)
 class DeadlockFreedom:
@@ -182,7 +183,11 @@ class Fabric:
             d["sources"] = list(self.sources)
         d.update(self.to_dict())
         if self.hbm is not None:
-            if not self.hbm.name or self.hbm.name not in HbmSpec.presets() or HbmSpec.preset(self.hbm.name) != self.hbm:
+            if (
+                not self.hbm.name
+                or self.hbm.name not in HbmSpec.presets()
+                or HbmSpec.preset(self.hbm.name) != self.hbm
+            ):
                 raise SpecError(
                     "hbm: a fabric file names its memory by HBM preset; this fabric's hbm is not one",
                     path="hbm",
@@ -230,10 +235,14 @@ class Fabric:
     ) -> CollectiveResult: ...
 
     @overload
-    def run(self, workload: MemoryLoad, options: RunOptions | None = None, **overrides: Any) -> MemoryFabricResult: ...
+    def run(
+        self, workload: MemoryLoad, options: RunOptions | None = None, **overrides: Any
+    ) -> MemoryFabricResult: ...
 
     @overload
-    def run(self, workload: Workload, options: RunOptions | None = None, **overrides: Any) -> RunResultBase: ...
+    def run(
+        self, workload: Workload, options: RunOptions | None = None, **overrides: Any
+    ) -> RunResultBase: ...
 
     def run(self, workload: Workload, options: RunOptions | None = None, **overrides: Any) -> RunResultBase:
         """Runs ``workload`` on this fabric with ``options`` (a :class:`~fabricsim.RunOptions`;
@@ -358,7 +367,9 @@ class Fabric:
         if isinstance(traffic, SyntheticLoad):
             traffic = self.synthetic_messages(traffic)
         traffic = traffic if traffic is not None else messages([], [], [])
-        return Simulation(_core.CoreSimulation(self._json, opts.engine_json(), *_columns(traffic)), traffic, opts)
+        return Simulation(
+            _core.CoreSimulation(self._json, opts.engine_json(), *_columns(traffic)), traffic, opts
+        )
 
     def __repr__(self) -> str:
         return f"Fabric(topology={self.topology!r}, link={self.link.name or self.link!r})"

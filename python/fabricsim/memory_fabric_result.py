@@ -153,7 +153,9 @@ class MemoryFabricResult(RunResultBase):
         d: dict[str, Any] = {"time_ns": self.time_ns, "requests": len(self.rows["issue_ps"])}
         for q in self.requesters:
             d[f"requester{q.index}_bandwidth_gbps"] = q.bandwidth_gbps
-            d[f"requester{q.index}_latency_mean_ns"] = float(q.latency_ns.mean()) if q.latency_ns.size else None
+            d[f"requester{q.index}_latency_mean_ns"] = (
+                float(q.latency_ns.mean()) if q.latency_ns.size else None
+            )
         return d
 
     @cached_property

@@ -83,12 +83,15 @@ class MemoryLoad(Workload):
         """Runs the load on ``fabric``, which must have memory (``Fabric(..., hbm=...)``)."""
         if fabric.hbm is None:
             raise SpecError(
-                "hbm: the fabric has no memory; build it with Fabric(..., hbm=fs.HbmSpec.preset(...))", path="hbm"
+                "hbm: the fabric has no memory; build it with Fabric(..., hbm=fs.HbmSpec.preset(...))",
+                path="hbm",
             )
         raw = _core.run_memory_fabric(json.dumps(fabric.memory_dict()), self.to_json(), options.engine_json())
         access = int(fabric.hbm.resolved()["access_bytes"])
         exp_access = int((fabric.expander_memory or fabric.hbm).resolved()["access_bytes"])
-        sizes = {e: (exp_access if e in fabric.memory_expanders else access) for e in range(fabric.num_endpoints)}
+        sizes = {
+            e: (exp_access if e in fabric.memory_expanders else access) for e in range(fabric.num_endpoints)
+        }
         return MemoryFabricResult(raw, self, sizes)
 
 

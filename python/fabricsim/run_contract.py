@@ -98,7 +98,8 @@ class RunResultBase(abc.ABC):
             from fabricsim.errors import SpecError
 
             raise SpecError(f"table: must be one of {', '.join(tables)}, got {name!r}", path="table")
-        return pd.DataFrame(tables[name])
+        frame: pandas.DataFrame = pd.DataFrame(tables[name])
+        return frame
 
 
 def _plain(v: Any) -> Any:
@@ -144,7 +145,9 @@ def execute(fabric: Fabric, workload: Workload, options: RunOptions) -> RunResul
     if options.check_deadlock:
         report = workload.deadlock_report(fabric)
         if not report.ok:
-            waiting = [{"node": r, "port": p, "vc": v, "reason": "routing dependency"} for r, p, v in report.cycle]
+            waiting = [
+                {"node": r, "port": p, "vc": v, "reason": "routing dependency"} for r, p, v in report.cycle
+            ]
             raise DeadlockError(
                 f"{report}; not run (pass check_deadlock=False to run it anyway)", waiting=waiting
             )
@@ -162,7 +165,7 @@ def require_complete(res: RunResultBase, options: RunOptions) -> RunResultBase:
         f"run limit reached at {res.simulated_time_ps} ps before the work finished "
         f"(max_cycles={options.max_cycles}, max_time_ns={options.max_time_ns}): {res.summary().splitlines()[0]}"
     )
-    err.partial = res  # type: ignore[assignment]
+    err.partial = res
     raise err
 
 

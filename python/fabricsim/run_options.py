@@ -118,7 +118,7 @@ class RunOptions:
             set_(self, "max_cycles", _int(self.max_cycles, "max_cycles", 1, MAX_SEED))
         if self.max_time_ns is not None:
             t = self.max_time_ns
-            if isinstance(t, bool) or not isinstance(t, (int, float)) and not hasattr(t, "__float__"):
+            if isinstance(t, bool) or (not isinstance(t, (int, float)) and not hasattr(t, "__float__")):
                 raise SpecError(
                     f"options.max_time_ns: must be a number, got {t!r}", path="options.max_time_ns"
                 )
@@ -182,7 +182,7 @@ class RunOptions:
         p = self.progress
         if p is None or p is False:
             return None
-        report: ProgressCallback = _default_display() if p is True else p  # type: ignore[assignment]
+        report: ProgressCallback = _default_display() if p is True else p
 
         def call(cycle: int, done: int, total: int) -> None:
             report(Progress(cycle, done, total))
@@ -217,7 +217,9 @@ def resolve(options: RunOptions | None, overrides: dict[str, Any]) -> RunOptions
     """``options`` (default :class:`RunOptions`) with ``overrides``; checked once."""
     base = options if options is not None else RunOptions()
     if not isinstance(base, RunOptions):
-        raise SpecError(f"options: expected a fabricsim.RunOptions, got {type(base).__name__}", path="options")
+        raise SpecError(
+            f"options: expected a fabricsim.RunOptions, got {type(base).__name__}", path="options"
+        )
     opts = base.replace(**overrides) if overrides else base
     _core.spec_normalize("options", opts.engine_json())
     return opts

@@ -26,7 +26,9 @@ def _count(name: str, value: Any, low: int = 1, high: int = MAX_ENDPOINTS) -> in
     except TypeError:
         n = None
     if n is None or not low <= n <= high:
-        raise SpecError(f"topology.{name}: must be an integer in {low}..={high}, got {value!r}", path=f"topology.{name}")
+        raise SpecError(
+            f"topology.{name}: must be an integer in {low}..={high}, got {value!r}", path=f"topology.{name}"
+        )
     return n
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from fabricsim.collectives.algorithms import (
@@ -66,7 +66,7 @@ class Collective(Workload):
     local: int | None = None
     dims: tuple[int, ...] | None = None
     switch: tuple[int, int] | None = None
-    execution: Execution = Execution()
+    execution: Execution = field(default_factory=Execution)
     """How it executes on a fabric: reduce and copy costs, through memory or not, verified
     first or not (:class:`~fabricsim.collectives.execution.Execution`)."""
 
@@ -230,10 +230,14 @@ def all_reduce(
     :class:`~fabricsim.collectives.execution.Execution`."""
     shape = tuple(int(d) for d in dims) if dims is not None else None
     unit = (int(switch[0]), int(switch[1])) if switch is not None else None
-    return _make("all_reduce", bytes, algorithm, chunks, local=local, dims=shape, switch=unit, execution=execution)
+    return _make(
+        "all_reduce", bytes, algorithm, chunks, local=local, dims=shape, switch=unit, execution=execution
+    )
 
 
-def reduce_scatter(bytes: int, algorithm: str | Build = "ring", chunks: int = 1, **execution: Any) -> Collective:
+def reduce_scatter(
+    bytes: int, algorithm: str | Build = "ring", chunks: int = 1, **execution: Any
+) -> Collective:
     """Rank ``r`` ends with the ``r``-th ``1/n`` of the sum. ``ring``, ``direct``,
     ``halving_doubling``."""
     return _make("reduce_scatter", bytes, algorithm, chunks, execution=execution)
@@ -245,19 +249,25 @@ def all_gather(bytes: int, algorithm: str | Build = "ring", chunks: int = 1, **e
     return _make("all_gather", bytes, algorithm, chunks, execution=execution)
 
 
-def all_to_all(bytes: int, algorithm: str | Build = "direct", chunks: int = 1, **execution: Any) -> Collective:
+def all_to_all(
+    bytes: int, algorithm: str | Build = "direct", chunks: int = 1, **execution: Any
+) -> Collective:
     """Rank ``i``'s block ``j`` (``bytes / n``) ends at rank ``j``. ``direct`` (all at once)
     or ``pairwise`` (step ``s``: exchange with ranks ``i +- s``)."""
     return _make("all_to_all", bytes, algorithm, chunks, execution=execution)
 
 
-def broadcast(bytes: int, algorithm: str | Build = "ring", chunks: int = 1, root: int = 0, **execution: Any) -> Collective:
+def broadcast(
+    bytes: int, algorithm: str | Build = "ring", chunks: int = 1, root: int = 0, **execution: Any
+) -> Collective:
     """``root``'s buffer reaches every rank: ``ring`` (a pipeline along the ranks; use
     ``chunks`` to pipeline) or ``tree`` (binary tree)."""
     return _make("broadcast", bytes, algorithm, chunks, root=root, execution=execution)
 
 
-def reduce(bytes: int, algorithm: str | Build = "ring", chunks: int = 1, root: int = 0, **execution: Any) -> Collective:
+def reduce(
+    bytes: int, algorithm: str | Build = "ring", chunks: int = 1, root: int = 0, **execution: Any
+) -> Collective:
     """The sum of every rank's buffer reaches ``root``: ``ring`` (pipeline) or ``tree``."""
     return _make("reduce", bytes, algorithm, chunks, root=root, execution=execution)
 

@@ -58,7 +58,8 @@ class Execution:
         unknown = sorted(set(changes) - set(self.names()))
         if unknown:
             raise SpecError(
-                f"execution: unknown setting(s) {unknown}; allowed: {', '.join(self.names())}", path="execution"
+                f"execution: unknown setting(s) {unknown}; allowed: {', '.join(self.names())}",
+                path="execution",
             )
         return Execution(**{**{n: getattr(self, n) for n in self.names()}, **changes})
 

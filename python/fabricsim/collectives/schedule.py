@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from fabricsim.run_options import RunOptions
 
 
-
 @dataclass(frozen=True)
 class Schedule(Workload):
     """A finished schedule: one row per operation (numpy columns) and the dependency lists in
@@ -62,7 +61,7 @@ class Schedule(Workload):
     """Ranks ``ranks .. ranks + helpers - 1`` are helpers, not participants: switch reduction
     units (the ``nvls`` all-reduce). They hold nothing at the start and need nothing at the
     end; the collective's contributions are the ``ranks`` participants'."""
-    execution: Execution = Execution()
+    execution: Execution = field(default_factory=Execution)
     """How it executes on a fabric (:class:`~fabricsim.collectives.execution.Execution`)."""
 
     def with_execution(self, **settings: Any) -> Schedule:

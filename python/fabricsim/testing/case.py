@@ -71,7 +71,9 @@ class Case:
         """Runs the case; ``options`` go to :meth:`Fabric.run` (``check_invariants`` is on by
         default, so a broken protocol raises where it breaks)."""
         options.setdefault("check_invariants", True)
-        return self.fabric().run(self.traffic, seed=self.seed, faults=self.faults, **options)
+        res = self.fabric().run(self.traffic, seed=self.seed, faults=self.faults, **options)
+        assert isinstance(res, Result)
+        return res
 
 
 def replay(text: str) -> Result:
