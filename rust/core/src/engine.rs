@@ -206,10 +206,7 @@ impl Driver {
     /// flits every cycle, a deadlocked one none), else the limit.
     fn at_limit<M: Model>(&self, model: &M, limit: Cycle) -> Stop {
         let stalled = limit.saturating_sub(self.last_progress + 1);
-        if model.work_in_system()
-            && stalled >= model.min_watchdog_cycles()
-            && model.cyclic_wait()
-        {
+        if model.work_in_system() && stalled >= model.min_watchdog_cycles() && model.cyclic_wait() {
             return Stop::Deadlock {
                 cycle: limit - 1,
                 why: Stall::CyclicWaitAtLimit,

@@ -89,9 +89,8 @@ pub(crate) fn enter<T: Send>(
     f: impl FnOnce() -> Result<T, Error> + Send,
 ) -> PyResult<T> {
     let callback = interrupt::progress_callback(py);
-    let (outcome, raised) = py.detach(|| {
-        interrupt::with_interrupts(callback, || catch_unwind(AssertUnwindSafe(f)))
-    });
+    let (outcome, raised) =
+        py.detach(|| interrupt::with_interrupts(callback, || catch_unwind(AssertUnwindSafe(f))));
     match outcome {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(Error::Interrupted { .. })) if raised.is_some() => {
