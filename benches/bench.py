@@ -154,7 +154,7 @@ MEMORY_WORKLOADS: dict[str, tuple[str, Callable[[], tuple[fs.HbmSpec, fs.traffic
     ),
     "hbm3_light_load": (
         "HBM3 preset, 100,000 random 64 B reads at 1% of peak (idle skipping at work)",
-        lambda: _hbm("hbm3", "random", 100_000, rate_gbps=8.19),
+        lambda: _hbm("hbm3", "random", 100_000, rate_gbyte_per_s=8.19),
     ),
 }
 
@@ -257,7 +257,7 @@ def run_one_memfabric(name: str, repeat: int) -> dict[str, float]:
         "requests_per_s": n / engine_s,
         "flits_per_s": float(res.fabric.links["flits"].sum()) / engine_s,
         "cycles_per_s": res.fabric.cycles / engine_s,
-        "bandwidth_gbps": sum(q.bandwidth_gbps for q in res.requesters),
+        "bandwidth_gbyte_per_s": sum(q.bandwidth_gbyte_per_s for q in res.requesters),
         "latency_ns": float(sum(q.latency_ns.mean() for q in res.requesters) / len(res.requesters)),
     }
 
@@ -274,7 +274,7 @@ def run_one_collective(name: str, repeat: int) -> dict[str, float]:
         "flits_per_s": float(res.run.links["flits"].sum()) / engine_s,
         "cycles_per_s": res.run.cycles / engine_s,
         "sim_us": res.time_us,
-        "busbw_gbps": res.busbw_gbps,
+        "busbw_gbyte_per_s": res.busbw_gbyte_per_s,
     }
 
 
@@ -287,7 +287,7 @@ def run_one_memory(name: str, repeat: int) -> dict[str, float]:
         "requests": float(res.requests),
         "requests_per_s": res.requests / out["engine_s"],
         "cycles_per_s": res.cycles / out["engine_s"],
-        "bandwidth_gbps": res.bandwidth_gbps,
+        "bandwidth_gbyte_per_s": res.bandwidth_gbyte_per_s,
         "peak_fraction": res.peak_fraction,
     }
 
@@ -492,7 +492,7 @@ def render(
         for name, r in memory.items():
             lines.append(
                 f"| {name} | {r['engine_s']:.3f} | {_si(r['requests'])} | {_si(r['requests_per_s'])} | "
-                f"{_si(r['cycles_per_s'])} | {r['bandwidth_gbps']:.1f} ({100 * r['peak_fraction']:.1f}%) | "
+                f"{_si(r['cycles_per_s'])} | {r['bandwidth_gbyte_per_s']:.1f} ({100 * r['peak_fraction']:.1f}%) | "
                 f"{r['py_overhead_s']:.3f} | {r['peak_rss_mib']:.0f} |"
             )
         lines += [
@@ -512,7 +512,7 @@ def render(
         ]
         for name, r in coll.items():
             lines.append(
-                f"| {name} | {r['engine_s']:.3f} | {r['sim_us']:.1f} | {r['busbw_gbps']:.1f} | "
+                f"| {name} | {r['engine_s']:.3f} | {r['sim_us']:.1f} | {r['busbw_gbyte_per_s']:.1f} | "
                 f"{_si(r['bytes_per_s'])}B | {_si(r['flits_per_s'])} | {_si(r['cycles_per_s'])} | {r['peak_rss_mib']:.0f} |"
             )
     memfab = {k: v for k, v in results.items() if k in MEMFABRIC_WORKLOADS}
@@ -530,7 +530,7 @@ def render(
         for name, r in memfab.items():
             lines.append(
                 f"| {name} | {r['engine_s']:.3f} | {_si(r['requests'])} | {_si(r['requests_per_s'])} | "
-                f"{_si(r['flits_per_s'])} | {_si(r['cycles_per_s'])} | {r['bandwidth_gbps']:.1f} | "
+                f"{_si(r['flits_per_s'])} | {_si(r['cycles_per_s'])} | {r['bandwidth_gbyte_per_s']:.1f} | "
                 f"{r['latency_ns']:.1f} | {r['peak_rss_mib']:.0f} |"
             )
     if found:

@@ -188,7 +188,7 @@ def test_ring_all_reduce_on_a_ring_takes_two_n_minus_one_over_n_of_s_over_b(n):
     res = routed(fs.topology.ring(n)).run(fs.collectives.all_reduce(bytes=size, algorithm="ring"))
     bound = 2 * (n - 1) / n * size / goodput
     assert bound <= res.time_ns <= bound + 2 * (n - 1) * 20
-    assert res.busbw_gbps == pytest.approx(goodput, rel=0.01)
+    assert res.busbw_gbyte_per_s == pytest.approx(goodput, rel=0.01)
     assert res.run.complete and len(res.run.messages) == res.schedule.count("send")
     assert res.link_utilization.max() > 0.99
 
@@ -197,7 +197,7 @@ def test_all_to_all_on_a_switch_star_takes_n_minus_one_over_n_of_s_over_port_goo
     n, size = 8, 1 << 20
     res = routed(fs.topology.switch_star(n)).run(fs.collectives.all_to_all(bytes=size))
     assert res.time_ns == pytest.approx((n - 1) / n * size / 16.0, rel=0.01)
-    assert res.busbw_gbps == pytest.approx(16.0, rel=0.01)
+    assert res.busbw_gbyte_per_s == pytest.approx(16.0, rel=0.01)
 
 
 def test_collective_runs_are_deterministic_and_engine_modes_agree():
@@ -271,8 +271,8 @@ def test_collective_sweep_table():
         fab, "all_gather", sizes=fs.sizes("1KiB", "64KiB", 8), algorithms=["ring", "direct"]
     )
     assert [p.size for p in table.points] == [1024, 1024, 8192, 8192, 65536, 65536]
-    assert set(table.to_dict()) >= {"size", "algorithm", "busbw_gbps", "analytical_us", "bottleneck"}
-    assert table.best(65536).busbw_gbps == pytest.approx(16.0, rel=0.05)
+    assert set(table.to_dict()) >= {"size", "algorithm", "busbw_gbyte_per_s", "analytical_us", "bottleneck"}
+    assert table.best(65536).busbw_gbyte_per_s == pytest.approx(16.0, rel=0.05)
     assert "busbw" in str(table)
     assert fs.sizes("1KiB", "1MiB", 4) == [1024, 4096, 16384, 65536, 262144, 1048576]
 
@@ -477,7 +477,7 @@ def test_nvls_on_the_dgx8_preset_injects_once_and_beats_ring():
     assert nvls.analytical_us == pytest.approx(size / goodput / 1000, rel=0.01)
     assert nvls.bottleneck == "link-limited"
     # ring moves 2(n-1)/n S per rank: NVLS's fabric-level gain is close to 1.75x
-    assert 1.5 < nvls.busbw_gbps / ring.busbw_gbps < 1.75
+    assert 1.5 < nvls.busbw_gbyte_per_s / ring.busbw_gbyte_per_s < 1.75
     assert nvls.rank_bytes_sent.tolist() == [size] * 8
     assert len(nvls.rank_finish_us) == 8 and nvls.rank_finish_us.max() == pytest.approx(nvls.time_us)
     # every message to a unit entered at the unit's switch: the plane-p ports carry exactly

@@ -114,7 +114,7 @@ def test_hbm_presets_follow_their_public_figures():
         ("hbm4", 2048.0),
     ]:
         h = fs.HbmSpec.preset(name)
-        assert h.peak_gbps == pytest.approx(peak) and h.sources
+        assert h.peak_gbyte_per_s == pytest.approx(peak) and h.sources
     assert fs.HbmSpec.preset("hbm3").resolved()["capacity_bytes"] == 16 << 30  # 16 Gb x 8 dies
 
 

@@ -137,7 +137,7 @@ def test_streaming_reads_reach_90_percent_of_peak(name):
     assert res.row_hit_rate > 0.9
 
 
-def random_read_bound_gbps(h):
+def random_read_bound_gbyte_per_s(h):
     """Random 64 B reads are row misses: each access needs an ACT, and a pseudo-channel
     opens at most 4 rows per tFAW and one per tRRD_S, its banks each one per tRC."""
     t = h.timing
@@ -145,17 +145,17 @@ def random_read_bound_gbps(h):
     banks = h.sids * h.bank_groups * h.banks_per_group
     acts_per_cycle = min(4 / t["faw"], 1 / t["rrd_s"], banks / t["rc"])
     access = h.resolved()["access_bytes"]
-    return min(pcs * acts_per_cycle * access / h.tck_ns, h.peak_gbps)
+    return min(pcs * acts_per_cycle * access / h.tck_ns, h.peak_gbyte_per_s)
 
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_random_reads_sit_under_the_activation_bound_and_near_it(name):
     h = fs.HbmSpec.preset(name)
-    bound = random_read_bound_gbps(h)
+    bound = random_read_bound_gbyte_per_s(h)
     res = run_checked(h, fs.traffic.memory("random", 40_000, bytes=64), seed=3)
     assert res.row_hit_rate < 0.05
-    assert res.bandwidth_gbps <= bound
-    assert res.bandwidth_gbps >= 0.75 * bound, (res.bandwidth_gbps, bound)
+    assert res.bandwidth_gbyte_per_s <= bound
+    assert res.bandwidth_gbyte_per_s >= 0.75 * bound, (res.bandwidth_gbyte_per_s, bound)
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -265,7 +265,7 @@ def test_address_mapping_and_hash_options_spread_requests():
     # The stride keeps one channel, pseudo-channel and column; only the row (and with the
     # hash, the bank) changes: the hash spreads the row conflicts over banks.
     assert np.count_nonzero(a.bank_acts) < np.count_nonzero(b.bank_acts)
-    assert b.bandwidth_gbps > a.bandwidth_gbps
+    assert b.bandwidth_gbyte_per_s > a.bandwidth_gbyte_per_s
 
 
 def test_bank_statistics_add_up():
@@ -293,7 +293,7 @@ def test_closed_loop_latency_grows_with_outstanding_requests():
     for n in (1, 16, 256):
         res = run_checked(h, fs.traffic.memory("random", 3_000, bytes=64, outstanding=n))
         lat.append(res.read_latency_ns.mean())
-        bw.append(res.bandwidth_gbps)
+        bw.append(res.bandwidth_gbyte_per_s)
         # Little's law over the run: outstanding = throughput x latency.
         in_memory = (res.finished_cycle - res.admitted_cycle).sum() / res.cycles
         assert in_memory <= n + 1e-9
@@ -403,4 +403,4 @@ def test_calibration_against_dramsim3_hbm2():
         h, fs.traffic.memory("random", 200_000, bytes=64, footprint=1 << 30), refresh="all_bank"
     )
     assert seq.peak_fraction == pytest.approx(0.921, abs=0.01)
-    assert rnd.bandwidth_gbps == pytest.approx(61.8, rel=0.03)
+    assert rnd.bandwidth_gbyte_per_s == pytest.approx(61.8, rel=0.03)

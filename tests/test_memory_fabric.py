@@ -156,7 +156,7 @@ def test_packing_puts_several_small_messages_for_one_endpoint_in_a_flit(pack):
     # one flit carries at most three 64 B responses: at most 96 B of data per 2 ns flit time
     cycle_ns = CXL.resolved()["cycle_ps"] / 1000
     per_flit = 3 if pack else 1
-    assert res.requesters[0].bandwidth_gbps <= per_flit * 64 / cycle_ns * 1.001
+    assert res.requesters[0].bandwidth_gbyte_per_s <= per_flit * 64 / cycle_ns * 1.001
 
 
 def test_responses_to_several_requesters_still_pack_and_fill_the_expander_link():
@@ -169,7 +169,7 @@ def test_responses_to_several_requesters_still_pack_and_fill_the_expander_link()
     res = fab.run(load)
     check_run(res, load)
     bound = 3 * 64 / (CXL.resolved()["cycle_ps"] / 1000)  # GB/s through the expander's link
-    total = sum(q.bandwidth_gbps for q in res.requesters)
+    total = sum(q.bandwidth_gbyte_per_s for q in res.requesters)
     assert 0.9 * bound <= total <= bound * 1.001
 
 
@@ -179,18 +179,18 @@ def test_remote_bandwidth_reaches_the_link_and_never_exceeds_it():
     fab = star(link=fs.LinkSpec.preset("nvlink4"), protocol="nvlink_peer")
     goodput = fab.link.resolved()["max_goodput_gbps"] / 8  # GB/s
     assert goodput == pytest.approx(fab.link.resolved()["raw_gbps"] / 8 * 256 / 272)
-    bound = min(goodput, HBM3.peak_gbps)
+    bound = min(goodput, HBM3.peak_gbyte_per_s)
     res = fab.run(
         fs.traffic.loads(
             requester=0, target="peer:1", pattern="stream", bytes=256, outstanding=128, requests=4000
         )
     )
-    bw = res.requesters[0].bandwidth_gbps
+    bw = res.requesters[0].bandwidth_gbyte_per_s
     assert 0.85 * bound <= bw <= bound * 1.001
     # with one request in flight it is latency-bound: bytes / latency
     one = fab.run(fs.traffic.loads(requester=0, target="peer:1", bytes=256, outstanding=1, requests=200))
     q = one.requesters[0]
-    assert q.bandwidth_gbps == pytest.approx(256 / q.latency_ns.mean(), rel=0.02)
+    assert q.bandwidth_gbyte_per_s == pytest.approx(256 / q.latency_ns.mean(), rel=0.02)
 
 
 def test_hbm_bound_when_the_link_is_wider_than_the_stack():
@@ -206,8 +206,8 @@ def test_hbm_bound_when_the_link_is_wider_than_the_stack():
     res = fab.run(
         fs.traffic.loads(requester=0, target="expander:0", pattern="stream", outstanding=256, requests=20000)
     )
-    bw = res.requesters[0].bandwidth_gbps
-    assert bw <= hbm.peak_gbps * 1.001 and bw >= 0.85 * hbm.peak_gbps
+    bw = res.requesters[0].bandwidth_gbyte_per_s
+    assert bw <= hbm.peak_gbyte_per_s * 1.001 and bw >= 0.85 * hbm.peak_gbyte_per_s
     assert res.devices[2].expander and res.devices[2].reads > 0
 
 
@@ -216,7 +216,7 @@ def test_loaded_latency_rises_with_outstanding_requests():
     curve = fs.sweep.loaded_latency(
         fab, requester=0, target="expander:0", outstanding=[1, 4, 16, 64, 256], requests=2000
     )
-    bw = [p.bandwidth_gbps for p in curve.points]
+    bw = [p.bandwidth_gbyte_per_s for p in curve.points]
     lat = [p.latency_mean_ns for p in curve.points]
     assert bw == sorted(bw) and lat[0] < lat[-1]
     assert curve.points[0].outstanding == 1

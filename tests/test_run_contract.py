@@ -124,7 +124,7 @@ def test_a_collective_that_hits_a_limit_raises_with_its_partial_result():
         fab.run(fs.collectives.all_reduce(bytes=16 << 20, chunks=8), max_time_ns=1000)
     partial = e.value.partial
     assert isinstance(partial, fs.collectives.CollectiveResult) and not partial.complete
-    assert partial.time_ns == pytest.approx(1000, abs=1) and partial.busbw_gbps == 0.0
+    assert partial.time_ns == pytest.approx(1000, abs=1) and partial.busbw_gbyte_per_s == 0.0
 
 
 def test_a_collective_sweep_that_hits_a_limit_raises_instead_of_reporting_a_point():

@@ -183,7 +183,7 @@ def fabric_demo(rate: float = 0.2, cycles: int = 2000) -> str:
 __all__ = ["DemoRow", "fabric_demo", "link_demo", "retry_demo", "sweep_credits_and_sizes"]
 
 
-def _activation_bound_gbps(hbm: HbmSpec) -> float:
+def _activation_bound_gbyte_per_s(hbm: HbmSpec) -> float:
     """Random row-miss accesses: each needs an ACT; a pseudo-channel opens at most 4 rows per
     tFAW and one per tRRD_S, its banks one each per tRC."""
     t = hbm.timing
@@ -191,7 +191,7 @@ def _activation_bound_gbps(hbm: HbmSpec) -> float:
     banks = hbm.sids * hbm.bank_groups * hbm.banks_per_group
     per_cycle = min(4 / t["faw"], 1 / t["rrd_s"], banks / t["rc"])
     access = hbm.resolved()["access_bytes"]
-    return float(min(pcs * per_cycle * access / hbm.tck_ns, hbm.peak_gbps))
+    return float(min(pcs * per_cycle * access / hbm.tck_ns, hbm.peak_gbyte_per_s))
 
 
 def memory_demo(requests: int = 40_000) -> str:
@@ -212,8 +212,8 @@ def memory_demo(requests: int = 40_000) -> str:
         r = run_memory(h, memory("random", requests, bytes=64), seed=1)
         idle = run_memory(h, memory("random", 2_000, bytes=64, interval_ns=500.0))
         lines.append(
-            f"{name:7} {h.peak_gbps:9.1f} {s.bandwidth_gbps:12.1f} {100 * s.peak_fraction:6.1f}% "
-            f"{r.bandwidth_gbps:12.1f} {_activation_bound_gbps(h):10.1f} {idle.read_latency_ns.mean():13.2f} "
+            f"{name:7} {h.peak_gbyte_per_s:9.1f} {s.bandwidth_gbyte_per_s:12.1f} {100 * s.peak_fraction:6.1f}% "
+            f"{r.bandwidth_gbyte_per_s:12.1f} {_activation_bound_gbyte_per_s(h):10.1f} {idle.read_latency_ns.mean():13.2f} "
             f"{(t['rcd_rd'] + t['cl'] + t['bl']) * h.tck_ns:8.2f} "
             f"{(t['rp'] + t['rcd_rd'] + t['cl'] + t['bl']) * h.tck_ns:12.2f} {100 * s.refresh_time_share:7.1f}%"
         )
@@ -223,7 +223,9 @@ def memory_demo(requests: int = 40_000) -> str:
     for n in (1, 4, 16, 64, 256, 1024):
         res = run_memory(h, memory("random", requests // 2, bytes=64, outstanding=n))
         lat = res.read_latency_ns
-        lines.append(f"{n:11} {res.bandwidth_gbps:8.1f} {lat.mean():8.1f} {np.percentile(lat, 99):8.1f}")
+        lines.append(
+            f"{n:11} {res.bandwidth_gbyte_per_s:8.1f} {lat.mean():8.1f} {np.percentile(lat, 99):8.1f}"
+        )
     return "\n".join(lines)
 
 
@@ -258,12 +260,12 @@ def memory_fabric_demo(plot: str | None = "fabricsim_loaded_latency.png", reques
     table = loaded_latency_table(
         fab, 0, ["local", "peer:1", "expander:0"], [1, 4, 16, 64, 256], requests=requests
     )
-    link_gbps = 3 * 64 / float(fab.link.resolved()["cycle_ps"]) * 1000
+    link_gbyte_per_s = 3 * 64 / float(fab.link.resolved()["cycle_ps"]) * 1000
     lines = [
         "Memory fabric: 4 accelerators with HBM3 and a 64 GB/s memory expander (2 HBM2 channels) on",
         "one switch, CXL 3",
         "x16 256 B-flit links, CXL.mem-shaped protocol (a 256 B flit carries up to three 64 B data",
-        f"responses: {link_gbps:.0f} GB/s of read data per direction); random 64 B reads:",
+        f"responses: {link_gbyte_per_s:.0f} GB/s of read data per direction); random 64 B reads:",
         "",
         str(table),
     ]

@@ -57,7 +57,7 @@ class MemoryResult(RunResultBase):
         self.time_ns: float = self.cycles * self.tck_ns
         self.wall_seconds: float = float(raw["wall_seconds"])
         """Wall time of the cycle loop (not part of the deterministic result)."""
-        self.peak_gbps: float = float(res["peak_gbps"])
+        self.peak_gbyte_per_s: float = float(res["peak_gbyte_per_s"])
         # The engine marks "never" as u64::MAX, which reads as -1 in int64.
         admitted = _u64(raw["admitted"]).view(np.int64)
         finished = _u64(raw["finished"]).view(np.int64)
@@ -82,11 +82,11 @@ class MemoryResult(RunResultBase):
         self.bytes_moved: int = int(nbytes[done].sum())
         if self.finished_requests:
             span = int(self.finished_cycle[done].max()) - int(arrival.min()) if len(arrival) else 0
-            self.bandwidth_gbps: float = self.bytes_moved / max(span * self.tck_ns, 1e-30)
+            self.bandwidth_gbyte_per_s: float = self.bytes_moved / max(span * self.tck_ns, 1e-30)
         else:
-            self.bandwidth_gbps = 0.0
+            self.bandwidth_gbyte_per_s = 0.0
         """Bytes of finished requests per ns (GB/s) from the first arrival to the last finish."""
-        self.peak_fraction: float = self.bandwidth_gbps / self.peak_gbps
+        self.peak_fraction: float = self.bandwidth_gbyte_per_s / self.peak_gbyte_per_s
         self.row_hits: int = int(raw["row_hits"])
         """Accesses served from an open row (no ACT issued for them)."""
         self.row_misses: int = int(raw["row_misses"])
@@ -161,7 +161,7 @@ class MemoryResult(RunResultBase):
             "tck_ns": self.tck_ns,
             "requests": self.requests,
             "finished_requests": self.finished_requests,
-            "bandwidth_gbps": self.bandwidth_gbps,
+            "bandwidth_gbyte_per_s": self.bandwidth_gbyte_per_s,
             "peak_fraction": self.peak_fraction,
             "read_latency_mean_ns": float(lat.mean()) if len(lat) else None,
             "row_hit_rate": self.row_hit_rate,
@@ -173,7 +173,7 @@ class MemoryResult(RunResultBase):
         mean = f"{lat.mean():.1f} ns mean read latency" if len(lat) else "no reads"
         return (
             f"{self.hbm.name or 'hbm'}: {self.finished_requests}/{self.requests} requests in {self.time_ns / 1000:.2f} us, "
-            f"{self.bandwidth_gbps:.1f} GB/s ({100 * self.peak_fraction:.1f}% of {self.peak_gbps:.0f}), {mean}, "
+            f"{self.bandwidth_gbyte_per_s:.1f} GB/s ({100 * self.peak_fraction:.1f}% of {self.peak_gbyte_per_s:.0f}), {mean}, "
             f"row hit rate {100 * self.row_hit_rate:.1f}%, refresh {100 * self.refresh_time_share:.1f}% of bank time"
         )
 

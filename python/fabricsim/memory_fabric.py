@@ -6,7 +6,7 @@ with ``+``, and run it on a fabric that has memory (``Fabric(..., hbm=...)``):
 >>> fab = fs.Fabric(topology=fs.topology.switch_star(8, memory_expanders=2),
 ...                 link=fs.LinkSpec.preset("cxl3_256b"), hbm=fs.HbmSpec.preset("hbm3"))
 >>> res = fab.run(fs.traffic.loads(requester=0, target="expander:0", requests=10_000))
->>> res.requesters[0].bandwidth_gbps, res.requesters[0].latency_ns.mean()  # doctest: +SKIP
+>>> res.requesters[0].bandwidth_gbyte_per_s, res.requesters[0].latency_ns.mean()  # doctest: +SKIP
 
 See docs/memory_fabric.md for the model.
 """

@@ -46,7 +46,7 @@ class RequesterResult:
     target: str
     requests: int
     bytes: int
-    bandwidth_gbps: float
+    bandwidth_gbyte_per_s: float
     """Data bytes of its completed requests over the time from its first issue to its last
     completion (GB/s = bytes/ns)."""
     latency_ns: npt.NDArray[np.float64]
@@ -71,7 +71,7 @@ class RequesterResult:
         bandwidth x mean latency / request size."""
         if not self.latency_ns.size:
             return 0.0
-        return self.bandwidth_gbps * float(self.latency_ns.mean()) / self.bytes
+        return self.bandwidth_gbyte_per_s * float(self.latency_ns.mean()) / self.bytes
 
     def percentile_ns(self, q: float) -> float:
         return float(np.percentile(self.latency_ns, q)) if self.latency_ns.size else float("nan")
@@ -92,7 +92,7 @@ class DeviceResult:
     row_conflicts: int
     refab: int
     refsb: int
-    bandwidth_gbps: float
+    bandwidth_gbyte_per_s: float
     """Bytes its stack moved over the run's time."""
 
 
@@ -152,7 +152,7 @@ class MemoryFabricResult(RunResultBase):
     def _headline(self) -> dict[str, Any]:
         d: dict[str, Any] = {"time_ns": self.time_ns, "requests": len(self.rows["issue_ps"])}
         for q in self.requesters:
-            d[f"requester{q.index}_bandwidth_gbps"] = q.bandwidth_gbps
+            d[f"requester{q.index}_bandwidth_gbps"] = q.bandwidth_gbyte_per_s
             d[f"requester{q.index}_latency_mean_ns"] = (
                 float(q.latency_ns.mean()) if q.latency_ns.size else None
             )
@@ -177,7 +177,7 @@ class MemoryFabricResult(RunResultBase):
                     target=spec.target,
                     requests=int(done.size),
                     bytes=spec.bytes,
-                    bandwidth_gbps=float(bw),
+                    bandwidth_gbyte_per_s=float(bw),
                     latency_ns=latency,
                     fabric_ns=latency - memory,
                     memory_ns=memory,
@@ -207,7 +207,7 @@ class MemoryFabricResult(RunResultBase):
                     row_conflicts=int(d["row_conflicts"]),
                     refab=int(d["refab"]),
                     refsb=int(d["refsb"]),
-                    bandwidth_gbps=moved / self.time_ns if self.time_ns > 0 else 0.0,
+                    bandwidth_gbyte_per_s=moved / self.time_ns if self.time_ns > 0 else 0.0,
                 )
             )
         return out
@@ -218,7 +218,7 @@ class MemoryFabricResult(RunResultBase):
             lat = q.latency_ns
             lines.append(
                 f"  requester {q.index} (endpoint {q.endpoint} -> {q.target}): {q.requests} x {q.bytes} B, "
-                f"{q.bandwidth_gbps:.2f} GB/s, latency mean {lat.mean():.1f} ns "
+                f"{q.bandwidth_gbyte_per_s:.2f} GB/s, latency mean {lat.mean():.1f} ns "
                 f"(fabric {q.fabric_ns.mean():.1f} + memory {q.memory_ns.mean():.1f}), "
                 f"p99 {q.percentile_ns(99):.1f} ns, {q.mean_outstanding:.2f} in flight"
             )

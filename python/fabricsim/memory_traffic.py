@@ -105,7 +105,7 @@ def memory(
     start: int = 0,
     footprint: int | None = None,
     interval_ns: float | None = None,
-    rate_gbps: float | None = None,
+    rate_gbyte_per_s: float | None = None,
     outstanding: int | None = None,
 ) -> MemoryTraffic:
     """Synthetic memory requests.
@@ -115,7 +115,7 @@ def memory(
       whole stack), aligned to the request size.
     - ``read_ratio``: probability that a request is a read (the rest are writes).
     - Arrivals: all at time 0 (as fast as the memory takes them) unless ``interval_ns``
-      (one request every so many ns) or ``rate_gbps`` (offered bandwidth, GB/s) is given.
+      (one request every so many ns) or ``rate_gbyte_per_s`` (offered bandwidth, GB/s) is given.
     - ``outstanding``: at most this many requests in the memory at once (closed loop).
     """
     if pattern not in PATTERNS:
@@ -154,16 +154,22 @@ def memory(
     for name, value, ok, allowed in checks:
         if not ok:
             raise SpecError(f"traffic.{name}: must be {allowed}, got {value!r}", path=f"traffic.{name}")
-    if interval_ns is not None and rate_gbps is not None:
+    if interval_ns is not None and rate_gbyte_per_s is not None:
         raise SpecError(
-            "traffic.rate_gbps: give interval_ns or rate_gbps, not both", path="traffic.rate_gbps"
+            "traffic.rate_gbyte_per_s: give interval_ns or rate_gbyte_per_s, not both",
+            path="traffic.rate_gbyte_per_s",
         )
-    if rate_gbps is not None:
-        if not (isinstance(rate_gbps, (int, float)) and np.isfinite(rate_gbps) and rate_gbps > 0):
+    if rate_gbyte_per_s is not None:
+        if not (
+            isinstance(rate_gbyte_per_s, (int, float))
+            and np.isfinite(rate_gbyte_per_s)
+            and rate_gbyte_per_s > 0
+        ):
             raise SpecError(
-                f"traffic.rate_gbps: must be a finite number > 0, got {rate_gbps!r}", path="traffic.rate_gbps"
+                f"traffic.rate_gbyte_per_s: must be a finite number > 0, got {rate_gbyte_per_s!r}",
+                path="traffic.rate_gbyte_per_s",
             )
-        interval_ns = bytes / float(rate_gbps)
+        interval_ns = bytes / float(rate_gbyte_per_s)
     if interval_ns is not None and not (np.isfinite(interval_ns) and interval_ns >= 0):
         raise SpecError(
             f"traffic.interval_ns: must be a finite number >= 0, got {interval_ns!r}",

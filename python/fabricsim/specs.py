@@ -300,12 +300,12 @@ class HbmSpec(Spec):
         return _core.hbm_preset_names()
 
     @property
-    def peak_gbps(self) -> float:
+    def peak_gbyte_per_s(self) -> float:
         """Peak bandwidth of the stack, GB/s (every pseudo-channel streaming)."""
-        return float(_core.hbm_resolve(self.to_json())["peak_gbps"])
+        return float(_core.hbm_resolve(self.to_json())["peak_gbyte_per_s"])
 
     def resolved(self) -> dict[str, Any]:
-        """``peak_gbps``, ``access_bytes`` (one RD/WR), ``capacity_bytes``,
+        """``peak_gbyte_per_s``, ``access_bytes`` (one RD/WR), ``capacity_bytes``,
         ``banks_per_pseudo_channel``."""
         return _core.hbm_resolve(self.to_json())
 

@@ -198,8 +198,8 @@ class CollectivePoint:
     size: int
     algorithm: str
     time_us: float
-    algbw_gbps: float
-    busbw_gbps: float
+    algbw_gbyte_per_s: float
+    busbw_gbyte_per_s: float
     analytical_us: float
     bottleneck: str
 
@@ -213,7 +213,15 @@ class CollectiveTable:
 
     def to_dict(self) -> dict[str, list[Any]]:
         """Columns, for a DataFrame."""
-        names = ("size", "algorithm", "time_us", "algbw_gbps", "busbw_gbps", "analytical_us", "bottleneck")
+        names = (
+            "size",
+            "algorithm",
+            "time_us",
+            "algbw_gbyte_per_s",
+            "busbw_gbyte_per_s",
+            "analytical_us",
+            "bottleneck",
+        )
         return {n: [getattr(p, n) for p in self.points] for n in names}
 
     def best(self, size: int) -> CollectivePoint:
@@ -226,7 +234,7 @@ class CollectiveTable:
         ]
         for p in self.points:
             lines.append(
-                f"{p.size:>12} {p.algorithm:>18} {p.time_us:10.3f} {p.algbw_gbps:8.2f} {p.busbw_gbps:8.2f} "
+                f"{p.size:>12} {p.algorithm:>18} {p.time_us:10.3f} {p.algbw_gbyte_per_s:8.2f} {p.busbw_gbyte_per_s:8.2f} "
                 f"{p.analytical_us:11.3f}  {p.bottleneck}"
             )
         return "\n".join(lines)
@@ -243,7 +251,7 @@ class CollectiveTable:
         lines: list[tuple[str | None, list[float], list[float]]] = []
         for alg in dict.fromkeys(p.algorithm for p in self.points):
             pts = [p for p in self.points if p.algorithm == alg]
-            lines.append((alg, [float(p.size) for p in pts], [p.busbw_gbps for p in pts]))
+            lines.append((alg, [float(p.size) for p in pts], [p.busbw_gbyte_per_s for p in pts]))
         return _plot_lines(path, lines, "size (bytes)", "bus bandwidth (GB/s)", self.kind, log2_x=True)
 
 
@@ -310,7 +318,13 @@ def collective(
             res = fab.run(build(bytes=size, algorithm=alg, chunks=chunks, **execution), options, **overrides)
             table.points.append(
                 CollectivePoint(
-                    size, alg, res.time_us, res.algbw_gbps, res.busbw_gbps, res.analytical_us, res.bottleneck
+                    size,
+                    alg,
+                    res.time_us,
+                    res.algbw_gbyte_per_s,
+                    res.busbw_gbyte_per_s,
+                    res.analytical_us,
+                    res.bottleneck,
                 )
             )
     return table
@@ -319,7 +333,7 @@ def collective(
 @dataclass(frozen=True)
 class LatencyPoint:
     outstanding: int
-    bandwidth_gbps: float
+    bandwidth_gbyte_per_s: float
     latency_mean_ns: float
     latency_p50_ns: float
     latency_p99_ns: float
@@ -340,7 +354,7 @@ class LoadedLatency:
         """Columns, for a DataFrame."""
         names = (
             "outstanding",
-            "bandwidth_gbps",
+            "bandwidth_gbyte_per_s",
             "latency_mean_ns",
             "latency_p50_ns",
             "latency_p99_ns",
@@ -355,7 +369,7 @@ class LoadedLatency:
         ]
         for p in self.points:
             lines.append(
-                f"{'':>{len(self.target) + 1}} {p.outstanding:>9} {p.bandwidth_gbps:9.2f} {p.latency_mean_ns:9.1f} "
+                f"{'':>{len(self.target) + 1}} {p.outstanding:>9} {p.bandwidth_gbyte_per_s:9.2f} {p.latency_mean_ns:9.1f} "
                 f"{p.latency_p99_ns:9.1f} {p.fabric_mean_ns:8.1f} {p.memory_mean_ns:8.1f}"
             )
         return "\n".join(lines)
@@ -392,7 +406,7 @@ def loaded_latency(
         curve.points.append(
             LatencyPoint(
                 int(k),
-                q.bandwidth_gbps,
+                q.bandwidth_gbyte_per_s,
                 float(q.latency_ns.mean()),
                 q.percentile_ns(50),
                 q.percentile_ns(99),
@@ -419,7 +433,7 @@ class LoadedLatencyTable(dict[str, LoadedLatency]):
         """Latency against achieved bandwidth, one line per target: a PNG at ``path``, or
         without one the matplotlib figure."""
         lines: list[tuple[str | None, list[float], list[float]]] = [
-            (target, [p.bandwidth_gbps for p in c.points], [p.latency_mean_ns for p in c.points])
+            (target, [p.bandwidth_gbyte_per_s for p in c.points], [p.latency_mean_ns for p in c.points])
             for target, c in self.items()
         ]
         return _plot_lines(path, lines, "achieved bandwidth (GB/s)", "mean latency (ns)", "loaded latency")

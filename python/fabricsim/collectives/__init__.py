@@ -7,7 +7,7 @@ algorithms or user functions, and verified symbolically (:func:`verify`).
 >>> schedule = fs.collectives.verify(op, ranks=8)   # raises VerificationError if wrong
 
 >>> fab = fs.Fabric(topology=fs.topology.switch_star(8), link=fs.LinkSpec.preset("nvlink4"))
->>> res = fab.run(op)          # the schedule over the fabric: res.time_us, res.busbw_gbps
+>>> res = fab.run(op)          # the schedule over the fabric: res.time_us, res.busbw_gbyte_per_s
 >>> fab.run(op.with_execution(reduce_ns_per_byte=0.001))   # how it executes is the op's
 """
 

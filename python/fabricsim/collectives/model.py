@@ -14,35 +14,35 @@ def alpha_beta_ns(
     n: int,
     size: int,
     alpha_ns: float,
-    gbps: float,
+    gbyte_per_s: float,
     chunks: int = 1,
     dims: tuple[int, ...] | None = None,
     local: int | None = None,
-    out_gbps: float | None = None,
+    out_gbyte_per_s: float | None = None,
 ) -> float:
     """Estimated time (ns) of a collective of ``size`` bytes over ``n`` ranks.
 
-    Steps x alpha plus the bytes each rank must inject over its bandwidth (``gbps``, GB/s =
+    Steps x alpha plus the bytes each rank must inject over its bandwidth (``gbyte_per_s``, GB/s =
     bytes/ns): ``2(n-1)/n S`` for all-reduce, ``(n-1)/n S`` for reduce-scatter, all-gather and
     all-to-all, ``S`` for broadcast and reduce (pipelined over ``chunks``). ``dims``: the
     torus shape of a ``torus`` all-reduce (``2 sum(k - 1)`` steps). ``nvls`` (in-network
     reduction): two steps and ``S`` per rank, sent and received at once. ``hierarchical`` with
-    ``local`` ranks per node and ``out_gbps``, each rank's bandwidth between nodes (a
-    cluster's NIC): ring reduce-scatter and all-gather inside nodes at ``gbps``, ring
-    all-reduce of a ``1/local`` segment across nodes at ``out_gbps``, one after the other; any
-    other algorithm is taken to cross nodes at ``out_gbps``."""
+    ``local`` ranks per node and ``out_gbyte_per_s``, each rank's bandwidth between nodes (a
+    cluster's NIC): ring reduce-scatter and all-gather inside nodes at ``gbyte_per_s``, ring
+    all-reduce of a ``1/local`` segment across nodes at ``out_gbyte_per_s``, one after the other; any
+    other algorithm is taken to cross nodes at ``out_gbyte_per_s``."""
     log = math.ceil(math.log2(n)) if n > 1 else 0
     frac = (n - 1) / n
     steps: float
     data: float
-    if kind == "all_reduce" and algorithm == "hierarchical" and local and out_gbps and n % local == 0:
+    if kind == "all_reduce" and algorithm == "hierarchical" and local and out_gbyte_per_s and n % local == 0:
         nodes = n // local
-        inside = 2 * (local - 1) / local * size / gbps + 2 * (local - 1) * alpha_ns
-        across = 2 * (nodes - 1) / nodes * size / local / out_gbps + 2 * (nodes - 1) * alpha_ns
+        inside = 2 * (local - 1) / local * size / gbyte_per_s + 2 * (local - 1) * alpha_ns
+        across = 2 * (nodes - 1) / nodes * size / local / out_gbyte_per_s + 2 * (nodes - 1) * alpha_ns
         return inside + across
-    if out_gbps and algorithm != "nvls":
-        gbps = min(gbps, out_gbps)  # blind to nodes: bound by the slowest hop it crosses
-    bw = size / gbps if gbps > 0 else math.inf
+    if out_gbyte_per_s and algorithm != "nvls":
+        gbyte_per_s = min(gbyte_per_s, out_gbyte_per_s)  # blind to nodes: bound by the slowest hop it crosses
+    bw = size / gbyte_per_s if gbyte_per_s > 0 else math.inf
     if kind == "all_reduce" and algorithm == "nvls":
         # each rank injects its data once (to the switches) and takes the sum once (multicast)
         return 2 * alpha_ns + bw

@@ -102,9 +102,11 @@ class CollectiveResult(RunResultBase):
         """From the start to the finish of the last operation."""
         self.time_us = self.time_ns / 1000
         self.bytes = int(op.bytes) if op is not None else int(schedule.piece_bytes.sum())
-        self.algbw_gbps: float = self.bytes / self.time_ns if self.time_ns > 0 and self.complete else 0.0
+        self.algbw_gbyte_per_s: float = (
+            self.bytes / self.time_ns if self.time_ns > 0 and self.complete else 0.0
+        )
         """Size / time (nccl-tests' algorithm bandwidth), GB/s."""
-        self.busbw_gbps: float = self.algbw_gbps * BUSBW_FACTOR[schedule.kind](n)
+        self.busbw_gbyte_per_s: float = self.algbw_gbyte_per_s * BUSBW_FACTOR[schedule.kind](n)
         """algbw x the collective's factor (2(n-1)/n for all-reduce, ...), GB/s."""
         cycles = max(self.run.cycles, 1)
         links = self.run.links
@@ -127,7 +129,9 @@ class CollectiveResult(RunResultBase):
         if memory is not None and self.memory and self.time_ns > 0:
             r = memory.resolved()
             moved = np.array([m["reads"] + m["writes"] for m in self.memory], dtype=np.float64)
-            self.memory_utilization = moved * int(r["access_bytes"]) / self.time_ns / float(r["peak_gbps"])
+            self.memory_utilization = (
+                moved * int(r["access_bytes"]) / self.time_ns / float(r["peak_gbyte_per_s"])
+            )
         busiest = int(np.argmax(self.link_utilization)) if len(links) else -1
         self.busiest_link: tuple[int, int] = (
             (int(links["src"][busiest]), int(links["dst"][busiest])) if busiest >= 0 else (-1, -1)
@@ -177,8 +181,8 @@ class CollectiveResult(RunResultBase):
             "ranks": self.schedule.ranks,
             "bytes": self.bytes,
             "time_us": self.time_us,
-            "algbw_gbps": self.algbw_gbps,
-            "busbw_gbps": self.busbw_gbps,
+            "algbw_gbyte_per_s": self.algbw_gbyte_per_s,
+            "busbw_gbyte_per_s": self.busbw_gbyte_per_s,
             "analytical_us": self.analytical_us,
             "bottleneck": self.bottleneck,
             "busiest_link": self.busiest_link,
@@ -224,7 +228,11 @@ class CollectiveResult(RunResultBase):
         return out
 
     def _attribute(
-        self, alpha_ns: float, gbps: float, dims: tuple[int, ...] | None = None, out_gbps: float | None = None
+        self,
+        alpha_ns: float,
+        gbyte_per_s: float,
+        dims: tuple[int, ...] | None = None,
+        out_gbyte_per_s: float | None = None,
     ) -> None:
         s = self.schedule
         chunks = int(self.op.chunks) if self.op is not None else 1
@@ -232,8 +240,12 @@ class CollectiveResult(RunResultBase):
         if self.op is not None and self.op.dims is not None:
             dims = self.op.dims
         local = self.op.local if self.op is not None else None
-        est = alpha_beta_ns(s.kind, name, s.ranks, self.bytes, alpha_ns, gbps, chunks, dims, local, out_gbps)
-        latency = alpha_beta_ns(s.kind, name, s.ranks, 0, alpha_ns, gbps, chunks, dims, local, out_gbps)
+        est = alpha_beta_ns(
+            s.kind, name, s.ranks, self.bytes, alpha_ns, gbyte_per_s, chunks, dims, local, out_gbyte_per_s
+        )
+        latency = alpha_beta_ns(
+            s.kind, name, s.ranks, 0, alpha_ns, gbyte_per_s, chunks, dims, local, out_gbyte_per_s
+        )
         self.analytical_us = est / 1000
         if latency >= est - latency:
             self.bottleneck = "latency-limited"
@@ -248,8 +260,8 @@ class CollectiveResult(RunResultBase):
         s = self.schedule
         return (
             f"{s.kind} ({s.algorithm}) of {self.bytes} B over {s.ranks} ranks: {self.time_us:.3f} us "
-            f"(alpha-beta {self.analytical_us:.3f} us), algbw {self.algbw_gbps:.2f} GB/s, "
-            f"busbw {self.busbw_gbps:.2f} GB/s, {self.bottleneck}; busiest link "
+            f"(alpha-beta {self.analytical_us:.3f} us), algbw {self.algbw_gbyte_per_s:.2f} GB/s, "
+            f"busbw {self.busbw_gbyte_per_s:.2f} GB/s, {self.bottleneck}; busiest link "
             f"{self.busiest_link[0]}->{self.busiest_link[1]} {100 * float(self.link_utilization.max(initial=0)):.1f}% busy"
         )
 
@@ -310,13 +322,13 @@ def execute_schedule(
         memory_json,
     )
     res = CollectiveResult(raw, schedule, collective, fab.hbm if how.memory else None)
-    alpha, gbps = _alpha_beta(fab)
-    out_gbps = (
+    alpha, gbyte_per_s = _alpha_beta(fab)
+    out_gbyte_per_s = (
         float(fab.network_link.resolved()["max_goodput_gbps"]) / 8
         if fab.network_link is not None and fab.topology.type == "cluster"
         else None
     )
-    res._attribute(alpha, gbps, torus_shape(fab), out_gbps)
+    res._attribute(alpha, gbyte_per_s, torus_shape(fab), out_gbyte_per_s)
     return res
 
 
@@ -342,9 +354,9 @@ def _alpha_beta(fab: Fabric) -> tuple[float, float]:
     probe = fab.run(messages(0, 1, 1), check_deadlock=False)
     alpha = float(probe.messages["latency_ps"][0]) / 1000
     planes = int(fab.topology.params.get("planes", 1))
-    gbps = float(fab.link.resolved()["max_goodput_gbps"]) / 8 * planes
-    _ALPHA_BETA[fab._json] = (alpha, gbps)
-    return alpha, gbps
+    gbyte_per_s = float(fab.link.resolved()["max_goodput_gbps"]) / 8 * planes
+    _ALPHA_BETA[fab._json] = (alpha, gbyte_per_s)
+    return alpha, gbyte_per_s
 
 
 __all__ = ["BUSBW_FACTOR", "CollectiveResult", "execute_schedule", "torus_shape"]

@@ -316,7 +316,7 @@ fn hbm_resolve<'py>(py: Python<'py>, json: String) -> PyResult<Bound<'py, PyDict
         Ok(h)
     })?;
     let d = PyDict::new(py);
-    d.set_item("peak_gbps", h.peak_gbps())?;
+    d.set_item("peak_gbyte_per_s", h.peak_gbyte_per_s())?;
     d.set_item("access_bytes", h.access_bytes())?;
     d.set_item("capacity_bytes", h.capacity_bytes())?;
     d.set_item(

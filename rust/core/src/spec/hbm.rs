@@ -172,7 +172,7 @@ impl HbmSpec {
 
     /// Peak bandwidth of the whole stack, GB/s (all channels and
     /// pseudo-channels streaming at the pin rate).
-    pub fn peak_gbps(&self) -> f64 {
+    pub fn peak_gbyte_per_s(&self) -> f64 {
         let per_pc = self.data_rate_mbps / 1000.0 * self.dq_bits as f64 / 8.0;
         per_pc * (self.channels * self.pseudo_channels) as f64
     }

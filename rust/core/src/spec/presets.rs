@@ -186,9 +186,9 @@ mod tests {
         ] {
             let h = hbm_preset(name).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(
-                (h.peak_gbps() - peak).abs() < 1e-9,
+                (h.peak_gbyte_per_s() - peak).abs() < 1e-9,
                 "{name}: {}",
-                h.peak_gbps()
+                h.peak_gbyte_per_s()
             );
             assert!(!h.sources.is_empty());
         }
