@@ -109,3 +109,24 @@ def test_the_engine_seam_does_not_know_the_workloads():
     kinds = {"fabricsim.collectives", "fabricsim.memory_fabric", "fabricsim.memory_load", "fabricsim.traffic"}
     for seam in ("fabricsim.run_contract", "fabricsim.run_options"):
         assert not GRAPH[seam] & kinds, (seam, GRAPH[seam] & kinds)
+
+
+def test_counters_are_declared_once_in_the_engine_and_reach_python_with_their_docs():
+    from fabricsim import _core
+    from fabricsim.memory import STACK_TOTALS
+    from fabricsim.result import LINK_COLUMNS_DOC, LINK_DTYPE
+
+    link = _core.link_counter_columns()
+    assert [name for name, _ in link] == list(LINK_DTYPE.names[-len(link) :])
+    assert all(doc and name in LINK_COLUMNS_DOC for name, doc in link)
+    fab = fabricsim.Fabric(
+        topology=fabricsim.topology.point_to_point(), link=fabricsim.LinkSpec.preset("pcie6_x16")
+    )
+    res = fab.run(fabricsim.traffic.stream(0, 1, count=4, bytes=4096))
+    assert res.links["acks"].sum() > 0 and res.links["naks"].sum() == 0
+
+    mem = fabricsim.run_memory(
+        fabricsim.HbmSpec.preset("hbm3"), fabricsim.traffic.memory("random", 500, bytes=64)
+    )
+    assert list(mem.counters) == [name for name, _ in STACK_TOTALS] and all(doc for _, doc in STACK_TOTALS)
+    assert mem.counters["reads"] == mem.reads and mem.counters["row_hits"] == mem.row_hits

@@ -17,6 +17,10 @@ from fabricsim.run_options import RunOptions, resolve
 from fabricsim.specs import ControllerSpec, HbmSpec, le_bytes
 
 COMMANDS = ("ACT", "PRE", "RD", "WR", "REFab", "REFsb")
+
+STACK_TOTALS: tuple[tuple[str, str], ...] = tuple(_core.stack_total_columns())
+"""An HBM stack's totals, ``(name, doc)``: declared once in the engine
+(``rust/core/src/hbm/sink.rs``, ``StackTotals``)."""
 """Command names; ``COMMAND_DTYPE``'s ``command`` field indexes this tuple."""
 
 COMMAND_DTYPE = np.dtype(
@@ -100,6 +104,9 @@ class MemoryResult(RunResultBase):
         self.writes: int = int(raw["writes"])
         self.forwarded_reads: int = int(raw["forwarded_reads"])
         """Read accesses answered from the write queue (a queued write to the same address)."""
+        self.counters: dict[str, int] = {name: int(raw[name]) for name, _ in STACK_TOTALS}
+        """Every total the engine counts for the stack, by name (:data:`STACK_TOTALS`; the
+        attributes below are the same numbers)."""
         self.refab: int = int(raw["refab"])
         self.refsb: int = int(raw["refsb"])
         self.precharges: int = int(raw["precharges"])
@@ -230,4 +237,4 @@ def run_memory(
     return res
 
 
-__all__ = ["COMMANDS", "COMMAND_DTYPE", "MemoryResult", "run_memory"]
+__all__ = ["COMMANDS", "COMMAND_DTYPE", "STACK_TOTALS", "MemoryResult", "run_memory"]

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fabricsim import _core
 from fabricsim.message_traffic import MessageTraffic
 from fabricsim.run_contract import RunResultBase
 
@@ -34,6 +35,12 @@ the order of delivery (orders messages delivered in the same cycle), -1 if not d
 ``corrupt``: a flit of the message was passed up with errors the CRC missed (or, with
 ``retry="none"``, with any errors)."""
 
+_LINK_COUNTER_COLUMNS: tuple[tuple[str, str], ...] = tuple(_core.link_counter_columns())
+"""The link layer's counters, ``(name, doc)`` in column order: declared once in the engine
+(``rust/core/src/result.rs``, ``LinkCounters``), so a new counter needs no edit here."""
+
+_LINK_COUNTERS = tuple(name for name, _ in _LINK_COUNTER_COLUMNS)
+
 LINK_DTYPE = np.dtype(
     [
         ("src", np.uint32),
@@ -46,46 +53,18 @@ LINK_DTYPE = np.dtype(
         ("credit_stall_cycles", np.uint64),
         ("max_occupancy", np.uint32),
         ("mean_occupancy", np.float64),
-        ("flits_replayed", np.uint64),
-        ("flits_corrupted", np.uint64),
-        ("flits_fec_corrected", np.uint64),
-        ("flits_undetected", np.uint64),
-        ("flits_lost", np.uint64),
-        ("replay_stall_cycles", np.uint64),
-        ("naks", np.uint64),
-        ("acks", np.uint64),
-        ("replay_timeouts", np.uint64),
-        ("credits_dropped", np.uint64),
-        ("acks_dropped", np.uint64),
+        *((name, np.uint64) for name in _LINK_COUNTERS),
     ]
 )
-"""One row per link and direction. ``flits``: new flits sent (replays are ``flits_replayed``);
-``utilization``: the fraction of its capacity the wire carried (flits, replays included, over
-``flit_rate`` flits per cycle); ``flit_rate``: the link's capacity in flits per fabric cycle (1,
-except for a slower kind of link: a cluster's scale-out network);
-``goodput_gbps``: payload bits over the simulated time; ``credit_stall_cycles``: cycles in
-which a flit waited and no VC holding one had a credit; occupancy: flits held in the
-receive buffers (all VCs). Link layer: ``flits_corrupted`` arrived with errors the CRC caught
-(dropped, replayed), ``flits_fec_corrected`` had errors FEC fixed, ``flits_undetected`` had
-errors the CRC missed (passed up corrupt), ``flits_lost`` vanished on a link that was down,
-``replay_stall_cycles`` counts cycles a new flit waited for replay-buffer room, ``naks`` and
-``acks`` were sent by the receiver, ``replay_timeouts`` fired at the sender, and
-``credits_dropped``/``acks_dropped`` were lost to scripted faults."""
-
-
-_LINK_COUNTERS = (
-    "flits_replayed",
-    "flits_corrupted",
-    "flits_fec_corrected",
-    "flits_undetected",
-    "flits_lost",
-    "replay_stall_cycles",
-    "naks",
-    "acks",
-    "replay_timeouts",
-    "credits_dropped",
-    "acks_dropped",
-)
+LINK_COLUMNS_DOC = """One row per link and direction. ``flits``: new flits sent (replays are
+``flits_replayed``); ``utilization``: the fraction of its capacity the wire carried (flits,
+replays included, over ``flit_rate`` flits per cycle); ``flit_rate``: the link's capacity in
+flits per fabric cycle (1, except for a slower kind of link: a cluster's scale-out network);
+``goodput_gbps``: payload bits over the simulated time (Gb/s); ``credit_stall_cycles``: cycles
+in which a flit waited and no VC holding one had a credit; occupancy: flits held in the
+receive buffers (all VCs). The link layer's counters follow, from the engine's declaration:
+""" + "\n".join(f"``{name}``: {' '.join(doc.split())}" for name, doc in _LINK_COUNTER_COLUMNS)
+"""What each column of :data:`LINK_DTYPE` holds."""
 
 
 def _u64(raw: bytes) -> npt.NDArray[np.uint64]:
@@ -334,4 +313,4 @@ class Result(RunResultBase):
         return f"<Result {'complete' if self.complete else 'partial'} cycles={self.cycles} messages={len(self._traffic)}>"
 
 
-__all__ = ["LINK_DTYPE", "MESSAGE_DTYPE", "Result"]
+__all__ = ["LINK_COLUMNS_DOC", "LINK_DTYPE", "MESSAGE_DTYPE", "Result"]

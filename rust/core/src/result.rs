@@ -5,6 +5,37 @@ use crate::time::Ps;
 /// Marks a time that never came (message never sent / delivered).
 pub const NEVER_PS: Ps = Ps::MAX;
 
+crate::counters! {
+    /// The link layer's counters of one link direction: counted on the link
+    /// direction (`network::LinkDirStats`), except `naks`, `acks` and
+    /// `replay_timeouts`, which its retry state counts and the report copies.
+    /// Each becomes a column of Python's `Result.links`, with this doc.
+    pub struct LinkCounters {
+        /// Flits sent again by the retry protocol.
+        flits_replayed,
+        /// Flits that arrived with errors the CRC caught (dropped, replayed).
+        flits_corrupted,
+        /// Flits whose errors FEC corrected.
+        flits_fec_corrected,
+        /// Flits with errors the CRC missed (passed up corrupt).
+        flits_undetected,
+        /// Flits that vanished on a link that was down.
+        flits_lost,
+        /// Cycles a new flit waited for room in the replay buffer.
+        replay_stall_cycles,
+        /// NAKs the receiver sent.
+        naks,
+        /// ACKs the receiver sent.
+        acks,
+        /// Replay timeouts that fired at the sender.
+        replay_timeouts,
+        /// Credit returns lost to scripted faults.
+        credits_dropped,
+        /// ACKs and NAKs lost to scripted faults.
+        acks_dropped,
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct LinkRecord {
     pub src: u32,
@@ -21,18 +52,8 @@ pub struct LinkRecord {
     /// `i * occupancy_width ..` flits held (all VCs).
     pub occupancy_width: u64,
     pub occupancy_cycles: Vec<u64>,
-    /// Link-layer reliability counters (see `network::LinkDirStats`).
-    pub flits_replayed: u64,
-    pub flits_corrupted: u64,
-    pub flits_fec_corrected: u64,
-    pub flits_undetected: u64,
-    pub flits_lost: u64,
-    pub replay_stall_cycles: u64,
-    pub naks: u64,
-    pub acks: u64,
-    pub replay_timeouts: u64,
-    pub credits_dropped: u64,
-    pub acks_dropped: u64,
+    /// Link-layer counters, exported column by column in their order.
+    pub counters: LinkCounters,
     /// The link's capacity in flits per fabric cycle as `(num, den)`: 1/1,
     /// except for a slower kind of link (a cluster's scale-out network).
     pub pace: (u64, u64),

@@ -1,5 +1,54 @@
 //! Statistics kept per component: counters live on the components; this
-//! module holds the shared histogram type.
+//! module holds the shared histogram type and [`counters!`], which declares
+//! a set of counters once.
+
+/// Declares a struct of `u64` counters once: its fields (with their docs),
+/// their names in declaration order, their docs and their values, so that a
+/// result's export (the bindings' columns, Python's dtype and its docs)
+/// follows from the declaration. Adding a counter is a line here and the
+/// line that counts it.
+///
+/// ```
+/// fabricsim_core::counters! {
+///     /// What one thing counted.
+///     pub struct Seen {
+///         /// Apples seen.
+///         apples,
+///         pears,
+///     }
+/// }
+/// let s = Seen { apples: 2, pears: 1 };
+/// assert_eq!(Seen::NAMES, ["apples", "pears"]);
+/// assert_eq!(Seen::DOCS[0], "Apples seen.");
+/// assert_eq!(s.values(), vec![2, 1]);
+/// ```
+#[macro_export]
+macro_rules! counters {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $(#[doc = $doc:literal])* $field:ident ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        $vis struct $name {
+            $( $(#[doc = $doc])* pub $field: u64, )*
+        }
+
+        impl $name {
+            /// The counters' names, in declaration order (the export columns).
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($field)),*];
+            /// Each counter's doc comment (its first line and the rest, trimmed).
+            pub const DOCS: &'static [&'static str] = &[$( concat!($($doc, "\n",)* "").trim_ascii() ),*];
+
+            /// The counters' values, in the order of [`Self::NAMES`].
+            pub fn values(&self) -> Vec<u64> {
+                vec![$(self.$field),*]
+            }
+        }
+    };
+}
 
 /// A histogram with linear buckets of `width` each (a power of two, so that
 /// bucketing is a shift: it runs every cycle); values past the last bucket

@@ -386,8 +386,8 @@ fn stepping_in_chunks_is_the_same_run() {
         assert_eq!(stepped.deliver_ps, whole.deliver_ps, "seed {seed}");
         assert_eq!(stepped.send_ps, whole.send_ps);
         assert_eq!(
-            stepped.links[0].flits_replayed,
-            whole.links[0].flits_replayed
+            stepped.links[0].counters.flits_replayed,
+            whole.links[0].counters.flits_replayed
         );
         assert_eq!(stepped.links[0].flits, whole.links[0].flits);
     }
@@ -413,7 +413,7 @@ fn injected_messages_and_faults_take_effect_at_the_current_cycle() {
     // Sent at cycle 100, corrupted, NAKed at 106, resent at 111, delivered at 117.
     assert_eq!(r.send_ps[0], 100 * 2000);
     assert_eq!(r.deliver_ps[0], (100 + 11 + 6) * 2000);
-    assert_eq!(r.links[0].flits_replayed, 1);
+    assert_eq!(r.links[0].counters.flits_replayed, 1);
     let e = sim.inject(0, 0, 5, 0).unwrap_err().to_string();
     assert!(e.starts_with("traffic.dst: equals src"), "{e}");
     let e = sim

@@ -6,7 +6,7 @@
 //! `fabricsim.InternalError`, never a crashed interpreter.
 
 use fabricsim_core::error::Error;
-use fabricsim_core::result::RunResult;
+use fabricsim_core::result::{LinkCounters, RunResult};
 use fabricsim_core::spec::faults::Fault;
 use fabricsim_core::spec::hbm::HbmSpec;
 use fabricsim_core::spec::{self, parse, presets, FabricSpec, LinkSpec, RunOptions};
@@ -165,17 +165,10 @@ pub(crate) fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound
     links.set_item("credit_stall_cycles", col(|l| l.credit_stall_cycles))?;
     links.set_item("max_occupancy", col(|l| l.max_occupancy as u64))?;
     links.set_item("occupancy_width", col(|l| l.occupancy_width))?;
-    links.set_item("flits_replayed", col(|l| l.flits_replayed))?;
-    links.set_item("flits_corrupted", col(|l| l.flits_corrupted))?;
-    links.set_item("flits_fec_corrected", col(|l| l.flits_fec_corrected))?;
-    links.set_item("flits_undetected", col(|l| l.flits_undetected))?;
-    links.set_item("flits_lost", col(|l| l.flits_lost))?;
-    links.set_item("replay_stall_cycles", col(|l| l.replay_stall_cycles))?;
-    links.set_item("naks", col(|l| l.naks))?;
-    links.set_item("acks", col(|l| l.acks))?;
-    links.set_item("replay_timeouts", col(|l| l.replay_timeouts))?;
-    links.set_item("credits_dropped", col(|l| l.credits_dropped))?;
-    links.set_item("acks_dropped", col(|l| l.acks_dropped))?;
+    let counters: Vec<Vec<u64>> = r.links.iter().map(|l| l.counters.values()).collect();
+    for (i, name) in LinkCounters::NAMES.iter().enumerate() {
+        links.set_item(name, u64_bytes(py, counters.iter().map(|c| c[i])))?;
+    }
     links.set_item("pace_num", col(|l| l.pace.0))?;
     links.set_item("pace_den", col(|l| l.pace.1))?;
     let hist = PyList::empty(py);
@@ -209,6 +202,28 @@ fn spec_to_toml(py: Python<'_>, kind: String, json: String) -> PyResult<String> 
 #[pyfunction]
 fn spec_warnings(py: Python<'_>, kind: String, json: String) -> PyResult<Vec<String>> {
     enter(py, move || spec::warnings_json(&kind, &json))
+}
+
+/// The link layer's counters as `(name, doc)`, in column order (declared
+/// once, in `fabricsim_core::result::LinkCounters`).
+#[pyfunction]
+fn link_counter_columns() -> Vec<(&'static str, &'static str)> {
+    LinkCounters::NAMES
+        .iter()
+        .copied()
+        .zip(LinkCounters::DOCS.iter().copied())
+        .collect()
+}
+
+/// An HBM stack's totals as `(name, doc)` (declared once, in
+/// `fabricsim_core::hbm::StackTotals`).
+#[pyfunction]
+fn stack_total_columns() -> Vec<(&'static str, &'static str)> {
+    fabricsim_core::hbm::StackTotals::NAMES
+        .iter()
+        .copied()
+        .zip(fabricsim_core::hbm::StackTotals::DOCS.iter().copied())
+        .collect()
 }
 
 #[pyfunction]
@@ -492,6 +507,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spec_to_toml, m)?)?;
     m.add_function(wrap_pyfunction!(spec_warnings, m)?)?;
     m.add_function(wrap_pyfunction!(link_preset_names, m)?)?;
+    m.add_function(wrap_pyfunction!(link_counter_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(stack_total_columns, m)?)?;
     m.add_function(wrap_pyfunction!(hbm_preset_names, m)?)?;
     m.add_function(wrap_pyfunction!(fabric_preset_names, m)?)?;
     m.add_function(wrap_pyfunction!(fabric_preset_toml, m)?)?;

@@ -30,17 +30,7 @@ pub(crate) fn put_counters(
     d: &Bound<'_, PyDict>,
     k: &hbm::Counters,
 ) -> PyResult<()> {
-    for (name, v) in [
-        ("row_hits", k.row_hits),
-        ("row_misses", k.row_misses),
-        ("row_conflicts", k.row_conflicts),
-        ("reads", k.reads),
-        ("writes", k.writes),
-        ("forwarded_reads", k.forwarded_reads),
-        ("refab", k.refab),
-        ("refsb", k.refsb),
-        ("precharges", k.precharges),
-    ] {
+    for (name, v) in hbm::StackTotals::NAMES.iter().zip(k.totals.values()) {
         d.set_item(name, v)?;
     }
     d.set_item("bank_acts", u64_bytes(py, k.bank_acts.iter().copied()))?;

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::spec::hbm::HbmSpec;
 use crate::spec::memory::ControllerSpec;
 use crate::spec::RunOptions;
-pub use sink::{CommandRecord, Counters};
+pub use sink::{CommandRecord, Counters, StackTotals};
 pub use system::{MemoryRequests, MemorySystem};
 
 /// What a memory run returns.

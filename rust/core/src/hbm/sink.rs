@@ -17,17 +17,34 @@ pub struct CommandRecord {
     pub row: u32,
 }
 
+crate::counters! {
+    /// A stack's totals, each exported under its name (Python's
+    /// `MemoryResult.counters`, and the memory results that hold stacks).
+    pub struct StackTotals {
+        /// Accesses served from an open row (no ACT issued for them).
+        row_hits,
+        /// Accesses that needed an ACT on a closed bank.
+        row_misses,
+        /// Accesses that needed a PRE of another row, then an ACT.
+        row_conflicts,
+        /// RD commands (accesses of the stack's access size).
+        reads,
+        /// WR commands.
+        writes,
+        /// Read accesses answered from the write queue (a queued write to the same address).
+        forwarded_reads,
+        /// All-bank refreshes (REFab).
+        refab,
+        /// Per-bank refreshes (REFsb).
+        refsb,
+        /// PRE commands.
+        precharges,
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
-    pub row_hits: u64,
-    pub row_misses: u64,
-    pub row_conflicts: u64,
-    pub reads: u64,
-    pub writes: u64,
-    pub forwarded_reads: u64,
-    pub refab: u64,
-    pub refsb: u64,
-    pub precharges: u64,
+    pub totals: StackTotals,
     /// Per bank of the stack (global pc x banks + bank).
     pub bank_acts: Vec<u64>,
     pub bank_reads: Vec<u64>,
@@ -68,9 +85,9 @@ impl Sink {
         let global = pc as usize * self.banks_per_pc + bank;
         match command {
             Command::Act => k.bank_acts[global] += 1,
-            Command::Pre => k.precharges += 1,
-            Command::RefAb => k.refab += 1,
-            Command::RefSb => k.refsb += 1,
+            Command::Pre => k.totals.precharges += 1,
+            Command::RefAb => k.totals.refab += 1,
+            Command::RefSb => k.totals.refsb += 1,
             Command::Rd | Command::Wr => {}
         }
         if self.record {
@@ -88,25 +105,25 @@ impl Sink {
         let k = &mut self.counters;
         let global = pc as usize * self.banks_per_pc + e.bank as usize;
         if e.caused & 2 != 0 {
-            k.row_conflicts += 1;
+            k.totals.row_conflicts += 1;
         } else if e.caused & 1 != 0 {
-            k.row_misses += 1;
+            k.totals.row_misses += 1;
         } else {
-            k.row_hits += 1;
+            k.totals.row_hits += 1;
         }
         if e.write {
-            k.writes += 1;
+            k.totals.writes += 1;
             k.bank_writes[global] += 1;
             self.writes_done.push_back((done, e.req));
         } else {
-            k.reads += 1;
+            k.totals.reads += 1;
             k.bank_reads[global] += 1;
             self.reads_done.push_back((done, e.req));
         }
     }
 
     pub fn forward(&mut self, req: u32, c: u64) {
-        self.counters.forwarded_reads += 1;
+        self.counters.totals.forwarded_reads += 1;
         self.forwards_done.push_back((c + 1, req));
     }
 

@@ -225,7 +225,7 @@ mod tests {
         assert_eq!(r.rows.device_ps, vec![hop]);
         assert_eq!(r.rows.memory_ps, vec![ck_done * ck]);
         assert_eq!(r.rows.complete_ps, vec![seen + hop]);
-        assert_eq!(r.devices[3].counters.reads, 2); // two 32 B accesses
+        assert_eq!(r.devices[3].counters.totals.reads, 2); // two 32 B accesses
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::ids::{EndpointId, MsgId};
 use crate::link::channel::{Channel, Outcome};
 use crate::link::retry::{Ctrl, ReplaySender, SeqReceiver, Verdict};
 use crate::link::{CreditCounters, DelayLine, Flit, WireFlit};
+use crate::result::LinkCounters;
 use crate::rng::Rng;
 use crate::spec::endpoint::DrainParams;
 use crate::spec::faults::LinkFaults;
@@ -149,18 +150,9 @@ pub struct LinkDirStats {
     /// New flits sent (replays not included).
     pub flits: u64,
     pub payload_bytes: u64,
-    pub flits_replayed: u64,
-    /// Arrived with errors the CRC caught (dropped by the receiver).
-    pub flits_corrupted: u64,
-    pub flits_fec_corrected: u64,
-    /// Arrived with errors the CRC missed (passed up, marked corrupt).
-    pub flits_undetected: u64,
-    /// Vanished on a link that was down.
-    pub flits_lost: u64,
-    /// Cycles in which a new flit waited and the replay buffer was full.
-    pub replay_stall_cycles: u64,
-    pub credits_dropped: u64,
-    pub acks_dropped: u64,
+    /// The exported link-layer counters (those the retry state keeps, `naks`,
+    /// `acks` and `replay_timeouts`, stay 0 here).
+    pub counters: LinkCounters,
 }
 
 /// The per-direction numbers of a link kind, in fabric cycles.
@@ -355,14 +347,7 @@ impl LinkDir {
             stats: LinkDirStats {
                 flits: 0,
                 payload_bytes: 0,
-                flits_replayed: 0,
-                flits_corrupted: 0,
-                flits_fec_corrected: 0,
-                flits_undetected: 0,
-                flits_lost: 0,
-                replay_stall_cycles: 0,
-                credits_dropped: 0,
-                acks_dropped: 0,
+                counters: LinkCounters::default(),
             },
             occupancy: Occupancy::new(p.vcs as u64 * p.credits_per_vc as u64),
         }
@@ -437,9 +422,9 @@ impl LinkDir {
             let detected = flit.is(Flit::DETECTED);
             if flit.is(Flit::DETECTED | Flit::CORRECTED | Flit::UNDETECTED) {
                 // (a clean flit, nearly all of them, writes no counter)
-                self.stats.flits_corrupted += detected as u64;
-                self.stats.flits_fec_corrected += flit.is(Flit::CORRECTED) as u64;
-                self.stats.flits_undetected += flit.is(Flit::UNDETECTED) as u64;
+                self.stats.counters.flits_corrupted += detected as u64;
+                self.stats.counters.flits_fec_corrected += flit.is(Flit::CORRECTED) as u64;
+                self.stats.counters.flits_undetected += flit.is(Flit::UNDETECTED) as u64;
             }
             let verdict = match &mut self.receiver {
                 Some(r) => r.on_flit(&w, detected, c, &mut self.ctrl_out),
@@ -463,7 +448,7 @@ impl LinkDir {
             }
             for &ctrl in &self.ctrl_out {
                 if self.faults.as_mut().is_some_and(|f| f.drops_ack(c)) {
-                    self.stats.acks_dropped += 1;
+                    self.stats.counters.acks_dropped += 1;
                 } else {
                     self.back_wire
                         .push(c + self.timing.credit_return_cycles, Back::Ack(ctrl));
@@ -562,7 +547,7 @@ impl LinkDir {
             let at = c + self.timing.credit_return_cycles;
             if self.faults.as_mut().is_some_and(|f| f.drops_credit(c)) {
                 self.lost_credits[vc] += n;
-                self.stats.credits_dropped += n as u64;
+                self.stats.counters.credits_dropped += n as u64;
             } else if self.credits_through_ports() {
                 rp.return_credit(self.output, vc, at);
             } else {
@@ -758,10 +743,10 @@ impl LinkDir {
                 !matches!(source, Source::Given(Some(_))),
                 "a router sent while a replay was due"
             );
-            self.stats.flits_replayed += 1;
+            self.stats.counters.flits_replayed += 1;
             replay
         } else if self.sender.as_ref().is_some_and(|s| !s.has_room()) {
-            self.stats.replay_stall_cycles += waiting as u64;
+            self.stats.counters.replay_stall_cycles += waiting as u64;
             None
         } else {
             let from_port = matches!(source, Source::Port(_));
@@ -888,7 +873,7 @@ impl LinkDir {
             Outcome::Undetected => Flit::UNDETECTED,
         };
         if self.faults.as_ref().is_some_and(|f| f.is_down(c)) {
-            self.stats.flits_lost += 1;
+            self.stats.counters.flits_lost += 1;
             if self.sender.is_none() {
                 self.lost_credits[w.flit.vc as usize] += 1; // nothing will ever replay it
             }
@@ -903,7 +888,7 @@ impl LinkDir {
         if let Some(tx) = tx {
             match &self.sender {
                 Some(s) if !s.has_room() => {
-                    self.stats.replay_stall_cycles += tx.has_queued() as u64 * k
+                    self.stats.counters.replay_stall_cycles += tx.has_queued() as u64 * k
                 }
                 _ => tx.account_idle(k, &self.credits),
             }

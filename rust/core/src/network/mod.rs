@@ -870,7 +870,7 @@ impl Model for Network {
                     Node::Endpoint(_) if d.rx.drains_at_all() => "drains".to_string(),
                     Node::Endpoint(_) => "never drains (drain_gbps = 0)".to_string(),
                 };
-                let lost = d.stats.credits_dropped;
+                let lost = d.stats.counters.credits_dropped;
                 let lost = if lost > 0 {
                     format!("; {lost} credit(s) of this link were lost on the way back")
                 } else {
