@@ -41,6 +41,7 @@ fuzz: $(PY_DEPS_STAMP)
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_memory_fabric.py -k random_loads
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_collectives.py -k "any_collective_through_memory or nvls_verifies"
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_cluster.py -k random_traffic
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_run_contract.py -k property
 	# the documentation's examples at their real sizes (minutes; tests/test_docs_examples.py)
 	FABRICSIM_DOCS=all $(PY) -m pytest -q tests/test_docs_examples.py
 

@@ -12,8 +12,10 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given
 
 import fabricsim as fs
+from fabricsim.testing import strategies
 
 P2P = fs.Fabric(topology=fs.topology.point_to_point(), link=fs.LinkSpec.preset("pcie6_x16"))
 NOC_MESH = fs.Fabric(topology=fs.topology.mesh((4, 4)), link=fs.LinkSpec.preset("noc"))
@@ -325,3 +327,32 @@ def test_a_fabric_reads_from_toml_and_runs_as_its_preset(tmp_path):
     path.write_text(preset.to_toml() + "\nspeed = 3\n")
     with pytest.raises(fs.SpecError, match="speed"):
         fs.Fabric.from_toml(path)
+
+
+# --- the hypothesis kit covers every workload kind ---------------------------------------------
+
+
+@given(strategies.collectives(ranks=4))
+def test_property_any_collective_verifies_and_runs_to_completion(op):
+    fab = fs.Fabric(topology=fs.topology.switch_star(4), link=fs.LinkSpec.preset("nvlink4"))
+    fs.collectives.verify(op, ranks=4)
+    res = fab.run(op)
+    assert res.complete and res.time_ns > 0 and (res.op_finish_ns >= res.op_start_ns).all()
+
+
+MEMORY_FABRIC = strategies.memory_fabrics()
+
+
+@given(strategies.memory_loads(fabric=MEMORY_FABRIC, max_requests=60))
+def test_property_any_memory_load_completes_every_request(load):
+    res = MEMORY_FABRIC.run(load)
+    assert res.complete
+    assert len(res.rows["issue_ps"]) == sum(r.requests for r in load.requesters)
+    assert (res.rows["complete_ps"] >= res.rows["issue_ps"]).all()
+
+
+def test_profiles_load_by_name():
+    assert fs.testing.load_profile("fast") == "fast"
+    with pytest.raises(fs.SpecError, match=r"^profile: must be one of fast, thorough, got 'slow'$"):
+        fs.testing.load_profile("slow")
+    fs.testing.load_profile()

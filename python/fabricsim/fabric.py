@@ -126,6 +126,12 @@ class Fabric:
         return self.topology.num_endpoints
 
     @property
+    def num_link_directions(self) -> int:
+        """Link directions (the rows of a result's ``links``; what a fault's ``link`` names):
+        two per link, endpoint links first, then router-to-router channels."""
+        return _core.fabric_link_directions(self._json)
+
+    @property
     def num_ranks(self) -> int:
         """Endpoints that take part in collectives: all but switch reduction units
         (``topology.reduction_units``, which come last)."""

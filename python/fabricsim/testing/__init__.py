@@ -6,7 +6,8 @@ and hypothesis strategies that produce only valid inputs and shrink to small one
 
 The strategies need ``hypothesis`` (``pip install hypothesis``):
 
->>> from fabricsim.testing.strategies import link_specs, message_traffic
+>>> from fabricsim.testing.strategies import link_specs, message_traffic, routed_cases
+>>> fabricsim.testing.load_profile()   # in a conftest.py: "fast", or HYPOTHESIS_PROFILE
 """
 
 from fabricsim.testing.case import Case, replay
@@ -20,6 +21,7 @@ from fabricsim.testing.invariants import (
     check_payload_conserved,
     check_zero_load_bound,
 )
+from fabricsim.testing.profiles import load_profile
 
 __all__ = [
     "Case",
@@ -33,5 +35,6 @@ __all__ = [
     "check_payload_conserved",
     "check_zero_load_bound",
     "command_trace",
+    "load_profile",
     "replay",
 ]

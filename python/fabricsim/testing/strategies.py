@@ -13,10 +13,22 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from fabricsim import faults
+from fabricsim import faults, topology
+from fabricsim.collectives.api import (
+    Collective,
+    all_gather,
+    all_reduce,
+    all_to_all,
+    broadcast,
+    reduce,
+    reduce_scatter,
+)
+from fabricsim.fabric import Fabric
 from fabricsim.faults import Fault
-from fabricsim.specs import LinkSpec
+from fabricsim.memory_load import MemoryLoad, loads
+from fabricsim.specs import HbmSpec, LinkSpec, RouterSpec
 from fabricsim.testing.case import Case
+from fabricsim.topology import Topology
 from fabricsim.traffic import MessageTraffic, messages
 
 
@@ -145,4 +157,158 @@ def cases(
     return Case(link=link, traffic=traffic, faults=plan, seed=seed)
 
 
-__all__ = ["cases", "fault_plans", "link_specs", "message_traffic", "traffic"]
+NOC = LinkSpec.preset("noc")
+"""The on-chip link routed fabrics are drawn with (1 ns cycles, 16 B flits)."""
+
+_GRIDS: tuple[tuple[Topology, int], ...] = (
+    (topology.mesh((2, 2)), 1),
+    (topology.mesh((3, 3)), 1),
+    (topology.mesh((4, 2, 2)), 1),
+    (topology.torus((3, 4)), 2),
+    (topology.torus((2, 2, 3)), 2),
+    (topology.ring(5), 2),
+    (topology.fat_tree(4), 1),
+    (topology.switch_star(4, planes=2), 1),
+)
+"""Routed topologies and the VC classes their routing needs to be deadlock-free."""
+
+
+@st.composite
+def routed_fabrics(draw: st.DrawFn, /, retry: bool = False) -> Fabric:
+    """Routed fabrics that the static check proves deadlock-free: meshes, dateline tori and
+    rings, a two-level fat-tree and a two-plane switch star, with random VCs per routing
+    class, router buffers, pipeline depth, allocator, switching and MTU. ``retry``: the
+    links run go-back-N (so scripted faults on any link direction are recovered)."""
+    topo, classes = draw(st.sampled_from(_GRIDS))
+    vcs = classes * draw(st.integers(1, 2))
+    mtu_flits = draw(st.integers(1, 4))
+    switching = draw(st.sampled_from(["wormhole", "virtual_cut_through"]))
+    low = mtu_flits if switching == "virtual_cut_through" else 1  # cut-through holds a packet
+    router = RouterSpec(
+        vcs=vcs,
+        buffer_flits=draw(st.integers(max(low, 2 if retry else 1), 6)),
+        pipeline_cycles=draw(st.integers(0, 3)),
+        allocator=draw(st.sampled_from(["round_robin", "oldest_first", "islip"])),
+        switching=switching,
+    )
+    link = NOC.replace(mtu_bytes=16 * mtu_flits, credits_per_vc=draw(st.integers(mtu_flits, 8)))
+    if retry:
+        link = link.replace(retry="go_back_n", ber=draw(st.sampled_from([0.0, 1e-4])))
+    return Fabric(topology=topo, link=link, router=router)
+
+
+@st.composite
+def routed_cases(draw: st.DrawFn, /, max_messages: int = 40, max_faults: int = 3) -> Case:
+    """Whole routed runs: a :func:`routed_fabrics` fabric with link-level retry, traffic on its
+    VCs, scripted faults on any of its link directions (router-to-router ones too) and a
+    seed; prints as TOML and replays (:class:`~fabricsim.testing.Case`)."""
+    fab = draw(routed_fabrics(retry=True))
+    vcs = fab.router.vcs or fab.link.vcs
+    traffic = draw(
+        message_traffic(
+            num_endpoints=fab.num_endpoints, vcs=vcs, max_messages=max_messages, max_bytes=200, max_time_ns=60
+        )
+    )
+    plan = draw(fault_plans(links=fab.num_link_directions, max_faults=max_faults, max_time_ns=200.0))
+    return Case(
+        link=fab.link,
+        traffic=traffic,
+        faults=plan,
+        seed=draw(st.integers(0, 2**32 - 1)),
+        topology=fab.topology,
+        router=fab.router,
+    )
+
+
+_ANY_RANKS = {
+    "all_reduce": ("ring", "direct", "halving_doubling", "tree"),
+    "reduce_scatter": ("ring", "direct", "halving_doubling"),
+    "all_gather": ("ring", "direct", "halving_doubling"),
+    "all_to_all": ("direct", "pairwise"),
+    "broadcast": ("ring", "tree"),
+    "reduce": ("ring", "tree"),
+}
+"""The algorithms that run on any number of ranks (hierarchical, torus and nvls need a
+shape)."""
+
+_BUILD = {
+    "all_reduce": all_reduce,
+    "reduce_scatter": reduce_scatter,
+    "all_gather": all_gather,
+    "all_to_all": all_to_all,
+    "broadcast": broadcast,
+    "reduce": reduce,
+}
+
+
+@st.composite
+def collectives(
+    draw: st.DrawFn, /, ranks: int = 8, max_bytes: int = 64 << 10, max_chunks: int = 4
+) -> Collective:
+    """Collectives of every kind with an algorithm that runs on ``ranks`` ranks, a size of
+    1 B to ``max_bytes`` and 1 to ``max_chunks`` chunks (a root in range where one is
+    needed)."""
+    kind = draw(st.sampled_from(sorted(_ANY_RANKS)))
+    algorithm = draw(st.sampled_from(_ANY_RANKS[kind]))
+    size = draw(st.integers(1, max_bytes))
+    chunks = draw(st.integers(1, max_chunks))
+    if kind in ("broadcast", "reduce"):
+        op: Collective = _BUILD[kind](size, algorithm, chunks, root=draw(st.integers(0, ranks - 1)))
+    else:
+        op = _BUILD[kind](size, algorithm, chunks)
+    return op
+
+
+def memory_fabrics(expanders: int = 1) -> Fabric:
+    """A small memory fabric: four accelerators and ``expanders`` expanders on a CXL-like
+    switch, HBM3 behind each (the fabric :func:`memory_loads` draws for by default)."""
+    return Fabric(
+        topology=topology.switch_star(4, memory_expanders=expanders),
+        link=LinkSpec.preset("cxl3_256b"),
+        hbm=HbmSpec.preset("hbm3"),
+        protocol="cxl_mem",
+    )
+
+
+@st.composite
+def memory_loads(
+    draw: st.DrawFn, /, fabric: Fabric | None = None, max_requesters: int = 3, max_requests: int = 200
+) -> MemoryLoad:
+    """Memory loads on ``fabric`` (default :func:`memory_fabrics`): 1 to ``max_requesters``
+    load/store units on its accelerators, each to its own HBM, a peer's, an expander or the
+    global space, random or streaming, reads and writes, requests of 32 B up to the protocol's
+    ``max_request_bytes``, 1 to 64 in flight."""
+    fab = fabric if fabric is not None else memory_fabrics()
+    accelerators = [e for e in range(fab.num_endpoints) if e not in fab.memory_expanders]
+    targets = ["local", "global"] + [f"peer:{e}" for e in accelerators]
+    targets += [f"expander:{k}" for k in range(len(fab.memory_expanders))]
+    sizes = [b for b in (32, 64, 128, 256) if b <= int(fab.protocol.max_request_bytes)]
+    load = MemoryLoad()
+    for _ in range(draw(st.integers(1, max_requesters))):
+        who = draw(st.sampled_from(accelerators))
+        target = draw(st.sampled_from([t for t in targets if t != f"peer:{who}"]))
+        load = load + loads(
+            requester=who,
+            target=target,
+            pattern=draw(st.sampled_from(["random", "stream"])),
+            bytes=draw(st.sampled_from(sizes)),
+            outstanding=draw(st.integers(1, 64)),
+            requests=draw(st.integers(1, max_requests)),
+            read_ratio=draw(st.sampled_from([1.0, 0.7, 0.0])),
+        )
+    return load
+
+
+__all__ = [
+    "NOC",
+    "cases",
+    "collectives",
+    "fault_plans",
+    "link_specs",
+    "memory_fabrics",
+    "memory_loads",
+    "message_traffic",
+    "routed_cases",
+    "routed_fabrics",
+    "traffic",
+]

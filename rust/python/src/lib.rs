@@ -289,6 +289,17 @@ fn fabric_endpoints(py: Python<'_>, json: String) -> PyResult<usize> {
     })
 }
 
+/// Link directions of a fabric spec (the rows of a result's `links`, the
+/// numbers faults name).
+#[pyfunction]
+fn fabric_link_directions(py: Python<'_>, json: String) -> PyResult<usize> {
+    enter(py, move || {
+        let f: FabricSpec = parse::from_json(&json, "fabric")?;
+        f.validate()?;
+        Ok(fabricsim_core::network::Network::count_link_directions(&f))
+    })
+}
+
 #[pyfunction]
 fn protocol_preset_names() -> Vec<&'static str> {
     presets::PROTOCOL_PRESETS.iter().map(|(n, _)| *n).collect()
@@ -513,6 +524,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fabric_preset_names, m)?)?;
     m.add_function(wrap_pyfunction!(fabric_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(fabric_endpoints, m)?)?;
+    m.add_function(wrap_pyfunction!(fabric_link_directions, m)?)?;
     m.add_function(wrap_pyfunction!(hbm_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(protocol_preset_names, m)?)?;
     m.add_function(wrap_pyfunction!(protocol_preset_toml, m)?)?;

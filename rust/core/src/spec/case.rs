@@ -1,9 +1,9 @@
-//! `CaseSpec`: everything one run needs (link, endpoint, traffic, faults,
-//! seed) as one document, so a failing fuzz case prints as TOML and replays
+//! `CaseSpec`: everything one run needs (topology, link, router, endpoint,
+//! traffic, faults, seed) as one document, so a failing fuzz case prints as TOML and replays
 //! from it exactly.
 
 use super::faults::Fault;
-use super::{EndpointSpec, FabricSpec, LinkSpec, TopologySpec};
+use super::{EndpointSpec, FabricSpec, LinkSpec, RouterSpec, TopologySpec};
 use crate::error::Result;
 use crate::traffic::MessageTraffic;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,8 @@ pub struct CaseSpec {
     pub topology: TopologySpec,
     pub link: LinkSpec,
     #[serde(default)]
+    pub router: RouterSpec,
+    #[serde(default)]
     pub endpoint: EndpointSpec,
     pub traffic: MessageTraffic,
     #[serde(default)]
@@ -26,6 +28,7 @@ impl CaseSpec {
     pub fn fabric(&self) -> FabricSpec {
         FabricSpec {
             endpoint: self.endpoint.clone(),
+            router: self.router.clone(),
             ..FabricSpec::new(self.topology.clone(), self.link.clone())
         }
     }
@@ -36,7 +39,8 @@ impl CaseSpec {
         let vcs = fabric.vcs();
         self.traffic
             .validate(fabric.topology.num_endpoints(), vcs)?;
-        let links = 2 * fabric.topology.links().len();
+        // every link direction a fault may name, router-to-router ones too
+        let links = crate::network::Network::count_link_directions(&fabric);
         for (i, f) in self.faults.iter().enumerate() {
             f.validate(i, links).map_err(|e| match e {
                 crate::Error::Spec { path, message } => {
