@@ -20,6 +20,7 @@
 //! ([`link::DelayLine`]), so results never depend on visiting order. The crate
 //! knows nothing of Python; `rust/python` converts and delegates.
 
+pub mod build;
 pub mod collective;
 pub mod collective_memory;
 pub mod deadlock;

@@ -370,7 +370,7 @@ fn check_deadlock_freedom<'py>(
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
     let report = enter(py, move || {
         let fabric: FabricSpec = parse::from_json(&fabric_json, "fabric")?;
-        fabric.check_deadlock_freedom()
+        fabricsim_core::build::check_deadlock_freedom(&fabric)
     })?;
     let Some(r) = report else { return Ok(None) };
     let d = PyDict::new(py);

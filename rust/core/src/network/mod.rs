@@ -260,7 +260,7 @@ impl Network {
         };
         // Per endpoint, the link directions its ports send on (one per plane).
         let mut out_of: Vec<Vec<LinkDirId>> = vec![Vec::new(); n];
-        let mut routed = match spec.topology.graph() {
+        let mut routed = match crate::build::graph(&spec.topology) {
             None => {
                 for (a, b) in spec.topology.links() {
                     let (ea, eb) = (Node::Endpoint(EndpointId(a)), Node::Endpoint(EndpointId(b)));
@@ -270,9 +270,7 @@ impl Network {
                 None
             }
             Some(graph) => {
-                let routing = spec
-                    .topology
-                    .routing(&graph)
+                let routing = crate::build::routing(&spec.topology, &graph)
                     .expect("a graph has a routing function");
                 // Per router: the link direction arriving at / leaving each port.
                 let mut wiring: Vec<Wiring> = graph
@@ -473,7 +471,7 @@ impl Network {
     /// `res.links`): two per direct link; with routers, injection and
     /// ejection per endpoint, then one per router port wired to a router.
     pub fn count_link_directions(spec: &FabricSpec) -> usize {
-        match spec.topology.graph() {
+        match crate::build::graph(&spec.topology) {
             None => 2 * spec.topology.links().len(),
             Some(g) => 2 * g.all_attachments().count() + g.router_channels().count(),
         }

@@ -1,19 +1,12 @@
 //! `FabricSpec`: topology + the link and endpoint types it is built of.
 
 use super::{ensure, EndpointSpec, LinkParams, LinkSpec};
-use crate::deadlock::{self, DeadlockReport};
 use crate::error::{Error, Result};
 use crate::network::link_dir::Pace;
-use crate::routing::dor::DimensionOrder;
-use crate::routing::dragonfly::DragonflyRouting;
-use crate::routing::table::ShortestPath;
-use crate::routing::updown::UpDown;
-use crate::routing::updown3::UpDown3;
-use crate::routing::Routing;
 use crate::topology::cluster::Cluster;
 use crate::topology::dragonfly::Dragonfly;
 use crate::topology::fat_tree3::FatTree3;
-use crate::topology::{fat_tree, grid, star, user, Graph};
+use crate::topology::user;
 use serde::{Deserialize, Serialize};
 
 /// How a fat-tree leaf picks the spine for a packet going up.
@@ -214,73 +207,6 @@ impl TopologySpec {
         !matches!(self, TopologySpec::PointToPoint)
     }
 
-    /// The router graph, for topologies with routers.
-    pub fn graph(&self) -> Option<Graph> {
-        Some(match self {
-            TopologySpec::PointToPoint => return None,
-            TopologySpec::Ring { n } => grid::grid(&[*n], true),
-            TopologySpec::Mesh { dims } => grid::grid(dims, false),
-            TopologySpec::Torus { dims } => grid::grid(dims, true),
-            TopologySpec::FullyConnected { n } => star::fully_connected(*n),
-            TopologySpec::SwitchStar {
-                n,
-                planes,
-                reduction_ports,
-            } => star::switch_star(*n, *planes, *reduction_ports),
-            TopologySpec::Cluster { .. } => self.cluster().expect("a cluster").graph(),
-            TopologySpec::Graph {
-                routers,
-                edges,
-                endpoints,
-            } => user::user_graph(*routers, edges, endpoints),
-            TopologySpec::FatTree {
-                leaves, down, up, ..
-            } => fat_tree::fat_tree(*leaves, *down, *up),
-            TopologySpec::FatTree3 { k, down, up, .. } => fat_tree3_shape(*k, *down, *up).graph(),
-            TopologySpec::Dragonfly { p, a, h, .. } => dragonfly_shape(*p, *a, *h).graph(),
-        })
-    }
-
-    /// The routing function on this topology's graph `g`: dimension-order
-    /// (with dateline VC classes on rings and tori) on grids, direct on stars
-    /// and cliques, shortest-path tables on user graphs.
-    pub fn routing(&self, g: &Graph) -> Option<Routing> {
-        let dor = |dims: &[u32], wrap: bool| {
-            Routing::DimensionOrder(DimensionOrder::new(g, dims, wrap, wrap))
-        };
-        Some(match self {
-            TopologySpec::PointToPoint => return None,
-            TopologySpec::Ring { n } => dor(&[*n], true),
-            TopologySpec::Mesh { dims } => dor(dims, false),
-            TopologySpec::Torus { dims } => dor(dims, true),
-            TopologySpec::FullyConnected { .. } | TopologySpec::SwitchStar { .. } => {
-                Routing::Direct
-            }
-            TopologySpec::Graph { .. } => Routing::ShortestPath(ShortestPath::new(g)),
-            TopologySpec::Cluster { .. } => Routing::Cluster(self.cluster().expect("a cluster")),
-            TopologySpec::FatTree3 { k, down, up, spine } => Routing::UpDown3(UpDown3 {
-                shape: fat_tree3_shape(*k, *down, *up),
-                spine: *spine,
-            }),
-            TopologySpec::Dragonfly { p, a, h, routing } => Routing::Dragonfly(DragonflyRouting {
-                shape: dragonfly_shape(*p, *a, *h),
-                valiant: *routing != DragonflyRoutingChoice::Minimal,
-                adaptive: *routing == DragonflyRoutingChoice::Ugal,
-            }),
-            TopologySpec::FatTree {
-                leaves,
-                down,
-                up,
-                spine,
-            } => Routing::UpDown(UpDown {
-                leaves: *leaves,
-                down: *down,
-                up: *up,
-                spine: *spine,
-            }),
-        })
-    }
-
     pub fn validate(&self) -> Result<()> {
         match self {
             TopologySpec::PointToPoint => Ok(()),
@@ -406,11 +332,11 @@ impl TopologySpec {
     }
 }
 
-fn fat_tree3_shape(k: u32, down: u32, up: u32) -> FatTree3 {
+pub(crate) fn fat_tree3_shape(k: u32, down: u32, up: u32) -> FatTree3 {
     FatTree3 { k, down, up }
 }
 
-fn dragonfly_shape(p: u32, a: u32, h: u32) -> Dragonfly {
+pub(crate) fn dragonfly_shape(p: u32, a: u32, h: u32) -> Dragonfly {
     Dragonfly { p, a, h }
 }
 
@@ -714,20 +640,6 @@ impl FabricSpec {
         }
     }
 
-    /// The static deadlock check of the topology's routing with the link's
-    /// VCs (`None` for topologies without routers: nothing to check).
-    pub fn check_deadlock_freedom(&self) -> Result<Option<DeadlockReport>> {
-        self.validate()?;
-        let Some(g) = self.topology.graph() else {
-            return Ok(None);
-        };
-        let routing = self
-            .topology
-            .routing(&g)
-            .expect("a topology with routers has a routing function");
-        Ok(Some(deadlock::check(&g, &routing, self.vcs())))
-    }
-
     /// The VCs every link of the fabric carries: `router.vcs` if given,
     /// else `link.vcs`.
     pub fn vcs(&self) -> u32 {
@@ -893,10 +805,20 @@ mod router_vcs_and_buffers_tests {
         assert_eq!(spec.link_params().unwrap().vcs, 2);
         assert_eq!(spec.link_kinds().unwrap().1.vcs, 2);
         // the dateline torus needs two classes: with the link's one VC it could deadlock
-        assert!(spec.check_deadlock_freedom().unwrap().unwrap().ok);
+        assert!(
+            crate::build::check_deadlock_freedom(&spec)
+                .unwrap()
+                .unwrap()
+                .ok
+        );
         let plain = torus(RouterSpec::default());
         assert_eq!((plain.vcs(), plain.vcs_field()), (1, "link.vcs"));
-        assert!(!plain.check_deadlock_freedom().unwrap().unwrap().ok);
+        assert!(
+            !crate::build::check_deadlock_freedom(&plain)
+                .unwrap()
+                .unwrap()
+                .ok
+        );
     }
 
     #[test]
