@@ -16,7 +16,7 @@
 //! `EngineMode::TickAll` steps every cycle instead; both give identical results.
 
 use crate::error::{Error, Result, WaitingChannel};
-use crate::run_hook::{Poller, Progress};
+use crate::run_hook::{Poller, Progress, POLL_EVERY};
 use crate::spec::{EngineMode, RunOptions};
 use crate::time::Cycle;
 
@@ -139,18 +139,33 @@ impl Driver {
         limit: Cycle,
         until: Option<Cycle>,
     ) -> Result<Option<Stop>> {
+        // Polls for Ctrl-C and progress ride on the limit check: the loop
+        // compares the cycle with `stop_at`, the limit or the next poll point
+        // when that comes first, so a poll adds nothing to a busy turn (the
+        // cheapest turns cost ~20 ns: a counter per turn measured 5-8%). Idle
+        // jumps push the poll point back by their length and count down
+        // `jumps`, so long jumps do not read the wall clock every turn.
         let mut poller = Poller::new();
+        let mut check_at = poller.first_check(self.c);
+        let mut stop_at = limit.min(check_at);
+        let mut jumps = POLL_EVERY;
         loop {
             if until.is_some_and(|u| self.c >= u) {
                 return Ok(None);
             }
-            if self.c >= limit {
-                return Ok(Some(self.at_limit(model, limit)));
+            if self.c >= stop_at {
+                if self.c >= limit {
+                    return Ok(Some(self.at_limit(model, limit)));
+                }
+                let c = self.c;
+                if !poller.look(|| progress(model, c)) {
+                    return Ok(Some(Stop::Interrupted { cycle: c }));
+                }
+                check_at = c.saturating_add(POLL_EVERY);
+                jumps = POLL_EVERY;
+                stop_at = limit.min(check_at);
             }
             let c = self.c;
-            if !poller.keep_going(|| progress(model, c)) {
-                return Ok(Some(Stop::Interrupted { cycle: c }));
-            }
             let act = model.step(c)?;
             if opts.check_invariants {
                 model.check_invariants(c)?;
@@ -195,6 +210,15 @@ impl Driver {
             }
             if next > c + 1 {
                 model.account_idle(c + 1, next);
+                if check_at != Cycle::MAX {
+                    jumps -= 1;
+                    check_at = if jumps == 0 {
+                        next
+                    } else {
+                        check_at.saturating_add(next - c - 1)
+                    };
+                    stop_at = limit.min(check_at);
+                }
             }
             self.c = next;
         }

@@ -425,3 +425,38 @@ fn injected_messages_and_faults_take_effect_at_the_current_cycle() {
         .to_string();
     assert!(e.starts_with("fault.link"), "{e}");
 }
+
+#[test]
+fn a_hook_that_says_stop_interrupts_the_run_and_one_that_watches_changes_nothing() {
+    use fabricsim_core::run_hook::with_hook;
+    let spec = fabric(link(64, 10.0, 10.0));
+    // a 32 TiB message: hours of engine time unless something stops it
+    let endless = stream(1, 1 << 45);
+    for engine in [EngineMode::Auto, EngineMode::TickAll] {
+        let opts = RunOptions {
+            engine,
+            ..RunOptions::default()
+        };
+        let started = std::time::Instant::now();
+        match with_hook(|_| false, || run_messages(&spec, &endless, &opts)) {
+            Err(Error::Interrupted { cycle }) => assert!(cycle > 0),
+            other => panic!("expected an interruption, got {other:?}"),
+        }
+        assert!(started.elapsed().as_secs_f64() < 2.0);
+    }
+    // a hook that keeps going sees progress and leaves the result as it was
+    let t = stream(2000, 1 << 16);
+    let plain = run_messages(&spec, &t, &RunOptions::default()).unwrap();
+    let seen = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let count = seen.clone();
+    let watched = with_hook(
+        move |p| {
+            assert!(p.done <= p.total && p.total == 2000);
+            count.set(count.get() + 1);
+            true
+        },
+        || run_messages(&spec, &t, &RunOptions::default()),
+    )
+    .unwrap();
+    assert!(watched.same_simulation(&plain));
+}
