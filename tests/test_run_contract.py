@@ -275,7 +275,7 @@ def test_progress_does_not_change_results():
         (lambda: fs.traffic.messages(0, 1, 2**60), r"^traffic\.bytes: must be at most 1125899906842624, got"),
         (
             lambda: NOC_MESH.run(fs.traffic.synthetic("uniform", rate=0.1, measure_cycles=10**12)),
-            r"^traffic\.measure_cycles: .* need about 134110\.5 GiB to generate; at most 2 GiB",
+            r"^traffic\.measure_cycles: .* make about 1,600,000,000,032 packets \(119209\.3 GiB\) from 16,000,000,000,000 trials; at most 2 GiB",
         ),
         (lambda: fs.topology.torus("44"), r"^topology\.dims: must be a non-empty sequence of integers"),  # type: ignore[arg-type]
         (

@@ -80,7 +80,7 @@ def test_columns_are_int64():
 
 
 def test_synthetic_patterns_map_endpoints_as_defined():
-    rng = np.random.default_rng(0)
+    rng = fs.streams.Stream(0, "test")
     src = np.arange(64, dtype=np.int64)
     d = lambda p, **kw: fs.traffic.destinations(p, src, 64, rng, **kw)  # noqa: E731
     assert d("bit_complement").tolist() == (63 - src).tolist()

@@ -9,7 +9,7 @@
 
 # (`testing` holds the invariant and DRAM timing checkers; its hypothesis strategies,
 # fabricsim.testing.strategies, are imported only by who fuzzes)
-from fabricsim import collectives, faults, sweep, testing, topology, traffic
+from fabricsim import collectives, faults, streams, sweep, testing, topology, traffic
 from fabricsim._core import __version__
 from fabricsim.errors import (
     DeadlockError,
@@ -59,6 +59,7 @@ __all__ = [
     "faults",
     "run_memory",
     "sizes",
+    "streams",
     "sweep",
     "testing",
     "topology",

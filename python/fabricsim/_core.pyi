@@ -5,6 +5,7 @@ from typing import Any, final
 
 __all__ = [
     "CoreSimulation",
+    "RandomStream",
     "__version__",
     "check_deadlock_freedom",
     "fabric_endpoints",
@@ -87,6 +88,13 @@ def run_memory(
     outstanding: int,
     record_commands: bool,
 ) -> dict[str, Any]: ...
+
+@final
+class RandomStream:
+    def __new__(cls, seed: int, kind: int, index: int) -> RandomStream: ...
+    def floats(self, count: int) -> bytes: ...
+    def integers_below(self, n: int, count: int) -> bytes: ...
+    def bernoulli_indices(self, count: int, p: float) -> bytes: ...
 
 @final
 class CoreSimulation:

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fabricsim.errors import SpecError
+from fabricsim.streams import Stream
 
 if TYPE_CHECKING:
     from fabricsim.specs import HbmSpec
@@ -67,7 +68,7 @@ class MemoryTraffic:
             return self.fixed
         n, size = self.requests, self.bytes
         capacity = int(hbm.resolved()["capacity_bytes"])
-        rng = np.random.default_rng([seed, 0x6D656D])
+        rng = Stream(seed, "memory")
         i = np.arange(n, dtype=np.int64)
         if self.pattern == "random":
             footprint = min(self.footprint or capacity, capacity - self.start)
@@ -78,7 +79,7 @@ class MemoryTraffic:
                     f"traffic.footprint: {footprint} bytes cannot hold a {size}-byte request",
                     path="traffic.footprint",
                 )
-            addr = self.start + rng.integers(0, slots, size=n, dtype=np.int64) * align
+            addr = self.start + rng.integers(0, slots, n) * align
         else:
             stride = size if self.pattern == "stream" else (self.stride or size)
             span = (capacity - self.start - size) // stride + 1

@@ -16,6 +16,7 @@ from fabricsim.memory_load import MemoryLoad, dma, loads
 from fabricsim.memory_traffic import MemoryTraffic, memory, memory_requests, memory_trace
 from fabricsim.message_traffic import MessageTraffic, concat, messages, stream
 from fabricsim.run_contract import Workload
+from fabricsim.streams import Stream
 
 if TYPE_CHECKING:
     from fabricsim.fabric import Fabric
@@ -26,8 +27,14 @@ ArrayLike = npt.ArrayLike
 I64 = npt.NDArray[np.int64]
 
 MAX_GENERATION_BYTES = 2 << 30
-"""The most memory synthetic traffic may take while it is generated (one draw per endpoint
-and cycle for Bernoulli injection)."""
+"""The most memory the messages of a synthetic load may take."""
+
+MESSAGE_ROW_BYTES = 80
+"""About what one message costs while a load is generated and run (its traffic columns and
+its result row)."""
+
+MAX_TRIALS = 1 << 33
+"""The most Bernoulli trials (endpoints x cycles) a load may draw: about ten seconds."""
 
 DEFAULT_WINDOW_CYCLES = (1_000, 10_000)
 """(warm-up, measurement) of a synthetic load given neither ``measure_cycles`` nor ``cycles``."""
@@ -50,7 +57,7 @@ def destinations(
     pattern: str,
     src: npt.NDArray[np.int64],
     num_endpoints: int,
-    rng: np.random.Generator,
+    rng: Stream,
     dims: Sequence[int] | None = None,
     hotspot: int = 0,
     hotspot_fraction: float = 0.1,
@@ -104,7 +111,7 @@ def destinations(
 
 
 def _from_matrix(
-    matrix: ArrayLike | None, src: npt.NDArray[np.int64], n: int, rng: np.random.Generator
+    matrix: ArrayLike | None, src: npt.NDArray[np.int64], n: int, rng: Stream
 ) -> npt.NDArray[np.int64]:
     if matrix is None:
         raise SpecError("traffic.matrix: the 'matrix' pattern needs matrix=", path="traffic.matrix")
@@ -180,18 +187,19 @@ def _generate(
     and ``injection`` checked by :func:`synthetic`)."""
     n = num_endpoints
     mean_flits = sum(k * p for k, p in sizes)
-    draws = cycles * n if injection == "bernoulli" else n * int(cycles * rate / mean_flits + 2)
-    if draws * 9 > MAX_GENERATION_BYTES:
+    packets = cycles * n * rate / mean_flits + 2 * n  # expected (periodic: at most)
+    if packets * MESSAGE_ROW_BYTES > MAX_GENERATION_BYTES or cycles * n > MAX_TRIALS:
         raise SpecError(
-            f"traffic.measure_cycles: {cycles:,} cycles of {injection} injection on {n} endpoints need about "
-            f"{draws * 9 / 2**30:.1f} GiB to generate; at most {MAX_GENERATION_BYTES / 2**30:.0f} GiB: "
+            f"traffic.measure_cycles: {cycles:,} cycles of {injection} injection on {n} endpoints make about "
+            f"{packets:,.0f} packets ({packets * MESSAGE_ROW_BYTES / 2**30:.1f} GiB) from {cycles * n:,} trials; "
+            f"at most {MAX_GENERATION_BYTES / 2**30:.0f} GiB and {MAX_TRIALS:,} trials: "
             "use a shorter window (warmup_cycles + measure_cycles)",
             path="traffic.measure_cycles",
         )
-    rng = np.random.default_rng(seed)
+    rng = Stream(seed, "synth")
     if injection == "bernoulli":
-        starts = rng.random((cycles, n)) < rate / mean_flits
-        cycle, src = np.nonzero(starts)
+        # one trial per (cycle, endpoint), cycle-major: a packet starts where it succeeds
+        cycle, src = np.divmod(rng.bernoulli_indices(cycles * n, rate / mean_flits), n)
     else:
         # source e starts packets at cycles floor(phase_e + k * period), k = 0, 1, ...
         period = mean_flits / rate  # >= 1: at most one start per cycle
@@ -205,7 +213,7 @@ def _generate(
         cycle, src = at[order], who[order]
     dst = destinations(pattern, src.astype(np.int64), n, rng, dims=dims, **pattern_options)
     if len(sizes) > 1:
-        which = rng.choice(len(sizes), size=len(src), p=[p for _, p in sizes])
+        which = rng.choice([p for _, p in sizes], len(src))
     else:
         which = np.zeros(len(src), dtype=np.int64)
     keep = dst >= 0

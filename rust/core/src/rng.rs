@@ -71,6 +71,23 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         ((self.next_u64() as u128 * n as u128) >> 64) as u64
     }
+
+    /// `count` uniform floats in `[0, 1)`, one draw each.
+    pub fn floats(&mut self, count: usize) -> Vec<f64> {
+        (0..count).map(|_| self.next_f64()).collect()
+    }
+
+    /// `count` uniform integers in `[0, n)`, one draw each (`n > 0`).
+    pub fn integers_below(&mut self, n: u64, count: usize) -> Vec<u64> {
+        (0..count).map(|_| self.below(n)).collect()
+    }
+
+    /// The indices `i` in `0..count` whose draw falls below `p` (one draw per
+    /// index, in order): Bernoulli trials that keep only the successes, so
+    /// memory follows the successes, not the trials.
+    pub fn bernoulli_indices(&mut self, count: u64, p: f64) -> Vec<u64> {
+        (0..count).filter(|_| self.next_f64() < p).collect()
+    }
 }
 
 #[cfg(test)]
@@ -100,6 +117,19 @@ mod tests {
     }
 
     const PINNED_FIRST_DRAW: u64 = 10_108_759_220_886_529_493;
+
+    #[test]
+    fn batch_draws_are_the_single_draws_in_order() {
+        let mut one = Rng::for_component(5, 2, 1);
+        let singles: Vec<f64> = (0..6).map(|_| one.next_f64()).collect();
+        let mut batch = Rng::for_component(5, 2, 1);
+        assert_eq!(batch.floats(6), singles);
+        let mut one = Rng::for_component(5, 2, 1);
+        let hits: Vec<u64> = (0..100).filter(|_| one.next_f64() < 0.3).collect();
+        let mut batch = Rng::for_component(5, 2, 1);
+        assert_eq!(batch.bernoulli_indices(100, 0.3), hits);
+        assert!(batch.integers_below(7, 50).iter().all(|&x| x < 7));
+    }
 
     #[test]
     fn floats_are_in_unit_interval_and_roughly_uniform() {

@@ -384,6 +384,60 @@ fn check_deadlock_freedom<'py>(
 }
 
 /// A steppable run (see `fabricsim.Simulation`).
+/// A random stream of the engine's generator (`fabricsim_core::rng`): the
+/// stream of component `(kind, index)` within `seed`, drawn in batches.
+#[pyclass(module = "fabricsim._core")]
+struct RandomStream {
+    rng: fabricsim_core::rng::Rng,
+}
+
+#[pymethods]
+impl RandomStream {
+    #[new]
+    fn new(seed: u64, kind: u64, index: u64) -> Self {
+        Self {
+            rng: fabricsim_core::rng::Rng::for_component(seed, kind, index),
+        }
+    }
+
+    /// `count` floats in [0, 1) as little-endian f64 bytes.
+    fn floats<'py>(&mut self, py: Python<'py>, count: usize) -> Bound<'py, PyBytes> {
+        let rng = &mut self.rng;
+        let v = py.detach(|| rng.floats(count));
+        PyBytes::new(
+            py,
+            &v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(),
+        )
+    }
+
+    /// `count` integers in [0, n) as little-endian u64 bytes.
+    fn integers_below<'py>(
+        &mut self,
+        py: Python<'py>,
+        n: u64,
+        count: usize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        if n == 0 {
+            return Err(pyo3::exceptions::PyValueError::new_err("n must be >= 1"));
+        }
+        let rng = &mut self.rng;
+        let v = py.detach(|| rng.integers_below(n, count));
+        Ok(u64_bytes(py, v.into_iter()))
+    }
+
+    /// The indices in 0..count whose draw falls below p, as little-endian u64 bytes.
+    fn bernoulli_indices<'py>(
+        &mut self,
+        py: Python<'py>,
+        count: u64,
+        p: f64,
+    ) -> Bound<'py, PyBytes> {
+        let rng = &mut self.rng;
+        let v = py.detach(|| rng.bernoulli_indices(count, p));
+        u64_bytes(py, v.into_iter())
+    }
+}
+
 #[pyclass(module = "fabricsim._core")]
 struct CoreSimulation {
     inner: Simulation,
@@ -511,6 +565,7 @@ fn run_inputs(
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreSimulation>()?;
+    m.add_class::<RandomStream>()?;
     m.add_function(wrap_pyfunction!(interrupt::set_progress, m)?)?;
     m.add_function(wrap_pyfunction!(check_deadlock_freedom, m)?)?;
     m.add_function(wrap_pyfunction!(spec_normalize, m)?)?;
