@@ -3,8 +3,8 @@
 import pytest
 
 import fabricsim as fs
-from fabricsim.__main__ import main
-from fabricsim.demo import sweep_credits_and_sizes
+from fabricsim.cli.demo import sweep_credits_and_sizes
+from fabricsim.cli.main import main
 
 
 def test_demo_rows_sit_on_their_regime_bound():
@@ -45,7 +45,7 @@ def test_demo_command_prints_the_table(capsys, tmp_path):
 
 
 def test_fabric_demo_refuses_the_deadlock_prone_torus_and_shows_valiant_winning():
-    from fabricsim.demo import fabric_demo
+    from fabricsim.cli.demo import fabric_demo
 
     text = fabric_demo(cycles=300)
     rows = {line.split("  ")[0].strip(): line for line in text.splitlines()}
@@ -58,7 +58,7 @@ def test_fabric_demo_refuses_the_deadlock_prone_torus_and_shows_valiant_winning(
 
 
 def test_memory_demo_rows_respect_peak_and_activation_bounds():
-    from fabricsim.demo import memory_demo
+    from fabricsim.cli.demo import memory_demo
 
     text = memory_demo(requests=20_000)
     rows = [line.split() for line in text.splitlines() if line.startswith("hbm")]
@@ -77,7 +77,7 @@ def test_memory_demo_rows_respect_peak_and_activation_bounds():
 
 
 def test_memory_fabric_demo_curves_rise_and_remote_costs_the_fabric(tmp_path):
-    from fabricsim.demo import memory_fabric_demo
+    from fabricsim.cli.demo import memory_fabric_demo
 
     out = tmp_path / "loaded.png"
     text = memory_fabric_demo(plot=str(out), requests=1500)
@@ -102,7 +102,7 @@ def test_memory_fabric_demo_curves_rise_and_remote_costs_the_fabric(tmp_path):
 
 
 def test_collective_demo_table_and_plot(tmp_path):
-    from fabricsim.demo import collective_demo
+    from fabricsim.cli.demo import collective_demo
 
     out = tmp_path / "busbw.png"
     text = collective_demo(largest=256 << 10, plot=str(out))

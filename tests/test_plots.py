@@ -2,7 +2,7 @@
 
 import pytest
 
-from fabricsim.plots import goodput_vs_ber, plot_goodput_vs_ber
+from fabricsim.analysis.plots import goodput_vs_ber, plot_goodput_vs_ber
 
 
 def test_goodput_vs_ber_follows_the_analytic_efficiency():

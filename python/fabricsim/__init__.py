@@ -9,8 +9,10 @@
 
 # (`testing` holds the invariant and DRAM timing checkers; its hypothesis strategies,
 # fabricsim.testing.strategies, are imported only by who fuzzes)
-from fabricsim import collectives, faults, streams, sweep, testing, topology, traffic
+from fabricsim import collectives, faults, memory, streams, testing, topology, traffic
 from fabricsim._core import __version__
+from fabricsim.analysis import sweep
+from fabricsim.analysis.sweep import sizes
 from fabricsim.errors import (
     DeadlockError,
     FabricsimError,
@@ -21,14 +23,13 @@ from fabricsim.errors import (
     UnsafeSpecWarning,
 )
 from fabricsim.fabric import Fabric
-from fabricsim.memory import MemoryResult, run_memory
-from fabricsim.memory_fabric_result import MemoryFabricResult
+from fabricsim.memory.fabric_result import MemoryFabricResult
+from fabricsim.memory.stack import MemoryResult, run_memory
 from fabricsim.result import Result, Window
 from fabricsim.run_contract import RunResultBase, Workload
 from fabricsim.run_options import Progress, RunOptions
 from fabricsim.simulation import Simulation
 from fabricsim.specs import ControllerSpec, EndpointSpec, HbmSpec, LinkSpec, ProtocolSpec, RouterSpec
-from fabricsim.sweep import sizes
 
 __all__ = [
     "ControllerSpec",
@@ -57,6 +58,7 @@ __all__ = [
     "__version__",
     "collectives",
     "faults",
+    "memory",
     "run_memory",
     "sizes",
     "streams",

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, overload
 from fabricsim import _core
 from fabricsim.collectives.execution import Execution
 from fabricsim.errors import SimulationLimitError, SpecError, UnsafeSpecWarning
-from fabricsim.message_traffic import MessageTraffic, messages
 from fabricsim.result import Result, Window
 from fabricsim.run_contract import RunResultBase, Workload, execute
 from fabricsim.run_options import EngineMode, RunOptions, resolve
@@ -28,12 +27,13 @@ from fabricsim.specs import (
     le_bytes,
 )
 from fabricsim.topology import Topology
-from fabricsim.traffic import SyntheticLoad
+from fabricsim.traffic.messages import MessageTraffic, messages
+from fabricsim.traffic.synthetic import SyntheticLoad
 
 if TYPE_CHECKING:
     from fabricsim.collectives import Collective, CollectiveResult, Schedule
-    from fabricsim.memory_fabric_result import MemoryFabricResult
-    from fabricsim.memory_load import MemoryLoad
+    from fabricsim.memory.fabric_result import MemoryFabricResult
+    from fabricsim.memory.load import MemoryLoad
 
 
 @dataclass(frozen=True)
@@ -261,7 +261,7 @@ class Fabric:
           time when it cannot drain: a :class:`Result` with ``packet_latency_cycles``,
           ``offered_rate``, ``accepted_rate`` and ``saturated``;
         - a memory load (:func:`fabricsim.traffic.loads`): a
-          :class:`~fabricsim.memory_fabric.MemoryFabricResult` (the routing is checked with each
+          :class:`~fabricsim.memory.MemoryFabricResult` (the routing is checked with each
           message class's share of the VCs);
         - a collective (``fs.collectives.all_reduce(...)``) or a schedule: a
           :class:`~fabricsim.collectives.CollectiveResult` (how it executes, e.g. through

@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from fabricsim import _core
-from fabricsim.message_traffic import MessageTraffic
 from fabricsim.run_contract import RunResultBase
+from fabricsim.traffic.messages import MessageTraffic
 
 NEVER = np.iinfo(np.uint64).max
 

@@ -10,10 +10,10 @@ import numpy as np
 from fabricsim import _core
 from fabricsim.errors import DeadlockError, SimulationLimitError
 from fabricsim.faults import Fault
-from fabricsim.message_traffic import MessageTraffic, concat, messages
 from fabricsim.result import Result
 from fabricsim.run_contract import engine_hooks
 from fabricsim.run_options import RunOptions
+from fabricsim.traffic.messages import MessageTraffic, concat, messages
 
 
 class Simulation:

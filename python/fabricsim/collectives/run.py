@@ -19,10 +19,10 @@ from fabricsim.collectives.model import alpha_beta_ns
 from fabricsim.collectives.ops import SEND
 from fabricsim.collectives.verify import _match, verify_schedule
 from fabricsim.errors import SpecError
-from fabricsim.message_traffic import MessageTraffic, messages
 from fabricsim.result import Result
 from fabricsim.run_contract import RunResultBase
 from fabricsim.specs import HbmSpec, le_bytes
+from fabricsim.traffic.messages import MessageTraffic, messages
 
 if TYPE_CHECKING:
     from fabricsim.collectives.api import Collective

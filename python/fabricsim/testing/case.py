@@ -19,7 +19,7 @@ from fabricsim.faults import Fault
 from fabricsim.result import Result
 from fabricsim.specs import EndpointSpec, LinkSpec, RouterSpec
 from fabricsim.topology import Topology, point_to_point
-from fabricsim.traffic import MessageTraffic, messages
+from fabricsim.traffic.messages import MessageTraffic, messages
 
 _COLUMNS = ("src", "dst", "bytes", "inject_ps", "vc")
 

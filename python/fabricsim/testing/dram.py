@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fabricsim.memory import COMMAND_DTYPE, COMMANDS
+from fabricsim.memory.stack import COMMAND_DTYPE, COMMANDS
 from fabricsim.specs import HbmSpec
 
 ROW_COMMANDS = {"ACT", "PRE", "REFab", "REFsb"}

@@ -25,11 +25,11 @@ from fabricsim.collectives.api import (
 )
 from fabricsim.fabric import Fabric
 from fabricsim.faults import Fault
-from fabricsim.memory_load import MemoryLoad, loads
+from fabricsim.memory.load import MemoryLoad, loads
 from fabricsim.specs import HbmSpec, LinkSpec, RouterSpec
 from fabricsim.testing.case import Case
 from fabricsim.topology import Topology
-from fabricsim.traffic import MessageTraffic, messages
+from fabricsim.traffic.messages import MessageTraffic, messages
 
 
 def _field(overrides: dict[str, Any], name: str, default: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:

@@ -14,9 +14,9 @@ import numpy as np
 
 from fabricsim.errors import SpecError
 from fabricsim.fabric import Fabric
-from fabricsim.message_traffic import MAX_MESSAGE_BYTES as MAX_BYTES
 from fabricsim.run_options import RunOptions
-from fabricsim.traffic import Injection, PacketFlits, synthetic
+from fabricsim.traffic.messages import MAX_MESSAGE_BYTES as MAX_BYTES
+from fabricsim.traffic.synthetic import Injection, PacketFlits, synthetic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -389,7 +389,7 @@ def loaded_latency(
     """Runs ``requests`` requests of ``bytes`` from ``requester`` to ``target`` with each number
     of requests in flight (a closed loop: the offered load rises with it) and records
     bandwidth and latency: the classic loaded-latency curve."""
-    from fabricsim.memory_load import loads
+    from fabricsim.memory.load import loads
 
     curve = LoadedLatency(str(target) if not isinstance(target, int) else f"peer:{target}")
     for k in outstanding:

@@ -1,5 +1,5 @@
 """What a memory-fabric run returns: per requester, per device, and the fabric's links (see
-:mod:`fabricsim.memory_fabric`)."""
+:mod:`fabricsim.memory`)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from fabricsim.message_traffic import MessageTraffic
 from fabricsim.result import Result
 from fabricsim.run_contract import RunResultBase
+from fabricsim.traffic.messages import MessageTraffic
 
 if TYPE_CHECKING:
-    from fabricsim.memory_load import MemoryLoad
+    from fabricsim.memory.load import MemoryLoad
 
 
 def _u64(raw: bytes) -> npt.NDArray[np.int64]:

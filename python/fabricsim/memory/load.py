@@ -1,4 +1,4 @@
-"""Memory loads: the requesters of the memory fabric (see :mod:`fabricsim.memory_fabric`).
+"""Memory loads: the requesters of the memory fabric (see :mod:`fabricsim.memory`).
 
 :func:`loads` builds a load/store unit, :func:`dma` a DMA engine; ``a + b`` runs both.
 """
@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from fabricsim import _core
 from fabricsim.errors import SpecError
-from fabricsim.memory_fabric_result import MemoryFabricResult
+from fabricsim.memory.fabric_result import MemoryFabricResult
 from fabricsim.run_contract import Workload
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
-"""Traffic: what the endpoints send. Messages (:mod:`fabricsim.message_traffic`: columns of
-numpy arrays, one row a message), synthetic loads the fabric sizes (:func:`synthetic`), and
-memory traffic (:func:`memory`, :func:`loads`, :func:`dma`)."""
+"""Synthetic traffic: destination patterns, Bernoulli or periodic injection, packet-size mixes,
+as messages of a given shape or as a load the fabric sizes and measures over a window
+(:class:`SyntheticLoad`)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ import numpy as np
 import numpy.typing as npt
 
 from fabricsim.errors import SpecError
-from fabricsim.memory_load import MemoryLoad, dma, loads
-from fabricsim.memory_traffic import MemoryTraffic, memory, memory_requests, memory_trace
-from fabricsim.message_traffic import MessageTraffic, concat, messages, stream
 from fabricsim.run_contract import Workload
 from fabricsim.streams import Stream
+from fabricsim.traffic.messages import MessageTraffic, messages
 
 if TYPE_CHECKING:
     from fabricsim.fabric import Fabric
@@ -419,19 +417,11 @@ def synthetic(
 
 
 __all__ = [
+    "DEFAULT_WINDOW_CYCLES",
     "PATTERNS",
-    "MemoryLoad",
-    "MemoryTraffic",
-    "MessageTraffic",
+    "Injection",
+    "PacketFlits",
     "SyntheticLoad",
-    "concat",
     "destinations",
-    "dma",
-    "loads",
-    "memory",
-    "memory_requests",
-    "memory_trace",
-    "messages",
-    "stream",
     "synthetic",
 ]

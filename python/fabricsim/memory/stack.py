@@ -11,10 +11,10 @@ import numpy.typing as npt
 
 from fabricsim import _core
 from fabricsim.errors import SpecError
-from fabricsim.memory_traffic import MemoryColumns, MemoryTraffic
 from fabricsim.run_contract import RunResultBase, engine_hooks, require_complete
 from fabricsim.run_options import RunOptions, resolve
 from fabricsim.specs import ControllerSpec, HbmSpec, le_bytes
+from fabricsim.traffic.stack_requests import MemoryColumns, MemoryTraffic
 
 COMMANDS = ("ACT", "PRE", "RD", "WR", "REFab", "REFsb")
 

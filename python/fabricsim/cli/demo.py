@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from fabricsim.fabric import Fabric
-from fabricsim.memory import run_memory
-from fabricsim.memory_traffic import memory
+from fabricsim.memory.stack import run_memory
 from fabricsim.specs import HbmSpec, LinkSpec, RouterSpec
 from fabricsim.topology import Topology, dragonfly, fat_tree, mesh, point_to_point, torus
-from fabricsim.traffic import concat, stream, synthetic
+from fabricsim.traffic.messages import concat, stream
+from fabricsim.traffic.stack_requests import memory
+from fabricsim.traffic.synthetic import synthetic
 
 OFFERED_FRACTION = 0.9
 
@@ -246,8 +247,8 @@ def memory_fabric_demo(plot: str | None = "fabricsim_loaded_latency.png", reques
     requests in flight), with the latency split into its fabric and memory parts, and a plot
     of latency against bandwidth."""
     from fabricsim import topology
+    from fabricsim.analysis.sweep import loaded_latency_table
     from fabricsim.specs import LinkSpec, ProtocolSpec, RouterSpec
-    from fabricsim.sweep import loaded_latency_table
 
     fab = Fabric(
         topology=topology.switch_star(4, memory_expanders=1),
@@ -280,7 +281,7 @@ def collective_demo(
     dgx8_nvls preset is dgx8_nvswitch whose switches reduce and multicast); an
     nccl-tests-like table with the alpha-beta estimate and bottleneck beside each row, and a
     busbw-against-size plot (``plot`` names the PNG; None skips it)."""
-    from fabricsim.sweep import collective, sizes
+    from fabricsim.analysis.sweep import collective, sizes
 
     fab = Fabric.preset("dgx8_nvls")
     table = collective(fab, "all_reduce", sizes(1 << 10, largest, 4), ["ring", "tree", "nvls"], chunks=chunks)

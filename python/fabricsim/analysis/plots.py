@@ -8,7 +8,7 @@ from pathlib import Path
 from fabricsim.fabric import Fabric
 from fabricsim.specs import LinkSpec
 from fabricsim.topology import point_to_point
-from fabricsim.traffic import stream
+from fabricsim.traffic.messages import stream
 
 DEFAULT_BERS = (0.0, 1e-8, 1e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4)
 
