@@ -118,7 +118,12 @@ def test_the_engine_seam_does_not_know_the_workloads():
 def test_the_subpackages_are_layers():
     """traffic/ below memory/ and collectives/, analysis/ and cli/ on top (docs/architecture/python.md)."""
     above = {
-        "fabricsim.traffic": ("fabricsim.memory", "fabricsim.collectives", "fabricsim.analysis", "fabricsim.cli"),
+        "fabricsim.traffic": (
+            "fabricsim.memory",
+            "fabricsim.collectives",
+            "fabricsim.analysis",
+            "fabricsim.cli",
+        ),
         "fabricsim.memory": ("fabricsim.collectives", "fabricsim.analysis", "fabricsim.cli"),
         "fabricsim.collectives": ("fabricsim.memory", "fabricsim.analysis", "fabricsim.cli"),
     }
@@ -129,7 +134,9 @@ def test_the_subpackages_are_layers():
                 deps = deps - under("fabricsim.memory", deps)
             bad = {d for f in forbidden for d in under(f, deps)}
             assert not bad, f"{module} imports {sorted(bad)}, a layer above it"
-    users = {m for m, deps in GRAPH.items() if under("fabricsim.analysis", deps) or under("fabricsim.cli", deps)}
+    users = {
+        m for m, deps in GRAPH.items() if under("fabricsim.analysis", deps) or under("fabricsim.cli", deps)
+    }
     assert users <= under("fabricsim.analysis", set(GRAPH)) | under("fabricsim.cli", set(GRAPH)) | {
         "fabricsim.__main__"
     }, users

@@ -408,3 +408,44 @@ def test_a_fault_added_mid_run_counts_the_flits_the_router_ports_carried() -> No
     assert res.links["flits_corrupted"][link] == 1
     assert res.links["flits"][link] == total
     assert res.messages["corrupt"].sum() == 1
+
+
+def test_shortest_path_routing_is_chosen_apart_from_the_topology():
+    noc = fs.LinkSpec.preset("noc")
+    chosen = fs.RouterSpec(routing="shortest_path", pipeline_cycles=3)
+    mesh = fs.Fabric(topology=fs.topology.mesh((4, 4)), link=noc, router=chosen)
+    report = mesh.check_deadlock_freedom()
+    assert report.routing.startswith("shortest-path tables") and report.ok
+    # minimal like dimension order: every pair's zero-load latency is BookSim's 5H + 2 cycles
+    dor = fs.Fabric(topology=fs.topology.mesh((4, 4)), link=noc, router=fs.RouterSpec(pipeline_cycles=3))
+    for dst in (1, 5, 10, 15):
+        t = fs.traffic.messages(0, dst, 16)
+        hops = dst % 4 + dst // 4 + 1  # routers passed
+        assert (
+            mesh.run(t).messages["latency_ps"][0]
+            == dor.run(t).messages["latency_ps"][0]
+            == (5 * hops + 2) * 1000
+        )
+    # on a torus, tables without dateline classes close a ring: the static check refuses them
+    torus = fs.Fabric(topology=fs.topology.torus((4, 4)), link=noc.replace(vcs=2), router=chosen)
+    assert not torus.check_deadlock_freedom().ok
+    assert fs.Fabric(topology=fs.topology.torus((4, 4)), link=noc.replace(vcs=2)).check_deadlock_freedom().ok
+    with pytest.raises(fs.DeadlockError, match="shortest-path tables"):
+        torus.run(fs.traffic.messages(0, 1, 16))
+
+
+@pytest.mark.parametrize(
+    ("topology", "why"),
+    [
+        (fs.topology.point_to_point(), "a point-to-point fabric has no routers"),
+        (fs.topology.switch_star(4, planes=2), "a star of several planes"),
+        (fs.topology.cluster(2, 2, 2), "a cluster's endpoints enter at chosen ports"),
+    ],
+)
+def test_shortest_path_routing_where_it_does_not_fit_is_refused(topology, why):
+    with pytest.raises(
+        fs.SpecError, match=rf"^router\.routing: shortest_path does not fit this topology: {why}"
+    ):
+        fs.Fabric(
+            topology=topology, link=fs.LinkSpec.preset("noc"), router=fs.RouterSpec(routing="shortest_path")
+        )

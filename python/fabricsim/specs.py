@@ -232,6 +232,11 @@ class RouterSpec(Spec):
       an output VC only when the buffer behind it has room for its whole packet (needs padded
       packets and ``credits_per_vc`` at least one MTU packet's flits).
 
+    - ``routing``: ``"topology"`` (default: the topology's own routing function) or
+      ``"shortest_path"`` (shortest-path tables on the router graph, on any topology whose
+      routers form one connected graph; the static check proves or refutes deadlock freedom
+      with the VCs given).
+
     Presets (:meth:`preset`, specs/router/): ``"booksim_4stage"`` (the BookSim calibration
     router) and ``"nvswitch_like"`` (the switch of the NVSwitch-shaped fabric presets).
     """
@@ -258,6 +263,7 @@ class RouterSpec(Spec):
     switching: Literal["wormhole", "virtual_cut_through"]
     vcs: int | None
     buffer_flits: int | None
+    routing: Literal["topology", "shortest_path"]
 
 
 class HbmSpec(Spec):

@@ -1,10 +1,11 @@
 //! The build step: a validated spec's topology becomes its router graph and
-//! its routing function. Specs (`spec/`) describe; this module builds what
+//! its routing function (the topology's own, or one the router spec
+//! chooses apart from it). Specs (`spec/`) describe; this module builds what
 //! the engine runs, the network (`network::Network::new`) and the static
 //! deadlock check (`deadlock`) alike, so both see the same routing.
 //!
 //! ```text
-//!  TopologySpec --graph()--> Graph --routing()--> Routing --> Network / deadlock::check
+//!  TopologySpec --graph()--> Graph --routing(+ router.routing)--> Routing --> Network / deadlock::check
 //! ```
 //!
 //! Adding a topology: its builder in `topology/`, its spec variant in
@@ -20,7 +21,9 @@ use crate::routing::table::ShortestPath;
 use crate::routing::updown::UpDown;
 use crate::routing::updown3::UpDown3;
 use crate::routing::Routing;
-use crate::spec::fabric::{dragonfly_shape, fat_tree3_shape, DragonflyRoutingChoice};
+use crate::spec::fabric::{
+    dragonfly_shape, fat_tree3_shape, DragonflyRoutingChoice, RoutingChoice,
+};
 use crate::spec::{FabricSpec, TopologySpec};
 use crate::topology::{fat_tree, grid, star, user, Graph};
 
@@ -54,7 +57,7 @@ pub fn graph(t: &TopologySpec) -> Option<Graph> {
 /// The routing function on this topology's graph `g`: dimension-order
 /// (with dateline VC classes on rings and tori) on grids, direct on stars
 /// and cliques, shortest-path tables on user graphs.
-pub fn routing(t: &TopologySpec, g: &Graph) -> Option<Routing> {
+pub fn topology_routing(t: &TopologySpec, g: &Graph) -> Option<Routing> {
     let dor = |dims: &[u32], wrap: bool| {
         Routing::DimensionOrder(DimensionOrder::new(g, dims, wrap, wrap))
     };
@@ -89,6 +92,15 @@ pub fn routing(t: &TopologySpec, g: &Graph) -> Option<Routing> {
     })
 }
 
+/// The routing function the fabric's routers run on its graph `g`: the
+/// topology's own (`topology_routing`), or the one its router spec chooses.
+pub fn routing(spec: &FabricSpec, g: &Graph) -> Option<Routing> {
+    match spec.router.routing {
+        RoutingChoice::Topology => topology_routing(&spec.topology, g),
+        RoutingChoice::ShortestPath => Some(Routing::ShortestPath(ShortestPath::new(g))),
+    }
+}
+
 /// The static deadlock check of the fabric's routing with its VCs (`None`
 /// for topologies without routers: nothing to check).
 pub fn check_deadlock_freedom(spec: &FabricSpec) -> Result<Option<DeadlockReport>> {
@@ -96,7 +108,6 @@ pub fn check_deadlock_freedom(spec: &FabricSpec) -> Result<Option<DeadlockReport
     let Some(g) = graph(&spec.topology) else {
         return Ok(None);
     };
-    let routing =
-        routing(&spec.topology, &g).expect("a topology with routers has a routing function");
+    let routing = routing(spec, &g).expect("a topology with routers has a routing function");
     Ok(Some(deadlock::check(&g, &routing, spec.vcs())))
 }

@@ -270,8 +270,8 @@ impl Network {
                 None
             }
             Some(graph) => {
-                let routing = crate::build::routing(&spec.topology, &graph)
-                    .expect("a graph has a routing function");
+                let routing =
+                    crate::build::routing(spec, &graph).expect("a graph has a routing function");
                 // Per router: the link direction arriving at / leaving each port.
                 let mut wiring: Vec<Wiring> = graph
                     .routers

@@ -8,9 +8,10 @@
 //! GPU 0 of some node through one spine when the GPUs per node are a
 //! multiple of the spines (a ring across nodes would share one uplink).
 
-use super::Hop;
+use super::{Hop, RoutingFunction};
 use crate::ids::EndpointId;
 use crate::topology::cluster::Cluster;
+use crate::topology::Graph;
 use crate::topology::RouterId;
 
 pub fn route(c: &Cluster, r: RouterId, dst: EndpointId) -> Hop {
@@ -34,6 +35,34 @@ pub fn route(c: &Cluster, r: RouterId, dst: EndpointId) -> Hop {
 pub fn enters_at(c: &Cluster, src: u32, r: RouterId, dst: u32) -> bool {
     let local = c.node_of(src) == c.node_of(dst);
     local == (r < c.scale_out_from())
+}
+
+impl RoutingFunction for Cluster {
+    #[inline]
+    fn route(&self, _: &Graph, r: RouterId, _: u32, _: u8, dst: EndpointId, _: u32) -> Hop {
+        route(self, r, dst)
+    }
+    fn choices(&self) -> u32 {
+        1
+    }
+    fn is_adaptive(&self) -> bool {
+        false
+    }
+    fn adaptive_minimal(&self, _: EndpointId) -> Option<u32> {
+        None
+    }
+    fn classes(&self) -> u8 {
+        1
+    }
+    fn restricts_ports(&self) -> bool {
+        true
+    }
+    fn enters_at(&self, _: &Graph, src: u32, r: RouterId, dst: u32) -> bool {
+        enters_at(self, src, r, dst)
+    }
+    fn name(&self) -> &'static str {
+        "cluster: direct in nodes, up/down over rail leaves and spines (d-mod-k)"
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! link (back to class 0 in each new dimension), which breaks the ring's
 //! cyclic dependency (Dally and Seitz).
 
-use super::Hop;
+use super::{Hop, RoutingFunction};
 use crate::ids::EndpointId;
 use crate::topology::grid::{coords, port};
 use crate::topology::{Graph, RouterId};
@@ -143,6 +143,50 @@ impl DimensionOrder {
         Hop {
             port: port(dim, plus),
             class,
+        }
+    }
+}
+
+impl RoutingFunction for DimensionOrder {
+    #[inline]
+    fn route(
+        &self,
+        _: &Graph,
+        r: RouterId,
+        in_port: u32,
+        class: u8,
+        dst: EndpointId,
+        _: u32,
+    ) -> Hop {
+        DimensionOrder::route(self, r, in_port, class, dst)
+    }
+    fn choices(&self) -> u32 {
+        1
+    }
+    fn is_adaptive(&self) -> bool {
+        false
+    }
+    fn adaptive_minimal(&self, _: EndpointId) -> Option<u32> {
+        None
+    }
+    fn classes(&self) -> u8 {
+        if self.dateline {
+            2
+        } else {
+            1
+        }
+    }
+    fn restricts_ports(&self) -> bool {
+        false
+    }
+    fn enters_at(&self, _: &Graph, _: u32, _: RouterId, _: u32) -> bool {
+        true
+    }
+    fn name(&self) -> &'static str {
+        if self.dateline {
+            "dimension-order with dateline VC classes"
+        } else {
+            "dimension-order"
         }
     }
 }

@@ -19,9 +19,10 @@
 //! weighted by their global hops (1 and 2): minimal when
 //! `q_min <= 2 q_valiant + threshold`. The choice travels with the message.
 
-use super::Hop;
+use super::{Hop, RoutingFunction};
 use crate::ids::EndpointId;
 use crate::topology::dragonfly::Dragonfly;
+use crate::topology::Graph;
 use crate::topology::RouterId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +100,52 @@ fn toward(
         class
     };
     Hop { port, class }
+}
+
+impl RoutingFunction for DragonflyRouting {
+    #[inline]
+    fn route(
+        &self,
+        _: &Graph,
+        r: RouterId,
+        _: u32,
+        class: u8,
+        dst: EndpointId,
+        choice: u32,
+    ) -> Hop {
+        DragonflyRouting::route(self, r, class, dst, choice)
+    }
+    fn choices(&self) -> u32 {
+        if self.valiant {
+            self.shape.groups()
+        } else {
+            1
+        }
+    }
+    fn is_adaptive(&self) -> bool {
+        self.adaptive
+    }
+    fn adaptive_minimal(&self, dst: EndpointId) -> Option<u32> {
+        self.adaptive.then(|| self.minimal_choice(dst))
+    }
+    fn classes(&self) -> u8 {
+        DragonflyRouting::classes(self)
+    }
+    fn restricts_ports(&self) -> bool {
+        false
+    }
+    fn enters_at(&self, _: &Graph, _: u32, _: RouterId, _: u32) -> bool {
+        true
+    }
+    fn name(&self) -> &'static str {
+        if self.adaptive {
+            "dragonfly UGAL (minimal or Valiant per message by the source router's queues; Valiant's VC classes)"
+        } else if self.valiant {
+            "dragonfly Valiant (VC class up by one at each global hop)"
+        } else {
+            "dragonfly minimal (VC class 1 after the global hop)"
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,47 @@ pub struct Hop {
     pub class: u8,
 }
 
-/// The closed set of routing functions (static dispatch, no `dyn`).
+/// A routing function. Contract (every method is answered by each function
+/// itself: no default, so a new function must say what it does about each):
+/// - `route(g, r, in_port, class, dst, choice)`: the hop out of router `r`
+///   for a packet that arrived on `in_port` (the endpoint's port when
+///   injected) in VC class `class`, bound to `dst`; pure, except that an
+///   adaptive function's `choice` may come from the network's state.
+///   `choice` is fixed per message (a hash of its id) and picks among the
+///   routes of oblivious randomized routing (Valiant); the deadlock check
+///   tries `0..choices()`.
+/// - `choices()`: how many distinct `choice`s it tells apart (1: deterministic).
+/// - `is_adaptive()`: a route depends on the network's state (the order
+///   heads are routed in matters); then `adaptive_minimal(dst)` is the
+///   choice that routes `dst` minimally (`None` when not adaptive).
+/// - `classes()`: the VC classes it uses (a packet of class `k` uses only
+///   class `k`'s share of the VCs).
+/// - `restricts_ports()`: `enters_at` may refuse some of an endpoint's
+///   ports; `enters_at(g, src, r, dst)`: a message from `src` to `dst` may
+///   enter at router `r`, one of `src`'s ports.
+/// - `name()`: what the static check's report calls it.
+pub trait RoutingFunction {
+    #[allow(clippy::too_many_arguments)]
+    fn route(
+        &self,
+        g: &Graph,
+        r: RouterId,
+        in_port: u32,
+        class: u8,
+        dst: EndpointId,
+        choice: u32,
+    ) -> Hop;
+    fn choices(&self) -> u32;
+    fn is_adaptive(&self) -> bool;
+    fn adaptive_minimal(&self, dst: EndpointId) -> Option<u32>;
+    fn classes(&self) -> u8;
+    fn restricts_ports(&self) -> bool;
+    fn enters_at(&self, g: &Graph, src: u32, r: RouterId, dst: u32) -> bool;
+    fn name(&self) -> &'static str;
+}
+
+/// The closed set of routing functions (static dispatch, no `dyn`): each
+/// method is the variant's [`RoutingFunction`] method.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Routing {
     DimensionOrder(dor::DimensionOrder),
@@ -32,12 +72,26 @@ pub enum Routing {
     Cluster(crate::topology::cluster::Cluster),
 }
 
+/// Runs `$body` with `$f` bound to the variant's routing function.
+macro_rules! dispatch {
+    ($self:expr, |$f:ident| $body:expr) => {
+        match $self {
+            Routing::DimensionOrder($f) => $body,
+            Routing::Direct => {
+                let $f = &direct::Direct;
+                $body
+            }
+            Routing::ShortestPath($f) => $body,
+            Routing::UpDown($f) => $body,
+            Routing::UpDown3($f) => $body,
+            Routing::Dragonfly($f) => $body,
+            Routing::Cluster($f) => $body,
+        }
+    };
+}
+
 impl Routing {
-    /// The hop out of router `r` for a packet that arrived on `in_port`
-    /// (the endpoint's port when injected) in VC class `class`, bound to `dst`.
-    /// `choice` is fixed per message (a hash of its id) and picks among the
-    /// routes of oblivious randomized routing (Valiant); the deadlock check
-    /// tries `0..choices()`.
+    /// See [`RoutingFunction::route`].
     #[inline]
     pub fn route(
         &self,
@@ -48,93 +102,38 @@ impl Routing {
         dst: EndpointId,
         choice: u32,
     ) -> Hop {
-        match self {
-            Routing::DimensionOrder(d) => d.route(r, in_port, class, dst),
-            Routing::Direct => direct::route(g, r, dst),
-            Routing::ShortestPath(t) => t.route(g, r, dst),
-            Routing::UpDown(u) => u.route(r, in_port, dst),
-            Routing::UpDown3(u) => u.route(r, in_port, dst),
-            Routing::Dragonfly(d) => d.route(r, class, dst, choice),
-            Routing::Cluster(c) => cluster::route(c, r, dst),
-        }
+        dispatch!(self, |f| RoutingFunction::route(
+            f, g, r, in_port, class, dst, choice
+        ))
     }
 
-    /// How many distinct `choice`s the function tells apart (1: deterministic).
     pub fn choices(&self) -> u32 {
-        match self {
-            Routing::Dragonfly(d) if d.valiant => d.shape.groups(),
-            _ => 1,
-        }
+        dispatch!(self, |f| f.choices())
     }
 
-    /// Whether a route depends on the network's state (UGAL reads the
-    /// source router's queues): then the order heads are routed in matters.
     pub fn is_adaptive(&self) -> bool {
-        matches!(self, Routing::Dragonfly(d) if d.adaptive)
+        dispatch!(self, |f| f.is_adaptive())
     }
 
-    /// For adaptive routing (UGAL): the choice that routes `dst` minimally.
     pub fn adaptive_minimal(&self, dst: EndpointId) -> Option<u32> {
-        match self {
-            Routing::Dragonfly(d) if d.adaptive => Some(d.minimal_choice(dst)),
-            _ => None,
-        }
+        dispatch!(self, |f| f.adaptive_minimal(dst))
     }
 
-    /// VC classes the function uses (2 with dateline classes, else 1).
     pub fn classes(&self) -> u8 {
-        match self {
-            Routing::DimensionOrder(d) if d.dateline => 2,
-            Routing::Dragonfly(d) => d.classes(),
-            _ => 1,
-        }
+        dispatch!(self, |f| RoutingFunction::classes(f))
     }
 
     pub fn name(&self) -> &'static str {
-        match self {
-            Routing::DimensionOrder(d) if d.dateline => "dimension-order with dateline VC classes",
-            Routing::DimensionOrder(_) => "dimension-order",
-            Routing::Direct => "direct",
-            Routing::ShortestPath(_) => "shortest-path tables (deadlock freedom not built in)",
-            Routing::UpDown(u) if u.spine == crate::spec::SpineChoice::Ecmp => {
-                "minimal up/down (ECMP: spine by flow hash)"
-            }
-            Routing::UpDown(_) => "minimal up/down (d-mod-k spine choice)",
-            Routing::UpDown3(u) if u.spine == crate::spec::SpineChoice::Ecmp => {
-                "three-level up/down (ECMP: uplinks by flow hash)"
-            }
-            Routing::UpDown3(_) => "three-level up/down (d-mod-k uplink choice)",
-            Routing::Dragonfly(d) if d.adaptive => {
-                "dragonfly UGAL (minimal or Valiant per message by the source router's queues; Valiant's VC classes)"
-            }
-            Routing::Dragonfly(d) if d.valiant => {
-                "dragonfly Valiant (VC class up by one at each global hop)"
-            }
-            Routing::Dragonfly(_) => "dragonfly minimal (VC class 1 after the global hop)",
-            Routing::Cluster(_) => {
-                "cluster: direct in nodes, up/down over rail leaves and spines (d-mod-k)"
-            }
-        }
+        dispatch!(self, |f| f.name())
     }
 
-    /// Whether `enters_at` may refuse some of an endpoint's ports (else
-    /// every port reaches every destination and nobody needs to ask).
     pub fn restricts_ports(&self) -> bool {
-        matches!(self, Routing::Cluster(_) | Routing::Direct)
+        dispatch!(self, |f| f.restricts_ports())
     }
 
-    /// Whether a message from endpoint `src` to `dst` may enter the network
-    /// at router `r` (one of `src`'s ports): where an endpoint's ports lead
-    /// to different parts of the fabric, only some reach `dst`. Messages go
-    /// round the ports that may; the deadlock check starts only there.
     #[inline]
     pub fn enters_at(&self, g: &Graph, src: u32, r: RouterId, dst: u32) -> bool {
-        match self {
-            Routing::Cluster(c) => cluster::enters_at(c, src, r, dst),
-            // a switch reduction unit hangs off one switch: enter there
-            Routing::Direct => g.pinned_router(dst as usize).is_none_or(|p| p == r),
-            _ => true,
-        }
+        dispatch!(self, |f| RoutingFunction::enters_at(f, g, src, r, dst))
     }
 
     /// The VCs `lo..hi` a packet of `class` may take: its class's share of

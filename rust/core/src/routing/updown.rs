@@ -6,10 +6,11 @@
 //! as ECMP does: spreads the flows to one destination, but two flows can
 //! collide on one uplink while another idles.
 
-use super::Hop;
+use super::{Hop, RoutingFunction};
 use crate::ids::EndpointId;
 use crate::rng::flow_hash;
 use crate::spec::SpineChoice;
+use crate::topology::Graph;
 use crate::topology::RouterId;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +41,38 @@ impl UpDown {
             self.down + spine
         };
         Hop { port, class: 0 }
+    }
+}
+
+impl RoutingFunction for UpDown {
+    #[inline]
+    fn route(&self, _: &Graph, r: RouterId, in_port: u32, _: u8, dst: EndpointId, _: u32) -> Hop {
+        UpDown::route(self, r, in_port, dst)
+    }
+    fn choices(&self) -> u32 {
+        1
+    }
+    fn is_adaptive(&self) -> bool {
+        false
+    }
+    fn adaptive_minimal(&self, _: EndpointId) -> Option<u32> {
+        None
+    }
+    fn classes(&self) -> u8 {
+        1
+    }
+    fn restricts_ports(&self) -> bool {
+        false
+    }
+    fn enters_at(&self, _: &Graph, _: u32, _: RouterId, _: u32) -> bool {
+        true
+    }
+    fn name(&self) -> &'static str {
+        if self.spine == SpineChoice::Ecmp {
+            "minimal up/down (ECMP: spine by flow hash)"
+        } else {
+            "minimal up/down (d-mod-k spine choice)"
+        }
     }
 }
 

@@ -437,6 +437,25 @@ pub struct RouterSpec {
     /// endpoints' receive buffers keep either way.
     #[serde(default)]
     pub buffer_flits: Option<u32>,
+    /// The routing function: the topology's own, or one chosen apart from
+    /// the topology where that is meaningful.
+    #[serde(default)]
+    pub routing: RoutingChoice,
+}
+
+/// Which routing function the routers run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingChoice {
+    /// The topology's own: dimension-order on grids (dateline classes on
+    /// rings and tori), direct on stars and cliques, up/down on fat-trees,
+    /// the dragonfly's choice, shortest-path tables on user graphs.
+    #[default]
+    Topology,
+    /// Shortest-path tables on the router graph, on any topology whose
+    /// routers form one connected graph (deadlock freedom is not built in:
+    /// the static check proves or refutes it).
+    ShortestPath,
 }
 
 fn one_plane() -> u32 {
@@ -725,10 +744,42 @@ impl FabricSpec {
         )
     }
 
+    /// A routing function chosen apart from the topology must fit it:
+    /// shortest-path tables need one connected router graph that every
+    /// endpoint port reaches alike (not the planes of a multi-plane star or
+    /// a cluster, whose endpoints enter at chosen ports).
+    fn validate_routing_choice(&self) -> Result<()> {
+        if self.router.routing == RoutingChoice::Topology {
+            return Ok(());
+        }
+        let fits = match &self.topology {
+            TopologySpec::PointToPoint => Some("a point-to-point fabric has no routers"),
+            TopologySpec::SwitchStar {
+                planes,
+                reduction_ports,
+                ..
+            } if *planes > 1 || *reduction_ports > 0 => {
+                Some("a star of several planes or with reduction units is not one connected graph")
+            }
+            TopologySpec::Cluster { .. } => {
+                Some("a cluster's endpoints enter at chosen ports (its own routing decides)")
+            }
+            _ => None,
+        };
+        match fits {
+            Some(why) => Err(Error::spec(
+                "router.routing",
+                format!("shortest_path does not fit this topology: {why}; use \"topology\""),
+            )),
+            None => Ok(()),
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.topology.validate().map_err(|e| e.within("topology"))?;
         self.link.validate().map_err(|e| e.within("link"))?;
         self.router.validate().map_err(|e| e.within("router"))?;
+        self.validate_routing_choice()?;
         self.endpoint.validate().map_err(|e| e.within("endpoint"))?;
         if !self.memory.is_empty() {
             crate::spec::presets::hbm_preset_toml(&self.memory).map_err(|e| e.within("memory"))?;
