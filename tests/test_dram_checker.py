@@ -43,6 +43,9 @@ CASES = [
     ("tRAS", [cmd(0, "ACT")], ("PRE", {}), 45),
     ("tRP", [cmd(0, "ACT"), cmd(50, "PRE")], ("ACT", {}), 76),
     ("tRC", [cmd(0, "ACT"), cmd(45, "PRE")], ("ACT", {}), 72),
+    # JEDEC: tRC is ACT to ACT *or REF* (tRAS + tRP = 71 < tRC = 72 on this preset)
+    ("tRC", [cmd(0, "ACT"), cmd(45, "PRE")], ("REFab", {}), 72),
+    ("tRC", [cmd(0, "ACT"), cmd(45, "PRE")], ("REFsb", {}), 72),
     ("tRRD_L", [cmd(0, "ACT")], ("ACT", {"bank": 1}), 5),
     ("tRRD_S", [cmd(0, "ACT")], ("ACT", {"bg": 1}), 4),
     (
@@ -63,7 +66,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("rule", "before", "last", "earliest"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("rule", "before", "last", "earliest"), CASES, ids=[f"{c[0]}-{c[2][0]}" for c in CASES]
+)
 def test_each_constraint_allows_its_earliest_cycle_and_not_one_before(rule, before, last, earliest):
     name, where = last
     assert rules(*before, cmd(earliest, name, **where)) == []
@@ -79,7 +84,7 @@ def test_bank_state_rules():
     assert rules(cmd(40, "RD")) == ["bank closed (RD/WR needs an open row)"]
     assert rules(cmd(0, "ACT", row=3), cmd(40, "RD", row=4)) == ["row 4 is not the open row 3"]
     assert rules(cmd(0, "ACT"), cmd(600, "REFab")) == ["bank open (REFab needs every bank closed)"]
-    assert rules(cmd(0, "ACT"), cmd(45, "PRE"), cmd(71, "REFab")) == []
+    assert rules(cmd(0, "ACT"), cmd(45, "PRE"), cmd(72, "REFab")) == []  # tRC, not tRAS + tRP = 71
 
 
 def test_pseudo_channels_share_the_command_buses_but_not_the_banks():
@@ -138,3 +143,16 @@ def test_derived_presets_keep_the_array_timings_in_ns():
         h = fs.HbmSpec.preset(name)
         banks = h.sids * h.bank_groups * h.banks_per_group
         assert h.timing["refi_sb"] * banks <= h.timing["refi"], name
+
+
+@pytest.mark.parametrize("preset", ["hbm3", "hbm3e"])
+@pytest.mark.parametrize("pattern", ["random", "stream"])
+def test_all_bank_refresh_waits_trc_after_an_act(preset, pattern):
+    """The controller issued REFab 71 CK after an ACT where tRC is 72 (77-93 times in 60,000
+    random reads): the checker now knows tRC bounds REF too, and the controller waits."""
+    h = fs.HbmSpec.preset(preset)
+    res = fs.run_memory(
+        h, fs.traffic.memory(pattern, 60_000, bytes=64), refresh="all_bank", record_commands=True
+    )
+    assert res.refab > 0
+    assert check_dram_timing(res.commands, h) == []

@@ -153,12 +153,14 @@ def check_dram_timing(commands: npt.NDArray[Any], hbm: HbmSpec) -> list[Violatio
                 bad.append(("bank open (REFab needs every bank closed)", -1))
             for b in pc.banks.values():
                 need("tRP", b.pre + t["rp"])
+                need("tRC", b.act + t["rc"])  # JEDEC: tRC is ACT to ACT or REF
             need("tRFC", pc.refab + t["rfc"])
             pc.refab = cyc
         else:  # REFsb
             if bank.open_row is not None:
                 bad.append(("bank open (REFsb needs the bank closed)", -1))
             need("tRP", bank.pre + t["rp"])
+            need("tRC", bank.act + t["rc"])
             need("tRFCsb", bank.refsb + t["rfc_sb"])
             bank.refsb = cyc
         out.extend(Violation(i, cyc, cmd, rule, earliest) for rule, earliest in bad)

@@ -88,7 +88,8 @@ pub struct PcTiming {
     data_free: u64,
     /// No ACT before this (REFab + tRFC).
     refab_until: u64,
-    /// REFab: latest PRE + tRP of any bank; and the previous REFab + tRFC.
+    /// REFab: latest PRE + tRP and latest ACT + tRC of any bank; and the
+    /// previous REFab + tRFC.
     ref_ok: u64,
     /// Banks with an open row, as a bit mask (<= 64 banks).
     pub open_mask: u64,
@@ -192,6 +193,9 @@ impl PcTiming {
                 self.act_ok = at(t.rrd_s);
                 self.faw[self.faw_next] = at(t.faw);
                 self.faw_next = (self.faw_next + 1) % 4;
+                // JEDEC's tRC is ACT to ACT *or REF*: a REFab waits for every
+                // bank's (tRAS + tRP can round to one cycle less than tRC)
+                self.ref_ok = self.ref_ok.max(at(t.rc));
                 self.open_mask |= 1 << bank;
             }
             Command::Pre => {
@@ -230,6 +234,36 @@ impl PcTiming {
                 debug_assert_eq!(b.open_row, NO_ROW);
                 b.act_ok = b.act_ok.max(at(t.rfc_sb));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::presets::hbm_preset;
+
+    #[test]
+    fn an_all_bank_refresh_waits_trc_after_the_last_act_as_jedec_defines_trc() {
+        for name in ["hbm3", "hbm3e"] {
+            let t = hbm_preset(name).unwrap().timing;
+            // these presets round tRAS + tRP to one cycle under tRC: the case that broke
+            assert!(t.ras + t.rp < t.rc, "{name}");
+            let mut pc = PcTiming::new(16, 4);
+            pc.issue(Command::Act, 3, 7, 100, &t);
+            let pre = pc.earliest(Command::Pre, 3, &t);
+            pc.issue(Command::Pre, 3, 0, pre, &t);
+            assert_eq!(pre, 100 + t.ras as u64);
+            assert_eq!(
+                pc.earliest(Command::RefAb, 0, &t),
+                100 + t.rc as u64,
+                "{name}"
+            );
+            assert_eq!(
+                pc.earliest(Command::RefSb, 3, &t),
+                100 + t.rc as u64,
+                "{name}"
+            );
         }
     }
 }
