@@ -4,9 +4,9 @@ specializes (round-robin with routing in VC allocation, staged and lookahead pip
 oldest-first, iSLIP with cut-through, adaptive routing, fat-tree up/down).
 
 A digest changes only with an intended change of behaviour: update it in the same commit
-and say there why the results moved. (Last moved when synthetic traffic left numpy's
-generator for the project's own, fabricsim.streams: new traffic, same engine; the digests
-held through every engine change of that session before it.)"""
+and say there why the results moved. (Last moved on 2026-12-06, when synthetic traffic left numpy's generator for the
+project's own, fabricsim.streams: new traffic, same engine; the digests held through every
+engine change of that day before and after it.)"""
 
 import hashlib
 

@@ -6,10 +6,9 @@ use crate::time::Ps;
 pub const NEVER_PS: Ps = Ps::MAX;
 
 crate::counters! {
-    /// The link layer's counters of one link direction: counted on the link
-    /// direction (`network::LinkDirStats`), except `naks`, `acks` and
-    /// `replay_timeouts`, which its retry state counts and the report copies.
-    /// Each becomes a column of Python's `Result.links`, with this doc.
+    /// The link layer's counters that a link direction keeps itself
+    /// (`network::LinkDirStats`, on the per-flit path: keep it small). Each
+    /// becomes a column of Python's `Result.links`, with this doc.
     pub struct LinkCounters {
         /// Flits sent again by the retry protocol.
         flits_replayed,
@@ -23,16 +22,24 @@ crate::counters! {
         flits_lost,
         /// Cycles a new flit waited for room in the replay buffer.
         replay_stall_cycles,
+        /// Credit returns lost to scripted faults.
+        credits_dropped,
+        /// ACKs and NAKs lost to scripted faults.
+        acks_dropped,
+    }
+}
+
+crate::counters! {
+    /// The link layer's counters that its retry state keeps (`link::retry`),
+    /// copied by the report; columns of `Result.links` after
+    /// [`LinkCounters`]'.
+    pub struct RetryCounters {
         /// NAKs the receiver sent.
         naks,
         /// ACKs the receiver sent.
         acks,
         /// Replay timeouts that fired at the sender.
         replay_timeouts,
-        /// Credit returns lost to scripted faults.
-        credits_dropped,
-        /// ACKs and NAKs lost to scripted faults.
-        acks_dropped,
     }
 }
 
@@ -52,8 +59,10 @@ pub struct LinkRecord {
     /// `i * occupancy_width ..` flits held (all VCs).
     pub occupancy_width: u64,
     pub occupancy_cycles: Vec<u64>,
-    /// Link-layer counters, exported column by column in their order.
+    /// Link-layer counters, exported column by column in their order, then
+    /// the retry state's.
     pub counters: LinkCounters,
+    pub retry: RetryCounters,
     /// The link's capacity in flits per fabric cycle as `(num, den)`: 1/1,
     /// except for a slower kind of link (a cluster's scale-out network).
     pub pace: (u64, u64),

@@ -4,7 +4,7 @@
 use crate::engine::{self, Driver, Model, Stop};
 use crate::error::{Error, Result};
 use crate::network::{LinkState, Network, NEVER};
-use crate::result::{LinkCounters, LinkRecord, RunResult, NEVER_PS};
+use crate::result::{LinkRecord, RetryCounters, RunResult, NEVER_PS};
 use crate::spec::faults::Fault;
 use crate::spec::{FabricSpec, RunOptions};
 use crate::time::{Cycle, Ps};
@@ -267,11 +267,11 @@ pub(crate) fn network_report(
                     max_occupancy: held.max(),
                     occupancy_width: occupancy.width,
                     occupancy_cycles: occupancy.counts,
-                    counters: LinkCounters {
+                    counters: st.counters,
+                    retry: RetryCounters {
                         naks: d.receiver.as_ref().map_or(0, |r| r.naks_sent),
                         acks: d.receiver.as_ref().map_or(0, |r| r.acks_sent),
                         replay_timeouts: d.sender.as_ref().map_or(0, |s| s.replay_timeouts),
-                        ..st.counters
                     },
                     pace: (d.timing.pace.num, d.timing.pace.den),
                 }

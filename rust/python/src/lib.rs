@@ -6,7 +6,7 @@
 //! `fabricsim.InternalError`, never a crashed interpreter.
 
 use fabricsim_core::error::Error;
-use fabricsim_core::result::{LinkCounters, RunResult};
+use fabricsim_core::result::{LinkCounters, RetryCounters, RunResult};
 use fabricsim_core::spec::faults::Fault;
 use fabricsim_core::spec::hbm::HbmSpec;
 use fabricsim_core::spec::{self, parse, presets, FabricSpec, LinkSpec, RunOptions};
@@ -165,8 +165,12 @@ pub(crate) fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound
     links.set_item("credit_stall_cycles", col(|l| l.credit_stall_cycles))?;
     links.set_item("max_occupancy", col(|l| l.max_occupancy as u64))?;
     links.set_item("occupancy_width", col(|l| l.occupancy_width))?;
-    let counters: Vec<Vec<u64>> = r.links.iter().map(|l| l.counters.values()).collect();
-    for (i, name) in LinkCounters::NAMES.iter().enumerate() {
+    let counters: Vec<Vec<u64>> = r
+        .links
+        .iter()
+        .map(|l| [l.counters.values(), l.retry.values()].concat())
+        .collect();
+    for (i, name) in link_counter_names().enumerate() {
         links.set_item(name, u64_bytes(py, counters.iter().map(|c| c[i])))?;
     }
     links.set_item("pace_num", col(|l| l.pace.0))?;
@@ -208,11 +212,21 @@ fn spec_warnings(py: Python<'_>, kind: String, json: String) -> PyResult<Vec<Str
 /// once, in `fabricsim_core::result::LinkCounters`).
 #[pyfunction]
 fn link_counter_columns() -> Vec<(&'static str, &'static str)> {
+    link_counter_names()
+        .zip(
+            LinkCounters::DOCS
+                .iter()
+                .chain(RetryCounters::DOCS)
+                .copied(),
+        )
+        .collect()
+}
+
+fn link_counter_names() -> impl Iterator<Item = &'static str> {
     LinkCounters::NAMES
         .iter()
+        .chain(RetryCounters::NAMES)
         .copied()
-        .zip(LinkCounters::DOCS.iter().copied())
-        .collect()
 }
 
 /// An HBM stack's totals as `(name, doc)` (declared once, in

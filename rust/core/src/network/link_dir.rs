@@ -150,8 +150,7 @@ pub struct LinkDirStats {
     /// New flits sent (replays not included).
     pub flits: u64,
     pub payload_bytes: u64,
-    /// The exported link-layer counters (those the retry state keeps, `naks`,
-    /// `acks` and `replay_timeouts`, stay 0 here).
+    /// The exported link-layer counters this direction keeps.
     pub counters: LinkCounters,
 }
 
