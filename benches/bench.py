@@ -463,9 +463,10 @@ def render(
     lines += [
         "",
         "Router workloads count flits on every link they cross (injection, router-to-router,",
-        "ejection) as flit-hops. The reference simulator (BookSim2, shared/reference/noc_calibration.md)",
-        "does about 7,700 / 2,700 cycles/s on the 8x8 mesh at 0.1 / 0.3, 580 on 16x16 at 0.1 and 66 on",
-        "32x32 at 0.05 on this machine kind.",
+        "ejection) as flit-hops. The reference file (shared/reference/noc_calibration.md) gives BookSim2",
+        "about 7,700 / 2,700 cycles/s on the 8x8 mesh at 0.1 / 0.3, 580 on 16x16 at 0.1 and 66 on",
+        "32x32 at 0.05, measured on another machine: side by side on one machine BookSim2 runs faster,",
+        "so no ratio is stated from them.",
         "",
         "Targets set in the issues: one saturated link at 50 M flits/s or more; link-level",
         "reliability bookkeeping at BER 1e-6 costing under 2x the BER-0 figure (compare",

@@ -356,3 +356,10 @@ def test_profiles_load_by_name():
     with pytest.raises(fs.SpecError, match=r"^profile: must be one of fast, thorough, got 'slow'$"):
         fs.testing.load_profile("slow")
     fs.testing.load_profile()
+
+
+def test_progress_true_shows_a_bar_on_standard_error(capsys):
+    pytest.importorskip("tqdm")
+    P2P.run(fs.traffic.stream(0, 1, count=3000, bytes=1 << 20), progress=True)
+    err = capsys.readouterr().err
+    assert "/3000" in err and "cycle=" in err
