@@ -26,4 +26,4 @@ def test_a_rewrite_keeps_the_hand_written_notes(tmp_path: Path) -> None:
 
 def test_the_checked_in_report_has_its_notes_between_the_markers() -> None:
     notes = bench.kept_notes(ROOT / "BENCHMARKS.md")
-    assert "Where the routers stand" in notes and "Known regression" in notes
+    assert "session start | this code" in notes and "Known regression" in notes
