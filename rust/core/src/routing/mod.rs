@@ -59,6 +59,60 @@ pub trait RoutingFunction {
     fn name(&self) -> &'static str;
 }
 
+/// Implements [`RoutingFunction`] for a *plain* function: deterministic (one
+/// choice), oblivious (not adaptive), one VC class, and any of an endpoint's
+/// ports may enter. The invocation is the function saying so (not a default
+/// it inherits); it gives the route as `|self, graph, router, in_port, dst|`
+/// and the name as `|self|`.
+macro_rules! plain_routing {
+    ($ty:ty, |$s:ident, $g:pat, $r:ident, $in_port:pat, $dst:ident| $route:expr, |$n:ident| $name:expr) => {
+        impl $crate::routing::RoutingFunction for $ty {
+            #[inline]
+            fn route(
+                &self,
+                $g: &$crate::topology::Graph,
+                $r: $crate::topology::RouterId,
+                $in_port: u32,
+                _: u8,
+                $dst: $crate::ids::EndpointId,
+                _: u32,
+            ) -> $crate::routing::Hop {
+                let $s = self;
+                $route
+            }
+            fn choices(&self) -> u32 {
+                1
+            }
+            fn is_adaptive(&self) -> bool {
+                false
+            }
+            fn adaptive_minimal(&self, _: $crate::ids::EndpointId) -> Option<u32> {
+                None
+            }
+            fn classes(&self) -> u8 {
+                1
+            }
+            fn restricts_ports(&self) -> bool {
+                false
+            }
+            fn enters_at(
+                &self,
+                _: &$crate::topology::Graph,
+                _: u32,
+                _: $crate::topology::RouterId,
+                _: u32,
+            ) -> bool {
+                true
+            }
+            fn name(&self) -> &'static str {
+                let $n = self;
+                $name
+            }
+        }
+    };
+}
+pub(crate) use plain_routing;
+
 /// The closed set of routing functions (static dispatch, no `dyn`): each
 /// method is the variant's [`RoutingFunction`] method.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! takes the lowest-numbered port that gets one hop closer (deterministic).
 //! Deadlock freedom is not built in: the static check proves or refutes it.
 
-use super::{Hop, RoutingFunction};
+use super::Hop;
 use crate::ids::EndpointId;
 use crate::topology::{Graph, Peer, RouterId};
 use std::collections::VecDeque;
@@ -59,33 +59,11 @@ impl ShortestPath {
     }
 }
 
-impl RoutingFunction for ShortestPath {
-    #[inline]
-    fn route(&self, g: &Graph, r: RouterId, _: u32, _: u8, dst: EndpointId, _: u32) -> Hop {
-        ShortestPath::route(self, g, r, dst)
-    }
-    fn choices(&self) -> u32 {
-        1
-    }
-    fn is_adaptive(&self) -> bool {
-        false
-    }
-    fn adaptive_minimal(&self, _: EndpointId) -> Option<u32> {
-        None
-    }
-    fn classes(&self) -> u8 {
-        1
-    }
-    fn restricts_ports(&self) -> bool {
-        false
-    }
-    fn enters_at(&self, _: &Graph, _: u32, _: RouterId, _: u32) -> bool {
-        true
-    }
-    fn name(&self) -> &'static str {
-        "shortest-path tables (deadlock freedom not built in)"
-    }
-}
+super::plain_routing!(
+    ShortestPath,
+    |this, g, r, _, dst| ShortestPath::route(this, g, r, dst),
+    |_this| "shortest-path tables (deadlock freedom not built in)"
+);
 
 #[cfg(test)]
 mod tests {

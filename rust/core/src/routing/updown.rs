@@ -6,11 +6,10 @@
 //! as ECMP does: spreads the flows to one destination, but two flows can
 //! collide on one uplink while another idles.
 
-use super::{Hop, RoutingFunction};
+use super::Hop;
 use crate::ids::EndpointId;
 use crate::rng::flow_hash;
 use crate::spec::SpineChoice;
-use crate::topology::Graph;
 use crate::topology::RouterId;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,37 +43,15 @@ impl UpDown {
     }
 }
 
-impl RoutingFunction for UpDown {
-    #[inline]
-    fn route(&self, _: &Graph, r: RouterId, in_port: u32, _: u8, dst: EndpointId, _: u32) -> Hop {
-        UpDown::route(self, r, in_port, dst)
+super::plain_routing!(
+    UpDown,
+    |this, _, r, in_port, dst| UpDown::route(this, r, in_port, dst),
+    |this| if this.spine == SpineChoice::Ecmp {
+        "minimal up/down (ECMP: spine by flow hash)"
+    } else {
+        "minimal up/down (d-mod-k spine choice)"
     }
-    fn choices(&self) -> u32 {
-        1
-    }
-    fn is_adaptive(&self) -> bool {
-        false
-    }
-    fn adaptive_minimal(&self, _: EndpointId) -> Option<u32> {
-        None
-    }
-    fn classes(&self) -> u8 {
-        1
-    }
-    fn restricts_ports(&self) -> bool {
-        false
-    }
-    fn enters_at(&self, _: &Graph, _: u32, _: RouterId, _: u32) -> bool {
-        true
-    }
-    fn name(&self) -> &'static str {
-        if self.spine == SpineChoice::Ecmp {
-            "minimal up/down (ECMP: spine by flow hash)"
-        } else {
-            "minimal up/down (d-mod-k spine choice)"
-        }
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {

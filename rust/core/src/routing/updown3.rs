@@ -5,12 +5,11 @@
 //! (source, destination); an aggregation switch sees only the edge a packet
 //! came from, so it hashes (that edge, destination).
 
-use super::{Hop, RoutingFunction};
+use super::Hop;
 use crate::ids::EndpointId;
 use crate::rng::flow_hash;
 use crate::spec::SpineChoice;
 use crate::topology::fat_tree3::{FatTree3, Switch};
-use crate::topology::Graph;
 use crate::topology::RouterId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,37 +39,15 @@ impl UpDown3 {
     }
 }
 
-impl RoutingFunction for UpDown3 {
-    #[inline]
-    fn route(&self, _: &Graph, r: RouterId, in_port: u32, _: u8, dst: EndpointId, _: u32) -> Hop {
-        UpDown3::route(self, r, in_port, dst)
+super::plain_routing!(
+    UpDown3,
+    |this, _, r, in_port, dst| UpDown3::route(this, r, in_port, dst),
+    |this| if this.spine == SpineChoice::Ecmp {
+        "three-level up/down (ECMP: uplinks by flow hash)"
+    } else {
+        "three-level up/down (d-mod-k uplink choice)"
     }
-    fn choices(&self) -> u32 {
-        1
-    }
-    fn is_adaptive(&self) -> bool {
-        false
-    }
-    fn adaptive_minimal(&self, _: EndpointId) -> Option<u32> {
-        None
-    }
-    fn classes(&self) -> u8 {
-        1
-    }
-    fn restricts_ports(&self) -> bool {
-        false
-    }
-    fn enters_at(&self, _: &Graph, _: u32, _: RouterId, _: u32) -> bool {
-        true
-    }
-    fn name(&self) -> &'static str {
-        if self.spine == SpineChoice::Ecmp {
-            "three-level up/down (ECMP: uplinks by flow hash)"
-        } else {
-            "three-level up/down (d-mod-k uplink choice)"
-        }
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {
