@@ -115,7 +115,9 @@ def test_bad_run_options_are_spec_errors():
         fabric().run(fs.traffic.messages(0, 1, 8), watchdog_cycles=0)
     with pytest.raises(fs.SpecError, match=r"options\.max_time_ns: must be a finite number > 0, got nan"):
         fabric().run(fs.traffic.messages(0, 1, 8), max_time_ns=float("nan"))
-    with pytest.raises(fs.SpecError, match=r"^options\.seed: must be in 0\.\.=18446744073709551615, got -1$"):
+    with pytest.raises(
+        fs.SpecError, match=r"^options\.seed: must be an integer in 0\.\.=18446744073709551615, got -1$"
+    ):
         fabric().run(fs.traffic.messages(0, 1, 8), seed=-1)
     with pytest.raises(fs.SpecError, match=r"^options\.fidelity: must be one of cycle, got 'flow'$"):
         fabric().run(fs.traffic.messages(0, 1, 8), fidelity="flow")  # type: ignore[arg-type]

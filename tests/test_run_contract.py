@@ -89,7 +89,7 @@ def test_run_options_are_one_immutable_object_checked_before_anything_runs():
     assert opts.replace(seed=8).seed == 8 and opts.seed == 7
     with pytest.raises(fs.SpecError, match=r"^options\.engine: must be one of auto, tick_all, got 'warp'$"):
         fs.RunOptions(engine="warp")  # type: ignore[arg-type]
-    with pytest.raises(fs.SpecError, match=r"^options\.max_cycles: must be in 1\.\.="):
+    with pytest.raises(fs.SpecError, match=r"^options\.max_cycles: must be an integer in 1\.\.="):
         fs.RunOptions(max_cycles=0)
     with pytest.raises(fs.SpecError, match=r"^options\.faults\[0\]: must be a fabricsim\.faults fault"):
         fs.RunOptions(faults=["corrupt"])  # type: ignore[list-item]
@@ -150,6 +150,15 @@ def test_a_memory_run_on_one_stack_follows_the_same_policy():
     with pytest.raises(fs.SimulationLimitError) as e:
         fs.run_memory(fs.HbmSpec.preset("hbm3"), traffic, fs.RunOptions(max_time_ns=500))
     assert isinstance(e.value.partial, fs.MemoryResult) and not e.value.partial.complete
+
+
+def test_a_users_time_limit_on_a_synthetic_load_still_raises():
+    # the drain limit (drain_factor x 500 cycles of 1 ns) is the load's own; 200 ns is the user's
+    mesh = fs.Fabric(topology=fs.topology.mesh((8, 8)), link=fs.LinkSpec.preset("noc"))
+    load = fs.traffic.synthetic("uniform", rate=0.9, warmup_cycles=100, measure_cycles=400, drain_factor=1)
+    with pytest.raises(fs.SimulationLimitError):
+        mesh.run(load, max_time_ns=200)
+    assert mesh.run(load, max_time_ns=10_000).saturated  # later than the drain limit: an answer
 
 
 def test_a_synthetic_load_past_saturation_is_an_answer_not_an_error():
@@ -236,14 +245,19 @@ def test_progress_is_reported_and_raising_from_it_stops_the_run():
 def test_progress_counts_work_done():
     seen: list[fs.Progress] = []
     traffic = fs.traffic.stream(0, 1, count=2000, bytes=1 << 20)
-    P2P.run(traffic, progress=seen.append)  # about a second of engine time
-    assert all(p.total == 2000 for p in seen)
+    P2P.run(traffic, progress=seen.append)  # about 0.3 s of engine time: a few reports
+    assert seen and all(p.total == 2000 for p in seen)
     assert [p.done for p in seen] == sorted(p.done for p in seen)
 
 
 def test_progress_does_not_change_results():
-    traffic = fs.traffic.stream(0, 1, count=200, bytes=1 << 16)
-    assert P2P.run(traffic, progress=lambda p: None).to_dict() == P2P.run(traffic).to_dict()
+    traffic = fs.traffic.stream(0, 1, count=2000, bytes=1 << 20)
+    seen: list[fs.Progress] = []
+    watched = P2P.run(traffic, progress=seen.append)
+    assert seen, "the run was long enough for the callback to be called"
+    plain = P2P.run(traffic)
+    assert watched.to_dict() == plain.to_dict()
+    assert np.array_equal(watched.messages, plain.messages) and np.array_equal(watched.links, plain.links)
 
 
 # --- inputs bounded before anything is allocated ------------------------------------------------

@@ -312,14 +312,15 @@ class Fabric:
         raises)."""
         traffic = self.synthetic_messages(load)
         own_limit = options.max_cycles is not None
-        limit = options.max_cycles if own_limit else load.cycles * load.drain_factor
+        drain_limit = load.cycles * load.drain_factor
+        limit = options.max_cycles if options.max_cycles is not None else drain_limit
         try:
             res = self.simulation(traffic, options.replace(max_cycles=limit)).finish()
             stopped = False
         except SimulationLimitError as e:
-            if own_limit or options.max_time_ns is not None or e.partial is None:
+            # only the drain limit is the load's own; a user's max_cycles or max_time_ns raises
+            if own_limit or not isinstance(e.partial, Result) or e.partial.cycles < drain_limit:
                 raise
-            assert isinstance(e.partial, Result)
             res, stopped = e.partial, True
         payload, overhead = self._flit_payload_and_overhead()
         res.window = Window(load.warmup_cycles, load.cycles, payload, overhead, self.num_ranks, stopped)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import operator
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fabricsim import _core
+from fabricsim.checks import whole_number
 from fabricsim.errors import SpecError
 from fabricsim.faults import Fault
 
@@ -48,20 +48,8 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def _int(value: Any, name: str, low: int, high: int | None = None) -> int:
-    """``value`` as an int (numpy integers too; not bool, float or str) in ``low..=high``."""
-    if isinstance(value, bool):
-        raise SpecError(f"options.{name}: must be an integer, got {value!r}", path=f"options.{name}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise SpecError(
-            f"options.{name}: must be an integer, got {value!r}", path=f"options.{name}"
-        ) from None
-    if n < low or (high is not None and n > high):
-        allowed = f">= {low}" if high is None else f"in {low}..={high}"
-        raise SpecError(f"options.{name}: must be {allowed}, got {n}", path=f"options.{name}")
-    return n
+def _int(value: Any, name: str, low: int, high: int) -> int:
+    return whole_number(f"options.{name}", value, low, high)
 
 
 @dataclass(frozen=True)

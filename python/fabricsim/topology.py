@@ -7,11 +7,11 @@ Every topology runs cycle by cycle; routed ones are checked for deadlock freedom
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fabricsim.checks import whole_number
 from fabricsim.errors import SpecError
 
 MAX_ENDPOINTS = 1 << 20
@@ -19,17 +19,7 @@ MAX_ENDPOINTS = 1 << 20
 
 
 def _count(name: str, value: Any, low: int = 1, high: int = MAX_ENDPOINTS) -> int:
-    """``value`` as an int in ``low..=high`` (numpy integers too; not a bool, float or str)."""
-    n: int | None
-    try:
-        n = None if isinstance(value, bool) else operator.index(value)
-    except TypeError:
-        n = None
-    if n is None or not low <= n <= high:
-        raise SpecError(
-            f"topology.{name}: must be an integer in {low}..={high}, got {value!r}", path=f"topology.{name}"
-        )
-    return n
+    return whole_number(f"topology.{name}", value, low, high)
 
 
 def _dims(dims: Any) -> list[int]:

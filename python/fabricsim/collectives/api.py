@@ -5,11 +5,11 @@ schedule for a number of ranks and :func:`verify` checks it symbolically."""
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from fabricsim.checks import whole_number
 from fabricsim.collectives.algorithms import (
     BUILDERS,
     Planner,
@@ -181,25 +181,14 @@ def _make(
     switch: tuple[int, int] | None = None,
     execution: dict[str, Any] | None = None,
 ) -> Collective:
-    nbytes = _whole("bytes", nbytes, 0, MAX_BYTES)
-    chunks = _whole("chunks", chunks, 1, 1 << 20)
+    nbytes = whole_number("bytes", nbytes, 0, MAX_BYTES)
+    chunks = whole_number("chunks", chunks, 1, 1 << 20)
     if isinstance(algorithm, str) and algorithm not in ALGORITHMS[kind]:
         raise SpecError(
             f"algorithm: {kind} knows {', '.join(ALGORITHMS[kind])}, got {algorithm!r}", path="algorithm"
         )
     how = Execution().replace(**execution) if execution else Execution()
     return Collective(kind, nbytes, algorithm, chunks, root, local, dims, switch, how)
-
-
-def _whole(name: str, value: Any, low: int, high: int) -> int:
-    """``value`` as an int in ``low..=high`` (numpy integers too), or a SpecError naming it."""
-    try:
-        n = operator.index(value)
-    except TypeError:
-        n = None
-    if n is None or isinstance(value, bool) or not low <= n <= high:
-        raise SpecError(f"{name}: must be an integer in {low}..={high}, got {value!r}", path=name)
-    return n
 
 
 def all_reduce(

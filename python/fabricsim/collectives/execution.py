@@ -5,10 +5,10 @@ moves through each rank's HBM, and whether it is verified first. A setting of th
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass, fields
 from typing import Any
 
+from fabricsim.checks import whole_number
 from fabricsim.errors import SpecError
 
 MAX_PIECE_BYTES = 1 << 40
@@ -39,15 +39,7 @@ class Execution:
         for name in ("verify", "memory"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"{name}: must be True or False, got {getattr(self, name)!r}", path=name)
-        try:
-            piece = operator.index(self.piece_bytes)
-        except TypeError:
-            piece = -1
-        if isinstance(self.piece_bytes, bool) or not 1 <= piece <= MAX_PIECE_BYTES:
-            raise SpecError(
-                f"piece_bytes: must be an integer in 1..={MAX_PIECE_BYTES}, got {self.piece_bytes!r}",
-                path="piece_bytes",
-            )
+        piece = whole_number("piece_bytes", self.piece_bytes, 1, MAX_PIECE_BYTES)
         object.__setattr__(self, "piece_bytes", piece)
 
     @classmethod

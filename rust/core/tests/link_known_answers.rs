@@ -458,5 +458,9 @@ fn a_hook_that_says_stop_interrupts_the_run_and_one_that_watches_changes_nothing
         || run_messages(&spec, &t, &RunOptions::default()),
     )
     .unwrap();
+    assert!(
+        seen.get() > 0,
+        "the run was long enough for the hook to be called"
+    );
     assert!(watched.same_simulation(&plain));
 }

@@ -1,0 +1,25 @@
+"""Checks of the values a user passes, shared by every builder: each failure is a
+:class:`~fabricsim.SpecError` naming the field, the value and what is allowed."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from fabricsim.errors import SpecError
+
+
+def whole_number(path: str, value: Any, low: int, high: int) -> int:
+    """``value`` as an ``int`` in ``low..=high``: Python and numpy integers pass; a bool, a
+    float (even ``4.0``) or a string does not."""
+    n: int | None
+    try:
+        n = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        n = None
+    if n is None or not low <= n <= high:
+        raise SpecError(f"{path}: must be an integer in {low}..={high}, got {value!r}", path=path)
+    return n
+
+
+__all__ = ["whole_number"]
