@@ -56,7 +56,7 @@ def test_every_algorithm_verifies_for_any_rank_count_and_size(n, chunks, nbytes,
 def test_ring_all_reduce_moves_two_n_minus_one_over_n_of_the_data_per_rank(n):
     # Each rank sends 2(n-1) segments of S/n: 2(n-1)/n x S (what busbw normalizes by).
     size = 1 << 20
-    s = fs.collectives.all_reduce(bytes=size, algorithm="ring", chunks=4).schedule(n)
+    s = fs.collectives.all_reduce(library="ideal", bytes=size, algorithm="ring", chunks=4).schedule(n)
     assert s.bytes_sent() == pytest.approx(n * 2 * (n - 1) / n * size, abs=n * 2 * n * 4)
     per_rank = np.bincount(s.rank[s.op == 0], weights=s.bytes[s.op == 0], minlength=n)
     assert np.allclose(per_rank, per_rank[0], rtol=0.01)
@@ -65,7 +65,7 @@ def test_ring_all_reduce_moves_two_n_minus_one_over_n_of_the_data_per_rank(n):
 
 def test_all_to_all_moves_n_minus_one_blocks_per_rank():
     n, size = 6, 6000
-    s = fs.collectives.all_to_all(bytes=size, algorithm="pairwise").schedule(n)
+    s = fs.collectives.all_to_all(library="ideal", bytes=size, algorithm="pairwise").schedule(n)
     assert s.bytes_sent() == n * (n - 1) * size // n
     assert s.count("copy") == n  # the block a rank keeps
 
@@ -153,23 +153,23 @@ def test_a_user_algorithm_is_a_function_of_a_planner():
             for r in range(1, p.ranks):
                 p.move(0, r, k, k, k)
 
-    op = fs.collectives.all_reduce(bytes=4096, algorithm=reduce_then_broadcast)
+    op = fs.collectives.all_reduce(library="ideal", bytes=4096, algorithm=reduce_then_broadcast)
     s = fs.collectives.verify(op, ranks=5)
     assert s.algorithm == "reduce_then_broadcast"
     assert s.bytes_sent() == 2 * 4 * 4096
 
 
 def test_bad_arguments_are_spec_errors():
-    with pytest.raises(fs.SpecError, match=r"algorithm: all_to_all knows direct, pairwise, got 'ring'"):
-        fs.collectives.all_to_all(bytes=10, algorithm="ring")
+    with pytest.raises(fs.SpecError, match=r"algorithm: all_to_all knows auto, direct, pairwise, got 'ring'"):
+        fs.collectives.all_to_all(library="ideal", bytes=10, algorithm="ring")
     with pytest.raises(fs.SpecError, match=r"chunks: must be an integer in 1\.\.=1048576, got 0"):
-        fs.collectives.all_reduce(bytes=10, chunks=0)
+        fs.collectives.all_reduce(library="ideal", bytes=10, chunks=0)
     with pytest.raises(fs.SpecError, match=r"root: must be in 0\.\.3"):
-        fs.collectives.broadcast(bytes=10, root=4).schedule(4)
+        fs.collectives.broadcast(library="ideal", bytes=10, root=4).schedule(4)
     with pytest.raises(fs.SpecError, match=r"local: hierarchical all-reduce needs ranks per node dividing 6"):
-        fs.collectives.all_reduce(bytes=10, algorithm="hierarchical", local=4).schedule(6)
+        fs.collectives.all_reduce(library="ideal", bytes=10, algorithm="hierarchical", local=4).schedule(6)
     with pytest.raises(fs.SpecError, match="ranks: give the number of ranks"):
-        fs.collectives.verify(fs.collectives.all_reduce(bytes=10))
+        fs.collectives.verify(fs.collectives.all_reduce(library="ideal", bytes=10))
 
 
 NOC = fs.LinkSpec.preset("noc")  # 16 GB/s per direction, 1 ns cycles, no link retry
@@ -185,7 +185,9 @@ def test_ring_all_reduce_on_a_ring_takes_two_n_minus_one_over_n_of_s_over_b(n):
     # neighbour latency (1 + L + router 4 + L + ... about 10 cycles): time = 2(n-1)/n S/B +
     # 2(n-1) x step latency; busbw tends to the link goodput.
     size, goodput = 1 << 20, 16.0
-    res = routed(fs.topology.ring(n)).run(fs.collectives.all_reduce(bytes=size, algorithm="ring"))
+    res = routed(fs.topology.ring(n)).run(
+        fs.collectives.all_reduce(library="ideal", bytes=size, algorithm="ring")
+    )
     bound = 2 * (n - 1) / n * size / goodput
     assert bound <= res.time_ns <= bound + 2 * (n - 1) * 20
     assert res.busbw_gbyte_per_s == pytest.approx(goodput, rel=0.01)
@@ -195,14 +197,14 @@ def test_ring_all_reduce_on_a_ring_takes_two_n_minus_one_over_n_of_s_over_b(n):
 
 def test_all_to_all_on_a_switch_star_takes_n_minus_one_over_n_of_s_over_port_goodput():
     n, size = 8, 1 << 20
-    res = routed(fs.topology.switch_star(n)).run(fs.collectives.all_to_all(bytes=size))
+    res = routed(fs.topology.switch_star(n)).run(fs.collectives.all_to_all(library="ideal", bytes=size))
     assert res.time_ns == pytest.approx((n - 1) / n * size / 16.0, rel=0.01)
     assert res.busbw_gbyte_per_s == pytest.approx(16.0, rel=0.01)
 
 
 def test_collective_runs_are_deterministic_and_engine_modes_agree():
     fab = routed(fs.topology.mesh((2, 3)))
-    op = fs.collectives.all_reduce(bytes=50_000, algorithm="halving_doubling", chunks=2)
+    op = fs.collectives.all_reduce(library="ideal", bytes=50_000, algorithm="halving_doubling", chunks=2)
     a = fab.run(op, seed=3)
     b = fab.run(op, seed=3, engine="tick_all")
     assert np.array_equal(a.op_finish_ns, b.op_finish_ns) and a.time_ns == b.time_ns
@@ -214,7 +216,7 @@ def test_collective_runs_are_deterministic_and_engine_modes_agree():
 
 def test_reduction_compute_time_is_charged():
     fab = routed(fs.topology.ring(4))
-    op = fs.collectives.all_reduce(bytes=1 << 16, algorithm="ring")
+    op = fs.collectives.all_reduce(library="ideal", bytes=1 << 16, algorithm="ring")
     fast = fab.run(op)
     slow = fab.run(op.with_execution(reduce_ns_per_byte=0.01))  # 100 GB/s of reduction
     # 3 reduce steps in sequence, each of S/n bytes
@@ -239,7 +241,7 @@ def test_a_stalling_schedule_is_a_deadlock_and_a_wrong_one_fails_verification():
 
 
 def test_switch_planes_carry_a_collective_in_parallel():
-    op = fs.collectives.all_to_all(bytes=1 << 18)
+    op = fs.collectives.all_to_all(library="ideal", bytes=1 << 18)
     one = routed(fs.topology.switch_star(8)).run(op)
     four = routed(fs.topology.switch_star(8, planes=4)).run(op)
     assert one.time_ns / four.time_ns == pytest.approx(4, rel=0.15)
@@ -247,20 +249,20 @@ def test_switch_planes_carry_a_collective_in_parallel():
 
 def test_alpha_beta_estimate_and_bottleneck_beside_each_result():
     fab = routed(fs.topology.ring(8))
-    big = fab.run(fs.collectives.all_reduce(bytes=1 << 20, algorithm="ring"))
+    big = fab.run(fs.collectives.all_reduce(library="ideal", bytes=1 << 20, algorithm="ring"))
     assert big.analytical_us == pytest.approx(big.time_us, rel=0.01)
     assert big.bottleneck == "link-limited"
-    small = fab.run(fs.collectives.all_reduce(bytes=64, algorithm="ring"))
+    small = fab.run(fs.collectives.all_reduce(library="ideal", bytes=64, algorithm="ring"))
     assert small.bottleneck == "latency-limited"
     # direct exchange on a ring: the estimate assumes every rank injects at full rate, but the
     # ring's links carry several flows each; the simulation shows the contention
-    direct = fab.run(fs.collectives.all_reduce(bytes=1 << 18, algorithm="direct"))
+    direct = fab.run(fs.collectives.all_reduce(library="ideal", bytes=1 << 18, algorithm="direct"))
     assert direct.time_us > 2 * direct.analytical_us
     assert direct.bottleneck in ("link-limited", "switch-limited")
     # the tree's estimate counts its pipeline (2 trees, depth 3 for 8 ranks); on a switch
     # (every pair one hop apart) the two agree
     star = routed(fs.topology.switch_star(8))
-    tree = star.run(fs.collectives.all_reduce(bytes=1 << 18, algorithm="tree", chunks=8))
+    tree = star.run(fs.collectives.all_reduce(library="ideal", bytes=1 << 18, algorithm="tree", chunks=8))
     assert tree.analytical_us == pytest.approx(tree.time_us, rel=0.05)
     assert "alpha-beta" in big.summary()
 
@@ -268,7 +270,7 @@ def test_alpha_beta_estimate_and_bottleneck_beside_each_result():
 def test_collective_sweep_table():
     fab = routed(fs.topology.switch_star(4))
     table = fs.sweep.collective(
-        fab, "all_gather", sizes=fs.sizes("1KiB", "64KiB", 8), algorithms=["ring", "direct"]
+        fab, "all_gather", sizes=fs.sizes("1KiB", "64KiB", 8), algorithms=["ring", "direct"], library="ideal"
     )
     assert [p.size for p in table.points] == [1024, 1024, 8192, 8192, 65536, 65536]
     assert set(table.to_dict()) >= {"size", "algorithm", "busbw_gbyte_per_s", "analytical_us", "bottleneck"}
@@ -291,8 +293,8 @@ def test_one_send_through_memory_is_read_then_message_then_write_by_hand():
     # refresh off: at time 0 the per-bank refresh would hold the first banks for tRFCsb
     ctrl = fs.ControllerSpec(refresh="off")
     fab = fs.Fabric(topology=fs.topology.point_to_point(), link=link, hbm=HBM3, controller=ctrl)
-    sched = fs.collectives.broadcast(bytes=64, algorithm="ring").schedule(2)
-    res = fab.run(sched.with_execution(memory=True))
+    sched = fs.collectives.broadcast(library="ideal", bytes=64, algorithm="ring").schedule(2)
+    res = fab.run(sched.with_execution(memory=True, library="ideal"))
     p, tck = link.resolved()["cycle_ps"], HBM3.tck_ns * 1000
     t = HBM3.timing
     # the sender's stack reads the 64 B (two 32 B accesses on two channels, in parallel): they
@@ -331,7 +333,7 @@ def _expected_accesses(s, n, access):
 def test_memory_traffic_is_every_ops_buffers_exactly(algorithm, kind):
     fab = _with_hbm(fs.Fabric(topology=fs.topology.switch_star(4), link=fs.LinkSpec.preset("nvlink4")))
     op = getattr(fs.collectives, kind)(bytes=64 << 10, algorithm=algorithm, chunks=2)
-    res = fab.run(op.with_execution(memory=True, piece_bytes=4096))
+    res = fab.run(op.with_execution(library="ideal", memory=True, piece_bytes=4096))
     s = op.schedule(4)
     reads, writes = _expected_accesses(s, 4, HBM3.resolved()["access_bytes"])
     assert [m["reads"] for m in res.memory] == reads.tolist()
@@ -339,15 +341,15 @@ def test_memory_traffic_is_every_ops_buffers_exactly(algorithm, kind):
     # the fabric carried the same bytes as without memory, in pieces of at most 4 KiB
     assert res.run.messages["bytes"].sum() == s.bytes[s.op == SEND].sum()
     assert res.run.messages["bytes"].max() <= 4096
-    plain = fab.run(op)
+    plain = fab.run(op.with_execution(library="ideal"))
     assert res.time_ns > plain.time_ns  # memory adds latency and contention
 
 
 def test_a_narrow_stack_makes_the_collective_memory_limited():
     narrow = fs.HbmSpec.preset("hbm2").replace(channels=1)
     fab = _with_hbm(fs.Fabric.preset("dgx8_nvswitch"), narrow)
-    op = fs.collectives.all_reduce(bytes=4 << 20, algorithm="ring", chunks=4)
-    res = fab.run(op.with_execution(memory=True))
+    op = fs.collectives.all_reduce(library="ideal", bytes=4 << 20, algorithm="ring", chunks=4)
+    res = fab.run(op.with_execution(memory=True, library="ideal"))
     assert res.bottleneck == "memory-limited"
     assert res.memory_utilization.max() > 0.8
     assert fab.run(op).bottleneck == "link-limited"
@@ -356,11 +358,11 @@ def test_a_narrow_stack_makes_the_collective_memory_limited():
 def test_memory_needs_hbm_and_the_gpu_presets_bring_hbm3():
     bare = fs.Fabric(topology=fs.topology.switch_star(4), link=fs.LinkSpec.preset("nvlink4"))
     with pytest.raises(fs.SpecError, match="hbm"):
-        bare.run(fs.collectives.all_reduce(bytes=1024, memory=True))
+        bare.run(fs.collectives.all_reduce(library="ideal", bytes=1024, memory=True))
     for name in ("dgx8_nvswitch", "dgx8_nvls", "dgx8_cluster4"):
         assert fs.Fabric.preset(name).hbm == HBM3
     res = fs.Fabric.preset("dgx8_nvswitch").run(
-        fs.collectives.all_reduce(bytes=64 << 10, chunks=2, memory=True)
+        fs.collectives.all_reduce(library="ideal", bytes=64 << 10, chunks=2, memory=True)
     )
     assert len(res.memory) == 8 and sum(m["reads"] for m in res.memory) > 0
 
@@ -369,7 +371,9 @@ def test_memory_needs_hbm_and_the_gpu_presets_bring_hbm3():
 @pytest.mark.parametrize("chunks", [1, 2, 3])
 def test_torus_all_reduce_verifies_for_any_shape(dims, chunks):
     n = math.prod(dims)
-    op = fs.collectives.all_reduce(bytes=1 << 12, algorithm="torus", dims=dims, chunks=chunks)
+    op = fs.collectives.all_reduce(
+        library="ideal", bytes=1 << 12, algorithm="torus", dims=dims, chunks=chunks
+    )
     s = fs.collectives.verify(op, ranks=n)
     # 2 sum(k - 1) ring steps in all; each rank sends 2 (n - 1) / n of the data, as a ring
     per_rank = np.bincount(s.rank[s.op == SEND], weights=s.bytes[s.op == SEND], minlength=n)
@@ -378,18 +382,24 @@ def test_torus_all_reduce_verifies_for_any_shape(dims, chunks):
 
 def test_torus_all_reduce_takes_the_fabric_shape_and_beats_ring_on_latency():
     fab = fs.Fabric(topology=fs.topology.torus((4, 4)), link=fs.LinkSpec.preset("noc").replace(vcs=2))
-    small = {a: fab.run(fs.collectives.all_reduce(bytes=256, algorithm=a)) for a in ("ring", "torus")}
+    small = {
+        a: fab.run(fs.collectives.all_reduce(library="ideal", bytes=256, algorithm=a))
+        for a in ("ring", "torus")
+    }
     # 2 x 6 steps instead of 2 x 15: latency-bound sizes finish much sooner
     assert small["torus"].time_us < 0.6 * small["ring"].time_us
     assert small["torus"].bottleneck == "latency-limited"
     assert small["torus"].analytical_us < small["ring"].analytical_us
     # large sizes: both are bound by each endpoint's one injection link, as fast as each other
     big = {
-        a: fab.run(fs.collectives.all_reduce(bytes=1 << 20, algorithm=a, chunks=2)) for a in ("ring", "torus")
+        a: fab.run(fs.collectives.all_reduce(library="ideal", bytes=1 << 20, algorithm=a, chunks=2))
+        for a in ("ring", "torus")
     }
     assert big["torus"].time_us == pytest.approx(big["ring"].time_us, rel=0.05)
     with pytest.raises(fs.SpecError, match="dims"):
-        fs.Fabric.preset("dgx8_nvswitch").run(fs.collectives.all_reduce(bytes=1024, algorithm="torus"))
+        fs.Fabric.preset("dgx8_nvswitch").run(
+            fs.collectives.all_reduce(library="ideal", bytes=1024, algorithm="torus")
+        )
 
 
 @settings(max_examples=max(10, settings().max_examples // 4), deadline=None)
@@ -408,7 +418,7 @@ def test_any_collective_through_memory_completes_with_exact_access_counts(case, 
     root = {"root": n - 1} if kind in ("broadcast", "reduce") else {}
     # every piece a whole number of 32 B accesses: the counts are then exact
     op = collective(kind, alg, kib * 1024 * n * chunks, chunks, n, **root)
-    res = fab.run(op.with_execution(memory=True, piece_bytes=piece), check_invariants=True)
+    res = fab.run(op.with_execution(library="ideal", memory=True, piece_bytes=piece), check_invariants=True)
     s = res.schedule
     reads, writes = _expected_accesses(s, n, HBM3.resolved()["access_bytes"])
     assert [m["reads"] for m in res.memory] == reads.tolist()
@@ -419,7 +429,7 @@ def test_any_collective_through_memory_completes_with_exact_access_counts(case, 
 
 def test_per_rank_results_and_the_link_heat_map(tmp_path):
     fab = fs.Fabric(topology=fs.topology.ring(4), link=fs.LinkSpec.preset("noc").replace(vcs=2))
-    op = fs.collectives.all_reduce(bytes=4096, algorithm="ring")
+    op = fs.collectives.all_reduce(library="ideal", bytes=4096, algorithm="ring")
     res = fab.run(op)
     assert res.rank_finish_us.max() == pytest.approx(res.time_us)
     # a ring all-reduce: every rank sends 2 (n - 1) / n of the buffer
@@ -448,7 +458,9 @@ def test_per_rank_results_and_the_link_heat_map(tmp_path):
 def test_nvls_verifies_for_any_switch_shape_and_moves_the_data_once_each_way(
     n, planes, units, chunks, nbytes
 ):
-    op = fs.collectives.all_reduce(bytes=nbytes, algorithm="nvls", chunks=chunks, switch=(planes, units))
+    op = fs.collectives.all_reduce(
+        library="ideal", bytes=nbytes, algorithm="nvls", chunks=chunks, switch=(planes, units)
+    )
     s = fs.collectives.verify(op, ranks=n)
     assert s.helpers == planes * units and s.pieces == planes * units * chunks
     sends = s.op == SEND
@@ -468,8 +480,11 @@ def test_nvls_on_the_dgx8_preset_injects_once_and_beats_ring():
     assert (fab.num_endpoints, fab.num_ranks) == (40, 8)
     assert fab.topology.reduction_units == tuple(range(8, 40))
     size = 16 << 20
-    nvls = fab.run(fs.collectives.all_reduce(bytes=size, algorithm="nvls", chunks=16), check_invariants=True)
-    ring = fab.run(fs.collectives.all_reduce(bytes=size, algorithm="ring", chunks=8))
+    nvls = fab.run(
+        fs.collectives.all_reduce(library="ideal", bytes=size, algorithm="nvls", chunks=16),
+        check_invariants=True,
+    )
+    ring = fab.run(fs.collectives.all_reduce(library="ideal", bytes=size, algorithm="ring", chunks=8))
     # each GPU injects S once over its 4 ports (the units add and multicast at line rate), so
     # the time tends to S / (4 x port goodput) plus one round of pipeline fill
     goodput = 4 * fab.link.resolved()["max_goodput_gbps"] / 8
@@ -493,7 +508,7 @@ def test_fewer_reduction_ports_make_the_switch_the_bottleneck():
     res = {}
     for k in (8, 2):
         fab = fs.Fabric(topology=fs.topology.switch_star(8, planes=4, reduction_ports=k), link=link)
-        res[k] = fab.run(fs.collectives.all_reduce(bytes=size, algorithm="nvls", chunks=8))
+        res[k] = fab.run(fs.collectives.all_reduce(library="ideal", bytes=size, algorithm="nvls", chunks=8))
     # a unit's port takes 8 copies of each of its pieces: with 2 units per switch instead of 8
     # the switches take in data at a quarter of the GPUs' rate (8 S / (4 x 2) per unit port)
     assert res[2].time_ns >= 8 * size / (4 * 2 * port)
@@ -505,19 +520,23 @@ def test_fewer_reduction_ports_make_the_switch_the_bottleneck():
 def test_nvls_through_memory_touches_each_gpus_stack_once_per_byte_each_way():
     fab = _with_hbm(fs.Fabric.preset("dgx8_nvls"))
     size = 1 << 20
-    nvls = fab.run(fs.collectives.all_reduce(bytes=size, algorithm="nvls", chunks=4, memory=True))
+    nvls = fab.run(
+        fs.collectives.all_reduce(library="ideal", bytes=size, algorithm="nvls", chunks=4, memory=True)
+    )
     access = HBM3.resolved()["access_bytes"]
     assert len(nvls.memory) == 8  # the units have no memory
     assert [m["reads"] for m in nvls.memory] == [size // access] * 8
     assert [m["writes"] for m in nvls.memory] == [size // access] * 8
-    ring = fab.run(fs.collectives.all_reduce(bytes=size, algorithm="ring", chunks=4, memory=True))
+    ring = fab.run(
+        fs.collectives.all_reduce(library="ideal", bytes=size, algorithm="ring", chunks=4, memory=True)
+    )
     # ring: sends read 2 (n-1)/n S and reduces 2 x (n-1)/n S per rank: 3.5x NVLS's reads
     assert sum(m["reads"] for m in ring.memory) == 3.5 * sum(m["reads"] for m in nvls.memory)
     assert nvls.time_ns < ring.time_ns
 
 
 def test_nvls_and_reduction_units_refuse_what_they_cannot_do():
-    op = fs.collectives.all_reduce(bytes=1024, algorithm="nvls")
+    op = fs.collectives.all_reduce(library="ideal", bytes=1024, algorithm="nvls")
     with pytest.raises(fs.SpecError, match="reduction_ports"):
         fs.Fabric.preset("dgx8_nvswitch").run(op)
     fab = fs.Fabric.preset("dgx8_nvls")
@@ -544,6 +563,8 @@ def test_nvls_and_reduction_units_refuse_what_they_cannot_do():
     with pytest.raises(fs.SpecError, match="reduction_ports"):
         mem.run(fs.traffic.loads(0, "peer:1", requests=4))
     # a schedule built for another switch shape is refused
-    other = fs.collectives.all_reduce(bytes=1024, algorithm="nvls", switch=(2, 8)).schedule(8)
+    other = fs.collectives.all_reduce(library="ideal", bytes=1024, algorithm="nvls", switch=(2, 8)).schedule(
+        8
+    )
     with pytest.raises(fs.SpecError, match="helpers"):
         fab.run(other)

@@ -105,16 +105,25 @@ def test_collective_demo_table_and_plot(tmp_path):
     from fabricsim.cli.demo import collective_demo
 
     out = tmp_path / "busbw.png"
-    text = collective_demo(largest=256 << 10, plot=str(out))
+    text = collective_demo(largest=1 << 20, plot=str(out))
     rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
-    assert {r[1] for r in rows} == {"ring", "tree", "nvls"}
-    ring = [float(r[4]) for r in rows if r[1] == "ring"]
-    nvls = [float(r[4]) for r in rows if r[1] == "nvls"]
-    assert ring == sorted(ring) and nvls == sorted(nvls)  # busbw grows with size
-    assert ring[-1] > 350  # near the 424 GB/s link peak at 256 KiB
-    assert nvls[-1] > 1.3 * ring[-1]  # in-network reduction injects the data once
+    assert {r[1] for r in rows} == {"auto", "ring", "nvls"}
+    by = {
+        a: [(int(r[0]), float(r[2]), float(r[4]), r[6]) for r in rows if r[1] == a]
+        for a in ("auto", "ring", "nvls")
+    }
+    for points in by.values():
+        busbw = [p[2] for p in points]
+        assert busbw == sorted(busbw)  # busbw grows with size
+    # small sizes cost NCCL's latencies: microseconds, not the fabric's ~0.1 us
+    assert all(p[1] > 5 for p in by["ring"])
+    # the tuner's pick is never far from the best of what it weighed, and says what it ran
+    for (size, t, _, ran), ring, nvls in zip(by["auto"], by["ring"], by["nvls"], strict=True):
+        assert t <= 1.15 * min(ring[1], nvls[1]), (size, ran)
+        assert "/" in ran
+    assert by["auto"][0][3] in ("tree/ll", "ring/ll")  # 1 KiB: the low-latency protocol
     assert out.exists() and out.stat().st_size > 0
-    assert "latency-limited" in text and "link-limited" in text
+    assert "latency-limited" in text
 
 
 def test_fabric_presets_load_with_sources():
@@ -131,7 +140,7 @@ def test_fabric_presets_load_with_sources():
     # port a 50 GB/s-per-direction link: about 4 blocks / port goodput, plus a hop's latency;
     # the alpha-beta estimate (71/72 of the data over 18 ports) is within the 4-vs-3.94 blocks
     size = 72 * 8192
-    res = nvl.run(fs.collectives.all_to_all(bytes=size))
+    res = nvl.run(fs.collectives.all_to_all(bytes=size, chunks=1, library="ideal"))
     port = float(nvl.link.resolved()["max_goodput_gbps"]) / 8
     assert 4 * (size / 72) / port < res.time_ns < 4 * (size / 72) / port + 100
     assert res.time_us == pytest.approx(res.analytical_us, rel=0.05)

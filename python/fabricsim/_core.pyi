@@ -75,6 +75,8 @@ def run_collective(
     deps: bytes,
     reduce_ps_per_byte: float,
     copy_ps_per_byte: float,
+    delay_ps: bytes,
+    wire_bytes_per_byte: float,
     memory_json: str | None,
 ) -> dict[str, Any]: ...
 def run_memory(

@@ -202,6 +202,8 @@ class CollectivePoint:
     busbw_gbyte_per_s: float
     analytical_us: float
     bottleneck: str
+    chosen: str = ""
+    """What ran: ``algorithm/protocol`` (the tuner's choice where ``algorithm`` is ``auto``)."""
 
 
 @dataclass
@@ -221,6 +223,7 @@ class CollectiveTable:
             "busbw_gbyte_per_s",
             "analytical_us",
             "bottleneck",
+            "chosen",
         )
         return {n: [getattr(p, n) for p in self.points] for n in names}
 
@@ -230,12 +233,13 @@ class CollectiveTable:
 
     def __str__(self) -> str:
         lines = [
-            f"{'size':>12} {'algorithm':>18} {'time us':>10} {'algbw':>8} {'busbw':>8} {'alpha-beta':>11}  bottleneck"
+            f"{'size':>12} {'algorithm':>18} {'time us':>10} {'algbw':>8} {'busbw':>8} {'alpha-beta':>11}  "
+            f"{'ran':<16} bottleneck"
         ]
         for p in self.points:
             lines.append(
                 f"{p.size:>12} {p.algorithm:>18} {p.time_us:10.3f} {p.algbw_gbyte_per_s:8.2f} {p.busbw_gbyte_per_s:8.2f} "
-                f"{p.analytical_us:11.3f}  {p.bottleneck}"
+                f"{p.analytical_us:11.3f}  {p.chosen:<16} {p.bottleneck}"
             )
         return "\n".join(lines)
 
@@ -298,14 +302,17 @@ def collective(
     fab: Fabric,
     kind: str,
     sizes: list[int],
-    algorithms: list[str],
-    chunks: int = 1,
+    algorithms: list[str] | None = None,
+    chunks: int | None = None,
     options: RunOptions | None = None,
+    protocol: str = "auto",
     **settings: Any,
 ) -> CollectiveTable:
-    """Runs collective ``kind`` at every size with every algorithm over ``fab``; ``settings``
-    are run options (``seed``, ``max_time_ns``, ...; see :class:`~fabricsim.RunOptions`) or
-    the collective's execution settings (``memory=True``, ``reduce_ns_per_byte``, ...)."""
+    """Runs collective ``kind`` at every size with every algorithm (default ``["auto"]``: the
+    tuner's choice per size, as nccl-tests runs NCCL) over ``fab``; ``chunks`` and
+    ``protocol`` default to the tuner's; ``settings`` are run options (``seed``,
+    ``max_time_ns``, ...; see :class:`~fabricsim.RunOptions`) or the collective's execution
+    settings (``memory=True``, ``library="ideal"``, ...)."""
     from fabricsim import collectives
     from fabricsim.collectives.execution import Execution
 
@@ -314,8 +321,9 @@ def collective(
     build = getattr(collectives, kind)
     table = CollectiveTable(kind)
     for size in sizes:
-        for alg in algorithms:
-            res = fab.run(build(bytes=size, algorithm=alg, chunks=chunks, **execution), options, **overrides)
+        for alg in algorithms or ["auto"]:
+            op = build(bytes=size, algorithm=alg, chunks=chunks, protocol=protocol, **execution)
+            res = fab.run(op, options, **overrides)
             table.points.append(
                 CollectivePoint(
                     size,
@@ -325,6 +333,7 @@ def collective(
                     res.busbw_gbyte_per_s,
                     res.analytical_us,
                     res.bottleneck,
+                    f"{res.schedule.algorithm}/{res.protocol}",
                 )
             )
     return table

@@ -18,6 +18,7 @@ from fabricsim.collectives.algorithms import (
     _all_reduce_torus,
 )
 from fabricsim.collectives.execution import Execution
+from fabricsim.collectives.library import PROTOCOLS
 from fabricsim.collectives.ops import KINDS
 from fabricsim.collectives.run import CollectiveResult, execute_schedule, torus_shape
 from fabricsim.collectives.schedule import Schedule
@@ -40,7 +41,7 @@ ALGORITHMS: dict[str, tuple[str, ...]] = {
     + (("hierarchical", "torus", "nvls") if kind == "all_reduce" else ())
     for kind in KINDS
 }
-"""Algorithm names per collective kind."""
+"""Algorithm names per collective kind (and ``"auto"``: the tuner picks one for the fabric)."""
 
 # Data split among ranks (pieces = ranks x chunks) or pipelined whole (pieces = chunks).
 _SPLIT = {"all_reduce", "reduce_scatter", "all_gather", "all_to_all"}
@@ -51,32 +52,50 @@ Build = Callable[[Planner], None]
 @dataclass(frozen=True)
 class Collective(Workload):
     """A collective operation: ``kind``, total ``bytes`` (per rank: the buffer each rank
-    holds, as nccl-tests counts size), ``algorithm`` (a name from :data:`ALGORITHMS` or a
-    function that issues the schedule on a :class:`~fabricsim.collectives.algorithms.Planner`),
-    ``chunks`` (pieces per segment, for pipelining), ``root`` (broadcast, reduce),
+    holds, as nccl-tests counts size), ``algorithm`` (a name from :data:`ALGORITHMS`, a
+    function that issues the schedule on a :class:`~fabricsim.collectives.algorithms.Planner`,
+    or ``"auto"``: the least modelled time on the fabric, as NCCL's tuner picks), ``protocol``
+    (``"simple"``, ``"ll128"``, ``"ll"`` or ``"auto"``: whose costs the library adds, see
+    :class:`~fabricsim.collectives.library.Library`), ``chunks`` (pieces per segment, for
+    pipelining; None: enough for every switch plane, :func:`~fabricsim.collectives.tuner.auto_chunks`),
+    ``root`` (broadcast, reduce),
     ``local`` (ranks per node, hierarchical all-reduce), ``dims`` (the torus's shape, torus
     all-reduce; when None, :meth:`Fabric.run` takes the fabric's torus or mesh dimensions) and
     ``switch`` (``(planes, reduction_ports)``, nvls all-reduce; when None, the fabric's)."""
 
     kind: str
     bytes: int
-    algorithm: str | Build = "ring"
-    chunks: int = 1
+    algorithm: str | Build = "auto"
+    chunks: int | None = None
     root: int = 0
     local: int | None = None
     dims: tuple[int, ...] | None = None
     switch: tuple[int, int] | None = None
     execution: Execution = field(default_factory=Execution)
     """How it executes on a fabric: reduce and copy costs, through memory or not, verified
-    first or not (:class:`~fabricsim.collectives.execution.Execution`)."""
+    first or not, the library's costs (:class:`~fabricsim.collectives.execution.Execution`)."""
+    protocol: str = "auto"
+
+    def concrete(self) -> Collective:
+        """This collective with its automatic choices made without a fabric: ``ring`` (or
+        ``direct`` for all-to-all), one chunk, ``simple`` (:meth:`Fabric.run` chooses for
+        the fabric instead, :func:`~fabricsim.collectives.tuner.resolve`)."""
+        algorithm = self.algorithm
+        if algorithm == "auto":
+            algorithm = "direct" if self.kind == "all_to_all" else "ring"
+        protocol = "simple" if self.protocol == "auto" else self.protocol
+        return replace(self, algorithm=algorithm, chunks=self.chunks or 1, protocol=protocol)
 
     def with_execution(self, **settings: Any) -> Collective:
         """This collective with execution settings changed (``memory=True``, ...)."""
         return replace(self, execution=self.execution.replace(**settings))
 
     def run_on(self, fabric: Fabric, options: RunOptions) -> CollectiveResult:
-        """Builds the schedule for ``fabric`` (its ranks, its torus's shape, its switches'
-        reduction units) and executes it there."""
+        """Makes the automatic choices for ``fabric`` (algorithm, protocol, chunks), builds the
+        schedule (its ranks, its torus's shape, its switches' reduction units) and executes it
+        there."""
+        from fabricsim.collectives.tuner import resolve
+
         units = fabric.topology.reduction_units
         if self.algorithm == "nvls" and not units:
             raise SpecError(
@@ -86,8 +105,9 @@ class Collective(Workload):
             )
         planes = int(fabric.topology.params.get("planes", 1))
         switch = (planes, len(units) // planes) if units else None
-        schedule = self.schedule(fabric.num_ranks, torus_shape(fabric), switch)
-        return execute_schedule(fabric, schedule, self, options, self.execution)
+        op = resolve(self, fabric)
+        schedule = op.schedule(fabric.num_ranks, torus_shape(fabric), switch)
+        return execute_schedule(fabric, schedule, op, options, op.execution)
 
     def operations_estimate(self, ranks: int, switch: tuple[int, int] | None = None) -> int:
         """About how many operations the schedule over ``ranks`` ranks has (an upper bound
@@ -96,11 +116,12 @@ class Collective(Workload):
         return 6 * max(ranks, 1) * self.pieces(ranks, switch)
 
     def pieces(self, ranks: int, switch: tuple[int, int] | None = None) -> int:
+        chunks = self.chunks or 1
         if self.algorithm == "nvls":
             planes, units = self.switch or switch or (1, ranks)
-            return planes * units * self.chunks
+            return planes * units * chunks
         split = self.kind in _SPLIT and not (self.kind == "all_reduce" and self.algorithm == "tree")
-        return ranks * self.chunks if split else self.chunks
+        return ranks * chunks if split else chunks
 
     def schedule(
         self, ranks: int, dims: tuple[int, ...] | None = None, switch: tuple[int, int] | None = None
@@ -108,7 +129,10 @@ class Collective(Workload):
         """The schedule over ``ranks`` ranks (validated arguments; not yet verified); ``dims``
         is the torus shape a torus all-reduce uses when the collective names none, ``switch``
         the ``(planes, reduction_ports)`` of the fabric's reduction units for nvls (default:
-        one switch with one unit per rank)."""
+        one switch with one unit per rank). Automatic choices are made without a fabric
+        (:meth:`concrete`)."""
+        if self.algorithm == "auto" or self.chunks is None or self.protocol == "auto":
+            return self.concrete().schedule(ranks, dims, switch)
         if not isinstance(ranks, int) or ranks < 2:
             raise SpecError(f"ranks: must be an int >= 2, got {ranks!r}", path="ranks")
         estimate = self.operations_estimate(ranks, switch)
@@ -169,35 +193,55 @@ class Collective(Workload):
             BUILDERS[(self.kind, self.algorithm)](p, ranks, self.chunks)
         return p.build()
 
+    @property
+    def chosen(self) -> str:
+        """The algorithm's name (a function's name for a custom one)."""
+        return (
+            self.algorithm
+            if isinstance(self.algorithm, str)
+            else getattr(self.algorithm, "__name__", "custom")
+        )
+
 
 def _make(
     kind: str,
     nbytes: int,
     algorithm: str | Build,
-    chunks: int,
+    chunks: int | None,
     root: int = 0,
     local: int | None = None,
     dims: tuple[int, ...] | None = None,
     switch: tuple[int, int] | None = None,
     execution: dict[str, Any] | None = None,
+    protocol: str = "auto",
 ) -> Collective:
     nbytes = whole_number("bytes", nbytes, 0, MAX_BYTES)
-    chunks = whole_number("chunks", chunks, 1, 1 << 20)
-    if isinstance(algorithm, str) and algorithm not in ALGORITHMS[kind]:
+    if chunks is not None:
+        chunks = whole_number("chunks", chunks, 1, 1 << 20)
+    if isinstance(algorithm, str) and algorithm != "auto" and algorithm not in ALGORITHMS[kind]:
         raise SpecError(
-            f"algorithm: {kind} knows {', '.join(ALGORITHMS[kind])}, got {algorithm!r}", path="algorithm"
+            f"algorithm: {kind} knows auto, {', '.join(ALGORITHMS[kind])}, got {algorithm!r}",
+            path="algorithm",
+        )
+    if protocol != "auto" and protocol not in PROTOCOLS:
+        raise SpecError(f"protocol: must be auto, {', '.join(PROTOCOLS)}, got {protocol!r}", path="protocol")
+    if algorithm == "nvls" and protocol not in ("auto", "simple"):
+        raise SpecError(
+            f"protocol: nvls runs the simple protocol only (as NCCL's NVLS), got {protocol!r}",
+            path="protocol",
         )
     how = Execution().replace(**execution) if execution else Execution()
-    return Collective(kind, nbytes, algorithm, chunks, root, local, dims, switch, how)
+    return Collective(kind, nbytes, algorithm, chunks, root, local, dims, switch, how, protocol)
 
 
 def all_reduce(
     bytes: int,
-    algorithm: str | Build = "ring",
-    chunks: int = 1,
+    algorithm: str | Build = "auto",
+    chunks: int | None = None,
     local: int | None = None,
     dims: Sequence[int] | None = None,
     switch: tuple[int, int] | None = None,
+    protocol: str = "auto",
     **execution: Any,
 ) -> Collective:
     """Every rank ends with the sum of every rank's buffer. Algorithms: ``ring``
@@ -212,53 +256,90 @@ def all_reduce(
     NVSwitch: every rank sends each piece once to a reduction unit of a switch, which sums the
     copies and multicasts the result; needs a fabric with
     ``switch_star(..., reduction_ports=k)``; ``switch = (planes, reduction_ports)`` defaults to
-    the fabric's, and to ``(1, ranks)`` when verifying without a fabric).
+    the fabric's, and to ``(1, ranks)`` when verifying without a fabric). ``"auto"`` (the
+    default): the tuner's choice for the fabric (ring, tree, nvls where the switches reduce,
+    hierarchical on a cluster), said in the result.
+
+    ``protocol``: ``"simple"``, ``"ll128"``, ``"ll"`` or ``"auto"`` (the tuner's choice);
+    ``chunks``: None chooses enough for every plane (``fabricsim.collectives.tuner``).
 
     ``execution`` settings (``memory=True``, ``reduce_ns_per_byte=...``, ``verify=False``,
-    ``piece_bytes=...``; the same for every collective) say how it executes on a fabric:
+    ``piece_bytes=...``, ``library="ideal"``; the same for every collective) say how it executes on a fabric:
     :class:`~fabricsim.collectives.execution.Execution`."""
     shape = tuple(int(d) for d in dims) if dims is not None else None
     unit = (int(switch[0]), int(switch[1])) if switch is not None else None
     return _make(
-        "all_reduce", bytes, algorithm, chunks, local=local, dims=shape, switch=unit, execution=execution
+        "all_reduce",
+        bytes,
+        algorithm,
+        chunks,
+        local=local,
+        dims=shape,
+        switch=unit,
+        execution=execution,
+        protocol=protocol,
     )
 
 
 def reduce_scatter(
-    bytes: int, algorithm: str | Build = "ring", chunks: int = 1, **execution: Any
+    bytes: int,
+    algorithm: str | Build = "auto",
+    chunks: int | None = None,
+    protocol: str = "auto",
+    **execution: Any,
 ) -> Collective:
     """Rank ``r`` ends with the ``r``-th ``1/n`` of the sum. ``ring``, ``direct``,
     ``halving_doubling``."""
-    return _make("reduce_scatter", bytes, algorithm, chunks, execution=execution)
+    return _make("reduce_scatter", bytes, algorithm, chunks, execution=execution, protocol=protocol)
 
 
-def all_gather(bytes: int, algorithm: str | Build = "ring", chunks: int = 1, **execution: Any) -> Collective:
+def all_gather(
+    bytes: int,
+    algorithm: str | Build = "auto",
+    chunks: int | None = None,
+    protocol: str = "auto",
+    **execution: Any,
+) -> Collective:
     """Every rank ends with every rank's ``1/n`` (``bytes`` is the gathered total).
     ``ring``, ``direct``, ``halving_doubling``."""
-    return _make("all_gather", bytes, algorithm, chunks, execution=execution)
+    return _make("all_gather", bytes, algorithm, chunks, execution=execution, protocol=protocol)
 
 
 def all_to_all(
-    bytes: int, algorithm: str | Build = "direct", chunks: int = 1, **execution: Any
+    bytes: int,
+    algorithm: str | Build = "auto",
+    chunks: int | None = None,
+    protocol: str = "auto",
+    **execution: Any,
 ) -> Collective:
     """Rank ``i``'s block ``j`` (``bytes / n``) ends at rank ``j``. ``direct`` (all at once)
     or ``pairwise`` (step ``s``: exchange with ranks ``i +- s``)."""
-    return _make("all_to_all", bytes, algorithm, chunks, execution=execution)
+    return _make("all_to_all", bytes, algorithm, chunks, execution=execution, protocol=protocol)
 
 
 def broadcast(
-    bytes: int, algorithm: str | Build = "ring", chunks: int = 1, root: int = 0, **execution: Any
+    bytes: int,
+    algorithm: str | Build = "auto",
+    chunks: int | None = None,
+    root: int = 0,
+    protocol: str = "auto",
+    **execution: Any,
 ) -> Collective:
     """``root``'s buffer reaches every rank: ``ring`` (a pipeline along the ranks; use
     ``chunks`` to pipeline) or ``tree`` (binary tree)."""
-    return _make("broadcast", bytes, algorithm, chunks, root=root, execution=execution)
+    return _make("broadcast", bytes, algorithm, chunks, root=root, execution=execution, protocol=protocol)
 
 
 def reduce(
-    bytes: int, algorithm: str | Build = "ring", chunks: int = 1, root: int = 0, **execution: Any
+    bytes: int,
+    algorithm: str | Build = "auto",
+    chunks: int | None = None,
+    root: int = 0,
+    protocol: str = "auto",
+    **execution: Any,
 ) -> Collective:
     """The sum of every rank's buffer reaches ``root``: ``ring`` (pipeline) or ``tree``."""
-    return _make("reduce", bytes, algorithm, chunks, root=root, execution=execution)
+    return _make("reduce", bytes, algorithm, chunks, root=root, execution=execution, protocol=protocol)
 
 
 def verify(op: Collective | Schedule, ranks: int | None = None) -> Schedule:

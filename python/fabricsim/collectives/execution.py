@@ -5,10 +5,11 @@ moves through each rank's HBM, and whether it is verified first. A setting of th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from fabricsim.checks import whole_number
+from fabricsim.collectives.library import Library
 from fabricsim.errors import SpecError
 
 MAX_PIECE_BYTES = 1 << 40
@@ -22,15 +23,26 @@ class Execution:
     - ``memory``: move the data through every rank's HBM stack at cycle level (the fabric
       needs ``hbm``): a send reads its data in ``piece_bytes`` pieces, each sent once read and
       written into the receiver's stack on arrival; a reduce reads its two inputs, then
-      writes; a copy reads and writes. Off, data moves between memories for free."""
+      writes; a copy reads and writes. Off, data moves between memories for free;
+    - ``library``: the communication library's launch, per-hop and protocol costs
+      (:class:`~fabricsim.collectives.library.Library`, a preset name or one built by hand;
+      default ``"nccl"``, NCCL's public cost model; ``"ideal"``: the schedule's messages alone)."""
 
     reduce_ns_per_byte: float = 0.0
     copy_ns_per_byte: float = 0.0
     verify: bool = True
     memory: bool = False
     piece_bytes: int = 64 << 10
+    library: Library = field(default_factory=lambda: Library.preset("nccl"))
 
     def __post_init__(self) -> None:
+        if isinstance(self.library, str):
+            object.__setattr__(self, "library", Library.preset(self.library))
+        if not isinstance(self.library, Library):
+            raise SpecError(
+                f"library: must be a Library or a preset name ({', '.join(Library.presets())}), got {self.library!r}",
+                path="library",
+            )
         for name in ("reduce_ns_per_byte", "copy_ns_per_byte"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +16,10 @@ import numpy.typing as npt
 
 from fabricsim import _core
 from fabricsim.collectives.execution import Execution
+from fabricsim.collectives.fabric_facts import bandwidths, torus_shape
 from fabricsim.collectives.model import alpha_beta_ns
 from fabricsim.collectives.ops import SEND
+from fabricsim.collectives.tuner import estimate_us, protocol_costs
 from fabricsim.collectives.verify import _match, verify_schedule
 from fabricsim.errors import SpecError
 from fabricsim.result import Result
@@ -114,6 +117,12 @@ class CollectiveResult(RunResultBase):
         """Per link direction (rows of ``run.links``): the fraction of its capacity it carried
         (of the cycles it carried a flit, for links at the fabric's full rate)."""
 
+        self.protocol: str = "simple"
+        """The protocol whose costs the run carried (``"simple"``, ``"ll128"``, ``"ll"``)."""
+        self.library: str = ""
+        """The name of the library whose costs the run carried (``"nccl"``, ``"ideal"``, ...)."""
+        self.chunks: int = int(op.chunks or 1) if op is not None else 1
+        """Pieces per segment the schedule was built with (chosen by the tuner unless given)."""
         self.analytical_us: float = math.nan
         """The alpha-beta estimate of the same algorithm (``fabricsim.collectives.model``)."""
         self.bottleneck: str = ""
@@ -178,6 +187,9 @@ class CollectiveResult(RunResultBase):
         return {
             "collective": self.schedule.kind,
             "algorithm": self.schedule.algorithm,
+            "protocol": self.protocol,
+            "chunks": self.chunks,
+            "library": self.library,
             "ranks": self.schedule.ranks,
             "bytes": self.bytes,
             "time_us": self.time_us,
@@ -233,17 +245,40 @@ class CollectiveResult(RunResultBase):
         gbyte_per_s: float,
         dims: tuple[int, ...] | None = None,
         out_gbyte_per_s: float | None = None,
+        fab: Fabric | None = None,
     ) -> None:
         s = self.schedule
-        chunks = int(self.op.chunks) if self.op is not None else 1
+        chunks = int(self.op.chunks or 1) if self.op is not None else 1
         name = s.algorithm if self.op is None or isinstance(self.op.algorithm, str) else "custom"
         if self.op is not None and self.op.dims is not None:
             dims = self.op.dims
         local = self.op.local if self.op is not None else None
-        est = alpha_beta_ns(
-            s.kind, name, s.ranks, self.bytes, alpha_ns, gbyte_per_s, chunks, dims, local, out_gbyte_per_s
+        wire = 1.0
+        library_us = 0.0
+        if self.op is not None and fab is not None and isinstance(self.op.algorithm, str):
+            # the library's launch and hop latencies and its protocol's wire bytes, as the
+            # tuner weighed them
+            library = self.op.execution.library
+            empty = replace(self.op, bytes=0)
+            library_us = estimate_us(empty, fab, name, self.protocol, library, chunks)
+            wire = (
+                1 / library.nvls_efficiency
+                if name == "nvls"
+                else library.costs(self.protocol).wire_bytes_per_byte
+            )
+        est = library_us * 1000 + alpha_beta_ns(
+            s.kind,
+            name,
+            s.ranks,
+            round(self.bytes * wire),
+            alpha_ns,
+            gbyte_per_s,
+            chunks,
+            dims,
+            local,
+            out_gbyte_per_s,
         )
-        latency = alpha_beta_ns(
+        latency = library_us * 1000 + alpha_beta_ns(
             s.kind, name, s.ranks, 0, alpha_ns, gbyte_per_s, chunks, dims, local, out_gbyte_per_s
         )
         self.analytical_us = est / 1000
@@ -259,7 +294,7 @@ class CollectiveResult(RunResultBase):
     def summary(self) -> str:
         s = self.schedule
         return (
-            f"{s.kind} ({s.algorithm}) of {self.bytes} B over {s.ranks} ranks: {self.time_us:.3f} us "
+            f"{s.kind} ({s.algorithm}, {self.protocol}, {self.chunks} chunks) of {self.bytes} B over {s.ranks} ranks: {self.time_us:.3f} us "
             f"(alpha-beta {self.analytical_us:.3f} us), algbw {self.algbw_gbyte_per_s:.2f} GB/s, "
             f"busbw {self.busbw_gbyte_per_s:.2f} GB/s, {self.bottleneck}; busiest link "
             f"{self.busiest_link[0]}->{self.busiest_link[1]} {100 * float(self.link_utilization.max(initial=0)):.1f}% busy"
@@ -307,6 +342,8 @@ def execute_schedule(
             "options: faults and watchdog_cycles are not supported for collectives yet", path="options"
         )
 
+    protocol = collective.protocol if collective is not None and collective.protocol != "auto" else "simple"
+    delay_ps, wire = protocol_costs(schedule, fab, how.library, protocol)
     raw = _core.run_collective(
         fab._json,
         options.engine_json(),
@@ -319,26 +356,17 @@ def execute_schedule(
         le_bytes(schedule.deps),
         how.reduce_ns_per_byte * 1000.0,
         how.copy_ns_per_byte * 1000.0,
+        le_bytes(delay_ps) if delay_ps.any() else b"",
+        wire,
         memory_json,
     )
     res = CollectiveResult(raw, schedule, collective, fab.hbm if how.memory else None)
-    alpha, gbyte_per_s = _alpha_beta(fab)
-    out_gbyte_per_s = (
-        float(fab.network_link.resolved()["max_goodput_gbps"]) / 8
-        if fab.network_link is not None and fab.topology.type == "cluster"
-        else None
-    )
-    res._attribute(alpha, gbyte_per_s, torus_shape(fab), out_gbyte_per_s)
+    res.protocol = protocol
+    res.library = how.library.name
+    alpha, _ = _alpha_beta(fab)
+    gbyte_per_s, out_gbyte_per_s = bandwidths(fab)
+    res._attribute(alpha, gbyte_per_s, torus_shape(fab), out_gbyte_per_s, fab)
     return res
-
-
-def torus_shape(fab: Fabric) -> tuple[int, ...] | None:
-    """The dimensions a torus all-reduce takes from the fabric: a torus's or mesh's, a ring's."""
-    if fab.topology.type in ("torus", "mesh"):
-        return tuple(int(d) for d in fab.topology.params["dims"])
-    if fab.topology.type == "ring":
-        return (fab.num_endpoints,)
-    return None
 
 
 _ALPHA_BETA: dict[str, tuple[float, float]] = {}
@@ -353,8 +381,7 @@ def _alpha_beta(fab: Fabric) -> tuple[float, float]:
         return _ALPHA_BETA[fab._json]
     probe = fab.run(messages(0, 1, 1), check_deadlock=False)
     alpha = float(probe.messages["latency_ps"][0]) / 1000
-    planes = int(fab.topology.params.get("planes", 1))
-    gbyte_per_s = float(fab.link.resolved()["max_goodput_gbps"]) / 8 * planes
+    gbyte_per_s, _ = bandwidths(fab)
     _ALPHA_BETA[fab._json] = (alpha, gbyte_per_s)
     return alpha, gbyte_per_s
 

@@ -8,6 +8,7 @@ Any field of :func:`link_specs` can be pinned or given its own strategy:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -231,7 +232,7 @@ _ANY_RANKS = {
 """The algorithms that run on any number of ranks (hierarchical, torus and nvls need a
 shape)."""
 
-_BUILD = {
+_BUILD: dict[str, Callable[..., Collective]] = {
     "all_reduce": all_reduce,
     "reduce_scatter": reduce_scatter,
     "all_gather": all_gather,

@@ -36,7 +36,7 @@ pub const REDUCE: u8 = 2;
 pub const COPY: u8 = 3;
 
 /// A schedule as columns (one row per operation), dependencies in CSR form.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ScheduleColumns {
     pub op: Vec<u8>,
     pub rank: Vec<u32>,
@@ -49,11 +49,54 @@ pub struct ScheduleColumns {
     /// Compute time of reduce and copy, ps per byte.
     pub reduce_ps_per_byte: f64,
     pub copy_ps_per_byte: f64,
+    /// Per operation (empty: none): a fixed latency (ps) between the op
+    /// becoming ready and its start (a protocol's per-hop latency on a send,
+    /// a call's launch latency on the ops that wait for nothing). A latency,
+    /// not an occupancy: ops delayed together wait side by side.
+    pub delay_ps: Vec<u64>,
+    /// Bytes on the wire per byte of data (>= 1): a protocol's flags and
+    /// framing (NCCL's LL carries 8 B of flags with every 8 B of data: 2).
+    pub wire_bytes_per_byte: f64,
+}
+
+impl Default for ScheduleColumns {
+    fn default() -> Self {
+        Self {
+            op: Vec::new(),
+            rank: Vec::new(),
+            peer: Vec::new(),
+            bytes: Vec::new(),
+            matched: Vec::new(),
+            dep_ptr: vec![0],
+            deps: Vec::new(),
+            reduce_ps_per_byte: 0.0,
+            copy_ps_per_byte: 0.0,
+            delay_ps: Vec::new(),
+            wire_bytes_per_byte: 1.0,
+        }
+    }
 }
 
 impl ScheduleColumns {
     pub fn validate(&self, ranks: usize) -> Result<()> {
         let n = self.op.len();
+        if !self.delay_ps.is_empty() && self.delay_ps.len() != n {
+            return Err(Error::spec(
+                "schedule.delay_ps",
+                format!("has {} rows, the schedule {n}", self.delay_ps.len()),
+            ));
+        }
+        if !(self.wire_bytes_per_byte.is_finite()
+            && (1.0..=64.0).contains(&self.wire_bytes_per_byte))
+        {
+            return Err(Error::spec(
+                "wire_bytes_per_byte",
+                format!(
+                    "must be a number in 1..=64, got {}",
+                    self.wire_bytes_per_byte
+                ),
+            ));
+        }
         for (name, len) in [
             ("rank", self.rank.len()),
             ("peer", self.peer.len()),
@@ -122,7 +165,8 @@ pub struct CollectiveResult {
     /// Per operation: the cycle it started and the cycle it finished.
     pub start: Vec<Cycle>,
     pub finish: Vec<Cycle>,
-    /// Per message of `run`: the send it carries (a piece of it, with memory).
+    /// Per message of `run`: the send it carries (a piece of it, with memory),
+    /// and its bytes of data (its wire bytes are `wire_bytes_per_byte` more).
     pub msg_op: Vec<u32>,
     pub msg_bytes: Vec<u64>,
     /// Per rank with memory: its stack's counters, and the CK cycles it ran.
@@ -144,6 +188,8 @@ struct Executor {
     starting: Vec<u32>,
     /// Timers of running reduces and copies.
     timers: BinaryHeap<Reverse<(Cycle, u32)>>,
+    /// Ops waiting out their fixed latency (`delay_ps`) before they begin.
+    delays: BinaryHeap<Reverse<(Cycle, u32)>>,
     send_of_msg: Vec<u32>,
     start: Vec<Cycle>,
     finish: Vec<Cycle>,
@@ -219,6 +265,7 @@ impl Executor {
             ready,
             starting: Vec::new(),
             timers: BinaryHeap::new(),
+            delays: BinaryHeap::new(),
             send_of_msg: Vec::new(),
             start: vec![Cycle::MAX; n],
             finish: vec![Cycle::MAX; n],
@@ -261,15 +308,21 @@ impl Executor {
         self.stack = stack;
     }
 
-    fn inject(&mut self, op: u32, bytes: u64, c: Cycle) {
+    fn inject(&mut self, op: u32, data_bytes: u64, c: Cycle) {
         let i = op as usize;
+        let bytes = if self.s.wire_bytes_per_byte > 1.0 {
+            (data_bytes as f64 * self.s.wire_bytes_per_byte).ceil() as u64
+        } else {
+            data_bytes
+        };
         let msg = self.net.inject(self.s.rank[i], self.s.peer[i], bytes, 0, c);
         if self.send_of_msg.len() <= msg.index() {
             self.send_of_msg.resize(msg.index() + 1, NONE);
             self.msg_bytes.resize(msg.index() + 1, 0);
         }
         self.send_of_msg[msg.index()] = op;
-        self.msg_bytes[msg.index()] = bytes;
+        // the data it carries (what lands in the receiver's memory), not its wire bytes
+        self.msg_bytes[msg.index()] = data_bytes;
     }
 
     /// Gives `rank`'s stack one access per piece of `bytes` (`per_piece` of
@@ -299,9 +352,24 @@ impl Executor {
         self.mem.is_some() && rank < self.units_from
     }
 
+    /// `op` is ready at `c`: it begins now, or after its fixed latency.
+    fn ready_at(&mut self, op: u32, c: Cycle) {
+        let i = op as usize;
+        let delay = self.s.delay_ps.get(i).copied().unwrap_or(0);
+        if delay == 0 {
+            self.begin(op, c);
+        } else {
+            self.start[i] = c;
+            let cycles = (delay as f64 / self.cycle_ps).ceil() as u64;
+            self.delays.push(Reverse((c + cycles, op)));
+        }
+    }
+
     fn begin(&mut self, op: u32, c: Cycle) {
         let i = op as usize;
-        self.start[i] = c;
+        if self.start[i] == Cycle::MAX {
+            self.start[i] = c;
+        }
         let bytes = self.s.bytes[i];
         let t = self.clock.start_ps(c);
         let rank = self.s.rank[i];
@@ -401,7 +469,15 @@ impl Model for Executor {
         let mut starting = std::mem::take(&mut self.starting);
         std::mem::swap(&mut starting, &mut self.ready);
         for op in starting.drain(..) {
+            self.ready_at(op, c);
+        }
+        while let Some(&Reverse((at, op))) = self.delays.peek() {
+            if at > c {
+                break;
+            }
+            self.delays.pop();
             self.begin(op, c);
+            progressed = true;
         }
         self.starting = starting;
         let mut act = self.net.step(c)?;
@@ -453,8 +529,9 @@ impl Model for Executor {
 
     fn next_event(&self) -> Option<Cycle> {
         let timer = self.timers.peek().map(|r| r.0 .0);
+        let delay = self.delays.peek().map(|r| r.0 .0);
         let mem = self.mem.as_ref().and_then(RankMemory::next_event);
-        [self.net.next_event(), timer, mem]
+        [self.net.next_event(), timer, delay, mem]
             .into_iter()
             .flatten()
             .min()

@@ -39,13 +39,15 @@ pub fn run_collective<'py>(
     deps: &[u8],
     reduce_ps_per_byte: f64,
     copy_ps_per_byte: f64,
+    delay_ps: &[u8],
+    wire_bytes_per_byte: f64,
     memory_json: Option<String>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let cols = [op, rank, peer, nbytes, matched, dep_ptr, deps].map(|c| c.to_vec());
+    let cols = [op, rank, peer, nbytes, matched, dep_ptr, deps, delay_ps].map(|c| c.to_vec());
     let r = enter(py, move || {
         let fabric: FabricSpec = parse::from_json(&fabric_json, "fabric")?;
         let opts: RunOptions = parse::from_json(&options_json, "options")?;
-        let [o, r, p, b, m, dp, d] = cols;
+        let [o, r, p, b, m, dp, d, dl] = cols;
         let s = ScheduleColumns {
             op: non_negative(i64_column(&o, "op")?, "op")?,
             rank: non_negative(i64_column(&r, "rank")?, "rank")?,
@@ -59,6 +61,8 @@ pub fn run_collective<'py>(
             deps: non_negative(i64_column(&d, "deps")?, "deps")?,
             reduce_ps_per_byte,
             copy_ps_per_byte,
+            delay_ps: non_negative(i64_column(&dl, "delay_ps")?, "delay_ps")?,
+            wire_bytes_per_byte,
         };
         let memory: Option<CollectiveMemory> = match memory_json {
             Some(text) => Some(parse::from_json(&text, "memory")?),

@@ -92,6 +92,10 @@ pub const FABRIC_PRESETS: &[(&str, &str)] = &[
         "dgx8_nvswitch",
         include_str!("../../../../specs/fabric/dgx8_nvswitch.toml"),
     ),
+    (
+        "dgx_a100",
+        include_str!("../../../../specs/fabric/dgx_a100.toml"),
+    ),
     ("nvl72", include_str!("../../../../specs/fabric/nvl72.toml")),
     (
         "tpu_v4_cube",

@@ -1,0 +1,179 @@
+"""Choosing how a collective runs on a fabric, as NCCL's tuner chooses: ``algorithm="auto"``,
+``protocol="auto"`` and ``chunks=None`` are resolved from the fabric and the library's costs.
+
+- chunks: enough pieces that every switch plane carries data (a piece per plane and more to
+  pipeline large sizes, NCCL's channels), never pieces under 1 KiB;
+- algorithm and protocol: the pair whose modelled time (the library's base latency, steps x
+  its hop latency, the bytes on the wire over the ranks' bandwidth: NCCL's alpha-beta model,
+  ``fabricsim.collectives.model``) is least; NVLS only with Simple, as NCCL runs it.
+
+The protocol's costs reach the run as per-operation latencies and wire bytes
+(:func:`protocol_costs`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from fabricsim.collectives.fabric_facts import bandwidths, torus_shape
+from fabricsim.collectives.library import Library
+from fabricsim.collectives.model import alpha_beta_ns
+from fabricsim.collectives.ops import SEND
+
+if TYPE_CHECKING:
+    from fabricsim.collectives.api import Collective
+    from fabricsim.collectives.schedule import Schedule
+    from fabricsim.fabric import Fabric
+
+MIN_PIECE_BYTES = 1024
+"""The smallest piece auto chunking makes (below it a piece is mostly header)."""
+
+PIPELINE_PIECE_BYTES = 4 << 20
+"""Auto chunking adds a round of pieces per plane for every 4 MiB a rank's share holds (up to
+8 rounds): NCCL's channels each move a slice of the buffer, pipelined."""
+
+NVLS_PIECE_BYTES = 256 << 10
+"""NVLS adds a round (a piece per reduction unit) for every 256 KiB per unit (up to 8): a
+unit's multicast of one piece overlaps the copies of the next only with several rounds."""
+
+MAX_ROUNDS = 8
+
+
+def planes_of(fabric: Fabric) -> int:
+    return int(fabric.topology.params.get("planes", 1))
+
+
+def node_of(fabric: Fabric) -> npt.NDArray[np.int64] | None:
+    """Per endpoint its node (cluster fabrics), or None: every hop is inside one node."""
+    if fabric.topology.type != "cluster":
+        return None
+    gpus = int(fabric.topology.params["gpus"])
+    return np.arange(fabric.num_endpoints, dtype=np.int64) // gpus
+
+
+def auto_chunks(op: Collective, ranks: int, planes: int, algorithm: str, units: int = 0) -> int:
+    """Pieces per segment: a multiple of the planes (one round of pieces per plane, more for
+    large sizes), none smaller than :data:`MIN_PIECE_BYTES`; NVLS already spreads its pieces
+    over the ``units`` reduction units, so it takes only rounds (:data:`NVLS_PIECE_BYTES`)."""
+    if algorithm == "nvls":
+        per_unit = op.bytes / max(units, 1)
+        rounds = min(MAX_ROUNDS, max(1, math.ceil(per_unit / NVLS_PIECE_BYTES)))
+        return max(1, min(rounds, int(per_unit // MIN_PIECE_BYTES)))
+    share = op.bytes / ranks
+    rounds = min(MAX_ROUNDS, max(1, math.ceil(share / planes / PIPELINE_PIECE_BYTES)))
+    return max(1, min(planes * rounds, int(share // MIN_PIECE_BYTES)))
+
+
+def candidates(op: Collective, fabric: Fabric) -> list[str]:
+    """Algorithms the tuner weighs for ``op`` on ``fabric``."""
+    if op.algorithm != "auto":
+        return [str(op.algorithm)]
+    topo = fabric.topology
+    if op.kind == "all_reduce":
+        names = ["ring", "tree"]
+        if topo.reduction_units:
+            names.append("nvls")
+        if topo.type == "cluster":
+            names.append("hierarchical")
+        return names
+    if op.kind == "all_to_all":
+        return ["direct"]
+    if op.kind in ("broadcast", "reduce"):
+        return ["ring", "tree"]
+    return ["ring"]
+
+
+def estimate_us(
+    op: Collective, fabric: Fabric, algorithm: str, protocol: str, library: Library, chunks: int
+) -> float:
+    """The library's modelled time of ``op`` run with ``algorithm`` and ``protocol``: launch,
+    steps x the protocol's hop latency, and the wire bytes over the ranks' bandwidth."""
+    n = fabric.num_ranks
+    gbyte_per_s, out_gbyte_per_s = bandwidths(fabric)
+    costs = library.costs(protocol)
+    across = fabric.topology.type == "cluster"
+    local = int(fabric.topology.params["gpus"]) if across else None
+    wire = costs.wire_bytes_per_byte
+    if algorithm == "nvls":
+        wire = 1.0 / library.nvls_efficiency
+    dims = torus_shape(fabric)
+    data_ns = alpha_beta_ns(
+        op.kind, algorithm, n, round(op.bytes * wire), 0.0, gbyte_per_s, chunks, dims, local, out_gbyte_per_s
+    )
+    if algorithm == "nvls":
+        return library.nvls_latency_us + data_ns / 1000
+    if algorithm == "hierarchical" and local:
+        nodes = n // local
+        steps_us = 2 * (local - 1) * costs.hop_latency_us + 2 * (nodes - 1) * costs.net_hop_latency_us
+    else:
+        hop = costs.net_hop_latency_us if across else costs.hop_latency_us
+        if algorithm == "tree" and not across:
+            hop = costs.tree_hop_latency_us
+        steps = alpha_beta_ns(
+            op.kind, algorithm, n, 0, 1.0, gbyte_per_s, chunks, dims, local, out_gbyte_per_s
+        )
+        steps_us = steps * hop
+    return costs.base_latency_us + steps_us + data_ns / 1000
+
+
+def resolve(op: Collective, fabric: Fabric) -> Collective:
+    """``op`` with its automatic choices made for ``fabric`` (what it names, it keeps)."""
+    library = op.execution.library
+    n = fabric.num_ranks
+    planes = planes_of(fabric)
+    units = len(fabric.topology.reduction_units)
+    protocols = list(library.protocols) if op.protocol == "auto" else [op.protocol]
+    best: tuple[float, str, str, int] | None = None
+    for algorithm in candidates(op, fabric):
+        chunks = op.chunks if op.chunks is not None else auto_chunks(op, n, planes, algorithm, units)
+        for protocol in protocols:
+            if algorithm == "nvls" and protocol != "simple":
+                continue  # NVLS runs Simple only, as in NCCL
+            t = estimate_us(op, fabric, algorithm, protocol, library, chunks)
+            if best is None or t < best[0]:
+                best = (t, algorithm, protocol, chunks)
+    if best is None:  # nvls forced with a protocol it does not run
+        algorithm = candidates(op, fabric)[0]
+        chunks = op.chunks if op.chunks is not None else auto_chunks(op, n, planes, algorithm, units)
+        return replace(op, algorithm=algorithm, protocol=protocols[0], chunks=chunks)
+    _, algorithm, protocol, chunks = best
+    local = op.local
+    if algorithm == "hierarchical" and local is None:
+        local = int(fabric.topology.params["gpus"])
+    return replace(op, algorithm=algorithm, protocol=protocol, chunks=chunks, local=local)
+
+
+def protocol_costs(
+    schedule: Schedule, fabric: Fabric, library: Library, protocol: str
+) -> tuple[npt.NDArray[np.int64], float]:
+    """Per operation the latency (ps) it waits before it starts, and the wire bytes per byte of
+    data: the call's launch latency on the operations that wait for nothing, a hop latency on
+    every send (the network's between nodes, the tree's for tree), and the protocol's framing;
+    NVLS: its own call latency, no hop latency, and its efficiency as wire bytes."""
+    costs = library.costs(protocol)
+    n_ops = len(schedule.op)
+    delay = np.zeros(n_ops, dtype=np.int64)
+    nvls = schedule.algorithm == "nvls"
+    base_us = library.nvls_latency_us if nvls else costs.base_latency_us
+    roots = np.diff(schedule.dep_ptr) == 0
+    delay[roots] = round(base_us * 1e6)
+    sends = schedule.op == SEND
+    if not nvls:
+        hop_us = costs.tree_hop_latency_us if schedule.algorithm == "tree" else costs.hop_latency_us
+        hop = np.full(n_ops, round(hop_us * 1e6), dtype=np.int64)
+        nodes = node_of(fabric)
+        if nodes is not None:
+            src = np.clip(schedule.rank, 0, len(nodes) - 1)
+            dst = np.clip(schedule.peer, 0, len(nodes) - 1)
+            crosses = nodes[src] != nodes[dst]
+            hop[crosses] = round(costs.net_hop_latency_us * 1e6)
+        delay[sends] += hop[sends]
+    wire = 1.0 / library.nvls_efficiency if nvls else costs.wire_bytes_per_byte
+    return delay, wire
+
+
+__all__ = ["auto_chunks", "candidates", "estimate_us", "protocol_costs", "resolve"]

@@ -1,0 +1,155 @@
+"""The communication library's costs (launch, per-hop and protocol wire bytes) and the tuner
+that picks algorithm, protocol and chunks from the fabric, as NCCL does."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fabricsim as fs
+from fabricsim.collectives.library import Library, ProtocolCosts
+from fabricsim.collectives.tuner import auto_chunks, resolve
+
+NOC = fs.LinkSpec.preset("noc")  # 1 ns cycles: latencies in whole ns land exactly
+
+
+def star(n, planes=1):
+    return fs.Fabric(
+        topology=fs.topology.switch_star(n, planes=planes), link=NOC, router=fs.RouterSpec(pipeline_cycles=3)
+    )
+
+
+def one_protocol(base_us=0.0, hop_us=0.0, wire=1.0, net_us=0.0, tree_us=0.0):
+    costs = ProtocolCosts(wire, base_us, hop_us, net_us, tree_us)
+    return Library(name="hand", protocols={"simple": costs})
+
+
+def test_launch_and_hop_latency_add_exactly_by_hand():
+    # one send (a 2-rank broadcast, one chunk): the launch latency delays it, then one hop's
+    fab = star(2)
+    op = fs.collectives.broadcast(bytes=4096, algorithm="ring", chunks=1, protocol="simple")
+    ideal = fab.run(op.with_execution(library="ideal"))
+    hand = fab.run(op.with_execution(library=one_protocol(base_us=2.0, hop_us=0.5)))
+    assert hand.time_ns - ideal.time_ns == pytest.approx(2500.0, abs=1.0)
+    # a ring all-reduce over 4 ranks: 2(n-1) = 6 sends in a chain, one hop latency each
+    fab4 = star(4)
+    ar = fs.collectives.all_reduce(bytes=4096, algorithm="ring", chunks=1, protocol="simple")
+    a = fab4.run(ar.with_execution(library="ideal"))
+    b = fab4.run(ar.with_execution(library=one_protocol(base_us=1.0, hop_us=0.25)))
+    assert b.time_ns - a.time_ns == pytest.approx(1000 + 6 * 250, abs=6.0)
+    # the latencies wait side by side: starts move, not the bytes the links carried
+    assert b.run.links["flits"].sum() == a.run.links["flits"].sum()
+
+
+def test_a_protocols_flags_go_on_the_wire_and_not_into_the_data():
+    fab = star(4)
+    op = fs.collectives.all_reduce(bytes=64 << 10, algorithm="ring", chunks=1, protocol="simple")
+    plain = fab.run(op.with_execution(library=one_protocol()))
+    ll = fab.run(op.with_execution(library=one_protocol(wire=2.0)))
+    # the messages carry the same data; the links carry twice the bytes (plus headers)
+    assert ll.run.messages["bytes"].sum() == plain.run.messages["bytes"].sum()
+    ratio = ll.run.links["flits"].sum() / plain.run.links["flits"].sum()
+    assert 1.9 < ratio <= 2.0
+    assert ll.time_ns > 1.8 * plain.time_ns
+
+
+def test_the_nccl_presets_constants_and_their_sources():
+    nccl = Library.preset("nccl")
+    assert nccl.costs("ll").wire_bytes_per_byte == 2.0
+    assert nccl.costs("ll128").wire_bytes_per_byte == pytest.approx(128 / 120)
+    assert nccl.costs("simple").hop_latency_us == 3.4 and nccl.costs("simple").base_latency_us == 8.4
+    assert nccl.nvls_efficiency == 0.85 and nccl.sources
+    assert set(Library.presets()) == {"nccl", "ideal"}
+    assert nccl.to_dict()["protocols"]["ll"]["hop_latency_us"] == 0.6
+    # the default of every collective
+    assert fs.collectives.all_reduce(bytes=1024).execution.library == nccl
+
+
+def test_the_tuner_picks_by_size_and_says_what_it_ran():
+    fab = fs.Fabric.preset("dgx8_nvls")
+    small = resolve(fs.collectives.all_reduce(bytes=1024), fab)
+    assert small.protocol == "ll" and small.algorithm in ("ring", "tree")
+    big = resolve(fs.collectives.all_reduce(bytes=256 << 20), fab)
+    assert (big.algorithm, big.protocol) == ("nvls", "simple")
+    node = fs.Fabric.preset("dgx8_nvswitch")  # no reduction in the switches: never nvls
+    mid = resolve(fs.collectives.all_reduce(bytes=64 << 20), node)
+    assert (mid.algorithm, mid.protocol) == ("ring", "simple")
+    # what it is told, it keeps
+    forced = resolve(
+        fs.collectives.all_reduce(bytes=1024, algorithm="ring", protocol="simple", chunks=3), node
+    )
+    assert (forced.algorithm, forced.protocol, forced.chunks) == ("ring", "simple", 3)
+    res = node.run(fs.collectives.all_reduce(bytes=4096))
+    assert res.protocol == "ll" and res.library == "nccl" and res.to_dict()["protocol"] == "ll"
+    assert "ll" in res.summary()
+
+
+def test_auto_chunks_use_every_plane():
+    node = fs.Fabric.preset("dgx8_nvswitch")
+    op = fs.collectives.all_reduce(bytes=1 << 20)
+    assert auto_chunks(op, 8, 4, "ring") % 4 == 0
+    res = node.run(op)
+    links = res.run.links
+    up = links["src"] < 8  # GPU -> switch directions: every plane carried data
+    assert np.all(links["flits"][up] > 0)
+    # one chunk (the default before the tuner): each step's one message holds one plane at a
+    # time, a quarter of the rate (the fabric alone, without the library's latencies)
+    kw = {"bytes": 4 << 20, "algorithm": "ring", "protocol": "simple", "library": "ideal"}
+    one = node.run(fs.collectives.all_reduce(chunks=1, **kw))
+    every = node.run(fs.collectives.all_reduce(**kw))
+    assert one.time_ns / every.time_ns == pytest.approx(4, rel=0.1)
+    # never pieces under 1 KiB
+    assert auto_chunks(fs.collectives.all_reduce(bytes=8192), 8, 4, "ring") == 1
+
+
+def test_a_cluster_pays_the_networks_hop_latency_between_nodes():
+    fab = fs.Fabric.preset("dgx8_cluster4")
+    op = fs.collectives.all_reduce(bytes=1 << 16, algorithm="ring", chunks=1, protocol="simple")
+    lib = one_protocol(hop_us=0.5, net_us=5.0)
+    ideal = fab.run(op.with_execution(library="ideal"))
+    res = fab.run(op.with_execution(library=lib))
+    # the ring over 32 ranks crosses nodes 4 times per lap, 2 laps: 8 network hops, 54 NVLink
+    extra = res.time_ns - ideal.time_ns
+    assert extra == pytest.approx(8 * 5000 + 54 * 500, rel=0.02)
+
+
+def test_estimate_beside_the_simulation_with_the_librarys_costs():
+    node = fs.Fabric.preset("dgx8_nvswitch")
+    res = node.run(fs.collectives.all_reduce(bytes=4 << 20, algorithm="ring", protocol="simple"))
+    assert res.analytical_us == pytest.approx(res.time_us, rel=0.05)
+    assert res.time_us > 8.4 + 14 * 3.4  # launch plus 14 NVLink hops of Simple
+
+
+def test_bad_protocols_and_libraries_are_spec_errors():
+    with pytest.raises(fs.SpecError, match="protocol: must be auto, simple, ll128, ll, got 'll64'"):
+        fs.collectives.all_reduce(bytes=1024, protocol="ll64")
+    with pytest.raises(fs.SpecError, match="nvls runs the simple protocol only"):
+        fs.collectives.all_reduce(bytes=1024, algorithm="nvls", protocol="ll")
+    with pytest.raises(fs.SpecError, match="library: unknown preset 'mpi'"):
+        fs.collectives.all_reduce(bytes=1024, library="mpi")
+    with pytest.raises(fs.SpecError, match="hop_latency_us: must be a finite number >= 0"):
+        ProtocolCosts(1.0, 1.0, -1.0, 0.0, 0.0)
+    with pytest.raises(fs.SpecError, match=r"wire_bytes_per_byte: must be in 1\.\.64"):
+        ProtocolCosts(0.5, 1.0, 1.0, 0.0, 0.0)
+    with pytest.raises(fs.SpecError, match="nvls_efficiency: must be in"):
+        Library(name="x", protocols={"simple": ProtocolCosts(1.0, 0, 0, 0, 0)}, nvls_efficiency=0.0)
+    lib = one_protocol()
+    with pytest.raises(fs.SpecError, match="protocol: library 'hand' knows simple, got 'll'"):
+        star(2).run(fs.collectives.broadcast(bytes=64, protocol="ll", library=lib))
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    kib=st.integers(1, 64),
+    n=st.integers(2, 5),
+    base=st.floats(0, 3),
+    hop=st.floats(0, 1),
+    kind=st.sampled_from(["all_reduce", "all_gather", "broadcast"]),
+)
+def test_library_costs_only_ever_add_time(kib, n, base, hop, kind):
+    fab = star(n)
+    op = getattr(fs.collectives, kind)(bytes=kib * 1024, algorithm="ring", chunks=2, protocol="simple")
+    ideal = fab.run(op.with_execution(library="ideal"))
+    costly = fab.run(op.with_execution(library=one_protocol(base_us=base, hop_us=hop)))
+    assert costly.complete and costly.time_ns >= ideal.time_ns + base * 1000 - 1
+    assert costly.run.links["flits"].sum() == ideal.run.links["flits"].sum()
