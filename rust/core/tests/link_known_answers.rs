@@ -445,13 +445,23 @@ fn a_hook_that_says_stop_interrupts_the_run_and_one_that_watches_changes_nothing
         assert!(started.elapsed().as_secs_f64() < 2.0);
     }
     // a hook that keeps going sees progress and leaves the result as it was
-    let t = stream(2000, 1 << 16);
-    let plain = run_messages(&spec, &t, &RunOptions::default()).unwrap();
+    // (long enough in wall time, on any machine, for several polls of 100 ms)
+    let mut n = 2000;
+    let (t, plain) = loop {
+        let t = stream(n, 1 << 16);
+        let started = std::time::Instant::now();
+        let plain = run_messages(&spec, &t, &RunOptions::default()).unwrap();
+        if started.elapsed().as_secs_f64() > 0.3 || n >= 128_000 {
+            break (t, plain);
+        }
+        n *= 4;
+    };
     let seen = std::rc::Rc::new(std::cell::Cell::new(0u64));
     let count = seen.clone();
+    let total = n as u64;
     let watched = with_hook(
         move |p| {
-            assert!(p.done <= p.total && p.total == 2000);
+            assert!(p.done <= p.total && p.total == total);
             count.set(count.get() + 1);
             true
         },

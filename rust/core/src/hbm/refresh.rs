@@ -108,27 +108,44 @@ impl Refresh {
 
     /// Which bank a due per-bank refresh takes: among the banks not yet
     /// refreshed in this round (each bank once per round of `banks` REFsb,
-    /// about one tREFI), the idle bank (no queued request) used most
-    /// recently, else the next in turn. Refreshing idle banks keeps refresh
-    /// out of the way of the banks in use (the idea of DARP, Chang et al.,
-    /// HPCA 2014); the most recently used idle bank is the one a stream has
-    /// just left, so it is the last a stream will come back to.
+    /// about one tREFI) with nothing queued, the one left most recently,
+    /// a bank being left when a later one of its bank group has been used
+    /// since; else the most recently used of them; else the next in turn.
+    /// The bank a stream has just left is the last it comes back to (the
+    /// idea of DARP, Chang et al., HPCA 2014). The "left" test matters: a
+    /// stream interleaved over bank groups keeps the latest bank of every
+    /// group in use, with nothing queued at some of them at any instant; the
+    /// most recently used idle bank was then one the stream was about to
+    /// reach, which cut a closed-loop HBM3 stream (256 outstanding) from 695
+    /// to 210 GB/s (docs/hbm.md, "Refresh under a closed loop").
     fn choose(&self, timing: &PcTiming, busy: u64) -> usize {
         let n = self.refreshed.len();
-        let mut best: Option<(u64, usize)> = None;
-        let mut first = None;
+        let banks = &timing.banks;
+        let in_use = |b: usize| {
+            let (g, used) = (banks[b].group, banks[b].last_use);
+            !banks.iter().any(|o| o.group == g && o.last_use > used)
+        };
+        // (last use, bank): the most recently left idle bank, and any idle one
+        let (mut left, mut idle, mut first) = (None::<(u64, usize)>, None::<(u64, usize)>, None);
         for k in 0..n {
             let b = (self.ptr + k) % n;
             if self.refreshed[b] {
                 continue;
             }
             first.get_or_insert(b);
-            let used = timing.banks[b].last_use;
-            if busy >> b & 1 == 0 && best.is_none_or(|(u, _)| used > u) {
-                best = Some((used, b));
+            if busy >> b & 1 != 0 {
+                continue;
+            }
+            let used = banks[b].last_use;
+            if idle.is_none_or(|(u, _)| used > u) {
+                idle = Some((used, b));
+            }
+            if left.is_none_or(|(u, _)| used > u) && !in_use(b) {
+                left = Some((used, b));
             }
         }
-        best.map(|(_, b)| b)
+        left.or(idle)
+            .map(|(_, b)| b)
             .or(first)
             .expect("a round always has a bank left to refresh")
     }

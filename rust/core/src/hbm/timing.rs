@@ -42,7 +42,7 @@ pub struct Bank {
     /// Last cycle a column command used the open row (page timeout).
     pub last_use: u64,
     /// Its bank group within the pseudo-channel (sid x bank_groups + bg).
-    group: u32,
+    pub group: u32,
 }
 
 impl Default for Bank {
