@@ -35,7 +35,7 @@ use crate::link::Flit;
 use crate::routing::Routing;
 use crate::spec::endpoint::DrainParams;
 use crate::spec::faults::{Fault, LinkFaults};
-use crate::spec::{FabricSpec, LinkParams};
+use crate::spec::{FabricSpec, LinkParams, NetworkLinks};
 use crate::time::Cycle;
 use crate::topology::{Graph, Peer};
 use crate::traffic::MessageTraffic;
@@ -223,11 +223,24 @@ impl Network {
         let n = spec.topology.num_endpoints();
         let drain = spec.endpoint.drain_params(params.clock, params.flit_bytes);
         let pipeline = spec.router.timing().output_delay;
-        // A second kind of link (a cluster's scale-out network) on every
-        // direction that touches one of its routers.
+        // A second kind of link: a cluster's scale-out network on every
+        // direction that touches one of its routers; elsewhere the links
+        // between routers (when the fabric gives `network_link`).
         let (_, net_params, net_pace) = spec.link_kinds()?;
-        let scale_out = spec.topology.scale_out_from().unwrap_or(u32::MAX);
-        let outside = |x: Node| matches!(x, Node::Router(r, _) if r >= scale_out);
+        let kinds = spec
+            .network_link
+            .as_ref()
+            .and(spec.topology.network_links());
+        let network = |(a, b): (Node, Node)| match kinds {
+            Some(NetworkLinks::ScaleOutFrom(first)) => {
+                matches!(a, Node::Router(r, _) if r >= first)
+                    || matches!(b, Node::Router(r, _) if r >= first)
+            }
+            Some(NetworkLinks::BetweenRouters) => {
+                matches!((a, b), (Node::Router(..), Node::Router(..)))
+            }
+            None => false,
+        };
         let mut dirs: IdVec<LinkDirId, LinkDir> = IdVec::new();
         let add = |dirs: &mut IdVec<LinkDirId, LinkDir>, ends: (Node, Node)| {
             let index = dirs.len() as u32;
@@ -237,7 +250,7 @@ impl Network {
             } else {
                 0
             };
-            let (p, pace) = if outside(ends.0) || outside(ends.1) {
+            let (p, pace) = if network(ends) {
                 (&net_params, net_pace)
             } else {
                 (&params, Pace::new(1, 1))

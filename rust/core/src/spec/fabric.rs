@@ -164,6 +164,20 @@ impl TopologySpec {
         self.cluster().map(|c| c.scale_out_from())
     }
 
+    /// Which link directions take the fabric's `network_link`: a cluster's
+    /// scale-out network (every direction touching one of its routers);
+    /// on the other routed topologies the links between routers (the
+    /// injection and ejection links keep `link`, as BookSim's channels
+    /// between routers may differ from its injection and ejection
+    /// channels); `None` where no link joins two routers.
+    pub fn network_links(&self) -> Option<NetworkLinks> {
+        match self {
+            TopologySpec::Cluster { .. } => self.scale_out_from().map(NetworkLinks::ScaleOutFrom),
+            TopologySpec::PointToPoint | TopologySpec::SwitchStar { .. } => None,
+            _ => Some(NetworkLinks::BetweenRouters),
+        }
+    }
+
     /// Endpoints that are not switch reduction units (`0..this`): the ones
     /// with memory, requesters and collective ranks.
     pub fn memory_endpoints(&self) -> usize {
@@ -456,6 +470,17 @@ pub enum RoutingChoice {
     /// routers form one connected graph (deadlock freedom is not built in:
     /// the static check proves or refutes it).
     ShortestPath,
+}
+
+/// Which link directions of a fabric are its `network_link`s
+/// ([`TopologySpec::network_links`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkLinks {
+    /// Every direction touching a router from this one on (a cluster's
+    /// scale-out network).
+    ScaleOutFrom(u32),
+    /// Every direction from a router to a router.
+    BetweenRouters,
 }
 
 fn one_plane() -> u32 {
@@ -785,10 +810,10 @@ impl FabricSpec {
             crate::spec::presets::hbm_preset_toml(&self.memory).map_err(|e| e.within("memory"))?;
         }
         if let Some(net) = &self.network_link {
-            if self.topology.scale_out_from().is_none() {
+            if self.topology.network_links().is_none() {
                 return Err(Error::spec(
                     "network_link",
-                    "the topology has no scale-out network (only `cluster` has one); leave network_link out",
+                    "the topology has no link between two routers (a point-to-point link, or a star of one switch per plane); leave network_link out",
                 ));
             }
             self.validate_network_link(net)

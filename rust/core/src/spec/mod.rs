@@ -20,8 +20,8 @@ pub mod run;
 
 pub use endpoint::EndpointSpec;
 pub use fabric::{
-    Allocator, FabricSpec, RouterSpec, RouterStages, RouterTiming, SpineChoice, Switching,
-    TopologySpec,
+    Allocator, FabricSpec, NetworkLinks, RouterSpec, RouterStages, RouterTiming, SpineChoice,
+    Switching, TopologySpec,
 };
 pub use link::{LinkParams, LinkSpec, Packing};
 pub use reliability::{BurstSpec, Retry};

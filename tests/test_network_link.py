@@ -1,0 +1,62 @@
+"""`network_link`: the links between routers on every routed topology (a cluster's scale-out
+network on `cluster`), as BookSim's folded torus has 2-cycle channels between routers and
+1-cycle injection and ejection channels."""
+
+import pytest
+
+import fabricsim as fs
+
+NOC = fs.LinkSpec.preset("noc")  # 1 flit per 1 ns cycle, 1-cycle latency
+
+
+def latency_ps(fab, src, dst):
+    res = fab.run(fs.traffic.messages(src, dst, 16))
+    return int(res.messages["latency_ps"][0])
+
+
+@pytest.mark.parametrize(
+    ("topology", "src", "dst", "router_hops"),
+    [
+        (fs.topology.mesh((4, 4)), 0, 15, 6),  # corner to corner: 3 + 3 links between routers
+        (fs.topology.torus((4, 4)), 0, 10, 4),  # 2 + 2 around the rings
+        (fs.topology.ring(6), 0, 3, 3),
+    ],
+)
+def test_two_cycle_channels_between_routers_add_a_cycle_per_router_hop(topology, src, dst, router_hops):
+    router = fs.RouterSpec(pipeline_cycles=3)
+    plain = fs.Fabric(topology=topology, link=NOC, router=router)
+    folded = fs.Fabric(topology=topology, link=NOC, router=router, network_link=NOC.replace(latency_ns=2.0))
+    assert latency_ps(folded, src, dst) - latency_ps(plain, src, dst) == router_hops * 1000
+
+
+def test_a_slower_network_link_bounds_a_stream_that_crosses_it():
+    slow = NOC.replace(gbps_per_lane=64.0)  # half the rate, between routers only
+    fab = fs.Fabric(topology=fs.topology.mesh((2, 2)), link=NOC, router=fs.RouterSpec(pipeline_cycles=1), network_link=slow)
+    res = fab.run(fs.traffic.stream(0, 1, count=200, bytes=16))
+    # 200 one-flit packets through one router-to-router link at 0.5 flit/cycle: about 400 ns
+    assert res.end_ps / 1000 == pytest.approx(400, rel=0.05)
+    links = res.links
+    between = (links["src"] >= 4) & (links["dst"] >= 4)  # nodes: 4 endpoints, then routers
+    assert links["flits"][between].sum() == 200
+
+
+def test_network_link_is_refused_where_no_link_joins_two_routers():
+    with pytest.raises(fs.SpecError, match="network_link: the topology has no link between two routers"):
+        fs.Fabric(topology=fs.topology.switch_star(4), link=NOC, network_link=NOC).run(fs.traffic.messages(0, 1, 16))
+    with pytest.raises(fs.SpecError, match="network_link.*latency|network_link"):
+        fs.Fabric(topology=fs.topology.mesh((2, 2)), link=NOC, network_link=NOC.replace(mtu_bytes=64))
+
+
+def test_the_static_deadlock_check_and_toml_round_trip_keep_it(tmp_path):
+    fab = fs.Fabric(
+        topology=fs.topology.torus((4, 4)),
+        link=NOC,
+        router=fs.RouterSpec(pipeline_cycles=3),
+        network_link=NOC.replace(latency_ns=2.0),
+    )
+    assert fab.check_deadlock_freedom().ok
+    path = tmp_path / "folded.toml"
+    path.write_text(fab.to_toml())
+    back = fs.Fabric.from_toml(path)
+    assert back.network_link == fab.network_link
+    assert latency_ps(back, 0, 10) == latency_ps(fab, 0, 10)
