@@ -31,7 +31,12 @@ def test_two_cycle_channels_between_routers_add_a_cycle_per_router_hop(topology,
 
 def test_a_slower_network_link_bounds_a_stream_that_crosses_it():
     slow = NOC.replace(gbps_per_lane=64.0)  # half the rate, between routers only
-    fab = fs.Fabric(topology=fs.topology.mesh((2, 2)), link=NOC, router=fs.RouterSpec(pipeline_cycles=1), network_link=slow)
+    fab = fs.Fabric(
+        topology=fs.topology.mesh((2, 2)),
+        link=NOC,
+        router=fs.RouterSpec(pipeline_cycles=1),
+        network_link=slow,
+    )
     res = fab.run(fs.traffic.stream(0, 1, count=200, bytes=16))
     # 200 one-flit packets through one router-to-router link at 0.5 flit/cycle: about 400 ns
     assert res.end_ps / 1000 == pytest.approx(400, rel=0.05)
@@ -42,7 +47,9 @@ def test_a_slower_network_link_bounds_a_stream_that_crosses_it():
 
 def test_network_link_is_refused_where_no_link_joins_two_routers():
     with pytest.raises(fs.SpecError, match="network_link: the topology has no link between two routers"):
-        fs.Fabric(topology=fs.topology.switch_star(4), link=NOC, network_link=NOC).run(fs.traffic.messages(0, 1, 16))
+        fs.Fabric(topology=fs.topology.switch_star(4), link=NOC, network_link=NOC).run(
+            fs.traffic.messages(0, 1, 16)
+        )
     with pytest.raises(fs.SpecError, match="network_link.*latency|network_link"):
         fs.Fabric(topology=fs.topology.mesh((2, 2)), link=NOC, network_link=NOC.replace(mtu_bytes=64))
 
@@ -60,3 +67,13 @@ def test_the_static_deadlock_check_and_toml_round_trip_keep_it(tmp_path):
     back = fs.Fabric.from_toml(path)
     assert back.network_link == fab.network_link
     assert latency_ps(back, 0, 10) == latency_ps(fab, 0, 10)
+
+
+def test_multi_flit_packets_on_the_noc_preset_say_how_to_raise_its_mtu():
+    fab = fs.Fabric(topology=fs.topology.mesh((4, 4)), link=NOC, router=fs.RouterSpec(pipeline_cycles=3))
+    load = fs.traffic.synthetic("uniform", rate=0.1, packet_flits=4, warmup_cycles=100, measure_cycles=200)
+    with pytest.raises(fs.SpecError, match=r"replace\(mtu_bytes=64\)"):
+        fab.run(load)
+    wide = fs.Fabric(topology=fab.topology, link=NOC.replace(mtu_bytes=64), router=fab.router)
+    res = wide.run(load)
+    assert res.complete and res.accepted_rate == pytest.approx(0.1, rel=0.25)

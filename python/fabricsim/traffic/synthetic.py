@@ -268,7 +268,9 @@ class SyntheticLoad(Workload):
                 raise SpecError(
                     f"traffic.packet_flits: a packet of {flits} flits of {flit_payload_bytes} B carries {b} B "
                     f"after the link's {packet_overhead_bytes} B of packet overhead; it must carry 1..{mtu_bytes} "
-                    "(up to the link's mtu_bytes, so that it stays one packet: raise mtu_bytes for longer ones)"
+                    f"(up to the link's mtu_bytes, so that it stays one packet): for {flits}-flit packets give the "
+                    f"fabric a link with mtu_bytes >= {max(b, 1)}, e.g. link=fs.LinkSpec.preset(...).replace("
+                    f"mtu_bytes={max(b, 1)}) (the noc preset's 16 B MTU carries 1-flit packets)"
                 )
             size_bytes.append(b)
         return _generate(
