@@ -113,7 +113,7 @@ def test_network_link_errors_name_the_field():
         fs.Fabric(topology=CLUSTER.topology, link=CLUSTER.link, network_link=fs.LinkSpec.preset("ib_ndr_4x"))
     with pytest.raises(fs.SpecError, match=r"network_link\.gbps_per_lane.*at most"):
         fs.Fabric(topology=CLUSTER.topology, link=CLUSTER.link, network_link=CLUSTER.link.replace(lanes=10))
-    with pytest.raises(fs.SpecError, match="no scale-out network"):
+    with pytest.raises(fs.SpecError, match="no link between two routers"):
         fs.Fabric(topology=fs.topology.switch_star(4), link=CLUSTER.link, network_link=CLUSTER.network_link)
     with pytest.raises(fs.SpecError, match=r"topology\.nodes"):
         fs.topology.cluster(1)

@@ -306,7 +306,8 @@ class Fabric:
             grid = [t.num_endpoints]
         payload, overhead = self._flit_payload_and_overhead()
         cycle_ps = float(self.link.resolved()["cycle_ps"])
-        return load.traffic(self.num_ranks, cycle_ps, payload, overhead, self.link.mtu_bytes, grid)
+        vcs = int(_core.fabric_injection_vcs(self._json))
+        return load.traffic(self.num_ranks, cycle_ps, payload, overhead, self.link.mtu_bytes, grid, vcs)
 
     def _flit_payload_and_overhead(self) -> tuple[int, int]:
         """Payload bytes of a flit and overhead bytes of a packet on the fabric's link (a

@@ -257,10 +257,15 @@ class SyntheticLoad(Workload):
         packet_overhead_bytes: int,
         mtu_bytes: int,
         grid: Sequence[int] | None = None,
+        injection_vcs: int = 1,
     ) -> MessageTraffic:
         """The messages on a fabric of ``num_endpoints`` whose link has this cycle, flit
         payload, packet overhead and MTU: each a packet of whole flits; grid patterns use
-        ``dims``, else the fabric's ``grid`` (a mesh's, torus's or ring's)."""
+        ``dims``, else the fabric's ``grid`` (a mesh's, torus's or ring's). Each source's
+        packets take the ``injection_vcs`` VCs a fresh packet may enter on in turn (its
+        first routing class's share), as a BookSim source spreads its packets over the free
+        VCs: on one VC, a router that routes, allocates and switches in separate stages
+        serves a source's 1-flit packets at most one per three cycles."""
         size_bytes = []
         for flits, _ in self.sizes:
             b = flits * flit_payload_bytes - packet_overhead_bytes
@@ -273,7 +278,7 @@ class SyntheticLoad(Workload):
                     f"mtu_bytes={max(b, 1)}) (the noc preset's 16 B MTU carries 1-flit packets)"
                 )
             size_bytes.append(b)
-        return _generate(
+        traffic = _generate(
             self.pattern,
             num_endpoints,
             self.rate,
@@ -286,6 +291,24 @@ class SyntheticLoad(Workload):
             self.dims if self.dims is not None else grid,
             dict(self.options),
         )
+        return spread_over_vcs(traffic, injection_vcs)
+
+
+def spread_over_vcs(traffic: MessageTraffic, vcs: int) -> MessageTraffic:
+    """``traffic`` with each source's messages on VCs ``0, 1, ..., vcs - 1, 0, ...`` in the
+    order they are created (their order in ``traffic``)."""
+    if vcs <= 1 or len(traffic.src) == 0:
+        return traffic
+    order = np.argsort(traffic.src, kind="stable")
+    src_sorted = traffic.src[order]
+    starts = np.flatnonzero(np.r_[True, src_sorted[1:] != src_sorted[:-1]])
+    counts = np.diff(np.r_[starts, len(src_sorted)])
+    nth = np.arange(len(src_sorted)) - np.repeat(starts, counts)
+    vc = np.empty(len(traffic.src), dtype=np.int64)
+    vc[order] = nth % vcs
+    return MessageTraffic(
+        src=traffic.src, dst=traffic.dst, bytes=traffic.bytes, inject_ps=traffic.inject_ps, vc=vc
+    )
 
 
 @overload

@@ -101,6 +101,20 @@ pub fn routing(spec: &FabricSpec, g: &Graph) -> Option<Routing> {
     }
 }
 
+/// The VCs a packet may enter the fabric on: the first routing class's
+/// share of the fabric's VCs (all of them without routers, or where the
+/// routing has one class). Sources spread fresh packets over them.
+pub fn injection_vcs(spec: &FabricSpec) -> Result<u32> {
+    spec.validate()?;
+    let vcs = spec.vcs();
+    let Some(g) = graph(&spec.topology) else {
+        return Ok(vcs);
+    };
+    let routing = routing(spec, &g).expect("a graph has a routing function");
+    let (lo, hi) = routing.vc_range(0, vcs);
+    Ok((hi - lo).max(1))
+}
+
 /// The static deadlock check of the fabric's routing with its VCs (`None`
 /// for topologies without routers: nothing to check).
 pub fn check_deadlock_freedom(spec: &FabricSpec) -> Result<Option<DeadlockReport>> {

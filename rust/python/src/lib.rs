@@ -303,6 +303,15 @@ fn fabric_endpoints(py: Python<'_>, json: String) -> PyResult<usize> {
     })
 }
 
+/// The VCs a fresh packet may enter a fabric on (its first routing class's).
+#[pyfunction]
+fn fabric_injection_vcs(py: Python<'_>, json: String) -> PyResult<u32> {
+    enter(py, move || {
+        let f: FabricSpec = parse::from_json(&json, "fabric")?;
+        fabricsim_core::build::injection_vcs(&f)
+    })
+}
+
 /// Link directions of a fabric spec (the rows of a result's `links`, the
 /// numbers faults name).
 #[pyfunction]
@@ -593,6 +602,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fabric_preset_names, m)?)?;
     m.add_function(wrap_pyfunction!(fabric_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(fabric_endpoints, m)?)?;
+    m.add_function(wrap_pyfunction!(fabric_injection_vcs, m)?)?;
     m.add_function(wrap_pyfunction!(fabric_link_directions, m)?)?;
     m.add_function(wrap_pyfunction!(hbm_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(protocol_preset_names, m)?)?;
