@@ -34,6 +34,7 @@ __all__ = [
     "spec_to_toml",
     "spec_warnings",
     "stack_total_columns",
+    "toml_loads",
 ]
 
 __version__: str
@@ -123,3 +124,5 @@ class CoreSimulation:
     def inject_fault(self, fault_json: str) -> None: ...
     def finish(self) -> dict[str, Any]: ...
     def partial(self) -> dict[str, Any]: ...
+
+def toml_loads(text: str, origin: str) -> str: ...

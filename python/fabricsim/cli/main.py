@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fabricsim import __version__
+
     parser = argparse.ArgumentParser(prog="fabricsim", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"fabricsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run an experiment file (docs/experiments.md)")
+    run.add_argument("file")
+    sweep = sub.add_parser("sweep", help="run the sweep an experiment file declares in [sweep]")
+    sweep.add_argument("file")
     demo = sub.add_parser("demo", help="credit and message-size sweep on a built-in link preset")
     demo.add_argument("--preset", default="pcie6_x16")
     demo.add_argument("--largest", type=int, default=64 << 20, help="largest all-reduce size, bytes")
@@ -20,7 +28,29 @@ def main(argv: list[str] | None = None) -> int:
     ber = sub.add_parser("plot-ber", help="goodput vs bit-error rate for the link presets (PNG)")
     ber.add_argument("--out", default="goodput_vs_ber.png")
     args = parser.parse_args(argv)
-    if args.command == "demo":
+    from fabricsim.errors import FabricsimError
+
+    try:
+        return _dispatch(args)
+    except FabricsimError as e:  # one clear line, no traceback
+        print(f"fabricsim: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        from fabricsim.cli.experiment import run
+
+        result, written = run(args.file)
+        print(result.summary())
+        for path in written:
+            print(f"wrote {path}")
+    elif args.command == "sweep":
+        from fabricsim.cli.experiment import sweep
+
+        for value, result in sweep(args.file):
+            print(f"{value!s:>12}  {result.summary()}")
+    elif args.command == "demo":
         from fabricsim.cli.demo import (
             collective_demo,
             fabric_demo,
@@ -50,18 +80,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{p.preset:18} {p.ber:8.0e} {p.goodput_gbps:13.1f} {p.analytic_gbps:9.1f}")
         print(f"wrote {plot_goodput_vs_ber(args.out, points)}")
     elif args.command == "presets":
-        from fabricsim.specs import HbmSpec, LinkSpec, ProtocolSpec
-
-        for name in LinkSpec.presets():
-            print(f"{name:12} {LinkSpec.preset(name).description}")
-        for name in HbmSpec.presets():
-            print(f"{name:12} {HbmSpec.preset(name).description}")
-        for name in ProtocolSpec.presets():
-            print(f"{name:12} {ProtocolSpec.preset(name).description}")
+        from fabricsim.collectives.library import Library
         from fabricsim.fabric import Fabric
+        from fabricsim.specs import HbmSpec, LinkSpec, ProtocolSpec, RouterSpec
 
-        for name in Fabric.presets():
-            print(f"{name:12} {Fabric.preset(name).description}")
+        kinds: list[tuple[str, list[str], Callable[[str], str]]] = [
+            ("fabric", Fabric.presets(), lambda n: Fabric.preset(n).description),
+            ("link", LinkSpec.presets(), lambda n: LinkSpec.preset(n).description),
+            ("router", RouterSpec.presets(), lambda n: RouterSpec.preset(n).description),
+            ("hbm", HbmSpec.presets(), lambda n: HbmSpec.preset(n).description),
+            ("protocol", ProtocolSpec.presets(), lambda n: ProtocolSpec.preset(n).description),
+            ("library", Library.presets(), lambda n: ", ".join(Library.preset(n).sources) or "no costs"),
+        ]
+        for kind, names, describe in kinds:
+            for name in names:
+                print(f"{kind:9} {name:20} {describe(name)}")
     return 0
 
 

@@ -196,6 +196,12 @@ fn spec_from_toml(py: Python<'_>, kind: String, text: String, origin: String) ->
     enter(py, move || spec::toml_to_json(&kind, &text, &origin))
 }
 
+/// Any TOML document as JSON text (experiment files).
+#[pyfunction]
+fn toml_loads(py: Python<'_>, text: String, origin: String) -> PyResult<String> {
+    enter(py, move || spec::toml_document_to_json(&text, &origin))
+}
+
 /// Writes canonical JSON of spec `kind` as TOML.
 #[pyfunction]
 fn spec_to_toml(py: Python<'_>, kind: String, json: String) -> PyResult<String> {
@@ -603,6 +609,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fabric_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(fabric_endpoints, m)?)?;
     m.add_function(wrap_pyfunction!(fabric_injection_vcs, m)?)?;
+    m.add_function(wrap_pyfunction!(toml_loads, m)?)?;
     m.add_function(wrap_pyfunction!(fabric_link_directions, m)?)?;
     m.add_function(wrap_pyfunction!(hbm_preset_toml, m)?)?;
     m.add_function(wrap_pyfunction!(protocol_preset_names, m)?)?;

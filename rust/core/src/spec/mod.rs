@@ -188,6 +188,14 @@ pub fn toml_to_json(kind: &str, text: &str, origin: &str) -> Result<String> {
     by_kind!(kind, go(kind, text, origin))
 }
 
+/// Any TOML document as JSON (for files that are not one spec, such as
+/// experiment files); a syntax error names `origin` and the line.
+pub fn toml_document_to_json(text: &str, origin: &str) -> Result<String> {
+    let table: toml::Table =
+        toml::from_str(text).map_err(|e| Error::spec(origin, format!("not TOML: {e}")))?;
+    serde_json::to_string(&table).map_err(|e| Error::spec(origin, e.to_string()))
+}
+
 /// Warnings about legal but unsafe settings in canonical JSON of spec `kind`.
 pub fn warnings_json(kind: &str, text: &str) -> Result<Vec<String>> {
     fn go<T: Spec>(kind: &str, text: &str) -> Result<Vec<String>> {

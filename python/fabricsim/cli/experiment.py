@@ -1,0 +1,331 @@
+"""Experiment files: a fabric, a workload, run options and what to write, in one TOML file that
+``fabricsim run FILE`` runs and ``fabricsim sweep FILE`` sweeps (docs/experiments.md).
+
+    [fabric]
+    preset = "dgx8_nvswitch"          # or file = "my_fabric.toml" (relative to this file)
+
+    [workload]
+    kind = "collective"               # collective | synthetic | messages | memory
+    collective = "all_reduce"
+    bytes = "64MiB"
+
+    [options]                         # fs.RunOptions fields
+    seed = 0
+
+    [output]
+    directory = "out"                 # relative to this file
+    tables = "csv"                    # csv | parquet | json | none
+    summary = "summary.json"
+
+    [sweep]                           # fabricsim sweep only
+    parameter = "workload.bytes"
+    values = ["1MiB", "4MiB", "16MiB"]
+
+Errors name the file, the field and its line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fabricsim import _core, collectives, traffic
+from fabricsim.analysis.sweep import sizes
+from fabricsim.errors import SpecError
+from fabricsim.fabric import Fabric
+from fabricsim.run_contract import RunResultBase, Workload
+from fabricsim.run_options import RunOptions
+
+SECTIONS = ("fabric", "workload", "options", "output", "sweep")
+KINDS = ("collective", "synthetic", "messages", "memory")
+TABLE_FORMATS = ("csv", "parquet", "json", "none")
+
+
+class ExperimentError(SpecError):
+    """A field of an experiment file is wrong: the message names the file, the field, its
+    line and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment file, read and checked (not yet run)."""
+
+    path: Path
+    text: str
+    data: dict[str, Any]
+
+    def error(self, field: str, message: str) -> ExperimentError:
+        line = line_of(self.text, field)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return ExperimentError(f"{where}: {field}: {message}", path=field)
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.data.get(name, {})
+        if not isinstance(value, dict):
+            raise self.error(name, f"must be a table ([{name}]), got {value!r}")
+        return value
+
+    def get(self, section: str, key: str, default: Any = None) -> Any:
+        return self.section(section).get(key, default)
+
+
+def line_of(text: str, field: str) -> int | None:
+    """The line (1-based) of ``field`` (``section.key``, or a section) in TOML ``text``."""
+    section, _, key = field.partition(".")
+    current = ""
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        header = re.match(r"^\[([^\]]+)\]$", line)
+        if header:
+            current = header.group(1).strip()
+            if not key and current == section:
+                return n
+            continue
+        if key and current == section and re.match(rf"^{re.escape(key.split('.')[0])}\s*=", line):
+            return n
+    return None
+
+
+def load(path: str | Path) -> Experiment:
+    """Reads and checks the file's sections (unknown ones are errors, with their line)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ExperimentError(f"{p}: cannot read: {e.strerror}", path="experiment") from None
+    try:
+        data = json.loads(_core.toml_loads(text, str(p)))
+    except SpecError as e:
+        raise ExperimentError(str(e).replace("\n", " "), path="experiment") from None
+    exp = Experiment(p, text, data)
+    for name in data:
+        if name not in SECTIONS:
+            raise exp.error(name, f"unknown section; allowed: {', '.join(SECTIONS)}")
+    for needed in ("fabric", "workload"):
+        if needed not in data:
+            raise ExperimentError(f"{p}: [{needed}] is missing", path=needed)
+    return exp
+
+
+def build_fabric(exp: Experiment) -> Fabric:
+    spec = exp.section("fabric")
+    unknown = sorted(set(spec) - {"preset", "file"})
+    if unknown:
+        raise exp.error(f"fabric.{unknown[0]}", "unknown field; allowed: preset, file")
+    if ("preset" in spec) == ("file" in spec):
+        raise exp.error("fabric", "give exactly one of preset (a name) or file (a fabric TOML)")
+    try:
+        if "preset" in spec:
+            return Fabric.preset(str(spec["preset"]))
+        return Fabric.from_toml(exp.path.parent / str(spec["file"]))
+    except SpecError as e:
+        field = "fabric.preset" if "preset" in spec else "fabric.file"
+        raise exp.error(field, str(e)) from None
+
+
+def _size(exp: Experiment, field: str, value: Any) -> int:
+    try:
+        return sizes(value, value)[0]
+    except SpecError as e:
+        raise exp.error(field, str(e).split(": ", 1)[-1]) from None
+
+
+def _call(exp: Experiment, field: str, make: Callable[..., Any], **kwargs: Any) -> Any:
+    try:
+        return make(**kwargs)
+    except SpecError as e:
+        inner = e.path or ""
+        name = f"workload.{inner}" if inner and not inner.startswith("traffic.") else field
+        message = str(e)
+        if inner and message.startswith(f"{inner}: "):
+            message = message[len(inner) + 2 :]
+        raise exp.error(name, message) from None
+    except TypeError as e:
+        raise exp.error(field, str(e)) from None
+
+
+def build_workload(exp: Experiment, fabric: Fabric) -> Workload:
+    w = dict(exp.section("workload"))
+    kind = w.pop("kind", None)
+    if kind not in KINDS:
+        raise exp.error("workload.kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind == "collective":
+        name = w.pop("collective", "all_reduce")
+        make = getattr(collectives, str(name), None)
+        if name not in collectives.ALGORITHMS or make is None:
+            raise exp.error(
+                "workload.collective", f"must be one of {', '.join(collectives.ALGORITHMS)}, got {name!r}"
+            )
+        if "bytes" not in w:
+            raise exp.error("workload.bytes", 'is missing (the buffer size per rank, e.g. "64MiB")')
+        w["bytes"] = _size(exp, "workload.bytes", w["bytes"])
+        workload: Workload = _call(exp, "workload", make, **w)
+        return workload
+    if kind == "synthetic":
+        workload = _call(exp, "workload", traffic.synthetic, **w)
+        return workload
+    if kind == "messages":
+        file = w.pop("file", None)
+        if file is None:
+            raise exp.error(
+                "workload.file", "is missing (a CSV or Parquet file of src, dst, bytes[, at_ns, vc])"
+            )
+        return read_messages(exp, exp.path.parent / str(file))
+    # memory
+    hbm = w.pop("hbm", None)
+    if hbm is not None:
+        raise exp.error(
+            "workload.hbm", "memory loads run on the fabric's memory; give a fabric preset with memory"
+        )
+    workload = _call(exp, "workload", traffic.loads, **w)
+    return workload
+
+
+def read_messages(exp: Experiment, path: Path) -> Workload:
+    """Messages from a CSV (header row: src, dst, bytes, and optionally at_ns, vc) or a
+    Parquet file (needs pyarrow) with those columns."""
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            raise exp.error("workload.file", "a Parquet file needs pyarrow (pip install pyarrow)") from None
+        table = pq.read_table(path)
+        cols = {name: np.asarray(table.column(name)) for name in table.column_names}
+    else:
+        try:
+            data = np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
+        except OSError as e:
+            raise exp.error("workload.file", f"cannot read {path}: {e}") from None
+        cols = {name: np.atleast_1d(data[name]) for name in data.dtype.names or ()}
+    missing = [c for c in ("src", "dst", "bytes") if c not in cols]
+    if missing:
+        raise exp.error(
+            "workload.file", f"{path} lacks column(s) {missing}; needs src, dst, bytes[, at_ns, vc]"
+        )
+    workload: Workload = _call(
+        exp,
+        "workload.file",
+        traffic.messages,
+        src=cols["src"].astype(np.int64),
+        dst=cols["dst"].astype(np.int64),
+        bytes=cols["bytes"].astype(np.int64),
+        at_ns=cols["at_ns"].astype(np.float64) if "at_ns" in cols else 0,
+        vc=cols["vc"].astype(np.int64) if "vc" in cols else 0,
+    )
+    return workload
+
+
+def build_options(exp: Experiment) -> RunOptions:
+    opts = exp.section("options")
+    allowed = [f.name for f in fields(RunOptions)]
+    unknown = sorted(set(opts) - set(allowed))
+    if unknown:
+        raise exp.error(f"options.{unknown[0]}", f"unknown run option; allowed: {', '.join(allowed)}")
+    try:
+        return RunOptions(**opts)
+    except SpecError as e:
+        field = (e.path or "").removeprefix("options.")
+        raise exp.error(f"options.{field}" if field else "options", str(e)) from None
+    except TypeError as e:
+        raise exp.error("options", f"{e}; allowed: {', '.join(allowed)}") from None
+
+
+def write_outputs(exp: Experiment, result: RunResultBase, suffix: str = "") -> list[Path]:
+    """Writes the result's tables and summary where ``[output]`` says; returns the files."""
+    out = exp.section("output")
+    unknown = sorted(set(out) - {"directory", "tables", "summary"})
+    if unknown:
+        raise exp.error(f"output.{unknown[0]}", "unknown field; allowed: directory, tables, summary")
+    fmt = out.get("tables", "csv")
+    if fmt not in TABLE_FORMATS:
+        raise exp.error("output.tables", f"must be one of {', '.join(TABLE_FORMATS)}, got {fmt!r}")
+    directory = exp.path.parent / str(out.get("directory", exp.path.stem + "_out"))
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    if fmt != "none":
+        for name, table in result.tables().items():
+            target = directory / f"{name}{suffix}.{fmt}"
+            write_table(table, target, fmt, exp)
+            written.append(target)
+    summary = out.get("summary", "summary.json")
+    if summary:
+        target = directory / (Path(str(summary)).stem + suffix + Path(str(summary)).suffix)
+        target.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        written.append(target)
+    return written
+
+
+def write_table(table: np.ndarray, target: Path, fmt: str, exp: Experiment) -> None:
+    names = table.dtype.names or ()
+    if fmt == "csv":
+        with target.open("w", encoding="utf-8") as f:
+            f.write(",".join(names) + "\n")
+            for row in table.tolist():
+                f.write(",".join(str(v) for v in row) + "\n")
+    elif fmt == "json":
+        target.write_text(json.dumps({n: table[n].tolist() for n in names}) + "\n")
+    else:
+        try:
+            import pyarrow as pa  # type: ignore[import-not-found,unused-ignore]
+            import pyarrow.parquet as pq  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            raise exp.error(
+                "output.tables", "parquet needs pyarrow (pip install pyarrow); use csv or json"
+            ) from None
+        pq.write_table(pa.table({n: table[n] for n in names}), target)
+
+
+def run(path: str | Path) -> tuple[RunResultBase, list[Path]]:
+    """Runs the experiment file at ``path``: its result and the files it wrote."""
+    exp = load(path)
+    fabric = build_fabric(exp)
+    workload = build_workload(exp, fabric)
+    result = fabric.run(workload, build_options(exp))
+    return result, write_outputs(exp, result)
+
+
+def set_field(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A copy of ``data`` with ``section.key`` set to ``value``."""
+    section, _, key = dotted.partition(".")
+    copy = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    copy.setdefault(section, {})[key] = value
+    return copy
+
+
+def sweep(path: str | Path) -> list[tuple[Any, RunResultBase]]:
+    """Runs the experiment once per value of ``[sweep] values`` set at ``[sweep] parameter``
+    (``section.key``); writes each run's outputs with the value's index as suffix and a
+    ``sweep.json`` of every run's summary."""
+    exp = load(path)
+    spec = exp.section("sweep")
+    parameter, values = spec.get("parameter"), spec.get("values")
+    if not isinstance(parameter, str) or "." not in parameter:
+        raise exp.error(
+            "sweep.parameter", f"must name a field as section.key (e.g. workload.bytes), got {parameter!r}"
+        )
+    if parameter.split(".")[0] not in ("fabric", "workload", "options"):
+        raise exp.error("sweep.parameter", "must be a field of [fabric], [workload] or [options]")
+    if not isinstance(values, list) or not values:
+        raise exp.error("sweep.values", f"must be a non-empty list, got {values!r}")
+    runs = []
+    for i, value in enumerate(values):
+        one = Experiment(exp.path, exp.text, set_field(exp.data, parameter, value))
+        fabric = build_fabric(one)
+        result = fabric.run(build_workload(one, fabric), build_options(one))
+        write_outputs(one, result, suffix=f"_{i}")
+        runs.append((value, result))
+    out = exp.section("output")
+    directory = exp.path.parent / str(out.get("directory", exp.path.stem + "_out"))
+    (directory / "sweep.json").write_text(
+        json.dumps([{"parameter": parameter, "value": v, **r.to_dict()} for v, r in runs], indent=2) + "\n"
+    )
+    return runs
+
+
+__all__ = ["Experiment", "ExperimentError", "line_of", "load", "run", "sweep"]
