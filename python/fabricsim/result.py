@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from fabricsim import _core
 from fabricsim.run_contract import RunResultBase
+from fabricsim.timeline import Events, Track, link_counters
 from fabricsim.traffic.messages import MessageTraffic
 
 NEVER = np.iinfo(np.uint64).max
@@ -130,6 +131,27 @@ class Result(RunResultBase):
     @property
     def simulated_time_ps(self) -> int:
         return self.end_ps
+
+    def _timeline(self) -> list[Events]:
+        """Per sending endpoint, a span per delivered message from its injection to its
+        delivery (label: destination and bytes); per link direction, its mean utilization."""
+        m = self.messages
+        done = m["deliver_ps"] >= 0
+        n = self.num_endpoints
+        tracks = [Track("endpoints (messages sent)", f"endpoint {e}") for e in range(n)]
+        labels = [
+            f"-> {d} ({b} B)" for d, b in zip(m["dst"][done].tolist(), m["bytes"][done].tolist(), strict=True)
+        ]
+        spans = Events(
+            name="message",
+            tracks=tracks,
+            track_of=m["src"][done].astype(np.int64),
+            start_ps=m["inject_ps"][done].astype(np.float64),
+            dur_ps=(m["deliver_ps"][done] - m["inject_ps"][done]).astype(np.float64),
+            labels=labels,
+            args={"dst": m["dst"][done], "bytes": m["bytes"][done], "latency_ps": m["latency_ps"][done]},
+        )
+        return [spans, link_counters(self.links, float(self.end_ps), n)]
 
     def tables(self) -> dict[str, npt.NDArray[Any]]:
         """``messages`` (one row a message) and ``links`` (one row a link direction)."""

@@ -23,6 +23,8 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Iterator
+from os import PathLike
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     import pandas
 
     from fabricsim.fabric import DeadlockFreedom, Fabric
+    from fabricsim.timeline import Events
 
 
 class RunResultBase(abc.ABC):
@@ -81,6 +84,26 @@ class RunResultBase(abc.ABC):
         }
         d.update({k: _plain(v) for k, v in self._headline().items()})
         return d
+
+    def to_perfetto(
+        self,
+        path: str | PathLike[str],
+        *,
+        max_events: int = 1_000_000,
+        start_ns: float | None = None,
+        end_ns: float | None = None,
+    ) -> Path:
+        """Writes the run's timeline as a Chrome / Perfetto JSON trace (ui.perfetto.dev opens
+        it): what each kind of result shows is in its ``_timeline``; the events that start in
+        ``[start_ns, end_ns)``, the earliest ``max_events`` of them (a metadata event says how
+        many were left out). Returns the path."""
+        from fabricsim.timeline import write_trace
+
+        return write_trace(path, self._timeline(), max_events, start_ns, end_ns)
+
+    def _timeline(self) -> list[Events]:
+        """The run's events for :meth:`to_perfetto` (none by default)."""
+        return []
 
     def to_pandas(self, table: str | None = None) -> pandas.DataFrame:
         """A table of the result (default: the main one, ``next(iter(tables()))``) as a

@@ -16,6 +16,7 @@
     directory = "out"                 # relative to this file
     tables = "csv"                    # csv | parquet | json | none
     summary = "summary.json"
+    timeline = "trace.json"           # Chrome / Perfetto trace (optional)
 
     [sweep]                           # fabricsim sweep only
     parameter = "workload.bytes"
@@ -239,9 +240,10 @@ def build_options(exp: Experiment) -> RunOptions:
 def write_outputs(exp: Experiment, result: RunResultBase, suffix: str = "") -> list[Path]:
     """Writes the result's tables and summary where ``[output]`` says; returns the files."""
     out = exp.section("output")
-    unknown = sorted(set(out) - {"directory", "tables", "summary"})
+    allowed = ("directory", "tables", "summary", "timeline", "timeline_max_events")
+    unknown = sorted(set(out) - set(allowed))
     if unknown:
-        raise exp.error(f"output.{unknown[0]}", "unknown field; allowed: directory, tables, summary")
+        raise exp.error(f"output.{unknown[0]}", f"unknown field; allowed: {', '.join(allowed)}")
     fmt = out.get("tables", "csv")
     if fmt not in TABLE_FORMATS:
         raise exp.error("output.tables", f"must be one of {', '.join(TABLE_FORMATS)}, got {fmt!r}")
@@ -253,6 +255,15 @@ def write_outputs(exp: Experiment, result: RunResultBase, suffix: str = "") -> l
             target = directory / f"{name}{suffix}.{fmt}"
             write_table(table, target, fmt, exp)
             written.append(target)
+    timeline = out.get("timeline")
+    if timeline:
+        trace = Path(str(timeline))
+        target = directory / (trace.stem + suffix + (trace.suffix or ".json"))
+        try:
+            result.to_perfetto(target, max_events=out.get("timeline_max_events", 1_000_000))
+        except SpecError as e:
+            raise exp.error("output.timeline_max_events", str(e)) from None
+        written.append(target)
     summary = out.get("summary", "summary.json")
     if summary:
         target = directory / (Path(str(summary)).stem + suffix + Path(str(summary)).suffix)

@@ -25,6 +25,7 @@ from fabricsim.errors import SpecError
 from fabricsim.result import Result
 from fabricsim.run_contract import RunResultBase
 from fabricsim.specs import HbmSpec, le_bytes
+from fabricsim.timeline import Events, Track, link_counters
 from fabricsim.traffic.messages import MessageTraffic, messages
 
 if TYPE_CHECKING:
@@ -182,6 +183,32 @@ class CollectiveResult(RunResultBase):
         ops["rank"], ops["peer"], ops["bytes"] = s.rank, s.peer, s.bytes
         ops["start_ns"], ops["finish_ns"] = self.op_start_ns, self.op_finish_ns
         return {"operations": ops, **self.run.tables()}
+
+    def _timeline(self) -> list[Events]:
+        """Per rank (and switch reduction unit), a span per operation of the schedule (send,
+        receive, reduce, copy) from its start to its finish; per link direction, its mean
+        utilization."""
+        s = self.schedule
+        n = s.ranks
+        units = int(s.rank.max(initial=0)) + 1 - n if len(s.rank) else 0
+        tracks = [Track("ranks (operations)", f"rank {r}") for r in range(n)]
+        tracks += [Track("switch reduction units", f"unit {u}") for u in range(max(units, 0))]
+        kinds = np.array(["send", "recv", "reduce", "copy"])[s.op]
+        peers = s.peer.tolist()
+        labels = [
+            f"{k} {p}" if k in ("send", "recv") else str(k)
+            for k, p in zip(kinds.tolist(), peers, strict=True)
+        ]
+        ops = Events(
+            name="operation",
+            tracks=tracks,
+            track_of=s.rank.astype(np.int64),
+            start_ps=self.op_start_ns * 1000,
+            dur_ps=(self.op_finish_ns - self.op_start_ns) * 1000,
+            labels=labels,
+            args={"bytes": s.bytes, "op": np.arange(len(s.op))},
+        )
+        return [ops, link_counters(self.run.links, float(self.run.end_ps), self.run.num_endpoints)]
 
     def _headline(self) -> dict[str, Any]:
         return {

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from fabricsim.result import Result
 from fabricsim.run_contract import RunResultBase
+from fabricsim.timeline import Events, Track
 from fabricsim.traffic.messages import MessageTraffic
 
 if TYPE_CHECKING:
@@ -139,6 +140,25 @@ class MemoryFabricResult(RunResultBase):
     @property
     def simulated_time_ps(self) -> int:
         return self.fabric.end_ps
+
+    def _timeline(self) -> list[Events]:
+        """Per requester, a span per completed request from its issue to its completion (label:
+        read or write, and the device); then the fabric's message spans and link counters."""
+        r = self.rows
+        done = r["complete_ps"] >= 0
+        count = len(self.load.requesters)
+        kind = np.where(r["write"][done].astype(bool), "write", "read")
+        labels = [f"{k} dev {d}" for k, d in zip(kind.tolist(), r["device"][done].tolist(), strict=True)]
+        requests = Events(
+            name="request",
+            tracks=[Track("requesters (requests)", f"requester {i}") for i in range(count)],
+            track_of=r["requester"][done].astype(np.int64),
+            start_ps=r["issue_ps"][done].astype(np.float64),
+            dur_ps=(r["complete_ps"][done] - r["issue_ps"][done]).astype(np.float64),
+            labels=labels,
+            args={"device": r["device"][done], "addr": r["addr"][done]},
+        )
+        return [requests, *self.fabric._timeline()]
 
     def tables(self) -> dict[str, npt.NDArray[Any]]:
         """``requests`` (one row a request issued: :attr:`rows`), then the fabric's

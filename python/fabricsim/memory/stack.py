@@ -14,6 +14,7 @@ from fabricsim.errors import SpecError
 from fabricsim.run_contract import RunResultBase, engine_hooks, require_complete
 from fabricsim.run_options import RunOptions, resolve
 from fabricsim.specs import ControllerSpec, HbmSpec, le_bytes
+from fabricsim.timeline import Events, Track
 from fabricsim.traffic.stack_requests import MemoryColumns, MemoryTraffic
 
 COMMANDS = ("ACT", "PRE", "RD", "WR", "REFab", "REFsb")
@@ -144,6 +145,50 @@ class MemoryResult(RunResultBase):
     @property
     def simulated_time_ps(self) -> int:
         return round(self.time_ns * 1000)
+
+    def _timeline(self) -> list[Events]:
+        """Per pseudo-channel, an instant per DRAM command (ACT, RD, WR, PRE, REF...: the
+        ``commands`` table, when the run recorded it); per request, a span from its arrival
+        to its finish on one track of requests."""
+        out: list[Events] = []
+        tables = self.tables()
+        cmds = tables.get("commands")
+        if cmds is not None and len(cmds):
+            pcs = sorted(set(zip(cmds["channel"].tolist(), cmds["pseudo_channel"].tolist(), strict=True)))
+            index = {pc: i for i, pc in enumerate(pcs)}
+            track_of = np.array(
+                [
+                    index[pc]
+                    for pc in zip(cmds["channel"].tolist(), cmds["pseudo_channel"].tolist(), strict=True)
+                ],
+                dtype=np.int64,
+            )
+            out.append(
+                Events(
+                    name="command",
+                    tracks=[Track("HBM pseudo-channels (commands)", f"ch {c} pc {p}") for c, p in pcs],
+                    track_of=track_of,
+                    start_ps=cmds["cycle"].astype(np.float64) * self.tck_ns * 1000,
+                    labels=[COMMANDS[c] for c in cmds["command"].tolist()],
+                    args={"bank": cmds["bank"], "row": cmds["row"]},
+                )
+            )
+        req = tables["requests"]
+        done = req["finished_cycle"] >= 0
+        if done.any():
+            start = req["arrival_cycle"][done].astype(np.float64) * self.tck_ns * 1000
+            end = req["finished_cycle"][done].astype(np.float64) * self.tck_ns * 1000
+            out.append(
+                Events(
+                    name="request",
+                    tracks=[Track("requests", "all requests")],
+                    track_of=np.zeros(int(done.sum()), dtype=np.int64),
+                    start_ps=start,
+                    dur_ps=end - start,
+                    args={"latency_ns": req["latency_ns"][done]},
+                )
+            )
+        return out
 
     def tables(self) -> dict[str, npt.NDArray[Any]]:
         """``requests`` (one row a request: arrival, admission and finish in CK cycles, its

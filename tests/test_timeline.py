@@ -1,0 +1,95 @@
+"""`to_perfetto`: every kind of run writes a Chrome / Perfetto JSON trace whose events match
+the result's own tables, bounded in window and count."""
+
+import json
+
+import numpy as np
+import pytest
+
+import fabricsim as fs
+
+NOC = fs.LinkSpec.preset("noc")
+
+
+def load(path):
+    events = json.loads(path.read_text())["traceEvents"]
+    for e in events:  # the format's required fields
+        assert e["ph"] in ("X", "i", "C", "M") and "pid" in e and "name" in e
+        if e["ph"] in ("X", "i", "C"):
+            assert isinstance(e["ts"], float)
+    return events
+
+
+def spans(events):
+    return [e for e in events if e["ph"] == "X"]
+
+
+def test_message_spans_are_the_messages_injection_to_delivery(tmp_path):
+    fab = fs.Fabric(topology=fs.topology.mesh((2, 2)), link=NOC, router=fs.RouterSpec(pipeline_cycles=3))
+    res = fab.run(fs.traffic.messages([0, 1, 3], [3, 2, 0], [64, 4096, 16], at_ns=[0, 5, 10]))
+    events = load(res.to_perfetto(tmp_path / "m.json"))
+    got = sorted((e["ts"], e["dur"], e["args"]["dst"]) for e in spans(events))
+    m = res.messages
+    want = sorted(
+        (float(i) / 1e6, float(d - i) / 1e6, int(t))
+        for i, d, t in zip(m["inject_ps"], m["deliver_ps"], m["dst"], strict=True)
+    )
+    assert got == want
+    names = {e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    assert {"endpoint 0", "endpoint 1", "endpoint 3"} <= names
+    counters = [e for e in events if e["ph"] == "C"]
+    assert len(counters) == 2 * len(res.links)  # each link's mean utilization, start and end
+
+
+def test_collective_operations_per_rank(tmp_path):
+    res = fs.Fabric.preset("dgx8_nvswitch").run(fs.collectives.all_reduce(bytes=64 << 10))
+    events = spans(load(res.to_perfetto(tmp_path / "c.json")))
+    assert len(events) == len(res.schedule.op)
+    assert max(e["ts"] + e["dur"] for e in events) == pytest.approx(res.time_us, rel=1e-6)
+    assert {e["name"].split()[0] for e in events} >= {"send", "recv", "reduce"}
+
+
+def test_hbm_commands_and_requests(tmp_path):
+    res = fs.run_memory(
+        fs.HbmSpec.preset("hbm3"), fs.traffic.memory("random", 300, bytes=64), record_commands=True
+    )
+    events = load(res.to_perfetto(tmp_path / "h.json"))
+    instants = [e for e in events if e["ph"] == "i"]
+    assert len(instants) == len(res.tables()["commands"]) and {"ACT", "RD"} <= {e["name"] for e in instants}
+    assert len(spans(events)) == 300
+
+
+def test_memory_fabric_requests_then_the_fabrics_messages(tmp_path):
+    hbm = fs.HbmSpec.preset("hbm3")
+    fab = fs.Fabric(
+        topology=fs.topology.switch_star(2, memory_expanders=1),
+        link=fs.LinkSpec.preset("cxl3_256b"),
+        router=fs.RouterSpec(pipeline_cycles=2),
+        hbm=hbm,
+        protocol="cxl_mem",
+    )
+    res = fab.run(fs.traffic.loads(requester=0, target="expander:0", requests=50))
+    events = spans(load(res.to_perfetto(tmp_path / "f.json")))
+    requests = [e for e in events if e["cat"] == "request"]
+    assert len(requests) == 50 and all(e["name"].startswith("read") for e in requests)
+    assert len([e for e in events if e["cat"] == "message"]) == int(
+        (res.fabric.messages["deliver_ps"] >= 0).sum()
+    )
+
+
+def test_the_window_and_the_cap_bound_what_is_written(tmp_path):
+    res = fs.Fabric.preset("dgx8_nvswitch").run(fs.collectives.all_reduce(bytes=64 << 10))
+    capped = load(res.to_perfetto(tmp_path / "cap.json", max_events=25))
+    assert len([e for e in capped if e["ph"] != "M"]) == 25
+    note = [e for e in capped if e["name"] == "fabricsim"]
+    assert note and "left out" in note[0]["args"]["note"]
+    starts = np.sort(res.op_start_ns)
+    kept = sorted(e["ts"] for e in spans(capped))
+    assert kept == pytest.approx((starts[: len(kept)] / 1000).tolist())  # the earliest
+    mid = float(np.median(res.op_start_ns))
+    window = spans(load(res.to_perfetto(tmp_path / "w.json", start_ns=mid)))
+    assert window and all(e["ts"] * 1000 >= mid - 1e-6 for e in window)
+    with pytest.raises(fs.SpecError, match="max_events: must be an integer >= 1"):
+        res.to_perfetto(tmp_path / "x.json", max_events=0)
+    with pytest.raises(fs.SpecError, match="start_ns: must be a finite number"):
+        res.to_perfetto(tmp_path / "x.json", start_ns=float("nan"))
