@@ -54,7 +54,7 @@ $(PY_DEPS_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "maturin>=1.5,<2" "numpy>=1.24" "pytest>=8" "hypothesis>=6.100" \
 		"ruff>=0.6" "mypy>=1.10" "matplotlib>=3.7" "pandas>=2.0" "pandas-stubs>=2.0" "tqdm>=4.60" \
-		"types-tqdm>=4.60"
+		"types-tqdm>=4.60" "distributed>=2024.1" "pyarrow>=14"
 	touch $@
 
 $(BUILD_STAMP): $(PY_DEPS_STAMP) $(RUST_SOURCES) pyproject.toml

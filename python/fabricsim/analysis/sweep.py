@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import operator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
+from fabricsim.analysis.executors import Executor, run_all
 from fabricsim.errors import SpecError
 from fabricsim.fabric import Fabric
 from fabricsim.run_options import RunOptions
@@ -141,6 +140,7 @@ def latency_throughput(
     stop_after_saturation: bool = True,
     injection: Injection = "bernoulli",
     workers: int = 1,
+    executor: Executor | None = None,
     **pattern_options: Any,
 ) -> Curve:
     """Runs ``pattern`` at each offered rate (flits/endpoint/cycle): ``injection`` (Bernoulli or
@@ -150,47 +150,46 @@ def latency_throughput(
     ``drain_factor`` times the injection time, or their mean latency exceeds ten times the
     lowest-load mean; the sweep stops after the first saturated point unless told not to.
 
-    ``workers > 1`` runs that many rates at a time on threads (the engine releases the GIL
-    while it runs): the same curve, sooner on several cores; up to ``workers - 1`` runs past
-    the first saturated point are thrown away."""
-    if workers < 1:
-        raise ValueError(f"workers: must be >= 1, got {workers}")
-
-    def point(rate: float) -> tuple[float, float, float, bool]:
-        """(mean latency, p99 latency, accepted rate, saturated) at ``rate``."""
-        load = synthetic(
-            pattern,
-            rate=rate,
-            warmup_cycles=warmup_cycles,
-            measure_cycles=measure_cycles,
-            packet_flits=packet_flits,
-            seed=seed,
-            drain_factor=drain_factor,
-            injection=injection,
-            **pattern_options,
-        )
-        res = fab.run(load, seed=seed)
-        lat = res.packet_latency_cycles
-        mean = float(lat.mean()) if lat.size else float("inf")
-        p99 = float(np.percentile(lat, 99)) if lat.size else float("inf")
-        return mean, p99, res.accepted_rate, res.saturated
-
+    ``workers > 1`` runs the rates on that many threads (the engine releases the GIL while it
+    runs), ``executor`` on a ``concurrent.futures`` executor or a ``dask.distributed.Client``
+    (:mod:`fabricsim.analysis.executors`): the same curve; those run every rate and drop the
+    points past the first saturated one."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SpecError(f"workers: must be an integer >= 1, got {workers!r}", path="workers")
     todo = [float(r) for r in np.asarray(rates, dtype=float)]
+    spec = {
+        "pattern": pattern,
+        "warmup_cycles": warmup_cycles,
+        "measure_cycles": measure_cycles,
+        "packet_flits": packet_flits,
+        "seed": seed,
+        "drain_factor": drain_factor,
+        "injection": injection,
+        **pattern_options,
+    }
+    stop = (lambda p: bool(p[3])) if stop_after_saturation else None
+    outs = run_all(_load_point, todo, (fab, spec), executor, workers, stop)
     curve = Curve(pattern)
     base: float | None = None
-    # (one worker runs on the caller's thread, as a plain loop)
-    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
-        for first in range(0, len(todo), workers):
-            batch = todo[first : first + workers]
-            outs = pool.map(point, batch) if pool is not None else map(point, batch)
-            for rate, (mean, p99, accepted, stopped) in zip(batch, outs, strict=True):
-                if base is None and math.isfinite(mean):
-                    base = mean
-                saturated = stopped or (base is not None and mean > 10 * base)
-                curve.points.append(LoadPoint(rate, float(accepted), mean, p99, bool(saturated)))
-                if saturated and stop_after_saturation:
-                    return curve
+    for rate, (mean, p99, accepted, stopped) in zip(todo, outs, strict=False):
+        if base is None and math.isfinite(mean):
+            base = mean
+        saturated = stopped or (base is not None and mean > 10 * base)
+        curve.points.append(LoadPoint(rate, float(accepted), mean, p99, bool(saturated)))
+        if saturated and stop_after_saturation:
+            break
     return curve
+
+
+def _load_point(rate: float, fab: Fabric, spec: dict[str, Any]) -> tuple[float, float, float, bool]:
+    """(mean latency, p99 latency, accepted rate, saturated) of ``spec``'s load at ``rate``
+    (a top-level function: process pools and Dask workers pickle it)."""
+    load = synthetic(spec["pattern"], rate=rate, **{k: v for k, v in spec.items() if k != "pattern"})
+    res = fab.run(load, seed=spec["seed"])
+    lat = res.packet_latency_cycles
+    mean = float(lat.mean()) if lat.size else float("inf")
+    p99 = float(np.percentile(lat, 99)) if lat.size else float("inf")
+    return mean, p99, res.accepted_rate, res.saturated
 
 
 @dataclass(frozen=True)
@@ -306,37 +305,56 @@ def collective(
     chunks: int | None = None,
     options: RunOptions | None = None,
     protocol: str = "auto",
+    executor: Executor | None = None,
+    workers: int = 1,
     **settings: Any,
 ) -> CollectiveTable:
     """Runs collective ``kind`` at every size with every algorithm (default ``["auto"]``: the
     tuner's choice per size, as nccl-tests runs NCCL) over ``fab``; ``chunks`` and
     ``protocol`` default to the tuner's; ``settings`` are run options (``seed``,
     ``max_time_ns``, ...; see :class:`~fabricsim.RunOptions`) or the collective's execution
-    settings (``memory=True``, ``library="ideal"``, ...)."""
-    from fabricsim import collectives
+    settings (``memory=True``, ``library="ideal"``, ...). ``executor`` (a ``concurrent.futures``
+    executor or a ``dask.distributed.Client``) or ``workers`` threads run the points
+    (:mod:`fabricsim.analysis.executors`): the same table."""
     from fabricsim.collectives.execution import Execution
 
     execution = {k: v for k, v in settings.items() if k in Execution.names()}
     overrides = {k: v for k, v in settings.items() if k not in execution}
-    build = getattr(collectives, kind)
+    cases = [(size, alg) for size in sizes for alg in algorithms or ["auto"]]
+    spec = {"kind": kind, "chunks": chunks, "protocol": protocol, "execution": execution}
     table = CollectiveTable(kind)
-    for size in sizes:
-        for alg in algorithms or ["auto"]:
-            op = build(bytes=size, algorithm=alg, chunks=chunks, protocol=protocol, **execution)
-            res = fab.run(op, options, **overrides)
-            table.points.append(
-                CollectivePoint(
-                    size,
-                    alg,
-                    res.time_us,
-                    res.algbw_gbyte_per_s,
-                    res.busbw_gbyte_per_s,
-                    res.analytical_us,
-                    res.bottleneck,
-                    f"{res.schedule.algorithm}/{res.protocol}",
-                )
-            )
+    for point in run_all(_collective_point, cases, (fab, spec, options, overrides), executor, workers):
+        table.points.append(point)
     return table
+
+
+def _collective_point(
+    case: tuple[int, str],
+    fab: Fabric,
+    spec: dict[str, Any],
+    options: RunOptions | None,
+    overrides: dict[str, Any],
+) -> CollectivePoint:
+    """One (size, algorithm) of a collective sweep (top-level: process pools and Dask
+    workers pickle it)."""
+    from fabricsim import collectives
+
+    size, alg = case
+    build = getattr(collectives, spec["kind"])
+    op = build(
+        bytes=size, algorithm=alg, chunks=spec["chunks"], protocol=spec["protocol"], **spec["execution"]
+    )
+    res = fab.run(op, options, **overrides)
+    return CollectivePoint(
+        size,
+        alg,
+        res.time_us,
+        res.algbw_gbyte_per_s,
+        res.busbw_gbyte_per_s,
+        res.analytical_us,
+        res.bottleneck,
+        f"{res.schedule.algorithm}/{res.protocol}",
+    )
 
 
 @dataclass(frozen=True)
@@ -394,36 +412,52 @@ def loaded_latency(
     requests: int = 5000,
     read_ratio: float = 1.0,
     seed: int = 0,
+    executor: Executor | None = None,
+    workers: int = 1,
 ) -> LoadedLatency:
     """Runs ``requests`` requests of ``bytes`` from ``requester`` to ``target`` with each number
     of requests in flight (a closed loop: the offered load rises with it) and records
-    bandwidth and latency: the classic loaded-latency curve."""
+    bandwidth and latency: the classic loaded-latency curve. ``executor`` / ``workers``: as
+    :func:`collective`."""
+    curve = LoadedLatency(str(target) if not isinstance(target, int) else f"peer:{target}")
+    spec = {
+        "requester": requester,
+        "target": target,
+        "pattern": pattern,
+        "bytes": bytes,
+        "requests": requests,
+        "read_ratio": read_ratio,
+        "seed": seed,
+    }
+    curve.points.extend(
+        run_all(_latency_point, [int(k) for k in outstanding], (fab, spec), executor, workers)
+    )
+    return curve
+
+
+def _latency_point(k: int, fab: Fabric, spec: dict[str, Any]) -> LatencyPoint:
+    """One point of a loaded-latency curve: ``k`` requests in flight (top-level: picklable)."""
     from fabricsim.memory.load import loads
 
-    curve = LoadedLatency(str(target) if not isinstance(target, int) else f"peer:{target}")
-    for k in outstanding:
-        load = loads(
-            requester,
-            target,
-            pattern=pattern,
-            bytes=bytes,
-            outstanding=k,
-            requests=requests,
-            read_ratio=read_ratio,
-        )
-        q = fab.run(load, seed=seed).requesters[0]
-        curve.points.append(
-            LatencyPoint(
-                int(k),
-                q.bandwidth_gbyte_per_s,
-                float(q.latency_ns.mean()),
-                q.percentile_ns(50),
-                q.percentile_ns(99),
-                float(q.fabric_ns.mean()),
-                float(q.memory_ns.mean()),
-            )
-        )
-    return curve
+    load = loads(
+        spec["requester"],
+        spec["target"],
+        pattern=spec["pattern"],
+        bytes=spec["bytes"],
+        outstanding=k,
+        requests=spec["requests"],
+        read_ratio=spec["read_ratio"],
+    )
+    q = fab.run(load, seed=spec["seed"]).requesters[0]
+    return LatencyPoint(
+        k,
+        q.bandwidth_gbyte_per_s,
+        float(q.latency_ns.mean()),
+        q.percentile_ns(50),
+        q.percentile_ns(99),
+        float(q.fabric_ns.mean()),
+        float(q.memory_ns.mean()),
+    )
 
 
 class LoadedLatencyTable(dict[str, LoadedLatency]):

@@ -193,7 +193,7 @@ def read_messages(exp: Experiment, path: Path) -> Workload:
     Parquet file (needs pyarrow) with those columns."""
     if path.suffix == ".parquet":
         try:
-            import pyarrow.parquet as pq  # type: ignore[import-not-found,unused-ignore]
+            import pyarrow.parquet as pq  # type: ignore[import-not-found,import-untyped,unused-ignore]
         except ImportError:
             raise exp.error("workload.file", "a Parquet file needs pyarrow (pip install pyarrow)") from None
         table = pq.read_table(path)
@@ -283,8 +283,8 @@ def write_table(table: np.ndarray, target: Path, fmt: str, exp: Experiment) -> N
         target.write_text(json.dumps({n: table[n].tolist() for n in names}) + "\n")
     else:
         try:
-            import pyarrow as pa  # type: ignore[import-not-found,unused-ignore]
-            import pyarrow.parquet as pq  # type: ignore[import-not-found,unused-ignore]
+            import pyarrow as pa  # type: ignore[import-not-found,import-untyped,unused-ignore]
+            import pyarrow.parquet as pq  # type: ignore[import-not-found,import-untyped,unused-ignore]
         except ImportError:
             raise exp.error(
                 "output.tables", "parquet needs pyarrow (pip install pyarrow); use csv or json"
