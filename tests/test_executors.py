@@ -88,3 +88,16 @@ def test_specs_workloads_and_results_pickle():
     m = fs.traffic.messages([0, 1], [1, 0], [64, 128])
     back = pickle.loads(pickle.dumps(m))
     assert all((getattr(back, c) == getattr(m, c)).all() for c in ("src", "dst", "bytes", "inject_ps", "vc"))
+
+
+def test_a_sweep_shows_its_progress_when_asked_and_not_otherwise(capsys):
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    kw = {"sizes": [4096, 8192], "algorithms": ["ring"]}
+    quiet = fs.sweep.collective(fab, "all_reduce", progress=False, **kw)
+    assert capsys.readouterr().err == ""
+    shown = fs.sweep.collective(fab, "all_reduce", progress=True, **kw)
+    err = capsys.readouterr().err
+    assert "/2" in err  # tqdm's bar (drawn at most every 0.1 s), or the plain line
+    assert shown.points == quiet.points
+    with pytest.raises(fs.SpecError, match="progress: must be True, False or None"):
+        fs.sweep.collective(fab, "all_reduce", progress="yes", **kw)

@@ -10,6 +10,7 @@ names the inputs whose runs failed."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -54,6 +55,47 @@ def local_cluster(workers: int = 2) -> Any:
     return Client(cluster)  # type: ignore[no-untyped-call,unused-ignore]
 
 
+class _Bar:
+    """A sweep's progress on standard error, one step a finished run: a tqdm bar when tqdm is
+    installed, else a line rewritten in place; nothing when off."""
+
+    def __init__(self, total: int, on: bool) -> None:
+        self.total, self.done, self.bar = total, 0, None
+        self.on = on
+        if on:
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, unit="run", leave=False)
+            except ImportError:
+                pass
+
+    def step(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        elif self.on:
+            sys.stderr.write(f"\r{self.done}/{self.total} runs")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.on:
+            sys.stderr.write("\n")
+
+
+def show_progress(progress: bool | None) -> bool:
+    """``progress`` as asked; None: on when standard error is a terminal."""
+    if progress is None:
+        return sys.stderr.isatty()
+    if not isinstance(progress, bool):
+        from fabricsim.errors import SpecError
+
+        raise SpecError(f"progress: must be True, False or None, got {progress!r}", path="progress")
+    return progress
+
+
 def run_all(
     fn: Callable[..., R],
     inputs: Sequence[T],
@@ -61,18 +103,25 @@ def run_all(
     executor: Executor | None = None,
     workers: int = 1,
     stop: Callable[[R], bool] | None = None,
+    progress: bool | None = None,
 ) -> list[R]:
     """``[fn(x, *args) for x in inputs]``, run where ``executor`` says (or on ``workers``
     threads, or in order here). ``stop``: in-process only, the results end at the first for
     which it is true (an executor runs every input; the caller trims). A run that fails
     raises :class:`SweepError` once every run has ended, with the finished ones (in order here,
-    the first failure propagates as it is)."""
+    the first failure propagates as it is). ``progress``: a bar of finished runs on standard
+    error (None: when it is a terminal)."""
+    bar = _Bar(len(inputs), show_progress(progress))
     if executor is None and workers <= 1:
         out: list[R] = []
-        for x in inputs:
-            out.append(fn(x, *args))
-            if stop is not None and stop(out[-1]):
-                break
+        try:
+            for x in inputs:
+                out.append(fn(x, *args))
+                bar.step()
+                if stop is not None and stop(out[-1]):
+                    break
+        finally:
+            bar.close()
         return out
     pool: Any = executor if executor is not None else ThreadPoolExecutor(workers)
     try:
@@ -83,8 +132,10 @@ def run_all(
             try:
                 results[i] = f.result()
             except Exception as e:
-                failed[i] = e
+                failed[i] = e  # every failure is reported with its input
+            bar.step()
     finally:
+        bar.close()
         if executor is None:
             pool.shutdown()
     if failed:
@@ -106,4 +157,4 @@ def _key(x: Any) -> Any:
         return repr(x)
 
 
-__all__ = ["Executor", "SweepError", "local_cluster", "run_all"]
+__all__ = ["Executor", "SweepError", "local_cluster", "run_all", "show_progress"]

@@ -141,6 +141,7 @@ def latency_throughput(
     injection: Injection = "bernoulli",
     workers: int = 1,
     executor: Executor | None = None,
+    progress: bool | None = None,
     **pattern_options: Any,
 ) -> Curve:
     """Runs ``pattern`` at each offered rate (flits/endpoint/cycle): ``injection`` (Bernoulli or
@@ -168,7 +169,7 @@ def latency_throughput(
         **pattern_options,
     }
     stop = (lambda p: bool(p[3])) if stop_after_saturation else None
-    outs = run_all(_load_point, todo, (fab, spec), executor, workers, stop)
+    outs = run_all(_load_point, todo, (fab, spec), executor, workers, stop, progress)
     curve = Curve(pattern)
     base: float | None = None
     for rate, (mean, p99, accepted, stopped) in zip(todo, outs, strict=False):
@@ -307,6 +308,7 @@ def collective(
     protocol: str = "auto",
     executor: Executor | None = None,
     workers: int = 1,
+    progress: bool | None = None,
     **settings: Any,
 ) -> CollectiveTable:
     """Runs collective ``kind`` at every size with every algorithm (default ``["auto"]``: the
@@ -323,7 +325,8 @@ def collective(
     cases = [(size, alg) for size in sizes for alg in algorithms or ["auto"]]
     spec = {"kind": kind, "chunks": chunks, "protocol": protocol, "execution": execution}
     table = CollectiveTable(kind)
-    for point in run_all(_collective_point, cases, (fab, spec, options, overrides), executor, workers):
+    args = (fab, spec, options, overrides)
+    for point in run_all(_collective_point, cases, args, executor, workers, progress=progress):
         table.points.append(point)
     return table
 
@@ -414,6 +417,7 @@ def loaded_latency(
     seed: int = 0,
     executor: Executor | None = None,
     workers: int = 1,
+    progress: bool | None = None,
 ) -> LoadedLatency:
     """Runs ``requests`` requests of ``bytes`` from ``requester`` to ``target`` with each number
     of requests in flight (a closed loop: the offered load rises with it) and records
@@ -430,7 +434,9 @@ def loaded_latency(
         "seed": seed,
     }
     curve.points.extend(
-        run_all(_latency_point, [int(k) for k in outstanding], (fab, spec), executor, workers)
+        run_all(
+            _latency_point, [int(k) for k in outstanding], (fab, spec), executor, workers, progress=progress
+        )
     )
     return curve
 
