@@ -11,7 +11,7 @@ RUST_SOURCES := $(shell find rust specs -type f \( -name '*.rs' -o -name '*.toml
 PY_DEPS_STAMP := $(VENV)/.deps-stamp
 BUILD_STAMP := $(VENV)/.build-stamp
 
-.PHONY: run test bench fuzz lint build clean
+.PHONY: run test bench fuzz lint build clean capi-header
 
 run: $(BUILD_STAMP)
 	$(PY) -m fabricsim demo
@@ -21,6 +21,8 @@ test: $(BUILD_STAMP)
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	# The bindings crate is a Python extension: it is tested through pytest.
 	cargo test --workspace --exclude fabricsim-py --locked
+	# The C ABI's library, for tests/test_capi.py (cffi) and its C example.
+	cargo build --release --locked -p fabricsim-capi
 	$(PY) -m ruff check python tests benches
 	$(PY) -m ruff format --check python tests benches
 	$(PY) -m mypy
@@ -54,7 +56,7 @@ $(PY_DEPS_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "maturin>=1.5,<2" "numpy>=1.24" "pytest>=8" "hypothesis>=6.100" \
 		"ruff>=0.6" "mypy>=1.10" "matplotlib>=3.7" "pandas>=2.0" "pandas-stubs>=2.0" "tqdm>=4.60" \
-		"types-tqdm>=4.60" "distributed>=2024.1" "pyarrow>=14"
+		"types-tqdm>=4.60" "distributed>=2024.1" "pyarrow>=14" "cffi>=1.16"
 	touch $@
 
 $(BUILD_STAMP): $(PY_DEPS_STAMP) $(RUST_SOURCES) pyproject.toml
@@ -63,3 +65,9 @@ $(BUILD_STAMP): $(PY_DEPS_STAMP) $(RUST_SOURCES) pyproject.toml
 
 clean:
 	rm -rf $(VENV) target
+
+# Regenerates rust/capi/fabricsim.h from rust/capi/src/lib.rs (cbindgen; installed on first use).
+capi-header:
+	command -v cbindgen >/dev/null || cargo install cbindgen --locked
+	cbindgen --config rust/capi/cbindgen.toml --crate fabricsim-capi --output rust/capi/fabricsim.h rust/capi
+
