@@ -113,3 +113,11 @@ def test_version_and_presets(capsys):
     main(["presets"])
     kinds = {line.split()[0] for line in capsys.readouterr().out.splitlines()}
     assert kinds == {"fabric", "link", "router", "hbm", "protocol", "library"}
+
+
+def test_validate_reproduces_a_table_of_the_validation_page(capsys):
+    assert main(["validate", "--only", "noc"]) == 0
+    out = capsys.readouterr().out
+    assert "fabricsim validate --only noc" in out
+    rows = [line for line in out.splitlines() if line.startswith("| 0.")]
+    assert len(rows) == 7 and rows[0].startswith("| 0.01 | 33.23 | 33.97 |")

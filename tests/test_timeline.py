@@ -93,3 +93,12 @@ def test_the_window_and_the_cap_bound_what_is_written(tmp_path):
         res.to_perfetto(tmp_path / "x.json", max_events=0)
     with pytest.raises(fs.SpecError, match="start_ns: must be a finite number"):
         res.to_perfetto(tmp_path / "x.json", start_ns=float("nan"))
+
+
+def test_every_table_exports_to_parquet(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    res = fs.Fabric.preset("dgx8_nvswitch").run(fs.collectives.all_reduce(bytes=64 << 10))
+    files = res.to_parquet(tmp_path / "tables")
+    assert [f.stem for f in files] == list(res.tables())
+    ops = pq.read_table(files[0]).to_pydict()
+    assert ops["finish_ns"] == res.tables()["operations"]["finish_ns"].tolist()

@@ -105,6 +105,26 @@ class RunResultBase(abc.ABC):
         """The run's events for :meth:`to_perfetto` (none by default)."""
         return []
 
+    def to_parquet(self, directory: str | PathLike[str]) -> list[Path]:
+        """Writes every table of the result as ``<directory>/<table>.parquet`` (column names
+        carry their units); returns the files. Needs pyarrow (``pip install
+        fabricsim[parquet]``)."""
+        try:
+            import pyarrow as pa  # type: ignore[import-not-found,import-untyped,unused-ignore]
+            import pyarrow.parquet as pq  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        except ImportError as e:  # pragma: no cover - exercised without the extra
+            raise ImportError(
+                "to_parquet needs pyarrow, an optional extra: pip install pyarrow (or fabricsim[parquet])"
+            ) from e
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, table in self.tables().items():
+            target = out / f"{name}.parquet"
+            pq.write_table(pa.table({col: table[col] for col in table.dtype.names or ()}), target)
+            written.append(target)
+        return written
+
     def to_pandas(self, table: str | None = None) -> pandas.DataFrame:
         """A table of the result (default: the main one, ``next(iter(tables()))``) as a
         DataFrame, one column a field, with units in the names. Needs pandas

@@ -25,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
         "--memory-plot", default="fabricsim_loaded_latency.png", help="loaded-latency plot file"
     )
     sub.add_parser("presets", help="list the built-in presets")
+    validate = sub.add_parser("validate", help="reproduce docs/validation.md's tables")
+    validate.add_argument(
+        "--only",
+        choices=["noc", "hbm", "collectives"],
+        action="append",
+        help="a section (repeatable; default: all)",
+    )
     ber = sub.add_parser("plot-ber", help="goodput vs bit-error rate for the link presets (PNG)")
     ber.add_argument("--out", default="goodput_vs_ber.png")
     args = parser.parse_args(argv)
@@ -50,6 +57,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         for value, result in sweep(args.file):
             print(f"{value!s:>12}  {result.summary()}")
+    elif args.command == "validate":
+        from fabricsim.analysis.validation import TABLES
+
+        for name in args.only or list(TABLES):
+            print(f"## {name} (fabricsim validate --only {name})\n")
+            print(TABLES[name](lambda line: print(f"# {line}", file=sys.stderr, flush=True)))
+            print()
     elif args.command == "demo":
         from fabricsim.cli.demo import (
             collective_demo,

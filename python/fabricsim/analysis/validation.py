@@ -1,0 +1,158 @@
+"""The tables of docs/validation.md, reproduced: ``fabricsim validate`` prints them (each with
+the command that made it). Every point is the defaults a user gets; nothing here is fitted.
+
+- ``collectives``: all-reduce on the H100- and A100-like presets against public nccl-tests
+  figures, with the geometric-mean error per GPU count (about 10 minutes on 2 cores);
+- ``noc``: the 8x8 mesh latency curve beside BookSim2's (shared/reference/noc_calibration.md);
+- ``hbm``: HBM2 and HBM3 streaming and random reads beside DRAMsim3 and Ramulator 2
+  (shared/reference/dram_calibration.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from fabricsim import topology
+from fabricsim.collectives.api import all_reduce
+from fabricsim.fabric import Fabric
+from fabricsim.memory.stack import run_memory
+from fabricsim.specs import HbmSpec, LinkSpec, RouterSpec
+from fabricsim.traffic.stack_requests import memory
+from fabricsim.traffic.synthetic import synthetic
+
+
+@dataclass(frozen=True)
+class Point:
+    system: str
+    gpus: int
+    algorithm: str
+    bytes: int
+    measured: float
+    unit: str  # "busbw" (GB/s) or "us"
+    source: str
+
+
+H100 = "8x H100 SXM (NVLink 4, NVSwitch gen 3)"
+A100 = "8x A100 SXM (NVLink 3, NVSwitch gen 2)"
+MIB = 1 << 20
+
+POINTS = [
+    Point(H100, 8, "ring", 256 * MIB, 367.5, "busbw", "nccl-tests#212, nccl#1455: 365-370 at 1-2 GiB"),
+    Point(H100, 8, "nvls", 256 * MIB, 480.0, "busbw", "nccl-tests#212, nccl#1455: ~480 at large sizes"),
+    Point(H100, 7, "nvls", 256 * MIB, 460.0, "busbw", "nccl#1455"),
+    Point(H100, 6, "nvls", 256 * MIB, 440.0, "busbw", "nccl#1455"),
+    Point(H100, 5, "nvls", 256 * MIB, 420.0, "busbw", "nccl#1455"),
+    Point(H100, 4, "ring", 256 * MIB, 370.0, "busbw", "nccl#1455: ~370 on 2-4 GPUs"),
+    Point(H100, 2, "ring", 256 * MIB, 370.0, "busbw", "nccl#1455: ~370 on 2-4 GPUs"),
+    Point(
+        A100, 8, "ring", 256 * MIB, 200.0, "busbw", "nccl-tests#149: ~200 (HPE Apollo 6500, 8x A100 80 GB)"
+    ),
+    Point(A100, 2, "auto", 32, 10.14, "us", "nccl#583: 10.14 us at 32 B (2x A100 SXM4 40 GB)"),
+]
+
+
+def _fabric(system: str, gpus: int, nvls: bool) -> Fabric:
+    base = Fabric.preset("dgx_a100" if system == A100 else ("dgx8_nvls" if nvls else "dgx8_nvswitch"))
+    if gpus == 8:
+        return base
+    planes = int(base.topology.params["planes"])
+    topo = topology.switch_star(gpus, planes=planes, reduction_ports=gpus if nvls else 0)
+    return Fabric(topology=topo, link=base.link, router=base.router, endpoint=base.endpoint)
+
+
+def _simulate(p: Point) -> tuple[float, str]:
+    fab = _fabric(p.system, p.gpus, p.algorithm == "nvls")
+    res = fab.run(all_reduce(bytes=p.bytes, algorithm=p.algorithm))
+    ran = f"{res.schedule.algorithm}/{res.protocol}, {res.chunks} chunks"
+    return (res.busbw_gbyte_per_s if p.unit == "busbw" else res.time_us), ran
+
+
+def collectives_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """The collectives section's two tables (Markdown)."""
+    rows = []
+    errors: dict[tuple[str, int], list[float]] = {}
+    for p in POINTS:
+        value, ran = _simulate(p)
+        err = (value - p.measured) / p.measured
+        errors.setdefault((p.system, p.gpus), []).append(abs(err))
+        rows.append((p, value, ran, err))
+        log(f"{p.system} {p.gpus} {p.algorithm} {p.bytes}: {value:.2f} vs {p.measured} ({100 * err:+.1f}%)")
+    lines = [
+        "| system | GPUs | all-reduce | size | measured | fabricsim (ran) | error | source |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p, value, ran, err in rows:
+        size = f"{p.bytes // MIB} MiB" if p.bytes >= MIB else f"{p.bytes} B"
+        unit = "GB/s busbw" if p.unit == "busbw" else "us"
+        lines.append(
+            f"| {p.system} | {p.gpus} | {p.algorithm} | {size} | {p.measured:g} {unit} | "
+            f"{value:.1f} ({ran}) | {100 * err:+.1f}% | {p.source} |"
+        )
+    lines += ["", "| system | GPUs | points | geometric-mean error |", "|---|---|---|---|"]
+    for (system, gpus), errs in sorted(errors.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+        geo = math.exp(sum(math.log(max(e, 1e-4)) for e in errs) / len(errs))
+        lines.append(f"| {system} | {gpus} | {len(errs)} | {100 * geo:.1f}% |")
+    return "\n".join(lines)
+
+
+BOOKSIM_LATENCY = {0.01: 33.23, 0.10: 34.09, 0.20: 37.07, 0.25: 41.13, 0.30: 101.06}
+"""BookSim2's mean packet latency on the calibration mesh (shared/reference/noc_calibration.md)."""
+
+
+def noc_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """The 8x8 mesh latency curve, lumped and staged routers, beside BookSim2's (Markdown)."""
+    lines = [
+        "| offered | BookSim latency | lumped latency | lumped accepted | staged latency | staged accepted |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rate in (0.01, 0.10, 0.20, 0.25, 0.30, 0.35, 0.40):
+        cells = []
+        for router in (RouterSpec(pipeline_cycles=3), RouterSpec(stages={})):
+            fab = Fabric(
+                topology=topology.mesh((8, 8)),
+                link=LinkSpec.preset("noc").replace(vcs=2, credits_per_vc=8),
+                router=router,
+            )
+            r = fab.run(synthetic("uniform", rate=rate, warmup_cycles=3000, measure_cycles=5000, seed=0))
+            lat = f"{r.packet_latency_cycles.mean():.2f}" + (" (saturated)" if r.saturated else "")
+            cells += [lat, f"{r.accepted_rate:.4f}"]
+        ref = BOOKSIM_LATENCY.get(rate)
+        log(f"noc {rate}: {cells}")
+        lines.append(f"| {rate:.2f} | {ref if ref is not None else 'unstable'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def hbm_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """HBM2 and HBM3 against the DRAM references, both refresh modes (Markdown)."""
+    lines = ["| preset, workload | all-bank refresh | per-bank refresh (default) |", "|---|---|---|"]
+    cases: tuple[tuple[str, Literal["stream", "random"]], ...] = (
+        ("hbm2", "stream"),
+        ("hbm2", "random"),
+        ("hbm3", "stream"),
+        ("hbm3", "random"),
+    )
+    for preset, pattern in cases:
+        hbm = HbmSpec.preset(preset)
+        cells = []
+        for mode in ("all_bank", "per_bank"):
+            res = run_memory(hbm, memory(pattern, 200_000, bytes=64), refresh=mode)
+            cells.append(
+                f"{res.bandwidth_gbyte_per_s:.1f} GB/s ({100 * res.bandwidth_gbyte_per_s / float(hbm.resolved()['peak_gbyte_per_s']):.1f}%)"
+            )
+        log(f"hbm {preset} {pattern}: {cells}")
+        lines.append(f"| {preset}, {pattern} 64 B reads | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+TABLES: dict[str, Callable[[Callable[[str], None]], str]] = {
+    "noc": noc_table,
+    "hbm": hbm_table,
+    "collectives": collectives_table,
+}
+"""The tables ``fabricsim validate`` reproduces, by section (fastest first)."""
+
+
+__all__ = ["POINTS", "TABLES", "Point", "collectives_table", "hbm_table", "noc_table"]
