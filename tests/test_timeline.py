@@ -102,3 +102,23 @@ def test_every_table_exports_to_parquet(tmp_path):
     assert [f.stem for f in files] == list(res.tables())
     ops = pq.read_table(files[0]).to_pydict()
     assert ops["finish_ns"] == res.tables()["operations"]["finish_ns"].tolist()
+
+
+def test_sampled_link_utilization_adds_up_to_the_links_totals(tmp_path):
+    from fabricsim.analysis.link_samples import run_sampled
+
+    fab = fs.Fabric(topology=fs.topology.mesh((3, 3)), link=NOC, router=fs.RouterSpec(pipeline_cycles=3))
+    traffic = fs.traffic.synthetic("uniform", rate=0.2, warmup_cycles=200, measure_cycles=400)
+    plain = fab.run(traffic)
+    res = run_sampled(fab, traffic, samples=20)
+    assert np.array_equal(res.messages["deliver_ps"], plain.messages["deliver_ps"])  # the same run
+    times, flits = res.link_samples
+    assert len(times) == 20 and np.array_equal(flits[-1], res.links["flits"].astype(np.int64))
+    assert (np.diff(flits, axis=0) >= 0).all()
+    events = load(res.to_perfetto(tmp_path / "s.json"))
+    counters = [e for e in events if e["ph"] == "C"]
+    assert len(counters) == 20 * len(res.links)
+    values = [v for e in counters for v in e["args"].values()]
+    assert 0 <= min(values) and max(values) <= 1.0 + 1e-9
+    with pytest.raises(fs.SpecError, match="samples: must be an integer in 1..="):
+        run_sampled(fab, traffic, samples=0)

@@ -116,6 +116,9 @@ class Result(RunResultBase):
         self.end_ps: int = int(raw["end_ps"])
         """End of the simulated window, ps."""
         self.num_endpoints: int = int(raw["num_endpoints"])
+        self.link_samples: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
+        """With :func:`fabricsim.analysis.link_samples.run_sampled`: sample times (ps) and
+        every link direction's flits sent by each, for timelines; else None."""
         """Endpoints of the fabric; in ``links``, nodes ``>= num_endpoints`` are routers
         (router ``node - num_endpoints``)."""
         self.events: int = int(raw["events"])
@@ -151,7 +154,9 @@ class Result(RunResultBase):
             labels=labels,
             args={"dst": m["dst"][done], "bytes": m["bytes"][done], "latency_ps": m["latency_ps"][done]},
         )
-        return [spans, link_counters(self.links, float(self.end_ps), n)]
+        num, den = self.cycle_ps_ratio
+        counters = link_counters(self.links, float(self.end_ps), n, self.link_samples, num / den)
+        return [spans, counters]
 
     def tables(self) -> dict[str, npt.NDArray[Any]]:
         """``messages`` (one row a message) and ``links`` (one row a link direction)."""

@@ -138,21 +138,42 @@ def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def link_counters(links: npt.NDArray[Any], end_ps: float, endpoints: int) -> Events:
-    """Each link direction's utilization as a counter track: its mean over the run, from the
-    start to the end (the engine keeps per-link totals, not a time series)."""
+def link_counters(
+    links: npt.NDArray[Any],
+    end_ps: float,
+    endpoints: int,
+    samples: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None,
+    cycle_ps: float = 1.0,
+) -> Events:
+    """Each link direction's utilization as a counter track: without ``samples``, its mean
+    over the run from the start to the end (the engine keeps per-link totals); with
+    ``samples`` (times in ps and each link's flits sent by then,
+    :func:`fabricsim.analysis.link_samples.run_sampled`), its utilization over each interval."""
     n = len(links)
-    tracks = [
-        Track("links (mean utilization)", f"{_node(int(s), endpoints)}->{_node(int(d), endpoints)}")
-        for s, d in zip(links["src"], links["dst"], strict=True)
-    ]
-    util = np.asarray(links["utilization"], dtype=np.float64)
+    names = zip(links["src"].tolist(), links["dst"].tolist(), strict=True)
+    tracks = [Track("links (utilization)", f"{_node(s, endpoints)}->{_node(d, endpoints)}") for s, d in names]
+    if samples is None:
+        util = np.asarray(links["utilization"], dtype=np.float64)
+        return Events(
+            name="utilization",
+            tracks=tracks,
+            track_of=np.concatenate([np.arange(n), np.arange(n)]),
+            start_ps=np.concatenate([np.zeros(n), np.full(n, float(end_ps))]),
+            value=np.concatenate([util, util]),
+        )
+    times, flits = samples
+    starts = np.concatenate([[0], times[:-1]]).astype(np.float64)
+    spans_cycles = np.maximum((times - starts) / cycle_ps, 1e-12)
+    sent = np.diff(np.vstack([np.zeros((1, n), dtype=np.int64), flits]), axis=0).astype(np.float64)
+    rate = np.asarray(links["flit_rate"], dtype=np.float64)
+    util = sent / spans_cycles[:, None] / np.where(rate > 0, rate, 1.0)[None, :]
+    k = len(times)
     return Events(
         name="utilization",
         tracks=tracks,
-        track_of=np.concatenate([np.arange(n), np.arange(n)]),
-        start_ps=np.concatenate([np.zeros(n), np.full(n, float(end_ps))]),
-        value=np.concatenate([util, util]),
+        track_of=np.tile(np.arange(n), k),
+        start_ps=np.repeat(starts, n),
+        value=util.reshape(-1),
     )
 
 
