@@ -26,6 +26,10 @@ def test_a_process_pool_gives_the_in_process_collective_sweep():
     assert fs.sweep.collective(fab, "all_reduce", workers=2, **kw).points == here.points
 
 
+# (dask's own sockets and HTTP server warn as they come and go; fabricsim's answer is what is tested)
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore:Port .* is already in use")
 def test_a_dask_local_cluster_gives_the_in_process_curve():
     distributed = pytest.importorskip("dask.distributed")
     rates = [0.1, 0.2, 0.3, 0.45, 0.6]

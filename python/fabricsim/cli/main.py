@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fabricsim import __version__
+    from fabricsim._core import __version__
 
     parser = argparse.ArgumentParser(prog="fabricsim", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fabricsim {__version__}")
