@@ -120,5 +120,5 @@ def test_sampled_link_utilization_adds_up_to_the_links_totals(tmp_path):
     assert len(counters) == 20 * len(res.links)
     values = [v for e in counters for v in e["args"].values()]
     assert 0 <= min(values) and max(values) <= 1.0 + 1e-9
-    with pytest.raises(fs.SpecError, match="samples: must be an integer in 1..="):
+    with pytest.raises(fs.SpecError, match=r"samples: must be an integer in 1\.\.="):
         run_sampled(fab, traffic, samples=0)
