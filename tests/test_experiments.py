@@ -121,3 +121,24 @@ def test_validate_reproduces_a_table_of_the_validation_page(capsys):
     assert "fabricsim validate --only noc" in out
     rows = [line for line in out.splitlines() if line.startswith("| 0.")]
     assert len(rows) == 7 and rows[0].startswith("| 0.01 | 33.23 | 33.97 |")
+
+
+def test_plots_a_runs_link_map_and_a_sweeps_metric(examples):
+    _, written = run(examples / "allreduce_dgx8.toml")
+    assert (examples / "allreduce_dgx8_out" / "plot.png") in written
+    sweep(examples / "allreduce_dgx8.toml")
+    assert (examples / "allreduce_dgx8_out" / "plot.png").stat().st_size > 0
+    bad = examples / "bad_plot.toml"
+    bad.write_text(
+        (examples / "mesh_uniform.toml").read_text().replace("[output]", '[output]\nplot = "x.png"')
+    )
+    with pytest.raises(ExperimentError, match=r"output\.plot: a run's plot is a collective's link heat map"):
+        run(bad)
+    metric = examples / "bad_metric.toml"
+    metric.write_text(
+        (examples / "allreduce_dgx8.toml")
+        .read_text()
+        .replace('plot = "plot.png"', 'plot = "p.png"\nplot_metric = "joy"')
+    )
+    with pytest.raises(ExperimentError, match=r"output\.plot_metric: must be a number the runs report"):
+        sweep(metric)

@@ -17,6 +17,7 @@
     tables = "csv"                    # csv | parquet | json | none
     summary = "summary.json"
     timeline = "trace.json"           # Chrome / Perfetto trace (optional)
+    plot = "plot.png"                 # run: a collective's link map; sweep: a metric against the values
 
     [sweep]                           # fabricsim sweep only
     parameter = "workload.bytes"
@@ -240,7 +241,7 @@ def build_options(exp: Experiment) -> RunOptions:
 def write_outputs(exp: Experiment, result: RunResultBase, suffix: str = "") -> list[Path]:
     """Writes the result's tables and summary where ``[output]`` says; returns the files."""
     out = exp.section("output")
-    allowed = ("directory", "tables", "summary", "timeline", "timeline_max_events")
+    allowed = ("directory", "tables", "summary", "timeline", "timeline_max_events", "plot", "plot_metric")
     unknown = sorted(set(out) - set(allowed))
     if unknown:
         raise exp.error(f"output.{unknown[0]}", f"unknown field; allowed: {', '.join(allowed)}")
@@ -264,6 +265,16 @@ def write_outputs(exp: Experiment, result: RunResultBase, suffix: str = "") -> l
         except SpecError as e:
             raise exp.error("output.timeline_max_events", str(e)) from None
         written.append(target)
+    plot = out.get("plot")
+    if plot and not suffix.startswith("_"):  # a sweep plots the metric against the parameter instead
+        plot_links = getattr(result, "plot_links", None)
+        if plot_links is None:
+            raise exp.error(
+                "output.plot",
+                "a run's plot is a collective's link heat map; for other workloads declare a [sweep] "
+                "and plot a metric against it (fabricsim sweep)",
+            )
+        written.append(plot_links(directory / str(plot)))
     summary = out.get("summary", "summary.json")
     if summary:
         target = directory / (Path(str(summary)).stem + suffix + Path(str(summary)).suffix)
@@ -333,10 +344,49 @@ def sweep(path: str | Path) -> list[tuple[Any, RunResultBase]]:
         runs.append((value, result))
     out = exp.section("output")
     directory = exp.path.parent / str(out.get("directory", exp.path.stem + "_out"))
-    (directory / "sweep.json").write_text(
-        json.dumps([{"parameter": parameter, "value": v, **r.to_dict()} for v, r in runs], indent=2) + "\n"
-    )
+    rows = [{"parameter": parameter, "value": v, **r.to_dict()} for v, r in runs]
+    (directory / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if out.get("plot"):
+        plot_sweep(exp, rows, parameter, directory / str(out["plot"]), out.get("plot_metric"))
     return runs
+
+
+PLOT_METRICS = (
+    "busbw_gbyte_per_s",
+    "time_us",
+    "accepted_rate",
+    "latency_mean_cycles",
+    "bandwidth_gbyte_per_s",
+)
+"""What a sweep plots by default: the first of these its runs report."""
+
+
+def plot_sweep(
+    exp: Experiment, rows: list[dict[str, Any]], parameter: str, target: Path, metric: Any
+) -> Path:
+    """A PNG of ``metric`` (a key of the runs' summaries) against the swept values."""
+    from fabricsim.analysis.sweep import _plot_lines
+
+    numeric = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if metric is None:
+        metric = next((m for m in PLOT_METRICS if m in numeric), None)
+    if metric not in numeric:
+        raise exp.error(
+            "output.plot_metric", f"must be a number the runs report: {', '.join(numeric)}; got {metric!r}"
+        )
+    xs = []
+    for i, row in enumerate(rows):
+        v = row["value"]
+        xs.append(
+            float(sizes(v, v)[0])
+            if isinstance(v, str)
+            else float(v)
+            if isinstance(v, (int, float))
+            else float(i)
+        )
+    ys = [float(row[metric]) for row in rows]
+    _plot_lines(target, [(None, xs, ys)], parameter, metric, exp.path.stem)
+    return target
 
 
 __all__ = ["Experiment", "ExperimentError", "line_of", "load", "run", "sweep"]
