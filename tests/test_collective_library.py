@@ -153,3 +153,11 @@ def test_library_costs_only_ever_add_time(kib, n, base, hop, kind):
     costly = fab.run(op.with_execution(library=one_protocol(base_us=base, hop_us=hop)))
     assert costly.complete and costly.time_ns >= ideal.time_ns + base * 1000 - 1
     assert costly.run.links["flits"].sum() == ideal.run.links["flits"].sum()
+
+
+def test_nvlink_presets_carry_80_percent_of_the_wire_by_hand():
+    # 128 B of data per packet of 128 + 16 (header) + 16 (the write response) B: 0.8 of raw
+    for name, raw_gbps in (("dgx8_nvswitch", 9 * 100.0), ("dgx_a100", 8 * 50.0), ("nvl72", 4 * 100.0)):
+        link = fs.Fabric.preset(name).link.resolved()
+        assert link["raw_gbps"] == raw_gbps
+        assert link["max_goodput_gbps"] == pytest.approx(raw_gbps * 128 / 160)

@@ -39,7 +39,9 @@ def run_sampled(
     flits = np.zeros((len(points), len(result.links)), dtype=np.int64)
     for i, at in enumerate(points):
         sim.step(int(at) - sim.cycle)
-        flits[i] = sim.partial().links["flits"].astype(np.int64)
+        # (each link direction's transmissions so far: its flits, replays included, as in
+        # Result.links; read from the state, not a partial result, which converts every message)
+        flits[i] = [d["transmissions"] for d in sim.state()]
     num, den = result.cycle_ps_ratio
     result.link_samples = (points * num // den, flits)
     return result

@@ -193,15 +193,6 @@ class Collective(Workload):
             BUILDERS[(self.kind, self.algorithm)](p, ranks, self.chunks)
         return p.build()
 
-    @property
-    def chosen(self) -> str:
-        """The algorithm's name (a function's name for a custom one)."""
-        return (
-            self.algorithm
-            if isinstance(self.algorithm, str)
-            else getattr(self.algorithm, "__name__", "custom")
-        )
-
 
 def _make(
     kind: str,
