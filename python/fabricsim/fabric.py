@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from fabricsim import _core
 from fabricsim.collectives.execution import Execution
-from fabricsim.errors import SimulationLimitError, SpecError, UnsafeSpecWarning
+from fabricsim.errors import DeadlockError, SimulationLimitError, SpecError, UnsafeSpecWarning
 from fabricsim.result import Result, Window
 from fabricsim.run_contract import RunResultBase, Workload, execute
 from fabricsim.run_options import EngineMode, RunOptions, resolve
@@ -314,6 +314,19 @@ class Fabric:
         packet of ``k`` whole flits carries ``k * payload - overhead`` bytes)."""
         return int(self.link.resolved()["flit_payload_bytes"]), self.link.packet_overhead_bytes
 
+    def _finish(self, traffic: MessageTraffic, options: RunOptions) -> Result:
+        """Runs ``traffic`` to its end at ``options.fidelity`` (a stepped :class:`Simulation`
+        at ``"cycle"``, the flow model at ``"flow"``)."""
+        if options.fidelity == "cycle":
+            return self.simulation(traffic, options).finish()
+        try:
+            raw = _core.run_messages(self._json, options.engine_json(), *_columns(traffic))
+        except (DeadlockError, SimulationLimitError) as e:
+            if e.partial_raw is not None:
+                e.partial = Result(e.partial_raw, traffic)
+            raise
+        return Result(raw, traffic)
+
     def _run_window(self, load: SyntheticLoad, options: RunOptions) -> Result:
         """Runs a synthetic load sized for this fabric; a run the drain limit stops (past
         saturation) returns its partial result instead of raising (a user's own limit still
@@ -323,7 +336,7 @@ class Fabric:
         drain_limit = load.cycles * load.drain_factor
         limit = options.max_cycles if options.max_cycles is not None else drain_limit
         try:
-            res = self.simulation(traffic, options.replace(max_cycles=limit)).finish()
+            res = self._finish(traffic, options.replace(max_cycles=limit))
             stopped = False
         except SimulationLimitError as e:
             # only the drain limit is the load's own; a user's max_cycles or max_time_ns raises

@@ -19,10 +19,10 @@ from fabricsim.errors import SpecError
 from fabricsim.faults import Fault
 
 EngineMode = Literal["auto", "tick_all"]
-Fidelity = Literal["cycle"]
+Fidelity = Literal["cycle", "flow"]
 
 ENGINES: tuple[str, ...] = ("auto", "tick_all")
-FIDELITIES: tuple[str, ...] = ("cycle",)
+FIDELITIES: tuple[str, ...] = ("cycle", "flow")
 """The fidelities a run can take (``"flow"`` is planned: see the project's issues)."""
 
 MAX_SEED = (1 << 64) - 1
@@ -61,7 +61,9 @@ class RunOptions:
       same bits).
     - ``engine``: ``"auto"`` skips idle cycles, ``"tick_all"`` steps every one (a debug
       reference; results are identical).
-    - ``fidelity``: ``"cycle"`` (every flit, credit and DRAM command).
+    - ``fidelity``: ``"cycle"`` (every flit, credit and DRAM command; the reference) or
+      ``"flow"`` (each message a flow along its route, link capacities shared max-min fairly:
+      for scale; docs/fidelity.md says where it differs from cycle, measured).
     - ``max_cycles`` / ``max_time_ns``: stop with :class:`~fabricsim.SimulationLimitError`,
       whose ``partial`` holds the result so far, for every kind of workload.
     - ``watchdog_cycles``: a run where nothing moves for this long raises

@@ -50,7 +50,7 @@ class MessageTraffic(Workload):
     __hash__ = None  # type: ignore[assignment]  # holds mutable arrays
 
     def run_on(self, fabric: Fabric, options: RunOptions) -> Result:
-        return fabric.simulation(self, options).finish()
+        return fabric._finish(self, options)
 
 
 def _int_column(name: str, values: ArrayLike, n: int, high: int | None = None) -> I64:

@@ -18,6 +18,7 @@
 //! and writes one, each done when its writes are and its compute time has
 //! passed.
 
+use crate::collective_dag::Dag;
 pub use crate::collective_memory::CollectiveMemory;
 use crate::collective_memory::{Access, RankMemory};
 use crate::engine::{Activity, Model};
@@ -176,12 +177,7 @@ pub struct CollectiveResult {
 struct Executor {
     net: Network,
     s: ScheduleColumns,
-    /// Dependencies not yet done (and, for a receive, its message).
-    waiting: Vec<u32>,
-    /// Who waits for each op (CSR), and each send's receive.
-    user_ptr: Vec<u32>,
-    users: Vec<u32>,
-    recv_of: Vec<u32>,
+    dag: Dag,
     /// Ops to start next step (in the order they became ready), and the
     /// buffer they are started from (swapped each step: no allocation).
     ready: Vec<u32>,
@@ -193,10 +189,7 @@ struct Executor {
     send_of_msg: Vec<u32>,
     start: Vec<Cycle>,
     finish: Vec<Cycle>,
-    left: usize,
     cycle_ps: f64,
-    /// Completions to process (reused: no allocation per operation).
-    stack: Vec<u32>,
     clock: crate::time::ClockDomain,
     msg_bytes: Vec<u64>,
     /// With memory: the ranks' stacks; per op, the accesses (or, for a
@@ -217,34 +210,7 @@ const NONE: u32 = u32::MAX;
 impl Executor {
     fn new(mut net: Network, s: ScheduleColumns, mem: Option<RankMemory>, units_from: u32) -> Self {
         let n = s.op.len();
-        let mut waiting = vec![0u32; n];
-        let mut count = vec![0u32; n + 1];
-        let mut recv_of = vec![NONE; n];
-        for i in 0..n {
-            let deps = &s.deps[s.dep_ptr[i] as usize..s.dep_ptr[i + 1] as usize];
-            waiting[i] = deps.len() as u32;
-            for &d in deps {
-                count[d as usize + 1] += 1;
-            }
-            if s.op[i] == RECV {
-                waiting[i] += 1;
-                recv_of[s.matched[i] as usize] = i as u32;
-            }
-        }
-        for i in 0..n {
-            count[i + 1] += count[i];
-        }
-        let mut fill = count.clone();
-        let mut users = vec![0u32; count[n] as usize];
-        for i in 0..n {
-            for &d in &s.deps[s.dep_ptr[i] as usize..s.dep_ptr[i + 1] as usize] {
-                users[fill[d as usize] as usize] = i as u32;
-                fill[d as usize] += 1;
-            }
-        }
-        let ready = (0..n as u32)
-            .filter(|&i| waiting[i as usize] == 0)
-            .collect();
+        let (dag, ready) = Dag::new(&s);
         net.tally.fresh = Some(Vec::new());
         let (num, den) = net.params.clock.ratio();
         Self {
@@ -258,10 +224,7 @@ impl Executor {
             parts_left: vec![1; n],
             mem_done: Vec::new(),
             net,
-            waiting,
-            user_ptr: count,
-            users,
-            recv_of,
+            dag,
             ready,
             starting: Vec::new(),
             timers: BinaryHeap::new(),
@@ -269,43 +232,20 @@ impl Executor {
             send_of_msg: Vec::new(),
             start: vec![Cycle::MAX; n],
             finish: vec![Cycle::MAX; n],
-            left: n,
-            stack: Vec::new(),
             s,
         }
     }
 
     /// Marks `op` done at `c` and releases what waits for it.
     fn complete(&mut self, op: u32, c: Cycle) {
-        let mut stack = std::mem::take(&mut self.stack);
-        stack.push(op);
-        while let Some(i) = stack.pop() {
-            let iu = i as usize;
-            self.finish[iu] = c;
-            if self.start[iu] == Cycle::MAX {
-                self.start[iu] = c;
+        let (start, finish) = (&mut self.start, &mut self.finish);
+        self.dag.complete(op, &self.s.op, &mut self.ready, |i| {
+            let i = i as usize;
+            finish[i] = c;
+            if start[i] == Cycle::MAX {
+                start[i] = c;
             }
-            self.left -= 1;
-            let mut release = |u: u32, stack: &mut Vec<u32>, ready: &mut Vec<u32>| {
-                let w = &mut self.waiting[u as usize];
-                *w -= 1;
-                if *w == 0 {
-                    if self.s.op[u as usize] == RECV {
-                        stack.push(u); // its message is in: done now
-                    } else {
-                        ready.push(u);
-                    }
-                }
-            };
-            let (lo, hi) = (self.user_ptr[iu] as usize, self.user_ptr[iu + 1] as usize);
-            for k in lo..hi {
-                release(self.users[k], &mut stack, &mut self.ready);
-            }
-            if self.s.op[iu] == SEND && self.recv_of[iu] != NONE {
-                release(self.recv_of[iu], &mut stack, &mut self.ready);
-            }
-        }
-        self.stack = stack;
+        });
     }
 
     fn inject(&mut self, op: u32, data_bytes: u64, c: Cycle) {
@@ -538,11 +478,11 @@ impl Model for Executor {
     }
 
     fn done(&self) -> bool {
-        self.left == 0
+        self.dag.left == 0
     }
 
     fn work_in_system(&self) -> bool {
-        self.left > 0
+        self.dag.left > 0
     }
 
     fn min_watchdog_cycles(&self) -> u64 {
@@ -565,7 +505,7 @@ impl Model for Executor {
 
     fn progress(&self) -> (u64, u64) {
         let total = self.s.op.len() as u64;
-        (total - self.left as u64, total)
+        (total - self.dag.left as u64, total)
     }
 
     fn cyclic_wait(&self) -> bool {
@@ -583,14 +523,34 @@ impl Model for Executor {
                     "schedule op {i} (kind {}) on rank {} waits for {} operation(s); {} of {} ops are not done",
                     self.s.op[i],
                     self.s.rank[i],
-                    self.waiting[i],
-                    self.left,
+                    self.dag.waiting(i),
+                    self.dag.left,
                     self.s.op.len()
                 ),
             });
         }
         out
     }
+}
+
+/// Checks the inputs of a collective run: the spec, the options, and that
+/// `s` is a schedule over the fabric's endpoints whose sends are routable.
+pub(crate) fn check_schedule(
+    spec: &FabricSpec,
+    s: &ScheduleColumns,
+    opts: &RunOptions,
+) -> Result<()> {
+    spec.validate()?;
+    opts.validate().map_err(|e| e.within("options"))?;
+    s.validate(spec.topology.num_endpoints())?;
+    for i in 0..s.op.len() {
+        if s.op[i] == SEND {
+            if let Some(why) = spec.topology.unroutable(s.rank[i], s.peer[i]) {
+                return Err(Error::spec(format!("schedule[{i}]"), why));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs schedule `s` on the fabric `spec` (endpoint `r` is rank `r`).
@@ -600,18 +560,17 @@ pub fn run_collective(
     opts: &RunOptions,
     memory: Option<&CollectiveMemory>,
 ) -> Result<CollectiveResult> {
-    spec.validate()?;
-    opts.validate().map_err(|e| e.within("options"))?;
-    let params = spec.link_params()?;
-    let ranks = spec.topology.num_endpoints();
-    s.validate(ranks)?;
-    for i in 0..s.op.len() {
-        if s.op[i] == SEND {
-            if let Some(why) = spec.topology.unroutable(s.rank[i], s.peer[i]) {
-                return Err(Error::spec(format!("schedule[{i}]"), why));
-            }
+    if opts.fidelity == crate::spec::run::Fidelity::Flow {
+        if memory.is_some() {
+            return Err(Error::spec(
+                "options.fidelity",
+                "collectives through memory run at fidelity \"cycle\" only (the flow model has no HBM yet)",
+            ));
         }
+        return crate::flow::run_collective(spec, s, opts);
     }
+    check_schedule(spec, &s, opts)?;
+    let params = spec.link_params()?;
     let units_from = spec.topology.memory_endpoints();
     let clock = params.clock;
     let limit = opts.limit_cycle(clock);

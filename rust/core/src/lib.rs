@@ -22,6 +22,7 @@
 
 pub mod build;
 pub mod collective;
+mod collective_dag;
 pub mod collective_memory;
 pub mod deadlock;
 mod dense;
@@ -29,6 +30,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod fabric;
+pub mod flow;
 pub mod hbm;
 pub mod ids;
 pub mod link;

@@ -33,6 +33,12 @@ impl Simulation {
     pub fn new(spec: &FabricSpec, traffic: &MessageTraffic, opts: &RunOptions) -> Result<Self> {
         spec.validate()?;
         opts.validate().map_err(|e| e.within("options"))?;
+        if opts.fidelity != crate::spec::run::Fidelity::Cycle {
+            return Err(Error::spec(
+                "options.fidelity",
+                "a stepped simulation runs at fidelity \"cycle\" only; run the traffic to its end (Fabric.run) at fidelity \"flow\"",
+            ));
+        }
         let params = spec.link_params()?;
         let endpoints = spec.topology.num_endpoints();
         traffic.validate(endpoints, params.vcs)?;

@@ -572,6 +572,28 @@ impl CoreSimulation {
     }
 }
 
+/// Runs message traffic to its end at the options' fidelity (a stepped
+/// `CoreSimulation` is cycle-level only); the result as `finish` gives it.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn run_messages<'py>(
+    py: Python<'py>,
+    fabric_json: String,
+    options_json: String,
+    src: &[u8],
+    dst: &[u8],
+    nbytes: &[u8],
+    inject_ps: &[u8],
+    vc: &[u8],
+) -> PyResult<Bound<'py, PyDict>> {
+    let cols = [src, dst, nbytes, inject_ps, vc].map(|c| c.to_vec());
+    let result = enter(py, move || {
+        let (fabric, opts, traffic) = run_inputs(&fabric_json, &options_json, cols)?;
+        fabricsim_core::fabric::run_messages(&fabric, &traffic, &opts)
+    })?;
+    result_dict(py, &result)
+}
+
 /// Parses the inputs of a run: fabric and options JSON, int64 byte columns.
 fn run_inputs(
     fabric_json: &str,
@@ -595,6 +617,7 @@ fn run_inputs(
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreSimulation>()?;
     m.add_class::<RandomStream>()?;
+    m.add_function(wrap_pyfunction!(run_messages, m)?)?;
     m.add_function(wrap_pyfunction!(interrupt::set_progress, m)?)?;
     m.add_function(wrap_pyfunction!(check_deadlock_freedom, m)?)?;
     m.add_function(wrap_pyfunction!(spec_normalize, m)?)?;

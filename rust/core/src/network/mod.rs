@@ -210,6 +210,64 @@ fn pick_port(ports: &mut EndpointPorts, routed: Option<&Routed>, src: u32, dst: 
     })
 }
 
+/// Which directions run the fabric's second kind of link (`network_link`):
+/// on a cluster, every direction touching its scale-out routers; elsewhere
+/// the directions between routers; `None` without a second kind.
+pub fn network_links(spec: &FabricSpec) -> Option<NetworkLinks> {
+    spec.network_link
+        .as_ref()
+        .and(spec.topology.network_links())
+}
+
+/// A direction with these ends runs the second kind of link.
+pub fn is_network_dir(kinds: Option<NetworkLinks>, (a, b): (Node, Node)) -> bool {
+    match kinds {
+        Some(NetworkLinks::ScaleOutFrom(first)) => {
+            matches!(a, Node::Router(r, _) if r >= first)
+                || matches!(b, Node::Router(r, _) if r >= first)
+        }
+        Some(NetworkLinks::BetweenRouters) => {
+            matches!((a, b), (Node::Router(..), Node::Router(..)))
+        }
+        None => false,
+    }
+}
+
+/// The fabric's link directions, as every model numbers them (the rows of
+/// a result's `links`, what a fault's `link` names): without routers, both
+/// directions of each link in turn; with, per endpoint port its injection
+/// then its ejection direction, then every channel between routers, router
+/// by router and port by port.
+pub fn link_layout(
+    topology: &crate::spec::TopologySpec,
+    graph: Option<&Graph>,
+) -> Vec<(Node, Node)> {
+    let Some(g) = graph else {
+        return topology
+            .links()
+            .into_iter()
+            .flat_map(|(a, b)| {
+                let (ea, eb) = (Node::Endpoint(EndpointId(a)), Node::Endpoint(EndpointId(b)));
+                [(ea, eb), (eb, ea)]
+            })
+            .collect();
+    };
+    let mut out = Vec::new();
+    for (e, r, p) in g.all_attachments() {
+        let (end, port) = (Node::Endpoint(EndpointId(e as u32)), Node::Router(r, p));
+        out.push((end, port));
+        out.push((port, end));
+    }
+    for (r, router) in g.routers.iter().enumerate() {
+        for (p, peer) in router.ports.iter().enumerate() {
+            if let Peer::Router(r2, p2) = *peer {
+                out.push((Node::Router(r as u32, p as u32), Node::Router(r2, p2)));
+            }
+        }
+    }
+    out
+}
+
 impl Network {
     /// Builds the network of `spec` loaded with `traffic` and the scripted
     /// `faults` (all validated); random streams derive from `seed`.
@@ -223,24 +281,8 @@ impl Network {
         let n = spec.topology.num_endpoints();
         let drain = spec.endpoint.drain_params(params.clock, params.flit_bytes);
         let pipeline = spec.router.timing().output_delay;
-        // A second kind of link: a cluster's scale-out network on every
-        // direction that touches one of its routers; elsewhere the links
-        // between routers (when the fabric gives `network_link`).
         let (_, net_params, net_pace) = spec.link_kinds()?;
-        let kinds = spec
-            .network_link
-            .as_ref()
-            .and(spec.topology.network_links());
-        let network = |(a, b): (Node, Node)| match kinds {
-            Some(NetworkLinks::ScaleOutFrom(first)) => {
-                matches!(a, Node::Router(r, _) if r >= first)
-                    || matches!(b, Node::Router(r, _) if r >= first)
-            }
-            Some(NetworkLinks::BetweenRouters) => {
-                matches!((a, b), (Node::Router(..), Node::Router(..)))
-            }
-            None => false,
-        };
+        let scale_out = network_links(spec);
         let mut dirs: IdVec<LinkDirId, LinkDir> = IdVec::new();
         let add = |dirs: &mut IdVec<LinkDirId, LinkDir>, ends: (Node, Node)| {
             let index = dirs.len() as u32;
@@ -250,7 +292,7 @@ impl Network {
             } else {
                 0
             };
-            let (p, pace) = if network(ends) {
+            let (p, pace) = if is_network_dir(scale_out, ends) {
                 (&net_params, net_pace)
             } else {
                 (&params, Pace::new(1, 1))
@@ -273,79 +315,67 @@ impl Network {
         };
         // Per endpoint, the link directions its ports send on (one per plane).
         let mut out_of: Vec<Vec<LinkDirId>> = vec![Vec::new(); n];
-        let mut routed = match crate::build::graph(&spec.topology) {
-            None => {
-                for (a, b) in spec.topology.links() {
-                    let (ea, eb) = (Node::Endpoint(EndpointId(a)), Node::Endpoint(EndpointId(b)));
-                    out_of[a as usize].push(add(&mut dirs, (ea, eb)));
-                    out_of[b as usize].push(add(&mut dirs, (eb, ea)));
-                }
-                None
-            }
-            Some(graph) => {
-                let routing =
-                    crate::build::routing(spec, &graph).expect("a graph has a routing function");
-                // Per router: the link direction arriving at / leaving each port.
-                let mut wiring: Vec<Wiring> = graph
-                    .routers
-                    .iter()
-                    .map(|x| Wiring {
-                        inputs: vec![None; x.ports.len()],
-                        outputs: vec![None; x.ports.len()],
-                    })
-                    .collect();
-                if let Some(r) = graph
-                    .routers
-                    .iter()
-                    .position(|x| x.ports.len() > MAX_ROUTER_PORTS)
-                {
-                    return Err(Error::spec(
-                        "topology",
-                        format!(
-                            "router {r} has {} ports; the router model supports up to {MAX_ROUTER_PORTS}",
-                            graph.routers[r].ports.len()
-                        ),
-                    ));
-                }
-                // Injection and ejection links, then router-to-router links.
-                for (e, r, p) in graph.all_attachments() {
-                    let (end, port) = (Node::Endpoint(EndpointId(e as u32)), Node::Router(r, p));
-                    let inj = add(&mut dirs, (end, port));
-                    let ej = add(&mut dirs, (port, end));
-                    out_of[e].push(inj);
-                    wiring[r as usize].inputs[p as usize] = Some(inj);
-                    wiring[r as usize].outputs[p as usize] = Some(ej);
-                }
-                for (r, router) in graph.routers.iter().enumerate() {
-                    for (p, peer) in router.ports.iter().enumerate() {
-                        if let Peer::Router(r2, p2) = *peer {
-                            let d = add(
-                                &mut dirs,
-                                (Node::Router(r as u32, p as u32), Node::Router(r2, p2)),
-                            );
-                            wiring[r].outputs[p] = Some(d);
-                            wiring[r2 as usize].inputs[p2 as usize] = Some(d);
-                        }
-                    }
-                }
-                let timed_outputs = dirs
-                    .ids()
-                    .filter(|&d| matches!(dirs[d].src, Node::Router(..)))
-                    .filter(|&d| !dirs[d].always_accepts())
-                    .collect();
-                let routers = Routers::new(wiring, params.vcs as usize, &spec.router, &routing);
-                Some(Routed {
-                    graph,
-                    routing,
-                    routers,
-                    outbox: Outbox {
-                        timed: IdVec::from_vec(vec![None; dirs.len()]),
-                        plain: Vec::new(),
-                    },
-                    timed_outputs,
+        let graph = crate::build::graph(&spec.topology);
+        if let Some(r) = graph.as_ref().and_then(|g| {
+            g.routers
+                .iter()
+                .position(|x| x.ports.len() > MAX_ROUTER_PORTS)
+        }) {
+            return Err(Error::spec(
+                "topology",
+                format!(
+                    "router {r} has {} ports; the router model supports up to {MAX_ROUTER_PORTS}",
+                    graph.as_ref().expect("a graph").routers[r].ports.len()
+                ),
+            ));
+        }
+        // Per router: the link direction arriving at / leaving each port.
+        let mut wiring: Vec<Wiring> = graph.as_ref().map_or(Vec::new(), |g| {
+            g.routers
+                .iter()
+                .map(|x| Wiring {
+                    inputs: vec![None; x.ports.len()],
+                    outputs: vec![None; x.ports.len()],
                 })
+                .collect()
+        });
+        for ends in link_layout(&spec.topology, graph.as_ref()) {
+            let d = add(&mut dirs, ends);
+            match ends {
+                (Node::Endpoint(e), Node::Router(r, p)) => {
+                    out_of[e.index()].push(d);
+                    wiring[r as usize].inputs[p as usize] = Some(d);
+                }
+                (Node::Endpoint(e), Node::Endpoint(_)) => out_of[e.index()].push(d),
+                (Node::Router(r, p), Node::Endpoint(_)) => {
+                    wiring[r as usize].outputs[p as usize] = Some(d);
+                }
+                (Node::Router(r, p), Node::Router(r2, p2)) => {
+                    wiring[r as usize].outputs[p as usize] = Some(d);
+                    wiring[r2 as usize].inputs[p2 as usize] = Some(d);
+                }
             }
-        };
+        }
+        let mut routed = graph.map(|graph| {
+            let routing =
+                crate::build::routing(spec, &graph).expect("a graph has a routing function");
+            let timed_outputs = dirs
+                .ids()
+                .filter(|&d| matches!(dirs[d].src, Node::Router(..)))
+                .filter(|&d| !dirs[d].always_accepts())
+                .collect();
+            let routers = Routers::new(wiring, params.vcs as usize, &spec.router, &routing);
+            Routed {
+                graph,
+                routing,
+                routers,
+                outbox: Outbox {
+                    timed: IdVec::from_vec(vec![None; dirs.len()]),
+                    plain: Vec::new(),
+                },
+                timed_outputs,
+            }
+        });
         // Router ports' buffers and credits in one dense store, router by router.
         let (mut capacity, mut credits, mut first) = (Vec::new(), Vec::new(), Vec::new());
         if let Some(rt) = &mut routed {

@@ -353,6 +353,33 @@ impl LinkParams {
         1 + self.latency_cycles + self.credit_return_cycles
     }
 
+    /// The share of the link's flit slots that carry new flits at its
+    /// error rate (the flow model's capacity factor): go-back-N resends a
+    /// round trip `W` of flits per detected error, `(1 - p) / (1 + (W - 1) p)`
+    /// with `p` the chance a flit needs a replay; selective repeat resends
+    /// the flit alone, `1 - p`; without retry nothing is resent (errors pass
+    /// up marked corrupt), 1. Bursts count by their stationary share of
+    /// flits (clustered errors cost go-back-N less than this says).
+    pub fn retry_efficiency(&self) -> f64 {
+        let r = &self.reliability;
+        let normal = r.normal.map_or(0.0, |t| t.detected);
+        let p = match r.burst {
+            Some((enter, exit, inside)) => {
+                let share = enter / (enter + exit);
+                (1.0 - share) * normal + share * inside.detected
+            }
+            None => normal,
+        };
+        match r.retry {
+            Retry::None => 1.0,
+            Retry::SelectiveRepeat => 1.0 - p,
+            Retry::GoBackN => {
+                let w = self.credit_round_trip_cycles() as f64;
+                (1.0 - p) / (1.0 + (w - 1.0) * p)
+            }
+        }
+    }
+
     /// Raw rate in Gb/s (lanes x per-lane rate).
     pub fn raw_gbps(&self) -> f64 {
         self.rate_kbps as f64 / 1.0e6

@@ -25,6 +25,9 @@ pub enum Fidelity {
     /// Every flit, credit and DRAM command, cycle by cycle (the reference).
     #[default]
     Cycle,
+    /// Each message a flow along its route, link capacities shared max-min
+    /// fairly (`crate::flow`): for scale; cross-checked against `Cycle`.
+    Flow,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

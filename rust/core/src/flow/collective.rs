@@ -1,0 +1,322 @@
+//! A collective schedule at flow fidelity: the same DAG as the cycle
+//! executor's (`collective_dag`), in ps. A send becomes a flow when it
+//! begins (after its fixed latency, `delay_ps`); its receive is done when
+//! the flow's last flit is in; a reduce or copy takes its compute time.
+
+use super::nic::Nics;
+use super::{check_options, limit_ps, report, stalled, FlowFabric, Polling, Sharing};
+use crate::collective::{check_schedule, CollectiveResult, ScheduleColumns, REDUCE, SEND};
+use crate::collective_dag::Dag;
+use crate::error::Result;
+use crate::result::NEVER_PS;
+use crate::spec::{FabricSpec, RunOptions};
+use crate::time::{Cycle, Ps};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+/// A timer's kind: the op begins (its fixed latency is over), or is done
+/// (its compute time passed, or its message arrived).
+const BEGIN: u8 = 0;
+const DONE: u8 = 1;
+/// A message arrived: its send (and so its receive) is done.
+const ARRIVE: u8 = 2;
+
+struct FlowExecutor {
+    fab: FlowFabric,
+    sh: Sharing,
+    nics: Nics,
+    s: ScheduleColumns,
+    dag: Dag,
+    ready: Vec<u32>,
+    timers: BinaryHeap<Reverse<(Ps, u8, u32)>>,
+    start: Vec<Ps>,
+    finish: Vec<Ps>,
+    /// Per message (one per send that moved data): its send, data bytes,
+    /// first-flit and delivery times, and its head's remaining latency.
+    msg_op: Vec<u32>,
+    msg_bytes: Vec<u64>,
+    /// Per message: its bytes on the wire.
+    msg_wire: Vec<u64>,
+    send_ps: Vec<Ps>,
+    deliver_ps: Vec<Ps>,
+    tail_ps: Vec<Ps>,
+    payload: Vec<u64>,
+    path: Vec<u32>,
+    units_from: u32,
+    cycle_ps: Ps,
+}
+
+impl FlowExecutor {
+    fn complete(&mut self, op: u32, t: Ps) {
+        let (start, finish) = (&mut self.start, &mut self.finish);
+        self.dag.complete(op, &self.s.op, &mut self.ready, |i| {
+            let i = i as usize;
+            finish[i] = t;
+            if start[i] == NEVER_PS {
+                start[i] = t;
+            }
+        });
+    }
+
+    fn ready_at(&mut self, op: u32, t: Ps) -> Result<()> {
+        let delay = self.s.delay_ps.get(op as usize).copied().unwrap_or(0);
+        if delay == 0 {
+            return self.begin(op, t);
+        }
+        self.start[op as usize] = t;
+        self.timers
+            .push(Reverse((t.saturating_add(delay), BEGIN, op)));
+        Ok(())
+    }
+
+    fn begin(&mut self, op: u32, t: Ps) -> Result<()> {
+        let i = op as usize;
+        if self.start[i] == NEVER_PS {
+            self.start[i] = t;
+        }
+        let bytes = self.s.bytes[i];
+        match self.s.op[i] {
+            SEND if bytes == 0 => self.complete(op, t),
+            SEND => {
+                let wire = if self.s.wire_bytes_per_byte > 1.0 {
+                    (bytes as f64 * self.s.wire_bytes_per_byte).ceil() as u64
+                } else {
+                    bytes
+                };
+                let msg = self.msg_op.len() as u32;
+                self.msg_op.push(op);
+                self.msg_bytes.push(bytes);
+                self.msg_wire.push(wire);
+                self.send_ps.push(NEVER_PS);
+                self.deliver_ps.push(NEVER_PS);
+                self.tail_ps.push(0);
+                let port = self.fab.pick_port(self.s.rank[i], self.s.peer[i]);
+                if self.nics.offer(msg, port, 0) {
+                    self.start_flow(msg, t)?;
+                }
+            }
+            kind => {
+                let per_byte = if self.s.rank[i] >= self.units_from {
+                    0.0
+                } else if kind == REDUCE {
+                    self.s.reduce_ps_per_byte
+                } else {
+                    self.s.copy_ps_per_byte
+                };
+                let ps = (bytes as f64 * per_byte).ceil() as Ps;
+                self.timers.push(Reverse((t.saturating_add(ps), DONE, op)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Message `msg`'s flow starts at `t` (it heads its queue).
+    fn start_flow(&mut self, msg: u32, t: Ps) -> Result<()> {
+        let m = msg as usize;
+        let dst = self.s.peer[self.msg_op[m] as usize];
+        let port = self.nics.port_of(msg);
+        let head = self.fab.route(msg, port, dst, 0, &mut self.path)?;
+        let wire = self.msg_wire[m];
+        for &d in &self.path {
+            self.payload[d as usize] += wire;
+        }
+        self.send_ps[m] = t;
+        self.tail_ps[m] = head.saturating_sub(self.cycle_ps);
+        let flits = self.fab.params.message_flits(wire);
+        self.sh.add(t, msg, flits, &self.path);
+        Ok(())
+    }
+
+    /// Everything due at `t`: transfers ending, messages arriving, timers,
+    /// and what they make ready (which may be due at `t` too).
+    fn settle(&mut self, t: Ps, ended: &mut Vec<u32>) -> Result<()> {
+        self.sh.finish_due(t, ended);
+        for msg in ended.drain(..) {
+            let at = t + self.tail_ps[msg as usize];
+            self.timers.push(Reverse((at, ARRIVE, msg)));
+            if let Some(next) = self.nics.sent(msg) {
+                self.start_flow(next, t)?;
+            }
+        }
+        loop {
+            let mut starting = std::mem::take(&mut self.ready);
+            for op in starting.drain(..) {
+                self.ready_at(op, t)?;
+            }
+            self.ready = starting;
+            let Some(&Reverse((at, kind, id))) = self.timers.peek() else {
+                break;
+            };
+            if at > t {
+                break;
+            }
+            self.timers.pop();
+            match kind {
+                BEGIN => self.begin(id, t)?,
+                DONE => self.complete(id, t),
+                _ => {
+                    self.deliver_ps[id as usize] = t;
+                    self.complete(self.msg_op[id as usize], t);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs schedule `s` on `spec` at flow fidelity (same checks as the cycle
+/// executor's `run_collective` without memory). Start and finish times are
+/// reported in fabric cycles, rounded up.
+pub fn run_collective(
+    spec: &FabricSpec,
+    s: ScheduleColumns,
+    opts: &RunOptions,
+) -> Result<CollectiveResult> {
+    check_schedule(spec, &s, opts)?;
+    check_options(opts)?;
+    let fab = FlowFabric::new(spec)?;
+    let limit = limit_ps(spec, opts)?;
+    let started = Instant::now();
+    let n = s.op.len();
+    let (dag, ready) = Dag::new(&s);
+    let units_from = spec.topology.memory_endpoints() as u32;
+    let mut ex = FlowExecutor {
+        sh: Sharing::new(fab.capacity.clone()),
+        nics: Nics::new(fab.num_ports(), 1),
+        payload: vec![0; fab.num_dirs()],
+        cycle_ps: fab.params.clock.start_ps(1),
+        fab,
+        s,
+        dag,
+        ready,
+        timers: BinaryHeap::new(),
+        start: vec![NEVER_PS; n],
+        finish: vec![NEVER_PS; n],
+        msg_op: Vec::new(),
+        msg_bytes: Vec::new(),
+        msg_wire: Vec::new(),
+        send_ps: Vec::new(),
+        deliver_ps: Vec::new(),
+        tail_ps: Vec::new(),
+        path: Vec::new(),
+        units_from,
+    };
+    let mut ended = Vec::new();
+    let mut polling = Polling::new();
+    let (mut now, mut events) = (0 as Ps, 0u64);
+    ex.settle(0, &mut ended)?;
+    ex.sh.reshare(0);
+    let complete = loop {
+        if ex.dag.left == 0 {
+            break true;
+        }
+        let timer = ex.timers.peek().map(|r| r.0 .0);
+        let Some(t) = [timer, ex.sh.next_finish()].into_iter().flatten().min() else {
+            let waiting = (0..n)
+                .find(|&i| ex.finish[i] == NEVER_PS)
+                .map_or(String::new(), |i| {
+                    format!(
+                        "; schedule op {i} (kind {}) on rank {} waits for {} operation(s)",
+                        ex.s.op[i],
+                        ex.s.rank[i],
+                        ex.dag.waiting(i)
+                    )
+                });
+            let what = format!(
+                "collective schedule stalled: {} of {n} ops are not done and nothing can move{waiting}",
+                ex.dag.left
+            );
+            let partial = report(
+                &ex.fab,
+                &ex.sh,
+                ex.send_ps.clone(),
+                ex.deliver_ps.clone(),
+                ex.payload.clone(),
+                false,
+                now,
+                events,
+                0.0,
+            );
+            return Err(stalled(&ex.fab, &ex.sh, now, what, partial));
+        };
+        if t >= limit {
+            break false;
+        }
+        now = t;
+        events += 1;
+        ex.settle(t, &mut ended)?;
+        ex.sh.reshare(t);
+        polling.turn(&ex.fab, t, (n - ex.dag.left) as u64, n as u64)?;
+    };
+    let end = if complete {
+        ex.finish.iter().copied().max().unwrap_or(0)
+    } else {
+        for d in ex.deliver_ps.iter_mut() {
+            if *d != NEVER_PS && *d >= limit {
+                *d = NEVER_PS;
+            }
+        }
+        limit.saturating_sub(1)
+    };
+    let wall = started.elapsed().as_secs_f64();
+    let run = report(
+        &ex.fab,
+        &ex.sh,
+        ex.send_ps,
+        ex.deliver_ps,
+        ex.payload,
+        complete,
+        end,
+        events,
+        wall,
+    );
+    let clock = ex.fab.params.clock;
+    let to_cycle = |t: Ps| -> Cycle {
+        if t == NEVER_PS || (!complete && t >= limit) {
+            Cycle::MAX
+        } else {
+            clock.cycle_at_or_after(t)
+        }
+    };
+    Ok(CollectiveResult {
+        run,
+        start: ex.start.iter().map(|&t| to_cycle(t)).collect(),
+        finish: ex.finish.iter().map(|&t| to_cycle(t)).collect(),
+        msg_op: ex.msg_op,
+        msg_bytes: ex.msg_bytes,
+        memory: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::spec::{LinkSpec, TopologySpec};
+
+    #[test]
+    fn a_stuck_schedule_is_a_deadlock_naming_the_op() {
+        let spec = FabricSpec::new(
+            TopologySpec::PointToPoint,
+            LinkSpec::with_defaults(1, 8.0, 8, 8, 4),
+        );
+        // op 0 waits for op 1 and op 1 for op 0
+        let s = ScheduleColumns {
+            op: vec![crate::collective::COPY; 2],
+            rank: vec![0, 0],
+            peer: vec![0, 0],
+            bytes: vec![8, 8],
+            matched: vec![-1, -1],
+            dep_ptr: vec![0, 1, 2],
+            deps: vec![1, 0],
+            ..ScheduleColumns::default()
+        };
+        match run_collective(&spec, s, &RunOptions::default()) {
+            Err(Error::Deadlock { message, .. }) => {
+                assert!(message.contains("schedule op 0"), "{message}")
+            }
+            other => panic!("expected a deadlock, got {:?}", other.map(|r| r.finish)),
+        }
+    }
+}

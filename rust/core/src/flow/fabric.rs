@@ -1,0 +1,218 @@
+//! The fabric as the flow model sees it: link directions numbered as the
+//! cycle engine numbers them, each a capacity (flits per ps) and a latency,
+//! and the route of a message as the directions it crosses.
+//!
+//! ```text
+//!  spec --link_layout--> directions (same rows as the cycle engine's `links`)
+//!       --LinkParams---> capacity = pace / cycle x retry efficiency (x drain)
+//!       --routing------> path(src, dst) = [injection, router hops..., ejection]
+//! ```
+//!
+//! Nothing here allocates per message: a path is written into a buffer the
+//! caller reuses.
+
+use crate::error::{Error, Result};
+use crate::ids::EndpointId;
+use crate::network::ports::EndpointPorts;
+use crate::network::{is_network_dir, link_layout, network_links, Node};
+use crate::routing::Routing;
+use crate::spec::{FabricSpec, LinkParams};
+use crate::time::Ps;
+use crate::topology::{Graph, Peer};
+
+pub(crate) struct FlowFabric {
+    pub params: LinkParams,
+    pub endpoints: usize,
+    /// Per direction: its ends (for the result's rows).
+    pub ends: Vec<(Node, Node)>,
+    /// Per direction: flits per ps it carries at most.
+    pub capacity: Vec<f64>,
+    /// Per direction: flits per fabric cycle as `(num, den)`.
+    pub pace: Vec<(u64, u64)>,
+    /// Per direction: cycles a head flit spends on it (serialization of
+    /// one flit, propagation, and the pipeline of the router sending it).
+    wire_cycles: Vec<u64>,
+    /// Cycles a head flit waits in each router before switch allocation
+    /// (route computation to VC allocation to switch allocation).
+    router_cycles: u64,
+    /// Per router: the index of its port 0 in `out_dir`.
+    first_port: Vec<u32>,
+    /// Per router port: the direction leaving it.
+    out_dir: Vec<u32>,
+    /// Per endpoint port (the cycle engine's numbering): the direction it sends on.
+    inj_dir: Vec<u32>,
+    ports: EndpointPorts,
+    routed: Option<(Graph, Routing)>,
+}
+
+impl FlowFabric {
+    /// The flow view of a validated `spec`.
+    pub fn new(spec: &FabricSpec) -> Result<Self> {
+        let (params, net_params, net_pace) = spec.link_kinds()?;
+        let graph = crate::build::graph(&spec.topology);
+        let ends = link_layout(&spec.topology, graph.as_ref());
+        let kinds = network_links(spec);
+        let endpoints = spec.topology.num_endpoints();
+        let timing = spec.router.timing();
+        let cycle_ps = params.clock.period_ps_f64();
+        // An endpoint drains at most `drain_gbps` of wire bytes.
+        let drain = spec
+            .endpoint
+            .drain_gbps
+            .map(|g| g * 1e-3 / 8.0 / params.flit_bytes as f64);
+        let (mut capacity, mut pace, mut wire_cycles) = (Vec::new(), Vec::new(), Vec::new());
+        let mut out_of: Vec<Vec<(u32, u32)>> = vec![Vec::new(); endpoints];
+        let first_port: Vec<u32> = graph.as_ref().map_or(Vec::new(), |g| {
+            let mut at = 0;
+            g.routers
+                .iter()
+                .map(|r| {
+                    let first = at;
+                    at += r.ports.len() as u32;
+                    first
+                })
+                .collect()
+        });
+        let ports_total = graph
+            .as_ref()
+            .map_or(0, |g| g.routers.iter().map(|r| r.ports.len()).sum());
+        let mut out_dir = vec![u32::MAX; ports_total];
+        for (d, &e) in ends.iter().enumerate() {
+            let (p, (num, den)) = if is_network_dir(kinds, e) {
+                (&net_params, (net_pace.num, net_pace.den))
+            } else {
+                (&params, (1, 1))
+            };
+            let mut cap = num as f64 / den as f64 / cycle_ps * p.retry_efficiency();
+            if let (Some(rate), Node::Endpoint(_)) = (drain, e.1) {
+                cap = cap.min(rate);
+            }
+            capacity.push(cap);
+            pace.push((num, den));
+            let pipeline = if matches!(e.0, Node::Router(..)) {
+                timing.output_delay
+            } else {
+                0
+            };
+            wire_cycles.push(1 + pipeline + p.latency_cycles);
+            match e {
+                (Node::Endpoint(a), to) => {
+                    let router = match to {
+                        Node::Router(r, _) => r,
+                        Node::Endpoint(_) => u32::MAX,
+                    };
+                    out_of[a.index()].push((router, d as u32));
+                }
+                (Node::Router(r, p), _) => {
+                    out_dir[(first_port[r as usize] + p) as usize] = d as u32
+                }
+            }
+        }
+        let routers: Vec<Vec<u32>> = out_of
+            .iter()
+            .map(|o| o.iter().map(|&(r, _)| r).collect())
+            .collect();
+        let inj_dir = out_of.iter().flatten().map(|&(_, d)| d).collect();
+        let routed = match graph {
+            Some(g) => {
+                let routing =
+                    crate::build::routing(spec, &g).expect("a graph has a routing function");
+                Some((g, routing))
+            }
+            None => None,
+        };
+        let uniform = routed.as_ref().is_none_or(|(_, r)| !r.restricts_ports());
+        Ok(Self {
+            params,
+            endpoints,
+            ends,
+            capacity,
+            pace,
+            wire_cycles,
+            router_cycles: timing.route_to_va + timing.va_to_sa,
+            first_port,
+            out_dir,
+            inj_dir,
+            ports: EndpointPorts::new(&routers, uniform),
+            routed,
+        })
+    }
+
+    pub fn num_dirs(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Endpoint ports (network interfaces) over all endpoints.
+    pub fn num_ports(&self) -> usize {
+        self.inj_dir.len()
+    }
+
+    /// The port a new message from `src` to `dst` leaves on: round `src`'s
+    /// ports as the cycle engine's messages go (call once per message, in
+    /// the order they are offered).
+    pub fn pick_port(&mut self, src: u32, dst: u32) -> u32 {
+        match &self.routed {
+            Some((g, routing)) => self.ports.pick(src, |r| routing.enters_at(g, src, r, dst)),
+            None => self.ports.pick(src, |_| true),
+        }
+    }
+
+    /// The directions message `msg` leaving on endpoint port `port` for
+    /// `dst` on `vc` crosses, written into `path` (cleared first), and the
+    /// time its head takes from leaving to being taken in at `dst`, ps. A
+    /// randomized route takes the choice the cycle engine hashes from the
+    /// message's id, an adaptive one its minimal route (the flow model has
+    /// no queues to adapt to).
+    pub fn route(&self, msg: u32, port: u32, dst: u32, vc: u32, path: &mut Vec<u32>) -> Result<Ps> {
+        path.clear();
+        let src = match self.ends[self.inj_dir[port as usize] as usize].0 {
+            Node::Endpoint(e) => e.0,
+            Node::Router(..) => unreachable!("an endpoint port's direction leaves an endpoint"),
+        };
+        let first = self.inj_dir[port as usize];
+        path.push(first);
+        let mut cycles = self.wire_cycles[first as usize];
+        let Some((g, routing)) = &self.routed else {
+            return Ok(self.params.clock.start_ps(cycles));
+        };
+        let Node::Router(mut r, mut in_port) = self.ends[first as usize].1 else {
+            return Ok(self.params.clock.start_ps(cycles));
+        };
+        let target = EndpointId(dst);
+        let choice = if routing.choices() > 1 {
+            routing
+                .adaptive_minimal(target)
+                .unwrap_or(crate::rng::flow_hash(msg, 0) as u32)
+        } else {
+            0
+        };
+        let mut class = routing.class_of_vc(vc, self.params.vcs);
+        // A route longer than every router twice over has looped.
+        let max_hops = 2 * g.routers.len() + 2;
+        loop {
+            let hop = routing.route(g, r, in_port, class, target, choice);
+            let router = &g.routers[r as usize];
+            let Some(&peer) = router.ports.get(hop.port as usize) else {
+                return Err(bad_route(r, hop.port, src, dst));
+            };
+            let d = self.out_dir[(self.first_port[r as usize] + hop.port) as usize];
+            path.push(d);
+            cycles += self.router_cycles + self.wire_cycles[d as usize];
+            match peer {
+                Peer::Endpoint(e) if e == target => break,
+                Peer::Router(r2, p2) if path.len() <= max_hops => {
+                    (r, in_port, class) = (r2, p2, hop.class);
+                }
+                _ => return Err(bad_route(r, hop.port, src, dst)),
+            }
+        }
+        Ok(self.params.clock.start_ps(cycles))
+    }
+}
+
+fn bad_route(r: u32, port: u32, src: u32, dst: u32) -> Error {
+    Error::spec(
+        "topology",
+        format!("the routing sends a message from {src} to {dst} out of router {r} port {port}, which does not lead there"),
+    )
+}

@@ -1,0 +1,186 @@
+//! Message traffic at flow fidelity: each message is offered at its time,
+//! waits in its network interface's queue (`nic`), is a flow while it
+//! leaves, and is delivered its head's latency after its last flit left.
+
+use super::nic::Nics;
+use super::{check_options, limit_ps, report, stalled, FlowFabric, Polling, Sharing};
+use crate::error::Result;
+use crate::result::{RunResult, NEVER_PS};
+use crate::spec::{FabricSpec, RunOptions};
+use crate::time::Ps;
+use crate::traffic::MessageTraffic;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+struct MessageRun<'a> {
+    traffic: &'a MessageTraffic,
+    fab: FlowFabric,
+    sh: Sharing,
+    nics: Nics,
+    send: Vec<Ps>,
+    deliver: Vec<Ps>,
+    /// Per message: its head's latency less one flit time (added to the
+    /// end of its transfer).
+    tail: Vec<Ps>,
+    /// Per link direction: the payload bytes it carried.
+    payload: Vec<u64>,
+    /// Deliveries to come: a transfer's end plus its tail.
+    arrivals: BinaryHeap<Reverse<(Ps, u32)>>,
+    path: Vec<u32>,
+    cycle_ps: Ps,
+}
+
+impl MessageRun<'_> {
+    /// Message `i`'s flow starts at `t`.
+    fn start(&mut self, i: u32, t: Ps) -> Result<()> {
+        let (tr, iu) = (self.traffic, i as usize);
+        let port = self.nics.port_of(i);
+        let head = self
+            .fab
+            .route(i, port, tr.dst[iu], tr.vc[iu], &mut self.path)?;
+        self.tail[iu] = head.saturating_sub(self.cycle_ps);
+        self.send[iu] = t;
+        for &d in &self.path {
+            self.payload[d as usize] += tr.bytes[iu];
+        }
+        let flits = self.fab.params.message_flits(tr.bytes[iu]);
+        self.sh.add(t, i, flits, &self.path);
+        Ok(())
+    }
+
+    /// Message `i` is offered at `t`.
+    fn offer(&mut self, i: u32, t: Ps) -> Result<()> {
+        let (tr, iu) = (self.traffic, i as usize);
+        let port = self.fab.pick_port(tr.src[iu], tr.dst[iu]);
+        if self.nics.offer(i, port, tr.vc[iu]) {
+            self.start(i, t)?;
+        }
+        Ok(())
+    }
+
+    /// Transfers that end at `t`; the next message of each queue starts.
+    fn transfers_end(&mut self, t: Ps, ended: &mut Vec<u32>) -> Result<()> {
+        self.sh.finish_due(t, ended);
+        for msg in ended.drain(..) {
+            self.arrivals
+                .push(Reverse((t + self.tail[msg as usize], msg)));
+            if let Some(next) = self.nics.sent(msg) {
+                self.start(next, t)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn result(&self, complete: bool, end: Ps, events: u64, wall: f64) -> RunResult {
+        report(
+            &self.fab,
+            &self.sh,
+            self.send.clone(),
+            self.deliver.clone(),
+            self.payload.clone(),
+            complete,
+            end,
+            events,
+            wall,
+        )
+    }
+}
+
+/// Runs `traffic` on `spec` at flow fidelity (same checks and errors as
+/// the cycle engine's `run_messages`).
+pub fn run_messages(
+    spec: &FabricSpec,
+    traffic: &MessageTraffic,
+    opts: &RunOptions,
+) -> Result<RunResult> {
+    spec.validate()?;
+    opts.validate().map_err(|e| e.within("options"))?;
+    check_options(opts)?;
+    let fab = FlowFabric::new(spec)?;
+    traffic.validate(fab.endpoints, fab.params.vcs)?;
+    traffic.validate_routes(&spec.topology)?;
+    let limit = limit_ps(spec, opts)?;
+    let started = Instant::now();
+    let m = traffic.len();
+    let mut order: Vec<u32> = (0..m as u32).collect();
+    order.sort_by_key(|&i| (traffic.inject_ps[i as usize], i));
+    let mut run = MessageRun {
+        traffic,
+        sh: Sharing::new(fab.capacity.clone()),
+        nics: Nics::new(fab.num_ports(), fab.params.vcs),
+        send: vec![NEVER_PS; m],
+        deliver: vec![NEVER_PS; m],
+        tail: vec![0; m],
+        payload: vec![0; fab.num_dirs()],
+        arrivals: BinaryHeap::new(),
+        path: Vec::new(),
+        cycle_ps: fab.params.clock.start_ps(1),
+        fab,
+    };
+    let mut ended = Vec::new();
+    let (mut next, mut delivered, mut events) = (0usize, 0u64, 0u64);
+    let mut polling = Polling::new();
+    let mut now = 0;
+    let complete = loop {
+        let offer = order.get(next).map(|&i| traffic.inject_ps[i as usize]);
+        let arrival = run.arrivals.peek().map(|r| r.0 .0);
+        let Some(t) = [offer, run.sh.next_finish(), arrival]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
+            if delivered as usize == m {
+                break true;
+            }
+            let what = format!("{delivered} of {m} messages delivered; nothing can move");
+            let partial = run.result(false, now, events, 0.0);
+            return Err(stalled(&run.fab, &run.sh, now, what, partial));
+        };
+        if t >= limit {
+            break false;
+        }
+        now = t;
+        events += 1;
+        run.transfers_end(t, &mut ended)?;
+        while let Some(&Reverse((at, msg))) = run.arrivals.peek() {
+            if at > t {
+                break;
+            }
+            run.arrivals.pop();
+            run.deliver[msg as usize] = at;
+            delivered += 1;
+        }
+        while let Some(&i) = order.get(next) {
+            if traffic.inject_ps[i as usize] > t {
+                break;
+            }
+            next += 1;
+            run.offer(i, t)?;
+        }
+        run.sh.reshare(t);
+        polling.turn(&run.fab, t, delivered, m as u64)?;
+    };
+    if !complete {
+        // deliveries past the limit did not happen
+        for d in run.deliver.iter_mut() {
+            if *d >= limit {
+                *d = NEVER_PS;
+            }
+        }
+    }
+    let end = if complete {
+        run.deliver.iter().copied().max().unwrap_or(0)
+    } else {
+        limit.saturating_sub(1)
+    };
+    let res = run.result(complete, end, events, started.elapsed().as_secs_f64());
+    if !complete {
+        let message = format!(
+            "run limit reached at {} ps with {delivered} of {m} messages delivered (max_cycles={:?}, max_time_ns={:?})",
+            res.end_ps, opts.max_cycles, opts.max_time_ns
+        );
+        return Err(crate::engine::limit_error(message, res));
+    }
+    Ok(res)
+}

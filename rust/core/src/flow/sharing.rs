@@ -1,0 +1,342 @@
+//! Flows sharing link capacities max-min fairly, recomputed incrementally.
+//!
+//! ```text
+//!  add / finish flows at time t  -->  touched links
+//!        |
+//!  reshare(t): the connected component of the touched links (links <->
+//!  flows crossing them), and only it, is water-filled again: raise every
+//!  flow's rate together; a link that fills freezes its flows at its fair
+//!  share; repeat with what is left. Flows whose rate changed get a new
+//!  finish event; the others keep theirs.
+//! ```
+//!
+//! A flow's size is in flits (the same on every link of its path: every
+//! kind of link shares the flit format); a rate is flits per ps. Times are
+//! integer ps: finish times round up, so flows of equal size and rate end
+//! in the same event. Storage is slots reused after a flow ends, and every
+//! scratch buffer is kept between events: nothing allocates per flow once
+//! the buffers have grown.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::time::Ps;
+
+#[derive(Default)]
+pub(crate) struct Sharing {
+    capacity: Vec<f64>,
+    /// Per link direction: the slots of the flows crossing it.
+    on_link: Vec<Vec<u32>>,
+    // Per slot.
+    path: Vec<Vec<u32>>,
+    rate: Vec<f64>,
+    /// Flits left at `since`.
+    left: Vec<f64>,
+    since: Vec<Ps>,
+    /// Bumped when the rate changes: older finish events are stale.
+    version: Vec<u32>,
+    /// The owner's id for the flow in a slot (a message).
+    tag: Vec<u32>,
+    free: Vec<u32>,
+    active: usize,
+    events: BinaryHeap<Reverse<(Ps, u32, u32)>>,
+    /// Links whose flows changed since the last reshare.
+    touched: Vec<u32>,
+    // Scratch of `reshare`, kept between calls.
+    epoch: u32,
+    link_mark: Vec<u32>,
+    flow_mark: Vec<u32>,
+    fixed_mark: Vec<u32>,
+    comp_links: Vec<u32>,
+    comp_flows: Vec<u32>,
+    link_left: Vec<f64>,
+    link_open: Vec<u32>,
+    new_rate: Vec<f64>,
+    fill: BinaryHeap<Reverse<(u64, u32)>>,
+    /// Flits carried per link direction (for the result).
+    pub carried_flits: Vec<u64>,
+}
+
+impl Sharing {
+    pub fn new(capacity: Vec<f64>) -> Self {
+        let n = capacity.len();
+        Self {
+            on_link: vec![Vec::new(); n],
+            link_mark: vec![0; n],
+            link_left: vec![0.0; n],
+            link_open: vec![0; n],
+            carried_flits: vec![0; n],
+            capacity,
+            ..Self::default()
+        }
+    }
+
+    /// Flows not finished.
+    #[cfg(test)]
+    pub fn active(&self) -> usize {
+        self.active
+    }
+
+    /// Starts a flow of `flits` over `path` at `t` (it shares from the next
+    /// `reshare`); returns its slot.
+    pub fn add(&mut self, t: Ps, tag: u32, flits: u64, path: &[u32]) -> u32 {
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.path.push(Vec::new());
+                self.rate.push(0.0);
+                self.left.push(0.0);
+                self.since.push(0);
+                self.version.push(0);
+                self.tag.push(0);
+                self.flow_mark.push(0);
+                self.fixed_mark.push(0);
+                self.new_rate.push(0.0);
+                (self.path.len() - 1) as u32
+            }
+        };
+        let s = slot as usize;
+        self.path[s].clear();
+        self.path[s].extend_from_slice(path);
+        self.rate[s] = 0.0;
+        self.left[s] = flits as f64;
+        self.since[s] = t;
+        self.version[s] = self.version[s].wrapping_add(1);
+        self.tag[s] = tag;
+        for &l in path {
+            self.on_link[l as usize].push(slot);
+            self.carried_flits[l as usize] += flits;
+            self.touched.push(l);
+        }
+        self.active += 1;
+        slot
+    }
+
+    /// The earliest finish event (stale ones are dropped on the way).
+    pub fn next_finish(&mut self) -> Option<Ps> {
+        while let Some(&Reverse((t, slot, v))) = self.events.peek() {
+            if self.version[slot as usize] == v {
+                return Some(t);
+            }
+            self.events.pop();
+        }
+        None
+    }
+
+    /// Ends every flow due at `t` (call with `t == next_finish()`); pushes
+    /// their tags on `out`, in the order they were due (ties by slot).
+    pub fn finish_due(&mut self, t: Ps, out: &mut Vec<u32>) {
+        while let Some(&Reverse((at, slot, v))) = self.events.peek() {
+            if at > t {
+                break;
+            }
+            self.events.pop();
+            let s = slot as usize;
+            if self.version[s] != v {
+                continue;
+            }
+            self.version[s] = self.version[s].wrapping_add(1);
+            for k in 0..self.path[s].len() {
+                let l = self.path[s][k] as usize;
+                let on = &mut self.on_link[l];
+                let at = on
+                    .iter()
+                    .position(|&x| x == slot)
+                    .expect("a flow is on its links");
+                on.swap_remove(at);
+                self.touched.push(l as u32);
+            }
+            self.active -= 1;
+            self.free.push(slot);
+            out.push(self.tag[s]);
+        }
+    }
+
+    /// Water-fills again the flows that share links, directly or through
+    /// others, with the links touched since the last call.
+    pub fn reshare(&mut self, t: Ps) {
+        if self.touched.is_empty() {
+            return;
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            // the marks wrapped: clear them once
+            self.link_mark.iter_mut().for_each(|m| *m = 0);
+            self.flow_mark.iter_mut().for_each(|m| *m = 0);
+            self.fixed_mark.iter_mut().for_each(|m| *m = 0);
+            self.epoch = 1;
+        }
+        let epoch = self.epoch;
+        self.comp_links.clear();
+        self.comp_flows.clear();
+        for &l in &self.touched {
+            if self.link_mark[l as usize] != epoch {
+                self.link_mark[l as usize] = epoch;
+                self.comp_links.push(l);
+            }
+        }
+        self.touched.clear();
+        // The component: links -> their flows -> the flows' links, ...
+        let mut k = 0;
+        while k < self.comp_links.len() {
+            let l = self.comp_links[k] as usize;
+            k += 1;
+            for &f in &self.on_link[l] {
+                if self.flow_mark[f as usize] == epoch {
+                    continue;
+                }
+                self.flow_mark[f as usize] = epoch;
+                self.comp_flows.push(f);
+                for &l2 in &self.path[f as usize] {
+                    if self.link_mark[l2 as usize] != epoch {
+                        self.link_mark[l2 as usize] = epoch;
+                        self.comp_links.push(l2);
+                    }
+                }
+            }
+        }
+        // Progressive filling: the link with the smallest fair share fills
+        // first and freezes its open flows at that share. Shares only grow
+        // as flows freeze, so a heap entry older than its link's share is
+        // stale (a newer, larger one is queued) and is skipped.
+        self.fill.clear();
+        for &l in &self.comp_links {
+            let l = l as usize;
+            self.link_left[l] = self.capacity[l];
+            self.link_open[l] = self.on_link[l].len() as u32;
+            if self.link_open[l] > 0 {
+                let share = self.link_left[l] / self.link_open[l] as f64;
+                self.fill.push(Reverse((share.to_bits(), l as u32)));
+            }
+        }
+        while let Some(Reverse((bits, l))) = self.fill.pop() {
+            let l = l as usize;
+            if self.link_open[l] == 0 {
+                continue;
+            }
+            let share = (self.link_left[l] / self.link_open[l] as f64).max(0.0);
+            if share.to_bits() != bits {
+                continue;
+            }
+            for i in 0..self.on_link[l].len() {
+                let f = self.on_link[l][i] as usize;
+                if self.fixed_mark[f] == epoch {
+                    continue;
+                }
+                self.fixed_mark[f] = epoch;
+                self.new_rate[f] = share;
+                for &l2 in &self.path[f] {
+                    let l2 = l2 as usize;
+                    self.link_left[l2] -= share;
+                    self.link_open[l2] -= 1;
+                    if l2 != l && self.link_open[l2] > 0 {
+                        let s2 = (self.link_left[l2] / self.link_open[l2] as f64).max(0.0);
+                        self.fill.push(Reverse((s2.to_bits(), l2 as u32)));
+                    }
+                }
+            }
+        }
+        for i in 0..self.comp_flows.len() {
+            let f = self.comp_flows[i] as usize;
+            let rate = self.new_rate[f];
+            if rate == self.rate[f] {
+                continue;
+            }
+            let elapsed = (t - self.since[f]) as f64;
+            self.left[f] = (self.left[f] - self.rate[f] * elapsed).max(0.0);
+            self.since[f] = t;
+            self.rate[f] = rate;
+            self.version[f] = self.version[f].wrapping_add(1);
+            if rate > 0.0 {
+                let dt = (self.left[f] / rate).ceil();
+                let at = if dt >= (Ps::MAX - t) as f64 {
+                    Ps::MAX
+                } else {
+                    t + dt as Ps
+                };
+                self.events.push(Reverse((at, f as u32, self.version[f])));
+            }
+        }
+    }
+
+    /// A link direction some unfinished flow waits on with no capacity
+    /// (a stuck consumer), if any.
+    pub fn starved_link(&self) -> Option<u32> {
+        (0..self.on_link.len())
+            .find(|&l| !self.on_link[l].is_empty() && self.capacity[l] <= 0.0)
+            .map(|l| l as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(capacity: Vec<f64>, flows: &[(u64, &[u32])]) -> Vec<(u32, Ps)> {
+        let mut s = Sharing::new(capacity);
+        for (i, (flits, path)) in flows.iter().enumerate() {
+            s.add(0, i as u32, *flits, path);
+        }
+        s.reshare(0);
+        let mut done = Vec::new();
+        let mut out = Vec::new();
+        while let Some(t) = s.next_finish() {
+            s.finish_due(t, &mut out);
+            for tag in out.drain(..) {
+                done.push((tag, t));
+            }
+            s.reshare(t);
+        }
+        assert_eq!(s.active(), 0);
+        done
+    }
+
+    #[test]
+    fn two_flows_share_a_link_then_one_takes_it_all() {
+        // 1 flit/ps; 100 and 300 flits: both at 0.5 until 200 ps (the first
+        // ends), then 200 left at 1.0: 400 ps.
+        let done = run(vec![1.0], &[(100, &[0]), (300, &[0])]);
+        assert_eq!(done, vec![(0, 200), (1, 400)]);
+    }
+
+    #[test]
+    fn max_min_gives_the_unbottlenecked_flow_what_is_left() {
+        // Link 0 (cap 1) carries A and B; link 1 (cap 10) carries B and C.
+        // A and B get 0.5 on link 0; C gets 10 - 0.5 = 9.5 on link 1.
+        let mut s = Sharing::new(vec![1.0, 10.0]);
+        s.add(0, 0, 1000, &[0]);
+        s.add(0, 1, 1000, &[0, 1]);
+        s.add(0, 2, 1000, &[1]);
+        s.reshare(0);
+        assert_eq!(s.rate, vec![0.5, 0.5, 9.5]);
+    }
+
+    #[test]
+    fn a_flow_on_another_component_keeps_its_event() {
+        let mut s = Sharing::new(vec![1.0, 1.0]);
+        s.add(0, 0, 100, &[0]);
+        s.add(0, 1, 100, &[1]);
+        s.reshare(0);
+        let v = s.version[1];
+        s.add(50, 2, 100, &[0]);
+        s.reshare(50);
+        assert_eq!(s.version[1], v, "link 1's flow was not touched");
+        // flow 0: 50 flits at 1, then 50 at 0.5: ends at 150; flow 2 then
+        // has 50 left at 1: ends at 200.
+        let mut out = Vec::new();
+        let mut done = Vec::new();
+        while let Some(t) = s.next_finish() {
+            s.finish_due(t, &mut out);
+            done.extend(out.drain(..).map(|x| (x, t)));
+            s.reshare(t);
+        }
+        assert_eq!(done, vec![(1, 100), (0, 150), (2, 200)]);
+    }
+
+    #[test]
+    fn carried_flits_count_every_link_of_the_path() {
+        let mut s = Sharing::new(vec![1.0, 1.0, 1.0]);
+        s.add(0, 0, 7, &[0, 2]);
+        assert_eq!(s.carried_flits, vec![7, 0, 7]);
+    }
+}
