@@ -119,8 +119,8 @@ def test_bad_run_options_are_spec_errors():
         fs.SpecError, match=r"^options\.seed: must be an integer in 0\.\.=18446744073709551615, got -1$"
     ):
         fabric().run(fs.traffic.messages(0, 1, 8), seed=-1)
-    with pytest.raises(fs.SpecError, match=r"^options\.fidelity: must be one of cycle, got 'flow'$"):
-        fabric().run(fs.traffic.messages(0, 1, 8), fidelity="flow")  # type: ignore[arg-type]
+    with pytest.raises(fs.SpecError, match=r"^options\.fidelity: must be one of cycle, flow, got 'packet'$"):
+        fabric().run(fs.traffic.messages(0, 1, 8), fidelity="packet")  # type: ignore[arg-type]
     with pytest.raises(fs.SpecError, match=r"options: unknown option\(s\) \['sead'\]; allowed: seed, engine"):
         fabric().run(fs.traffic.messages(0, 1, 8), sead=1)
     with pytest.raises(fs.SpecError, match=r"options\.max_cycles"):

@@ -28,6 +28,7 @@ __all__ = [
     "run_collective",
     "run_memory",
     "run_memory_fabric",
+    "run_messages",
     "set_progress",
     "spec_from_toml",
     "spec_normalize",

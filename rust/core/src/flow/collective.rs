@@ -44,7 +44,6 @@ struct FlowExecutor {
     payload: Vec<u64>,
     path: Vec<u32>,
     units_from: u32,
-    cycle_ps: Ps,
 }
 
 impl FlowExecutor {
@@ -92,7 +91,7 @@ impl FlowExecutor {
                 self.deliver_ps.push(NEVER_PS);
                 self.tail_ps.push(0);
                 let port = self.fab.pick_port(self.s.rank[i], self.s.peer[i]);
-                if self.nics.offer(msg, port, 0) {
+                if self.nics.offer(msg, port, self.s.peer[i]) {
                     self.start_flow(msg, t)?;
                 }
             }
@@ -116,13 +115,13 @@ impl FlowExecutor {
         let m = msg as usize;
         let dst = self.s.peer[self.msg_op[m] as usize];
         let port = self.nics.port_of(msg);
-        let head = self.fab.route(msg, port, dst, 0, &mut self.path)?;
+        let tail = self.fab.route(msg, port, dst, 0, &mut self.path)?;
         let wire = self.msg_wire[m];
         for &d in &self.path {
             self.payload[d as usize] += wire;
         }
         self.send_ps[m] = t;
-        self.tail_ps[m] = head.saturating_sub(self.cycle_ps);
+        self.tail_ps[m] = tail;
         let flits = self.fab.params.message_flits(wire);
         self.sh.add(t, msg, flits, &self.path);
         Ok(())
@@ -183,9 +182,8 @@ pub fn run_collective(
     let units_from = spec.topology.memory_endpoints() as u32;
     let mut ex = FlowExecutor {
         sh: Sharing::new(fab.capacity.clone()),
-        nics: Nics::new(fab.num_ports(), 1),
+        nics: Nics::new(fab.num_ports()),
         payload: vec![0; fab.num_dirs()],
-        cycle_ps: fab.params.clock.start_ps(1),
         fab,
         s,
         dag,

@@ -158,8 +158,10 @@ impl FlowFabric {
     }
 
     /// The directions message `msg` leaving on endpoint port `port` for
-    /// `dst` on `vc` crosses, written into `path` (cleared first), and the
-    /// time its head takes from leaving to being taken in at `dst`, ps. A
+    /// `dst` on `vc` crosses, written into `path` (cleared first), and its
+    /// *tail*: the time from its last flit leaving to its delivery, ps (its
+    /// head's latency over the path, less the one flit time at the path's
+    /// slowest link that the transfer itself counts). A
     /// randomized route takes the choice the cycle engine hashes from the
     /// message's id, an adaptive one its minimal route (the flow model has
     /// no queues to adapt to).
@@ -173,10 +175,10 @@ impl FlowFabric {
         path.push(first);
         let mut cycles = self.wire_cycles[first as usize];
         let Some((g, routing)) = &self.routed else {
-            return Ok(self.params.clock.start_ps(cycles));
+            return Ok(self.tail_ps(cycles, path));
         };
         let Node::Router(mut r, mut in_port) = self.ends[first as usize].1 else {
-            return Ok(self.params.clock.start_ps(cycles));
+            return Ok(self.tail_ps(cycles, path));
         };
         let target = EndpointId(dst);
         let choice = if routing.choices() > 1 {
@@ -206,7 +208,21 @@ impl FlowFabric {
                 _ => return Err(bad_route(r, hop.port, src, dst)),
             }
         }
-        Ok(self.params.clock.start_ps(cycles))
+        Ok(self.tail_ps(cycles, path))
+    }
+
+    /// A path's tail (see [`FlowFabric::route`]) from its head's latency
+    /// in cycles.
+    fn tail_ps(&self, head_cycles: u64, path: &[u32]) -> Ps {
+        let (num, den) = path
+            .iter()
+            .map(|&d| self.pace[d as usize])
+            .min_by(|a, b| (a.0 * b.1).cmp(&(b.0 * a.1)))
+            .unwrap_or((1, 1));
+        let flit_ps = self.params.clock.period_ps_f64() * den as f64 / num as f64;
+        (self.params.clock.start_ps(head_cycles) as f64 - flit_ps)
+            .round()
+            .max(0.0) as Ps
     }
 }
 

@@ -1,6 +1,7 @@
 //! Message traffic at flow fidelity: each message is offered at its time,
-//! waits in its network interface's queue (`nic`), is a flow while it
-//! leaves, and is delivered its head's latency after its last flit left.
+//! waits behind its port's earlier messages to the same destination
+//! (`nic`), is a flow while it leaves, and is delivered its head's latency
+//! after its last flit left.
 
 use super::nic::Nics;
 use super::{check_options, limit_ps, report, stalled, FlowFabric, Polling, Sharing};
@@ -18,17 +19,19 @@ struct MessageRun<'a> {
     fab: FlowFabric,
     sh: Sharing,
     nics: Nics,
+    /// Per message: the port it leaves on (chosen in the traffic's order,
+    /// as the cycle engine chooses them).
+    port: Vec<u32>,
     send: Vec<Ps>,
     deliver: Vec<Ps>,
-    /// Per message: its head's latency less one flit time (added to the
-    /// end of its transfer).
+    /// Per message: its tail (`FlowFabric::route`), added to the end of
+    /// its transfer.
     tail: Vec<Ps>,
     /// Per link direction: the payload bytes it carried.
     payload: Vec<u64>,
     /// Deliveries to come: a transfer's end plus its tail.
     arrivals: BinaryHeap<Reverse<(Ps, u32)>>,
     path: Vec<u32>,
-    cycle_ps: Ps,
 }
 
 impl MessageRun<'_> {
@@ -36,10 +39,9 @@ impl MessageRun<'_> {
     fn start(&mut self, i: u32, t: Ps) -> Result<()> {
         let (tr, iu) = (self.traffic, i as usize);
         let port = self.nics.port_of(i);
-        let head = self
+        self.tail[iu] = self
             .fab
             .route(i, port, tr.dst[iu], tr.vc[iu], &mut self.path)?;
-        self.tail[iu] = head.saturating_sub(self.cycle_ps);
         self.send[iu] = t;
         for &d in &self.path {
             self.payload[d as usize] += tr.bytes[iu];
@@ -52,8 +54,7 @@ impl MessageRun<'_> {
     /// Message `i` is offered at `t`.
     fn offer(&mut self, i: u32, t: Ps) -> Result<()> {
         let (tr, iu) = (self.traffic, i as usize);
-        let port = self.fab.pick_port(tr.src[iu], tr.dst[iu]);
-        if self.nics.offer(i, port, tr.vc[iu]) {
+        if self.nics.offer(i, self.port[iu], tr.dst[iu]) {
             self.start(i, t)?;
         }
         Ok(())
@@ -97,25 +98,28 @@ pub fn run_messages(
     spec.validate()?;
     opts.validate().map_err(|e| e.within("options"))?;
     check_options(opts)?;
-    let fab = FlowFabric::new(spec)?;
+    let mut fab = FlowFabric::new(spec)?;
     traffic.validate(fab.endpoints, fab.params.vcs)?;
     traffic.validate_routes(&spec.topology)?;
     let limit = limit_ps(spec, opts)?;
     let started = Instant::now();
     let m = traffic.len();
+    let port = (0..m)
+        .map(|i| fab.pick_port(traffic.src[i], traffic.dst[i]))
+        .collect();
     let mut order: Vec<u32> = (0..m as u32).collect();
     order.sort_by_key(|&i| (traffic.inject_ps[i as usize], i));
     let mut run = MessageRun {
         traffic,
         sh: Sharing::new(fab.capacity.clone()),
-        nics: Nics::new(fab.num_ports(), fab.params.vcs),
+        nics: Nics::new(fab.num_ports()),
+        port,
         send: vec![NEVER_PS; m],
         deliver: vec![NEVER_PS; m],
         tail: vec![0; m],
         payload: vec![0; fab.num_dirs()],
         arrivals: BinaryHeap::new(),
         path: Vec::new(),
-        cycle_ps: fab.params.clock.start_ps(1),
         fab,
     };
     let mut ended = Vec::new();

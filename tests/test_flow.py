@@ -1,0 +1,205 @@
+"""The flow fidelity: known answers by hand, the cross-check against the cycle engine on the
+same inputs (docs/fidelity.md's scenarios), properties on random fabrics, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fabricsim as fs
+from fabricsim import topology
+from fabricsim.analysis.fidelity import cross_check, scenarios
+from fabricsim.testing.strategies import collectives, message_traffic, routed_fabrics
+
+MIB = 1 << 20
+IB = fs.LinkSpec.preset("ib_ndr_4x")
+
+
+def ib_star(n: int) -> fs.Fabric:
+    return fs.Fabric(topology=topology.switch_star(n), link=IB)
+
+
+def cycle_ps(fab: fs.Fabric) -> float:
+    return float(fab.link.resolved()["cycle_ps"])
+
+
+# --- known answers -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fab",
+    [
+        fs.Fabric(topology=topology.point_to_point(), link=fs.LinkSpec.preset("pcie6_x16")),
+        fs.Fabric.preset("dgx8_nvswitch"),
+        fs.Fabric.preset("dgx8_cluster4"),
+        fs.Fabric(topology=topology.mesh([4, 4]), link=fs.LinkSpec.preset("noc")),
+        fs.Fabric(topology=topology.fat_tree(4), link=IB),
+    ],
+    ids=["p2p", "dgx8", "cluster", "mesh", "fat_tree"],
+)
+@pytest.mark.parametrize("nbytes", [1, 4096, MIB])
+def test_a_lone_message_arrives_when_the_cycle_engine_delivers_it(fab: fs.Fabric, nbytes: int) -> None:
+    # zero load: the head's latency over the path (wires, router pipelines) plus the
+    # message's flits at the bottleneck's rate, as the cycle engine's (to the ps it rounds;
+    # a slower link's flit times fall on whole cycles there: a cycle apart at most)
+    tr = fs.traffic.messages(0, fab.num_ranks - 1, nbytes)
+    c, f = fab.run(tr), fab.run(tr, fidelity="flow")
+    assert f.messages["send_ps"][0] == c.messages["send_ps"][0] == 0
+    tolerance = 1 if fab.network_link is None else cycle_ps(fab)
+    assert abs(int(f.messages["deliver_ps"][0]) - int(c.messages["deliver_ps"][0])) <= tolerance
+
+
+def test_two_senders_into_one_port_share_it_by_hand() -> None:
+    # 1 and 2 send 1 MiB each to 0 over a switch: the ejection link to 0 carries both, half
+    # its rate each: both finish after 2 x F flits; a lone message after F flits
+    fab = ib_star(3)
+    flits = IB.message_flits(MIB)
+    lone = fab.run(fs.traffic.messages(1, 0, MIB), fidelity="flow").messages["deliver_ps"][0]
+    both = fab.run(fs.traffic.messages([1, 2], 0, MIB), fidelity="flow").messages["deliver_ps"]
+    assert both[0] == both[1]
+    assert both[0] - lone == pytest.approx(flits * cycle_ps(fab), abs=2)
+
+
+def test_a_port_sends_to_one_destination_in_order_and_to_two_side_by_side() -> None:
+    fab = ib_star(3)
+    t = cycle_ps(fab) * IB.message_flits(MIB)
+    same = fab.run(fs.traffic.messages(0, [1, 1], MIB), fidelity="flow").messages
+    # the second starts when the first has left, and arrives one transfer later
+    assert same["send_ps"][1] == pytest.approx(t, abs=2)
+    assert same["deliver_ps"][1] - same["deliver_ps"][0] == pytest.approx(t, abs=2)
+    apart = fab.run(fs.traffic.messages(0, [1, 2], MIB), fidelity="flow").messages
+    assert apart["send_ps"][1] == 0
+    assert apart["deliver_ps"][0] == apart["deliver_ps"][1]
+
+
+def test_a_bit_error_rate_costs_the_go_back_n_efficiency() -> None:
+    link = fs.LinkSpec.preset("nvlink4").replace(ber=1e-5)
+    r = link.resolved()
+    p, w = float(r["flit_error_prob"]), int(r["credit_round_trip_cycles"])
+    efficiency = (1 - p) / (1 + (w - 1) * p)
+    tr = fs.traffic.messages(0, 1, 16 * MIB)
+    clean = fs.Fabric(topology=topology.point_to_point(), link=link.replace(ber=0.0)).run(tr, fidelity="flow")
+    noisy = fs.Fabric(topology=topology.point_to_point(), link=link).run(tr, fidelity="flow")
+    ratio = float(noisy.messages["deliver_ps"][0]) / float(clean.messages["deliver_ps"][0])
+    assert ratio == pytest.approx(1 / efficiency, rel=1e-3)
+    assert efficiency < 0.95
+
+
+def test_flow_results_carry_the_cycle_engines_fields_and_links() -> None:
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    op = fs.collectives.all_reduce(bytes=4 * MIB, algorithm="ring")
+    c, f = fab.run(op), fab.run(op, fidelity="flow")
+    assert type(f) is type(c)
+    assert f.complete and f.run.complete
+    np.testing.assert_array_equal(f.run.links["flits"], c.run.links["flits"])
+    np.testing.assert_array_equal(f.run.links["payload_bytes"], c.run.links["payload_bytes"])
+    assert set(f.to_dict()) == set(c.to_dict())
+    assert f.busbw_gbyte_per_s == pytest.approx(c.busbw_gbyte_per_s, rel=0.01)
+
+
+def test_flow_runs_are_deterministic() -> None:
+    fab = fs.Fabric(topology=topology.fat_tree(8), link=IB)
+    rng = np.random.default_rng(3)
+    src = rng.integers(0, 32, 300)
+    dst = (src + rng.integers(1, 32, 300)) % 32
+    tr = fs.traffic.messages(src, dst, rng.integers(1, MIB, 300), at_ns=rng.integers(0, 10_000, 300))
+    a, b = fab.run(tr, fidelity="flow"), fab.run(tr, fidelity="flow")
+    for col in ("send_ps", "deliver_ps", "deliver_order"):
+        np.testing.assert_array_equal(a.messages[col], b.messages[col])
+
+
+# --- the cross-check (docs/fidelity.md) --------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", [s for s in scenarios() if s.quick], ids=lambda s: s.name)
+def test_flow_agrees_with_cycle_within_the_documented_bound(scenario) -> None:  # type: ignore[no-untyped-def]
+    (row,) = cross_check([scenario])
+    assert abs(row.error_pct) <= scenario.bound_pct, f"{scenario.name}: {row.error_pct:+.2f}%"
+    if scenario.link_dominated:
+        assert scenario.bound_pct <= 5.0
+
+
+def test_every_fabric_preset_has_cross_checked_scenarios() -> None:
+    names = {s.name.split(":")[0] for s in scenarios()}
+    assert set(fs.Fabric.presets()) <= names
+
+
+# --- properties ------------------------------------------------------------------------------
+
+
+@given(fab=routed_fabrics(), data=st.data())
+def test_on_random_fabrics_flow_delivers_everything_over_the_cycle_engines_links(
+    fab: fs.Fabric, data: st.DataObject
+) -> None:
+    vcs = fab.router.vcs or fab.link.vcs
+    tr = data.draw(message_traffic(num_endpoints=fab.num_endpoints, vcs=vcs, max_messages=30, max_bytes=400))
+    c, f = fab.run(tr), fab.run(tr, fidelity="flow")
+    m = f.messages
+    assert f.complete and (m["deliver_ps"] >= m["send_ps"]).all() and (m["send_ps"] >= m["inject_ps"]).all()
+    assert sorted(m["deliver_order"]) == list(range(len(m)))
+    # same routes: every link carries the same flits and bytes at both fidelities
+    np.testing.assert_array_equal(f.links["flits"], c.links["flits"])
+    np.testing.assert_array_equal(f.links["payload_bytes"], c.links["payload_bytes"])
+    # no link carries more than its capacity over the run
+    assert (f.links["flits"] <= f.links["flit_rate"] * f.cycles + 1e-9).all()
+
+
+@given(op=collectives(ranks=8, max_bytes=256 << 10))
+def test_collectives_finish_at_flow_fidelity_with_the_cycle_engines_traffic(
+    op: fs.collectives.Collective,
+) -> None:
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    c, f = fab.run(op), fab.run(op, fidelity="flow")
+    assert f.complete
+    # the same messages and flits (which of a GPU's four planes a message takes follows the
+    # order sends begin in, which the two models may break differently at equal times)
+    assert len(f.run.messages) == len(c.run.messages)
+    assert f.run.links["flits"].sum() == c.run.links["flits"].sum()
+    np.testing.assert_array_equal(np.sort(f.run.messages["bytes"]), np.sort(c.run.messages["bytes"]))
+    # every operation finished, none before it started
+    assert (f.op_finish_ns >= f.op_start_ns).all()
+
+
+# --- bad input and stops ---------------------------------------------------------------------
+
+
+def test_scripted_faults_are_refused_at_flow_fidelity_naming_the_field() -> None:
+    fab = ib_star(3)
+    fault = fs.faults.link_down(link=0, at_ns=10.0, duration_ns=100.0)
+    with pytest.raises(fs.SpecError, match=r"^options\.faults: scripted faults are not modelled"):
+        fab.run(fs.traffic.messages(1, 0, 64), fidelity="flow", faults=[fault])
+
+
+def test_collectives_through_memory_are_refused_at_flow_fidelity() -> None:
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    op = fs.collectives.all_reduce(bytes=MIB, algorithm="ring", memory=True)
+    with pytest.raises(fs.SpecError, match=r"^options\.fidelity: collectives through memory run at"):
+        fab.run(op, fidelity="flow")
+
+
+def test_a_stepped_simulation_is_cycle_level_only() -> None:
+    with pytest.raises(fs.SpecError, match=r"^options\.fidelity: a stepped simulation runs at"):
+        ib_star(3).simulation(fs.traffic.messages(1, 0, 64), fidelity="flow")
+
+
+def test_a_consumer_that_never_drains_is_a_deadlock_naming_its_link() -> None:
+    fab = fs.Fabric(topology=topology.switch_star(3), link=IB, endpoint=fs.EndpointSpec(drain_gbps=0.0))
+    with pytest.raises(fs.DeadlockError, match=r"has no capacity \(endpoint\.drain_gbps = 0\?\)") as e:
+        fab.run(fs.traffic.messages(1, 0, 4096), fidelity="flow", check_deadlock=False)
+    assert e.value.partial is not None and not e.value.partial.complete
+
+
+def test_a_time_limit_stops_a_flow_run_with_its_partial_result() -> None:
+    fab = ib_star(3)
+    with pytest.raises(fs.SimulationLimitError) as e:
+        fab.run(fs.traffic.messages([1, 2], 0, [64, MIB]), fidelity="flow", max_time_ns=2000)
+    part = e.value.partial
+    assert part is not None and not part.complete
+    delivered = part.messages["deliver_ps"] >= 0
+    assert delivered.tolist() == [True, False]
+    op = fs.collectives.all_reduce(bytes=16 * MIB, algorithm="ring")
+    with pytest.raises(fs.SimulationLimitError) as e2:
+        fs.Fabric.preset("dgx8_nvswitch").run(op, fidelity="flow", max_time_ns=1000)
+    assert e2.value.partial is not None and not e2.value.partial.complete
