@@ -21,6 +21,7 @@ __all__ = [
     "link_preset_names",
     "link_preset_toml",
     "link_resolve",
+    "plan_schedule",
     "protocol_preset_names",
     "protocol_preset_toml",
     "router_preset_names",
@@ -36,6 +37,7 @@ __all__ = [
     "spec_warnings",
     "stack_total_columns",
     "toml_loads",
+    "verify_schedule",
 ]
 
 __version__: str
@@ -76,6 +78,18 @@ def run_messages(
     inject_ps: bytes,
     vc: bytes,
 ) -> dict[str, Any]: ...
+def verify_schedule(
+    kind: str,
+    ranks: int,
+    helpers: int,
+    pieces: int,
+    root: int,
+    columns: list[bytes],
+    match_only: bool,
+) -> tuple[bytes, tuple[int, str] | None]: ...
+def plan_schedule(
+    moves: list[bytes], piece_bytes: bytes, ranks: int, scratch_base: int
+) -> dict[str, bytes]: ...
 def run_collective(
     fabric_json: str,
     options_json: str,

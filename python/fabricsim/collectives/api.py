@@ -9,7 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from fabricsim.checks import whole_number
+from fabricsim.collectives import fast
 from fabricsim.collectives.algorithms import (
     BUILDERS,
     Planner,
@@ -140,7 +143,12 @@ class Collective(Workload):
             raise SpecError(
                 f"chunks: {self.kind} ({self.algorithm if isinstance(self.algorithm, str) else 'custom'}) over "
                 f"{ranks} ranks in {self.chunks} chunks makes about {estimate:,} operations (about "
-                f"{estimate * 100 / 2**30:.1f} GiB to build and verify); at most {MAX_OPERATIONS:,}: use fewer chunks",
+                f"{estimate * 100 / 2**30:.1f} GiB to build and verify); at most {MAX_OPERATIONS:,}: "
+                + (
+                    "use fewer chunks"
+                    if self.chunks > 1
+                    else "its pieces grow with the ranks, so no chunk count fits (docs/fidelity.md, 'Scale')"
+                ),
                 path="chunks",
             )
         if self.kind in ("broadcast", "reduce") and not 0 <= self.root < ranks:
@@ -159,10 +167,19 @@ class Collective(Workload):
                     path="switch",
                 )
         helpers = switch[0] * switch[1] if self.algorithm == "nvls" and switch else 0
+        pieces = self.pieces(ranks, switch)
+        if self.algorithm in ("ring", "hierarchical"):
+            # at scale: the same schedule, its movements in numpy and planned in the engine
+            base, extra = divmod(self.bytes, pieces)
+            sizes = np.full(pieces, base, dtype=np.int64)
+            sizes[:extra] += 1
+            planned = fast.build(self.kind, self.algorithm, ranks, pieces, sizes, self.local, self.root)
+            if planned is not None:
+                return planned
         p = Planner(
             self.kind,
             ranks,
-            self.pieces(ranks, switch),
+            pieces,
             self.bytes,
             root=self.root,
             algorithm=name,

@@ -65,7 +65,16 @@ def auto_chunks(op: Collective, ranks: int, planes: int, algorithm: str, units: 
         return max(1, min(rounds, int(per_unit // MIN_PIECE_BYTES)))
     share = op.bytes / ranks
     rounds = min(MAX_ROUNDS, max(1, math.ceil(share / planes / PIPELINE_PIECE_BYTES)))
-    return max(1, min(planes * rounds, int(share // MIN_PIECE_BYTES)))
+    chunks = max(1, min(planes * rounds, int(share // MIN_PIECE_BYTES)))
+    if algorithm == "hierarchical" and op.local:
+        # a node's ring moves segments of (nodes x chunks) pieces over the planes: they
+        # already cover the planes when there are as many nodes
+        chunks = max(1, math.ceil(chunks / (ranks // op.local)))
+    # at scale, no more than a schedule may hold (its operations grow with ranks x chunks)
+    from fabricsim.collectives.api import MAX_OPERATIONS
+
+    per_chunk = replace(op, algorithm=algorithm, chunks=1).operations_estimate(ranks)
+    return max(1, min(chunks, MAX_OPERATIONS // max(per_chunk, 1)))
 
 
 def candidates(op: Collective, fabric: Fabric) -> list[str]:
@@ -127,6 +136,8 @@ def resolve(op: Collective, fabric: Fabric) -> Collective:
     planes = planes_of(fabric)
     units = len(fabric.topology.reduction_units)
     protocols = list(library.protocols) if op.protocol == "auto" else [op.protocol]
+    if op.local is None and fabric.topology.type == "cluster":
+        op = replace(op, local=int(fabric.topology.params["gpus"]))  # hierarchical's node
     best: tuple[float, str, str, int] | None = None
     for algorithm in candidates(op, fabric):
         chunks = op.chunks if op.chunks is not None else auto_chunks(op, n, planes, algorithm, units)

@@ -29,7 +29,7 @@ Any other buffer index is scratch (initially empty). Helper ranks (switch reduct
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -120,7 +120,7 @@ def layout(
     return lab0, cnt0, lab1, cnt1, need
 
 
-def _match(s: Schedule) -> npt.NDArray[np.int64]:
+def _match_exact(s: Schedule) -> npt.NDArray[np.int64]:
     """For every receive, its send (sends and receives of one (sender, receiver, tag) match
     in index order); -1 elsewhere."""
     sends: dict[tuple[int, int, int], list[int]] = {}
@@ -147,9 +147,61 @@ def _match(s: Schedule) -> npt.NDArray[np.int64]:
     return match
 
 
+EXACT_COUNTERS = 20_000_000
+"""The exact verifier keeps ranks x buffers x ranks contribution counters; past this many it
+would not fit comfortably, and only the engine's verifier runs."""
+
+
+def _core_verify(s: Schedule, match_only: bool) -> npt.NDArray[np.int64]:
+    """The engine's verifier (``rust/core/src/collective_verify.rs``): every schedule, in
+    time and memory linear in its operations and buffers; a contribution set is a count and
+    a sum of random 64-bit weights per rank (a wrong set passes with probability 2^-64)."""
+    from fabricsim import _core
+
+    def le(col: npt.NDArray[Any], dtype: str) -> bytes:
+        return np.ascontiguousarray(col, dtype=dtype).tobytes()
+
+    narrow = (s.rank, s.peer, s.a, s.b, s.out)
+    cols = [le(s.op, "<u1")] + [le(c, "<i4") for c in narrow]
+    cols += [le(s.tag, "<i8"), le(s.bytes, "<i8"), le(s.dep_ptr, "<i8"), le(s.deps, "<i4")]
+    raw, failure = _core.verify_schedule(s.kind, s.ranks, s.helpers, s.pieces, s.root, cols, match_only)
+    if failure is not None:
+        op, message = failure
+        where = f"{s.describe(op)}: " if 0 <= op < len(s) else ""
+        raise VerificationError(where + message, op)
+    matched: npt.NDArray[np.int64] = np.frombuffer(raw, dtype="<i8").astype(np.int64)
+    return matched
+
+
+def _match(s: Schedule) -> npt.NDArray[np.int64]:
+    """For every receive, its send (sends and receives of one (sender, receiver, tag) match
+    in index order); -1 elsewhere. Raises :class:`VerificationError` for one without."""
+    return _core_verify(s, match_only=True)
+
+
+def _exact_fits(s: Schedule) -> bool:
+    n = s.ranks + s.helpers
+    width = max(int(max(s.a.max(initial=-1), s.b.max(initial=-1), s.out.max(initial=-1))) + 1, s.pieces)
+    return n * width * s.ranks <= EXACT_COUNTERS
+
+
 def verify_schedule(s: Schedule) -> npt.NDArray[np.int64]:
     """Raises :class:`VerificationError` naming the first wrong operation unless ``s``
-    computes its collective; returns each receive's send (what the executor needs too)."""
+    computes its collective; returns each receive's send (what the executor needs too).
+
+    The engine's verifier decides (linear in the schedule, any scale); when it finds a fault
+    and the schedule is small enough for exact per-rank counters, the exact verifier runs
+    too, to name the operation that counted a rank twice."""
+    try:
+        return _core_verify(s, match_only=False)
+    except VerificationError:
+        if _exact_fits(s):
+            _verify_exact(s)
+        raise
+
+
+def _verify_exact(s: Schedule) -> npt.NDArray[np.int64]:
+    """The exact symbolic execution (per-rank contribution counters)."""
     n = s.ranks + s.helpers
     for i in range(len(s)):
         r, p = int(s.rank[i]), int(s.peer[i])
@@ -162,7 +214,7 @@ def verify_schedule(s: Schedule) -> npt.NDArray[np.int64]:
             < 0
         ):
             raise VerificationError(f"{s.describe(i)}: buffer indices must be >= 0", i)
-    match = _match(s)
+    match = _match_exact(s)
     lab, cnt, want_lab, want_cnt, need = layout(s)
     writer = np.full(lab.shape, -1, dtype=np.int64)
     # Kahn's algorithm over the explicit dependencies plus receive-after-send.

@@ -24,6 +24,8 @@ pub mod build;
 pub mod collective;
 mod collective_dag;
 pub mod collective_memory;
+pub mod collective_plan;
+pub mod collective_verify;
 pub mod deadlock;
 mod dense;
 pub mod endpoint;

@@ -19,6 +19,7 @@ mod collective;
 mod interrupt;
 mod memfabric;
 mod memory;
+mod verify;
 
 /// Raises the `fabricsim.errors` class `name` built with `message` and `kwargs`.
 fn raise(py: Python<'_>, name: &str, message: String, kwargs: Option<Bound<'_, PyDict>>) -> PyErr {
@@ -618,6 +619,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreSimulation>()?;
     m.add_class::<RandomStream>()?;
     m.add_function(wrap_pyfunction!(run_messages, m)?)?;
+    m.add_function(wrap_pyfunction!(verify::verify_schedule, m)?)?;
+    m.add_function(wrap_pyfunction!(verify::plan_schedule, m)?)?;
     m.add_function(wrap_pyfunction!(interrupt::set_progress, m)?)?;
     m.add_function(wrap_pyfunction!(check_deadlock_freedom, m)?)?;
     m.add_function(wrap_pyfunction!(spec_normalize, m)?)?;

@@ -289,10 +289,12 @@ impl TopologySpec {
                 planes,
                 spines,
             } => {
-                ensure((2..=64).contains(nodes), "nodes", "in 2..=64", nodes)?;
+                // (the cycle engine refuses a leaf of more than 128 ports when it
+                // builds: a rail's leaf has a port per node; the flow model has no limit)
+                ensure((2..=4096).contains(nodes), "nodes", "in 2..=4096", nodes)?;
                 ensure((1..=64).contains(gpus), "gpus", "in 1..=64", gpus)?;
                 ensure((1..=16).contains(planes), "planes", "in 1..=16", planes)?;
-                ensure((1..=64).contains(spines), "spines", "in 1..=64", spines)
+                ensure((1..=4096).contains(spines), "spines", "in 1..=4096", spines)
             }
             TopologySpec::FatTree3 { k, down, up, .. } => {
                 ensure(

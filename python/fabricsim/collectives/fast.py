@@ -1,0 +1,152 @@
+"""Ring and hierarchical schedules at scale: their data movements as numpy columns, planned
+in the engine (``rust/core/src/collective_plan.rs``, the :class:`Planner`'s rules in Rust).
+
+The result is the schedule :mod:`fabricsim.collectives.algorithms` builds operation by
+operation, the same rows in the same order (tested), in time linear in its operations
+without a Python object per operation: a 1,024-rank hierarchical all-reduce (millions of
+operations) in about a second instead of minutes. Used where the data divides evenly into
+the algorithm's segments; anything else takes the Python path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fabricsim.collectives.schedule import Schedule
+
+I64 = npt.NDArray[np.int64]
+MOVE, MOVE_REDUCE = 0, 1
+
+
+class Moves:
+    """Data movements in the order the algorithm makes them: ``move`` (src's buffer to dst's
+    buffer) or ``move_reduce`` (src's piece added into dst's, through a scratch buffer)."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[I64, ...]] = []
+
+    def add(self, kind: int, src: I64, dst: I64, piece: I64) -> None:
+        n = src.size
+        self.parts.append(
+            (
+                np.full(n, kind, np.int64),
+                src.ravel(),
+                dst.ravel(),
+                piece.ravel(),
+                piece.ravel(),
+                piece.ravel(),
+            )
+        )
+
+    def columns(self) -> list[I64]:
+        return [np.concatenate([p[j] for p in self.parts]) for j in range(6)]
+
+
+def _grid(groups: I64, segs: I64, steps: int, shift: int) -> tuple[I64, I64, I64]:
+    """Ring steps over ``groups`` (rows of ranks in ring order, all of one size ``g``) with
+    segment ``j`` of each group's pieces in ``segs[j]``: step ``s``, member ``i`` sends
+    segment ``i - s - shift`` to member ``i + 1``; loops nested group, step, member, piece."""
+    count, g = groups.shape
+    s = np.arange(steps)[:, None]
+    i = np.arange(g)[None, :]
+    seg = (i - s - shift) % g  # (steps, g)
+    pieces = segs[seg]  # (steps, g, L)
+    shape = (count, steps, g, segs.shape[1])
+    src = np.broadcast_to(groups[:, None, :, None], shape)
+    dst = np.broadcast_to(np.roll(groups, -1, axis=1)[:, None, :, None], shape)
+    return src, dst, np.broadcast_to(pieces[None], shape)
+
+
+def ring_reduce_scatter(m: Moves, groups: I64, segs: I64) -> None:
+    g = groups.shape[1]
+    m.add(MOVE_REDUCE, *_grid(groups, segs, g - 1, 1))
+
+
+def ring_all_gather(m: Moves, groups: I64, segs: I64) -> None:
+    g = groups.shape[1]
+    m.add(MOVE, *_grid(groups, segs, g - 1, 0))
+
+
+def _even(pieces: I64, parts: int) -> I64 | None:
+    """``pieces`` cut into ``parts`` equal consecutive runs (None if they do not divide)."""
+    if len(pieces) % parts:
+        return None
+    return pieces.reshape(parts, -1)
+
+
+def moves(kind: str, algorithm: str, ranks: int, pieces: int, local: int | None) -> Moves | None:
+    """The movements of a ring reduce-scatter / all-gather / all-reduce or a hierarchical
+    all-reduce, or None where the pieces do not divide evenly (the Python path then)."""
+    m = Moves()
+    every = np.arange(pieces)
+    ring = np.arange(ranks)[None, :]
+    if algorithm == "ring" and kind in ("all_reduce", "reduce_scatter", "all_gather"):
+        segs = _even(every, ranks)
+        if segs is None:
+            return None
+        if kind != "all_gather":
+            ring_reduce_scatter(m, ring, segs)
+        if kind != "reduce_scatter":
+            ring_all_gather(m, ring, segs)
+        return m
+    if algorithm == "hierarchical" and kind == "all_reduce" and local:
+        nodes = ranks // local
+        segs = _even(every, local)
+        if segs is None or segs.shape[1] % nodes:
+            return None
+        nodes_rows = np.arange(nodes)[:, None] * local + np.arange(local)[None, :]
+        if local > 1:
+            ring_reduce_scatter(m, nodes_rows, segs)
+        for i in range(local):
+            sub = segs[i].reshape(nodes, -1)
+            across = (np.arange(nodes) * local + i)[None, :]
+            if nodes > 1:
+                ring_reduce_scatter(m, across, sub)
+                ring_all_gather(m, across, sub)
+        if local > 1:
+            ring_all_gather(m, nodes_rows, segs)
+        return m
+    return None
+
+
+def build(
+    kind: str, algorithm: str, ranks: int, pieces: int, piece_bytes: I64, local: int | None, root: int = 0
+) -> Schedule | None:
+    """The schedule of :func:`moves`, planned in the engine (None where it does not apply)."""
+    from fabricsim import _core
+    from fabricsim.specs import le_bytes
+
+    m = moves(kind, algorithm, ranks, pieces, local)
+    if m is None or not m.parts:
+        return None
+    raw = _core.plan_schedule(
+        [le_bytes(c) for c in m.columns()], le_bytes(piece_bytes), ranks, pieces * (1 + ranks)
+    )
+
+    def col(name: str, dtype: str) -> npt.NDArray[Any]:
+        return np.frombuffer(raw[name], dtype=dtype).astype(dtype[1:])
+
+    return Schedule(
+        kind=kind,
+        ranks=ranks,
+        pieces=pieces,
+        piece_bytes=piece_bytes,
+        root=root,
+        op=col("op", "<u1"),
+        rank=col("rank", "<i4"),
+        peer=col("peer", "<i4"),
+        a=col("a", "<i4"),
+        b=col("b", "<i4"),
+        out=col("out", "<i4"),
+        tag=col("tag", "<i8"),
+        bytes=col("bytes", "<i8"),
+        dep_ptr=col("dep_ptr", "<i8"),
+        deps=col("deps", "<i4"),
+        algorithm=algorithm,
+    )
+
+
+__all__ = ["Moves", "build", "moves", "ring_all_gather", "ring_reduce_scatter"]
