@@ -166,20 +166,29 @@ impl Planner {
     }
 }
 
-/// The schedule of `moves` (columns: kind, src, dst, buf, into, piece) over
-/// `ranks` ranks (and helpers) whose data is `piece_bytes.len()` pieces;
-/// scratch buffers are numbered from `scratch_base` per rank.
-pub fn plan(
-    kind: &[u8],
-    src: &[i32],
-    dst: &[i32],
-    buf: &[i32],
-    into: &[i32],
-    piece: &[i64],
-    piece_bytes: &[i64],
-    ranks: usize,
-    scratch_base: i32,
-) -> Planned {
+/// Data movements as columns, one row per movement, in the order the
+/// algorithm makes them (`into` is read by `MOVE` only).
+pub struct Moves<'a> {
+    pub kind: &'a [u8],
+    pub src: &'a [i32],
+    pub dst: &'a [i32],
+    pub buf: &'a [i32],
+    pub into: &'a [i32],
+    pub piece: &'a [i64],
+}
+
+/// The schedule of `moves` over `ranks` ranks (and helpers) whose data is
+/// `piece_bytes.len()` pieces; scratch buffers are numbered from
+/// `scratch_base` per rank.
+pub fn plan(moves: &Moves<'_>, piece_bytes: &[i64], ranks: usize, scratch_base: i32) -> Planned {
+    let Moves {
+        kind,
+        src,
+        dst,
+        buf,
+        into,
+        piece,
+    } = *moves;
     let n = kind.len();
     // Slots: every rank's layout buffers (below the largest index moved),
     // then one per move_reduce it receives (its scratch buffers).
@@ -228,4 +237,34 @@ pub fn plan(
         }
     }
     p.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_move_reduce_then_a_move_back_wait_as_the_planner_says() {
+        // rank 0's piece 0 is added into rank 1's (through scratch 10), then
+        // rank 1 sends the sum back into rank 0's piece 0
+        let moves = Moves {
+            kind: &[MOVE_REDUCE, MOVE],
+            src: &[0, 1],
+            dst: &[1, 0],
+            buf: &[0, 0],
+            into: &[0, 0],
+            piece: &[0, 0],
+        };
+        let p = plan(&moves, &[8], 2, 10);
+        assert_eq!(p.op, vec![SEND, RECV, REDUCE, SEND, RECV]);
+        assert_eq!(p.rank, vec![0, 1, 1, 1, 0]);
+        assert_eq!(p.a, vec![0, 10, 0, 0, 0]);
+        assert_eq!(p.b, vec![-1, -1, 10, -1, -1]);
+        // the reduce waits for its receive; the send back for the reduce (its
+        // buffer's last write); the receive at 0 for rank 0's send (a read of
+        // the buffer it overwrites)
+        assert_eq!(p.dep_ptr, vec![0, 0, 0, 1, 2, 3]);
+        assert_eq!(p.deps, vec![1, 2, 0]);
+        assert_eq!(p.bytes, vec![8; 5]);
+    }
 }

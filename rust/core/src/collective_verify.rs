@@ -310,7 +310,7 @@ fn layout(s: &Symbolic<'_>, width: u64, m: u32) -> (Vec<Held>, Vec<Option<Held>>
     let mut held = vec![EMPTY; total * width as usize];
     let mut want = vec![None; total * width as usize];
     let all = (0..n).fold(0u64, |acc, r| acc.wrapping_add(weight(r)));
-    let owner = |piece: u32| if m > 0 { piece / m } else { piece };
+    let owner = |piece: u32| piece.checked_div(m).unwrap_or(piece);
     let at = |r: u32, buf: u32| r as usize * width as usize + buf as usize;
     let one = |label: u32, r: u32| Held {
         label: label as i32,
@@ -433,9 +433,9 @@ pub fn verify(s: &Symbolic<'_>) -> Result<Vec<i64>, Failure> {
     }
     let mut fill = ptr.clone();
     let mut users = vec![0u32; ptr[n_ops] as usize];
-    for i in 0..n_ops {
+    for (i, &m) in matched.iter().enumerate() {
         let deps = s.deps[s.dep_ptr[i] as usize..s.dep_ptr[i + 1] as usize].iter();
-        let send = (matched[i] >= 0).then_some(matched[i] as i32);
+        let send = (m >= 0).then_some(m as i32);
         for d in deps.copied().chain(send) {
             users[fill[d as usize] as usize] = i as u32;
             fill[d as usize] += 1;

@@ -169,13 +169,16 @@ pub fn plan_schedule<'py>(
             ));
         }
         let [src, dst, buf, into] = cols;
+        let moves = fabricsim_core::collective_plan::Moves {
+            kind: &kind,
+            src: &src,
+            dst: &dst,
+            buf: &buf,
+            into: &into,
+            piece: &piece,
+        };
         Ok(fabricsim_core::collective_plan::plan(
-            &kind,
-            &src,
-            &dst,
-            &buf,
-            &into,
-            &piece,
+            &moves,
             &piece_bytes,
             ranks,
             scratch_base,
