@@ -74,6 +74,21 @@ def test_a_port_sends_to_one_destination_in_order_and_to_two_side_by_side() -> N
     assert apart["deliver_ps"][0] == apart["deliver_ps"][1]
 
 
+@pytest.mark.parametrize("vcs", [1, 2])
+def test_a_credit_limited_link_carries_credits_per_round_trip_per_vc(vcs: int) -> None:
+    # 4 credits per VC over an 11-cycle round trip: a VC carries 4/11 of the link; two
+    # messages on VCs of their own, twice that (the cycle engine's numbers, to 0.1%)
+    link = fs.LinkSpec.preset("pcie6_x16").replace(credits_per_vc=4, vcs=vcs)
+    assert int(link.resolved()["credit_round_trip_cycles"]) == 11
+    fab = fs.Fabric(topology=topology.point_to_point(), link=link)
+    tr = fs.traffic.messages([0, 0], 1, MIB, vc=[0, vcs - 1])
+    c, f = fab.run(tr), fab.run(tr, fidelity="flow")
+    flits = 2 * link.message_flits(MIB)
+    by_hand_ps = flits / (vcs * 4 / 11) * cycle_ps(fab)
+    for res in (c, f):
+        assert float(res.messages["deliver_ps"].max()) == pytest.approx(by_hand_ps, rel=2e-3)
+
+
 def test_a_bit_error_rate_costs_the_go_back_n_efficiency() -> None:
     link = fs.LinkSpec.preset("nvlink4").replace(ber=1e-5)
     r = link.resolved()

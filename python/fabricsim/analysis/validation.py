@@ -5,7 +5,9 @@ the command that made it). Every point is the defaults a user gets; nothing here
   figures, with the geometric-mean error per GPU count (about 10 minutes on 2 cores);
 - ``noc``: the 8x8 mesh latency curve beside BookSim2's (shared/reference/noc_calibration.md);
 - ``hbm``: HBM2 and HBM3 streaming and random reads beside DRAMsim3 and Ramulator 2
-  (shared/reference/dram_calibration.md).
+  (shared/reference/dram_calibration.md);
+- ``fidelity``: the flow fidelity against the cycle engine on the same scenarios
+  (docs/fidelity.md; about 5 minutes).
 """
 
 from __future__ import annotations
@@ -147,12 +149,20 @@ def hbm_table(log: Callable[[str], None] = lambda s: None) -> str:
     return "\n".join(lines)
 
 
+def fidelity_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """docs/fidelity.md's cross-check (:mod:`fabricsim.analysis.fidelity`)."""
+    from fabricsim.analysis.fidelity import fidelity_table as table
+
+    return table(log)
+
+
 TABLES: dict[str, Callable[[Callable[[str], None]], str]] = {
     "noc": noc_table,
     "hbm": hbm_table,
+    "fidelity": fidelity_table,
     "collectives": collectives_table,
 }
 """The tables ``fabricsim validate`` reproduces, by section (fastest first)."""
 
 
-__all__ = ["POINTS", "TABLES", "Point", "collectives_table", "hbm_table", "noc_table"]
+__all__ = ["POINTS", "TABLES", "Point", "collectives_table", "fidelity_table", "hbm_table", "noc_table"]

@@ -91,7 +91,7 @@ impl FlowExecutor {
                 self.deliver_ps.push(NEVER_PS);
                 self.tail_ps.push(0);
                 let port = self.fab.pick_port(self.s.rank[i], self.s.peer[i]);
-                if self.nics.offer(msg, port, self.s.peer[i]) {
+                if self.nics.offer(msg, port, self.s.peer[i], 0) {
                     self.start_flow(msg, t)?;
                 }
             }
@@ -123,7 +123,8 @@ impl FlowExecutor {
         self.send_ps[m] = t;
         self.tail_ps[m] = tail;
         let flits = self.fab.params.message_flits(wire);
-        self.sh.add(t, msg, flits, &self.path);
+        let window = self.fab.vc_window[self.path[0] as usize];
+        self.sh.add(t, msg, flits, &self.path, window);
         Ok(())
     }
 

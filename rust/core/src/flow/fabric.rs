@@ -29,6 +29,10 @@ pub(crate) struct FlowFabric {
     pub capacity: Vec<f64>,
     /// Per direction: flits per fabric cycle as `(num, den)`.
     pub pace: Vec<(u64, u64)>,
+    /// Per direction: the flits per ps one VC can carry, its credits over
+    /// their round trip (a message's own limit where it enters: it leaves
+    /// its source on one VC).
+    pub vc_window: Vec<f64>,
     /// Per direction: cycles a head flit spends on it (serialization of
     /// one flit, propagation, and the pipeline of the router sending it).
     wire_cycles: Vec<u64>,
@@ -61,6 +65,7 @@ impl FlowFabric {
             .drain_gbps
             .map(|g| g * 1e-3 / 8.0 / params.flit_bytes as f64);
         let (mut capacity, mut pace, mut wire_cycles) = (Vec::new(), Vec::new(), Vec::new());
+        let mut vc_window = Vec::new();
         let mut out_of: Vec<Vec<(u32, u32)>> = vec![Vec::new(); endpoints];
         let first_port: Vec<u32> = graph.as_ref().map_or(Vec::new(), |g| {
             let mut at = 0;
@@ -83,11 +88,26 @@ impl FlowFabric {
             } else {
                 (&params, (1, 1))
             };
-            let mut cap = num as f64 / den as f64 / cycle_ps * p.retry_efficiency();
+            // Credits: a VC's buffer at the receiver, freed a round trip after
+            // the flit left (plus, into a router, the stages it waits in there).
+            let (credits, in_router) = match (e.1, spec.router.buffer_flits) {
+                (Node::Router(..), Some(flits)) => (flits, true),
+                (to, _) => (p.credits_per_vc, matches!(to, Node::Router(..))),
+            };
+            let stages = if in_router {
+                timing.route_to_va + timing.va_to_sa
+            } else {
+                0
+            };
+            let round_trip = (p.credit_round_trip_cycles() + stages) as f64;
+            let window = credits as f64 / round_trip;
+            let rate = (num as f64 / den as f64).min(p.vcs as f64 * window);
+            let mut cap = rate / cycle_ps * p.retry_efficiency();
             if let (Some(rate), Node::Endpoint(_)) = (drain, e.1) {
                 cap = cap.min(rate);
             }
             capacity.push(cap);
+            vc_window.push(window / cycle_ps);
             pace.push((num, den));
             let pipeline = if matches!(e.0, Node::Router(..)) {
                 timing.output_delay
@@ -128,6 +148,7 @@ impl FlowFabric {
             ends,
             capacity,
             pace,
+            vc_window,
             wire_cycles,
             router_cycles: timing.route_to_va + timing.va_to_sa,
             first_port,

@@ -47,14 +47,15 @@ impl MessageRun<'_> {
             self.payload[d as usize] += tr.bytes[iu];
         }
         let flits = self.fab.params.message_flits(tr.bytes[iu]);
-        self.sh.add(t, i, flits, &self.path);
+        let window = self.fab.vc_window[self.path[0] as usize];
+        self.sh.add(t, i, flits, &self.path, window);
         Ok(())
     }
 
     /// Message `i` is offered at `t`.
     fn offer(&mut self, i: u32, t: Ps) -> Result<()> {
         let (tr, iu) = (self.traffic, i as usize);
-        if self.nics.offer(i, self.port[iu], tr.dst[iu]) {
+        if self.nics.offer(i, self.port[iu], tr.dst[iu], tr.vc[iu]) {
             self.start(i, t)?;
         }
         Ok(())

@@ -1,5 +1,5 @@
 //! The network interfaces' queues at flow fidelity: a port sends its
-//! messages to one destination one after another, in the order offered
+//! messages to one destination on one VC one after another, in the order offered
 //! (a connection's, a queue pair's or a collective channel's order: the
 //! chunks of a pipelined schedule arrive one by one, chunk 0 first), while
 //! messages to different destinations share the port and the fabric
@@ -20,6 +20,7 @@ const NONE: u32 = u32::MAX;
 #[derive(Clone, Copy, Debug)]
 struct Queue {
     dst: u32,
+    vc: u32,
     head: u32,
     tail: u32,
 }
@@ -30,6 +31,7 @@ pub(crate) struct Nics {
     /// Per message: its port, and the message behind it in its queue.
     port: Vec<u32>,
     dst: Vec<u32>,
+    vc: Vec<u32>,
     next: Vec<u32>,
 }
 
@@ -39,24 +41,27 @@ impl Nics {
             queues: vec![Vec::new(); ports],
             port: Vec::new(),
             dst: Vec::new(),
+            vc: Vec::new(),
             next: Vec::new(),
         }
     }
 
-    /// Queues message `msg` on `port` for `dst`; true when it heads its
-    /// queue (its flow starts now).
-    pub fn offer(&mut self, msg: u32, port: u32, dst: u32) -> bool {
+    /// Queues message `msg` on `port` for `dst` on `vc`; true when it heads
+    /// its queue (its flow starts now).
+    pub fn offer(&mut self, msg: u32, port: u32, dst: u32, vc: u32) -> bool {
         let m = msg as usize;
         if self.port.len() <= m {
             self.port.resize(m + 1, NONE);
             self.dst.resize(m + 1, NONE);
+            self.vc.resize(m + 1, NONE);
             self.next.resize(m + 1, NONE);
         }
         self.port[m] = port;
         self.dst[m] = dst;
+        self.vc[m] = vc;
         self.next[m] = NONE;
         let queues = &mut self.queues[port as usize];
-        match queues.iter_mut().find(|q| q.dst == dst) {
+        match queues.iter_mut().find(|q| q.dst == dst && q.vc == vc) {
             Some(q) => {
                 self.next[q.tail as usize] = msg;
                 q.tail = msg;
@@ -65,6 +70,7 @@ impl Nics {
             None => {
                 queues.push(Queue {
                     dst,
+                    vc,
                     head: msg,
                     tail: msg,
                 });
@@ -85,7 +91,7 @@ impl Nics {
         let queues = &mut self.queues[self.port[m] as usize];
         let at = queues
             .iter()
-            .position(|q| q.dst == self.dst[m])
+            .position(|q| q.dst == self.dst[m] && q.vc == self.vc[m])
             .expect("a message in flight heads its queue");
         debug_assert_eq!(queues[at].head, msg);
         match self.next[m] {
@@ -108,17 +114,19 @@ mod tests {
     #[test]
     fn a_destination_gets_its_messages_in_order_and_others_go_alongside() {
         let mut n = Nics::new(2);
-        assert!(n.offer(0, 1, 5));
-        assert!(!n.offer(1, 1, 5));
-        assert!(n.offer(2, 1, 6), "another destination has its own queue");
-        assert!(n.offer(3, 0, 5), "so has another port");
-        assert!(!n.offer(4, 1, 5));
+        assert!(n.offer(0, 1, 5, 0));
+        assert!(!n.offer(1, 1, 5, 0));
+        assert!(n.offer(2, 1, 6, 0), "another destination has its own queue");
+        assert!(n.offer(3, 0, 5, 0), "so has another port");
+        assert!(!n.offer(4, 1, 5, 0));
+        assert!(n.offer(6, 1, 5, 1), "and another VC");
         assert_eq!(n.port_of(4), 1);
         assert_eq!(n.sent(0), Some(1));
         assert_eq!(n.sent(1), Some(4));
         assert_eq!(n.sent(4), None);
         assert_eq!(n.sent(2), None);
         assert_eq!(n.sent(3), None);
-        assert!(n.offer(5, 1, 5), "an emptied queue starts afresh");
+        assert_eq!(n.sent(6), None);
+        assert!(n.offer(5, 1, 5, 0), "an emptied queue starts afresh");
     }
 }

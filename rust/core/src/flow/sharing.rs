@@ -30,6 +30,9 @@ pub(crate) struct Sharing {
     // Per slot.
     path: Vec<Vec<u32>>,
     rate: Vec<f64>,
+    /// The most a flow may take whatever its links have left (its own
+    /// window: a VC's credits over their round trip), flits per ps.
+    cap: Vec<f64>,
     /// Flits left at `since`.
     left: Vec<f64>,
     since: Vec<Ps>,
@@ -77,14 +80,16 @@ impl Sharing {
         self.active
     }
 
-    /// Starts a flow of `flits` over `path` at `t` (it shares from the next
-    /// `reshare`); returns its slot.
-    pub fn add(&mut self, t: Ps, tag: u32, flits: u64, path: &[u32]) -> u32 {
+    /// Starts a flow of `flits` over `path` at `t`, taking at most `cap`
+    /// flits per ps (`f64::INFINITY`: its links alone limit it); it shares
+    /// from the next `reshare`. Returns its slot.
+    pub fn add(&mut self, t: Ps, tag: u32, flits: u64, path: &[u32], cap: f64) -> u32 {
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
                 self.path.push(Vec::new());
                 self.rate.push(0.0);
+                self.cap.push(f64::INFINITY);
                 self.left.push(0.0);
                 self.since.push(0);
                 self.version.push(0);
@@ -99,6 +104,7 @@ impl Sharing {
         self.path[s].clear();
         self.path[s].extend_from_slice(path);
         self.rate[s] = 0.0;
+        self.cap[s] = cap;
         self.left[s] = flits as f64;
         self.since[s] = t;
         self.version[s] = self.version[s].wrapping_add(1);
@@ -198,8 +204,18 @@ impl Sharing {
         // Progressive filling: the link with the smallest fair share fills
         // first and freezes its open flows at that share. Shares only grow
         // as flows freeze, so a heap entry older than its link's share is
-        // stale (a newer, larger one is queued) and is skipped.
+        // stale (a newer, larger one is queued) and is skipped. A flow's own
+        // cap is an entry of its own (index past the links): reached first,
+        // it freezes that flow alone.
         self.fill.clear();
+        let links = self.capacity.len();
+        for &f in &self.comp_flows {
+            let cap = self.cap[f as usize];
+            if cap.is_finite() {
+                self.fill
+                    .push(Reverse((cap.to_bits(), (links + f as usize) as u32)));
+            }
+        }
         for &l in &self.comp_links {
             let l = l as usize;
             self.link_left[l] = self.capacity[l];
@@ -211,6 +227,13 @@ impl Sharing {
         }
         while let Some(Reverse((bits, l))) = self.fill.pop() {
             let l = l as usize;
+            if l >= links {
+                let f = l - links;
+                if self.fixed_mark[f] != epoch {
+                    self.freeze(f, f64::from_bits(bits), usize::MAX, epoch);
+                }
+                continue;
+            }
             if self.link_open[l] == 0 {
                 continue;
             }
@@ -220,19 +243,8 @@ impl Sharing {
             }
             for i in 0..self.on_link[l].len() {
                 let f = self.on_link[l][i] as usize;
-                if self.fixed_mark[f] == epoch {
-                    continue;
-                }
-                self.fixed_mark[f] = epoch;
-                self.new_rate[f] = share;
-                for &l2 in &self.path[f] {
-                    let l2 = l2 as usize;
-                    self.link_left[l2] -= share;
-                    self.link_open[l2] -= 1;
-                    if l2 != l && self.link_open[l2] > 0 {
-                        let s2 = (self.link_left[l2] / self.link_open[l2] as f64).max(0.0);
-                        self.fill.push(Reverse((s2.to_bits(), l2 as u32)));
-                    }
+                if self.fixed_mark[f] != epoch {
+                    self.freeze(f, share, l, epoch);
                 }
             }
         }
@@ -259,6 +271,22 @@ impl Sharing {
         }
     }
 
+    /// Freezes flow `f` at `rate` (while filling link `at`, or its own cap)
+    /// and takes its share from its links, queueing their new shares.
+    fn freeze(&mut self, f: usize, rate: f64, at: usize, epoch: u32) {
+        self.fixed_mark[f] = epoch;
+        self.new_rate[f] = rate;
+        for k in 0..self.path[f].len() {
+            let l2 = self.path[f][k] as usize;
+            self.link_left[l2] -= rate;
+            self.link_open[l2] -= 1;
+            if l2 != at && self.link_open[l2] > 0 {
+                let s2 = (self.link_left[l2] / self.link_open[l2] as f64).max(0.0);
+                self.fill.push(Reverse((s2.to_bits(), l2 as u32)));
+            }
+        }
+    }
+
     /// A link direction some unfinished flow waits on with no capacity
     /// (a stuck consumer), if any.
     pub fn starved_link(&self) -> Option<u32> {
@@ -275,7 +303,7 @@ mod tests {
     fn run(capacity: Vec<f64>, flows: &[(u64, &[u32])]) -> Vec<(u32, Ps)> {
         let mut s = Sharing::new(capacity);
         for (i, (flits, path)) in flows.iter().enumerate() {
-            s.add(0, i as u32, *flits, path);
+            s.add(0, i as u32, *flits, path, f64::INFINITY);
         }
         s.reshare(0);
         let mut done = Vec::new();
@@ -304,9 +332,9 @@ mod tests {
         // Link 0 (cap 1) carries A and B; link 1 (cap 10) carries B and C.
         // A and B get 0.5 on link 0; C gets 10 - 0.5 = 9.5 on link 1.
         let mut s = Sharing::new(vec![1.0, 10.0]);
-        s.add(0, 0, 1000, &[0]);
-        s.add(0, 1, 1000, &[0, 1]);
-        s.add(0, 2, 1000, &[1]);
+        s.add(0, 0, 1000, &[0], f64::INFINITY);
+        s.add(0, 1, 1000, &[0, 1], f64::INFINITY);
+        s.add(0, 2, 1000, &[1], f64::INFINITY);
         s.reshare(0);
         assert_eq!(s.rate, vec![0.5, 0.5, 9.5]);
     }
@@ -314,11 +342,11 @@ mod tests {
     #[test]
     fn a_flow_on_another_component_keeps_its_event() {
         let mut s = Sharing::new(vec![1.0, 1.0]);
-        s.add(0, 0, 100, &[0]);
-        s.add(0, 1, 100, &[1]);
+        s.add(0, 0, 100, &[0], f64::INFINITY);
+        s.add(0, 1, 100, &[1], f64::INFINITY);
         s.reshare(0);
         let v = s.version[1];
-        s.add(50, 2, 100, &[0]);
+        s.add(50, 2, 100, &[0], f64::INFINITY);
         s.reshare(50);
         assert_eq!(s.version[1], v, "link 1's flow was not touched");
         // flow 0: 50 flits at 1, then 50 at 0.5: ends at 150; flow 2 then
@@ -334,9 +362,26 @@ mod tests {
     }
 
     #[test]
+    fn a_capped_flow_leaves_the_rest_to_the_others() {
+        // link 0 (cap 1): A capped at 0.2, B not: A 0.2, B 0.8
+        let mut s = Sharing::new(vec![1.0]);
+        s.add(0, 0, 1000, &[0], 0.2);
+        s.add(0, 1, 1000, &[0], f64::INFINITY);
+        s.reshare(0);
+        assert_eq!(s.rate[0], 0.2);
+        assert!((s.rate[1] - 0.8).abs() < 1e-12);
+        // a cap above the fair share changes nothing
+        let mut s = Sharing::new(vec![1.0]);
+        s.add(0, 0, 1000, &[0], 0.9);
+        s.add(0, 1, 1000, &[0], f64::INFINITY);
+        s.reshare(0);
+        assert_eq!(s.rate, vec![0.5, 0.5]);
+    }
+
+    #[test]
     fn carried_flits_count_every_link_of_the_path() {
         let mut s = Sharing::new(vec![1.0, 1.0, 1.0]);
-        s.add(0, 0, 7, &[0, 2]);
+        s.add(0, 0, 7, &[0, 2], f64::INFINITY);
         assert_eq!(s.carried_flits, vec![7, 0, 7]);
     }
 }
