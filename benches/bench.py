@@ -217,6 +217,71 @@ COLLECTIVE_WORKLOADS: dict[str, tuple[str, Callable[[], tuple[fs.Fabric, Any]]]]
 }
 
 
+def _cluster(nodes: int) -> fs.Fabric:
+    """``nodes`` nodes of dgx8_cluster4's GPUs, links and NICs (rails as one leaf each)."""
+    base = fs.Fabric.preset("dgx8_cluster4")
+    return fs.Fabric(
+        topology=fs.topology.cluster(nodes, 8, 4), link=base.link, network_link=base.network_link
+    )
+
+
+FLOW_WORKLOADS: dict[str, tuple[str, str, Callable[[], tuple[fs.Fabric, Any]]]] = {
+    "flow_dgx8_allreduce_ring_256MiB": (
+        "dgx8_allreduce_ring_256MiB at fidelity flow",
+        "dgx8_allreduce_ring_256MiB",
+        COLLECTIVE_WORKLOADS["dgx8_allreduce_ring_256MiB"][1],
+    ),
+    "flow_nvl72_alltoall_64MiB": (
+        "nvl72_alltoall_64MiB at fidelity flow",
+        "nvl72_alltoall_64MiB",
+        COLLECTIVE_WORKLOADS["nvl72_alltoall_64MiB"][1],
+    ),
+    "flow_cluster4_allreduce_hier_64MiB": (
+        "cluster4_allreduce_hier_64MiB at fidelity flow",
+        "cluster4_allreduce_hier_64MiB",
+        COLLECTIVE_WORKLOADS["cluster4_allreduce_hier_64MiB"][1],
+    ),
+    **{
+        f"flow_cluster{nodes}_allreduce_hier_1GiB": (
+            f"1 GiB hierarchical all-reduce (defaults: tuner's chunks) on {nodes} nodes of dgx8_cluster4's "
+            f"GPUs and links ({8 * nodes} GPUs)",
+            "",
+            lambda nodes=nodes: (
+                _cluster(nodes),
+                fs.collectives.all_reduce(bytes=1 << 30, algorithm="hierarchical"),
+            ),
+        )
+        for nodes in (16, 32, 64, 128)
+    },
+}
+"""Flow-fidelity workloads: (description, the cycle workload they repeat, builder). Their
+time is the whole ``Fabric.run`` (schedule built and verified, engine, result)."""
+
+
+def run_one_flow(name: str, repeat: int) -> dict[str, float]:
+    fab, op = FLOW_WORKLOADS[name][2]()
+    runs = max(1, min(repeat, 3))
+    walls = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        res = fab.run(op, fidelity="flow", check_deadlock=False)
+        walls.append(time.perf_counter() - t0)
+    return {
+        "first_run_s": walls[0],
+        "run_s": statistics.median(walls[1:] or walls),
+        "engine_s": res.run.wall_seconds,
+        "py_overhead_s": statistics.median(walls[1:] or walls) - res.run.wall_seconds,
+        "ops": float(len(res.schedule)),
+        "flows": float(len(res.run.messages)),
+        "events": float(res.run.events),
+        "sim_us": res.time_us,
+        "busbw_gbyte_per_s": res.busbw_gbyte_per_s,
+        "flits_per_s": float(res.run.links["flits"].sum()) / max(res.run.wall_seconds, 1e-9),
+        "cycles_per_s": res.run.cycles / max(res.run.wall_seconds, 1e-9),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
 def _memory_fabric(
     n: int, expanders: int, link: str, protocol: str, target: Callable[[int], str], bytes: int, requests: int
 ) -> tuple[fs.Fabric, Any]:
@@ -298,6 +363,8 @@ def run_one(name: str, repeat: int) -> dict[str, float]:
         return run_one_memory(name, repeat)
     if name in COLLECTIVE_WORKLOADS:
         return run_one_collective(name, repeat)
+    if name in FLOW_WORKLOADS:
+        return run_one_flow(name, repeat)
     if name in MEMFABRIC_WORKLOADS:
         return run_one_memfabric(name, repeat)
     fab, traffic, opts = WORKLOADS[name][1]()
@@ -454,6 +521,8 @@ def render(
     for name, r in results.items():
         if name in MEMORY_WORKLOADS or name in COLLECTIVE_WORKLOADS or name in MEMFABRIC_WORKLOADS:
             continue
+        if name in FLOW_WORKLOADS:
+            continue
         lines.append(
             f"| {name} | {r['engine_s']:.3f} | {_si(r['flits'])} | {_si(r['flits_per_s'])} | "
             f"{_si(r['delivered_flits_per_s'])} | {_si(r['events_per_s'])} | {_si(r['cycles_per_s'])} | "
@@ -534,6 +603,7 @@ def render(
                 f"{_si(r['flits_per_s'])} | {_si(r['cycles_per_s'])} | {r['bandwidth_gbyte_per_s']:.1f} | "
                 f"{r['latency_ns']:.1f} | {r['peak_rss_mib']:.0f} |"
             )
+    lines += render_flow({k: v for k, v in results.items() if k in FLOW_WORKLOADS}, results)
     if found:
         lines += render_curves(found)
     lines += ["", "Workloads:", ""]
@@ -541,7 +611,41 @@ def render(
     lines += [f"- `{name}`: {desc}" for name, (desc, _) in MEMORY_WORKLOADS.items()]
     lines += [f"- `{name}`: {desc}" for name, (desc, _) in COLLECTIVE_WORKLOADS.items()]
     lines += [f"- `{name}`: {desc}" for name, (desc, _) in MEMFABRIC_WORKLOADS.items()]
+    lines += [f"- `{name}`: {desc}" for name, (desc, _, _) in FLOW_WORKLOADS.items()]
     return "\n".join(lines) + "\n"
+
+
+def render_flow(flow: dict[str, dict[str, float]], results: dict[str, dict[str, float]]) -> list[str]:
+    """The flow fidelity's table: whole-run wall time (first run: the schedule verified; then
+    cached), engine time, the schedule's size, the simulated time and busbw, the same work's
+    cycle-engine time where it ran, and the error of the flow model's simulated time."""
+    if not flow:
+        return []
+    lines = [
+        "",
+        "## Flow fidelity",
+        "",
+        '`fab.run(op, fidelity="flow")`, whole call: first run (schedule built and verified) and the',
+        "median of the next (verification cached per shape); `engine`: the flow loop alone. `vs cycle`:",
+        "the cycle workload of the same name's engine time over the flow run's, and the flow model's",
+        "error on the simulated time.",
+        "",
+        "| workload | first run s | run s | engine s | ops | flows | events | simulated us | busbw GB/s | vs cycle | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in flow.items():
+        twin = results.get(FLOW_WORKLOADS[name][1])
+        versus = (
+            f"{twin['engine_s'] / r['run_s']:.0f}x faster, {(r['sim_us'] / twin['sim_us'] - 1) * 100:+.2f}%"
+            if twin
+            else "-"
+        )
+        lines.append(
+            f"| {name} | {r['first_run_s']:.2f} | {r['run_s']:.2f} | {r['engine_s']:.2f} | {_si(r['ops'])} | "
+            f"{_si(r['flows'])} | {_si(r['events'])} | {r['sim_us']:.1f} | {r['busbw_gbyte_per_s']:.1f} | "
+            f"{versus} | {r['peak_rss_mib']:.0f} |"
+        )
+    return lines
 
 
 def main() -> int:
@@ -558,7 +662,13 @@ def main() -> int:
     if args.curves:
         print("\n".join(render_curves(curves())))
         return 0
-    names = args.only or [*WORKLOADS, *MEMORY_WORKLOADS, *MEMFABRIC_WORKLOADS, *COLLECTIVE_WORKLOADS]
+    names = args.only or [
+        *WORKLOADS,
+        *MEMORY_WORKLOADS,
+        *MEMFABRIC_WORKLOADS,
+        *COLLECTIVE_WORKLOADS,
+        *FLOW_WORKLOADS,
+    ]
     results = {}
     for name in names:
         out = subprocess.run(

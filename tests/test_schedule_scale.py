@@ -43,6 +43,8 @@ def python_planned(
         ("all_reduce", "hierarchical", 12, 3, 3),
         ("all_reduce", "hierarchical", 8, 4, 8),
         ("all_reduce", "hierarchical", 8, 8, 1),
+        ("all_to_all", "direct", 2, 1, None),
+        ("all_to_all", "direct", 5, 3, None),
     ],
 )
 def test_the_engine_planned_schedule_is_the_python_planners_row_for_row(

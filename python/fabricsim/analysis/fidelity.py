@@ -106,6 +106,14 @@ def _stream(count: int, nbytes: int) -> Callable[[Fabric], MessageTraffic]:
     return lambda fab: messages(src=np.zeros(count, int), dst=1, bytes=nbytes)
 
 
+def _noc_mesh() -> Fabric:
+    return Fabric(topology=topology.mesh([8, 8]), link=LinkSpec.preset("noc"))
+
+
+def _uniform(fab: Fabric) -> Workload:
+    return synthetic("uniform", rate=0.1, measure_cycles=5000, warmup_cycles=1000)
+
+
 def _ib_star(n: int) -> Callable[[], Fabric]:
     return lambda: Fabric(topology=topology.switch_star(n), link=LinkSpec.preset("ib_ndr_4x"))
 
@@ -204,8 +212,8 @@ def scenarios() -> list[Scenario]:
         ),
         Scenario(
             "mesh(8x8), noc: uniform random at 0.1 flits/node/cycle",
-            lambda: Fabric(topology=topology.mesh([8, 8]), link=LinkSpec.preset("noc")),
-            lambda fab: synthetic("uniform", rate=0.1, measure_cycles=5000, warmup_cycles=1000),
+            _noc_mesh,
+            _uniform,
             "accepted_rate",
             True,
             5.0,
@@ -213,8 +221,8 @@ def scenarios() -> list[Scenario]:
         ),
         Scenario(
             "mesh(8x8), noc: uniform random at 0.1, mean packet latency",
-            lambda: Fabric(topology=topology.mesh([8, 8]), link=LinkSpec.preset("noc")),
-            lambda fab: synthetic("uniform", rate=0.1, measure_cycles=5000, warmup_cycles=1000),
+            _noc_mesh,
+            _uniform,
             "latency_cycles",
             False,
             40.0,

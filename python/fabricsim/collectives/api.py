@@ -168,7 +168,7 @@ class Collective(Workload):
                 )
         helpers = switch[0] * switch[1] if self.algorithm == "nvls" and switch else 0
         pieces = self.pieces(ranks, switch)
-        if self.algorithm in ("ring", "hierarchical"):
+        if self.algorithm in ("ring", "hierarchical", "direct"):
             # at scale: the same schedule, its movements in numpy and planned in the engine
             base, extra = divmod(self.bytes, pieces)
             sizes = np.full(pieces, base, dtype=np.int64)

@@ -112,13 +112,59 @@ def moves(kind: str, algorithm: str, ranks: int, pieces: int, local: int | None)
     return None
 
 
+def all_to_all_direct(ranks: int, pieces: int, piece_bytes: I64) -> Schedule | None:
+    """The direct all-to-all as columns: each rank copies the block it keeps, then at step
+    ``s`` rank ``i`` sends its block for ``j = i + s`` (a send and its receive per piece); no
+    operation waits for another but a receive for its send (None if the pieces do not divide
+    among the ranks)."""
+    if pieces % ranks:
+        return None
+    n, m, k = ranks, pieces // ranks, pieces
+    i, t = np.divmod(np.arange(n * m), m)
+    own = i * m + t
+    s, i2, t2 = (a.ravel() for a in np.meshgrid(np.arange(1, n), np.arange(n), np.arange(m), indexing="ij"))
+    j = (i2 + s) % n
+    block = j * m + t2
+    slot = k + i2 * m + t2
+    copies, moves_ = n * m, len(s)
+    op = np.concatenate([np.full(copies, 3), np.tile([0, 1], moves_)]).astype(np.uint8)
+
+    def pairs(send: I64, recv: I64) -> I64:
+        return np.stack([send, recv], axis=1).ravel()
+
+    none = np.full(moves_, -1)
+    return Schedule(
+        kind="all_to_all",
+        ranks=n,
+        pieces=k,
+        piece_bytes=piece_bytes,
+        root=0,
+        op=op,
+        rank=np.concatenate([i, pairs(i2, j)]).astype(np.int32),
+        peer=np.concatenate([np.full(copies, -1), pairs(j, i2)]).astype(np.int32),
+        a=np.concatenate([own, pairs(block, slot)]).astype(np.int32),
+        b=np.full(copies + 2 * moves_, -1, dtype=np.int32),
+        out=np.concatenate([k + own, pairs(none, slot)]).astype(np.int32),
+        tag=np.concatenate([np.zeros(copies, np.int64), pairs(block, block)]).astype(np.int64),
+        bytes=np.concatenate([piece_bytes[own], pairs(piece_bytes[block], piece_bytes[block])]).astype(
+            np.int64
+        ),
+        dep_ptr=np.zeros(copies + 2 * moves_ + 1, dtype=np.int64),
+        deps=np.zeros(0, dtype=np.int32),
+        algorithm="direct",
+    )
+
+
 def build(
     kind: str, algorithm: str, ranks: int, pieces: int, piece_bytes: I64, local: int | None, root: int = 0
 ) -> Schedule | None:
-    """The schedule of :func:`moves`, planned in the engine (None where it does not apply)."""
+    """The schedule of :func:`moves`, planned in the engine, or the direct all-to-all's
+    columns (None where neither applies)."""
     from fabricsim import _core
     from fabricsim.specs import le_bytes
 
+    if kind == "all_to_all" and algorithm == "direct":
+        return all_to_all_direct(ranks, pieces, piece_bytes)
     m = moves(kind, algorithm, ranks, pieces, local)
     if m is None or not m.parts:
         return None
@@ -149,4 +195,4 @@ def build(
     )
 
 
-__all__ = ["Moves", "build", "moves", "ring_all_gather", "ring_reduce_scatter"]
+__all__ = ["Moves", "all_to_all_direct", "build", "moves", "ring_all_gather", "ring_reduce_scatter"]
