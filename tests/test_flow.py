@@ -194,6 +194,18 @@ def test_collectives_through_memory_are_refused_at_flow_fidelity() -> None:
         fab.run(op, fidelity="flow")
 
 
+def test_memory_loads_are_refused_at_flow_fidelity() -> None:
+    fab = fs.Fabric(
+        topology=topology.switch_star(2), link=fs.LinkSpec.preset("cxl3_256b"), hbm=fs.HbmSpec.preset("hbm3")
+    )
+    load = fs.traffic.loads(0, "peer:1", bytes=64, requests=4)
+    with pytest.raises(fs.SpecError, match=r"^options\.fidelity: memory loads run at fidelity \"cycle\" only"):
+        fab.run(load, fidelity="flow")
+    traffic = fs.traffic.memory("sequential", requests=4)
+    with pytest.raises(fs.SpecError, match=r"^options\.fidelity: memory requests on an HBM stack run at"):
+        fs.run_memory(fs.HbmSpec.preset("hbm3"), traffic, fidelity="flow")
+
+
 def test_a_stepped_simulation_is_cycle_level_only() -> None:
     with pytest.raises(fs.SpecError, match=r"^options\.fidelity: a stepped simulation runs at"):
         ib_star(3).simulation(fs.traffic.messages(1, 0, 64), fidelity="flow")

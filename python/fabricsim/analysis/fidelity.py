@@ -150,8 +150,8 @@ def scenarios() -> list[Scenario]:
                 _preset(name),
                 _collective(all_to_all, a2a),
                 "time_us",
-                name.startswith(("dgx8_nv", "dgx_a100", "nvl72")),
-                5.0 if name.startswith(("dgx8_nv", "dgx_a100", "nvl72")) else 80.0,
+                name.startswith(("dgx8_nv", "dgx_a100")),
+                5.0 if name.startswith(("dgx8_nv", "dgx_a100")) else 80.0,
                 quick=name in ("dgx8_nvswitch", "tpu_v4_cube"),
             )
         )

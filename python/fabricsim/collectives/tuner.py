@@ -66,10 +66,6 @@ def auto_chunks(op: Collective, ranks: int, planes: int, algorithm: str, units: 
     share = op.bytes / ranks
     rounds = min(MAX_ROUNDS, max(1, math.ceil(share / planes / PIPELINE_PIECE_BYTES)))
     chunks = max(1, min(planes * rounds, int(share // MIN_PIECE_BYTES)))
-    if algorithm == "hierarchical" and op.local:
-        # a node's ring moves segments of (nodes x chunks) pieces over the planes: they
-        # already cover the planes when there are as many nodes
-        chunks = max(1, math.ceil(chunks / (ranks // op.local)))
     # at scale, no more than a schedule may hold (its operations grow with ranks x chunks)
     from fabricsim.collectives.api import MAX_OPERATIONS
 

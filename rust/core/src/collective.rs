@@ -562,10 +562,7 @@ pub fn run_collective(
 ) -> Result<CollectiveResult> {
     if opts.fidelity == crate::spec::run::Fidelity::Flow {
         if memory.is_some() {
-            return Err(Error::spec(
-                "options.fidelity",
-                "collectives through memory run at fidelity \"cycle\" only (the flow model has no HBM yet)",
-            ));
+            opts.require_cycle("collectives through memory")?;
         }
         return crate::flow::run_collective(spec, s, opts);
     }

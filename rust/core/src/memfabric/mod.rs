@@ -62,6 +62,7 @@ pub fn run_memory_fabric(
 ) -> Result<MemoryFabricResult> {
     spec.validate()?;
     opts.validate().map_err(|e| e.within("options"))?;
+    opts.require_cycle("memory loads")?;
     let params = spec.fabric.link_params()?;
     let clock = params.clock;
     let n = spec.fabric.topology.num_endpoints();
