@@ -44,6 +44,9 @@ fuzz: $(PY_DEPS_STAMP)
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_collectives.py -k "any_collective_through_memory or nvls_verifies"
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_cluster.py -k random_traffic
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_run_contract.py -k property
+	# the flow fidelity against the cycle engine, and the engine's verifier against the exact one
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_flow.py -k "random_fabrics or collectives_finish"
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_schedule_scale.py -k agrees
 	# the documentation's examples at their real sizes (minutes; tests/test_docs_examples.py)
 	FABRICSIM_DOCS=all $(PY) -m pytest -q tests/test_docs_examples.py
 

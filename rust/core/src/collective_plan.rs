@@ -212,10 +212,24 @@ pub fn plan(moves: &Moves<'_>, piece_bytes: &[i64], ranks: usize, scratch_base: 
         write: NONE,
         reads: NONE,
     };
+    // (sized up front: a move is 2 operations, a move_reduce 3; reallocating
+    // columns of millions of rows costs more than planning them)
+    let reducing = kind.iter().filter(|&&k| k == MOVE_REDUCE).count();
+    let ops = 2 * n + reducing;
+    let mut dep_ptr = Vec::with_capacity(ops + 1);
+    dep_ptr.push(0);
     let mut p = Planner {
         out: Planned {
-            dep_ptr: vec![0],
-            ..Planned::default()
+            op: Vec::with_capacity(ops),
+            rank: Vec::with_capacity(ops),
+            peer: Vec::with_capacity(ops),
+            a: Vec::with_capacity(ops),
+            b: Vec::with_capacity(ops),
+            out: Vec::with_capacity(ops),
+            tag: Vec::with_capacity(ops),
+            bytes: Vec::with_capacity(ops),
+            dep_ptr,
+            deps: Vec::with_capacity(2 * ops),
         },
         access: vec![unused; first[ranks]],
         width,
