@@ -180,10 +180,28 @@ def test_collectives_finish_at_flow_fidelity_with_the_cycle_engines_traffic(
 # --- bad input and stops ---------------------------------------------------------------------
 
 
-def test_scripted_faults_are_refused_at_flow_fidelity_naming_the_field() -> None:
+def test_a_link_down_window_holds_the_traffic_for_its_length() -> None:
+    # 1 MiB over pcie6 (go-back-N): down from 2 us for 5 us, the message arrives 5 us later
+    # than alone (the flow model: the link's capacity is 0 in the window); the cycle engine
+    # also pays its replay timeout after the window
+    fab = fs.Fabric(topology=topology.point_to_point(), link=fs.LinkSpec.preset("pcie6_x16"))
+    tr = fs.traffic.messages(0, 1, MIB)
+    lone = int(fab.run(tr, fidelity="flow").messages["deliver_ps"][0])
+    down = [fs.faults.link_down(link=0, at_ns=2000.0, duration_ns=5000.0)]
+    f = fab.run(tr, fidelity="flow", faults=down)
+    assert int(f.messages["deliver_ps"][0]) == pytest.approx(lone + 5_000_000, abs=2)
+    c = fab.run(tr, faults=down)
+    assert int(c.messages["deliver_ps"][0]) == pytest.approx(lone + 5_000_000, rel=0.05)
+    # overlapping windows on one link: down until the last ends
+    both = [*down, fs.faults.link_down(link=0, at_ns=4000.0, duration_ns=5000.0)]
+    f2 = fab.run(tr, fidelity="flow", faults=both)
+    assert int(f2.messages["deliver_ps"][0]) == pytest.approx(lone + 7_000_000, abs=2)
+
+
+def test_per_flit_faults_are_refused_at_flow_fidelity_naming_the_fault() -> None:
     fab = ib_star(3)
-    fault = fs.faults.link_down(link=0, at_ns=10.0, duration_ns=100.0)
-    with pytest.raises(fs.SpecError, match=r"^options\.faults: scripted faults are not modelled"):
+    fault = fs.faults.corrupt_flit(link=0, flit=3)
+    with pytest.raises(fs.SpecError, match=r"^options\.faults\[0\]: only link_down is modelled"):
         fab.run(fs.traffic.messages(1, 0, 64), fidelity="flow", faults=[fault])
 
 
@@ -201,7 +219,7 @@ def test_memory_loads_are_refused_at_flow_fidelity() -> None:
     load = fs.traffic.loads(0, "peer:1", bytes=64, requests=4)
     with pytest.raises(fs.SpecError, match=r"^options\.fidelity: memory loads run at fidelity \"cycle\" only"):
         fab.run(load, fidelity="flow")
-    traffic = fs.traffic.memory("sequential", requests=4)
+    traffic = fs.traffic.memory("stream", requests=4)
     with pytest.raises(fs.SpecError, match=r"^options\.fidelity: memory requests on an HBM stack run at"):
         fs.run_memory(fs.HbmSpec.preset("hbm3"), traffic, fidelity="flow")
 

@@ -4,7 +4,9 @@
 //! the flow's last flit is in; a reduce or copy takes its compute time.
 
 use super::nic::Nics;
-use super::{check_options, limit_ps, report, stalled, FlowFabric, Polling, Sharing};
+use super::{
+    apply_changes, capacity_changes, limit_ps, report, stalled, FlowFabric, Polling, Sharing,
+};
 use crate::collective::{check_schedule, CollectiveResult, ScheduleColumns, REDUCE, SEND};
 use crate::collective_dag::Dag;
 use crate::error::Result;
@@ -174,8 +176,8 @@ pub fn run_collective(
     opts: &RunOptions,
 ) -> Result<CollectiveResult> {
     check_schedule(spec, &s, opts)?;
-    check_options(opts)?;
     let fab = FlowFabric::new(spec)?;
+    let changes = capacity_changes(opts, &fab, spec)?;
     let limit = limit_ps(spec, opts)?;
     let started = Instant::now();
     let n = s.op.len();
@@ -204,14 +206,21 @@ pub fn run_collective(
     let mut ended = Vec::new();
     let mut polling = Polling::new();
     let (mut now, mut events) = (0 as Ps, 0u64);
+    let mut next_change = 0usize;
     ex.settle(0, &mut ended)?;
+    next_change = apply_changes(&changes, next_change, 0, &mut ex.sh);
     ex.sh.reshare(0);
     let complete = loop {
         if ex.dag.left == 0 {
             break true;
         }
         let timer = ex.timers.peek().map(|r| r.0 .0);
-        let Some(t) = [timer, ex.sh.next_finish()].into_iter().flatten().min() else {
+        let change = changes.get(next_change).map(|c| c.at_ps);
+        let Some(t) = [timer, ex.sh.next_finish(), change]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
             let waiting = (0..n)
                 .find(|&i| ex.finish[i] == NEVER_PS)
                 .map_or(String::new(), |i| {
@@ -245,6 +254,7 @@ pub fn run_collective(
         now = t;
         events += 1;
         ex.settle(t, &mut ended)?;
+        next_change = apply_changes(&changes, next_change, t, &mut ex.sh);
         ex.sh.reshare(t);
         polling.turn(&ex.fab, t, (n - ex.dag.left) as u64, n as u64)?;
     };

@@ -4,7 +4,9 @@
 //! after its last flit left.
 
 use super::nic::Nics;
-use super::{check_options, limit_ps, report, stalled, FlowFabric, Polling, Sharing};
+use super::{
+    apply_changes, capacity_changes, limit_ps, report, stalled, FlowFabric, Polling, Sharing,
+};
 use crate::error::Result;
 use crate::result::{RunResult, NEVER_PS};
 use crate::spec::{FabricSpec, RunOptions};
@@ -98,8 +100,8 @@ pub fn run_messages(
 ) -> Result<RunResult> {
     spec.validate()?;
     opts.validate().map_err(|e| e.within("options"))?;
-    check_options(opts)?;
     let mut fab = FlowFabric::new(spec)?;
+    let changes = capacity_changes(opts, &fab, spec)?;
     traffic.validate(fab.endpoints, fab.params.vcs)?;
     traffic.validate_routes(&spec.topology)?;
     let limit = limit_ps(spec, opts)?;
@@ -125,12 +127,14 @@ pub fn run_messages(
     };
     let mut ended = Vec::new();
     let (mut next, mut delivered, mut events) = (0usize, 0u64, 0u64);
+    let mut next_change = 0usize;
     let mut polling = Polling::new();
     let mut now = 0;
     let complete = loop {
         let offer = order.get(next).map(|&i| traffic.inject_ps[i as usize]);
         let arrival = run.arrivals.peek().map(|r| r.0 .0);
-        let Some(t) = [offer, run.sh.next_finish(), arrival]
+        let change = changes.get(next_change).map(|c| c.at_ps);
+        let Some(t) = [offer, run.sh.next_finish(), arrival, change]
             .into_iter()
             .flatten()
             .min()
@@ -148,6 +152,7 @@ pub fn run_messages(
         now = t;
         events += 1;
         run.transfers_end(t, &mut ended)?;
+        next_change = apply_changes(&changes, next_change, t, &mut run.sh);
         while let Some(&Reverse((at, msg))) = run.arrivals.peek() {
             if at > t {
                 break;

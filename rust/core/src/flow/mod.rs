@@ -13,9 +13,10 @@
 //!  transfer ends at t  -->  delivered at t + the head's path latency - one flit time
 //! ```
 //!
-//! What a flow cannot see (head-of-line blocking, buffer and credit
-//! limits, packet-level unfairness, deadlock) is listed in docs/fidelity.md
-//! with the error measured against the cycle engine.
+//! What a flow cannot see (head-of-line blocking, buffers, packet-level
+//! unfairness, deadlock) is listed in docs/fidelity.md with the error
+//! measured against the cycle engine. Scripted link-down windows are
+//! capacity changes (`capacity_changes`).
 
 pub(crate) mod collective;
 pub(crate) mod fabric;
@@ -29,20 +30,97 @@ pub use messages::run_messages;
 use crate::error::{Error, Result};
 use crate::result::{LinkCounters, LinkRecord, RetryCounters, RunResult, NEVER_PS};
 use crate::run_hook::{Poller, Progress, POLL_EVERY};
+use crate::spec::faults::Fault;
 use crate::spec::{FabricSpec, RunOptions};
 use crate::time::Ps;
 use fabric::FlowFabric;
 use sharing::Sharing;
 
-/// What the flow model refuses, checked before anything runs.
-fn check_options(opts: &RunOptions) -> Result<()> {
-    if !opts.faults.is_empty() {
-        return Err(Error::spec(
-            "options.faults",
-            "scripted faults are not modelled at fidelity \"flow\" (a link's bit-error rate is: it lowers the link's capacity); run them at fidelity \"cycle\"",
-        ));
+/// A link direction's capacity changing at a time (a scripted link-down
+/// window: 0 from its start, the link's own again at its end).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct CapacityChange {
+    pub at_ps: Ps,
+    pub link: u32,
+    pub capacity: f64,
+}
+
+/// The scripted faults as capacity changes, in time order. A link that is
+/// down carries nothing (its go-back-N recovers what was sent, so the
+/// window's traffic waits); the per-flit faults (a corrupted flit, a lost
+/// ACK or credit) and a link without retry (whose flits would be lost)
+/// have no flow-level meaning and are refused, naming the fault.
+fn capacity_changes(
+    opts: &RunOptions,
+    fab: &FlowFabric,
+    spec: &FabricSpec,
+) -> Result<Vec<CapacityChange>> {
+    let links = fab.num_dirs();
+    let mut out = Vec::new();
+    for (i, f) in opts.faults.iter().enumerate() {
+        f.validate(i, links)?;
+        let Fault::LinkDown {
+            link,
+            at_ns,
+            duration_ns,
+        } = *f
+        else {
+            return Err(Error::spec(
+                format!("options.faults[{i}]"),
+                "only link_down is modelled at fidelity \"flow\" (a per-flit fault has no flow; a link's bit-error rate is modelled, as a capacity); run it at fidelity \"cycle\"",
+            ));
+        };
+        if spec.link.retry == crate::spec::reliability::Retry::None {
+            return Err(Error::spec(
+                format!("options.faults[{i}]"),
+                "link_down on links without retry loses flits, which the flow model cannot; run it at fidelity \"cycle\"",
+            ));
+        }
+        let from = crate::spec::link::ns_to_ps(at_ns);
+        let to = crate::spec::link::ns_to_ps(at_ns + duration_ns);
+        let capacity = fab.capacity[link as usize];
+        out.push(CapacityChange {
+            at_ps: from,
+            link,
+            capacity: 0.0,
+        });
+        out.push(CapacityChange {
+            at_ps: to,
+            link,
+            capacity,
+        });
     }
-    Ok(())
+    // in time order; at one time, restorations after downs of the same link
+    out.sort_by(|a, b| {
+        a.at_ps
+            .cmp(&b.at_ps)
+            .then(a.capacity.total_cmp(&b.capacity))
+    });
+    // overlapping windows on one link: down until the last of them ends
+    let mut depth = vec![0u32; links];
+    out.retain(|c| {
+        let d = &mut depth[c.link as usize];
+        if c.capacity == 0.0 {
+            *d += 1;
+            *d == 1
+        } else {
+            *d -= 1;
+            *d == 0
+        }
+    });
+    Ok(out)
+}
+
+/// Applies the changes due at `t` (from `next` on); returns the new `next`.
+fn apply_changes(changes: &[CapacityChange], mut next: usize, t: Ps, sh: &mut Sharing) -> usize {
+    while let Some(c) = changes.get(next) {
+        if c.at_ps > t {
+            break;
+        }
+        sh.set_capacity(c.link, c.capacity);
+        next += 1;
+    }
+    next
 }
 
 /// The end of the window a run may simulate, ps (from `max_cycles` and

@@ -287,6 +287,13 @@ impl Sharing {
         }
     }
 
+    /// Sets link direction `l`'s capacity (a link going down, 0, or coming
+    /// back); its flows share again at the next `reshare`.
+    pub fn set_capacity(&mut self, l: u32, capacity: f64) {
+        self.capacity[l as usize] = capacity;
+        self.touched.push(l);
+    }
+
     /// A link direction some unfinished flow waits on with no capacity
     /// (a stuck consumer), if any.
     pub fn starved_link(&self) -> Option<u32> {
@@ -376,6 +383,20 @@ mod tests {
         s.add(0, 1, 1000, &[0], f64::INFINITY);
         s.reshare(0);
         assert_eq!(s.rate, vec![0.5, 0.5]);
+    }
+
+    #[test]
+    fn a_link_that_goes_down_holds_its_flows_until_it_comes_back() {
+        // 100 flits at 1/ps; down from 40 to 90: 40 done, 60 left after 90
+        let mut s = Sharing::new(vec![1.0]);
+        s.add(0, 7, 100, &[0], f64::INFINITY);
+        s.reshare(0);
+        s.set_capacity(0, 0.0);
+        s.reshare(40);
+        assert_eq!(s.next_finish(), None, "no finish while down");
+        s.set_capacity(0, 1.0);
+        s.reshare(90);
+        assert_eq!(s.next_finish(), Some(150));
     }
 
     #[test]
