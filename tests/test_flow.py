@@ -217,7 +217,9 @@ def test_memory_loads_are_refused_at_flow_fidelity() -> None:
         topology=topology.switch_star(2), link=fs.LinkSpec.preset("cxl3_256b"), hbm=fs.HbmSpec.preset("hbm3")
     )
     load = fs.traffic.loads(0, "peer:1", bytes=64, requests=4)
-    with pytest.raises(fs.SpecError, match=r"^options\.fidelity: memory loads run at fidelity \"cycle\" only"):
+    with pytest.raises(
+        fs.SpecError, match=r"^options\.fidelity: memory loads run at fidelity \"cycle\" only"
+    ):
         fab.run(load, fidelity="flow")
     traffic = fs.traffic.memory("stream", requests=4)
     with pytest.raises(fs.SpecError, match=r"^options\.fidelity: memory requests on an HBM stack run at"):
