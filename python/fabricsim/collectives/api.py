@@ -22,7 +22,7 @@ from fabricsim.collectives.algorithms import (
 )
 from fabricsim.collectives.execution import Execution
 from fabricsim.collectives.library import PROTOCOLS
-from fabricsim.collectives.ops import KINDS
+from fabricsim.collectives.ops import KINDS, MAX_OPERATIONS
 from fabricsim.collectives.run import CollectiveResult, execute_schedule, torus_shape
 from fabricsim.collectives.schedule import Schedule
 from fabricsim.collectives.verify import verify_schedule
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 MAX_BYTES = 1 << 50
 """The largest collective a user can ask for (1 PiB per rank): beyond it no run ends."""
 
-MAX_OPERATIONS = 20_000_000
-"""The most operations a schedule may have (about 2 GB while it is built and verified)."""
 
 ALGORITHMS: dict[str, tuple[str, ...]] = {
     kind: tuple(a for (k, a) in BUILDERS if k == kind)

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from fabricsim.collectives.fabric_facts import bandwidths, torus_shape
 from fabricsim.collectives.library import Library
 from fabricsim.collectives.model import alpha_beta_ns
-from fabricsim.collectives.ops import SEND
+from fabricsim.collectives.ops import MAX_OPERATIONS, SEND
 
 if TYPE_CHECKING:
     from fabricsim.collectives.api import Collective
@@ -67,8 +67,6 @@ def auto_chunks(op: Collective, ranks: int, planes: int, algorithm: str, units: 
     rounds = min(MAX_ROUNDS, max(1, math.ceil(share / planes / PIPELINE_PIECE_BYTES)))
     chunks = max(1, min(planes * rounds, int(share // MIN_PIECE_BYTES)))
     # at scale, no more than a schedule may hold (its operations grow with ranks x chunks)
-    from fabricsim.collectives.api import MAX_OPERATIONS
-
     per_chunk = replace(op, algorithm=algorithm, chunks=1).operations_estimate(ranks)
     return max(1, min(chunks, MAX_OPERATIONS // max(per_chunk, 1)))
 
