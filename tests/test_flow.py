@@ -167,11 +167,11 @@ def test_on_random_fabrics_flow_delivers_everything_over_the_cycle_engines_links
 
 @pytest.mark.xfail(
     strict=True,
-    reason="cycle engine defect found by the flow cross-check: with virtual cut-through, a "
-    "router pipeline of 2+ cycles and 1 credit per VC, the ejection link into the destination "
-    "shows fewer flits and bytes than the message has (9 flits: 6; 10: 8; 13: 10; 14: 12; 15: "
-    "14) while the message counts as delivered and check_invariants passes: uncounted or lost, "
-    "not yet known",
+    reason="cycle engine defect found by the flow cross-check: routers give a message's "
+    "packets any free VC of its class, so with 2 VCs its one-flit packets can overtake each "
+    "other (here: virtual cut-through, a 2-cycle pipeline, 1 credit per VC), and the "
+    "destination delivers a message on its last flit: the message counts as delivered, and "
+    "the run ends, while 3 of its 9 flits are still in the routers (stepping on, they arrive)",
 )
 def test_the_cycle_engines_ejection_counters_under_cut_through_and_a_deep_pipeline() -> None:
     router = fs.RouterSpec(vcs=2, buffer_flits=6, pipeline_cycles=2, switching="virtual_cut_through")
