@@ -86,6 +86,43 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// The destination `at` took `flit` in cycle `c`: its message is
+    /// delivered once its last flit and every other one it sent are in.
+    #[inline]
+    fn taken(&mut self, flit: Flit, at: Node, c: Cycle) -> Result<()> {
+        let left = &mut self.log.in_flight[flit.msg];
+        if *left & !super::LAST_FLIT_IN == 0
+            || (flit.is(Flit::MSG_TAIL) && *left & super::LAST_FLIT_IN != 0)
+        {
+            return Err(Error::Invariant {
+                cycle: c,
+                message: format!(
+                    "message {} delivered twice: the link layer passed a flit of it up at {at:?} more often than its source sent it (a sequence-number alias? see the link spec's warnings)",
+                    flit.msg.0
+                ),
+            });
+        }
+        *left -= 1;
+        if flit.is(Flit::MSG_TAIL) {
+            *left |= super::LAST_FLIT_IN;
+        }
+        if *left == super::LAST_FLIT_IN {
+            self.deliver(flit.msg, at, c)?;
+        }
+        Ok(())
+    }
+
+    /// A flit of `msg` vanished for good (a link down, no retry to send it
+    /// again): its message no longer waits for it (delivered now if its
+    /// last flit was in: at its destination, so no check can fail).
+    fn gone(&mut self, msg: MsgId, c: Cycle) {
+        let left = &mut self.log.in_flight[msg];
+        *left = left.saturating_sub(1);
+        if *left == super::LAST_FLIT_IN && self.log.deliver[msg] == NEVER {
+            self.record_delivery(msg, c);
+        }
+    }
+
     /// Message `msg` arrived whole at endpoint `at` in cycle `c`.
     fn deliver(&mut self, msg: MsgId, at: Node, c: Cycle) -> Result<()> {
         let dst = self.log.dst[msg];
@@ -108,13 +145,17 @@ impl Tally {
                 ),
             });
         }
-        *slot = c;
+        self.record_delivery(msg, c);
+        Ok(())
+    }
+
+    fn record_delivery(&mut self, msg: MsgId, c: Cycle) {
+        self.log.deliver[msg] = c;
         self.log.order[msg] = self.delivered as u64;
         self.delivered += 1;
         if let Some(fresh) = &mut self.fresh {
             fresh.push(msg);
         }
-        Ok(())
     }
 }
 
@@ -555,8 +596,8 @@ impl LinkDir {
                 }
             }
         }
-        if flit.is(Flit::MSG_TAIL) && !self.to_router() {
-            tally.deliver(flit.msg, self.dst, c)?;
+        if !self.to_router() {
+            tally.taken(flit, self.dst, c)?;
         }
         Ok(())
     }
@@ -762,6 +803,9 @@ impl LinkDir {
                 };
                 self.stats.flits += 1;
                 self.stats.payload_bytes += flit.payload_bytes as u64;
+                if from_port {
+                    tally.log.in_flight[flit.msg] += 1;
+                }
                 if first_of_message {
                     tally.log.send[flit.msg] = c;
                 }
@@ -777,7 +821,9 @@ impl LinkDir {
         if let Some(w) = flit {
             tally.events += 1;
             self.timing.pace.sent(c);
-            self.transmit(w, c);
+            if let Some(msg) = self.transmit(w, c) {
+                tally.gone(msg, c);
+            }
         }
         let more = match &source {
             Source::Port(tx) => tx.sendable(&self.credits) != 0,
@@ -855,7 +901,9 @@ impl LinkDir {
 
     /// Puts `flit` on the wire through the channel (errors, faults).
     #[inline]
-    fn transmit(&mut self, mut w: WireFlit, c: Cycle) {
+    /// Returns the message of a flit lost for good (a link down with no
+    /// retry to send it again).
+    fn transmit(&mut self, mut w: WireFlit, c: Cycle) -> Option<MsgId> {
         let n = self.transmissions;
         self.transmissions += 1;
         let outcome = if self.faults.as_mut().is_some_and(|f| f.corrupts(n)) {
@@ -875,10 +923,12 @@ impl LinkDir {
             self.stats.counters.flits_lost += 1;
             if self.sender.is_none() {
                 self.lost_credits[w.flit.vc as usize] += 1; // nothing will ever replay it
+                return Some(w.flit.msg);
             }
-            return;
+            return None;
         }
         self.wire.push(c + self.wire_delay(), w);
+        None
     }
 
     /// Accounts `k` skipped idle cycles exactly as `k` calls of `inputs` and
@@ -1018,6 +1068,7 @@ mod tests {
                 deliver: never(),
                 order: never(),
                 corrupt: IdVec::from_vec(vec![false]),
+                in_flight: IdVec::from_vec(vec![0]),
             },
             delivered: 0,
             events: 0,

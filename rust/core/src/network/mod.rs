@@ -45,6 +45,9 @@ use router::{with_routers, Outbox, RouterCtx, Routers, Wait, Wiring};
 use router_ports::RouterPorts;
 use schedule::Schedule;
 
+/// In [`MessageLog::in_flight`]: the message's last flit was taken.
+pub const LAST_FLIT_IN: u32 = 1 << 31;
+
 /// Marks a cycle that never came (message not sent / not delivered).
 pub const NEVER: Cycle = Cycle::MAX;
 
@@ -82,6 +85,12 @@ pub struct MessageLog {
     pub order: IdVec<MsgId, u64>,
     /// A flit of the message was passed up with errors the CRC missed.
     pub corrupt: IdVec<MsgId, bool>,
+    /// Flits of the message its source sent (new ones, not replays) that
+    /// have been neither taken at its destination nor lost for good, and
+    /// [`LAST_FLIT_IN`] once its last flit was taken: a message is
+    /// delivered when that is all (its packets may overtake each other on
+    /// different VCs: its last flit is not always its last to arrive).
+    pub in_flight: IdVec<MsgId, u32>,
 }
 
 /// Routers, the graph they form and how they route.
@@ -487,6 +496,7 @@ impl Network {
                     deliver: IdVec::from_vec(vec![NEVER; m]),
                     order: IdVec::from_vec(vec![NEVER; m]),
                     corrupt: IdVec::from_vec(vec![false; m]),
+                    in_flight: IdVec::from_vec(vec![0; m]),
                 },
                 delivered: 0,
                 events: 0,
@@ -540,6 +550,7 @@ impl Network {
         log.deliver.push(NEVER);
         log.order.push(NEVER);
         log.corrupt.push(false);
+        log.in_flight.push(0);
         log.dst.push(dst);
         self.msg_choice.push(router::NO_CHOICE);
         let port = pick_port(&mut self.ports, self.routed.as_ref(), src, dst);
