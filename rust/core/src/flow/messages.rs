@@ -171,17 +171,10 @@ pub fn run_messages(
         run.sh.reshare(t);
         polling.turn(&run.fab, t, delivered, m as u64)?;
     };
-    if !complete {
-        // deliveries past the limit did not happen
-        for d in run.deliver.iter_mut() {
-            if *d >= limit {
-                *d = NEVER_PS;
-            }
-        }
-    }
     let end = if complete {
         run.deliver.iter().copied().max().unwrap_or(0)
     } else {
+        // (nothing at or past the limit happened: the loop stops before it)
         limit.saturating_sub(1)
     };
     let res = run.result(complete, end, events, started.elapsed().as_secs_f64());
