@@ -9,7 +9,7 @@
 
 # (`testing` holds the invariant and DRAM timing checkers; its hypothesis strategies,
 # fabricsim.testing.strategies, are imported only by who fuzzes)
-from fabricsim import collectives, faults, memory, streams, testing, topology, traffic
+from fabricsim import collectives, faults, memory, streams, testing, topology, traffic, workload
 from fabricsim._core import __version__
 from fabricsim.analysis import sweep
 from fabricsim.analysis.sweep import sizes
@@ -30,6 +30,7 @@ from fabricsim.run_contract import RunResultBase, Workload
 from fabricsim.run_options import Progress, RunOptions
 from fabricsim.simulation import Simulation
 from fabricsim.specs import ControllerSpec, EndpointSpec, HbmSpec, LinkSpec, ProtocolSpec, RouterSpec
+from fabricsim.workload.gpu import GpuSpec
 
 __all__ = [
     "ControllerSpec",
@@ -37,6 +38,7 @@ __all__ = [
     "EndpointSpec",
     "Fabric",
     "FabricsimError",
+    "GpuSpec",
     "HbmSpec",
     "InternalError",
     "InvariantError",
@@ -66,4 +68,5 @@ __all__ = [
     "testing",
     "topology",
     "traffic",
+    "workload",
 ]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from fabricsim import _core
+from fabricsim.checks import whole_number
 from fabricsim.collectives.execution import Execution
 from fabricsim.errors import DeadlockError, SimulationLimitError, SpecError, UnsafeSpecWarning
 from fabricsim.result import Result, Window
@@ -27,6 +28,7 @@ from fabricsim.specs import (
     le_bytes,
 )
 from fabricsim.topology import Topology
+from fabricsim.topology import cluster as topology_cluster
 from fabricsim.traffic.messages import MessageTraffic, messages
 from fabricsim.traffic.synthetic import SyntheticLoad
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     from fabricsim.collectives import Collective, CollectiveResult, Schedule
     from fabricsim.memory.fabric_result import MemoryFabricResult
     from fabricsim.memory.load import MemoryLoad
+    from fabricsim.workload.step import TrainingStep
+    from fabricsim.workload.step_result import TrainingStepResult
 
 
 @dataclass(frozen=True)
@@ -145,11 +149,41 @@ class Fabric:
         return self.topology.num_endpoints - len(self.topology.reduction_units)
 
     @classmethod
-    def preset(cls, name: str) -> Fabric:
+    def preset(cls, name: str, *, nodes: int | None = None, spines: int | None = None) -> Fabric:
         """A built-in fabric (see :meth:`presets`; specs/fabric/*.toml cite their sources). A
         preset that names its memory (``memory = "hbm3"``) comes with ``hbm`` set, so
-        ``fab.run(op.with_execution(memory=True))`` runs collectives through every GPU's stack."""
-        return cls._from_toml_text(_core.fabric_preset_toml(name), name)
+        ``fab.run(op.with_execution(memory=True))`` runs collectives through every GPU's stack.
+
+        Cluster presets (``dgx_a100_cluster``, ``dgx_h100_cluster``, ``dgx8_cluster4``) take
+        ``nodes`` (their node count) and ``spines`` (default: as many as nodes, full
+        bisection): ``Fabric.preset("dgx_h100_cluster", nodes=128)`` is 1,024 GPUs."""
+        fab = cls._from_toml_text(_core.fabric_preset_toml(name), name)
+        if nodes is None and spines is None:
+            return fab
+        if fab.topology.type != "cluster":
+            raise SpecError(
+                f"nodes: only cluster presets take a node count; {name} is a {fab.topology.type}",
+                path="nodes",
+            )
+        params = fab.topology.params
+        count = whole_number("nodes", nodes if nodes is not None else params["nodes"], 2, 1 << 16)
+        top = topology_cluster(
+            count,
+            int(params["gpus"]),
+            int(params["planes"]),
+            whole_number("spines", spines, 1, 1 << 16) if spines is not None else count,
+        )
+        out = cls(
+            topology=top,
+            link=fab.link,
+            network_link=fab.network_link,
+            hbm=fab.hbm,
+            endpoint=fab.endpoint,
+            router=fab.router,
+        )
+        out.name = f"{name}(nodes={count})"
+        out.description, out.sources = fab.description, fab.sources
+        return out
 
     @classmethod
     def from_toml(cls, path: str | PathLike[str]) -> Fabric:
@@ -251,6 +285,11 @@ class Fabric:
     def run(
         self, workload: MemoryLoad, options: RunOptions | None = None, **overrides: Any
     ) -> MemoryFabricResult: ...
+
+    @overload
+    def run(
+        self, workload: TrainingStep, options: RunOptions | None = None, **overrides: Any
+    ) -> TrainingStepResult: ...
 
     @overload
     def run(

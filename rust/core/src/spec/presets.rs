@@ -96,6 +96,14 @@ pub const FABRIC_PRESETS: &[(&str, &str)] = &[
         "dgx_a100",
         include_str!("../../../../specs/fabric/dgx_a100.toml"),
     ),
+    (
+        "dgx_a100_cluster",
+        include_str!("../../../../specs/fabric/dgx_a100_cluster.toml"),
+    ),
+    (
+        "dgx_h100_cluster",
+        include_str!("../../../../specs/fabric/dgx_h100_cluster.toml"),
+    ),
     ("nvl72", include_str!("../../../../specs/fabric/nvl72.toml")),
     (
         "tpu_v4_cube",

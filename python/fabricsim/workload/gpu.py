@@ -1,0 +1,208 @@
+"""GPUs as the training-step model sees them: peak FLOP/s per data type, the fraction of it a
+real matrix multiply reaches, HBM bandwidth and capacity, NVLink ports; and the time of one
+kernel from its FLOPs and bytes (a roofline whose compute roof depends on the GEMM's shape).
+
+The compute roof of a GEMM ``(M, N, K)`` is ``peak x matmul_efficiency x shape_efficiency``:
+
+- ``matmul_efficiency`` is the best a tuned GEMM library reaches on the part, measured at the
+  kernel level (the Maximum Achievable Matmul FLOPS table of stas00/ml-engineering,
+  compute/accelerator/README.md: A100 SXM 267.9 of 312 bf16 TFLOP/s, H100 SXM 792.1 of 989,
+  H200/GH200 class 794.5-821 of 989), never fitted to end-to-end step times;
+- ``shape_efficiency`` is the work the GPU does for nothing when the output does not fill its
+  tiles and its waves: the output is cut into ``tile_m x tile_n`` tiles and one wave runs one
+  tile per SM, so ``M x N`` useful outputs cost ``waves x sms x tile_m x tile_n`` (a
+  dimension smaller than its tile takes a tile of the next power of two, as the library's
+  skinny kernels do) (tile and wave
+  quantization, NVIDIA's Matrix Multiplication Background guide and Anthony et al., "The Case
+  for Co-Designing Model Architectures with Hardware", arXiv 2401.14489, both kernel-level
+  measurements). Large aligned GEMMs, where the MAMF figure was measured, have it near 1.
+
+The memory roof is the bytes a kernel reads and writes over ``hbm_gbyte_per_s x
+memory_efficiency``: elementwise kernels (norms, activations, residual adds) sit on it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from fabricsim.errors import SpecError
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """One GPU: see the module's text for how its fields become kernel times. Units in the
+    names; ``peak_tflops`` is dense (no structured sparsity) per data type."""
+
+    name: str
+    peak_tflops: dict[str, float]
+    """Dense peak per data type ("bf16", "fp16", "fp8", "tf32", "fp32"), TFLOP/s."""
+    matmul_efficiency: float
+    """The best GEMM's fraction of the bf16 peak, measured at kernel level (MAMF)."""
+    sms: int
+    """Streaming multiprocessors: one output tile each per wave."""
+    hbm_gbyte_per_s: float
+    """HBM bandwidth, the product sheet's figure (GB/s)."""
+    memory_gib: float
+    """HBM capacity (GiB) as the driver reports it."""
+    hbm: str = ""
+    """The HBM generation, an :class:`~fabricsim.HbmSpec` preset name."""
+    hbm_stacks: int = 0
+    nvlink_ports: int = 0
+    """NVLink links per GPU."""
+    nvlink_gbyte_per_s: float = 0.0
+    """NVLink bandwidth per direction, all links (GB/s)."""
+    memory_efficiency: float = 0.9
+    """The fraction of ``hbm_gbyte_per_s`` streaming kernels reach (an assumption: STREAM-like
+    kernels on HBM GPUs reach 85-92%; stated, not fitted)."""
+    tile_m: int = 128
+    tile_n: int = 256
+    """The output tile of the GEMM library's large kernels (128 x 256 on A100 and H100, the
+    tile arXiv 2401.14489 measures wave quantization with)."""
+    description: str = ""
+    sources: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.peak_tflops, dict) or not self.peak_tflops:
+            raise SpecError(
+                f"gpu.peak_tflops: must map data types to TFLOP/s, got {self.peak_tflops!r}",
+                path="gpu.peak_tflops",
+            )
+        for dtype, v in self.peak_tflops.items():
+            _positive(f"gpu.peak_tflops[{dtype!r}]", v)
+        for name in ("hbm_gbyte_per_s", "memory_gib"):
+            _positive(f"gpu.{name}", getattr(self, name))
+        for name in ("matmul_efficiency", "memory_efficiency"):
+            v = getattr(self, name)
+            _positive(f"gpu.{name}", v)
+            if v > 1:
+                raise SpecError(f"gpu.{name}: must be in (0, 1], got {v!r}", path=f"gpu.{name}")
+        for name in ("sms", "tile_m", "tile_n"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise SpecError(f"gpu.{name}: must be an integer >= 1, got {v!r}", path=f"gpu.{name}")
+        object.__setattr__(self, "sources", tuple(self.sources))
+
+    @classmethod
+    def preset(cls, name: str) -> GpuSpec:
+        """A built-in GPU: ``a100_sxm_80gb``, ``h100_sxm``, ``h200_sxm`` (sources on each)."""
+        if name not in _PRESETS:
+            raise SpecError(f"gpu: unknown preset {name!r}; known: {', '.join(sorted(_PRESETS))}", path="gpu")
+        return _PRESETS[name]
+
+    @staticmethod
+    def presets() -> list[str]:
+        return sorted(_PRESETS)
+
+    def replace(self, **changes: Any) -> GpuSpec:
+        """This GPU with fields changed (checked again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sources"] = list(self.sources)
+        return d
+
+    def peak_flop_per_s(self, dtype: str = "bf16") -> float:
+        if dtype not in self.peak_tflops:
+            raise SpecError(
+                f"dtype: {self.name} has peaks for {', '.join(self.peak_tflops)}, got {dtype!r}",
+                path="dtype",
+            )
+        return self.peak_tflops[dtype] * 1e12
+
+    def shape_efficiency(self, m: int, n: int) -> float:
+        """Useful outputs over the outputs the GPU's waves of tiles compute (<= 1)."""
+        # a dimension smaller than the tile gets a smaller tile (the library's skinny
+        # kernels): the next power of two, at least 16 (a tensor-core MMA's side)
+        tm = min(self.tile_m, max(16, 1 << (m - 1).bit_length()))
+        tn = min(self.tile_n, max(16, 1 << (n - 1).bit_length()))
+        tiles = math.ceil(m / tm) * math.ceil(n / tn)
+        waves = math.ceil(tiles / self.sms)
+        return (m * n) / (waves * self.sms * tm * tn)
+
+    def gemm_s(
+        self, m: int, n: int, k: int, batch: int = 1, dtype: str = "bf16", bytes_per_element: int = 2
+    ) -> tuple[float, bool]:
+        """Time of ``batch`` GEMMs ``(m x k) @ (k x n)`` (seconds) and whether the memory roof
+        set it. Both roofs: FLOPs over the shaped compute roof, and the operands and result
+        moved once over the memory roof."""
+        if m <= 0 or n <= 0 or k <= 0 or batch <= 0:
+            return 0.0, False
+        # a batch of small GEMMs fills the waves together: quantize the batch's tiles
+        eff = self.shape_efficiency(m * batch, n) if batch > 1 else self.shape_efficiency(m, n)
+        flops = 2.0 * m * n * k * batch
+        compute = flops / (self.peak_flop_per_s(dtype) * self.matmul_efficiency * eff)
+        moved = bytes_per_element * float(m * k + k * n + m * n) * batch
+        memory = self.memory_s(moved)
+        return max(compute, memory), memory > compute
+
+    def memory_s(self, nbytes: float) -> float:
+        """Time to move ``nbytes`` through HBM at the streaming rate (seconds)."""
+        return nbytes / (self.hbm_gbyte_per_s * 1e9 * self.memory_efficiency)
+
+
+def _positive(path: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise SpecError(f"{path}: must be a finite number > 0, got {v!r}", path=path)
+
+
+_MAMF = "https://github.com/stas00/ml-engineering/blob/master/compute/accelerator/README.md (Maximum Achievable Matmul FLOPS table)"
+
+_PRESETS: dict[str, GpuSpec] = {
+    "a100_sxm_80gb": GpuSpec(
+        name="a100_sxm_80gb",
+        description="NVIDIA A100 SXM4 80 GB: 108 SMs, HBM2e (5 stacks), 12 NVLink-3 links",
+        peak_tflops={"bf16": 312.0, "fp16": 312.0, "tf32": 156.0, "fp32": 19.5},
+        matmul_efficiency=267.9 / 312.0,
+        sms=108,
+        hbm="hbm2e",
+        hbm_stacks=5,
+        hbm_gbyte_per_s=2039.0,
+        memory_gib=80.0,
+        nvlink_ports=12,
+        nvlink_gbyte_per_s=300.0,
+        sources=(
+            "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (312 TFLOPS bf16, 2,039 GB/s, 80 GB, 600 GB/s NVLink)",
+            "https://images.nvidia.com/aem-dam/en-zz/Solutions/data-center/nvidia-ampere-architecture-whitepaper.pdf (108 SMs, 12 NVLink links)",
+            _MAMF + ": A100 SXM 267.9 TFLOPS (85.9%)",
+        ),
+    ),
+    "h100_sxm": GpuSpec(
+        name="h100_sxm",
+        description="NVIDIA H100 SXM5 80 GB: 132 SMs, HBM3 (5 stacks), 18 NVLink-4 links",
+        peak_tflops={"bf16": 989.4, "fp16": 989.4, "fp8": 1978.9, "tf32": 494.7, "fp32": 66.9},
+        matmul_efficiency=792.1 / 989.4,
+        sms=132,
+        hbm="hbm3",
+        hbm_stacks=5,
+        hbm_gbyte_per_s=3350.0,
+        memory_gib=80.0,
+        nvlink_ports=18,
+        nvlink_gbyte_per_s=450.0,
+        sources=(
+            "https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet (H100 SXM: 989 TFLOPS bf16 dense, 3.35 TB/s, 80 GB, 900 GB/s NVLink)",
+            "https://glennklockwood.com/garden/peak-FLOPS (132 SMs x 4 tensor cores x 1024 FLOP/clock x 1.83 GHz = 989.4 TFLOPS)",
+            _MAMF + ": H100 SXM 792.1 TFLOPS (80.1%)",
+        ),
+    ),
+    "h200_sxm": GpuSpec(
+        name="h200_sxm",
+        description="NVIDIA H200 SXM 141 GB: H100's compute, HBM3e (6 stacks, 4.8 TB/s), 18 NVLink-4 links",
+        peak_tflops={"bf16": 989.4, "fp16": 989.4, "fp8": 1978.9, "tf32": 494.7, "fp32": 66.9},
+        matmul_efficiency=794.5 / 989.4,
+        sms=132,
+        hbm="hbm3e",
+        hbm_stacks=6,
+        hbm_gbyte_per_s=4800.0,
+        memory_gib=140.4,
+        nvlink_ports=18,
+        nvlink_gbyte_per_s=450.0,
+        sources=(
+            "https://www.nvidia.com/en-us/data-center/h200/ (141 GB HBM3e, 4.8 TB/s, 989 TFLOPS bf16 dense)",
+            _MAMF + ": H100/H200 SXM 794.5 TFLOPS (80.3%)",
+        ),
+    ),
+}
+
+__all__ = ["GpuSpec"]

@@ -1,0 +1,200 @@
+"""What one microbatch costs one GPU: its kernels' times (GEMMs on the shaped compute roof,
+elementwise kernels on the memory roof) and the collectives its layers call, per pipeline
+chunk, forward and backward.
+
+Per layer and tensor-parallel rank, ``T`` tokens of the microbatch (``microbatch_size x
+seq_len / cp``), ``T_s`` of them in the sequence-parallel regions (``T / tp`` with sequence
+parallelism), GEMMs ``(M, N, K)``:
+
+- attention: QKV ``(T, (h + 2 kv) / tp, h)``, the core (FlashAttention-style, fused:
+  ``QK^T`` and ``PV`` as batched GEMMs over ``microbatch x heads / tp``, half of them under
+  the causal mask), the output projection ``(T, h, h / tp)``;
+- MLP: ``(T, f / tp, h)`` (twice for a gated MLP) and ``(T, h, f / tp)``; a MoE layer routes
+  its ``T_s`` tokens (``(T_s, E, h)`` router) to ``top_k`` experts with ``capacity_factor``
+  slots, whole experts on each GPU of the expert-parallel group;
+- backward: two GEMMs of each forward GEMM's size (input and weight gradients), 2.5 x the
+  attention core (FlashAttention's backward recomputes the scores: Dao et al. 2022);
+- elementwise (memory roof): two norms, two residual adds, the MLP's activation, dropout
+  when the model has it; backward moves twice their bytes;
+- recompute ``"full"`` runs each layer's forward (and its collectives) again in backward,
+  ``"selective"`` the attention core (Korthikanti et al., arXiv 2205.05198).
+
+Collectives per layer: with sequence parallelism two all-gathers and two reduce-scatters each
+way, else two all-reduces each way (Megatron-LM's tensor parallelism), of ``T x h`` elements;
+MoE: an all-to-all to dispatch and one to combine each way; context parallelism: an
+all-gather of the keys and values forward, a reduce-scatter of their gradients backward,
+overlapped with the attention core (only what exceeds it is exposed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fabricsim.workload.gpu import GpuSpec
+from fabricsim.workload.model import Transformer
+from fabricsim.workload.plan import Parallelism
+
+ELEMENT_BYTES = 2
+"""bf16 activations and weights."""
+
+
+@dataclass
+class Cost:
+    """Time of a piece of work on one GPU: ``compute_s`` (math-bound kernels) and
+    ``memory_s`` (memory-bound ones), and the collectives it calls in order, as
+    ``(kind, group, bytes, overlap_s)`` (``overlap_s``: compute the call may hide behind)."""
+
+    compute_s: float = 0.0
+    memory_s: float = 0.0
+    calls: list[tuple[str, str, int, float]] = field(default_factory=list)
+
+    def add_gemm(
+        self, gpu: GpuSpec, m: float, n: float, k: float, batch: int = 1, times: float = 1.0
+    ) -> float:
+        t, memory_bound = gpu.gemm_s(max(int(m), 1), max(int(n), 1), max(int(k), 1), batch)
+        t *= times
+        if memory_bound:
+            self.memory_s += t
+        else:
+            self.compute_s += t
+        return t
+
+    def add_bytes(self, gpu: GpuSpec, nbytes: float) -> None:
+        self.memory_s += gpu.memory_s(nbytes)
+
+    def __iadd__(self, other: Cost) -> Cost:
+        self.compute_s += other.compute_s
+        self.memory_s += other.memory_s
+        self.calls.extend(other.calls)
+        return self
+
+
+@dataclass
+class LayerCosts:
+    """One layer's forward and backward (backward includes recomputation)."""
+
+    forward: Cost
+    backward: Cost
+
+
+def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) -> LayerCosts:
+    """One transformer layer on one GPU for one microbatch (see the module's text)."""
+    t, cp = plan.tp, plan.cp
+    b, s, h = plan.microbatch_size, model.seq_len, model.hidden
+    tokens = b * s // cp
+    sp = bool(plan.sequence_parallel) and t > 1
+    t_s = tokens / t if sp else tokens
+    kv = max(model.kv_dim / t, float(model.head_dim))  # kv heads fewer than tp are replicated
+    assert model.ffn_hidden is not None
+    fwd, bwd = Cost(), Cost()
+    act_bytes = tokens * h * ELEMENT_BYTES
+
+    # attention
+    core_fwd = Cost()
+    heads = model.heads // t
+    q_len = s // cp
+    fwd.add_gemm(gpu, tokens, h / t + 2 * kv, h)
+    core_fwd.add_gemm(gpu, q_len, s, model.head_dim, batch=b * heads, times=0.5)  # QK^T, causal
+    core_fwd.add_gemm(gpu, q_len, model.head_dim, s, batch=b * heads, times=0.5)  # PV
+    fwd += Cost(core_fwd.compute_s, core_fwd.memory_s)
+    fwd.add_gemm(gpu, tokens, h, h / t)
+    for _ in range(2):  # dgrad and wgrad
+        bwd.add_gemm(gpu, tokens, h / t + 2 * kv, h)
+        bwd.add_gemm(gpu, tokens, h, h / t)
+    bwd += Cost(core_fwd.compute_s * 2.5, core_fwd.memory_s * 2.5)
+
+    # MLP or experts
+    if moe:
+        width = model.moe_ffn_hidden or model.ffn_hidden
+        slots = t_s * model.top_k * model.capacity_factor
+        local = model.experts // plan.ep
+        per_expert = slots * plan.ep / model.experts
+        up = width * (2 if model.gated_mlp else 1)
+        fwd.add_gemm(gpu, t_s, model.experts, h)
+        fwd.add_gemm(gpu, per_expert, up, h, batch=local)
+        fwd.add_gemm(gpu, per_expert, h, width, batch=local)
+        for _ in range(2):
+            bwd.add_gemm(gpu, t_s, model.experts, h)
+            bwd.add_gemm(gpu, per_expert, up, h, batch=local)
+            bwd.add_gemm(gpu, per_expert, h, width, batch=local)
+        act_tokens, act_width = slots, float(width)
+    else:
+        f = model.ffn_hidden
+        up_width = f * (2 if model.gated_mlp else 1) / t
+        fwd.add_gemm(gpu, tokens, up_width, h)
+        fwd.add_gemm(gpu, tokens, h, f / t)
+        for _ in range(2):
+            bwd.add_gemm(gpu, tokens, up_width, h)
+            bwd.add_gemm(gpu, tokens, h, f / t)
+        act_tokens, act_width = float(tokens), f / t
+
+    # elementwise kernels: norms (read, write), residual adds (two reads, a write), the
+    # activation (gated: two reads, a write), dropout (read, write, a one-byte mask)
+    e = ELEMENT_BYTES
+    elementwise = t_s * h * e * (2 * 2 + 2 * 3) + act_tokens * act_width * e * (3 if model.gated_mlp else 2)
+    if model.dropout:
+        elementwise += t_s * h * (2 * 2 * e + 2)
+    fwd.add_bytes(gpu, elementwise)
+    bwd.add_bytes(gpu, 2 * elementwise)
+
+    # collectives, in the order the layer calls them
+    tp_calls: list[tuple[str, str, int, float]] = []
+    if t > 1:
+        if sp:
+            tp_calls = [("all_gather", "tp", act_bytes, 0.0), ("reduce_scatter", "tp", act_bytes, 0.0)] * 2
+        else:
+            tp_calls = [("all_reduce", "tp", act_bytes, 0.0)] * 2
+    cp_fwd: list[tuple[str, str, int, float]] = []
+    cp_bwd: list[tuple[str, str, int, float]] = []
+    if cp > 1:
+        kv_bytes = int(b * s * 2 * kv * e)
+        cp_fwd = [("all_gather", "cp", kv_bytes, core_fwd.compute_s + core_fwd.memory_s)]
+        cp_bwd = [("reduce_scatter", "cp", kv_bytes, 2.5 * (core_fwd.compute_s + core_fwd.memory_s))]
+    ep_calls: list[tuple[str, str, int, float]] = []
+    if moe and plan.ep > 1:
+        a2a = int(t_s * model.top_k * model.capacity_factor * h * e)
+        ep_calls = [("all_to_all", "ep", a2a, 0.0)] * 2
+    fwd.calls = cp_fwd + tp_calls + ep_calls
+    bwd.calls = tp_calls + ep_calls + cp_bwd
+
+    if plan.recompute == "full":
+        bwd += Cost(fwd.compute_s, fwd.memory_s, list(fwd.calls))
+    elif plan.recompute == "selective":
+        bwd += Cost(core_fwd.compute_s, core_fwd.memory_s)
+    return LayerCosts(fwd, bwd)
+
+
+def chunk_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, stage: int, chunk: int) -> LayerCosts:
+    """The layers of model chunk ``chunk`` of pipeline stage ``stage`` (Megatron's interleaved
+    assignment: chunk ``c`` of stage ``p`` holds the ``(c x pp + p)``-th slice of the layers),
+    with the embedding on the first slice and the output projection and loss on the last."""
+    slices = plan.pp * plan.virtual_stages
+    per = model.layers // slices
+    index = chunk * plan.pp + stage
+    fwd, bwd = Cost(), Cost()
+    dense: LayerCosts | None = None
+    sparse: LayerCosts | None = None
+    for layer in range(index * per, (index + 1) * per):
+        if model.is_moe_layer(layer):
+            sparse = sparse or layer_costs(model, plan, gpu, moe=True)
+            c = sparse
+        else:
+            dense = dense or layer_costs(model, plan, gpu, moe=False)
+            c = dense
+        fwd += Cost(c.forward.compute_s, c.forward.memory_s, list(c.forward.calls))
+        bwd += Cost(c.backward.compute_s, c.backward.memory_s, list(c.backward.calls))
+    tokens = plan.microbatch_size * model.seq_len // plan.cp
+    h, t = model.hidden, plan.tp
+    if index == 0:  # embedding lookup: write the activations (its gradient: a scatter-add)
+        fwd.add_bytes(gpu, tokens * h * ELEMENT_BYTES)
+        bwd.add_bytes(gpu, 2 * tokens * h * ELEMENT_BYTES)
+    if index == slices - 1:  # output projection over the vocabulary, then the loss (fp32 logits)
+        v = model.vocab / t
+        fwd.add_gemm(gpu, tokens, v, h)
+        fwd.add_bytes(gpu, tokens * v * 4 * 2)
+        for _ in range(2):
+            bwd.add_gemm(gpu, tokens, v, h)
+        bwd.add_bytes(gpu, tokens * v * 4 * 2)
+    return LayerCosts(fwd, bwd)
+
+
+__all__ = ["ELEMENT_BYTES", "Cost", "LayerCosts", "chunk_costs", "layer_costs"]

@@ -1,0 +1,212 @@
+"""A parallelism plan and where its ranks sit.
+
+Ranks are laid out as Megatron-LM lays them out by default (its ``tp-cp-ep-dp-pp`` order,
+tensor-parallel fastest): ``rank = t + tp (c + cp (d + dp p))`` for tensor rank ``t``,
+context rank ``c``, data-parallel rank ``d`` and pipeline stage ``p``; expert-parallel groups
+are ``ep`` consecutive data-parallel ranks. With ``tp`` = GPUs per node, a tensor-parallel
+group is one node (its all-reduces run on NVLink) and a data-parallel group spans nodes on one
+rail (its all-reduces cross the NICs). ``placement`` overrides it: the GPU of each rank."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fabricsim.checks import whole_number
+from fabricsim.errors import SpecError
+
+RECOMPUTE = ("none", "selective", "full")
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    """``tp`` tensor, ``pp`` pipeline (``virtual_stages`` model chunks per stage: the
+    interleaved 1F1B schedule when > 1), ``dp`` data, ``cp`` context and ``ep`` expert
+    parallelism (expert groups of ``ep`` consecutive data-parallel ranks: ``ep`` divides ``dp``);
+    ``microbatch_size`` sequences per microbatch and ``global_batch`` sequences per step;
+    ``sequence_parallel`` (default: on when ``tp > 1``: reduce-scatter / all-gather instead of
+    all-reduce, norms and dropout split over the tensor group); ``recompute`` activation
+    recomputation ``"none"``, ``"selective"`` (attention's core) or ``"full"`` (every layer's
+    forward again in backward); ``zero`` the optimizer state's sharding over data-parallel
+    ranks (0 plain data parallel, 1 optimizer state (Megatron's distributed optimizer), 2 also
+    gradients, 3 also parameters, as FSDP); ``bucket_bytes`` the gradient buckets reduced
+    while backward goes on; ``grad_bytes_per_param`` the gradients' precision as reduced (4:
+    fp32, Megatron's default for bf16 training); ``placement`` the GPU of each rank (None:
+    Megatron's order)."""
+
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    cp: int = 1
+    ep: int = 1
+    virtual_stages: int = 1
+    microbatch_size: int = 1
+    global_batch: int = 1
+    sequence_parallel: bool | None = None
+    recompute: str = "none"
+    zero: int = 1
+    bucket_bytes: int = 40_000_000 * 4
+    grad_bytes_per_param: int = 4
+    overlap_grad_reduce: bool = True
+    placement: tuple[int, ...] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        for f in ("tp", "pp", "dp", "cp", "ep", "virtual_stages", "microbatch_size", "global_batch"):
+            whole_number(f"plan.{f}", getattr(self, f), 1, 1 << 30)
+        whole_number("plan.zero", self.zero, 0, 3)
+        whole_number("plan.bucket_bytes", self.bucket_bytes, 1, 1 << 50)
+        whole_number("plan.grad_bytes_per_param", self.grad_bytes_per_param, 1, 8)
+        if self.recompute not in RECOMPUTE:
+            raise SpecError(
+                f"plan.recompute: must be one of {', '.join(RECOMPUTE)}, got {self.recompute!r}",
+                path="plan.recompute",
+            )
+        sp = self.sequence_parallel
+        if sp is None:
+            object.__setattr__(self, "sequence_parallel", self.tp > 1)
+        elif not isinstance(sp, bool):
+            raise SpecError(
+                f"plan.sequence_parallel: must be True, False or None, got {sp!r}",
+                path="plan.sequence_parallel",
+            )
+        if not isinstance(self.overlap_grad_reduce, bool):
+            raise SpecError(
+                f"plan.overlap_grad_reduce: must be True or False, got {self.overlap_grad_reduce!r}",
+                path="plan.overlap_grad_reduce",
+            )
+        per_step = self.microbatch_size * self.dp
+        if self.global_batch % per_step:
+            raise SpecError(
+                f"plan.global_batch: must be a multiple of microbatch_size x dp = {per_step}, got "
+                f"{self.global_batch} (e.g. {max(per_step, self.global_batch // per_step * per_step)})",
+                path="plan.global_batch",
+            )
+        if self.dp % self.ep:
+            raise SpecError(
+                f"plan.ep: must divide dp = {self.dp} (expert groups are consecutive data-parallel "
+                f"ranks), got {self.ep}",
+                path="plan.ep",
+            )
+        if self.virtual_stages > 1:
+            if self.pp < 2:
+                raise SpecError(
+                    f"plan.virtual_stages: needs pp >= 2 (interleaving chunks of one stage), got "
+                    f"{self.virtual_stages} with pp = {self.pp}",
+                    path="plan.virtual_stages",
+                )
+            if self.microbatches % self.pp:
+                raise SpecError(
+                    f"plan.global_batch: the interleaved schedule needs microbatches (global_batch / "
+                    f"(microbatch_size x dp) = {self.microbatches}) to be a multiple of pp = {self.pp}",
+                    path="plan.global_batch",
+                )
+        if self.placement is not None:
+            gpus = np.asarray(self.placement, dtype=np.int64)
+            if (
+                gpus.ndim != 1
+                or len(gpus) != self.gpus
+                or len(np.unique(gpus)) != len(gpus)
+                or (gpus < 0).any()
+            ):
+                raise SpecError(
+                    f"plan.placement: must give {self.gpus} distinct GPU indices >= 0 (one per rank), "
+                    f"got {len(gpus)} values",
+                    path="plan.placement",
+                )
+            object.__setattr__(self, "placement", tuple(int(g) for g in gpus))
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp * self.dp * self.cp
+
+    @property
+    def microbatches(self) -> int:
+        """Microbatches per pipeline per step: ``global_batch / (microbatch_size x dp)``."""
+        return self.global_batch // (self.microbatch_size * self.dp)
+
+    def check_model(self, model: Any) -> None:
+        """The plan's sizes against the model's (heads and key-value heads over ``tp``, layers
+        over ``pp x virtual_stages``, the sequence over ``cp``, experts over ``ep``)."""
+        if model.heads % self.tp:
+            raise SpecError(
+                f"plan.tp: must divide the model's heads ({model.heads}), got {self.tp} "
+                f"(divisors: {_divisors(model.heads)})",
+                path="plan.tp",
+            )
+        if model.kv_heads % self.tp and self.tp % model.kv_heads:
+            raise SpecError(
+                f"plan.tp: must divide the key-value heads ({model.kv_heads}) or be a multiple of them, got {self.tp}",
+                path="plan.tp",
+            )
+        chunks = self.pp * self.virtual_stages
+        if model.layers % chunks:
+            raise SpecError(
+                f"plan.pp: pp x virtual_stages = {chunks} must divide the model's layers "
+                f"({model.layers}); divisors: {_divisors(model.layers)}",
+                path="plan.pp",
+            )
+        if model.seq_len % self.cp:
+            raise SpecError(f"plan.cp: must divide seq_len ({model.seq_len}), got {self.cp}", path="plan.cp")
+        if self.ep > 1 and not model.experts:
+            raise SpecError(f"plan.ep: the model has no experts, got ep = {self.ep}", path="plan.ep")
+        if model.experts and model.experts % self.ep:
+            raise SpecError(
+                f"plan.ep: must divide the model's experts ({model.experts}), got {self.ep}",
+                path="plan.ep",
+            )
+
+    def rank_gpus(self) -> npt.NDArray[np.int64]:
+        """The GPU of every rank (Megatron's order unless ``placement``)."""
+        if self.placement is not None:
+            return np.asarray(self.placement, dtype=np.int64)
+        return np.arange(self.gpus, dtype=np.int64)
+
+    def grid(self) -> npt.NDArray[np.int64]:
+        """Ranks as an array indexed ``[p, d, c, t]`` (stage, data, context, tensor rank)."""
+        return np.arange(self.gpus, dtype=np.int64).reshape(self.pp, self.dp, self.cp, self.tp)
+
+    def groups(self, kind: str) -> npt.NDArray[np.int64]:
+        """The communicators of one kind as rows of GPU indices: ``"tp"``, ``"cp"``, ``"dp"``
+        (the data-parallel group of every tensor, context rank and stage; with ``cp``, the
+        gradient reduction spans ``dp x cp``), ``"ep"``."""
+        g = self.grid()
+        gpus = self.rank_gpus()
+        if kind == "tp":
+            rows = g.reshape(-1, self.tp)
+        elif kind == "cp":
+            rows = g.transpose(0, 1, 3, 2).reshape(-1, self.cp)
+        elif kind == "dp":
+            rows = g.transpose(0, 3, 1, 2).reshape(-1, self.dp * self.cp)
+        elif kind == "ep":
+            # ep consecutive data-parallel ranks (of one stage, context and tensor rank)
+            rows = g.transpose(0, 2, 3, 1).reshape(-1, self.ep)
+        else:
+            raise SpecError(f"group: must be tp, cp, dp or ep, got {kind!r}", path="group")
+        return gpus[rows]
+
+    def stage_pairs(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Pipeline neighbours: (GPU of stage p, GPU of stage p + 1, p) for every data,
+        context and tensor rank."""
+        g = self.grid()
+        gpus = self.rank_gpus()
+        a = g[:-1].reshape(self.pp - 1, -1)
+        b = g[1:].reshape(self.pp - 1, -1)
+        stage = np.repeat(np.arange(self.pp - 1), a.shape[1])
+        return gpus[a.ravel()], gpus[b.ravel()], stage
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            f: (list(v) if isinstance(v, tuple) else v)
+            for f in self.__dataclass_fields__
+            for v in [getattr(self, f)]
+        }
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, min(n, 128) + 1) if n % d == 0]
+
+
+__all__ = ["RECOMPUTE", "Parallelism"]

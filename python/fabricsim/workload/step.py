@@ -1,0 +1,356 @@
+"""A training step as a workload: ``fab.run(training_step(model, plan, gpu))``.
+
+```text
+ model, plan, gpu --> per pipeline chunk: kernel times and the collectives it calls (layer_costs)
+                  --> each distinct collective once on the fabric, every communicator at once (comm)
+                  --> per data-parallel replica: passes = kernels / its GPUs' speed + exposed calls
+                  --> the pipeline schedule executed per distinct replica (pipeline)
+                  --> gradient buckets reduced as backward frees them, optimizer, parameter gather
+                  --> TrainingStepResult: step time, breakdown, model FLOP/s, memory, timeline
+```
+
+Replicas that are the same (same GPU speeds, same communicator times) are executed once;
+a straggler or a degraded link makes its replica's passes differ and it runs on its own: the
+reuse never changes the answer (tests/test_training.py checks it against the run without it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fabricsim.collectives.library import Library
+from fabricsim.errors import SpecError
+from fabricsim.run_contract import Workload
+from fabricsim.workload import pipeline
+from fabricsim.workload.comm import CommModel
+from fabricsim.workload.gpu import GpuSpec
+from fabricsim.workload.layer_costs import ELEMENT_BYTES, chunk_costs
+from fabricsim.workload.memory_estimate import estimate, stage_params
+from fabricsim.workload.model import Transformer
+from fabricsim.workload.plan import Parallelism
+from fabricsim.workload.step_result import TrainingStepResult
+
+if TYPE_CHECKING:
+    from fabricsim.fabric import DeadlockFreedom, Fabric
+    from fabricsim.run_options import RunOptions
+
+F64 = npt.NDArray[np.float64]
+ADAM_BYTES_PER_PARAM = 4 * 4 + 2 + 4 + 4 * 2
+"""An Adam step reads the fp32 master, moments and gradient and writes the master, moments
+and the bf16 copy (memory-bound)."""
+
+
+class TrainingStep(Workload):
+    """One optimizer step of ``model`` trained with ``plan`` on GPUs like ``gpu``; build it
+    with :func:`training_step`."""
+
+    def __init__(
+        self,
+        model: Transformer,
+        plan: Parallelism,
+        gpu: GpuSpec,
+        gpu_speed: Mapping[int, float] | npt.ArrayLike | None = None,
+        library: str | Library = "nccl",
+        check_memory: bool = True,
+        reuse: bool = True,
+    ) -> None:
+        if not isinstance(model, Transformer):
+            raise SpecError(f"model: expected a Transformer, got {type(model).__name__}", path="model")
+        if not isinstance(plan, Parallelism):
+            raise SpecError(f"plan: expected a Parallelism, got {type(plan).__name__}", path="plan")
+        if isinstance(gpu, str):
+            gpu = GpuSpec.preset(gpu)
+        if not isinstance(gpu, GpuSpec):
+            raise SpecError(f"gpu: expected a GpuSpec or a preset name, got {type(gpu).__name__}", path="gpu")
+        plan.check_model(model)
+        self.model, self.plan, self.gpu = model, plan, gpu
+        self.library = Library.preset(library) if isinstance(library, str) else library
+        self.speed = _speeds(gpu_speed, plan.gpus)
+        """Per rank, the speed of its GPU's kernels (1: as the spec)."""
+        self.check_memory = bool(check_memory)
+        self.reuse = bool(reuse)
+        """Execute identical replicas once (off: every replica, for the cross-check)."""
+
+    def deadlock_report(self, fabric: Fabric) -> DeadlockFreedom:
+        return fabric.check_deadlock_freedom()
+
+    def run_on(self, fabric: Fabric, options: RunOptions) -> TrainingStepResult:
+        plan, model, gpu = self.plan, self.model, self.gpu
+        gpus = plan.rank_gpus()
+        if plan.placement is None and plan.gpus != fabric.num_ranks:
+            raise SpecError(
+                f"plan: tp x pp x dp x cp = {plan.tp} x {plan.pp} x {plan.dp} x {plan.cp} = {plan.gpus} ranks, "
+                f"the fabric has {fabric.num_ranks} GPUs (change dp to {fabric.num_ranks // (plan.gpus // plan.dp)} "
+                f"if it divides, size the fabric with Fabric.preset(..., nodes=...), or give placement=)",
+                path="plan",
+            )
+        if int(gpus.max()) >= fabric.num_ranks:
+            raise SpecError(
+                f"plan.placement: GPU {int(gpus.max())} is not on the fabric ({fabric.num_ranks} GPUs)",
+                path="plan.placement",
+            )
+        pp, v, dp, m = plan.pp, plan.virtual_stages, plan.dp, plan.microbatches
+        comm = CommModel(fabric, options, self.library)
+        costs = [[chunk_costs(model, plan, gpu, p, c) for c in range(v)] for p in range(pp)]
+        params = stage_params(model, plan)
+        if plan.zero >= 3:
+            _gather_params_per_layer(costs, params.dense + params.expert, model, plan)
+
+        stage_speed = self._stage_speed()  # [dp, pp]
+        exposed: dict[str, F64] = {}  # per kind, [dp, pp, v, 2]: exposed call time per pass
+        for p in range(pp):
+            for c in range(v):
+                for way, cost in enumerate((costs[p][c].forward, costs[p][c].backward)):
+                    for kind, group, nbytes, overlap in cost.calls:
+                        per_replica = self._group_time_s(comm, kind, group, nbytes)[:, p]
+                        arr = exposed.setdefault(group, np.zeros((dp, pp, v, 2)))
+                        arr[:, p, c, way] += np.maximum(per_replica - overlap, 0.0)
+        comm_total = sum(exposed.values(), np.zeros((dp, pp, v, 2)))
+        base = np.array(
+            [
+                [
+                    [cc.forward.compute_s + cc.forward.memory_s, cc.backward.compute_s + cc.backward.memory_s]
+                    for cc in row
+                ]
+                for row in costs
+            ]
+        )
+        passes = base[None, :, :, :] / stage_speed[:, :, None, None] + comm_total  # [dp, pp, v, 2]
+        transfer = self._transfer_s(comm)  # [dp, pp]
+
+        timelines: dict[int, pipeline.Timeline] = {}
+        replica_of = np.zeros(dp, dtype=np.int64)
+        seen: dict[bytes, int] = {}
+        for d in range(dp):
+            key = passes[d].tobytes() + transfer[d].tobytes()
+            if self.reuse and key in seen:
+                replica_of[d] = seen[key]
+                continue
+            seen[key] = d
+            replica_of[d] = d
+            timelines[d] = pipeline.execute(pp, v, m, passes[d, :, :, 0], passes[d, :, :, 1], transfer[d])
+
+        # gradient buckets: chunk c of stage p is ready as its last backward pass frees it
+        last_bwd = np.zeros((dp, pp, v, 2))  # start, end of the last microbatch's backward
+        bwd_end = np.zeros((dp, pp))
+        for d in range(dp):
+            tl = timelines[int(replica_of[d])]
+            for p in range(pp):
+                rows = np.flatnonzero((tl.stage == p) & tl.backward)
+                bwd_end[d, p] = tl.end_s[rows].max()
+                for c in range(v):
+                    mine = rows[tl.chunk[rows] == c]
+                    last = mine[np.argmax(tl.end_s[mine])]
+                    last_bwd[d, p, c] = (tl.start_s[last], tl.end_s[last])
+        dp_spans, dp_end = self._gradient_reduction(
+            comm, params.dense + params.expert, last_bwd.max(axis=0), bwd_end.max(axis=0)
+        )
+        optimizer_s = self._optimizer_s(params.dense + params.expert, stage_speed)
+        gather_s = self._param_gather_s(comm, params.dense + params.expert)
+        end = np.maximum(bwd_end.max(axis=0), dp_end)[None, :] + optimizer_s + gather_s[None, :]  # [dp, pp]
+        step_s = float(end.max())
+
+        in_flight = np.max([tl.in_flight(pp, v) for tl in timelines.values()], axis=0)
+        memory = estimate(model, plan, in_flight)
+        worst = int(np.argmax(memory["total"]))
+        if self.check_memory and memory["total"][worst] > gpu.memory_gib:
+            raise SpecError(
+                f"plan: stage {worst} needs {memory['total'][worst]:.1f} GiB per GPU "
+                f"(parameters {memory['params'][worst]:.1f}, gradients {memory['grads'][worst]:.1f}, "
+                f"optimizer {memory['optimizer'][worst]:.1f}, activations {memory['activations'][worst]:.1f}), "
+                f"the {gpu.name} has {gpu.memory_gib:g}; try recompute='full', a larger tp or pp, zero=1..3, "
+                f"a smaller microbatch_size, or check_memory=False to run anyway",
+                path="plan",
+            )
+        return TrainingStepResult(
+            step=self,
+            fabric=fabric,
+            step_time_s=step_s,
+            end_s=end,
+            timelines=timelines,
+            replica_of=replica_of,
+            base=base,
+            stage_speed=stage_speed,
+            exposed=exposed,
+            costs=costs,
+            bwd_end_s=bwd_end,
+            dp_end_s=dp_end,
+            dp_spans=dp_spans,
+            optimizer_s=optimizer_s,
+            gather_s=gather_s,
+            memory=memory,
+            comm=comm,
+            fidelity=options.fidelity,
+        )
+
+    # -- parts ---------------------------------------------------------------------------
+
+    def _stage_speed(self) -> F64:
+        """Per replica and stage: the slowest GPU of the stage's tensor and context group (they
+        meet at every layer's collective), and of its expert group (every MoE layer)."""
+        plan = self.plan
+        g = plan.grid()  # [p, d, c, t]
+        speed = self.speed[g].min(axis=(2, 3)).T  # [d, p]
+        if plan.ep > 1:
+            groups = speed.reshape(plan.dp // plan.ep, plan.ep, plan.pp)
+            speed = np.repeat(groups.min(axis=1), plan.ep, axis=0)
+        return np.asarray(speed, dtype=np.float64)
+
+    def _group_time_s(self, comm: CommModel, kind: str, group: str, nbytes: int) -> F64:
+        """Per replica and stage, one call's time (s): the slowest communicator of that stage
+        and replica."""
+        plan = self.plan
+        rows = plan.groups(group)
+        t = comm.collective_ns(kind, group, nbytes, rows) / 1e9
+        pp, dp, cp, tp = plan.pp, plan.dp, plan.cp, plan.tp
+        if group == "tp":
+            per = t.reshape(pp, dp, cp).max(axis=2)
+        elif group == "cp":
+            per = t.reshape(pp, dp, tp).max(axis=2)
+        elif group == "ep":
+            per = np.repeat(t.reshape(pp, cp * tp, dp // plan.ep).max(axis=1), plan.ep, axis=1)
+        else:  # dp: one communicator spans every replica
+            per = np.repeat(t.reshape(pp, tp).max(axis=1)[:, None], dp, axis=1)
+        return np.asarray(per.T, dtype=np.float64)  # [dp, pp]
+
+    def _transfer_s(self, comm: CommModel) -> F64:
+        """Per replica and stage boundary ``p`` (stage ``p`` to ``p + 1``; the last: stage
+        ``pp - 1`` to stage 0 for interleaving), the activation's transfer (s)."""
+        plan, model = self.plan, self.model
+        pp, dp = plan.pp, plan.dp
+        out = np.zeros((dp, pp))
+        if pp == 1:
+            return out
+        g = plan.grid()
+        gpus = plan.rank_gpus()
+        nxt = np.roll(g, -1, axis=0)
+        boundaries = pp if plan.virtual_stages > 1 else pp - 1
+        src, dst = gpus[g[:boundaries]].ravel(), gpus[nxt[:boundaries]].ravel()
+        nbytes = plan.microbatch_size * model.seq_len // plan.cp * model.hidden * ELEMENT_BYTES // plan.tp
+        t = comm.p2p_ns(src, dst, nbytes).reshape(boundaries, dp, -1).max(axis=2) / 1e9
+        out[:, :boundaries] = t.T
+        return out
+
+    def _buckets(self, nbytes: float) -> list[int]:
+        size = self.plan.bucket_bytes
+        full, rest = divmod(int(nbytes), size)
+        return [size] * full + ([rest] if rest else [])
+
+    def _gradient_reduction(
+        self, comm: CommModel, params: F64, last_bwd: F64, bwd_end: F64
+    ) -> tuple[list[tuple[int, float, float]], F64]:
+        """Per stage, buckets of gradients reduced in order (all-reduce, or reduce-scatter with
+        ZeRO) on their own stream, each once its layers' gradients are done (overlapped with
+        backward) or after backward. Returns the spans ``(stage, start_s, end_s)`` and per
+        stage the end."""
+        plan = self.plan
+        pp, v = plan.pp, plan.virtual_stages
+        spans: list[tuple[int, float, float]] = []
+        end = np.zeros(pp)
+        if plan.dp * plan.cp == 1:
+            return spans, end
+        kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
+        for p in range(pp):
+            free = 0.0
+            # the last chunk's backward finishes first (interleaving runs chunks in reverse)
+            for c in sorted(range(v), key=lambda c: last_bwd[p, c, 1]):
+                buckets = self._buckets(params[p, c] * plan.grad_bytes_per_param)
+                start_s, end_s = last_bwd[p, c]
+                total = float(sum(buckets))
+                done = 0.0
+                for size in buckets:
+                    done += size
+                    ready = (
+                        start_s + (end_s - start_s) * done / total if plan.overlap_grad_reduce else bwd_end[p]
+                    )
+                    t = float(self._group_time_s(comm, kind, "dp", size)[0, p])
+                    s = max(free, ready)
+                    free = s + t
+                    spans.append((p, s, free))
+            end[p] = free
+        return spans, end
+
+    def _param_gather_s(self, comm: CommModel, params: F64) -> F64:
+        """ZeRO-1/2: the updated parameters all-gathered after the optimizer (bf16), per stage."""
+        plan = self.plan
+        out = np.zeros(plan.pp)
+        if plan.zero not in (1, 2) or plan.dp * plan.cp == 1:
+            return out
+        for p in range(plan.pp):
+            for size in self._buckets(params[p].sum() * ELEMENT_BYTES):
+                out[p] += float(self._group_time_s(comm, "all_gather", "dp", size)[0, p])
+        return out
+
+    def _optimizer_s(self, params: F64, stage_speed: F64) -> F64:
+        """Per replica and stage: Adam over the GPU's share of the parameters (memory-bound)."""
+        shard = self.plan.dp * self.plan.cp if self.plan.zero >= 1 else 1
+        t = np.array(
+            [self.gpu.memory_s(params[p].sum() / shard * ADAM_BYTES_PER_PARAM) for p in range(self.plan.pp)]
+        )
+        return np.asarray(t[None, :] / stage_speed, dtype=np.float64)
+
+
+def _gather_params_per_layer(
+    costs: list[list[Any]], params: F64, model: Transformer, plan: Parallelism
+) -> None:
+    """ZeRO-3: every layer's parameters all-gathered before its forward and its backward,
+    prefetched behind the previous layer's compute."""
+    per = model.layers // (plan.pp * plan.virtual_stages)
+    for p in range(plan.pp):
+        for c in range(plan.virtual_stages):
+            nbytes = int(params[p, c] / per * ELEMENT_BYTES)
+            for cost in (costs[p][c].forward, costs[p][c].backward):
+                layer = (cost.compute_s + cost.memory_s) / per
+                cost.calls.extend([("all_gather", "dp", nbytes, layer)] * per)
+
+
+def _speeds(gpu_speed: Mapping[int, float] | npt.ArrayLike | None, n: int) -> F64:
+    speed = np.ones(n)
+    if gpu_speed is None:
+        return speed
+    if isinstance(gpu_speed, Mapping):
+        for k, val in gpu_speed.items():
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= int(k) < n:
+                raise SpecError(f"gpu_speed: keys must be ranks in 0..{n - 1}, got {k!r}", path="gpu_speed")
+            speed[int(k)] = val
+    else:
+        arr = np.asarray(gpu_speed, dtype=np.float64)
+        if arr.shape != (n,):
+            raise SpecError(
+                f"gpu_speed: must give {n} factors (one per rank), got shape {arr.shape}", path="gpu_speed"
+            )
+        speed = arr.copy()
+    bad = np.flatnonzero(~np.isfinite(speed) | (speed <= 0) | (speed > 10))
+    if len(bad):
+        raise SpecError(
+            f"gpu_speed[{int(bad[0])}]: must be a factor in (0, 10] (1: as the spec), got {speed[bad[0]]!r}",
+            path=f"gpu_speed[{int(bad[0])}]",
+        )
+    return speed
+
+
+def training_step(
+    model: Transformer | str,
+    plan: Parallelism,
+    gpu: GpuSpec | str = "h100_sxm",
+    *,
+    gpu_speed: Mapping[int, float] | npt.ArrayLike | None = None,
+    library: str | Library = "nccl",
+    check_memory: bool = True,
+) -> TrainingStep:
+    """One training step of ``model`` (a :class:`Transformer` or a preset name) with ``plan``
+    on GPUs like ``gpu`` (a :class:`~fabricsim.GpuSpec` or a preset name); run it with
+    ``fab.run(step, fidelity="flow")`` (or ``"cycle"`` on small fabrics). ``gpu_speed``: per
+    rank (a mapping ``{rank: factor}`` or one factor per rank) the speed of its kernels,
+    stragglers below 1. ``library``: the communication library's costs. ``check_memory``:
+    refuse a plan whose estimate does not fit the GPU's memory."""
+    if isinstance(model, str):
+        model = Transformer.preset(model)
+    spec = GpuSpec.preset(gpu) if isinstance(gpu, str) else gpu
+    return TrainingStep(model, plan, spec, gpu_speed, library, check_memory)
+
+
+__all__ = ["TrainingStep", "training_step"]

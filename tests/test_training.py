@@ -1,0 +1,338 @@
+"""Training-step workloads: the pipeline schedules against their known answers, the step's
+accounting (breakdown adds up, reuse changes nothing, flow and cycle agree), memory against
+Korthikanti et al.'s formula, stragglers and degraded links, and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fabricsim as fs
+from fabricsim.workload import pipeline
+from fabricsim.workload.memory_estimate import layer_activation_bytes
+
+W = fs.workload
+TINY = W.Transformer(layers=4, hidden=512, heads=8, seq_len=256, vocab=8000, name="tiny")
+
+
+def _uniform(pp: int, v: int, m: int, f: float, b: float, tau: float = 0.0) -> pipeline.Timeline:
+    return pipeline.execute(pp, v, m, np.full((pp, v), f), np.full((pp, v), b), np.full(pp, tau))
+
+
+@pytest.mark.parametrize(("pp", "m"), [(1, 1), (2, 4), (4, 8), (4, 4), (8, 3)])
+def test_1f1b_makespan_is_m_plus_pp_minus_one_passes(pp: int, m: int) -> None:
+    # with no transfer time, 1F1B ends after (m + pp - 1) forward-backward times
+    tl = _uniform(pp, 1, m, 1.0, 2.0)
+    assert tl.end_s.max() == pytest.approx((m + pp - 1) * 3.0)
+    # stage p holds at most pp - p microbatches (m when fewer)
+    assert tl.in_flight(pp, 1).tolist() == [min(pp - p, m) for p in range(pp)]
+
+
+@pytest.mark.parametrize(("pp", "v", "m"), [(2, 2, 4), (4, 2, 8), (4, 3, 8), (4, 2, 4)])
+def test_interleaving_divides_the_bubble_by_the_chunks(pp: int, v: int, m: int) -> None:
+    # chunks of 1/v of the stage's work: bubble (pp - 1)(f + b) / v (Narayanan et al.'s count)
+    f, b = 1.0 / v, 2.0 / v
+    tl = _uniform(pp, v, m, f, b)
+    assert tl.end_s.max() == pytest.approx(m * 3.0 + (pp - 1) * 3.0 / v)
+
+
+def test_every_pass_runs_once_in_order_after_its_input() -> None:
+    pp, v, m = 4, 2, 8
+    tl = _uniform(pp, v, m, 1.0, 2.0, tau=0.25)
+    assert len(tl.stage) == 2 * pp * v * m
+    keys = set(
+        zip(tl.stage.tolist(), tl.chunk.tolist(), tl.microbatch.tolist(), tl.backward.tolist(), strict=True)
+    )
+    assert len(keys) == 2 * pp * v * m
+    for p in range(pp):  # a stage runs one pass at a time
+        rows = np.flatnonzero(tl.stage == p)
+        s, e = tl.start_s[rows], tl.end_s[rows]
+        assert (s[1:] >= e[:-1] - 1e-12).all()
+    end = {k: e for k, e in zip(keys, tl.end_s.tolist(), strict=False)}
+    ends = dict(
+        zip(
+            zip(
+                tl.stage.tolist(),
+                tl.chunk.tolist(),
+                tl.microbatch.tolist(),
+                tl.backward.tolist(),
+                strict=True,
+            ),
+            tl.end_s.tolist(),
+            strict=True,
+        )
+    )
+    starts = dict(
+        zip(
+            zip(
+                tl.stage.tolist(),
+                tl.chunk.tolist(),
+                tl.microbatch.tolist(),
+                tl.backward.tolist(),
+                strict=True,
+            ),
+            tl.start_s.tolist(),
+            strict=True,
+        )
+    )
+    del end
+    for (p, c, mb, bwd), start in starts.items():
+        if not bwd and p > 0:
+            assert start >= ends[(p - 1, c, mb, False)] + 0.25 - 1e-12
+        if bwd and p < pp - 1:
+            assert start >= ends[(p + 1, c, mb, True)] + 0.25 - 1e-12
+        if bwd:
+            assert start >= ends[(p, c, mb, False)] - 1e-12
+    # idle time is split between transfers and the schedule, never more than the gaps
+    waits = tl.wait_transfer_s + tl.wait_bubble_s
+    assert (tl.wait_transfer_s >= 0).all() and (tl.wait_bubble_s >= -1e-12).all()
+    for p in range(pp):
+        rows = np.flatnonzero(tl.stage == p)
+        assert waits[rows].sum() + (tl.end_s[rows] - tl.start_s[rows]).sum() == pytest.approx(
+            tl.end_s[rows].max()
+        )
+
+
+def test_big_aligned_gemm_runs_at_the_measured_matmul_ceiling() -> None:
+    gpu = fs.GpuSpec.preset("h100_sxm")
+    m = gpu.tile_m * gpu.sms * 4
+    t, memory_bound = gpu.gemm_s(m, gpu.tile_n * 8, 8192)
+    assert not memory_bound
+    assert t == pytest.approx(2 * m * gpu.tile_n * 8 * 8192 / (989.4e12 * 792.1 / 989.4))
+    # one tile more than a wave: the second wave is almost empty
+    assert gpu.shape_efficiency(gpu.tile_m * (gpu.sms + 1), gpu.tile_n) == pytest.approx(
+        (gpu.sms + 1) / (2 * gpu.sms)
+    )
+    # a skinny GEMM sits on the memory roof
+    assert gpu.gemm_s(8, 8192, 8192)[1]
+
+
+def test_gpt3_has_175b_parameters_and_its_flops_per_token() -> None:
+    m = W.Transformer.preset("gpt3_175b")
+    assert m.num_params() == pytest.approx(175e9, rel=0.01)
+    assert m.flops_per_token() == pytest.approx(6 * (m.num_params() - 50257 * 12288) + 12 * 96 * 12288 * 2048)
+    llama = W.Transformer.preset("llama3_405b")
+    assert llama.num_params() == pytest.approx(405e9, rel=0.02)
+    mixtral = W.Transformer.preset("mixtral_8x7b")
+    assert mixtral.num_params() == pytest.approx(46.7e9, rel=0.02)
+    assert mixtral.active_params() == pytest.approx(12.9e9, rel=0.03)
+
+
+def test_activation_memory_is_korthikantis_34_sbh_over_t() -> None:
+    # MHA, 4h MLP, dropout, sequence parallelism: 34 s b h / t bytes per layer (their Table 2,
+    # without the attention scores, which FlashAttention does not keep)
+    m = W.Transformer(layers=8, hidden=4096, heads=32, seq_len=2048, vocab=1000, dropout=True)
+    plan = W.Parallelism(tp=4, pp=1, dp=1, microbatch_size=2, global_batch=2)
+    s, b, h, t = 2048, 2, 4096, 4
+    assert layer_activation_bytes(m, plan, 0) == pytest.approx(34 * s * b * h / t)
+    full = W.Parallelism(tp=4, microbatch_size=2, global_batch=2, recompute="full")
+    assert layer_activation_bytes(m, full, 0) == pytest.approx(2 * s * b * h / t)
+
+
+def _run(plan: W.Parallelism, fab: fs.Fabric | None = None, **kw: object) -> W.TrainingStepResult:
+    fab = fab or fs.Fabric.preset("dgx8_nvswitch")
+    return fab.run(W.training_step(TINY, plan, gpu="h100_sxm", **kw), fidelity="flow")  # type: ignore[arg-type]
+
+
+PLANS = [
+    W.Parallelism(tp=8, global_batch=4),
+    W.Parallelism(tp=2, pp=2, dp=2, global_batch=8),
+    W.Parallelism(tp=1, pp=4, dp=2, virtual_stages=1, global_batch=16, zero=0),
+    W.Parallelism(tp=2, pp=2, dp=2, virtual_stages=2, global_batch=8, recompute="full"),
+    W.Parallelism(tp=1, pp=1, dp=8, global_batch=16, zero=3),
+    W.Parallelism(tp=2, pp=1, dp=2, cp=2, global_batch=4, recompute="selective"),
+]
+
+
+@pytest.mark.parametrize(
+    "plan", PLANS, ids=lambda p: f"tp{p.tp}pp{p.pp}v{p.virtual_stages}dp{p.dp}cp{p.cp}z{p.zero}"
+)
+def test_breakdown_adds_up_to_the_step_time(plan: W.Parallelism) -> None:
+    res = _run(plan)
+    assert res.complete
+    assert sum(res.breakdown.values()) == pytest.approx(res.step_time_s, rel=1e-9)
+    assert all(v >= -1e-12 for v in res.breakdown.values())
+    assert res.breakdown["compute_s"] > 0
+    if plan.tp > 1:
+        assert res.breakdown["tp_s"] > 0
+    if plan.pp > 1:
+        assert res.breakdown["bubble_s"] > 0
+    if plan.cp > 1:
+        assert "cp" in set(res.tables()["collectives"]["group"].tolist())
+    json.dumps(res.to_dict())
+    assert res.mfu == pytest.approx(res.model_tflops_per_gpu * 1e12 / 989.4e12)
+
+
+def test_reuse_of_identical_replicas_changes_nothing() -> None:
+    plan = W.Parallelism(tp=2, pp=2, dp=2, global_batch=8)
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    step = W.training_step(TINY, plan, gpu="h100_sxm")
+    reused = fab.run(step, fidelity="flow")
+    step.reuse = False
+    every = fab.run(step, fidelity="flow")
+    assert reused.replicas_executed == 1 and every.replicas_executed == 2
+    assert reused.step_time_s == every.step_time_s
+    assert reused.breakdown == every.breakdown
+
+
+def test_flow_and_cycle_agree_on_one_node() -> None:
+    small = TINY.replace(layers=2, seq_len=128)
+    plan = W.Parallelism(tp=2, pp=2, dp=2, global_batch=4)
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    step = W.training_step(small, plan, gpu="h100_sxm")
+    flow = fab.run(step, fidelity="flow")
+    cycle = fab.run(step, fidelity="cycle")
+    assert cycle.step_time_s == pytest.approx(flow.step_time_s, rel=0.02)
+    for k in ("tp_s", "pp_s", "dp_s"):
+        assert cycle.breakdown[k] == pytest.approx(flow.breakdown[k], rel=0.05, abs=1e-7)
+
+
+def test_a_straggler_slows_its_replica_and_the_others_wait() -> None:
+    plan = W.Parallelism(tp=2, pp=2, dp=2, global_batch=8)
+    base = _run(plan)
+    slow = _run(plan, gpu_speed={5: 0.5})  # rank 5: stage 1, replica 0, tensor rank 1
+    assert slow.replicas_executed == 2
+    assert slow.step_time_s > base.step_time_s * 1.2
+    stages = slow.tables()["stages"]
+    assert stages["speed"][(stages["replica"] == 0) & (stages["stage"] == 1)][0] == 0.5
+    assert slow.critical[0] == 0
+    # the fast replica waits for the slow one at the gradient reduction
+    fast = stages[(stages["replica"] == 1)]
+    assert (fast["backward_end_s"] < stages[stages["replica"] == 0]["backward_end_s"].max()).all()
+
+
+def test_a_slower_scale_out_network_shows_in_the_data_parallel_time() -> None:
+    plan = W.Parallelism(tp=8, pp=1, dp=4, global_batch=8, overlap_grad_reduce=False)
+    fab = fs.Fabric.preset("dgx_h100_cluster")
+    step = W.training_step(TINY, plan, gpu="h100_sxm")
+    base = fab.run(step, fidelity="flow")
+    slow_link = fab.network_link.replace(gbps_per_lane=25.0)  # type: ignore[union-attr]
+    slow = fs.Fabric(topology=fab.topology, link=fab.link, network_link=slow_link, router=fab.router)
+    degraded = slow.run(step, fidelity="flow")
+    assert degraded.breakdown["dp_s"] > 2 * base.breakdown["dp_s"]
+    assert degraded.breakdown["tp_s"] == pytest.approx(base.breakdown["tp_s"])
+    lossy = fs.Fabric(
+        topology=fab.topology,
+        link=fab.link,
+        router=fab.router,
+        network_link=fab.network_link.replace(ber=1e-5, retry="go_back_n"),  # type: ignore[union-attr]
+    )
+    assert lossy.run(step, fidelity="flow").breakdown["dp_s"] > base.breakdown["dp_s"]
+
+
+def test_moe_with_expert_parallelism_calls_all_to_all() -> None:
+    moe = TINY.replace(experts=4, top_k=2, name="tiny_moe")
+    plan = W.Parallelism(tp=1, pp=1, dp=8, ep=4, global_batch=8)
+    res = fs.Fabric.preset("dgx8_nvswitch").run(W.training_step(moe, plan, gpu="h100_sxm"), fidelity="flow")
+    assert res.breakdown["ep_s"] > 0
+    assert "all_to_all" in res.tables()["collectives"]["kind"].tolist()
+
+
+def test_cluster_presets_take_a_node_count() -> None:
+    fab = fs.Fabric.preset("dgx_a100_cluster", nodes=16)
+    assert fab.num_endpoints == 128 and fab.topology.params["spines"] == 16
+    assert fs.Fabric.preset("dgx_h100_cluster", nodes=3, spines=2).topology.params["spines"] == 2
+    with pytest.raises(fs.SpecError, match="nodes: only cluster presets"):
+        fs.Fabric.preset("dgx8_nvswitch", nodes=2)
+    with pytest.raises(fs.SpecError, match="nodes: must be an integer"):
+        fs.Fabric.preset("dgx_h100_cluster", nodes=1)
+
+
+def test_timeline_opens_as_a_trace(tmp_path: object) -> None:
+    from pathlib import Path
+
+    res = _run(W.Parallelism(tp=2, pp=2, dp=2, global_batch=8))
+    path = res.to_perfetto(Path(str(tmp_path)) / "step.json")
+    trace = json.loads(path.read_text())
+    spans = [e for e in trace["traceEvents"] if e.get("ph") == "X"]
+    assert len(spans) >= 2 * 2 * 4  # every pass of the replica's two stages
+    assert {"F mb0 c0", "B mb3 c0", "bucket"} <= {e["name"] for e in spans}
+
+
+def test_a_plan_that_does_not_fit_names_what_would() -> None:
+    gpt3 = W.Transformer.preset("gpt3_175b")
+    plan = W.Parallelism(tp=8, pp=1, dp=1, global_batch=8)
+    with pytest.raises(fs.SpecError, match=r"plan: stage 0 needs .* GiB per GPU.*recompute='full'"):
+        fs.Fabric.preset("dgx8_nvswitch").run(W.training_step(gpt3, plan, gpu="h100_sxm"), fidelity="flow")
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: W.Parallelism(tp=3, global_batch=8), "plan.tp: must divide the model's heads"),
+        (lambda: W.Parallelism(pp=3, global_batch=8), "plan.pp: pp x virtual_stages = 3 must divide"),
+        (
+            lambda: W.Parallelism(dp=4, global_batch=6),
+            "plan.global_batch: must be a multiple of microbatch_size x dp = 4",
+        ),
+        (lambda: W.Parallelism(dp=4, ep=3, global_batch=8), "plan.ep: must divide dp"),
+        (lambda: W.Parallelism(pp=2, virtual_stages=2, global_batch=3), "plan.global_batch: the interleaved"),
+        (lambda: W.Parallelism(recompute="some"), "plan.recompute: must be one of none, selective, full"),
+        (lambda: W.Parallelism(tp=0), r"plan.tp: must be an integer in 1..="),
+        (lambda: W.Parallelism(ep=2, dp=2, global_batch=2), "plan.ep: the model has no experts"),
+    ],
+)
+def test_bad_plans_name_the_field(build: object, match: str) -> None:
+    with pytest.raises(fs.SpecError, match=match):
+        plan = build()  # type: ignore[operator]
+        W.training_step(TINY, plan)
+
+
+def test_bad_models_gpus_and_sizes() -> None:
+    with pytest.raises(fs.SpecError, match="model: unknown preset 'gpt5'; known: bloom_176b"):
+        W.Transformer.preset("gpt5")
+    with pytest.raises(fs.SpecError, match="gpu: unknown preset 'a200'"):
+        fs.GpuSpec.preset("a200")
+    with pytest.raises(fs.SpecError, match=r"model\.kv_heads: must divide heads"):
+        W.Transformer(layers=2, hidden=64, heads=8, kv_heads=3, seq_len=16, vocab=10)
+    with pytest.raises(
+        fs.SpecError, match=r"plan: tp x pp x dp x cp = 2 x 1 x 1 x 1 = 2 ranks, the fabric has 8"
+    ):
+        _run(W.Parallelism(tp=2, global_batch=1))
+    with pytest.raises(fs.SpecError, match=r"gpu_speed\[3\]: must be a factor in \(0, 10\]"):
+        W.training_step(TINY, W.Parallelism(tp=8, global_batch=1), gpu_speed={3: 0.0})
+    with pytest.raises(fs.SpecError, match=r"gpu\.matmul_efficiency: must be in"):
+        fs.GpuSpec.preset("h100_sxm").replace(matmul_efficiency=1.5)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    tp=st.sampled_from([1, 2, 4]),
+    pp=st.sampled_from([1, 2, 4]),
+    v=st.sampled_from([1, 2]),
+    zero=st.integers(0, 3),
+    recompute=st.sampled_from(["none", "selective", "full"]),
+    rounds=st.integers(1, 3),
+)
+def test_any_plan_on_a_node_adds_up_and_is_deterministic(
+    tp: int, pp: int, v: int, zero: int, recompute: str, rounds: int
+) -> None:
+    if pp == 1:
+        v = 1
+    dp = 8 // (tp * pp)
+    if dp < 1 or TINY.layers % (pp * v):
+        return
+    plan = W.Parallelism(
+        tp=tp, pp=pp, dp=dp, virtual_stages=v, global_batch=dp * pp * rounds, zero=zero, recompute=recompute
+    )
+    a, b = _run(plan), _run(plan)
+    assert a.step_time_s == b.step_time_s
+    assert math.isclose(sum(a.breakdown.values()), a.step_time_s, rel_tol=1e-9)
+    # more work never takes less time: twice the batch takes longer
+    more = _run(
+        W.Parallelism(
+            tp=tp,
+            pp=pp,
+            dp=dp,
+            virtual_stages=v,
+            global_batch=2 * dp * pp * rounds,
+            zero=zero,
+            recompute=recompute,
+        )
+    )
+    assert more.step_time_s > a.step_time_s
