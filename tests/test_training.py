@@ -134,9 +134,11 @@ def test_activation_memory_is_korthikantis_34_sbh_over_t() -> None:
     assert layer_activation_bytes(m, full, 0) == pytest.approx(2 * s * b * h / t)
 
 
-def _run(plan: W.Parallelism, fab: fs.Fabric | None = None, **kw: object) -> W.TrainingStepResult:
+def _run(
+    plan: W.Parallelism, fab: fs.Fabric | None = None, model: W.Transformer = TINY, **kw: object
+) -> W.TrainingStepResult:
     fab = fab or fs.Fabric.preset("dgx8_nvswitch")
-    return fab.run(W.training_step(TINY, plan, gpu="h100_sxm", **kw), fidelity="flow")  # type: ignore[arg-type]
+    return fab.run(W.training_step(model, plan, gpu="h100_sxm", **kw), fidelity="flow")  # type: ignore[arg-type]
 
 
 PLANS = [
@@ -336,3 +338,54 @@ def test_any_plan_on_a_node_adds_up_and_is_deterministic(
         )
     )
     assert more.step_time_s > a.step_time_s
+
+
+def test_uneven_first_and_last_stages() -> None:
+    plan = W.Parallelism(pp=4, dp=2, global_batch=8, first_stage_layers=2, last_stage_layers=2)
+    assert plan.slice_layers(10) == [2, 3, 3, 2]
+    inter = W.Parallelism(pp=4, virtual_stages=2, global_batch=8, first_stage_layers=7, last_stage_layers=7)
+    counts = inter.slice_layers(126)
+    assert sum(counts) == 126 and counts[0] + counts[4] == 7 and counts[3] + counts[7] == 7
+    assert [r.start for r in inter.slice_ranges(126)][:2] == [0, counts[0]]
+    with pytest.raises(fs.SpecError, match=r"plan\.first_stage_layers: with 3 first and 2 last"):
+        W.Parallelism(pp=4, global_batch=4, first_stage_layers=3, last_stage_layers=2).slice_layers(10)
+    model = TINY.replace(layers=6)
+    res = _run(
+        W.Parallelism(pp=4, dp=2, global_batch=8, first_stage_layers=1, last_stage_layers=1), model=model
+    )
+    assert sum(res.breakdown.values()) == pytest.approx(res.step_time_s)
+
+
+CROSS = [
+    ("dgx8_nvswitch", W.Parallelism(tp=2, pp=2, dp=2, global_batch=8, bucket_bytes=1 << 20), None),
+    ("dgx8_nvswitch", W.Parallelism(tp=2, pp=2, dp=2, virtual_stages=2, global_batch=8, zero=0), None),
+    ("dgx8_nvswitch", W.Parallelism(tp=1, pp=2, dp=4, global_batch=8, bucket_bytes=1 << 20), {3: 0.7}),
+    ("dgx_h100_cluster", W.Parallelism(tp=4, pp=2, dp=4, global_batch=16, bucket_bytes=2 << 20), None),
+    ("dgx_h100_cluster", W.Parallelism(tp=8, pp=4, dp=1, global_batch=8), None),
+]
+
+
+@pytest.mark.parametrize(("fabric", "plan", "speed"), CROSS, ids=lambda x: str(getattr(x, "tp", x)))
+def test_reduced_step_matches_the_unreduced_run(
+    fabric: str, plan: W.Parallelism, speed: dict[int, float] | None
+) -> None:
+    # every call of every GPU in one schedule on the fabric, nothing reused (docs/fidelity.md)
+    from fabricsim.run_options import RunOptions
+    from fabricsim.workload.unreduced import step_time_s
+
+    fab = fs.Fabric.preset(fabric)
+    step = W.training_step(TINY, plan, gpu="h100_sxm", gpu_speed=speed)
+    reduced = fab.run(step, fidelity="flow").step_time_s
+    whole = step_time_s(step, fab, RunOptions(fidelity="flow"))
+    assert whole == pytest.approx(reduced, rel=0.02)
+
+
+def test_reduced_step_matches_the_unreduced_run_at_cycle_fidelity() -> None:
+    from fabricsim.run_options import RunOptions
+    from fabricsim.workload.unreduced import step_time_s
+
+    small = TINY.replace(layers=2, seq_len=128)
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    step = W.training_step(small, W.Parallelism(tp=2, pp=2, dp=2, global_batch=4), gpu="h100_sxm")
+    whole = step_time_s(step, fab, RunOptions(fidelity="cycle"))
+    assert whole == pytest.approx(fab.run(step).step_time_s, rel=0.02)

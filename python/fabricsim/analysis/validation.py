@@ -7,7 +7,9 @@ the command that made it). Every point is the defaults a user gets; nothing here
 - ``hbm``: HBM2 and HBM3 streaming and random reads beside DRAMsim3 and Ramulator 2
   (shared/reference/dram_calibration.md);
 - ``fidelity``: the flow fidelity against the cycle engine on the same scenarios
-  (docs/fidelity.md; about 5 minutes).
+  (docs/fidelity.md; about 5 minutes);
+- ``training``: training steps of published large-scale runs (MT-NLG 530B, Llama 3 405B)
+  beside their published step time or MFU (about 3 minutes).
 """
 
 from __future__ import annotations
@@ -156,13 +158,30 @@ def fidelity_table(log: Callable[[str], None] = lambda s: None) -> str:
     return table(log)
 
 
+def training_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """docs/validation.md's end-to-end section (:mod:`fabricsim.analysis.training_validation`)."""
+    from fabricsim.analysis.training_validation import training_table as table
+
+    return table(log)
+
+
 TABLES: dict[str, Callable[[Callable[[str], None]], str]] = {
     "noc": noc_table,
     "hbm": hbm_table,
     "fidelity": fidelity_table,
     "collectives": collectives_table,
+    "training": training_table,
 }
 """The tables ``fabricsim validate`` reproduces, by section (fastest first)."""
 
 
-__all__ = ["POINTS", "TABLES", "Point", "collectives_table", "fidelity_table", "hbm_table", "noc_table"]
+__all__ = [
+    "POINTS",
+    "TABLES",
+    "Point",
+    "collectives_table",
+    "fidelity_table",
+    "hbm_table",
+    "noc_table",
+    "training_table",
+]

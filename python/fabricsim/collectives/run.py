@@ -337,10 +337,13 @@ def execute_schedule(
     collective: Collective | None,
     options: RunOptions,
     execution: Execution | None = None,
+    delay_ps: npt.NDArray[np.int64] | None = None,
 ) -> CollectiveResult:
     """Runs ``schedule`` (built from ``collective``, or given as it is) over ``fab`` with
     ``execution`` (default: the schedule's). Each send becomes a message; a reduce or copy
-    takes ``bytes x *_ns_per_byte``; see :class:`~fabricsim.collectives.execution.Execution`."""
+    takes ``bytes x *_ns_per_byte``; see :class:`~fabricsim.collectives.execution.Execution`.
+    ``delay_ps``: per operation the latency it waits before it starts, in place of the
+    library's (a schedule made of many calls, e.g. a whole training step, says its own)."""
     how = execution if execution is not None else schedule.execution
     units = fab.topology.reduction_units
     if schedule.ranks != fab.num_ranks or schedule.helpers not in (0, len(units)):
@@ -370,7 +373,14 @@ def execute_schedule(
         )
 
     protocol = collective.protocol if collective is not None and collective.protocol != "auto" else "simple"
-    delay_ps, wire = protocol_costs(schedule, fab, how.library, protocol)
+    library_delay_ps, wire = protocol_costs(schedule, fab, how.library, protocol)
+    if delay_ps is None:
+        delay_ps = library_delay_ps
+    elif len(delay_ps) != len(schedule.op):
+        raise SpecError(
+            f"delay_ps: must give one delay per operation ({len(schedule.op)}), got {len(delay_ps)}",
+            path="delay_ps",
+        )
     raw = _core.run_collective(
         fab._json,
         options.engine_json(),

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from fabricsim.collectives.api import _make
+from fabricsim.collectives.api import Collective, _make
 from fabricsim.collectives.library import Library
 from fabricsim.collectives.ops import MAX_OPERATIONS
 from fabricsim.collectives.run import execute_schedule
@@ -85,6 +85,19 @@ def tile(schedule: Schedule, groups: I64, ranks: int) -> Schedule:
     )
 
 
+def group_collective(
+    fabric: Fabric, library: Library, kind: str, nbytes: int, n: int, count: int
+) -> Collective:
+    """The collective each of ``count`` communicators of ``n`` ranks runs: its named algorithm,
+    pieces for every plane of ``fabric`` but no more than ``count`` schedules may hold, the
+    Simple protocol with ``library``'s costs, not verified again (the algorithm's schedule is)."""
+    algorithm = ALGORITHM[kind]
+    op = _make(kind, nbytes, algorithm, None, protocol="simple")
+    per_chunk = replace(op, chunks=1).operations_estimate(n) * count
+    chunks = max(1, min(auto_chunks(op, n, planes_of(fabric), algorithm), MAX_OPERATIONS // per_chunk))
+    return replace(op, chunks=chunks).with_execution(library=library, verify=False)
+
+
 class CommModel:
     """Runs each distinct collective of a step once on ``fabric`` (see the module's text) and
     remembers per communicator its time (ns). ``runs`` counts fabric runs made."""
@@ -110,14 +123,7 @@ class CommModel:
         key = (kind, nbytes, groups.tobytes())
         if key in self._cache:
             return self._cache[key]
-        algorithm = ALGORITHM[kind]
-        op = _make(kind, nbytes, algorithm, None, protocol="simple")
-        # pieces for every plane, but no more than the communicators' schedules may hold
-        per_chunk = replace(op, chunks=1).operations_estimate(n) * count
-        chunks = max(
-            1, min(auto_chunks(op, n, planes_of(self.fabric), algorithm), MAX_OPERATIONS // per_chunk)
-        )
-        op = replace(op, chunks=chunks).with_execution(library=self.library, verify=False)
+        op = group_collective(self.fabric, self.library, kind, nbytes, n, count)
         schedule = tile(op.schedule(n), groups, self.fabric.num_ranks)
         res = execute_schedule(self.fabric, schedule, None, self.options, schedule.execution)
         require_complete(res, self.options)
@@ -160,4 +166,4 @@ class CommModel:
         return self._links
 
 
-__all__ = ["CommModel", "tile"]
+__all__ = ["ALGORITHM", "CommModel", "group_collective", "tile"]

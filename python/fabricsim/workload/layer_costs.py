@@ -6,9 +6,10 @@ Per layer and tensor-parallel rank, ``T`` tokens of the microbatch (``microbatch
 seq_len / cp``), ``T_s`` of them in the sequence-parallel regions (``T / tp`` with sequence
 parallelism), GEMMs ``(M, N, K)``:
 
-- attention: QKV ``(T, (h + 2 kv) / tp, h)``, the core (FlashAttention-style, fused:
-  ``QK^T`` and ``PV`` as batched GEMMs over ``microbatch x heads / tp``, half of them under
-  the causal mask), the output projection ``(T, h, h / tp)``;
+- attention: QKV ``(T, (h + 2 kv) / tp, h)``, the core (``QK^T`` and ``PV`` as batched GEMMs
+  over ``microbatch x heads / tp``; FlashAttention-style by default: fused, half of them under
+  the causal mask; ``plan.attention="unfused"``: all of them, and the score matrix through
+  memory for the softmax and dropout), the output projection ``(T, h, h / tp)``;
 - MLP: ``(T, f / tp, h)`` (twice for a gated MLP) and ``(T, h, f / tp)``; a MoE layer routes
   its ``T_s`` tokens (``(T_s, E, h)`` router) to ``top_k`` experts with ``capacity_factor``
   slots, whole experts on each GPU of the expert-parallel group;
@@ -86,21 +87,34 @@ def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) 
     kv = max(model.kv_dim / t, float(model.head_dim))  # kv heads fewer than tp are replicated
     assert model.ffn_hidden is not None
     fwd, bwd = Cost(), Cost()
-    act_bytes = tokens * h * ELEMENT_BYTES
+    e = ELEMENT_BYTES
+    act_bytes = tokens * h * e
 
     # attention
     core_fwd = Cost()
     heads = model.heads // t
     q_len = s // cp
     fwd.add_gemm(gpu, tokens, h / t + 2 * kv, h)
-    core_fwd.add_gemm(gpu, q_len, s, model.head_dim, batch=b * heads, times=0.5)  # QK^T, causal
-    core_fwd.add_gemm(gpu, q_len, model.head_dim, s, batch=b * heads, times=0.5)  # PV
+    flash = plan.attention == "flash"
+    half = 0.5 if flash else 1.0  # the fused kernel skips the masked half
+    core_fwd.add_gemm(gpu, q_len, s, model.head_dim, batch=b * heads, times=half)  # QK^T
+    core_fwd.add_gemm(gpu, q_len, model.head_dim, s, batch=b * heads, times=half)  # PV
+    core_bwd = Cost(core_fwd.compute_s * 2.5, core_fwd.memory_s * 2.5)
+    if not flash:
+        # the scores through memory: softmax (read, write), dropout (read, write, mask);
+        # backward: two GEMMs per forward GEMM, softmax's (two reads, a write) and dropout's
+        scores = b * heads * q_len * s
+        core_fwd.add_bytes(gpu, scores * e * 2 + (scores * (2 * e + 1) if model.dropout else 0))
+        core_bwd = Cost()
+        core_bwd.add_gemm(gpu, q_len, s, model.head_dim, batch=b * heads, times=2)
+        core_bwd.add_gemm(gpu, q_len, model.head_dim, s, batch=b * heads, times=2)
+        core_bwd.add_bytes(gpu, scores * e * 3 + (scores * (2 * e + 1) if model.dropout else 0))
     fwd += Cost(core_fwd.compute_s, core_fwd.memory_s)
     fwd.add_gemm(gpu, tokens, h, h / t)
     for _ in range(2):  # dgrad and wgrad
         bwd.add_gemm(gpu, tokens, h / t + 2 * kv, h)
         bwd.add_gemm(gpu, tokens, h, h / t)
-    bwd += Cost(core_fwd.compute_s * 2.5, core_fwd.memory_s * 2.5)
+    bwd += core_bwd
 
     # MLP or experts
     if moe:
@@ -129,7 +143,6 @@ def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) 
 
     # elementwise kernels: norms (read, write), residual adds (two reads, a write), the
     # activation (gated: two reads, a write), dropout (read, write, a one-byte mask)
-    e = ELEMENT_BYTES
     elementwise = t_s * h * e * (2 * 2 + 2 * 3) + act_tokens * act_width * e * (3 if model.gated_mlp else 2)
     if model.dropout:
         elementwise += t_s * h * (2 * 2 * e + 2)
@@ -168,12 +181,11 @@ def chunk_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, stage: int,
     assignment: chunk ``c`` of stage ``p`` holds the ``(c x pp + p)``-th slice of the layers),
     with the embedding on the first slice and the output projection and loss on the last."""
     slices = plan.pp * plan.virtual_stages
-    per = model.layers // slices
     index = chunk * plan.pp + stage
     fwd, bwd = Cost(), Cost()
     dense: LayerCosts | None = None
     sparse: LayerCosts | None = None
-    for layer in range(index * per, (index + 1) * per):
+    for layer in plan.slice_ranges(model.layers)[index]:
         if model.is_moe_layer(layer):
             sparse = sparse or layer_costs(model, plan, gpu, moe=True)
             c = sparse

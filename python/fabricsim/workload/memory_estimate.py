@@ -8,7 +8,8 @@ activations, per pipeline stage.
   Experts shard over their own data-parallel ranks (``dp x cp / ep``).
 - Activations per layer and microbatch, the tensors backward needs (Korthikanti et al., arXiv
   2205.05198, section 4, generalized to grouped-query attention, gated MLPs and experts; the
-  attention scores are not stored: FlashAttention recomputes them): norm inputs, the QKV
+  attention scores are not stored with FlashAttention, which recomputes them; unfused
+  attention keeps them unless selective recomputation drops them): norm inputs, the QKV
   GEMM's input and outputs, the attention output, the MLP's input, its first GEMM's output and
   the activation's output, dropout masks (1 B) when the model has dropout; with sequence
   parallelism all of them split over ``tp``. Full recomputation keeps each layer's input only.
@@ -48,14 +49,14 @@ def stage_params(model: Transformer, plan: Parallelism) -> StageParams:
     of its expert-parallel share)."""
     pp, v, t = plan.pp, plan.virtual_stages, plan.tp
     slices = pp * v
-    per = model.layers // slices
+    ranges = plan.slice_ranges(model.layers)
     assert model.ffn_hidden is not None
     dense = np.zeros((pp, v))
     expert = np.zeros((pp, v))
     for p in range(pp):
         for c in range(v):
             index = c * pp + p
-            for layer in range(index * per, (index + 1) * per):
+            for layer in ranges[index]:
                 dense[p, c] += model.attention_params() / t + 2 * model.hidden
                 if model.is_moe_layer(layer):
                     width = model.moe_ffn_hidden or model.ffn_hidden
@@ -93,6 +94,10 @@ def layer_activation_bytes(model: Transformer, plan: Parallelism, layer: int) ->
         per_token += h * e / split + up_width * e + model.ffn_hidden / t * e
     if model.dropout:
         per_token += 2 * h / split
+    if plan.attention == "unfused" and plan.recompute == "none":
+        # the softmax's output (and dropout's mask and output) over the scores: Korthikanti's
+        # 5 a s^2 b (2 a s^2 b without dropout), split over tp
+        per_token += (5 if model.dropout else 2) * model.heads * model.seq_len / t
     return tokens * per_token
 
 
@@ -117,16 +122,13 @@ def estimate(
     grads = held(g, z >= 2)
     optimizer = held(OPTIMIZER_BYTES_PER_PARAM, z >= 1)
     pp, v = plan.pp, plan.virtual_stages
-    per = model.layers // (pp * v)
+    ranges = plan.slice_ranges(model.layers)
     acts = np.zeros(pp)
     for p in range(pp):
-        # the average chunk of the stage (chunks of one stage differ only by MoE placement)
+        # the average chunk of the stage (its chunks differ by a layer at most, and by MoE)
         per_chunk = np.mean(
             [
-                sum(
-                    layer_activation_bytes(model, plan, layer)
-                    for layer in range((c * pp + p) * per, (c * pp + p + 1) * per)
-                )
+                sum(layer_activation_bytes(model, plan, layer) for layer in ranges[c * pp + p])
                 for c in range(v)
             ]
         )

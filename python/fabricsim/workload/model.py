@@ -135,7 +135,7 @@ class Transformer:
 
     @classmethod
     def preset(cls, name: str) -> Transformer:
-        """A published architecture: ``gpt3_175b``, ``megatron_1t``, ``bloom_176b``,
+        """A published architecture: ``gpt3_175b``, ``megatron_1t``, ``mt_nlg_530b``, ``bloom_176b``,
         ``llama2_7b``, ``llama2_70b``, ``llama3_8b``, ``llama3_70b``, ``llama3_405b``,
         ``mixtral_8x7b``, ``mixtral_8x22b`` (sources on each)."""
         if name not in _PRESETS:
@@ -178,6 +178,17 @@ _PRESETS: dict[str, Transformer] = {
         vocab=51200,
         sources=(
             "Korthikanti et al., Reducing Activation Recomputation in Large Transformer Models, arXiv 2205.05198, Table 3 (1T: 128 layers, hidden 25600, 160 heads)",
+        ),
+    ),
+    "mt_nlg_530b": Transformer(
+        name="mt_nlg_530b",
+        layers=105,
+        hidden=20480,
+        heads=128,
+        seq_len=2048,
+        vocab=50272,
+        sources=(
+            "Smith et al., Using DeepSpeed and Megatron to Train Megatron-Turing NLG 530B, arXiv 2201.11990, section 2 (105 layers, hidden 20480, 128 heads, sequence 2048)",
         ),
     ),
     "bloom_176b": Transformer(

@@ -35,7 +35,13 @@ class Parallelism:
     gradients, 3 also parameters, as FSDP); ``bucket_bytes`` the gradient buckets reduced
     while backward goes on; ``grad_bytes_per_param`` the gradients' precision as reduced (4:
     fp32, Megatron's default for bf16 training); ``placement`` the GPU of each rank (None:
-    Megatron's order)."""
+    Megatron's order); ``first_stage_layers`` / ``last_stage_layers``: layers on the first and
+    last pipeline stages when they differ from the others (which carry the embedding and the
+    output layer; Megatron-LM's ``--decoder-first/last-pipeline-num-layers``), the others
+    sharing the rest evenly (None: every stage the same); ``attention``: ``"flash"`` (fused,
+    the scores never reach memory, causal half skipped: FlashAttention) or ``"unfused"``
+    (Megatron-LM's kernels before it: the full score matrix written, soft-maxed, dropped out
+    and read back through memory, and kept for backward)."""
 
     tp: int = 1
     pp: int = 1
@@ -52,6 +58,9 @@ class Parallelism:
     grad_bytes_per_param: int = 4
     overlap_grad_reduce: bool = True
     placement: tuple[int, ...] | None = field(default=None)
+    first_stage_layers: int | None = None
+    last_stage_layers: int | None = None
+    attention: str = "flash"
 
     def __post_init__(self) -> None:
         for f in ("tp", "pp", "dp", "cp", "ep", "virtual_stages", "microbatch_size", "global_batch"):
@@ -59,6 +68,10 @@ class Parallelism:
         whole_number("plan.zero", self.zero, 0, 3)
         whole_number("plan.bucket_bytes", self.bucket_bytes, 1, 1 << 50)
         whole_number("plan.grad_bytes_per_param", self.grad_bytes_per_param, 1, 8)
+        if self.attention not in ("flash", "unfused"):
+            raise SpecError(
+                f"plan.attention: must be 'flash' or 'unfused', got {self.attention!r}", path="plan.attention"
+            )
         if self.recompute not in RECOMPUTE:
             raise SpecError(
                 f"plan.recompute: must be one of {', '.join(RECOMPUTE)}, got {self.recompute!r}",
@@ -141,13 +154,7 @@ class Parallelism:
                 f"plan.tp: must divide the key-value heads ({model.kv_heads}) or be a multiple of them, got {self.tp}",
                 path="plan.tp",
             )
-        chunks = self.pp * self.virtual_stages
-        if model.layers % chunks:
-            raise SpecError(
-                f"plan.pp: pp x virtual_stages = {chunks} must divide the model's layers "
-                f"({model.layers}); divisors: {_divisors(model.layers)}",
-                path="plan.pp",
-            )
+        self.slice_layers(model.layers)
         if model.seq_len % self.cp:
             raise SpecError(f"plan.cp: must divide seq_len ({model.seq_len}), got {self.cp}", path="plan.cp")
         if self.ep > 1 and not model.experts:
@@ -157,6 +164,57 @@ class Parallelism:
                 f"plan.ep: must divide the model's experts ({model.experts}), got {self.ep}",
                 path="plan.ep",
             )
+
+    def slice_layers(self, layers: int) -> list[int]:
+        """Layers of each model slice, in model order: slice ``c x pp + p`` is chunk ``c`` of
+        stage ``p`` (Megatron's interleaved assignment). Even unless the first or last
+        stage's layers are given (spread over the stage's chunks, the first chunks taking
+        the extra; the first stage's short chunks first, as Llama 3's first chunk holds only
+        the embedding)."""
+        pp, v = self.pp, self.virtual_stages
+        first, last = self.first_stage_layers, self.last_stage_layers
+        if first is None and last is None:
+            if layers % (pp * v):
+                raise SpecError(
+                    f"plan.pp: pp x virtual_stages = {pp * v} must divide the model's layers ({layers}); "
+                    f"divisors: {_divisors(layers)} (or give first_stage_layers / last_stage_layers)",
+                    path="plan.pp",
+                )
+            return [layers // (pp * v)] * (pp * v)
+        if pp < 2:
+            raise SpecError("plan.first_stage_layers: needs pp >= 2", path="plan.first_stage_layers")
+        middle_stages = pp - 2
+        rest = layers - (first or 0) - (last or 0)
+        if first is None or last is None:
+            # the unnamed end stage shares like the middle ones
+            middle_stages += 1
+        if rest < 0 or (middle_stages == 0 and rest) or (middle_stages and rest % (middle_stages * v)):
+            raise SpecError(
+                f"plan.first_stage_layers: with {first} first and {last} last, the other {middle_stages} "
+                f"stages x {v} chunks must share the remaining {rest} of {layers} layers evenly",
+                path="plan.first_stage_layers",
+            )
+        even = rest // (middle_stages * v) if middle_stages else 0
+        per_stage = [even * v] * pp
+        if first is not None:
+            per_stage[0] = whole_number("plan.first_stage_layers", first, 1, layers)
+        if last is not None:
+            per_stage[-1] = whole_number("plan.last_stage_layers", last, 1, layers)
+        out = [0] * (pp * v)
+        for p, total in enumerate(per_stage):
+            base, extra = divmod(total, v)
+            for c in range(v):
+                # the first stage's short chunks come first (they sit beside the embedding),
+                # the others' last (the last stage's beside the output layer)
+                more = c >= v - extra if p == 0 else c < extra
+                out[c * pp + p] = base + (1 if more else 0)
+        return out
+
+    def slice_ranges(self, layers: int) -> list[range]:
+        """The layers of each slice (index ``c x pp + p``) as ranges of layer indices."""
+        counts = self.slice_layers(layers)
+        starts = np.concatenate([[0], np.cumsum(counts)]).tolist()
+        return [range(int(starts[i]), int(starts[i + 1])) for i in range(len(counts))]
 
     def rank_gpus(self) -> npt.NDArray[np.int64]:
         """The GPU of every rank (Megatron's order unless ``placement``)."""

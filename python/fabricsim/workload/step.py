@@ -298,9 +298,10 @@ def _gather_params_per_layer(
 ) -> None:
     """ZeRO-3: every layer's parameters all-gathered before its forward and its backward,
     prefetched behind the previous layer's compute."""
-    per = model.layers // (plan.pp * plan.virtual_stages)
+    counts = plan.slice_layers(model.layers)
     for p in range(plan.pp):
         for c in range(plan.virtual_stages):
+            per = max(counts[c * plan.pp + p], 1)
             nbytes = int(params[p, c] / per * ELEMENT_BYTES)
             for cost in (costs[p][c].forward, costs[p][c].backward):
                 layer = (cost.compute_s + cost.memory_s) / per
