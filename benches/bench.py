@@ -258,6 +258,97 @@ FLOW_WORKLOADS: dict[str, tuple[str, str, Callable[[], tuple[fs.Fabric, Any]]]] 
 time is the whole ``Fabric.run`` (schedule built and verified, engine, result)."""
 
 
+def _training(model: str, gpu: str, fabric: str, nodes: int | None, **plan: Any) -> tuple[fs.Fabric, Any]:
+    fab = fs.Fabric.preset(fabric, nodes=nodes) if nodes else fs.Fabric.preset(fabric)
+    step = fs.workload.training_step(model, fs.workload.Parallelism(**plan), gpu, check_memory=False)
+    return fab, step
+
+
+TRAINING_WORKLOADS: dict[str, tuple[str, str, Callable[[], tuple[fs.Fabric, Any]]]] = {
+    "train_llama3_8b_dgx8_cycle": (
+        "Llama 3 8B, one step of 8 sequences on one dgx8_nvswitch node (tp 8), cycle fidelity",
+        "cycle",
+        lambda: _training("llama3_8b", "h100_sxm", "dgx8_nvswitch", None, tp=8, global_batch=8),
+    ),
+    "train_llama3_8b_dgx8_flow": (
+        "the same at flow fidelity",
+        "flow",
+        lambda: _training("llama3_8b", "h100_sxm", "dgx8_nvswitch", None, tp=8, global_batch=8),
+    ),
+    "train_gpt3_175b_1024_a100": (
+        "GPT-3 175B on 1,024 A100s (dgx_a100_cluster, 128 nodes), tp 8, pp 16, dp 8, 1,536 sequences, full recompute",
+        "flow",
+        lambda: _training(
+            "gpt3_175b",
+            "a100_sxm_80gb",
+            "dgx_a100_cluster",
+            128,
+            tp=8,
+            pp=16,
+            dp=8,
+            global_batch=1536,
+            recompute="full",
+        ),
+    ),
+    "train_megatron_1t_3072_a100": (
+        "1T-parameter GPT (megatron_1t) on 3,072 A100s (384 nodes), tp 8, pp 64, dp 6, 3,072 sequences, full recompute",
+        "flow",
+        lambda: _training(
+            "megatron_1t",
+            "a100_sxm_80gb",
+            "dgx_a100_cluster",
+            384,
+            tp=8,
+            pp=64,
+            dp=6,
+            global_batch=3072,
+            recompute="full",
+        ),
+    ),
+    **{
+        f"train_llama3_405b_{128 * dp}_h100": (
+            f"Llama 3 405B on {128 * dp:,} H100s (dgx_h100_cluster), Table 4's plan: tp 8, pp 16 x 8 virtual, dp {dp}, 2,048 sequences",
+            "flow",
+            lambda dp=dp: _training(
+                "llama3_405b",
+                "h100_sxm",
+                "dgx_h100_cluster",
+                16 * dp,
+                tp=8,
+                pp=16,
+                dp=dp,
+                virtual_stages=8,
+                global_batch=2048,
+                zero=2,
+                first_stage_layers=7,
+                last_stage_layers=7,
+            ),
+        )
+        for dp in (8, 32, 64, 128)
+    },
+}
+"""Training steps: (description, fidelity, builder). Their time is the whole ``Fabric.run``."""
+
+
+def run_one_training(name: str, repeat: int) -> dict[str, float]:
+    _, fidelity, build = TRAINING_WORKLOADS[name]
+    fab, step = build()
+    t0 = time.perf_counter()
+    res = fab.run(step, fidelity=fidelity, check_deadlock=False)
+    wall = time.perf_counter() - t0
+    return {
+        "engine_s": wall,
+        "run_s": wall,
+        "gpus": float(step.plan.gpus),
+        "fabric_runs": float(res.fabric_runs),
+        "step_s": res.step_time_s,
+        "mfu": res.mfu,
+        "flits_per_s": 0.0,
+        "cycles_per_s": 0.0,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
 def run_one_flow(name: str, repeat: int) -> dict[str, float]:
     fab, op = FLOW_WORKLOADS[name][2]()
     runs = max(1, min(repeat, 3))
@@ -365,6 +456,8 @@ def run_one(name: str, repeat: int) -> dict[str, float]:
         return run_one_collective(name, repeat)
     if name in FLOW_WORKLOADS:
         return run_one_flow(name, repeat)
+    if name in TRAINING_WORKLOADS:
+        return run_one_training(name, repeat)
     if name in MEMFABRIC_WORKLOADS:
         return run_one_memfabric(name, repeat)
     fab, traffic, opts = WORKLOADS[name][1]()
@@ -521,7 +614,7 @@ def render(
     for name, r in results.items():
         if name in MEMORY_WORKLOADS or name in COLLECTIVE_WORKLOADS or name in MEMFABRIC_WORKLOADS:
             continue
-        if name in FLOW_WORKLOADS:
+        if name in FLOW_WORKLOADS or name in TRAINING_WORKLOADS:
             continue
         lines.append(
             f"| {name} | {r['engine_s']:.3f} | {_si(r['flits'])} | {_si(r['flits_per_s'])} | "
@@ -604,6 +697,7 @@ def render(
                 f"{r['latency_ns']:.1f} | {r['peak_rss_mib']:.0f} |"
             )
     lines += render_flow({k: v for k, v in results.items() if k in FLOW_WORKLOADS}, results)
+    lines += render_training({k: v for k, v in results.items() if k in TRAINING_WORKLOADS})
     if found:
         lines += render_curves(found)
     lines += ["", "Workloads:", ""]
@@ -612,7 +706,30 @@ def render(
     lines += [f"- `{name}`: {desc}" for name, (desc, _) in COLLECTIVE_WORKLOADS.items()]
     lines += [f"- `{name}`: {desc}" for name, (desc, _) in MEMFABRIC_WORKLOADS.items()]
     lines += [f"- `{name}`: {desc}" for name, (desc, _, _) in FLOW_WORKLOADS.items()]
+    lines += [f"- `{name}`: {desc}" for name, (desc, _, _) in TRAINING_WORKLOADS.items()]
     return "\n".join(lines) + "\n"
+
+
+def render_training(runs: dict[str, dict[str, float]]) -> list[str]:
+    """Training steps: the whole ``Fabric.run`` of one step, its fabric runs (one per distinct
+    collective and the pipeline transfers), the simulated step and MFU, peak memory."""
+    if not runs:
+        return []
+    lines = [
+        "",
+        "## Training steps",
+        "",
+        "`fab.run(fs.workload.training_step(...), fidelity=...)`, one run, whole call (docs/training.md).",
+        "",
+        "| workload | GPUs | fidelity | wall s | fabric runs | simulated step s | MFU | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in runs.items():
+        lines.append(
+            f"| {name} | {r['gpus']:,.0f} | {TRAINING_WORKLOADS[name][1]} | {r['run_s']:.2f} | {r['fabric_runs']:.0f} | "
+            f"{r['step_s']:.3f} | {100 * r['mfu']:.1f}% | {r['peak_rss_mib']:.0f} |"
+        )
+    return lines
 
 
 def render_flow(flow: dict[str, dict[str, float]], results: dict[str, dict[str, float]]) -> list[str]:
@@ -668,6 +785,7 @@ def main() -> int:
         *MEMFABRIC_WORKLOADS,
         *COLLECTIVE_WORKLOADS,
         *FLOW_WORKLOADS,
+        *TRAINING_WORKLOADS,
     ]
     results = {}
     for name in names:

@@ -173,10 +173,8 @@ def test_breakdown_adds_up_to_the_step_time(plan: W.Parallelism) -> None:
 def test_reuse_of_identical_replicas_changes_nothing() -> None:
     plan = W.Parallelism(tp=2, pp=2, dp=2, global_batch=8)
     fab = fs.Fabric.preset("dgx8_nvswitch")
-    step = W.training_step(TINY, plan, gpu="h100_sxm")
-    reused = fab.run(step, fidelity="flow")
-    step.reuse = False
-    every = fab.run(step, fidelity="flow")
+    reused = fab.run(W.training_step(TINY, plan, gpu="h100_sxm"), fidelity="flow")
+    every = fab.run(W.training_step(TINY, plan, gpu="h100_sxm", reuse=False), fidelity="flow")
     assert reused.replicas_executed == 1 and every.replicas_executed == 2
     assert reused.step_time_s == every.step_time_s
     assert reused.breakdown == every.breakdown

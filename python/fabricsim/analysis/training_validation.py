@@ -137,4 +137,62 @@ def training_table(log: Callable[[str], None] = lambda s: None) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RUNS", "Run", "simulate", "training_table"]
+REUSE_CASES: list[tuple[str, str, Parallelism, dict[int, float] | None]] = [
+    (
+        "tp 2, pp 2, dp 2, 1 MiB buckets",
+        "dgx8_nvswitch",
+        Parallelism(tp=2, pp=2, dp=2, global_batch=8, bucket_bytes=1 << 20),
+        None,
+    ),
+    (
+        "tp 2, pp 2x2 interleaved, dp 2",
+        "dgx8_nvswitch",
+        Parallelism(tp=2, pp=2, dp=2, virtual_stages=2, global_batch=8, zero=0),
+        None,
+    ),
+    (
+        "pp 2, dp 4, a GPU at 0.7",
+        "dgx8_nvswitch",
+        Parallelism(tp=1, pp=2, dp=4, global_batch=8, bucket_bytes=1 << 20),
+        {3: 0.7},
+    ),
+    (
+        "pp 4, dp 2, plain data parallel",
+        "dgx8_nvswitch",
+        Parallelism(tp=1, pp=4, dp=2, global_batch=16, zero=0),
+        None,
+    ),
+    (
+        "tp 4, pp 2, dp 4 (4 nodes)",
+        "dgx_h100_cluster",
+        Parallelism(tp=4, pp=2, dp=4, global_batch=16, bucket_bytes=2 << 20),
+        None,
+    ),
+    ("tp 8, pp 4 (4 nodes)", "dgx_h100_cluster", Parallelism(tp=8, pp=4, dp=1, global_batch=8), None),
+    ("tp 4, dp 8 (4 nodes)", "dgx_h100_cluster", Parallelism(tp=4, pp=1, dp=8, global_batch=16), None),
+]
+"""Plans the reduced step is checked on against the unreduced run (docs/fidelity.md)."""
+
+
+def reuse_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """The reduced step (each distinct call run once, identical replicas executed once)
+    against the unreduced one (every call of every GPU in one schedule on the fabric), flow
+    fidelity, an 8-layer model of hidden 512 and 256-token sequences."""
+    from fabricsim.run_options import RunOptions
+    from fabricsim.workload.unreduced import step_time_s
+
+    model = Transformer(layers=8, hidden=512, heads=8, seq_len=256, vocab=8000, name="small")
+    lines = ["| plan | fabric | reduced (ms) | unreduced (ms) | error |", "|---|---|---|---|---|"]
+    for name, fabric, plan, speed in REUSE_CASES:
+        fab = Fabric.preset(fabric)
+        step = training_step(model, plan, "h100_sxm", gpu_speed=speed)
+        reduced = fab.run(step, fidelity="flow").step_time_s
+        whole = step_time_s(step, fab, RunOptions(fidelity="flow"))
+        lines.append(
+            f"| {name} | {fabric} | {reduced * 1e3:.3f} | {whole * 1e3:.3f} | {reduced / whole - 1:+.2%} |"
+        )
+        log(f"reuse {name}: {reduced / whole - 1:+.2%}")
+    return "\n".join(lines)
+
+
+__all__ = ["REUSE_CASES", "RUNS", "Run", "reuse_table", "simulate", "training_table"]

@@ -160,9 +160,13 @@ def fidelity_table(log: Callable[[str], None] = lambda s: None) -> str:
 
 def training_table(log: Callable[[str], None] = lambda s: None) -> str:
     """docs/validation.md's end-to-end section (:mod:`fabricsim.analysis.training_validation`)."""
-    from fabricsim.analysis.training_validation import training_table as table
+    from fabricsim.analysis.training_validation import reuse_table, training_table
 
-    return table(log)
+    return (
+        training_table(log)
+        + "\n\nThe reduced step against the unreduced run (docs/fidelity.md):\n\n"
+        + reuse_table(log)
+    )
 
 
 TABLES: dict[str, Callable[[Callable[[str], None]], str]] = {

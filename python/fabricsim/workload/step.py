@@ -341,17 +341,20 @@ def training_step(
     gpu_speed: Mapping[int, float] | npt.ArrayLike | None = None,
     library: str | Library = "nccl",
     check_memory: bool = True,
+    reuse: bool = True,
 ) -> TrainingStep:
     """One training step of ``model`` (a :class:`Transformer` or a preset name) with ``plan``
     on GPUs like ``gpu`` (a :class:`~fabricsim.GpuSpec` or a preset name); run it with
     ``fab.run(step, fidelity="flow")`` (or ``"cycle"`` on small fabrics). ``gpu_speed``: per
     rank (a mapping ``{rank: factor}`` or one factor per rank) the speed of its kernels,
     stragglers below 1. ``library``: the communication library's costs. ``check_memory``:
-    refuse a plan whose estimate does not fit the GPU's memory."""
+    refuse a plan whose estimate does not fit the GPU's memory. ``reuse=False``: execute every
+    data-parallel replica's schedule, even those the same as another (the same answer,
+    slower: for checking)."""
     if isinstance(model, str):
         model = Transformer.preset(model)
     spec = GpuSpec.preset(gpu) if isinstance(gpu, str) else gpu
-    return TrainingStep(model, plan, spec, gpu_speed, library, check_memory)
+    return TrainingStep(model, plan, spec, gpu_speed, library, check_memory, reuse)
 
 
 __all__ = ["TrainingStep", "training_step"]
