@@ -387,3 +387,114 @@ def test_reduced_step_matches_the_unreduced_run_at_cycle_fidelity() -> None:
     step = W.training_step(small, W.Parallelism(tp=2, pp=2, dp=2, global_batch=4), gpu="h100_sxm")
     whole = step_time_s(step, fab, RunOptions(fidelity="cycle"))
     assert whole == pytest.approx(fab.run(step).step_time_s, rel=0.02)
+
+
+DEMO_TRACE = {
+    "name": "demo",
+    "ops": [
+        {"id": 0, "kind": "compute", "gpu": 0, "duration_us": 120.0},
+        {"id": 1, "kind": "all_reduce", "gpus": [0, 1, 2, 3], "bytes": 16 << 20, "after": [0]},
+        {"id": 2, "kind": "send", "gpu": 0, "peer": 4, "bytes": 65536, "after": [1]},
+        {"id": 3, "kind": "recv", "gpu": 4, "peer": 0, "bytes": 65536},
+        {"id": 4, "kind": "compute", "gpu": 4, "duration_us": 80.0, "after": [3], "name": "layer 0"},
+        {"id": 5, "kind": "compute", "gpu": 7, "duration_us": 10.0},
+        {"id": 6, "kind": "compute", "gpu": 7, "duration_us": 20.0, "after": [5]},
+    ],
+}
+
+
+def test_a_trace_runs_as_its_dag_says(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = W.Trace.from_dict(DEMO_TRACE).to_json(Path(str(tmp_path)) / "t.json")
+    trace = W.Trace.from_json(path)
+    assert trace.to_dict() == {
+        **DEMO_TRACE,
+        "ops": [{k: v for k, v in op.items()} for op in DEMO_TRACE["ops"]],
+    }
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    res = fab.run(trace, fidelity="flow")
+    ops = res.tables()["ops"]
+    # a chain of compute on one GPU: the sum of its durations (each to the fabric's cycle)
+    assert ops["finish_us"][6] == pytest.approx(30.0, abs=1e-3) and ops["start_us"][6] == pytest.approx(
+        10.0, abs=1e-3
+    )
+    # the collective waits for the compute, the send for the collective, the compute for the receive
+    assert ops["start_us"][1] >= 120.0
+    assert ops["start_us"][2] >= ops["finish_us"][1]
+    assert ops["start_us"][4] >= ops["finish_us"][3] > ops["start_us"][2]
+    assert res.time_us == pytest.approx(ops["finish_us"][4])
+    # the same collective alone on the same GPUs takes what it takes inside the trace
+    alone = fab.run(
+        W.Trace([{"id": 0, "kind": "all_reduce", "gpus": [0, 1, 2, 3], "bytes": 16 << 20}]), fidelity="flow"
+    )
+    assert ops["finish_us"][1] - ops["start_us"][1] == pytest.approx(alone.time_us, rel=1e-6)
+    cycle = fab.run(trace)
+    assert cycle.time_us == pytest.approx(res.time_us, rel=0.01)
+    trace_file = res.to_perfetto(Path(str(tmp_path)) / "trace.json")
+    names = {e["name"] for e in json.loads(trace_file.read_text())["traceEvents"] if e.get("ph") == "X"}
+    assert {"layer 0", "compute", "all_reduce 16777216 B"} <= names
+    assert res.gpu_compute_us[7] == pytest.approx(30.0, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("ops", "match"),
+    [
+        ([{"id": 0, "kind": "fly", "gpu": 0}], r"trace\.ops\[0\]\.kind: must be one of compute"),
+        (
+            [{"id": 0, "kind": "compute", "gpu": 0, "duration_us": -1}],
+            r"trace\.ops\[0\]\.duration_us: must be a number",
+        ),
+        (
+            [{"id": 0, "kind": "compute", "gpu": 0, "duration_us": 1, "after": [0]}],
+            r"trace\.ops\[0\]\.after: the operations wait for each other",
+        ),
+        (
+            [{"id": 0, "kind": "compute", "gpu": 0, "duration_us": 1, "after": [7]}],
+            r"trace\.ops\[0\]\.after: no operation has id 7",
+        ),
+        (
+            [{"id": 0, "kind": "send", "gpu": 0, "peer": 1, "bytes": 8}],
+            r"trace\.ops\[0\]: no matching receive",
+        ),
+        (
+            [
+                {"id": 0, "kind": "send", "gpu": 0, "peer": 1, "bytes": 8},
+                {"id": 1, "kind": "recv", "gpu": 1, "peer": 0, "bytes": 9},
+            ],
+            r"trace\.ops\[1\]\.bytes: receives 9 B, its send ops\[0\] sends 8 B",
+        ),
+        (
+            [{"id": 0, "kind": "all_gather", "gpus": [1, 1], "bytes": 8}],
+            r"trace\.ops\[0\]\.gpus: must list two or more distinct",
+        ),
+        (
+            [
+                {"id": 3, "kind": "compute", "gpu": 0, "duration_us": 1},
+                {"id": 3, "kind": "compute", "gpu": 1, "duration_us": 1},
+            ],
+            r"trace\.ops\[1\]\.id: 3 is already the id of ops\[0\]",
+        ),
+        (
+            [{"id": 0, "kind": "compute", "gpu": 0, "duration_us": 1, "when": 3}],
+            r"trace\.ops\[0\]: unknown field",
+        ),
+        ([], r"trace\.ops: must be a non-empty list"),
+    ],
+)
+def test_bad_traces_name_the_operation(ops: list[dict[str, object]], match: str) -> None:
+    with pytest.raises(fs.SpecError, match=match):
+        W.Trace(ops)  # type: ignore[arg-type]
+
+
+def test_a_trace_naming_gpus_off_the_fabric_is_refused(tmp_path: object) -> None:
+    from pathlib import Path
+
+    with pytest.raises(fs.SpecError, match=r"trace\.ops\[0\]: GPU 9 is not on the fabric \(8 GPUs"):
+        fs.Fabric.preset("dgx8_nvswitch").run(
+            W.Trace([{"id": 0, "kind": "compute", "gpu": 9, "duration_us": 1}])
+        )
+    bad = Path(str(tmp_path)) / "bad.json"
+    bad.write_text("{ not json")
+    with pytest.raises(fs.SpecError, match=r"trace: .*bad\.json is not JSON \(line 1"):
+        W.Trace.from_json(bad)

@@ -15,5 +15,16 @@ from fabricsim.workload.model import Transformer
 from fabricsim.workload.plan import Parallelism
 from fabricsim.workload.step import TrainingStep, training_step
 from fabricsim.workload.step_result import TrainingStepResult
+from fabricsim.workload.trace import Trace, TraceOp, TraceResult
 
-__all__ = ["GpuSpec", "Parallelism", "TrainingStep", "TrainingStepResult", "Transformer", "training_step"]
+__all__ = [
+    "GpuSpec",
+    "Parallelism",
+    "Trace",
+    "TraceOp",
+    "TraceResult",
+    "TrainingStep",
+    "TrainingStepResult",
+    "Transformer",
+    "training_step",
+]

@@ -34,6 +34,8 @@ from fabricsim.workload.memory_estimate import stage_params
 from fabricsim.workload.step import ADAM_BYTES_PER_PARAM
 
 if TYPE_CHECKING:
+    from fabricsim.collectives.library import Library
+    from fabricsim.collectives.run import CollectiveResult
     from fabricsim.fabric import Fabric
     from fabricsim.run_options import RunOptions
     from fabricsim.workload.step import TrainingStep
@@ -43,17 +45,19 @@ P2P_TAG = 1 << 40
 """Pipeline transfers' tags (collectives' tags stay far below)."""
 
 
-class _Dag:
-    """Columns of the step's schedule, grown call by call."""
+class Dag:
+    """A schedule of many calls (a training step, a trace), grown call by call: timed
+    operations, point-to-point sends and receives, and collectives over groups of GPUs with
+    ``library``'s costs."""
 
-    def __init__(self, fabric: Fabric, step: TrainingStep) -> None:
-        self.fabric, self.step = fabric, step
+    def __init__(self, fabric: Fabric, library: Library) -> None:
+        self.fabric, self.library = fabric, library
         self.cols: dict[str, list[npt.NDArray[np.int64]]] = {
             k: [] for k in ("op", "rank", "peer", "tag", "bytes", "delay")
         }
         self.deps: list[list[int]] = []
         self.n = 0
-        self.launch_ps = round(step.library.costs("simple").base_latency_us * 1e6)
+        self.launch_ps = round(library.costs("simple").base_latency_us * 1e6)
 
     def op(
         self, kind: int, rank: int, peer: int, nbytes: int, after: list[int], tag: int = 0, delay: int = 0
@@ -75,9 +79,9 @@ class _Dag:
         """Every row of ``groups`` runs ``kind`` of ``nbytes``; a rank's first operations wait
         for ``after[rank]``. Returns per rank its operations no other of the call waits for."""
         count, n = groups.shape
-        op = group_collective(self.fabric, self.step.library, kind, nbytes, n, count)
+        op = group_collective(self.fabric, self.library, kind, nbytes, n, count)
         s: Schedule = tile(op.schedule(n), groups, self.fabric.num_ranks)
-        delay, _ = protocol_costs(s, self.fabric, self.step.library, "simple")
+        delay, _ = protocol_costs(s, self.fabric, self.library, "simple")
         base = self.n
         waited = np.zeros(len(s.op), dtype=bool)
         waited[s.deps] = True
@@ -129,8 +133,16 @@ class _Dag:
         )
         return schedule, col["delay"]
 
+    def run(self, options: RunOptions) -> CollectiveResult:
+        """Executes the schedule on the fabric (operations of type copy: 1 ps a byte)."""
+        schedule, delay = self.build()
+        how = Execution(copy_ns_per_byte=0.001, verify=False, library=self.library)
+        res = execute_schedule(self.fabric, schedule, None, options, how, delay_ps=delay)
+        require_complete(res, options)
+        return res
 
-def _join(ends: dict[int, list[int]], dag: _Dag, ranks: list[int]) -> dict[int, int]:
+
+def join(ends: dict[int, list[int]], dag: Dag, ranks: list[int]) -> dict[int, int]:
     """One zero-time operation per rank after all of its ends (a single thing to wait for)."""
     return {r: dag.op(COPY, r, -1, 0, ends.get(r, [])) for r in ranks}
 
@@ -145,7 +157,7 @@ def step_time_s(step: TrainingStep, fabric: Fabric, options: RunOptions) -> floa
         )
     pp, v, dp, tp, m = plan.pp, plan.virtual_stages, plan.dp, plan.tp, plan.microbatches
     grid, gpus = plan.grid(), plan.rank_gpus()
-    dag = _Dag(fabric, step)
+    dag = Dag(fabric, step.library)
     costs = [[chunk_costs(model, plan, gpu, p, c) for c in range(v)] for p in range(pp)]
     params = stage_params(model, plan)
     speed = step._stage_speed()  # [dp, pp]
@@ -192,7 +204,7 @@ def step_time_s(step: TrainingStep, fabric: Fabric, options: RunOptions) -> floa
                 if rows.shape[1] == 1 or nbytes == 0:
                     continue
                 ends = dag.collective(kind, nbytes, rows, dict(main))
-                main.update(_join(ends, dag, sorted({int(g) for g in rows.ravel()})))
+                main.update(join(ends, dag, sorted({int(g) for g in rows.ravel()})))
             for d in range(dp):
                 for g in gpus[grid[p, d]].ravel():
                     freed.setdefault(int(g), []).append(main[int(g)])
@@ -215,7 +227,7 @@ def step_time_s(step: TrainingStep, fabric: Fabric, options: RunOptions) -> floa
             for k, size in enumerate(buckets):
                 ready = {r: dag.op(COPY, r, -1, 0, [grads.get(r, -1), freed[r][k]]) for r in members}
                 ends = dag.collective(kind, size, rows, ready)
-                grads.update(_join(ends, dag, members))
+                grads.update(join(ends, dag, members))
     # the optimizer after both streams, then ZeRO-1/2's parameter gather
     for p in range(pp):
         share = params.dense[p].sum() + params.expert[p].sum()
@@ -229,12 +241,8 @@ def step_time_s(step: TrainingStep, fabric: Fabric, options: RunOptions) -> floa
             for size in step._buckets(share * ELEMENT_BYTES):
                 rows = rows_of("dp", p, None)
                 ends = dag.collective("all_gather", size, rows, dict(main))
-                main.update(_join(ends, dag, sorted({int(g) for g in rows.ravel()})))
-    schedule, delay = dag.build()
-    how = Execution(copy_ns_per_byte=0.001, verify=False, library=step.library)
-    res = execute_schedule(fabric, schedule, None, options, how, delay_ps=delay)
-    require_complete(res, options)
-    return float(res.op_finish_ns.max()) / 1e9
+                main.update(join(ends, dag, sorted({int(g) for g in rows.ravel()})))
+    return float(dag.run(options).op_finish_ns.max()) / 1e9
 
 
 def _next(p: int, c: int, bwd: bool, pp: int, v: int) -> tuple[int, int] | None:
@@ -248,4 +256,4 @@ def _next(p: int, c: int, bwd: bool, pp: int, v: int) -> tuple[int, int] | None:
     return (pp - 1, c - 1) if c > 0 else None
 
 
-__all__ = ["step_time_s"]
+__all__ = ["Dag", "join", "step_time_s"]
