@@ -53,34 +53,11 @@ def test_every_pass_runs_once_in_order_after_its_input() -> None:
         rows = np.flatnonzero(tl.stage == p)
         s, e = tl.start_s[rows], tl.end_s[rows]
         assert (s[1:] >= e[:-1] - 1e-12).all()
-    end = {k: e for k, e in zip(keys, tl.end_s.tolist(), strict=False)}
-    ends = dict(
-        zip(
-            zip(
-                tl.stage.tolist(),
-                tl.chunk.tolist(),
-                tl.microbatch.tolist(),
-                tl.backward.tolist(),
-                strict=True,
-            ),
-            tl.end_s.tolist(),
-            strict=True,
-        )
+    rows = list(
+        zip(tl.stage.tolist(), tl.chunk.tolist(), tl.microbatch.tolist(), tl.backward.tolist(), strict=True)
     )
-    starts = dict(
-        zip(
-            zip(
-                tl.stage.tolist(),
-                tl.chunk.tolist(),
-                tl.microbatch.tolist(),
-                tl.backward.tolist(),
-                strict=True,
-            ),
-            tl.start_s.tolist(),
-            strict=True,
-        )
-    )
-    del end
+    ends = dict(zip(rows, tl.end_s.tolist(), strict=True))
+    starts = dict(zip(rows, tl.start_s.tolist(), strict=True))
     for (p, c, mb, bwd), start in starts.items():
         if not bwd and p > 0:
             assert start >= ends[(p - 1, c, mb, False)] + 0.25 - 1e-12
@@ -110,6 +87,17 @@ def test_big_aligned_gemm_runs_at_the_measured_matmul_ceiling() -> None:
     )
     # a skinny GEMM sits on the memory roof
     assert gpu.gemm_s(8, 8192, 8192)[1]
+
+
+def test_fused_attention_runs_at_its_measured_efficiency_and_keeps_scores_on_chip() -> None:
+    gpu = fs.GpuSpec.preset("h100_sxm")
+    heads = gpu.sms  # one wave of 128-query blocks per 128 queries
+    t, memory_bound = gpu.flash_attention_s(heads, 8192, 8192, 128)
+    assert not memory_bound
+    assert t == pytest.approx(4 * heads * 8192 * 8192 * 128 * 0.5 / (989.4e12 * 740 / 989.4))
+    # the unfused GEMMs write the 8192 x 8192 scores: far more bytes than Q, K, V and O
+    _, scores_bound = gpu.gemm_s(8192, 8192, 128, batch=heads)
+    assert scores_bound
 
 
 def test_gpt3_has_175b_parameters_and_its_flops_per_token() -> None:
@@ -498,3 +486,27 @@ def test_a_trace_naming_gpus_off_the_fabric_is_refused(tmp_path: object) -> None
     bad.write_text("{ not json")
     with pytest.raises(fs.SpecError, match=r"trace: .*bad\.json is not JSON \(line 1"):
         W.Trace.from_json(bad)
+
+
+def test_experiment_files_take_training_steps_and_name_bad_fields(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from fabricsim.cli.experiment import ExperimentError, run
+
+    d = Path(str(tmp_path))
+    good = d / "step.toml"
+    good.write_text(
+        '[fabric]\npreset = "dgx_h100_cluster"\nnodes = 2\n[workload]\nkind = "training_step"\n'
+        'model = "llama3_8b"\n[workload.plan]\ntp = 8\ndp = 2\nglobal_batch = 4\n'
+        '[options]\nfidelity = "flow"\n[output]\ntables = "none"\n'
+    )
+    result, written = run(good)
+    assert result.to_dict()["gpus"] == 16 and written
+    bad = d / "bad.toml"
+    bad.write_text(good.read_text().replace("tp = 8", "tp = 3"))
+    with pytest.raises(ExperimentError, match=r"bad\.toml.*plan\.tp: must divide the model's heads"):
+        run(bad)
+    missing = d / "missing.toml"
+    missing.write_text(good.read_text().replace('model = "llama3_8b"\n', ""))
+    with pytest.raises(ExperimentError, match=r"workload\.model.*is missing"):
+        run(missing)

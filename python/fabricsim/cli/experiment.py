@@ -5,7 +5,7 @@
     preset = "dgx8_nvswitch"          # or file = "my_fabric.toml" (relative to this file)
 
     [workload]
-    kind = "collective"               # collective | synthetic | messages | memory
+    kind = "collective"               # collective | synthetic | messages | memory | training_step | trace
     collective = "all_reduce"
     bytes = "64MiB"
 
@@ -43,9 +43,10 @@ from fabricsim.errors import SpecError
 from fabricsim.fabric import Fabric
 from fabricsim.run_contract import RunResultBase, Workload
 from fabricsim.run_options import RunOptions
+from fabricsim.workload import Parallelism, Trace, Transformer, training_step
 
 SECTIONS = ("fabric", "workload", "options", "output", "sweep")
-KINDS = ("collective", "synthetic", "messages", "memory")
+KINDS = ("collective", "synthetic", "messages", "memory", "training_step", "trace")
 TABLE_FORMATS = ("csv", "parquet", "json", "none")
 
 
@@ -117,14 +118,14 @@ def load(path: str | Path) -> Experiment:
 
 def build_fabric(exp: Experiment) -> Fabric:
     spec = exp.section("fabric")
-    unknown = sorted(set(spec) - {"preset", "file"})
+    unknown = sorted(set(spec) - {"preset", "file", "nodes"})
     if unknown:
-        raise exp.error(f"fabric.{unknown[0]}", "unknown field; allowed: preset, file")
+        raise exp.error(f"fabric.{unknown[0]}", "unknown field; allowed: preset, file, nodes")
     if ("preset" in spec) == ("file" in spec):
         raise exp.error("fabric", "give exactly one of preset (a name) or file (a fabric TOML)")
     try:
         if "preset" in spec:
-            return Fabric.preset(str(spec["preset"]))
+            return Fabric.preset(str(spec["preset"]), nodes=spec.get("nodes"))
         return Fabric.from_toml(exp.path.parent / str(spec["file"]))
     except SpecError as e:
         field = "fabric.preset" if "preset" in spec else "fabric.file"
@@ -172,6 +173,13 @@ def build_workload(exp: Experiment, fabric: Fabric) -> Workload:
     if kind == "synthetic":
         workload = _call(exp, "workload", traffic.synthetic, **w)
         return workload
+    if kind == "training_step":
+        return _training_step(exp, w)
+    if kind == "trace":
+        file = w.pop("file", None)
+        if file is None or w:
+            raise exp.error("workload.file", "a trace takes file only (a JSON DAG, docs/training.md)")
+        return _call(exp, "workload.file", Trace.from_json, path=exp.path.parent / str(file))  # type: ignore[no-any-return]
     if kind == "messages":
         file = w.pop("file", None)
         if file is None:
@@ -187,6 +195,46 @@ def build_workload(exp: Experiment, fabric: Fabric) -> Workload:
         )
     workload = _call(exp, "workload", traffic.loads, **w)
     return workload
+
+
+def _training_step(exp: Experiment, w: dict[str, Any]) -> Workload:
+    """``model`` (a preset name or a table of Transformer fields), ``gpu`` (a preset name),
+    ``[workload.plan]`` (Parallelism fields), ``gpu_speed`` (a table rank = factor), and
+    ``check_memory``."""
+    allowed = {"model", "gpu", "plan", "gpu_speed", "check_memory"}
+    unknown = sorted(set(w) - allowed)
+    if unknown:
+        raise exp.error(f"workload.{unknown[0]}", f"unknown field; allowed: {', '.join(sorted(allowed))}")
+    model = w.get("model")
+    if model is None:
+        raise exp.error("workload.model", "is missing (a preset name, or a [workload.model] table)")
+    if isinstance(model, dict):
+        model = _call(exp, "workload.model", Transformer, **model)
+    plan = w.get("plan")
+    if not isinstance(plan, dict):
+        raise exp.error(
+            "workload.plan", "is missing (a [workload.plan] table: tp, pp, dp, global_batch, ...)"
+        )
+    plan_obj = _call(exp, "workload.plan", Parallelism, **plan)
+    speed = w.get("gpu_speed")
+    if speed is not None:
+        if not isinstance(speed, dict):
+            raise exp.error("workload.gpu_speed", "must be a table of rank = factor")
+        try:
+            speed = {int(k): v for k, v in speed.items()}
+        except ValueError:
+            raise exp.error("workload.gpu_speed", "keys must be ranks (integers)") from None
+    step: Workload = _call(
+        exp,
+        "workload",
+        training_step,
+        model=model,
+        plan=plan_obj,
+        gpu=w.get("gpu", "h100_sxm"),
+        gpu_speed=speed,
+        check_memory=w.get("check_memory", True),
+    )
+    return step
 
 
 def read_messages(exp: Experiment, path: Path) -> Workload:
@@ -313,16 +361,23 @@ def run(path: str | Path) -> tuple[RunResultBase, list[Path]]:
 
 
 def set_field(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
-    """A copy of ``data`` with ``section.key`` set to ``value``."""
-    section, _, key = dotted.partition(".")
-    copy = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    copy.setdefault(section, {})[key] = value
+    """A copy of ``data`` with ``section.key`` (or ``section.table.key``) set to ``value``."""
+    copy = copy_tables(data)
+    node = copy
+    *path, key = dotted.split(".")
+    for part in path:
+        node = node.setdefault(part, {})
+    node[key] = value
     return copy
+
+
+def copy_tables(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: copy_tables(v) if isinstance(v, dict) else v for k, v in data.items()}
 
 
 def sweep(path: str | Path) -> list[tuple[Any, RunResultBase]]:
     """Runs the experiment once per value of ``[sweep] values`` set at ``[sweep] parameter``
-    (``section.key``); writes each run's outputs with the value's index as suffix and a
+    (``section.key``, or ``section.table.key`` as ``workload.plan.tp``); writes each run's outputs with the value's index as suffix and a
     ``sweep.json`` of every run's summary."""
     exp = load(path)
     spec = exp.section("sweep")
@@ -353,6 +408,7 @@ def sweep(path: str | Path) -> list[tuple[Any, RunResultBase]]:
 
 PLOT_METRICS = (
     "busbw_gbyte_per_s",
+    "step_time_s",
     "time_us",
     "accepted_rate",
     "latency_mean_cycles",

@@ -18,7 +18,11 @@ The compute roof of a GEMM ``(M, N, K)`` is ``peak x matmul_efficiency x shape_e
   measurements). Large aligned GEMMs, where the MAMF figure was measured, have it near 1.
 
 The memory roof is the bytes a kernel reads and writes over ``hbm_gbyte_per_s x
-memory_efficiency``: elementwise kernels (norms, activations, residual adds) sit on it."""
+memory_efficiency``: elementwise kernels (norms, activations, residual adds) sit on it.
+
+Fused attention (FlashAttention) is its own kernel: its FLOPs over ``peak x
+attention_efficiency`` (the best published fused-attention kernel for the part: 73% on A100 by
+FlashAttention-2, 75% on H100 by FlashAttention-3), its blocks of queries in waves over the SMs."""
 
 from __future__ import annotations
 
@@ -52,6 +56,9 @@ class GpuSpec:
     """NVLink links per GPU."""
     nvlink_gbyte_per_s: float = 0.0
     """NVLink bandwidth per direction, all links (GB/s)."""
+    attention_efficiency: float = 0.7
+    """A fused attention kernel's (FlashAttention's) fraction of the bf16 peak, measured at
+    kernel level on long sequences (each preset cites its kernel)."""
     memory_efficiency: float = 0.9
     """The fraction of ``hbm_gbyte_per_s`` streaming kernels reach (an assumption: STREAM-like
     kernels on HBM GPUs reach 85-92%; stated, not fitted)."""
@@ -72,7 +79,7 @@ class GpuSpec:
             _positive(f"gpu.peak_tflops[{dtype!r}]", v)
         for name in ("hbm_gbyte_per_s", "memory_gib"):
             _positive(f"gpu.{name}", getattr(self, name))
-        for name in ("matmul_efficiency", "memory_efficiency"):
+        for name in ("matmul_efficiency", "attention_efficiency", "memory_efficiency"):
             v = getattr(self, name)
             _positive(f"gpu.{name}", v)
             if v > 1:
@@ -137,6 +144,29 @@ class GpuSpec:
         memory = self.memory_s(moved)
         return max(compute, memory), memory > compute
 
+    def flash_attention_s(
+        self,
+        batch_heads: int,
+        q_len: int,
+        kv_len: int,
+        head_dim: int,
+        kv_heads: int | None = None,
+        causal: bool = True,
+    ) -> tuple[float, bool]:
+        """A fused attention kernel's time (seconds) and whether the memory roof set it:
+        ``QK^T`` and ``PV`` for ``batch_heads`` heads (half under a causal mask) at
+        ``attention_efficiency`` of the peak, its blocks of 128 queries spread over the SMs in
+        waves; Q and O (``batch_heads``) and K and V (``kv_heads`` of them) through memory."""
+        flops = 4.0 * batch_heads * q_len * kv_len * head_dim * (0.5 if causal else 1.0)
+        blocks = math.ceil(q_len / 128) * batch_heads
+        waves = math.ceil(blocks / self.sms)
+        eff = blocks / (waves * self.sms)
+        compute = flops / (self.peak_flop_per_s("bf16") * self.attention_efficiency * eff)
+        kv = kv_heads if kv_heads is not None else batch_heads
+        moved = 2.0 * head_dim * (2 * batch_heads * q_len + 2 * kv * kv_len)
+        memory = self.memory_s(moved)
+        return max(compute, memory), memory > compute
+
     def memory_s(self, nbytes: float) -> float:
         """Time to move ``nbytes`` through HBM at the streaming rate (seconds)."""
         return nbytes / (self.hbm_gbyte_per_s * 1e9 * self.memory_efficiency)
@@ -162,10 +192,12 @@ _PRESETS: dict[str, GpuSpec] = {
         memory_gib=80.0,
         nvlink_ports=12,
         nvlink_gbyte_per_s=300.0,
+        attention_efficiency=0.73,
         sources=(
             "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (312 TFLOPS bf16, 2,039 GB/s, 80 GB, 600 GB/s NVLink)",
             "https://images.nvidia.com/aem-dam/en-zz/Solutions/data-center/nvidia-ampere-architecture-whitepaper.pdf (108 SMs, 12 NVLink links)",
             _MAMF + ": A100 SXM 267.9 TFLOPS (85.9%)",
+            "Dao, FlashAttention-2, arXiv 2307.08691, abstract: the kernel reaches 50-73% of the theoretical maximum FLOP/s on A100 (the best: 73%)",
         ),
     ),
     "h100_sxm": GpuSpec(
@@ -180,10 +212,12 @@ _PRESETS: dict[str, GpuSpec] = {
         memory_gib=80.0,
         nvlink_ports=18,
         nvlink_gbyte_per_s=450.0,
+        attention_efficiency=740.0 / 989.4,
         sources=(
             "https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet (H100 SXM: 989 TFLOPS bf16 dense, 3.35 TB/s, 80 GB, 900 GB/s NVLink)",
             "https://glennklockwood.com/garden/peak-FLOPS (132 SMs x 4 tensor cores x 1024 FLOP/clock x 1.83 GHz = 989.4 TFLOPS)",
             _MAMF + ": H100 SXM 792.1 TFLOPS (80.1%)",
+            "Shah et al., FlashAttention-3, arXiv 2407.08608: up to 740 TFLOPs/s bf16 forward on H100 (75% of peak)",
         ),
     ),
     "h200_sxm": GpuSpec(
@@ -198,9 +232,11 @@ _PRESETS: dict[str, GpuSpec] = {
         memory_gib=140.4,
         nvlink_ports=18,
         nvlink_gbyte_per_s=450.0,
+        attention_efficiency=740.0 / 989.4,
         sources=(
             "https://www.nvidia.com/en-us/data-center/h200/ (141 GB HBM3e, 4.8 TB/s, 989 TFLOPS bf16 dense)",
             _MAMF + ": H100/H200 SXM 794.5 TFLOPS (80.3%)",
+            "Shah et al., FlashAttention-3, arXiv 2407.08608: 740 TFLOPs/s bf16 on H100 (the same SMs)",
         ),
     ),
 }

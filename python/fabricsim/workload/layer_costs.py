@@ -6,10 +6,12 @@ Per layer and tensor-parallel rank, ``T`` tokens of the microbatch (``microbatch
 seq_len / cp``), ``T_s`` of them in the sequence-parallel regions (``T / tp`` with sequence
 parallelism), GEMMs ``(M, N, K)``:
 
-- attention: QKV ``(T, (h + 2 kv) / tp, h)``, the core (``QK^T`` and ``PV`` as batched GEMMs
-  over ``microbatch x heads / tp``; FlashAttention-style by default: fused, half of them under
-  the causal mask; ``plan.attention="unfused"``: all of them, and the score matrix through
-  memory for the softmax and dropout), the output projection ``(T, h, h / tp)``;
+- attention: QKV ``(T, (h + 2 kv) / tp, h)``, the core, the output projection
+  ``(T, h, h / tp)``. The core by default is one fused kernel (FlashAttention): ``QK^T`` and
+  ``PV`` over ``microbatch x heads / tp``, half of them skipped under the causal mask, at the
+  GPU's measured fused-attention efficiency, reading Q, K, V and writing O only
+  (:meth:`GpuSpec.flash_attention_s`); ``plan.attention="unfused"``: both as batched GEMMs in
+  full, and the score matrix through memory for the softmax and dropout;
 - MLP: ``(T, f / tp, h)`` (twice for a gated MLP) and ``(T, h, f / tp)``; a MoE layer routes
   its ``T_s`` tokens (``(T_s, E, h)`` router) to ``top_k`` experts with ``capacity_factor``
   slots, whole experts on each GPU of the expert-parallel group;
@@ -59,6 +61,12 @@ class Cost:
             self.compute_s += t
         return t
 
+    def add_time(self, t: float, memory_bound: bool) -> None:
+        if memory_bound:
+            self.memory_s += t
+        else:
+            self.compute_s += t
+
     def add_bytes(self, gpu: GpuSpec, nbytes: float) -> None:
         self.memory_s += gpu.memory_s(nbytes)
 
@@ -96,11 +104,17 @@ def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) 
     q_len = s // cp
     fwd.add_gemm(gpu, tokens, h / t + 2 * kv, h)
     flash = plan.attention == "flash"
-    half = 0.5 if flash else 1.0  # the fused kernel skips the masked half
-    core_fwd.add_gemm(gpu, q_len, s, model.head_dim, batch=b * heads, times=half)  # QK^T
-    core_fwd.add_gemm(gpu, q_len, model.head_dim, s, batch=b * heads, times=half)  # PV
-    core_bwd = Cost(core_fwd.compute_s * 2.5, core_fwd.memory_s * 2.5)
-    if not flash:
+    if flash:
+        # one fused kernel: Q, K, V in, O out; the scores stay on chip; the masked half skipped
+        kv_heads = max(model.kv_heads // t, 1) if model.kv_heads else heads
+        t_core, bound = gpu.flash_attention_s(b * heads, q_len, s, model.head_dim, kv_heads=b * kv_heads)
+        core_fwd.add_time(t_core, bound)
+        # backward: 2.5 x the forward's FLOPs (it recomputes the scores: Dao et al.)
+        core_bwd = Cost()
+        core_bwd.add_time(2.5 * t_core, bound)
+    else:
+        core_fwd.add_gemm(gpu, q_len, s, model.head_dim, batch=b * heads)  # QK^T
+        core_fwd.add_gemm(gpu, q_len, model.head_dim, s, batch=b * heads)  # PV
         # the scores through memory: softmax (read, write), dropout (read, write, mask);
         # backward: two GEMMs per forward GEMM, softmax's (two reads, a write) and dropout's
         scores = b * heads * q_len * s
