@@ -510,3 +510,49 @@ def test_experiment_files_take_training_steps_and_name_bad_fields(tmp_path: obje
     missing.write_text(good.read_text().replace('model = "llama3_8b"\n', ""))
     with pytest.raises(ExperimentError, match=r"workload\.model.*is missing"):
         run(missing)
+
+
+def test_a_slow_link_slows_what_crosses_it_and_only_that() -> None:
+    # a lone message on a link at half rate: its transfer takes twice as long (flow fidelity)
+    fab = fs.Fabric(topology=fs.topology.point_to_point(), link=fs.LinkSpec.preset("nvlink4"))
+    msg = fs.traffic.messages(0, 1, 1 << 20)
+    base = fab.run(msg, fidelity="flow").messages["latency_ps"][0]
+    slow = fab.run(msg, fidelity="flow", faults=[fs.faults.link_slow(0, rate=0.5)]).messages["latency_ps"][0]
+    assert slow == pytest.approx(2 * base, rel=0.01)
+    # half rate for the first half of the transfer: a quarter longer
+    window = fs.faults.link_slow(0, rate=0.5, duration_ns=base / 2000)
+    part = fab.run(msg, fidelity="flow", faults=[window]).messages["latency_ps"][0]
+    assert part == pytest.approx(1.25 * base, rel=0.02)
+    with pytest.raises(
+        fs.SpecError, match=r"options\.faults\[0\]: link_slow is modelled at fidelity \"flow\" only"
+    ):
+        fab.run(msg, faults=[fs.faults.link_slow(0, rate=0.5)])
+    with pytest.raises(fs.SpecError, match=r"options\.faults\[0\]\.rate"):
+        fab.run(msg, fidelity="flow", faults=[fs.faults.link_slow(0, rate=1.5)])
+
+
+def test_a_degraded_nvlink_breaks_the_replicas_symmetry_and_shows_in_the_step() -> None:
+    fab = fs.Fabric.preset("dgx_h100_cluster", nodes=2)
+    plan = W.Parallelism(tp=8, pp=1, dp=2, global_batch=4)
+    step = W.training_step(TINY, plan, gpu="h100_sxm")
+    base = fab.run(step, fidelity="flow")
+    assert base.replicas_executed == 1
+    # GPU 0's link to its first NVSwitch plane at a quarter rate: replica 0's tensor group is slower
+    link = fab.link_index(0, int(fab.link_directions()["dst"][0]))
+    hurt = fab.run(step, fidelity="flow", faults=[fs.faults.link_slow(link, rate=0.25)])
+    assert hurt.replicas_executed == 2
+    assert hurt.breakdown["tp_s"] > base.breakdown["tp_s"]
+    assert hurt.step_time_s > base.step_time_s
+    stages = hurt.tables()["stages"]
+    assert stages["backward_end_s"][0] > stages["backward_end_s"][1]  # replica 0 behind replica 1
+    with pytest.raises(fs.SpecError, match="link: no link direction from node 0 to node 1"):
+        fab.link_index(0, 1)
+
+
+def test_a_step_refuses_faults_at_a_time() -> None:
+    step = W.training_step(TINY, W.Parallelism(tp=8, global_batch=1), gpu="h100_sxm")
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    with pytest.raises(
+        fs.SpecError, match=r"options\.faults\[0\]: a training step takes faults that last the whole step"
+    ):
+        fab.run(step, fidelity="flow", faults=[fs.faults.link_down(0, at_ns=10, duration_ns=5)])

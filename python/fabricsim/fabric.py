@@ -10,6 +10,9 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+import numpy as np
+import numpy.typing as npt
+
 from fabricsim import _core
 from fabricsim.checks import whole_number
 from fabricsim.collectives.execution import Execution
@@ -124,6 +127,7 @@ class Fabric:
         self.memory_expanders: tuple[int, ...] = tuple(
             int(e) for e in (memory_expanders if memory_expanders is not None else topology.memory_expanders)
         )
+        self._links: npt.NDArray[Any] | None = None
         self.name = ""
         """A preset's name (empty for fabrics built by hand)."""
         self.description = ""
@@ -141,6 +145,37 @@ class Fabric:
         """Link directions (the rows of a result's ``links``; what a fault's ``link`` names):
         two per link, endpoint links first, then router-to-router channels."""
         return _core.fabric_link_directions(self._json)
+
+    def link_directions(self) -> npt.NDArray[Any]:
+        """The link directions as a table (the rows of a result's ``links``, what a fault's
+        ``link`` names): ``link`` (the index), ``src`` and ``dst`` (nodes: endpoints, then
+        routers) and ``flit_rate`` (flits per cycle of the fabric's clock: below 1 on a
+        slower ``network_link``). ``fab.link_index(src, dst)`` finds one."""
+        if self._links is None:
+            # a one-byte message at flow fidelity: the layout without building routers
+            probe = self.run(messages(0, 1 % self.num_endpoints, 1), check_deadlock=False, fidelity="flow")
+            links = probe.links
+            table = np.zeros(
+                len(links),
+                dtype=[("link", np.int64), ("src", np.int64), ("dst", np.int64), ("flit_rate", np.float64)],
+            )
+            table["link"] = np.arange(len(links))
+            table["src"], table["dst"], table["flit_rate"] = links["src"], links["dst"], links["flit_rate"]
+            self._links = table
+        return self._links
+
+    def link_index(self, src: int, dst: int) -> int:
+        """The link direction from node ``src`` to node ``dst`` (endpoints, then routers), for
+        faults: ``fs.faults.link_slow(fab.link_index(0, 16), rate=0.5)``."""
+        t = self.link_directions()
+        rows = np.flatnonzero((t["src"] == src) & (t["dst"] == dst))
+        if not len(rows):
+            touching = sorted({int(d) for d in t["dst"][t["src"] == src]})
+            raise SpecError(
+                f"link: no link direction from node {src} to node {dst}; node {src} links to {touching[:16]}",
+                path="link",
+            )
+        return int(rows[0])
 
     @property
     def num_ranks(self) -> int:

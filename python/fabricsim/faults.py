@@ -19,6 +19,7 @@ class Fault:
     flit: int | None = None
     at_ns: float | None = None
     duration_ns: float | None = None
+    rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -46,4 +47,11 @@ def link_down(link: int, at_ns: float, duration_ns: float) -> Fault:
     return Fault("link_down", link, at_ns=at_ns, duration_ns=duration_ns)
 
 
-__all__ = ["Fault", "corrupt_flit", "drop_ack", "drop_credit", "link_down"]
+def link_slow(link: int, rate: float, at_ns: float = 0.0, duration_ns: float = 1e15) -> Fault:
+    """From ``at_ns`` for ``duration_ns`` (default: the whole run) ``link`` carries ``rate``
+    (in (0, 1]) of its capacity: a degraded link (lanes down, a lower speed). Flow fidelity
+    only (``fidelity="flow"``); at cycle level give the fabric a slower link spec."""
+    return Fault("link_slow", link, at_ns=at_ns, duration_ns=duration_ns, rate=rate)
+
+
+__all__ = ["Fault", "corrupt_flit", "drop_ack", "drop_credit", "link_down", "link_slow"]

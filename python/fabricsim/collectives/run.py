@@ -367,9 +367,11 @@ def execute_schedule(
                 "piece_bytes": how.piece_bytes,
             }
         )
-    if options.faults or options.watchdog_cycles != 1_000_000:
+    if (options.faults and options.fidelity != "flow") or options.watchdog_cycles != 1_000_000:
         raise SpecError(
-            "options: faults and watchdog_cycles are not supported for collectives yet", path="options"
+            'options: faults (at fidelity "cycle") and watchdog_cycles are not supported for collectives yet; '
+            'at fidelity "flow" link_down and link_slow are',
+            path="options",
         )
 
     protocol = collective.protocol if collective is not None and collective.protocol != "auto" else "simple"

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from fabricsim.run_options import RunOptions
 
 F64 = npt.NDArray[np.float64]
+WHOLE_STEP_NS = 1e15
+"""A fault window this long (``fs.faults.link_slow``'s default) lasts the whole step."""
 ADAM_BYTES_PER_PARAM = 4 * 4 + 2 + 4 + 4 * 2
 """An Adam step reads the fp32 master, moments and gradient and writes the master, moments
 and the bf16 copy (memory-bound)."""
@@ -92,6 +94,14 @@ class TrainingStep(Workload):
                 f"plan.placement: GPU {int(gpus.max())} is not on the fabric ({fabric.num_ranks} GPUs)",
                 path="plan.placement",
             )
+        for i, f in enumerate(options.faults):
+            if f.type != "link_slow" or (f.at_ns or 0.0) > 0 or (f.duration_ns or 0.0) < WHOLE_STEP_NS:
+                raise SpecError(
+                    f"options.faults[{i}]: a training step takes faults that last the whole step "
+                    f"(link_slow(link, rate) with its default window); for a fault at a time, run the "
+                    f"step's DAG whole (fs.workload.Trace, fabricsim.workload.unreduced), got {f.type}",
+                    path=f"options.faults[{i}]",
+                )
         pp, v, dp, m = plan.pp, plan.virtual_stages, plan.dp, plan.microbatches
         comm = CommModel(fabric, options, self.library)
         costs = [[chunk_costs(model, plan, gpu, p, c) for c in range(v)] for p in range(pp)]

@@ -111,12 +111,15 @@ impl Simulation {
     /// Adds a scripted fault; times in it are absolute (a time already past
     /// fires at the next opportunity).
     pub fn inject_fault(&mut self, fault: &Fault) -> Result<()> {
-        fault.validate(0, self.links).map_err(|e| match e {
-            Error::Spec { path, message } => {
-                Error::spec(path.replace("options.faults[0]", "fault"), message)
-            }
-            other => other,
-        })?;
+        fault
+            .validate(0, self.links)
+            .and_then(|()| fault.require_cycle_model(0))
+            .map_err(|e| match e {
+                Error::Spec { path, message } => {
+                    Error::spec(path.replace("options.faults[0]", "fault"), message)
+                }
+                other => other,
+            })?;
         self.net.inject_fault(fault);
         Ok(())
     }

@@ -47,67 +47,81 @@ pub(crate) struct CapacityChange {
 
 /// The scripted faults as capacity changes, in time order. A link that is
 /// down carries nothing (its go-back-N recovers what was sent, so the
-/// window's traffic waits); the per-flit faults (a corrupted flit, a lost
-/// ACK or credit) and a link without retry (whose flits would be lost)
-/// have no flow-level meaning and are refused, naming the fault.
+/// window's traffic waits); a slow link carries its `rate` of its capacity;
+/// overlapping windows on one link compose (down wins, rates multiply). The
+/// per-flit faults (a corrupted flit, a lost ACK or credit) and a link down
+/// without retry (whose flits would be lost) have no flow-level meaning and
+/// are refused, naming the fault.
 fn capacity_changes(
     opts: &RunOptions,
     fab: &FlowFabric,
     spec: &FabricSpec,
 ) -> Result<Vec<CapacityChange>> {
     let links = fab.num_dirs();
-    let mut out = Vec::new();
+    // per link, its windows [from, to) and the factor each applies (0: down)
+    let mut windows: Vec<(u32, Ps, Ps, f64)> = Vec::new();
     for (i, f) in opts.faults.iter().enumerate() {
         f.validate(i, links)?;
-        let Fault::LinkDown {
-            link,
-            at_ns,
-            duration_ns,
-        } = *f
-        else {
-            return Err(Error::spec(
-                format!("options.faults[{i}]"),
-                "only link_down is modelled at fidelity \"flow\" (a per-flit fault has no flow; a link's bit-error rate is modelled, as a capacity); run it at fidelity \"cycle\"",
-            ));
+        let (link, at_ns, duration_ns, factor) = match *f {
+            Fault::LinkDown {
+                link,
+                at_ns,
+                duration_ns,
+            } => {
+                if spec.link.retry == crate::spec::reliability::Retry::None {
+                    return Err(Error::spec(
+                        format!("options.faults[{i}]"),
+                        "link_down on links without retry loses flits, which the flow model cannot; run it at fidelity \"cycle\"",
+                    ));
+                }
+                (link, at_ns, duration_ns, 0.0)
+            }
+            Fault::LinkSlow {
+                link,
+                at_ns,
+                duration_ns,
+                rate,
+            } => (link, at_ns, duration_ns, rate),
+            _ => {
+                return Err(Error::spec(
+                    format!("options.faults[{i}]"),
+                    "only link_down and link_slow are modelled at fidelity \"flow\" (a per-flit fault has no flow; a link's bit-error rate is modelled, as a capacity); run it at fidelity \"cycle\"",
+                ))
+            }
         };
-        if spec.link.retry == crate::spec::reliability::Retry::None {
-            return Err(Error::spec(
-                format!("options.faults[{i}]"),
-                "link_down on links without retry loses flits, which the flow model cannot; run it at fidelity \"cycle\"",
-            ));
-        }
         let from = crate::spec::link::ns_to_ps(at_ns);
         let to = crate::spec::link::ns_to_ps(at_ns + duration_ns);
-        let capacity = fab.capacity[link as usize];
-        out.push(CapacityChange {
-            at_ps: from,
-            link,
-            capacity: 0.0,
-        });
-        out.push(CapacityChange {
-            at_ps: to,
-            link,
-            capacity,
-        });
-    }
-    // in time order; at one time, restorations after downs of the same link
-    out.sort_by(|a, b| {
-        a.at_ps
-            .cmp(&b.at_ps)
-            .then(a.capacity.total_cmp(&b.capacity))
-    });
-    // overlapping windows on one link: down until the last of them ends
-    let mut depth = vec![0u32; links];
-    out.retain(|c| {
-        let d = &mut depth[c.link as usize];
-        if c.capacity == 0.0 {
-            *d += 1;
-            *d == 1
-        } else {
-            *d -= 1;
-            *d == 0
+        if to > from {
+            windows.push((link, from, to, factor));
         }
-    });
+    }
+    windows.sort_by_key(|a| (a.0, a.1));
+    let mut out = Vec::new();
+    for group in windows.chunk_by(|a, b| a.0 == b.0) {
+        let link = group[0].0;
+        let base = fab.capacity[link as usize];
+        let mut edges: Vec<Ps> = group.iter().flat_map(|w| [w.1, w.2]).collect();
+        edges.sort_unstable();
+        edges.dedup();
+        let mut current = base;
+        for &t in &edges {
+            let factor: f64 = group
+                .iter()
+                .filter(|w| w.1 <= t && t < w.2)
+                .map(|w| w.3)
+                .product();
+            let capacity = base * factor;
+            if capacity != current {
+                out.push(CapacityChange {
+                    at_ps: t,
+                    link,
+                    capacity,
+                });
+                current = capacity;
+            }
+        }
+    }
+    out.sort_by(|a, b| a.at_ps.cmp(&b.at_ps).then(a.link.cmp(&b.link)));
     Ok(out)
 }
 

@@ -287,6 +287,9 @@ impl Network {
         seed: u64,
         faults: &[Fault],
     ) -> Result<Self> {
+        for (i, f) in faults.iter().enumerate() {
+            f.require_cycle_model(i)?;
+        }
         let n = spec.topology.num_endpoints();
         let drain = spec.endpoint.drain_params(params.clock, params.flit_bytes);
         let pipeline = spec.router.timing().output_delay;

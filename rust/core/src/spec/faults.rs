@@ -26,6 +26,15 @@ pub enum Fault {
         at_ns: f64,
         duration_ns: f64,
     },
+    /// From `at_ns` for `duration_ns` the link carries `rate` of its
+    /// capacity (a degraded link: lanes down, a lower speed). Flow fidelity
+    /// only: the cycle engine's links run at their spec's rate.
+    LinkSlow {
+        link: u32,
+        at_ns: f64,
+        duration_ns: f64,
+        rate: f64,
+    },
 }
 
 impl Fault {
@@ -34,8 +43,21 @@ impl Fault {
             Fault::CorruptFlit { link, .. }
             | Fault::DropAck { link, .. }
             | Fault::DropCredit { link, .. }
-            | Fault::LinkDown { link, .. } => *link,
+            | Fault::LinkDown { link, .. }
+            | Fault::LinkSlow { link, .. } => *link,
         }
+    }
+
+    /// An error unless the cycle engine models this fault (`LinkSlow` is
+    /// flow-only), naming it as `options.faults[i]`.
+    pub fn require_cycle_model(&self, i: usize) -> Result<()> {
+        if let Fault::LinkSlow { .. } = self {
+            return Err(crate::error::Error::spec(
+                format!("options.faults[{i}]"),
+                "link_slow is modelled at fidelity \"flow\" only (a cycle-level link runs at its spec's rate: give the fabric a slower link spec instead)",
+            ));
+        }
+        Ok(())
     }
 
     pub fn validate(&self, i: usize, links: usize) -> Result<()> {
@@ -56,6 +78,21 @@ impl Fault {
             } => {
                 ensure_float(*at_ns, &path("at_ns"), 0.0, false)?;
                 ensure_float(*duration_ns, &path("duration_ns"), 0.0, false)
+            }
+            Fault::LinkSlow {
+                at_ns,
+                duration_ns,
+                rate,
+                ..
+            } => {
+                ensure_float(*at_ns, &path("at_ns"), 0.0, false)?;
+                ensure_float(*duration_ns, &path("duration_ns"), 0.0, false)?;
+                ensure(
+                    rate.is_finite() && *rate > 0.0 && *rate <= 1.0,
+                    &path("rate"),
+                    "a fraction of the link's capacity in (0, 1]",
+                    rate,
+                )
             }
         }
     }
@@ -88,6 +125,8 @@ impl LinkFaults {
                 Fault::LinkDown {
                     at_ns, duration_ns, ..
                 } => f.down.push((at(at_ns), at(at_ns + duration_ns))),
+                // refused before a cycle-level network is built (require_cycle_model)
+                Fault::LinkSlow { .. } => {}
             }
         }
         f.corrupt.sort_unstable();
