@@ -214,7 +214,9 @@ def test_a_link_down_window_holds_the_traffic_for_its_length() -> None:
 def test_per_flit_faults_are_refused_at_flow_fidelity_naming_the_fault() -> None:
     fab = ib_star(3)
     fault = fs.faults.corrupt_flit(link=0, flit=3)
-    with pytest.raises(fs.SpecError, match=r"^options\.faults\[0\]: only link_down is modelled"):
+    with pytest.raises(
+        fs.SpecError, match=r"^options\.faults\[0\]: only link_down and link_slow are modelled"
+    ):
         fab.run(fs.traffic.messages(1, 0, 64), fidelity="flow", faults=[fault])
 
 

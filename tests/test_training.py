@@ -239,7 +239,7 @@ def test_timeline_opens_as_a_trace(tmp_path: object) -> None:
     trace = json.loads(path.read_text())
     spans = [e for e in trace["traceEvents"] if e.get("ph") == "X"]
     assert len(spans) >= 2 * 2 * 4  # every pass of the replica's two stages
-    assert {"F mb0 c0", "B mb3 c0", "bucket"} <= {e["name"] for e in spans}
+    assert {"F mb0 c0", "B mb3 c0", "bucket", "tp comm"} <= {e["name"] for e in spans}
 
 
 def test_a_plan_that_does_not_fit_names_what_would() -> None:

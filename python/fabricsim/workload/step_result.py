@@ -93,6 +93,7 @@ class TrainingStepResult(RunResultBase):
         self.replicas_executed = len(timelines)
         """Data-parallel replicas whose schedule was executed (the others were the same)."""
         self._timelines, self._replica_of = timelines, replica_of
+        self._exposed = exposed
         self._end, self._dp_spans, self._comm = end_s, dp_spans, comm
 
         d, p = np.unravel_index(int(np.argmax(end_s)), end_s.shape)
@@ -233,7 +234,8 @@ class TrainingStepResult(RunResultBase):
 
     def _timeline(self) -> list[Events]:
         """Per distinct replica (the slowest first, at most :data:`TIMELINE_REPLICAS`) and
-        stage: its passes and, on a second track, its gradient buckets; counters: the
+        stage: its passes, inside each its exposed communication by kind (``tp comm``, ...;
+        drawn at the pass's end), and on their own tracks the gradient buckets; counters: the
         utilization of the links busiest in the gradient reduction while it runs."""
         pp = self._end.shape[1]
         order = sorted(self._timelines, key=lambda r: -float(self._end[r].max()))[:TIMELINE_REPLICAS]
@@ -251,12 +253,22 @@ class TrainingStepResult(RunResultBase):
                 first = int(gpus[grid[p, r].min()])
                 tracks.append(Track(f"replica {r}", f"stage {p} (GPU {first}..)"))
             for i in range(len(tl.stage)):
-                track_of.append(base + int(tl.stage[i]))
+                p, c, way = int(tl.stage[i]), int(tl.chunk[i]), int(tl.backward[i])
+                track_of.append(base + p)
                 start.append(float(tl.start_s[i]) * 1e12)
                 dur.append(float(tl.end_s[i] - tl.start_s[i]) * 1e12)
-                labels.append(
-                    f"{'B' if tl.backward[i] else 'F'} mb{int(tl.microbatch[i])} c{int(tl.chunk[i])}"
-                )
+                labels.append(f"{'B' if way else 'F'} mb{int(tl.microbatch[i])} c{c}")
+                # inside the pass: its exposed communication, by kind, at its end (the calls
+                # interleave with the layers; the spans say how much, not exactly when)
+                at = float(tl.end_s[i])
+                for group, arr in self._exposed.items():
+                    t = float(arr[r, p, c, way])
+                    if t > 0:
+                        at -= t
+                        track_of.append(base + p)
+                        start.append(at * 1e12)
+                        dur.append(t * 1e12)
+                        labels.append(f"{group} comm")
         grads = len(tracks)
         for p in range(pp):
             tracks.append(Track("gradient reduction", f"stage {p}"))
