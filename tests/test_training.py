@@ -556,3 +556,33 @@ def test_a_step_refuses_faults_at_a_time() -> None:
         fs.SpecError, match=r"options\.faults\[0\]: a training step takes faults that last the whole step"
     ):
         fab.run(step, fidelity="flow", faults=[fs.faults.link_down(0, at_ns=10, duration_ns=5)])
+
+
+@pytest.mark.parametrize("zero", [0, 1, 2, 3])
+def test_zero_shards_what_its_stage_says(zero: int) -> None:
+    # by hand (ZeRO, arXiv 1910.02054, section 5): bf16 parameters 2 B, fp32 gradients 4 B,
+    # Adam's fp32 master and moments 12 B per parameter; stage 1 shards the 12, stage 2 also
+    # the 4, stage 3 also the 2, over the data-parallel ranks
+    from fabricsim.workload.memory_estimate import GIB, estimate
+
+    plan = W.Parallelism(dp=4, global_batch=4, zero=zero)
+    n = TINY.num_params()
+    mem = estimate(TINY, plan, np.array([1]))
+    assert mem["params"][0] == pytest.approx(2 * n / (4 if zero >= 3 else 1) / GIB)
+    assert mem["grads"][0] == pytest.approx(4 * n / (4 if zero >= 2 else 1) / GIB)
+    assert mem["optimizer"][0] == pytest.approx(12 * n / (4 if zero >= 1 else 1) / GIB)
+
+
+def test_tensor_and_pipeline_parallelism_split_the_parameters() -> None:
+    from fabricsim.workload.memory_estimate import stage_params
+
+    model = W.Transformer(layers=4, hidden=256, heads=4, seq_len=64, vocab=1000)
+    plan = W.Parallelism(tp=2, pp=2, global_batch=2)
+    sp = stage_params(model, plan)
+    per_layer = model.attention_params() / 2 + model.mlp_params(4 * 256) / 2 + 2 * 256
+    embedding = 1000 * 256 / 2
+    assert sp.dense[0, 0] == pytest.approx(2 * per_layer + embedding)  # the embedding on stage 0
+    assert sp.dense[1, 0] == pytest.approx(2 * per_layer + embedding + 256)  # output layer, final norm
+    # every parameter once over the tensor and pipeline groups, the norms once per tensor rank
+    norms = 4 * 2 * 256 + 256
+    assert sp.dense.sum() * 2 == pytest.approx(model.num_params() + norms, rel=1e-12)

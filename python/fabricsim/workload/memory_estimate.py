@@ -66,8 +66,10 @@ def stage_params(model: Transformer, plan: Parallelism) -> StageParams:
                     dense[p, c] += model.mlp_params(model.ffn_hidden) / t
             if index == 0:
                 dense[p, c] += model.vocab * model.hidden / t
-            if index == slices - 1 and (not model.tied_embeddings or slices > 1):
-                dense[p, c] += model.vocab * model.hidden / t
+            if index == slices - 1:
+                dense[p, c] += model.hidden  # the final norm (replicated over tp)
+                if not model.tied_embeddings or slices > 1:
+                    dense[p, c] += model.vocab * model.hidden / t
     return StageParams(dense, expert)
 
 
