@@ -586,3 +586,13 @@ def test_tensor_and_pipeline_parallelism_split_the_parameters() -> None:
     # every parameter once over the tensor and pipeline groups, the norms once per tensor rank
     norms = 4 * 2 * 256 + 256
     assert sp.dense.sum() * 2 == pytest.approx(model.num_params() + norms, rel=1e-12)
+
+
+def test_the_memory_roof_comes_from_the_hbm_model() -> None:
+    gpu = fs.GpuSpec.preset("h100_sxm")
+    stream = fs.run_memory(fs.HbmSpec.preset("hbm3"), fs.traffic.memory("stream", 100_000, read_ratio=2 / 3))
+    assert gpu.memory_fraction() == pytest.approx(stream.peak_fraction)
+    assert gpu.memory_s(1e9) == pytest.approx(1e9 / (3350e9 * stream.peak_fraction))
+    assert gpu.replace(memory_efficiency=0.5).memory_s(1e9) == pytest.approx(1e9 / (3350e9 * 0.5))
+    with pytest.raises(fs.SpecError, match=r"gpu\.memory_efficiency: give it, or name the GPU's hbm"):
+        gpu.replace(hbm="hbm9")

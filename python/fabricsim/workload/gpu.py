@@ -18,7 +18,9 @@ The compute roof of a GEMM ``(M, N, K)`` is ``peak x matmul_efficiency x shape_e
   measurements). Large aligned GEMMs, where the MAMF figure was measured, have it near 1.
 
 The memory roof is the bytes a kernel reads and writes over ``hbm_gbyte_per_s x
-memory_efficiency``: elementwise kernels (norms, activations, residual adds) sit on it.
+memory_efficiency``: elementwise kernels (norms, activations, residual adds) sit on it. The
+efficiency comes from this project's cycle-level model of the GPU's HBM generation (a
+read/write stream: about 0.84 of peak for HBM2E and HBM3, 0.78 for HBM3E), not an assumption.
 
 Fused attention (FlashAttention) is its own kernel: its FLOPs over ``peak x
 attention_efficiency`` (the best published fused-attention kernel for the part: 73% on A100 by
@@ -26,6 +28,7 @@ FlashAttention-2, 75% on H100 by FlashAttention-3), its blocks of queries in wav
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -59,9 +62,12 @@ class GpuSpec:
     attention_efficiency: float = 0.7
     """A fused attention kernel's (FlashAttention's) fraction of the bf16 peak, measured at
     kernel level on long sequences (each preset cites its kernel)."""
-    memory_efficiency: float = 0.9
-    """The fraction of ``hbm_gbyte_per_s`` streaming kernels reach (an assumption: STREAM-like
-    kernels on HBM GPUs reach 85-92%; stated, not fitted)."""
+    memory_efficiency: float | None = None
+    """The fraction of ``hbm_gbyte_per_s`` elementwise kernels reach. None: measured on this
+    project's cycle-level model of the GPU's ``hbm`` (:func:`hbm_stream_efficiency`: a stream
+    of 64 B accesses, two reads to a write, as an elementwise kernel reads its inputs and
+    writes its output; the DRAM model is validated against DRAMsim3 and Ramulator 2,
+    docs/validation.md)."""
     tile_m: int = 128
     tile_n: int = 256
     """The output tile of the GEMM library's large kernels (128 x 256 on A100 and H100, the
@@ -79,8 +85,19 @@ class GpuSpec:
             _positive(f"gpu.peak_tflops[{dtype!r}]", v)
         for name in ("hbm_gbyte_per_s", "memory_gib"):
             _positive(f"gpu.{name}", getattr(self, name))
+        if self.memory_efficiency is None:
+            from fabricsim.specs import HbmSpec
+
+            if self.hbm not in HbmSpec.presets():
+                raise SpecError(
+                    f"gpu.memory_efficiency: give it, or name the GPU's hbm as an HbmSpec preset "
+                    f"({', '.join(HbmSpec.presets())}) to measure it; hbm is {self.hbm!r}",
+                    path="gpu.memory_efficiency",
+                )
         for name in ("matmul_efficiency", "attention_efficiency", "memory_efficiency"):
             v = getattr(self, name)
+            if v is None:
+                continue
             _positive(f"gpu.{name}", v)
             if v > 1:
                 raise SpecError(f"gpu.{name}: must be in (0, 1], got {v!r}", path=f"gpu.{name}")
@@ -169,7 +186,27 @@ class GpuSpec:
 
     def memory_s(self, nbytes: float) -> float:
         """Time to move ``nbytes`` through HBM at the streaming rate (seconds)."""
-        return nbytes / (self.hbm_gbyte_per_s * 1e9 * self.memory_efficiency)
+        return nbytes / (self.hbm_gbyte_per_s * 1e9 * self.memory_fraction())
+
+    def memory_fraction(self) -> float:
+        """``memory_efficiency``, or when None, the GPU's HBM model's (measured once, on
+        first use: :func:`hbm_stream_efficiency`)."""
+        if self.memory_efficiency is not None:
+            return self.memory_efficiency
+        return hbm_stream_efficiency(self.hbm)
+
+
+@functools.cache
+def hbm_stream_efficiency(hbm: str, read_ratio: float = 2 / 3) -> float:
+    """The fraction of its peak an HBM preset's cycle-level model reaches on a stream of 64 B
+    accesses, ``read_ratio`` of them reads (an elementwise kernel's mix): 100,000 requests,
+    tens of milliseconds, once per preset."""
+    from fabricsim.memory.stack import run_memory
+    from fabricsim.specs import HbmSpec
+    from fabricsim.traffic.stack_requests import memory
+
+    res = run_memory(HbmSpec.preset(hbm), memory("stream", 100_000, bytes=64, read_ratio=read_ratio))
+    return float(res.peak_fraction)
 
 
 def _positive(path: str, v: Any) -> None:
@@ -241,4 +278,4 @@ _PRESETS: dict[str, GpuSpec] = {
     ),
 }
 
-__all__ = ["GpuSpec"]
+__all__ = ["GpuSpec", "hbm_stream_efficiency"]
