@@ -30,7 +30,7 @@ def test_1f1b_makespan_is_m_plus_pp_minus_one_passes(pp: int, m: int) -> None:
     tl = _uniform(pp, 1, m, 1.0, 2.0)
     assert tl.end_s.max() == pytest.approx((m + pp - 1) * 3.0)
     # stage p holds at most pp - p microbatches (m when fewer)
-    assert tl.in_flight(pp, 1).tolist() == [min(pp - p, m) for p in range(pp)]
+    assert pipeline.in_flight(pp, 1, m).tolist() == [min(pp - p, m) for p in range(pp)]
 
 
 @pytest.mark.parametrize(("pp", "v", "m"), [(2, 2, 4), (4, 2, 8), (4, 3, 8), (4, 2, 4)])
@@ -39,6 +39,13 @@ def test_interleaving_divides_the_bubble_by_the_chunks(pp: int, v: int, m: int) 
     f, b = 1.0 / v, 2.0 / v
     tl = _uniform(pp, v, m, f, b)
     assert tl.end_s.max() == pytest.approx(m * 3.0 + (pp - 1) * 3.0 / v)
+    # what each stage holds at its worst, from the executed timeline, is what the order says
+    for p in range(pp):
+        rows = np.flatnonzero(tl.stage == p)
+        held = np.cumsum(np.where(tl.backward[rows[np.argsort(tl.start_s[rows])]], -1, 1))
+        assert held.max() == pipeline.in_flight(pp, v, m)[p]
+    # Megatron's interleaved warm-up: the first stage holds (pp - 1) * 2 + (v - 1) * pp + 1
+    assert pipeline.in_flight(pp, v, m)[0] == min((pp - 1) * 2 + (v - 1) * pp + 1, m * v)
 
 
 def test_every_pass_runs_once_in_order_after_its_input() -> None:

@@ -45,18 +45,6 @@ class Timeline:
         np.maximum.at(out, self.stage, self.end_s)
         return out
 
-    def in_flight(self, pp: int, v: int) -> npt.NDArray[np.int64]:
-        """Per stage, the most microbatch-chunks whose activations it held at once (forwards
-        done whose backward had not finished)."""
-        peak = np.zeros(pp, dtype=np.int64)
-        for p in range(pp):
-            rows = np.flatnonzero(self.stage == p)
-            order = rows[np.argsort(self.start_s[rows], kind="stable")]
-            held = np.cumsum(np.where(self.backward[order], -1, 1))
-            # a backward frees its activations at its end: the peak is reached just before
-            peak[p] = int(held.max(initial=0))
-        return peak
-
 
 def stage_order(pp: int, v: int, m: int, stage: int) -> list[tuple[bool, int, int]]:
     """The passes of ``stage`` in Megatron-LM's order: ``(backward, chunk, microbatch)``."""
@@ -78,6 +66,17 @@ def stage_order(pp: int, v: int, m: int, stage: int) -> list[tuple[bool, int, in
         order.append(bwd(k))
     order.extend(bwd(k) for k in range(total - warmup, total))
     return order
+
+
+def in_flight(pp: int, v: int, m: int) -> npt.NDArray[np.int64]:
+    """Per stage, the most microbatch-chunks whose activations it holds at once: forwards
+    done less backwards done, at its worst point of its order (the order alone decides it: a
+    stage runs its passes one at a time, in order)."""
+    out = np.zeros(pp, dtype=np.int64)
+    for p in range(pp):
+        steps = np.array([-1 if backward else 1 for backward, _, _ in stage_order(pp, v, m, p)])
+        out[p] = int(np.cumsum(steps).max(initial=0))
+    return out
 
 
 def execute(
@@ -114,8 +113,8 @@ def execute(
                 # the idle gap before the pass: the part the transfer was in flight is the
                 # transfer's, the rest the schedule's
                 gap = start - free[p]
-                in_flight = max(0.0, min(start, ready + link) - max(free[p], ready))
-                wt = min(gap, in_flight)
+                sending = max(0.0, min(start, ready + link) - max(free[p], ready))
+                wt = min(gap, sending)
                 dur = backward_s[p, c] if backward else forward_s[p, c]
                 end = start + dur
                 (end_b if backward else end_f)[p, c, mb] = end
@@ -165,4 +164,4 @@ def _input(
     return float(end_f[p, c, mb]), 0.0
 
 
-__all__ = ["Timeline", "execute", "stage_order"]
+__all__ = ["Timeline", "execute", "in_flight", "stage_order"]

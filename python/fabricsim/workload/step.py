@@ -40,9 +40,9 @@ if TYPE_CHECKING:
 F64 = npt.NDArray[np.float64]
 WHOLE_STEP_NS = 1e15
 """A fault window this long (``fs.faults.link_slow``'s default) lasts the whole step."""
-ADAM_BYTES_PER_PARAM = 4 * 4 + 2 + 4 + 4 * 2
-"""An Adam step reads the fp32 master, moments and gradient and writes the master, moments
-and the bf16 copy (memory-bound)."""
+ADAM_BYTES_PER_PARAM = (4 + 4 + 4 + 4) + (4 + 4 + 4 + 2)
+"""An Adam step reads the fp32 master, both moments and the gradient, and writes the master,
+the moments and the bf16 copy (memory-bound)."""
 
 
 class TrainingStep(Workload):
@@ -103,6 +103,19 @@ class TrainingStep(Workload):
                     path=f"options.faults[{i}]",
                 )
         pp, v, dp, m = plan.pp, plan.virtual_stages, plan.dp, plan.microbatches
+        # memory first (the stages' in-flight microbatches follow from the schedule's order
+        # alone): a plan that does not fit fails before any fabric run
+        memory = estimate(model, plan, pipeline.in_flight(pp, v, m))
+        worst = int(np.argmax(memory["total"]))
+        if self.check_memory and memory["total"][worst] > gpu.memory_gib:
+            raise SpecError(
+                f"plan: stage {worst} needs {memory['total'][worst]:.1f} GiB per GPU "
+                f"(parameters {memory['params'][worst]:.1f}, gradients {memory['grads'][worst]:.1f}, "
+                f"optimizer {memory['optimizer'][worst]:.1f}, activations {memory['activations'][worst]:.1f}), "
+                f"the {gpu.name} has {gpu.memory_gib:g}; try recompute='full', a larger tp or pp, zero=1..3, "
+                f"a smaller microbatch_size, or check_memory=False to run anyway",
+                path="plan",
+            )
         comm = CommModel(fabric, options, self.library)
         costs = [[chunk_costs(model, plan, gpu, p, c) for c in range(v)] for p in range(pp)]
         params = stage_params(model, plan)
@@ -163,18 +176,6 @@ class TrainingStep(Workload):
         end = np.maximum(bwd_end.max(axis=0), dp_end)[None, :] + optimizer_s + gather_s[None, :]  # [dp, pp]
         step_s = float(end.max())
 
-        in_flight = np.max([tl.in_flight(pp, v) for tl in timelines.values()], axis=0)
-        memory = estimate(model, plan, in_flight)
-        worst = int(np.argmax(memory["total"]))
-        if self.check_memory and memory["total"][worst] > gpu.memory_gib:
-            raise SpecError(
-                f"plan: stage {worst} needs {memory['total'][worst]:.1f} GiB per GPU "
-                f"(parameters {memory['params'][worst]:.1f}, gradients {memory['grads'][worst]:.1f}, "
-                f"optimizer {memory['optimizer'][worst]:.1f}, activations {memory['activations'][worst]:.1f}), "
-                f"the {gpu.name} has {gpu.memory_gib:g}; try recompute='full', a larger tp or pp, zero=1..3, "
-                f"a smaller microbatch_size, or check_memory=False to run anyway",
-                path="plan",
-            )
         return TrainingStepResult(
             step=self,
             fabric=fabric,
