@@ -153,3 +153,13 @@ def test_fabric_presets_load_with_sources():
     goodput = float(cube.link.resolved()["max_goodput_gbps"]) / 8
     assert res.busbw_gbyte_per_s <= goodput
     assert res.time_us == pytest.approx(res.analytical_us, rel=0.1)
+
+
+def test_training_demo_shows_the_straggler_and_the_slow_link():
+    from fabricsim.cli.demo import training_demo
+
+    rows = {line[:34].strip(): line[34:].split() for line in training_demo().splitlines()[4:7]}
+    base, slow_gpu, slow_link = (float(rows[k][0]) for k in rows)
+    assert slow_gpu > base and slow_link > base
+    tp = {k: float(v[4]) for k, v in rows.items()}  # the tensor-parallel column
+    assert tp["GPU 8's first NVLink port at 25%"] > tp["as built"]

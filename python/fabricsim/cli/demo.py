@@ -295,3 +295,45 @@ def collective_demo(largest: int = 64 << 20, plot: str | None = "fabricsim_allre
         str(table),
     ]
     return "\n".join(lines + _plotted(table, plot, "busbw against size"))
+
+
+def training_demo() -> str:
+    """One training step of GPT-3 175B on 1,024 A100s (``dgx_a100_cluster``, 128 nodes) at
+    flow fidelity, then the same step with one GPU at 80% speed and with one NVLink port at a
+    quarter of its rate: where the time goes, from the critical GPU's breakdown
+    (docs/training.md)."""
+    from fabricsim import faults
+    from fabricsim.workload import Parallelism, training_step
+
+    fab = Fabric.preset("dgx_a100_cluster", nodes=128)
+    plan = Parallelism(tp=8, pp=16, dp=8, global_batch=1536, recompute="full")
+    step = training_step("gpt3_175b", plan, "a100_sxm_80gb")
+    link = fab.link_index(8, int(fab.link_directions()["dst"][fab.link_directions()["src"] == 8][0]))
+    runs = [
+        ("as built", fab.run(step, fidelity="flow")),
+        (
+            "GPU 8 at 80%",
+            fab.run(training_step("gpt3_175b", plan, "a100_sxm_80gb", gpu_speed={8: 0.8}), fidelity="flow"),
+        ),
+        (
+            "GPU 8's first NVLink port at 25%",
+            fab.run(step, fidelity="flow", faults=[faults.link_slow(link, rate=0.25)]),
+        ),
+    ]
+    keys = ("compute_s", "memory_bound_s", "tp_s", "pp_s", "bubble_s", "replica_wait_s", "dp_s")
+    lines = [
+        "training step: GPT-3 175B on 1,024 A100s (dgx_a100_cluster, 128 nodes), TP 8 x PP 16 x DP 8,",
+        "1,536 sequences of 2,048 tokens, full recomputation, flow fidelity; the critical GPU's seconds:",
+        "",
+        f"{'case':34} {'step s':>7} {'TFLOP/s':>8} " + " ".join(f"{k[:-2]:>9}" for k in keys),
+    ]
+    for name, res in runs:
+        lines.append(
+            f"{name:34} {res.step_time_s:7.2f} {res.model_tflops_per_gpu:8.1f} "
+            + " ".join(f"{res.breakdown[k]:9.2f}" for k in keys)
+        )
+    lines.append(
+        f"(memory {runs[0][1].memory_per_gpu_gib:.1f} GiB per GPU; published runs of this size, docs/validation.md: "
+        "we are about 30% optimistic)"
+    )
+    return "\n".join(lines)

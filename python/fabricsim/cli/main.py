@@ -72,6 +72,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             memory_demo,
             memory_fabric_demo,
             retry_demo,
+            training_demo,
         )
 
         print(link_demo(args.preset))
@@ -85,6 +86,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(memory_fabric_demo(plot=args.memory_plot))
         print()
         print(collective_demo(largest=args.largest, plot=args.plot))
+        print()
+        print(training_demo())
     elif args.command == "plot-ber":
         from fabricsim.analysis.plots import goodput_vs_ber, plot_goodput_vs_ber
 

@@ -42,7 +42,8 @@ class TrainingStepResult(RunResultBase):
       per step, :meth:`Transformer.flops_per_token <fabricsim.workload.Transformer.flops_per_token>`
       x tokens, over the step time and the GPUs) and ``mfu`` (its fraction of the GPU's bf16 peak);
     - ``breakdown``: where the step's time went on its critical GPU (the stage and replica that
-      finish last), seconds that add up to ``step_time_s``: ``compute_s`` (math-bound kernels),
+      finish last; of those, the one whose backward ended last), seconds that add up to
+      ``step_time_s``: ``compute_s`` (math-bound kernels),
       ``memory_bound_s`` (kernels on the memory roof), exposed communication ``tp_s``, ``cp_s``,
       ``ep_s``, ``pp_s`` (waiting on a pipeline transfer), ``bubble_s`` (waiting on the
       schedule), ``replica_wait_s`` (waiting for a slower data-parallel replica), ``dp_s``
@@ -96,7 +97,10 @@ class TrainingStepResult(RunResultBase):
         self._exposed = exposed
         self._end, self._dp_spans, self._comm = end_s, dp_spans, comm
 
-        d, p = np.unravel_index(int(np.argmax(end_s)), end_s.shape)
+        # the GPU that finishes last; among those (replicas meet at the gradient reduction,
+        # so they finish together), the one whose own backward ended last: the cause
+        last = np.flatnonzero(end_s.ravel() >= end_s.max() * (1 - 1e-12))
+        d, p = np.unravel_index(int(last[np.argmax(bwd_end_s.ravel()[last])]), end_s.shape)
         self.critical: tuple[int, int] = (int(d), int(p))
         """(data-parallel replica, stage) of the GPU that finishes last."""
         tl = timelines[int(replica_of[d])]
