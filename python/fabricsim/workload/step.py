@@ -34,7 +34,7 @@ from fabricsim.workload.plan import Parallelism
 from fabricsim.workload.step_result import TrainingStepResult
 
 if TYPE_CHECKING:
-    from fabricsim.fabric import DeadlockFreedom, Fabric
+    from fabricsim.fabric import Fabric
     from fabricsim.run_options import RunOptions
 
 F64 = npt.NDArray[np.float64]
@@ -75,9 +75,6 @@ class TrainingStep(Workload):
         self.check_memory = bool(check_memory)
         self.reuse = bool(reuse)
         """Execute identical replicas once (off: every replica, for the cross-check)."""
-
-    def deadlock_report(self, fabric: Fabric) -> DeadlockFreedom:
-        return fabric.check_deadlock_freedom()
 
     def run_on(self, fabric: Fabric, options: RunOptions) -> TrainingStepResult:
         plan, model, gpu = self.plan, self.model, self.gpu
@@ -183,7 +180,6 @@ class TrainingStep(Workload):
             end_s=end,
             timelines=timelines,
             replica_of=replica_of,
-            base=base,
             stage_speed=stage_speed,
             exposed=exposed,
             costs=costs,

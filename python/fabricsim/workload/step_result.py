@@ -63,7 +63,6 @@ class TrainingStepResult(RunResultBase):
         end_s: F64,
         timelines: dict[int, Timeline],
         replica_of: npt.NDArray[np.int64],
-        base: F64,
         stage_speed: F64,
         exposed: dict[str, F64],
         costs: list[list[LayerCosts]],
@@ -122,7 +121,7 @@ class TrainingStepResult(RunResultBase):
         b["dp_s"] += max(float(dp_end_s[p]) - slowest, 0.0) + float(gather_s[p])
         b["optimizer_s"] = float(optimizer_s[d, p])
         self.breakdown: dict[str, float] = b
-        self._stage_rows = (bwd_end_s, dp_end_s, optimizer_s, gather_s, base, stage_speed)
+        self._stage_rows = (bwd_end_s, dp_end_s, optimizer_s, gather_s, stage_speed)
         self._costs = costs
 
     @property
@@ -169,7 +168,7 @@ class TrainingStepResult(RunResultBase):
         """``stages`` (per replica and stage: when it finished and its memory), ``passes`` (the
         critical replica's executed schedule), ``collectives`` (each distinct call: kind,
         communicator kind, bytes, the slowest and mean communicator's time)."""
-        bwd_end, dp_end, optimizer, gather, _, speed = self._stage_rows
+        bwd_end, dp_end, optimizer, gather, speed = self._stage_rows
         dp, pp = self._end.shape
         stages = np.zeros(
             dp * pp,
