@@ -603,3 +603,23 @@ def test_the_memory_roof_comes_from_the_hbm_model() -> None:
     assert gpu.replace(memory_efficiency=0.5).memory_s(1e9) == pytest.approx(1e9 / (3350e9 * 0.5))
     with pytest.raises(fs.SpecError, match=r"gpu\.memory_efficiency: give it, or name the GPU's hbm"):
         gpu.replace(hbm="hbm9")
+
+
+def test_a_step_as_a_trace_runs_whole_and_takes_faults_at_a_time(tmp_path: object) -> None:
+    from pathlib import Path
+
+    fab = fs.Fabric.preset("dgx_h100_cluster", nodes=2)
+    step = W.training_step(TINY, W.Parallelism(tp=4, pp=2, dp=2, global_batch=4), gpu="h100_sxm")
+    trace = step.to_trace()
+    kinds = {op.kind for op in trace.ops}
+    assert {"compute", "send", "recv", "all_gather", "reduce_scatter"} <= kinds
+    saved = W.Trace.from_json(trace.to_json(Path(str(tmp_path)) / "step.json"))
+    whole = fab.run(saved, fidelity="flow")
+    reduced = fab.run(step, fidelity="flow")
+    assert whole.time_us / 1e6 == pytest.approx(reduced.step_time_s, rel=0.02)
+    # GPU 0's NIC (its pipeline sends to the next node) down from 10% to 60% of the step
+    links = fab.link_directions()
+    nic = fab.link_index(0, int(links["dst"][(links["src"] == 0) & (links["flit_rate"] < 1)][0]))
+    down = fs.faults.link_down(nic, at_ns=whole.time_us * 100, duration_ns=whole.time_us * 500)
+    hit = fab.run(saved, fidelity="flow", faults=[down])
+    assert hit.time_us > whole.time_us

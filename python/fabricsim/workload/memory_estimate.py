@@ -33,6 +33,9 @@ from fabricsim.workload.plan import Parallelism
 GIB = float(1 << 30)
 OPTIMIZER_BYTES_PER_PARAM = 12
 """fp32 master copy and Adam's two moments."""
+ADAM_BYTES_PER_PARAM = (4 + 4 + 4 + 4) + (4 + 4 + 4 + 2)
+"""An Adam step reads the fp32 master, both moments and the gradient, and writes the master,
+the moments and the bf16 copy (memory-bound): what the optimizer moves per parameter."""
 
 
 @dataclass
@@ -147,6 +150,7 @@ def estimate(
 
 
 __all__ = [
+    "ADAM_BYTES_PER_PARAM",
     "GIB",
     "OPTIMIZER_BYTES_PER_PARAM",
     "StageParams",

@@ -28,7 +28,7 @@ from fabricsim.workload import pipeline
 from fabricsim.workload.comm import CommModel
 from fabricsim.workload.gpu import GpuSpec
 from fabricsim.workload.layer_costs import ELEMENT_BYTES, chunk_costs
-from fabricsim.workload.memory_estimate import estimate, stage_params
+from fabricsim.workload.memory_estimate import ADAM_BYTES_PER_PARAM, estimate, stage_params
 from fabricsim.workload.model import Transformer
 from fabricsim.workload.plan import Parallelism
 from fabricsim.workload.step_result import TrainingStepResult
@@ -36,13 +36,11 @@ from fabricsim.workload.step_result import TrainingStepResult
 if TYPE_CHECKING:
     from fabricsim.fabric import Fabric
     from fabricsim.run_options import RunOptions
+    from fabricsim.workload.trace import Trace
 
 F64 = npt.NDArray[np.float64]
 WHOLE_STEP_NS = 1e15
 """A fault window this long (``fs.faults.link_slow``'s default) lasts the whole step."""
-ADAM_BYTES_PER_PARAM = (4 + 4 + 4 + 4) + (4 + 4 + 4 + 2)
-"""An Adam step reads the fp32 master, both moments and the gradient, and writes the master,
-the moments and the bf16 copy (memory-bound)."""
 
 
 class TrainingStep(Workload):
@@ -192,6 +190,15 @@ class TrainingStep(Workload):
             comm=comm,
             fidelity=options.fidelity,
         )
+
+    def to_trace(self) -> Trace:
+        """This step as a trace: every pass, call, transfer and bucket of every GPU with its
+        dependencies (fabricsim.workload.unreduced), to edit, save (``to_json``) or run whole
+        on a fabric (faults at given times included). Its operations grow with every call of
+        every GPU: for small and medium steps."""
+        from fabricsim.workload.unreduced import step_trace
+
+        return step_trace(self)
 
     # -- parts ---------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ from fabricsim.collectives.ops import COPY, RECV, SEND
 from fabricsim.errors import SpecError
 from fabricsim.run_contract import RunResultBase, Workload
 from fabricsim.timeline import Events, Track, link_counters
-from fabricsim.workload.unreduced import P2P_TAG, Dag, join
+from fabricsim.workload.dag import P2P_TAG, Dag, join
 
 if TYPE_CHECKING:
     from fabricsim.collectives.run import CollectiveResult

@@ -1,0 +1,135 @@
+"""A schedule of many calls grown call by call and run whole on the fabric: timed operations
+(kernels: copy operations of ``duration_ps`` bytes at 1 ps a byte), point-to-point sends and
+receives, and collectives over groups of GPUs with a communication library's costs (the
+launch latency on each call's first operations, the hop latency on each of its sends, the
+launch latency on a point-to-point send). Traces run on it (trace.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from fabricsim.collectives.execution import Execution
+from fabricsim.collectives.ops import COPY, RECV, SEND
+from fabricsim.collectives.run import execute_schedule
+from fabricsim.collectives.schedule import Schedule
+from fabricsim.collectives.tuner import protocol_costs
+from fabricsim.run_contract import require_complete
+from fabricsim.workload.comm import group_collective, tile
+
+if TYPE_CHECKING:
+    from fabricsim.collectives.library import Library
+    from fabricsim.collectives.run import CollectiveResult
+    from fabricsim.fabric import Fabric
+    from fabricsim.run_options import RunOptions
+
+I64 = npt.NDArray[np.int64]
+P2P_TAG = 1 << 40
+"""Point-to-point transfers' tags (collectives' tags stay far below)."""
+
+
+class Dag:
+    """A schedule of many calls (a training step, a trace), grown call by call: timed
+    operations, point-to-point sends and receives, and collectives over groups of GPUs with
+    ``library``'s costs."""
+
+    def __init__(self, fabric: Fabric, library: Library) -> None:
+        self.fabric, self.library = fabric, library
+        self.cols: dict[str, list[npt.NDArray[np.int64]]] = {
+            k: [] for k in ("op", "rank", "peer", "tag", "bytes", "delay")
+        }
+        self.deps: list[list[int]] = []
+        self.n = 0
+        self.launch_ps = round(library.costs("simple").base_latency_us * 1e6)
+
+    def op(
+        self, kind: int, rank: int, peer: int, nbytes: int, after: list[int], tag: int = 0, delay: int = 0
+    ) -> int:
+        for key, v in (
+            ("op", kind),
+            ("rank", rank),
+            ("peer", peer),
+            ("tag", tag),
+            ("bytes", nbytes),
+            ("delay", delay),
+        ):
+            self.cols[key].append(np.array([v], dtype=np.int64))
+        self.deps.append([d for d in after if d >= 0])
+        self.n += 1
+        return self.n - 1
+
+    def collective(self, kind: str, nbytes: int, groups: I64, after: dict[int, int]) -> dict[int, list[int]]:
+        """Every row of ``groups`` runs ``kind`` of ``nbytes``; a rank's first operations wait
+        for ``after[rank]``. Returns per rank its operations no other of the call waits for."""
+        count, n = groups.shape
+        op = group_collective(self.fabric, self.library, kind, nbytes, n, count)
+        s: Schedule = tile(op.schedule(n), groups, self.fabric.num_ranks)
+        delay, _ = protocol_costs(s, self.fabric, self.library, "simple")
+        base = self.n
+        waited = np.zeros(len(s.op), dtype=bool)
+        waited[s.deps] = True
+        for i in range(len(s.op)):
+            own = (s.deps[s.dep_ptr[i] : s.dep_ptr[i + 1]] + base).tolist()
+            r = int(s.rank[i])
+            if not own and r in after:
+                own.append(after[r])
+            self.deps.append(own)
+        for key, col in (
+            ("op", s.op),
+            ("rank", s.rank),
+            ("peer", s.peer),
+            ("tag", s.tag),
+            ("bytes", s.bytes),
+            ("delay", delay),
+        ):
+            self.cols[key].append(np.asarray(col, dtype=np.int64))
+        self.n += len(s.op)
+        ends: dict[int, list[int]] = {}
+        for j in np.flatnonzero(~waited).tolist():
+            ends.setdefault(int(s.rank[j]), []).append(base + int(j))
+        return ends
+
+    def build(self) -> tuple[Schedule, I64]:
+        col = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in self.cols.items()}
+        ptr = np.zeros(self.n + 1, dtype=np.int64)
+        ptr[1:] = np.cumsum([len(d) for d in self.deps])
+        deps = np.asarray([d for ds in self.deps for d in ds], dtype=np.int32)
+        ops = col["op"].astype(np.uint8)
+        buf = np.where(ops == SEND, 0, np.where(ops == RECV, 1, 0)).astype(np.int32)
+        schedule = Schedule(
+            kind="all_reduce",
+            ranks=self.fabric.num_ranks,
+            pieces=1,
+            piece_bytes=np.zeros(1, dtype=np.int64),
+            root=0,
+            op=ops,
+            rank=col["rank"].astype(np.int32),
+            peer=col["peer"].astype(np.int32),
+            a=buf,
+            b=np.full(self.n, -1, dtype=np.int32),
+            out=np.where(ops == SEND, -1, 1).astype(np.int32),
+            tag=col["tag"],
+            bytes=col["bytes"],
+            dep_ptr=ptr,
+            deps=deps,
+            algorithm="training_step",
+        )
+        return schedule, col["delay"]
+
+    def run(self, options: RunOptions) -> CollectiveResult:
+        """Executes the schedule on the fabric (operations of type copy: 1 ps a byte)."""
+        schedule, delay = self.build()
+        how = Execution(copy_ns_per_byte=0.001, verify=False, library=self.library)
+        res = execute_schedule(self.fabric, schedule, None, options, how, delay_ps=delay)
+        require_complete(res, options)
+        return res
+
+
+def join(ends: dict[int, list[int]], dag: Dag, ranks: list[int]) -> dict[int, int]:
+    """One zero-time operation per rank after all of its ends (a single thing to wait for)."""
+    return {r: dag.op(COPY, r, -1, 0, ends.get(r, [])) for r in ranks}
+
+
+__all__ = ["P2P_TAG", "Dag", "join"]
