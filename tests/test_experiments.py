@@ -112,7 +112,7 @@ def test_version_and_presets(capsys):
     assert capsys.readouterr().out.strip() == f"fabricsim {fs.__version__}"
     main(["presets"])
     kinds = {line.split()[0] for line in capsys.readouterr().out.splitlines()}
-    assert kinds == {"fabric", "link", "router", "hbm", "protocol", "library"}
+    assert kinds == {"fabric", "link", "router", "hbm", "protocol", "library", "gpu", "model"}
 
 
 def test_validate_reproduces_a_table_of_the_validation_page(capsys):

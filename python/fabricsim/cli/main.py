@@ -100,6 +100,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from fabricsim.collectives.library import Library
         from fabricsim.fabric import Fabric
         from fabricsim.specs import HbmSpec, LinkSpec, ProtocolSpec, RouterSpec
+        from fabricsim.workload import GpuSpec, Transformer
 
         kinds: list[tuple[str, list[str], Callable[[str], str]]] = [
             ("fabric", Fabric.presets(), lambda n: Fabric.preset(n).description),
@@ -108,11 +109,24 @@ def _dispatch(args: argparse.Namespace) -> int:
             ("hbm", HbmSpec.presets(), lambda n: HbmSpec.preset(n).description),
             ("protocol", ProtocolSpec.presets(), lambda n: ProtocolSpec.preset(n).description),
             ("library", Library.presets(), lambda n: ", ".join(Library.preset(n).sources) or "no costs"),
+            ("gpu", GpuSpec.presets(), lambda n: GpuSpec.preset(n).description),
+            ("model", Transformer.presets(), _describe_model),
         ]
         for kind, names, describe in kinds:
             for name in names:
                 print(f"{kind:9} {name:20} {describe(name)}")
     return 0
+
+
+def _describe_model(name: str) -> str:
+    from fabricsim.workload import Transformer
+
+    m = Transformer.preset(name)
+    moe = f", {m.experts} experts top-{m.top_k}" if m.experts else ""
+    return (
+        f"{m.num_params() / 1e9:.1f} B parameters: {m.layers} layers, hidden {m.hidden}, {m.heads} heads "
+        f"({m.kv_heads} kv), sequence {m.seq_len}{moe} ({m.sources[0] if m.sources else 'no source'})"
+    )
 
 
 if __name__ == "__main__":
