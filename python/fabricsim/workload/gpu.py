@@ -6,8 +6,8 @@ The compute roof of a GEMM ``(M, N, K)`` is ``peak x matmul_efficiency x shape_e
 
 - ``matmul_efficiency`` is the best a tuned GEMM library reaches on the part, measured at the
   kernel level (the Maximum Achievable Matmul FLOPS table of stas00/ml-engineering,
-  compute/accelerator/README.md: A100 SXM 267.9 of 312 bf16 TFLOP/s, H100 SXM 792.1 of 989,
-  H200/GH200 class 794.5-821 of 989), never fitted to end-to-end step times;
+  compute/accelerator/README.md at 744d01e, 2026-08: A100 SXM 271.2 of 312 bf16 TFLOP/s, H100
+  SXM 794.5 of 989, "H200 is the same"), never fitted to end-to-end step times;
 - ``shape_efficiency`` is the work the GPU does for nothing when the output does not fill its
   tiles and its waves: the output is cut into ``tile_m x tile_n`` tiles and one wave runs one
   tile per SM, so ``M x N`` useful outputs cost ``waves x sms x tile_m x tile_n`` (a
@@ -214,14 +214,14 @@ def _positive(path: str, v: Any) -> None:
         raise SpecError(f"{path}: must be a finite number > 0, got {v!r}", path=path)
 
 
-_MAMF = "https://github.com/stas00/ml-engineering/blob/master/compute/accelerator/README.md (Maximum Achievable Matmul FLOPS table)"
+_MAMF = "https://github.com/stas00/ml-engineering/blob/744d01e/compute/accelerator/README.md (Maximum Achievable Matmul FLOPS comparison table, BF16)"
 
 _PRESETS: dict[str, GpuSpec] = {
     "a100_sxm_80gb": GpuSpec(
         name="a100_sxm_80gb",
         description="NVIDIA A100 SXM4 80 GB: 108 SMs, HBM2e (5 stacks), 12 NVLink-3 links",
         peak_tflops={"bf16": 312.0, "fp16": 312.0, "tf32": 156.0, "fp32": 19.5},
-        matmul_efficiency=267.9 / 312.0,
+        matmul_efficiency=271.2 / 312.0,
         sms=108,
         hbm="hbm2e",
         hbm_stacks=5,
@@ -233,7 +233,7 @@ _PRESETS: dict[str, GpuSpec] = {
         sources=(
             "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (312 TFLOPS bf16, 2,039 GB/s, 80 GB, 600 GB/s NVLink)",
             "https://images.nvidia.com/aem-dam/en-zz/Solutions/data-center/nvidia-ampere-architecture-whitepaper.pdf (108 SMs, 12 NVLink links)",
-            _MAMF + ": A100 SXM 267.9 TFLOPS (85.9%)",
+            _MAMF + ": A100 SXM 271.2 TFLOPS (86.9%)",
             "Dao, FlashAttention-2, arXiv 2307.08691, abstract: the kernel reaches 50-73% of the theoretical maximum FLOP/s on A100 (the best: 73%)",
         ),
     ),
@@ -241,7 +241,7 @@ _PRESETS: dict[str, GpuSpec] = {
         name="h100_sxm",
         description="NVIDIA H100 SXM5 80 GB: 132 SMs, HBM3 (5 stacks), 18 NVLink-4 links",
         peak_tflops={"bf16": 989.4, "fp16": 989.4, "fp8": 1978.9, "tf32": 494.7, "fp32": 66.9},
-        matmul_efficiency=792.1 / 989.4,
+        matmul_efficiency=794.5 / 989.4,
         sms=132,
         hbm="hbm3",
         hbm_stacks=5,
@@ -253,7 +253,7 @@ _PRESETS: dict[str, GpuSpec] = {
         sources=(
             "https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet (H100 SXM: 989 TFLOPS bf16 dense, 3.35 TB/s, 80 GB, 900 GB/s NVLink)",
             "https://glennklockwood.com/garden/peak-FLOPS (132 SMs x 4 tensor cores x 1024 FLOP/clock x 1.83 GHz = 989.4 TFLOPS)",
-            _MAMF + ": H100 SXM 792.1 TFLOPS (80.1%)",
+            _MAMF + ": H100 SXM 794.5 TFLOPS (80.3%)",
             "Shah et al., FlashAttention-3, arXiv 2407.08608: up to 740 TFLOPs/s bf16 forward on H100 (75% of peak)",
         ),
     ),
@@ -272,7 +272,7 @@ _PRESETS: dict[str, GpuSpec] = {
         attention_efficiency=740.0 / 989.4,
         sources=(
             "https://www.nvidia.com/en-us/data-center/h200/ (141 GB HBM3e, 4.8 TB/s, 989 TFLOPS bf16 dense)",
-            _MAMF + ": H100/H200 SXM 794.5 TFLOPS (80.3%)",
+            _MAMF + ": H100 SXM 794.5 TFLOPS (80.3%), 'H200 is the same'",
             "Shah et al., FlashAttention-3, arXiv 2407.08608: 740 TFLOPs/s bf16 on H100 (the same SMs)",
         ),
     ),
