@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 import fabricsim as fs
@@ -114,3 +115,16 @@ def test_both_directions_are_independent():
     one = p2p(link).run(fs.traffic.messages(0, 1, 4096))
     both = p2p(link).run(fs.traffic.messages([0, 1], [1, 0], 4096))
     assert both.messages["latency_ps"].tolist() == [one.messages["latency_ps"][0]] * 2
+
+
+def test_mean_occupancy_is_each_links_histogram_mean():
+    # all links at once (vectorized) against the histogram mean taken link by link
+    fab = fs.Fabric(topology=fs.topology.mesh((4, 4)), link=fs.LinkSpec.preset("noc"))
+    res = fab.run(fs.traffic.synthetic("uniform", rate=0.3, warmup_cycles=200, measure_cycles=1000))
+    widths = np.frombuffer(res._raw["links"]["occupancy_width"], dtype="<u8")
+    by_hand = [
+        float((np.arange(len(h)) * widths[i]) @ h) / max(float(h.sum()), 1.0)
+        for i, h in enumerate(res.occupancy_histograms())
+    ]
+    assert res.links["mean_occupancy"].tolist() == by_hand
+    assert max(by_hand) > 0
