@@ -28,6 +28,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 
 import fabricsim as fs
+from fabricsim.analysis.training_validation import build, llama3_run
 
 
 def _p2p(link: fs.LinkSpec, **endpoint: float) -> fs.Fabric:
@@ -307,22 +308,10 @@ TRAINING_WORKLOADS: dict[str, tuple[str, str, Callable[[], tuple[fs.Fabric, Any]
     ),
     **{
         f"train_llama3_405b_{128 * dp}_h100": (
-            f"Llama 3 405B on {128 * dp:,} H100s (dgx_h100_cluster), Table 4's plan: tp 8, pp 16 x 8 virtual, dp {dp}, 2,048 sequences",
+            f"Llama 3 405B on {128 * dp:,} H100s (dgx_h100_cluster), the validation's plan "
+            f"(tp 8, pp 16 x 8 virtual, dp {dp}, 2,048 sequences)",
             "flow",
-            lambda dp=dp: _training(
-                "llama3_405b",
-                "h100_sxm",
-                "dgx_h100_cluster",
-                16 * dp,
-                tp=8,
-                pp=16,
-                dp=dp,
-                virtual_stages=8,
-                global_batch=2048,
-                zero=2,
-                first_stage_layers=7,
-                last_stage_layers=7,
-            ),
+            lambda dp=dp: build(llama3_run(dp, 2048 // dp, mfu=float("nan"))),
         )
         for dp in (8, 32, 64, 128)
     },

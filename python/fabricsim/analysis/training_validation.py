@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fabricsim.fabric import Fabric
-from fabricsim.workload import Parallelism, TrainingStepResult, Transformer, training_step
+from fabricsim.workload import Parallelism, TrainingStep, TrainingStepResult, Transformer, training_step
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Run:
     source: str
 
 
-def _mt_nlg(nodes: int, seconds: float) -> Run:
+def mt_nlg_run(nodes: int, seconds: float) -> Run:
     dp = nodes * 8 // (8 * 35)
     plan = Parallelism(
         tp=8,
@@ -67,7 +67,7 @@ def _mt_nlg(nodes: int, seconds: float) -> Run:
     )
 
 
-def _llama3(dp: int, per_dp: int, mfu: float) -> Run:
+def llama3_run(dp: int, per_dp: int, mfu: float) -> Run:
     plan = Parallelism(
         tp=8,
         pp=16,
@@ -93,17 +93,22 @@ def _llama3(dp: int, per_dp: int, mfu: float) -> Run:
 
 
 RUNS = [
-    _mt_nlg(280, 60.1),
-    _mt_nlg(350, 50.2),
-    _mt_nlg(420, 44.4),
-    _llama3(64, 32, 0.43),
-    _llama3(128, 16, 0.41),
+    mt_nlg_run(280, 60.1),
+    mt_nlg_run(350, 50.2),
+    mt_nlg_run(420, 44.4),
+    llama3_run(64, 32, 0.43),
+    llama3_run(128, 16, 0.41),
 ]
 
 
-def simulate(run: Run) -> TrainingStepResult:
+def build(run: Run) -> tuple[Fabric, TrainingStep]:
+    """The run's fabric and step (its memory estimate not checked: the published run fit)."""
     fab = Fabric.preset(run.fabric, nodes=run.nodes)
-    step = training_step(Transformer.preset(run.model), run.plan, run.gpu, check_memory=False)
+    return fab, training_step(Transformer.preset(run.model), run.plan, run.gpu, check_memory=False)
+
+
+def simulate(run: Run) -> TrainingStepResult:
+    fab, step = build(run)
     return fab.run(step, fidelity="flow")
 
 
@@ -195,4 +200,14 @@ def reuse_table(log: Callable[[str], None] = lambda s: None) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["REUSE_CASES", "RUNS", "Run", "reuse_table", "simulate", "training_table"]
+__all__ = [
+    "REUSE_CASES",
+    "RUNS",
+    "Run",
+    "build",
+    "llama3_run",
+    "mt_nlg_run",
+    "reuse_table",
+    "simulate",
+    "training_table",
+]

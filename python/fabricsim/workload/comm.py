@@ -112,7 +112,8 @@ class CommModel:
         """Per distinct call ``(kind, communicator kind, bytes)``: each communicator's time (ns)."""
         self.link_busy: dict[tuple[str, str, int], npt.NDArray[np.float64]] = {}
         """Per distinct call: each link direction's utilization over its run."""
-        self._links: list[str] = []
+        self.link_ends: tuple[I64, I64] | None = None
+        """(src, dst) of every link direction (nodes as in a result's ``links``)."""
 
     def collective_ns(self, kind: str, group_kind: str, nbytes: int, groups: I64) -> npt.NDArray[np.float64]:
         """Per communicator (row of ``groups``), its time for one ``kind`` of ``nbytes``,
@@ -133,9 +134,9 @@ class CommModel:
         self._cache[key] = times
         self.results[(kind, group_kind, nbytes)] = times
         self.link_busy[(kind, group_kind, nbytes)] = np.asarray(res.link_utilization, dtype=np.float64)
-        if not self._links:
+        if self.link_ends is None:
             links = res.run.links
-            self._links = [f"{int(a)}->{int(b)}" for a, b in zip(links["src"], links["dst"], strict=True)]
+            self.link_ends = (links["src"].astype(np.int64), links["dst"].astype(np.int64))
         return times
 
     def p2p_ns(self, src: I64, dst: I64, nbytes: int) -> npt.NDArray[np.float64]:
@@ -160,10 +161,6 @@ class CommModel:
         self._cache[key] = times
         self.results[("send_recv", "pp", nbytes)] = times
         return times
-
-    def fabric_links(self) -> list[str]:
-        """``"src->dst"`` of every link direction (nodes as in a result's ``links``)."""
-        return self._links
 
 
 __all__ = ["ALGORITHM", "CommModel", "group_collective", "tile"]

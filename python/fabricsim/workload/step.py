@@ -117,7 +117,7 @@ class TrainingStep(Workload):
         if plan.zero >= 3:
             _gather_params_per_layer(costs, params.dense + params.expert, model, plan)
 
-        stage_speed = self._stage_speed()  # [dp, pp]
+        stage_speed = self.stage_speed()  # [dp, pp]
         exposed: dict[str, F64] = {}  # per kind, [dp, pp, v, 2]: exposed call time per pass
         for p in range(pp):
             for c in range(v):
@@ -166,7 +166,7 @@ class TrainingStep(Workload):
         dp_spans, dp_end = self._gradient_reduction(
             comm, params.dense + params.expert, last_bwd.max(axis=0), bwd_end.max(axis=0)
         )
-        optimizer_s = self._optimizer_s(params.dense + params.expert, stage_speed)
+        optimizer_s = self.optimizer_s(params.dense + params.expert, stage_speed)
         gather_s = self._param_gather_s(comm, params.dense + params.expert)
         end = np.maximum(bwd_end.max(axis=0), dp_end)[None, :] + optimizer_s + gather_s[None, :]  # [dp, pp]
         step_s = float(end.max())
@@ -202,7 +202,7 @@ class TrainingStep(Workload):
 
     # -- parts ---------------------------------------------------------------------------
 
-    def _stage_speed(self) -> F64:
+    def stage_speed(self) -> F64:
         """Per replica and stage: the slowest GPU of the stage's tensor and context group (they
         meet at every layer's collective), and of its expert group (every MoE layer)."""
         plan = self.plan
@@ -248,7 +248,8 @@ class TrainingStep(Workload):
         out[:, :boundaries] = t.T
         return out
 
-    def _buckets(self, nbytes: float) -> list[int]:
+    def buckets(self, nbytes: float) -> list[int]:
+        """``nbytes`` of gradients (or parameters) cut into the plan's buckets, in order."""
         size = self.plan.bucket_bytes
         full, rest = divmod(int(nbytes), size)
         return [size] * full + ([rest] if rest else [])
@@ -271,7 +272,7 @@ class TrainingStep(Workload):
             free = 0.0
             # the last chunk's backward finishes first (interleaving runs chunks in reverse)
             for c in sorted(range(v), key=lambda c: last_bwd[p, c, 1]):
-                buckets = self._buckets(params[p, c] * plan.grad_bytes_per_param)
+                buckets = self.buckets(params[p, c] * plan.grad_bytes_per_param)
                 start_s, end_s = last_bwd[p, c]
                 total = float(sum(buckets))
                 done = 0.0
@@ -294,11 +295,11 @@ class TrainingStep(Workload):
         if plan.zero not in (1, 2) or plan.dp * plan.cp == 1:
             return out
         for p in range(plan.pp):
-            for size in self._buckets(params[p].sum() * ELEMENT_BYTES):
+            for size in self.buckets(params[p].sum() * ELEMENT_BYTES):
                 out[p] += float(self._group_time_s(comm, "all_gather", "dp", size)[0, p])
         return out
 
-    def _optimizer_s(self, params: F64, stage_speed: F64) -> F64:
+    def optimizer_s(self, params: F64, stage_speed: F64) -> F64:
         """Per replica and stage: Adam over the GPU's share of the parameters (memory-bound)."""
         shard = self.plan.dp * self.plan.cp if self.plan.zero >= 1 else 1
         t = np.array(

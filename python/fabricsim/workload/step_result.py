@@ -294,8 +294,9 @@ class TrainingStepResult(RunResultBase):
         if busy and self._dp_spans:
             util = np.max([u for _, u in busy], axis=0)
             top = np.argsort(-util)[:8]
-            links = self._comm.fabric_links()
-            ctracks = [Track("links (gradient reduction)", f"link {int(i)} {links[int(i)]}") for i in top]
+            assert self._comm.link_ends is not None  # set by the runs that measured util
+            src, dst = self._comm.link_ends
+            ctracks = [Track("links (gradient reduction)", f"link {int(i)} {src[i]}->{dst[i]}") for i in top]
             t_of, t_start, t_val = [], [], []
             for p, s, e in self._dp_spans:
                 if p != self.critical[1]:

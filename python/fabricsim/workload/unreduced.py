@@ -24,7 +24,7 @@ import numpy as np
 from fabricsim.errors import SpecError
 from fabricsim.workload import pipeline
 from fabricsim.workload.layer_costs import ELEMENT_BYTES, chunk_costs
-from fabricsim.workload.memory_estimate import ADAM_BYTES_PER_PARAM, stage_params
+from fabricsim.workload.memory_estimate import stage_params
 from fabricsim.workload.trace import Trace, TraceOp
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def step_trace(step: TrainingStep) -> Trace:
     grid, gpus = plan.grid(), plan.rank_gpus()
     costs = [[chunk_costs(model, plan, gpu, p, c) for c in range(v)] for p in range(pp)]
     params = stage_params(model, plan)
-    speed = step._stage_speed()  # [dp, pp]
+    speed = step.stage_speed()  # [dp, pp]
     out = _Ops()
     main: dict[int, int] = {}  # GPU -> its last operation on the compute stream
     grads: dict[int, int] = {}  # and on the gradient stream
@@ -98,7 +98,7 @@ def step_trace(step: TrainingStep) -> Trace:
         p, c, mb, bwd = int(tl.stage[i]), int(tl.chunk[i]), int(tl.microbatch[i]), bool(tl.backward[i])
         cost = costs[p][c].backward if bwd else costs[p][c].forward
         reduce_grads = bwd and mb == last_mb[c] and dp * plan.cp > 1
-        buckets = step._buckets((params.dense[p, c] + params.expert[p, c]) * plan.grad_bytes_per_param)
+        buckets = step.buckets((params.dense[p, c] + params.expert[p, c]) * plan.grad_bytes_per_param)
         pieces = max(len(buckets), 1) if reduce_grads else 1
         freed: dict[int, list[int]] = {}
         calls = cost.calls
@@ -134,18 +134,18 @@ def step_trace(step: TrainingStep) -> Trace:
             for k, size in enumerate(buckets):
                 collective(kind, size, rows_of("dp", p), grads, {r: ops[k] for r, ops in freed.items()})
     # the optimizer after both streams, then ZeRO-1/2's parameter gather
+    optimizer_s = step.optimizer_s(params.dense + params.expert, speed)  # [dp, pp]
     for p in range(pp):
         share = params.dense[p].sum() + params.expert[p].sum()
-        shard = dp * plan.cp if plan.zero >= 1 else 1
         for d in range(dp):
-            t_us = gpu.memory_s(share / shard * ADAM_BYTES_PER_PARAM) / speed[d, p] * 1e6
+            t_us = optimizer_s[d, p] * 1e6
             for g in gpus[grid[p, d]].ravel():
                 r = int(g)
                 main[r] = out.add(
                     "compute", [main[r], grads.get(r)], gpu=r, duration_us=t_us, name="optimizer"
                 )
         if plan.zero in (1, 2) and dp * plan.cp > 1:
-            for size in step._buckets(share * ELEMENT_BYTES):
+            for size in step.buckets(share * ELEMENT_BYTES):
                 collective("all_gather", size, rows_of("dp", p), main)
     return Trace(out.ops, name=f"training step of {model.name or 'a model'}", library=step.library)
 
