@@ -224,10 +224,14 @@ class RouterSpec(Spec):
       traversal. A router then costs the sum per hop at zero load; VC and switch allocation no
       longer happen in the same cycle. ``lookahead_routing=True`` computes routes one hop
       ahead and drops the routing stage's delay.
-    - ``allocator``: ``"round_robin"`` (default, separable input-first), ``"oldest_first"``
-      (the flit whose message was offered at its source earliest wins, in VC and switch
-      allocation) or ``"islip"`` (three iSLIP rounds over every ready VC; VC allocation
+    - ``allocator`` (switch allocation): ``"round_robin"`` (default, separable input-first),
+      ``"oldest_first"`` (the flit whose message was offered at its source earliest wins, in VC
+      and switch allocation) or ``"islip"`` (iSLIP rounds over every ready VC).
+    - ``vc_allocator``: ``"in_turn"`` (default: one pass over the waiting input VCs, each taking
+      the next free VC of its class on its output) or ``"islip"`` (BookSim's: each waiting input
+      VC requests every free output VC it may take; output VCs grant, input VCs accept,
       round-robin).
+    - ``islip_iterations``: rounds of each iSLIP allocator (default 3; BookSim's preset: 1).
     - ``switching``: ``"wormhole"`` (default) or ``"virtual_cut_through"``: a head flit wins
       an output VC only when the buffer behind it has room for its whole packet (needs padded
       packets and ``credits_per_vc`` at least one MTU packet's flits).
@@ -237,8 +241,8 @@ class RouterSpec(Spec):
       routers form one connected graph; the static check proves or refutes deadlock freedom
       with the VCs given).
 
-    Presets (:meth:`preset`, specs/router/): ``"booksim_4stage"`` (the BookSim calibration
-    router) and ``"nvswitch_like"`` (the switch of the NVSwitch-shaped fabric presets).
+    Presets (:meth:`preset`, specs/router/): ``"booksim_4stage"`` (BookSim2's input-queued
+    router: four stages, iSLIP VC and switch allocation) and ``"nvswitch_like"`` (the switch of the NVSwitch-shaped fabric presets).
     """
 
     @classmethod
@@ -260,6 +264,8 @@ class RouterSpec(Spec):
     stages: dict[str, int] | None
     lookahead_routing: bool
     allocator: str
+    vc_allocator: Literal["in_turn", "islip"]
+    islip_iterations: int | None
     switching: Literal["wormhole", "virtual_cut_through"]
     vcs: int | None
     buffer_flits: int | None

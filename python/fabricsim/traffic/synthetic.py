@@ -61,9 +61,13 @@ def destinations(
     hotspot_fraction: float = 0.1,
     permutation: npt.NDArray[np.int64] | None = None,
     matrix: ArrayLike | None = None,
+    include_self: bool = False,
 ) -> npt.NDArray[np.int64]:
     """The destination of each source in ``src`` under a synthetic ``pattern``; ``-1`` where the
-    pattern maps a node to itself (no packet). Grid patterns (``transpose``, ``tornado``,
+    pattern maps a node to itself (no packet). ``include_self=True`` (``uniform`` and
+    ``hotspot``'s uniform part) draws the destination over all endpoints, the source included,
+    as BookSim's and Garnet's uniform random traffic does: on a routed fabric such a packet
+    loops back through its own router. Grid patterns (``transpose``, ``tornado``,
     ``neighbor``) use ``dims``; bit patterns need a power-of-two ``num_endpoints``. ``matrix``
     takes a traffic matrix (``num_endpoints`` x ``num_endpoints``, non-negative, zero diagonal):
     row ``i`` holds the relative weights of source ``i``'s destinations; a row of zeros makes
@@ -74,8 +78,12 @@ def destinations(
         raise SpecError(f"traffic.pattern: {pattern!r} needs a power-of-two number of endpoints, got {n}")
     if pattern in ("transpose", "tornado", "neighbor") and not dims:
         raise SpecError(f"traffic.pattern: {pattern!r} needs the grid's dims")
+
+    def anywhere() -> npt.NDArray[np.int64]:  # any endpoint, or any other one
+        return (src + rng.integers(0 if include_self else 1, n, len(src))) % n
+
     if pattern == "uniform":
-        dst = (src + rng.integers(1, n, len(src))) % n  # any other endpoint
+        dst = anywhere()
     elif pattern == "bit_complement":
         dst = ~src & (n - 1)
     elif pattern == "bit_reverse":
@@ -97,7 +105,7 @@ def destinations(
         dst = np.ravel_multi_index(tuple(coords[::-1]), tuple(reversed(dims))).astype(np.int64)
     elif pattern == "hotspot":
         hot = rng.random(len(src)) < hotspot_fraction
-        dst = np.where(hot, hotspot, (src + rng.integers(1, n, len(src))) % n)
+        dst = np.where(hot, hotspot, anywhere())
     elif pattern == "permutation":
         perm = permutation if permutation is not None else rng.permutation(n)
         dst = np.asarray(perm, dtype=np.int64)[src]
@@ -105,6 +113,8 @@ def destinations(
         dst = _from_matrix(matrix, src, n, rng)
     else:
         raise SpecError(f"traffic.pattern: unknown pattern {pattern!r}; known: {', '.join(PATTERNS)}")
+    if include_self and pattern in ("uniform", "hotspot"):
+        return dst.astype(np.int64)
     return np.where(dst == src, -1, dst).astype(np.int64)
 
 

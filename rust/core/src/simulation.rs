@@ -20,6 +20,8 @@ pub struct Simulation {
     /// Every message so far: the traffic given, then the ones injected.
     traffic: MessageTraffic,
     endpoints: usize,
+    /// The topology, for the routes of messages injected later.
+    topology: crate::spec::TopologySpec,
     links: usize,
     /// Wall time spent in the cycle loop.
     wall_seconds: f64,
@@ -57,6 +59,7 @@ impl Simulation {
             limit,
             traffic: traffic.clone(),
             endpoints,
+            topology: spec.topology.clone(),
             links,
             wall_seconds: 0.0,
             broken: None,
@@ -95,6 +98,7 @@ impl Simulation {
             vc: vec![vc],
         };
         row.validate(self.endpoints, self.net.params.vcs)
+            .and_then(|()| row.validate_routes(&self.topology))
             .map_err(|e| match e {
                 Error::Spec { path, message } => Error::spec(path.replace("[0]", ""), message),
                 other => other,

@@ -81,12 +81,6 @@ impl MessageTraffic {
                     ),
                 ));
             }
-            if s == d {
-                return Err(Error::spec(
-                    format!("traffic.dst[{i}]"),
-                    format!("equals src ({s}); a message must go to another endpoint"),
-                ));
-            }
             let b = self.bytes[i];
             if b == 0 || b > MAX_MESSAGE_BYTES {
                 return Err(Error::spec(

@@ -21,7 +21,9 @@ use crate::ids::{IdVec, LinkDirId, MsgId};
 use crate::link::credits::{low_bits, pick_round_robin};
 use crate::link::Flit;
 use crate::routing::Routing;
-use crate::spec::{Allocator, LinkParams, Packing, RouterSpec, RouterTiming, Switching};
+use crate::spec::{
+    Allocator, LinkParams, Packing, RouterSpec, RouterTiming, Switching, VcAllocator,
+};
 use crate::time::Cycle;
 use crate::topology::{Graph, RouterId};
 
@@ -146,6 +148,25 @@ pub struct Router<P: PortSet> {
     granted: Box<[P]>,
     /// The order of this cycle's VC allocation pass (memory reused).
     va_order: Vec<u32>,
+    /// Rounds of each iSLIP allocator.
+    islip_rounds: u32,
+    /// VC allocation by iSLIP (BookSim's) instead of one pass.
+    va_islip: Option<Box<VaIslip>>,
+}
+
+/// iSLIP VC allocation's state: round-robin pointers per output VC (over
+/// input VCs) and per input VC (over output VCs), both numbered
+/// `port * vcs + vc`; and this cycle's requests and grants (memory reused).
+#[derive(Clone, Debug)]
+struct VaIslip {
+    grant_rr: Box<[u32]>,
+    accept_rr: Box<[u32]>,
+    /// Per waiting input VC, in ascending order: (input VC, output port,
+    /// the output's VCs it may take), the mask cleared once it is matched.
+    requests: Vec<(u32, u32, u64)>,
+    /// Per output VC: the input VC it grants this round (`u32::MAX`: none).
+    grants: Box<[u32]>,
+    granted: Vec<u32>,
 }
 
 /// The flits routers forward in a cycle, by output link direction.
@@ -220,6 +241,16 @@ impl<P: PortSet> Router<P> {
             asking: per_port(P::EMPTY, ports),
             granted: per_port(P::EMPTY, ports),
             va_order: Vec::with_capacity(ports * vcs),
+            islip_rounds: spec.islip_rounds(),
+            va_islip: (spec.vc_allocator == VcAllocator::Islip).then(|| {
+                Box::new(VaIslip {
+                    grant_rr: per_port(0, ports * vcs),
+                    accept_rr: per_port(0, ports * vcs),
+                    requests: Vec::with_capacity(ports * vcs),
+                    grants: per_port(u32::MAX, ports * vcs),
+                    granted: Vec::with_capacity(ports * vcs),
+                })
+            }),
         };
         router.set_message_classes(1, routing);
         router
@@ -322,7 +353,8 @@ impl<P: PortSet> Router<P> {
             .collect();
         self.route_in_va = self.timing.route_to_va == 0
             && !routing.is_adaptive()
-            && self.allocator != Allocator::OldestFirst;
+            && self.allocator != Allocator::OldestFirst
+            && self.va_islip.is_none();
     }
 
     /// The routing class of a packet on input VC `v` (within its message class's share).
@@ -389,7 +421,10 @@ impl<P: PortSet> Router<P> {
         // saturation): it is every stage's only candidate, so it wins
         // wherever it is ready, and the same pointers move as in the passes.
         let mut only = None;
-        if self.allocator != Allocator::Islip && held_ports.without_lowest().is_empty() {
+        if self.allocator != Allocator::Islip
+            && self.va_islip.is_none()
+            && held_ports.without_lowest().is_empty()
+        {
             let p = held_ports.lowest();
             let held = rp.nonempty(self.port_no(p));
             if held & (held - 1) == 0 {
@@ -403,6 +438,7 @@ impl<P: PortSet> Router<P> {
         // asked for on its output.
         match self.allocator {
             _ if only.is_some() => {}
+            _ if self.va_islip.is_some() => self.allocate_vcs_islip(held_ports, c, h.rp),
             Allocator::RoundRobin | Allocator::Islip => {
                 self.allocate_vcs_in_turn(held_ports, &mut h)?
             }
@@ -716,7 +752,6 @@ impl<P: PortSet> Router<P> {
     /// (which desynchronizes them). A matched input sends its round-robin
     /// pick among its VCs bound for the output.
     fn islip(&mut self) {
-        const ISLIP_ITERATIONS: usize = 3;
         let (ports, vcs) = (self.ports(), self.vcs);
         let bound_for = |state: &[VcState], p: usize, ready: u64, o: usize| {
             (0..vcs).fold(0u64, |m, v| match state[p * vcs + v] {
@@ -740,7 +775,7 @@ impl<P: PortSet> Router<P> {
             }
         }
         let (mut free_in, mut free_out) = (P::ALL, P::ALL);
-        for round in 0..ISLIP_ITERATIONS {
+        for round in 0..self.islip_rounds {
             granted.iter_mut().for_each(|g| *g = P::EMPTY); // per input: the outputs granting it
             for o in (0..ports).filter(|&o| free_out.has(o)) {
                 let asking = requests[o] & free_in;
@@ -790,36 +825,132 @@ impl<P: PortSet> Router<P> {
         let vcs = self.vcs;
         let o = out as usize;
         let range = self.out_vcs(v, class);
-        let mut free = *at(&self.free_vcs, o) & range.mask;
-        if self.cut_through && free != 0 {
-            // Virtual cut-through: only into a buffer with room for the packet.
-            let need = rp.front(self.port_no(p), v).expect("routed").packet_flits as u32;
-            let wired = self.outputs[o].is_some();
-            let mut room = 0;
-            for_each_port(free, |w| {
-                if wired && rp.credits(self.port_no(o), w) >= need {
-                    room |= 1 << w;
-                }
-            });
-            free = room;
-        }
+        let free = self.takeable_vcs(p, v, o, range.mask, rp);
         if free != 0 {
             // the first free VC from where the last search left off, wrapping
             let first = (*at(&self.vc_rr, o)).clamp(range.lo, range.hi.max(range.lo + 1) - 1);
             let out_vc = pick_round_robin(free, first) as u32;
             *at_mut(&mut self.vc_rr, o) = out_vc + 1;
-            *at_mut(&mut self.free_vcs, o) &= !(1 << out_vc);
-            *at_mut(&mut self.state, i) = VcState::Active {
-                out,
-                out_vc,
-                at: c + self.timing.va_to_sa,
-            };
+            self.take_vc(i, out, out_vc, c);
             (self.va_port, self.va_vc) = if v + 1 == vcs {
                 (next_after(p, self.ports()), 0)
             } else {
                 (p as u32, v as u32 + 1)
             };
         }
+    }
+
+    /// The VCs of output `o` within `range` that input VC `(p, v)`'s head
+    /// may take now: free ones, and under virtual cut-through only those
+    /// with room for its whole packet.
+    #[inline]
+    fn takeable_vcs(&self, p: usize, v: usize, o: usize, range: u64, rp: &RouterPorts) -> u64 {
+        let free = *at(&self.free_vcs, o) & range;
+        if !self.cut_through || free == 0 {
+            return free;
+        }
+        let need = rp.front(self.port_no(p), v).expect("routed").packet_flits as u32;
+        let wired = self.outputs[o].is_some();
+        let mut room = 0;
+        for_each_port(free, |w| {
+            if wired && rp.credits(self.port_no(o), w) >= need {
+                room |= 1 << w;
+            }
+        });
+        room
+    }
+
+    /// Input VC `i` (`port * vcs + vc`) takes VC `out_vc` of output `out`;
+    /// its head may cross from the VC-allocation stage's end.
+    #[inline]
+    fn take_vc(&mut self, i: usize, out: u32, out_vc: u32, c: Cycle) {
+        *at_mut(&mut self.free_vcs, out as usize) &= !(1 << out_vc);
+        *at_mut(&mut self.state, i) = VcState::Active {
+            out,
+            out_vc,
+            at: c + self.timing.va_to_sa,
+        };
+    }
+
+    /// BookSim's VC allocation (`vc_allocator = "islip"`): every routed
+    /// input VC past the routing stage requests each free output VC it may
+    /// take; for `islip_rounds` rounds each unmatched output VC grants the
+    /// first requesting unmatched input VC from its pointer on, and each
+    /// input VC accepts the first grant from its pointer on; pointers move
+    /// past a match made in the first round only (McKeown 1999).
+    fn allocate_vcs_islip(&mut self, held_ports: P, c: Cycle, rp: &RouterPorts) {
+        let vcs = self.vcs;
+        let n = (self.ports() * vcs) as u32;
+        let mut va = self.va_islip.take().expect("iSLIP VC allocation");
+        va.requests.clear();
+        for_each_port(held_ports, |p| {
+            let mut waiting = rp.nonempty(self.port_no(p));
+            while waiting != 0 {
+                let v = waiting.trailing_zeros() as usize;
+                waiting &= waiting - 1;
+                if let VcState::Routed { out, class, at } = self.state[p * vcs + v] {
+                    let range = self.out_vcs(v, class).mask;
+                    let may = self.takeable_vcs(p, v, out as usize, range, rp);
+                    if at <= c && may != 0 {
+                        va.requests.push(((p * vcs + v) as u32, out, may));
+                    }
+                }
+            }
+        });
+        // (distance from a round-robin pointer, without a division)
+        let from = |x: u32, ptr: u32| if x >= ptr { x - ptr } else { x + n - ptr };
+        for round in 0..self.islip_rounds {
+            // grant: each output VC to its nearest requester from its pointer
+            for &(iv, out, may) in &va.requests {
+                let mut ws = may & self.free_vcs[out as usize];
+                while ws != 0 {
+                    let ov = out * vcs as u32 + ws.trailing_zeros();
+                    ws &= ws - 1;
+                    let g = va.grants[ov as usize];
+                    if g == u32::MAX {
+                        va.granted.push(ov);
+                        va.grants[ov as usize] = iv;
+                    } else if from(iv, va.grant_rr[ov as usize]) < from(g, va.grant_rr[ov as usize])
+                    {
+                        va.grants[ov as usize] = iv;
+                    }
+                }
+            }
+            // accept: each input VC its nearest grant from its pointer
+            let mut matched = false;
+            for r in 0..va.requests.len() {
+                let (iv, out, may) = va.requests[r];
+                let base = out * vcs as u32;
+                let mut ws = may & self.free_vcs[out as usize];
+                let mut best = None;
+                while ws != 0 {
+                    let ov = base + ws.trailing_zeros();
+                    ws &= ws - 1;
+                    let nearer = best.is_none_or(|b| {
+                        from(ov, va.accept_rr[iv as usize]) < from(b, va.accept_rr[iv as usize])
+                    });
+                    if va.grants[ov as usize] == iv && nearer {
+                        best = Some(ov);
+                    }
+                }
+                let Some(ov) = best else { continue };
+                self.take_vc(iv as usize, out, ov - base, c);
+                va.requests[r].2 = 0;
+                matched = true;
+                if round == 0 {
+                    va.grant_rr[ov as usize] = if iv + 1 == n { 0 } else { iv + 1 };
+                    va.accept_rr[iv as usize] = if ov + 1 == n { 0 } else { ov + 1 };
+                }
+            }
+            for &ov in &va.granted {
+                va.grants[ov as usize] = u32::MAX;
+            }
+            va.granted.clear();
+            if !matched {
+                break;
+            }
+        }
+        self.va_islip = Some(va);
     }
 
     /// What blocked input VC `(port, vc)` waits for: a credit downstream,
@@ -1024,6 +1155,97 @@ mod tests {
             outputs: vec![None, None, Some(LinkDirId(7))],
         };
         Router::new(0, wiring, 2, &RouterSpec::default(), &Routing::Direct)
+    }
+
+    /// Input VCs (0, 0) and (1, 0) of a 3-port, 2-VC router both routed to
+    /// output 2, their heads in the buffers; VC allocation by `vc_allocator`.
+    fn two_heads_for_output_2(
+        vc_allocator: VcAllocator,
+        rounds: u32,
+    ) -> (Router<u64>, RouterPorts) {
+        let wiring = Wiring {
+            inputs: vec![None; 3],
+            outputs: vec![None; 3],
+        };
+        let spec = RouterSpec {
+            vc_allocator,
+            islip_iterations: Some(rounds),
+            stages: Some(crate::spec::RouterStages {
+                routing: 1,
+                vc_allocation: 1,
+                switch_allocation: 1,
+                traversal: 1,
+            }),
+            ..RouterSpec::default()
+        };
+        let mut r = Router::new(0, wiring, 2, &spec, &Routing::Direct);
+        let mut rp = RouterPorts::new(2, &[8; 3], &[8; 3], [1, 1]);
+        let head = Flit {
+            flags: Flit::HEAD | Flit::TAIL | Flit::MSG_TAIL,
+            packet_flits: 1,
+            ..Flit::default()
+        };
+        for p in [0, 1] {
+            rp.accept(p, &head, 0).unwrap();
+            r.state[p as usize * 2] = VcState::Routed {
+                out: 2,
+                class: 0,
+                at: 0,
+            };
+        }
+        (r, rp)
+    }
+
+    fn holds(r: &Router<u64>, i: usize) -> Option<u32> {
+        match r.state[i] {
+            VcState::Active { out: 2, out_vc, .. } => Some(out_vc),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn islip_vc_allocation_with_one_round_matches_one_of_two_heads_per_output() {
+        // Both output VCs grant input VC 0 (nearest their pointers at 0); it
+        // accepts VC 0, and VC 1 goes unmatched this cycle (iSLIP's price
+        // for a separable match; BookSim's router pays it too).
+        let (mut r, rp) = two_heads_for_output_2(VcAllocator::Islip, 1);
+        r.allocate_vcs_islip(0b11, 0, &rp);
+        assert_eq!((holds(&r, 0), holds(&r, 2)), (Some(0), None));
+        assert_eq!(r.free_vcs[2], 0b10);
+        // next cycle the other head takes the VC left
+        r.allocate_vcs_islip(0b11, 1, &rp);
+        assert_eq!(holds(&r, 2), Some(1));
+        assert_eq!(r.free_vcs[2], 0);
+        // pointers moved past the first round's match only: output VC 0 now
+        // starts its search after input VC 0, input VC 0 after output VC 0
+        let va = r.va_islip.as_ref().unwrap();
+        assert_eq!((va.grant_rr[4], va.accept_rr[0]), (1, 5));
+        assert_eq!((va.grant_rr[5], va.accept_rr[2]), (3, 0));
+    }
+
+    #[test]
+    fn islip_vc_allocation_with_two_rounds_or_in_turn_matches_both_heads() {
+        let (mut r, rp) = two_heads_for_output_2(VcAllocator::Islip, 2);
+        r.allocate_vcs_islip(0b11, 0, &rp);
+        assert_eq!((holds(&r, 0), holds(&r, 2)), (Some(0), Some(1)));
+        let (mut r, rp) = two_heads_for_output_2(VcAllocator::InTurn, 1);
+        for p in [0, 1] {
+            r.allocate_vc(p, 0, 0, &rp);
+        }
+        assert_eq!((holds(&r, 0), holds(&r, 2)), (Some(0), Some(1)));
+    }
+
+    #[test]
+    fn islip_vc_allocation_waits_out_the_routing_stage() {
+        let (mut r, rp) = two_heads_for_output_2(VcAllocator::Islip, 1);
+        r.state[0] = VcState::Routed {
+            out: 2,
+            class: 0,
+            at: 1,
+        };
+        r.allocate_vcs_islip(0b11, 0, &rp);
+        // input VC 0 is still being routed: input VC (1, 0) is the only requester
+        assert_eq!((holds(&r, 0), holds(&r, 2)), (None, Some(0)));
     }
 
     #[test]

@@ -187,9 +187,15 @@ impl TopologySpec {
         }
     }
 
-    /// Why a message from `src` to `dst` has no route, if it has none: only
-    /// reduction units of different switches cannot reach each other.
+    /// Why a message from `src` to `dst` has no route, if it has none:
+    /// reduction units of different switches cannot reach each other, and
+    /// a point-to-point link cannot turn a message back to its source.
     pub fn unroutable(&self, src: u32, dst: u32) -> Option<String> {
+        if src == dst && !self.has_routers() {
+            return Some(format!(
+                "equals src ({src}); on a point-to-point link a message must go to the other endpoint (on routed topologies it loops back through its router)"
+            ));
+        }
         let TopologySpec::SwitchStar {
             n,
             reduction_ports: k,
@@ -439,6 +445,14 @@ pub struct RouterSpec {
     /// How the switch allocator breaks ties.
     #[serde(default)]
     pub allocator: Allocator,
+    /// How waiting heads get output VCs: in one pass (default), or by an
+    /// iSLIP match between input VCs and free output VCs (BookSim's).
+    #[serde(default)]
+    pub vc_allocator: VcAllocator,
+    /// Rounds of request, grant and accept in each iSLIP allocator
+    /// (`allocator` or `vc_allocator` = `islip`); default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub islip_iterations: Option<u32>,
     /// Wormhole, or virtual cut-through: a head flit wins an output VC only
     /// when the buffer behind it has room for its whole packet.
     #[serde(default)]
@@ -560,7 +574,32 @@ pub enum Allocator {
     Islip,
 }
 
+/// VC-allocation policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VcAllocator {
+    /// One pass over the waiting input VCs from the one after the last
+    /// winner (or oldest first with `allocator = "oldest_first"`); each
+    /// takes the first free VC of its class from where its output's last
+    /// search left off.
+    #[default]
+    InTurn,
+    /// BookSim's: each waiting input VC requests every free output VC its
+    /// packet may take; output VCs grant and input VCs accept round-robin,
+    /// `islip_iterations` rounds (a separable match: an input VC may lose
+    /// although another free VC of its output went unrequested this round).
+    Islip,
+}
+
+/// iSLIP's rounds when a spec leaves `islip_iterations` out.
+pub const DEFAULT_ISLIP_ITERATIONS: u32 = 3;
+
 impl RouterSpec {
+    /// Rounds of each iSLIP allocator.
+    pub fn islip_rounds(&self) -> u32 {
+        self.islip_iterations.unwrap_or(DEFAULT_ISLIP_ITERATIONS)
+    }
+
     pub fn validate(&self) -> Result<()> {
         use crate::spec::link::{MAX_CREDITS_PER_VC, MAX_VCS};
         // (the link's own bounds; left out, the link's value stands)
@@ -581,6 +620,9 @@ impl RouterSpec {
                     v,
                 )?;
             }
+        }
+        if let Some(k) = self.islip_iterations {
+            ensure((1..=16).contains(&k), "islip_iterations", "1..=16", k)?;
         }
         ensure(
             self.pipeline_cycles <= 1000,

@@ -21,7 +21,7 @@ pub mod run;
 pub use endpoint::EndpointSpec;
 pub use fabric::{
     Allocator, FabricSpec, NetworkLinks, RouterSpec, RouterStages, RouterTiming, SpineChoice,
-    Switching, TopologySpec,
+    Switching, TopologySpec, VcAllocator,
 };
 pub use link::{LinkParams, LinkSpec, Packing};
 pub use reliability::{BurstSpec, Retry};
