@@ -8,7 +8,8 @@ the two reference simulators, built outside the project (docs/validation.md says
 
 Work (the configurations of shared/reference/noc_calibration.md and dram_calibration.md):
 - NoC: k x k mesh, dimension-order routing, 2 VCs of 8 flits, 1-flit packets, uniform random
-  Bernoulli traffic, 4-stage router (fabricsim: `RouterSpec(pipeline_cycles=3)`); BookSim's
+  Bernoulli traffic (the source included), 4-stage router (fabricsim: the `booksim_4stage`
+  preset, BookSim's router, and the lumped `RouterSpec(pipeline_cycles=3)`); BookSim's
   run length (warm-up and sample periods until its statistics settle) is read from its
   output, and fabricsim simulates the same number of cycles. Ratio: simulated cycles per
   second, fabricsim over BookSim.
@@ -62,6 +63,12 @@ seed = 0;
 """
 
 NOC_WORK = [(8, 0.1), (8, 0.3), (16, 0.1), (32, 0.05)]
+# fabricsim's side: BookSim's router (the same model), and the lumped pipeline (same zero-load
+# latency, saturates later; the faster model)
+ROUTERS = [
+    ("booksim_4stage", fs.RouterSpec.preset("booksim_4stage")),
+    ("lumped", fs.RouterSpec(pipeline_cycles=3)),
+]
 DRAM_CYCLES = 400_000
 
 
@@ -95,24 +102,34 @@ def noc_rows(booksim: Path, repeat: int) -> list[tuple[str, float, float]]:
                 lambda cfg=cfg: subprocess.run([str(booksim), str(cfg)], capture_output=True),
                 repeat,
             )
-            fab = fs.Fabric(
-                topology=fs.topology.mesh((k, k)),
-                link=fs.LinkSpec.preset("noc").replace(vcs=2, credits_per_vc=8),
-                router=fs.RouterSpec(pipeline_cycles=3),
-            )
             warm = min(3000, cycles // 2)
             load = fs.traffic.synthetic(
-                "uniform", rate=rate, warmup_cycles=warm, measure_cycles=cycles - warm, seed=0
+                "uniform",
+                rate=rate,
+                warmup_cycles=warm,
+                measure_cycles=cycles - warm,
+                seed=0,
+                include_self=True,
             )
-            fab.run(load)  # warm-up (imports, allocation)
-            f_wall = median_wall(lambda fab=fab, load=load: fab.run(load), repeat)
-            rows.append(
-                (f"{k}x{k} mesh, offered {rate}, {cycles:,} cycles", cycles / b_wall, cycles / f_wall)
-            )
-            print(
-                f"# {rows[-1][0]}: BookSim {rows[-1][1]:,.0f} cycles/s, fabricsim {rows[-1][2]:,.0f}",
-                file=sys.stderr,
-            )
+            for label, router in ROUTERS:
+                fab = fs.Fabric(
+                    topology=fs.topology.mesh((k, k)),
+                    link=fs.LinkSpec.preset("noc").replace(vcs=2, credits_per_vc=8),
+                    router=router,
+                )
+                fab.run(load)  # warm-up (imports, allocation)
+                f_wall = median_wall(lambda fab=fab, load=load: fab.run(load), repeat)
+                rows.append(
+                    (
+                        f"{k}x{k} mesh, offered {rate}, {cycles:,} cycles, {label}",
+                        cycles / b_wall,
+                        cycles / f_wall,
+                    )
+                )
+                print(
+                    f"# {rows[-1][0]}: BookSim {rows[-1][1]:,.0f} cycles/s, fabricsim {rows[-1][2]:,.0f}",
+                    file=sys.stderr,
+                )
     return rows
 
 

@@ -4,7 +4,11 @@ specializes (round-robin with routing in VC allocation, staged and lookahead pip
 oldest-first, iSLIP with cut-through, adaptive routing, fat-tree up/down).
 
 A digest changes only with an intended change of behaviour: update it in the same commit
-and say there why the results moved. (Last moved on 2026-12-06, second session: a message is
+and say there why the results moved. (Last moved on 2026-12-07: the torus and dragonfly
+cases, when a packet's hop into its endpoint came to take any VC of its message class, and
+torus routing came to set a packet's dateline class as it enters a dimension and to let
+sources inject on any VC, as BookSim's torus routing does; the other cases held. Before that,
+on 2026-12-06, second session: a message is
 delivered when all its flits are in, not on its last flit; its one-flit packets overtake each
 other on different VCs, and the 4-flit cases delivered messages with packets still in the
 routers. The 1-flit cases held. Before that, the same day, when synthetic traffic left numpy's
@@ -59,12 +63,12 @@ CASES = {
 DIGESTS = {
     ("mesh_round_robin", 1): "df1865025b29c09c",
     ("mesh_round_robin", 4): "9a2f07a468d2e4f1",
-    ("torus_oldest_first", 1): "a02c202a47ca6f0c",
-    ("torus_oldest_first", 4): "838f422349c35dbb",
+    ("torus_oldest_first", 1): "de22b54df62e8ada",
+    ("torus_oldest_first", 4): "b9c68aa47cc5cbf0",
     ("mesh_islip_cut_through", 1): "70e0a80a337969cf",
     ("mesh_islip_cut_through", 4): "68ad2c666d2d9bea",
-    ("dragonfly_ugal", 1): "d3b24ae414832d4b",
-    ("dragonfly_ugal", 4): "ad21ae22ab5c9c36",
+    ("dragonfly_ugal", 1): "3158b5e6855f7429",
+    ("dragonfly_ugal", 4): "1924de835fc34b7d",
     ("mesh_staged", 1): "e44a11b0e88c29d5",
     ("mesh_staged", 4): "a982df4b57c1226d",
     ("mesh_lookahead", 1): "ce468cce61c03fa0",

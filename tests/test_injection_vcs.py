@@ -19,13 +19,19 @@ def test_each_sources_packets_take_the_injection_vcs_in_turn():
     assert spread_over_vcs(t, 1) is t
 
 
-def test_injection_vcs_are_the_first_routing_classs_share():
+def test_injection_vcs_are_the_first_routing_classs_share_or_all_under_dimension_order():
     mesh = fs.Fabric(topology=fs.topology.mesh((4, 4)), link=NOC4, router=fs.RouterSpec(pipeline_cycles=3))
     torus = fs.Fabric(topology=fs.topology.torus((4, 4)), link=NOC4, router=fs.RouterSpec(pipeline_cycles=3))
+    dragonfly = fs.Fabric(
+        topology=fs.topology.dragonfly(2, 4, 2), link=NOC4, router=fs.RouterSpec(pipeline_cycles=3)
+    )
     assert _core.fabric_injection_vcs(mesh._json) == 4  # one class: every VC
-    assert _core.fabric_injection_vcs(torus._json) == 2  # dateline classes: class 0's two
+    # dateline classes, set as a packet enters each dimension (BookSim's): any VC at injection
+    assert _core.fabric_injection_vcs(torus._json) == 4
+    assert _core.fabric_injection_vcs(dragonfly._json) == 2  # classes by hop: class 0's two
     load = fs.traffic.synthetic("uniform", rate=0.1, warmup_cycles=0, measure_cycles=200)
-    assert set(np.unique(torus.synthetic_messages(load).vc)) == {0, 1}
+    assert set(np.unique(torus.synthetic_messages(load).vc)) == {0, 1, 2, 3}
+    assert set(np.unique(dragonfly.synthetic_messages(load).vc)) == {0, 1}
 
 
 def test_the_staged_router_is_not_capped_at_a_packet_per_three_cycles_per_source():

@@ -423,9 +423,9 @@ def test_link_faults_are_replayed_and_every_request_still_completes():
 @pytest.mark.parametrize(("vcs", "ok"), [(2, False), (4, True)])
 def test_message_classes_keep_the_torus_dateline_classes(vcs, ok):
     link = fs.LinkSpec.preset("noc").replace(vcs=vcs, mtu_bytes=64)
-    fab = fs.Fabric(topology=fs.topology.torus((4, 4)), link=link, hbm=HBM3)
+    fab = fs.Fabric(topology=fs.topology.torus((5, 5)), link=link, hbm=HBM3)
     load = fs.traffic.MemoryLoad()
-    for e in range(16):
+    for e in range(25):
         load = load + fs.traffic.loads(e, target="global", outstanding=8, requests=150, read_ratio=0.5)
     if not ok:
         # one VC per class leaves no room for the dateline classes: refused before the run

@@ -102,10 +102,10 @@ def test_errors_and_retry_work_hop_by_hop():
 
 def test_a_one_vc_torus_is_refused_by_the_static_check_and_caught_by_the_watchdog():
     fab = fabric(fs.topology.torus((8, 8)), vcs=1, credits_per_vc=2, mtu_bytes=64)
-    # every node sends far along +x: the rings' buffers fill in a cycle
+    # every node sends 3 hops along +x: the rings' buffers fill in a cycle
     n = 64
     src = np.repeat(np.arange(n), 4)
-    dst = (src // 8) * 8 + (src % 8 + 4) % 8
+    dst = (src // 8) * 8 + (src % 8 + 3) % 8
     traffic = fs.traffic.messages(src, dst, 256)
     with pytest.raises(fs.DeadlockError, match="NOT deadlock-free") as info:
         fab.run(traffic)

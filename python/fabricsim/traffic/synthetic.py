@@ -64,10 +64,10 @@ def destinations(
     include_self: bool = False,
 ) -> npt.NDArray[np.int64]:
     """The destination of each source in ``src`` under a synthetic ``pattern``; ``-1`` where the
-    pattern maps a node to itself (no packet). ``include_self=True`` (``uniform`` and
-    ``hotspot``'s uniform part) draws the destination over all endpoints, the source included,
-    as BookSim's and Garnet's uniform random traffic does: on a routed fabric such a packet
-    loops back through its own router. Grid patterns (``transpose``, ``tornado``,
+    pattern maps a node to itself (no packet). ``include_self=True`` keeps those packets, as
+    BookSim and Garnet do (on a routed fabric such a packet loops back through its own
+    router), and draws ``uniform`` destinations (and ``hotspot``'s uniform part) over all
+    endpoints, the source included. Grid patterns (``transpose``, ``tornado``,
     ``neighbor``) use ``dims``; bit patterns need a power-of-two ``num_endpoints``. ``matrix``
     takes a traffic matrix (``num_endpoints`` x ``num_endpoints``, non-negative, zero diagonal):
     row ``i`` holds the relative weights of source ``i``'s destinations; a row of zeros makes
@@ -113,7 +113,7 @@ def destinations(
         dst = _from_matrix(matrix, src, n, rng)
     else:
         raise SpecError(f"traffic.pattern: unknown pattern {pattern!r}; known: {', '.join(PATTERNS)}")
-    if include_self and pattern in ("uniform", "hotspot"):
+    if include_self:
         return dst.astype(np.int64)
     return np.where(dst == src, -1, dst).astype(np.int64)
 
@@ -376,7 +376,9 @@ def synthetic(
     the destination ``pattern`` gives (see :func:`destinations`). ``injection="bernoulli"``
     (default) starts one in each cycle with probability ``rate / packet_flits``;
     ``"periodic"`` one every ``packet_flits / rate`` cycles, each source at its own random
-    phase. Rows are in time order.
+    phase. Rows are in time order. Pattern options go to :func:`destinations`;
+    ``include_self=True`` keeps the packets a pattern sends to their own source (BookSim's
+    convention: 1/N of uniform traffic loops back through the source's router).
 
     Without ``num_endpoints`` (``synthetic("uniform", rate=0.2, warmup_cycles=1000,
     measure_cycles=4000)``): a :class:`SyntheticLoad` that the fabric sizes when it runs it

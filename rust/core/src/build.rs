@@ -102,8 +102,10 @@ pub fn routing(spec: &FabricSpec, g: &Graph) -> Option<Routing> {
 }
 
 /// The VCs a packet may enter the fabric on: the first routing class's
-/// share of the fabric's VCs (all of them without routers, or where the
-/// routing has one class). Sources spread fresh packets over them.
+/// share of the fabric's VCs (all of them without routers, where the
+/// routing has one class, or under dimension-order routing, which sets a
+/// packet's class afresh as it enters each dimension, the first included,
+/// as BookSim's sources pick any VC). Sources spread fresh packets over them.
 pub fn injection_vcs(spec: &FabricSpec) -> Result<u32> {
     spec.validate()?;
     let vcs = spec.vcs();
@@ -111,6 +113,9 @@ pub fn injection_vcs(spec: &FabricSpec) -> Result<u32> {
         return Ok(vcs);
     };
     let routing = routing(spec, &g).expect("a graph has a routing function");
+    if matches!(routing, Routing::DimensionOrder(_)) {
+        return Ok(vcs);
+    }
     let (lo, hi) = routing.vc_range(0, vcs);
     Ok((hi - lo).max(1))
 }

@@ -106,6 +106,13 @@ pub struct Router<P: PortSet> {
     /// flit's path.)
     vc_class: Box<[u8]>,
     out_range: Box<[OutVcs]>,
+    /// Per input VC: the VCs its packet may take into an endpoint (its
+    /// message class's whole share: an ejection buffer closes no cycle of
+    /// channel dependencies, so routing's VC classes do not restrict it,
+    /// as in BookSim's torus routing).
+    eject_range: Box<[OutVcs]>,
+    /// The outputs whose link leads to an endpoint.
+    eject_outputs: P,
     classes: usize,
     vcs: usize,
     timing: RouterTiming,
@@ -221,6 +228,8 @@ impl<P: PortSet> Router<P> {
             outputs: wiring.outputs.into_boxed_slice(),
             vc_class: Box::default(),
             out_range: Box::default(),
+            eject_range: Box::default(),
+            eject_outputs: P::EMPTY,
             classes: 1,
             vcs,
             timing: spec.timing(),
@@ -269,9 +278,13 @@ impl<P: PortSet> Router<P> {
     /// Notes which outputs' links take every flit given.
     pub fn note_outputs(&mut self, dirs: &IdVec<LinkDirId, LinkDir>) {
         self.plain_outputs = P::EMPTY;
+        self.eject_outputs = P::EMPTY;
         for (o, d) in self.outputs.iter().enumerate() {
             if d.is_some_and(|d| dirs[d].always_accepts()) {
                 self.plain_outputs |= P::of(o);
+            }
+            if d.is_some_and(|d| matches!(dirs[d].dst, crate::network::Node::Endpoint(_))) {
+                self.eject_outputs |= P::of(o);
             }
         }
     }
@@ -351,6 +364,12 @@ impl<P: PortSet> Router<P> {
                 })
             })
             .collect();
+        self.eject_range = (0..self.vcs)
+            .map(|v| {
+                let base = (v / share * share) as u32;
+                OutVcs::new(base, base + share as u32)
+            })
+            .collect();
         self.route_in_va = self.timing.route_to_va == 0
             && !routing.is_adaptive()
             && self.allocator != Allocator::OldestFirst
@@ -363,9 +382,13 @@ impl<P: PortSet> Router<P> {
         self.vc_class[v]
     }
 
-    /// The output VCs a packet on input VC `v` may take for routing class `class`.
+    /// The VCs of output `o` a packet on input VC `v` may take for routing
+    /// class `class`.
     #[inline]
-    fn out_vcs(&self, v: usize, class: u8) -> OutVcs {
+    fn out_vcs(&self, o: usize, v: usize, class: u8) -> OutVcs {
+        if self.eject_outputs.has(o) {
+            return self.eject_range[v];
+        }
         // (routing functions give classes below their `classes()`)
         self.out_range[v * self.classes + class as usize]
     }
@@ -824,7 +847,7 @@ impl<P: PortSet> Router<P> {
         }
         let vcs = self.vcs;
         let o = out as usize;
-        let range = self.out_vcs(v, class);
+        let range = self.out_vcs(o, v, class);
         let free = self.takeable_vcs(p, v, o, range.mask, rp);
         if free != 0 {
             // the first free VC from where the last search left off, wrapping
@@ -889,7 +912,7 @@ impl<P: PortSet> Router<P> {
                 let v = waiting.trailing_zeros() as usize;
                 waiting &= waiting - 1;
                 if let VcState::Routed { out, class, at } = self.state[p * vcs + v] {
-                    let range = self.out_vcs(v, class).mask;
+                    let range = self.out_vcs(out as usize, v, class).mask;
                     let may = self.takeable_vcs(p, v, out as usize, range, rp);
                     if at <= c && may != 0 {
                         va.requests.push(((p * vcs + v) as u32, out, may));
@@ -962,7 +985,7 @@ impl<P: PortSet> Router<P> {
                 self.outputs[out as usize].map(|dir| Wait::Credit { dir, vc: out_vc })
             }
             VcState::Routed { out, class, .. } => {
-                let OutVcs { lo, hi, .. } = self.out_vcs(vc as usize, class);
+                let OutVcs { lo, hi, .. } = self.out_vcs(out as usize, vc as usize, class);
                 // The input VC whose worm holds output VC `w` (kept in no
                 // table: this runs only for a deadlock's report).
                 let holder = |w: u32| {

@@ -1,8 +1,14 @@
 //! Dimension-order routing on meshes and tori: correct dimension 0 first,
-//! then 1, ...; on a torus take the shorter way round (ties: `+`), and with
-//! `dateline` switch to VC class 1 after crossing a dimension's wrap-around
-//! link (back to class 0 in each new dimension), which breaks the ring's
-//! cyclic dependency (Dally and Seitz).
+//! then 1, ...; on a torus take the shorter way round (half way round an
+//! even ring: `+` from an even coordinate, `-` from an odd one, so that
+//! every link of the ring carries the same share of such routes, as
+//! BookSim's random pick shares them on average, while one flow keeps one
+//! way and its order), and with `dateline` enter each
+//! dimension in VC class 1 if its way round crosses the wrap-around link,
+//! else in class 0 (BookSim's torus routing, `dim_order_torus`). No class-1
+//! route reaches half way round from the wrap link on either side, and no
+//! class-0 route crosses it, so neither class closes the ring's cycle of
+//! channel dependencies (Dally and Seitz's argument).
 
 use super::{Hop, RoutingFunction};
 use crate::ids::EndpointId;
@@ -124,7 +130,10 @@ impl DimensionOrder {
             } else {
                 there + k - here
             };
-            forward <= k - forward
+            // Half way round either way (met only on entering the dimension:
+            // a hop on makes the way shorter): the coordinate's parity decides.
+            let tie = 2 * forward == k && k > 2;
+            forward < k - forward || forward == k - forward && (!tie || here % 2 == 0)
         } else {
             there > here
         };
@@ -133,7 +142,8 @@ impl DimensionOrder {
             // in_port 0 is the endpoint (injection); port 1 + 2i / 2 + 2i are dimension i.
             let came_along = in_port != 0 && ((in_port - 1) / 2) as usize == dim;
             if !came_along {
-                class = 0;
+                // entering the dimension: class 1 if this dimension's way crosses the wrap
+                class = u8::from(if plus { there < here } else { there > here });
             }
             let wraps = if plus { here + 1 == k } else { here == 0 };
             if wraps {
@@ -232,6 +242,31 @@ mod tests {
         );
     }
 
+    #[test]
+    fn half_way_round_an_even_ring_even_coordinates_go_plus_odd_ones_minus() {
+        let dims = vec![8, 4];
+        let g = grid(&dims, true);
+        let dor = DimensionOrder::new(&g, &dims, true, true);
+        // each link of an x ring carries two of the eight routes half way round it
+        let mut load = [[0; 8]; 2]; // [way][link from x]
+        for x in 0..8u32 {
+            let hop = dor.route(x, 0, 0, EndpointId((x + 4) % 8));
+            let plus = hop.port == port(0, true);
+            assert_eq!(plus, x % 2 == 0);
+            // class 1 from the start iff the way crosses the wrap link (7 -> 0 or 0 -> 7)
+            let crosses = if plus { x + 4 >= 8 } else { x < 4 };
+            assert_eq!(hop.class, u8::from(crosses), "{x}");
+            for h in 0..4 {
+                let from = if plus { (x + h) % 8 } else { (x + 8 - h) % 8 };
+                load[usize::from(!plus)][from as usize] += 1;
+            }
+        }
+        assert_eq!(load, [[2; 8]; 2]);
+        // y rings of 4 tie at distance 2: from (3, 1) to (3, 3) goes - (odd y)
+        let hop = dor.route(8 + 3, port(0, true), 0, EndpointId(3 * 8 + 3));
+        assert_eq!(hop.port, port(1, false));
+    }
+
     /// The route of the plain definition: coordinates divided out, the
     /// first differing dimension searched for, the short way round by `%`.
     fn by_definition(d: &DimensionOrder, r: RouterId, dst: RouterId) -> (u32, bool) {
@@ -240,16 +275,18 @@ mod tests {
         let k = d.dims[dim];
         let plus = if d.wrap {
             let forward = (there[dim] + k - here[dim]) % k;
-            forward <= k - forward
+            let tie = 2 * forward == k && k > 2;
+            forward < k - forward || forward == k - forward && (!tie || here[dim] % 2 == 0)
         } else {
             there[dim] > here[dim]
         };
-        let wraps = if plus {
-            here[dim] + 1 == k
+        // the way round this dimension crosses the wrap-around link
+        let crosses = if plus {
+            there[dim] < here[dim]
         } else {
-            here[dim] == 0
+            there[dim] > here[dim]
         };
-        (port(dim, plus), wraps)
+        (port(dim, plus), crosses)
     }
 
     #[test]
@@ -270,10 +307,14 @@ mod tests {
                 let n: u32 = dims.iter().product();
                 for r in 0..n {
                     for dst in (0..n).filter(|&d| d != r) {
-                        let (want, wraps) = by_definition(&dor, r, dst);
+                        let (want, crosses) = by_definition(&dor, r, dst);
                         let hop = dor.route(r, 0, 0, EndpointId(dst));
                         assert_eq!(hop.port, want, "{dims:?} wrap {wrap}: {r} -> {dst}");
-                        assert_eq!(hop.class, u8::from(wrap && wraps), "{dims:?}: {r} -> {dst}");
+                        assert_eq!(
+                            hop.class,
+                            u8::from(wrap && crosses),
+                            "{dims:?}: {r} -> {dst}"
+                        );
                     }
                 }
             }

@@ -451,7 +451,7 @@ pub struct RouterSpec {
     pub vc_allocator: VcAllocator,
     /// Rounds of request, grant and accept in each iSLIP allocator
     /// (`allocator` or `vc_allocator` = `islip`); default 3.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub islip_iterations: Option<u32>,
     /// Wormhole, or virtual cut-through: a head flit wins an output VC only
     /// when the buffer behind it has room for its whole packet.
