@@ -32,7 +32,7 @@ def test_a_message_to_another_node_streams_at_the_nic_rate_and_one_inside_at_nvl
     size = 1 << 20
     res = CLUSTER.run(fs.traffic.messages([0, 16], [9, 1 + 16], size), check_invariants=True)
     lat = res.messages["latency_ps"] / 1000
-    goodput_net = NET["max_goodput_gbps"] / 8  # 400 Gb/s in 16 B flits with a 16 B header
+    goodput_net = NET["max_goodput_gbps"] / 8  # 400 Gb/s of 4 KiB packets with 26 B of headers
     goodput_node = NODE["max_goodput_gbps"] / 8
     # across nodes (GPU 0 -> GPU 9: NIC, leaf 0, a spine, leaf 1): streamed at the NIC's
     # rate, plus four 100 ns links and three switch pipelines (a few cycles of 142 ps)
@@ -42,7 +42,8 @@ def test_a_message_to_another_node_streams_at_the_nic_rate_and_one_inside_at_nvl
     assert lat[1] == pytest.approx(size / goodput_node, rel=0.02)
     links = res.links
     net_links = links[links["flit_rate"] < 1]
-    assert net_links["flit_rate"][0] == pytest.approx(4 / 9)  # 400 of 900 Gb/s
+    # 400 Gb/s at IB's 4096 / 4128 payload share, in the node's flits (900 Gb/s at 128 / 160)
+    assert net_links["flit_rate"][0] == pytest.approx((400 * 4096 / 4128) / (900 * 128 / 160))
     # the cross-node message used only scale-out links, at full capacity while it streamed
     assert net_links["payload_bytes"].sum() == 4 * size  # NIC, leaf->spine, spine->leaf, leaf->GPU
     busy = net_links[net_links["payload_bytes"] > 0]

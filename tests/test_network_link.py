@@ -50,8 +50,40 @@ def test_network_link_is_refused_where_no_link_joins_two_routers():
         fs.Fabric(topology=fs.topology.switch_star(4), link=NOC, network_link=NOC).run(
             fs.traffic.messages(0, 1, 16)
         )
-    with pytest.raises(fs.SpecError, match=r"network_link\.mtu_bytes: must be 16, as link.s"):
-        fs.Fabric(topology=fs.topology.mesh((2, 2)), link=NOC, network_link=NOC.replace(mtu_bytes=64))
+    with pytest.raises(fs.SpecError, match=r"network_link\.flit_bytes: must be 16, as link.s"):
+        fs.Fabric(topology=fs.topology.mesh((2, 2)), link=NOC, network_link=NOC.replace(flit_bytes=32))
+
+
+# A node link of 128 B packets with 32 B of overhead (80% of its wire) and a NIC link at a
+# third of its rate with 4 KiB packets and 26 B of headers (4096 / 4128 of its wire)
+NODE = fs.LinkSpec.preset("noc").replace(mtu_bytes=128, packet_overhead_bytes=32, credits_per_vc=64)
+NIC = NODE.replace(gbps_per_lane=128.0 / 3, mtu_bytes=4096, packet_overhead_bytes=26, latency_ns=4.0)
+
+
+def test_a_network_link_with_its_own_packets_moves_the_nodes_flits_at_its_own_payload_rate():
+    fab = fs.Fabric(
+        topology=fs.topology.mesh((2, 2)),
+        link=NODE,
+        router=fs.RouterSpec(pipeline_cycles=1),
+        network_link=NIC,
+    )
+    # flits of the node's format per cycle: (128/3 x 4096/4128) / (128 x 128/160)
+    pace = (128 / 3 * 4096 / 4128) / (128 * 128 / 160)
+    rates = sorted(set(fab.link_directions()["flit_rate"].tolist()))
+    assert len(rates) == 2 and rates[1] == 1.0
+    assert rates[0] == pytest.approx(pace, rel=1e-6)  # (the rate is whole kb/s)
+    # a 1 MiB message across a router-to-router link gets the NIC's payload rate, both fidelities
+    nic_payload_gbps = 128 / 3 * 4096 / 4128
+    for fidelity in ("cycle", "flow"):
+        res = fab.run(fs.traffic.messages(0, 1, 1 << 20), fidelity=fidelity)
+        gbps = (1 << 20) * 8 / res.latency_ns()[0]
+        assert gbps == pytest.approx(nic_payload_gbps, rel=0.01), fidelity
+    # a NIC link faster in payload than the node's is refused: the fabric's clock is the node link's
+    with pytest.raises(
+        fs.SpecError,
+        match=r"network_link\.mtu_bytes: must be a packet format whose payload rate is at most link's 102\.4 Gb/s .*got 4096 \(127\.0 Gb/s of payload\)",
+    ):
+        fs.Fabric(topology=fs.topology.mesh((2, 2)), link=NODE, network_link=NIC.replace(gbps_per_lane=128.0))
 
 
 def test_the_static_deadlock_check_and_toml_round_trip_keep_it(tmp_path):

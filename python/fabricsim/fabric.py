@@ -81,8 +81,9 @@ class Fabric:
     over ``protocol`` (default :class:`ProtocolSpec` defaults; presets ``"cxl_mem"``,
     ``"nvlink_peer"``) with ``controller`` scheduling each stack.
 
-    ``network_link``: a second kind of link (same flits, packets and VCs as ``link``, its own
-    rate at most ``link``'s, latency and credits) on the links between routers of every routed
+    ``network_link``: a second kind of link (same flits and VCs as ``link``; its own rate,
+    latency, credits and packet format, its payload rate at most ``link``'s: it moves ``link``'s
+    flits at its own payload rate) on the links between routers of every routed
     topology (a mesh's, torus's, ring's, fat-tree's, dragonfly's, user graph's; on a
     ``cluster`` its scale-out network: NICs, leaves, spines); injection and ejection links keep
     ``link``. BookSim's folded torus, for one, has 2-cycle channels between routers and 1-cycle

@@ -443,16 +443,20 @@ impl<P: PortSet> Router<P> {
         // One input VC holds flits (most routers, most cycles, below
         // saturation): it is every stage's only candidate, so it wins
         // wherever it is ready, and the same pointers move as in the passes.
+        // (The iSLIP allocators with one requester give what their rounds
+        // would: it is granted everything it asks and accepts from its
+        // pointer; the pointers move as a first-round match moves them.)
         let mut only = None;
-        if self.allocator != Allocator::Islip
-            && self.va_islip.is_none()
-            && held_ports.without_lowest().is_empty()
-        {
+        if held_ports.without_lowest().is_empty() {
             let p = held_ports.lowest();
             let held = rp.nonempty(self.port_no(p));
             if held & (held - 1) == 0 {
                 let v = held.trailing_zeros() as usize;
-                self.allocate_head(p, v, &mut h)?;
+                if self.va_islip.is_some() {
+                    self.allocate_vc_islip_alone(p, v, c, h.rp);
+                } else {
+                    self.allocate_head(p, v, &mut h)?;
+                }
                 only = Some((p, v));
             }
         }
@@ -497,7 +501,12 @@ impl<P: PortSet> Router<P> {
         };
         if let Some((p, v)) = only {
             return match self.ready_output(p, v, c, out.dirs, out.rp) {
-                Some(o) => self.grant(o, p, v, &mut out),
+                Some(o) => {
+                    if self.allocator == Allocator::Islip {
+                        *at_mut(&mut self.accept_rr, p) = next_after(o, self.ports());
+                    }
+                    self.grant(o, p, v, &mut out)
+                }
                 None => Ok(()),
             };
         }
@@ -893,6 +902,35 @@ impl<P: PortSet> Router<P> {
             out_vc,
             at: c + self.timing.va_to_sa,
         };
+    }
+
+    /// iSLIP VC allocation when input VC `(p, v)` is the router's only one
+    /// holding flits: a routed head past the routing stage is granted every
+    /// VC it may take and accepts the first from its pointer on.
+    fn allocate_vc_islip_alone(&mut self, p: usize, v: usize, c: Cycle, rp: &RouterPorts) {
+        let (vcs, i) = (self.vcs, p * self.vcs + v);
+        let VcState::Routed { out, class, at } = *at(&self.state, i) else {
+            return;
+        };
+        let o = out as usize;
+        let range = self.out_vcs(o, v, class).mask;
+        let may = self.takeable_vcs(p, v, o, range, rp);
+        if at > c || may == 0 {
+            return;
+        }
+        let n = self.ports() * vcs;
+        let va = self.va_islip.as_mut().expect("iSLIP VC allocation");
+        let (base, pointer) = (o * vcs, va.accept_rr[i] as usize);
+        // from the pointer on: this output's VCs from it if it points among them, else from its first
+        let from = if (base..base + vcs).contains(&pointer) {
+            pointer - base
+        } else {
+            0
+        };
+        let w = pick_round_robin(may, from as u32);
+        va.grant_rr[base + w] = next_after(i, n);
+        va.accept_rr[i] = next_after(base + w, n);
+        self.take_vc(i, out, w as u32, c);
     }
 
     /// BookSim's VC allocation (`vc_allocator = "islip"`): every routed

@@ -1,6 +1,6 @@
 //! `FabricSpec`: topology + the link and endpoint types it is built of.
 
-use super::{ensure, EndpointSpec, LinkParams, LinkSpec};
+use super::{ensure, EndpointSpec, LinkParams, LinkSpec, Packing};
 use crate::error::{Error, Result};
 use crate::network::link_dir::Pace;
 use crate::topology::cluster::Cluster;
@@ -503,11 +503,26 @@ fn one_plane() -> u32 {
     1
 }
 
-fn gcd(a: u64, b: u64) -> u64 {
+/// The payload share of a link's wire with full packets, as a fraction
+/// (`LinkParams::goodput_fraction`, exactly).
+fn payload_share(l: &LinkSpec) -> (u128, u128) {
+    let (mtu, oh, fb) = (
+        u128::from(l.mtu_bytes),
+        u128::from(l.packet_overhead_bytes),
+        u128::from(l.flit_bytes),
+    );
+    let fp = fb - u128::from(l.flit_overhead_bytes);
+    match l.packing {
+        Packing::Padded => (mtu, (mtu + oh).div_ceil(fp) * fb),
+        Packing::Packed => (mtu * fp, (mtu + oh) * fb),
+    }
+}
+
+fn gcd128(a: u128, b: u128) -> u128 {
     if b == 0 {
         a
     } else {
-        gcd(b, a % b)
+        gcd128(b, a % b)
     }
 }
 
@@ -697,9 +712,12 @@ pub struct FabricSpec {
     pub topology: TopologySpec,
     pub link: LinkSpec,
     /// The link of the scale-out network (NICs, leaves and spines of a
-    /// `cluster`); `link` when absent. It shares `link`'s flit and packet
-    /// format and VCs (packets cross both) and may be slower: it then
-    /// sends a flit every `link` rate / its rate cycles.
+    /// `cluster`), or of the links between routers; `link` when absent. It
+    /// shares `link`'s flits and VCs (packets cross both) and may carry
+    /// another packet format (`mtu_bytes`, `packet_overhead_bytes`: a NIC
+    /// repacketizes): it moves `link`'s flits at the payload rate its own
+    /// format gives, `(its rate x its payload share) / (link's rate x
+    /// link's payload share)` flits per cycle, at most 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_link: Option<LinkSpec>,
     #[serde(default)]
@@ -765,10 +783,29 @@ impl FabricSpec {
         let Some(net) = &self.network_link else {
             return Ok((base.clone(), base, Pace::new(1, 1)));
         };
-        let p = self.effective(net).resolve_on(base.clock);
-        let (num, den) = (net.rate_kbps(), self.link.rate_kbps());
-        let g = gcd(num, den);
-        Ok((base, p, Pace::new(num / g, den / g)))
+        // (it carries `link`'s flits and packets; its own format sets only its pace)
+        let mut carried = self.effective(net);
+        carried.mtu_bytes = self.link.mtu_bytes;
+        carried.packet_overhead_bytes = self.link.packet_overhead_bytes;
+        let p = carried.resolve_on(base.clock);
+        let (num, den) = self.network_pace(net);
+        Ok((base, p, Pace::new(num, den)))
+    }
+
+    /// The scale-out link's flits (of `link`'s format) per cycle of `link`'s
+    /// clock, `num / den` in lowest terms: the ratio of the two links'
+    /// payload rates, each at its own packet format with full packets.
+    fn network_pace(&self, net: &LinkSpec) -> (u64, u64) {
+        let ((sn, sd), (ln, ld)) = (payload_share(net), payload_share(&self.link));
+        let mut num = u128::from(net.rate_kbps()) * sn * ld;
+        let mut den = u128::from(self.link.rate_kbps()) * ln * sd;
+        let g = gcd128(num, den);
+        (num, den) = (num / g, den / g);
+        // (exact unless the terms are huge: then as close as 2^-40 allows)
+        while num > 1 << 40 || den > 1 << 40 {
+            (num, den) = (num.div_ceil(2), den.div_ceil(2));
+        }
+        (num as u64, den as u64)
     }
 
     fn validate_network_link(&self, net: &LinkSpec) -> Result<()> {
@@ -781,12 +818,6 @@ impl FabricSpec {
                 b.flit_overhead_bytes,
                 a.flit_overhead_bytes,
             ),
-            (
-                "packet_overhead_bytes",
-                b.packet_overhead_bytes,
-                a.packet_overhead_bytes,
-            ),
-            ("mtu_bytes", b.mtu_bytes, a.mtu_bytes),
             ("vcs", self.effective(b).vcs, self.effective(a).vcs),
         ] {
             ensure(
@@ -810,6 +841,20 @@ impl FabricSpec {
                 a.rate_kbps() as f64 / 1e6
             ),
             b.rate_kbps() as f64 / 1e6,
+        )?;
+        let (num, den) = self.network_pace(b);
+        let payload_gbps = |l: &LinkSpec| {
+            let (n, d) = payload_share(l);
+            l.rate_kbps() as f64 / 1e6 * n as f64 / d as f64
+        };
+        ensure(
+            num <= den,
+            "mtu_bytes",
+            &format!(
+                "a packet format whose payload rate is at most link's {:.1} Gb/s (the fabric's clock is link's flit time)",
+                payload_gbps(a)
+            ),
+            format!("{} ({:.1} Gb/s of payload)", b.mtu_bytes, payload_gbps(b)),
         )
     }
 
@@ -906,7 +951,7 @@ mod router_vcs_and_buffers_tests {
 
     fn torus(router: RouterSpec) -> FabricSpec {
         let mut spec = FabricSpec::new(
-            TopologySpec::Torus { dims: vec![4, 4] },
+            TopologySpec::Torus { dims: vec![5, 5] },
             link_preset("noc").unwrap(),
         );
         spec.link.vcs = 1;
@@ -925,6 +970,7 @@ mod router_vcs_and_buffers_tests {
         assert_eq!(spec.link_params().unwrap().vcs, 2);
         assert_eq!(spec.link_kinds().unwrap().1.vcs, 2);
         // the dateline torus needs two classes: with the link's one VC it could deadlock
+        // (on 5x5: on a 4x4 torus no route closes a ring, see routing/dor.rs)
         assert!(
             crate::build::check_deadlock_freedom(&spec)
                 .unwrap()
