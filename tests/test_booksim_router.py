@@ -7,18 +7,12 @@ import numpy as np
 import pytest
 
 import fabricsim as fs
+from fabricsim.analysis.validation import BOOKSIM_CURVE
 
 # shared/reference/noc_calibration.md: BookSim2 on the 8x8 mesh, 2 VCs x 8 flits, 1-flit
-# packets, uniform traffic with the source included (offered: latency, accepted)
-BOOKSIM = {
-    0.01: (33.23, 0.0098),
-    0.05: (33.48, 0.0505),
-    0.10: (34.09, 0.0999),
-    0.15: (35.34, 0.1504),
-    0.20: (37.07, 0.2002),
-    0.25: (41.13, 0.2495),
-}
-BOOKSIM_SATURATED_ACCEPTED = 0.2959  # at 0.3125 offered, past the knee
+# packets, uniform traffic with the source included (offered: latency, accepted); below the knee
+BOOKSIM = {rate: point for rate, point in BOOKSIM_CURVE.items() if rate <= 0.25}
+BOOKSIM_SATURATED_ACCEPTED = BOOKSIM_CURVE[0.3125][1]  # past the knee
 
 
 def calibration_mesh(router: fs.RouterSpec | None = None) -> fs.Fabric:

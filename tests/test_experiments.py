@@ -120,7 +120,9 @@ def test_validate_reproduces_a_table_of_the_validation_page(capsys):
     out = capsys.readouterr().out
     assert "fabricsim validate --only noc" in out
     rows = [line for line in out.splitlines() if line.startswith("| 0.")]
-    assert len(rows) == 7 and rows[0].startswith("| 0.01 | 33.23 | 33.97 |")
+    assert len(rows) == 8 and rows[0].startswith("| 0.01 | 33.23 | 33.42 | +0.6% |")
+    page = (Path(__file__).parents[1] / "docs" / "validation.md").read_text()
+    assert all(row in page for row in rows), "the page shows the table the command prints"
 
 
 def test_plots_a_runs_link_map_and_a_sweeps_metric(examples):

@@ -126,6 +126,11 @@ def _preset(name: str) -> Callable[[], Fabric]:
     return lambda: Fabric.preset(name)
 
 
+# The presets where an all-to-all crosses one switch between GPUs (no scale-out network, no
+# multi-hop torus): its time is the links' there.
+ONE_SWITCH_HOP = ("dgx8_nvswitch", "dgx8_nvls", "dgx_a100")
+
+
 def scenarios() -> list[Scenario]:
     """Every scenario of the cross-check, quick ones marked."""
     out = []
@@ -150,8 +155,8 @@ def scenarios() -> list[Scenario]:
                 _preset(name),
                 _collective(all_to_all, a2a),
                 "time_us",
-                name.startswith(("dgx8_nv", "dgx_a100")),
-                5.0 if name.startswith(("dgx8_nv", "dgx_a100")) else 80.0,
+                name in ONE_SWITCH_HOP,
+                5.0 if name in ONE_SWITCH_HOP else 80.0,
                 quick=name in ("dgx8_nvswitch", "tpu_v4_cube"),
             )
         )
