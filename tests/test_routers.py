@@ -151,7 +151,7 @@ def test_oldest_first_allocation_fixes_the_parking_lot(allocator, shares):
     assert np.array_equal(res.messages, tick.messages)
 
 
-@pytest.mark.parametrize("allocator", ["oldest_first", "islip"])
+@pytest.mark.parametrize("allocator", ["oldest_first", "islip", "booksim_4stage"])
 def test_every_allocator_keeps_every_invariant_under_random_traffic(allocator):
     rng = np.random.default_rng(9)
     n, count = 16, 600
@@ -161,7 +161,9 @@ def test_every_allocator_keeps_every_invariant_under_random_traffic(allocator):
     fab = fs.Fabric(
         topology=fs.topology.torus((4, 4)),
         link=NOC.replace(credits_per_vc=3, mtu_bytes=32),
-        router=fs.RouterSpec(pipeline_cycles=1, allocator=allocator),
+        router=fs.RouterSpec.preset(allocator)
+        if allocator == "booksim_4stage"  # iSLIP VC allocation too, four stages
+        else fs.RouterSpec(pipeline_cycles=1, allocator=allocator),
     )
     res = fab.run(traffic, check_invariants=True)
     check_all(res, fab.link)

@@ -178,18 +178,23 @@ _GRIDS: tuple[tuple[Topology, int], ...] = (
 def routed_fabrics(draw: st.DrawFn, /, retry: bool = False) -> Fabric:
     """Routed fabrics that the static check proves deadlock-free: meshes, dateline tori and
     rings, a two-level fat-tree and a two-plane switch star, with random VCs per routing
-    class, router buffers, pipeline depth, allocator, switching and MTU. ``retry``: the
+    class, router buffers, lumped or staged pipeline, switch and VC allocators (iSLIP rounds),
+    switching and MTU. ``retry``: the
     links run go-back-N (so scripted faults on any link direction are recovered)."""
     topo, classes = draw(st.sampled_from(_GRIDS))
     vcs = classes * draw(st.integers(1, 2))
     mtu_flits = draw(st.integers(1, 4))
     switching = draw(st.sampled_from(["wormhole", "virtual_cut_through"]))
     low = mtu_flits if switching == "virtual_cut_through" else 1  # cut-through holds a packet
+    staged = draw(st.booleans())  # per-stage delays (as BookSim's router) or the lumped pipeline
     router = RouterSpec(
         vcs=vcs,
         buffer_flits=draw(st.integers(max(low, 2 if retry else 1), 6)),
-        pipeline_cycles=draw(st.integers(0, 3)),
+        pipeline_cycles=0 if staged else draw(st.integers(0, 3)),
+        stages={} if staged else None,
         allocator=draw(st.sampled_from(["round_robin", "oldest_first", "islip"])),
+        vc_allocator=draw(st.sampled_from(["in_turn", "islip"])),
+        islip_iterations=draw(st.sampled_from([None, 1, 2])),
         switching=switching,
     )
     link = NOC.replace(mtu_bytes=16 * mtu_flits, credits_per_vc=draw(st.integers(mtu_flits, 8)))
