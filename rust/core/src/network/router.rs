@@ -106,13 +106,6 @@ pub struct Router<P: PortSet> {
     /// flit's path.)
     vc_class: Box<[u8]>,
     out_range: Box<[OutVcs]>,
-    /// Per input VC: the VCs its packet may take into an endpoint (its
-    /// message class's whole share: an ejection buffer closes no cycle of
-    /// channel dependencies, so routing's VC classes do not restrict it,
-    /// as in BookSim's torus routing).
-    eject_range: Box<[OutVcs]>,
-    /// The outputs whose link leads to an endpoint.
-    eject_outputs: P,
     classes: usize,
     vcs: usize,
     timing: RouterTiming,
@@ -159,6 +152,14 @@ pub struct Router<P: PortSet> {
     islip_rounds: u32,
     /// VC allocation by iSLIP (BookSim's) instead of one pass.
     va_islip: Option<Box<VaIslip>>,
+    /// Per input VC: the VCs its packet may take into an endpoint (its
+    /// message class's whole share: an ejection buffer closes no cycle of
+    /// channel dependencies, so routing's VC classes do not restrict it,
+    /// as in BookSim's torus routing). Read for hops into endpoints only.
+    eject_range: Box<[OutVcs]>,
+    /// The outputs whose link leads to an endpoint, when a routing class
+    /// restricts their VCs (empty under one class: `out_range` serves).
+    eject_outputs: P,
 }
 
 /// iSLIP VC allocation's state: round-robin pointers per output VC (over
@@ -283,7 +284,9 @@ impl<P: PortSet> Router<P> {
             if d.is_some_and(|d| dirs[d].always_accepts()) {
                 self.plain_outputs |= P::of(o);
             }
-            if d.is_some_and(|d| matches!(dirs[d].dst, crate::network::Node::Endpoint(_))) {
+            let into_endpoint =
+                d.is_some_and(|d| matches!(dirs[d].dst, crate::network::Node::Endpoint(_)));
+            if into_endpoint && self.classes > 1 {
                 self.eject_outputs |= P::of(o);
             }
         }
@@ -875,7 +878,7 @@ impl<P: PortSet> Router<P> {
     /// The VCs of output `o` within `range` that input VC `(p, v)`'s head
     /// may take now: free ones, and under virtual cut-through only those
     /// with room for its whole packet.
-    #[inline]
+    #[inline(always)]
     fn takeable_vcs(&self, p: usize, v: usize, o: usize, range: u64, rp: &RouterPorts) -> u64 {
         let free = *at(&self.free_vcs, o) & range;
         if !self.cut_through || free == 0 {
@@ -894,7 +897,7 @@ impl<P: PortSet> Router<P> {
 
     /// Input VC `i` (`port * vcs + vc`) takes VC `out_vc` of output `out`;
     /// its head may cross from the VC-allocation stage's end.
-    #[inline]
+    #[inline(always)]
     fn take_vc(&mut self, i: usize, out: u32, out_vc: u32, c: Cycle) {
         *at_mut(&mut self.free_vcs, out as usize) &= !(1 << out_vc);
         *at_mut(&mut self.state, i) = VcState::Active {
@@ -907,6 +910,7 @@ impl<P: PortSet> Router<P> {
     /// iSLIP VC allocation when input VC `(p, v)` is the router's only one
     /// holding flits: a routed head past the routing stage is granted every
     /// VC it may take and accepts the first from its pointer on.
+    #[inline(never)] // (kept out of `step`: only iSLIP VC allocation calls it)
     fn allocate_vc_islip_alone(&mut self, p: usize, v: usize, c: Cycle, rp: &RouterPorts) {
         let (vcs, i) = (self.vcs, p * self.vcs + v);
         let VcState::Routed { out, class, at } = *at(&self.state, i) else {
@@ -939,6 +943,7 @@ impl<P: PortSet> Router<P> {
     /// first requesting unmatched input VC from its pointer on, and each
     /// input VC accepts the first grant from its pointer on; pointers move
     /// past a match made in the first round only (McKeown 1999).
+    #[inline(never)] // (kept out of `step`: only iSLIP VC allocation calls it)
     fn allocate_vcs_islip(&mut self, held_ports: P, c: Cycle, rp: &RouterPorts) {
         let vcs = self.vcs;
         let n = (self.ports() * vcs) as u32;
