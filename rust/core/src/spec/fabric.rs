@@ -801,8 +801,9 @@ impl FabricSpec {
         let mut den = u128::from(self.link.rate_kbps()) * ln * sd;
         let g = gcd128(num, den);
         (num, den) = (num / g, den / g);
-        // (exact unless the terms are huge: then as close as 2^-40 allows)
-        while num > 1 << 40 || den > 1 << 40 {
+        // (exact unless the terms are large: then within 2^-24 of it; the pacer
+        // multiplies the cycle count by `num`, which must not overflow in 2^40 cycles)
+        while num > 1 << 24 || den > 1 << 24 {
             (num, den) = (num.div_ceil(2), den.div_ceil(2));
         }
         (num as u64, den as u64)
@@ -948,6 +949,37 @@ impl FabricSpec {
 mod router_vcs_and_buffers_tests {
     use super::*;
     use crate::spec::presets::link_preset;
+
+    #[test]
+    fn a_network_links_pace_is_its_payload_rate_in_small_enough_terms() {
+        // node: 128 B packets + 32 B (80% of 128 Gb/s); NIC: a third of the rate, 4 KiB + 26 B
+        let mut spec = FabricSpec::new(
+            TopologySpec::Torus { dims: vec![3, 3] },
+            link_preset("noc").unwrap(),
+        );
+        spec.link.vcs = 2;
+        (spec.link.mtu_bytes, spec.link.packet_overhead_bytes) = (128, 32);
+        let mut nic = spec.link.clone();
+        nic.gbps_per_lane = 128.0 / 3.0;
+        (nic.mtu_bytes, nic.packet_overhead_bytes) = (4096, 26);
+        spec.network_link = Some(nic);
+        spec.validate().unwrap();
+        let (_, carried, pace) = spec.link_kinds().unwrap();
+        let want = (128.0 / 3.0 * 4096.0 / 4128.0) / (128.0 * 0.8);
+        assert!((pace.num as f64 / pace.den as f64 / want - 1.0).abs() < 1e-6);
+        // the pacer multiplies a cycle count by `num`: 2^40 cycles must not overflow
+        assert!(
+            pace.num <= 1 << 24 && pace.den <= 1 << 24,
+            "{} / {}",
+            pace.num,
+            pace.den
+        );
+        // it carries the node's packets: its own format sets only its pace
+        assert_eq!(
+            (carried.mtu_bytes, carried.packet_overhead_bytes),
+            (128, 32)
+        );
+    }
 
     fn torus(router: RouterSpec) -> FabricSpec {
         let mut spec = FabricSpec::new(
