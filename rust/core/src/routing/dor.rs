@@ -143,11 +143,8 @@ impl DimensionOrder {
             let came_along = in_port != 0 && ((in_port - 1) / 2) as usize == dim;
             if !came_along {
                 // entering the dimension: class 1 if this dimension's way crosses the wrap
+                // (and keeps it along the dimension: a packet that wraps entered in class 1)
                 class = u8::from(if plus { there < here } else { there > here });
-            }
-            let wraps = if plus { here + 1 == k } else { here == 0 };
-            if wraps {
-                class = 1;
             }
         }
         Hop {
