@@ -254,6 +254,19 @@ FLOW_WORKLOADS: dict[str, tuple[str, str, Callable[[], tuple[fs.Fabric, Any]]]] 
         )
         for nodes in (16, 32, 64, 128)
     },
+    **{
+        f"flow_cluster{nodes}_allreduce_hiertree_1GiB": (
+            f"1 GiB hierarchical all-reduce with a double binary tree across nodes per rail "
+            f"(hierarchical_tree, the tuner's chunks) on {nodes} nodes of dgx8_cluster4's GPUs and "
+            f"links ({8 * nodes:,} GPUs)",
+            "",
+            lambda nodes=nodes: (
+                _cluster(nodes),
+                fs.collectives.all_reduce(bytes=1 << 30, algorithm="hierarchical_tree"),
+            ),
+        )
+        for nodes in (16, 128, 512, 2048)
+    },
 }
 """Flow-fidelity workloads: (description, the cycle workload they repeat, builder). Their
 time is the whole ``Fabric.run`` (schedule built and verified, engine, result)."""

@@ -17,7 +17,7 @@ ALL = [(kind, alg) for kind, algs in ALGORITHMS.items() for alg in algs]
 
 
 def collective(kind, alg, nbytes=1 << 20, chunks=1, ranks=8, **kw):
-    if alg == "hierarchical":
+    if alg in ("hierarchical", "hierarchical_tree"):
         kw["local"] = next(d for d in (4, 3, 2, 1) if ranks % d == 0)
     if alg == "torus":
         first = next(d for d in (4, 3, 2, 1) if ranks % d == 0)

@@ -24,9 +24,11 @@ def python_planned(
 ) -> Schedule:
     op = fs.collectives.Collective(kind=kind, bytes=nbytes, algorithm=algorithm, chunks=chunks, local=local)
     p = Planner(kind, ranks, op.pieces(ranks), nbytes, algorithm=algorithm)
-    if algorithm == "hierarchical":
+    if algorithm in ("hierarchical", "hierarchical_tree"):
         assert local is not None
-        _all_reduce_hierarchical(p, ranks, chunks, local)
+        _all_reduce_hierarchical(
+            p, ranks, chunks, local, "tree" if algorithm == "hierarchical_tree" else "ring"
+        )
     else:
         BUILDERS[(kind, algorithm)](p, ranks, chunks)
     return p.build()
@@ -43,6 +45,11 @@ def python_planned(
         ("all_reduce", "hierarchical", 12, 3, 3),
         ("all_reduce", "hierarchical", 8, 4, 8),
         ("all_reduce", "hierarchical", 8, 8, 1),
+        ("all_reduce", "hierarchical_tree", 8, 2, 4),
+        ("all_reduce", "hierarchical_tree", 12, 3, 3),
+        ("all_reduce", "hierarchical_tree", 40, 5, 4),
+        ("all_reduce", "hierarchical_tree", 8, 1, 8),
+        ("all_reduce", "hierarchical_tree", 7, 3, 1),
         ("all_to_all", "direct", 2, 1, None),
         ("all_to_all", "direct", 5, 3, None),
     ],

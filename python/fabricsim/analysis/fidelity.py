@@ -170,6 +170,14 @@ def scenarios() -> list[Scenario]:
             5.0,
         ),
         Scenario(
+            "dgx8_cluster4: all_reduce 16 MiB (hierarchical_tree, 8 chunks)",
+            _preset("dgx8_cluster4"),
+            lambda fab: all_reduce(bytes=16 * MIB, algorithm="hierarchical_tree", chunks=8),
+            "time_us",
+            False,
+            25.0,
+        ),
+        Scenario(
             "switch_star(16), ib_ndr_4x: incast 15 -> 1, 1 MiB each",
             _ib_star(16),
             _incast,

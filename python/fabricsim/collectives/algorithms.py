@@ -246,27 +246,40 @@ def _all_reduce_halving_doubling(p: Planner, n: int, c: int) -> None:
     doubling_all_gather(p, n, segs)
 
 
-def _all_reduce_tree(p: Planner, n: int, c: int) -> None:
-    halves = _segments(range(p.pieces), 2)
-    # The second tree is rooted at the last rank and numbered the other way round: the inner
-    # nodes of one are the leaves of the other (NCCL's double binary tree), so no rank carries
-    # both trees' inner-node traffic.
-    for half, (root, mirror) in zip(halves, ((0, False), (n - 1, True)), strict=True):
-        order = _tree_order(n, root, mirror)
+def double_tree_all_reduce(p: Planner, group: Sequence[int], pieces: Sequence[int]) -> None:
+    """All-reduce of ``pieces`` over ``group`` on two binary trees, each reducing then
+    broadcasting half the pieces. The second tree is rooted at the last member and numbered
+    the other way round: the inner nodes of one are the leaves of the other (NCCL's double
+    binary tree), so no rank carries both trees' inner-node traffic."""
+    g = len(group)
+    halves = _segments(pieces, 2)
+    for half, (root, mirror) in zip(halves, ((0, False), (g - 1, True)), strict=True):
+        order = [group[v] for v in _tree_order(g, root, mirror)]
         tree_reduce(p, order, half)
         tree_broadcast(p, order, half)
 
 
-def _all_reduce_hierarchical(p: Planner, n: int, c: int, local: int) -> None:
-    """2D: ring reduce-scatter inside each node of ``local`` ranks, ring all-reduce of each
-    rank's segment across the nodes (ranks with the same local index), ring all-gather inside
-    each node."""
+def _all_reduce_tree(p: Planner, n: int, c: int) -> None:
+    double_tree_all_reduce(p, list(range(n)), list(range(p.pieces)))
+
+
+def _all_reduce_hierarchical(p: Planner, n: int, c: int, local: int, across: str = "ring") -> None:
+    """2D: ring reduce-scatter inside each node of ``local`` ranks, all-reduce of each rank's
+    segment across the nodes (ranks with the same local index: a rail), ring all-gather
+    inside each node. ``across="ring"``: a ring over the rail's nodes, each segment cut once
+    per node (pieces grow with the nodes); ``across="tree"``: a double binary tree over the
+    rail's nodes, each piece of the segment up and down it (pieces do not grow with the nodes:
+    how NCCL reaches thousands of nodes)."""
     nodes = n // local
     segs = _segments(range(p.pieces), local)
     for node in range(nodes):
         ring_reduce_scatter(p, [node * local + i for i in range(local)], segs)
     for i in range(local):
         group = [node * local + i for node in range(nodes)]
+        if across == "tree":
+            if nodes > 1:
+                double_tree_all_reduce(p, group, segs[i])
+            continue
         sub = _segments(segs[i], nodes)
         ring_reduce_scatter(p, group, sub)
         ring_all_gather(p, group, sub)

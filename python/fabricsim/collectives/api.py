@@ -39,7 +39,7 @@ MAX_BYTES = 1 << 50
 
 ALGORITHMS: dict[str, tuple[str, ...]] = {
     kind: tuple(a for (k, a) in BUILDERS if k == kind)
-    + (("hierarchical", "torus", "nvls") if kind == "all_reduce" else ())
+    + (("hierarchical", "hierarchical_tree", "torus", "nvls") if kind == "all_reduce" else ())
     for kind in KINDS
 }
 """Algorithm names per collective kind (and ``"auto"``: the tuner picks one for the fabric)."""
@@ -121,6 +121,9 @@ class Collective(Workload):
         if self.algorithm == "nvls":
             planes, units = self.switch or switch or (1, ranks)
             return planes * units * chunks
+        if self.algorithm == "hierarchical_tree":
+            # a segment per rank of a node, each in `chunks` pieces up and down the rail's trees
+            return (self.local or ranks) * chunks
         split = self.kind in _SPLIT and not (self.kind == "all_reduce" and self.algorithm == "tree")
         return ranks * chunks if split else chunks
 
@@ -149,6 +152,13 @@ class Collective(Workload):
                 ),
                 path="chunks",
             )
+        if self.algorithm in ("hierarchical", "hierarchical_tree") and (
+            self.local is None or self.local < 1 or ranks % self.local
+        ):
+            raise SpecError(
+                f"local: {self.algorithm} all-reduce needs ranks per node dividing {ranks}, got {self.local!r}",
+                path="local",
+            )
         if self.kind in ("broadcast", "reduce") and not 0 <= self.root < ranks:
             raise SpecError(f"root: must be in 0..{ranks - 1}, got {self.root}", path="root")
         name = (
@@ -166,7 +176,7 @@ class Collective(Workload):
                 )
         helpers = switch[0] * switch[1] if self.algorithm == "nvls" and switch else 0
         pieces = self.pieces(ranks, switch)
-        if self.algorithm in ("ring", "hierarchical", "direct"):
+        if self.algorithm in ("ring", "hierarchical", "hierarchical_tree", "direct"):
             # at scale: the same schedule, its movements in numpy and planned in the engine
             base, extra = divmod(self.bytes, pieces)
             sizes = np.full(pieces, base, dtype=np.int64)
@@ -185,14 +195,10 @@ class Collective(Workload):
         )
         if callable(self.algorithm):
             self.algorithm(p)
-        elif self.algorithm == "hierarchical":
-            local = self.local
-            if local is None or local < 1 or ranks % local:
-                raise SpecError(
-                    f"local: hierarchical all-reduce needs ranks per node dividing {ranks}, got {local!r}",
-                    path="local",
-                )
-            _all_reduce_hierarchical(p, ranks, self.chunks, local)
+        elif self.algorithm in ("hierarchical", "hierarchical_tree"):
+            assert self.local is not None  # checked above
+            across = "tree" if self.algorithm == "hierarchical_tree" else "ring"
+            _all_reduce_hierarchical(p, ranks, self.chunks, self.local, across)
         elif self.algorithm == "torus":
             shape = self.dims if self.dims is not None else dims
             if shape is None or math.prod(shape) != ranks or min(shape, default=0) < 1:
@@ -255,7 +261,9 @@ def all_reduce(
     every other), ``halving_doubling`` (Rabenseifner: recursive halving then doubling; extra
     ranks beyond a power of two fold in first), ``tree`` (two binary trees, mirrored, each
     reducing then broadcasting half the data, like NCCL's double binary tree) and
-    ``hierarchical`` (``local`` ranks per node: ring inside nodes, ring across them) and
+    ``hierarchical`` (``local`` ranks per node: ring inside nodes, ring across them),
+    ``hierarchical_tree`` (ring inside nodes, a double binary tree across them per rail, its
+    pieces ``local x chunks`` whatever the node count: how NCCL reaches thousands of nodes) and
     ``torus`` (ring reduce-scatter along each dimension of a torus of ``dims`` in turn, then
     all-gather back, half the data each way round: every torus link carries data; ``dims``
     defaults to the fabric's) and ``nvls`` (in-network reduction, like NCCL's NVLS on
@@ -264,7 +272,7 @@ def all_reduce(
     ``switch_star(..., reduction_ports=k)``; ``switch = (planes, reduction_ports)`` defaults to
     the fabric's, and to ``(1, ranks)`` when verifying without a fabric). ``"auto"`` (the
     default): the tuner's choice for the fabric (ring, tree, nvls where the switches reduce,
-    hierarchical on a cluster), said in the result.
+    hierarchical or hierarchical_tree on a cluster), said in the result.
 
     ``protocol``: ``"simple"``, ``"ll128"``, ``"ll"`` or ``"auto"`` (the tuner's choice);
     ``chunks``: None chooses enough for every plane (``fabricsim.collectives.tuner``).

@@ -70,6 +70,27 @@ def ring_all_gather(m: Moves, groups: I64, segs: I64) -> None:
     m.add(MOVE, *_grid(groups, segs, g - 1, 0))
 
 
+def _tree_order(g: int, root: int, mirror: bool) -> I64:
+    """Positions in binary-heap order from ``root`` (the Python builder's ``_tree_order``)."""
+    others = (root + np.arange(1, g)) % g
+    return np.concatenate([[root], others[::-1] if mirror else others])
+
+
+def double_tree_all_reduce(m: Moves, group: I64, pieces: I64) -> None:
+    """The double binary tree over ``group`` (a rail's ranks), half the pieces on each tree:
+    children reduce into parents deepest first, then parents broadcast to children."""
+    g = len(group)
+    half = (len(pieces) + 1) // 2  # the Python builder's _segments(pieces, 2)
+    for part, (root, mirror) in zip((pieces[:half], pieces[half:]), ((0, False), (g - 1, True)), strict=True):
+        order = group[_tree_order(g, root, mirror)]
+        v = np.arange(1, g)
+        child, parent = order[v], order[(v - 1) // 2]
+        shape = (g - 1, len(part))
+        up_src, up_dst = child[::-1, None], parent[::-1, None]
+        m.add(MOVE_REDUCE, *(np.broadcast_to(a, shape) for a in (up_src, up_dst, part[None, :])))
+        m.add(MOVE, *(np.broadcast_to(a, shape) for a in (parent[:, None], child[:, None], part[None, :])))
+
+
 def _even(pieces: I64, parts: int) -> I64 | None:
     """``pieces`` cut into ``parts`` equal consecutive runs (None if they do not divide)."""
     if len(pieces) % parts:
@@ -92,15 +113,20 @@ def moves(kind: str, algorithm: str, ranks: int, pieces: int, local: int | None)
         if kind != "reduce_scatter":
             ring_all_gather(m, ring, segs)
         return m
-    if algorithm == "hierarchical" and kind == "all_reduce" and local:
+    if algorithm in ("hierarchical", "hierarchical_tree") and kind == "all_reduce" and local:
         nodes = ranks // local
+        tree = algorithm == "hierarchical_tree"
         segs = _even(every, local)
-        if segs is None or segs.shape[1] % nodes:
+        if segs is None or (segs.shape[1] % nodes and not tree):
             return None
         nodes_rows = np.arange(nodes)[:, None] * local + np.arange(local)[None, :]
         if local > 1:
             ring_reduce_scatter(m, nodes_rows, segs)
         for i in range(local):
+            if tree:
+                if nodes > 1:
+                    double_tree_all_reduce(m, np.arange(nodes) * local + i, segs[i])
+                continue
             sub = segs[i].reshape(nodes, -1)
             across = (np.arange(nodes) * local + i)[None, :]
             if nodes > 1:
@@ -195,4 +221,12 @@ def build(
     )
 
 
-__all__ = ["Moves", "all_to_all_direct", "build", "moves", "ring_all_gather", "ring_reduce_scatter"]
+__all__ = [
+    "Moves",
+    "all_to_all_direct",
+    "build",
+    "double_tree_all_reduce",
+    "moves",
+    "ring_all_gather",
+    "ring_reduce_scatter",
+]

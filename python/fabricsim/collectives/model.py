@@ -29,15 +29,23 @@ def alpha_beta_ns(
     reduction): two steps and ``S`` per rank, sent and received at once. ``hierarchical`` with
     ``local`` ranks per node and ``out_gbyte_per_s``, each rank's bandwidth between nodes (a
     cluster's NIC): ring reduce-scatter and all-gather inside nodes at ``gbyte_per_s``, ring
-    all-reduce of a ``1/local`` segment across nodes at ``out_gbyte_per_s``, one after the other; any
+    all-reduce of a ``1/local`` segment across nodes at ``out_gbyte_per_s``, one after the other
+    (``hierarchical_tree``: the segment's ``chunks`` on a double binary tree across nodes); any
     other algorithm is taken to cross nodes at ``out_gbyte_per_s``."""
     log = math.ceil(math.log2(n)) if n > 1 else 0
     frac = (n - 1) / n
     steps: float
     data: float
-    if kind == "all_reduce" and algorithm == "hierarchical" and local and out_gbyte_per_s and n % local == 0:
+    hierarchical = algorithm in ("hierarchical", "hierarchical_tree")
+    if kind == "all_reduce" and hierarchical and local and out_gbyte_per_s and n % local == 0:
         nodes = n // local
         inside = 2 * (local - 1) / local * size / gbyte_per_s + 2 * (local - 1) * alpha_ns
+        if algorithm == "hierarchical_tree":
+            # each rail's 1/local segment on a double binary tree over the nodes, its chunks pipelined
+            across = 0.0
+            if nodes > 1:
+                across = alpha_beta_ns(kind, "tree", nodes, size // local, alpha_ns, out_gbyte_per_s, chunks)
+            return inside + across
         across = 2 * (nodes - 1) / nodes * size / local / out_gbyte_per_s + 2 * (nodes - 1) * alpha_ns
         return inside + across
     if out_gbyte_per_s and algorithm != "nvls":

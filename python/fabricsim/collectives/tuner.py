@@ -42,6 +42,15 @@ unit's multicast of one piece overlaps the copies of the next only with several 
 
 MAX_ROUNDS = 8
 
+TREE_STEP_BYTES = 512 << 10
+"""NCCL's step with the Simple protocol: its 4 MiB buffer (NCCL_BUFFSIZE) in 8 steps."""
+
+TREE_PIECES_PER_LEVEL = 4
+"""Auto chunking gives each tree of a ``hierarchical_tree`` all-reduce at most this many pieces
+per level of depth (NCCL's pieces where fewer): past it the pipeline is full and more pieces
+change the time by under 2% (1,024 GPUs, 1 GiB: 64 chunks 238.7 GB/s busbw, 256 chunks 243.3;
+``benches/bench.py``) while the operations grow with them."""
+
 
 def planes_of(fabric: Fabric) -> int:
     return int(fabric.topology.params.get("planes", 1))
@@ -55,6 +64,19 @@ def node_of(fabric: Fabric) -> npt.NDArray[np.int64] | None:
     return np.arange(fabric.num_endpoints, dtype=np.int64) // gpus
 
 
+def tree_piece_bytes(nbytes: float, depth: int) -> int:
+    """The piece NCCL's tree (Simple protocol) moves up and down a tree of ``depth`` levels
+    for ``nbytes`` per channel: a 512 KiB step (its 4 MiB buffer in 8 steps), halved while
+    there are fewer than ``8 x depth`` pieces (down to 128 KiB), ``4 x depth`` (64 KiB) or
+    ``depth`` (32 KiB): enough pieces to fill the tree's pipeline (NCCL src/enqueue.cc, the
+    tree's chunk size)."""
+    piece = TREE_STEP_BYTES
+    for pieces_per_level, smallest in ((8, 128 << 10), (4, 64 << 10), (1, 32 << 10)):
+        while nbytes / piece < depth * pieces_per_level and piece > smallest:
+            piece //= 2
+    return piece
+
+
 def auto_chunks(op: Collective, ranks: int, planes: int, algorithm: str, units: int = 0) -> int:
     """Pieces per segment: a multiple of the planes (one round of pieces per plane, more for
     large sizes), none smaller than :data:`MIN_PIECE_BYTES`; NVLS already spreads its pieces
@@ -63,9 +85,17 @@ def auto_chunks(op: Collective, ranks: int, planes: int, algorithm: str, units: 
         per_unit = op.bytes / max(units, 1)
         rounds = min(MAX_ROUNDS, max(1, math.ceil(per_unit / NVLS_PIECE_BYTES)))
         return max(1, min(rounds, int(per_unit // MIN_PIECE_BYTES)))
-    share = op.bytes / ranks
-    rounds = min(MAX_ROUNDS, max(1, math.ceil(share / planes / PIPELINE_PIECE_BYTES)))
-    chunks = max(1, min(planes * rounds, int(share // MIN_PIECE_BYTES)))
+    if algorithm == "hierarchical_tree" and op.local:
+        segment = op.bytes / op.local  # what each rail's trees carry
+        depth = max(1, math.ceil(math.log2(max(ranks // op.local, 2))))
+        # NCCL's pieces, but no more than TREE_PIECES_PER_LEVEL x depth on each of the two trees
+        nccl = math.ceil(segment / tree_piece_bytes(segment, depth))
+        chunks = max(planes, min(nccl, 2 * TREE_PIECES_PER_LEVEL * depth))
+        chunks = max(1, min(chunks, int(segment // MIN_PIECE_BYTES)))
+    else:
+        share = op.bytes / ranks
+        rounds = min(MAX_ROUNDS, max(1, math.ceil(share / planes / PIPELINE_PIECE_BYTES)))
+        chunks = max(1, min(planes * rounds, int(share // MIN_PIECE_BYTES)))
     # at scale, no more than a schedule may hold (its operations grow with ranks x chunks)
     per_chunk = replace(op, algorithm=algorithm, chunks=1).operations_estimate(ranks)
     return max(1, min(chunks, MAX_OPERATIONS // max(per_chunk, 1)))
@@ -81,7 +111,7 @@ def candidates(op: Collective, fabric: Fabric) -> list[str]:
         if topo.reduction_units:
             names.append("nvls")
         if topo.type == "cluster":
-            names.append("hierarchical")
+            names += ["hierarchical", "hierarchical_tree"]
         return names
     if op.kind == "all_to_all":
         return ["direct"]
@@ -109,9 +139,14 @@ def estimate_us(
     )
     if algorithm == "nvls":
         return library.nvls_latency_us + data_ns / 1000
-    if algorithm == "hierarchical" and local:
+    if algorithm in ("hierarchical", "hierarchical_tree") and local:
         nodes = n // local
-        steps_us = 2 * (local - 1) * costs.hop_latency_us + 2 * (nodes - 1) * costs.net_hop_latency_us
+        across_steps = 2 * (nodes - 1)
+        if algorithm == "hierarchical_tree":
+            across_steps = (
+                round(alpha_beta_ns(op.kind, "tree", nodes, 0, 1.0, 1.0, chunks)) if nodes > 1 else 0
+            )
+        steps_us = 2 * (local - 1) * costs.hop_latency_us + across_steps * costs.net_hop_latency_us
     else:
         hop = costs.net_hop_latency_us if across else costs.hop_latency_us
         if algorithm == "tree" and not across:
@@ -133,8 +168,12 @@ def resolve(op: Collective, fabric: Fabric) -> Collective:
     if op.local is None and fabric.topology.type == "cluster":
         op = replace(op, local=int(fabric.topology.params["gpus"]))  # hierarchical's node
     best: tuple[float, str, str, int] | None = None
-    for algorithm in candidates(op, fabric):
+    names = candidates(op, fabric)
+    for algorithm in names:
         chunks = op.chunks if op.chunks is not None else auto_chunks(op, n, planes, algorithm, units)
+        too_big = replace(op, algorithm=algorithm, chunks=chunks).operations_estimate(n) > MAX_OPERATIONS
+        if too_big and len(names) > 1:
+            continue  # a schedule that could not be built (a ring across thousands of nodes)
         for protocol in protocols:
             if algorithm == "nvls" and protocol != "simple":
                 continue  # NVLS runs Simple only, as in NCCL
@@ -147,7 +186,7 @@ def resolve(op: Collective, fabric: Fabric) -> Collective:
         return replace(op, algorithm=algorithm, protocol=protocols[0], chunks=chunks)
     _, algorithm, protocol, chunks = best
     local = op.local
-    if algorithm == "hierarchical" and local is None:
+    if algorithm in ("hierarchical", "hierarchical_tree") and local is None:
         local = int(fabric.topology.params["gpus"])
     return replace(op, algorithm=algorithm, protocol=protocol, chunks=chunks, local=local)
 
@@ -181,4 +220,4 @@ def protocol_costs(
     return delay, wire
 
 
-__all__ = ["auto_chunks", "candidates", "estimate_us", "protocol_costs", "resolve"]
+__all__ = ["auto_chunks", "candidates", "estimate_us", "protocol_costs", "resolve", "tree_piece_bytes"]
