@@ -122,6 +122,12 @@ def test_a_one_vc_torus_is_refused_by_the_static_check_and_caught_by_the_watchdo
     # with two VCs the dateline classes keep the same traffic flowing
     ok = fabric(fs.topology.torus((8, 8)), vcs=2, credits_per_vc=2, mtu_bytes=64).run(traffic)
     assert ok.complete
+    # the flow model has no buffers: it runs the same traffic unless the check is asked for
+    assert fab.run(traffic, fidelity="flow").complete
+    with pytest.raises(fs.DeadlockError, match="NOT deadlock-free"):
+        fab.run(traffic, fidelity="flow", check_deadlock=True)
+    with pytest.raises(fs.SpecError, match="options.check_deadlock: must be None, True or False"):
+        fab.run(traffic, check_deadlock="yes")
 
 
 def test_router_spec_is_validated():

@@ -185,7 +185,7 @@ def engine_hooks(options: RunOptions) -> Iterator[None]:
 
 def execute(fabric: Fabric, workload: Workload, options: RunOptions) -> RunResultBase:
     """The seam: checks, hooks, the run, and the one limit policy."""
-    if options.check_deadlock:
+    if options.checks_deadlock:
         report = workload.deadlock_report(fabric)
         if not report.ok:
             waiting = [
