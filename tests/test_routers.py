@@ -126,7 +126,7 @@ def test_a_one_vc_torus_is_refused_by_the_static_check_and_caught_by_the_watchdo
     assert fab.run(traffic, fidelity="flow").complete
     with pytest.raises(fs.DeadlockError, match="NOT deadlock-free"):
         fab.run(traffic, fidelity="flow", check_deadlock=True)
-    with pytest.raises(fs.SpecError, match="options.check_deadlock: must be None, True or False"):
+    with pytest.raises(fs.SpecError, match=r"options\.check_deadlock: must be None, True or False"):
         fab.run(traffic, check_deadlock="yes")
 
 
