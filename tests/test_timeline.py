@@ -113,12 +113,78 @@ def test_sampled_link_utilization_adds_up_to_the_links_totals(tmp_path):
     res = run_sampled(fab, traffic, samples=20)
     assert np.array_equal(res.messages["deliver_ps"], plain.messages["deliver_ps"])  # the same run
     times, flits = res.link_samples
-    assert len(times) == 20 and np.array_equal(flits[-1], res.links["flits"].astype(np.int64))
+    assert 10 <= len(times) <= 21 and times[-1] == res.end_ps
+    assert np.array_equal(flits[-1], res.links["flits"].astype(np.int64))
     assert (np.diff(flits, axis=0) >= 0).all()
+    assert len(set(np.diff(times[:-1]).tolist())) == 1  # evenly spaced but for the last
     events = load(res.to_perfetto(tmp_path / "s.json"))
     counters = [e for e in events if e["ph"] == "C"]
-    assert len(counters) == 20 * len(res.links)
+    assert len(counters) == len(times) * len(res.links)
     values = [v for e in counters for v in e["args"].values()]
     assert 0 <= min(values) and max(values) <= 1.0 + 1e-9
     with pytest.raises(fs.SpecError, match=r"samples: must be an integer in 1\.\.="):
         run_sampled(fab, traffic, samples=0)
+
+
+@pytest.mark.parametrize("fidelity", ["cycle", "flow"])
+def test_a_collective_samples_its_links_while_it_runs_without_changing_the_run(tmp_path, fidelity):
+    fab = fs.Fabric.preset("dgx8_cluster4")
+    op = fs.collectives.all_reduce(bytes=4 << 20, algorithm="hierarchical", chunks=4)
+    plain = fab.run(op, fidelity=fidelity)
+    res = fab.run(op, fidelity=fidelity, link_samples=40)
+    assert plain.run.link_samples is None
+    np.testing.assert_array_equal(res.op_finish_ns, plain.op_finish_ns)  # the same run
+    times, flits = res.run.link_samples
+    assert 20 <= len(times) <= 41 and times[-1] == res.run.end_ps
+    assert (np.diff(times) > 0).all() and (np.diff(flits, axis=0) >= 0).all()
+    # the last sample is each link's total (flow integrates its rates: within a flit)
+    total = res.run.links["flits"].astype(np.int64)
+    assert np.abs(flits[-1] - total).max() <= (0 if fidelity == "cycle" else 1)
+    events = load(res.to_perfetto(tmp_path / "c.json"))
+    counters = [e for e in events if e["ph"] == "C"]
+    assert len(counters) == len(times) * len(res.run.links)
+    values = [v for e in counters for v in e["args"].values()]
+    # (sample times are whole ps: an interval's cycles come out within a part in 10^4)
+    assert min(values) >= 0 and max(values) <= 1.0 + 1e-4
+    # the NICs work in the middle of the run, not at its start: a hierarchical all-reduce
+    # reduces inside the nodes first
+    nic = int(np.flatnonzero(res.run.links["src"] == 0)[-1])  # GPU 0's last link: its NIC
+    first = flits[:, nic] > 0
+    assert not first[0] and first.any()
+
+
+def test_the_cycle_and_flow_samples_of_a_link_dominated_run_agree():
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    op = fs.collectives.all_reduce(bytes=16 << 20, algorithm="ring", chunks=4)
+    c = fab.run(op, link_samples=20).run
+    f = fab.run(op, fidelity="flow", link_samples=20).run
+    busiest = int(np.argmax(c.links["flits"]))
+    tc, fc = c.link_samples
+    tf, ff = f.link_samples
+    # the busiest link's cumulative flits at the same fractions of the run: within 5% of its total
+    frac = np.linspace(0.1, 0.9, 9)
+    at_c = np.interp(frac * tc[-1], tc, fc[:, busiest])
+    at_f = np.interp(frac * tf[-1], tf, ff[:, busiest])
+    assert np.abs(at_c - at_f).max() <= 0.05 * fc[-1, busiest]
+
+
+def test_link_samples_are_refused_out_of_range():
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    with pytest.raises(fs.SpecError, match=r"options\.link_samples"):
+        fab.run(fs.traffic.messages(0, 1, 64), link_samples=-1)
+    with pytest.raises(fs.SpecError, match=r"options\.link_samples"):
+        fab.run(fs.traffic.messages(0, 1, 64), link_samples=1 << 20)
+
+
+def test_a_memory_load_samples_the_fabrics_links(tmp_path):
+    fab = fs.Fabric(
+        topology=fs.topology.switch_star(4),
+        link=fs.LinkSpec.preset("cxl3_256b"),
+        hbm=fs.HbmSpec.preset("hbm3"),
+    )
+    work = fs.traffic.loads(0, 1, requests=500, outstanding=32) + fs.traffic.loads(2, 1, requests=500)
+    res = fab.run(work, link_samples=16)
+    times, flits = res.fabric.link_samples
+    assert 8 <= len(times) <= 17 and np.array_equal(flits[-1], res.fabric.links["flits"].astype(np.int64))
+    trace = load(res.to_perfetto(tmp_path / "m.json"))
+    assert sum(e["ph"] == "C" for e in trace) == len(times) * len(res.fabric.links)

@@ -136,8 +136,13 @@ class Result(RunResultBase):
         """End of the simulated window, ps."""
         self.num_endpoints: int = int(raw["num_endpoints"])
         self.link_samples: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
-        """With :func:`fabricsim.analysis.link_samples.run_sampled`: sample times (ps) and
-        every link direction's flits sent by each, for timelines; else None."""
+        """With ``link_samples=N`` in the run's options: sample times (ps, evenly spaced but
+        for the last, at the end) and every link direction's flits on the wire by each (a
+        ``samples x links`` array), for timelines; else None."""
+        if "link_sample_ps" in raw:
+            times = _u64(raw["link_sample_ps"]).astype(np.int64)
+            flits = _u64(raw["link_sample_flits"]).astype(np.int64)
+            self.link_samples = (times, flits.reshape(len(times), -1))
         """Endpoints of the fabric; in ``links``, nodes ``>= num_endpoints`` are routers
         (router ``node - num_endpoints``)."""
         self.events: int = int(raw["events"])

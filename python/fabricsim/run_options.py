@@ -23,9 +23,12 @@ Fidelity = Literal["cycle", "flow"]
 
 ENGINES: tuple[str, ...] = ("auto", "tick_all")
 FIDELITIES: tuple[str, ...] = ("cycle", "flow")
-"""The fidelities a run can take (``"flow"`` is planned: see the project's issues)."""
+"""The fidelities a run can take (docs/fidelity.md says where flow differs from cycle)."""
 
 MAX_SEED = (1 << 64) - 1
+
+MAX_LINK_SAMPLES = 100_000
+"""The most link samples a run keeps (each holds every link direction's counter)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,11 @@ class RunOptions:
       flow model has no buffers, so it cannot deadlock, and the check grows with the square of
       the endpoints: 12 s at 16,384 GPUs); ``True``: at both fidelities; ``False``: never.
     - ``faults``: a scripted fault plan (:mod:`fabricsim.faults`).
+    - ``link_samples``: read every link direction's flit counter at about this many evenly
+      spaced times during the run (between half of it and all of it, whatever the run's
+      length, plus one at the end), at either fidelity and for every workload on a fabric;
+      the result's ``link_samples`` holds them and its timeline draws each link's utilization
+      per interval. 0 (the default): none, each link's mean only.
     - ``progress``: a callable taking a :class:`Progress`, called about every 0.1 s while
       the engine runs (raising from it stops the run with that exception); ``True`` shows a
       progress bar on standard error (tqdm when installed, else a plain line).
@@ -91,6 +99,7 @@ class RunOptions:
     check_invariants: bool = False
     check_deadlock: bool | None = None
     faults: tuple[Fault, ...] = ()
+    link_samples: int = 0
     progress: ProgressCallback | bool | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +131,7 @@ class RunOptions:
                 )
             set_(self, "max_time_ns", t)
         set_(self, "watchdog_cycles", _int(self.watchdog_cycles, "watchdog_cycles", 1, MAX_SEED))
+        set_(self, "link_samples", _int(self.link_samples, "link_samples", 0, MAX_LINK_SAMPLES))
         if self.check_deadlock is not None and not isinstance(self.check_deadlock, bool):
             raise SpecError(
                 f"options.check_deadlock: must be None, True or False, got {self.check_deadlock!r}",

@@ -186,8 +186,8 @@ class CollectiveResult(RunResultBase):
 
     def _timeline(self) -> list[Events]:
         """Per rank (and switch reduction unit), a span per operation of the schedule (send,
-        receive, reduce, copy) from its start to its finish; per link direction, its mean
-        utilization."""
+        receive, reduce, copy) from its start to its finish; per link direction, its
+        utilization (per interval with ``link_samples=N``, else its mean)."""
         s = self.schedule
         n = s.ranks
         units = int(s.rank.max(initial=0)) + 1 - n if len(s.rank) else 0
@@ -208,7 +208,11 @@ class CollectiveResult(RunResultBase):
             labels=labels,
             args={"bytes": s.bytes, "op": np.arange(len(s.op))},
         )
-        return [ops, link_counters(self.run.links, float(self.run.end_ps), self.run.num_endpoints)]
+        num, den = self.run.cycle_ps_ratio
+        links = link_counters(
+            self.run.links, float(self.run.end_ps), self.run.num_endpoints, self.run.link_samples, num / den
+        )
+        return [ops, links]
 
     def _headline(self) -> dict[str, Any]:
         return {

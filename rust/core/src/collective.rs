@@ -512,6 +512,10 @@ impl Model for Executor {
         self.net.cyclic_wait()
     }
 
+    fn sampled_links(&mut self) -> Option<&mut dyn crate::link_samples::SampledLinks> {
+        Some(&mut self.net)
+    }
+
     fn waiting(&self) -> Vec<WaitingChannel> {
         let mut out = self.net.waiting();
         if let Some(i) = (0..self.s.op.len()).find(|&i| self.finish[i] == Cycle::MAX) {

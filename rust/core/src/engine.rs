@@ -16,6 +16,7 @@
 //! `EngineMode::TickAll` steps every cycle instead; both give identical results.
 
 use crate::error::{Error, Result, WaitingChannel};
+use crate::link_samples::SampledLinks;
 use crate::run_hook::{Poller, Progress, POLL_EVERY};
 use crate::spec::{EngineMode, RunOptions};
 use crate::time::Cycle;
@@ -62,6 +63,11 @@ pub trait Model {
     /// the watchdog is. Models without routers have no such cycle.
     fn cyclic_wait(&self) -> bool {
         false
+    }
+    /// The links `RunOptions::link_samples` reads during the run (None:
+    /// the model has none).
+    fn sampled_links(&mut self) -> Option<&mut dyn SampledLinks> {
+        None
     }
 }
 
@@ -115,7 +121,14 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new<M: Model>(model: &M, opts: &RunOptions) -> Self {
+    /// A loop at cycle 0 for `model` (which starts the link samples the
+    /// options ask for).
+    pub fn new<M: Model>(model: &mut M, opts: &RunOptions) -> Self {
+        if opts.link_samples > 0 {
+            if let Some(links) = model.sampled_links() {
+                links.start_link_samples(opts.link_samples as usize);
+            }
+        }
         Self {
             c: 0,
             last_progress: 0,
@@ -147,7 +160,10 @@ impl Driver {
         // `jumps`, so long jumps do not read the wall clock every turn.
         // (The poll state lives in `polls`, touched only out of line: kept
         // in the loop's registers it cost the cheapest loop 4%, measured.)
-        let mut polls = Polls::new(self.c, limit);
+        let sample_at = model
+            .sampled_links()
+            .map_or(Cycle::MAX, |l| l.next_link_sample());
+        let mut polls = Polls::new(self.c, limit, sample_at);
         let mut stop_at = polls.stop_at();
         loop {
             if until.is_some_and(|u| self.c >= u) {
@@ -213,9 +229,21 @@ impl Driver {
     /// At a poll point (or the limit): the stop, if the run must stop.
     #[cold]
     #[inline(never)]
-    fn poll_point<M: Model>(&self, model: &M, polls: &mut Polls) -> Option<Stop> {
+    fn poll_point<M: Model>(&self, model: &mut M, polls: &mut Polls) -> Option<Stop> {
+        // (a sample point skipped by an idle jump reads the same counters
+        // as at the jump's end: nothing moved in between)
+        while polls.sample_at <= self.c.min(polls.limit) {
+            let Some(links) = model.sampled_links() else {
+                break;
+            };
+            links.link_sample(polls.sample_at);
+            polls.sample_at = links.next_link_sample();
+        }
         if self.c >= polls.limit {
             return Some(self.at_limit(model, polls.limit));
+        }
+        if self.c < polls.check_at {
+            return None; // a sample point only
         }
         let c = self.c;
         if !polls.poller.look(|| progress(model, c)) {
@@ -243,11 +271,14 @@ impl Driver {
     }
 }
 
-/// Where the loop next looks up from stepping: the run limit, or the next
-/// poll point for Ctrl-C and progress when that comes first.
+/// Where the loop next looks up from stepping: the run limit, the next
+/// poll point for Ctrl-C and progress, or the next link sample, whichever
+/// comes first.
 struct Polls {
     poller: Poller,
     limit: Cycle,
+    /// The next link sample (`Cycle::MAX` without samples).
+    sample_at: Cycle,
     /// The next poll point (`Cycle::MAX` without a hook).
     check_at: Cycle,
     /// Idle jumps left before a poll point is forced.
@@ -255,18 +286,19 @@ struct Polls {
 }
 
 impl Polls {
-    fn new(c: Cycle, limit: Cycle) -> Self {
+    fn new(c: Cycle, limit: Cycle, sample_at: Cycle) -> Self {
         let poller = Poller::new();
         Self {
             check_at: poller.first_check(c),
             poller,
             limit,
+            sample_at,
             jumps: POLL_EVERY,
         }
     }
 
     fn stop_at(&self) -> Cycle {
-        self.limit.min(self.check_at)
+        self.limit.min(self.check_at).min(self.sample_at)
     }
 
     /// After an idle jump from `c` to `next`: idle cycles do not count

@@ -36,6 +36,7 @@ pub mod flow;
 pub mod hbm;
 pub mod ids;
 pub mod link;
+pub mod link_samples;
 pub mod memfabric;
 pub mod network;
 pub mod result;

@@ -93,6 +93,9 @@ pub struct RunResult {
     /// `0..num_endpoints`, then routers from `num_endpoints` on.
     pub links: Vec<LinkRecord>,
     pub num_endpoints: u32,
+    /// Every link direction's flits carried at evenly spaced times, when
+    /// the options asked for them (`RunOptions::link_samples`).
+    pub link_samples: Option<crate::link_samples::LinkSamples>,
     /// Wall-clock seconds spent in the cycle loop. Not part of the
     /// deterministic result (excluded from comparisons).
     pub wall_seconds: f64,

@@ -50,8 +50,8 @@ impl Simulation {
             f.validate(i, links)?;
         }
         let limit = opts.limit_cycle(params.clock);
-        let net = Network::new(spec, params, traffic, opts.seed, &opts.faults)?;
-        let driver = Driver::new(&net, opts);
+        let mut net = Network::new(spec, params, traffic, opts.seed, &opts.faults)?;
+        let driver = Driver::new(&mut net, opts);
         Ok(Self {
             net,
             opts: opts.clone(),
@@ -303,6 +303,10 @@ pub(crate) fn network_report(
             corrupt: log.corrupt.as_slice().to_vec(),
             links,
             num_endpoints: net.num_endpoints() as u32,
+            link_samples: net
+                .link_sampler
+                .as_ref()
+                .map(|s| s.finish(cycles, net.link_flits(), |c| clock.start_ps(c))),
             wall_seconds,
         }
     }

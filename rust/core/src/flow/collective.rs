@@ -5,7 +5,8 @@
 
 use super::nic::Nics;
 use super::{
-    apply_changes, capacity_changes, limit_ps, report, stalled, FlowFabric, Polling, Sharing,
+    apply_changes, capacity_changes, limit_ps, report, stalled, start_link_samples, FlowFabric,
+    Polling, Sharing,
 };
 use crate::collective::{check_schedule, CollectiveResult, ScheduleColumns, REDUCE, SEND};
 use crate::collective_dag::Dag;
@@ -205,6 +206,7 @@ pub fn run_collective(
     };
     let mut ended = Vec::new();
     let mut polling = Polling::new();
+    start_link_samples(&mut ex.sh, &ex.fab, opts);
     let (mut now, mut events) = (0 as Ps, 0u64);
     let mut next_change = 0usize;
     ex.settle(0, &mut ended)?;
@@ -253,6 +255,7 @@ pub fn run_collective(
         }
         now = t;
         events += 1;
+        ex.sh.sample_until(t);
         ex.settle(t, &mut ended)?;
         next_change = apply_changes(&changes, next_change, t, &mut ex.sh);
         ex.sh.reshare(t);

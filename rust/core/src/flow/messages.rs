@@ -5,7 +5,8 @@
 
 use super::nic::Nics;
 use super::{
-    apply_changes, capacity_changes, limit_ps, report, stalled, FlowFabric, Polling, Sharing,
+    apply_changes, capacity_changes, limit_ps, report, stalled, start_link_samples, FlowFabric,
+    Polling, Sharing,
 };
 use crate::error::Result;
 use crate::result::{RunResult, NEVER_PS};
@@ -129,6 +130,7 @@ pub fn run_messages(
     let (mut next, mut delivered, mut events) = (0usize, 0u64, 0u64);
     let mut next_change = 0usize;
     let mut polling = Polling::new();
+    start_link_samples(&mut run.sh, &run.fab, opts);
     let mut now = 0;
     let complete = loop {
         let offer = order.get(next).map(|&i| traffic.inject_ps[i as usize]);
@@ -151,6 +153,7 @@ pub fn run_messages(
         }
         now = t;
         events += 1;
+        run.sh.sample_until(t);
         run.transfers_end(t, &mut ended)?;
         next_change = apply_changes(&changes, next_change, t, &mut run.sh);
         while let Some(&Reverse((at, msg))) = run.arrivals.peek() {

@@ -149,6 +149,14 @@ fn limit_ps(spec: &FabricSpec, opts: &RunOptions) -> Result<Ps> {
     })
 }
 
+/// Starts the link samples the options ask for (the first a cycle in).
+fn start_link_samples(sh: &mut Sharing, fab: &FlowFabric, opts: &RunOptions) {
+    if opts.link_samples > 0 {
+        let cycle_ps = fab.params.clock.period_ps_f64().round().max(1.0) as u64;
+        sh.start_link_samples(opts.link_samples as usize, cycle_ps);
+    }
+}
+
 /// The loop's line to the run hook (Ctrl-C, progress).
 struct Polling {
     poller: Poller,
@@ -265,6 +273,7 @@ fn report(
         deliver_order,
         links,
         num_endpoints: fab.endpoints as u32,
+        link_samples: sh.link_samples(clock.start_ps(cycles)),
         wall_seconds,
     }
 }

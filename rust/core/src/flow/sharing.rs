@@ -20,7 +20,25 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use crate::link_samples::{LinkSampler, LinkSamples};
 use crate::time::Ps;
+
+/// Per link direction, the flits carried up to a time (kept only when the
+/// run samples its links): its flows' rates summed, integrated at every
+/// change.
+struct Carried {
+    rate: Vec<f64>,
+    done: Vec<f64>,
+    since: Vec<Ps>,
+    sampler: LinkSampler,
+}
+
+impl Carried {
+    fn settle(&mut self, l: usize, t: Ps) {
+        self.done[l] += self.rate[l] * (t - self.since[l]) as f64;
+        self.since[l] = t;
+    }
+}
 
 /// How many flows a reshare water-fills at most beyond those on the
 /// touched links. A component larger than this (a tree pipeline over
@@ -72,6 +90,8 @@ pub(crate) struct Sharing {
     refill_flows: usize,
     /// Flits carried per link direction (for the result).
     pub carried_flits: Vec<u64>,
+    /// Flits carried over time, when the run samples its links.
+    carried: Option<Carried>,
 }
 
 impl Sharing {
@@ -94,6 +114,47 @@ impl Sharing {
     #[cfg(test)]
     pub fn set_refill_flows(&mut self, flows: usize) {
         self.refill_flows = flows;
+    }
+
+    /// Keeps every link's flits carried over time and reads them about
+    /// `samples` times over the run, the first after `first_ps`.
+    pub fn start_link_samples(&mut self, samples: usize, first_ps: u64) {
+        let n = self.capacity.len();
+        self.carried = Some(Carried {
+            rate: vec![0.0; n],
+            done: vec![0.0; n],
+            since: vec![0; n],
+            sampler: LinkSampler::new(samples, n, first_ps),
+        });
+    }
+
+    /// Reads the samples due at or before `t`, with the rates that held
+    /// until `t` (call before anything changes at `t`).
+    pub fn sample_until(&mut self, t: Ps) {
+        let Some(c) = &mut self.carried else {
+            return;
+        };
+        let Carried {
+            rate,
+            done,
+            since,
+            sampler,
+        } = c;
+        while sampler.next_at() <= t {
+            let at = sampler.next_at();
+            let flits = (0..rate.len())
+                .map(|l| (done[l] + rate[l] * (at - since[l]) as f64).round() as u64);
+            sampler.record(at, flits);
+        }
+    }
+
+    /// The samples, with a last one at `end` (None when not sampling).
+    pub fn link_samples(&self, end: Ps) -> Option<LinkSamples> {
+        let c = self.carried.as_ref()?;
+        let flits = (0..c.rate.len()).map(|l| {
+            (c.done[l] + c.rate[l] * end.saturating_sub(c.since[l]) as f64).round() as u64
+        });
+        Some(c.sampler.finish(end, flits, |t| t))
     }
 
     /// Flows not finished.
@@ -166,6 +227,10 @@ impl Sharing {
             self.version[s] = self.version[s].wrapping_add(1);
             for k in 0..self.path[s].len() {
                 let l = self.path[s][k] as usize;
+                if let Some(c) = &mut self.carried {
+                    c.settle(l, t);
+                    c.rate[l] -= self.rate[s];
+                }
                 let on = &mut self.on_link[l];
                 let at = on
                     .iter()
@@ -292,6 +357,12 @@ impl Sharing {
             let rate = self.new_rate[f];
             if rate == self.rate[f] {
                 continue;
+            }
+            if let Some(c) = &mut self.carried {
+                for &l in &self.path[f] {
+                    c.settle(l as usize, t);
+                    c.rate[l as usize] += rate - self.rate[f];
+                }
             }
             let elapsed = (t - self.since[f]) as f64;
             self.left[f] = (self.left[f] - self.rate[f] * elapsed).max(0.0);

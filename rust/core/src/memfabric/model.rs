@@ -504,6 +504,10 @@ impl Model for MemoryFabric {
         self.net.cyclic_wait()
     }
 
+    fn sampled_links(&mut self) -> Option<&mut dyn crate::link_samples::SampledLinks> {
+        Some(&mut self.net)
+    }
+
     fn waiting(&self) -> Vec<WaitingChannel> {
         let mut out = self.net.waiting();
         let vcs = self.net.params.vcs as usize;

@@ -894,6 +894,12 @@ impl LinkDir {
         (self.stats.flits + flits, self.stats.payload_bytes + bytes)
     }
 
+    /// Flits put on the wire so far, replays included (what `utilization`
+    /// counts).
+    pub fn transmissions(&self, rp: &RouterPorts) -> u64 {
+        self.transmissions + self.sent_by_ports(rp).0
+    }
+
     /// The router ports' share of the flits and payload bytes sent.
     fn sent_by_ports(&self, rp: &RouterPorts) -> (u64, u64) {
         self.router_output().map_or((0, 0), |o| rp.sent(o))

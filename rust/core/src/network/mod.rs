@@ -32,6 +32,7 @@ use crate::engine::{Activity, Model};
 use crate::error::{Error, Result, WaitingChannel};
 use crate::ids::{EndpointId, IdVec, LinkDirId, MsgId};
 use crate::link::Flit;
+use crate::link_samples::{LinkSampler, SampledLinks};
 use crate::routing::Routing;
 use crate::spec::endpoint::DrainParams;
 use crate::spec::faults::{Fault, LinkFaults};
@@ -141,6 +142,8 @@ pub struct Network {
     total: usize,
     /// Routers switch by virtual cut-through (checked as an invariant).
     cut_through: bool,
+    /// Link counters read during the run (`RunOptions::link_samples`).
+    pub link_sampler: Option<LinkSampler>,
 }
 
 /// Virtual cut-through's promise on every receive buffer (routers' inputs
@@ -512,6 +515,7 @@ impl Network {
             admitted: 0,
             total: m,
             cut_through,
+            link_sampler: None,
         })
     }
 
@@ -689,6 +693,14 @@ impl Network {
         d.buffered(vc, &self.router_ports)
     }
 
+    /// Every link direction's flits on the wire so far (replays included),
+    /// in `res.links` order.
+    pub fn link_flits(&self) -> impl Iterator<Item = u64> + '_ {
+        self.dirs
+            .iter()
+            .map(|d| d.transmissions(&self.router_ports))
+    }
+
     /// Every link direction's state, in `res.links` order.
     pub fn state(&self) -> Vec<LinkState> {
         let vcs = self.params.vcs as usize;
@@ -697,6 +709,25 @@ impl Network {
             .iter_enumerated()
             .map(|(id, d)| d.state(self.tx_of(id), vcs, n, &self.router_ports))
             .collect()
+    }
+}
+
+impl SampledLinks for Network {
+    fn start_link_samples(&mut self, samples: usize) {
+        self.link_sampler = Some(LinkSampler::new(samples, self.dirs.len(), 1));
+    }
+
+    fn next_link_sample(&self) -> Cycle {
+        self.link_sampler
+            .as_ref()
+            .map_or(Cycle::MAX, |s| s.next_at())
+    }
+
+    fn link_sample(&mut self, at: Cycle) {
+        if let Some(mut s) = self.link_sampler.take() {
+            s.record(at, self.link_flits());
+            self.link_sampler = Some(s);
+        }
     }
 }
 
@@ -894,6 +925,10 @@ impl Model for Network {
 
     fn progress(&self) -> (u64, u64) {
         (self.tally.delivered as u64, self.total as u64)
+    }
+
+    fn sampled_links(&mut self) -> Option<&mut dyn SampledLinks> {
+        Some(self)
     }
 
     fn cyclic_wait(&self) -> bool {

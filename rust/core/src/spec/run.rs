@@ -57,7 +57,14 @@ pub struct RunOptions {
     /// take a link down).
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// Read every link direction's flit counter at about this many evenly
+    /// spaced times during the run (0: never; see `link_samples`).
+    #[serde(default)]
+    pub link_samples: u32,
 }
+
+/// The most link samples a run keeps (each holds every link's counter).
+pub const MAX_LINK_SAMPLES: u32 = 100_000;
 
 fn default_watchdog() -> u64 {
     1_000_000
@@ -74,6 +81,7 @@ impl Default for RunOptions {
             watchdog_cycles: default_watchdog(),
             check_invariants: false,
             faults: Vec::new(),
+            link_samples: 0,
         }
     }
 }
@@ -111,6 +119,12 @@ impl RunOptions {
         if let Some(t) = self.max_time_ns {
             ensure_float(t, "max_time_ns", 0.0, false)?;
         }
+        ensure(
+            self.link_samples <= MAX_LINK_SAMPLES,
+            "link_samples",
+            "0..=100000",
+            self.link_samples,
+        )?;
         Ok(())
     }
 }
