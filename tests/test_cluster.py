@@ -211,3 +211,30 @@ def test_nccl_tree_pieces_shrink_to_fill_a_deep_tree():
     assert tree_piece_bytes(1 << 20, 11) == 64 << 10  # 16 pieces >= 11 x 1: stops at 64 KiB
     assert tree_piece_bytes(256 << 10, 11) == 32 << 10  # the smallest step
     assert tree_piece_bytes(8 << 20, 2) == 512 << 10
+
+
+@settings(max_examples=max(4, settings().max_examples // 10), deadline=None)
+@given(
+    nodes=st.integers(2, 5),
+    gpus=st.integers(1, 4),
+    chunks=st.integers(1, 3),
+    size=st.integers(1, 64 << 10),
+)
+def test_the_tree_across_random_clusters_runs_at_both_fidelities_with_the_same_traffic(
+    nodes, gpus, chunks, size
+):
+    fab = fs.Fabric(
+        topology=fs.topology.cluster(nodes, gpus, planes=1),
+        link=CLUSTER.link,
+        network_link=CLUSTER.network_link,
+    )
+    op = fs.collectives.all_reduce(bytes=size, algorithm="hierarchical_tree", chunks=chunks, local=gpus)
+    c, f = fab.run(op, check_invariants=True), fab.run(op, fidelity="flow")
+    assert c.complete and f.complete
+    # the same messages over the same links (routes are deterministic here)
+    np.testing.assert_array_equal(np.sort(f.run.messages["bytes"]), np.sort(c.run.messages["bytes"]))
+    np.testing.assert_array_equal(f.run.links["payload_bytes"], c.run.links["payload_bytes"])
+    # every operation finished, none before it started, and the last one ends the collective
+    for r in (c, f):
+        assert (r.op_finish_ns >= r.op_start_ns).all()
+        assert r.time_us == pytest.approx(r.op_finish_ns.max() / 1000, abs=1e-3)

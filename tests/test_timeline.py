@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fabricsim as fs
 
@@ -188,3 +190,21 @@ def test_a_memory_load_samples_the_fabrics_links(tmp_path):
     assert 8 <= len(times) <= 17 and np.array_equal(flits[-1], res.fabric.links["flits"].astype(np.int64))
     trace = load(res.to_perfetto(tmp_path / "m.json"))
     assert sum(e["ph"] == "C" for e in trace) == len(times) * len(res.fabric.links)
+
+
+@settings(max_examples=max(5, settings().max_examples // 5), deadline=None)
+@given(data=st.data(), samples=st.integers(1, 64), fidelity=st.sampled_from(["cycle", "flow"]))
+def test_link_samples_of_any_traffic_are_cumulative_and_end_at_the_totals(data, samples, fidelity):
+    from fabricsim.testing.strategies import message_traffic, routed_fabrics
+
+    fab = data.draw(routed_fabrics())
+    vcs = fab.router.vcs or fab.link.vcs
+    tr = data.draw(message_traffic(num_endpoints=fab.num_endpoints, vcs=vcs, max_messages=20, max_bytes=600))
+    plain = fab.run(tr, fidelity=fidelity)
+    res = fab.run(tr, fidelity=fidelity, link_samples=samples)
+    np.testing.assert_array_equal(res.messages["deliver_ps"], plain.messages["deliver_ps"])
+    times, flits = res.link_samples
+    assert len(times) <= max(samples, 2) + 1 and times[-1] == res.end_ps
+    assert (np.diff(times) > 0).all() and (np.diff(flits, axis=0) >= 0).all()
+    total = res.links["flits"].astype(np.int64)
+    assert np.abs(flits[-1] - total).max() <= (0 if fidelity == "cycle" else 1)
