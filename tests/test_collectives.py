@@ -568,3 +568,37 @@ def test_nvls_and_reduction_units_refuse_what_they_cannot_do():
     )
     with pytest.raises(fs.SpecError, match="helpers"):
         fab.run(other)
+
+
+def test_the_engine_reads_schedule_columns_in_their_own_widths_and_names_a_bad_one():
+    from fabricsim import _core
+
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    s = fs.collectives.all_reduce(bytes=4096, algorithm="ring", chunks=1).schedule(8)
+
+    def cols(**bad):
+        c = {
+            "op": np.ascontiguousarray(s.op, "<u1").tobytes(),
+            "rank": np.ascontiguousarray(s.rank, "<i4").tobytes(),
+            "peer": np.ascontiguousarray(s.peer, "<i4").tobytes(),
+            "nbytes": np.ascontiguousarray(s.bytes, "<i8").tobytes(),
+            "matched": np.full(len(s), -1, "<i4").tobytes(),
+            "dep_ptr": np.ascontiguousarray(s.dep_ptr, "<i8").tobytes(),
+            "deps": np.ascontiguousarray(s.deps, "<i4").tobytes(),
+        }
+        c.update(bad)
+        return c
+
+    def run(**bad):
+        c = cols(**bad)
+        return _core.run_collective(
+            fab._json, "{}", c["op"], c["rank"], c["peer"], c["nbytes"], c["matched"], c["dep_ptr"],
+            c["deps"], 0.0, 0.0, b"", 1.0, None,
+        )  # fmt: skip
+
+    with pytest.raises(fs.SpecError, match=r"schedule\.rank: must be a buffer of 32-bit integers"):
+        run(rank=b"\x00" * 5)
+    with pytest.raises(fs.SpecError, match=r"schedule\.bytes\[0\]: is out of range: -1"):
+        run(nbytes=np.full(len(s), -1, "<i8").tobytes())
+    with pytest.raises(fs.SpecError, match=r"schedule\.rank\[0\]: is out of range: -3"):
+        run(rank=np.full(len(s), -3, "<i4").tobytes())

@@ -24,7 +24,7 @@ from fabricsim.collectives.verify import _match, verify_schedule
 from fabricsim.errors import SpecError
 from fabricsim.result import Result
 from fabricsim.run_contract import RunResultBase
-from fabricsim.specs import HbmSpec, le_bytes
+from fabricsim.specs import HbmSpec
 from fabricsim.timeline import Events, Track, link_counters
 from fabricsim.traffic.messages import MessageTraffic, messages
 
@@ -387,19 +387,21 @@ def execute_schedule(
             f"delay_ps: must give one delay per operation ({len(schedule.op)}), got {len(delay_ps)}",
             path="delay_ps",
         )
+    # each column in its own width (op u8; ranks, matches, deps i32; sizes i64): the engine
+    # reads them in place
     raw = _core.run_collective(
         fab._json,
         options.engine_json(),
-        le_bytes(schedule.op),
-        le_bytes(schedule.rank),
-        le_bytes(schedule.peer),
-        le_bytes(schedule.bytes),
-        le_bytes(matched),
-        le_bytes(schedule.dep_ptr),
-        le_bytes(schedule.deps),
+        _le(schedule.op, "<u1"),
+        _le(schedule.rank, "<i4"),
+        _le(schedule.peer, "<i4"),
+        _le(schedule.bytes, "<i8"),
+        _le(matched, "<i4"),
+        _le(schedule.dep_ptr, "<i8"),
+        _le(schedule.deps, "<i4"),
         how.reduce_ns_per_byte * 1000.0,
         how.copy_ns_per_byte * 1000.0,
-        le_bytes(delay_ps) if delay_ps.any() else b"",
+        _le(delay_ps, "<i8") if delay_ps.any() else b"",
         wire,
         memory_json,
     )
@@ -410,6 +412,11 @@ def execute_schedule(
     gbyte_per_s, out_gbyte_per_s = bandwidths(fab)
     res._attribute(alpha, gbyte_per_s, torus_shape(fab), out_gbyte_per_s, fab)
     return res
+
+
+def _le(column: npt.ArrayLike, dtype: str) -> bytes:
+    """A column as the engine reads it: little-endian ``dtype`` bytes."""
+    return np.ascontiguousarray(column, dtype=dtype).tobytes()
 
 
 _VERIFIED: dict[tuple[Any, ...], npt.NDArray[np.int64]] = {}

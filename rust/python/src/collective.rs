@@ -2,14 +2,17 @@
 //! result dict plus per-operation columns out.
 
 use crate::memory::put_counters;
-use crate::{enter, i64_column, result_dict, u64_bytes};
+use crate::{enter, le_ints, result_dict, u64_bytes};
 use fabricsim_core::collective::{self, CollectiveMemory, ScheduleColumns};
 use fabricsim_core::error::Error;
 use fabricsim_core::spec::{parse, FabricSpec, RunOptions};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-fn non_negative<T: TryFrom<i64>>(col: Vec<i64>, name: &str) -> Result<Vec<T>, Error> {
+fn non_negative<S: Copy + std::fmt::Display, T: TryFrom<S>>(
+    col: Vec<S>,
+    name: &str,
+) -> Result<Vec<T>, Error> {
     col.into_iter()
         .enumerate()
         .map(|(i, v)| {
@@ -23,7 +26,11 @@ fn non_negative<T: TryFrom<i64>>(col: Vec<i64>, name: &str) -> Result<Vec<T>, Er
         .collect()
 }
 
-/// Runs a schedule (int64 byte columns) over a fabric.
+/// Runs a schedule over a fabric. Columns, little-endian, each in its own
+/// width (the schedule's own: a 16-million-operation schedule is half a
+/// gigabyte less than as int64): op u8; rank, peer, matched, deps i32;
+/// bytes, dep_ptr, delay_ps i64. They are read in place, with the GIL held,
+/// into the engine's columns.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 pub fn run_collective<'py>(
@@ -43,27 +50,33 @@ pub fn run_collective<'py>(
     wire_bytes_per_byte: f64,
     memory_json: Option<String>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let cols = [op, rank, peer, nbytes, matched, dep_ptr, deps, delay_ps].map(|c| c.to_vec());
-    let r = enter(py, move || {
-        let fabric: FabricSpec = parse::from_json(&fabric_json, "fabric")?;
-        let opts: RunOptions = parse::from_json(&options_json, "options")?;
-        let [o, r, p, b, m, dp, d, dl] = cols;
-        let s = ScheduleColumns {
-            op: non_negative(i64_column(&o, "op")?, "op")?,
-            rank: non_negative(i64_column(&r, "rank")?, "rank")?,
-            peer: i64_column(&p, "peer")?
+    let i32s = |data: &[u8], name: &str| le_ints::<4, i32>(data, name, i32::from_le_bytes);
+    let i64s = |data: &[u8], name: &str| le_ints::<8, i64>(data, name, i64::from_le_bytes);
+    let columns = (|| -> Result<ScheduleColumns, Error> {
+        Ok(ScheduleColumns {
+            op: le_ints::<1, u8>(op, "op", u8::from_le_bytes)?,
+            rank: non_negative(i32s(rank, "rank")?, "rank")?,
+            peer: i32s(peer, "peer")?
                 .into_iter()
                 .map(|v| v.max(0) as u32)
                 .collect(),
-            bytes: non_negative(i64_column(&b, "bytes")?, "bytes")?,
-            matched: i64_column(&m, "matched")?,
-            dep_ptr: non_negative(i64_column(&dp, "dep_ptr")?, "dep_ptr")?,
-            deps: non_negative(i64_column(&d, "deps")?, "deps")?,
+            bytes: non_negative(i64s(nbytes, "bytes")?, "bytes")?,
+            matched: i32s(matched, "matched")?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            dep_ptr: non_negative(i64s(dep_ptr, "dep_ptr")?, "dep_ptr")?,
+            deps: non_negative(i32s(deps, "deps")?, "deps")?,
             reduce_ps_per_byte,
             copy_ps_per_byte,
-            delay_ps: non_negative(i64_column(&dl, "delay_ps")?, "delay_ps")?,
+            delay_ps: non_negative(i64s(delay_ps, "delay_ps")?, "delay_ps")?,
             wire_bytes_per_byte,
-        };
+        })
+    })();
+    let r = enter(py, move || {
+        let fabric: FabricSpec = parse::from_json(&fabric_json, "fabric")?;
+        let opts: RunOptions = parse::from_json(&options_json, "options")?;
+        let s = columns?;
         let memory: Option<CollectiveMemory> = match memory_json {
             Some(text) => Some(parse::from_json(&text, "memory")?),
             None => None,

@@ -122,6 +122,25 @@ pub(crate) fn u64_bytes<'py>(
     PyBytes::new(py, &buf)
 }
 
+/// A column of little-endian `N`-byte integers named `schedule.{name}` in
+/// errors, read in place from the caller's buffer.
+pub(crate) fn le_ints<const N: usize, T>(
+    data: &[u8],
+    name: &str,
+    from: fn([u8; N]) -> T,
+) -> Result<Vec<T>, Error> {
+    if data.len() % N != 0 {
+        return Err(Error::spec(
+            format!("schedule.{name}"),
+            format!("must be a buffer of {}-bit integers", 8 * N),
+        ));
+    }
+    Ok(data
+        .chunks_exact(N)
+        .map(|c| from(c.try_into().expect("N-byte chunk")))
+        .collect())
+}
+
 pub(crate) fn i64_column(data: &[u8], name: &str) -> Result<Vec<i64>, Error> {
     if data.len() % 8 != 0 {
         return Err(Error::spec(

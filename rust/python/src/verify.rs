@@ -1,7 +1,7 @@
 //! Binding of the schedule verifier: int64 byte columns in, each receive's
 //! send (int64 bytes) out, or the failure as `(op, message)`.
 
-use crate::{enter, i64_column};
+use crate::{enter, i64_column, le_ints};
 use fabricsim_core::collective_verify::{self, Kind, Symbolic};
 use fabricsim_core::error::Error;
 use pyo3::prelude::*;
@@ -30,17 +30,7 @@ fn ints<const N: usize, T>(
     name: &str,
     from: fn([u8; N]) -> T,
 ) -> Result<Vec<T>, Error> {
-    let data = col.as_bytes();
-    if data.len() % N != 0 {
-        return Err(Error::spec(
-            format!("schedule.{name}"),
-            format!("must be a buffer of {}-bit integers", 8 * N),
-        ));
-    }
-    Ok(data
-        .chunks_exact(N)
-        .map(|c| from(c.try_into().expect("N-byte chunk")))
-        .collect())
+    le_ints(col.as_bytes(), name, from)
 }
 
 /// Verifies a schedule symbolically (`collective_verify`); `match_only`
