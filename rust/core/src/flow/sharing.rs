@@ -518,7 +518,6 @@ mod tests {
         let mut done = vec![Ps::MAX; flows.len()];
         let mut next = 0;
         let mut out = Vec::new();
-        let mut slots = Vec::new();
         loop {
             let due = s.next_finish();
             let start = flows.get(next).map(|f| f.0);
@@ -535,7 +534,7 @@ mod tests {
                 }
             }
             while next < flows.len() && flows[next].0 == t {
-                slots.push(s.add(t, next as u32, flows[next].1, &flows[next].2, f64::INFINITY));
+                s.add(t, next as u32, flows[next].1, &flows[next].2, f64::INFINITY);
                 next += 1;
             }
             s.reshare(t);
