@@ -176,6 +176,16 @@ def test_link_samples_are_refused_out_of_range():
         fab.run(fs.traffic.messages(0, 1, 64), link_samples=-1)
     with pytest.raises(fs.SpecError, match=r"options\.link_samples"):
         fab.run(fs.traffic.messages(0, 1, 64), link_samples=1 << 20)
+    # samples that would not fit are refused before running, with the estimate
+    big = fs.Fabric.preset("dgx_h100_cluster", nodes=512)
+    links = len(big.link_directions())
+    with pytest.raises(
+        fs.SpecError,
+        match=r"options\.link_samples: 100,000 samples of [\d,]+ link directions would hold about [\d.]+ GiB \(at most 2 GiB\): ask for at most",
+    ) as e:
+        big.run(fs.collectives.all_reduce(bytes=1 << 20), fidelity="flow", link_samples=100_000)
+    most = int(str(e.value).rsplit(" ", 1)[-1].replace(",", ""))
+    assert (most + 1) * links * 8 <= 2 << 30 < (most + 2) * links * 8
 
 
 def test_a_memory_load_samples_the_fabrics_links(tmp_path):

@@ -18,7 +18,7 @@ from fabricsim.checks import whole_number
 from fabricsim.collectives.execution import Execution
 from fabricsim.errors import DeadlockError, SimulationLimitError, SpecError, UnsafeSpecWarning
 from fabricsim.result import Result, Window
-from fabricsim.run_contract import RunResultBase, Workload, execute
+from fabricsim.run_contract import RunResultBase, Workload, check_link_samples, execute
 from fabricsim.run_options import EngineMode, RunOptions, resolve
 from fabricsim.simulation import Simulation
 from fabricsim.specs import (
@@ -467,6 +467,8 @@ class Fabric:
         """A run you step through (same options as :meth:`run`): see :class:`Simulation`. A
         synthetic load runs as its messages on this fabric (:meth:`synthetic_messages`)."""
         opts = resolve(options, overrides)
+        if opts.link_samples:
+            check_link_samples(self, opts.link_samples)
         if isinstance(traffic, SyntheticLoad):
             traffic = self.synthetic_messages(traffic)
         traffic = traffic if traffic is not None else messages([], [], [])

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fabricsim import _core
-from fabricsim.errors import DeadlockError, SimulationLimitError
+from fabricsim.errors import DeadlockError, SimulationLimitError, SpecError
 from fabricsim.run_options import RunOptions
 
 if TYPE_CHECKING:
@@ -183,8 +183,28 @@ def engine_hooks(options: RunOptions) -> Iterator[None]:
         _core.set_progress(previous)
 
 
+MAX_LINK_SAMPLE_BYTES = 2 << 30
+"""The most memory a run's link samples may hold (every sample keeps every link's counter)."""
+
+
+def check_link_samples(fabric: Fabric, samples: int) -> None:
+    """Refuses, before running, link samples that would not fit in memory: up to ``samples +
+    1`` rows of every link direction's 8-byte counter."""
+    links = len(fabric.link_directions())
+    need = (samples + 1) * links * 8
+    if need > MAX_LINK_SAMPLE_BYTES:
+        most = max(1, MAX_LINK_SAMPLE_BYTES // (links * 8) - 1)
+        raise SpecError(
+            f"options.link_samples: {samples:,} samples of {links:,} link directions would hold about "
+            f"{need / 2**30:.1f} GiB (at most {MAX_LINK_SAMPLE_BYTES >> 30} GiB): ask for at most {most:,}",
+            path="options.link_samples",
+        )
+
+
 def execute(fabric: Fabric, workload: Workload, options: RunOptions) -> RunResultBase:
     """The seam: checks, hooks, the run, and the one limit policy."""
+    if options.link_samples:
+        check_link_samples(fabric, options.link_samples)
     if options.checks_deadlock:
         report = workload.deadlock_report(fabric)
         if not report.ok:

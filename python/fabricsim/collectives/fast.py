@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fabricsim.collectives.algorithms import _tree_order
 from fabricsim.collectives.schedule import Schedule
 
 I64 = npt.NDArray[np.int64]
@@ -70,19 +71,13 @@ def ring_all_gather(m: Moves, groups: I64, segs: I64) -> None:
     m.add(MOVE, *_grid(groups, segs, g - 1, 0))
 
 
-def _tree_order(g: int, root: int, mirror: bool) -> I64:
-    """Positions in binary-heap order from ``root`` (the Python builder's ``_tree_order``)."""
-    others = (root + np.arange(1, g)) % g
-    return np.concatenate([[root], others[::-1] if mirror else others])
-
-
 def double_tree_all_reduce(m: Moves, group: I64, pieces: I64) -> None:
     """The double binary tree over ``group`` (a rail's ranks), half the pieces on each tree:
     children reduce into parents deepest first, then parents broadcast to children."""
     g = len(group)
     half = (len(pieces) + 1) // 2  # the Python builder's _segments(pieces, 2)
     for part, (root, mirror) in zip((pieces[:half], pieces[half:]), ((0, False), (g - 1, True)), strict=True):
-        order = group[_tree_order(g, root, mirror)]
+        order = group[np.array(_tree_order(g, root, mirror))]
         v = np.arange(1, g)
         child, parent = order[v], order[(v - 1) // 2]
         shape = (g - 1, len(part))
