@@ -15,15 +15,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from fabricsim import topology
 from fabricsim.collectives.api import all_reduce, all_to_all, reduce_scatter
 from fabricsim.fabric import Fabric
+from fabricsim.memory.load import MemoryLoad, dma, loads
 from fabricsim.result import Result
 from fabricsim.run_contract import RunResultBase, Workload
-from fabricsim.specs import LinkSpec
+from fabricsim.specs import HbmSpec, LinkSpec
 from fabricsim.traffic.messages import MessageTraffic, messages
 from fabricsim.traffic.synthetic import synthetic
 
@@ -126,6 +128,33 @@ def _preset(name: str) -> Callable[[], Fabric]:
     return lambda: Fabric.preset(name)
 
 
+def _memory_star() -> Fabric:
+    """Four accelerators on a CXL-like switch, HBM3 behind each."""
+    return Fabric(
+        topology=topology.switch_star(4), link=LinkSpec.preset("cxl3_256b"), hbm=HbmSpec.preset("hbm3")
+    )
+
+
+def _together(parts: list[MemoryLoad]) -> MemoryLoad:
+    return MemoryLoad(tuple(q for part in parts for q in part.requesters))
+
+
+def _peer_dma(nbytes: int, shift: int) -> Callable[[Fabric], Workload]:
+    """Every accelerator DMAs ``nbytes`` from the HBM of the one ``shift`` ranks on."""
+
+    def build(fab: Fabric) -> Workload:
+        n = fab.num_endpoints - len(fab.memory_expanders)
+        return _together([dma(e, (e + shift) % n, bytes=nbytes, chunk=256, window=64) for e in range(n)])
+
+    return build
+
+
+def _memory_load(
+    requesters: list[int], target: Callable[[int], str], **kw: Any
+) -> Callable[[Fabric], Workload]:
+    return lambda fab: _together([loads(e, target(e), **kw) for e in requesters])
+
+
 # The presets where an all-to-all crosses one switch between GPUs (no scale-out network, no
 # multi-hop torus): its time is the links' there.
 ONE_SWITCH_HOP = ("dgx8_nvswitch", "dgx8_nvls", "dgx_a100")
@@ -222,6 +251,74 @@ def scenarios() -> list[Scenario]:
             True,
             5.0,
             quick=True,
+        ),
+        Scenario(
+            "switch_star(4), cxl3_256b, HBM3: DMA of 1 MiB from a peer, 256 B requests, 32 in flight",
+            _memory_star,
+            lambda fab: dma(0, 1, bytes=MIB, chunk=256, window=32),
+            "time_us",
+            True,
+            5.0,
+            quick=True,
+        ),
+        Scenario(
+            "switch_star(4), cxl3_256b, HBM3: random 64 B reads and writes to a peer, 64 in flight",
+            _memory_star,
+            _memory_load([0], lambda e: "peer:1", bytes=64, outstanding=64, requests=4000, read_ratio=0.5),
+            "time_us",
+            False,
+            5.0,
+            quick=True,
+        ),
+        Scenario(
+            "switch_star(4), cxl3_256b, HBM3: incast 3 -> 1, random 64 B reads, 32 in flight each",
+            _memory_star,
+            _memory_load([0, 1, 2], lambda e: "peer:3", bytes=64, outstanding=32, requests=3000),
+            "time_us",
+            False,
+            5.0,
+            quick=True,
+        ),
+        Scenario(
+            "switch_star(4), cxl3_256b, HBM3: all to the global space, random 64 B reads, 32 in flight",
+            _memory_star,
+            _memory_load(list(range(4)), lambda e: "global", bytes=64, outstanding=32, requests=3000),
+            "time_us",
+            False,
+            25.0,
+            quick=True,
+        ),
+        Scenario(
+            "dgx8_nvswitch (HBM3): all_reduce 16 MiB through memory (ring, 4 chunks)",
+            _preset("dgx8_nvswitch"),
+            lambda fab: all_reduce(bytes=16 * MIB, algorithm="ring", chunks=4, memory=True),
+            "time_us",
+            True,
+            5.0,
+        ),
+        Scenario(
+            "dgx8_nvls (HBM3): all_reduce 16 MiB through memory (auto)",
+            _preset("dgx8_nvls"),
+            lambda fab: all_reduce(bytes=16 * MIB, memory=True),
+            "time_us",
+            False,
+            15.0,
+        ),
+        Scenario(
+            "dgx8_nvswitch (HBM3): every GPU DMAs 1 MiB from the next GPU's HBM",
+            _preset("dgx8_nvswitch"),
+            _peer_dma(MIB, 1),
+            "time_us",
+            True,
+            5.0,
+        ),
+        Scenario(
+            "dgx8_cluster4 (HBM3): every GPU DMAs 512 KiB from its peer in the next node",
+            _preset("dgx8_cluster4"),
+            _peer_dma(MIB // 2, 8),
+            "time_us",
+            True,
+            5.0,
         ),
         Scenario(
             "mesh(8x8), noc: uniform random at 0.1 flits/node/cycle",

@@ -564,11 +564,16 @@ pub fn run_collective(
     opts: &RunOptions,
     memory: Option<&CollectiveMemory>,
 ) -> Result<CollectiveResult> {
-    if opts.fidelity == crate::spec::run::Fidelity::Flow {
-        if memory.is_some() {
-            opts.require_cycle("collectives through memory")?;
+    if let Some(m) = memory {
+        if !(1..=1 << 24).contains(&m.piece_bytes) {
+            return Err(Error::spec(
+                "memory.piece_bytes",
+                format!("must be in 1..=16777216, got {}", m.piece_bytes),
+            ));
         }
-        return crate::flow::run_collective(spec, s, opts);
+    }
+    if opts.fidelity == crate::spec::run::Fidelity::Flow {
+        return crate::flow::run_collective(spec, s, opts, memory);
     }
     check_schedule(spec, &s, opts)?;
     let params = spec.link_params()?;
@@ -583,15 +588,7 @@ pub fn run_collective(
         &opts.faults,
     )?;
     let mem = match memory {
-        Some(m) => {
-            if !(1..=1 << 24).contains(&m.piece_bytes) {
-                return Err(Error::spec(
-                    "memory.piece_bytes",
-                    format!("must be in 1..=16777216, got {}", m.piece_bytes),
-                ));
-            }
-            Some(RankMemory::new(m, units_from, clock)?)
-        }
+        Some(m) => Some(RankMemory::new(m, units_from, clock)?),
         None => None,
     };
     let mut ex = Executor::new(net, s, mem, units_from as u32);

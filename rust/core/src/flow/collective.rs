@@ -8,8 +8,11 @@ use super::{
     apply_changes, capacity_changes, limit_ps, report, stalled, start_link_samples, FlowFabric,
     Polling, Sharing,
 };
-use crate::collective::{check_schedule, CollectiveResult, ScheduleColumns, REDUCE, SEND};
+use crate::collective::{
+    check_schedule, CollectiveMemory, CollectiveResult, ScheduleColumns, REDUCE, SEND,
+};
 use crate::collective_dag::Dag;
+use crate::collective_memory::{Access, RankMemory};
 use crate::error::Result;
 use crate::result::NEVER_PS;
 use crate::spec::{FabricSpec, RunOptions};
@@ -47,6 +50,17 @@ struct FlowExecutor {
     payload: Vec<u64>,
     path: Vec<u32>,
     units_from: u32,
+    /// With memory: the ranks' stacks (cycle-level, as the cycle executor's),
+    /// and per op the accesses or pieces left in its phase, whether a
+    /// reduce or copy is writing yet, and its parts (memory, compute) not done.
+    mem: Option<RankMemory>,
+    mem_left: Vec<u32>,
+    writing: Vec<bool>,
+    parts_left: Vec<u8>,
+    mem_done: Vec<Access>,
+    /// Accesses given to the stacks and not finished (a stack's refresh is
+    /// an event only while it holds some).
+    in_stacks: u64,
 }
 
 impl FlowExecutor {
@@ -72,34 +86,82 @@ impl FlowExecutor {
         Ok(())
     }
 
+    /// Send `op` offers a message of `bytes` of data at `t`.
+    fn inject(&mut self, op: u32, bytes: u64, t: Ps) -> Result<()> {
+        let i = op as usize;
+        let wire = if self.s.wire_bytes_per_byte > 1.0 {
+            (bytes as f64 * self.s.wire_bytes_per_byte).ceil() as u64
+        } else {
+            bytes
+        };
+        let msg = self.msg_op.len() as u32;
+        self.msg_op.push(op);
+        self.msg_bytes.push(bytes);
+        self.msg_wire.push(wire);
+        self.send_ps.push(NEVER_PS);
+        self.deliver_ps.push(NEVER_PS);
+        self.tail_ps.push(0);
+        let port = self.fab.pick_port(self.s.rank[i], self.s.peer[i]);
+        if self.nics.offer(msg, port, self.s.peer[i], 0) {
+            self.start_flow(msg, t)?;
+        }
+        Ok(())
+    }
+
+    /// Whether `rank` has a stack (memory is on and it is no reduction unit).
+    fn has_memory(&self, rank: u32) -> bool {
+        self.mem.is_some() && rank < self.units_from
+    }
+
+    /// Gives `rank`'s stack one access per piece of `bytes` (`per_piece` of
+    /// each, for a reduce's two inputs) at `t`; returns how many.
+    fn pieces(
+        &mut self,
+        rank: u32,
+        op: u32,
+        bytes: u64,
+        per_piece: u32,
+        write: bool,
+        t: Ps,
+    ) -> u32 {
+        let mem = self.mem.as_mut().expect("memory");
+        let (n, size, last) = mem.pieces(bytes);
+        for k in 0..n {
+            let b = if k + 1 == n { last } else { size };
+            for _ in 0..per_piece {
+                mem.access(rank, op, b, write, t);
+            }
+        }
+        let count = n as u32 * per_piece;
+        self.in_stacks += count as u64;
+        count
+    }
+
     fn begin(&mut self, op: u32, t: Ps) -> Result<()> {
         let i = op as usize;
         if self.start[i] == NEVER_PS {
             self.start[i] = t;
         }
         let bytes = self.s.bytes[i];
+        let rank = self.s.rank[i];
+        let memory = self.has_memory(rank) && bytes > 0;
         match self.s.op[i] {
             SEND if bytes == 0 => self.complete(op, t),
-            SEND => {
-                let wire = if self.s.wire_bytes_per_byte > 1.0 {
-                    (bytes as f64 * self.s.wire_bytes_per_byte).ceil() as u64
-                } else {
-                    bytes
-                };
-                let msg = self.msg_op.len() as u32;
-                self.msg_op.push(op);
-                self.msg_bytes.push(bytes);
-                self.msg_wire.push(wire);
-                self.send_ps.push(NEVER_PS);
-                self.deliver_ps.push(NEVER_PS);
-                self.tail_ps.push(0);
-                let port = self.fab.pick_port(self.s.rank[i], self.s.peer[i]);
-                if self.nics.offer(msg, port, self.s.peer[i], 0) {
-                    self.start_flow(msg, t)?;
-                }
+            SEND if memory => {
+                // each piece is read, sent, and written at the receiver
+                self.mem_left[i] = self.pieces(rank, op, bytes, 1, false, t);
             }
+            SEND if self.mem.is_some() => {
+                // a unit sends at once, in the pieces the receiver writes
+                let (n, size, last) = self.mem.as_ref().expect("memory").pieces(bytes);
+                for k in 0..n {
+                    self.inject(op, if k + 1 == n { last } else { size }, t)?;
+                }
+                self.mem_left[i] = n as u32;
+            }
+            SEND => self.inject(op, bytes, t)?,
             kind => {
-                let per_byte = if self.s.rank[i] >= self.units_from {
+                let per_byte = if rank >= self.units_from {
                     0.0
                 } else if kind == REDUCE {
                     self.s.reduce_ps_per_byte
@@ -108,9 +170,101 @@ impl FlowExecutor {
                 };
                 let ps = (bytes as f64 * per_byte).ceil() as Ps;
                 self.timers.push(Reverse((t.saturating_add(ps), DONE, op)));
+                if memory {
+                    let inputs = if kind == REDUCE { 2 } else { 1 };
+                    self.mem_left[i] = self.pieces(rank, op, bytes, inputs, false, t);
+                    self.parts_left[i] = 2;
+                }
             }
         }
         Ok(())
+    }
+
+    /// One part (memory or compute) of a reduce or copy is done.
+    fn part_done(&mut self, op: u32, t: Ps) {
+        let left = &mut self.parts_left[op as usize];
+        *left -= 1;
+        if *left == 0 {
+            self.complete(op, t);
+        }
+    }
+
+    /// A memory access finished (seen at `t`).
+    fn access_done(&mut self, a: Access, t: Ps) -> Result<()> {
+        let i = a.op as usize;
+        if self.s.op[i] == SEND {
+            if !a.write {
+                return self.inject(a.op, a.bytes as u64, t); // a piece read: send it
+            }
+        } else if !self.writing[i] {
+            self.mem_left[i] -= 1;
+            if self.mem_left[i] == 0 {
+                // inputs read: write the output
+                self.writing[i] = true;
+                let (rank, bytes) = (self.s.rank[i], self.s.bytes[i]);
+                self.mem_left[i] = self.pieces(rank, a.op, bytes, 1, true, t);
+            }
+            return Ok(());
+        }
+        self.written(a.op, t);
+        Ok(())
+    }
+
+    /// A piece of `op`'s output (a send's: at its receiver) is written.
+    fn written(&mut self, op: u32, t: Ps) {
+        let i = op as usize;
+        self.mem_left[i] -= 1;
+        if self.mem_left[i] == 0 {
+            if self.s.op[i] == SEND {
+                self.complete(op, t);
+            } else {
+                self.part_done(op, t);
+            }
+        }
+    }
+
+    /// Message `msg` arrived at `t`: its piece is written at the receiver
+    /// (with memory), or its send is done.
+    fn arrived(&mut self, msg: u32, t: Ps) {
+        self.deliver_ps[msg as usize] = t;
+        let op = self.msg_op[msg as usize];
+        let peer = self.s.peer[op as usize];
+        if self.has_memory(peer) {
+            let bytes = self.msg_bytes[msg as usize];
+            self.mem
+                .as_mut()
+                .expect("memory")
+                .access(peer, op, bytes, true, t);
+            self.in_stacks += 1;
+        } else if self.mem.is_some() {
+            self.written(op, t); // a unit takes it as it comes
+        } else {
+            self.complete(op, t);
+        }
+    }
+
+    /// Stacks due by `t` run up to it; what finished moves its op on.
+    fn run_stacks(&mut self, t: Ps) -> Result<()> {
+        let Some(mut mem) = self.mem.take() else {
+            return Ok(());
+        };
+        let c = self.fab.params.clock.cycle_at_or_after(t);
+        let mut done = std::mem::take(&mut self.mem_done);
+        let res = mem.advance(c, t, |a| done.push(a));
+        self.mem = Some(mem);
+        res?;
+        self.in_stacks -= done.len() as u64;
+        for a in done.drain(..) {
+            self.access_done(a, t)?;
+        }
+        self.mem_done = done;
+        Ok(())
+    }
+
+    /// The next time a stack has something to do, while any holds accesses.
+    fn next_stack_event(&self) -> Option<Ps> {
+        let mem = self.mem.as_ref().filter(|_| self.in_stacks > 0)?;
+        mem.next_event().map(|c| self.fab.params.clock.start_ps(c))
     }
 
     /// Message `msg`'s flow starts at `t` (it heads its queue).
@@ -134,6 +288,7 @@ impl FlowExecutor {
     /// Everything due at `t`: transfers ending, messages arriving, timers,
     /// and what they make ready (which may be due at `t` too).
     fn settle(&mut self, t: Ps, ended: &mut Vec<u32>) -> Result<()> {
+        self.run_stacks(t)?;
         self.sh.finish_due(t, ended);
         for msg in ended.drain(..) {
             let at = t + self.tail_ps[msg as usize];
@@ -157,11 +312,8 @@ impl FlowExecutor {
             self.timers.pop();
             match kind {
                 BEGIN => self.begin(id, t)?,
-                DONE => self.complete(id, t),
-                _ => {
-                    self.deliver_ps[id as usize] = t;
-                    self.complete(self.msg_op[id as usize], t);
-                }
+                DONE => self.part_done(id, t),
+                _ => self.arrived(id, t),
             }
         }
         Ok(())
@@ -169,22 +321,35 @@ impl FlowExecutor {
 }
 
 /// Runs schedule `s` on `spec` at flow fidelity (same checks as the cycle
-/// executor's `run_collective` without memory). Start and finish times are
+/// executor's `run_collective`; with `memory`, each rank's HBM stack is the
+/// cycle executor's, cycle-level, and the pieces between it and the fabric
+/// are flows). Start and finish times are
 /// reported in fabric cycles, rounded up.
 pub fn run_collective(
     spec: &FabricSpec,
     s: ScheduleColumns,
     opts: &RunOptions,
+    memory: Option<&CollectiveMemory>,
 ) -> Result<CollectiveResult> {
     check_schedule(spec, &s, opts)?;
     let fab = FlowFabric::new(spec)?;
+    let units_from = spec.topology.memory_endpoints() as u32;
+    let mem = match memory {
+        Some(m) => Some(RankMemory::new(m, units_from as usize, fab.params.clock)?),
+        None => None,
+    };
     let changes = capacity_changes(opts, &fab, spec)?;
     let limit = limit_ps(spec, opts)?;
     let started = Instant::now();
     let n = s.op.len();
     let (dag, ready) = Dag::new(&s);
-    let units_from = spec.topology.memory_endpoints() as u32;
     let mut ex = FlowExecutor {
+        mem,
+        mem_left: vec![0; n],
+        writing: vec![false; n],
+        parts_left: vec![1; n],
+        mem_done: Vec::new(),
+        in_stacks: 0,
         sh: Sharing::new(fab.capacity.clone()),
         nics: Nics::new(fab.num_ports()),
         payload: vec![0; fab.num_dirs()],
@@ -218,7 +383,7 @@ pub fn run_collective(
         }
         let timer = ex.timers.peek().map(|r| r.0 .0);
         let change = changes.get(next_change).map(|c| c.at_ps);
-        let Some(t) = [timer, ex.sh.next_finish(), change]
+        let Some(t) = [timer, ex.sh.next_finish(), change, ex.next_stack_event()]
             .into_iter()
             .flatten()
             .min()
@@ -293,7 +458,12 @@ pub fn run_collective(
         finish: ex.finish.iter().map(|&t| to_cycle(t)).collect(),
         msg_op: ex.msg_op,
         msg_bytes: ex.msg_bytes,
-        memory: Vec::new(),
+        memory: ex.mem.as_mut().map_or(Vec::new(), |m| {
+            m.devices
+                .iter_mut()
+                .map(|d| std::mem::take(&mut d.mem.sink.counters))
+                .collect()
+        }),
     })
 }
 
@@ -320,7 +490,7 @@ mod tests {
             deps: vec![1, 0],
             ..ScheduleColumns::default()
         };
-        match run_collective(&spec, s, &RunOptions::default()) {
+        match run_collective(&spec, s, &RunOptions::default(), None) {
             Err(Error::Deadlock { message, .. }) => {
                 assert!(message.contains("schedule op 0"), "{message}")
             }

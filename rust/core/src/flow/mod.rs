@@ -20,11 +20,13 @@
 
 pub(crate) mod collective;
 pub(crate) mod fabric;
+pub(crate) mod memory;
 pub(crate) mod messages;
 pub(crate) mod nic;
 pub(crate) mod sharing;
 
 pub use collective::run_collective;
+pub use memory::run_memory_fabric;
 pub use messages::run_messages;
 
 use crate::error::{Error, Result};

@@ -26,6 +26,9 @@ struct Queue {
 }
 
 pub(crate) struct Nics {
+    /// Whether a port keeps a queue per destination (and VC), or one per
+    /// VC whatever the destinations (as the cycle engine's transmit port).
+    per_destination: bool,
     /// Per port: the destinations it has messages for.
     queues: Vec<Vec<Queue>>,
     /// Per message: its port, and the message behind it in its queue.
@@ -37,7 +40,13 @@ pub(crate) struct Nics {
 
 impl Nics {
     pub fn new(ports: usize) -> Self {
+        Self::with_queues(ports, true)
+    }
+
+    /// `per_destination`: see [`Nics`]; false for one queue per VC.
+    pub fn with_queues(ports: usize, per_destination: bool) -> Self {
         Self {
+            per_destination,
             queues: vec![Vec::new(); ports],
             port: Vec::new(),
             dst: Vec::new(),
@@ -60,6 +69,8 @@ impl Nics {
         self.dst[m] = dst;
         self.vc[m] = vc;
         self.next[m] = NONE;
+        let dst = if self.per_destination { dst } else { NONE };
+        self.dst[m] = dst;
         let queues = &mut self.queues[port as usize];
         match queues.iter_mut().find(|q| q.dst == dst && q.vc == vc) {
             Some(q) => {

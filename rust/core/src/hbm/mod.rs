@@ -60,7 +60,8 @@ pub fn run_memory(
     record_commands: bool,
 ) -> Result<MemoryResult> {
     opts.validate().map_err(|e| e.within("options"))?;
-    opts.require_cycle("memory requests on an HBM stack")?;
+    // An HBM stack is the same cycle-level model at both fidelities (the
+    // flow model keeps its memory devices cycle-level: docs/fidelity.md).
     let mut sys = MemorySystem::new(hbm, ctrl, reqs, record_commands)?;
     let mut limit = opts.max_cycles.unwrap_or(u64::MAX);
     if let Some(ns) = opts.max_time_ns {

@@ -13,12 +13,15 @@ pub mod requester;
 
 use crate::error::{Error, Result};
 use crate::hbm::{Counters, MemoryRequests, MemorySystem};
+use crate::ids::LinkDirId;
 use crate::network::Network;
 use crate::result::RunResult;
 use crate::spec::memfabric::{MemoryFabricSpec, MemoryLoadSpec, Target};
+use crate::spec::run::Fidelity;
 use crate::spec::RunOptions;
+use crate::time::ClockDomain;
 use crate::traffic::MessageTraffic;
-use address::AddressMap;
+pub(crate) use address::AddressMap;
 use device::Device;
 pub use model::{MemoryFabric, Messages, Rows, NEVER_PS};
 use requester::Requester;
@@ -54,33 +57,31 @@ pub struct MemoryFabricResult {
     pub devices: Vec<DeviceReport>,
 }
 
-/// Runs `load` on the memory fabric `spec`.
-pub fn run_memory_fabric(
+/// What both fidelities build from a spec and a load: a memory device per
+/// endpoint (its stack on its own clock), the address map and the
+/// requesters, every requester checked against the spec.
+pub(crate) struct Parts {
+    pub devices: Vec<Device>,
+    pub map: AddressMap,
+    pub requesters: Vec<Requester>,
+}
+
+/// Checks `load` against `spec` and builds its [`Parts`] on the fabric
+/// clock `clock`; `inputs(e)` gives the link directions arriving at
+/// endpoint `e` (none at flow fidelity: flows are taken whole).
+pub(crate) fn parts(
     spec: &MemoryFabricSpec,
     load: &MemoryLoadSpec,
     opts: &RunOptions,
-) -> Result<MemoryFabricResult> {
-    spec.validate()?;
-    opts.validate().map_err(|e| e.within("options"))?;
-    opts.require_cycle("memory loads")?;
-    let params = spec.fabric.link_params()?;
-    let clock = params.clock;
+    clock: ClockDomain,
+    inputs: impl Fn(u32) -> Vec<LinkDirId>,
+) -> Result<Parts> {
     let n = spec.fabric.topology.num_endpoints();
-    let net = Network::new(
-        &spec.fabric,
-        params,
-        &MessageTraffic::default(),
-        opts.seed,
-        &opts.faults,
-    )?;
     let mut devices = Vec::with_capacity(n);
     for e in 0..n as u32 {
-        let hbm = match (&spec.expander_memory, spec.is_expander(e)) {
-            (Some(m), true) => m,
-            _ => &spec.hbm,
-        };
+        let hbm = memory_of(spec, e);
         let mem = MemorySystem::new(hbm, &spec.controller, MemoryRequests::default(), false)?;
-        devices.push(Device::new(e, mem, hbm.tck_ns, clock, net.inputs_of(e)));
+        devices.push(Device::new(e, mem, hbm.tck_ns, clock, inputs(e)));
     }
     let map = AddressMap::new(
         devices.iter().map(|d| d.mem.capacity()).collect(),
@@ -125,44 +126,99 @@ pub fn run_memory_fabric(
         let start = clock.cycle_at_or_after(crate::spec::link::ns_to_ps(q.start_ns));
         requesters.push(Requester::new(i, q, target, start, opts.seed));
     }
-    let limit = opts.limit_cycle(clock);
-    let mut model = MemoryFabric::new(net, devices, requesters, map, &spec.protocol);
-    let (cycles, complete, wall) =
-        crate::simulation::drive_to_end(&mut model, opts, limit, "memory fabric", |m| &m.net)?;
-    let run = crate::simulation::network_report(&model.net, cycles, complete, wall);
-    let occupancy = model
-        .requesters
-        .iter()
-        .map(|q| q.mean_occupancy())
-        .collect();
-    let occupancy_time = model
-        .requesters
+    Ok(Parts {
+        devices,
+        map,
+        requesters,
+    })
+}
+
+/// The HBM spec of endpoint `e`'s device.
+fn memory_of(spec: &MemoryFabricSpec, e: u32) -> &crate::spec::hbm::HbmSpec {
+    match (&spec.expander_memory, spec.is_expander(e)) {
+        (Some(m), true) => m,
+        _ => &spec.hbm,
+    }
+}
+
+/// The run's result from its network report and what its requesters and
+/// devices kept.
+pub(crate) fn result(
+    spec: &MemoryFabricSpec,
+    run: RunResult,
+    rows: Rows,
+    messages: Messages,
+    requesters: &mut [Requester],
+    devices: &mut [Device],
+) -> MemoryFabricResult {
+    let occupancy = requesters.iter().map(|q| q.mean_occupancy()).collect();
+    let occupancy_time = requesters
         .iter_mut()
         .map(|q| std::mem::take(&mut q.occupancy_time))
         .collect();
-    let devices = model
-        .devices
+    let devices = devices
         .iter_mut()
         .map(|d| DeviceReport {
             endpoint: d.endpoint,
             expander: spec.is_expander(d.endpoint),
             requests: d.row_of.len() as u64,
             counters: std::mem::take(&mut d.mem.sink.counters),
-            tck_ns: match (&spec.expander_memory, spec.is_expander(d.endpoint)) {
-                (Some(m), true) => m.tck_ns,
-                _ => spec.hbm.tck_ns,
-            },
+            tck_ns: memory_of(spec, d.endpoint).tck_ns,
             cycles: d.ck.cycle_at_or_after(run.end_ps),
         })
         .collect();
-    Ok(MemoryFabricResult {
+    MemoryFabricResult {
         run,
-        rows: std::mem::take(&mut model.rows),
-        messages: std::mem::take(&mut model.messages),
+        rows,
+        messages,
         occupancy,
         occupancy_time,
         devices,
-    })
+    }
+}
+
+/// Runs `load` on the memory fabric `spec`, at the options' fidelity (at
+/// flow, requests and responses are flows and the stacks stay cycle-level:
+/// `crate::flow::run_memory_fabric`).
+pub fn run_memory_fabric(
+    spec: &MemoryFabricSpec,
+    load: &MemoryLoadSpec,
+    opts: &RunOptions,
+) -> Result<MemoryFabricResult> {
+    spec.validate()?;
+    opts.validate().map_err(|e| e.within("options"))?;
+    if opts.fidelity == Fidelity::Flow {
+        return crate::flow::run_memory_fabric(spec, load, opts);
+    }
+    let params = spec.fabric.link_params()?;
+    let clock = params.clock;
+    let net = Network::new(
+        &spec.fabric,
+        params,
+        &MessageTraffic::default(),
+        opts.seed,
+        &opts.faults,
+    )?;
+    let Parts {
+        devices,
+        map,
+        requesters,
+    } = parts(spec, load, opts, clock, |e| net.inputs_of(e))?;
+    let limit = opts.limit_cycle(clock);
+    let mut model = MemoryFabric::new(net, devices, requesters, map, &spec.protocol);
+    let (cycles, complete, wall) =
+        crate::simulation::drive_to_end(&mut model, opts, limit, "memory fabric", |m| &m.net)?;
+    let run = crate::simulation::network_report(&model.net, cycles, complete, wall);
+    let rows = std::mem::take(&mut model.rows);
+    let messages = std::mem::take(&mut model.messages);
+    Ok(result(
+        spec,
+        run,
+        rows,
+        messages,
+        &mut model.requesters,
+        &mut model.devices,
+    ))
 }
 
 #[cfg(test)]

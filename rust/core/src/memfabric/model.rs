@@ -26,6 +26,7 @@ use crate::error::{Result, WaitingChannel};
 use crate::ids::MsgId;
 use crate::network::Network;
 use crate::spec::memfabric::ProtocolSpec;
+use crate::spec::LinkParams;
 use crate::time::{ClockDomain, Cycle, Ps};
 
 /// Never reached (a time column's value for a step that did not happen).
@@ -72,13 +73,13 @@ pub struct Messages {
     pub inject_ps: Vec<Ps>,
     /// Its first and last request rows, and how many it carries.
     pub first_row: Vec<u32>,
-    last_row: Vec<u32>,
+    pub(crate) last_row: Vec<u32>,
     pub items: Vec<u32>,
 }
 
 /// What a message carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Request,
     Response,
 }
@@ -89,15 +90,42 @@ pub const NONE: u32 = u32::MAX;
 /// How many unstarted messages of a network interface packing looks back
 /// through for one bound to the same endpoint (flits carry a message's items;
 /// messages for other endpoints may sit in between).
-const PACK_DEPTH: usize = 16;
+pub(crate) const PACK_DEPTH: usize = 16;
 
 /// What the protocol needs of the link to pack messages.
 #[derive(Clone, Copy, Debug)]
-struct Packing {
+pub(crate) struct Packing {
     on: bool,
     mtu: u64,
     overhead: u64,
     flit_payload: u64,
+}
+
+impl Packing {
+    pub fn new(protocol: &ProtocolSpec, p: &LinkParams) -> Self {
+        Self {
+            on: protocol.pack,
+            mtu: p.mtu_bytes as u64,
+            overhead: p.packet_overhead_bytes as u64,
+            flit_payload: p.flit_payload_bytes as u64,
+        }
+    }
+
+    /// Whether a message of `kind` holding `items` items of `payload` bytes
+    /// in all fits one flit with their header slots (a request stays one
+    /// packet: a device reserves room for a request message at its first
+    /// flit, so its flits must arrive together); the overhead bytes its
+    /// items beyond its packets add.
+    pub fn fits(&self, kind: Kind, items: u64, payload: u64) -> Option<u64> {
+        if !self.on {
+            return None;
+        }
+        let packets = payload.div_ceil(self.mtu).max(1);
+        let extra = items.saturating_sub(packets) * self.overhead;
+        let one_packet = kind == Kind::Response || packets == 1;
+        (one_packet && payload + packets * self.overhead + extra <= self.flit_payload)
+            .then_some(extra)
+    }
 }
 
 pub struct MemoryFabric {
@@ -142,13 +170,7 @@ impl MemoryFabric {
         net.tally.fresh = Some(Vec::new());
         net.tally.sent = Some(Vec::new());
         let left = requesters.iter().map(|r| r.total_requests()).sum();
-        let p = &net.params;
-        let packing = Packing {
-            on: protocol.pack,
-            mtu: p.mtu_bytes as u64,
-            overhead: p.packet_overhead_bytes as u64,
-            flit_payload: p.flit_payload_bytes as u64,
-        };
+        let packing = Packing::new(protocol, &net.params);
         Self {
             clock: net.params.clock,
             net,
@@ -218,16 +240,7 @@ impl MemoryFabric {
         if !k.on {
             return None;
         }
-        // The items a message can take: as many as fit one flit with theirs;
-        // a request stays one packet (a device reserves room for a request
-        // message at its first flit, so its flits must arrive together).
-        let fits = |items: u64, payload: u64| {
-            let packets = payload.div_ceil(k.mtu).max(1);
-            let extra = items.saturating_sub(packets) * k.overhead;
-            let one_packet = kind == Kind::Response || packets == 1;
-            (one_packet && payload + packets * k.overhead + extra <= k.flit_payload)
-                .then_some(extra)
-        };
+        let fits = |items: u64, payload: u64| k.fits(kind, items, payload);
         let (kinds, log) = (&self.msg_kind, &self.messages);
         let (port, mut u) = self.net.unstarted_to(src, dst, vc, PACK_DEPTH, |m| {
             let i = m.index();

@@ -87,18 +87,6 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
-    /// Refuses a fidelity other than cycle for `what` (a workload the flow
-    /// model cannot run yet), naming the field and why.
-    pub fn require_cycle(&self, what: &str) -> Result<()> {
-        if self.fidelity == Fidelity::Cycle {
-            return Ok(());
-        }
-        Err(crate::error::Error::spec(
-            "options.fidelity",
-            format!("{what} run at fidelity \"cycle\" only (the flow model has no HBM yet)"),
-        ))
-    }
-
     /// The first cycle of `clock` not to simulate (from `max_cycles` and
     /// `max_time_ns`; `Cycle::MAX` without a limit).
     pub fn limit_cycle(&self, clock: crate::time::ClockDomain) -> crate::time::Cycle {
