@@ -311,3 +311,38 @@ def test_a_time_limit_stops_a_flow_run_with_its_partial_result() -> None:
     with pytest.raises(fs.SimulationLimitError) as e2:
         fs.Fabric.preset("dgx8_nvswitch").run(op, fidelity="flow", max_time_ns=1000)
     assert e2.value.partial is not None and not e2.value.partial.complete
+
+
+@pytest.mark.parametrize("fidelity", ["cycle", "flow"])
+def test_a_run_without_its_messages_keeps_every_summary(fidelity: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    op = fs.collectives.all_reduce(bytes=MIB, algorithm="ring", chunks=4)
+    full = fab.run(op, fidelity=fidelity)
+    lean = fab.run(op, fidelity=fidelity, keep_messages=False)
+    assert full.run.messages_kept and not lean.run.messages_kept
+    assert lean.time_ns == full.time_ns and lean.busbw_gbyte_per_s == full.busbw_gbyte_per_s
+    assert np.array_equal(lean.rank_finish_us, full.rank_finish_us)
+    assert np.array_equal(lean.op_finish_ns, full.op_finish_ns)
+    assert np.array_equal(lean.link_utilization, full.link_utilization)
+    assert len(lean.message_op) == 0 < len(full.message_op)
+    with pytest.raises(fs.NotKeptError, match=r"^messages: this run kept no per-message columns"):
+        _ = lean.run.messages
+    assert "messages" not in lean.run.tables()
+    lean.to_perfetto(tmp_path / "lean.json")
+    traffic = fs.traffic.messages([0, 1, 2], [3, 3, 0], 1 << 16)
+    kept = fab.run(traffic, fidelity=fidelity)
+    bare = fab.run(traffic, fidelity=fidelity, keep_messages=False)
+    assert bare.end_ps == kept.end_ps
+    assert np.array_equal(bare.links["flits"], kept.links["flits"])
+    assert bare.stats() == {"cycles": float(kept.cycles), "end_ns": kept.end_ps / 1000.0}
+
+
+def test_workloads_built_from_their_messages_refuse_to_drop_them() -> None:
+    fab = memory_fabrics()
+    with pytest.raises(fs.SpecError, match=r"^options\.keep_messages: a memory load's request rows"):
+        fab.run(fs.traffic.loads(0, "peer:1", requests=4), keep_messages=False)
+    load = fs.traffic.synthetic("uniform", rate=0.1, measure_cycles=100)
+    with pytest.raises(fs.SpecError, match=r"^options\.keep_messages: a synthetic load's statistics"):
+        fs.Fabric(topology=topology.ring(4), link=fs.LinkSpec.preset("noc")).run(load, keep_messages=False)
+    with pytest.raises(fs.SpecError, match=r"^options\.keep_messages: must be True or False"):
+        fab.run(fs.traffic.messages(0, 1, 64), keep_messages="no")

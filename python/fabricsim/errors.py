@@ -70,6 +70,11 @@ class InvariantError(FabricsimError, RuntimeError):
         self.cycle = cycle
 
 
+class NotKeptError(FabricsimError, LookupError):
+    """A part of a result the run was asked not to keep (``keep_messages=False``: the
+    per-message columns)."""
+
+
 class UnsafeSpecWarning(UserWarning):
     """A legal but unsafe setting: the engine runs it as written (so that fuzzing can show
     what it breaks), and the warning says what to expect (a sequence space too small for the
@@ -85,6 +90,7 @@ __all__ = [
     "FabricsimError",
     "InternalError",
     "InvariantError",
+    "NotKeptError",
     "SimulationLimitError",
     "SpecError",
     "UnsafeSpecWarning",

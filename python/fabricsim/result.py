@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fabricsim import _core
+from fabricsim.errors import NotKeptError
 from fabricsim.run_contract import RunResultBase
 from fabricsim.timeline import Events, Track, link_counters
 from fabricsim.traffic.messages import MessageTraffic
@@ -159,9 +160,20 @@ class Result(RunResultBase):
     def simulated_time_ps(self) -> int:
         return self.end_ps
 
+    @property
+    def messages_kept(self) -> bool:
+        """Whether the per-message columns are here (``keep_messages`` in the run's options)."""
+        return bool(self._raw.get("messages_kept", True))
+
     def _timeline(self) -> list[Events]:
         """Per sending endpoint, a span per delivered message from its injection to its
         delivery (label: destination and bytes); per link direction, its mean utilization."""
+        num, den = self.cycle_ps_ratio
+        counters = link_counters(
+            self.links, float(self.end_ps), self.num_endpoints, self.link_samples, num / den
+        )
+        if not self.messages_kept:
+            return [counters]
         m = self.messages
         done = m["deliver_ps"] >= 0
         n = self.num_endpoints
@@ -178,12 +190,12 @@ class Result(RunResultBase):
             labels=labels,
             args={"dst": m["dst"][done], "bytes": m["bytes"][done], "latency_ps": m["latency_ps"][done]},
         )
-        num, den = self.cycle_ps_ratio
-        counters = link_counters(self.links, float(self.end_ps), n, self.link_samples, num / den)
         return [spans, counters]
 
     def tables(self) -> dict[str, npt.NDArray[Any]]:
         """``messages`` (one row a message) and ``links`` (one row a link direction)."""
+        if not self.messages_kept:
+            return {"links": self.links}
         return {"messages": self.messages, "links": self.links}
 
     def _headline(self) -> dict[str, Any]:
@@ -201,6 +213,12 @@ class Result(RunResultBase):
 
     @property
     def messages(self) -> npt.NDArray[Any]:
+        if not self.messages_kept:
+            raise NotKeptError(
+                "messages: this run kept no per-message columns (keep_messages=False); its "
+                "summaries (times, links, link samples) are here; run with keep_messages=True "
+                "for the messages"
+            )
         if self._messages is None:
             t = self._traffic
             m = np.zeros(len(t), dtype=MESSAGE_DTYPE)
@@ -304,7 +322,10 @@ class Result(RunResultBase):
         return w.limit_reached or bool(np.any(self.messages["deliver_ps"][created] < 0))
 
     def stats(self) -> dict[str, float]:
-        """Headline numbers as a flat dict (for sweeps and DataFrames)."""
+        """Headline numbers as a flat dict (for sweeps and DataFrames); without the messages
+        (``keep_messages=False``) the time only."""
+        if not self.messages_kept:
+            return {"cycles": float(self.cycles), "end_ns": self.end_ps / 1000.0}
         lat = self.latency_ns()
         m = self.messages
         ok = m["deliver_ps"] >= 0

@@ -83,6 +83,12 @@ class RunOptions:
       length, plus one at the end), at either fidelity and for every workload on a fabric;
       the result's ``link_samples`` holds them and its timeline draws each link's utilization
       per interval. 0 (the default): none, each link's mean only.
+    - ``keep_messages``: return the per-message columns (``res.messages``; a collective's
+      ``message_op``). ``False`` keeps the summaries only (times, per-operation and per-rank
+      times, link utilization and link samples): at thousands of GPUs the columns are the
+      largest part of a result. Message traffic and collectives take it; a synthetic load's
+      statistics and a memory load's request rows are built from their messages, so they
+      refuse it. A run cut short keeps its messages (they say how far it got).
     - ``progress``: a callable taking a :class:`Progress`, called about every 0.1 s while
       the engine runs (raising from it stops the run with that exception); ``True`` shows a
       progress bar on standard error (tqdm when installed, else a plain line).
@@ -100,6 +106,7 @@ class RunOptions:
     check_deadlock: bool | None = None
     faults: tuple[Fault, ...] = ()
     link_samples: int = 0
+    keep_messages: bool = True
     progress: ProgressCallback | bool | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -137,7 +144,7 @@ class RunOptions:
                 f"options.check_deadlock: must be None, True or False, got {self.check_deadlock!r}",
                 path="options.check_deadlock",
             )
-        for name in ("check_invariants",):
+        for name in ("check_invariants", "keep_messages"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(
                     f"options.{name}: must be True or False, got {getattr(self, name)!r}",
@@ -183,6 +190,15 @@ class RunOptions:
         d = self.to_dict()
         del d["check_deadlock"]
         return json.dumps(d)
+
+    def require_messages(self, what: str) -> None:
+        """Refuses ``keep_messages=False`` for a workload whose results are built from its
+        messages (``what`` says which and why)."""
+        if not self.keep_messages:
+            raise SpecError(
+                f"options.keep_messages: {what}; run it with keep_messages=True",
+                path="options.keep_messages",
+            )
 
     @property
     def checks_deadlock(self) -> bool:

@@ -86,6 +86,7 @@ class MemoryLoad(Workload):
                 "hbm: the fabric has no memory; build it with Fabric(..., hbm=fs.HbmSpec.preset(...))",
                 path="hbm",
             )
+        options.require_messages("a memory load's request rows name the messages that carried them")
         raw = _core.run_memory_fabric(json.dumps(fabric.memory_dict()), self.to_json(), options.engine_json())
         access = int(fabric.hbm.resolved()["access_bytes"])
         exp_access = int((fabric.expander_memory or fabric.hbm).resolved()["access_bytes"])

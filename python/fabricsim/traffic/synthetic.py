@@ -257,6 +257,7 @@ class SyntheticLoad(Workload):
         return self.warmup_cycles + self.measure_cycles
 
     def run_on(self, fabric: Fabric, options: RunOptions) -> Result:
+        options.require_messages("a synthetic load's statistics are built from its messages")
         return fabric._run_window(self, options)
 
     def traffic(

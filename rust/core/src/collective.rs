@@ -594,7 +594,13 @@ pub fn run_collective(
     let mut ex = Executor::new(net, s, mem, units_from as u32);
     let (cycles, complete, wall) =
         crate::simulation::drive_to_end(&mut ex, opts, limit, "collective schedule", |e| &e.net)?;
-    let run = crate::simulation::network_report(&ex.net, cycles, complete, wall);
+    let mut run = crate::simulation::network_report(&ex.net, cycles, complete, wall);
+    let keep = opts.keep_messages || !complete;
+    run.keep_messages(keep);
+    if !keep {
+        ex.send_of_msg = Vec::new();
+        ex.msg_bytes = Vec::new();
+    }
     let memory = ex.mem.as_mut().map_or(Vec::new(), |m| {
         m.devices
             .iter_mut()

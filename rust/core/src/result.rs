@@ -99,9 +99,24 @@ pub struct RunResult {
     /// Wall-clock seconds spent in the cycle loop. Not part of the
     /// deterministic result (excluded from comparisons).
     pub wall_seconds: f64,
+    /// The per-message columns are here (false: the run was asked not to
+    /// keep them, `RunOptions::keep_messages`, and they are empty).
+    pub messages_kept: bool,
 }
 
 impl RunResult {
+    /// Empties the per-message columns when `keep` is false (the options'
+    /// `keep_messages`), freeing their memory.
+    pub fn keep_messages(&mut self, keep: bool) {
+        if !keep {
+            self.send_ps = Vec::new();
+            self.deliver_ps = Vec::new();
+            self.deliver_order = Vec::new();
+            self.corrupt = Vec::new();
+            self.messages_kept = false;
+        }
+    }
+
     /// Equality of everything simulated (all but wall time).
     pub fn same_simulation(&self, other: &RunResult) -> bool {
         let mut a = self.clone();

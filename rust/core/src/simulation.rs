@@ -145,7 +145,11 @@ impl Simulation {
     /// Runs until every message is delivered and returns the result.
     pub fn finish(&mut self) -> Result<RunResult> {
         match self.advance(None)? {
-            Some(Stop::Done { last }) => Ok(self.report(last + 1, true)),
+            Some(Stop::Done { last }) => {
+                let mut res = self.report(last + 1, true);
+                res.keep_messages(self.opts.keep_messages);
+                Ok(res)
+            }
             Some(stop) => Err(self.stop_error(stop)),
             None => unreachable!("a run without an end cycle always stops"),
         }
@@ -292,6 +296,7 @@ pub(crate) fn network_report(
             .collect();
         let log = &net.tally.log;
         RunResult {
+            messages_kept: true,
             complete,
             cycles,
             cycle_ps: clock.ratio(),

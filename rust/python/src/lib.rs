@@ -165,6 +165,7 @@ pub(crate) fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound
     d.set_item("events", r.events)?;
     d.set_item("num_endpoints", r.num_endpoints)?;
     d.set_item("wall_seconds", r.wall_seconds)?;
+    d.set_item("messages_kept", r.messages_kept)?;
     if let Some(ls) = &r.link_samples {
         d.set_item("link_sample_ps", u64_bytes(py, ls.times_ps.iter().copied()))?;
         d.set_item("link_sample_flits", u64_bytes(py, ls.flits.iter().copied()))?;

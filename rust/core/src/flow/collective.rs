@@ -412,6 +412,7 @@ pub fn run_collective(
                 now,
                 events,
                 0.0,
+                true,
             );
             return Err(stalled(&ex.fab, &ex.sh, now, what, partial));
         };
@@ -433,6 +434,7 @@ pub fn run_collective(
         limit.saturating_sub(1)
     };
     let wall = started.elapsed().as_secs_f64();
+    let keep = opts.keep_messages || !complete;
     let run = report(
         &ex.fab,
         &ex.sh,
@@ -443,7 +445,12 @@ pub fn run_collective(
         end,
         events,
         wall,
+        keep,
     );
+    if !keep {
+        ex.msg_op = Vec::new();
+        ex.msg_bytes = Vec::new();
+    }
     let clock = ex.fab.params.clock;
     let to_cycle = |t: Ps| -> Cycle {
         if t == NEVER_PS {

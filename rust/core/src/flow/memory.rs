@@ -445,6 +445,7 @@ impl MemoryRun<'_> {
             end,
             events,
             wall,
+            true, // a request row names the messages that carried it
         )
     }
 }

@@ -77,17 +77,19 @@ impl MessageRun<'_> {
         Ok(())
     }
 
-    fn result(&self, complete: bool, end: Ps, events: u64, wall: f64) -> RunResult {
+    fn result(&self, complete: bool, end: Ps, events: u64, wall: f64, keep: bool) -> RunResult {
+        let column = |v: &Vec<Ps>| if keep { v.clone() } else { Vec::new() };
         report(
             &self.fab,
             &self.sh,
-            self.send.clone(),
-            self.deliver.clone(),
+            column(&self.send),
+            column(&self.deliver),
             self.payload.clone(),
             complete,
             end,
             events,
             wall,
+            keep,
         )
     }
 }
@@ -145,7 +147,7 @@ pub fn run_messages(
                 break true;
             }
             let what = format!("{delivered} of {m} messages delivered; nothing can move");
-            let partial = run.result(false, now, events, 0.0);
+            let partial = run.result(false, now, events, 0.0, true);
             return Err(stalled(&run.fab, &run.sh, now, what, partial));
         };
         if t >= limit {
@@ -180,7 +182,9 @@ pub fn run_messages(
         // (nothing at or past the limit happened: the loop stops before it)
         limit.saturating_sub(1)
     };
-    let res = run.result(complete, end, events, started.elapsed().as_secs_f64());
+    // a partial result keeps its messages: they say how far the run got
+    let keep = opts.keep_messages || !complete;
+    let res = run.result(complete, end, events, started.elapsed().as_secs_f64(), keep);
     if !complete {
         let message = format!(
             "run limit reached at {} ps with {delivered} of {m} messages delivered (max_cycles={:?}, max_time_ns={:?})",

@@ -218,7 +218,8 @@ fn stalled(fab: &FlowFabric, sh: &Sharing, t: Ps, what: String, partial: RunResu
 /// The run's result in the cycle engine's shape: per message the times of
 /// its first flit out and its delivery, per link direction what it
 /// carried; the counters a flow cannot see (stalls, occupancy, replays)
-/// are zero.
+/// are zero. Without `keep` (the options' `keep_messages`), the
+/// per-message columns are left out.
 #[allow(clippy::too_many_arguments)]
 fn report(
     fab: &FlowFabric,
@@ -230,7 +231,13 @@ fn report(
     end_ps: Ps,
     events: u64,
     wall_seconds: f64,
+    keep: bool,
 ) -> RunResult {
+    let (send_ps, deliver_ps) = if keep {
+        (send_ps, deliver_ps)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let clock = fab.params.clock;
     let cycles = if end_ps == 0 {
         0
@@ -264,6 +271,7 @@ fn report(
         })
         .collect();
     RunResult {
+        messages_kept: keep,
         complete,
         cycles,
         cycle_ps: clock.ratio(),

@@ -61,6 +61,16 @@ pub struct RunOptions {
     /// spaced times during the run (0: never; see `link_samples`).
     #[serde(default)]
     pub link_samples: u32,
+    /// Return the per-message columns (send and delivery times, order,
+    /// corruption; a collective's message-to-send map). Off, a run keeps
+    /// only its summaries (links, per-operation times): at scale the
+    /// columns are the largest part of a result.
+    #[serde(default = "default_keep_messages")]
+    pub keep_messages: bool,
+}
+
+fn default_keep_messages() -> bool {
+    true
 }
 
 /// The most link samples a run keeps (each holds every link's counter).
@@ -82,6 +92,7 @@ impl Default for RunOptions {
             check_invariants: false,
             faults: Vec::new(),
             link_samples: 0,
+            keep_messages: true,
         }
     }
 }
