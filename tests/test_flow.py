@@ -221,7 +221,7 @@ def test_per_flit_faults_are_refused_at_flow_fidelity_naming_the_fault() -> None
     fab = ib_star(3)
     fault = fs.faults.corrupt_flit(link=0, flit=3)
     with pytest.raises(
-        fs.SpecError, match=r"^options\.faults\[0\]: only link_down and link_slow are modelled"
+        fs.SpecError, match=r"^options\.faults\[0\]: only link_down, link_slow and link_failed are modelled"
     ):
         fab.run(fs.traffic.messages(1, 0, 64), fidelity="flow", faults=[fault])
 
@@ -346,3 +346,45 @@ def test_workloads_built_from_their_messages_refuse_to_drop_them() -> None:
         fs.Fabric(topology=topology.ring(4), link=fs.LinkSpec.preset("noc")).run(load, keep_messages=False)
     with pytest.raises(fs.SpecError, match=r"^options\.keep_messages: must be True or False"):
         fab.run(fs.traffic.messages(0, 1, 64), keep_messages="no")
+
+
+def test_a_failed_plane_link_is_routed_around_by_the_other_planes() -> None:
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    op = fs.collectives.all_reduce(bytes=4 * MIB, algorithm="ring", chunks=4)
+    mine = np.flatnonzero(fab.link_directions()["src"] == 0)  # GPU 0 to its 4 planes
+    base = fab.run(op, fidelity="flow")
+    hurt = fab.run(op, fidelity="flow", faults=[fs.faults.link_failed(int(mine[0]))])
+    flits = hurt.run.links["flits"]
+    assert flits[mine[0]] == 0
+    # the same flits leave GPU 0, over three planes instead of four
+    assert flits[mine].sum() == base.run.links["flits"][mine].sum()
+    assert hurt.time_us > base.time_us
+
+
+def test_a_failed_fat_tree_uplink_is_routed_around_by_another_spine() -> None:
+    fab = fs.Fabric(topology=topology.fat_tree(8), link=fs.LinkSpec.preset("ib_ndr_4x"))
+    ld = fab.link_directions()
+    n = fab.num_endpoints
+    rng = np.random.default_rng(1)
+    dst = rng.permutation(n)
+    keep = np.arange(n) != dst
+    traffic = fs.traffic.messages(np.arange(n)[keep], dst[keep], MIB)
+    base = fab.run(traffic, fidelity="flow")
+    inner = np.flatnonzero((ld["src"] >= n) & (ld["dst"] >= n) & (base.links["flits"] > 0))
+    for link in inner[:3]:
+        hurt = fab.run(traffic, fidelity="flow", faults=[fs.faults.link_failed(int(link))])
+        assert hurt.links["flits"][link] == 0
+        assert hurt.complete and hurt.links["flits"].sum() == base.links["flits"].sum()  # same hops
+
+
+def test_a_failed_link_with_no_way_around_is_refused_naming_it() -> None:
+    fab = fs.Fabric.preset("dgx8_cluster4")
+    ld = fab.link_directions()
+    nic_in = int(np.flatnonzero((ld["dst"] == 0) & (ld["src"] >= fab.num_endpoints))[-1])
+    op = fs.collectives.all_reduce(bytes=MIB, algorithm="ring")
+    with pytest.raises(
+        fs.SpecError, match=r"^options\.faults: every route from endpoint 31 to 0 crosses a failed link"
+    ):
+        fab.run(op, fidelity="flow", faults=[fs.faults.link_failed(nic_in)])
+    with pytest.raises(fs.SpecError, match=r"^options\.faults\[0\]: link_failed is modelled at fidelity"):
+        fab.run(fs.traffic.messages(0, 1, 64), faults=[fs.faults.link_failed(0)])

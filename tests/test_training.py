@@ -556,6 +556,19 @@ def test_a_degraded_nvlink_breaks_the_replicas_symmetry_and_shows_in_the_step() 
         fab.link_index(0, 1)
 
 
+def test_a_failed_nvlink_is_routed_around_and_shows_in_the_step() -> None:
+    fab = fs.Fabric.preset("dgx_h100_cluster", nodes=2)
+    step = W.training_step(TINY, W.Parallelism(tp=8, pp=1, dp=2, global_batch=4), gpu="h100_sxm")
+    base = fab.run(step, fidelity="flow")
+    # GPU 0's link to its first NVSwitch plane fails: its traffic takes the other planes
+    link = fab.link_index(0, int(fab.link_directions()["dst"][0]))
+    failed = fab.run(step, fidelity="flow", faults=[fs.faults.link_failed(link)])
+    slow = fab.run(step, fidelity="flow", faults=[fs.faults.link_slow(link, rate=0.25)])
+    assert failed.replicas_executed == 2
+    assert base.breakdown["tp_s"] < failed.breakdown["tp_s"] < slow.breakdown["tp_s"]
+    assert failed.step_time_s > base.step_time_s
+
+
 def test_a_step_refuses_faults_at_a_time() -> None:
     step = W.training_step(TINY, W.Parallelism(tp=8, global_batch=1), gpu="h100_sxm")
     fab = fs.Fabric.preset("dgx8_nvswitch")

@@ -54,4 +54,13 @@ def link_slow(link: int, rate: float, at_ns: float = 0.0, duration_ns: float = 1
     return Fault("link_slow", link, at_ns=at_ns, duration_ns=duration_ns, rate=rate)
 
 
-__all__ = ["Fault", "corrupt_flit", "drop_ack", "drop_credit", "link_down", "link_slow"]
+def link_failed(link: int) -> Fault:
+    """``link`` is down for the whole run, and the fabric knows it: messages leave on other
+    ports (another switch plane) and take other paths of a multipath route, as a library
+    does once a link has failed; a run whose traffic has no way around it is refused, naming
+    the endpoints and the link. Flow fidelity only. Compare :func:`link_down`, a window
+    during which the traffic that crosses the link waits."""
+    return Fault("link_failed", link)
+
+
+__all__ = ["Fault", "corrupt_flit", "drop_ack", "drop_credit", "link_down", "link_failed", "link_slow"]

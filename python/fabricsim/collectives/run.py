@@ -374,7 +374,7 @@ def execute_schedule(
     if (options.faults and options.fidelity != "flow") or options.watchdog_cycles != 1_000_000:
         raise SpecError(
             'options: faults (at fidelity "cycle") and watchdog_cycles are not supported for collectives yet; '
-            'at fidelity "flow" link_down and link_slow are',
+            'at fidelity "flow" link_down, link_slow and link_failed are',
             path="options",
         )
 

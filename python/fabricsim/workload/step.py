@@ -90,10 +90,14 @@ class TrainingStep(Workload):
                 path="plan.placement",
             )
         for i, f in enumerate(options.faults):
-            if f.type != "link_slow" or (f.at_ns or 0.0) > 0 or (f.duration_ns or 0.0) < WHOLE_STEP_NS:
+            whole = f.type == "link_failed" or (
+                f.type == "link_slow" and not (f.at_ns or 0.0) > 0 and (f.duration_ns or 0.0) >= WHOLE_STEP_NS
+            )
+            if not whole:
                 raise SpecError(
                     f"options.faults[{i}]: a training step takes faults that last the whole step "
-                    f"(link_slow(link, rate) with its default window); for a fault at a time, run the "
+                    f"(link_slow(link, rate) with its default window, link_failed(link)); for a fault at a "
+                    f"time, run the "
                     f"step's DAG whole (fs.workload.Trace, fabricsim.workload.unreduced), got {f.type}",
                     path=f"options.faults[{i}]",
                 )

@@ -332,13 +332,13 @@ pub fn run_collective(
     memory: Option<&CollectiveMemory>,
 ) -> Result<CollectiveResult> {
     check_schedule(spec, &s, opts)?;
-    let fab = FlowFabric::new(spec)?;
+    let mut fab = FlowFabric::new(spec)?;
     let units_from = spec.topology.memory_endpoints() as u32;
     let mem = match memory {
         Some(m) => Some(RankMemory::new(m, units_from as usize, fab.params.clock)?),
         None => None,
     };
-    let changes = capacity_changes(opts, &fab, spec)?;
+    let changes = capacity_changes(opts, &mut fab, spec)?;
     let limit = limit_ps(spec, opts)?;
     let started = Instant::now();
     let n = s.op.len();

@@ -47,7 +47,14 @@ pub(crate) struct FlowFabric {
     inj_dir: Vec<u32>,
     ports: EndpointPorts,
     routed: Option<(Graph, Routing)>,
+    /// Per direction: failed for the whole run (`Fault::LinkFailed`):
+    /// ports and routes avoid it. Empty while none has.
+    failed: Vec<bool>,
 }
+
+/// How many of a multipath route's choices a message tries for one that
+/// avoids the failed links (a Valiant route has a choice per router).
+const REROUTE_TRIES: u32 = 64;
 
 impl FlowFabric {
     /// The flow view of a validated `spec`.
@@ -156,7 +163,25 @@ impl FlowFabric {
             inj_dir,
             ports: EndpointPorts::new(&routers, uniform),
             routed,
+            failed: Vec::new(),
         })
+    }
+
+    /// Direction `link` has failed for the whole run: messages leave on
+    /// other ports and take other paths of a multipath route.
+    pub fn fail(&mut self, link: u32) {
+        if self.failed.is_empty() {
+            self.failed = vec![false; self.num_dirs()];
+        }
+        self.failed[link as usize] = true;
+    }
+
+    /// The first failed direction of `path`, if any.
+    fn failed_on(&self, path: &[u32]) -> Option<u32> {
+        if self.failed.is_empty() {
+            return None;
+        }
+        path.iter().copied().find(|&d| self.failed[d as usize])
     }
 
     pub fn num_dirs(&self) -> usize {
@@ -172,10 +197,55 @@ impl FlowFabric {
     /// ports as the cycle engine's messages go (call once per message, in
     /// the order they are offered).
     pub fn pick_port(&mut self, src: u32, dst: u32) -> u32 {
+        if !self.failed.is_empty() {
+            // only the ports with a path to `dst` that avoids the failed
+            // links (an endpoint has at most 128 ports: a bit each)
+            let mut path = Vec::new();
+            let ports = self.ports.of(src);
+            let mut ok = 0u128;
+            for (i, p) in ports.clone().enumerate().take(128) {
+                if self.enters(src, p, dst)
+                    && self.choice_avoiding(p, dst, 0, 0, &mut path).is_some()
+                {
+                    ok |= 1 << i;
+                }
+            }
+            return self
+                .ports
+                .pick_port_where(src, |p| ok >> (p - ports.start).min(127) & 1 == 1);
+        }
         match &self.routed {
             Some((g, routing)) => self.ports.pick(src, |r| routing.enters_at(g, src, r, dst)),
             None => self.ports.pick(src, |_| true),
         }
+    }
+
+    /// Whether `src`'s port `port` leads toward `dst` (the routing's say).
+    fn enters(&self, src: u32, port: u32, dst: u32) -> bool {
+        match &self.routed {
+            Some((g, routing)) => routing.enters_at(g, src, self.ports.router_of(port), dst),
+            None => true,
+        }
+    }
+
+    /// The first of a multipath route's choices, from `first` on, whose
+    /// path from `port` to `dst` on `vc` avoids the failed links (left in
+    /// `path`).
+    fn choice_avoiding(
+        &self,
+        port: u32,
+        dst: u32,
+        vc: u32,
+        first: u32,
+        path: &mut Vec<u32>,
+    ) -> Option<u32> {
+        let choices = self
+            .routed
+            .as_ref()
+            .map_or(1, |(_, r)| r.alternatives().clamp(1, REROUTE_TRIES));
+        (0..choices).map(|k| first.wrapping_add(k)).find(|&c| {
+            self.route_choice(port, dst, vc, c, path).is_ok() && self.failed_on(path).is_none()
+        })
     }
 
     /// The directions message `msg` leaving on endpoint port `port` for
@@ -187,6 +257,64 @@ impl FlowFabric {
     /// message's id, an adaptive one its minimal route (the flow model has
     /// no queues to adapt to).
     pub fn route(&self, msg: u32, port: u32, dst: u32, vc: u32, path: &mut Vec<u32>) -> Result<Ps> {
+        let choice = match &self.routed {
+            Some((_, routing)) if routing.choices() > 1 => routing
+                .adaptive_minimal(EndpointId(dst))
+                .unwrap_or(crate::rng::flow_hash(msg, 0) as u32),
+            _ => 0,
+        };
+        let tail = match self.route_choice(port, dst, vc, choice, path) {
+            // (no port of `src` had a way around: `pick_port` gave its first)
+            Err(_) if !self.failed.is_empty() => return Err(self.no_way_around(port, dst)),
+            r => r?,
+        };
+        if self.failed_on(path).is_none() {
+            return Ok(tail);
+        }
+        // a failed link on the way: the route's next choices, in turn
+        match self.choice_avoiding(port, dst, vc, choice.wrapping_add(1), path) {
+            Some(c) => self.route_choice(port, dst, vc, c, path),
+            None => Err(self.no_way_around(port, dst)),
+        }
+    }
+
+    /// The error of a message from `port`'s endpoint to `dst` that no
+    /// route takes around the failed links.
+    fn no_way_around(&self, port: u32, dst: u32) -> Error {
+        let src = self.ends[self.inj_dir[port as usize] as usize]
+            .0
+            .index(self.endpoints);
+        let failed: Vec<String> = (0..self.num_dirs())
+            .filter(|&d| self.failed[d])
+            .take(4)
+            .map(|d| {
+                let (a, b) = self.ends[d];
+                format!(
+                    "{d} ({} -> {})",
+                    a.index(self.endpoints),
+                    b.index(self.endpoints)
+                )
+            })
+            .collect();
+        Error::spec(
+            "options.faults",
+            format!(
+                "every route from endpoint {src} to {dst} crosses a failed link (link_failed: direction {}); the fabric has no path around it",
+                failed.join(", ")
+            ),
+        )
+    }
+
+    /// The directions from endpoint port `port` to `dst` on `vc` with the
+    /// multipath choice `choice`, and the tail (see [`FlowFabric::route`]).
+    fn route_choice(
+        &self,
+        port: u32,
+        dst: u32,
+        vc: u32,
+        choice: u32,
+        path: &mut Vec<u32>,
+    ) -> Result<Ps> {
         path.clear();
         let src = match self.ends[self.inj_dir[port as usize] as usize].0 {
             Node::Endpoint(e) => e.0,
@@ -202,13 +330,6 @@ impl FlowFabric {
             return Ok(self.tail_ps(cycles, path));
         };
         let target = EndpointId(dst);
-        let choice = if routing.choices() > 1 {
-            routing
-                .adaptive_minimal(target)
-                .unwrap_or(crate::rng::flow_hash(msg, 0) as u32)
-        } else {
-            0
-        };
         let mut class = routing.class_of_vc(vc, self.params.vcs);
         // A route longer than every router twice over has looped.
         let max_hops = 2 * g.routers.len() + 2;

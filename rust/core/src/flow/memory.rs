@@ -457,8 +457,8 @@ pub fn run_memory_fabric(
     load: &MemoryLoadSpec,
     opts: &RunOptions,
 ) -> Result<MemoryFabricResult> {
-    let fab = FlowFabric::new(&spec.fabric)?;
-    let changes = capacity_changes(opts, &fab, &spec.fabric)?;
+    let mut fab = FlowFabric::new(&spec.fabric)?;
+    let changes = capacity_changes(opts, &mut fab, &spec.fabric)?;
     let clock = fab.params.clock;
     let Parts {
         devices,

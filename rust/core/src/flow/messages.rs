@@ -104,7 +104,7 @@ pub fn run_messages(
     spec.validate()?;
     opts.validate().map_err(|e| e.within("options"))?;
     let mut fab = FlowFabric::new(spec)?;
-    let changes = capacity_changes(opts, &fab, spec)?;
+    let changes = capacity_changes(opts, &mut fab, spec)?;
     traffic.validate(fab.endpoints, fab.params.vcs)?;
     traffic.validate_routes(&spec.topology)?;
     let limit = limit_ps(spec, opts)?;

@@ -56,7 +56,7 @@ pub(crate) struct CapacityChange {
 /// are refused, naming the fault.
 fn capacity_changes(
     opts: &RunOptions,
-    fab: &FlowFabric,
+    fab: &mut FlowFabric,
     spec: &FabricSpec,
 ) -> Result<Vec<CapacityChange>> {
     let links = fab.num_dirs();
@@ -84,10 +84,15 @@ fn capacity_changes(
                 duration_ns,
                 rate,
             } => (link, at_ns, duration_ns, rate),
+            Fault::LinkFailed { link } => {
+                // not a capacity: the routes go around it
+                fab.fail(link);
+                continue;
+            }
             _ => {
                 return Err(Error::spec(
                     format!("options.faults[{i}]"),
-                    "only link_down and link_slow are modelled at fidelity \"flow\" (a per-flit fault has no flow; a link's bit-error rate is modelled, as a capacity); run it at fidelity \"cycle\"",
+                    "only link_down, link_slow and link_failed are modelled at fidelity \"flow\" (a per-flit fault has no flow; a link's bit-error rate is modelled, as a capacity); run it at fidelity \"cycle\"",
                 ))
             }
         };

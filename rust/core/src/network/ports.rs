@@ -52,6 +52,28 @@ impl EndpointPorts {
         self.first[e as usize]..self.first[e as usize + 1]
     }
 
+    /// The router port `p` leads to (`u32::MAX` for a direct link).
+    pub fn router_of(&self, p: u32) -> u32 {
+        self.router[p as usize]
+    }
+
+    /// The port a new message from `src` leaves on: round the ports `ok`
+    /// takes (the first port if it takes none: the caller's route then
+    /// says why).
+    pub fn pick_port_where(&mut self, src: u32, ok: impl Fn(u32) -> bool) -> u32 {
+        let e = src as usize;
+        let eligible = self.of(src).filter(|&p| ok(p)).count() as u64;
+        if eligible == 0 {
+            return self.first[e];
+        }
+        let k = self.given[e] % eligible;
+        self.given[e] += 1;
+        self.of(src)
+            .filter(|&p| ok(p))
+            .nth(k as usize)
+            .expect("k < eligible")
+    }
+
     /// The port a new message from `src` leaves on: round the ports whose
     /// router `may_enter` (the first port if none may: refused earlier).
     pub fn pick(&mut self, src: u32, may_enter: impl Fn(u32) -> bool) -> u32 {
@@ -62,17 +84,10 @@ impl EndpointPorts {
             self.given[e] += 1;
             return p;
         }
-        let ok = |p: &u32| may_enter(self.router[*p as usize]);
-        let eligible = self.of(src).filter(ok).count() as u64;
-        if eligible == 0 {
-            return first;
-        }
-        let k = self.given[e] % eligible;
-        self.given[e] += 1;
-        self.of(src)
-            .filter(ok)
-            .nth(k as usize)
-            .expect("k < eligible")
+        let router = std::mem::take(&mut self.router);
+        let p = self.pick_port_where(src, |p| may_enter(router[p as usize]));
+        self.router = router;
+        p
     }
 }
 

@@ -14,7 +14,10 @@ use crate::topology::cluster::Cluster;
 use crate::topology::Graph;
 use crate::topology::RouterId;
 
-pub fn route(c: &Cluster, r: RouterId, dst: EndpointId) -> Hop {
+///
+/// `alternative` (0 but when rerouting around a failed link) moves the
+/// spine that many on.
+pub fn route(c: &Cluster, r: RouterId, dst: EndpointId, alternative: u32) -> Hop {
     let e = dst.0;
     let (node, rail) = (c.node_of(e), e % c.gpus);
     let port = if r < c.scale_out_from() {
@@ -23,7 +26,7 @@ pub fn route(c: &Cluster, r: RouterId, dst: EndpointId) -> Hop {
         if r == c.leaf(rail) {
             node
         } else {
-            c.nodes + (node + rail) % c.spines
+            c.nodes + (node + rail + alternative) % c.spines
         }
     } else {
         rail
@@ -39,11 +42,14 @@ pub fn enters_at(c: &Cluster, src: u32, r: RouterId, dst: u32) -> bool {
 
 impl RoutingFunction for Cluster {
     #[inline]
-    fn route(&self, _: &Graph, r: RouterId, _: u32, _: u8, dst: EndpointId, _: u32) -> Hop {
-        route(self, r, dst)
+    fn route(&self, _: &Graph, r: RouterId, _: u32, _: u8, dst: EndpointId, alt: u32) -> Hop {
+        route(self, r, dst, alt)
     }
     fn choices(&self) -> u32 {
         1
+    }
+    fn alternatives(&self) -> u32 {
+        self.spines.max(1)
     }
     fn is_adaptive(&self) -> bool {
         false
@@ -78,16 +84,21 @@ mod tests {
             spines: 4,
         };
         // GPU 3 of node 0 to GPU 3 of node 2: leaf 3 ejects on its port 2
-        assert_eq!(route(&c, c.leaf(3), EndpointId(19)).port, 2);
+        assert_eq!(route(&c, c.leaf(3), EndpointId(19), 0).port, 2);
         // to GPU 0 of nodes 1, 2, 3, 0: four different spines
         let ups: Vec<u32> = [8, 16, 24, 0]
             .iter()
-            .map(|&e| route(&c, c.leaf(7), EndpointId(e)).port - c.nodes)
+            .map(|&e| route(&c, c.leaf(7), EndpointId(e), 0).port - c.nodes)
             .collect();
         assert_eq!(ups, [1, 2, 3, 0]);
+        // rerouting around a failed uplink: the next spines, in turn
+        let around: Vec<u32> = (1..4)
+            .map(|alt| route(&c, c.leaf(7), EndpointId(8), alt).port - c.nodes)
+            .collect();
+        assert_eq!(around, [2, 3, 0]);
         // a spine sends down to the destination's rail; a node switch to the GPU
-        assert_eq!(route(&c, c.spine(2), EndpointId(13)).port, 5);
-        assert_eq!(route(&c, 5, EndpointId(13)).port, 5);
+        assert_eq!(route(&c, c.spine(2), EndpointId(13), 0).port, 5);
+        assert_eq!(route(&c, 5, EndpointId(13), 0).port, 5);
         assert!(enters_at(&c, 9, 5, 13) && !enters_at(&c, 9, c.leaf(1), 13));
         assert!(enters_at(&c, 9, c.leaf(1), 20) && !enters_at(&c, 9, 4, 20));
     }

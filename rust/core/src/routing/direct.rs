@@ -27,6 +27,9 @@ impl RoutingFunction for Direct {
     fn choices(&self) -> u32 {
         1
     }
+    fn alternatives(&self) -> u32 {
+        1
+    }
     fn is_adaptive(&self) -> bool {
         false
     }

@@ -170,6 +170,9 @@ impl RoutingFunction for DimensionOrder {
     fn choices(&self) -> u32 {
         1
     }
+    fn alternatives(&self) -> u32 {
+        1
+    }
     fn is_adaptive(&self) -> bool {
         false
     }

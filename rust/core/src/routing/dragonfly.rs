@@ -122,6 +122,9 @@ impl RoutingFunction for DragonflyRouting {
             1
         }
     }
+    fn alternatives(&self) -> u32 {
+        self.choices()
+    }
     fn is_adaptive(&self) -> bool {
         self.adaptive
     }

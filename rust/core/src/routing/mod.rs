@@ -51,6 +51,12 @@ pub trait RoutingFunction {
         choice: u32,
     ) -> Hop;
     fn choices(&self) -> u32;
+    /// How many ways toward a destination the route offers around a failed
+    /// link, asked as choices `0..alternatives()` (0: the route itself): a
+    /// multipath route's choices; an up/down route's uplinks, tried in turn
+    /// from its own (`flow::fabric` reroutes with them; the cycle engine
+    /// asks with choice 0 or its multipath choice only).
+    fn alternatives(&self) -> u32;
     fn is_adaptive(&self) -> bool;
     fn adaptive_minimal(&self, dst: EndpointId) -> Option<u32>;
     fn classes(&self) -> u8;
@@ -62,10 +68,11 @@ pub trait RoutingFunction {
 /// Implements [`RoutingFunction`] for a *plain* function: deterministic (one
 /// choice), oblivious (not adaptive), one VC class, and any of an endpoint's
 /// ports may enter. The invocation is the function saying so (not a default
-/// it inherits); it gives the route as `|self, graph, router, in_port, dst|`
-/// and the name as `|self|`.
+/// it inherits); it gives the route as `|self, graph, router, in_port, dst,
+/// alternative|` (the alternative is 0 but when rerouting around a failed
+/// link), the name as `|self|` and the alternatives as `|self|`.
 macro_rules! plain_routing {
-    ($ty:ty, |$s:ident, $g:pat, $r:ident, $in_port:pat, $dst:ident| $route:expr, |$n:ident| $name:expr) => {
+    ($ty:ty, |$s:ident, $g:pat, $r:ident, $in_port:pat, $dst:ident, $alt:pat_param| $route:expr, |$n:ident| $name:expr, |$a:ident| $alts:expr) => {
         impl $crate::routing::RoutingFunction for $ty {
             #[inline]
             fn route(
@@ -75,13 +82,17 @@ macro_rules! plain_routing {
                 $in_port: u32,
                 _: u8,
                 $dst: $crate::ids::EndpointId,
-                _: u32,
+                $alt: u32,
             ) -> $crate::routing::Hop {
                 let $s = self;
                 $route
             }
             fn choices(&self) -> u32 {
                 1
+            }
+            fn alternatives(&self) -> u32 {
+                let $a = self;
+                $alts
             }
             fn is_adaptive(&self) -> bool {
                 false
@@ -163,6 +174,10 @@ impl Routing {
 
     pub fn choices(&self) -> u32 {
         dispatch!(self, |f| f.choices())
+    }
+
+    pub fn alternatives(&self) -> u32 {
+        dispatch!(self, |f| f.alternatives())
     }
 
     pub fn is_adaptive(&self) -> bool {

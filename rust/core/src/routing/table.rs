@@ -61,8 +61,9 @@ impl ShortestPath {
 
 super::plain_routing!(
     ShortestPath,
-    |this, g, r, _, dst| ShortestPath::route(this, g, r, dst),
-    |_this| "shortest-path tables (deadlock freedom not built in)"
+    |this, g, r, _, dst, _| ShortestPath::route(this, g, r, dst),
+    |_this| "shortest-path tables (deadlock freedom not built in)",
+    |_this| 1
 );
 
 #[cfg(test)]

@@ -23,7 +23,10 @@ pub struct UpDown {
 impl UpDown {
     /// Packets go up only at their source leaf, where `in_port` is the source
     /// endpoint's port: that, with the leaf, names the source.
-    pub fn route(&self, r: RouterId, in_port: u32, dst: EndpointId) -> Hop {
+    ///
+    /// `alternative` (0 but when rerouting around a failed link) moves the
+    /// uplink that many spines on.
+    pub fn route(&self, r: RouterId, in_port: u32, dst: EndpointId, alternative: u32) -> Hop {
         let dst_leaf = dst.0 / self.down;
         let port = if r >= self.leaves {
             dst_leaf // a spine: down to the destination's leaf
@@ -37,7 +40,7 @@ impl UpDown {
                     (flow_hash(src, dst.0) % self.up as u64) as u32
                 }
             };
-            self.down + spine
+            self.down + (spine + alternative) % self.up
         };
         Hop { port, class: 0 }
     }
@@ -45,12 +48,13 @@ impl UpDown {
 
 super::plain_routing!(
     UpDown,
-    |this, _, r, in_port, dst| UpDown::route(this, r, in_port, dst),
+    |this, _, r, in_port, dst, alt| UpDown::route(this, r, in_port, dst, alt),
     |this| if this.spine == SpineChoice::Ecmp {
         "minimal up/down (ECMP: spine by flow hash)"
     } else {
         "minimal up/down (d-mod-k spine choice)"
-    }
+    },
+    |this| this.up
 );
 
 #[cfg(test)]
@@ -69,7 +73,7 @@ mod tests {
             let mut used = [false; 4];
             for leaf in 1..8 {
                 for p in 0..4 {
-                    used[(u.route(leaf, p, EndpointId(0)).port - 4) as usize] = true;
+                    used[(u.route(leaf, p, EndpointId(0), 0).port - 4) as usize] = true;
                 }
             }
             used.iter().filter(|&&x| x).count()
@@ -79,8 +83,8 @@ mod tests {
         assert_eq!(spines(&routing), 4);
         // A flow keeps its path.
         assert_eq!(
-            routing.route(3, 2, EndpointId(5)),
-            routing.route(3, 2, EndpointId(5))
+            routing.route(3, 2, EndpointId(5), 0),
+            routing.route(3, 2, EndpointId(5), 0)
         );
     }
 }

@@ -19,7 +19,11 @@ pub struct UpDown3 {
 }
 
 impl UpDown3 {
-    pub fn route(&self, r: RouterId, in_port: u32, dst: EndpointId) -> Hop {
+    ///
+    /// `alternative` (0 but when rerouting around a failed link) moves the
+    /// edge's uplink `alternative mod up` on and the aggregation's
+    /// `alternative / up` on.
+    pub fn route(&self, r: RouterId, in_port: u32, dst: EndpointId, alternative: u32) -> Hop {
         let t = &self.shape;
         let h = t.half();
         let dst_edge = t.edge_of(dst);
@@ -30,9 +34,13 @@ impl UpDown3 {
         };
         let port = match t.switch(r) {
             Switch::Edge { .. } if r == dst_edge => dst.0 % t.down,
-            Switch::Edge { .. } => t.down + pick(r * t.down + in_port, t.up, 1),
+            Switch::Edge { .. } => {
+                t.down + (pick(r * t.down + in_port, t.up, 1) + alternative % t.up) % t.up
+            }
             Switch::Aggregation { pod, .. } if pod == dst_pod => dst_edge % h,
-            Switch::Aggregation { pod, .. } => h + pick(pod * h + in_port, h, t.up),
+            Switch::Aggregation { pod, .. } => {
+                h + (pick(pod * h + in_port, h, t.up) + alternative / t.up % h) % h
+            }
             Switch::Core { .. } => dst_pod,
         };
         Hop { port, class: 0 }
@@ -41,12 +49,13 @@ impl UpDown3 {
 
 super::plain_routing!(
     UpDown3,
-    |this, _, r, in_port, dst| UpDown3::route(this, r, in_port, dst),
+    |this, _, r, in_port, dst, alt| UpDown3::route(this, r, in_port, dst, alt),
     |this| if this.spine == SpineChoice::Ecmp {
         "three-level up/down (ECMP: uplinks by flow hash)"
     } else {
         "three-level up/down (d-mod-k uplink choice)"
-    }
+    },
+    |this| this.shape.up * this.shape.half()
 );
 
 #[cfg(test)]
@@ -71,7 +80,7 @@ mod tests {
                     let (mut r, mut p, mut routers) = (r0, p0, 0);
                     loop {
                         routers += 1;
-                        let hop = routing.route(r, p, EndpointId(dst));
+                        let hop = routing.route(r, p, EndpointId(dst), 0);
                         match g.routers[r as usize].ports[hop.port as usize] {
                             Peer::Endpoint(e) => {
                                 assert_eq!(e.0, dst);

@@ -35,6 +35,11 @@ pub enum Fault {
         duration_ns: f64,
         rate: f64,
     },
+    /// The link is down for the whole run, and known to be: traffic routes
+    /// around it (an endpoint leaves on another port, a multipath route
+    /// takes another path), as a library does once a link has failed.
+    /// Flow fidelity only.
+    LinkFailed { link: u32 },
 }
 
 impl Fault {
@@ -44,20 +49,23 @@ impl Fault {
             | Fault::DropAck { link, .. }
             | Fault::DropCredit { link, .. }
             | Fault::LinkDown { link, .. }
-            | Fault::LinkSlow { link, .. } => *link,
+            | Fault::LinkSlow { link, .. }
+            | Fault::LinkFailed { link } => *link,
         }
     }
 
-    /// An error unless the cycle engine models this fault (`LinkSlow` is
-    /// flow-only), naming it as `options.faults[i]`.
+    /// An error unless the cycle engine models this fault (`LinkSlow` and
+    /// `LinkFailed` are flow-only), naming it as `options.faults[i]`.
     pub fn require_cycle_model(&self, i: usize) -> Result<()> {
-        if let Fault::LinkSlow { .. } = self {
-            return Err(crate::error::Error::spec(
-                format!("options.faults[{i}]"),
-                "link_slow is modelled at fidelity \"flow\" only (a cycle-level link runs at its spec's rate: give the fabric a slower link spec instead)",
-            ));
-        }
-        Ok(())
+        let why = match self {
+            Fault::LinkSlow { .. } => "link_slow is modelled at fidelity \"flow\" only (a cycle-level link runs at its spec's rate: give the fabric a slower link spec instead)",
+            Fault::LinkFailed { .. } => "link_failed is modelled at fidelity \"flow\" only (the cycle engine's routes are static: a link_down window holds the traffic that crosses it)",
+            _ => return Ok(()),
+        };
+        Err(crate::error::Error::spec(
+            format!("options.faults[{i}]"),
+            why,
+        ))
     }
 
     pub fn validate(&self, i: usize, links: usize) -> Result<()> {
@@ -69,7 +77,7 @@ impl Fault {
             self.link(),
         )?;
         match self {
-            Fault::CorruptFlit { .. } => Ok(()),
+            Fault::CorruptFlit { .. } | Fault::LinkFailed { .. } => Ok(()),
             Fault::DropAck { at_ns, .. } | Fault::DropCredit { at_ns, .. } => {
                 ensure_float(*at_ns, &path("at_ns"), 0.0, false)
             }
@@ -126,7 +134,7 @@ impl LinkFaults {
                     at_ns, duration_ns, ..
                 } => f.down.push((at(at_ns), at(at_ns + duration_ns))),
                 // refused before a cycle-level network is built (require_cycle_model)
-                Fault::LinkSlow { .. } => {}
+                Fault::LinkSlow { .. } | Fault::LinkFailed { .. } => {}
             }
         }
         f.corrupt.sort_unstable();
