@@ -77,6 +77,16 @@ def test_a_sweep_runs_every_value_and_keeps_each_runs_files(examples, capsys):
             '[fabric]\npreset = "dgx8_nvswitch"\n[workload]\nkind = "collective"\nbytes = 1024\n[options]\nseeds = 1\n',
             r":7: options\.seeds: unknown run option; allowed: seed",
         ),
+        (
+            '[fabric]\npreset = "dgx8_nvswitch"\n[workload]\nkind = "collective"\nbytes = 1024\n'
+            '[options]\nfidelity = "flow"\n[[options.faults]]\ntype = "link_broken"\nlink = 0\n',
+            r"options\.faults\[0\]\.type: must be one of corrupt_flit, drop_ack",
+        ),
+        (
+            '[fabric]\npreset = "dgx8_nvswitch"\n[workload]\nkind = "collective"\nbytes = 1024\n'
+            '[options]\nfidelity = "flow"\n[[options.faults]]\ntype = "link_failed"\nlinks = 0\n',
+            r"options\.faults\[0\]: .*link_failed takes link",
+        ),
         ("[fabrik]\n", r":1: fabrik: unknown section"),
         ("[fabric\n", r"not TOML"),
         (
@@ -144,3 +154,18 @@ def test_plots_a_runs_link_map_and_a_sweeps_metric(examples):
     )
     with pytest.raises(ExperimentError, match=r"output\.plot_metric: must be a number the runs report"):
         sweep(metric)
+
+
+def test_faults_in_an_experiment_file_are_the_python_apis(tmp_path):
+    path = tmp_path / "failed.toml"
+    path.write_text(
+        '[fabric]\npreset = "dgx8_nvswitch"\n[workload]\nkind = "collective"\nbytes = 1048576\n'
+        'algorithm = "ring"\n[options]\nfidelity = "flow"\nkeep_messages = false\n'
+        '[[options.faults]]\ntype = "link_failed"\nlink = 0\n[output]\ntables = "none"\n'
+    )
+    result, _ = run(path)
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    op = fs.collectives.all_reduce(bytes=1 << 20, algorithm="ring")
+    direct = fab.run(op, fidelity="flow", faults=[fs.faults.link_failed(0)])
+    assert result.time_ns == direct.time_ns != fab.run(op, fidelity="flow").time_ns
+    assert not result.run.messages_kept

@@ -37,7 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from fabricsim import _core, collectives, traffic
+import inspect
+
+from fabricsim import _core, collectives, faults, traffic
 from fabricsim.analysis.sweep import sizes
 from fabricsim.errors import SpecError
 from fabricsim.fabric import Fabric
@@ -277,6 +279,11 @@ def build_options(exp: Experiment) -> RunOptions:
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
         raise exp.error(f"options.{unknown[0]}", f"unknown run option; allowed: {', '.join(allowed)}")
+    if "faults" in opts:
+        plan = opts["faults"]
+        if not isinstance(plan, list):
+            raise exp.error("options.faults", "must be a list of tables ([[options.faults]])")
+        opts = {**opts, "faults": [build_fault(exp, i, f) for i, f in enumerate(plan)]}
     try:
         return RunOptions(**opts)
     except SpecError as e:
@@ -284,6 +291,25 @@ def build_options(exp: Experiment) -> RunOptions:
         raise exp.error(f"options.{field}" if field else "options", str(e)) from None
     except TypeError as e:
         raise exp.error("options", f"{e}; allowed: {', '.join(allowed)}") from None
+
+
+def build_fault(exp: Experiment, i: int, spec: Any) -> faults.Fault:
+    """One ``[[options.faults]]`` table: ``type`` names a ``fabricsim.faults`` function, the
+    other keys are its arguments (``type = "link_failed"``, ``link = 3``)."""
+    kinds = [k for k in faults.__all__ if k != "Fault"]
+    path = f"options.faults[{i}]"
+    if not isinstance(spec, dict) or spec.get("type") not in kinds:
+        got = spec.get("type") if isinstance(spec, dict) else spec
+        raise exp.error(f"{path}.type", f"must be one of {', '.join(kinds)}, got {got!r}")
+    build = getattr(faults, spec["type"])
+    args = {k: v for k, v in spec.items() if k != "type"}
+    try:
+        inspect.signature(build).bind(**args)
+    except TypeError as e:
+        params = ", ".join(inspect.signature(build).parameters)
+        raise exp.error(path, f"{e}; {spec['type']} takes {params}") from None
+    fault: faults.Fault = build(**args)
+    return fault
 
 
 def write_outputs(exp: Experiment, result: RunResultBase, suffix: str = "") -> list[Path]:
