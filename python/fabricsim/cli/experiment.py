@@ -28,6 +28,7 @@ Errors name the file, the field and its line.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable
@@ -36,8 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-import inspect
 
 from fabricsim import _core, collectives, faults, traffic
 from fabricsim.analysis.sweep import sizes

@@ -26,7 +26,7 @@ use crate::error::{Error, Result, WaitingChannel};
 use crate::network::Network;
 use crate::result::RunResult;
 use crate::spec::{FabricSpec, RunOptions};
-use crate::time::{Cycle, Ps};
+use crate::time::Cycle;
 use crate::traffic::MessageTraffic;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -265,28 +265,6 @@ impl Executor {
         self.msg_bytes[msg.index()] = data_bytes;
     }
 
-    /// Gives `rank`'s stack one access per piece of `bytes` (`per_piece` of
-    /// each, for a reduce's two inputs); returns how many.
-    fn pieces(
-        &mut self,
-        rank: u32,
-        op: u32,
-        bytes: u64,
-        per_piece: u32,
-        write: bool,
-        t: Ps,
-    ) -> u32 {
-        let mem = self.mem.as_mut().expect("memory");
-        let (n, size, last) = mem.pieces(bytes);
-        for k in 0..n {
-            let b = if k + 1 == n { last } else { size };
-            for _ in 0..per_piece {
-                mem.access(rank, op, b, write, t);
-            }
-        }
-        n as u32 * per_piece
-    }
-
     /// Whether `rank` has a stack (memory is on and it is no reduction unit).
     fn has_memory(&self, rank: u32) -> bool {
         self.mem.is_some() && rank < self.units_from
@@ -318,7 +296,11 @@ impl Executor {
             SEND if bytes == 0 => self.complete(op, c),
             SEND if memory => {
                 // each piece is read, sent, and written at the receiver
-                let n = self.pieces(rank, op, bytes, 1, false, t);
+                let n = self
+                    .mem
+                    .as_mut()
+                    .expect("memory")
+                    .access_pieces(rank, op, bytes, 1, false, t);
                 self.mem_left[i] = n;
             }
             SEND if self.mem.is_some() => {
@@ -342,7 +324,11 @@ impl Executor {
                 self.timers.push(Reverse((c + cycles, op)));
                 if memory {
                     let inputs = if kind == REDUCE { 2 } else { 1 };
-                    self.mem_left[i] = self.pieces(rank, op, bytes, inputs, false, t);
+                    self.mem_left[i] = self
+                        .mem
+                        .as_mut()
+                        .expect("memory")
+                        .access_pieces(rank, op, bytes, inputs, false, t);
                     self.parts_left[i] = 2;
                 }
             }
@@ -372,7 +358,9 @@ impl Executor {
                 // inputs read: write the output
                 self.writing[i] = true;
                 let t = self.clock.start_ps(c);
-                self.mem_left[i] = self.pieces(self.s.rank[i], a.op, self.s.bytes[i], 1, true, t);
+                let (rank, bytes) = (self.s.rank[i], self.s.bytes[i]);
+                let mem = self.mem.as_mut().expect("memory");
+                self.mem_left[i] = mem.access_pieces(rank, a.op, bytes, 1, true, t);
             }
             return;
         }

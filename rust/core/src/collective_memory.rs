@@ -41,6 +41,8 @@ pub struct RankMemory {
     capacity: u64,
     pub piece_bytes: u64,
     done: Vec<Finished>,
+    /// Accesses given to the stacks and not finished.
+    pending: u64,
 }
 
 impl RankMemory {
@@ -59,6 +61,7 @@ impl RankMemory {
             capacity,
             piece_bytes: m.piece_bytes.max(1),
             done: Vec::new(),
+            pending: 0,
         })
     }
 
@@ -84,6 +87,28 @@ impl RankMemory {
             write,
         });
         self.devices[r].push(id, addr, bytes as u32, write, t);
+        self.pending += 1;
+    }
+
+    /// Gives `rank`'s stack one access per piece of `bytes` (`per_piece` of
+    /// each, for a reduce's two inputs) for `op` at `t`; returns how many.
+    pub fn access_pieces(
+        &mut self,
+        rank: u32,
+        op: u32,
+        bytes: u64,
+        per_piece: u32,
+        write: bool,
+        t: Ps,
+    ) -> u32 {
+        let (n, size, last) = self.pieces(bytes);
+        for k in 0..n {
+            let b = if k + 1 == n { last } else { size };
+            for _ in 0..per_piece {
+                self.access(rank, op, b, write, t);
+            }
+        }
+        n as u32 * per_piece
     }
 
     /// Runs every stack with work due by fabric cycle `c` (time `t`); calls
@@ -91,12 +116,18 @@ impl RankMemory {
     pub fn advance(&mut self, c: Cycle, t: Ps, mut f: impl FnMut(Access)) -> Result<()> {
         let mut done = std::mem::take(&mut self.done);
         advance_due(&mut self.devices, c, t, &mut done)?;
+        self.pending -= done.len() as u64;
         for &(_, id, _) in &done {
             f(self.accesses[id as usize]);
         }
         done.clear();
         self.done = done;
         Ok(())
+    }
+
+    /// Accesses given to the stacks and not finished.
+    pub fn pending(&self) -> u64 {
+        self.pending
     }
 
     pub fn next_event(&self) -> Option<Cycle> {

@@ -58,9 +58,6 @@ struct FlowExecutor {
     writing: Vec<bool>,
     parts_left: Vec<u8>,
     mem_done: Vec<Access>,
-    /// Accesses given to the stacks and not finished (a stack's refresh is
-    /// an event only while it holds some).
-    in_stacks: u64,
 }
 
 impl FlowExecutor {
@@ -114,27 +111,10 @@ impl FlowExecutor {
     }
 
     /// Gives `rank`'s stack one access per piece of `bytes` (`per_piece` of
-    /// each, for a reduce's two inputs) at `t`; returns how many.
-    fn pieces(
-        &mut self,
-        rank: u32,
-        op: u32,
-        bytes: u64,
-        per_piece: u32,
-        write: bool,
-        t: Ps,
-    ) -> u32 {
+    /// each) at `t`; returns how many.
+    fn read(&mut self, rank: u32, op: u32, bytes: u64, per_piece: u32, t: Ps) -> u32 {
         let mem = self.mem.as_mut().expect("memory");
-        let (n, size, last) = mem.pieces(bytes);
-        for k in 0..n {
-            let b = if k + 1 == n { last } else { size };
-            for _ in 0..per_piece {
-                mem.access(rank, op, b, write, t);
-            }
-        }
-        let count = n as u32 * per_piece;
-        self.in_stacks += count as u64;
-        count
+        mem.access_pieces(rank, op, bytes, per_piece, false, t)
     }
 
     fn begin(&mut self, op: u32, t: Ps) -> Result<()> {
@@ -149,7 +129,7 @@ impl FlowExecutor {
             SEND if bytes == 0 => self.complete(op, t),
             SEND if memory => {
                 // each piece is read, sent, and written at the receiver
-                self.mem_left[i] = self.pieces(rank, op, bytes, 1, false, t);
+                self.mem_left[i] = self.read(rank, op, bytes, 1, t);
             }
             SEND if self.mem.is_some() => {
                 // a unit sends at once, in the pieces the receiver writes
@@ -172,7 +152,7 @@ impl FlowExecutor {
                 self.timers.push(Reverse((t.saturating_add(ps), DONE, op)));
                 if memory {
                     let inputs = if kind == REDUCE { 2 } else { 1 };
-                    self.mem_left[i] = self.pieces(rank, op, bytes, inputs, false, t);
+                    self.mem_left[i] = self.read(rank, op, bytes, inputs, t);
                     self.parts_left[i] = 2;
                 }
             }
@@ -202,7 +182,8 @@ impl FlowExecutor {
                 // inputs read: write the output
                 self.writing[i] = true;
                 let (rank, bytes) = (self.s.rank[i], self.s.bytes[i]);
-                self.mem_left[i] = self.pieces(rank, a.op, bytes, 1, true, t);
+                let mem = self.mem.as_mut().expect("memory");
+                self.mem_left[i] = mem.access_pieces(rank, a.op, bytes, 1, true, t);
             }
             return Ok(());
         }
@@ -235,7 +216,6 @@ impl FlowExecutor {
                 .as_mut()
                 .expect("memory")
                 .access(peer, op, bytes, true, t);
-            self.in_stacks += 1;
         } else if self.mem.is_some() {
             self.written(op, t); // a unit takes it as it comes
         } else {
@@ -253,7 +233,6 @@ impl FlowExecutor {
         let res = mem.advance(c, t, |a| done.push(a));
         self.mem = Some(mem);
         res?;
-        self.in_stacks -= done.len() as u64;
         for a in done.drain(..) {
             self.access_done(a, t)?;
         }
@@ -263,7 +242,7 @@ impl FlowExecutor {
 
     /// The next time a stack has something to do, while any holds accesses.
     fn next_stack_event(&self) -> Option<Ps> {
-        let mem = self.mem.as_ref().filter(|_| self.in_stacks > 0)?;
+        let mem = self.mem.as_ref().filter(|m| m.pending() > 0)?;
         mem.next_event().map(|c| self.fab.params.clock.start_ps(c))
     }
 
@@ -349,7 +328,6 @@ pub fn run_collective(
         writing: vec![false; n],
         parts_left: vec![1; n],
         mem_done: Vec::new(),
-        in_stacks: 0,
         sh: Sharing::new(fab.capacity.clone()),
         nics: Nics::new(fab.num_ports()),
         payload: vec![0; fab.num_dirs()],

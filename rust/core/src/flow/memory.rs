@@ -392,18 +392,7 @@ impl MemoryRun<'_> {
     fn issue_one(&mut self, q: usize, t: Ps) {
         let a = self.requesters[q].issue(t, &self.map);
         let (from, bytes) = (self.requesters[q].endpoint, self.requesters[q].bytes);
-        let row = self.rows.issue_ps.len() as u32;
-        let rows = &mut self.rows;
-        rows.requester.push(q as u32);
-        rows.device.push(a.device);
-        rows.write.push(a.write);
-        rows.addr.push(a.addr);
-        rows.issue_ps.push(t);
-        rows.device_ps.push(NEVER_PS);
-        rows.memory_ps.push(NEVER_PS);
-        rows.complete_ps.push(NEVER_PS);
-        rows.request_msg.push(NONE);
-        rows.response_msg.push(NONE);
+        let row = self.rows.issued(q, &a, t);
         self.next_row.push(NONE);
         if a.device == from {
             self.give_stack(row, t);
@@ -580,32 +569,13 @@ pub fn run_memory_fabric(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::memfabric::{ProtocolSpec, RequesterSpec};
-    use crate::spec::presets::{hbm_preset, link_preset};
+    use crate::spec::memfabric::{MessageClasses, RequesterSpec};
+    use crate::spec::presets::link_preset;
     use crate::spec::run::Fidelity;
-    use crate::spec::{FabricSpec, TopologySpec};
 
     fn spec(queue: u32) -> MemoryFabricSpec {
-        let mut fabric = FabricSpec::new(
-            TopologySpec::SwitchStar {
-                n: 4,
-                planes: 1,
-                reduction_ports: 0,
-            },
-            link_preset("cxl3_256b").unwrap(),
-        );
-        fabric.router.pipeline_cycles = 2;
-        MemoryFabricSpec {
-            fabric,
-            hbm: hbm_preset("hbm3").unwrap(),
-            controller: Default::default(),
-            expanders: vec![3],
-            expander_memory: None,
-            protocol: ProtocolSpec {
-                device_queue: queue,
-                ..Default::default()
-            },
-        }
+        let link = link_preset("cxl3_256b").unwrap();
+        crate::memfabric::star_of_four(link, MessageClasses::default(), queue)
     }
 
     fn load(requesters: &[(u32, &str, u32, u64, f64)]) -> MemoryLoadSpec {

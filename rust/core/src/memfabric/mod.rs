@@ -221,38 +221,50 @@ pub fn run_memory_fabric(
     ))
 }
 
+/// The tests' memory fabric: four endpoints on a switch (2-cycle router
+/// pipeline), HBM3 behind each, endpoint 3 an expander.
+#[cfg(test)]
+pub(crate) fn star_of_four(
+    link: crate::spec::LinkSpec,
+    classes: crate::spec::memfabric::MessageClasses,
+    queue: u32,
+) -> MemoryFabricSpec {
+    use crate::spec::memfabric::ProtocolSpec;
+    use crate::spec::{FabricSpec, TopologySpec};
+    let mut fabric = FabricSpec::new(
+        TopologySpec::SwitchStar {
+            n: 4,
+            planes: 1,
+            reduction_ports: 0,
+        },
+        link,
+    );
+    fabric.router.pipeline_cycles = 2;
+    MemoryFabricSpec {
+        fabric,
+        hbm: crate::spec::presets::hbm_preset("hbm3").unwrap(),
+        controller: Default::default(),
+        expanders: vec![3],
+        expander_memory: None,
+        protocol: ProtocolSpec {
+            message_classes: classes,
+            device_queue: queue,
+            ..Default::default()
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::memfabric::{MessageClasses, ProtocolSpec, RequesterSpec};
-    use crate::spec::presets::{hbm_preset, link_preset};
-    use crate::spec::{FabricSpec, TopologySpec};
+    use crate::spec::memfabric::{MessageClasses, RequesterSpec};
+    use crate::spec::presets::link_preset;
 
     fn spec(vcs: u32, credits: u32, classes: MessageClasses, queue: u32) -> MemoryFabricSpec {
         let mut link = link_preset("cxl3_256b").unwrap();
         link.vcs = vcs;
         link.credits_per_vc = credits;
-        let mut fabric = FabricSpec::new(
-            TopologySpec::SwitchStar {
-                n: 4,
-                planes: 1,
-                reduction_ports: 0,
-            },
-            link,
-        );
-        fabric.router.pipeline_cycles = 2;
-        MemoryFabricSpec {
-            fabric,
-            hbm: hbm_preset("hbm3").unwrap(),
-            controller: Default::default(),
-            expanders: vec![3],
-            expander_memory: None,
-            protocol: ProtocolSpec {
-                message_classes: classes,
-                device_queue: queue,
-                ..Default::default()
-            },
-        }
+        star_of_four(link, classes, queue)
     }
 
     fn reads(endpoint: u32, target: &str, outstanding: u32, requests: u64) -> RequesterSpec {

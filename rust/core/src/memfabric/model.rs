@@ -52,6 +52,23 @@ pub struct Rows {
 }
 
 impl Rows {
+    /// A row for a request requester `q` issued at `t` (its later times
+    /// and messages not reached yet); returns its index.
+    pub(crate) fn issued(&mut self, q: usize, a: &super::requester::Access, t: Ps) -> u32 {
+        let row = self.issue_ps.len() as u32;
+        self.requester.push(q as u32);
+        self.device.push(a.device);
+        self.write.push(a.write);
+        self.addr.push(a.addr);
+        self.issue_ps.push(t);
+        self.device_ps.push(NEVER_PS);
+        self.memory_ps.push(NEVER_PS);
+        self.complete_ps.push(NEVER_PS);
+        self.request_msg.push(NONE);
+        self.response_msg.push(NONE);
+        row
+    }
+
     fn msg_of(&mut self, request: bool) -> &mut Vec<u32> {
         if request {
             &mut self.request_msg
@@ -309,21 +326,10 @@ impl MemoryFabric {
     fn issue_one(&mut self, q: usize, c: Cycle, t: Ps) {
         let a = self.requesters[q].issue(t, &self.map);
         let (from, bytes) = (self.requesters[q].endpoint, self.requesters[q].bytes);
-        let row = self.rows.issue_ps.len() as u32;
-        let rows = &mut self.rows;
-        rows.requester.push(q as u32);
-        rows.device.push(a.device);
-        rows.write.push(a.write);
-        rows.addr.push(a.addr);
-        rows.issue_ps.push(t);
-        rows.device_ps.push(NEVER_PS);
-        rows.memory_ps.push(NEVER_PS);
-        rows.complete_ps.push(NEVER_PS);
-        rows.request_msg.push(NONE);
-        rows.response_msg.push(NONE);
+        let row = self.rows.issued(q, &a, t);
         self.next_row.push(NONE);
         if a.device == from {
-            rows.device_ps[row as usize] = t;
+            self.rows.device_ps[row as usize] = t;
             self.devices[a.device as usize].push(row, a.addr, bytes, a.write, t);
         } else {
             let data = if a.write { bytes as u64 } else { 0 };
