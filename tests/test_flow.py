@@ -388,3 +388,26 @@ def test_a_failed_link_with_no_way_around_is_refused_naming_it() -> None:
         fab.run(op, fidelity="flow", faults=[fs.faults.link_failed(nic_in)])
     with pytest.raises(fs.SpecError, match=r"^options\.faults\[0\]: link_failed is modelled at fidelity"):
         fab.run(fs.traffic.messages(0, 1, 64), faults=[fs.faults.link_failed(0)])
+
+
+@given(fab=routed_fabrics(), data=st.data())
+def test_on_random_fabrics_a_failed_link_is_avoided_or_the_run_refused_naming_it(
+    fab: fs.Fabric, data: st.DataObject
+) -> None:
+    vcs = fab.router.vcs or fab.link.vcs
+    tr = data.draw(message_traffic(num_endpoints=fab.num_endpoints, vcs=vcs, max_messages=20, max_bytes=400))
+    link = data.draw(st.integers(0, fab.num_link_directions - 1))
+    base = fab.run(tr, fidelity="flow")
+    try:
+        res = fab.run(tr, fidelity="flow", faults=[fs.faults.link_failed(link)])
+    except fs.SpecError as e:
+        # refused only where the traffic used the link and some message has no way around it
+        assert str(e).startswith("options.faults: every route from endpoint ")
+        assert f"direction {link} (" in str(e)
+        assert base.links["flits"][link] > 0
+        return
+    assert res.complete and res.links["flits"][link] == 0
+    assert (res.messages["deliver_ps"] >= 0).all()
+    # every message leaves its endpoint once, in the same flits (nothing lost or duplicated)
+    out = fab.link_directions()["src"] < fab.num_endpoints
+    assert res.links["flits"][out].sum() == base.links["flits"][out].sum()
