@@ -402,11 +402,19 @@ MEMFABRIC_WORKLOADS: dict[str, tuple[str, Callable[[], tuple[fs.Fabric, Any]]]] 
         lambda: _memory_fabric(4, 1, "cxl3_256b", "cxl_mem", lambda e: "expander:0", 64, 50_000),
     ),
 }
+# the same loads at flow fidelity (flows over the fabric, the stacks cycle-level)
+MEMFABRIC_WORKLOADS.update(
+    {
+        f"{name}_flow": (f"`{name}` at fidelity flow", build)
+        for name, (_, build) in list(MEMFABRIC_WORKLOADS.items())
+    }
+)
 
 
 def run_one_memfabric(name: str, repeat: int) -> dict[str, float]:
     fab, load = MEMFABRIC_WORKLOADS[name][1]()
-    res, out = _timed(lambda: fab.run(load), repeat, lambda r: r.fabric.wall_seconds)
+    fidelity = "flow" if name.endswith("_flow") else "cycle"
+    res, out = _timed(lambda: fab.run(load, fidelity=fidelity), repeat, lambda r: r.fabric.wall_seconds)
     engine_s = out["engine_s"]
     n = float(len(res.rows["issue_ps"]))
     return {
