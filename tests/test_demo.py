@@ -155,11 +155,12 @@ def test_fabric_presets_load_with_sources():
     assert res.time_us == pytest.approx(res.analytical_us, rel=0.1)
 
 
-def test_training_demo_shows_the_straggler_and_the_slow_link():
+def test_training_demo_shows_the_straggler_and_the_slow_and_the_failed_link():
     from fabricsim.cli.demo import training_demo
 
-    rows = {line[:34].strip(): line[34:].split() for line in training_demo().splitlines()[4:7]}
-    base, slow_gpu, slow_link = (float(rows[k][0]) for k in rows)
-    assert slow_gpu > base and slow_link > base
+    rows = {line[:34].strip(): line[34:].split() for line in training_demo().splitlines()[4:8]}
+    base, slow_gpu, slow_link, failed_link = (float(rows[k][0]) for k in rows)
+    # (the failed port costs its tensor group time, but the last stage gates the pipeline)
+    assert slow_gpu > base and slow_link > base and slow_link > failed_link >= base
     tp = {k: float(v[4]) for k, v in rows.items()}  # the tensor-parallel column
-    assert tp["GPU 8's first NVLink port at 25%"] > tp["as built"]
+    assert tp["GPU 8's first NVLink port at 25%"] > tp["GPU 8's first NVLink port failed"] > tp["as built"]

@@ -299,8 +299,9 @@ def collective_demo(largest: int = 64 << 20, plot: str | None = "fabricsim_allre
 
 def training_demo() -> str:
     """One training step of GPT-3 175B on 1,024 A100s (``dgx_a100_cluster``, 128 nodes) at
-    flow fidelity, then the same step with one GPU at 80% speed and with one NVLink port at a
-    quarter of its rate: where the time goes, from the critical GPU's breakdown
+    flow fidelity, then the same step with one GPU at 80% speed, with one NVLink port at a
+    quarter of its rate and with that port failed (its traffic on the other planes): where the
+    time goes, from the critical GPU's breakdown
     (docs/training.md)."""
     from fabricsim import faults
     from fabricsim.workload import Parallelism, training_step
@@ -318,6 +319,10 @@ def training_demo() -> str:
         (
             "GPU 8's first NVLink port at 25%",
             fab.run(step, fidelity="flow", faults=[faults.link_slow(link, rate=0.25)]),
+        ),
+        (
+            "GPU 8's first NVLink port failed",
+            fab.run(step, fidelity="flow", faults=[faults.link_failed(link)]),
         ),
     ]
     keys = ("compute_s", "memory_bound_s", "tp_s", "pp_s", "bubble_s", "replica_wait_s", "dp_s")
