@@ -50,6 +50,8 @@ pub(crate) struct FlowFabric {
     /// Per direction: failed for the whole run (`Fault::LinkFailed`):
     /// ports and routes avoid it. Empty while none has.
     failed: Vec<bool>,
+    /// A path `pick_port` tries (kept between messages).
+    trial: Vec<u32>,
 }
 
 /// How many of a multipath route's choices a message tries for one that
@@ -164,6 +166,7 @@ impl FlowFabric {
             ports: EndpointPorts::new(&routers, uniform),
             routed,
             failed: Vec::new(),
+            trial: Vec::new(),
         })
     }
 
@@ -200,7 +203,7 @@ impl FlowFabric {
         if !self.failed.is_empty() {
             // only the ports with a path to `dst` that avoids the failed
             // links (an endpoint has at most 128 ports: a bit each)
-            let mut path = Vec::new();
+            let mut path = std::mem::take(&mut self.trial);
             let ports = self.ports.of(src);
             let mut ok = 0u128;
             for (i, p) in ports.clone().enumerate().take(128) {
@@ -210,6 +213,7 @@ impl FlowFabric {
                     ok |= 1 << i;
                 }
             }
+            self.trial = path;
             return self
                 .ports
                 .pick_port_where(src, |p| ok >> (p - ports.start).min(127) & 1 == 1);
