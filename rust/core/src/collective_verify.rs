@@ -353,6 +353,38 @@ fn layout(s: &Symbolic<'_>, width: u64, m: u32) -> (Vec<Held>, Vec<Option<Held>>
     (held, want)
 }
 
+/// Per op, how many ops it waits for (its dependencies and its send), and
+/// who waits for each op (a CSR index `ptr` into `users`).
+fn waiting_lists(s: &Symbolic<'_>, matched: &[i64]) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    let n_ops = s.op.len();
+    let waiting: Vec<u32> = (0..n_ops)
+        .map(|i| (s.dep_ptr[i + 1] - s.dep_ptr[i]) as u32 + u32::from(matched[i] >= 0))
+        .collect();
+    let mut ptr = vec![0u32; n_ops + 1];
+    for i in 0..n_ops {
+        for &d in &s.deps[s.dep_ptr[i] as usize..s.dep_ptr[i + 1] as usize] {
+            ptr[d as usize + 1] += 1;
+        }
+        if matched[i] >= 0 {
+            ptr[matched[i] as usize + 1] += 1;
+        }
+    }
+    for i in 0..n_ops {
+        ptr[i + 1] += ptr[i];
+    }
+    let mut fill = ptr.clone();
+    let mut users = vec![0u32; ptr[n_ops] as usize];
+    for (i, &m) in matched.iter().enumerate() {
+        let deps = s.deps[s.dep_ptr[i] as usize..s.dep_ptr[i + 1] as usize].iter();
+        let send = (m >= 0).then_some(m as i32);
+        for d in deps.copied().chain(send) {
+            users[fill[d as usize] as usize] = i as u32;
+            fill[d as usize] += 1;
+        }
+    }
+    (waiting, ptr, users)
+}
+
 /// Checks that `s` computes its collective; returns each receive's send.
 pub fn verify(s: &Symbolic<'_>) -> Result<Vec<i64>, Failure> {
     s.check_shape()?;
@@ -416,40 +448,43 @@ pub fn verify(s: &Symbolic<'_>) -> Result<Vec<i64>, Failure> {
     let (mut held, want) = layout(s, width, m);
     held.resize(slots.len(), EMPTY);
     // Who waits for each op (CSR), then Kahn's algorithm, lowest index first.
-    let mut waiting: Vec<u32> = (0..n_ops)
-        .map(|i| (s.dep_ptr[i + 1] - s.dep_ptr[i]) as u32 + u32::from(matched[i] >= 0))
-        .collect();
-    let mut ptr = vec![0u32; n_ops + 1];
-    for i in 0..n_ops {
-        for &d in &s.deps[s.dep_ptr[i] as usize..s.dep_ptr[i + 1] as usize] {
-            ptr[d as usize + 1] += 1;
-        }
-        if matched[i] >= 0 {
-            ptr[matched[i] as usize + 1] += 1;
-        }
-    }
-    for i in 0..n_ops {
-        ptr[i + 1] += ptr[i];
-    }
-    let mut fill = ptr.clone();
-    let mut users = vec![0u32; ptr[n_ops] as usize];
-    for (i, &m) in matched.iter().enumerate() {
-        let deps = s.deps[s.dep_ptr[i] as usize..s.dep_ptr[i + 1] as usize].iter();
-        let send = (m >= 0).then_some(m as i32);
-        for d in deps.copied().chain(send) {
-            users[fill[d as usize] as usize] = i as u32;
-            fill[d as usize] += 1;
-        }
-    }
-    let mut ready: BinaryHeap<Reverse<u32>> = (0..n_ops as u32)
-        .filter(|&i| waiting[i as usize] == 0)
-        .map(Reverse)
-        .collect();
+    // When every op waits only for ops before it (a dependency or its send),
+    // that order is the index order: no queue and no waiting lists needed
+    // (generated schedules are written so).
+    let in_order = (0..n_ops).all(|i| {
+        matched[i] < i as i64
+            && s.deps[s.dep_ptr[i] as usize..s.dep_ptr[i + 1] as usize]
+                .iter()
+                .all(|&d| (d as usize) < i)
+    });
+    let (mut waiting, ptr, users) = if in_order {
+        (Vec::new(), Vec::new(), Vec::new())
+    } else {
+        waiting_lists(s, &matched)
+    };
+    let mut ready: BinaryHeap<Reverse<u32>> = if in_order {
+        BinaryHeap::new()
+    } else {
+        (0..n_ops as u32)
+            .filter(|&i| waiting[i as usize] == 0)
+            .map(Reverse)
+            .collect()
+    };
     let mut sent = vec![EMPTY; n_ops];
     let mut writer = vec![u32::MAX; held.len()];
     let mut done = 0usize;
-    while let Some(Reverse(i)) = ready.pop() {
-        let i = i as usize;
+    loop {
+        let i = if in_order {
+            if done == n_ops {
+                break;
+            }
+            done
+        } else {
+            match ready.pop() {
+                Some(Reverse(i)) => i as usize,
+                None => break,
+            }
+        };
         done += 1;
         let (r, kind) = (s.rank[i], s.op[i]);
         let a = slots.of(r, s.a[i]);
@@ -493,11 +528,13 @@ pub fn verify(s: &Symbolic<'_>) -> Result<Vec<i64>, Failure> {
             };
             writer[out] = i as u32;
         }
-        for &u in &users[ptr[i] as usize..ptr[i + 1] as usize] {
-            let w = &mut waiting[u as usize];
-            *w -= 1;
-            if *w == 0 {
-                ready.push(Reverse(u));
+        if !in_order {
+            for &u in &users[ptr[i] as usize..ptr[i + 1] as usize] {
+                let w = &mut waiting[u as usize];
+                *w -= 1;
+                if *w == 0 {
+                    ready.push(Reverse(u));
+                }
             }
         }
     }
