@@ -102,23 +102,11 @@ impl MemoryRun<'_> {
         };
         self.next_row[row as usize] = NONE;
         if let Some(m) = self.pack(src, dst, bytes, kind, vc) {
-            self.next_row[self.log.last_row[m] as usize] = row;
-            self.log.last_row[m] = row;
-            self.log.items[m] += 1;
-            self.log.bytes[m] += bytes;
+            self.log.append(m, row, bytes, &mut self.next_row);
             self.set_msg(kind, row, m as u32);
             return;
         }
-        let m = self.log.src.len() as u32;
-        let log = &mut self.log;
-        log.src.push(src);
-        log.dst.push(dst);
-        log.bytes.push(bytes);
-        log.vc.push(vc as u8);
-        log.inject_ps.push(t);
-        log.first_row.push(row);
-        log.last_row.push(row);
-        log.items.push(1);
+        let m = self.log.open(src, dst, bytes, vc as u8, t, row);
         let port = self.fab.pick_port(src, dst);
         let st = &mut self.msg;
         st.kind.push(kind);
@@ -332,11 +320,7 @@ impl MemoryRun<'_> {
     /// one completes, its tag free this cycle).
     fn run_devices(&mut self, t: Ps) -> Result<()> {
         let c = self.clock().cycle_at_or_after(t);
-        while let Some(&Reverse((at, d))) = self.device_wake.peek() {
-            if at > t {
-                break;
-            }
-            self.device_wake.pop();
+        while let Some(d) = pop_due(&mut self.device_wake, t) {
             let du = d as usize;
             if self.devices[du].wake > c {
                 continue; // stale
@@ -372,11 +356,7 @@ impl MemoryRun<'_> {
     /// Requesters due by `t` issue while they have free tags.
     fn issue(&mut self, t: Ps) {
         let c = self.clock().cycle_at_or_after(t);
-        while let Some(&Reverse((at, q))) = self.issue_wake.peek() {
-            if at > t {
-                break;
-            }
-            self.issue_wake.pop();
+        while let Some(q) = pop_due(&mut self.issue_wake, t) {
             let qu = q as usize;
             let mut issued = false;
             while self.requesters[qu].can_issue(c, t) {
@@ -436,6 +416,17 @@ impl MemoryRun<'_> {
             wall,
             true, // a request row names the messages that carried it
         )
+    }
+}
+
+/// The next entry of a wake-up heap due by `t`, taken off it.
+fn pop_due(heap: &mut BinaryHeap<Reverse<(Ps, u32)>>, t: Ps) -> Option<u32> {
+    match heap.peek() {
+        Some(&Reverse((at, x))) if at <= t => {
+            heap.pop();
+            Some(x)
+        }
+        _ => None,
     }
 }
 
@@ -526,12 +517,9 @@ pub fn run_memory_fabric(
         // delivery frees is used the next cycle)
         run.run_devices(t)?;
         run.issue(t);
-        while let Some(&Reverse((at, m))) = run.arrivals.peek() {
-            if at > t {
-                break;
-            }
-            run.arrivals.pop();
-            run.deliver(m, at);
+        // (every event is handled at its time: a delivery due now is at `t`)
+        while let Some(m) = pop_due(&mut run.arrivals, t) {
+            run.deliver(m, t);
         }
         run.start_offered(t)?;
         run.sh.reshare(t);

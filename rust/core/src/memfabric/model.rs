@@ -94,6 +94,31 @@ pub struct Messages {
     pub items: Vec<u32>,
 }
 
+impl Messages {
+    /// A new message of one item (row `row`); returns its index.
+    pub(crate) fn open(&mut self, src: u32, dst: u32, bytes: u64, vc: u8, at: Ps, row: u32) -> u32 {
+        let m = self.src.len() as u32;
+        self.src.push(src);
+        self.dst.push(dst);
+        self.bytes.push(bytes);
+        self.vc.push(vc);
+        self.inject_ps.push(at);
+        self.first_row.push(row);
+        self.last_row.push(row);
+        self.items.push(1);
+        m
+    }
+
+    /// Packs row `row` of `bytes` into message `m`, at the end of its list
+    /// (`next_row`: per row, the next row of its message).
+    pub(crate) fn append(&mut self, m: usize, row: u32, bytes: u64, next_row: &mut [u32]) {
+        next_row[self.last_row[m] as usize] = row;
+        self.last_row[m] = row;
+        self.items[m] += 1;
+        self.bytes[m] += bytes;
+    }
+}
+
 /// What a message carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -223,25 +248,14 @@ impl MemoryFabric {
         // in one response message: its link is free again here.
         self.next_row[row as usize] = NONE;
         if let Some(m) = self.pack(src, dst, bytes, kind, vc) {
-            let log = &mut self.messages;
-            self.next_row[log.last_row[m] as usize] = row;
-            log.last_row[m] = row;
-            log.items[m] += 1;
-            log.bytes[m] += bytes;
+            self.messages.append(m, row, bytes, &mut self.next_row);
             self.rows.msg_of(kind == Kind::Request)[row as usize] = m as u32;
             return;
         }
         let m = self.net.inject(src, dst, bytes, vc, c);
         debug_assert_eq!(m.index(), self.msg_kind.len());
-        let log = &mut self.messages;
-        log.src.push(src);
-        log.dst.push(dst);
-        log.bytes.push(bytes);
-        log.vc.push(vc);
-        log.inject_ps.push(self.clock.start_ps(c));
-        log.first_row.push(row);
-        log.last_row.push(row);
-        log.items.push(1);
+        let at = self.clock.start_ps(c);
+        self.messages.open(src, dst, bytes, vc, at, row);
         self.msg_kind.push(kind);
         self.reserved.push(false);
         self.rows.msg_of(kind == Kind::Request)[row as usize] = m.0;
