@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fabricsim as fs
+from fabricsim.testing.invariants import check_trace_spans_do_not_overlap
 from fabricsim.workload import pipeline
 from fabricsim.workload.memory_estimate import layer_activation_bytes
 
@@ -245,6 +246,7 @@ def test_timeline_opens_as_a_trace(tmp_path: object) -> None:
     path = res.to_perfetto(Path(str(tmp_path)) / "step.json")
     trace = json.loads(path.read_text())
     spans = [e for e in trace["traceEvents"] if e.get("ph") == "X"]
+    check_trace_spans_do_not_overlap(trace["traceEvents"])  # compute beside buckets: lanes
     assert len(spans) >= 2 * 2 * 4  # every pass of the replica's two stages
     assert {"F mb0 c0", "B mb3 c0", "bucket", "tp comm"} <= {e["name"] for e in spans}
 
@@ -427,7 +429,9 @@ def test_a_trace_runs_as_its_dag_says(tmp_path: object) -> None:
     cycle = fab.run(trace)
     assert cycle.time_us == pytest.approx(res.time_us, rel=0.01)
     trace_file = res.to_perfetto(Path(str(tmp_path)) / "trace.json")
-    names = {e["name"] for e in json.loads(trace_file.read_text())["traceEvents"] if e.get("ph") == "X"}
+    events = json.loads(trace_file.read_text())["traceEvents"]
+    check_trace_spans_do_not_overlap(events)
+    names = {e["name"] for e in events if e.get("ph") == "X"}
     assert {"layer 0", "compute", "all_reduce 16777216 B"} <= names
     assert res.gpu_compute_us[7] == pytest.approx(30.0, abs=1e-3)
 

@@ -11,7 +11,7 @@ import numpy.typing as npt
 from fabricsim import _core
 from fabricsim.errors import NotKeptError
 from fabricsim.run_contract import RunResultBase
-from fabricsim.timeline import Events, Track, link_counters
+from fabricsim.timeline import Events, Track, link_counters, link_span_events
 from fabricsim.traffic.messages import MessageTraffic
 
 NEVER = np.iinfo(np.uint64).max
@@ -36,6 +36,22 @@ MESSAGE_DTYPE = np.dtype(
 the order of delivery (orders messages delivered in the same cycle), -1 if not delivered;
 ``corrupt``: a flit of the message was passed up with errors the CRC missed (or, with
 ``retry="none"``, with any errors)."""
+
+LINK_SPAN_DTYPE = np.dtype(
+    [
+        ("message", np.int64),
+        ("link", np.int64),
+        ("src", np.uint32),
+        ("dst", np.uint32),
+        ("start_ps", np.int64),
+        ("end_ps", np.int64),
+    ]
+)
+"""One row per message and link direction it crossed (``link_spans`` in the run's options),
+sorted by message then link: ``message`` its row in ``messages``, ``link`` its row in
+``links`` (``src``/``dst`` the link direction's ends, as there); at cycle fidelity from its
+first flit leaving the link's sender to the end of the cycle its last flit left in, at flow
+fidelity from the flow's start to the end of its transfer."""
 
 _LINK_COUNTER_COLUMNS: tuple[tuple[str, str], ...] = tuple(_core.link_counter_columns())
 """The link layer's counters, ``(name, doc)`` in column order: declared once in the engine
@@ -144,6 +160,9 @@ class Result(RunResultBase):
             times = _u64(raw["link_sample_ps"]).astype(np.int64)
             flits = _u64(raw["link_sample_flits"]).astype(np.int64)
             self.link_samples = (times, flits.reshape(len(times), -1))
+        self.link_spans_left_out: int = int(raw["link_spans"]["left_out"]) if "link_spans" in raw else 0
+        """Link crossings not recorded because ``link_spans`` of them were (0 without)."""
+        self._link_spans: npt.NDArray[Any] | None = None
         """Endpoints of the fabric; in ``links``, nodes ``>= num_endpoints`` are routers
         (router ``node - num_endpoints``)."""
         self.events: int = int(raw["events"])
@@ -165,15 +184,41 @@ class Result(RunResultBase):
         """Whether the per-message columns are here (``keep_messages`` in the run's options)."""
         return bool(self._raw.get("messages_kept", True))
 
+    @property
+    def link_spans(self) -> npt.NDArray[Any] | None:
+        """When each message crossed each link direction (:data:`LINK_SPAN_DTYPE`), with
+        ``link_spans=N`` in the run's options; else None."""
+        raw = self._raw.get("link_spans")
+        if raw is None:
+            return None
+        if self._link_spans is None:
+            link = _u64(raw["link"]).astype(np.int64)
+            rows = np.zeros(len(link), dtype=LINK_SPAN_DTYPE)
+            rows["message"] = _u64(raw["msg"]).astype(np.int64)
+            rows["link"] = link
+            rows["src"] = self.links["src"][link]
+            rows["dst"] = self.links["dst"][link]
+            rows["start_ps"] = _u64(raw["start_ps"]).astype(np.int64)
+            rows["end_ps"] = _u64(raw["end_ps"]).astype(np.int64)
+            self._link_spans = rows
+        return self._link_spans
+
+    def _crossings(self) -> list[Events]:
+        """Per link direction, a span per message that crossed it (with ``link_spans``)."""
+        spans = self.link_spans
+        return [] if spans is None else [link_span_events(spans, self.num_endpoints)]
+
     def _timeline(self) -> list[Events]:
         """Per sending endpoint, a span per delivered message from its injection to its
-        delivery (label: destination and bytes); per link direction, its mean utilization."""
+        delivery (label: destination and bytes); per link direction, its utilization and,
+        with ``link_spans``, a span per message that crossed it."""
         num, den = self.cycle_ps_ratio
         counters = link_counters(
             self.links, float(self.end_ps), self.num_endpoints, self.link_samples, num / den
         )
+        crossings = self._crossings()
         if not self.messages_kept:
-            return [counters]
+            return [counters, *crossings]
         m = self.messages
         done = m["deliver_ps"] >= 0
         n = self.num_endpoints
@@ -190,13 +235,16 @@ class Result(RunResultBase):
             labels=labels,
             args={"dst": m["dst"][done], "bytes": m["bytes"][done], "latency_ps": m["latency_ps"][done]},
         )
-        return [spans, counters]
+        return [spans, counters, *crossings]
 
     def tables(self) -> dict[str, npt.NDArray[Any]]:
-        """``messages`` (one row a message) and ``links`` (one row a link direction)."""
-        if not self.messages_kept:
-            return {"links": self.links}
-        return {"messages": self.messages, "links": self.links}
+        """``messages`` (one row a message), ``links`` (one row a link direction) and, with
+        ``link_spans`` in the options, ``link_spans`` (one row a message's crossing of a link)."""
+        out = {"messages": self.messages} if self.messages_kept else {}
+        out["links"] = self.links
+        if self.link_spans is not None:
+            out["link_spans"] = self.link_spans
+        return out
 
     def _headline(self) -> dict[str, Any]:
         d: dict[str, Any] = {"cycles": self.cycles, "cycle_ps": self.cycle_ps, **self.stats()}

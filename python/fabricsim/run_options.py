@@ -28,6 +28,8 @@ FIDELITIES: tuple[str, ...] = ("cycle", "flow")
 MAX_SEED = (1 << 64) - 1
 
 MAX_LINK_SAMPLES = 100_000
+MAX_LINK_SPANS = 100_000_000
+"""The most link crossings a run records (about 24 bytes each in the engine)."""
 """The most link samples a run keeps (each holds every link direction's counter)."""
 
 
@@ -83,6 +85,13 @@ class RunOptions:
       length, plus one at the end), at either fidelity and for every workload on a fabric;
       the result's ``link_samples`` holds them and its timeline draws each link's utilization
       per interval. 0 (the default): none, each link's mean only.
+    - ``link_spans``: record when each message crossed each link direction, up to this many
+      crossings (0, the default: none): the result's ``link_spans`` table and, in its
+      timeline, a span per message on every link it crossed. At cycle fidelity a span runs
+      from the message's first flit leaving the link's sender to the end of the cycle its last
+      flit left in; at flow fidelity from the flow's start to the end of its transfer, on every
+      link of its path. Crossings past the cap are counted (``link_spans_left_out``), not kept.
+      The run is the same with or without them.
     - ``keep_messages``: return the per-message columns (``res.messages``; a collective's
       ``message_op``). ``False`` keeps the summaries only (times, per-operation and per-rank
       times, link utilization and link samples): at thousands of GPUs the columns are the
@@ -107,6 +116,7 @@ class RunOptions:
     faults: tuple[Fault, ...] = ()
     link_samples: int = 0
     keep_messages: bool = True
+    link_spans: int = 0
     progress: ProgressCallback | bool | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -139,6 +149,7 @@ class RunOptions:
             set_(self, "max_time_ns", t)
         set_(self, "watchdog_cycles", _int(self.watchdog_cycles, "watchdog_cycles", 1, MAX_SEED))
         set_(self, "link_samples", _int(self.link_samples, "link_samples", 0, MAX_LINK_SAMPLES))
+        set_(self, "link_spans", _int(self.link_spans, "link_spans", 0, MAX_LINK_SPANS))
         if self.check_deadlock is not None and not isinstance(self.check_deadlock, bool):
             raise SpecError(
                 f"options.check_deadlock: must be None, True or False, got {self.check_deadlock!r}",

@@ -6,9 +6,10 @@ gigabytes by surprise."""
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -18,6 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 from fabricsim.errors import SpecError
+
+LANES_PER_TRACK = 1 << 16
+"""Sort indices a track leaves for its lanes (overlapping spans), so they sit under it."""
 
 DEFAULT_MAX_EVENTS = 1_000_000
 """Events written by default (about 150 MB of JSON at most); more need ``max_events``."""
@@ -73,25 +77,32 @@ def write_trace(
     pids: dict[str, int] = {}
     tids: dict[Track, int] = {}
     events: list[dict[str, Any]] = []
+
+    def tid_of(track: Track, sort_index: int | None = None) -> int:
+        """The track's thread id, named (and placed: lanes under their track) when new."""
+        pid = pids.setdefault(track.process, len(pids) + 1)
+        if track not in tids:
+            tid = tids[track] = len(tids) + 1
+            sort = tid * LANES_PER_TRACK if sort_index is None else sort_index
+            events.append(
+                {"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": track.thread}}
+            )
+            events.append(
+                {"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid, "args": {"sort_index": sort}}
+            )
+        return tids[track]
+
+    kept_of: list[list[int]] = []
     kept = 0
     for g in groups:
         for track in g.tracks:
-            pid = pids.setdefault(track.process, len(pids) + 1)
-            if track not in tids:
-                tids[track] = len(tids) + 1
-                events.append(
-                    {
-                        "ph": "M",
-                        "name": "thread_name",
-                        "pid": pid,
-                        "tid": tids[track],
-                        "args": {"name": track.thread},
-                    }
-                )
-        for i in _kept(g.start_ps, lo, hi, cutoff):
-            if kept >= max_events:
-                break
-            kept += 1
+            tid_of(track)
+        idx = list(_kept(g.start_ps, lo, hi, cutoff))[: max_events - kept]
+        kept += len(idx)
+        kept_of.append(idx)
+    lanes = _span_lanes(groups, kept_of, tid_of)
+    for gi, (g, idx) in enumerate(zip(groups, kept_of, strict=True)):
+        for i in idx:
             track = g.tracks[int(g.track_of[i])]
             e: dict[str, Any] = {
                 "name": g.labels[i] if g.labels is not None else g.name,
@@ -104,7 +115,8 @@ def write_trace(
                 e.update(ph="C", name=g.name, args={track.thread: float(g.value[i])})
                 e.pop("tid")
             elif g.dur_ps is not None:
-                e.update(ph="X", dur=max(float(g.dur_ps[i]), 0.0) / 1e6)
+                tid, start_ns, end_ns = lanes[gi, i]
+                e.update(ph="X", tid=tid, ts=start_ns / 1000, dur=(end_ns - start_ns) / 1000)
             else:
                 e.update(ph="i", s="t")
             if g.args and g.value is None:
@@ -126,6 +138,46 @@ def write_trace(
     out = Path(path)
     with out.open("w", encoding="utf-8") as f:
         json.dump({"traceEvents": events, "displayTimeUnit": "ns"}, f)
+    return out
+
+
+def _span_lanes(
+    groups: list[Events], kept_of: list[list[int]], tid_of: Callable[[Track, int | None], int]
+) -> dict[tuple[int, int], tuple[int, int, int]]:
+    """Each kept span's thread and its start and end in whole ns: spans on one track that
+    overlap go to lanes (threads named "<track> (2)", "(3)", ...) so that no two spans on a
+    thread overlap. Perfetto drops or cuts duration events that overlap on a thread without
+    nesting (google/perfetto#4280); messages in flight from one endpoint always do. Times are
+    whole ns because Perfetto rounds ``ts`` and ``dur`` to ns each on its own: spans that
+    touch in ps could overlap by a ns there."""
+    spans: list[tuple[int, int, int, int, int]] = []
+    for gi, (g, idx) in enumerate(zip(groups, kept_of, strict=True)):
+        if g.dur_ps is None or g.value is not None or not idx:
+            continue
+        at = np.asarray(idx, dtype=np.int64)
+        first = np.rint(g.start_ps[at] / 1000).astype(np.int64)
+        last = np.maximum(np.rint((g.start_ps[at] + np.maximum(g.dur_ps[at], 0.0)) / 1000), first)
+        tracks = g.track_of[at].tolist()
+        spans.extend(
+            zip(first.tolist(), last.astype(np.int64).tolist(), [gi] * len(idx), idx, tracks, strict=True)
+        )
+    spans.sort()
+    # per track, a heap of its lanes' (end, lane): a span takes the lane free earliest
+    free: dict[Track, list[tuple[int, int]]] = {}
+    out: dict[tuple[int, int], tuple[int, int, int]] = {}
+    for start, end, gi, i, t in spans:
+        track = groups[gi].tracks[t]
+        heap = free.setdefault(track, [])
+        if heap and heap[0][0] <= start:
+            lane = heapq.heapreplace(heap, (end, heap[0][1]))[1]
+        else:
+            lane = len(heap)
+            heapq.heappush(heap, (end, lane))
+        if lane == 0:
+            out[gi, i] = (tid_of(track, None), start, end)
+        else:
+            sort = tid_of(track, None) * LANES_PER_TRACK + min(lane, LANES_PER_TRACK - 1)
+            out[gi, i] = (tid_of(Track(track.process, f"{track.thread} ({lane + 1})"), sort), start, end)
     return out
 
 
@@ -177,8 +229,30 @@ def link_counters(
     )
 
 
+def link_span_events(spans: npt.NDArray[Any], endpoints: int) -> Events:
+    """Per link direction that carried messages, a span per message that crossed it (rows
+    of a result's ``link_spans``), labelled with the message's row."""
+    _, first, track_of = np.unique(spans["link"], return_index=True, return_inverse=True)
+    tracks = [
+        Track(
+            "links (messages)",
+            f"{_node(int(spans['src'][i]), endpoints)}->{_node(int(spans['dst'][i]), endpoints)}",
+        )
+        for i in first.tolist()
+    ]
+    return Events(
+        name="crossing",
+        tracks=tracks,
+        track_of=track_of.astype(np.int64).reshape(-1),
+        start_ps=spans["start_ps"].astype(np.float64),
+        dur_ps=(spans["end_ps"] - spans["start_ps"]).astype(np.float64),
+        labels=[f"message {m}" for m in spans["message"].tolist()],
+        args={"message": spans["message"], "link": spans["link"]},
+    )
+
+
 def _node(i: int, endpoints: int) -> str:
     return f"e{i}" if i < endpoints else f"r{i - endpoints}"
 
 
-__all__ = ["DEFAULT_MAX_EVENTS", "Events", "Track", "link_counters", "write_trace"]
+__all__ = ["DEFAULT_MAX_EVENTS", "Events", "Track", "link_counters", "link_span_events", "write_trace"]

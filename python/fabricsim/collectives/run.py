@@ -187,7 +187,8 @@ class CollectiveResult(RunResultBase):
     def _timeline(self) -> list[Events]:
         """Per rank (and switch reduction unit), a span per operation of the schedule (send,
         receive, reduce, copy) from its start to its finish; per link direction, its
-        utilization (per interval with ``link_samples=N``, else its mean)."""
+        utilization (per interval with ``link_samples=N``, else its mean) and, with
+        ``link_spans=N``, a span per message (a send's piece) that crossed it."""
         s = self.schedule
         n = s.ranks
         units = int(s.rank.max(initial=0)) + 1 - n if len(s.rank) else 0
@@ -212,7 +213,7 @@ class CollectiveResult(RunResultBase):
         links = link_counters(
             self.run.links, float(self.run.end_ps), self.run.num_endpoints, self.run.link_samples, num / den
         )
-        return [ops, links]
+        return [ops, links, *self.run._crossings()]
 
     def _headline(self) -> dict[str, Any]:
         return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
@@ -117,6 +118,22 @@ def check_no_corruption(res: Result) -> None:
         )
 
 
+def check_trace_spans_do_not_overlap(trace_events: list[dict[str, Any]]) -> None:
+    """No two duration events on one thread of a Chrome / Perfetto trace overlap, in the whole
+    ns Perfetto reads ``ts`` and ``dur`` as (it drops or cuts events that overlap on a thread
+    without nesting)."""
+    by_thread: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for e in trace_events:
+        if e.get("ph") == "X":
+            start, dur = round(e["ts"] * 1000), round(e["dur"] * 1000)
+            assert dur >= 0, f"negative duration: {e}"
+            by_thread.setdefault((e["pid"], e["tid"]), []).append((start, start + dur))
+    for thread, spans in by_thread.items():
+        spans.sort()
+        for a, b in pairwise(spans):
+            assert a[1] <= b[0], f"spans {a} and {b} (ns) overlap on thread {thread}"
+
+
 def check_all(
     res: Result, link: LinkSpec, in_order_delivery: bool = True, in_order_sending: bool = True
 ) -> None:
@@ -138,5 +155,6 @@ __all__ = [
     "check_in_order_per_vc",
     "check_no_corruption",
     "check_payload_conserved",
+    "check_trace_spans_do_not_overlap",
     "check_zero_load_bound",
 ]

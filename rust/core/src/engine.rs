@@ -124,9 +124,12 @@ impl Driver {
     /// A loop at cycle 0 for `model` (which starts the link samples the
     /// options ask for).
     pub fn new<M: Model>(model: &mut M, opts: &RunOptions) -> Self {
-        if opts.link_samples > 0 {
-            if let Some(links) = model.sampled_links() {
+        if let Some(links) = model.sampled_links() {
+            if opts.link_samples > 0 {
                 links.start_link_samples(opts.link_samples as usize);
+            }
+            if opts.link_spans > 0 {
+                links.start_link_spans(opts.link_spans as usize);
             }
         }
         Self {

@@ -37,6 +37,7 @@ pub mod hbm;
 pub mod ids;
 pub mod link;
 pub mod link_samples;
+pub mod link_spans;
 pub mod memfabric;
 pub mod network;
 pub mod result;

@@ -24,6 +24,9 @@ pub trait SampledLinks {
     /// Reads the counters as sample `at` (everything before `at` is
     /// simulated, nothing after).
     fn link_sample(&mut self, at: u64);
+    /// Starts recording when each message crosses each link, up to `max`
+    /// records (`crate::link_spans`).
+    fn start_link_spans(&mut self, max: usize);
 }
 
 /// What a run returns: times (ps) and, per time, every link direction's

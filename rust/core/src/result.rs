@@ -96,6 +96,9 @@ pub struct RunResult {
     /// Every link direction's flits carried at evenly spaced times, when
     /// the options asked for them (`RunOptions::link_samples`).
     pub link_samples: Option<crate::link_samples::LinkSamples>,
+    /// When each message crossed each link direction, when the options
+    /// asked for it (`RunOptions::link_spans`).
+    pub link_spans: Option<crate::link_spans::LinkSpans>,
     /// Wall-clock seconds spent in the cycle loop. Not part of the
     /// deterministic result (excluded from comparisons).
     pub wall_seconds: f64,

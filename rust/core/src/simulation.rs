@@ -312,6 +312,11 @@ pub(crate) fn network_report(
                 .link_sampler
                 .as_ref()
                 .map(|s| s.finish(cycles, net.link_flits(), |c| clock.start_ps(c))),
+            link_spans: net
+                .tally
+                .spans
+                .as_ref()
+                .map(|s| s.finish(|c| clock.start_ps(c))),
             wall_seconds,
         }
     }

@@ -170,6 +170,15 @@ pub(crate) fn result_dict<'py>(py: Python<'py>, r: &RunResult) -> PyResult<Bound
         d.set_item("link_sample_ps", u64_bytes(py, ls.times_ps.iter().copied()))?;
         d.set_item("link_sample_flits", u64_bytes(py, ls.flits.iter().copied()))?;
     }
+    if let Some(s) = &r.link_spans {
+        let spans = PyDict::new(py);
+        spans.set_item("msg", u64_bytes(py, s.msg.iter().map(|&m| m as u64)))?;
+        spans.set_item("link", u64_bytes(py, s.link.iter().map(|&l| l as u64)))?;
+        spans.set_item("start_ps", u64_bytes(py, s.start_ps.iter().copied()))?;
+        spans.set_item("end_ps", u64_bytes(py, s.end_ps.iter().copied()))?;
+        spans.set_item("left_out", s.left_out)?;
+        d.set_item("link_spans", spans)?;
+    }
     d.set_item("send_ps", u64_bytes(py, r.send_ps.iter().copied()))?;
     d.set_item("deliver_ps", u64_bytes(py, r.deliver_ps.iter().copied()))?;
     d.set_item(

@@ -162,6 +162,9 @@ fn start_link_samples(sh: &mut Sharing, fab: &FlowFabric, opts: &RunOptions) {
         let cycle_ps = fab.params.clock.period_ps_f64().round().max(1.0) as u64;
         sh.start_link_samples(opts.link_samples as usize, cycle_ps);
     }
+    if opts.link_spans > 0 {
+        sh.start_link_spans(opts.link_spans as usize);
+    }
 }
 
 /// The loop's line to the run hook (Ctrl-C, progress).
@@ -289,6 +292,7 @@ fn report(
         links,
         num_endpoints: fab.endpoints as u32,
         link_samples: sh.link_samples(clock.start_ps(cycles)),
+        link_spans: sh.link_spans(),
         wall_seconds,
     }
 }

@@ -21,6 +21,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::link_samples::{LinkSampler, LinkSamples};
+use crate::link_spans::{FlowSpanLog, LinkSpans};
 use crate::time::Ps;
 
 /// Per link direction, the flits carried up to a time (kept only when the
@@ -92,6 +93,8 @@ pub(crate) struct Sharing {
     pub carried_flits: Vec<u64>,
     /// Flits carried over time, when the run samples its links.
     carried: Option<Carried>,
+    /// Each flow's links and times, when the run records link spans.
+    spans: Option<FlowSpanLog>,
 }
 
 impl Sharing {
@@ -157,6 +160,17 @@ impl Sharing {
         Some(c.sampler.finish(end, flits, |t| t))
     }
 
+    /// Records each flow's links and times from now on, up to `max`
+    /// message-link pairs.
+    pub fn start_link_spans(&mut self, max: usize) {
+        self.spans = Some(FlowSpanLog::new(max));
+    }
+
+    /// The spans recorded (None: not asked for).
+    pub fn link_spans(&self) -> Option<LinkSpans> {
+        self.spans.as_ref().map(FlowSpanLog::finish)
+    }
+
     /// Flows not finished.
     #[cfg(test)]
     pub fn active(&self) -> usize {
@@ -192,6 +206,12 @@ impl Sharing {
         self.since[s] = t;
         self.version[s] = self.version[s].wrapping_add(1);
         self.tag[s] = tag;
+        if let Some(spans) = &mut self.spans {
+            if spans.started.len() <= s {
+                spans.started.resize(s + 1, 0);
+            }
+            spans.started[s] = t;
+        }
         for &l in path {
             self.on_link[l as usize].push(slot);
             self.carried_flits[l as usize] += flits;
@@ -225,6 +245,9 @@ impl Sharing {
                 continue;
             }
             self.version[s] = self.version[s].wrapping_add(1);
+            if let Some(spans) = &mut self.spans {
+                spans.ended(self.tag[s], &self.path[s], spans.started[s], t);
+            }
             for k in 0..self.path[s].len() {
                 let l = self.path[s][k] as usize;
                 if let Some(c) = &mut self.carried {

@@ -83,6 +83,8 @@ pub struct Tally {
     /// Messages whose last flit an endpoint sent since the owner last took
     /// them (kept only when something listens, as the memory fabric does).
     pub sent: Option<Vec<MsgId>>,
+    /// Flits leaving link directions, when the run records link spans.
+    pub spans: Option<Box<crate::link_spans::LinkSpanLog>>,
 }
 
 impl Tally {
@@ -302,6 +304,11 @@ pub struct LinkDir {
     ctrl_out: Vec<Ctrl>,
     pub src: Node,
     pub dst: Node,
+    /// Its index among the link directions (`res.links` order).
+    id: u32,
+    /// The run records link spans: its flits go through it (not the router
+    /// ports' calendar), where they are recorded.
+    traced: bool,
 }
 
 impl LinkDir {
@@ -356,6 +363,8 @@ impl LinkDir {
         Self {
             src,
             dst,
+            id: index,
+            traced: false,
             input: NO_PORT,
             output: NO_PORT,
             held: false,
@@ -809,6 +818,9 @@ impl LinkDir {
                 if first_of_message {
                     tally.log.send[flit.msg] = c;
                 }
+                if let Some(log) = &mut tally.spans {
+                    log.sent(self.id, &flit, c);
+                }
                 if from_port && flit.is(Flit::MSG_TAIL) {
                     if let Some(sent) = &mut tally.sent {
                         sent.push(flit.msg);
@@ -853,11 +865,20 @@ impl LinkDir {
         }
         self.stats.flits += 1;
         self.stats.payload_bytes += flit.payload_bytes as u64;
+        if let Some(log) = &mut tally.spans {
+            log.sent(self.id, &flit, c);
+        }
         act.progressed = true;
         tally.events += 1;
         self.transmissions += 1;
         self.wire
             .push(c + self.wire_delay(), WireFlit { flit, seq: 0 });
+    }
+
+    /// Makes its flits go through it, where the run's link spans record
+    /// them (call [`RouterPorts::set_downstream`] again after).
+    pub fn trace(&mut self) {
+        self.traced = true;
     }
 
     /// For a link from a router output to a router input that takes every
@@ -869,7 +890,8 @@ impl LinkDir {
         let plain = self.always_accepts()
             && self.receiver.is_none()
             && self.channel.is_none()
-            && self.faults.is_none();
+            && self.faults.is_none()
+            && !self.traced;
         (plain && self.output != NO_PORT && self.to_router()).then_some((
             self.output,
             self.input,
@@ -1080,6 +1102,7 @@ mod tests {
             events: 0,
             fresh: None,
             sent: None,
+            spans: None,
         };
         let e = tally.deliver(MsgId(0), Node::Endpoint(EndpointId(1)), 7);
         assert!(e.unwrap_err().to_string().contains("misrouted"));

@@ -33,6 +33,7 @@ use crate::error::{Error, Result, WaitingChannel};
 use crate::ids::{EndpointId, IdVec, LinkDirId, MsgId};
 use crate::link::Flit;
 use crate::link_samples::{LinkSampler, SampledLinks};
+use crate::link_spans::LinkSpanLog;
 use crate::routing::Routing;
 use crate::spec::endpoint::DrainParams;
 use crate::spec::faults::{Fault, LinkFaults};
@@ -508,6 +509,7 @@ impl Network {
                 events: 0,
                 fresh: None,
                 sent: None,
+                spans: None,
             },
             routed,
             msg_choice: IdVec::from_vec(vec![router::NO_CHOICE; m]),
@@ -728,6 +730,17 @@ impl SampledLinks for Network {
             s.record(at, self.link_flits());
             self.link_sampler = Some(s);
         }
+    }
+
+    fn start_link_spans(&mut self, max: usize) {
+        let vcs = self.params.vcs as usize;
+        self.tally.spans = Some(Box::new(LinkSpanLog::new(self.dirs.len(), vcs, max)));
+        // every flit through its link direction, where it is recorded
+        for d in self.dirs.ids() {
+            self.dirs[d].trace();
+            through_ports(&mut self.dirs[d], &mut self.router_ports);
+        }
+        self.swept = swept(&self.dirs);
     }
 }
 

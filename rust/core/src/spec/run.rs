@@ -67,6 +67,10 @@ pub struct RunOptions {
     /// columns are the largest part of a result.
     #[serde(default = "default_keep_messages")]
     pub keep_messages: bool,
+    /// Record when each message crossed each link direction, up to this
+    /// many crossings (0: never; see `link_spans`).
+    #[serde(default)]
+    pub link_spans: u64,
 }
 
 fn default_keep_messages() -> bool {
@@ -75,6 +79,9 @@ fn default_keep_messages() -> bool {
 
 /// The most link samples a run keeps (each holds every link's counter).
 pub const MAX_LINK_SAMPLES: u32 = 100_000;
+
+/// The most link crossings a run records (24 bytes each: 2.4 GB).
+pub const MAX_LINK_SPANS: u64 = 100_000_000;
 
 fn default_watchdog() -> u64 {
     1_000_000
@@ -93,6 +100,7 @@ impl Default for RunOptions {
             faults: Vec::new(),
             link_samples: 0,
             keep_messages: true,
+            link_spans: 0,
         }
     }
 }
@@ -123,6 +131,12 @@ impl RunOptions {
             "link_samples",
             "0..=100000",
             self.link_samples,
+        )?;
+        ensure(
+            self.link_spans <= MAX_LINK_SPANS,
+            "link_spans",
+            "0..=100000000",
+            self.link_spans,
         )?;
         Ok(())
     }
