@@ -137,7 +137,8 @@ def write_trace(
         )
     out = Path(path)
     with out.open("w", encoding="utf-8") as f:
-        json.dump({"traceEvents": events, "displayTimeUnit": "ns"}, f)
+        # (dumps, not dump: the C encoder, 5x faster on a million events)
+        f.write(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
     return out
 
 
@@ -157,27 +158,44 @@ def _span_lanes(
         at = np.asarray(idx, dtype=np.int64)
         first = np.rint(g.start_ps[at] / 1000).astype(np.int64)
         last = np.maximum(np.rint((g.start_ps[at] + np.maximum(g.dur_ps[at], 0.0)) / 1000), first)
-        tracks = g.track_of[at].tolist()
+        base = np.array([tid_of(t, None) for t in g.tracks], dtype=np.int64)[g.track_of[at]]
         spans.extend(
-            zip(first.tolist(), last.astype(np.int64).tolist(), [gi] * len(idx), idx, tracks, strict=True)
+            zip(
+                first.tolist(),
+                last.astype(np.int64).tolist(),
+                base.tolist(),
+                [gi] * len(idx),
+                idx,
+                strict=True,
+            )
         )
     spans.sort()
-    # per track, a heap of its lanes' (end, lane): a span takes the lane free earliest
-    free: dict[Track, list[tuple[int, int]]] = {}
+    # per track (its thread), a heap of its lanes' (end, lane): a span takes the lane free
+    # earliest; lanes past the first get threads of their own
+    free: dict[int, list[tuple[int, int]]] = {}
+    lane_tid: dict[tuple[int, int], int] = {}
+    track_of_tid = {
+        tid: (gi, t)
+        for gi, g in enumerate(groups)
+        for t, tid in ((t, tid_of(tr, None)) for t, tr in enumerate(g.tracks))
+    }
     out: dict[tuple[int, int], tuple[int, int, int]] = {}
-    for start, end, gi, i, t in spans:
-        track = groups[gi].tracks[t]
-        heap = free.setdefault(track, [])
+    for start, end, tid, gi, i in spans:
+        heap = free.setdefault(tid, [])
         if heap and heap[0][0] <= start:
             lane = heapq.heapreplace(heap, (end, heap[0][1]))[1]
         else:
             lane = len(heap)
             heapq.heappush(heap, (end, lane))
-        if lane == 0:
-            out[gi, i] = (tid_of(track, None), start, end)
-        else:
-            sort = tid_of(track, None) * LANES_PER_TRACK + min(lane, LANES_PER_TRACK - 1)
-            out[gi, i] = (tid_of(Track(track.process, f"{track.thread} ({lane + 1})"), sort), start, end)
+        if lane:
+            key = (tid, lane)
+            if key not in lane_tid:
+                g0, t0 = track_of_tid[tid]
+                track = groups[g0].tracks[t0]
+                sort = tid * LANES_PER_TRACK + min(lane, LANES_PER_TRACK - 1)
+                lane_tid[key] = tid_of(Track(track.process, f"{track.thread} ({lane + 1})"), sort)
+            tid = lane_tid[key]
+        out[gi, i] = (tid, start, end)
     return out
 
 
