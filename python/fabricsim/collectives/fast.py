@@ -194,7 +194,9 @@ def build(
     )
 
     def col(name: str, dtype: str) -> npt.NDArray[Any]:
-        return np.frombuffer(raw[name], dtype=dtype).astype(dtype[1:])
+        # (a writable bytearray: numpy wraps it without a copy on a little-endian machine)
+        a = np.frombuffer(raw[name], dtype=dtype)
+        return a if a.dtype.isnative else a.astype(dtype[1:])
 
     return Schedule(
         kind=kind,

@@ -105,8 +105,23 @@ pub fn verify_schedule<'py>(
     Ok((PyBytes::new(py, &bytes), failure))
 }
 
+/// `col` as a `bytearray` of its values' little-endian bytes.
+fn le_bytearray<'py, T: Copy, const N: usize>(
+    py: Python<'py>,
+    col: &[T],
+    le: impl Fn(T) -> [u8; N],
+) -> PyResult<Bound<'py, pyo3::types::PyByteArray>> {
+    pyo3::types::PyByteArray::new_with(py, col.len() * N, |buf| {
+        for (out, &x) in buf.chunks_exact_mut(N).zip(col) {
+            out.copy_from_slice(&le(x));
+        }
+        Ok(())
+    })
+}
+
 /// Plans a schedule from its data movements (`collective_plan`): int64
-/// byte columns in, the schedule's columns (int64 bytes) out by name.
+/// byte columns in, the schedule's columns (little-endian, in their own
+/// widths, as writable `bytearray`s) out by name.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 pub fn plan_schedule<'py>(
@@ -174,9 +189,11 @@ pub fn plan_schedule<'py>(
             scratch_base,
         ))
     })?;
-    // little-endian columns in their own widths: op u8, the i32 ones, the i64 ones
+    // little-endian columns in their own widths (op u8, the i32 ones, the i64
+    // ones), written straight into writable Python buffers that numpy wraps
+    // without a copy (at 5 M operations each copy was a tenth of a second)
     let d = pyo3::types::PyDict::new(py);
-    d.set_item("op", PyBytes::new(py, &planned.op))?;
+    d.set_item("op", le_bytearray(py, &planned.op, |x| x.to_le_bytes())?)?;
     for (name, col) in [
         ("rank", &planned.rank),
         ("peer", &planned.peer),
@@ -185,16 +202,14 @@ pub fn plan_schedule<'py>(
         ("out", &planned.out),
         ("deps", &planned.deps),
     ] {
-        let bytes: Vec<u8> = col.iter().flat_map(|x| x.to_le_bytes()).collect();
-        d.set_item(name, PyBytes::new(py, &bytes))?;
+        d.set_item(name, le_bytearray(py, col, |x| x.to_le_bytes())?)?;
     }
     for (name, col) in [
         ("tag", &planned.tag),
         ("bytes", &planned.bytes),
         ("dep_ptr", &planned.dep_ptr),
     ] {
-        let bytes: Vec<u8> = col.iter().flat_map(|x| x.to_le_bytes()).collect();
-        d.set_item(name, PyBytes::new(py, &bytes))?;
+        d.set_item(name, le_bytearray(py, col, |x| x.to_le_bytes())?)?;
     }
     Ok(d)
 }
