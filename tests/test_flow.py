@@ -377,6 +377,39 @@ def test_a_failed_fat_tree_uplink_is_routed_around_by_another_spine() -> None:
         assert hurt.complete and hurt.links["flits"].sum() == base.links["flits"].sum()  # same hops
 
 
+@pytest.mark.parametrize("dims", [(4, 4), (5, 3), (8,)])
+def test_a_failed_torus_link_is_routed_the_other_way_round_or_the_other_dimension_first(
+    dims: tuple[int, ...],
+) -> None:
+    fab = fs.Fabric(topology=topology.torus(dims), link=fs.LinkSpec.preset("noc").replace(vcs=2))
+    n = fab.num_endpoints
+    ld = fab.link_directions()
+    traffic = fs.traffic.messages(np.arange(n), (np.arange(n) * 3 + 1) % n, 4096)
+    base = fab.run(traffic, fidelity="flow")
+    inner = np.flatnonzero((ld["src"] >= n) & (ld["dst"] >= n) & (base.links["flits"] > 0))
+    for link in inner[:: max(1, len(inner) // 6)]:
+        hurt = fab.run(traffic, fidelity="flow", faults=[fs.faults.link_failed(int(link))])
+        assert hurt.complete and hurt.links["flits"][link] == 0
+        # the same flits leave the endpoints; the detours are at least as long
+        out = ld["src"] < n
+        assert hurt.links["flits"][out].sum() == base.links["flits"][out].sum()
+        assert hurt.links["flits"].sum() >= base.links["flits"].sum()
+
+
+def test_a_failed_mesh_link_is_routed_around_with_the_other_dimension_first() -> None:
+    fab = fs.Fabric(topology=topology.mesh((3, 3)), link=fs.LinkSpec.preset("noc"))
+    ld = fab.link_directions()
+    n = fab.num_endpoints
+    # endpoint 0 at (0,0) to 8 at (2,2): x first through router 1; failed, y first through 3
+    tr = fs.traffic.messages(0, 8, 4096)
+    link = int(np.flatnonzero((ld["src"] == n + 0) & (ld["dst"] == n + 1))[0])
+    res = fab.run(tr, fidelity="flow", faults=[fs.faults.link_failed(link)], link_spans=100)
+    assert res.complete and n + 3 in res.link_spans["dst"] and n + 1 not in res.link_spans["dst"]
+    # along one row there is no other way: refused, naming the link
+    with pytest.raises(fs.SpecError, match=r"every route from endpoint 0 to 2 crosses a failed link"):
+        fab.run(fs.traffic.messages(0, 2, 64), fidelity="flow", faults=[fs.faults.link_failed(link)])
+
+
 def test_a_failed_link_with_no_way_around_is_refused_naming_it() -> None:
     fab = fs.Fabric.preset("dgx8_cluster4")
     ld = fab.link_directions()

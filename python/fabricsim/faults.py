@@ -55,10 +55,11 @@ def link_slow(link: int, rate: float, at_ns: float = 0.0, duration_ns: float = 1
 
 
 def link_failed(link: int) -> Fault:
-    """``link`` is down for the whole run, and the fabric knows it: messages leave on other
-    ports (another switch plane) and take other paths of a multipath route, as a library
-    does once a link has failed; a run whose traffic has no way around it is refused, naming
-    the endpoints and the link. Flow fidelity only. Compare :func:`link_down`, a window
+    """``link`` is down for the whole run, and the fabric knows it, as a library knows once a
+    link has failed: messages leave on other ports (another switch plane) and take other
+    paths (other spines and uplinks, other intermediate groups, the other way round a torus or
+    the other dimension first on a mesh); a run whose traffic has no way around it is refused,
+    naming the endpoints and the link. Flow fidelity only. Compare :func:`link_down`, a window
     during which the traffic that crosses the link waits."""
     return Fault("link_failed", link)
 

@@ -154,6 +154,87 @@ impl DimensionOrder {
     }
 }
 
+impl DimensionOrder {
+    /// The ways around a failed link (`RoutingFunction::alternatives`):
+    /// the dimensions in reverse order (with two or more), and on a torus
+    /// each dimension's other way round (the first five), in every
+    /// combination.
+    pub fn alternatives(&self) -> u32 {
+        let ways = if self.wrap {
+            1 << self.dims.len().min(5)
+        } else {
+            1
+        };
+        self.orders() * ways
+    }
+
+    /// 2 with two or more dimensions to correct (either may go first).
+    fn orders(&self) -> u32 {
+        if self.dims.iter().filter(|&&k| k > 1).count() > 1 {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The hop of alternative `alt` (0: [`DimensionOrder::route`]): with
+    /// two orders, its lowest bit corrects the highest differing dimension
+    /// first; the next bits, `d` from the lowest, take dimension `d` the
+    /// other way round (a torus; half way round, the way the tie rule did
+    /// not take). A packet that arrived
+    /// along the dimension it still corrects keeps its way, so a route is a
+    /// function of the router, the input port and the destination, as the
+    /// plain one is. Only the flow model reroutes with these; the cycle
+    /// engine routes with alternative 0, whose VC classes break the rings'
+    /// dependency cycles.
+    pub fn route_alternative(
+        &self,
+        r: RouterId,
+        in_port: u32,
+        class: u8,
+        dst: EndpointId,
+        alt: u32,
+    ) -> Hop {
+        let to = self.dest[dst.index()];
+        if alt == 0 || to.router == r {
+            return self.route(r, in_port, class, dst);
+        }
+        let (here, there) = (self.packed[r as usize], to.packed);
+        let diff = here ^ there;
+        // alternative = flips x orders + order
+        let (reverse, flips) = (alt % self.orders() == 1, alt / self.orders());
+        let bit = if reverse {
+            63 - diff.leading_zeros()
+        } else {
+            diff.trailing_zeros()
+        };
+        let at = self.dim_at[bit as usize & 63];
+        let (dim, k) = (at.dim as usize, at.k);
+        let (here, there) = (at.of(here), at.of(there));
+        let came_along = in_port != 0 && ((in_port - 1) / 2) as usize == dim;
+        let plus = if !self.wrap {
+            there > here
+        } else if came_along {
+            // arrived moving `+` through the neighbour's `+` port, into this `-` one
+            in_port == port(dim, false)
+        } else {
+            let forward = if there > here {
+                there - here
+            } else {
+                there + k - here
+            };
+            // (the plain route's choice, tie rule included)
+            let shorter =
+                forward < k - forward || (forward == k - forward && (k <= 2 || here % 2 == 0));
+            shorter != (flips >> dim & 1 == 1)
+        };
+        Hop {
+            port: port(dim, plus),
+            class,
+        }
+    }
+}
+
 impl RoutingFunction for DimensionOrder {
     #[inline]
     fn route(
@@ -163,15 +244,19 @@ impl RoutingFunction for DimensionOrder {
         in_port: u32,
         class: u8,
         dst: EndpointId,
-        _: u32,
+        alt: u32,
     ) -> Hop {
-        DimensionOrder::route(self, r, in_port, class, dst)
+        if alt == 0 {
+            DimensionOrder::route(self, r, in_port, class, dst)
+        } else {
+            self.route_alternative(r, in_port, class, dst, alt)
+        }
     }
     fn choices(&self) -> u32 {
         1
     }
     fn alternatives(&self) -> u32 {
-        1
+        DimensionOrder::alternatives(self)
     }
     fn is_adaptive(&self) -> bool {
         false
@@ -319,5 +404,75 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The routers alternative `alt` passes from router `src` to endpoint
+    /// `dst`'s router (walking the graph), or None if it loops.
+    fn walk(g: &Graph, dor: &DimensionOrder, src: u32, dst: u32, alt: u32) -> Option<Vec<u32>> {
+        let (mut r, mut in_port, mut seen) = (src, 0, vec![src]);
+        for _ in 0..4 * g.routers.len() {
+            let hop = RoutingFunction::route(dor, g, r, in_port, 0, EndpointId(dst), alt);
+            match g.routers[r as usize].ports[hop.port as usize] {
+                crate::topology::Peer::Endpoint(e) => return (e.0 == dst).then_some(seen),
+                crate::topology::Peer::Router(r2, p2) => {
+                    (r, in_port) = (r2, p2);
+                    seen.push(r);
+                }
+                crate::topology::Peer::Unconnected => return None,
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn every_alternative_reaches_every_destination_and_the_first_is_the_route() {
+        for (dims, wrap) in [
+            (vec![4, 4], true),
+            (vec![5, 3], true),
+            (vec![4, 3], false),
+            (vec![8], true),
+            (vec![2, 2, 2], true),
+        ] {
+            let g = grid(&dims, wrap);
+            let dor = DimensionOrder::new(&g, &dims, wrap, wrap);
+            let alts = DimensionOrder::alternatives(&dor);
+            let n = g.routers.len() as u32;
+            let mut distinct = 0;
+            for src in 0..n {
+                for dst in 0..n {
+                    let plain = walk(&g, &dor, src, dst, 0).expect("the route arrives");
+                    let mut paths = std::collections::BTreeSet::new();
+                    for alt in 0..alts {
+                        let path =
+                            walk(&g, &dor, src, dst, alt).expect("every alternative arrives");
+                        // no router twice: a ring is never gone round more than once
+                        let mut sorted = path.clone();
+                        sorted.sort_unstable();
+                        sorted.dedup();
+                        assert_eq!(
+                            sorted.len(),
+                            path.len(),
+                            "{dims:?} {src}->{dst} alt {alt}: {path:?}"
+                        );
+                        paths.insert(path);
+                    }
+                    assert!(paths.contains(&plain));
+                    distinct += paths.len();
+                }
+            }
+            // the alternatives are other paths (a pair in line has one on a mesh)
+            assert!(distinct > (n * n) as usize, "{dims:?}");
+        }
+        // a torus of two dimensions: reverse order x the four ways round
+        let g = grid(&[4, 4], true);
+        assert_eq!(
+            DimensionOrder::alternatives(&DimensionOrder::new(&g, &[4, 4], true, true)),
+            8
+        );
+        let g = grid(&[4, 3], false);
+        assert_eq!(
+            DimensionOrder::alternatives(&DimensionOrder::new(&g, &[4, 3], false, false)),
+            2
+        );
     }
 }
