@@ -125,15 +125,7 @@ impl DimensionOrder {
         let (dim, k) = (at.dim as usize, at.k);
         let (here, there) = (at.of(here), at.of(there));
         let plus = if self.wrap {
-            let forward = if there > here {
-                there - here
-            } else {
-                there + k - here
-            };
-            // Half way round either way (met only on entering the dimension:
-            // a hop on makes the way shorter): the coordinate's parity decides.
-            let tie = 2 * forward == k && k > 2;
-            forward < k - forward || forward == k - forward && (!tie || here % 2 == 0)
+            shorter_way_is_plus(here, there, k)
         } else {
             there > here
         };
@@ -152,6 +144,20 @@ impl DimensionOrder {
             class,
         }
     }
+}
+
+/// Whether the shorter way round a ring of `k` from `here` to `there` is
+/// `+`. Half way round either way (met only on entering the dimension: a hop
+/// on makes the way shorter), the coordinate's parity decides.
+#[inline]
+fn shorter_way_is_plus(here: u32, there: u32, k: u32) -> bool {
+    let forward = if there > here {
+        there - here
+    } else {
+        there + k - here
+    };
+    let tie = 2 * forward == k && k > 2;
+    forward < k - forward || forward == k - forward && (!tie || here % 2 == 0)
 }
 
 impl DimensionOrder {
@@ -218,15 +224,7 @@ impl DimensionOrder {
             // arrived moving `+` through the neighbour's `+` port, into this `-` one
             in_port == port(dim, false)
         } else {
-            let forward = if there > here {
-                there - here
-            } else {
-                there + k - here
-            };
-            // (the plain route's choice, tie rule included)
-            let shorter =
-                forward < k - forward || (forward == k - forward && (k <= 2 || here % 2 == 0));
-            shorter != (flips >> dim & 1 == 1)
+            shorter_way_is_plus(here, there, k) != (flips >> dim & 1 == 1)
         };
         Hop {
             port: port(dim, plus),
