@@ -28,9 +28,10 @@ FIDELITIES: tuple[str, ...] = ("cycle", "flow")
 MAX_SEED = (1 << 64) - 1
 
 MAX_LINK_SAMPLES = 100_000
-MAX_LINK_SPANS = 100_000_000
-"""The most link crossings a run records (about 24 bytes each in the engine)."""
 """The most link samples a run keeps (each holds every link direction's counter)."""
+MAX_LINK_SPANS = 20_000_000
+"""The most link crossings a run records (about 72 bytes each in the engine and as columns:
+under 1.5 GB at the most)."""
 
 
 @dataclass(frozen=True)
