@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fabricsim as fs
-from fabricsim.testing.invariants import check_trace_spans_do_not_overlap
+from fabricsim.testing.invariants import check_trace_spans_nest
 
 NOC = fs.LinkSpec.preset("noc")
 
@@ -20,7 +20,7 @@ def load(path):
         assert e["ph"] in ("X", "i", "C", "M") and "pid" in e and "name" in e
         if e["ph"] in ("X", "i", "C"):
             assert isinstance(e["ts"], float)
-    check_trace_spans_do_not_overlap(events)
+    check_trace_spans_nest(events)
     return events
 
 
@@ -346,3 +346,25 @@ def test_link_spans_of_any_traffic_leave_the_run_alone_and_cover_the_links_used(
     assert (s["end_ps"] >= s["start_ps"]).all() and s["end_ps"].max(initial=0) <= res.end_ps
     done = res.messages["deliver_ps"] >= 0
     assert set(np.flatnonzero(done).tolist()) <= set(s["message"].tolist())
+
+
+@pytest.mark.parametrize("nests", [True, False])
+def test_spans_inside_spans_nest_only_where_their_group_says_so(tmp_path, nests):
+    from fabricsim.timeline import Events, Track, write_trace
+
+    # a 10 ns span, a 3 ns one inside it at its end, a 4 ns one crossing its end
+    g = Events(
+        name="x",
+        tracks=[Track("p", "t")],
+        track_of=np.zeros(3, dtype=np.int64),
+        start_ps=np.array([0.0, 7000.0, 8000.0]),
+        dur_ps=np.array([10000.0, 3000.0, 4000.0]),
+        labels=["outer", "part", "crossing"],
+        nests=nests,
+    )
+    events = load(write_trace(tmp_path / "n.json", [g]))
+    names = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    where = {e["name"]: names[e["tid"]] for e in spans(events)}
+    assert where["outer"] == "t"
+    assert where["part"] == ("t" if nests else "t (2)")
+    assert where["crossing"] == ("t (2)" if nests else "t (3)")  # never nested: it crosses the end

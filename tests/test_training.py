@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fabricsim as fs
-from fabricsim.testing.invariants import check_trace_spans_do_not_overlap
+from fabricsim.testing.invariants import check_trace_spans_nest
 from fabricsim.workload import pipeline
 from fabricsim.workload.memory_estimate import layer_activation_bytes
 
@@ -246,8 +246,18 @@ def test_timeline_opens_as_a_trace(tmp_path: object) -> None:
     path = res.to_perfetto(Path(str(tmp_path)) / "step.json")
     trace = json.loads(path.read_text())
     spans = [e for e in trace["traceEvents"] if e.get("ph") == "X"]
-    check_trace_spans_do_not_overlap(trace["traceEvents"])  # compute beside buckets: lanes
-    assert len(spans) >= 2 * 2 * 4  # every pass of the replica's two stages
+    check_trace_spans_nest(trace["traceEvents"])
+    assert len(spans) >= 2 * 2 * 4
+    # a pass's exposed communication is drawn inside it, on its thread
+    comm = [e for e in spans if e["name"] == "tp comm"]
+    passes = [e for e in spans if e["name"].startswith(("F mb", "B mb"))]
+    assert comm and all(
+        any(
+            p["tid"] == c["tid"] and p["ts"] <= c["ts"] and c["ts"] + c["dur"] <= p["ts"] + p["dur"] + 1e-3
+            for p in passes
+        )
+        for c in comm
+    )  # every pass of the replica's two stages
     assert {"F mb0 c0", "B mb3 c0", "bucket", "tp comm"} <= {e["name"] for e in spans}
 
 
@@ -430,7 +440,7 @@ def test_a_trace_runs_as_its_dag_says(tmp_path: object) -> None:
     assert cycle.time_us == pytest.approx(res.time_us, rel=0.01)
     trace_file = res.to_perfetto(Path(str(tmp_path)) / "trace.json")
     events = json.loads(trace_file.read_text())["traceEvents"]
-    check_trace_spans_do_not_overlap(events)
+    check_trace_spans_nest(events)
     names = {e["name"] for e in events if e.get("ph") == "X"}
     assert {"layer 0", "compute", "all_reduce 16777216 B"} <= names
     assert res.gpu_compute_us[7] == pytest.approx(30.0, abs=1e-3)

@@ -48,6 +48,10 @@ class Events:
     labels: list[str] | None = None
     value: npt.NDArray[np.float64] | None = None
     args: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+    nests: bool = False
+    """Spans that lie inside another span on their track are its parts (a pass's exposed
+    communication inside the pass): drawn nested under it, on its thread, rather than on a
+    lane of their own."""
 
 
 def write_trace(
@@ -147,8 +151,9 @@ def _span_lanes(
 ) -> dict[tuple[int, int], tuple[int, int, int]]:
     """Each kept span's thread and its start and end in whole ns: spans on one track that
     overlap go to lanes (threads named "<track> (2)", "(3)", ...) so that no two spans on a
-    thread overlap. Perfetto drops or cuts duration events that overlap on a thread without
-    nesting (google/perfetto#4280); messages in flight from one endpoint always do. Times are
+    thread overlap but by nesting, and only a group that ``nests`` nests (under the spans on a
+    track's own thread). Perfetto drops or cuts duration events that overlap on a thread
+    without nesting (google/perfetto#4280); messages in flight from one endpoint always do. Times are
     whole ns because Perfetto rounds ``ts`` and ``dur`` to ns each on its own: spans that
     touch in ps could overlap by a ns there."""
     spans: list[tuple[int, int, int, int, int]] = []
@@ -162,7 +167,7 @@ def _span_lanes(
         spans.extend(
             zip(
                 first.tolist(),
-                last.astype(np.int64).tolist(),
+                (-last.astype(np.int64)).tolist(),  # (the longer first: a parent before its parts)
                 base.tolist(),
                 [gi] * len(idx),
                 idx,
@@ -170,8 +175,10 @@ def _span_lanes(
             )
         )
     spans.sort()
-    # per track (its thread), a heap of its lanes' (end, lane): a span takes the lane free
-    # earliest; lanes past the first get threads of their own
+    # per track: its own thread's open spans (a stack of ends: nested ones on top), then a heap
+    # of its other lanes' (end, lane); a span takes its own thread when free (or, nesting,
+    # inside the span on top), else the lane free earliest; lanes get threads of their own
+    own: dict[int, list[int]] = {}
     free: dict[int, list[tuple[int, int]]] = {}
     lane_tid: dict[tuple[int, int], int] = {}
     track_of_tid = {
@@ -180,13 +187,21 @@ def _span_lanes(
         for t, tid in ((t, tid_of(tr, None)) for t, tr in enumerate(g.tracks))
     }
     out: dict[tuple[int, int], tuple[int, int, int]] = {}
-    for start, end, tid, gi, i in spans:
-        heap = free.setdefault(tid, [])
-        if heap and heap[0][0] <= start:
-            lane = heapq.heapreplace(heap, (end, heap[0][1]))[1]
+    for start, neg_end, tid, gi, i in spans:
+        end = -neg_end
+        stack = own.setdefault(tid, [])
+        while stack and stack[-1] <= start:
+            stack.pop()
+        if not stack or (groups[gi].nests and stack[-1] >= end):
+            stack.append(end)
+            lane = 0
         else:
-            lane = len(heap)
-            heapq.heappush(heap, (end, lane))
+            heap = free.setdefault(tid, [])
+            if heap and heap[0][0] <= start:
+                lane = heapq.heapreplace(heap, (end, heap[0][1]))[1]
+            else:
+                lane = len(heap) + 1
+                heapq.heappush(heap, (end, lane))
         if lane:
             key = (tid, lane)
             if key not in lane_tid:

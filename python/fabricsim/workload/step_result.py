@@ -288,6 +288,7 @@ class TrainingStepResult(RunResultBase):
                 start_ps=np.asarray(start),
                 dur_ps=np.asarray(dur),
                 labels=labels,
+                nests=True,  # a pass's exposed communication inside it
             )
         ]
         busy = [(k, u) for k, u in self._comm.link_busy.items() if k[1] == "dp" and len(u)]
