@@ -161,3 +161,14 @@ def test_nvlink_presets_carry_80_percent_of_the_wire_by_hand():
         link = fs.Fabric.preset(name).link.resolved()
         assert link["raw_gbps"] == raw_gbps
         assert link["max_goodput_gbps"] == pytest.approx(raw_gbps * 128 / 160)
+
+
+def test_a_protocol_that_sets_the_pace_is_named_as_the_bottleneck() -> None:
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    # LL at 4 MiB: half of each line is flags; the estimate with LL's wire bytes is the time
+    ll = fab.run(fs.collectives.all_reduce(bytes=4 << 20, algorithm="ring", protocol="ll"))
+    assert ll.time_us == pytest.approx(ll.analytical_us, rel=0.1)
+    assert float(ll.link_utilization.max()) < 0.8 and ll.bottleneck == "protocol-limited"
+    # without a library's costs the same run is link-bound or slower than its estimate
+    ideal = fab.run(fs.collectives.all_reduce(bytes=4 << 20, algorithm="ring", library="ideal", chunks=8))
+    assert ideal.bottleneck != "protocol-limited"

@@ -130,7 +130,10 @@ class CollectiveResult(RunResultBase):
         """Where the time went: ``latency-limited`` (the estimate's alpha terms dominate),
         ``link-limited`` (a link was busy most of the run: ``busiest_link``), ``memory-limited``
         (with memory, no link was, and a rank's HBM moved data at half its peak or more) or
-        ``switch-limited`` (bandwidth-bound, yet neither was: contention inside the routers)."""
+        ``protocol-limited`` (none of those, and the estimate with the library's latencies and its
+        protocol's wire bytes accounts for the time within 10%: LL's flags, LL128's per-hop
+        latency) or ``switch-limited`` (slower than that estimate by more, no link saturated:
+        contention inside the routers, or a switch's reduction throughput)."""
         self.memory: list[dict[str, Any]] = list(raw["memory"])
         """With memory: per rank, its HBM stack's counters (reads, writes, row hits, ...)."""
         self.memory_utilization: npt.NDArray[np.float64] = np.zeros(len(self.memory))
@@ -320,6 +323,10 @@ class CollectiveResult(RunResultBase):
             self.bottleneck = "link-limited"
         elif float(self.memory_utilization.max(initial=0)) >= 0.5:
             self.bottleneck = "memory-limited"
+        elif library_us > 0 and self.time_ns <= 1.1 * est:
+            # no link saturated, and the estimate, which carries the library's latencies and
+            # its protocol's wire bytes, accounts for the time: the protocol sets the pace
+            self.bottleneck = "protocol-limited"
         else:
             self.bottleneck = "switch-limited"
 
