@@ -54,6 +54,15 @@ POINTS = [
     Point(
         A100, 8, "ring", 256 * MIB, 200.0, "busbw", "nccl-tests#149: ~200 (HPE Apollo 6500, 8x A100 80 GB)"
     ),
+    Point(
+        A100,
+        2,
+        "ring",
+        256 * MIB,
+        208.0,
+        "busbw",
+        "nccl-tests#178: 208 (2x A100 SXM, 12 NVLinks between them)",
+    ),
     Point(A100, 2, "auto", 32, 10.14, "us", "nccl#583: 10.14 us at 32 B (2x A100 SXM4 40 GB)"),
 ]
 
