@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fabricsim as fs
+from fabricsim.collectives.library import Library
 from fabricsim.testing.invariants import check_trace_spans_nest
 from fabricsim.workload import pipeline
 from fabricsim.workload.memory_estimate import layer_activation_bytes
@@ -361,6 +364,10 @@ def test_uneven_first_and_last_stages() -> None:
     assert sum(res.breakdown.values()) == pytest.approx(res.step_time_s)
 
 
+# the trace executor does not take a collective's SMs from the compute beside it: the reduced
+# step is checked against it without that too (the check is of the reuse)
+NO_SM = replace(Library.preset("nccl"), kernel_sms=0)
+
 CROSS = [
     ("dgx8_nvswitch", W.Parallelism(tp=2, pp=2, dp=2, global_batch=8, bucket_bytes=1 << 20), None),
     ("dgx8_nvswitch", W.Parallelism(tp=2, pp=2, dp=2, virtual_stages=2, global_batch=8, zero=0), None),
@@ -379,7 +386,7 @@ def test_reduced_step_matches_the_unreduced_run(
     from fabricsim.workload.unreduced import step_time_s
 
     fab = fs.Fabric.preset(fabric)
-    step = W.training_step(TINY, plan, gpu="h100_sxm", gpu_speed=speed)
+    step = W.training_step(TINY, plan, gpu="h100_sxm", gpu_speed=speed, library=NO_SM)
     reduced = fab.run(step, fidelity="flow").step_time_s
     whole = step_time_s(step, fab, RunOptions(fidelity="flow"))
     assert whole == pytest.approx(reduced, rel=0.02)
@@ -391,9 +398,39 @@ def test_reduced_step_matches_the_unreduced_run_at_cycle_fidelity() -> None:
 
     small = TINY.replace(layers=2, seq_len=128)
     fab = fs.Fabric.preset("dgx8_nvswitch")
-    step = W.training_step(small, W.Parallelism(tp=2, pp=2, dp=2, global_batch=4), gpu="h100_sxm")
+    step = W.training_step(
+        small, W.Parallelism(tp=2, pp=2, dp=2, global_batch=4), gpu="h100_sxm", library=NO_SM
+    )
     whole = step_time_s(step, fab, RunOptions(fidelity="cycle"))
     assert whole == pytest.approx(fab.run(step).step_time_s, rel=0.02)
+
+
+def test_collectives_take_their_sms_from_the_compute_they_overlap() -> None:
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    model = W.Transformer(layers=8, hidden=2048, heads=16, seq_len=2048, vocab=32000, name="m")
+
+    def run(plan: W.Parallelism, sms: int, m: W.Transformer = model) -> Any:
+        lib = replace(Library.preset("nccl"), kernel_sms=sms)
+        return fab.run(W.training_step(m, plan, gpu="h100_sxm", library=lib), fidelity="flow")
+
+    # gradient buckets reduced beside backward: backward and the reduction end later, by at
+    # most the SMs' share of the buckets' time, and the breakdown says so under dp
+    buckets = W.Parallelism(pp=2, dp=4, virtual_stages=2, global_batch=32, zero=1)
+    free, held = run(buckets, 0), run(buckets, 16)
+    share = 16 / fs.GpuSpec.preset("h100_sxm").sms
+    bucket_s = sum(e - s for _, s, e in held._dp_spans)
+    extra = held.step_time_s - free.step_time_s
+    assert 0 < extra <= share * bucket_s
+    assert held.breakdown["dp_s"] - free.breakdown["dp_s"] == pytest.approx(extra, rel=1e-6)
+    assert sum(held.breakdown.values()) == pytest.approx(held.step_time_s)
+    # nothing overlapped (tensor-parallel calls are exposed whole): the same step
+    tp_only = W.Parallelism(tp=8, global_batch=8)
+    assert run(tp_only, 16).step_time_s == run(tp_only, 0).step_time_s
+    # ZeRO-3's gathers, prefetched behind the previous layer: each costs the SMs' share of it
+    z3 = W.Parallelism(dp=8, global_batch=8, zero=3)
+    assert run(z3, 16, TINY).breakdown["dp_s"] > run(z3, 0, TINY).breakdown["dp_s"]
+    with pytest.raises(fs.SpecError, match=r"kernel_sms: must be an integer in 0\.\.1024"):
+        replace(Library.preset("nccl"), kernel_sms=-1)
 
 
 DEMO_TRACE = {

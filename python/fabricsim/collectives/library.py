@@ -8,6 +8,9 @@ Sources (../shared/reference/collective_calibration.md):
   [tuning] NVIDIA/nccl src/graph/tuning.cc (the tuner's alpha-beta model, 2.2x): base latency
            per algorithm and protocol, hardware latency per hop (NVLink, network), NVLS
            efficiency on Hopper.
+  [channels] NVIDIA/nccl#689 (each channel is a thread block on its own SM, 2 at the least),
+           #1453 (NCCL's log on H100 nodes with a NIC per GPU: 16 channels), #1432 (an NCCL
+           kernel alone keeps 15% of an H100's 132 SMs busy, about 20).
   [format] the protocols' line formats: LL sends 8 B of data with an 8 B flag in every 16 B
            store; LL128 carries 8 B of flags in every 128 B line (120 B of data); Simple sends
            data and its flags separately (arXiv 2507.04786, "Demystifying NCCL", section on
@@ -66,7 +69,10 @@ class Library:
     - ``protocols``: name -> :class:`ProtocolCosts`;
     - ``nvls_latency_us``: latency of one NVLS call (the switch's multicast set-up), once;
     - ``nvls_efficiency``: the fraction of the links' rate an NVLS reduction sustains (the
-      switch's reduction and multicast throughput), in (0, 1]; applied as wire bytes per byte.
+      switch's reduction and multicast throughput), in (0, 1]; applied as wire bytes per byte;
+    - ``kernel_sms``: SMs a collective's kernel holds while it runs (NCCL: one thread block,
+      on an SM of its own, per channel), which compute overlapped with it cannot use: a
+      training step's overlapped kernels run on the rest (0: none).
 
     ``Library.preset("nccl")`` (the default of every collective) or ``"ideal"``; build one to
     model another library or GPU generation."""
@@ -76,6 +82,7 @@ class Library:
     nvls_latency_us: float = 0.0
     nvls_efficiency: float = 1.0
     sources: tuple[str, ...] = ()
+    kernel_sms: int = 0
 
     PRESETS: ClassVar[tuple[str, ...]] = ("nccl", "ideal")
 
@@ -100,6 +107,9 @@ class Library:
         e = self.nvls_efficiency
         if isinstance(e, bool) or not isinstance(e, (int, float)) or not 0 < e <= 1:
             raise SpecError(f"nvls_efficiency: must be in (0, 1], got {e!r}", path="nvls_efficiency")
+        k = self.kernel_sms
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= 1024:
+            raise SpecError(f"kernel_sms: must be an integer in 0..1024, got {k!r}", path="kernel_sms")
 
     def costs(self, protocol: str) -> ProtocolCosts:
         """The costs of ``protocol``; a clear error naming the library's protocols otherwise."""
@@ -135,6 +145,7 @@ class Library:
             "nvls_latency_us": self.nvls_latency_us,
             "nvls_efficiency": self.nvls_efficiency,
             "sources": list(self.sources),
+            "kernel_sms": self.kernel_sms,
         }
 
 
@@ -158,7 +169,11 @@ _NCCL = Library(
     sources=(
         "NVIDIA/nccl src/graph/tuning.cc (base and hop latencies, NVLS efficiency)",
         "arXiv 2507.04786 'Demystifying NCCL' (LL / LL128 / Simple line formats)",
+        "NVIDIA/nccl#689 (a channel is one SM; 2 at the least), #1453 (16 channels on H100 nodes "
+        "with a NIC per GPU), #1432 (an NCCL kernel alone keeps 15% of an H100's SMs busy)",
     ),
+    # [channels] 16 channels, one SM each, while a collective runs (its log on 8-H100 nodes)
+    kernel_sms=16,
 )
 
 _IDEAL = Library(

@@ -122,6 +122,7 @@ class TrainingStep(Workload):
             _gather_params_per_layer(costs, params.dense + params.expert, model, plan)
 
         stage_speed = self.stage_speed()  # [dp, pp]
+        share = self.sm_share
         exposed: dict[str, F64] = {}  # per kind, [dp, pp, v, 2]: exposed call time per pass
         for p in range(pp):
             for c in range(v):
@@ -129,7 +130,9 @@ class TrainingStep(Workload):
                     for kind, group, nbytes, overlap in cost.calls:
                         per_replica = self._group_time_s(comm, kind, group, nbytes)[:, p]
                         arr = exposed.setdefault(group, np.zeros((dp, pp, v, 2)))
-                        arr[:, p, c, way] += np.maximum(per_replica - overlap, 0.0)
+                        # the compute it overlaps runs without the call's SMs while it runs: a
+                        # call of t beside W of compute ends the pair at max(t, W + share t)
+                        arr[:, p, c, way] += np.maximum(per_replica - overlap, share * per_replica)
         comm_total = sum(exposed.values(), np.zeros((dp, pp, v, 2)))
         base = np.array(
             [
@@ -170,6 +173,20 @@ class TrainingStep(Workload):
         dp_spans, dp_end = self._gradient_reduction(
             comm, params.dense + params.expert, last_bwd.max(axis=0), bwd_end.max(axis=0)
         )
+        # the buckets' kernels take their SMs from the backward passes they overlap: backward
+        # ends later by their share of the overlap, and so do the buckets it frees last (one
+        # round: the reduction again from the later ends)
+        contention = np.zeros((dp, pp))
+        for d in range(dp):
+            tl = timelines[int(replica_of[d])]
+            for p in range(pp):
+                contention[d, p] = share * _overlap_s(tl, p, [(s, e) for q, s, e in dp_spans if q == p])
+        if contention.any():
+            last_bwd[..., 1] += contention[:, :, None]
+            bwd_end = bwd_end + contention
+            dp_spans, dp_end = self._gradient_reduction(
+                comm, params.dense + params.expert, last_bwd.max(axis=0), bwd_end.max(axis=0)
+            )
         optimizer_s = self.optimizer_s(params.dense + params.expert, stage_speed)
         gather_s = self._param_gather_s(comm, params.dense + params.expert)
         end = np.maximum(bwd_end.max(axis=0), dp_end)[None, :] + optimizer_s + gather_s[None, :]  # [dp, pp]
@@ -186,6 +203,7 @@ class TrainingStep(Workload):
             exposed=exposed,
             costs=costs,
             bwd_end_s=bwd_end,
+            contention_s=contention,
             dp_end_s=dp_end,
             dp_spans=dp_spans,
             optimizer_s=optimizer_s,
@@ -252,6 +270,12 @@ class TrainingStep(Workload):
         out[:, :boundaries] = t.T
         return out
 
+    @property
+    def sm_share(self) -> float:
+        """The share of a GPU's SMs a collective's kernel holds while it runs (the library's
+        ``kernel_sms`` over the GPU's ``sms``): what compute overlapped with it loses."""
+        return min(self.library.kernel_sms / self.gpu.sms, 1.0)
+
     def buckets(self, nbytes: float) -> list[int]:
         """``nbytes`` of gradients (or parameters) cut into the plan's buckets, in order."""
         size = self.plan.bucket_bytes
@@ -310,6 +334,18 @@ class TrainingStep(Workload):
             [self.gpu.memory_s(params[p].sum() / shard * ADAM_BYTES_PER_PARAM) for p in range(self.plan.pp)]
         )
         return np.asarray(t[None, :] / stage_speed, dtype=np.float64)
+
+
+def _overlap_s(tl: pipeline.Timeline, stage: int, spans: list[tuple[float, float]]) -> float:
+    """How long stage ``stage``'s passes in ``tl`` run while one of ``spans`` (which do not
+    overlap each other: one stream) does."""
+    if not spans:
+        return 0.0
+    rows = tl.stage == stage
+    starts, ends = tl.start_s[rows][:, None], tl.end_s[rows][:, None]
+    s = np.array([a for a, _ in spans])[None, :]
+    e = np.array([b for _, b in spans])[None, :]
+    return float(np.clip(np.minimum(ends, e) - np.maximum(starts, s), 0.0, None).sum())
 
 
 def _gather_params_per_layer(

@@ -67,6 +67,7 @@ class TrainingStepResult(RunResultBase):
         exposed: dict[str, F64],
         costs: list[list[LayerCosts]],
         bwd_end_s: F64,
+        contention_s: F64,
         dp_end_s: F64,
         dp_spans: list[tuple[int, float, float]],
         optimizer_s: F64,
@@ -118,7 +119,8 @@ class TrainingStepResult(RunResultBase):
         b["bubble_s"] = float(tl.wait_bubble_s[rows].sum())
         slowest = float(bwd_end_s[:, p].max())
         b["replica_wait_s"] = slowest - float(bwd_end_s[d, p])
-        b["dp_s"] += max(float(dp_end_s[p]) - slowest, 0.0) + float(gather_s[p])
+        # the gradient buckets' kernels slowed the backward passes they overlapped (their SMs)
+        b["dp_s"] += float(contention_s[d, p]) + max(float(dp_end_s[p]) - slowest, 0.0) + float(gather_s[p])
         b["optimizer_s"] = float(optimizer_s[d, p])
         self.breakdown: dict[str, float] = b
         self._stage_rows = (bwd_end_s, dp_end_s, optimizer_s, gather_s, stage_speed)
