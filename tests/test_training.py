@@ -232,6 +232,41 @@ def test_moe_with_expert_parallelism_calls_all_to_all() -> None:
     assert "all_to_all" in res.tables()["collectives"]["kind"].tolist()
 
 
+def test_expert_tensor_parallelism_cuts_the_experts_over_the_tensor_group() -> None:
+    from fabricsim.workload.layer_costs import layer_costs
+    from fabricsim.workload.memory_estimate import stage_params
+
+    moe = TINY.replace(experts=4, top_k=2, ffn_hidden=2048, name="tiny_moe")
+    gpu = fs.GpuSpec.preset("h100_sxm")
+    whole = W.Parallelism(tp=2, dp=4, ep=4, global_batch=8)
+    cut = W.Parallelism(tp=2, dp=4, ep=4, etp=2, global_batch=8)
+    # each GPU holds half of every expert it holds
+    assert stage_params(moe, cut).expert.sum() == pytest.approx(stage_params(moe, whole).expert.sum() / 2)
+    a, b = layer_costs(moe, whole, gpu, moe=True), layer_costs(moe, cut, gpu, moe=True)
+    # the tensor group's tokens gathered before the experts, the outputs reduce-scattered after:
+    # each of the dispatched bytes of the two GPUs, and the dispatch and combine as before
+    dispatched = [c for c in a.forward.calls if c[1] == "ep"]
+    assert [c for c in b.forward.calls if c[1] == "ep"] == dispatched
+    extra = [c for c in b.forward.calls if c not in a.forward.calls]
+    assert [(k, g, n) for k, g, n, _ in extra] == [
+        ("all_gather", "tp", 2 * dispatched[0][2]),
+        ("reduce_scatter", "tp", 2 * dispatched[0][2]),
+    ]
+    # the same expert FLOPs, in 1/etp-wide GEMMs over etp times the tokens: at Mixtral's size
+    # the same time (the tiny model's GEMMs fill the SMs' waves better with more tokens)
+    mixtral = W.Transformer.preset("mixtral_8x7b")
+    a8 = layer_costs(mixtral, W.Parallelism(tp=8, dp=8, ep=8, global_batch=64), gpu, moe=True)
+    b8 = layer_costs(mixtral, W.Parallelism(tp=8, dp=8, ep=8, etp=8, global_batch=64), gpu, moe=True)
+    assert b8.forward.compute_s == pytest.approx(a8.forward.compute_s, rel=0.01)
+    assert b.forward.compute_s <= a.forward.compute_s
+    res = fs.Fabric.preset("dgx8_nvswitch").run(W.training_step(moe, cut, gpu="h100_sxm"), fidelity="flow")
+    assert sum(res.breakdown.values()) == pytest.approx(res.step_time_s)
+    with pytest.raises(fs.SpecError, match=r"plan\.etp: must be 1 or tp = 2"):
+        W.Parallelism(tp=2, dp=4, etp=4, global_batch=8)
+    with pytest.raises(fs.SpecError, match=r"plan\.etp: the model has no experts"):
+        W.training_step(TINY, W.Parallelism(tp=2, dp=4, etp=2, global_batch=8))
+
+
 def test_cluster_presets_take_a_node_count() -> None:
     fab = fs.Fabric.preset("dgx_a100_cluster", nodes=16)
     assert fab.num_endpoints == 128 and fab.topology.params["spines"] == 16

@@ -132,10 +132,13 @@ def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) 
 
     # MLP or experts
     if moe:
-        width = model.moe_ffn_hidden or model.ffn_hidden
+        # with expert tensor parallelism the tensor group's tokens meet at each of its GPUs,
+        # which holds 1/etp of every expert's width
+        etp = plan.etp
+        width = (model.moe_ffn_hidden or model.ffn_hidden) / etp
         slots = t_s * model.top_k * model.capacity_factor
         local = model.experts // plan.ep
-        per_expert = slots * plan.ep / model.experts
+        per_expert = slots * etp * plan.ep / model.experts
         up = width * (2 if model.gated_mlp else 1)
         fwd.add_gemm(gpu, t_s, model.experts, h)
         fwd.add_gemm(gpu, per_expert, up, h, batch=local)
@@ -144,7 +147,7 @@ def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) 
             bwd.add_gemm(gpu, t_s, model.experts, h)
             bwd.add_gemm(gpu, per_expert, up, h, batch=local)
             bwd.add_gemm(gpu, per_expert, h, width, batch=local)
-        act_tokens, act_width = slots, float(width)
+        act_tokens, act_width = slots * etp, float(width)
     else:
         f = model.ffn_hidden
         up_width = f * (2 if model.gated_mlp else 1) / t
@@ -177,9 +180,14 @@ def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) 
         cp_fwd = [("all_gather", "cp", kv_bytes, core_fwd.compute_s + core_fwd.memory_s)]
         cp_bwd = [("reduce_scatter", "cp", kv_bytes, 2.5 * (core_fwd.compute_s + core_fwd.memory_s))]
     ep_calls: list[tuple[str, str, int, float]] = []
-    if moe and plan.ep > 1:
+    if moe:
         a2a = int(t_s * model.top_k * model.capacity_factor * h * e)
-        ep_calls = [("all_to_all", "ep", a2a, 0.0)] * 2
+        dispatch = [("all_to_all", "ep", a2a, 0.0)] if plan.ep > 1 else []
+        # expert tensor parallelism: the dispatched tokens gathered over the tensor group before
+        # the experts, their partial outputs reduce-scattered after
+        gather = [("all_gather", "tp", a2a * plan.etp, 0.0)] if plan.etp > 1 else []
+        scatter = [("reduce_scatter", "tp", a2a * plan.etp, 0.0)] if plan.etp > 1 else []
+        ep_calls = dispatch + gather + scatter + dispatch
     fwd.calls = cp_fwd + tp_calls + ep_calls
     bwd.calls = tp_calls + ep_calls + cp_bwd
 

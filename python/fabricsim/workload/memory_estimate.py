@@ -48,8 +48,8 @@ class StageParams:
 
 
 def stage_params(model: Transformer, plan: Parallelism) -> StageParams:
-    """Per ``[stage, chunk]``: the parameters of one GPU (tensor-parallel shares; whole experts
-    of its expert-parallel share)."""
+    """Per ``[stage, chunk]``: the parameters of one GPU (tensor-parallel shares; the experts of
+    its expert-parallel share, whole or, with ``etp``, 1/etp of each)."""
     pp, v, t = plan.pp, plan.virtual_stages, plan.tp
     slices = pp * v
     ranges = plan.slice_ranges(model.layers)
@@ -63,7 +63,7 @@ def stage_params(model: Transformer, plan: Parallelism) -> StageParams:
                 dense[p, c] += model.attention_params() / t + 2 * model.hidden
                 if model.is_moe_layer(layer):
                     width = model.moe_ffn_hidden or model.ffn_hidden
-                    expert[p, c] += model.experts // plan.ep * model.mlp_params(width)
+                    expert[p, c] += model.experts // plan.ep * model.mlp_params(width) / plan.etp
                     dense[p, c] += model.hidden * model.experts
                 else:
                     dense[p, c] += model.mlp_params(model.ffn_hidden) / t

@@ -25,7 +25,11 @@ RECOMPUTE = ("none", "selective", "full")
 class Parallelism:
     """``tp`` tensor, ``pp`` pipeline (``virtual_stages`` model chunks per stage: the
     interleaved 1F1B schedule when > 1), ``dp`` data, ``cp`` context and ``ep`` expert
-    parallelism (expert groups of ``ep`` consecutive data-parallel ranks: ``ep`` divides ``dp``);
+    parallelism (expert groups of ``ep`` consecutive data-parallel ranks: ``ep`` divides ``dp``)
+    and ``etp`` expert tensor parallelism (1: every GPU holds its experts whole and runs its own
+    tokens through them; ``tp``: the experts' width is cut over the tensor group like a dense
+    MLP's, which gathers its tokens before them and reduce-scatters after, Megatron Core's
+    ``expert_tensor_parallel_size``);
     ``microbatch_size`` sequences per microbatch and ``global_batch`` sequences per step;
     ``sequence_parallel`` (default: on when ``tp > 1``: reduce-scatter / all-gather instead of
     all-reduce, norms and dropout split over the tensor group); ``recompute`` activation
@@ -61,10 +65,17 @@ class Parallelism:
     first_stage_layers: int | None = None
     last_stage_layers: int | None = None
     attention: str = "flash"
+    etp: int = 1
 
     def __post_init__(self) -> None:
-        for f in ("tp", "pp", "dp", "cp", "ep", "virtual_stages", "microbatch_size", "global_batch"):
+        for f in ("tp", "pp", "dp", "cp", "ep", "etp", "virtual_stages", "microbatch_size", "global_batch"):
             whole_number(f"plan.{f}", getattr(self, f), 1, 1 << 30)
+        if self.etp not in (1, self.tp):
+            raise SpecError(
+                f"plan.etp: must be 1 or tp = {self.tp} (experts whole on each GPU, or cut over the "
+                f"whole tensor group), got {self.etp}",
+                path="plan.etp",
+            )
         whole_number("plan.zero", self.zero, 0, 3)
         whole_number("plan.bucket_bytes", self.bucket_bytes, 1, 1 << 50)
         whole_number("plan.grad_bytes_per_param", self.grad_bytes_per_param, 1, 8)
@@ -159,6 +170,13 @@ class Parallelism:
             raise SpecError(f"plan.cp: must divide seq_len ({model.seq_len}), got {self.cp}", path="plan.cp")
         if self.ep > 1 and not model.experts:
             raise SpecError(f"plan.ep: the model has no experts, got ep = {self.ep}", path="plan.ep")
+        if self.etp > 1 and not model.experts:
+            raise SpecError(f"plan.etp: the model has no experts, got etp = {self.etp}", path="plan.etp")
+        width = getattr(model, "moe_ffn_hidden", None) or getattr(model, "ffn_hidden", None)
+        if self.etp > 1 and width and width % self.etp:
+            raise SpecError(
+                f"plan.etp: must divide the experts' width ({width}), got {self.etp}", path="plan.etp"
+            )
         if model.experts and model.experts % self.ep:
             raise SpecError(
                 f"plan.ep: must divide the model's experts ({model.experts}), got {self.ep}",
