@@ -138,7 +138,17 @@ class TrainingStepResult(RunResultBase):
             "gpus": self.gpus,
             "plan": {
                 k: s.plan.to_dict()[k]
-                for k in ("tp", "pp", "dp", "cp", "ep", "virtual_stages", "microbatch_size", "global_batch")
+                for k in (
+                    "tp",
+                    "pp",
+                    "dp",
+                    "cp",
+                    "ep",
+                    "etp",
+                    "virtual_stages",
+                    "microbatch_size",
+                    "global_batch",
+                )
             },
             "fidelity": self.fidelity,
             "step_time_s": self.step_time_s,
