@@ -267,6 +267,27 @@ def test_expert_tensor_parallelism_cuts_the_experts_over_the_tensor_group() -> N
         W.training_step(TINY, W.Parallelism(tp=2, dp=4, etp=2, global_batch=8))
 
 
+def test_expert_gradients_are_reduced_over_the_ranks_that_hold_the_same_experts() -> None:
+    from fabricsim.run_options import RunOptions
+    from fabricsim.workload.unreduced import step_time_s
+
+    plan = W.Parallelism(dp=4, ep=2, global_batch=4)
+    # expert groups {0, 1} and {2, 3}: expert 0's holders are 0 and 2, expert 1's 1 and 3
+    assert plan.groups("ep").tolist() == [[0, 1], [2, 3]]
+    assert plan.groups("edp").tolist() == [[0, 2], [1, 3]]
+    assert W.Parallelism(dp=4, cp=2, ep=4, global_batch=4).groups("edp").shape == (4, 2)
+    moe = TINY.replace(experts=4, top_k=2, name="tiny_moe")
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    plan = W.Parallelism(dp=8, ep=4, global_batch=8, bucket_bytes=1 << 20)
+    step = W.training_step(moe, plan, gpu="h100_sxm", library=NO_SM)
+    res = fab.run(step, fidelity="flow")
+    calls = res.tables()["collectives"]
+    assert {"dp", "edp"} <= set(calls["group"].tolist())
+    # the step run whole (every bucket of every group on the fabric) agrees
+    whole = step_time_s(step, fab, RunOptions(fidelity="flow"))
+    assert whole == pytest.approx(res.step_time_s, rel=0.02)
+
+
 def test_cluster_presets_take_a_node_count() -> None:
     fab = fs.Fabric.preset("dgx_a100_cluster", nodes=16)
     assert fab.num_endpoints == 128 and fab.topology.params["spines"] == 16

@@ -247,7 +247,9 @@ class Parallelism:
     def groups(self, kind: str) -> npt.NDArray[np.int64]:
         """The communicators of one kind as rows of GPU indices: ``"tp"``, ``"cp"``, ``"dp"``
         (the data-parallel group of every tensor, context rank and stage; with ``cp``, the
-        gradient reduction spans ``dp x cp``), ``"ep"``."""
+        gradient reduction spans ``dp x cp``), ``"ep"``, ``"edp"`` (the expert-data-parallel
+        group: the ``dp x cp / ep`` ranks that hold the same experts, whose gradients they
+        reduce)."""
         g = self.grid()
         gpus = self.rank_gpus()
         if kind == "tp":
@@ -259,8 +261,13 @@ class Parallelism:
         elif kind == "ep":
             # ep consecutive data-parallel ranks (of one stage, context and tensor rank)
             rows = g.transpose(0, 2, 3, 1).reshape(-1, self.ep)
+        elif kind == "edp":
+            # the data-parallel ranks at the same place in their expert groups, every context rank
+            e = self.ep
+            rows = g.reshape(self.pp, self.dp // e, e, self.cp, self.tp).transpose(0, 4, 2, 1, 3)
+            rows = rows.reshape(-1, self.dp // e * self.cp)
         else:
-            raise SpecError(f"group: must be tp, cp, dp or ep, got {kind!r}", path="group")
+            raise SpecError(f"group: must be tp, cp, dp, ep or edp, got {kind!r}", path="group")
         return gpus[rows]
 
     def stage_pairs(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:

@@ -28,7 +28,7 @@ from fabricsim.workload import pipeline
 from fabricsim.workload.comm import CommModel
 from fabricsim.workload.gpu import GpuSpec
 from fabricsim.workload.layer_costs import ELEMENT_BYTES, chunk_costs
-from fabricsim.workload.memory_estimate import ADAM_BYTES_PER_PARAM, estimate, stage_params
+from fabricsim.workload.memory_estimate import ADAM_BYTES_PER_PARAM, StageParams, estimate, stage_params
 from fabricsim.workload.model import Transformer
 from fabricsim.workload.plan import Parallelism
 from fabricsim.workload.step_result import TrainingStepResult
@@ -170,9 +170,8 @@ class TrainingStep(Workload):
                     mine = rows[tl.chunk[rows] == c]
                     last = mine[np.argmax(tl.end_s[mine])]
                     last_bwd[d, p, c] = (tl.start_s[last], tl.end_s[last])
-        dp_spans, dp_end = self._gradient_reduction(
-            comm, params.dense + params.expert, last_bwd.max(axis=0), bwd_end.max(axis=0)
-        )
+        reduced = self.reduced_params(params)
+        dp_spans, dp_end = self._gradient_reduction(comm, reduced, last_bwd.max(axis=0), bwd_end.max(axis=0))
         # the buckets' kernels take their SMs from the backward passes they overlap: backward
         # ends later by their share of the overlap, and so do the buckets it frees last (one
         # round: the reduction again from the later ends)
@@ -185,10 +184,10 @@ class TrainingStep(Workload):
             last_bwd[..., 1] += contention[:, :, None]
             bwd_end = bwd_end + contention
             dp_spans, dp_end = self._gradient_reduction(
-                comm, params.dense + params.expert, last_bwd.max(axis=0), bwd_end.max(axis=0)
+                comm, reduced, last_bwd.max(axis=0), bwd_end.max(axis=0)
             )
-        optimizer_s = self.optimizer_s(params.dense + params.expert, stage_speed)
-        gather_s = self._param_gather_s(comm, params.dense + params.expert)
+        optimizer_s = self.optimizer_s(params, stage_speed)
+        gather_s = self._param_gather_s(comm, reduced)
         end = np.maximum(bwd_end.max(axis=0), dp_end)[None, :] + optimizer_s + gather_s[None, :]  # [dp, pp]
         step_s = float(end.max())
 
@@ -248,6 +247,8 @@ class TrainingStep(Workload):
             per = t.reshape(pp, dp, tp).max(axis=2)
         elif group == "ep":
             per = np.repeat(t.reshape(pp, cp * tp, dp // plan.ep).max(axis=1), plan.ep, axis=1)
+        elif group == "edp":  # one communicator spans the replicas at one place in their groups
+            per = np.repeat(t.reshape(pp, tp * plan.ep).max(axis=1)[:, None], dp, axis=1)
         else:  # dp: one communicator spans every replica
             per = np.repeat(t.reshape(pp, tp).max(axis=1)[:, None], dp, axis=1)
         return np.asarray(per.T, dtype=np.float64)  # [dp, pp]
@@ -282,56 +283,87 @@ class TrainingStep(Workload):
         full, rest = divmod(int(nbytes), size)
         return [size] * full + ([rest] if rest else [])
 
+    def reduced_params(self, params: StageParams) -> list[tuple[F64, str]]:
+        """The parameters whose gradients are reduced, each with its data-parallel group:
+        dense ones over ``dp`` (``dp x cp`` ranks), experts over ``edp`` (the ``dp x cp / ep``
+        ranks holding the same experts; with ``ep = 1`` the same group, in the same buckets).
+        Groups of one rank reduce nothing and are left out."""
+        plan = self.plan
+        if plan.ep == 1:
+            parts = [(params.dense + params.expert, "dp", plan.dp * plan.cp)]
+        else:
+            parts = [
+                (params.dense, "dp", plan.dp * plan.cp),
+                (params.expert, "edp", plan.dp * plan.cp // plan.ep),
+            ]
+        return [(arr, group) for arr, group, ranks in parts if ranks > 1]
+
     def _gradient_reduction(
-        self, comm: CommModel, params: F64, last_bwd: F64, bwd_end: F64
+        self, comm: CommModel, parts: list[tuple[F64, str]], last_bwd: F64, bwd_end: F64
     ) -> tuple[list[tuple[int, float, float]], F64]:
         """Per stage, buckets of gradients reduced in order (all-reduce, or reduce-scatter with
         ZeRO) on their own stream, each once its layers' gradients are done (overlapped with
-        backward) or after backward. Returns the spans ``(stage, start_s, end_s)`` and per
-        stage the end."""
+        backward) or after backward: a chunk's dense buckets over its data-parallel group,
+        then its experts' over theirs (:meth:`reduced_params`). Returns the spans
+        ``(stage, start_s, end_s)`` and per stage the end."""
         plan = self.plan
         pp, v = plan.pp, plan.virtual_stages
         spans: list[tuple[int, float, float]] = []
         end = np.zeros(pp)
-        if plan.dp * plan.cp == 1:
+        if not parts:
             return spans, end
         kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
         for p in range(pp):
             free = 0.0
             # the last chunk's backward finishes first (interleaving runs chunks in reverse)
             for c in sorted(range(v), key=lambda c: last_bwd[p, c, 1]):
-                buckets = self.buckets(params[p, c] * plan.grad_bytes_per_param)
+                buckets = [
+                    (size, group)
+                    for arr, group in parts
+                    for size in self.buckets(arr[p, c] * plan.grad_bytes_per_param)
+                ]
                 start_s, end_s = last_bwd[p, c]
-                total = float(sum(buckets))
+                total = float(sum(size for size, _ in buckets))
                 done = 0.0
-                for size in buckets:
+                for size, group in buckets:
                     done += size
                     ready = (
                         start_s + (end_s - start_s) * done / total if plan.overlap_grad_reduce else bwd_end[p]
                     )
-                    t = float(self._group_time_s(comm, kind, "dp", size)[0, p])
+                    t = float(self._group_time_s(comm, kind, group, size)[0, p])
                     s = max(free, ready)
                     free = s + t
                     spans.append((p, s, free))
             end[p] = free
         return spans, end
 
-    def _param_gather_s(self, comm: CommModel, params: F64) -> F64:
-        """ZeRO-1/2: the updated parameters all-gathered after the optimizer (bf16), per stage."""
+    def _param_gather_s(self, comm: CommModel, parts: list[tuple[F64, str]]) -> F64:
+        """ZeRO-1/2: the updated parameters all-gathered after the optimizer (bf16), per stage,
+        each over its data-parallel group."""
         plan = self.plan
         out = np.zeros(plan.pp)
-        if plan.zero not in (1, 2) or plan.dp * plan.cp == 1:
+        if plan.zero not in (1, 2):
             return out
-        for p in range(plan.pp):
-            for size in self.buckets(params[p].sum() * ELEMENT_BYTES):
-                out[p] += float(self._group_time_s(comm, "all_gather", "dp", size)[0, p])
+        for arr, group in parts:
+            for p in range(plan.pp):
+                for size in self.buckets(arr[p].sum() * ELEMENT_BYTES):
+                    out[p] += float(self._group_time_s(comm, "all_gather", group, size)[0, p])
         return out
 
-    def optimizer_s(self, params: F64, stage_speed: F64) -> F64:
-        """Per replica and stage: Adam over the GPU's share of the parameters (memory-bound)."""
-        shard = self.plan.dp * self.plan.cp if self.plan.zero >= 1 else 1
+    def optimizer_s(self, params: StageParams, stage_speed: F64) -> F64:
+        """Per replica and stage: Adam over the GPU's share of the parameters (memory-bound):
+        with ZeRO, the dense ones sharded over ``dp x cp`` ranks, the experts over theirs."""
+        plan = self.plan
+        dense_shard = plan.dp * plan.cp if plan.zero >= 1 else 1
+        expert_shard = max(plan.dp * plan.cp // plan.ep, 1) if plan.zero >= 1 else 1
         t = np.array(
-            [self.gpu.memory_s(params[p].sum() / shard * ADAM_BYTES_PER_PARAM) for p in range(self.plan.pp)]
+            [
+                self.gpu.memory_s(
+                    (params.dense[p].sum() / dense_shard + params.expert[p].sum() / expert_shard)
+                    * ADAM_BYTES_PER_PARAM
+                )
+                for p in range(plan.pp)
+            ]
         )
         return np.asarray(t[None, :] / stage_speed, dtype=np.float64)
 

@@ -303,7 +303,7 @@ class TrainingStepResult(RunResultBase):
                 nests=True,  # a pass's exposed communication inside it
             )
         ]
-        busy = [(k, u) for k, u in self._comm.link_busy.items() if k[1] == "dp" and len(u)]
+        busy = [(k, u) for k, u in self._comm.link_busy.items() if k[1] in ("dp", "edp") and len(u)]
         if busy and self._dp_spans:
             util = np.max([u for _, u in busy], axis=0)
             top = np.argsort(-util)[:8]

@@ -69,7 +69,8 @@ def step_trace(step: TrainingStep) -> Trace:
     last_mb = {
         c: max(mb for bwd, cc, mb in pipeline.stage_order(pp, v, m, 0) if bwd and cc == c) for c in range(v)
     }
-    groups = {k: plan.groups(k) for k in ("tp", "dp", "ep")}
+    groups = {k: plan.groups(k) for k in ("tp", "dp", "ep", "edp")}
+    reduced = step.reduced_params(params)
 
     def rows_of(kind: str, stage: int) -> npt.NDArray[np.int64]:
         """The communicators of one kind that hold GPUs of this stage."""
@@ -97,8 +98,12 @@ def step_trace(step: TrainingStep) -> Trace:
     for i in np.lexsort((tl.stage, tl.start_s)):
         p, c, mb, bwd = int(tl.stage[i]), int(tl.chunk[i]), int(tl.microbatch[i]), bool(tl.backward[i])
         cost = costs[p][c].backward if bwd else costs[p][c].forward
-        reduce_grads = bwd and mb == last_mb[c] and dp * plan.cp > 1
-        buckets = step.buckets((params.dense[p, c] + params.expert[p, c]) * plan.grad_bytes_per_param)
+        reduce_grads = bwd and mb == last_mb[c] and bool(reduced)
+        buckets = [
+            (size, group)
+            for arr, group in reduced
+            for size in step.buckets(arr[p, c] * plan.grad_bytes_per_param)
+        ]
         pieces = max(len(buckets), 1) if reduce_grads else 1
         freed: dict[int, list[int]] = {}
         calls = cost.calls
@@ -131,12 +136,11 @@ def step_trace(step: TrainingStep) -> Trace:
         # gradient buckets of the chunk's last backward, on the second stream
         if reduce_grads:
             kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
-            for k, size in enumerate(buckets):
-                collective(kind, size, rows_of("dp", p), grads, {r: ops[k] for r, ops in freed.items()})
+            for k, (size, group) in enumerate(buckets):
+                collective(kind, size, rows_of(group, p), grads, {r: ops[k] for r, ops in freed.items()})
     # the optimizer after both streams, then ZeRO-1/2's parameter gather
-    optimizer_s = step.optimizer_s(params.dense + params.expert, speed)  # [dp, pp]
+    optimizer_s = step.optimizer_s(params, speed)  # [dp, pp]
     for p in range(pp):
-        share = params.dense[p].sum() + params.expert[p].sum()
         for d in range(dp):
             t_us = optimizer_s[d, p] * 1e6
             for g in gpus[grid[p, d]].ravel():
@@ -144,9 +148,10 @@ def step_trace(step: TrainingStep) -> Trace:
                 main[r] = out.add(
                     "compute", [main[r], grads.get(r)], gpu=r, duration_us=t_us, name="optimizer"
                 )
-        if plan.zero in (1, 2) and dp * plan.cp > 1:
-            for size in step.buckets(share * ELEMENT_BYTES):
-                collective("all_gather", size, rows_of("dp", p), main)
+        if plan.zero in (1, 2):
+            for arr, group in reduced:
+                for size in step.buckets(arr[p].sum() * ELEMENT_BYTES):
+                    collective("all_gather", size, rows_of(group, p), main)
     return Trace(out.ops, name=f"training step of {model.name or 'a model'}", library=step.library)
 
 
