@@ -430,6 +430,9 @@ CROSS = [
     ("dgx8_nvswitch", W.Parallelism(tp=1, pp=2, dp=4, global_batch=8, bucket_bytes=1 << 20), {3: 0.7}),
     ("dgx_h100_cluster", W.Parallelism(tp=4, pp=2, dp=4, global_batch=16, bucket_bytes=2 << 20), None),
     ("dgx_h100_cluster", W.Parallelism(tp=8, pp=4, dp=1, global_batch=8), None),
+    # calls that overlap compute: context parallelism's gathers, ZeRO-3's prefetches
+    ("dgx8_nvswitch", W.Parallelism(tp=2, cp=2, pp=2, global_batch=4), None),
+    ("dgx8_nvswitch", W.Parallelism(tp=2, dp=4, zero=3, global_batch=8, bucket_bytes=1 << 20), None),
 ]
 
 

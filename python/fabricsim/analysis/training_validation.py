@@ -176,6 +176,30 @@ REUSE_CASES: list[tuple[str, str, Parallelism, dict[int, float] | None]] = [
     ),
     ("tp 8, pp 4 (4 nodes)", "dgx_h100_cluster", Parallelism(tp=8, pp=4, dp=1, global_batch=8), None),
     ("tp 4, dp 8 (4 nodes)", "dgx_h100_cluster", Parallelism(tp=4, pp=1, dp=8, global_batch=16), None),
+    (
+        "tp 2, cp 2, pp 2: context parallelism",
+        "dgx8_nvswitch",
+        Parallelism(tp=2, cp=2, pp=2, global_batch=4),
+        None,
+    ),
+    (
+        "tp 4, cp 2, dp 4 (4 nodes)",
+        "dgx_h100_cluster",
+        Parallelism(tp=4, cp=2, dp=4, global_batch=8),
+        None,
+    ),
+    (
+        "tp 2, dp 4, ZeRO-3, 1 MiB buckets",
+        "dgx8_nvswitch",
+        Parallelism(tp=2, dp=4, zero=3, global_batch=8, bucket_bytes=1 << 20),
+        None,
+    ),
+    (
+        "tp 8, dp 4, ZeRO-3 (4 nodes)",
+        "dgx_h100_cluster",
+        Parallelism(tp=8, dp=4, zero=3, global_batch=8),
+        None,
+    ),
 ]
 """Plans the reduced step is checked on against the unreduced run (docs/fidelity.md)."""
 

@@ -119,7 +119,7 @@ class TrainingStep(Workload):
         costs = [[chunk_costs(model, plan, gpu, p, c) for c in range(v)] for p in range(pp)]
         params = stage_params(model, plan)
         if plan.zero >= 3:
-            _gather_params_per_layer(costs, params.dense + params.expert, model, plan)
+            gather_params_per_layer(costs, params.dense + params.expert, model, plan)
 
         stage_speed = self.stage_speed()  # [dp, pp]
         share = self.sm_share
@@ -380,11 +380,12 @@ def _overlap_s(tl: pipeline.Timeline, stage: int, spans: list[tuple[float, float
     return float(np.clip(np.minimum(ends, e) - np.maximum(starts, s), 0.0, None).sum())
 
 
-def _gather_params_per_layer(
+def gather_params_per_layer(
     costs: list[list[Any]], params: F64, model: Transformer, plan: Parallelism
 ) -> None:
     """ZeRO-3: every layer's parameters all-gathered before its forward and its backward,
-    prefetched behind the previous layer's compute."""
+    prefetched behind the previous layer's compute (calls added to ``costs``, in place; the
+    step and its trace both)."""
     counts = plan.slice_layers(model.layers)
     for p in range(plan.pp):
         for c in range(plan.virtual_stages):

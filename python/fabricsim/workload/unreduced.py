@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fabricsim.errors import SpecError
 from fabricsim.workload import pipeline
 from fabricsim.workload.layer_costs import ELEMENT_BYTES, chunk_costs
 from fabricsim.workload.memory_estimate import stage_params
+from fabricsim.workload.step import gather_params_per_layer
 from fabricsim.workload.trace import Trace, TraceOp
 
 if TYPE_CHECKING:
@@ -51,25 +51,22 @@ class _Ops:
 def step_trace(step: TrainingStep) -> Trace:
     """The step as a trace (see the module's text)."""
     plan, model, gpu = step.plan, step.model, step.gpu
-    if plan.cp > 1 or plan.zero >= 3:
-        raise SpecError(
-            "plan: a step as a trace covers tp, pp, dp and ep (not cp or zero=3, whose calls overlap compute)",
-            path="plan",
-        )
     pp, v, dp, tp, m = plan.pp, plan.virtual_stages, plan.dp, plan.tp, plan.microbatches
     grid, gpus = plan.grid(), plan.rank_gpus()
     costs = [[chunk_costs(model, plan, gpu, p, c) for c in range(v)] for p in range(pp)]
     params = stage_params(model, plan)
+    if plan.zero >= 3:
+        gather_params_per_layer(costs, params.dense + params.expert, model, plan)
     speed = step.stage_speed()  # [dp, pp]
     out = _Ops()
     main: dict[int, int] = {}  # GPU -> its last operation on the compute stream
     grads: dict[int, int] = {}  # and on the gradient stream
     arrived: dict[tuple[int, int, int, int, bool], int] = {}  # (gpu, p, c, mb, bwd) -> its receive
-    nbytes_p2p = plan.microbatch_size * model.seq_len * model.hidden * ELEMENT_BYTES // tp
+    nbytes_p2p = plan.microbatch_size * model.seq_len // plan.cp * model.hidden * ELEMENT_BYTES // tp
     last_mb = {
         c: max(mb for bwd, cc, mb in pipeline.stage_order(pp, v, m, 0) if bwd and cc == c) for c in range(v)
     }
-    groups = {k: plan.groups(k) for k in ("tp", "dp", "ep", "edp")}
+    groups = {k: plan.groups(k) for k in ("tp", "cp", "dp", "ep", "edp")}
     reduced = step.reduced_params(params)
 
     def rows_of(kind: str, stage: int) -> npt.NDArray[np.int64]:
@@ -109,6 +106,9 @@ def step_trace(step: TrainingStep) -> Trace:
         calls = cost.calls
         name = f"{'B' if bwd else 'F'} mb{mb} c{c}"
         for k in range(pieces):
+            piece = calls[k * len(calls) // pieces : (k + 1) * len(calls) // pieces]
+            beside = [call for call in piece if call[3] > 0 and call[2] and rows_of(call[1], p).shape[1] > 1]
+            left: dict[int, float] = {}  # per GPU, the piece's compute not yet placed (us)
             for d in range(dp):
                 work_us = (cost.compute_s + cost.memory_s) / speed[d, p] * 1e6 / pieces
                 for g in gpus[grid[p, d]].ravel():
@@ -116,8 +116,27 @@ def step_trace(step: TrainingStep) -> Trace:
                     after: list[int | None] = (
                         [main.get(r), arrived.get((r, p, c, mb, bwd))] if k == 0 else [main[r]]
                     )
-                    main[r] = out.add("compute", after, gpu=r, duration_us=work_us, name=name)
-            for kind, group, nbytes, _ in calls[k * len(calls) // pieces : (k + 1) * len(calls) // pieces]:
+                    if beside:
+                        # (the pass's start, for the calls that overlap its compute)
+                        main[r] = out.add("compute", after, gpu=r, duration_us=0.0, name=name)
+                        left[r] = work_us
+                    else:
+                        main[r] = out.add("compute", after, gpu=r, duration_us=work_us, name=name)
+            # calls that overlap compute (context parallelism's gathers, ZeRO-3's prefetches):
+            # each beside its share of the compute, on a side stream the pass then waits for
+            for kind, group, nbytes, overlap_s in beside:
+                side = {int(g): main[int(g)] for g in gpus[grid[p]].ravel()}
+                collective(kind, nbytes, rows_of(group, p), side)
+                for d in range(dp):
+                    for g in gpus[grid[p, d]].ravel():
+                        r = int(g)
+                        dur = min(overlap_s / speed[d, p] * 1e6, left[r])
+                        left[r] -= dur
+                        work = out.add("compute", [main[r]], gpu=r, duration_us=dur, name=name)
+                        main[r] = out.add("compute", [work, side[r]], gpu=r, duration_us=0.0, name=name)
+            for r, rest in left.items():
+                main[r] = out.add("compute", [main[r]], gpu=r, duration_us=rest, name=name)
+            for kind, group, nbytes, _ in (call for call in piece if call not in beside):
                 rows = rows_of(group, p)
                 if rows.shape[1] > 1 and nbytes:
                     collective(kind, nbytes, rows, main)
