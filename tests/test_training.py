@@ -249,8 +249,8 @@ def test_expert_tensor_parallelism_cuts_the_experts_over_the_tensor_group() -> N
     assert [c for c in b.forward.calls if c[1] == "ep"] == dispatched
     extra = [c for c in b.forward.calls if c not in a.forward.calls]
     assert [(k, g, n) for k, g, n, _ in extra] == [
-        ("all_gather", "tp", 2 * dispatched[0][2]),
-        ("reduce_scatter", "tp", 2 * dispatched[0][2]),
+        ("all_gather", "etp", 2 * dispatched[0][2]),
+        ("reduce_scatter", "etp", 2 * dispatched[0][2]),
     ]
     # the same expert FLOPs, in 1/etp-wide GEMMs over etp times the tokens: at Mixtral's size
     # the same time (the tiny model's GEMMs fill the SMs' waves better with more tokens)
@@ -261,8 +261,23 @@ def test_expert_tensor_parallelism_cuts_the_experts_over_the_tensor_group() -> N
     assert b.forward.compute_s <= a.forward.compute_s
     res = fs.Fabric.preset("dgx8_nvswitch").run(W.training_step(moe, cut, gpu="h100_sxm"), fidelity="flow")
     assert sum(res.breakdown.values()) == pytest.approx(res.step_time_s)
-    with pytest.raises(fs.SpecError, match=r"plan\.etp: must be 1 or tp = 2"):
+    with pytest.raises(fs.SpecError, match=r"plan\.etp: must divide tp = 2 .*divisors: \[1, 2\]"):
         W.Parallelism(tp=2, dp=4, etp=4, global_batch=8)
+    # a part of the tensor group: etp consecutive tensor ranks share their experts
+    part = W.Parallelism(tp=4, dp=2, ep=2, etp=2, global_batch=4)
+    assert part.groups("etp").tolist() == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert stage_params(moe, part).expert.sum() == pytest.approx(
+        stage_params(moe, W.Parallelism(tp=4, dp=2, ep=2, global_batch=4)).expert.sum() / 2
+    )
+    step = W.training_step(moe, part, gpu="h100_sxm", library=NO_SM)
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    res = fab.run(step, fidelity="flow")
+    assert "etp" in res.tables()["collectives"]["group"].tolist()
+    assert sum(res.breakdown.values()) == pytest.approx(res.step_time_s)
+    from fabricsim.run_options import RunOptions
+    from fabricsim.workload.unreduced import step_time_s
+
+    assert step_time_s(step, fab, RunOptions(fidelity="flow")) == pytest.approx(res.step_time_s, rel=0.02)
     with pytest.raises(fs.SpecError, match=r"plan\.etp: the model has no experts"):
         W.training_step(TINY, W.Parallelism(tp=2, dp=4, etp=2, global_batch=8))
 

@@ -107,7 +107,7 @@ class CommModel:
         self.options = options
         self.library = library
         self.runs = 0
-        self._cache: dict[tuple[str, int, bytes], npt.NDArray[np.float64]] = {}
+        self._cache: dict[tuple[Any, ...], npt.NDArray[np.float64]] = {}
         self.results: dict[tuple[str, str, int], npt.NDArray[np.float64]] = {}
         """Per distinct call ``(kind, communicator kind, bytes)``: each communicator's time (ns)."""
         self.link_busy: dict[tuple[str, str, int], npt.NDArray[np.float64]] = {}
@@ -121,7 +121,8 @@ class CommModel:
         count, n = groups.shape
         if n == 1 or nbytes == 0:
             return np.zeros(count)
-        key = (kind, nbytes, groups.tobytes())
+        # (the shape too: rows of 2 and rows of 4 over the same GPUs in order flatten alike)
+        key = (kind, nbytes, groups.shape, groups.tobytes())
         if key in self._cache:
             return self._cache[key]
         op = group_collective(self.fabric, self.library, kind, nbytes, n, count)

@@ -183,10 +183,10 @@ def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) 
     if moe:
         a2a = int(t_s * model.top_k * model.capacity_factor * h * e)
         dispatch = [("all_to_all", "ep", a2a, 0.0)] if plan.ep > 1 else []
-        # expert tensor parallelism: the dispatched tokens gathered over the tensor group before
-        # the experts, their partial outputs reduce-scattered after
-        gather = [("all_gather", "tp", a2a * plan.etp, 0.0)] if plan.etp > 1 else []
-        scatter = [("reduce_scatter", "tp", a2a * plan.etp, 0.0)] if plan.etp > 1 else []
+        # expert tensor parallelism: the dispatched tokens gathered over the etp ranks that share
+        # the experts before them, their partial outputs reduce-scattered after
+        gather = [("all_gather", "etp", a2a * plan.etp, 0.0)] if plan.etp > 1 else []
+        scatter = [("reduce_scatter", "etp", a2a * plan.etp, 0.0)] if plan.etp > 1 else []
         ep_calls = dispatch + gather + scatter + dispatch
     fwd.calls = cp_fwd + tp_calls + ep_calls
     bwd.calls = tp_calls + ep_calls + cp_bwd

@@ -27,9 +27,9 @@ class Parallelism:
     interleaved 1F1B schedule when > 1), ``dp`` data, ``cp`` context and ``ep`` expert
     parallelism (expert groups of ``ep`` consecutive data-parallel ranks: ``ep`` divides ``dp``)
     and ``etp`` expert tensor parallelism (1: every GPU holds its experts whole and runs its own
-    tokens through them; ``tp``: the experts' width is cut over the tensor group like a dense
-    MLP's, which gathers its tokens before them and reduce-scatters after, Megatron Core's
-    ``expert_tensor_parallel_size``);
+    tokens through them; a divisor of ``tp``: each expert's width is cut over ``etp``
+    consecutive tensor ranks like a dense MLP's, which gather their tokens before the experts
+    and reduce-scatter after, Megatron Core's ``expert_tensor_parallel_size``);
     ``microbatch_size`` sequences per microbatch and ``global_batch`` sequences per step;
     ``sequence_parallel`` (default: on when ``tp > 1``: reduce-scatter / all-gather instead of
     all-reduce, norms and dropout split over the tensor group); ``recompute`` activation
@@ -70,10 +70,10 @@ class Parallelism:
     def __post_init__(self) -> None:
         for f in ("tp", "pp", "dp", "cp", "ep", "etp", "virtual_stages", "microbatch_size", "global_batch"):
             whole_number(f"plan.{f}", getattr(self, f), 1, 1 << 30)
-        if self.etp not in (1, self.tp):
+        if self.tp % self.etp:
             raise SpecError(
-                f"plan.etp: must be 1 or tp = {self.tp} (experts whole on each GPU, or cut over the "
-                f"whole tensor group), got {self.etp}",
+                f"plan.etp: must divide tp = {self.tp} (each expert cut over etp consecutive tensor "
+                f"ranks), got {self.etp} (divisors: {_divisors(self.tp)})",
                 path="plan.etp",
             )
         whole_number("plan.zero", self.zero, 0, 3)
@@ -247,7 +247,8 @@ class Parallelism:
     def groups(self, kind: str) -> npt.NDArray[np.int64]:
         """The communicators of one kind as rows of GPU indices: ``"tp"``, ``"cp"``, ``"dp"``
         (the data-parallel group of every tensor, context rank and stage; with ``cp``, the
-        gradient reduction spans ``dp x cp``), ``"ep"``, ``"edp"`` (the expert-data-parallel
+        gradient reduction spans ``dp x cp``), ``"ep"``, ``"etp"`` (``etp`` consecutive tensor
+        ranks, which share each of their experts), ``"edp"`` (the expert-data-parallel
         group: the ``dp x cp / ep`` ranks that hold the same experts, whose gradients they
         reduce)."""
         g = self.grid()
@@ -261,13 +262,16 @@ class Parallelism:
         elif kind == "ep":
             # ep consecutive data-parallel ranks (of one stage, context and tensor rank)
             rows = g.transpose(0, 2, 3, 1).reshape(-1, self.ep)
+        elif kind == "etp":
+            # etp consecutive tensor ranks
+            rows = g.reshape(-1, self.etp)
         elif kind == "edp":
             # the data-parallel ranks at the same place in their expert groups, every context rank
             e = self.ep
             rows = g.reshape(self.pp, self.dp // e, e, self.cp, self.tp).transpose(0, 4, 2, 1, 3)
             rows = rows.reshape(-1, self.dp // e * self.cp)
         else:
-            raise SpecError(f"group: must be tp, cp, dp, ep or edp, got {kind!r}", path="group")
+            raise SpecError(f"group: must be tp, cp, dp, ep, etp or edp, got {kind!r}", path="group")
         return gpus[rows]
 
     def stage_pairs(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:

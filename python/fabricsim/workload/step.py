@@ -129,7 +129,9 @@ class TrainingStep(Workload):
                 for way, cost in enumerate((costs[p][c].forward, costs[p][c].backward)):
                     for kind, group, nbytes, overlap in cost.calls:
                         per_replica = self._group_time_s(comm, kind, group, nbytes)[:, p]
-                        arr = exposed.setdefault(group, np.zeros((dp, pp, v, 2)))
+                        # (expert tensor groups are parts of the tensor group: tp in the breakdown)
+                        key = "tp" if group == "etp" else group
+                        arr = exposed.setdefault(key, np.zeros((dp, pp, v, 2)))
                         # the compute it overlaps runs without the call's SMs while it runs: a
                         # call of t beside W of compute ends the pair at max(t, W + share t)
                         arr[:, p, c, way] += np.maximum(per_replica - overlap, share * per_replica)
@@ -243,6 +245,8 @@ class TrainingStep(Workload):
         pp, dp, cp, tp = plan.pp, plan.dp, plan.cp, plan.tp
         if group == "tp":
             per = t.reshape(pp, dp, cp).max(axis=2)
+        elif group == "etp":
+            per = t.reshape(pp, dp, -1).max(axis=2)
         elif group == "cp":
             per = t.reshape(pp, dp, tp).max(axis=2)
         elif group == "ep":

@@ -66,7 +66,7 @@ def step_trace(step: TrainingStep) -> Trace:
     last_mb = {
         c: max(mb for bwd, cc, mb in pipeline.stage_order(pp, v, m, 0) if bwd and cc == c) for c in range(v)
     }
-    groups = {k: plan.groups(k) for k in ("tp", "cp", "dp", "ep", "edp")}
+    groups = {k: plan.groups(k) for k in ("tp", "cp", "dp", "ep", "etp", "edp")}
     reduced = step.reduced_params(params)
 
     def rows_of(kind: str, stage: int) -> npt.NDArray[np.int64]:
