@@ -32,6 +32,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from fabricsim.workload.gpu import GpuSpec
 from fabricsim.workload.model import Transformer
 from fabricsim.workload.plan import Parallelism
@@ -231,4 +234,20 @@ def chunk_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, stage: int,
     return LayerCosts(fwd, bwd)
 
 
-__all__ = ["ELEMENT_BYTES", "Cost", "LayerCosts", "chunk_costs", "layer_costs"]
+def gather_params_per_layer(
+    costs: list[list[LayerCosts]], params: npt.NDArray[np.float64], model: Transformer, plan: Parallelism
+) -> None:
+    """ZeRO-3: every layer's parameters all-gathered before its forward and its backward,
+    prefetched behind the previous layer's compute (calls added to ``costs``, in place; the
+    step and its trace both)."""
+    counts = plan.slice_layers(model.layers)
+    for p in range(plan.pp):
+        for c in range(plan.virtual_stages):
+            per = max(counts[c * plan.pp + p], 1)
+            nbytes = int(params[p, c] / per * ELEMENT_BYTES)
+            for cost in (costs[p][c].forward, costs[p][c].backward):
+                layer = (cost.compute_s + cost.memory_s) / per
+                cost.calls.extend([("all_gather", "dp", nbytes, layer)] * per)
+
+
+__all__ = ["ELEMENT_BYTES", "Cost", "LayerCosts", "chunk_costs", "gather_params_per_layer", "layer_costs"]

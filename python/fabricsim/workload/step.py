@@ -16,7 +16,7 @@ reuse never changes the answer (tests/test_training.py checks it against the run
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +27,7 @@ from fabricsim.run_contract import Workload
 from fabricsim.workload import pipeline
 from fabricsim.workload.comm import CommModel
 from fabricsim.workload.gpu import GpuSpec
-from fabricsim.workload.layer_costs import ELEMENT_BYTES, chunk_costs
+from fabricsim.workload.layer_costs import ELEMENT_BYTES, chunk_costs, gather_params_per_layer
 from fabricsim.workload.memory_estimate import ADAM_BYTES_PER_PARAM, StageParams, estimate, stage_params
 from fabricsim.workload.model import Transformer
 from fabricsim.workload.plan import Parallelism
@@ -382,22 +382,6 @@ def _overlap_s(tl: pipeline.Timeline, stage: int, spans: list[tuple[float, float
     s = np.array([a for a, _ in spans])[None, :]
     e = np.array([b for _, b in spans])[None, :]
     return float(np.clip(np.minimum(ends, e) - np.maximum(starts, s), 0.0, None).sum())
-
-
-def gather_params_per_layer(
-    costs: list[list[Any]], params: F64, model: Transformer, plan: Parallelism
-) -> None:
-    """ZeRO-3: every layer's parameters all-gathered before its forward and its backward,
-    prefetched behind the previous layer's compute (calls added to ``costs``, in place; the
-    step and its trace both)."""
-    counts = plan.slice_layers(model.layers)
-    for p in range(plan.pp):
-        for c in range(plan.virtual_stages):
-            per = max(counts[c * plan.pp + p], 1)
-            nbytes = int(params[p, c] / per * ELEMENT_BYTES)
-            for cost in (costs[p][c].forward, costs[p][c].backward):
-                layer = (cost.compute_s + cost.memory_s) / per
-                cost.calls.extend([("all_gather", "dp", nbytes, layer)] * per)
 
 
 def _speeds(gpu_speed: Mapping[int, float] | npt.ArrayLike | None, n: int) -> F64:

@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fabricsim.workload import pipeline
-from fabricsim.workload.layer_costs import ELEMENT_BYTES, chunk_costs
+from fabricsim.workload.layer_costs import ELEMENT_BYTES, chunk_costs, gather_params_per_layer
 from fabricsim.workload.memory_estimate import stage_params
-from fabricsim.workload.step import gather_params_per_layer
 from fabricsim.workload.trace import Trace, TraceOp
 
 if TYPE_CHECKING:
