@@ -500,9 +500,30 @@ def test_collectives_take_their_sms_from_the_compute_they_overlap() -> None:
     # nothing overlapped (tensor-parallel calls are exposed whole): the same step
     tp_only = W.Parallelism(tp=8, global_batch=8)
     assert run(tp_only, 16).step_time_s == run(tp_only, 0).step_time_s
-    # ZeRO-3's gathers, prefetched behind the previous layer: each costs the SMs' share of it
+    # ZeRO-3's gathers, prefetched behind the previous layer: by hand, a gather of t beside a
+    # layer's W of compute exposes max(t - W, share t); the pass has one per layer
+    from fabricsim.workload.layer_costs import chunk_costs, gather_params_per_layer
+    from fabricsim.workload.memory_estimate import stage_params
+
     z3 = W.Parallelism(dp=8, global_batch=8, zero=3)
-    assert run(z3, 16, TINY).breakdown["dp_s"] > run(z3, 0, TINY).breakdown["dp_s"]
+    res = run(z3, 16, TINY)
+    assert res.breakdown["dp_s"] > run(z3, 0, TINY).breakdown["dp_s"]
+    costs = [[chunk_costs(TINY, z3, fs.GpuSpec.preset("h100_sxm"), 0, 0)]]
+    params = stage_params(TINY, z3)
+    gather_params_per_layer(costs, params.dense + params.expert, TINY, z3)
+    per = TINY.layers
+    nbytes = costs[0][0].forward.calls[-1][2]
+    calls = res.tables()["collectives"]
+    (t_us,) = calls["max_us"][
+        (calls["kind"] == "all_gather") & (calls["group"] == "dp") & (calls["bytes"] == nbytes)
+    ]
+    hidden = []
+    for way, cost in enumerate((costs[0][0].forward, costs[0][0].backward)):
+        layer_s = (cost.compute_s + cost.memory_s) / per
+        want = per * max(t_us / 1e6 - layer_s, share * t_us / 1e6)
+        assert res._exposed["dp"][0, 0, 0, way] == pytest.approx(want, rel=1e-9)
+        hidden.append(t_us / 1e6 < layer_s)
+    assert any(hidden)  # (a gather the compute hides: what the SMs' share alone exposes)
     with pytest.raises(fs.SpecError, match=r"kernel_sms: must be an integer in 0\.\.1024"):
         replace(Library.preset("nccl"), kernel_sms=-1)
 

@@ -177,11 +177,12 @@ class TrainingStep(Workload):
         # the buckets' kernels take their SMs from the backward passes they overlap: backward
         # ends later by their share of the overlap, and so do the buckets it frees last (one
         # round: the reduction again from the later ends)
-        contention = np.zeros((dp, pp))
-        for d in range(dp):
-            tl = timelines[int(replica_of[d])]
-            for p in range(pp):
-                contention[d, p] = share * _overlap_s(tl, p, [(s, e) for q, s, e in dp_spans if q == p])
+        # (per executed replica: the others are the same)
+        spans_of = [[(s, e) for q, s, e in dp_spans if q == p] for p in range(pp)]
+        taken = {
+            r: [share * _overlap_s(tl, p, spans_of[p]) for p in range(pp)] for r, tl in timelines.items()
+        }
+        contention = np.array([taken[int(r)] for r in replica_of], dtype=np.float64).reshape(dp, pp)
         if contention.any():
             last_bwd[..., 1] += contention[:, :, None]
             bwd_end = bwd_end + contention

@@ -68,11 +68,15 @@ def step_trace(step: TrainingStep) -> Trace:
     groups = {k: plan.groups(k) for k in ("tp", "cp", "dp", "ep", "etp", "edp")}
     reduced = step.reduced_params(params)
 
+    stage_rows: dict[tuple[str, int], npt.NDArray[np.int64]] = {}
+
     def rows_of(kind: str, stage: int) -> npt.NDArray[np.int64]:
-        """The communicators of one kind that hold GPUs of this stage."""
-        g = groups[kind]
-        mine = set(gpus[grid[stage]].ravel().tolist())
-        return g[[bool(mine & set(row.tolist())) for row in g]]
+        """The communicators of one kind that hold GPUs of this stage (found once per pair)."""
+        if (kind, stage) not in stage_rows:
+            g = groups[kind]
+            mine = set(gpus[grid[stage]].ravel().tolist())
+            stage_rows[kind, stage] = g[[bool(mine & set(row.tolist())) for row in g]]
+        return stage_rows[kind, stage]
 
     def collective(
         kind: str,

@@ -65,14 +65,6 @@ impl LinkSpans {
         }
         out
     }
-
-    pub fn len(&self) -> usize {
-        self.msg.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.msg.is_empty()
-    }
 }
 
 /// The cycle engine's record of flits leaving link directions.
