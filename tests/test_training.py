@@ -269,7 +269,7 @@ def test_expert_tensor_parallelism_cuts_the_experts_over_the_tensor_group() -> N
     assert stage_params(moe, part).expert.sum() == pytest.approx(
         stage_params(moe, W.Parallelism(tp=4, dp=2, ep=2, global_batch=4)).expert.sum() / 2
     )
-    step = W.training_step(moe, part, gpu="h100_sxm", library=NO_SM)
+    step = W.training_step(moe, part, gpu="h100_sxm")
     fab = fs.Fabric.preset("dgx8_nvswitch")
     res = fab.run(step, fidelity="flow")
     assert "etp" in res.tables()["collectives"]["group"].tolist()
@@ -294,7 +294,7 @@ def test_expert_gradients_are_reduced_over_the_ranks_that_hold_the_same_experts(
     moe = TINY.replace(experts=4, top_k=2, name="tiny_moe")
     fab = fs.Fabric.preset("dgx8_nvswitch")
     plan = W.Parallelism(dp=8, ep=4, global_batch=8, bucket_bytes=1 << 20)
-    step = W.training_step(moe, plan, gpu="h100_sxm", library=NO_SM)
+    step = W.training_step(moe, plan, gpu="h100_sxm")
     res = fab.run(step, fidelity="flow")
     calls = res.tables()["collectives"]
     assert {"dp", "edp"} <= set(calls["group"].tolist())
@@ -435,10 +435,6 @@ def test_uneven_first_and_last_stages() -> None:
     assert sum(res.breakdown.values()) == pytest.approx(res.step_time_s)
 
 
-# the trace executor does not take a collective's SMs from the compute beside it: the reduced
-# step is checked against it without that too (the check is of the reuse)
-NO_SM = replace(Library.preset("nccl"), kernel_sms=0)
-
 CROSS = [
     ("dgx8_nvswitch", W.Parallelism(tp=2, pp=2, dp=2, global_batch=8, bucket_bytes=1 << 20), None),
     ("dgx8_nvswitch", W.Parallelism(tp=2, pp=2, dp=2, virtual_stages=2, global_batch=8, zero=0), None),
@@ -460,7 +456,7 @@ def test_reduced_step_matches_the_unreduced_run(
     from fabricsim.workload.unreduced import step_time_s
 
     fab = fs.Fabric.preset(fabric)
-    step = W.training_step(TINY, plan, gpu="h100_sxm", gpu_speed=speed, library=NO_SM)
+    step = W.training_step(TINY, plan, gpu="h100_sxm", gpu_speed=speed)
     reduced = fab.run(step, fidelity="flow").step_time_s
     whole = step_time_s(step, fab, RunOptions(fidelity="flow"))
     assert whole == pytest.approx(reduced, rel=0.02)
@@ -472,11 +468,38 @@ def test_reduced_step_matches_the_unreduced_run_at_cycle_fidelity() -> None:
 
     small = TINY.replace(layers=2, seq_len=128)
     fab = fs.Fabric.preset("dgx8_nvswitch")
-    step = W.training_step(
-        small, W.Parallelism(tp=2, pp=2, dp=2, global_batch=4), gpu="h100_sxm", library=NO_SM
-    )
+    step = W.training_step(small, W.Parallelism(tp=2, pp=2, dp=2, global_batch=4), gpu="h100_sxm")
     whole = step_time_s(step, fab, RunOptions(fidelity="cycle"))
     assert whole == pytest.approx(fab.run(step).step_time_s, rel=0.02)
+
+
+def test_the_step_run_whole_takes_the_sms_collectives_hold_from_the_compute_beside_them() -> None:
+    from fabricsim.run_options import RunOptions
+    from fabricsim.workload.unreduced import run_step, sm_taken_us
+
+    # by hand: GPU 0 computes 100 us while an all-reduce of GPUs 0 and 1 runs beside it (no
+    # dependency between them); the compute loses share x the all-reduce's time
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    trace = W.Trace(
+        [
+            W.TraceOp(id=0, kind="compute", gpu=0, duration_us=100.0),
+            W.TraceOp(id=1, kind="all_reduce", gpus=(0, 1), bytes=4 << 20),
+            W.TraceOp(id=2, kind="compute", gpu=1, duration_us=50.0, after=(1,)),
+        ]
+    )
+    res = fab.run(trace, fidelity="flow")
+    call_us = res.op_finish_us[1] - res.op_start_us[1]
+    assert 0 < call_us < 100  # the call ends inside the compute
+    assert sm_taken_us(trace, res, 0.25) == {0: pytest.approx(0.25 * call_us)}  # not op 2: after it
+    assert sm_taken_us(trace, res, 0.0) == {}
+    # a step's gradient buckets beside its last backward: the second run is longer by at most
+    # the share of the buckets' time on each GPU
+    step = W.training_step(TINY, W.Parallelism(pp=2, dp=4, global_batch=8, bucket_bytes=1 << 20))
+    first = step.to_trace().run_on(fab, RunOptions(fidelity="flow"))
+    taken = sm_taken_us(step.to_trace(), first, step.sm_share)
+    assert taken and all(step.to_trace().ops[i].kind == "compute" for i in taken)
+    second = run_step(step, fab, RunOptions(fidelity="flow"))
+    assert first.time_us < second.time_us <= first.time_us + sum(taken.values())
 
 
 def test_collectives_take_their_sms_from_the_compute_they_overlap() -> None:

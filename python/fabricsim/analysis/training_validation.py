@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from fabricsim.collectives.library import Library
 from fabricsim.fabric import Fabric
 from fabricsim.workload import Parallelism, TrainingStep, TrainingStepResult, Transformer, training_step
 
@@ -212,13 +211,10 @@ def reuse_table(log: Callable[[str], None] = lambda s: None) -> str:
     from fabricsim.workload.unreduced import step_time_s
 
     model = Transformer(layers=8, hidden=512, heads=8, seq_len=256, vocab=8000, name="small")
-    # (the trace executor does not take a collective's SMs from the compute beside it: both
-    # sides without, so that the check is of the reuse alone)
-    library = replace(Library.preset("nccl"), kernel_sms=0)
     lines = ["| plan | fabric | reduced (ms) | unreduced (ms) | error |", "|---|---|---|---|---|"]
     for name, fabric, plan, speed in REUSE_CASES:
         fab = Fabric.preset(fabric)
-        step = training_step(model, plan, "h100_sxm", gpu_speed=speed, library=library)
+        step = training_step(model, plan, "h100_sxm", gpu_speed=speed)
         reduced = fab.run(step, fidelity="flow").step_time_s
         whole = step_time_s(step, fab, RunOptions(fidelity="flow"))
         lines.append(

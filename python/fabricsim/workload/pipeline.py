@@ -86,10 +86,13 @@ def execute(
     forward_s: F64,
     backward_s: F64,
     transfer_s: F64,
+    extra_s: F64 | None = None,
 ) -> Timeline:
     """Runs the schedule. ``forward_s[p, c]`` / ``backward_s[p, c]``: one pass of chunk ``c``
     on stage ``p``; ``transfer_s[p]``: an activation (or its gradient) between stage ``p``
-    and stage ``p + 1`` (``transfer_s[pp - 1]``: last stage to first, interleaved only)."""
+    and stage ``p + 1`` (``transfer_s[pp - 1]``: last stage to first, interleaved only);
+    ``extra_s[p, c, mb, backward]``: time added to one pass (the SMs a collective beside it
+    took)."""
     orders = [stage_order(pp, v, m, p) for p in range(pp)]
     n = sum(len(o) for o in orders)
     end_f = np.full((pp, v, m), np.nan)
@@ -116,6 +119,8 @@ def execute(
                 sending = max(0.0, min(start, ready + link) - max(free[p], ready))
                 wt = min(gap, sending)
                 dur = backward_s[p, c] if backward else forward_s[p, c]
+                if extra_s is not None:
+                    dur += extra_s[p, c, mb, int(backward)]
                 end = start + dur
                 (end_b if backward else end_f)[p, c, mb] = end
                 for key, value in (

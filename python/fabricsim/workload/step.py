@@ -161,31 +161,32 @@ class TrainingStep(Workload):
             timelines[d] = pipeline.execute(pp, v, m, passes[d, :, :, 0], passes[d, :, :, 1], transfer[d])
 
         # gradient buckets: chunk c of stage p is ready as its last backward pass frees it
-        last_bwd = np.zeros((dp, pp, v, 2))  # start, end of the last microbatch's backward
-        bwd_end = np.zeros((dp, pp))
-        for d in range(dp):
-            tl = timelines[int(replica_of[d])]
-            for p in range(pp):
-                rows = np.flatnonzero((tl.stage == p) & tl.backward)
-                bwd_end[d, p] = tl.end_s[rows].max()
-                for c in range(v):
-                    mine = rows[tl.chunk[rows] == c]
-                    last = mine[np.argmax(tl.end_s[mine])]
-                    last_bwd[d, p, c] = (tl.start_s[last], tl.end_s[last])
+        last_bwd, bwd_end = _backward_ends(timelines, replica_of, pp, v)
         reduced = self.reduced_params(params)
         dp_spans, dp_end = self._gradient_reduction(comm, reduced, last_bwd.max(axis=0), bwd_end.max(axis=0))
-        # the buckets' kernels take their SMs from the backward passes they overlap: backward
-        # ends later by their share of the overlap, and so do the buckets it frees last (one
-        # round: the reduction again from the later ends)
-        # (per executed replica: the others are the same)
+        # the buckets' kernels take their SMs from the passes they overlap: each pass longer by
+        # the share of its overlap, the schedule executed again with them (a later stage's
+        # slower backward delays the earlier stages'), and the reduction again from the later
+        # ends: one round (per executed replica: the others are the same)
+        # (a pass's kernels are its compute and its exposed calls: only the compute share of the
+        # overlap loses SMs, the pass's calls spread evenly through it)
         spans_of = [[(s, e) for q, s, e in dp_spans if q == p] for p in range(pp)]
-        taken = {
-            r: [share * _overlap_s(tl, p, spans_of[p]) for p in range(pp)] for r, tl in timelines.items()
+        kernels = base[None, :, :, :] / stage_speed[:, :, None, None]
+        busy = np.divide(kernels, passes, out=np.zeros_like(passes), where=passes > 0)  # [dp, pp, v, 2]
+        extra = {
+            r: share * _pass_overlap_s(tl, spans_of, m, v) * busy[r][:, :, None, :]
+            for r, tl in timelines.items()
         }
-        contention = np.array([taken[int(r)] for r in replica_of], dtype=np.float64).reshape(dp, pp)
+        contention = np.array([extra[int(r)].sum(axis=(1, 2, 3)) for r in replica_of]).reshape(dp, pp)
+        # per replica and stage, its waits (on transfers, on the schedule) without the SMs'
+        # toll: the breakdown counts what the toll adds to them as dp_s, its cause
+        waits = _waits_s(timelines, replica_of, pp)
         if contention.any():
-            last_bwd[..., 1] += contention[:, :, None]
-            bwd_end = bwd_end + contention
+            timelines = {
+                r: pipeline.execute(pp, v, m, passes[r, :, :, 0], passes[r, :, :, 1], transfer[r], extra[r])
+                for r in timelines
+            }
+            last_bwd, bwd_end = _backward_ends(timelines, replica_of, pp, v)
             dp_spans, dp_end = self._gradient_reduction(
                 comm, reduced, last_bwd.max(axis=0), bwd_end.max(axis=0)
             )
@@ -206,6 +207,7 @@ class TrainingStep(Workload):
             costs=costs,
             bwd_end_s=bwd_end,
             contention_s=contention,
+            free_waits_s=waits,
             dp_end_s=dp_end,
             dp_spans=dp_spans,
             optimizer_s=optimizer_s,
@@ -373,16 +375,52 @@ class TrainingStep(Workload):
         return np.asarray(t[None, :] / stage_speed, dtype=np.float64)
 
 
-def _overlap_s(tl: pipeline.Timeline, stage: int, spans: list[tuple[float, float]]) -> float:
-    """How long stage ``stage``'s passes in ``tl`` run while one of ``spans`` (which do not
-    overlap each other: one stream) does."""
-    if not spans:
-        return 0.0
-    rows = tl.stage == stage
-    starts, ends = tl.start_s[rows][:, None], tl.end_s[rows][:, None]
-    s = np.array([a for a, _ in spans])[None, :]
-    e = np.array([b for _, b in spans])[None, :]
-    return float(np.clip(np.minimum(ends, e) - np.maximum(starts, s), 0.0, None).sum())
+def _backward_ends(
+    timelines: dict[int, pipeline.Timeline], replica_of: npt.NDArray[np.int64], pp: int, v: int
+) -> tuple[F64, F64]:
+    """Per replica, stage and chunk, the start and end of the chunk's last backward pass
+    (``[dp, pp, v, 2]``: it frees the chunk's gradient buckets); per replica and stage, the end
+    of its last backward pass (``[dp, pp]``)."""
+    dp = len(replica_of)
+    last_bwd = np.zeros((dp, pp, v, 2))
+    bwd_end = np.zeros((dp, pp))
+    for d in range(dp):
+        tl = timelines[int(replica_of[d])]
+        for p in range(pp):
+            rows = np.flatnonzero((tl.stage == p) & tl.backward)
+            bwd_end[d, p] = tl.end_s[rows].max()
+            for c in range(v):
+                mine = rows[tl.chunk[rows] == c]
+                last = mine[np.argmax(tl.end_s[mine])]
+                last_bwd[d, p, c] = (tl.start_s[last], tl.end_s[last])
+    return last_bwd, bwd_end
+
+
+def _waits_s(timelines: dict[int, pipeline.Timeline], replica_of: npt.NDArray[np.int64], pp: int) -> F64:
+    """Per replica and stage, its passes' waits on transfers and on the schedule
+    (``[dp, pp, 2]``)."""
+    out = np.zeros((len(replica_of), pp, 2))
+    for d, r in enumerate(replica_of):
+        tl = timelines[int(r)]
+        np.add.at(out[d, :, 0], tl.stage, tl.wait_transfer_s)
+        np.add.at(out[d, :, 1], tl.stage, tl.wait_bubble_s)
+    return out
+
+
+def _pass_overlap_s(tl: pipeline.Timeline, spans_of: list[list[tuple[float, float]]], m: int, v: int) -> F64:
+    """Per pass of ``tl`` (``[pp, v, m, backward]``), how long it ran while one of its stage's
+    ``spans_of[stage]`` (which do not overlap each other: one stream) did."""
+    out = np.zeros((len(spans_of), v, m, 2))
+    for p, spans in enumerate(spans_of):
+        if not spans:
+            continue
+        rows = np.flatnonzero(tl.stage == p)
+        starts, ends = tl.start_s[rows][:, None], tl.end_s[rows][:, None]
+        s = np.array([a for a, _ in spans])[None, :]
+        e = np.array([b for _, b in spans])[None, :]
+        overlap = np.clip(np.minimum(ends, e) - np.maximum(starts, s), 0.0, None).sum(axis=1)
+        out[p, tl.chunk[rows], tl.microbatch[rows], tl.backward[rows].astype(np.int64)] = overlap
+    return out
 
 
 def _speeds(gpu_speed: Mapping[int, float] | npt.ArrayLike | None, n: int) -> F64:

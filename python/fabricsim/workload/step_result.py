@@ -47,7 +47,8 @@ class TrainingStepResult(RunResultBase):
       ``memory_bound_s`` (kernels on the memory roof), exposed communication ``tp_s``, ``cp_s``,
       ``ep_s``, ``pp_s`` (waiting on a pipeline transfer), ``bubble_s`` (waiting on the
       schedule), ``replica_wait_s`` (waiting for a slower data-parallel replica), ``dp_s``
-      (gradient reduction past backward, parameter gathers), ``optimizer_s``;
+      (gradient reduction past backward, parameter gathers, and what the buckets' kernels
+      took from the passes beside them, with what that added to the waits), ``optimizer_s``;
     - ``memory_per_gpu_gib`` (the fullest stage) and ``memory`` (per stage: params, grads,
       optimizer, activations, total, GiB);
     - tables ``stages``, ``passes`` (the critical replica's executed schedule) and
@@ -68,6 +69,7 @@ class TrainingStepResult(RunResultBase):
         costs: list[list[LayerCosts]],
         bwd_end_s: F64,
         contention_s: F64,
+        free_waits_s: F64,
         dp_end_s: F64,
         dp_spans: list[tuple[int, float, float]],
         optimizer_s: F64,
@@ -115,12 +117,17 @@ class TrainingStepResult(RunResultBase):
         b["memory_bound_s"] = float(memory_s[chunk, way].sum() / speed)
         for group, arr in exposed.items():
             b[f"{group}_s"] += float(arr[d, p][chunk, way].sum())
-        b["pp_s"] = float(tl.wait_transfer_s[rows].sum())
-        b["bubble_s"] = float(tl.wait_bubble_s[rows].sum())
+        # waits as the schedule has them without the SMs the gradient buckets took; the
+        # buckets' toll is dp_s: the passes they overlapped, and what that added to the waits
+        # (a later stage's backward, slowed, holds up this one's)
+        b["pp_s"], b["bubble_s"] = (float(x) for x in free_waits_s[d, p])
+        toll = float(contention_s[d, p]) + float(
+            tl.wait_transfer_s[rows].sum() + tl.wait_bubble_s[rows].sum()
+        )
+        toll -= b["pp_s"] + b["bubble_s"]
         slowest = float(bwd_end_s[:, p].max())
         b["replica_wait_s"] = slowest - float(bwd_end_s[d, p])
-        # the gradient buckets' kernels slowed the backward passes they overlapped (their SMs)
-        b["dp_s"] += float(contention_s[d, p]) + max(float(dp_end_s[p]) - slowest, 0.0) + float(gather_s[p])
+        b["dp_s"] += toll + max(float(dp_end_s[p]) - slowest, 0.0) + float(gather_s[p])
         b["optimizer_s"] = float(optimizer_s[d, p])
         self.breakdown: dict[str, float] = b
         self._stage_rows = (bwd_end_s, dp_end_s, optimizer_s, gather_s, stage_speed)

@@ -13,10 +13,17 @@ input's transfer; a send does not block; the last microbatch's backward of a chu
 gradient buckets as it goes (the pass in as many pieces, each its share of the kernels and of
 the calls), each reduced on a second stream; the optimizer runs after both streams; ZeRO-1/2
 gathers the parameters after it. A collective starts once every member is ready and ends once
-every member's part has (a trace's collective)."""
+every member's part has (a trace's collective).
+
+A collective's kernel holds its share of the GPU's SMs while it runs (``step.sm_share``), and
+the compute beside it (a side-stream call's pass, the backward passes a gradient bucket
+overlaps) runs that much slower. A trace's kernels have fixed times, so :func:`run_step` runs
+the trace, lengthens each compute operation by the share times its time beside a collective
+of its GPU, and runs it again: one round, as the reduced step does."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,23 +39,29 @@ if TYPE_CHECKING:
     from fabricsim.fabric import Fabric
     from fabricsim.run_options import RunOptions
     from fabricsim.workload.step import TrainingStep
+    from fabricsim.workload.trace import TraceResult
 
 
 class _Ops:
     """The trace's operations, grown in an order where every dependency comes first."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_us: Mapping[int, float] | None = None) -> None:
         self.ops: list[TraceOp] = []
+        self.extra_us = extra_us or {}
+        """Per compute operation (its id), time added to its kernels (us)."""
 
     def add(self, kind: str, after: list[int | None], **fields: object) -> int:
         i = len(self.ops)
+        if i in self.extra_us:
+            fields["duration_us"] = float(fields["duration_us"]) + self.extra_us[i]  # type: ignore[arg-type]
         deps = tuple(sorted({a for a in after if a is not None}))
         self.ops.append(TraceOp(id=i, kind=kind, after=deps, **fields))  # type: ignore[arg-type]
         return i
 
 
-def step_trace(step: TrainingStep) -> Trace:
-    """The step as a trace (see the module's text)."""
+def step_trace(step: TrainingStep, extra_us: Mapping[int, float] | None = None) -> Trace:
+    """The step as a trace (see the module's text); ``extra_us``: per compute operation (its
+    id), time added to it (the SMs collectives beside it took: :func:`run_step`)."""
     plan, model, gpu = step.plan, step.model, step.gpu
     pp, v, dp, tp, m = plan.pp, plan.virtual_stages, plan.dp, plan.tp, plan.microbatches
     grid, gpus = plan.grid(), plan.rank_gpus()
@@ -57,7 +70,7 @@ def step_trace(step: TrainingStep) -> Trace:
     if plan.zero >= 3:
         gather_params_per_layer(costs, params.dense + params.expert, model, plan)
     speed = step.stage_speed()  # [dp, pp]
-    out = _Ops()
+    out = _Ops(extra_us)
     main: dict[int, int] = {}  # GPU -> its last operation on the compute stream
     grads: dict[int, int] = {}  # and on the gradient stream
     arrived: dict[tuple[int, int, int, int, bool], int] = {}  # (gpu, p, c, mb, bwd) -> its receive
@@ -177,9 +190,67 @@ def step_trace(step: TrainingStep) -> Trace:
     return Trace(out.ops, name=f"training step of {model.name or 'a model'}", library=step.library)
 
 
+def run_step(step: TrainingStep, fabric: Fabric, options: RunOptions) -> TraceResult:
+    """The step with nothing reused: its trace run whole on ``fabric``, then, where collectives
+    ran beside compute, run again with that compute lengthened by the SMs they took."""
+    trace = step_trace(step)
+    res = trace.run_on(fabric, options)
+    extra = sm_taken_us(trace, res, step.sm_share)
+    if not extra:
+        return res
+    return step_trace(step, extra).run_on(fabric, options)
+
+
 def step_time_s(step: TrainingStep, fabric: Fabric, options: RunOptions) -> float:
-    """The step's time with nothing reused: its trace run whole on ``fabric``."""
-    return step_trace(step).run_on(fabric, options).time_us / 1e6
+    """The step's time with nothing reused (:func:`run_step`)."""
+    return run_step(step, fabric, options).time_us / 1e6
+
+
+def sm_taken_us(trace: Trace, res: TraceResult, share: float) -> dict[int, float]:
+    """Per compute operation (its id) that ran while a collective of its GPU did: ``share``
+    times that time (us). A call holds its members' SMs from its start (every member ready,
+    as a trace's collective starts) to its end: a member's kernel spinning while it waits
+    for its peers is not counted, as in the reduced step."""
+    if share <= 0:
+        return {}
+    ops = trace.ops
+    start, finish = res.op_start_us, res.op_finish_us
+    spans: dict[int, list[tuple[float, float]]] = {}  # per GPU, its collectives' spans
+    for i, op in enumerate(ops):
+        if op.gpus and finish[i] > start[i]:
+            for g in op.gpus:
+                spans.setdefault(g, []).append((float(start[i]), float(finish[i])))
+    taken: dict[int, float] = {}
+    befores = {g: _time_before(parts) for g, parts in spans.items()}
+    for i, op in enumerate(ops):
+        before = befores.get(op.gpu) if op.kind == "compute" else None
+        if before is None or finish[i] <= start[i]:
+            continue
+        beside = before(float(finish[i])) - before(float(start[i]))
+        if beside > 0:
+            taken[op.id] = share * beside
+    return taken
+
+
+def _time_before(spans: list[tuple[float, float]]) -> Callable[[float], float]:
+    """``f(t)``: how long, before ``t``, at least one of ``spans`` ran (their union)."""
+    merged: list[list[float]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    starts = np.array([m[0] for m in merged])
+    ends = np.array([m[1] for m in merged])
+    done = np.concatenate(([0.0], np.cumsum(ends - starts)))
+
+    def before(t: float) -> float:
+        j = int(np.searchsorted(starts, t, side="right"))
+        if j == 0:
+            return 0.0
+        return float(done[j - 1] + min(t, ends[j - 1]) - starts[j - 1])
+
+    return before
 
 
 def _next(p: int, c: int, bwd: bool, pp: int, v: int) -> tuple[int, int] | None:
@@ -193,4 +264,4 @@ def _next(p: int, c: int, bwd: bool, pp: int, v: int) -> tuple[int, int] | None:
     return (pp - 1, c - 1) if c > 0 else None
 
 
-__all__ = ["step_time_s", "step_trace"]
+__all__ = ["run_step", "sm_taken_us", "step_time_s", "step_trace"]
