@@ -738,15 +738,6 @@ def test_a_failed_nvlink_is_routed_around_and_shows_in_the_step() -> None:
     assert failed.step_time_s > base.step_time_s
 
 
-def test_a_step_refuses_faults_at_a_time() -> None:
-    step = W.training_step(TINY, W.Parallelism(tp=8, global_batch=1), gpu="h100_sxm")
-    fab = fs.Fabric.preset("dgx8_nvswitch")
-    with pytest.raises(
-        fs.SpecError, match=r"options\.faults\[0\]: a training step takes faults that last the whole step"
-    ):
-        fab.run(step, fidelity="flow", faults=[fs.faults.link_down(0, at_ns=10, duration_ns=5)])
-
-
 @pytest.mark.parametrize("zero", [0, 1, 2, 3])
 def test_zero_shards_what_its_stage_says(zero: int) -> None:
     # by hand (ZeRO, arXiv 1910.02054, section 5): bf16 parameters 2 B, fp32 gradients 4 B,
@@ -785,6 +776,71 @@ def test_the_memory_roof_comes_from_the_hbm_model() -> None:
     assert gpu.replace(memory_efficiency=0.5).memory_s(1e9) == pytest.approx(1e9 / (3350e9 * 0.5))
     with pytest.raises(fs.SpecError, match=r"gpu\.memory_efficiency: give it, or name the GPU's hbm"):
         gpu.replace(hbm="hbm9")
+
+
+WHOLE = [
+    ("dgx8_nvswitch", W.Parallelism(tp=2, pp=2, dp=2, global_batch=8, bucket_bytes=1 << 20), None),
+    ("dgx8_nvswitch", W.Parallelism(pp=2, dp=4, global_batch=8, bucket_bytes=1 << 20), {3: 0.7}),
+    ("dgx8_nvswitch", W.Parallelism(tp=2, cp=2, pp=2, global_batch=4), None),
+    ("dgx8_nvswitch", W.Parallelism(tp=2, dp=4, zero=3, global_batch=8, bucket_bytes=1 << 20), None),
+]
+
+
+@pytest.mark.parametrize(("fabric", "plan", "speed"), WHOLE, ids=lambda x: str(getattr(x, "tp", x)))
+def test_the_step_run_whole_has_the_reduced_steps_breakdown(
+    fabric: str, plan: W.Parallelism, speed: dict[int, float] | None
+) -> None:
+    from fabricsim.run_options import RunOptions
+    from fabricsim.workload.whole_step import run_whole
+
+    fab = fs.Fabric.preset(fabric)
+    step = W.training_step(TINY, plan, gpu="h100_sxm", gpu_speed=speed)
+    reduced = fab.run(step, fidelity="flow")
+    whole = run_whole(step, fab, RunOptions(fidelity="flow"))
+    assert whole.critical == reduced.critical
+    assert sum(whole.breakdown.values()) == pytest.approx(whole.step_time_s, rel=1e-9)
+    assert whole.step_time_s == pytest.approx(reduced.step_time_s, rel=0.01)
+    # every part within 1% of the step (kernels alike exactly: the same costs)
+    for k, v in reduced.breakdown.items():
+        assert whole.breakdown[k] == pytest.approx(v, abs=0.01 * reduced.step_time_s), k
+    assert whole.breakdown["compute_s"] == pytest.approx(reduced.breakdown["compute_s"], rel=1e-6)
+    assert whole.memory_per_gpu_gib == reduced.memory_per_gpu_gib
+    assert whole.mfu == pytest.approx(reduced.mfu, rel=0.01)
+
+
+def test_a_fault_for_part_of_the_step_runs_it_whole() -> None:
+    from fabricsim.workload import whole_step
+
+    fab = fs.Fabric.preset("dgx_h100_cluster", nodes=2)
+    step = W.training_step(TINY, W.Parallelism(tp=4, pp=2, dp=2, global_batch=4), gpu="h100_sxm")
+    base = fab.run(step, fidelity="flow")
+    links = fab.link_directions()
+    nic = fab.link_index(0, int(links["dst"][(links["src"] == 0) & (links["flit_rate"] < 1)][0]))
+    t_ns = base.step_time_s * 1e9
+    # GPU 0's NIC down from 10% to 60% of the step: its sends to the next stage wait
+    hit = fab.run(
+        step, fidelity="flow", faults=[fs.faults.link_down(nic, at_ns=0.1 * t_ns, duration_ns=0.5 * t_ns)]
+    )
+    assert isinstance(hit, whole_step.WholeStepResult)
+    assert hit.step_time_s > base.step_time_s
+    assert sum(hit.breakdown.values()) == pytest.approx(hit.step_time_s, rel=1e-9)
+    waits = ("pp_s", "bubble_s", "replica_wait_s")
+    assert sum(hit.breakdown[k] for k in waits) > sum(base.breakdown[k] for k in waits)
+    assert hit.breakdown["compute_s"] == pytest.approx(base.breakdown["compute_s"], rel=1e-6)
+    assert "ops" in hit.tables() and "GPU 0" in hit.summary()
+    # a window after the step's end: the step as if there were none
+    late = fab.run(step, fidelity="flow", faults=[fs.faults.link_down(nic, at_ns=2 * t_ns, duration_ns=t_ns)])
+    assert late.step_time_s == pytest.approx(base.step_time_s, rel=0.01)
+    # a step too large to run whole is refused, naming the fault
+    saved = whole_step.MAX_OPS
+    whole_step.MAX_OPS = 100
+    try:
+        with pytest.raises(
+            fs.SpecError, match=r"options\.faults\[0\]: a fault for part of the step runs the step whole"
+        ):
+            fab.run(step, fidelity="flow", faults=[fs.faults.link_down(nic, at_ns=1.0, duration_ns=1.0)])
+    finally:
+        whole_step.MAX_OPS = saved
 
 
 def test_a_step_as_a_trace_runs_whole_and_takes_faults_at_a_time(tmp_path: object) -> None:

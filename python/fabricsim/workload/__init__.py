@@ -16,6 +16,7 @@ from fabricsim.workload.plan import Parallelism
 from fabricsim.workload.step import TrainingStep, training_step
 from fabricsim.workload.step_result import TrainingStepResult
 from fabricsim.workload.trace import Trace, TraceOp, TraceResult
+from fabricsim.workload.whole_step import WholeStepResult
 
 __all__ = [
     "GpuSpec",
@@ -26,5 +27,6 @@ __all__ = [
     "TrainingStep",
     "TrainingStepResult",
     "Transformer",
+    "WholeStepResult",
     "training_step",
 ]

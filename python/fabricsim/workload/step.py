@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from fabricsim.fabric import Fabric
     from fabricsim.run_options import RunOptions
     from fabricsim.workload.trace import Trace
+    from fabricsim.workload.whole_step import WholeStepResult
 
 F64 = npt.NDArray[np.float64]
 WHOLE_STEP_NS = 1e15
@@ -74,7 +75,7 @@ class TrainingStep(Workload):
         self.reuse = bool(reuse)
         """Execute identical replicas once (off: every replica, for the cross-check)."""
 
-    def run_on(self, fabric: Fabric, options: RunOptions) -> TrainingStepResult:
+    def run_on(self, fabric: Fabric, options: RunOptions) -> TrainingStepResult | WholeStepResult:
         plan, model, gpu = self.plan, self.model, self.gpu
         gpus = plan.rank_gpus()
         if plan.placement is None and plan.gpus != fabric.num_ranks:
@@ -89,18 +90,20 @@ class TrainingStep(Workload):
                 f"plan.placement: GPU {int(gpus.max())} is not on the fabric ({fabric.num_ranks} GPUs)",
                 path="plan.placement",
             )
-        for i, f in enumerate(options.faults):
-            whole = f.type == "link_failed" or (
-                f.type == "link_slow" and not (f.at_ns or 0.0) > 0 and (f.duration_ns or 0.0) >= WHOLE_STEP_NS
-            )
-            if not whole:
-                raise SpecError(
-                    f"options.faults[{i}]: a training step takes faults that last the whole step "
-                    f"(link_slow(link, rate) with its default window, link_failed(link)); for a fault at a "
-                    f"time, run the "
-                    f"step's DAG whole (fs.workload.Trace, fabricsim.workload.unreduced), got {f.type}",
-                    path=f"options.faults[{i}]",
+        # a fault for part of the step (a link down from 10 ms to 60 ms) meets the calls in its
+        # window only: the reduced step has no clock for it, the step runs whole (whole_step.py)
+        partial = [
+            i
+            for i, f in enumerate(options.faults)
+            if not (
+                f.type == "link_failed"
+                or (
+                    f.type == "link_slow"
+                    and not (f.at_ns or 0.0) > 0
+                    and (f.duration_ns or 0.0) >= WHOLE_STEP_NS
                 )
+            )
+        ]
         pp, v, dp, m = plan.pp, plan.virtual_stages, plan.dp, plan.microbatches
         # memory first (the stages' in-flight microbatches follow from the schedule's order
         # alone): a plan that does not fit fails before any fabric run
@@ -115,6 +118,10 @@ class TrainingStep(Workload):
                 f"a smaller microbatch_size, or check_memory=False to run anyway",
                 path="plan",
             )
+        if partial:
+            from fabricsim.workload.whole_step import run_whole
+
+            return run_whole(self, fabric, options, memory, f"options.faults[{partial[0]}]")
         comm = CommModel(fabric, options, self.library)
         costs = [[chunk_costs(model, plan, gpu, p, c) for c in range(v)] for p in range(pp)]
         params = stage_params(model, plan)

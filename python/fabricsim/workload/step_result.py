@@ -35,7 +35,86 @@ TIMELINE_REPLICAS = 4
 """Distinct data-parallel replicas drawn in the timeline (the slowest first)."""
 
 
-class TrainingStepResult(RunResultBase):
+class StepFigures(RunResultBase):
+    """What every training step's result says: the step time, tokens and model FLOP/s, MFU,
+    memory per GPU, the breakdown on the critical GPU, and the headline and summary built
+    from them (:class:`TrainingStepResult`, and the step run whole, ``whole_step.py``)."""
+
+    step: TrainingStep
+    critical: tuple[int, int]
+    breakdown: dict[str, float]
+    fabric_runs: int
+
+    def _figures(self, step: TrainingStep, step_time_s: float, memory: dict[str, F64], fidelity: str) -> None:
+        self.step = step
+        self.complete = True
+        self.fidelity = fidelity
+        self.step_time_s = step_time_s
+        plan, model, gpu = step.plan, step.model, step.gpu
+        self.gpus = plan.gpus
+        tokens = plan.global_batch * model.seq_len
+        self.tokens_per_s = tokens / step_time_s if step_time_s > 0 else 0.0
+        flops = model.flops_per_token() * tokens
+        self.model_tflops_per_gpu = flops / step_time_s / plan.gpus / 1e12 if step_time_s > 0 else 0.0
+        self.mfu = self.model_tflops_per_gpu * 1e12 / gpu.peak_flop_per_s("bf16")
+        self.memory = memory
+        self.memory_per_gpu_gib = float(memory["total"].max())
+
+    @property
+    def simulated_time_ps(self) -> int:
+        return round(self.step_time_s * 1e12)
+
+    def _critical_text(self) -> str:
+        return f"replica {self.critical[0]}, stage {self.critical[1]}"
+
+    def _headline(self) -> dict[str, Any]:
+        s = self.step
+        return {
+            "model": s.model.name or "custom",
+            "gpu": s.gpu.name,
+            "gpus": self.gpus,
+            "plan": {
+                k: s.plan.to_dict()[k]
+                for k in (
+                    "tp",
+                    "pp",
+                    "dp",
+                    "cp",
+                    "ep",
+                    "etp",
+                    "virtual_stages",
+                    "microbatch_size",
+                    "global_batch",
+                )
+            },
+            "fidelity": self.fidelity,
+            "step_time_s": self.step_time_s,
+            "tokens_per_s": self.tokens_per_s,
+            "model_tflops_per_gpu": self.model_tflops_per_gpu,
+            "mfu": self.mfu,
+            "memory_per_gpu_gib": self.memory_per_gpu_gib,
+            "breakdown": dict(self.breakdown),
+            "fabric_runs": self.fabric_runs,
+        }
+
+    def summary(self) -> str:
+        s = self.step
+        lines = [
+            f"training step: {s.model.name or 'custom model'} on {self.gpus} x {s.gpu.name} "
+            f"(tp {s.plan.tp}, pp {s.plan.pp}x{s.plan.virtual_stages}, dp {s.plan.dp}, cp {s.plan.cp}, ep {s.plan.ep}), "
+            f"{self.fidelity} fidelity",
+            f"  step {self.step_time_s * 1e3:.1f} ms, {self.model_tflops_per_gpu:.0f} model TFLOP/s per GPU "
+            f"(MFU {self.mfu:.1%}), {self.tokens_per_s:,.0f} tokens/s, {self.memory_per_gpu_gib:.1f} GiB per GPU",
+        ]
+        parts = ", ".join(f"{k[:-2]} {v * 1e3:.1f} ms" for k, v in self.breakdown.items() if v > 0)
+        lines.append(f"  critical GPU ({self._critical_text()}): {parts}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.step_time_s * 1e3:.2f} ms, MFU {self.mfu:.1%}>"
+
+
+class TrainingStepResult(StepFigures):
     """One training step on a fabric.
 
     - ``step_time_s``; ``tokens_per_s``; ``model_tflops_per_gpu`` (the model's training FLOPs
@@ -78,19 +157,7 @@ class TrainingStepResult(RunResultBase):
         comm: CommModel,
         fidelity: str,
     ) -> None:
-        self.step = step
-        self.complete = True
-        self.fidelity = fidelity
-        self.step_time_s = step_time_s
-        plan, model, gpu = step.plan, step.model, step.gpu
-        self.gpus = plan.gpus
-        tokens = plan.global_batch * model.seq_len
-        self.tokens_per_s = tokens / step_time_s if step_time_s > 0 else 0.0
-        flops = model.flops_per_token() * tokens
-        self.model_tflops_per_gpu = flops / step_time_s / plan.gpus / 1e12 if step_time_s > 0 else 0.0
-        self.mfu = self.model_tflops_per_gpu * 1e12 / gpu.peak_flop_per_s("bf16")
-        self.memory = memory
-        self.memory_per_gpu_gib = float(memory["total"].max())
+        self._figures(step, step_time_s, memory, fidelity)
         self.fabric_runs = comm.runs
         """Fabric runs the step took (one per distinct collective and the pipeline transfers)."""
         self.replicas_executed = len(timelines)
@@ -132,56 +199,6 @@ class TrainingStepResult(RunResultBase):
         self.breakdown: dict[str, float] = b
         self._stage_rows = (bwd_end_s, dp_end_s, optimizer_s, gather_s, stage_speed)
         self._costs = costs
-
-    @property
-    def simulated_time_ps(self) -> int:
-        return round(self.step_time_s * 1e12)
-
-    def _headline(self) -> dict[str, Any]:
-        s = self.step
-        return {
-            "model": s.model.name or "custom",
-            "gpu": s.gpu.name,
-            "gpus": self.gpus,
-            "plan": {
-                k: s.plan.to_dict()[k]
-                for k in (
-                    "tp",
-                    "pp",
-                    "dp",
-                    "cp",
-                    "ep",
-                    "etp",
-                    "virtual_stages",
-                    "microbatch_size",
-                    "global_batch",
-                )
-            },
-            "fidelity": self.fidelity,
-            "step_time_s": self.step_time_s,
-            "tokens_per_s": self.tokens_per_s,
-            "model_tflops_per_gpu": self.model_tflops_per_gpu,
-            "mfu": self.mfu,
-            "memory_per_gpu_gib": self.memory_per_gpu_gib,
-            "breakdown": dict(self.breakdown),
-            "fabric_runs": self.fabric_runs,
-        }
-
-    def summary(self) -> str:
-        s = self.step
-        lines = [
-            f"training step: {s.model.name or 'custom model'} on {self.gpus} x {s.gpu.name} "
-            f"(tp {s.plan.tp}, pp {s.plan.pp}x{s.plan.virtual_stages}, dp {s.plan.dp}, cp {s.plan.cp}, ep {s.plan.ep}), "
-            f"{self.fidelity} fidelity",
-            f"  step {self.step_time_s * 1e3:.1f} ms, {self.model_tflops_per_gpu:.0f} model TFLOP/s per GPU "
-            f"(MFU {self.mfu:.1%}), {self.tokens_per_s:,.0f} tokens/s, {self.memory_per_gpu_gib:.1f} GiB per GPU",
-        ]
-        parts = ", ".join(f"{k[:-2]} {v * 1e3:.1f} ms" for k, v in self.breakdown.items() if v > 0)
-        lines.append(f"  critical GPU (replica {self.critical[0]}, stage {self.critical[1]}): {parts}")
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return f"<TrainingStepResult {self.step_time_s * 1e3:.2f} ms, MFU {self.mfu:.1%}>"
 
     def tables(self) -> dict[str, npt.NDArray[Any]]:
         """``stages`` (per replica and stage: when it finished and its memory), ``passes`` (the
@@ -338,4 +355,4 @@ class TrainingStepResult(RunResultBase):
         return events
 
 
-__all__ = ["BREAKDOWN", "TrainingStepResult"]
+__all__ = ["BREAKDOWN", "StepFigures", "TrainingStepResult"]

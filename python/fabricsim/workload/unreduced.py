@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fabricsim.errors import SpecError
 from fabricsim.workload import pipeline
 from fabricsim.workload.layer_costs import ELEMENT_BYTES, chunk_costs, gather_params_per_layer
 from fabricsim.workload.memory_estimate import stage_params
@@ -45,13 +46,19 @@ if TYPE_CHECKING:
 class _Ops:
     """The trace's operations, grown in an order where every dependency comes first."""
 
-    def __init__(self, extra_us: Mapping[int, float] | None = None) -> None:
+    def __init__(self, extra_us: Mapping[int, float] | None = None, max_ops: int | None = None) -> None:
         self.ops: list[TraceOp] = []
         self.extra_us = extra_us or {}
         """Per compute operation (its id), time added to its kernels (us)."""
+        self.max_ops = max_ops
 
     def add(self, kind: str, after: list[int | None], **fields: object) -> int:
         i = len(self.ops)
+        if self.max_ops is not None and i >= self.max_ops:
+            raise SpecError(
+                f"the step as a trace holds more than {self.max_ops:,} operations (every call of every GPU)",
+                path="trace",
+            )
         if i in self.extra_us:
             fields["duration_us"] = float(fields["duration_us"]) + self.extra_us[i]  # type: ignore[arg-type]
         deps = tuple(sorted({a for a in after if a is not None}))
@@ -59,9 +66,12 @@ class _Ops:
         return i
 
 
-def step_trace(step: TrainingStep, extra_us: Mapping[int, float] | None = None) -> Trace:
+def step_trace(
+    step: TrainingStep, extra_us: Mapping[int, float] | None = None, max_ops: int | None = None
+) -> Trace:
     """The step as a trace (see the module's text); ``extra_us``: per compute operation (its
-    id), time added to it (the SMs collectives beside it took: :func:`run_step`)."""
+    id), time added to it (the SMs collectives beside it took: :func:`run_step`); ``max_ops``:
+    a SpecError past that many operations (before building them all)."""
     plan, model, gpu = step.plan, step.model, step.gpu
     pp, v, dp, tp, m = plan.pp, plan.virtual_stages, plan.dp, plan.tp, plan.microbatches
     grid, gpus = plan.grid(), plan.rank_gpus()
@@ -70,7 +80,7 @@ def step_trace(step: TrainingStep, extra_us: Mapping[int, float] | None = None) 
     if plan.zero >= 3:
         gather_params_per_layer(costs, params.dense + params.expert, model, plan)
     speed = step.stage_speed()  # [dp, pp]
-    out = _Ops(extra_us)
+    out = _Ops(extra_us, max_ops)
     main: dict[int, int] = {}  # GPU -> its last operation on the compute stream
     grads: dict[int, int] = {}  # and on the gradient stream
     arrived: dict[tuple[int, int, int, int, bool], int] = {}  # (gpu, p, c, mb, bwd) -> its receive
@@ -93,6 +103,7 @@ def step_trace(step: TrainingStep, extra_us: Mapping[int, float] | None = None) 
 
     def collective(
         kind: str,
+        group: str,
         nbytes: int,
         rows: npt.NDArray[np.int64],
         stream: dict[int, int],
@@ -101,7 +112,8 @@ def step_trace(step: TrainingStep, extra_us: Mapping[int, float] | None = None) 
         for row in rows:
             members = [int(g) for g in row]
             after = [stream.get(g) for g in members] + ([extra.get(g) for g in members] if extra else [])
-            i = out.add(kind, after, gpus=tuple(members), bytes=int(nbytes))
+            # (named by its communicator kind first: the breakdown of the step run whole reads it)
+            i = out.add(kind, after, gpus=tuple(members), bytes=int(nbytes), name=f"{group} {kind}")
             for g in members:
                 stream[g] = i
 
@@ -142,7 +154,7 @@ def step_trace(step: TrainingStep, extra_us: Mapping[int, float] | None = None) 
             # each beside its share of the compute, on a side stream the pass then waits for
             for kind, group, nbytes, overlap_s in beside:
                 side = {int(g): main[int(g)] for g in gpus[grid[p]].ravel()}
-                collective(kind, nbytes, rows_of(group, p), side)
+                collective(kind, group, nbytes, rows_of(group, p), side)
                 for d in range(dp):
                     for g in gpus[grid[p, d]].ravel():
                         r = int(g)
@@ -155,7 +167,7 @@ def step_trace(step: TrainingStep, extra_us: Mapping[int, float] | None = None) 
             for kind, group, nbytes, _ in (call for call in piece if call not in beside):
                 rows = rows_of(group, p)
                 if rows.shape[1] > 1 and nbytes:
-                    collective(kind, nbytes, rows, main)
+                    collective(kind, group, nbytes, rows, main)
             for g in gpus[grid[p]].ravel():
                 freed.setdefault(int(g), []).append(main[int(g)])
         # the activation (or its gradient) to the next stage
@@ -172,7 +184,9 @@ def step_trace(step: TrainingStep, extra_us: Mapping[int, float] | None = None) 
         if reduce_grads:
             kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
             for k, (size, group) in enumerate(buckets):
-                collective(kind, size, rows_of(group, p), grads, {r: ops[k] for r, ops in freed.items()})
+                collective(
+                    kind, group, size, rows_of(group, p), grads, {r: ops[k] for r, ops in freed.items()}
+                )
     # the optimizer after both streams, then ZeRO-1/2's parameter gather
     optimizer_s = step.optimizer_s(params, speed)  # [dp, pp]
     for p in range(pp):
@@ -186,19 +200,29 @@ def step_trace(step: TrainingStep, extra_us: Mapping[int, float] | None = None) 
         if plan.zero in (1, 2):
             for arr, group in reduced:
                 for size in step.buckets(arr[p].sum() * ELEMENT_BYTES):
-                    collective("all_gather", size, rows_of(group, p), main)
+                    collective("all_gather", group, size, rows_of(group, p), main)
     return Trace(out.ops, name=f"training step of {model.name or 'a model'}", library=step.library)
 
 
 def run_step(step: TrainingStep, fabric: Fabric, options: RunOptions) -> TraceResult:
     """The step with nothing reused: its trace run whole on ``fabric``, then, where collectives
     ran beside compute, run again with that compute lengthened by the SMs they took."""
-    trace = step_trace(step)
-    res = trace.run_on(fabric, options)
-    extra = sm_taken_us(trace, res, step.sm_share)
-    if not extra:
-        return res
-    return step_trace(step, extra).run_on(fabric, options)
+    return run_step_taken(step, fabric, options)[0]
+
+
+def run_step_taken(
+    step: TrainingStep, fabric: Fabric, options: RunOptions, max_ops: int | None = None
+) -> tuple[TraceResult, dict[int, dict[str, float]], TraceResult]:
+    """:func:`run_step`; per compute operation the time the SMs' toll added to it, per the
+    calls' name (:func:`sm_taken_by_call_us`); and the first run, without the toll.
+    ``max_ops``: refuse a trace of more operations."""
+    trace = step_trace(step, max_ops=max_ops)
+    first = trace.run_on(fabric, options)
+    taken = sm_taken_by_call_us(trace, first, step.sm_share)
+    if not taken:
+        return first, taken, first
+    extra = {i: sum(by.values()) for i, by in taken.items()}
+    return step_trace(step, extra).run_on(fabric, options), taken, first
 
 
 def step_time_s(step: TrainingStep, fabric: Fabric, options: RunOptions) -> float:
@@ -211,24 +235,32 @@ def sm_taken_us(trace: Trace, res: TraceResult, share: float) -> dict[int, float
     times that time (us). A call holds its members' SMs from its start (every member ready,
     as a trace's collective starts) to its end: a member's kernel spinning while it waits
     for its peers is not counted, as in the reduced step."""
+    return {i: sum(by.values()) for i, by in sm_taken_by_call_us(trace, res, share).items()}
+
+
+def sm_taken_by_call_us(trace: Trace, res: TraceResult, share: float) -> dict[int, dict[str, float]]:
+    """:func:`sm_taken_us` per the calls' name (a step's: its communicator kind and its kind,
+    ``"dp all_reduce"``; a trace's own: its kind), for a breakdown to say whose it was."""
     if share <= 0:
         return {}
     ops = trace.ops
     start, finish = res.op_start_us, res.op_finish_us
-    spans: dict[int, list[tuple[float, float]]] = {}  # per GPU, its collectives' spans
+    spans: dict[tuple[int, str], list[tuple[float, float]]] = {}  # per GPU and call name
     for i, op in enumerate(ops):
         if op.gpus and finish[i] > start[i]:
             for g in op.gpus:
-                spans.setdefault(g, []).append((float(start[i]), float(finish[i])))
-    taken: dict[int, float] = {}
-    befores = {g: _time_before(parts) for g, parts in spans.items()}
+                spans.setdefault((g, op.name or op.kind), []).append((float(start[i]), float(finish[i])))
+    per_gpu: dict[int, list[tuple[str, Callable[[float], float]]]] = {}
+    for (g, name), parts in spans.items():
+        per_gpu.setdefault(g, []).append((name, _time_before(parts)))
+    taken: dict[int, dict[str, float]] = {}
     for i, op in enumerate(ops):
-        before = befores.get(op.gpu) if op.kind == "compute" else None
-        if before is None or finish[i] <= start[i]:
+        if op.kind != "compute" or op.gpu not in per_gpu or finish[i] <= start[i]:
             continue
-        beside = before(float(finish[i])) - before(float(start[i]))
-        if beside > 0:
-            taken[op.id] = share * beside
+        for name, before in per_gpu[op.gpu]:
+            beside = before(float(finish[i])) - before(float(start[i]))
+            if beside > 0:
+                taken.setdefault(op.id, {})[name] = share * beside
     return taken
 
 
@@ -264,4 +296,4 @@ def _next(p: int, c: int, bwd: bool, pp: int, v: int) -> tuple[int, int] | None:
     return (pp - 1, c - 1) if c > 0 else None
 
 
-__all__ = ["run_step", "sm_taken_us", "step_time_s", "step_trace"]
+__all__ = ["run_step", "sm_taken_by_call_us", "sm_taken_us", "step_time_s", "step_trace"]
