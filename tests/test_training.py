@@ -841,6 +841,16 @@ def test_a_fault_for_part_of_the_step_runs_it_whole() -> None:
             fab.run(step, fidelity="flow", faults=[fs.faults.link_down(nic, at_ns=1.0, duration_ns=1.0)])
     finally:
         whole_step.MAX_OPS = saved
+    # and so is a trace whose calls expand past what the engine's schedule may hold
+    from fabricsim.workload import dag
+
+    saved = dag.MAX_OPS
+    dag.MAX_OPS = 1000
+    try:
+        with pytest.raises(fs.SpecError, match=r"trace: its calls expand to more than 1,000 operations"):
+            fab.run(step.to_trace(), fidelity="flow")
+    finally:
+        dag.MAX_OPS = saved
 
 
 def test_a_step_as_a_trace_runs_whole_and_takes_faults_at_a_time(tmp_path: object) -> None:

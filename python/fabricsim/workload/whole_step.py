@@ -6,7 +6,8 @@ memory and the critical GPU's breakdown of the reduced step (:class:`TrainingSte
 (a link down from 10 ms to 60 ms): the reduced step times each distinct call once, on an idle
 fabric without a clock, and cannot say which calls a window meets; the trace runs every call
 at its own time. It costs what the trace costs (operations grow with every call of every GPU),
-so it is refused past :data:`MAX_OPS`.
+so it is refused past :data:`MAX_OPS` operations or their collectives' expansion past
+:data:`fabricsim.workload.dag.MAX_OPS`.
 
 The breakdown cuts the critical GPU's time (the GPU that finishes last; of those, the one whose
 passes end last) into instants and gives each to the first of: its passes' kernels
@@ -37,9 +38,10 @@ if TYPE_CHECKING:
     from fabricsim.workload.trace import Trace, TraceResult
 
 F64 = npt.NDArray[np.float64]
-MAX_OPS = 1_000_000
-"""The most operations a step run whole may hold (building and running a million takes about
-a minute)."""
+MAX_OPS = 2_000_000
+"""The most operations (passes, calls, transfers) a step's trace run whole may hold; its calls
+expand further on the fabric, up to :data:`fabricsim.workload.dag.MAX_OPS` steps of
+collectives (a trace of 57,664 operations: 9.5 million, 46 s and 3.9 GB for the two runs)."""
 CALL_ORDER = ("tp", "cp", "ep", "dp")
 """Breakdown keys of calls, first first where two are in flight at once."""
 KEY_OF = {"tp": "tp", "etp": "tp", "cp": "cp", "ep": "ep", "dp": "dp", "edp": "dp"}
