@@ -140,8 +140,10 @@ class TrainingStep(Workload):
                         key = "tp" if group == "etp" else group
                         arr = exposed.setdefault(key, np.zeros((dp, pp, v, 2)))
                         # the compute it overlaps runs without the call's SMs while it runs: a
-                        # call of t beside W of compute ends the pair at max(t, W + share t)
-                        arr[:, p, c, way] += np.maximum(per_replica - overlap, share * per_replica)
+                        # call of t beside W of compute ends the pair at max(t, W + share t) (W at
+                        # the replica's pace: a slower GPU's compute hides more)
+                        beside_s = overlap / stage_speed[:, p]
+                        arr[:, p, c, way] += np.maximum(per_replica - beside_s, share * per_replica)
         comm_total = sum(exposed.values(), np.zeros((dp, pp, v, 2)))
         base = np.array(
             [

@@ -129,47 +129,65 @@ def step_trace(
             for arr, group in reduced
             for size in step.buckets(arr[p, c] * plan.grad_bytes_per_param)
         ]
-        pieces = max(len(buckets), 1) if reduce_grads else 1
-        freed: dict[int, list[int]] = {}
+        # The pass as events along its compute (fractions of it, the same on every GPU of the
+        # stage whatever its speed): calls that overlap compute (context parallelism's gathers,
+        # ZeRO-3's prefetches) start one per layer, evenly, on a side stream, and the pass
+        # waits for each once its share of compute is done beside it (only compute: as in the
+        # reduced step); exposed calls run on the compute stream at its end, or, in the last
+        # backward that frees gradient buckets as it goes, spread through it (a layer's at each
+        # layer's end), bucket j of n freed once (j + 1) / n of it is done.
         calls = cost.calls
+        overlapped = [call[3] > 0 and call[2] > 0 and rows_of(call[1], p).shape[1] > 1 for call in calls]
+        beside = [call for call, o in zip(calls, overlapped, strict=True) if o]
+        exposed = [call for call, o in zip(calls, overlapped, strict=True) if not o]
+        releasing = reduce_grads and plan.overlap_grad_reduce
+        work_s = cost.compute_s + cost.memory_s
+        events: list[tuple[float, int, int]] = []  # (fraction, what: 0 join 1 exposed 2 free 3 start, index)
+        for k, call in enumerate(beside):
+            start_f = k / len(beside)
+            events.append((start_f, 3, k))
+            events.append((min(start_f + (call[3] / work_s if work_s > 0 else 1.0), 1.0), 0, k))
+        for k in range(len(exposed)):
+            if not releasing:
+                at = 1.0
+            elif beside:  # a layer's share at each layer's end: outside the overlapped calls' windows
+                at = (k * len(beside) // len(exposed) + 1) / len(beside)
+            else:
+                at = (k + 1) / len(exposed)
+            events.append((at, 1, k))
+        if releasing:
+            events += [((j + 1) / len(buckets), 2, j) for j in range(len(buckets))]
         name = f"{'B' if bwd else 'F'} mb{mb} c{c}"
-        for k in range(pieces):
-            piece = calls[k * len(calls) // pieces : (k + 1) * len(calls) // pieces]
-            beside = [call for call in piece if call[3] > 0 and call[2] and rows_of(call[1], p).shape[1] > 1]
-            left: dict[int, float] = {}  # per GPU, the piece's compute not yet placed (us)
-            for d in range(dp):
-                work_us = (cost.compute_s + cost.memory_s) / speed[d, p] * 1e6 / pieces
-                for g in gpus[grid[p, d]].ravel():
-                    r = int(g)
-                    after: list[int | None] = (
-                        [main.get(r), arrived.get((r, p, c, mb, bwd))] if k == 0 else [main[r]]
+        stage = [(d, int(g)) for d in range(dp) for g in gpus[grid[p, d]].ravel()]
+        total_us = {d: work_s / speed[d, p] * 1e6 for d in range(dp)}
+        for _, r in stage:  # the pass starts after the GPU's last operation and its input
+            main[r] = out.add(
+                "compute", [main.get(r), arrived.get((r, p, c, mb, bwd))], gpu=r, duration_us=0.0, name=name
+            )
+        done = 0.0
+        sides: dict[int, dict[int, int]] = {}
+        freed: dict[int, dict[int, int]] = {}
+        for f, what, k in sorted([*events, (1.0, -1, 0)]):
+            if f > done:
+                for d, r in stage:
+                    main[r] = out.add(
+                        "compute", [main[r]], gpu=r, duration_us=(f - done) * total_us[d], name=name
                     )
-                    if beside:
-                        # (the pass's start, for the calls that overlap its compute)
-                        main[r] = out.add("compute", after, gpu=r, duration_us=0.0, name=name)
-                        left[r] = work_us
-                    else:
-                        main[r] = out.add("compute", after, gpu=r, duration_us=work_us, name=name)
-            # calls that overlap compute (context parallelism's gathers, ZeRO-3's prefetches):
-            # each beside its share of the compute, on a side stream the pass then waits for
-            for kind, group, nbytes, overlap_s in beside:
-                side = {int(g): main[int(g)] for g in gpus[grid[p]].ravel()}
-                collective(kind, group, nbytes, rows_of(group, p), side)
-                for d in range(dp):
-                    for g in gpus[grid[p, d]].ravel():
-                        r = int(g)
-                        dur = min(overlap_s / speed[d, p] * 1e6, left[r])
-                        left[r] -= dur
-                        work = out.add("compute", [main[r]], gpu=r, duration_us=dur, name=name)
-                        main[r] = out.add("compute", [work, side[r]], gpu=r, duration_us=0.0, name=name)
-            for r, rest in left.items():
-                main[r] = out.add("compute", [main[r]], gpu=r, duration_us=rest, name=name)
-            for kind, group, nbytes, _ in (call for call in piece if call not in beside):
+                done = f
+            if what == 3:
+                kind, group, nbytes, _ = beside[k]
+                sides[k] = {r: main[r] for _, r in stage}
+                collective(kind, group, nbytes, rows_of(group, p), sides[k])
+            elif what == 0:
+                for _, r in stage:
+                    main[r] = out.add("compute", [main[r], sides[k][r]], gpu=r, duration_us=0.0, name=name)
+            elif what == 1:
+                kind, group, nbytes, _ = exposed[k]
                 rows = rows_of(group, p)
                 if rows.shape[1] > 1 and nbytes:
                     collective(kind, group, nbytes, rows, main)
-            for g in gpus[grid[p]].ravel():
-                freed.setdefault(int(g), []).append(main[int(g)])
+            elif what == 2:
+                freed[k] = {r: main[r] for _, r in stage}
         # the activation (or its gradient) to the next stage
         target = _next(p, c, bwd, pp, v)
         if target is not None:
@@ -183,10 +201,9 @@ def step_trace(
         # gradient buckets of the chunk's last backward, on the second stream
         if reduce_grads:
             kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
-            for k, (size, group) in enumerate(buckets):
-                collective(
-                    kind, group, size, rows_of(group, p), grads, {r: ops[k] for r, ops in freed.items()}
-                )
+            end = {r: main[r] for _, r in stage}
+            for j, (size, group) in enumerate(buckets):
+                collective(kind, group, size, rows_of(group, p), grads, freed.get(j, end))
     # the optimizer after both streams, then ZeRO-1/2's parameter gather
     optimizer_s = step.optimizer_s(params, speed)  # [dp, pp]
     for p in range(pp):
