@@ -32,7 +32,7 @@ P2P_TAG = 1 << 40
 MAX_OPS = 20_000_000
 """The most operations a schedule grown here may hold: each collective call is every step of
 its algorithm, so a trace of tens of thousands of calls can hold millions (measured: 9.5
-million in 23 s and 3.9 GB at flow fidelity, docs/training.md); past this it is refused
+million, 25 s and 4.0 GB a run at flow fidelity, docs/training.md); past this it is refused
 before memory runs out."""
 
 

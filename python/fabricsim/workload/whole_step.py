@@ -41,7 +41,7 @@ F64 = npt.NDArray[np.float64]
 MAX_OPS = 2_000_000
 """The most operations (passes, calls, transfers) a step's trace run whole may hold; its calls
 expand further on the fabric, up to :data:`fabricsim.workload.dag.MAX_OPS` steps of
-collectives (a trace of 57,664 operations: 9.5 million, 46 s and 3.9 GB for the two runs)."""
+collectives (a trace of 75,840 operations: 9.5 million, 49 s and 4.0 GB for the two runs)."""
 CALL_ORDER = ("tp", "cp", "ep", "dp")
 """Breakdown keys of calls, first first where two are in flight at once."""
 KEY_OF = {"tp": "tp", "etp": "tp", "cp": "cp", "ep": "ep", "dp": "dp", "edp": "dp"}
