@@ -88,6 +88,12 @@ def step_trace(
     last_mb = {
         c: max(mb for bwd, cc, mb in pipeline.stage_order(pp, v, m, 0) if bwd and cc == c) for c in range(v)
     }
+    # per stage, its last backward pass (chunk, microbatch), and the buckets it waits for
+    last_backward = {
+        p: next((cc, mb) for bwd, cc, mb in reversed(pipeline.stage_order(pp, v, m, p)) if bwd)
+        for p in range(pp)
+    }
+    deferred: dict[int, list[tuple[int, str]]] = {}
     groups = {k: plan.groups(k) for k in ("tp", "cp", "dp", "ep", "etp", "edp")}
     reduced = step.reduced_params(params)
 
@@ -198,12 +204,18 @@ def step_trace(
                 ):
                     out.add("send", [main[r]], gpu=r, peer=peer, bytes=nbytes_p2p)
                     arrived[(peer, q, cq, mb, bwd)] = out.add("recv", [], gpu=peer, peer=r, bytes=nbytes_p2p)
-        # gradient buckets of the chunk's last backward, on the second stream
-        if reduce_grads:
-            kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
-            end = {r: main[r] for _, r in stage}
+        # gradient buckets of the chunk's last backward, on the second stream: as it frees them
+        # (overlap_grad_reduce), or all of the stage's after its last backward pass
+        kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
+        end = {r: main[r] for _, r in stage}
+        if reduce_grads and plan.overlap_grad_reduce:
             for j, (size, group) in enumerate(buckets):
                 collective(kind, group, size, rows_of(group, p), grads, freed.get(j, end))
+        elif reduce_grads:
+            deferred.setdefault(p, []).extend(buckets)
+        if bwd and (c, mb) == last_backward[p]:
+            for size, group in deferred.pop(p, []):
+                collective(kind, group, size, rows_of(group, p), grads, end)
     # the optimizer after both streams, then ZeRO-1/2's parameter gather
     optimizer_s = step.optimizer_s(params, speed)  # [dp, pp]
     for p in range(pp):
