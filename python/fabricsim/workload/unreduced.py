@@ -43,6 +43,13 @@ if TYPE_CHECKING:
     from fabricsim.workload.trace import TraceResult
 
 
+# What happens at a point of a pass's compute, in the order they happen at one point: its
+# compute up to there (END: the pass's last), an overlapped call's end waited for, an exposed
+# call, a bucket freed, an overlapped call started (after the previous one's end at a layer's
+# boundary).
+END, JOIN, EXPOSED, FREE, START = -1, 0, 1, 2, 3
+
+
 class _Ops:
     """The trace's operations, grown in an order where every dependency comes first."""
 
@@ -148,11 +155,11 @@ def step_trace(
         exposed = [call for call, o in zip(calls, overlapped, strict=True) if not o]
         releasing = reduce_grads and plan.overlap_grad_reduce
         work_s = cost.compute_s + cost.memory_s
-        events: list[tuple[float, int, int]] = []  # (fraction, what: 0 join 1 exposed 2 free 3 start, index)
+        events: list[tuple[float, int, int]] = []  # (fraction of the compute, what, which)
         for k, call in enumerate(beside):
             start_f = k / len(beside)
-            events.append((start_f, 3, k))
-            events.append((min(start_f + (call[3] / work_s if work_s > 0 else 1.0), 1.0), 0, k))
+            events.append((start_f, START, k))
+            events.append((min(start_f + (call[3] / work_s if work_s > 0 else 1.0), 1.0), JOIN, k))
         for k in range(len(exposed)):
             if not releasing:
                 at = 1.0
@@ -160,9 +167,9 @@ def step_trace(
                 at = (k * len(beside) // len(exposed) + 1) / len(beside)
             else:
                 at = (k + 1) / len(exposed)
-            events.append((at, 1, k))
+            events.append((at, EXPOSED, k))
         if releasing:
-            events += [((j + 1) / len(buckets), 2, j) for j in range(len(buckets))]
+            events += [((j + 1) / len(buckets), FREE, j) for j in range(len(buckets))]
         name = f"{'B' if bwd else 'F'} mb{mb} c{c}"
         stage = [(d, int(g)) for d in range(dp) for g in gpus[grid[p, d]].ravel()]
         total_us = {d: work_s / speed[d, p] * 1e6 for d in range(dp)}
@@ -173,26 +180,26 @@ def step_trace(
         done = 0.0
         sides: dict[int, dict[int, int]] = {}
         freed: dict[int, dict[int, int]] = {}
-        for f, what, k in sorted([*events, (1.0, -1, 0)]):
+        for f, what, k in sorted([*events, (1.0, END, 0)]):
             if f > done:
                 for d, r in stage:
                     main[r] = out.add(
                         "compute", [main[r]], gpu=r, duration_us=(f - done) * total_us[d], name=name
                     )
                 done = f
-            if what == 3:
+            if what == START:
                 kind, group, nbytes, _ = beside[k]
                 sides[k] = {r: main[r] for _, r in stage}
                 collective(kind, group, nbytes, rows_of(group, p), sides[k])
-            elif what == 0:
+            elif what == JOIN:
                 for _, r in stage:
                     main[r] = out.add("compute", [main[r], sides[k][r]], gpu=r, duration_us=0.0, name=name)
-            elif what == 1:
+            elif what == EXPOSED:
                 kind, group, nbytes, _ = exposed[k]
                 rows = rows_of(group, p)
                 if rows.shape[1] > 1 and nbytes:
                     collective(kind, group, nbytes, rows, main)
-            elif what == 2:
+            elif what == FREE:
                 freed[k] = {r: main[r] for _, r in stage}
         # the activation (or its gradient) to the next stage
         target = _next(p, c, bwd, pp, v)
