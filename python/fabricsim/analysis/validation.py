@@ -2,7 +2,8 @@
 the command that made it). Every point is the defaults a user gets; nothing here is fitted.
 
 - ``collectives``: all-reduce on the H100- and A100-like presets against public nccl-tests
-  figures, with the geometric-mean error per GPU count (about 10 minutes on 2 cores);
+  figures, with the geometric-mean error per GPU count (about a second: flow fidelity at the
+  measured sizes);
 - ``noc``: the 8x8 mesh latency curve beside BookSim2's (shared/reference/noc_calibration.md);
 - ``hbm``: HBM2 and HBM3 streaming and random reads beside DRAMsim3 and Ramulator 2
   (shared/reference/dram_calibration.md);
@@ -45,14 +46,20 @@ A100 = "8x A100 SXM (NVLink 3, NVSwitch gen 2)"
 H100_NDR = "2 nodes x 8 H100 SXM (a 400 Gb/s NDR NIC per GPU)"
 MIB = 1 << 20
 
+GIB = 1 << 30
+
+# Large-size points at the hardware's sizes (1 GiB; the figures are for 1-2 GiB), at flow
+# fidelity: on every H100 row it gives the cycle engine's busbw at 256 MiB to 0.01 GB/s
+# (356.76, 464.20, 454.72, 442.09, 424.41, 356.23, 354.37), where the cycle engine at 1 GiB
+# would take minutes a row.
 POINTS = [
-    Point(H100, 8, "ring", 256 * MIB, 367.5, "busbw", "nccl-tests#212, nccl#1455: 365-370 at 1-2 GiB"),
-    Point(H100, 8, "nvls", 256 * MIB, 480.0, "busbw", "nccl-tests#212, nccl#1455: ~480 at large sizes"),
-    Point(H100, 7, "nvls", 256 * MIB, 460.0, "busbw", "nccl#1455"),
-    Point(H100, 6, "nvls", 256 * MIB, 440.0, "busbw", "nccl#1455"),
-    Point(H100, 5, "nvls", 256 * MIB, 420.0, "busbw", "nccl#1455"),
-    Point(H100, 4, "ring", 256 * MIB, 370.0, "busbw", "nccl#1455: ~370 on 2-4 GPUs"),
-    Point(H100, 2, "ring", 256 * MIB, 370.0, "busbw", "nccl#1455: ~370 on 2-4 GPUs"),
+    Point(H100, 8, "ring", GIB, 367.5, "busbw", "nccl-tests#212, nccl#1455: 365-370 at 1-2 GiB", "flow"),
+    Point(H100, 8, "nvls", GIB, 480.0, "busbw", "nccl-tests#212, nccl#1455: ~480 at large sizes", "flow"),
+    Point(H100, 7, "nvls", GIB, 460.0, "busbw", "nccl#1455", "flow"),
+    Point(H100, 6, "nvls", GIB, 440.0, "busbw", "nccl#1455", "flow"),
+    Point(H100, 5, "nvls", GIB, 420.0, "busbw", "nccl#1455", "flow"),
+    Point(H100, 4, "ring", GIB, 370.0, "busbw", "nccl#1455: ~370 on 2-4 GPUs", "flow"),
+    Point(H100, 2, "ring", GIB, 370.0, "busbw", "nccl#1455: ~370 on 2-4 GPUs", "flow"),
     Point(
         H100_NDR,
         16,
@@ -91,10 +98,11 @@ POINTS = [
         A100,
         2,
         "ring",
-        256 * MIB,
+        4096 * MIB,
         208.0,
         "busbw",
-        "nccl-tests#178: 208 (2x A100 SXM, 12 NVLinks between them)",
+        "nccl-tests#178: 208 (2x A100 SXM, 12 NVLinks between them; sizes to 12 GiB)",
+        "flow",
     ),
     Point(A100, 2, "auto", 32, 10.14, "us", "nccl#583: 10.14 us at 32 B (2x A100 SXM4 40 GB)"),
 ]
