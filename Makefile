@@ -47,6 +47,8 @@ fuzz: $(PY_DEPS_STAMP)
 	# the flow fidelity against the cycle engine, and the engine's verifier against the exact one
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_flow.py -k "random_fabrics or collectives_finish"
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_schedule_scale.py -k agrees
+	# a training step run whole against the reduced step, on random small plans
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_training.py -k random_plans
 	# link spans leave any run alone and cover the links it used
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_timeline.py -k any_traffic
 	# the documentation's examples at their real sizes (minutes; tests/test_docs_examples.py)
