@@ -299,6 +299,12 @@ class TrainingStep(Workload):
         full, rest = divmod(int(nbytes), size)
         return [size] * full + ([rest] if rest else [])
 
+    def chunk_buckets(self, parts: list[tuple[F64, str]], stage: int, chunk: int) -> list[tuple[int, str]]:
+        """The gradient buckets chunk ``chunk`` of stage ``stage`` frees, in order, each with its
+        group: its dense gradients', then its experts' (``parts``: :meth:`reduced_params`)."""
+        grad = self.plan.grad_bytes_per_param
+        return [(size, group) for arr, group in parts for size in self.buckets(arr[stage, chunk] * grad)]
+
     def reduced_params(self, params: StageParams) -> list[tuple[F64, str]]:
         """The parameters whose gradients are reduced, each with its data-parallel group:
         dense ones over ``dp`` (``dp x cp`` ranks), experts over ``edp`` (the ``dp x cp / ep``
@@ -333,11 +339,7 @@ class TrainingStep(Workload):
             free = 0.0
             # the last chunk's backward finishes first (interleaving runs chunks in reverse)
             for c in sorted(range(v), key=lambda c: last_bwd[p, c, 1]):
-                buckets = [
-                    (size, group)
-                    for arr, group in parts
-                    for size in self.buckets(arr[p, c] * plan.grad_bytes_per_param)
-                ]
+                buckets = self.chunk_buckets(parts, p, c)
                 start_s, end_s = last_bwd[p, c]
                 total = float(sum(size for size, _ in buckets))
                 done = 0.0

@@ -137,11 +137,7 @@ def step_trace(
         p, c, mb, bwd = int(tl.stage[i]), int(tl.chunk[i]), int(tl.microbatch[i]), bool(tl.backward[i])
         cost = costs[p][c].backward if bwd else costs[p][c].forward
         reduce_grads = bwd and mb == last_mb[c] and bool(reduced)
-        buckets = [
-            (size, group)
-            for arr, group in reduced
-            for size in step.buckets(arr[p, c] * plan.grad_bytes_per_param)
-        ]
+        buckets = step.chunk_buckets(reduced, p, c)
         # The pass as events along its compute (fractions of it, the same on every GPU of the
         # stage whatever its speed): calls that overlap compute (context parallelism's gathers,
         # ZeRO-3's prefetches) start one per layer, evenly, on a side stream, and the pass
