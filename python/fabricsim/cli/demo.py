@@ -300,8 +300,8 @@ def collective_demo(largest: int = 64 << 20, plot: str | None = "fabricsim_allre
 def training_demo() -> str:
     """One training step of GPT-3 175B on 1,024 A100s (``dgx_a100_cluster``, 128 nodes) at
     flow fidelity, then the same step with one GPU at 80% speed, with one NVLink port at a
-    quarter of its rate and with that port failed (its traffic on the other planes): where the
-    time goes, from the critical GPU's breakdown
+    quarter of its rate, with that port failed (its traffic on the other planes) and with the
+    GPU's NIC down for 2 s of the step: where the time goes, from the critical GPU's breakdown
     (docs/training.md)."""
     from fabricsim import faults
     from fabricsim.workload import Parallelism, training_step
@@ -309,7 +309,9 @@ def training_demo() -> str:
     fab = Fabric.preset("dgx_a100_cluster", nodes=128)
     plan = Parallelism(tp=8, pp=16, dp=8, global_batch=1536, recompute="full")
     step = training_step("gpt3_175b", plan, "a100_sxm_80gb")
-    link = fab.link_index(8, int(fab.link_directions()["dst"][fab.link_directions()["src"] == 8][0]))
+    links = fab.link_directions()
+    link = fab.link_index(8, int(links["dst"][links["src"] == 8][0]))
+    nic = fab.link_index(8, int(links["dst"][(links["src"] == 8) & (links["flit_rate"] < 1)][0]))
     runs = [
         ("as built", fab.run(step, fidelity="flow")),
         (
@@ -323,6 +325,11 @@ def training_demo() -> str:
         (
             "GPU 8's first NVLink port failed",
             fab.run(step, fidelity="flow", faults=[faults.link_failed(link)]),
+        ),
+        (
+            # a fault for part of the step: on the reduced step's clock (docs/training.md)
+            "GPU 8's NIC down from 5 s to 7 s",
+            fab.run(step, fidelity="flow", faults=[faults.link_down(nic, at_ns=5e9, duration_ns=2e9)]),
         ),
     ]
     keys = ("compute_s", "memory_bound_s", "tp_s", "pp_s", "bubble_s", "replica_wait_s", "dp_s")

@@ -15,6 +15,7 @@ sender (NCCL's send and receive run beside the compute)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,11 @@ import numpy.typing as npt
 from fabricsim.errors import InternalError
 
 F64 = npt.NDArray[np.float64]
+PassClock = Callable[[int, int, bool, float, float], float]
+"""``(stage, chunk, backward, start_s, duration_s) -> end_s``: when a pass begun at
+``start_s`` ends (a fault window may slow or stop it)."""
+LinkClock = Callable[[int, float, float], float]
+"""``(boundary, start_s, duration_s) -> end_s``: when a transfer over a stage boundary ends."""
 
 
 @dataclass
@@ -87,12 +93,16 @@ def execute(
     backward_s: F64,
     transfer_s: F64,
     extra_s: F64 | None = None,
+    pass_end: PassClock | None = None,
+    transfer_end: LinkClock | None = None,
 ) -> Timeline:
     """Runs the schedule. ``forward_s[p, c]`` / ``backward_s[p, c]``: one pass of chunk ``c``
     on stage ``p``; ``transfer_s[p]``: an activation (or its gradient) between stage ``p``
     and stage ``p + 1`` (``transfer_s[pp - 1]``: last stage to first, interleaved only);
     ``extra_s[p, c, mb, backward]``: time added to one pass (the SMs a collective beside it
-    took)."""
+    took); ``pass_end`` and ``transfer_end``: the clock's say on when a pass or a transfer
+    begun at a time ends (None: its duration later; fault windows,
+    :mod:`fabricsim.workload.fault_windows`)."""
     orders = [stage_order(pp, v, m, p) for p in range(pp)]
     n = sum(len(o) for o in orders)
     end_f = np.full((pp, v, m), np.nan)
@@ -109,9 +119,11 @@ def execute(
             order = orders[p]
             while pos[p] < len(order):
                 backward, c, mb = order[pos[p]]
-                ready, link = _input(p, c, mb, backward, pp, v, end_f, end_b, transfer_s)
+                ready, link, boundary = _input(p, c, mb, backward, pp, v, end_f, end_b, transfer_s)
                 if np.isnan(ready):
                     break
+                if transfer_end is not None and link > 0:
+                    link = transfer_end(boundary, ready, link) - ready
                 start = max(free[p], ready + link)
                 # the idle gap before the pass: the part the transfer was in flight is the
                 # transfer's, the rest the schedule's
@@ -119,9 +131,10 @@ def execute(
                 sending = max(0.0, min(start, ready + link) - max(free[p], ready))
                 wt = min(gap, sending)
                 dur = backward_s[p, c] if backward else forward_s[p, c]
+                # (the windows meet the pass's own work; the SMs' toll follows it)
+                end = start + dur if pass_end is None else pass_end(p, c, backward, start, dur)
                 if extra_s is not None:
-                    dur += extra_s[p, c, mb, int(backward)]
-                end = start + dur
+                    end += extra_s[p, c, mb, int(backward)]
                 (end_b if backward else end_f)[p, c, mb] = end
                 for key, value in (
                     ("stage", p),
@@ -154,19 +167,20 @@ def execute(
 
 def _input(
     p: int, c: int, mb: int, backward: bool, pp: int, v: int, end_f: F64, end_b: F64, transfer_s: F64
-) -> tuple[float, float]:
-    """When the pass's input is ready at its source and the transfer it takes (0: none)."""
+) -> tuple[float, float, int]:
+    """When the pass's input is ready at its source, the transfer it takes (0: none) and the
+    stage boundary it crosses."""
     if not backward:
         if p > 0:
-            return float(end_f[p - 1, c, mb]), float(transfer_s[p - 1])
+            return float(end_f[p - 1, c, mb]), float(transfer_s[p - 1]), p - 1
         if c > 0:
-            return float(end_f[pp - 1, c - 1, mb]), float(transfer_s[pp - 1])
-        return 0.0, 0.0
+            return float(end_f[pp - 1, c - 1, mb]), float(transfer_s[pp - 1]), pp - 1
+        return 0.0, 0.0, 0
     if p < pp - 1:
-        return float(end_b[p + 1, c, mb]), float(transfer_s[p])
+        return float(end_b[p + 1, c, mb]), float(transfer_s[p]), p
     if c < v - 1:
-        return float(end_b[0, c + 1, mb]), float(transfer_s[pp - 1])
-    return float(end_f[p, c, mb]), 0.0
+        return float(end_b[0, c + 1, mb]), float(transfer_s[pp - 1]), pp - 1
+    return float(end_f[p, c, mb]), 0.0, 0
 
 
 __all__ = ["Timeline", "execute", "in_flight", "stage_order"]

@@ -16,7 +16,8 @@ reuse never changes the answer (tests/test_training.py checks it against the run
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,8 +27,9 @@ from fabricsim.errors import SpecError
 from fabricsim.run_contract import Workload
 from fabricsim.workload import pipeline
 from fabricsim.workload.comm import CommModel
+from fabricsim.workload.fault_windows import WINDOW_TYPES, FaultWindow, split, stretch
 from fabricsim.workload.gpu import GpuSpec
-from fabricsim.workload.layer_costs import ELEMENT_BYTES, chunk_costs, gather_params_per_layer
+from fabricsim.workload.layer_costs import ELEMENT_BYTES, LayerCosts, chunk_costs, gather_params_per_layer
 from fabricsim.workload.memory_estimate import ADAM_BYTES_PER_PARAM, StageParams, estimate, stage_params
 from fabricsim.workload.model import Transformer
 from fabricsim.workload.plan import Parallelism
@@ -42,6 +44,12 @@ if TYPE_CHECKING:
 F64 = npt.NDArray[np.float64]
 WHOLE_STEP_NS = 1e15
 """A fault window this long (``fs.faults.link_slow``'s default) lasts the whole step."""
+FAULT_WINDOWS = ("auto", "whole", "reduced")
+"""How a fault for part of the step (``link_down``, ``link_slow`` for a while) is run:
+``"whole"``, the step's trace run whole on the fabric, every call meeting the fault at its own
+time (up to :data:`fabricsim.workload.whole_step.MAX_OPS` operations); ``"reduced"``, the
+reduced step on its clock (:mod:`fabricsim.workload.fault_windows`: any size, first-order);
+``"auto"``, whole where the trace fits, else reduced."""
 
 
 class TrainingStep(Workload):
@@ -57,6 +65,7 @@ class TrainingStep(Workload):
         library: str | Library = "nccl",
         check_memory: bool = True,
         reuse: bool = True,
+        fault_windows: str = "auto",
     ) -> None:
         if not isinstance(model, Transformer):
             raise SpecError(f"model: expected a Transformer, got {type(model).__name__}", path="model")
@@ -74,6 +83,13 @@ class TrainingStep(Workload):
         self.check_memory = bool(check_memory)
         self.reuse = bool(reuse)
         """Execute identical replicas once (off: every replica, for the cross-check)."""
+        if fault_windows not in FAULT_WINDOWS:
+            raise SpecError(
+                f"fault_windows: must be one of {', '.join(FAULT_WINDOWS)}, got {fault_windows!r}",
+                path="fault_windows",
+            )
+        self.fault_windows = fault_windows
+        """How a fault for part of the step runs (:data:`FAULT_WINDOWS`)."""
 
     def run_on(self, fabric: Fabric, options: RunOptions) -> TrainingStepResult | WholeStepResult:
         plan, model, gpu = self.plan, self.model, self.gpu
@@ -91,20 +107,11 @@ class TrainingStep(Workload):
                 path="plan.placement",
             )
         # a fault for part of the step (a link down from 10 ms to 60 ms) meets the calls in its
-        # window only: the reduced step has no clock for it, the step runs whole (whole_step.py)
-        partial = [
-            i
-            for i, f in enumerate(options.faults)
-            if not (
-                f.type == "link_failed"
-                or (
-                    f.type == "link_slow"
-                    and not (f.at_ns or 0.0) > 0
-                    and (f.duration_ns or 0.0) >= WHOLE_STEP_NS
-                )
-            )
-        ]
-        pp, v, dp, m = plan.pp, plan.virtual_stages, plan.dp, plan.microbatches
+        # window only: the step runs whole (whole_step.py), or the reduced step on its clock
+        # (fault_windows.py); link-layer events (a corrupted flit...) only whole
+        base_options, windows = split(options, WHOLE_STEP_NS)
+        odd = [i for i, f in enumerate(options.faults) if f.type not in ("link_failed", *WINDOW_TYPES)]
+        pp, v, m = plan.pp, plan.virtual_stages, plan.microbatches
         # memory first (the stages' in-flight microbatches follow from the schedule's order
         # alone): a plan that does not fit fails before any fabric run
         memory = estimate(model, plan, pipeline.in_flight(pp, v, m))
@@ -118,10 +125,25 @@ class TrainingStep(Workload):
                 f"a smaller microbatch_size, or check_memory=False to run anyway",
                 path="plan",
             )
-        if partial:
+        if odd or (windows and self.fault_windows != "reduced"):
             from fabricsim.workload.whole_step import run_whole
 
-            return run_whole(self, fabric, options, memory, f"options.faults[{partial[0]}]")
+            why = f"options.faults[{(odd or [w.index for w in windows])[0]}]"
+            if odd or self.fault_windows == "whole":
+                return run_whole(self, fabric, options, memory, why)
+            try:
+                return run_whole(self, fabric, options, memory, why)
+            except SpecError as e:
+                if e.path != why:  # not the trace's size: a real error
+                    raise
+        return self._run_reduced(fabric, base_options, windows, memory)
+
+    def _run_reduced(
+        self, fabric: Fabric, options: RunOptions, windows: list[FaultWindow], memory: dict[str, F64]
+    ) -> TrainingStepResult:
+        """The reduced step (the module's text), ``windows`` met on its clock."""
+        plan, model, gpu = self.plan, self.model, self.gpu
+        pp, v, dp, m = plan.pp, plan.virtual_stages, plan.dp, plan.microbatches
         comm = CommModel(fabric, options, self.library)
         costs = [[chunk_costs(model, plan, gpu, p, c) for c in range(v)] for p in range(pp)]
         params = stage_params(model, plan)
@@ -130,20 +152,7 @@ class TrainingStep(Workload):
 
         stage_speed = self.stage_speed()  # [dp, pp]
         share = self.sm_share
-        exposed: dict[str, F64] = {}  # per kind, [dp, pp, v, 2]: exposed call time per pass
-        for p in range(pp):
-            for c in range(v):
-                for way, cost in enumerate((costs[p][c].forward, costs[p][c].backward)):
-                    for kind, group, nbytes, overlap in cost.calls:
-                        per_replica = self._group_time_s(comm, kind, group, nbytes)[:, p]
-                        # (expert tensor groups are parts of the tensor group: tp in the breakdown)
-                        key = "tp" if group == "etp" else group
-                        arr = exposed.setdefault(key, np.zeros((dp, pp, v, 2)))
-                        # the compute it overlaps runs without the call's SMs while it runs: a
-                        # call of t beside W of compute ends the pair at max(t, W + share t) (W at
-                        # the replica's pace: a slower GPU's compute hides more)
-                        beside_s = overlap / stage_speed[:, p]
-                        arr[:, p, c, way] += np.maximum(per_replica - beside_s, share * per_replica)
+        exposed = self._exposed(comm, costs, stage_speed)  # per kind, [dp, pp, v, 2]
         comm_total = sum(exposed.values(), np.zeros((dp, pp, v, 2)))
         base = np.array(
             [
@@ -156,23 +165,62 @@ class TrainingStep(Workload):
         )
         passes = base[None, :, :, :] / stage_speed[:, :, None, None] + comm_total  # [dp, pp, v, 2]
         transfer = self._transfer_s(comm)  # [dp, pp]
+        # each fault window: the calls timed with its fault held all step; per pass and
+        # transfer, how much slower they run inside it (and by which kinds of calls)
+        slowed: dict[str, F64] = {}  # per kind, [dp, pp, v, 2]: what the windows' faults add
+        pass_factor: list[F64] = []
+        transfer_factor: list[F64] = []
+        for w in windows:
+            w.comm = CommModel(fabric, replace(options, faults=(*options.faults, w.held())), self.library)
+            hit = self._exposed(w.comm, costs, stage_speed)
+            delta = {k: np.clip(hit[k] - exposed[k], 0.0, None) for k in exposed}
+            for k, arr in delta.items():
+                slowed[k] = slowed.get(k, np.zeros_like(arr)) + arr
+            added = sum(delta.values(), np.zeros_like(passes))
+            pass_factor.append(w.factor(passes, passes + added))
+            transfer_factor.append(w.factor(transfer, self._transfer_s(w.comm)))
+
+        def clocks(r: int) -> dict[str, Any]:
+            """Replica ``r``'s passes and transfers meeting the windows (none: no clock)."""
+            if not windows:
+                return {}
+
+            def pass_end(p: int, c: int, backward: bool, start: float, dur: float) -> float:
+                spans = [
+                    (w.start_s, w.end_s, float(f[r, p, c, int(backward)]))
+                    for w, f in zip(windows, pass_factor, strict=True)
+                ]
+                return stretch(start, dur, spans)
+
+            def transfer_end(b: int, start: float, dur: float) -> float:
+                spans = [
+                    (w.start_s, w.end_s, float(f[r, b]))
+                    for w, f in zip(windows, transfer_factor, strict=True)
+                ]
+                return stretch(start, dur, spans)
+
+            return {"pass_end": pass_end, "transfer_end": transfer_end}
 
         timelines: dict[int, pipeline.Timeline] = {}
         replica_of = np.zeros(dp, dtype=np.int64)
         seen: dict[bytes, int] = {}
         for d in range(dp):
-            key = passes[d].tobytes() + transfer[d].tobytes()
+            key = b"".join(a[d].tobytes() for a in (passes, transfer, *pass_factor, *transfer_factor))
             if self.reuse and key in seen:
                 replica_of[d] = seen[key]
                 continue
             seen[key] = d
             replica_of[d] = d
-            timelines[d] = pipeline.execute(pp, v, m, passes[d, :, :, 0], passes[d, :, :, 1], transfer[d])
+            timelines[d] = pipeline.execute(
+                pp, v, m, passes[d, :, :, 0], passes[d, :, :, 1], transfer[d], **clocks(d)
+            )
 
         # gradient buckets: chunk c of stage p is ready as its last backward pass frees it
         last_bwd, bwd_end = _backward_ends(timelines, replica_of, pp, v)
         reduced = self.reduced_params(params)
-        dp_spans, dp_end = self._gradient_reduction(comm, reduced, last_bwd.max(axis=0), bwd_end.max(axis=0))
+        dp_spans, dp_end = self._gradient_reduction(
+            comm, reduced, last_bwd.max(axis=0), bwd_end.max(axis=0), windows
+        )
         # the buckets' kernels take their SMs from the passes they overlap: each pass longer by
         # the share of its overlap, the schedule executed again with them (a later stage's
         # slower backward delays the earlier stages'), and the reduction again from the later
@@ -192,17 +240,33 @@ class TrainingStep(Workload):
         waits = _waits_s(timelines, replica_of, pp)
         if contention.any():
             timelines = {
-                r: pipeline.execute(pp, v, m, passes[r, :, :, 0], passes[r, :, :, 1], transfer[r], extra[r])
+                r: pipeline.execute(
+                    pp, v, m, passes[r, :, :, 0], passes[r, :, :, 1], transfer[r], extra[r], **clocks(r)
+                )
                 for r in timelines
             }
             last_bwd, bwd_end = _backward_ends(timelines, replica_of, pp, v)
             dp_spans, dp_end = self._gradient_reduction(
-                comm, reduced, last_bwd.max(axis=0), bwd_end.max(axis=0)
+                comm, reduced, last_bwd.max(axis=0), bwd_end.max(axis=0), windows
             )
         optimizer_s = self.optimizer_s(params, stage_speed)
-        gather_s = self._param_gather_s(comm, reduced)
-        end = np.maximum(bwd_end.max(axis=0), dp_end)[None, :] + optimizer_s + gather_s[None, :]  # [dp, pp]
+        gather_start = np.maximum(bwd_end.max(axis=0), dp_end)[None, :] + optimizer_s  # [dp, pp]
+        gather_s = np.repeat(self._param_gather_s(comm, reduced)[None, :], dp, axis=0)
+        for p in range(pp if windows else 0):
+            healthy = float(gather_s[0, p])
+            spans = [
+                (w.start_s, w.end_s, float(w.factor(healthy, self._param_gather_s(w.comm, reduced)[p])))
+                for w in windows
+                if w.comm is not None
+            ]
+            for d in range(dp):
+                start = float(gather_start[d, p])
+                end_s = stretch(start, healthy, spans)
+                if end_s != start + healthy:  # (untouched: keep its time exact)
+                    gather_s[d, p] = end_s - start
+        end = gather_start + gather_s
         step_s = float(end.max())
+        window_s = _window_added_s(timelines, replica_of, passes, extra if contention.any() else None, slowed)
 
         return TrainingStepResult(
             step=self,
@@ -221,6 +285,7 @@ class TrainingStep(Workload):
             dp_spans=dp_spans,
             optimizer_s=optimizer_s,
             gather_s=gather_s,
+            window_s=window_s,
             memory=memory,
             comm=comm,
             fidelity=options.fidelity,
@@ -247,6 +312,28 @@ class TrainingStep(Workload):
             groups = speed.reshape(plan.dp // plan.ep, plan.ep, plan.pp)
             speed = np.repeat(groups.min(axis=1), plan.ep, axis=0)
         return np.asarray(speed, dtype=np.float64)
+
+    def _exposed(self, comm: CommModel, costs: list[list[LayerCosts]], stage_speed: F64) -> dict[str, F64]:
+        """Per kind of communicator, per replica, stage, chunk and direction (``[dp, pp, v,
+        2]``): the time of its calls a pass does not hide behind its compute."""
+        plan = self.plan
+        pp, v, dp = plan.pp, plan.virtual_stages, plan.dp
+        share = self.sm_share
+        exposed: dict[str, F64] = {}
+        for p in range(pp):
+            for c in range(v):
+                for way, cost in enumerate((costs[p][c].forward, costs[p][c].backward)):
+                    for kind, group, nbytes, overlap in cost.calls:
+                        per_replica = self._group_time_s(comm, kind, group, nbytes)[:, p]
+                        # (expert tensor groups are parts of the tensor group: tp in the breakdown)
+                        key = "tp" if group == "etp" else group
+                        arr = exposed.setdefault(key, np.zeros((dp, pp, v, 2)))
+                        # the compute it overlaps runs without the call's SMs while it runs: a
+                        # call of t beside W of compute ends the pair at max(t, W + share t) (W at
+                        # the replica's pace: a slower GPU's compute hides more)
+                        beside_s = overlap / stage_speed[:, p]
+                        arr[:, p, c, way] += np.maximum(per_replica - beside_s, share * per_replica)
+        return exposed
 
     def _group_time_s(self, comm: CommModel, kind: str, group: str, nbytes: int) -> F64:
         """Per replica and stage, one call's time (s): the slowest communicator of that stage
@@ -321,12 +408,18 @@ class TrainingStep(Workload):
         return [(arr, group) for arr, group, ranks in parts if ranks > 1]
 
     def _gradient_reduction(
-        self, comm: CommModel, parts: list[tuple[F64, str]], last_bwd: F64, bwd_end: F64
+        self,
+        comm: CommModel,
+        parts: list[tuple[F64, str]],
+        last_bwd: F64,
+        bwd_end: F64,
+        windows: list[FaultWindow] | None = None,
     ) -> tuple[list[tuple[int, float, float]], F64]:
         """Per stage, buckets of gradients reduced in order (all-reduce, or reduce-scatter with
         ZeRO) on their own stream, each once its layers' gradients are done (overlapped with
         backward) or after backward: a chunk's dense buckets over its data-parallel group,
-        then its experts' over theirs (:meth:`reduced_params`). Returns the spans
+        then its experts' over theirs (:meth:`reduced_params`); each meets the fault
+        ``windows`` at its start. Returns the spans
         ``(stage, start_s, end_s)`` and per stage the end."""
         plan = self.plan
         pp, v = plan.pp, plan.virtual_stages
@@ -351,6 +444,20 @@ class TrainingStep(Workload):
                     t = float(self._group_time_s(comm, kind, group, size)[0, p])
                     s = max(free, ready)
                     free = s + t
+                    if windows:
+                        free = stretch(
+                            s,
+                            t,
+                            [
+                                (
+                                    w.start_s,
+                                    w.end_s,
+                                    float(w.factor(t, self._group_time_s(w.comm, kind, group, size)[0, p])),
+                                )
+                                for w in windows
+                                if w.comm is not None
+                            ],
+                        )
                     spans.append((p, s, free))
             end[p] = free
         return spans, end
@@ -405,6 +512,38 @@ def _backward_ends(
                 last = mine[np.argmax(tl.end_s[mine])]
                 last_bwd[d, p, c] = (tl.start_s[last], tl.end_s[last])
     return last_bwd, bwd_end
+
+
+def _window_added_s(
+    timelines: dict[int, pipeline.Timeline],
+    replica_of: npt.NDArray[np.int64],
+    passes: F64,
+    extra: dict[int, F64] | None,
+    slowed: dict[str, F64],
+) -> dict[str, F64]:
+    """Per kind of call, per replica and stage (``[dp, pp]``): what the fault windows added to
+    the passes (each pass's time past its duration), shared among the kinds of calls the
+    windows' faults slowed in it."""
+    dp, pp = passes.shape[:2]
+    if not slowed:
+        return {}
+    total = sum(slowed.values(), np.zeros_like(passes))
+    out = {k: np.zeros((dp, pp)) for k in slowed}
+    for d, r in enumerate(replica_of):
+        tl = timelines[int(r)]
+        way = tl.backward.astype(np.int64)
+        nominal = passes[r, tl.stage, tl.chunk, way]
+        if extra is not None:
+            nominal = nominal + extra[int(r)][tl.stage, tl.chunk, tl.microbatch, way]
+        added = tl.end_s - tl.start_s - nominal
+        added = np.where(added > 1e-9 * nominal, added, 0.0)  # (not the sums' rounding)
+        weight = total[r, tl.stage, tl.chunk, way]
+        for k, arr in slowed.items():
+            part = np.divide(
+                arr[r, tl.stage, tl.chunk, way], weight, out=np.zeros_like(added), where=weight > 0
+            )
+            np.add.at(out[k][d], tl.stage, added * part)
+    return out
 
 
 def _waits_s(timelines: dict[int, pipeline.Timeline], replica_of: npt.NDArray[np.int64], pp: int) -> F64:
@@ -468,6 +607,7 @@ def training_step(
     library: str | Library = "nccl",
     check_memory: bool = True,
     reuse: bool = True,
+    fault_windows: str = "auto",
 ) -> TrainingStep:
     """One training step of ``model`` (a :class:`Transformer` or a preset name) with ``plan``
     on GPUs like ``gpu`` (a :class:`~fabricsim.GpuSpec` or a preset name); run it with
@@ -476,11 +616,12 @@ def training_step(
     stragglers below 1. ``library``: the communication library's costs. ``check_memory``:
     refuse a plan whose estimate does not fit the GPU's memory. ``reuse=False``: execute every
     data-parallel replica's schedule, even those the same as another (the same answer,
-    slower: for checking)."""
+    slower: for checking). ``fault_windows``: how a fault for part of the step runs
+    (:data:`FAULT_WINDOWS`: ``"auto"``, ``"whole"``, ``"reduced"``)."""
     if isinstance(model, str):
         model = Transformer.preset(model)
     spec = GpuSpec.preset(gpu) if isinstance(gpu, str) else gpu
-    return TrainingStep(model, plan, spec, gpu_speed, library, check_memory, reuse)
+    return TrainingStep(model, plan, spec, gpu_speed, library, check_memory, reuse, fault_windows)
 
 
 __all__ = ["TrainingStep", "training_step"]

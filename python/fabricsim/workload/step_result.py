@@ -153,6 +153,7 @@ class TrainingStepResult(StepFigures):
         dp_spans: list[tuple[int, float, float]],
         optimizer_s: F64,
         gather_s: F64,
+        window_s: dict[str, F64],
         memory: dict[str, F64],
         comm: CommModel,
         fidelity: str,
@@ -194,7 +195,10 @@ class TrainingStepResult(StepFigures):
         toll -= b["pp_s"] + b["bubble_s"]
         slowest = float(bwd_end_s[:, p].max())
         b["replica_wait_s"] = slowest - float(bwd_end_s[d, p])
-        b["dp_s"] += toll + max(float(dp_end_s[p]) - slowest, 0.0) + float(gather_s[p])
+        b["dp_s"] += toll + max(float(dp_end_s[p]) - slowest, 0.0) + float(gather_s[d, p])
+        # fault windows: what they added to the passes, by the kind of the calls they slowed
+        for kind, arr in window_s.items():
+            b[f"{kind}_s"] += float(arr[d, p])
         b["optimizer_s"] = float(optimizer_s[d, p])
         self.breakdown: dict[str, float] = b
         self._stage_rows = (bwd_end_s, dp_end_s, optimizer_s, gather_s, stage_speed)
@@ -226,7 +230,7 @@ class TrainingStepResult(StepFigures):
         stages["backward_end_s"] = bwd_end.ravel()
         stages["gradients_end_s"] = np.tile(dp_end, dp)
         stages["optimizer_s"] = optimizer.ravel()
-        stages["param_gather_s"] = np.tile(gather, dp)
+        stages["param_gather_s"] = gather.ravel()
         stages["end_s"] = self._end.ravel()
         stages["memory_gib"] = np.tile(self.memory["total"], dp)
         tl = self._timelines[int(self._replica_of[self.critical[0]])]

@@ -30,7 +30,7 @@ import numpy as np
 
 from fabricsim.errors import SpecError
 from fabricsim.workload import pipeline
-from fabricsim.workload.layer_costs import ELEMENT_BYTES, chunk_costs, gather_params_per_layer
+from fabricsim.workload.layer_costs import ELEMENT_BYTES, LayerCosts, chunk_costs, gather_params_per_layer
 from fabricsim.workload.memory_estimate import stage_params
 from fabricsim.workload.trace import Trace, TraceOp
 
@@ -86,6 +86,12 @@ def step_trace(
     params = stage_params(model, plan)
     if plan.zero >= 3:
         gather_params_per_layer(costs, params.dense + params.expert, model, plan)
+    if max_ops is not None and (least := _ops_at_least(step, costs)) > max_ops:
+        raise SpecError(
+            f"the step as a trace holds more than {max_ops:,} operations (every call of every GPU: "
+            f"at least {least:,})",
+            path="trace",
+        )
     speed = step.stage_speed()  # [dp, pp]
     out = _Ops(extra_us, max_ops)
     main: dict[int, int] = {}  # GPU -> its last operation on the compute stream
@@ -234,6 +240,19 @@ def step_trace(
                 for size in step.buckets(arr[p].sum() * ELEMENT_BYTES):
                     collective("all_gather", group, size, rows_of(group, p), main)
     return Trace(out.ops, name=f"training step of {model.name or 'a model'}", library=step.library)
+
+
+def _ops_at_least(step: TrainingStep, costs: list[list[LayerCosts]]) -> int:
+    """At least how many operations the step's trace holds, counted without building it:
+    every pass is two on each GPU of its stage (its start and its compute), and each of its
+    calls one per communicator of the stage."""
+    plan = step.plan
+    m, per_stage = plan.microbatches, plan.gpus // plan.pp
+    passes = plan.gpus * 2 * m * plan.virtual_stages * 2
+    groups = [call[1] for row in costs for cc in row for call in (*cc.forward.calls, *cc.backward.calls)]
+    size = {k: int(plan.groups(k).shape[1]) for k in set(groups)}
+    calls = sum(m * per_stage // size[g] for g in groups if size[g] > 1)
+    return int(passes + calls)
 
 
 def run_step(step: TrainingStep, fabric: Fabric, options: RunOptions) -> TraceResult:

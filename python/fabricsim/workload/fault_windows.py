@@ -1,0 +1,111 @@
+"""Faults for part of a training step, on the reduced step's clock.
+
+The reduced step times each distinct collective once, on a fabric without a clock; its
+pipeline schedule, gradient buckets and parameter gathers do have one (each pass, transfer and
+call has a start). A fault window (``link_down`` or ``link_slow`` from ``at_ns`` for
+``duration_ns``) is brought to that clock by timing the step's calls once more with the fault
+held for the whole step (:class:`FaultWindow`'s ``comm``): a call that takes longer so crosses
+the link. Then every piece of work the schedule runs meets the windows at its own time
+(:func:`stretch`):
+
+- a pass (its kernels and its exposed calls, the calls spread through it) runs at its
+  healthy pace outside the windows and, inside one, ``factor`` times slower, where ``factor``
+  is its duration with the fault held over its duration without (``link_slow``), or stops
+  (``link_down``: the traffic that crosses the link waits; a pass whose calls cross it stops
+  at one of them until the window closes);
+- a pipeline transfer, a gradient bucket and a parameter gather likewise, by their own calls.
+
+It is a first-order account: a pass's calls are taken as spread evenly through it, and a
+pass that holds a call across a downed link is taken to stop for the whole window (it may
+have had work before its first such call). docs/fidelity.md compares it with the step run
+whole, where each call meets the fault at its own time."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from fabricsim.faults import Fault, link_slow
+
+if TYPE_CHECKING:
+    from fabricsim.run_options import RunOptions
+    from fabricsim.workload.comm import CommModel
+
+F64 = npt.NDArray[np.float64]
+PROBE_RATE = 1e-3
+"""The rate a downed link is held at to find the calls that cross it (they take longer)."""
+WINDOW_TYPES = ("link_down", "link_slow")
+
+
+@dataclass
+class FaultWindow:
+    """One fault for part of the step: ``options.faults[index]``, from ``start_s`` to
+    ``end_s`` of the step's clock; ``down``: the link carries nothing (else ``fault.rate`` of
+    its capacity); ``comm``: the step's calls timed with the fault held all step."""
+
+    index: int
+    fault: Fault
+    start_s: float
+    end_s: float
+    down: bool
+    comm: CommModel | None = None
+
+    def held(self) -> Fault:
+        """The fault held for the whole step (a downed link as a very slow one: a probe)."""
+        rate = PROBE_RATE if self.down else float(self.fault.rate or 1.0)
+        return link_slow(self.fault.link, rate)
+
+    def factor(self, healthy: F64 | float, hit: F64 | float) -> F64:
+        """How much slower work of ``healthy`` seconds runs inside the window, ``hit`` its
+        time with the fault held (inf: it stops)."""
+        h = np.asarray(healthy, dtype=np.float64)
+        x = np.asarray(hit, dtype=np.float64)
+        slower = x > h * (1 + 1e-9)
+        if self.down:
+            return np.where(slower, np.inf, 1.0)
+        return np.where(slower, x / np.where(h > 0, h, 1.0), 1.0)
+
+
+def split(options: RunOptions, whole_step_ns: float) -> tuple[RunOptions, list[FaultWindow]]:
+    """The run's options without its fault windows (``link_down``, and ``link_slow`` for less
+    than the whole step), and the windows."""
+    keep: list[Fault] = []
+    windows: list[FaultWindow] = []
+    for i, f in enumerate(options.faults):
+        at = float(f.at_ns or 0.0)
+        duration = float(f.duration_ns or 0.0)
+        if f.type == "link_down" or (f.type == "link_slow" and (at > 0 or duration < whole_step_ns)):
+            windows.append(FaultWindow(i, f, at / 1e9, (at + duration) / 1e9, f.type == "link_down"))
+        else:
+            keep.append(f)
+    return replace(options, faults=tuple(keep)), windows
+
+
+def stretch(start_s: float, work_s: float, windows: Sequence[tuple[float, float, float]]) -> float:
+    """When ``work_s`` seconds of work begun at ``start_s`` end: at pace 1 outside the
+    ``windows`` ``(start_s, end_s, factor)``, ``factor`` times slower inside one (inf:
+    stopped; where windows overlap, the slowest)."""
+    active = [(a, b, f) for a, b, f in windows if f > 1.0 and b > start_s and a < b]
+    if not active or work_s <= 0 or start_s + work_s <= min(a for a, _, _ in active):
+        return start_s + work_s
+    edges = sorted({start_s, *(x for a, b, _ in active for x in (a, b) if x > start_s)})
+    t, left = start_s, work_s
+    for i, a in enumerate(edges):
+        b = edges[i + 1] if i + 1 < len(edges) else math.inf
+        f = max((w for s, e, w in active if s <= a < e), default=1.0)
+        if math.isinf(f):
+            t = b
+            continue
+        if (b - a) / f >= left:
+            return a + left * f
+        left -= (b - a) / f
+        t = b
+    return t + left  # pragma: no cover - the last segment is unbounded
+
+
+__all__ = ["FaultWindow", "split", "stretch"]

@@ -1,0 +1,169 @@
+"""Faults for part of a training step on the reduced step's clock (fabricsim.workload.
+fault_windows): hand-computed stretches, the identities that pin it (a window over the whole
+step is the fault held; a window after the step is none), and agreement with the step run
+whole, where every call meets the fault at its own time."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fabricsim as fs
+from fabricsim.run_options import RunOptions
+from fabricsim.workload.fault_windows import stretch
+from fabricsim.workload.step_result import TrainingStepResult
+from fabricsim.workload.whole_step import WholeStepResult, run_whole
+
+W = fs.workload
+TINY = W.Transformer(layers=4, hidden=512, heads=8, seq_len=256, vocab=8000, name="tiny")
+
+
+def test_stretch_known_answers() -> None:
+    assert stretch(1.0, 2.0, []) == 3.0
+    assert stretch(1.0, 2.0, [(5.0, 6.0, 4.0)]) == 3.0  # ends before the window
+    assert stretch(1.0, 2.0, [(0.0, 0.5, math.inf)]) == 3.0  # the window is over
+    # 1 s of work before the window at 2, then 1 s of window does 0.25 s, the rest after
+    assert stretch(1.0, 2.0, [(2.0, 3.0, 4.0)]) == pytest.approx(3.75)
+    # stopped from 2 to 3: the second second of work runs after it
+    assert stretch(1.0, 2.0, [(2.0, 3.0, math.inf)]) == pytest.approx(4.0)
+    # begun inside a window, ending inside it
+    assert stretch(2.5, 0.1, [(2.0, 3.0, 2.0)]) == pytest.approx(2.7)
+    # overlapping windows: the slowest holds where they overlap: 0.25 s of work to 0.5,
+    # stopped to 1, 0.5 s of work to 2, the last 0.25 s after
+    assert stretch(0.0, 1.0, [(0.0, 2.0, 2.0), (0.5, 1.0, math.inf)]) == pytest.approx(2.25)
+    assert stretch(0.0, 1.0, [(0.0, 1.0, 1.0)]) == 1.0  # a factor of 1 changes nothing
+
+
+@given(
+    start=st.floats(0, 10),
+    work=st.floats(0, 10),
+    windows=st.lists(
+        st.tuples(st.floats(0, 20), st.floats(0, 5), st.sampled_from([1.0, 1.5, 4.0, math.inf])), max_size=3
+    ),
+)
+def test_stretch_never_ends_early_and_more_windows_end_later(
+    start: float, work: float, windows: list[tuple[float, float, float]]
+) -> None:
+    spans = [(a, a + length, f) for a, length, f in windows]
+    end = stretch(start, work, spans)
+    assert end >= start + work - 1e-9
+    assert end >= stretch(start, work, spans[:-1]) - 1e-9
+    finite = [f for _, _, f in spans if not math.isinf(f)]
+    if len(finite) == len(spans):
+        assert end - start <= work * max([1.0, *finite]) + 1e-9
+
+
+def _fabric_and_links() -> tuple[fs.Fabric, int, int]:
+    fab = fs.Fabric.preset("dgx_h100_cluster", nodes=2)
+    links = fab.link_directions()
+    nvlink = fab.link_index(0, int(links["dst"][0]))  # GPU 0 to its first NVSwitch
+    nic = fab.link_index(0, int(links["dst"][(links["src"] == 0) & (links["flit_rate"] < 1)][0]))
+    return fab, nvlink, nic
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        W.Parallelism(tp=4, pp=2, dp=2, global_batch=4),
+        W.Parallelism(tp=8, dp=2, global_batch=4, zero=1),
+        W.Parallelism(tp=4, pp=2, dp=2, virtual_stages=2, global_batch=8),
+    ],
+)
+def test_a_window_over_the_whole_step_is_the_fault_held_and_one_after_it_is_none(plan: W.Parallelism) -> None:
+    fab, nvlink, nic = _fabric_and_links()
+    step = W.training_step(TINY, plan, gpu="h100_sxm", fault_windows="reduced")
+    base = fab.run(step, fidelity="flow")
+    t_ns = base.step_time_s * 1e9
+    for link in (nvlink, nic):
+        held = fab.run(step, fidelity="flow", faults=[fs.faults.link_slow(link, 0.3)])
+        window = fab.run(
+            step, fidelity="flow", faults=[fs.faults.link_slow(link, 0.3, at_ns=1e-3, duration_ns=1e12)]
+        )
+        assert isinstance(window, TrainingStepResult)
+        assert window.step_time_s == pytest.approx(held.step_time_s, rel=1e-9)
+        for k, val in held.breakdown.items():
+            assert window.breakdown[k] == pytest.approx(val, rel=1e-6, abs=1e-12), k
+        late = fab.run(
+            step, fidelity="flow", faults=[fs.faults.link_down(link, at_ns=2 * t_ns, duration_ns=t_ns)]
+        )
+        assert late.step_time_s == base.step_time_s
+        assert late.breakdown == base.breakdown
+
+
+def _link(fab: fs.Fabric, gpu: int, nic: bool) -> int:
+    """GPU ``gpu``'s NIC uplink, or its link to its first NVSwitch."""
+    links = fab.link_directions()
+    mine = (links["src"] == gpu) & ((links["flit_rate"] < 1) if nic else (links["flit_rate"] >= 1))
+    return fab.link_index(gpu, int(links["dst"][mine][0]))
+
+
+# (plan, GPU, its NIC or NVLink, fault): measured against the step run whole (docs/fidelity.md,
+# "Training steps": fault windows)
+CASES = [
+    (W.Parallelism(tp=4, pp=2, dp=2, global_batch=4), 0, True, ("down", 0.1, 0.5)),
+    (W.Parallelism(tp=8, dp=2, global_batch=4, zero=1), 7, False, ("down", 0.44, 0.44)),
+    (W.Parallelism(tp=8, dp=2, global_batch=4), 0, False, ("slow", 0.0, 0.5)),
+    (W.Parallelism(tp=4, pp=2, dp=2, virtual_stages=2, global_batch=8), 14, False, ("down", 0.5, 0.3)),
+    (W.Parallelism(tp=4, dp=4, global_batch=8, zero=2), 4, True, ("slow", 0.68, 0.28)),
+    (W.Parallelism(tp=8, dp=2, global_batch=4), 1, True, ("slow", 0.69, 0.4)),
+]
+
+
+@pytest.mark.parametrize(("plan", "gpu", "nic", "fault"), CASES)
+def test_fault_windows_on_the_reduced_step_add_what_the_step_run_whole_adds(
+    plan: W.Parallelism, gpu: int, nic: bool, fault: tuple[str, float, float]
+) -> None:
+    fab = fs.Fabric.preset("dgx_h100_cluster", nodes=2)
+    link = _link(fab, gpu, nic)
+    step = W.training_step(TINY, plan, gpu="h100_sxm", fault_windows="reduced")
+    base = fab.run(step, fidelity="flow")
+    t_ns = base.step_time_s * 1e9
+    how, at, length = fault
+    f = (
+        fs.faults.link_down(link, at_ns=max(at * t_ns, 1.0), duration_ns=length * t_ns)
+        if how == "down"
+        else fs.faults.link_slow(link, 0.1, at_ns=max(at * t_ns, 1.0), duration_ns=length * t_ns)
+    )
+    reduced = fab.run(step, fidelity="flow", faults=[f])
+    assert isinstance(reduced, TrainingStepResult)
+    assert reduced.step_time_s > base.step_time_s
+    assert sum(reduced.breakdown.values()) == pytest.approx(reduced.step_time_s, rel=1e-9)
+    assert reduced.breakdown["compute_s"] == pytest.approx(base.breakdown["compute_s"], rel=1e-9)
+    whole_base = run_whole(step, fab, RunOptions(fidelity="flow"))
+    whole = run_whole(step, fab, RunOptions(fidelity="flow", faults=(f,)))
+    # what the window adds, measured on these plans: within 0.7% of the step
+    added = reduced.step_time_s - base.step_time_s
+    added_whole = whole.step_time_s - whole_base.step_time_s
+    print(
+        f"added {added * 1e3:.4f} ms, run whole {added_whole * 1e3:.4f} ms, of {whole.step_time_s * 1e3:.4f}"
+    )
+    assert added == pytest.approx(added_whole, abs=0.01 * whole.step_time_s)
+
+
+def test_how_a_fault_window_runs_is_the_users_choice_and_auto_falls_back_to_the_clock() -> None:
+    from fabricsim.workload import whole_step
+
+    fab, _, nic = _fabric_and_links()
+    plan = W.Parallelism(tp=4, pp=2, dp=2, global_batch=4)
+    fault = fs.faults.link_down(nic, at_ns=1e5, duration_ns=1e6)
+    assert isinstance(fab.run(W.training_step(TINY, plan), fidelity="flow", faults=[fault]), WholeStepResult)
+    saved = whole_step.MAX_OPS
+    whole_step.MAX_OPS = 100
+    try:
+        # too large to run whole: auto takes the reduced step's clock, "whole" refuses
+        res = fab.run(W.training_step(TINY, plan), fidelity="flow", faults=[fault])
+        assert isinstance(res, TrainingStepResult)
+        with pytest.raises(fs.SpecError, match=r"options\.faults\[0\]: a fault for part of the step runs"):
+            fab.run(W.training_step(TINY, plan, fault_windows="whole"), fidelity="flow", faults=[fault])
+        # a link-layer event has no clock in the reduced step: whole only
+        with pytest.raises(fs.SpecError, match=r"options\.faults\[0\]"):
+            fab.run(W.training_step(TINY, plan), fidelity="flow", faults=[fs.faults.drop_ack(nic, at_ns=1.0)])
+    finally:
+        whole_step.MAX_OPS = saved
+    with pytest.raises(
+        fs.SpecError, match=r"fault_windows: must be one of auto, whole, reduced, got 'sometimes'"
+    ):
+        W.training_step(TINY, plan, fault_windows="sometimes")
