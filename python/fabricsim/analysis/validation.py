@@ -10,7 +10,9 @@ the command that made it). Every point is the defaults a user gets; nothing here
 - ``fidelity``: the flow fidelity against the cycle engine on the same scenarios
   (docs/fidelity.md; about 5 minutes);
 - ``training``: training steps of published large-scale runs (MT-NLG 530B, Llama 3 405B)
-  beside their published step time or MFU (about 3 minutes).
+  beside their published step time or MFU (about 3 minutes);
+- ``fault_windows``: faults for part of a step on the reduced step's clock against the step
+  run whole (docs/fidelity.md; about 5 minutes).
 """
 
 from __future__ import annotations
@@ -257,12 +259,20 @@ def training_table(log: Callable[[str], None] = lambda s: None) -> str:
     )
 
 
+def fault_window_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """docs/fidelity.md's check of fault windows (:mod:`fabricsim.analysis.fault_window_check`)."""
+    from fabricsim.analysis.fault_window_check import fault_window_table as table
+
+    return table(log)
+
+
 TABLES: dict[str, Callable[[Callable[[str], None]], str]] = {
     "noc": noc_table,
     "hbm": hbm_table,
     "fidelity": fidelity_table,
     "collectives": collectives_table,
     "training": training_table,
+    "fault_windows": fault_window_table,
 }
 """The tables ``fabricsim validate`` reproduces, by section (fastest first)."""
 
@@ -272,6 +282,7 @@ __all__ = [
     "TABLES",
     "Point",
     "collectives_table",
+    "fault_window_table",
     "fidelity_table",
     "hbm_table",
     "noc_table",
