@@ -29,13 +29,16 @@ class Case:
 
 
 def cases(seed: int, count: int, log: Callable[[str], None] = lambda s: None) -> list[Case]:
-    import fabricsim as fs
+    from fabricsim.fabric import Fabric
+    from fabricsim.faults import link_down, link_slow
     from fabricsim.run_options import RunOptions
+    from fabricsim.workload.model import Transformer
+    from fabricsim.workload.plan import Parallelism
+    from fabricsim.workload.step import training_step
     from fabricsim.workload.whole_step import run_whole
 
-    W = fs.workload
-    model = W.Transformer(layers=4, hidden=512, heads=8, seq_len=256, vocab=8000, name="tiny")
-    fab = fs.Fabric.preset("dgx_h100_cluster", nodes=2)
+    model = Transformer(layers=4, hidden=512, heads=8, seq_len=256, vocab=8000, name="tiny")
+    fab = Fabric.preset("dgx_h100_cluster", nodes=2)
     links = fab.link_directions()
     rng = random.Random(seed)
     out: list[Case] = []
@@ -46,7 +49,7 @@ def cases(seed: int, count: int, log: Callable[[str], None] = lambda s: None) ->
         dp = 16 // (tp * pp)
         v = rng.choice([1, 2]) if pp > 1 and model.layers % (pp * 2) == 0 else 1
         zero = rng.choice([0, 1, 2, 3]) if dp > 1 else 0
-        plan = W.Parallelism(
+        plan = Parallelism(
             tp=tp,
             pp=pp,
             dp=dp,
@@ -60,14 +63,14 @@ def cases(seed: int, count: int, log: Callable[[str], None] = lambda s: None) ->
         mine = (links["src"] == gpu) & ((links["flit_rate"] < 1) if nic else (links["flit_rate"] >= 1))
         dsts = links["dst"][mine]
         link = fab.link_index(gpu, int(dsts[rng.randrange(len(dsts))]))
-        step = W.training_step(model, plan, gpu="h100_sxm", fault_windows="reduced")
+        step = training_step(model, plan, gpu="h100_sxm", fault_windows="reduced")
         base = fab.run(step, fidelity="flow")
         t_ns = base.step_time_s * 1e9
         at, length = rng.uniform(0.01, 0.8) * t_ns, rng.uniform(0.05, 0.5) * t_ns
         fault = (
-            fs.faults.link_down(link, at, length)
+            link_down(link, at, length)
             if rng.random() < 0.5
-            else fs.faults.link_slow(link, rng.choice([0.1, 0.25, 0.5]), at, length)
+            else link_slow(link, rng.choice([0.1, 0.25, 0.5]), at, length)
         )
         reduced = fab.run(step, fidelity="flow", faults=[fault])
         whole_base = run_whole(step, fab, RunOptions(fidelity="flow"))
