@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import fabricsim as fs
 from fabricsim.run_options import RunOptions
-from fabricsim.workload.fault_windows import stretch
+from fabricsim.workload.fault_windows import first_stop, stretch
 from fabricsim.workload.step_result import TrainingStepResult
 from fabricsim.workload.whole_step import WholeStepResult, run_whole
 
@@ -35,6 +35,18 @@ def test_stretch_known_answers() -> None:
     # stopped to 1, 0.5 s of work to 2, the last 0.25 s after
     assert stretch(0.0, 1.0, [(0.0, 2.0, 2.0), (0.5, 1.0, math.inf)]) == pytest.approx(2.25)
     assert stretch(0.0, 1.0, [(0.0, 1.0, 1.0)]) == 1.0  # a factor of 1 changes nothing
+
+
+def test_a_downed_link_stops_a_pass_at_its_first_call_across_it() -> None:
+    # a pass of 10 s from 0 with 2 calls across the link, 2 s in all: parts of 5 s, each
+    # ending in its call (4-5 and 9-10)
+    assert first_stop(0.0, 10.0, 1.0, 2, 2.0) == pytest.approx(4.0)  # runs on to the first call
+    assert first_stop(0.0, 10.0, 4.5, 2, 2.0) == pytest.approx(4.5)  # a call in flight: stops now
+    assert first_stop(0.0, 10.0, 6.0, 2, 2.0) == pytest.approx(9.0)
+    assert first_stop(3.0, 10.0, 0.0, 2, 2.0) == pytest.approx(7.0)  # the window opened before it
+    assert first_stop(0.0, 10.0, 1.0, 0, 0.0) == 1.0  # no call counted: from the window's start
+    # the stop is the window's start for stretch: stopped from 4 to 6, then the rest
+    assert stretch(0.0, 10.0, [(first_stop(0.0, 10.0, 1.0, 2, 2.0), 6.0, math.inf)]) == pytest.approx(12.0)
 
 
 @given(
@@ -129,12 +141,22 @@ def test_fault_windows_on_the_reduced_step_add_what_the_step_run_whole_adds(
     )
     reduced = fab.run(step, fidelity="flow", faults=[f])
     assert isinstance(reduced, TrainingStepResult)
+    assert reduced.fault_windows == [
+        {
+            "index": 0,
+            "type": f.type,
+            "link": link,
+            "start_s": f.at_ns / 1e9,
+            "end_s": (f.at_ns + f.duration_ns) / 1e9,
+        }
+    ]
+    assert "options.faults[0]" in reduced.summary() and reduced.to_dict()["fault_windows"]
     assert reduced.step_time_s > base.step_time_s
     assert sum(reduced.breakdown.values()) == pytest.approx(reduced.step_time_s, rel=1e-9)
     assert reduced.breakdown["compute_s"] == pytest.approx(base.breakdown["compute_s"], rel=1e-9)
     whole_base = run_whole(step, fab, RunOptions(fidelity="flow"))
     whole = run_whole(step, fab, RunOptions(fidelity="flow", faults=(f,)))
-    # what the window adds, measured on these plans: within 0.7% of the step
+    # what the window adds, measured on these plans: within 0.04-0.65% of the step
     added = reduced.step_time_s - base.step_time_s
     added_whole = whole.step_time_s - whole_base.step_time_s
     print(

@@ -11,14 +11,15 @@ the link. Then every piece of work the schedule runs meets the windows at its ow
 - a pass (its kernels and its exposed calls, the calls spread through it) runs at its
   healthy pace outside the windows and, inside one, ``factor`` times slower, where ``factor``
   is its duration with the fault held over its duration without (``link_slow``), or stops
-  (``link_down``: the traffic that crosses the link waits; a pass whose calls cross it stops
-  at one of them until the window closes);
+  (``link_down``: the traffic that crosses the link waits): a pass whose calls cross it runs on
+  to the first of them it meets in the window (its calls taken to end equal parts of it, as a
+  layer's calls end the layer: :func:`first_stop`) and waits there until the window closes;
 - a pipeline transfer, a gradient bucket and a parameter gather likewise, by their own calls.
 
-It is a first-order account: a pass's calls are taken as spread evenly through it, and a
-pass that holds a call across a downed link is taken to stop for the whole window (it may
-have had work before its first such call). docs/fidelity.md compares it with the step run
-whole, where each call meets the fault at its own time."""
+It is a first-order account: a pass's calls are taken as spread evenly through it, and a call
+that a downed link stops is taken to stop it until the window closes (not until the call, then
+resumed, is done). docs/fidelity.md compares it with the step run whole, where each call
+meets the fault at its own time."""
 
 from __future__ import annotations
 
@@ -86,6 +87,20 @@ def split(options: RunOptions, whole_step_ns: float) -> tuple[RunOptions, list[F
     return replace(options, faults=tuple(keep)), windows
 
 
+def first_stop(start_s: float, work_s: float, at_s: float, calls: int, calls_s: float) -> float:
+    """When a pass begun at ``start_s`` (``work_s`` long) first stands at one of its ``calls``
+    across a downed link at or after ``at_s``: the calls (``calls_s`` of its time in all) end
+    ``calls`` equal parts of it, as a layer's calls end the layer's work (the one in flight at
+    ``at_s``: ``at_s`` itself)."""
+    if calls <= 0 or work_s <= 0:
+        return at_s
+    done = max(at_s - start_s, 0.0)
+    part = work_s / calls
+    k = min(int(done // part), calls - 1)
+    call_start = (k + 1) * part - min(calls_s, work_s) / calls
+    return start_s + max(done, call_start)
+
+
 def stretch(start_s: float, work_s: float, windows: Sequence[tuple[float, float, float]]) -> float:
     """When ``work_s`` seconds of work begun at ``start_s`` end: at pace 1 outside the
     ``windows`` ``(start_s, end_s, factor)``, ``factor`` times slower inside one (inf:
@@ -108,4 +123,4 @@ def stretch(start_s: float, work_s: float, windows: Sequence[tuple[float, float,
     return t + left  # pragma: no cover - the last segment is unbounded
 
 
-__all__ = ["FaultWindow", "split", "stretch"]
+__all__ = ["FaultWindow", "first_stop", "split", "stretch"]

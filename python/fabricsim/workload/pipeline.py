@@ -27,8 +27,9 @@ F64 = npt.NDArray[np.float64]
 PassClock = Callable[[int, int, bool, float, float], float]
 """``(stage, chunk, backward, start_s, duration_s) -> end_s``: when a pass begun at
 ``start_s`` ends (a fault window may slow or stop it)."""
-LinkClock = Callable[[int, float, float], float]
-"""``(boundary, start_s, duration_s) -> end_s``: when a transfer over a stage boundary ends."""
+LinkClock = Callable[[int, bool, float, float], float]
+"""``(boundary, backward, start_s, duration_s) -> end_s``: when a transfer over a stage
+boundary ends (``backward``: a gradient, going back)."""
 
 
 @dataclass
@@ -98,11 +99,13 @@ def execute(
 ) -> Timeline:
     """Runs the schedule. ``forward_s[p, c]`` / ``backward_s[p, c]``: one pass of chunk ``c``
     on stage ``p``; ``transfer_s[p]``: an activation (or its gradient) between stage ``p``
-    and stage ``p + 1`` (``transfer_s[pp - 1]``: last stage to first, interleaved only);
+    and stage ``p + 1`` (``transfer_s[pp - 1]``: last stage to first, interleaved only), or
+    ``transfer_s[0, p]`` the activation's and ``transfer_s[1, p]`` the gradient's;
     ``extra_s[p, c, mb, backward]``: time added to one pass (the SMs a collective beside it
     took); ``pass_end`` and ``transfer_end``: the clock's say on when a pass or a transfer
     begun at a time ends (None: its duration later; fault windows,
     :mod:`fabricsim.workload.fault_windows`)."""
+    transfer_s = np.broadcast_to(np.asarray(transfer_s, dtype=np.float64), (2, pp))
     orders = [stage_order(pp, v, m, p) for p in range(pp)]
     n = sum(len(o) for o in orders)
     end_f = np.full((pp, v, m), np.nan)
@@ -123,7 +126,7 @@ def execute(
                 if np.isnan(ready):
                     break
                 if transfer_end is not None and link > 0:
-                    link = transfer_end(boundary, ready, link) - ready
+                    link = transfer_end(boundary, backward, ready, link) - ready
                 start = max(free[p], ready + link)
                 # the idle gap before the pass: the part the transfer was in flight is the
                 # transfer's, the rest the schedule's
@@ -172,14 +175,14 @@ def _input(
     stage boundary it crosses."""
     if not backward:
         if p > 0:
-            return float(end_f[p - 1, c, mb]), float(transfer_s[p - 1]), p - 1
+            return float(end_f[p - 1, c, mb]), float(transfer_s[0, p - 1]), p - 1
         if c > 0:
-            return float(end_f[pp - 1, c - 1, mb]), float(transfer_s[pp - 1]), pp - 1
+            return float(end_f[pp - 1, c - 1, mb]), float(transfer_s[0, pp - 1]), pp - 1
         return 0.0, 0.0, 0
     if p < pp - 1:
-        return float(end_b[p + 1, c, mb]), float(transfer_s[p]), p
+        return float(end_b[p + 1, c, mb]), float(transfer_s[1, p]), p
     if c < v - 1:
-        return float(end_b[0, c + 1, mb]), float(transfer_s[pp - 1]), pp - 1
+        return float(end_b[0, c + 1, mb]), float(transfer_s[1, pp - 1]), pp - 1
     return float(end_f[p, c, mb]), 0.0, 0
 
 

@@ -15,7 +15,7 @@ reuse never changes the answer (tests/test_training.py checks it against the run
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ from fabricsim.errors import SpecError
 from fabricsim.run_contract import Workload
 from fabricsim.workload import pipeline
 from fabricsim.workload.comm import CommModel
-from fabricsim.workload.fault_windows import WINDOW_TYPES, FaultWindow, split, stretch
+from fabricsim.workload.fault_windows import WINDOW_TYPES, FaultWindow, first_stop, split, stretch
 from fabricsim.workload.gpu import GpuSpec
 from fabricsim.workload.layer_costs import ELEMENT_BYTES, LayerCosts, chunk_costs, gather_params_per_layer
 from fabricsim.workload.memory_estimate import ADAM_BYTES_PER_PARAM, StageParams, estimate, stage_params
@@ -164,12 +164,13 @@ class TrainingStep(Workload):
             ]
         )
         passes = base[None, :, :, :] / stage_speed[:, :, None, None] + comm_total  # [dp, pp, v, 2]
-        transfer = self._transfer_s(comm)  # [dp, pp]
+        transfer = self._transfer_s(comm)  # [dp, 2, pp]
         # each fault window: the calls timed with its fault held all step; per pass and
         # transfer, how much slower they run inside it (and by which kinds of calls)
         slowed: dict[str, F64] = {}  # per kind, [dp, pp, v, 2]: what the windows' faults add
         pass_factor: list[F64] = []
         transfer_factor: list[F64] = []
+        crossing: list[tuple[F64, F64] | None] = []
         for w in windows:
             w.comm = CommModel(fabric, replace(options, faults=(*options.faults, w.held())), self.library)
             hit = self._exposed(w.comm, costs, stage_speed)
@@ -178,7 +179,10 @@ class TrainingStep(Workload):
                 slowed[k] = slowed.get(k, np.zeros_like(arr)) + arr
             added = sum(delta.values(), np.zeros_like(passes))
             pass_factor.append(w.factor(passes, passes + added))
+            # (each direction its own: an uplink down holds the activations, not the gradients)
             transfer_factor.append(w.factor(transfer, self._transfer_s(w.comm)))
+            # a downed link stops a pass at its first call across it: where they sit in it
+            crossing.append(self._crossing(comm, w.comm, costs, stage_speed) if w.down else None)
 
         def clocks(r: int) -> dict[str, Any]:
             """Replica ``r``'s passes and transfers meeting the windows (none: no clock)."""
@@ -186,15 +190,19 @@ class TrainingStep(Workload):
                 return {}
 
             def pass_end(p: int, c: int, backward: bool, start: float, dur: float) -> float:
-                spans = [
-                    (w.start_s, w.end_s, float(f[r, p, c, int(backward)]))
-                    for w, f in zip(windows, pass_factor, strict=True)
-                ]
+                at = (r, p, c, int(backward))
+                spans = []
+                for w, f, cross in zip(windows, pass_factor, crossing, strict=True):
+                    # a stopped pass stops at its first call across the link in the window
+                    begin = w.start_s
+                    if cross is not None and np.isinf(f[at]):
+                        begin = first_stop(start, dur, w.start_s, int(cross[0][at]), float(cross[1][at]))
+                    spans.append((begin, w.end_s, float(f[at])))
                 return stretch(start, dur, spans)
 
-            def transfer_end(b: int, start: float, dur: float) -> float:
+            def transfer_end(b: int, backward: bool, start: float, dur: float) -> float:
                 spans = [
-                    (w.start_s, w.end_s, float(f[r, b]))
+                    (w.start_s, w.end_s, float(f[r, int(backward), b]))
                     for w, f in zip(windows, transfer_factor, strict=True)
                 ]
                 return stretch(start, dur, spans)
@@ -205,7 +213,10 @@ class TrainingStep(Workload):
         replica_of = np.zeros(dp, dtype=np.int64)
         seen: dict[bytes, int] = {}
         for d in range(dp):
-            key = b"".join(a[d].tobytes() for a in (passes, transfer, *pass_factor, *transfer_factor))
+            crossed = [a for pair in crossing if pair is not None for a in pair]
+            key = b"".join(
+                a[d].tobytes() for a in (passes, transfer, *pass_factor, *transfer_factor, *crossed)
+            )
             if self.reuse and key in seen:
                 replica_of[d] = seen[key]
                 continue
@@ -286,6 +297,16 @@ class TrainingStep(Workload):
             optimizer_s=optimizer_s,
             gather_s=gather_s,
             window_s=window_s,
+            fault_windows=[
+                {
+                    "index": w.index,
+                    "type": w.fault.type,
+                    "link": w.fault.link,
+                    "start_s": w.start_s,
+                    "end_s": w.end_s,
+                }
+                for w in windows
+            ],
             memory=memory,
             comm=comm,
             fidelity=options.fidelity,
@@ -313,27 +334,53 @@ class TrainingStep(Workload):
             speed = np.repeat(groups.min(axis=1), plan.ep, axis=0)
         return np.asarray(speed, dtype=np.float64)
 
+    def _pass_calls(
+        self, comm: CommModel, costs: list[list[LayerCosts]], stage_speed: F64
+    ) -> Iterator[tuple[int, int, int, str, F64, F64]]:
+        """Every call of every pass, in order: ``(stage, chunk, backward, breakdown key, its time
+        per replica, the compute beside it per replica)``."""
+        plan = self.plan
+        for p in range(plan.pp):
+            for c in range(plan.virtual_stages):
+                for way, cost in enumerate((costs[p][c].forward, costs[p][c].backward)):
+                    for kind, group, nbytes, overlap in cost.calls:
+                        # (expert tensor groups are parts of the tensor group: tp in the breakdown)
+                        key = "tp" if group == "etp" else group
+                        t = self._group_time_s(comm, kind, group, nbytes)[:, p]
+                        # (the compute at the replica's pace: a slower GPU's compute hides more)
+                        yield p, c, way, key, t, overlap / stage_speed[:, p]
+
     def _exposed(self, comm: CommModel, costs: list[list[LayerCosts]], stage_speed: F64) -> dict[str, F64]:
         """Per kind of communicator, per replica, stage, chunk and direction (``[dp, pp, v,
         2]``): the time of its calls a pass does not hide behind its compute."""
         plan = self.plan
-        pp, v, dp = plan.pp, plan.virtual_stages, plan.dp
         share = self.sm_share
         exposed: dict[str, F64] = {}
-        for p in range(pp):
-            for c in range(v):
-                for way, cost in enumerate((costs[p][c].forward, costs[p][c].backward)):
-                    for kind, group, nbytes, overlap in cost.calls:
-                        per_replica = self._group_time_s(comm, kind, group, nbytes)[:, p]
-                        # (expert tensor groups are parts of the tensor group: tp in the breakdown)
-                        key = "tp" if group == "etp" else group
-                        arr = exposed.setdefault(key, np.zeros((dp, pp, v, 2)))
-                        # the compute it overlaps runs without the call's SMs while it runs: a
-                        # call of t beside W of compute ends the pair at max(t, W + share t) (W at
-                        # the replica's pace: a slower GPU's compute hides more)
-                        beside_s = overlap / stage_speed[:, p]
-                        arr[:, p, c, way] += np.maximum(per_replica - beside_s, share * per_replica)
+        for p, c, way, key, t, beside in self._pass_calls(comm, costs, stage_speed):
+            arr = exposed.setdefault(key, np.zeros((plan.dp, plan.pp, plan.virtual_stages, 2)))
+            # the compute it overlaps runs without the call's SMs while it runs: a call of t
+            # beside W of compute ends the pair at max(t, W + share t)
+            arr[:, p, c, way] += np.maximum(t - beside, share * t)
         return exposed
+
+    def _crossing(
+        self, comm: CommModel, held: CommModel, costs: list[list[LayerCosts]], stage_speed: F64
+    ) -> tuple[F64, F64]:
+        """Per pass (``[dp, pp, v, 2]``), how many of its calls the fault ``held`` slows (they
+        cross its link) and their exposed time without it."""
+        shape = (self.plan.dp, self.plan.pp, self.plan.virtual_stages, 2)
+        count, exposed = np.zeros(shape), np.zeros(shape)
+        share = self.sm_share
+        calls = zip(
+            self._pass_calls(comm, costs, stage_speed),
+            self._pass_calls(held, costs, stage_speed),
+            strict=True,
+        )
+        for (p, c, way, _, t, beside), (*_, t_held, _) in calls:
+            hit = t_held > t * (1 + 1e-9)
+            count[:, p, c, way] += hit
+            exposed[:, p, c, way] += np.where(hit, np.maximum(t - beside, share * t), 0.0)
+        return count, exposed
 
     def _group_time_s(self, comm: CommModel, kind: str, group: str, nbytes: int) -> F64:
         """Per replica and stage, one call's time (s): the slowest communicator of that stage
@@ -357,11 +404,13 @@ class TrainingStep(Workload):
         return np.asarray(per.T, dtype=np.float64)  # [dp, pp]
 
     def _transfer_s(self, comm: CommModel) -> F64:
-        """Per replica and stage boundary ``p`` (stage ``p`` to ``p + 1``; the last: stage
-        ``pp - 1`` to stage 0 for interleaving), the activation's transfer (s)."""
+        """Per replica, direction and stage boundary ``p`` (stage ``p`` to ``p + 1``; the last:
+        stage ``pp - 1`` to stage 0 for interleaving), ``[dp, 2, pp]``: the activation's
+        transfer forward (direction 0) and its gradient's back (1), in seconds, every pair
+        sending both ways at once."""
         plan, model = self.plan, self.model
         pp, dp = plan.pp, plan.dp
-        out = np.zeros((dp, pp))
+        out = np.zeros((dp, 2, pp))
         if pp == 1:
             return out
         g = plan.grid()
@@ -370,8 +419,9 @@ class TrainingStep(Workload):
         boundaries = pp if plan.virtual_stages > 1 else pp - 1
         src, dst = gpus[g[:boundaries]].ravel(), gpus[nxt[:boundaries]].ravel()
         nbytes = plan.microbatch_size * model.seq_len // plan.cp * model.hidden * ELEMENT_BYTES // plan.tp
-        t = comm.p2p_ns(src, dst, nbytes).reshape(boundaries, dp, -1).max(axis=2) / 1e9
-        out[:, :boundaries] = t.T
+        for way in (0, 1):
+            t = comm.p2p_ns(src, dst, nbytes, way).reshape(boundaries, dp, -1).max(axis=2) / 1e9
+            out[:, way, :boundaries] = t.T
         return out
 
     @property

@@ -59,6 +59,9 @@ class StepFigures(RunResultBase):
         self.mfu = self.model_tflops_per_gpu * 1e12 / gpu.peak_flop_per_s("bf16")
         self.memory = memory
         self.memory_per_gpu_gib = float(memory["total"].max())
+        self.fault_windows: list[dict[str, Any]] = []
+        """Faults for part of the step met on the reduced step's clock (the step run whole meets
+        them on the fabric: none here)."""
 
     @property
     def simulated_time_ps(self) -> int:
@@ -95,6 +98,7 @@ class StepFigures(RunResultBase):
             "memory_per_gpu_gib": self.memory_per_gpu_gib,
             "breakdown": dict(self.breakdown),
             "fabric_runs": self.fabric_runs,
+            "fault_windows": list(self.fault_windows),
         }
 
     def summary(self) -> str:
@@ -108,6 +112,11 @@ class StepFigures(RunResultBase):
         ]
         parts = ", ".join(f"{k[:-2]} {v * 1e3:.1f} ms" for k, v in self.breakdown.items() if v > 0)
         lines.append(f"  critical GPU ({self._critical_text()}): {parts}")
+        for w in self.fault_windows:
+            lines.append(
+                f"  options.faults[{w['index']}] ({w['type']} on link {w['link']}, {w['start_s'] * 1e3:.3f}-"
+                f"{w['end_s'] * 1e3:.3f} ms) met on the reduced step's clock"
+            )
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -154,6 +163,7 @@ class TrainingStepResult(StepFigures):
         optimizer_s: F64,
         gather_s: F64,
         window_s: dict[str, F64],
+        fault_windows: list[dict[str, Any]],
         memory: dict[str, F64],
         comm: CommModel,
         fidelity: str,
@@ -164,6 +174,10 @@ class TrainingStepResult(StepFigures):
         self.replicas_executed = len(timelines)
         """Data-parallel replicas whose schedule was executed (the others were the same)."""
         self._timelines, self._replica_of = timelines, replica_of
+        self.fault_windows = fault_windows
+        """The faults for part of the step met on its clock (fabricsim.workload.fault_windows):
+        per fault its ``index`` in ``options.faults``, ``type``, ``link``, ``start_s``,
+        ``end_s``."""
         self._exposed = exposed
         self._end, self._dp_spans, self._comm = end_s, dp_spans, comm
 
