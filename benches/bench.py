@@ -278,7 +278,15 @@ def _training(model: str, gpu: str, fabric: str, nodes: int | None, **plan: Any)
     return fab, step
 
 
-TRAINING_WORKLOADS: dict[str, tuple[str, str, Callable[[], tuple[fs.Fabric, Any]]]] = {
+def _nic_down(fab: fs.Fabric, step: Any) -> tuple[fs.Fabric, Any, list[Any]]:
+    """GPU 8's NIC uplink down from 5 s to 7 s of the step: a fault for part of it, met on the
+    reduced step's clock (docs/training.md)."""
+    links = fab.link_directions()
+    nic = fab.link_index(8, int(links["dst"][(links["src"] == 8) & (links["flit_rate"] < 1)][0]))
+    return fab, step, [fs.faults.link_down(nic, at_ns=5e9, duration_ns=2e9)]
+
+
+TRAINING_WORKLOADS: dict[str, tuple[str, str, Callable[[], tuple[Any, ...]]]] = {
     "train_llama3_8b_dgx8_cycle": (
         "Llama 3 8B, one step of 8 sequences on one dgx8_nvswitch node (tp 8), cycle fidelity",
         "cycle",
@@ -302,6 +310,23 @@ TRAINING_WORKLOADS: dict[str, tuple[str, str, Callable[[], tuple[fs.Fabric, Any]
             dp=8,
             global_batch=1536,
             recompute="full",
+        ),
+    ),
+    "train_gpt3_175b_1024_a100_nic_down": (
+        "the same with GPU 8's NIC down from 5 s to 7 s (a fault window on the reduced step's clock)",
+        "flow",
+        lambda: _nic_down(
+            *_training(
+                "gpt3_175b",
+                "a100_sxm_80gb",
+                "dgx_a100_cluster",
+                128,
+                tp=8,
+                pp=16,
+                dp=8,
+                global_batch=1536,
+                recompute="full",
+            )
         ),
     ),
     "train_megatron_1t_3072_a100": (
@@ -334,9 +359,10 @@ TRAINING_WORKLOADS: dict[str, tuple[str, str, Callable[[], tuple[fs.Fabric, Any]
 
 def run_one_training(name: str, repeat: int) -> dict[str, float]:
     _, fidelity, build = TRAINING_WORKLOADS[name]
-    fab, step = build()
+    fab, step, *rest = build()
+    faults = rest[0] if rest else []
     t0 = time.perf_counter()
-    res = fab.run(step, fidelity=fidelity, check_deadlock=False)
+    res = fab.run(step, fidelity=fidelity, check_deadlock=False, faults=faults)
     wall = time.perf_counter() - t0
     return {
         "engine_s": wall,

@@ -185,7 +185,25 @@ def test_how_a_fault_window_runs_is_the_users_choice_and_auto_falls_back_to_the_
             fab.run(W.training_step(TINY, plan), fidelity="flow", faults=[fs.faults.drop_ack(nic, at_ns=1.0)])
     finally:
         whole_step.MAX_OPS = saved
+    with pytest.raises(fs.SpecError, match=r"options\.faults\[0\]: .* reduced step's clock.*fidelity='flow'"):
+        fab.run(W.training_step(TINY, plan, fault_windows="reduced"), fidelity="cycle", faults=[fault])
     with pytest.raises(
         fs.SpecError, match=r"fault_windows: must be one of auto, whole, reduced, got 'sometimes'"
     ):
         W.training_step(TINY, plan, fault_windows="sometimes")
+
+
+def test_each_direction_of_a_pipeline_transfer_meets_its_own_links() -> None:
+    # two stages on two nodes: the activations leave through GPU 0's NIC uplink, the gradients
+    # come back through GPU 8's; GPU 0's uplink slowed holds the first only
+    fab = fs.Fabric.preset("dgx_h100_cluster", nodes=2)
+    step = W.training_step(TINY, W.Parallelism(tp=8, pp=2, dp=1, global_batch=4), gpu="h100_sxm")
+    base = fab.run(step, fidelity="flow")
+    slow = fab.run(step, fidelity="flow", faults=[fs.faults.link_slow(_link(fab, 0, True), 0.05)])
+
+    def waits(res: TrainingStepResult, stage: int, backward: bool) -> float:
+        p = res.tables()["passes"]
+        return float(p[(p["stage"] == stage) & (p["backward"] == backward)]["wait_transfer_s"].sum())
+
+    assert waits(slow, 1, False) > waits(base, 1, False) + 10e-6
+    assert waits(slow, 0, True) == waits(base, 0, True)

@@ -142,6 +142,13 @@ class TrainingStep(Workload):
         self, fabric: Fabric, options: RunOptions, windows: list[FaultWindow], memory: dict[str, F64]
     ) -> TrainingStepResult:
         """The reduced step (the module's text), ``windows`` met on its clock."""
+        if windows and options.fidelity != "flow":
+            raise SpecError(
+                f"options.faults[{windows[0].index}]: a fault for part of a step too large to run whole "
+                f"(or with fault_windows='reduced') is met on the reduced step's clock, which holds it "
+                f"as a slow link (flow fidelity only); run with fidelity='flow'",
+                path=f"options.faults[{windows[0].index}]",
+            )
         plan, model, gpu = self.plan, self.model, self.gpu
         pp, v, dp, m = plan.pp, plan.virtual_stages, plan.dp, plan.microbatches
         comm = CommModel(fabric, options, self.library)
