@@ -49,6 +49,8 @@ fuzz: $(PY_DEPS_STAMP)
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_schedule_scale.py -k agrees
 	# a training step run whole against the reduced step, on random small plans
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_training.py -k random_plans
+	# fault windows on the reduced step's clock: never shorter, nested windows ordered
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_fault_windows.py -k never_shortens
 	# link spans leave any run alone and cover the links it used
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_timeline.py -k any_traffic
 	# the documentation's examples at their real sizes (minutes; tests/test_docs_examples.py)

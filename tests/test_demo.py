@@ -158,8 +158,11 @@ def test_fabric_presets_load_with_sources():
 def test_training_demo_shows_the_straggler_and_the_slow_and_the_failed_link():
     from fabricsim.cli.demo import training_demo
 
-    rows = {line[:34].strip(): line[34:].split() for line in training_demo().splitlines()[4:8]}
-    base, slow_gpu, slow_link, failed_link = (float(rows[k][0]) for k in rows)
+    rows = {line[:34].strip(): line[34:].split() for line in training_demo().splitlines()[4:9]}
+    base, slow_gpu, slow_link, failed_link, nic_down = (float(rows[k][0]) for k in rows)
+    # a NIC down for 2 s of the step: its stage waits for the gradients that come back late
+    assert base < nic_down < base + 2.0
+    assert float(rows["GPU 8's NIC down from 5 s to 7 s"][6]) > float(rows["as built"][6])  # bubble
     # (the failed port costs its tensor group time, but the last stage gates the pipeline)
     assert slow_gpu > base and slow_link > base and slow_link > failed_link >= base
     tp = {k: float(v[4]) for k, v in rows.items()}  # the tensor-parallel column

@@ -108,6 +108,41 @@ def test_a_bit_error_rate_costs_the_go_back_n_efficiency() -> None:
     assert efficiency < 0.95
 
 
+def test_one_links_bit_error_rate_costs_that_link_its_retry_efficiency() -> None:
+    # the same known answer as a link kind's rate, for one direction of a clean link, whole
+    # run or a window; the other direction untouched
+    link = fs.LinkSpec.preset("nvlink4")
+    r = link.replace(ber=1e-5).resolved()
+    p, w = float(r["flit_error_prob"]), int(r["credit_round_trip_cycles"])
+    efficiency = (1 - p) / (1 + (w - 1) * p)
+    fab = fs.Fabric(topology=topology.point_to_point(), link=link.replace(ber=0.0))
+    tr = fs.traffic.messages([0, 1], [1, 0], 16 * MIB)
+    clean = fab.run(tr, fidelity="flow").messages["deliver_ps"].astype(float)
+    noisy = fab.run(tr, fidelity="flow", faults=[fs.faults.link_ber(0, 1e-5)]).messages["deliver_ps"]
+    assert noisy[0] / clean[0] == pytest.approx(1 / efficiency, rel=1e-3)
+    assert noisy[1] == clean[1]
+    # bad for the first half of the clean transfer: T + (T / 2)(1 - efficiency)
+    half_ns = clean[0] / 2 / 1000
+    part = fab.run(tr, fidelity="flow", faults=[fs.faults.link_ber(0, 1e-5, duration_ns=half_ns)])
+    assert part.messages["deliver_ps"][0] == pytest.approx(clean[0] * (1 + (1 - efficiency) / 2), rel=1e-3)
+    with pytest.raises(
+        fs.SpecError, match=r"options\.faults\[0\]\.ber: must be a bit-error rate in \[0, 0\.5\)"
+    ):
+        fab.run(tr, fidelity="flow", faults=[fs.faults.link_ber(0, 0.7)])
+    with pytest.raises(
+        fs.SpecError, match=r"options\.faults\[0\]: link_ber is modelled at fidelity \"flow\" only"
+    ):
+        fab.run(tr, faults=[fs.faults.link_ber(0, 1e-5)])
+    # a link without retry would lose what it corrupts: refused, saying so
+    ib = fs.Fabric(
+        topology=topology.point_to_point(), link=fs.LinkSpec.preset("nvlink4").replace(retry="none")
+    )
+    with pytest.raises(
+        fs.SpecError, match=r"options\.faults\[0\]: link_ber on a link without retry loses flits"
+    ):
+        ib.run(tr, fidelity="flow", faults=[fs.faults.link_ber(0, 1e-5)])
+
+
 def test_flow_results_carry_the_cycle_engines_fields_and_links() -> None:
     fab = fs.Fabric.preset("dgx8_nvswitch")
     op = fs.collectives.all_reduce(bytes=4 * MIB, algorithm="ring")

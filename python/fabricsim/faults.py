@@ -20,6 +20,7 @@ class Fault:
     at_ns: float | None = None
     duration_ns: float | None = None
     rate: float | None = None
+    ber: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -54,6 +55,16 @@ def link_slow(link: int, rate: float, at_ns: float = 0.0, duration_ns: float = 1
     return Fault("link_slow", link, at_ns=at_ns, duration_ns=duration_ns, rate=rate)
 
 
+def link_ber(link: int, ber: float, at_ns: float = 0.0, duration_ns: float = 1e15) -> Fault:
+    """From ``at_ns`` for ``duration_ns`` (default: the whole run) ``link``'s bit-error rate is
+    ``ber`` instead of its spec's: a marginal link (a bad cable, a dirty connector) that
+    replays more. Flow fidelity only, as the flow model takes any link's bit-error rate: a
+    capacity, the link's retry efficiency at ``ber`` over the one at its spec's rate (a link
+    without retry is refused: it would lose flits); at cycle level give the fabric a lossier
+    link spec."""
+    return Fault("link_ber", link, at_ns=at_ns, duration_ns=duration_ns, ber=ber)
+
+
 def link_failed(link: int) -> Fault:
     """``link`` is down for the whole run, and the fabric knows it, as a library knows once a
     link has failed: messages leave on other ports (another switch plane) and take other
@@ -64,4 +75,13 @@ def link_failed(link: int) -> Fault:
     return Fault("link_failed", link)
 
 
-__all__ = ["Fault", "corrupt_flit", "drop_ack", "drop_credit", "link_down", "link_failed", "link_slow"]
+__all__ = [
+    "Fault",
+    "corrupt_flit",
+    "drop_ack",
+    "drop_credit",
+    "link_ber",
+    "link_down",
+    "link_failed",
+    "link_slow",
+]

@@ -2,8 +2,8 @@
 
 The reduced step times each distinct collective once, on a fabric without a clock; its
 pipeline schedule, gradient buckets and parameter gathers do have one (each pass, transfer and
-call has a start). A fault window (``link_down`` or ``link_slow`` from ``at_ns`` for
-``duration_ns``) is brought to that clock by timing the step's calls once more with the fault
+call has a start). A fault window (``link_down``, ``link_slow`` or ``link_ber`` from ``at_ns``
+for ``duration_ns``) is brought to that clock by timing the step's calls once more with the fault
 held for the whole step (:class:`FaultWindow`'s ``comm``): a call that takes longer so crosses
 the link. Then every piece of work the schedule runs meets the windows at its own time
 (:func:`stretch`):
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from fabricsim.faults import Fault, link_slow
+from fabricsim.faults import Fault, link_ber, link_slow
 
 if TYPE_CHECKING:
     from fabricsim.run_options import RunOptions
@@ -40,14 +40,15 @@ if TYPE_CHECKING:
 F64 = npt.NDArray[np.float64]
 PROBE_RATE = 1e-3
 """The rate a downed link is held at to find the calls that cross it (they take longer)."""
-WINDOW_TYPES = ("link_down", "link_slow")
+WINDOW_TYPES = ("link_down", "link_slow", "link_ber")
 
 
 @dataclass
 class FaultWindow:
     """One fault for part of the step: ``options.faults[index]``, from ``start_s`` to
     ``end_s`` of the step's clock; ``down``: the link carries nothing (else ``fault.rate`` of
-    its capacity); ``comm``: the step's calls timed with the fault held all step."""
+    its capacity, or at ``fault.ber``); ``comm``: the step's calls timed with the fault held
+    all step."""
 
     index: int
     fault: Fault
@@ -58,6 +59,8 @@ class FaultWindow:
 
     def held(self) -> Fault:
         """The fault held for the whole step (a downed link as a very slow one: a probe)."""
+        if self.fault.type == "link_ber":
+            return link_ber(self.fault.link, float(self.fault.ber or 0.0))
         rate = PROBE_RATE if self.down else float(self.fault.rate or 1.0)
         return link_slow(self.fault.link, rate)
 
@@ -73,14 +76,16 @@ class FaultWindow:
 
 
 def split(options: RunOptions, whole_step_ns: float) -> tuple[RunOptions, list[FaultWindow]]:
-    """The run's options without its fault windows (``link_down``, and ``link_slow`` for less
-    than the whole step), and the windows."""
+    """The run's options without its fault windows (``link_down``, and ``link_slow`` or
+    ``link_ber`` for less than the whole step), and the windows."""
     keep: list[Fault] = []
     windows: list[FaultWindow] = []
     for i, f in enumerate(options.faults):
         at = float(f.at_ns or 0.0)
         duration = float(f.duration_ns or 0.0)
-        if f.type == "link_down" or (f.type == "link_slow" and (at > 0 or duration < whole_step_ns)):
+        if f.type == "link_down" or (
+            f.type in ("link_slow", "link_ber") and (at > 0 or duration < whole_step_ns)
+        ):
             windows.append(FaultWindow(i, f, at / 1e9, (at + duration) / 1e9, f.type == "link_down"))
         else:
             keep.append(f)

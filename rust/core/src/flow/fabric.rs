@@ -27,6 +27,8 @@ pub(crate) struct FlowFabric {
     pub ends: Vec<(Node, Node)>,
     /// Per direction: flits per ps it carries at most.
     pub capacity: Vec<f64>,
+    /// Per direction: a scale-out network link (the fabric's `network_link`).
+    pub network: Vec<bool>,
     /// Per direction: flits per fabric cycle as `(num, den)`.
     pub pace: Vec<(u64, u64)>,
     /// Per direction: the flits per ps one VC can carry, its credits over
@@ -74,6 +76,7 @@ impl FlowFabric {
             .drain_gbps
             .map(|g| g * 1e-3 / 8.0 / params.flit_bytes as f64);
         let (mut capacity, mut pace, mut wire_cycles) = (Vec::new(), Vec::new(), Vec::new());
+        let mut network = Vec::new();
         let mut vc_window = Vec::new();
         let mut out_of: Vec<Vec<(u32, u32)>> = vec![Vec::new(); endpoints];
         let first_port: Vec<u32> = graph.as_ref().map_or(Vec::new(), |g| {
@@ -92,6 +95,7 @@ impl FlowFabric {
             .map_or(0, |g| g.routers.iter().map(|r| r.ports.len()).sum());
         let mut out_dir = vec![u32::MAX; ports_total];
         for (d, &e) in ends.iter().enumerate() {
+            network.push(is_network_dir(kinds, e));
             let (p, (num, den)) = if is_network_dir(kinds, e) {
                 (&net_params, (net_pace.num, net_pace.den))
             } else {
@@ -156,6 +160,7 @@ impl FlowFabric {
             endpoints,
             ends,
             capacity,
+            network,
             pace,
             vc_window,
             wire_cycles,

@@ -84,6 +84,34 @@ fn capacity_changes(
                 duration_ns,
                 rate,
             } => (link, at_ns, duration_ns, rate),
+            Fault::LinkBer {
+                link,
+                at_ns,
+                duration_ns,
+                ber,
+            } => {
+                // the retry efficiency at that rate over the spec's: a capacity,
+                // as the flow model takes a link kind's bit-error rate
+                let network = fab.network[link as usize];
+                let retry = match (&spec.network_link, network) {
+                    (Some(net), true) => net.retry,
+                    _ => spec.link.retry,
+                };
+                if retry == crate::spec::reliability::Retry::None {
+                    return Err(Error::spec(
+                        format!("options.faults[{i}]"),
+                        "link_ber on a link without retry loses flits, which the flow model cannot; run it at fidelity \"cycle\" with a lossier link spec",
+                    ));
+                }
+                let factor = spec.ber_capacity_factor(network, ber)?;
+                if factor <= 0.0 {
+                    return Err(Error::spec(
+                        format!("options.faults[{i}].ber"),
+                        format!("at a bit-error rate of {ber:e} the link delivers nothing (every flit fails its check); give a lower one"),
+                    ));
+                }
+                (link, at_ns, duration_ns, factor)
+            }
             Fault::LinkFailed { link } => {
                 // not a capacity: the routes go around it
                 fab.fail(link);

@@ -792,6 +792,35 @@ impl FabricSpec {
         Ok((base, p, Pace::new(num, den)))
     }
 
+    /// How much of its capacity a link of the fabric keeps at bit-error rate
+    /// `ber` against its spec's own (its retry efficiency at `ber` over the
+    /// one at the spec's `ber`): the scale-out network's link if `network`.
+    /// Validated spec.
+    pub fn ber_capacity_factor(&self, network: bool, ber: f64) -> Result<f64> {
+        let efficiency = |ber: Option<f64>| -> Result<f64> {
+            let p = match (&self.network_link, network) {
+                (Some(net), true) => {
+                    let mut carried = self.effective(net);
+                    carried.mtu_bytes = self.link.mtu_bytes;
+                    carried.packet_overhead_bytes = self.link.packet_overhead_bytes;
+                    if let Some(b) = ber {
+                        carried.ber = b;
+                    }
+                    carried.resolve_on(self.link_params()?.clock)
+                }
+                _ => {
+                    let mut link = self.effective(&self.link);
+                    if let Some(b) = ber {
+                        link.ber = b;
+                    }
+                    link.resolve().map_err(|e| e.within("link"))?
+                }
+            };
+            Ok(p.retry_efficiency())
+        };
+        Ok(efficiency(Some(ber))? / efficiency(None)?)
+    }
+
     /// The scale-out link's flits (of `link`'s format) per cycle of `link`'s
     /// clock, `num / den` in lowest terms: the ratio of the two links'
     /// payload rates, each at its own packet format with full packets.

@@ -40,6 +40,16 @@ pub enum Fault {
     /// takes another path), as a library does once a link has failed.
     /// Flow fidelity only.
     LinkFailed { link: u32 },
+    /// From `at_ns` for `duration_ns` the link's bit-error rate is `ber`
+    /// (its kind's spec has its own): a marginal link, replaying more. Flow
+    /// fidelity only, as a capacity: the link's retry efficiency at `ber`
+    /// over its efficiency at its spec's rate.
+    LinkBer {
+        link: u32,
+        at_ns: f64,
+        duration_ns: f64,
+        ber: f64,
+    },
 }
 
 impl Fault {
@@ -50,6 +60,7 @@ impl Fault {
             | Fault::DropCredit { link, .. }
             | Fault::LinkDown { link, .. }
             | Fault::LinkSlow { link, .. }
+            | Fault::LinkBer { link, .. }
             | Fault::LinkFailed { link } => *link,
         }
     }
@@ -60,6 +71,7 @@ impl Fault {
         let why = match self {
             Fault::LinkSlow { .. } => "link_slow is modelled at fidelity \"flow\" only (a cycle-level link runs at its spec's rate: give the fabric a slower link spec instead)",
             Fault::LinkFailed { .. } => "link_failed is modelled at fidelity \"flow\" only (the cycle engine's routes are static: a link_down window holds the traffic that crosses it)",
+            Fault::LinkBer { .. } => "link_ber is modelled at fidelity \"flow\" only, as a capacity (a cycle-level link draws its errors from its spec's ber: give the fabric a lossier link spec instead)",
             _ => return Ok(()),
         };
         Err(crate::error::Error::spec(
@@ -102,6 +114,21 @@ impl Fault {
                     rate,
                 )
             }
+            Fault::LinkBer {
+                at_ns,
+                duration_ns,
+                ber,
+                ..
+            } => {
+                ensure_float(*at_ns, &path("at_ns"), 0.0, false)?;
+                ensure_float(*duration_ns, &path("duration_ns"), 0.0, false)?;
+                ensure(
+                    ber.is_finite() && *ber >= 0.0 && *ber < 0.5,
+                    &path("ber"),
+                    "a bit-error rate in [0, 0.5)",
+                    ber,
+                )
+            }
         }
     }
 }
@@ -134,7 +161,7 @@ impl LinkFaults {
                     at_ns, duration_ns, ..
                 } => f.down.push((at(at_ns), at(at_ns + duration_ns))),
                 // refused before a cycle-level network is built (require_cycle_model)
-                Fault::LinkSlow { .. } | Fault::LinkFailed { .. } => {}
+                Fault::LinkSlow { .. } | Fault::LinkFailed { .. } | Fault::LinkBer { .. } => {}
             }
         }
         f.corrupt.sort_unstable();
