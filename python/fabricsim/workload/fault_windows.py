@@ -24,7 +24,7 @@ meets the fault at its own time."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,7 @@ from fabricsim.faults import Fault, link_ber, link_slow
 if TYPE_CHECKING:
     from fabricsim.run_options import RunOptions
     from fabricsim.workload.comm import CommModel
+    from fabricsim.workload.pipeline import LinkClock, PassClock, Timeline
 
 F64 = npt.NDArray[np.float64]
 PROBE_RATE = 1e-3
@@ -73,6 +74,60 @@ class FaultWindow:
         if self.down:
             return np.where(slower, np.inf, 1.0)
         return np.where(slower, x / np.where(h > 0, h, 1.0), 1.0)
+
+
+@dataclass
+class StepClock:
+    """The fault windows as the reduced step's schedule meets them: per window, per pass
+    (``[dp, pp, v, 2]``) how much slower it runs inside it (inf: stopped) and, for a downed
+    link, how many of its calls cross the link and their time (where it stops); per
+    transfer (``[dp, 2, pp]``: replica, forward or back, stage boundary) how much slower."""
+
+    windows: list[FaultWindow]
+    pass_factor: list[F64]
+    transfer_factor: list[F64]
+    crossing: list[tuple[F64, F64] | None]
+
+    def key(self, replica: int) -> bytes:
+        """What makes replica ``replica``'s clock the same as another's."""
+        crossed = [a for pair in self.crossing if pair is not None for a in pair]
+        return b"".join(a[replica].tobytes() for a in (*self.pass_factor, *self.transfer_factor, *crossed))
+
+    def of_replica(self, r: int) -> tuple[PassClock | None, LinkClock | None]:
+        """``pipeline.execute``'s ``pass_end`` and ``transfer_end`` for replica ``r`` (None
+        without windows)."""
+        if not self.windows:
+            return None, None
+
+        def pass_end(p: int, c: int, backward: bool, start: float, dur: float) -> float:
+            at = (r, p, c, int(backward))
+            spans = []
+            for w, f, cross in zip(self.windows, self.pass_factor, self.crossing, strict=True):
+                begin = w.start_s
+                if cross is not None and math.isinf(f[at]):
+                    # a stopped pass runs on to its first call across the link
+                    begin = first_stop(start, dur, w.start_s, int(cross[0][at]), float(cross[1][at]))
+                spans.append((begin, w.end_s, float(f[at])))
+            return stretch(start, dur, spans)
+
+        def transfer_end(b: int, backward: bool, start: float, dur: float) -> float:
+            spans = [
+                (w.start_s, w.end_s, float(f[r, int(backward), b]))
+                for w, f in zip(self.windows, self.transfer_factor, strict=True)
+            ]
+            return stretch(start, dur, spans)
+
+        return pass_end, transfer_end
+
+    def call_end(self, start_s: float, healthy_s: float, held_s: Callable[[CommModel], float]) -> float:
+        """When a call on its own stream (a gradient bucket, a parameter gather) begun at
+        ``start_s`` ends: ``healthy_s`` long, ``held_s(comm)`` with a window's fault held."""
+        spans = [
+            (w.start_s, w.end_s, float(w.factor(healthy_s, held_s(w.comm))))
+            for w in self.windows
+            if w.comm is not None
+        ]
+        return stretch(start_s, healthy_s, spans)
 
 
 def split(options: RunOptions, whole_step_ns: float) -> tuple[RunOptions, list[FaultWindow]]:
@@ -128,4 +183,36 @@ def stretch(start_s: float, work_s: float, windows: Sequence[tuple[float, float,
     return t + left  # pragma: no cover - the last segment is unbounded
 
 
-__all__ = ["FaultWindow", "first_stop", "split", "stretch"]
+def window_added_s(
+    timelines: dict[int, Timeline],
+    replica_of: npt.NDArray[np.int64],
+    passes: F64,
+    extra: dict[int, F64] | None,
+    slowed: dict[str, F64],
+) -> dict[str, F64]:
+    """Per kind of call, per replica and stage (``[dp, pp]``): what the fault windows added to
+    the passes (each pass's time past its duration), shared among the kinds of calls the
+    windows' faults slowed in it."""
+    dp, pp = passes.shape[:2]
+    if not slowed:
+        return {}
+    total = sum(slowed.values(), np.zeros_like(passes))
+    out = {k: np.zeros((dp, pp)) for k in slowed}
+    for d, r in enumerate(replica_of):
+        tl = timelines[int(r)]
+        way = tl.backward.astype(np.int64)
+        nominal = passes[r, tl.stage, tl.chunk, way]
+        if extra is not None:
+            nominal = nominal + extra[int(r)][tl.stage, tl.chunk, tl.microbatch, way]
+        added = tl.end_s - tl.start_s - nominal
+        added = np.where(added > 1e-9 * nominal, added, 0.0)  # (not the sums' rounding)
+        weight = total[r, tl.stage, tl.chunk, way]
+        for k, arr in slowed.items():
+            part = np.divide(
+                arr[r, tl.stage, tl.chunk, way], weight, out=np.zeros_like(added), where=weight > 0
+            )
+            np.add.at(out[k][d], tl.stage, added * part)
+    return out
+
+
+__all__ = ["FaultWindow", "StepClock", "first_stop", "split", "stretch", "window_added_s"]

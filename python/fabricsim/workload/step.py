@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +28,7 @@ from fabricsim.errors import SpecError
 from fabricsim.run_contract import Workload
 from fabricsim.workload import pipeline
 from fabricsim.workload.comm import CommModel
-from fabricsim.workload.fault_windows import WINDOW_TYPES, FaultWindow, first_stop, split, stretch
+from fabricsim.workload.fault_windows import WINDOW_TYPES, FaultWindow, StepClock, split, window_added_s
 from fabricsim.workload.gpu import GpuSpec
 from fabricsim.workload.layer_costs import ELEMENT_BYTES, LayerCosts, chunk_costs, gather_params_per_layer
 from fabricsim.workload.memory_estimate import ADAM_BYTES_PER_PARAM, StageParams, estimate, stage_params
@@ -45,7 +46,7 @@ F64 = npt.NDArray[np.float64]
 WHOLE_STEP_NS = 1e15
 """A fault window this long (``fs.faults.link_slow``'s default) lasts the whole step."""
 FAULT_WINDOWS = ("auto", "whole", "reduced")
-"""How a fault for part of the step (``link_down``, ``link_slow`` for a while) is run:
+"""How a fault for part of the step (``link_down``; ``link_slow``, ``link_ber`` for a while) is run:
 ``"whole"``, the step's trace run whole on the fabric, every call meeting the fault at its own
 time (up to :data:`fabricsim.workload.whole_step.MAX_OPS` operations); ``"reduced"``, the
 reduced step on its clock (:mod:`fabricsim.workload.fault_windows`: any size, first-order);
@@ -175,9 +176,7 @@ class TrainingStep(Workload):
         # each fault window: the calls timed with its fault held all step; per pass and
         # transfer, how much slower they run inside it (and by which kinds of calls)
         slowed: dict[str, F64] = {}  # per kind, [dp, pp, v, 2]: what the windows' faults add
-        pass_factor: list[F64] = []
-        transfer_factor: list[F64] = []
-        crossing: list[tuple[F64, F64] | None] = []
+        clock = StepClock(windows, [], [], [])
         for w in windows:
             w.comm = CommModel(fabric, replace(options, faults=(*options.faults, w.held())), self.library)
             hit = self._exposed(w.comm, costs, stage_speed)
@@ -185,59 +184,32 @@ class TrainingStep(Workload):
             for k, arr in delta.items():
                 slowed[k] = slowed.get(k, np.zeros_like(arr)) + arr
             added = sum(delta.values(), np.zeros_like(passes))
-            pass_factor.append(w.factor(passes, passes + added))
+            clock.pass_factor.append(w.factor(passes, passes + added))
             # (each direction its own: an uplink down holds the activations, not the gradients)
-            transfer_factor.append(w.factor(transfer, self._transfer_s(w.comm)))
+            clock.transfer_factor.append(w.factor(transfer, self._transfer_s(w.comm)))
             # a downed link stops a pass at its first call across it: where they sit in it
-            crossing.append(self._crossing(comm, w.comm, costs, stage_speed) if w.down else None)
-
-        def clocks(r: int) -> dict[str, Any]:
-            """Replica ``r``'s passes and transfers meeting the windows (none: no clock)."""
-            if not windows:
-                return {}
-
-            def pass_end(p: int, c: int, backward: bool, start: float, dur: float) -> float:
-                at = (r, p, c, int(backward))
-                spans = []
-                for w, f, cross in zip(windows, pass_factor, crossing, strict=True):
-                    # a stopped pass stops at its first call across the link in the window
-                    begin = w.start_s
-                    if cross is not None and np.isinf(f[at]):
-                        begin = first_stop(start, dur, w.start_s, int(cross[0][at]), float(cross[1][at]))
-                    spans.append((begin, w.end_s, float(f[at])))
-                return stretch(start, dur, spans)
-
-            def transfer_end(b: int, backward: bool, start: float, dur: float) -> float:
-                spans = [
-                    (w.start_s, w.end_s, float(f[r, int(backward), b]))
-                    for w, f in zip(windows, transfer_factor, strict=True)
-                ]
-                return stretch(start, dur, spans)
-
-            return {"pass_end": pass_end, "transfer_end": transfer_end}
+            clock.crossing.append(self._crossing(comm, w.comm, costs, stage_speed) if w.down else None)
 
         timelines: dict[int, pipeline.Timeline] = {}
         replica_of = np.zeros(dp, dtype=np.int64)
         seen: dict[bytes, int] = {}
         for d in range(dp):
-            crossed = [a for pair in crossing if pair is not None for a in pair]
-            key = b"".join(
-                a[d].tobytes() for a in (passes, transfer, *pass_factor, *transfer_factor, *crossed)
-            )
+            key = passes[d].tobytes() + transfer[d].tobytes() + clock.key(d)
             if self.reuse and key in seen:
                 replica_of[d] = seen[key]
                 continue
             seen[key] = d
             replica_of[d] = d
+            pass_end, transfer_end = clock.of_replica(d)
             timelines[d] = pipeline.execute(
-                pp, v, m, passes[d, :, :, 0], passes[d, :, :, 1], transfer[d], **clocks(d)
+                pp, v, m, passes[d, :, :, 0], passes[d, :, :, 1], transfer[d], None, pass_end, transfer_end
             )
 
         # gradient buckets: chunk c of stage p is ready as its last backward pass frees it
         last_bwd, bwd_end = _backward_ends(timelines, replica_of, pp, v)
         reduced = self.reduced_params(params)
         dp_spans, dp_end = self._gradient_reduction(
-            comm, reduced, last_bwd.max(axis=0), bwd_end.max(axis=0), windows
+            comm, reduced, last_bwd.max(axis=0), bwd_end.max(axis=0), clock
         )
         # the buckets' kernels take their SMs from the passes they overlap: each pass longer by
         # the share of its overlap, the schedule executed again with them (a later stage's
@@ -259,32 +231,34 @@ class TrainingStep(Workload):
         if contention.any():
             timelines = {
                 r: pipeline.execute(
-                    pp, v, m, passes[r, :, :, 0], passes[r, :, :, 1], transfer[r], extra[r], **clocks(r)
+                    pp,
+                    v,
+                    m,
+                    passes[r, :, :, 0],
+                    passes[r, :, :, 1],
+                    transfer[r],
+                    extra[r],
+                    *clock.of_replica(r),
                 )
                 for r in timelines
             }
             last_bwd, bwd_end = _backward_ends(timelines, replica_of, pp, v)
             dp_spans, dp_end = self._gradient_reduction(
-                comm, reduced, last_bwd.max(axis=0), bwd_end.max(axis=0), windows
+                comm, reduced, last_bwd.max(axis=0), bwd_end.max(axis=0), clock
             )
         optimizer_s = self.optimizer_s(params, stage_speed)
         gather_start = np.maximum(bwd_end.max(axis=0), dp_end)[None, :] + optimizer_s  # [dp, pp]
         gather_s = np.repeat(self._param_gather_s(comm, reduced)[None, :], dp, axis=0)
         for p in range(pp if windows else 0):
             healthy = float(gather_s[0, p])
-            spans = [
-                (w.start_s, w.end_s, float(w.factor(healthy, self._param_gather_s(w.comm, reduced)[p])))
-                for w in windows
-                if w.comm is not None
-            ]
             for d in range(dp):
                 start = float(gather_start[d, p])
-                end_s = stretch(start, healthy, spans)
+                end_s = clock.call_end(start, healthy, partial(self._stage_gather_s, reduced, p))
                 if end_s != start + healthy:  # (untouched: keep its time exact)
                     gather_s[d, p] = end_s - start
         end = gather_start + gather_s
         step_s = float(end.max())
-        window_s = _window_added_s(timelines, replica_of, passes, extra if contention.any() else None, slowed)
+        window_s = window_added_s(timelines, replica_of, passes, extra if contention.any() else None, slowed)
 
         return TrainingStepResult(
             step=self,
@@ -470,13 +444,13 @@ class TrainingStep(Workload):
         parts: list[tuple[F64, str]],
         last_bwd: F64,
         bwd_end: F64,
-        windows: list[FaultWindow] | None = None,
+        clock: StepClock | None = None,
     ) -> tuple[list[tuple[int, float, float]], F64]:
         """Per stage, buckets of gradients reduced in order (all-reduce, or reduce-scatter with
         ZeRO) on their own stream, each once its layers' gradients are done (overlapped with
         backward) or after backward: a chunk's dense buckets over its data-parallel group,
-        then its experts' over theirs (:meth:`reduced_params`); each meets the fault
-        ``windows`` at its start. Returns the spans
+        then its experts' over theirs (:meth:`reduced_params`); each meets the fault windows
+        of ``clock`` at its start. Returns the spans
         ``(stage, start_s, end_s)`` and per stage the end."""
         plan = self.plan
         pp, v = plan.pp, plan.virtual_stages
@@ -498,26 +472,22 @@ class TrainingStep(Workload):
                     ready = (
                         start_s + (end_s - start_s) * done / total if plan.overlap_grad_reduce else bwd_end[p]
                     )
-                    t = float(self._group_time_s(comm, kind, group, size)[0, p])
+                    t = self._bucket_s(kind, group, size, p, comm)
                     s = max(free, ready)
                     free = s + t
-                    if windows:
-                        free = stretch(
-                            s,
-                            t,
-                            [
-                                (
-                                    w.start_s,
-                                    w.end_s,
-                                    float(w.factor(t, self._group_time_s(w.comm, kind, group, size)[0, p])),
-                                )
-                                for w in windows
-                                if w.comm is not None
-                            ],
-                        )
+                    if clock is not None:
+                        free = clock.call_end(s, t, partial(self._bucket_s, kind, group, size, p))
                     spans.append((p, s, free))
             end[p] = free
         return spans, end
+
+    def _bucket_s(self, kind: str, group: str, nbytes: int, stage: int, comm: CommModel) -> float:
+        """One gradient bucket's call on ``stage``'s data-parallel group (s)."""
+        return float(self._group_time_s(comm, kind, group, nbytes)[0, stage])
+
+    def _stage_gather_s(self, parts: list[tuple[F64, str]], stage: int, comm: CommModel) -> float:
+        """``stage``'s parameter gather (:meth:`_param_gather_s`, s)."""
+        return float(self._param_gather_s(comm, parts)[stage])
 
     def _param_gather_s(self, comm: CommModel, parts: list[tuple[F64, str]]) -> F64:
         """ZeRO-1/2: the updated parameters all-gathered after the optimizer (bf16), per stage,
@@ -569,38 +539,6 @@ def _backward_ends(
                 last = mine[np.argmax(tl.end_s[mine])]
                 last_bwd[d, p, c] = (tl.start_s[last], tl.end_s[last])
     return last_bwd, bwd_end
-
-
-def _window_added_s(
-    timelines: dict[int, pipeline.Timeline],
-    replica_of: npt.NDArray[np.int64],
-    passes: F64,
-    extra: dict[int, F64] | None,
-    slowed: dict[str, F64],
-) -> dict[str, F64]:
-    """Per kind of call, per replica and stage (``[dp, pp]``): what the fault windows added to
-    the passes (each pass's time past its duration), shared among the kinds of calls the
-    windows' faults slowed in it."""
-    dp, pp = passes.shape[:2]
-    if not slowed:
-        return {}
-    total = sum(slowed.values(), np.zeros_like(passes))
-    out = {k: np.zeros((dp, pp)) for k in slowed}
-    for d, r in enumerate(replica_of):
-        tl = timelines[int(r)]
-        way = tl.backward.astype(np.int64)
-        nominal = passes[r, tl.stage, tl.chunk, way]
-        if extra is not None:
-            nominal = nominal + extra[int(r)][tl.stage, tl.chunk, tl.microbatch, way]
-        added = tl.end_s - tl.start_s - nominal
-        added = np.where(added > 1e-9 * nominal, added, 0.0)  # (not the sums' rounding)
-        weight = total[r, tl.stage, tl.chunk, way]
-        for k, arr in slowed.items():
-            part = np.divide(
-                arr[r, tl.stage, tl.chunk, way], weight, out=np.zeros_like(added), where=weight > 0
-            )
-            np.add.at(out[k][d], tl.stage, added * part)
-    return out
 
 
 def _waits_s(timelines: dict[int, pipeline.Timeline], replica_of: npt.NDArray[np.int64], pp: int) -> F64:
