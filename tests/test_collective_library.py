@@ -182,7 +182,7 @@ def test_the_h100_validation_points_meet_the_calibration_goals() -> None:
 
     checked = 0
     for p in v.POINTS:
-        if p.system == v.H100 and p.gpus == 8:
+        if p.system == v.H100 and p.gpus == 8 and p.bytes >= 1 << 30:  # (the goals' large sizes)
             value, ran = v._simulate(p)
             assert ran.startswith(p.algorithm)
             assert abs(value / p.measured - 1) <= (0.05 if p.algorithm == "ring" else 0.07), (p, value)
