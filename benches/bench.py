@@ -278,6 +278,21 @@ def _training(model: str, gpu: str, fabric: str, nodes: int | None, **plan: Any)
     return fab, step
 
 
+def _gpt3_175b_1024() -> tuple[fs.Fabric, Any]:
+    """GPT-3 175B on 1,024 A100s, the README's demo step."""
+    return _training(
+        "gpt3_175b",
+        "a100_sxm_80gb",
+        "dgx_a100_cluster",
+        128,
+        tp=8,
+        pp=16,
+        dp=8,
+        global_batch=1536,
+        recompute="full",
+    )
+
+
 def _nic_down(fab: fs.Fabric, step: Any) -> tuple[fs.Fabric, Any, list[Any]]:
     """GPU 8's NIC uplink down from 5 s to 7 s of the step: a fault for part of it, met on the
     reduced step's clock (docs/training.md)."""
@@ -300,34 +315,12 @@ TRAINING_WORKLOADS: dict[str, tuple[str, str, Callable[[], tuple[Any, ...]]]] = 
     "train_gpt3_175b_1024_a100": (
         "GPT-3 175B on 1,024 A100s (dgx_a100_cluster, 128 nodes), tp 8, pp 16, dp 8, 1,536 sequences, full recompute",
         "flow",
-        lambda: _training(
-            "gpt3_175b",
-            "a100_sxm_80gb",
-            "dgx_a100_cluster",
-            128,
-            tp=8,
-            pp=16,
-            dp=8,
-            global_batch=1536,
-            recompute="full",
-        ),
+        lambda: _gpt3_175b_1024(),
     ),
     "train_gpt3_175b_1024_a100_nic_down": (
         "the same with GPU 8's NIC down from 5 s to 7 s (a fault window on the reduced step's clock)",
         "flow",
-        lambda: _nic_down(
-            *_training(
-                "gpt3_175b",
-                "a100_sxm_80gb",
-                "dgx_a100_cluster",
-                128,
-                tp=8,
-                pp=16,
-                dp=8,
-                global_batch=1536,
-                recompute="full",
-            )
-        ),
+        lambda: _nic_down(*_gpt3_175b_1024()),
     ),
     "train_megatron_1t_3072_a100": (
         "1T-parameter GPT (megatron_1t) on 3,072 A100s (384 nodes), tp 8, pp 64, dp 6, 3,072 sequences, full recompute",
