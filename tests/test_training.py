@@ -694,6 +694,18 @@ def test_experiment_files_take_training_steps_and_name_bad_fields(tmp_path: obje
     missing.write_text(good.read_text().replace('model = "llama3_8b"\n', ""))
     with pytest.raises(ExperimentError, match=r"workload\.model.*is missing"):
         run(missing)
+    # a NIC down for part of the step, on the reduced step's clock, and a bad way to run it
+    windowed = d / "windowed.toml"
+    windowed.write_text(
+        good.read_text().replace('model = "llama3_8b"\n', 'model = "llama3_8b"\nfault_windows = "reduced"\n')
+        + '[[options.faults]]\ntype = "link_down"\nlink = 8\nat_ns = 1e6\nduration_ns = 1e6\n'
+    )
+    hit, _ = run(windowed)
+    assert hit.to_dict()["fault_windows"][0]["type"] == "link_down"
+    wrong = d / "wrong.toml"
+    wrong.write_text(windowed.read_text().replace('"reduced"', '"sometimes"'))
+    with pytest.raises(ExperimentError, match=r"fault_windows: must be one of auto, whole, reduced"):
+        run(wrong)
 
 
 def test_a_slow_link_slows_what_crosses_it_and_only_that() -> None:

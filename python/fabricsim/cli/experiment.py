@@ -200,9 +200,9 @@ def build_workload(exp: Experiment, fabric: Fabric) -> Workload:
 
 def _training_step(exp: Experiment, w: dict[str, Any]) -> Workload:
     """``model`` (a preset name or a table of Transformer fields), ``gpu`` (a preset name),
-    ``[workload.plan]`` (Parallelism fields), ``gpu_speed`` (a table rank = factor), and
-    ``check_memory``."""
-    allowed = {"model", "gpu", "plan", "gpu_speed", "check_memory"}
+    ``[workload.plan]`` (Parallelism fields), ``gpu_speed`` (a table rank = factor),
+    ``check_memory`` and ``fault_windows``."""
+    allowed = {"model", "gpu", "plan", "gpu_speed", "check_memory", "fault_windows"}
     unknown = sorted(set(w) - allowed)
     if unknown:
         raise exp.error(f"workload.{unknown[0]}", f"unknown field; allowed: {', '.join(sorted(allowed))}")
@@ -234,6 +234,7 @@ def _training_step(exp: Experiment, w: dict[str, Any]) -> Workload:
         gpu=w.get("gpu", "h100_sxm"),
         gpu_speed=speed,
         check_memory=w.get("check_memory", True),
+        fault_windows=w.get("fault_windows", "auto"),
     )
     return step
 
