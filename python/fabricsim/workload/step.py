@@ -319,8 +319,16 @@ class TrainingStep(Workload):
         self, comm: CommModel, costs: list[list[LayerCosts]], stage_speed: F64
     ) -> Iterator[tuple[int, int, int, str, F64, F64]]:
         """Every call of every pass, in order: ``(stage, chunk, backward, breakdown key, its time
-        per replica, the compute beside it per replica)``."""
+        per replica, its exposed time per replica)``. A call beside compute hides behind it
+        (at the replica's pace: a slower GPU's compute hides more) and takes its SMs from it; a
+        ZeRO-3 prefetch, which spans a layer, also hides behind that layer's share of the
+        pass's exposed calls (it runs on its own stream beside them: unreduced.py's trace has
+        the same), which lose no SMs to it: a call of ``t`` beside ``W`` of compute then ``E``
+        of calls ends the layer at ``max(t, W + share min(t, W) + E)``."""
         plan = self.plan
+        shape = (plan.dp, plan.pp, plan.virtual_stages, 2)
+        calls = []
+        plain, prefetches = np.zeros(shape), np.zeros(shape[1:])
         for p in range(plan.pp):
             for c in range(plan.virtual_stages):
                 for way, cost in enumerate((costs[p][c].forward, costs[p][c].backward)):
@@ -328,20 +336,25 @@ class TrainingStep(Workload):
                         # (expert tensor groups are parts of the tensor group: tp in the breakdown)
                         key = "tp" if group == "etp" else group
                         t = self._group_time_s(comm, kind, group, nbytes)[:, p]
-                        # (the compute at the replica's pace: a slower GPU's compute hides more)
-                        yield p, c, way, key, t, overlap / stage_speed[:, p]
+                        calls.append((p, c, way, key, t, overlap))
+                        if overlap <= 0:
+                            plain[:, p, c, way] += t
+                        elif key == "dp":
+                            prefetches[p, c, way] += 1
+        share = self.sm_share
+        for p, c, way, key, t, overlap in calls:
+            compute = overlap / stage_speed[:, p]
+            calls_beside = plain[:, p, c, way] / prefetches[p, c, way] if overlap > 0 and key == "dp" else 0.0
+            yield p, c, way, key, t, np.maximum(t - compute - calls_beside, share * np.minimum(t, compute))
 
     def _exposed(self, comm: CommModel, costs: list[list[LayerCosts]], stage_speed: F64) -> dict[str, F64]:
         """Per kind of communicator, per replica, stage, chunk and direction (``[dp, pp, v,
         2]``): the time of its calls a pass does not hide behind its compute."""
         plan = self.plan
-        share = self.sm_share
         exposed: dict[str, F64] = {}
-        for p, c, way, key, t, beside in self._pass_calls(comm, costs, stage_speed):
+        for p, c, way, key, _, seen in self._pass_calls(comm, costs, stage_speed):
             arr = exposed.setdefault(key, np.zeros((plan.dp, plan.pp, plan.virtual_stages, 2)))
-            # the compute it overlaps runs without the call's SMs while it runs: a call of t
-            # beside W of compute ends the pair at max(t, W + share t)
-            arr[:, p, c, way] += np.maximum(t - beside, share * t)
+            arr[:, p, c, way] += seen
         return exposed
 
     def _crossing(
@@ -351,16 +364,15 @@ class TrainingStep(Workload):
         cross its link) and their exposed time without it."""
         shape = (self.plan.dp, self.plan.pp, self.plan.virtual_stages, 2)
         count, exposed = np.zeros(shape), np.zeros(shape)
-        share = self.sm_share
         calls = zip(
             self._pass_calls(comm, costs, stage_speed),
             self._pass_calls(held, costs, stage_speed),
             strict=True,
         )
-        for (p, c, way, _, t, beside), (*_, t_held, _) in calls:
+        for (p, c, way, _, t, seen), (*_, t_held, _) in calls:
             hit = t_held > t * (1 + 1e-9)
             count[:, p, c, way] += hit
-            exposed[:, p, c, way] += np.where(hit, np.maximum(t - beside, share * t), 0.0)
+            exposed[:, p, c, way] += np.where(hit, seen, 0.0)
         return count, exposed
 
     def _group_time_s(self, comm: CommModel, kind: str, group: str, nbytes: int) -> F64:

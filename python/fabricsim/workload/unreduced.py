@@ -8,10 +8,10 @@ steps"), and ``step.to_trace()``: a generated step a user edits, or runs with fa
 times.
 
 Same inputs, same semantics as the reduced step: a GPU runs its passes in the pipeline
-schedule's order, each pass its kernels then its collectives in order; a pass waits for its
+schedule's order, each pass its kernels with its collectives in order through them (a layer's
+after the layer's kernels); calls that overlap compute on a side stream; a pass waits for its
 input's transfer; a send does not block; the last microbatch's backward of a chunk frees its
-gradient buckets as it goes (the pass in as many pieces, each its share of the kernels and of
-the calls), each reduced on a second stream; the optimizer runs after both streams; ZeRO-1/2
+gradient buckets as it goes, each reduced on a second stream; the optimizer runs after both streams; ZeRO-1/2
 gathers the parameters after it. A collective starts once every member is ready and ends once
 every member's part has (a trace's collective).
 
@@ -44,10 +44,11 @@ if TYPE_CHECKING:
 
 
 # What happens at a point of a pass's compute, in the order they happen at one point: its
-# compute up to there (END: the pass's last), an overlapped call's end waited for, an exposed
-# call, a bucket freed, an overlapped call started (after the previous one's end at a layer's
+# compute up to there (END: the pass's last), an exposed call (a layer's, at its end), an
+# overlapped call's end waited for (a prefetch for the next layer: after this layer's calls),
+# a bucket freed, an overlapped call started (after the previous one's end at a layer's
 # boundary).
-END, JOIN, EXPOSED, FREE, START = -1, 0, 1, 2, 3
+END, EXPOSED, JOIN, FREE, START = -1, 0, 1, 2, 3
 
 
 class _Ops:
@@ -147,10 +148,11 @@ def step_trace(
         # The pass as events along its compute (fractions of it, the same on every GPU of the
         # stage whatever its speed): calls that overlap compute (context parallelism's gathers,
         # ZeRO-3's prefetches) start one per layer, evenly, on a side stream, and the pass
-        # waits for each once its share of compute is done beside it (only compute: as in the
-        # reduced step); exposed calls run on the compute stream at its end, or, in the last
-        # backward that frees gradient buckets as it goes, spread through it (a layer's at each
-        # layer's end), bucket j of n freed once (j + 1) / n of it is done.
+        # waits for each once its share of compute is done beside it; exposed calls run on the
+        # compute stream spread through it, a layer's at each layer's end, before the pass
+        # waits for a prefetch that spans the layer (it runs beside them too, on its own
+        # stream: as in the reduced step); in the last backward that frees gradient buckets
+        # as it goes, bucket j of n is freed once (j + 1) / n of it is done.
         calls = cost.calls
         overlapped = [call[3] > 0 and call[2] > 0 and rows_of(call[1], p).shape[1] > 1 for call in calls]
         beside = [call for call, o in zip(calls, overlapped, strict=True) if o]
@@ -161,11 +163,12 @@ def step_trace(
         for k, call in enumerate(beside):
             start_f = k / len(beside)
             events.append((start_f, START, k))
-            events.append((min(start_f + (call[3] / work_s if work_s > 0 else 1.0), 1.0), JOIN, k))
+            join_f = min(start_f + (call[3] / work_s if work_s > 0 else 1.0), 1.0)
+            if abs(join_f - (k + 1) / len(beside)) < 1e-9:  # a whole layer: at its end, exactly
+                join_f = (k + 1) / len(beside)
+            events.append((join_f, JOIN, k))
         for k in range(len(exposed)):
-            if not releasing:
-                at = 1.0
-            elif beside:  # a layer's share at each layer's end: outside the overlapped calls' windows
+            if beside:  # a layer's share at each layer's end: outside the overlapped calls' windows
                 at = (k * len(beside) // len(exposed) + 1) / len(beside)
             else:
                 at = (k + 1) / len(exposed)
