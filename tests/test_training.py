@@ -853,14 +853,15 @@ def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
     step = W.training_step(TINY, plan, gpu="h100_sxm", gpu_speed=speed)
     reduced = fab.run(step, fidelity="flow")
     whole = run_whole(step, fab, RunOptions(fidelity="flow"))
-    # measured on every such plan (152, docs/fidelity.md): the step within 3.7%, each part within
-    # 6.4% of the step, the most where ZeRO-3's gathers stall an interleaved last backward (the
-    # reduced step frees its buckets in proportion to the pass's time, the trace to its
-    # compute); without ZeRO-3 and interleaving together, 2.2% and 3.1%
+    # measured on every such plan (612, every straggler position; docs/fidelity.md): the step
+    # within 3.7%, each part within 7.6% of the step, the most where ZeRO-3's gathers stall an
+    # interleaved last backward (the reduced step frees its buckets in proportion to the pass's
+    # time, the trace to its compute; a straggler on the second stage: dp_s); without ZeRO-3 and
+    # interleaving together, 2.2% and 3.1%
     both = zero == 3 and plan.virtual_stages > 1
     assert whole.step_time_s == pytest.approx(reduced.step_time_s, rel=0.04 if both else 0.025)
     for k, val in reduced.breakdown.items():
-        assert whole.breakdown[k] == pytest.approx(val, abs=(0.07 if both else 0.04) * reduced.step_time_s), k
+        assert whole.breakdown[k] == pytest.approx(val, abs=(0.08 if both else 0.04) * reduced.step_time_s), k
 
 
 def test_a_fault_for_part_of_the_step_runs_it_whole() -> None:

@@ -224,6 +224,52 @@ def reuse_table(log: Callable[[str], None] = lambda s: None) -> str:
     return "\n".join(lines)
 
 
+def plans_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """The step run whole against the reduced step on every small plan of the hypothesis test
+    in tests/test_training.py (tensor and pipeline shapes of one 8-GPU node, interleaving,
+    microbatches, ZeRO 0-3, no straggler or one at 80% at every position): the largest
+    difference of the step and of any part of its breakdown, as a share of the step, apart
+    and for ZeRO-3 with interleaving (about 5 minutes)."""
+    import itertools
+
+    from fabricsim.run_options import RunOptions
+    from fabricsim.workload.whole_step import run_whole
+
+    model = Transformer(layers=4, hidden=512, heads=8, seq_len=256, vocab=8000, name="tiny")
+    fab = Fabric.preset("dgx8_nvswitch")
+    worst: dict[bool, list[float]] = {False: [0.0, 0.0, 0], True: [0.0, 0.0, 0]}
+    shapes = [(1, 2), (1, 4), (2, 2), (2, 1), (4, 1), (4, 2), (1, 1)]
+    for (tp, pp), v, per_stage, zero, straggler in itertools.product(
+        shapes, [1, 2], [1, 2], [0, 1, 2, 3], [None, *range(8)]
+    ):
+        dp = 8 // (tp * pp)
+        if (v > 1 and (pp == 1 or model.layers % (pp * v))) or (zero and dp == 1):
+            continue
+        plan = Parallelism(
+            tp=tp,
+            pp=pp,
+            dp=dp,
+            virtual_stages=v,
+            global_batch=pp * per_stage * dp,
+            zero=zero,
+            bucket_bytes=1 << 20,
+        )
+        speed = {straggler: 0.8} if straggler is not None else None
+        step = training_step(model, plan, "h100_sxm", gpu_speed=speed)
+        reduced = fab.run(step, fidelity="flow")
+        whole = run_whole(step, fab, RunOptions(fidelity="flow"))
+        t = reduced.step_time_s
+        part = max(abs(whole.breakdown[k] - reduced.breakdown[k]) for k in reduced.breakdown) / t
+        w = worst[zero == 3 and v > 1]
+        w[0], w[1], w[2] = max(w[0], abs(whole.step_time_s / t - 1)), max(w[1], part), w[2] + 1
+        log(f"plans tp {tp} pp {pp}x{v} dp {dp} ZeRO {zero} straggler {straggler}: part {part:.2%}")
+    lines = ["| plans | count | step | any part of the breakdown |", "|---|---|---|---|"]
+    for both, name in ((False, "all but ZeRO-3 with interleaving"), (True, "ZeRO-3 with interleaving")):
+        step_e, part_e, count = worst[both]
+        lines.append(f"| {name} | {int(count)} | {step_e:.2%} | {part_e:.2%} |")
+    return "\n".join(lines)
+
+
 __all__ = [
     "REUSE_CASES",
     "RUNS",
@@ -231,6 +277,7 @@ __all__ = [
     "build",
     "llama3_run",
     "mt_nlg_run",
+    "plans_table",
     "reuse_table",
     "simulate",
     "training_table",

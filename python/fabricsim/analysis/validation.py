@@ -12,7 +12,9 @@ the command that made it). Every point is the defaults a user gets; nothing here
 - ``training``: training steps of published large-scale runs (MT-NLG 530B, Llama 3 405B)
   beside their published step time or MFU (about 3 minutes);
 - ``fault_windows``: faults for part of a step on the reduced step's clock against the step
-  run whole (docs/fidelity.md; about 5 minutes).
+  run whole (docs/fidelity.md; about 5 minutes);
+- ``plans``: the step run whole against the reduced step on every small plan of the
+  hypothesis test (docs/fidelity.md; about 5 minutes).
 """
 
 from __future__ import annotations
@@ -273,6 +275,14 @@ def training_table(log: Callable[[str], None] = lambda s: None) -> str:
     )
 
 
+def plans_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """docs/fidelity.md's agreement of the step run whole with the reduced step on every
+    small plan (:func:`fabricsim.analysis.training_validation.plans_table`)."""
+    from fabricsim.analysis.training_validation import plans_table as table
+
+    return table(log)
+
+
 def fault_window_table(log: Callable[[str], None] = lambda s: None) -> str:
     """docs/fidelity.md's check of fault windows (:mod:`fabricsim.analysis.fault_window_check`)."""
     from fabricsim.analysis.fault_window_check import fault_window_table as table
@@ -287,6 +297,7 @@ TABLES: dict[str, Callable[[Callable[[str], None]], str]] = {
     "collectives": collectives_table,
     "training": training_table,
     "fault_windows": fault_window_table,
+    "plans": plans_table,
 }
 """The tables ``fabricsim validate`` reproduces, by section (fastest first)."""
 
@@ -300,5 +311,6 @@ __all__ = [
     "fidelity_table",
     "hbm_table",
     "noc_table",
+    "plans_table",
     "training_table",
 ]
