@@ -161,8 +161,9 @@ class CommModel:
             launch = self.library.costs("simple").base_latency_us * 1000
             self._cache[key] = lat.reshape(2, len(src)) + launch
             self.results[("send_recv", "pp", nbytes)] = self._cache[key].max(axis=0)
-        times = np.asarray(self._cache[key], dtype=np.float64)
-        return np.asarray(times.max(axis=0) if way is None else times[way], dtype=np.float64)
+        times = self._cache[key]  # [direction, pair]
+        out: npt.NDArray[np.float64] = times.max(axis=0) if way is None else times[way]
+        return out
 
 
 __all__ = ["ALGORITHM", "CommModel", "group_collective", "tile"]

@@ -119,15 +119,17 @@ class StepClock:
 
         return pass_end, transfer_end
 
-    def call_end(self, start_s: float, healthy_s: float, held_s: Callable[[CommModel], float]) -> float:
-        """When a call on its own stream (a gradient bucket, a parameter gather) begun at
-        ``start_s`` ends: ``healthy_s`` long, ``held_s(comm)`` with a window's fault held."""
-        spans = [
+    def call_spans(
+        self, healthy_s: float, held_s: Callable[[CommModel], float]
+    ) -> list[tuple[float, float, float]]:
+        """The windows as a call on its own stream (a gradient bucket, a parameter gather)
+        meets them, for :func:`stretch`: ``healthy_s`` long, ``held_s(comm)`` with a window's
+        fault held (``comm``: the window's)."""
+        return [
             (w.start_s, w.end_s, float(w.factor(healthy_s, held_s(w.comm))))
             for w in self.windows
             if w.comm is not None
         ]
-        return stretch(start_s, healthy_s, spans)
 
 
 def split(options: RunOptions, whole_step_ns: float) -> tuple[RunOptions, list[FaultWindow]]:

@@ -28,7 +28,14 @@ from fabricsim.errors import SpecError
 from fabricsim.run_contract import Workload
 from fabricsim.workload import pipeline
 from fabricsim.workload.comm import CommModel
-from fabricsim.workload.fault_windows import WINDOW_TYPES, FaultWindow, StepClock, split, window_added_s
+from fabricsim.workload.fault_windows import (
+    WINDOW_TYPES,
+    FaultWindow,
+    StepClock,
+    split,
+    stretch,
+    window_added_s,
+)
 from fabricsim.workload.gpu import GpuSpec
 from fabricsim.workload.layer_costs import ELEMENT_BYTES, LayerCosts, chunk_costs, gather_params_per_layer
 from fabricsim.workload.memory_estimate import ADAM_BYTES_PER_PARAM, StageParams, estimate, stage_params
@@ -249,13 +256,20 @@ class TrainingStep(Workload):
         optimizer_s = self.optimizer_s(params, stage_speed)
         gather_start = np.maximum(bwd_end.max(axis=0), dp_end)[None, :] + optimizer_s  # [dp, pp]
         gather_s = np.repeat(self._param_gather_s(comm, reduced)[None, :], dp, axis=0)
-        for p in range(pp if windows else 0):
-            healthy = float(gather_s[0, p])
-            for d in range(dp):
-                start = float(gather_start[d, p])
-                end_s = clock.call_end(start, healthy, partial(self._stage_gather_s, reduced, p))
-                if end_s != start + healthy:  # (untouched: keep its time exact)
-                    gather_s[d, p] = end_s - start
+        if windows:  # (each window's gathers timed once, all stages at a time)
+            held = {id(w.comm): self._param_gather_s(w.comm, reduced) for w in windows if w.comm is not None}
+            for p in range(pp):
+                healthy = float(gather_s[0, p])
+
+                def held_at(comm: CommModel, p: int = p) -> float:
+                    return float(held[id(comm)][p])
+
+                spans = clock.call_spans(healthy, held_at)
+                for d in range(dp):
+                    start = float(gather_start[d, p])
+                    end_s = stretch(start, healthy, spans)
+                    if end_s != start + healthy:  # (untouched: keep its time exact)
+                        gather_s[d, p] = end_s - start
         end = gather_start + gather_s
         step_s = float(end.max())
         window_s = window_added_s(timelines, replica_of, passes, extra if contention.any() else None, slowed)
@@ -488,7 +502,9 @@ class TrainingStep(Workload):
                     s = max(free, ready)
                     free = s + t
                     if clock is not None:
-                        free = clock.call_end(s, t, partial(self._bucket_s, kind, group, size, p))
+                        free = stretch(
+                            s, t, clock.call_spans(t, partial(self._bucket_s, kind, group, size, p))
+                        )
                     spans.append((p, s, free))
             end[p] = free
         return spans, end
@@ -496,10 +512,6 @@ class TrainingStep(Workload):
     def _bucket_s(self, kind: str, group: str, nbytes: int, stage: int, comm: CommModel) -> float:
         """One gradient bucket's call on ``stage``'s data-parallel group (s)."""
         return float(self._group_time_s(comm, kind, group, nbytes)[0, stage])
-
-    def _stage_gather_s(self, parts: list[tuple[F64, str]], stage: int, comm: CommModel) -> float:
-        """``stage``'s parameter gather (:meth:`_param_gather_s`, s)."""
-        return float(self._param_gather_s(comm, parts)[stage])
 
     def _param_gather_s(self, comm: CommModel, parts: list[tuple[F64, str]]) -> F64:
         """ZeRO-1/2: the updated parameters all-gathered after the optimizer (bf16), per stage,

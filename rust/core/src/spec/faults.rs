@@ -88,27 +88,28 @@ impl Fault {
             &format!("a link direction in 0..{links}"),
             self.link(),
         )?;
-        match self {
+        // a window: from at_ns for duration_ns
+        let window = |at_ns: f64, duration_ns: f64| -> Result<()> {
+            ensure_float(at_ns, &path("at_ns"), 0.0, false)?;
+            ensure_float(duration_ns, &path("duration_ns"), 0.0, false)
+        };
+        match *self {
             Fault::CorruptFlit { .. } | Fault::LinkFailed { .. } => Ok(()),
             Fault::DropAck { at_ns, .. } | Fault::DropCredit { at_ns, .. } => {
-                ensure_float(*at_ns, &path("at_ns"), 0.0, false)
+                ensure_float(at_ns, &path("at_ns"), 0.0, false)
             }
             Fault::LinkDown {
                 at_ns, duration_ns, ..
-            } => {
-                ensure_float(*at_ns, &path("at_ns"), 0.0, false)?;
-                ensure_float(*duration_ns, &path("duration_ns"), 0.0, false)
-            }
+            } => window(at_ns, duration_ns),
             Fault::LinkSlow {
                 at_ns,
                 duration_ns,
                 rate,
                 ..
             } => {
-                ensure_float(*at_ns, &path("at_ns"), 0.0, false)?;
-                ensure_float(*duration_ns, &path("duration_ns"), 0.0, false)?;
+                window(at_ns, duration_ns)?;
                 ensure(
-                    rate.is_finite() && *rate > 0.0 && *rate <= 1.0,
+                    rate.is_finite() && rate > 0.0 && rate <= 1.0,
                     &path("rate"),
                     "a fraction of the link's capacity in (0, 1]",
                     rate,
@@ -120,10 +121,9 @@ impl Fault {
                 ber,
                 ..
             } => {
-                ensure_float(*at_ns, &path("at_ns"), 0.0, false)?;
-                ensure_float(*duration_ns, &path("duration_ns"), 0.0, false)?;
+                window(at_ns, duration_ns)?;
                 ensure(
-                    ber.is_finite() && *ber >= 0.0 && *ber < 0.5,
+                    ber.is_finite() && (0.0..0.5).contains(&ber),
                     &path("ber"),
                     "a bit-error rate in [0, 0.5)",
                     ber,
