@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 import fabricsim as fs
 from fabricsim.collectives import Planner, VerificationError, fast
-from fabricsim.collectives.algorithms import BUILDERS, _all_reduce_hierarchical
+from fabricsim.collectives.algorithms import BUILDERS, _all_reduce_hierarchical, ring_collective
+from fabricsim.collectives.ops import SEND
 from fabricsim.collectives.schedule import Schedule
 from fabricsim.collectives.verify import _core_verify, _verify_exact, verify_schedule
 from fabricsim.testing.strategies import collectives
@@ -29,6 +30,8 @@ def python_planned(
         _all_reduce_hierarchical(
             p, ranks, chunks, local, "tree" if algorithm == "hierarchical_tree" else "ring"
         )
+    elif algorithm == "ring":
+        ring_collective(p, kind, ranks, local)
     else:
         BUILDERS[(kind, algorithm)](p, ranks, chunks)
     return p.build()
@@ -41,6 +44,10 @@ def python_planned(
         ("all_reduce", "ring", 5, 3, None),
         ("reduce_scatter", "ring", 4, 2, None),
         ("all_gather", "ring", 6, 1, None),
+        ("all_reduce", "ring", 8, 4, 4),
+        ("reduce_scatter", "ring", 12, 3, 3),
+        ("all_gather", "ring", 8, 2, 2),
+        ("all_reduce", "ring", 8, 3, 8),
         ("all_reduce", "hierarchical", 8, 2, 4),
         ("all_reduce", "hierarchical", 12, 3, 3),
         ("all_reduce", "hierarchical", 8, 4, 8),
@@ -64,6 +71,32 @@ def test_the_engine_planned_schedule_is_the_python_planners_row_for_row(
     assert got.algorithm == want.algorithm
     for name in COLUMNS:
         np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+
+
+@pytest.mark.parametrize("kind", ["all_reduce", "reduce_scatter", "all_gather"])
+def test_a_ring_over_nodes_leaves_each_node_by_every_rank_one_channel_each(kind: str) -> None:
+    # NCCL's channels: 3 nodes of 4 ranks, 4 chunks: chunk c's ring leaves node b through its
+    # rank c - 1 and enters the next node through its rank c; verified exactly
+    ranks, local, chunks = 12, 4, 4
+    s = fs.collectives.Collective(
+        kind=kind, bytes=4800, algorithm="ring", chunks=chunks, local=local
+    ).schedule(ranks)
+    _verify_exact(s)
+    send = s.op == SEND
+    across = send & (s.rank // local != s.peer // local)
+    pairs = {(int(r), int(q)) for r, q in zip(s.rank[across], s.peer[across], strict=True)}
+    want = {
+        (b * local + (c - 1) % local, (b + 1) % (ranks // local) * local + c % local)
+        for b in range(ranks // local)
+        for c in range(chunks)
+    }
+    assert pairs == want
+    # one ring in rank order (local=1) crosses by one rank of each node only
+    one = fs.collectives.Collective(kind=kind, bytes=4800, algorithm="ring", chunks=chunks, local=1).schedule(
+        ranks
+    )
+    cross = (one.op == SEND) & (one.rank // local != one.peer // local)
+    assert set(one.rank[cross].tolist()) == {3, 7, 11}
 
 
 def test_the_fast_path_declines_pieces_that_do_not_divide_into_segments() -> None:

@@ -16,13 +16,23 @@ Rows (``fabricsim validate --only training``; about 3 minutes on 2 cores):
   and last model chunks holding only the embedding and the output layer, so chunks of one
   layer: 8 virtual stages; FSDP sharding optimizer state and gradients, zero=2 here) on
   ``dgx_h100_cluster`` (400 Gb/s per GPU, as Meta's RoCE fabric). Its 131,072-token
-  context-parallel row is left out (its DP differs between copies of the table)."""
+  context-parallel row is left out (its DP differs between copies of the table);
+- NVIDIA's benchmark runs of Megatron-LM in 2022 on the same A100 cluster as MT-NLG (Selene):
+  GPT-3 175B, MT-NLG 530B and a 1T model on 64, 280 and 512 GPUs, data parallel size one, a
+  global batch of one sequence per GPU (Korthikanti et al., arXiv 2205.05198, Tables 3 and 5:
+  18.13, 49.05 and 94.42 s per iteration with full recomputation, 13.75, 37.83 and 71.49 s
+  with sequence parallelism and selective recomputation; the latter's MFU, 51.4, 56.0 and
+  56.3%, also in Megatron-LM's README, follow from these times by the paper's FLOP count).
+  Their models: vocabulary 51,200, dropout, unfused attention (selective recomputation
+  recomputes the attention core that FlashAttention would not store), micro-batch 1.
+
+A check on H100 beside them (:func:`h100_check_table`): MosaicML's MPT throughput with FSDP."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fabricsim.fabric import Fabric
 from fabricsim.workload import Parallelism, TrainingStep, TrainingStepResult, Transformer, training_step
@@ -31,7 +41,7 @@ from fabricsim.workload import Parallelism, TrainingStep, TrainingStepResult, Tr
 @dataclass(frozen=True)
 class Run:
     name: str
-    model: str
+    model: Transformer
     gpu: str
     fabric: str
     nodes: int
@@ -39,6 +49,11 @@ class Run:
     measured: float
     unit: str  # "s" (step time) or "mfu"
     source: str
+    group: str  # rows whose error is summarized together
+
+
+PUBLISHED = "published training runs"
+MEGATRON_2022 = "Megatron-LM's 2022 benchmark runs"
 
 
 def mt_nlg_run(nodes: int, seconds: float) -> Run:
@@ -56,7 +71,7 @@ def mt_nlg_run(nodes: int, seconds: float) -> Run:
     )
     return Run(
         f"MT-NLG 530B, {nodes * 8} A100",
-        "mt_nlg_530b",
+        Transformer.preset("mt_nlg_530b"),
         "a100_sxm_80gb",
         "dgx_a100_cluster",
         nodes,
@@ -64,6 +79,7 @@ def mt_nlg_run(nodes: int, seconds: float) -> Run:
         seconds,
         "s",
         "arXiv 2201.11990 section 2.4",
+        PUBLISHED,
     )
 
 
@@ -81,7 +97,7 @@ def llama3_run(dp: int, per_dp: int, mfu: float) -> Run:
     )
     return Run(
         f"Llama 3 405B, {128 * dp:,} H100",
-        "llama3_405b",
+        Transformer.preset("llama3_405b"),
         "h100_sxm",
         "dgx_h100_cluster",
         16 * dp,
@@ -89,6 +105,34 @@ def llama3_run(dp: int, per_dp: int, mfu: float) -> Run:
         mfu,
         "mfu",
         "arXiv 2407.21783 Table 4",
+        PUBLISHED,
+    )
+
+
+def megatron_2022_run(label: str, preset: str, pp: int, selective: bool, seconds: float) -> Run:
+    """One of Korthikanti et al.'s runs: 8-way tensor parallelism, ``pp`` stages, one
+    sequence per GPU; full recomputation, or sequence parallelism with selective recomputation."""
+    plan = Parallelism(
+        tp=8,
+        pp=pp,
+        dp=1,
+        microbatch_size=1,
+        global_batch=8 * pp,
+        recompute="selective" if selective else "full",
+        sequence_parallel=selective,
+        attention="unfused",
+    )
+    return Run(
+        f"Megatron {label}, {8 * pp} A100, {'selective' if selective else 'full'} recompute",
+        replace(Transformer.preset(preset), vocab=51200, dropout=True),
+        "a100_sxm_80gb",
+        "dgx_a100_cluster",
+        pp,
+        plan,
+        seconds,
+        "s",
+        "arXiv 2205.05198 Table 5",
+        MEGATRON_2022,
     )
 
 
@@ -98,13 +142,22 @@ RUNS = [
     mt_nlg_run(420, 44.4),
     llama3_run(64, 32, 0.43),
     llama3_run(128, 16, 0.41),
+    *(
+        megatron_2022_run(label, preset, pp, selective, seconds)
+        for label, preset, pp, times in (
+            ("GPT-3 175B", "gpt3_175b", 8, (18.13, 13.75)),
+            ("530B", "mt_nlg_530b", 35, (49.05, 37.83)),
+            ("1T", "megatron_1t", 64, (94.42, 71.49)),
+        )
+        for selective, seconds in zip((False, True), times, strict=True)
+    ),
 ]
 
 
 def build(run: Run) -> tuple[Fabric, TrainingStep]:
     """The run's fabric and step (its memory estimate not checked: the published run fit)."""
     fab = Fabric.preset(run.fabric, nodes=run.nodes)
-    return fab, training_step(Transformer.preset(run.model), run.plan, run.gpu, check_memory=False)
+    return fab, training_step(run.model, run.plan, run.gpu, check_memory=False)
 
 
 def simulate(run: Run) -> TrainingStepResult:
@@ -118,12 +171,12 @@ def training_table(log: Callable[[str], None] = lambda s: None) -> str:
         "| run | plan | published | fabricsim | error | where our step goes | memory estimate |",
         "|---|---|---|---|---|---|---|",
     ]
-    errors = []
+    errors: dict[str, list[float]] = {}
     for run in RUNS:
         res = simulate(run)
         ours = res.step_time_s if run.unit == "s" else res.mfu
         err = ours / run.measured - 1
-        errors.append(abs(err))
+        errors.setdefault(run.group, []).append(abs(err))
         p = run.plan
 
         def fmt(x: float, unit: str = run.unit) -> str:
@@ -133,12 +186,73 @@ def training_table(log: Callable[[str], None] = lambda s: None) -> str:
         where = ", ".join(f"{k[:-2]} {v / res.step_time_s:.0%}" for k, v in parts)
         lines.append(
             f"| {run.name} | TP {p.tp} PP {p.pp}x{p.virtual_stages} DP {p.dp}, {p.global_batch} x "
-            f"{Transformer.preset(run.model).seq_len} tokens | {fmt(run.measured)} ({run.source}) | {fmt(ours)} "
+            f"{run.model.seq_len} tokens | {fmt(run.measured)} ({run.source}) | {fmt(ours)} "
             f"| {err:+.1%} | {where} | {res.memory_per_gpu_gib:.0f} GiB |"
         )
         log(f"training {run.name}: {fmt(ours)} vs {fmt(run.measured)} ({err:+.1%})")
-    gm = math.exp(sum(math.log(max(e, 1e-9)) for e in errors) / len(errors))
-    lines.append(f"\nGeometric-mean absolute error: {gm:.1%} over {len(errors)} rows.")
+    lines.append("")
+    for group, errs in errors.items():
+        gm = math.exp(sum(math.log(max(e, 1e-9)) for e in errs) / len(errs))
+        lines.append(
+            f"Geometric-mean absolute error, {group}: {gm:.1%} over {len(errs)} rows (largest {max(errs):.1%})."
+        )
+    return "\n".join(lines)
+
+
+MPT_SHAPES = {"70b": (80, 8192, 64), "30b": (48, 7168, 56), "13b": (40, 5120, 40), "7b": (32, 4096, 32)}
+"""MPT's layers, hidden size and heads (llm-foundry's yamls; their parameter counts, tied
+embeddings over a 50,368-token vocabulary, match the benchmark table's NumParams)."""
+
+MPT_ROWS: list[tuple[str, int, int, int, int, bool, float]] = [
+    # model, sequence, GPUs, micro-batch, global batch, activation checkpointing, tokens/s/GPU
+    ("70b", 2048, 64, 8, 2048, True, 1039),
+    ("70b", 2048, 32, 2, 1024, True, 882),
+    ("30b", 2048, 32, 14, 1344, True, 2308),
+    ("30b", 2048, 16, 10, 480, True, 2263),
+    ("30b", 2048, 8, 3, 504, True, 2002),
+    ("13b", 2048, 64, 2, 128, False, 4800),
+    ("13b", 2048, 8, 2, 16, False, 4792),
+    ("13b", 4096, 8, 10, 240, True, 4717),
+    ("7b", 2048, 8, 6, 48, False, 10643),
+    ("7b", 4096, 8, 16, 256, True, 8611),
+]
+"""MosaicML llm-foundry, scripts/train/benchmarking/README.md, "H100 80GB BF16" (2023): FSDP
+FULL_SHARD, amp_bf16, the rows of MPT 7B-70B at 2-4k tokens."""
+
+
+def h100_check_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """docs/validation.md's H100 check: MPT's published throughput on H100 with FSDP (zero=3,
+    tp = pp = 1), flash attention, full recomputation where the row checkpoints."""
+    lines = [
+        "| MPT | sequence | GPUs | micro-batch x accumulation | published (tokens/s/GPU) | fabricsim | error |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    errors = []
+    for name, seq, gpus, mbs, gbs, ckpt, published in MPT_ROWS:
+        layers, hidden, heads = MPT_SHAPES[name]
+        model = Transformer(
+            layers=layers,
+            hidden=hidden,
+            heads=heads,
+            seq_len=seq,
+            vocab=50368,
+            tied_embeddings=True,
+            name=f"mpt_{name}",
+        )
+        plan = Parallelism(
+            dp=gpus, microbatch_size=mbs, global_batch=gbs, zero=3, recompute="full" if ckpt else "none"
+        )
+        fab = (
+            Fabric.preset("dgx_h100_cluster", nodes=gpus // 8) if gpus > 8 else Fabric.preset("dgx8_nvswitch")
+        )
+        res = fab.run(training_step(model, plan, "h100_sxm", check_memory=False), fidelity="flow")
+        ours = gbs * seq / res.step_time_s / gpus
+        errors.append(ours / published - 1)
+        lines.append(
+            f"| {name} | {seq} | {gpus} | {mbs} x {gbs // (mbs * gpus)} | {published:,.0f} | {ours:,.0f} | {ours / published - 1:+.1%} |"
+        )
+        log(f"h100 check MPT {name} on {gpus}: {ours / published - 1:+.1%}")
+    lines.append(f"\nOptimistic by {min(errors):.0%} to {max(errors):.0%} on every row.")
     return "\n".join(lines)
 
 
@@ -271,11 +385,16 @@ def plans_table(log: Callable[[str], None] = lambda s: None) -> str:
 
 
 __all__ = [
+    "MEGATRON_2022",
+    "MPT_ROWS",
+    "PUBLISHED",
     "REUSE_CASES",
     "RUNS",
     "Run",
     "build",
+    "h100_check_table",
     "llama3_run",
+    "megatron_2022_run",
     "mt_nlg_run",
     "plans_table",
     "reuse_table",

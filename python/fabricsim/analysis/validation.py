@@ -48,7 +48,7 @@ class Point:
 
 H100 = "8x H100 SXM (NVLink 4, NVSwitch gen 3)"
 A100 = "8x A100 SXM (NVLink 3, NVSwitch gen 2)"
-H100_NDR = "2 nodes x 8 H100 SXM (a 400 Gb/s NDR NIC per GPU)"
+A100_HDR = "2 nodes x 8 A100 SXM (a 200 Gb/s HDR NIC per GPU)"
 MIB = 1 << 20
 
 GIB = 1 << 30
@@ -94,14 +94,15 @@ POINTS = [
     Point(H100, 4, "ring", GIB, 370.0, "busbw", "nccl#1455: ~370 on 2-4 GPUs", "flow"),
     Point(H100, 2, "ring", GIB, 370.0, "busbw", "nccl#1455: ~370 on 2-4 GPUs", "flow"),
     Point(
-        H100_NDR,
+        A100_HDR,
         16,
         "ring",
-        256 * MIB,
-        47.0,
+        GIB,
+        192.0,
         "busbw",
-        "nccl-tests#290 (NVIDIA): 46-48 per NDR NIC, NCCL_ALGO=RING on two nodes",
-        "flow",  # (the cycle engine gives the same 49.50 GB/s, in 207 s)
+        "NVIDIA's maintainer in nccl#812 (quoted in nccl#1576): 192 GB/s all-reduce busbw between "
+        "DGX A100s, 8x 200 Gb/s IB each, beside 'only 60 GB/s from Ring' on 8x 100 Gb/s called low",
+        "flow",
     ),
     # the two 8-GPU A100 points at their measured sizes, at flow fidelity (which gives the
     # cycle engine's busbw on this ring: 238.6 GB/s at 256 MiB and 239.3 at 512 MiB in both)
@@ -142,8 +143,8 @@ POINTS = [
 
 
 def _fabric(system: str, gpus: int, nvls: bool) -> Fabric:
-    if system == H100_NDR:
-        return Fabric.preset("dgx_h100_cluster", nodes=gpus // 8)
+    if system == A100_HDR:
+        return Fabric.preset("dgx_a100_cluster", nodes=gpus // 8)
     base = Fabric.preset("dgx_a100" if system == A100 else ("dgx8_nvls" if nvls else "dgx8_nvswitch"))
     if gpus == 8:
         return base
@@ -266,10 +267,12 @@ def fidelity_table(log: Callable[[str], None] = lambda s: None) -> str:
 
 def training_table(log: Callable[[str], None] = lambda s: None) -> str:
     """docs/validation.md's end-to-end section (:mod:`fabricsim.analysis.training_validation`)."""
-    from fabricsim.analysis.training_validation import reuse_table, training_table
+    from fabricsim.analysis.training_validation import h100_check_table, reuse_table, training_table
 
     return (
         training_table(log)
+        + "\n\nThe H100 check (MosaicML's MPT rows, docs/validation.md):\n\n"
+        + h100_check_table(log)
         + "\n\nThe reduced step against the unreduced run (docs/fidelity.md):\n\n"
         + reuse_table(log)
     )

@@ -19,10 +19,11 @@ from fabricsim.collectives.algorithms import (
     _all_reduce_hierarchical,
     _all_reduce_nvls,
     _all_reduce_torus,
+    ring_collective,
 )
 from fabricsim.collectives.execution import Execution
 from fabricsim.collectives.library import PROTOCOLS
-from fabricsim.collectives.ops import KINDS, MAX_OPERATIONS
+from fabricsim.collectives.ops import KINDS, MAX_OPERATIONS, RING_KINDS
 from fabricsim.collectives.run import CollectiveResult, execute_schedule, torus_shape
 from fabricsim.collectives.schedule import Schedule
 from fabricsim.collectives.verify import verify_schedule
@@ -60,7 +61,10 @@ class Collective(Workload):
     :class:`~fabricsim.collectives.library.Library`), ``chunks`` (pieces per segment, for
     pipelining; None: enough for every switch plane, :func:`~fabricsim.collectives.tuner.auto_chunks`),
     ``root`` (broadcast, reduce),
-    ``local`` (ranks per node, hierarchical all-reduce), ``dims`` (the torus's shape, torus
+    ``local`` (ranks per node: hierarchical all-reduce's nodes; a ring over several such
+    nodes runs one ring per chunk, each leaving every node through a different rank, as
+    NCCL's channels spread a ring over a node's NICs; :meth:`Fabric.run` takes a cluster's
+    GPUs per node), ``dims`` (the torus's shape, torus
     all-reduce; when None, :meth:`Fabric.run` takes the fabric's torus or mesh dimensions) and
     ``switch`` (``(planes, reduction_ports)``, nvls all-reduce; when None, the fabric's)."""
 
@@ -210,6 +214,8 @@ class Collective(Workload):
         elif self.algorithm == "nvls":
             assert switch is not None
             _all_reduce_nvls(p, ranks, self.chunks, *switch)
+        elif self.algorithm == "ring" and self.kind in RING_KINDS:
+            ring_collective(p, self.kind, ranks, self.local)
         else:
             BUILDERS[(self.kind, self.algorithm)](p, ranks, self.chunks)
         return p.build()

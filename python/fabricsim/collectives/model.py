@@ -30,8 +30,10 @@ def alpha_beta_ns(
     ``local`` ranks per node and ``out_gbyte_per_s``, each rank's bandwidth between nodes (a
     cluster's NIC): ring reduce-scatter and all-gather inside nodes at ``gbyte_per_s``, ring
     all-reduce of a ``1/local`` segment across nodes at ``out_gbyte_per_s``, one after the other
-    (``hierarchical_tree``: the segment's ``chunks`` on a double binary tree across nodes); any
-    other algorithm is taken to cross nodes at ``out_gbyte_per_s``."""
+    (``hierarchical_tree``: the segment's ``chunks`` on a double binary tree across nodes); a
+    ``ring`` over nodes of ``local`` ranks crosses them at ``out_gbyte_per_s`` times the NICs its
+    chunks' rings leave a node by (``min(chunks, local)``); any other algorithm at
+    ``out_gbyte_per_s``."""
     log = math.ceil(math.log2(n)) if n > 1 else 0
     frac = (n - 1) / n
     steps: float
@@ -49,7 +51,11 @@ def alpha_beta_ns(
         across = 2 * (nodes - 1) / nodes * size / local / out_gbyte_per_s + 2 * (nodes - 1) * alpha_ns
         return inside + across
     if out_gbyte_per_s and algorithm != "nvls":
-        gbyte_per_s = min(gbyte_per_s, out_gbyte_per_s)  # blind to nodes: bound by the slowest hop it crosses
+        nics = 1
+        if algorithm == "ring" and local and 1 < local < n and n % local == 0:
+            nics = min(chunks, local)  # its channels leave each node by as many NICs
+        # otherwise blind to nodes: bound by the slowest hop it crosses
+        gbyte_per_s = min(gbyte_per_s, out_gbyte_per_s * nics)
     bw = size / gbyte_per_s if gbyte_per_s > 0 else math.inf
     if kind == "all_reduce" and algorithm == "nvls":
         # each rank injects its data once (to the switches) and takes the sum once (multicast)

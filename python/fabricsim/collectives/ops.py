@@ -12,4 +12,23 @@ MAX_OPERATIONS = 20_000_000
 """The most operations a schedule may have (about 2 GB while it is built and verified; the
 tuner's automatic chunks stay under it)."""
 
-__all__ = ["COPY", "KINDS", "MAX_OPERATIONS", "OP_NAMES", "RECV", "REDUCE", "SEND"]
+RING_KINDS = ("all_reduce", "reduce_scatter", "all_gather")
+"""The kinds a ring runs as reduce-scatter and/or all-gather passes (:func:`fabricsim.collectives.algorithms.ring_collective`)."""
+
+
+def spans_nodes(ranks: int, local: int | None) -> bool:
+    """Whether ``ranks`` fill several nodes of ``local`` (> 1) ranks each."""
+    return local is not None and 1 < local < ranks and ranks % local == 0
+
+
+__all__ = [
+    "COPY",
+    "KINDS",
+    "MAX_OPERATIONS",
+    "OP_NAMES",
+    "RECV",
+    "REDUCE",
+    "RING_KINDS",
+    "SEND",
+    "spans_nodes",
+]

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from fabricsim.collectives.fabric_facts import bandwidths, torus_shape
 from fabricsim.collectives.library import Library
 from fabricsim.collectives.model import alpha_beta_ns
-from fabricsim.collectives.ops import MAX_OPERATIONS, SEND
+from fabricsim.collectives.ops import MAX_OPERATIONS, RING_KINDS, SEND, spans_nodes
 
 if TYPE_CHECKING:
     from fabricsim.collectives.api import Collective
@@ -93,6 +93,8 @@ def auto_chunks(op: Collective, ranks: int, planes: int, algorithm: str, units: 
         chunks = max(planes, min(nccl, 2 * TREE_PIECES_PER_LEVEL * depth))
         chunks = max(1, min(chunks, int(segment // MIN_PIECE_BYTES)))
     else:
+        if algorithm == "ring" and op.kind in RING_KINDS and spans_nodes(ranks, op.local):
+            planes = math.lcm(planes, op.local or 1)  # a channel leaving each node by each NIC
         share = op.bytes / ranks
         rounds = min(MAX_ROUNDS, max(1, math.ceil(share / planes / PIPELINE_PIECE_BYTES)))
         chunks = max(1, min(planes * rounds, int(share // MIN_PIECE_BYTES)))

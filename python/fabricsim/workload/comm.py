@@ -28,7 +28,7 @@ from fabricsim.collectives.library import Library
 from fabricsim.collectives.ops import MAX_OPERATIONS
 from fabricsim.collectives.run import execute_schedule
 from fabricsim.collectives.schedule import Schedule
-from fabricsim.collectives.tuner import auto_chunks, planes_of
+from fabricsim.collectives.tuner import auto_chunks, node_of, planes_of
 from fabricsim.errors import SpecError
 from fabricsim.run_contract import require_complete
 from fabricsim.traffic.messages import messages
@@ -85,14 +85,30 @@ def tile(schedule: Schedule, groups: I64, ranks: int) -> Schedule:
     )
 
 
+def ranks_per_node(fabric: Fabric, groups: I64) -> int | None:
+    """The ranks every communicator (row of ``groups``) has in each node it spans, where that
+    is one number and each row holds its nodes' ranks together (a ring over them then runs one
+    channel per NIC, :func:`fabricsim.collectives.algorithms.ring_channels`); else None."""
+    node = node_of(fabric)
+    if node is None:
+        return None
+    nodes = node[groups]
+    local = int(np.count_nonzero(nodes[0] == nodes[0, 0]))
+    if local < 2 or groups.shape[1] % local:
+        return None
+    blocks = nodes.reshape(nodes.shape[0], -1, local)
+    return local if bool((blocks == blocks[:, :, :1]).all()) else None
+
+
 def group_collective(
-    fabric: Fabric, library: Library, kind: str, nbytes: int, n: int, count: int
+    fabric: Fabric, library: Library, kind: str, nbytes: int, n: int, count: int, local: int | None = None
 ) -> Collective:
-    """The collective each of ``count`` communicators of ``n`` ranks runs: its named algorithm,
-    pieces for every plane of ``fabric`` but no more than ``count`` schedules may hold, the
-    Simple protocol with ``library``'s costs, not verified again (the algorithm's schedule is)."""
+    """The collective each of ``count`` communicators of ``n`` ranks runs: its named algorithm
+    (a ring over nodes of ``local`` ranks: a channel leaving each node by each NIC), pieces for
+    every plane of ``fabric`` but no more than ``count`` schedules may hold, the Simple protocol
+    with ``library``'s costs, not verified again (the algorithm's schedule is)."""
     algorithm = ALGORITHM[kind]
-    op = _make(kind, nbytes, algorithm, None, protocol="simple")
+    op = replace(_make(kind, nbytes, algorithm, None, protocol="simple"), local=local)
     per_chunk = replace(op, chunks=1).operations_estimate(n) * count
     chunks = max(1, min(auto_chunks(op, n, planes_of(fabric), algorithm), MAX_OPERATIONS // per_chunk))
     return replace(op, chunks=chunks).with_execution(library=library, verify=False)
@@ -125,7 +141,8 @@ class CommModel:
         key = (kind, nbytes, groups.shape, groups.tobytes())
         if key in self._cache:
             return self._cache[key]
-        op = group_collective(self.fabric, self.library, kind, nbytes, n, count)
+        local = ranks_per_node(self.fabric, groups)
+        op = group_collective(self.fabric, self.library, kind, nbytes, n, count, local)
         schedule = tile(op.schedule(n), groups, self.fabric.num_ranks)
         # per-rank finish and link utilization are all a step reads of a call
         quiet = self.options.replace(keep_messages=False)
