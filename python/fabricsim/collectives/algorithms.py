@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from fabricsim.collectives.ops import spans_nodes
 from fabricsim.collectives.schedule import ScheduleBuilder
@@ -79,6 +80,7 @@ class Planner(ScheduleBuilder):
 
 
 Segments = Sequence[Sequence[int]]
+Pass = Callable[[Any, Any], None]
 
 
 def _segments(pieces: Sequence[int], parts: int) -> list[list[int]]:
@@ -250,16 +252,26 @@ def ring_channels(n: int, pieces: int, local: int | None) -> list[tuple[list[int
     return rings
 
 
-def ring_collective(p: Planner, kind: str, n: int, local: int | None = None) -> None:
-    """Ring reduce-scatter, all-gather or all-reduce (reduce-scatter then all-gather) over
-    :func:`ring_channels`."""
-    rings = ring_channels(n, p.pieces, local)
+def ring_passes(kind: str, rings: Sequence[tuple[Any, Any]], reduce_scatter: Pass, all_gather: Pass) -> None:
+    """A ring ``kind``'s passes over ``rings`` ((order, segments) each): every ring's
+    reduce-scatter (but for an all-gather), then every ring's all-gather (but for a
+    reduce-scatter); the planner here and the engine-planned path alike."""
     if kind != "all_gather":
         for order, segs in rings:
-            ring_reduce_scatter(p, order, segs)
+            reduce_scatter(order, segs)
     if kind != "reduce_scatter":
         for order, segs in rings:
-            ring_all_gather(p, order, segs)
+            all_gather(order, segs)
+
+
+def ring_collective(p: Planner, kind: str, n: int, local: int | None = None) -> None:
+    """Ring reduce-scatter, all-gather or all-reduce over :func:`ring_channels`."""
+    ring_passes(
+        kind,
+        ring_channels(n, p.pieces, local),
+        lambda order, segs: ring_reduce_scatter(p, order, segs),
+        lambda order, segs: ring_all_gather(p, order, segs),
+    )
 
 
 def _all_reduce_ring(p: Planner, n: int, c: int) -> None:

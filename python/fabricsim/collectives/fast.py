@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fabricsim.collectives.algorithms import _tree_order
-from fabricsim.collectives.ops import RING_KINDS, spans_nodes
+from fabricsim.collectives.algorithms import _tree_order, ring_channels, ring_passes
+from fabricsim.collectives.ops import RING_KINDS
 from fabricsim.collectives.schedule import Schedule
 
 I64 = npt.NDArray[np.int64]
@@ -99,26 +99,16 @@ def moves(kind: str, algorithm: str, ranks: int, pieces: int, local: int | None)
     all-reduce, or None where the pieces do not divide evenly (the Python path then)."""
     m = Moves()
     every = np.arange(pieces)
-    ring = np.arange(ranks)[None, :]
     if algorithm == "ring" and kind in RING_KINDS:
-        segs = _even(every, ranks)
-        if segs is None:
+        if _even(every, ranks) is None:
             return None
-        rings = [(ring, segs)]
-        if spans_nodes(ranks, local):  # one ring per chunk (algorithms.ring_channels)
-            assert local is not None
-            rank = np.arange(ranks)
-            node, j = rank // local, rank % local
-            rings = []
-            for c in range(segs.shape[1]):
-                order = node * local + (j + c) % local
-                rings.append((order[None, :], segs[order, c : c + 1]))
-        if kind != "all_gather":
-            for order, own in rings:
-                ring_reduce_scatter(m, order, own)
-        if kind != "reduce_scatter":
-            for order, own in rings:
-                ring_all_gather(m, order, own)
+        rings = [(np.array(o)[None, :], np.array(sg)) for o, sg in ring_channels(ranks, pieces, local)]
+        ring_passes(
+            kind,
+            rings,
+            lambda order, segs: ring_reduce_scatter(m, order, segs),
+            lambda order, segs: ring_all_gather(m, order, segs),
+        )
         return m
     if algorithm in ("hierarchical", "hierarchical_tree") and kind == "all_reduce" and local:
         nodes = ranks // local
