@@ -919,3 +919,26 @@ def test_a_step_as_a_trace_runs_whole_and_takes_faults_at_a_time(tmp_path: objec
     down = fs.faults.link_down(nic, at_ns=whole.time_us * 100, duration_ns=whole.time_us * 500)
     hit = fab.run(saved, fidelity="flow", faults=[down])
     assert hit.time_us > whole.time_us
+
+
+def test_data_parallel_rings_over_whole_nodes_use_every_nic() -> None:
+    # FSDP over whole nodes: the communicator's ring runs NCCL-like channels, each leaving a
+    # node by its own NIC; the ring's order within a node is the library's, so a communicator
+    # listed node-interleaved takes the same time
+    from fabricsim.run_options import RunOptions
+    from fabricsim.workload.comm import CommModel, node_rings
+
+    fab = fs.Fabric.preset("dgx_h100_cluster", nodes=2)
+    comm = CommModel(fab, RunOptions(fidelity="flow"), Library.preset("nccl"))
+    nbytes = 256 << 20
+    in_order = np.arange(16, dtype=np.int64)[None, :]
+    interleaved = np.arange(16, dtype=np.int64).reshape(2, 8).T.reshape(1, 16)  # 0, 8, 1, 9, ...
+    rows, local = node_rings(fab, interleaved)
+    assert local == 8 and (rows == in_order).all()
+    t = float(comm.collective_ns("all_reduce", "dp", nbytes, in_order)[0])
+    assert float(comm.collective_ns("all_reduce", "dp", nbytes, interleaved)[0]) == pytest.approx(t)
+    nic = fab.network_link.resolved()["max_goodput_gbps"] / 8  # GB/s = bytes/ns
+    through_one_nic_ns = 2 * 15 / 16 * nbytes / nic
+    assert t < through_one_nic_ns / 4
+    # a node's GPUs in uneven numbers: no channels (one ring, in node order)
+    assert node_rings(fab, np.array([[0, 1, 2, 8]], dtype=np.int64))[1] is None

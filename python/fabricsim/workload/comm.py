@@ -85,19 +85,23 @@ def tile(schedule: Schedule, groups: I64, ranks: int) -> Schedule:
     )
 
 
-def ranks_per_node(fabric: Fabric, groups: I64) -> int | None:
-    """The ranks every communicator (row of ``groups``) has in each node it spans, where that
-    is one number and each row holds its nodes' ranks together (a ring over them then runs one
-    channel per NIC, :func:`fabricsim.collectives.algorithms.ring_channels`); else None."""
+def node_rings(fabric: Fabric, groups: I64) -> tuple[I64, int | None]:
+    """``groups`` with each row's GPUs gathered node by node (in order within a node: a ring's
+    order is the library's choice, and the step reads only each communicator's time), and the
+    ranks every row has in each node it spans where that is one number (a ring over them then
+    runs one channel per NIC, :func:`fabricsim.collectives.algorithms.ring_channels`), else None."""
     node = node_of(fabric)
     if node is None:
-        return None
+        return groups, None
     nodes = node[groups]
+    order = np.argsort(nodes, axis=1, kind="stable")
+    rows = np.take_along_axis(groups, order, axis=1)
+    nodes = np.take_along_axis(nodes, order, axis=1)
     local = int(np.count_nonzero(nodes[0] == nodes[0, 0]))
     if local < 2 or groups.shape[1] % local:
-        return None
+        return rows, None
     blocks = nodes.reshape(nodes.shape[0], -1, local)
-    return local if bool((blocks == blocks[:, :, :1]).all()) else None
+    return rows, (local if bool((blocks == blocks[:, :, :1]).all()) else None)
 
 
 def group_collective(
@@ -141,9 +145,9 @@ class CommModel:
         key = (kind, nbytes, groups.shape, groups.tobytes())
         if key in self._cache:
             return self._cache[key]
-        local = ranks_per_node(self.fabric, groups)
+        rows, local = node_rings(self.fabric, groups)
         op = group_collective(self.fabric, self.library, kind, nbytes, n, count, local)
-        schedule = tile(op.schedule(n), groups, self.fabric.num_ranks)
+        schedule = tile(op.schedule(n), rows, self.fabric.num_ranks)
         # per-rank finish and link utilization are all a step reads of a call
         quiet = self.options.replace(keep_messages=False)
         res = execute_schedule(self.fabric, schedule, None, quiet, schedule.execution)

@@ -18,7 +18,7 @@ from fabricsim.collectives.schedule import Schedule
 from fabricsim.collectives.tuner import protocol_costs
 from fabricsim.errors import SpecError
 from fabricsim.run_contract import require_complete
-from fabricsim.workload.comm import group_collective, ranks_per_node, tile
+from fabricsim.workload.comm import group_collective, node_rings, tile
 
 if TYPE_CHECKING:
     from fabricsim.collectives.library import Library
@@ -77,10 +77,9 @@ class Dag:
         """Every row of ``groups`` runs ``kind`` of ``nbytes``; a rank's first operations wait
         for ``after[rank]``. Returns per rank its operations no other of the call waits for."""
         count, n = groups.shape
-        op = group_collective(
-            self.fabric, self.library, kind, nbytes, n, count, ranks_per_node(self.fabric, groups)
-        )
-        s: Schedule = tile(op.schedule(n), groups, self.fabric.num_ranks)
+        rows, local = node_rings(self.fabric, groups)
+        op = group_collective(self.fabric, self.library, kind, nbytes, n, count, local)
+        s: Schedule = tile(op.schedule(n), rows, self.fabric.num_ranks)
         delay, _ = protocol_costs(s, self.fabric, self.library, "simple")
         base = self.n
         k = len(s.op)
