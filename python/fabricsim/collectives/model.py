@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+from fabricsim.collectives.ops import RING_KINDS, spans_nodes
+
 
 def alpha_beta_ns(
     kind: str,
@@ -52,8 +54,8 @@ def alpha_beta_ns(
         return inside + across
     if out_gbyte_per_s and algorithm != "nvls":
         nics = 1
-        if algorithm == "ring" and local and 1 < local < n and n % local == 0:
-            nics = min(chunks, local)  # its channels leave each node by as many NICs
+        if algorithm == "ring" and kind in RING_KINDS and spans_nodes(n, local):
+            nics = min(chunks, local or 1)  # its channels leave each node by as many NICs
         # otherwise blind to nodes: bound by the slowest hop it crosses
         gbyte_per_s = min(gbyte_per_s, out_gbyte_per_s * nics)
     bw = size / gbyte_per_s if gbyte_per_s > 0 else math.inf
