@@ -252,7 +252,8 @@ def h100_check_table(log: Callable[[str], None] = lambda s: None) -> str:
             f"| {name} | {seq} | {gpus} | {mbs} x {gbs // (mbs * gpus)} | {published:,.0f} | {ours:,.0f} | {ours / published - 1:+.1%} |"
         )
         log(f"h100 check MPT {name} on {gpus}: {ours / published - 1:+.1%}")
-    lines.append(f"\nOptimistic by {min(errors):.0%} to {max(errors):.0%} on every row.")
+    every = " on every row" if min(errors) > 0 else ""
+    lines.append(f"\nFrom {min(errors):+.0%} to {max(errors):+.0%}{every}.")
     return "\n".join(lines)
 
 

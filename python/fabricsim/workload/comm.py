@@ -104,6 +104,16 @@ def node_rings(fabric: Fabric, groups: I64) -> tuple[I64, int | None]:
     return rows, (local if bool((blocks == blocks[:, :, :1]).all()) else None)
 
 
+def group_schedule(fabric: Fabric, library: Library, kind: str, nbytes: int, groups: I64) -> Schedule:
+    """The schedule of every row of ``groups`` running ``kind`` of ``nbytes`` at once, each
+    row's ring laid node by node (:func:`node_rings`): the reduced step's and the step run
+    whole's calls alike."""
+    count, n = groups.shape
+    rows, local = node_rings(fabric, groups)
+    op = group_collective(fabric, library, kind, nbytes, n, count, local)
+    return tile(op.schedule(n), rows, fabric.num_ranks)
+
+
 def group_collective(
     fabric: Fabric, library: Library, kind: str, nbytes: int, n: int, count: int, local: int | None = None
 ) -> Collective:
@@ -145,9 +155,7 @@ class CommModel:
         key = (kind, nbytes, groups.shape, groups.tobytes())
         if key in self._cache:
             return self._cache[key]
-        rows, local = node_rings(self.fabric, groups)
-        op = group_collective(self.fabric, self.library, kind, nbytes, n, count, local)
-        schedule = tile(op.schedule(n), rows, self.fabric.num_ranks)
+        schedule = group_schedule(self.fabric, self.library, kind, nbytes, groups)
         # per-rank finish and link utilization are all a step reads of a call
         quiet = self.options.replace(keep_messages=False)
         res = execute_schedule(self.fabric, schedule, None, quiet, schedule.execution)

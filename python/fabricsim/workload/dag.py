@@ -18,7 +18,7 @@ from fabricsim.collectives.schedule import Schedule
 from fabricsim.collectives.tuner import protocol_costs
 from fabricsim.errors import SpecError
 from fabricsim.run_contract import require_complete
-from fabricsim.workload.comm import group_collective, node_rings, tile
+from fabricsim.workload.comm import group_schedule
 
 if TYPE_CHECKING:
     from fabricsim.collectives.library import Library
@@ -76,10 +76,7 @@ class Dag:
     def collective(self, kind: str, nbytes: int, groups: I64, after: dict[int, int]) -> dict[int, list[int]]:
         """Every row of ``groups`` runs ``kind`` of ``nbytes``; a rank's first operations wait
         for ``after[rank]``. Returns per rank its operations no other of the call waits for."""
-        count, n = groups.shape
-        rows, local = node_rings(self.fabric, groups)
-        op = group_collective(self.fabric, self.library, kind, nbytes, n, count, local)
-        s: Schedule = tile(op.schedule(n), rows, self.fabric.num_ranks)
+        s: Schedule = group_schedule(self.fabric, self.library, kind, nbytes, groups)
         delay, _ = protocol_costs(s, self.fabric, self.library, "simple")
         base = self.n
         k = len(s.op)
