@@ -47,6 +47,7 @@ class Point:
 
 
 H100 = "8x H100 SXM (NVLink 4, NVSwitch gen 3)"
+H100_PART = "2, 4 or 6 of 8 H100 SXM (HGX, NCCL 2.18.3)"
 A100 = "8x A100 SXM (NVLink 3, NVSwitch gen 2)"
 A100_HDR = "2 nodes x 8 A100 SXM (a 200 Gb/s HDR NIC per GPU)"
 MIB = 1 << 20
@@ -55,8 +56,9 @@ GIB = 1 << 30
 
 # Large-size points at the hardware's sizes (1 GiB; the figures are for 1-2 GiB), at flow
 # fidelity: on every H100 row it gives the cycle engine's busbw at 256 MiB to 0.01 GB/s
-# (356.76, 464.20, 454.72, 442.09, 424.41, 356.23, 354.37), where the cycle engine at 1 GiB
-# would take minutes a row.
+# (ring 356.76, 356.23, 354.37 on 8, 4, 2 GPUs; NVLS 450.43 / 450.46 at flow, 436.26 / 436.28,
+# 417.17 / 417.18, 391.13 / 391.15 on 8, 7, 6, 5), where the cycle engine at 1 GiB would take
+# minutes a row.
 POINTS = [
     Point(H100, 8, "ring", GIB, 367.5, "busbw", "nccl-tests#212, nccl#1455: 365-370 at 1-2 GiB", "flow"),
     Point(H100, 8, "nvls", GIB, 480.0, "busbw", "nccl-tests#212, nccl#1455: ~480 at large sizes", "flow"),
@@ -93,6 +95,45 @@ POINTS = [
     Point(H100, 5, "nvls", GIB, 420.0, "busbw", "nccl#1455", "flow"),
     Point(H100, 4, "ring", GIB, 370.0, "busbw", "nccl#1455: ~370 on 2-4 GPUs", "flow"),
     Point(H100, 2, "ring", GIB, 370.0, "busbw", "nccl#1455: ~370 on 2-4 GPUs", "flow"),
+    # waynehacking8/nccl-collectives-bench (2026): nccl-tests 2.18.3, NCCL 2.18.3, 2/4/6 GPUs of
+    # one HGX H100 (NV18 between every pair), one process (-g N); the algorithm its NCCL log
+    # names (ring on 2 and 4 GPUs, NVLS on 6; NVLS on 2 and 4 forced by NCCL_ALGO)
+    *(
+        Point(H100_PART, gpus, algorithm, size, busbw, "busbw", f"nccl-collectives-bench {where}", "flow")
+        for gpus, algorithm, where, sizes in (
+            (
+                2,
+                "ring",
+                "results/scaling.txt (auto: ring)",
+                ((256 * MIB, 300.56), (GIB, 326.71), (8 * GIB, 346.86)),
+            ),
+            (
+                4,
+                "ring",
+                "results/scaling.txt (auto: ring)",
+                ((256 * MIB, 338.74), (GIB, 354.46), (8 * GIB, 364.63)),
+            ),
+            (
+                6,
+                "nvls",
+                "results/scaling.txt (auto: NVLS)",
+                ((256 * MIB, 403.22), (GIB, 424.24), (8 * GIB, 442.96)),
+            ),
+            (
+                4,
+                "nvls",
+                "results/algo_sweep.txt (NCCL_ALGO=NVLS)",
+                ((256 * MIB, 359.34), (GIB, 371.38), (8 * GIB, 376.52)),
+            ),
+            (
+                2,
+                "nvls",
+                "results/scaling_attributed/g2_NVLS.log (NCCL_ALGO=NVLS, NCCL 2.29.2)",
+                ((8 * GIB, 206.99),),
+            ),
+        )
+        for size, busbw in sizes
+    ),
     Point(
         A100_HDR,
         16,
@@ -142,10 +183,66 @@ POINTS = [
 ]
 
 
+CURVE_US = {
+    1 << 10: 23.67,
+    8 << 10: 24.73,
+    64 << 10: 26.20,
+    256 << 10: 27.69,
+    1 << 20: 27.03,
+    4 << 20: 43.41,
+    16 << 20: 102.10,
+    64 << 20: 325.86,
+    256 << 20: 1181.43,
+    1 << 30: 4511.11,
+    8 << 30: 35168.9,
+}
+"""An all-reduce's time (us, out-of-place) over sizes on 4 H100s of an HGX H100, nccl-tests
+2.18.3 with NCCL 2.18.3, one process driving the 4 GPUs (-g 4), no CUDA graph, NCCL's
+automatic choices: waynehacking8/nccl-collectives-bench, results/all_reduce.txt (its
+results/quiet/all_reduce.txt, rerun on an idle node, agrees within 2%)."""
+
+CURVE_CYCLE_MAX_BYTES = 16 << 20
+"""The curve's sizes up to this run on the cycle engine, larger ones at flow fidelity."""
+
+
+def _size_label(nbytes: int) -> str:
+    if nbytes >= GIB:
+        return f"{nbytes >> 30} GiB"
+    if nbytes >= MIB:
+        return f"{nbytes // MIB} MiB"
+    return f"{nbytes >> 10} KiB" if nbytes >= 1024 and nbytes % 1024 == 0 else f"{nbytes} B"
+
+
+def curve_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """The curve below the peak: :data:`CURVE_US` beside the defaults a user gets (the tuner's
+    algorithm, protocol and chunks) on 4 GPUs of the H100 node whose switches reduce."""
+    fab = _fabric(H100_PART, 4, True)
+    lines = [
+        "| size | measured (us) | busbw (GB/s) | fabricsim (us) | busbw (GB/s) | ran | error (time) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size, us in CURVE_US.items():
+        fidelity = "cycle" if size <= CURVE_CYCLE_MAX_BYTES else "flow"
+        res = fab.run(api.all_reduce(bytes=size), fidelity=fidelity)
+        busbw = size / (us * 1e3) * 2 * 3 / 4
+        err = res.time_us / us - 1
+        log(f"curve {size}: {res.time_us:.2f} us vs {us} ({100 * err:+.1f}%)")
+        label = _size_label(size)
+        lines.append(
+            f"| {label} | {us:g} | {busbw:.1f} | {res.time_us:.2f} | {res.busbw_gbyte_per_s:.1f} | "
+            f"{res.schedule.algorithm}/{res.protocol}, {res.chunks} chunks, {fidelity} | {100 * err:+.1f}% |"
+        )
+    return "\n".join(lines)
+
+
 def _fabric(system: str, gpus: int, nvls: bool) -> Fabric:
     if system == A100_HDR:
         return Fabric.preset("dgx_a100_cluster", nodes=gpus // 8)
     base = Fabric.preset("dgx_a100" if system == A100 else ("dgx8_nvls" if nvls else "dgx8_nvswitch"))
+    if system == H100_PART:  # a part of the node: the switches reduce (the measured ran NVLS on some)
+        planes = int(base.topology.params["planes"])
+        topo = topology.switch_star(gpus, planes=planes, reduction_ports=gpus)
+        return Fabric(topology=topo, link=base.link, router=base.router, endpoint=base.endpoint)
     if gpus == 8:
         return base
     planes = int(base.topology.params["planes"])
@@ -164,7 +261,8 @@ def _simulate(p: Point) -> tuple[float, str]:
 
 
 def collectives_table(log: Callable[[str], None] = lambda s: None) -> str:
-    """The collectives section's two tables (Markdown)."""
+    """The collectives section's three tables (Markdown): the points, the geometric-mean error
+    per system and GPU count, and the curve over sizes (:func:`curve_table`)."""
     rows = []
     errors: dict[tuple[str, int], list[float]] = {}
     for p in POINTS:
@@ -178,11 +276,7 @@ def collectives_table(log: Callable[[str], None] = lambda s: None) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for p, value, ran, err in rows:
-        size = (
-            f"{p.bytes >> 30} GiB"
-            if p.bytes >= 1 << 30
-            else (f"{p.bytes // MIB} MiB" if p.bytes >= MIB else f"{p.bytes} B")
-        )
+        size = _size_label(p.bytes)
         unit = "GB/s busbw" if p.unit == "busbw" else "us"
         lines.append(
             f"| {p.system} | {p.gpus} | {p.collective.replace('_', '-')}, {p.algorithm} | {size} | {p.measured:g} {unit} | "
@@ -192,7 +286,7 @@ def collectives_table(log: Callable[[str], None] = lambda s: None) -> str:
     for (system, gpus), errs in sorted(errors.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
         geo = math.exp(sum(math.log(max(e, 1e-4)) for e in errs) / len(errs))
         lines.append(f"| {system} | {gpus} | {len(errs)} | {100 * geo:.1f}% |")
-    return "\n".join(lines)
+    return "\n".join([*lines, "", curve_table(log)])
 
 
 BOOKSIM_CURVE = {

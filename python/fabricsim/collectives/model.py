@@ -28,7 +28,8 @@ def alpha_beta_ns(
     bytes/ns): ``2(n-1)/n S`` for all-reduce, ``(n-1)/n S`` for reduce-scatter, all-gather and
     all-to-all, ``S`` for broadcast and reduce (pipelined over ``chunks``). ``dims``: the
     torus shape of a ``torus`` all-reduce (``2 sum(k - 1)`` steps). ``nvls`` (in-network
-    reduction): two steps and ``S`` per rank, sent and received at once. ``hierarchical`` with
+    reduction): two steps and ``S`` per rank, sent and received at once, in ``chunks`` rounds
+    and one more (the pipeline's fill). ``hierarchical`` with
     ``local`` ranks per node and ``out_gbyte_per_s``, each rank's bandwidth between nodes (a
     cluster's NIC): ring reduce-scatter and all-gather inside nodes at ``gbyte_per_s``, ring
     all-reduce of a ``1/local`` segment across nodes at ``out_gbyte_per_s``, one after the other
@@ -60,8 +61,10 @@ def alpha_beta_ns(
         gbyte_per_s = min(gbyte_per_s, out_gbyte_per_s * nics)
     bw = size / gbyte_per_s if gbyte_per_s > 0 else math.inf
     if kind == "all_reduce" and algorithm == "nvls":
-        # each rank injects its data once (to the switches) and takes the sum once (multicast)
-        return 2 * alpha_ns + bw
+        # each rank injects its data once (to the switches) and takes the sum once (multicast),
+        # in `chunks` rounds: a round's multicast overlaps the next round's copies, so the first
+        # round's copies and the last round's multicast do not overlap (one round more)
+        return 2 * alpha_ns + bw * (chunks + 1) / chunks
     if kind == "all_reduce":
         data = 2 * frac * bw
         steps = {"ring": 2 * (n - 1), "direct": 2, "halving_doubling": 2 * log + 2}.get(

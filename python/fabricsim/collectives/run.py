@@ -297,7 +297,7 @@ class CollectiveResult(RunResultBase):
             empty = replace(self.op, bytes=0)
             library_us = estimate_us(empty, fab, name, self.protocol, library, chunks)
             wire = (
-                1 / library.nvls_efficiency
+                library.nvls_wire_bytes_per_byte(s.ranks)
                 if name == "nvls"
                 else library.costs(self.protocol).wire_bytes_per_byte
             )

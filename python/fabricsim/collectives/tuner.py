@@ -36,9 +36,15 @@ PIPELINE_PIECE_BYTES = 4 << 20
 """Auto chunking adds a round of pieces per plane for every 4 MiB a rank's share holds (up to
 8 rounds): NCCL's channels each move a slice of the buffer, pipelined."""
 
-NVLS_PIECE_BYTES = 256 << 10
-"""NVLS adds a round (a piece per reduction unit) for every 256 KiB per unit (up to 8): a
-unit's multicast of one piece overlaps the copies of the next only with several rounds."""
+NVLS_CHANNELS = 16
+"""NCCL's NVLS channels on Hopper (NVIDIA/nccl src/transport/nvls.cc, NVLS_NCHANNELS_SM90)."""
+
+NVLS_CHUNK_BYTES = 128 << 10
+"""NCCL's NVLS chunk (NCCL_NVLS_CHUNKSIZE's default), which it halves for smaller sizes
+(src/enqueue.cc): :func:`nvls_rounds`."""
+
+MAX_NVLS_ROUNDS = 256
+"""At most this many NVLS rounds (8 GiB on 8 GPUs): past it the pipeline's fill is under 2%."""
 
 MAX_ROUNDS = 8
 
@@ -77,14 +83,28 @@ def tree_piece_bytes(nbytes: float, depth: int) -> int:
     return piece
 
 
+def nvls_rounds(nbytes: float, heads: int) -> int:
+    """The loops NCCL's NVLS all-reduce makes over ``nbytes`` with ``heads`` ranks (each of its
+    :data:`NVLS_CHANNELS` channels gives each head a chunk a loop; src/enqueue.cc): a 128 KiB
+    chunk, 64 KiB below 64 loops' worth of 128 KiB, 32 KiB below 8 loops' worth of 64 KiB,
+    16 KiB below 2 loops' worth of 32 KiB. They set how finely the schedule pipelines: its
+    rounds."""
+    concurrent = NVLS_CHANNELS * max(heads, 1)
+    chunk = NVLS_CHUNK_BYTES
+    for loops, smaller in ((64, 64 << 10), (8, 32 << 10), (2, 16 << 10)):
+        if nbytes < loops * concurrent * chunk and chunk > smaller:
+            chunk = smaller
+    return max(1, math.ceil(nbytes / (concurrent * chunk)))
+
+
 def auto_chunks(op: Collective, ranks: int, planes: int, algorithm: str, units: int = 0) -> int:
     """Pieces per segment: a multiple of the planes (one round of pieces per plane, more for
     large sizes), none smaller than :data:`MIN_PIECE_BYTES`; NVLS already spreads its pieces
-    over the ``units`` reduction units, so it takes only rounds (:data:`NVLS_PIECE_BYTES`)."""
+    over the ``units`` reduction units, so it takes only rounds: NCCL's loops
+    (:func:`nvls_rounds`)."""
     if algorithm == "nvls":
-        per_unit = op.bytes / max(units, 1)
-        rounds = min(MAX_ROUNDS, max(1, math.ceil(per_unit / NVLS_PIECE_BYTES)))
-        return max(1, min(rounds, int(per_unit // MIN_PIECE_BYTES)))
+        rounds = min(MAX_NVLS_ROUNDS, nvls_rounds(op.bytes, ranks))
+        return max(1, min(rounds, int(op.bytes / max(units, 1) // MIN_PIECE_BYTES)))
     if algorithm == "hierarchical_tree" and op.local:
         segment = op.bytes / op.local  # what each rail's trees carry
         depth = max(1, math.ceil(math.log2(max(ranks // op.local, 2))))
@@ -134,7 +154,7 @@ def estimate_us(
     local = int(fabric.topology.params["gpus"]) if across else None
     wire = costs.wire_bytes_per_byte
     if algorithm == "nvls":
-        wire = 1.0 / library.nvls_efficiency
+        wire = library.nvls_wire_bytes_per_byte(n)
     dims = torus_shape(fabric)
     data_ns = alpha_beta_ns(
         op.kind, algorithm, n, round(op.bytes * wire), 0.0, gbyte_per_s, chunks, dims, local, out_gbyte_per_s
@@ -199,7 +219,8 @@ def protocol_costs(
     """Per operation the latency (ps) it waits before it starts, and the wire bytes per byte of
     data: the call's launch latency on the operations that wait for nothing, a hop latency on
     every send (the network's between nodes, the tree's for tree), and the protocol's framing;
-    NVLS: its own call latency, no hop latency, and its efficiency as wire bytes."""
+    NVLS: its own call latency, no hop latency, and its heads' traffic over its efficiency as
+    wire bytes (:meth:`Library.nvls_wire_bytes_per_byte`)."""
     costs = library.costs(protocol)
     n_ops = len(schedule.op)
     delay = np.zeros(n_ops, dtype=np.int64)
@@ -218,7 +239,7 @@ def protocol_costs(
             crosses = nodes[src] != nodes[dst]
             hop[crosses] = round(costs.net_hop_latency_us * 1e6)
         delay[sends] += hop[sends]
-    wire = 1.0 / library.nvls_efficiency if nvls else costs.wire_bytes_per_byte
+    wire = library.nvls_wire_bytes_per_byte(schedule.ranks) if nvls else costs.wire_bytes_per_byte
     return delay, wire
 
 
