@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fabricsim as fs
@@ -97,6 +97,41 @@ def test_a_ring_over_nodes_leaves_each_node_by_every_rank_one_channel_each(kind:
     )
     cross = (one.op == SEND) & (one.rank // local != one.peer // local)
     assert set(one.rank[cross].tolist()) == {3, 7, 11}
+
+
+@settings(max_examples=max(10, settings().max_examples // 4), deadline=None)
+@given(
+    kind=st.sampled_from(["broadcast", "reduce"]),
+    nodes=st.integers(2, 4),
+    local=st.integers(2, 5),
+    chunks=st.integers(1, 12),
+    data=st.data(),
+)
+def test_a_chain_over_nodes_sends_each_channel_out_by_another_rank(
+    kind: str, nodes: int, local: int, chunks: int, data: st.DataObject
+) -> None:
+    # broadcast / reduce as NCCL's rings: piece k down channel k mod local from the root, which
+    # leaves node b through its rank c - 1 and enters the next through its rank c; exact
+    ranks = nodes * local
+    root = data.draw(st.integers(0, ranks - 1))
+    s = fs.collectives.Collective(
+        kind=kind, bytes=97 * chunks, algorithm="ring", chunks=chunks, local=local, root=root
+    ).schedule(ranks)
+    _verify_exact(s)
+    send = s.op == SEND
+    across = send & (s.rank // local != s.peer // local)
+    for k in range(chunks):
+        c = k % local
+        # a broadcast's piece flows away from the root, a reduce's toward it: either way the
+        # chain crosses from a node's rank c - 1 to the next node's rank c
+        src, dst = (s.rank, s.peer) if kind == "broadcast" else (s.peer, s.rank)
+        mine = across & (s.tag == k)
+        assert ((src[mine] % local == (c - 1) % local) & (dst[mine] % local == c)).all()
+        # once into every node but the root's, and back into the root's where the ring enters
+        # it before the root (at its rank c)
+        assert mine.sum() == nodes - (root % local == c)
+    # every piece reaches (or leaves) every rank once
+    assert (send.sum()) == chunks * (ranks - 1)
 
 
 def test_the_fast_path_declines_pieces_that_do_not_divide_into_segments() -> None:

@@ -9,6 +9,7 @@ the command that made it). Every point is the defaults a user gets; nothing here
   (shared/reference/dram_calibration.md);
 - ``fidelity``: the flow fidelity against the cycle engine on the same scenarios
   (docs/fidelity.md; about 5 minutes);
+- ``gemm``: the GEMM model against XLA's measured matmul throughput on H100 (under a second);
 - ``training``: training steps of published large-scale runs (MT-NLG 530B, Llama 3 405B)
   beside their published step time or MFU (about 3 minutes);
 - ``fault_windows``: faults for part of a step on the reduced step's clock against the step
@@ -74,7 +75,7 @@ POINTS = [
             "flow",
             kind,
         )
-        for kind in ("all_gather", "reduce_scatter")
+        for kind in ("all_gather", "reduce_scatter", "broadcast")
     ),
     # the curve below the peak: NVIDIA's reply to the same issue says its user's largest size,
     # 256 MiB, is "too small to reach peak bandwidth"; that user saw an algbw of about 250 GB/s
@@ -372,6 +373,14 @@ def training_table(log: Callable[[str], None] = lambda s: None) -> str:
     )
 
 
+def gemm_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """docs/validation.md's GEMM check against XLA's H100 measurements
+    (:mod:`fabricsim.analysis.gemm_validation`)."""
+    from fabricsim.analysis.gemm_validation import gemm_table as table
+
+    return table(log)
+
+
 def plans_table(log: Callable[[str], None] = lambda s: None) -> str:
     """docs/fidelity.md's agreement of the step run whole with the reduced step on every
     small plan (:func:`fabricsim.analysis.training_validation.plans_table`)."""
@@ -392,6 +401,7 @@ TABLES: dict[str, Callable[[Callable[[str], None]], str]] = {
     "hbm": hbm_table,
     "fidelity": fidelity_table,
     "collectives": collectives_table,
+    "gemm": gemm_table,
     "training": training_table,
     "fault_windows": fault_window_table,
     "plans": plans_table,
@@ -406,6 +416,7 @@ __all__ = [
     "collectives_table",
     "fault_window_table",
     "fidelity_table",
+    "gemm_table",
     "hbm_table",
     "noc_table",
     "plans_table",

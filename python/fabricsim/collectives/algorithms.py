@@ -247,9 +247,39 @@ def ring_channels(n: int, pieces: int, local: int | None) -> list[tuple[list[int
     assert local is not None
     rings: list[tuple[list[int], Segments]] = []
     for c in range(pieces // n):
-        order = [b * local + (j + c) % local for b in range(n // local) for j in range(local)]
+        order = channel_ring(n, local, c)
         rings.append((order, [[segs[r][c]] for r in order]))
     return rings
+
+
+def channel_ring(n: int, local: int, c: int) -> list[int]:
+    """Channel ``c``'s ring over ``n`` ranks in nodes of ``local``: each node's ranks rotated
+    by ``c``, so it leaves a node through its rank ``c - 1`` and enters the next through its
+    rank ``c``."""
+    return [b * local + (j + c) % local for b in range(n // local) for j in range(local)]
+
+
+def chain_channels(n: int, root: int, pieces: int, local: int | None) -> list[tuple[list[int], list[int]]]:
+    """The chains a ring broadcast or reduce runs, each as (ranks from ``root`` down the chain,
+    the pieces it carries): one chain over the ranks from the root on; or, where the ranks fill
+    several nodes of ``local`` ranks each, one per channel as NCCL's rings: piece ``k`` goes
+    down channel ``k mod local``'s ring (:func:`channel_ring`) from the root, so the channels
+    cross between nodes through different ranks' NICs."""
+    if not spans_nodes(n, local):
+        return [(_tree_order(n, root), list(range(pieces)))]
+    assert local is not None
+    chains = []
+    for c in range(min(local, pieces)):
+        ring = channel_ring(n, local, c)
+        at = ring.index(root)
+        chains.append((ring[at:] + ring[:at], list(range(c, pieces, local))))
+    return chains
+
+
+def chain_collective(p: Planner, kind: str, n: int, local: int | None = None) -> None:
+    """Ring (chain) broadcast or reduce over :func:`chain_channels`, toward or from the root."""
+    for order, pieces in chain_channels(n, p.root, p.pieces, local):
+        (chain_broadcast if kind == "broadcast" else chain_reduce)(p, order, pieces)
 
 
 def ring_passes(kind: str, rings: Sequence[tuple[Any, Any]], reduce_scatter: Pass, all_gather: Pass) -> None:
@@ -411,16 +441,20 @@ def _rs(impl: Callable[[Planner, Sequence[int], Segments], None]) -> Callable[[P
 
 def _broadcast(tree: bool) -> Callable[[Planner, int, int], None]:
     def build(p: Planner, n: int, c: int) -> None:
-        order = _tree_order(n, p.root)
-        (tree_broadcast if tree else chain_broadcast)(p, order, range(p.pieces))
+        if not tree:
+            chain_collective(p, "broadcast", n)
+            return
+        tree_broadcast(p, _tree_order(n, p.root), range(p.pieces))
 
     return build
 
 
 def _reduce(tree: bool) -> Callable[[Planner, int, int], None]:
     def build(p: Planner, n: int, c: int) -> None:
-        order = _tree_order(n, p.root)
-        (tree_reduce if tree else chain_reduce)(p, order, range(p.pieces))
+        if not tree:
+            chain_collective(p, "reduce", n)
+            return
+        tree_reduce(p, _tree_order(n, p.root), range(p.pieces))
 
     return build
 

@@ -19,11 +19,12 @@ from fabricsim.collectives.algorithms import (
     _all_reduce_hierarchical,
     _all_reduce_nvls,
     _all_reduce_torus,
+    chain_collective,
     ring_collective,
 )
 from fabricsim.collectives.execution import Execution
 from fabricsim.collectives.library import PROTOCOLS
-from fabricsim.collectives.ops import KINDS, MAX_OPERATIONS, RING_KINDS
+from fabricsim.collectives.ops import CHAIN_KINDS, KINDS, MAX_OPERATIONS, RING_KINDS
 from fabricsim.collectives.run import CollectiveResult, execute_schedule, torus_shape
 from fabricsim.collectives.schedule import Schedule
 from fabricsim.collectives.verify import verify_schedule
@@ -216,6 +217,8 @@ class Collective(Workload):
             _all_reduce_nvls(p, ranks, self.chunks, *switch)
         elif self.algorithm == "ring" and self.kind in RING_KINDS:
             ring_collective(p, self.kind, ranks, self.local)
+        elif self.algorithm == "ring" and self.kind in CHAIN_KINDS:
+            chain_collective(p, self.kind, ranks, self.local)
         else:
             BUILDERS[(self.kind, self.algorithm)](p, ranks, self.chunks)
         return p.build()

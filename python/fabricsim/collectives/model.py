@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from fabricsim.collectives.ops import RING_KINDS, spans_nodes
+from fabricsim.collectives.ops import CHANNEL_KINDS, spans_nodes
 
 
 def alpha_beta_ns(
@@ -53,10 +53,11 @@ def alpha_beta_ns(
             return inside + across
         across = 2 * (nodes - 1) / nodes * size / local / out_gbyte_per_s + 2 * (nodes - 1) * alpha_ns
         return inside + across
+    channels = 1  # a ring's channels across nodes, each leaving a node by another NIC
+    if algorithm == "ring" and kind in CHANNEL_KINDS and spans_nodes(n, local):
+        channels = min(chunks, local or 1)
     if out_gbyte_per_s and algorithm != "nvls":
-        nics = 1
-        if algorithm == "ring" and kind in RING_KINDS and spans_nodes(n, local):
-            nics = min(chunks, local or 1)  # its channels leave each node by as many NICs
+        nics = channels
         # otherwise blind to nodes: bound by the slowest hop it crosses
         gbyte_per_s = min(gbyte_per_s, out_gbyte_per_s * nics)
     bw = size / gbyte_per_s if gbyte_per_s > 0 else math.inf
@@ -86,11 +87,14 @@ def alpha_beta_ns(
         data = frac * bw
         steps = n - 1 if algorithm == "pairwise" else 1
     else:  # broadcast, reduce: a pipeline of `chunks` pieces through the chain or the tree
+        # (a ring's channels each a chain of their share of the pieces, side by side)
         depth = n - 1 if algorithm == "ring" else log
         fan = 1 if algorithm == "ring" else 2
-        steps = depth + chunks - 1
-        data = fan * bw * (depth + chunks - 1) / chunks if chunks else bw
-        return steps * alpha_ns + data
+        # (a latency per hop on the first piece's way, the others' hops overlapping it, as
+        # each send waits its hop latency side by side; the pipeline's fill in bytes)
+        per_chain = max(1, chunks // channels)
+        data = fan * bw * (depth + per_chain - 1) / per_chain
+        return depth * alpha_ns + data
     return steps * alpha_ns + data
 
 

@@ -15,6 +15,13 @@ tuner's automatic chunks stay under it)."""
 RING_KINDS = ("all_reduce", "reduce_scatter", "all_gather")
 """The kinds a ring runs as reduce-scatter and/or all-gather passes (:func:`fabricsim.collectives.algorithms.ring_collective`)."""
 
+CHAIN_KINDS = ("broadcast", "reduce")
+"""The kinds a ring runs as a chain from or to the root (:func:`fabricsim.collectives.algorithms.chain_collective`)."""
+
+CHANNEL_KINDS = RING_KINDS + CHAIN_KINDS
+"""The kinds whose ring runs one ring per channel across nodes, each leaving a node by another
+rank's NIC."""
+
 
 def spans_nodes(ranks: int, local: int | None) -> bool:
     """Whether ``ranks`` fill several nodes of ``local`` (> 1) ranks each."""
@@ -22,6 +29,8 @@ def spans_nodes(ranks: int, local: int | None) -> bool:
 
 
 __all__ = [
+    "CHAIN_KINDS",
+    "CHANNEL_KINDS",
     "COPY",
     "KINDS",
     "MAX_OPERATIONS",

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from fabricsim.collectives.fabric_facts import bandwidths, torus_shape
 from fabricsim.collectives.library import Library
 from fabricsim.collectives.model import alpha_beta_ns
-from fabricsim.collectives.ops import MAX_OPERATIONS, RING_KINDS, SEND, spans_nodes
+from fabricsim.collectives.ops import CHAIN_KINDS, MAX_OPERATIONS, RING_KINDS, SEND, spans_nodes
 
 if TYPE_CHECKING:
     from fabricsim.collectives.api import Collective
@@ -112,6 +112,14 @@ def auto_chunks(op: Collective, ranks: int, planes: int, algorithm: str, units: 
         nccl = math.ceil(segment / tree_piece_bytes(segment, depth))
         chunks = max(planes, min(nccl, 2 * TREE_PIECES_PER_LEVEL * depth))
         chunks = max(1, min(chunks, int(segment // MIN_PIECE_BYTES)))
+    elif op.kind in CHAIN_KINDS:
+        if algorithm == "ring" and spans_nodes(ranks, op.local):
+            planes = math.lcm(planes, op.local or 1)  # a channel leaving each node by each NIC
+        # pieces of NCCL's step (Simple: its 4 MiB buffer in 8), so the chain or tree pipelines
+        # as NCCL's does, a multiple of the planes (or channels)
+        steps = math.ceil(op.bytes / TREE_STEP_BYTES)
+        chunks = planes * max(1, math.ceil(steps / planes))
+        chunks = max(1, min(chunks, int(op.bytes // MIN_PIECE_BYTES)))
     else:
         if algorithm == "ring" and op.kind in RING_KINDS and spans_nodes(ranks, op.local):
             planes = math.lcm(planes, op.local or 1)  # a channel leaving each node by each NIC
