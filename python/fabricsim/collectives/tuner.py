@@ -2,7 +2,8 @@
 ``protocol="auto"`` and ``chunks=None`` are resolved from the fabric and the library's costs.
 
 - chunks: enough pieces that every switch plane carries data (a piece per plane and more to
-  pipeline large sizes, NCCL's channels), never pieces under 1 KiB;
+  pipeline large sizes, NCCL's channels), never pieces under 1 KiB; NVLS in NCCL's loops,
+  broadcast and reduce in NCCL's 512 KiB steps;
 - algorithm and protocol: the pair whose modelled time (the library's base latency, steps x
   its hop latency, the bytes on the wire over the ranks' bandwidth: NCCL's alpha-beta model,
   ``fabricsim.collectives.model``) is least; NVLS only with Simple, as NCCL runs it.
@@ -44,7 +45,8 @@ NVLS_CHUNK_BYTES = 128 << 10
 (src/enqueue.cc): :func:`nvls_rounds`."""
 
 MAX_NVLS_ROUNDS = 256
-"""At most this many NVLS rounds (8 GiB on 8 GPUs): past it the pipeline's fill is under 2%."""
+"""At most this many NVLS rounds (NCCL's loops at 4 GiB on 8 GPUs, 2 GiB on 4): past it the
+pipeline's fill (a round) is under 0.4%."""
 
 MAX_ROUNDS = 8
 
@@ -101,7 +103,8 @@ def auto_chunks(op: Collective, ranks: int, planes: int, algorithm: str, units: 
     """Pieces per segment: a multiple of the planes (one round of pieces per plane, more for
     large sizes), none smaller than :data:`MIN_PIECE_BYTES`; NVLS already spreads its pieces
     over the ``units`` reduction units, so it takes only rounds: NCCL's loops
-    (:func:`nvls_rounds`)."""
+    (:func:`nvls_rounds`); a broadcast or reduce takes pieces of NCCL's step
+    (:data:`TREE_STEP_BYTES`), so its chain or tree pipelines as NCCL's does."""
     if algorithm == "nvls":
         rounds = min(MAX_NVLS_ROUNDS, nvls_rounds(op.bytes, ranks))
         return max(1, min(rounds, int(op.bytes / max(units, 1) // MIN_PIECE_BYTES)))
