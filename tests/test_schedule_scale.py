@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 import fabricsim as fs
 from fabricsim.collectives import Planner, VerificationError, fast
-from fabricsim.collectives.algorithms import BUILDERS, _all_reduce_hierarchical, ring_collective
+from fabricsim.collectives.algorithms import (
+    BUILDERS,
+    _all_reduce_hierarchical,
+    chain_collective,
+    ring_collective,
+)
 from fabricsim.collectives.ops import SEND
 from fabricsim.collectives.schedule import Schedule
 from fabricsim.collectives.verify import _core_verify, _verify_exact, verify_schedule
@@ -21,11 +26,13 @@ COLUMNS = ("op", "rank", "peer", "a", "b", "out", "tag", "bytes", "dep_ptr", "de
 
 
 def python_planned(
-    kind: str, algorithm: str, ranks: int, chunks: int, nbytes: int, local: int | None
+    kind: str, algorithm: str, ranks: int, chunks: int, nbytes: int, local: int | None, root: int = 0
 ) -> Schedule:
     op = fs.collectives.Collective(kind=kind, bytes=nbytes, algorithm=algorithm, chunks=chunks, local=local)
-    p = Planner(kind, ranks, op.pieces(ranks), nbytes, algorithm=algorithm)
-    if algorithm in ("hierarchical", "hierarchical_tree"):
+    p = Planner(kind, ranks, op.pieces(ranks), nbytes, algorithm=algorithm, root=root)
+    if kind in ("broadcast", "reduce"):
+        chain_collective(p, kind, ranks, local)
+    elif algorithm in ("hierarchical", "hierarchical_tree"):
         assert local is not None
         _all_reduce_hierarchical(
             p, ranks, chunks, local, "tree" if algorithm == "hierarchical_tree" else "ring"
@@ -59,14 +66,24 @@ def python_planned(
         ("all_reduce", "hierarchical_tree", 7, 3, 1),
         ("all_to_all", "direct", 2, 1, None),
         ("all_to_all", "direct", 5, 3, None),
+        ("broadcast", "ring", 5, 3, None),
+        ("reduce", "ring", 6, 4, None),
+        ("broadcast", "ring", 12, 7, 4),
+        ("reduce", "ring", 12, 5, 3),
+        ("broadcast", "ring", 8, 2, 4),
     ],
 )
 def test_the_engine_planned_schedule_is_the_python_planners_row_for_row(
     kind: str, algorithm: str, ranks: int, chunks: int, local: int | None
 ) -> None:
     nbytes = 1000 + 7 * ranks  # uneven pieces: the sizes must match too
-    want = python_planned(kind, algorithm, ranks, chunks, nbytes, local)
-    op = fs.collectives.Collective(kind=kind, bytes=nbytes, algorithm=algorithm, chunks=chunks, local=local)
+    root = ranks // 3 + 1 if kind in ("broadcast", "reduce") else 0  # a chain from another rank
+    want = python_planned(kind, algorithm, ranks, chunks, nbytes, local, root)
+    op = fs.collectives.Collective(
+        kind=kind, bytes=nbytes, algorithm=algorithm, chunks=chunks, local=local, root=root
+    )
+    if kind in ("broadcast", "reduce"):  # (planned in the engine, not by the Python path)
+        assert fast.moves(kind, algorithm, ranks, op.pieces(ranks), local, root) is not None
     got = op.schedule(ranks)
     assert got.algorithm == want.algorithm
     for name in COLUMNS:

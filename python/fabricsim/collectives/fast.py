@@ -1,4 +1,5 @@
-"""Ring and hierarchical schedules at scale: their data movements as numpy columns, planned
+"""Ring (and chain: broadcast, reduce) and hierarchical schedules at scale: their data
+movements as numpy columns, planned
 in the engine (``rust/core/src/collective_plan.rs``, the :class:`Planner`'s rules in Rust).
 
 The result is the schedule :mod:`fabricsim.collectives.algorithms` builds operation by
@@ -15,8 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fabricsim.collectives.algorithms import _tree_order, ring_channels, ring_passes
-from fabricsim.collectives.ops import RING_KINDS
+from fabricsim.collectives.algorithms import _tree_order, chain_channels, ring_channels, ring_passes
+from fabricsim.collectives.ops import CHAIN_KINDS, RING_KINDS
 from fabricsim.collectives.schedule import Schedule
 
 I64 = npt.NDArray[np.int64]
@@ -94,11 +95,30 @@ def _even(pieces: I64, parts: int) -> I64 | None:
     return pieces.reshape(parts, -1)
 
 
-def moves(kind: str, algorithm: str, ranks: int, pieces: int, local: int | None) -> Moves | None:
-    """The movements of a ring reduce-scatter / all-gather / all-reduce or a hierarchical
-    all-reduce, or None where the pieces do not divide evenly (the Python path then)."""
+def chain(m: Moves, kind: str, order: I64, pieces: I64) -> None:
+    """A broadcast's pieces down ``order`` (from its first rank on), or a reduce's summed up
+    it toward its first rank: piece by piece, hop by hop, as the Python builder's chain."""
+    shape = (len(pieces), len(order) - 1)
+    if kind == "broadcast":
+        src, dst = order[None, :-1], order[None, 1:]
+        m.add(MOVE, *(np.broadcast_to(a, shape) for a in (src, dst, pieces[:, None])))
+    else:
+        src, dst = order[None, :0:-1], order[None, -2::-1]
+        m.add(MOVE_REDUCE, *(np.broadcast_to(a, shape) for a in (src, dst, pieces[:, None])))
+
+
+def moves(
+    kind: str, algorithm: str, ranks: int, pieces: int, local: int | None, root: int = 0
+) -> Moves | None:
+    """The movements of a ring reduce-scatter / all-gather / all-reduce, a ring (chain)
+    broadcast or reduce, or a hierarchical all-reduce, or None where the pieces do not divide
+    evenly (the Python path then)."""
     m = Moves()
     every = np.arange(pieces)
+    if algorithm == "ring" and kind in CHAIN_KINDS:
+        for order, ks in chain_channels(ranks, root, pieces, local):
+            chain(m, kind, np.array(order), np.array(ks))
+        return m
     if algorithm == "ring" and kind in RING_KINDS:
         if _even(every, ranks) is None:
             return None
@@ -188,7 +208,7 @@ def build(
 
     if kind == "all_to_all" and algorithm == "direct":
         return all_to_all_direct(ranks, pieces, piece_bytes)
-    m = moves(kind, algorithm, ranks, pieces, local)
+    m = moves(kind, algorithm, ranks, pieces, local, root)
     if m is None or not m.parts:
         return None
     raw = _core.plan_schedule(
