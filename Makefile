@@ -46,7 +46,7 @@ fuzz: $(PY_DEPS_STAMP)
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_run_contract.py -k property
 	# the flow fidelity against the cycle engine, and the engine's verifier against the exact one
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_flow.py -k "random_fabrics or collectives_finish"
-	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_schedule_scale.py -k agrees
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_schedule_scale.py -k "agrees or chain_over_nodes"
 	# a training step run whole against the reduced step, on random small plans
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q tests/test_training.py -k random_plans
 	# fault windows on the reduced step's clock: never shorter, nested windows ordered

@@ -168,6 +168,11 @@ def test_bad_arguments_are_spec_errors():
         fs.collectives.broadcast(library="ideal", bytes=10, root=4).schedule(4)
     with pytest.raises(fs.SpecError, match=r"local: hierarchical all-reduce needs ranks per node dividing 6"):
         fs.collectives.all_reduce(library="ideal", bytes=10, algorithm="hierarchical", local=4).schedule(6)
+    for bad in (0, -2, 2.5):  # ranks per node, on every kind that takes it
+        with pytest.raises(fs.SpecError, match=r"local: must be an integer in 1\.\.=1048576"):
+            fs.collectives.broadcast(bytes=10, local=bad)
+        with pytest.raises(fs.SpecError, match=r"local: must be an integer"):
+            fs.collectives.all_reduce(bytes=10, local=bad)
     with pytest.raises(fs.SpecError, match="ranks: give the number of ranks"):
         fs.collectives.verify(fs.collectives.all_reduce(library="ideal", bytes=10))
 

@@ -239,6 +239,8 @@ def _make(
     nbytes = whole_number("bytes", nbytes, 0, MAX_BYTES)
     if chunks is not None:
         chunks = whole_number("chunks", chunks, 1, 1 << 20)
+    if local is not None:
+        local = whole_number("local", local, 1, 1 << 20)
     if isinstance(algorithm, str) and algorithm != "auto" and algorithm not in ALGORITHMS[kind]:
         raise SpecError(
             f"algorithm: {kind} knows auto, {', '.join(ALGORITHMS[kind])}, got {algorithm!r}",
@@ -309,11 +311,15 @@ def reduce_scatter(
     algorithm: str | Build = "auto",
     chunks: int | None = None,
     protocol: str = "auto",
+    local: int | None = None,
     **execution: Any,
 ) -> Collective:
     """Rank ``r`` ends with the ``r``-th ``1/n`` of the sum. ``ring``, ``direct``,
-    ``halving_doubling``."""
-    return _make("reduce_scatter", bytes, algorithm, chunks, execution=execution, protocol=protocol)
+    ``halving_doubling``. ``local``: ranks per node, whose ring runs a channel per node rank
+    (None: a cluster's GPUs per node; 1: one ring in rank order)."""
+    return _make(
+        "reduce_scatter", bytes, algorithm, chunks, local=local, execution=execution, protocol=protocol
+    )
 
 
 def all_gather(
@@ -321,11 +327,12 @@ def all_gather(
     algorithm: str | Build = "auto",
     chunks: int | None = None,
     protocol: str = "auto",
+    local: int | None = None,
     **execution: Any,
 ) -> Collective:
     """Every rank ends with every rank's ``1/n`` (``bytes`` is the gathered total).
-    ``ring``, ``direct``, ``halving_doubling``."""
-    return _make("all_gather", bytes, algorithm, chunks, execution=execution, protocol=protocol)
+    ``ring``, ``direct``, ``halving_doubling``. ``local`` as for :func:`reduce_scatter`."""
+    return _make("all_gather", bytes, algorithm, chunks, local=local, execution=execution, protocol=protocol)
 
 
 def all_to_all(
@@ -346,11 +353,15 @@ def broadcast(
     chunks: int | None = None,
     root: int = 0,
     protocol: str = "auto",
+    local: int | None = None,
     **execution: Any,
 ) -> Collective:
-    """``root``'s buffer reaches every rank: ``ring`` (a pipeline along the ranks; use
-    ``chunks`` to pipeline) or ``tree`` (binary tree)."""
-    return _make("broadcast", bytes, algorithm, chunks, root=root, execution=execution, protocol=protocol)
+    """``root``'s buffer reaches every rank: ``ring`` (a pipeline along the ranks, a chain per
+    channel across nodes of ``local`` ranks as for :func:`reduce_scatter`; ``chunks`` pieces,
+    by default NCCL's 512 KiB steps) or ``tree`` (binary tree)."""
+    return _make(
+        "broadcast", bytes, algorithm, chunks, root=root, local=local, execution=execution, protocol=protocol
+    )
 
 
 def reduce(
@@ -359,10 +370,14 @@ def reduce(
     chunks: int | None = None,
     root: int = 0,
     protocol: str = "auto",
+    local: int | None = None,
     **execution: Any,
 ) -> Collective:
-    """The sum of every rank's buffer reaches ``root``: ``ring`` (pipeline) or ``tree``."""
-    return _make("reduce", bytes, algorithm, chunks, root=root, execution=execution, protocol=protocol)
+    """The sum of every rank's buffer reaches ``root``: ``ring`` (pipeline, a chain per
+    channel across nodes as :func:`broadcast`) or ``tree``."""
+    return _make(
+        "reduce", bytes, algorithm, chunks, root=root, local=local, execution=execution, protocol=protocol
+    )
 
 
 def verify(op: Collective | Schedule, ranks: int | None = None) -> Schedule:
