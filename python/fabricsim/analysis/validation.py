@@ -217,7 +217,8 @@ def _size_label(nbytes: int) -> str:
 def curve_table(log: Callable[[str], None] = lambda s: None) -> str:
     """The curve below the peak: :data:`CURVE_US` beside the defaults a user gets (the tuner's
     algorithm, protocol and chunks) on 4 GPUs of the H100 node whose switches reduce."""
-    fab = _fabric(H100_PART, 4, True)
+    gpus = 4
+    fab = _fabric(H100_PART, gpus, True)
     lines = [
         "| size | measured (us) | busbw (GB/s) | fabricsim (us) | busbw (GB/s) | ran | error (time) |",
         "|---|---|---|---|---|---|---|",
@@ -225,7 +226,7 @@ def curve_table(log: Callable[[str], None] = lambda s: None) -> str:
     for size, us in CURVE_US.items():
         fidelity = "cycle" if size <= CURVE_CYCLE_MAX_BYTES else "flow"
         res = fab.run(api.all_reduce(bytes=size), fidelity=fidelity)
-        busbw = size / (us * 1e3) * 2 * 3 / 4
+        busbw = size / (us * 1e3) * 2 * (gpus - 1) / gpus
         err = res.time_us / us - 1
         log(f"curve {size}: {res.time_us:.2f} us vs {us} ({100 * err:+.1f}%)")
         label = _size_label(size)
@@ -239,11 +240,8 @@ def curve_table(log: Callable[[str], None] = lambda s: None) -> str:
 def _fabric(system: str, gpus: int, nvls: bool) -> Fabric:
     if system == A100_HDR:
         return Fabric.preset("dgx_a100_cluster", nodes=gpus // 8)
+    nvls = nvls or system == H100_PART  # a part of the node whose switches reduce (it ran NVLS on some)
     base = Fabric.preset("dgx_a100" if system == A100 else ("dgx8_nvls" if nvls else "dgx8_nvswitch"))
-    if system == H100_PART:  # a part of the node: the switches reduce (the measured ran NVLS on some)
-        planes = int(base.topology.params["planes"])
-        topo = topology.switch_star(gpus, planes=planes, reduction_ports=gpus)
-        return Fabric(topology=topo, link=base.link, router=base.router, endpoint=base.endpoint)
     if gpus == 8:
         return base
     planes = int(base.topology.params["planes"])

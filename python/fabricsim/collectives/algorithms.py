@@ -439,24 +439,16 @@ def _rs(impl: Callable[[Planner, Sequence[int], Segments], None]) -> Callable[[P
     return lambda p, n, c: impl(p, list(range(n)), _segments(range(p.pieces), n))
 
 
-def _broadcast(tree: bool) -> Callable[[Planner, int, int], None]:
-    def build(p: Planner, n: int, c: int) -> None:
-        if not tree:
-            chain_collective(p, "broadcast", n)
-            return
-        tree_broadcast(p, _tree_order(n, p.root), range(p.pieces))
-
-    return build
+def _chain(kind: str) -> Callable[[Planner, int, int], None]:
+    return lambda p, n, c: chain_collective(p, kind, n)
 
 
-def _reduce(tree: bool) -> Callable[[Planner, int, int], None]:
-    def build(p: Planner, n: int, c: int) -> None:
-        if not tree:
-            chain_collective(p, "reduce", n)
-            return
-        tree_reduce(p, _tree_order(n, p.root), range(p.pieces))
+def _tree_broadcast(p: Planner, n: int, c: int) -> None:
+    tree_broadcast(p, _tree_order(n, p.root), range(p.pieces))
 
-    return build
+
+def _tree_reduce(p: Planner, n: int, c: int) -> None:
+    tree_reduce(p, _tree_order(n, p.root), range(p.pieces))
 
 
 def _all_to_all(pairwise: bool) -> Callable[[Planner, int, int], None]:
@@ -502,10 +494,10 @@ BUILDERS: dict[tuple[str, str], Callable[[Planner, int, int], None]] = {
     ),
     ("all_to_all", "direct"): _all_to_all(pairwise=False),
     ("all_to_all", "pairwise"): _all_to_all(pairwise=True),
-    ("broadcast", "ring"): _broadcast(tree=False),
-    ("broadcast", "tree"): _broadcast(tree=True),
-    ("reduce", "ring"): _reduce(tree=False),
-    ("reduce", "tree"): _reduce(tree=True),
+    ("broadcast", "ring"): _chain("broadcast"),
+    ("broadcast", "tree"): _tree_broadcast,
+    ("reduce", "ring"): _chain("reduce"),
+    ("reduce", "tree"): _tree_reduce,
 }
 """(kind, algorithm) -> builder. ``hierarchical`` all-reduce takes ``local`` and ``torus``
 all-reduce ``dims``; both are built by :meth:`fabricsim.collectives.api.Collective.schedule`."""

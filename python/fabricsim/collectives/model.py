@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from fabricsim.collectives.ops import CHANNEL_KINDS, spans_nodes
+from fabricsim.collectives.ops import runs_channels
 
 
 def alpha_beta_ns(
@@ -53,9 +53,8 @@ def alpha_beta_ns(
             return inside + across
         across = 2 * (nodes - 1) / nodes * size / local / out_gbyte_per_s + 2 * (nodes - 1) * alpha_ns
         return inside + across
-    channels = 1  # a ring's channels across nodes, each leaving a node by another NIC
-    if algorithm == "ring" and kind in CHANNEL_KINDS and spans_nodes(n, local):
-        channels = min(chunks, local or 1)
+    # a ring's channels across nodes, each leaving a node by another NIC
+    channels = min(chunks, local or 1) if runs_channels(kind, algorithm, n, local) else 1
     if out_gbyte_per_s and algorithm != "nvls":
         nics = channels
         # otherwise blind to nodes: bound by the slowest hop it crosses

@@ -28,6 +28,13 @@ def spans_nodes(ranks: int, local: int | None) -> bool:
     return local is not None and 1 < local < ranks and ranks % local == 0
 
 
+def runs_channels(kind: str, algorithm: str, ranks: int, local: int | None) -> bool:
+    """Whether ``kind`` run by ``algorithm`` over ``ranks`` runs a ring per channel across
+    nodes of ``local`` ranks (each leaving a node by another rank's NIC): a ring of a
+    :data:`CHANNEL_KINDS` kind over several whole nodes."""
+    return algorithm == "ring" and kind in CHANNEL_KINDS and spans_nodes(ranks, local)
+
+
 __all__ = [
     "CHAIN_KINDS",
     "CHANNEL_KINDS",
@@ -39,5 +46,6 @@ __all__ = [
     "REDUCE",
     "RING_KINDS",
     "SEND",
+    "runs_channels",
     "spans_nodes",
 ]

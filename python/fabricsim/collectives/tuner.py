@@ -23,7 +23,7 @@ import numpy.typing as npt
 from fabricsim.collectives.fabric_facts import bandwidths, torus_shape
 from fabricsim.collectives.library import Library
 from fabricsim.collectives.model import alpha_beta_ns
-from fabricsim.collectives.ops import CHAIN_KINDS, MAX_OPERATIONS, RING_KINDS, SEND, spans_nodes
+from fabricsim.collectives.ops import CHAIN_KINDS, MAX_OPERATIONS, SEND, runs_channels
 
 if TYPE_CHECKING:
     from fabricsim.collectives.api import Collective
@@ -108,6 +108,8 @@ def auto_chunks(op: Collective, ranks: int, planes: int, algorithm: str, units: 
     if algorithm == "nvls":
         rounds = min(MAX_NVLS_ROUNDS, nvls_rounds(op.bytes, ranks))
         return max(1, min(rounds, int(op.bytes / max(units, 1) // MIN_PIECE_BYTES)))
+    if runs_channels(op.kind, algorithm, ranks, op.local):
+        planes = math.lcm(planes, op.local or 1)  # a channel leaving each node by each NIC
     if algorithm == "hierarchical_tree" and op.local:
         segment = op.bytes / op.local  # what each rail's trees carry
         depth = max(1, math.ceil(math.log2(max(ranks // op.local, 2))))
@@ -116,16 +118,12 @@ def auto_chunks(op: Collective, ranks: int, planes: int, algorithm: str, units: 
         chunks = max(planes, min(nccl, 2 * TREE_PIECES_PER_LEVEL * depth))
         chunks = max(1, min(chunks, int(segment // MIN_PIECE_BYTES)))
     elif op.kind in CHAIN_KINDS:
-        if algorithm == "ring" and spans_nodes(ranks, op.local):
-            planes = math.lcm(planes, op.local or 1)  # a channel leaving each node by each NIC
         # pieces of NCCL's step (Simple: its 4 MiB buffer in 8), so the chain or tree pipelines
         # as NCCL's does, a multiple of the planes (or channels)
         steps = math.ceil(op.bytes / TREE_STEP_BYTES)
         chunks = planes * max(1, math.ceil(steps / planes))
         chunks = max(1, min(chunks, int(op.bytes // MIN_PIECE_BYTES)))
     else:
-        if algorithm == "ring" and op.kind in RING_KINDS and spans_nodes(ranks, op.local):
-            planes = math.lcm(planes, op.local or 1)  # a channel leaving each node by each NIC
         share = op.bytes / ranks
         rounds = min(MAX_ROUNDS, max(1, math.ceil(share / planes / PIPELINE_PIECE_BYTES)))
         chunks = max(1, min(planes * rounds, int(share // MIN_PIECE_BYTES)))
