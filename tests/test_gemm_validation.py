@@ -22,19 +22,28 @@ def test_the_transcribed_table_holds_each_shape_once_with_the_sources_values():
     assert all(0 < t < 989.4 for *_, t in rows)
 
 
-def test_large_gemms_land_where_the_h100_runs_them():
-    # the regime training steps mostly run: outputs that fill the SMs, k >= 1024: within 10%
-    # by geometric mean; at k = 4096 within 6% on every entry (MAMF's 80% of peak; the worst,
-    # 4 x 4096 x 512 x 4096, +5.7%)
-    large = [r for r in entries() if _fills(r[0], r[1], r[2], H100) and r[3] >= 1024]
-    errors = [modelled_tflops(H100, *r[:4]) / r[4] - 1 for r in large]
+def _geomean(errors: list[float]) -> float:
     geo = 1.0
     for e in errors:
         geo *= abs(e) ** (1 / len(errors))
-    assert len(large) == 24 and geo < 0.10
-    for r, e in zip(large, errors, strict=True):
-        if r[3] == 4096:
-            assert abs(e) < 0.06, r
+    return geo
+
+
+def test_large_gemms_land_where_the_h100_runs_them():
+    # the regime training steps mostly run: outputs that fill the SMs, k >= 1024: within 3% by
+    # geometric mean, every entry within 7% (the worst, 2 x 4096 x 4096 x 2048, +5.6%)
+    large = [r for r in entries() if _fills(r[0], r[1], r[2], H100) and r[3] >= 1024]
+    errors = [modelled_tflops(H100, *r[:4]) / r[4] - 1 for r in large]
+    assert len(large) == 24 and _geomean(errors) < 0.03
+    assert all(abs(e) < 0.07 for e in errors), max(errors)
+
+
+def test_the_whole_table_within_10_percent_by_geometric_mean():
+    # short k and few tiles too (the fixed time, the last wave's output and split-k); the
+    # worst single entries stay off by -38% and +30% (docs/validation.md)
+    errors = [modelled_tflops(H100, *r[:4]) / r[4] - 1 for r in entries()]
+    assert _geomean(errors) < 0.10
+    assert -0.40 < min(errors) and max(errors) < 0.32
 
 
 def test_the_table_names_every_regime():

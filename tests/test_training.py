@@ -86,26 +86,12 @@ def test_every_pass_runs_once_in_order_after_its_input() -> None:
         )
 
 
-def test_big_aligned_gemm_runs_at_the_measured_matmul_ceiling() -> None:
-    gpu = fs.GpuSpec.preset("h100_sxm")
-    m = gpu.tile_m * gpu.sms * 4
-    t, memory_bound = gpu.gemm_s(m, gpu.tile_n * 8, 8192)
-    assert not memory_bound
-    assert t == pytest.approx(2 * m * gpu.tile_n * 8 * 8192 / 794.5e12)
-    # one tile more than a wave: the second wave is almost empty
-    assert gpu.shape_efficiency(gpu.tile_m * (gpu.sms + 1), gpu.tile_n) == pytest.approx(
-        (gpu.sms + 1) / (2 * gpu.sms)
-    )
-    # a skinny GEMM sits on the memory roof
-    assert gpu.gemm_s(8, 8192, 8192)[1]
-
-
 def test_fused_attention_runs_at_its_measured_efficiency_and_keeps_scores_on_chip() -> None:
     gpu = fs.GpuSpec.preset("h100_sxm")
     heads = gpu.sms  # one wave of 128-query blocks per 128 queries
     t, memory_bound = gpu.flash_attention_s(heads, 8192, 8192, 128)
     assert not memory_bound
-    assert t == pytest.approx(4 * heads * 8192 * 8192 * 128 * 0.5 / (989.4e12 * 740 / 989.4))
+    assert t == pytest.approx(3.1e-6 + 4 * heads * 8192 * 8192 * 128 * 0.5 / (989.4e12 * 740 / 989.4))
     # the unfused GEMMs write the 8192 x 8192 scores: far more bytes than Q, K, V and O
     _, scores_bound = gpu.gemm_s(8192, 8192, 128, batch=heads)
     assert scores_bound
@@ -252,13 +238,13 @@ def test_expert_tensor_parallelism_cuts_the_experts_over_the_tensor_group() -> N
         ("all_gather", "etp", 2 * dispatched[0][2]),
         ("reduce_scatter", "etp", 2 * dispatched[0][2]),
     ]
-    # the same expert FLOPs, in 1/etp-wide GEMMs over etp times the tokens: at Mixtral's size
-    # the same time (the tiny model's GEMMs fill the SMs' waves better with more tokens)
+    # the same expert FLOPs, in 1/etp-wide GEMMs over etp times the tokens: the same time
+    # within 1%, at Mixtral's size and the tiny model's
     mixtral = W.Transformer.preset("mixtral_8x7b")
     a8 = layer_costs(mixtral, W.Parallelism(tp=8, dp=8, ep=8, global_batch=64), gpu, moe=True)
     b8 = layer_costs(mixtral, W.Parallelism(tp=8, dp=8, ep=8, etp=8, global_batch=64), gpu, moe=True)
     assert b8.forward.compute_s == pytest.approx(a8.forward.compute_s, rel=0.01)
-    assert b.forward.compute_s <= a.forward.compute_s
+    assert b.forward.compute_s == pytest.approx(a.forward.compute_s, rel=0.01)
     res = fs.Fabric.preset("dgx8_nvswitch").run(W.training_step(moe, cut, gpu="h100_sxm"), fidelity="flow")
     assert sum(res.breakdown.values()) == pytest.approx(res.step_time_s)
     with pytest.raises(fs.SpecError, match=r"plan\.etp: must divide tp = 2 .*divisors: \[1, 2\]"):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fabricsim.analysis.training_validation import MEGATRON_2022, RUNS, Run, simulate
+from fabricsim.analysis.training_validation import MEGATRON_2022, MPT_SHAPES, MPT_SYSTEMS, RUNS, Run, simulate
+from fabricsim.workload import GpuSpec, Transformer
 
 MEGATRON_ROWS = [r for r in RUNS if r.group == MEGATRON_2022]
 
@@ -36,3 +37,26 @@ def test_megatron_2022_benchmark_runs_within_ten_percent(run: Run) -> None:
     # nothing here is fitted (docs/validation.md): a guard that the rows meeting the goal stay so
     res = simulate(run)
     assert res.step_time_s == pytest.approx(run.measured, rel=0.10)
+
+
+# llm-foundry's published MFU beside each transcribed row (its README's MFU column), H100 then A100
+MPT_PUBLISHED_MFU = {
+    "h100_sxm": [42.57, 36.15, 43.92, 43.07, 38.11, 39.86, 39.79, 41.6, 46.44, 40.42],
+    "a100_sxm_80gb": [53.33, 48.56, 51.37, 55.3, 56.07, 57.62, 59.57, 54.47, 54.84, 64.23],
+}
+
+
+@pytest.mark.parametrize("gpu", sorted(MPT_SYSTEMS))
+def test_the_mpt_rows_give_back_the_mfu_llm_foundry_publishes(gpu: str) -> None:
+    # the README's formula: (6 N + 12 layers d_model seq) FLOPs per token (attention counted in
+    # full), over the GPU's dense bf16 peak; N from our model of MPT's shape (tied embeddings)
+    rows, _, _ = MPT_SYSTEMS[gpu]
+    peak = GpuSpec.preset(gpu).peak_flop_per_s("bf16")
+    assert len(rows) == len(MPT_PUBLISHED_MFU[gpu])
+    for (name, seq, _, _, _, _, tokens_per_s), mfu in zip(rows, MPT_PUBLISHED_MFU[gpu], strict=True):
+        layers, hidden, heads = MPT_SHAPES[name]
+        model = Transformer(
+            layers=layers, hidden=hidden, heads=heads, seq_len=seq, vocab=50368, tied_embeddings=True
+        )
+        flops_per_token = 6 * model.num_params() + 12 * layers * hidden * seq
+        assert 100 * flops_per_token * tokens_per_s / peak == pytest.approx(mfu, rel=0.01), (gpu, name, seq)

@@ -170,6 +170,30 @@ XLA_H100_BF16 = """
 """``b m n k TFLOP/s`` per line (XLA's FLOP/s / 1e12, rounded to 0.001)."""
 
 
+MAMF_BF16: tuple[tuple[str, int, int, int, float, str], ...] = (
+    (
+        "h100_sxm",
+        2048,
+        2048,
+        13312,
+        794.5,
+        "the table's best: the main loop is solved on it, its tiles taken to fill the SMs",
+    ),
+    ("h100_sxm", 6144, 17920, 2816, 792.1, "an earlier software's best shape"),
+    (
+        "a100_sxm_80gb",
+        1024,
+        10240,
+        5120,
+        271.2,
+        "the table's best: the main loop is solved on it, its tiles taken to fill the SMs",
+    ),
+    ("a100_sxm_80gb", 6912, 16384, 2048, 267.9, "an earlier software's best shape"),
+)
+"""The Maximum Achievable Matmul FLOPS measurements (stas00/ml-engineering,
+compute/accelerator/README.md at 744d01e): GPU preset, ``m n k``, TFLOP/s, what it is."""
+
+
 def entries() -> list[tuple[int, int, int, int, float]]:
     """The table's entries as ``(b, m, n, k, tflops)``."""
     out = []
@@ -231,7 +255,17 @@ def gemm_table(log: Callable[[str], None] = lambda s: None) -> str:
     for b, m, n, k, measured, ours, err in sorted(rows, key=lambda r: -r[4])[:8]:
         lines.append(f"| {b} | {m} | {n} | {k} | {measured:.1f} | {ours:.1f} | {100 * err:+.1f}% |")
         log(f"gemm {b}x{m}x{n}x{k}: {ours:.1f} vs {measured:.1f}")
+    lines += [
+        "",
+        "| GPU | m | n | k | MAMF measured TFLOP/s | fabricsim | error | what |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m, n, k, measured, what in MAMF_BF16:
+        ours = modelled_tflops(GpuSpec.preset(name), 1, m, n, k)
+        lines.append(
+            f"| {name} | {m} | {n} | {k} | {measured:.1f} | {ours:.1f} | {100 * (ours / measured - 1):+.1f}% | {what} |"
+        )
     return "\n".join(lines)
 
 
-__all__ = ["XLA_H100_BF16", "entries", "gemm_table", "modelled_tflops"]
+__all__ = ["MAMF_BF16", "XLA_H100_BF16", "entries", "gemm_table", "modelled_tflops"]

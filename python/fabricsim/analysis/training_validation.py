@@ -26,7 +26,8 @@ Rows (``fabricsim validate --only training``; about 3 minutes on 2 cores):
   Their models: vocabulary 51,200, dropout, unfused attention (selective recomputation
   recomputes the attention core that FlashAttention would not store), micro-batch 1.
 
-A check on H100 beside them (:func:`h100_check_table`): MosaicML's MPT throughput with FSDP."""
+A check on H100 and A100 beside them (:func:`mpt_check_table`): MosaicML's MPT throughput with
+FSDP, the same software on both GPUs."""
 
 from __future__ import annotations
 
@@ -219,16 +220,40 @@ MPT_ROWS: list[tuple[str, int, int, int, int, bool, float]] = [
 """MosaicML llm-foundry, scripts/train/benchmarking/README.md, "H100 80GB BF16" (2023): FSDP
 FULL_SHARD, amp_bf16, the rows of MPT 7B-70B at 2-4k tokens."""
 
+MPT_A100_ROWS: list[tuple[str, int, int, int, int, bool, float]] = [
+    ("70b", 2048, 64, 8, 2048, True, 410),
+    ("70b", 2048, 32, 2, 1024, True, 373),
+    ("30b", 4096, 8, 1, 168, True, 814),
+    ("30b", 2048, 8, 3, 504, True, 916),
+    ("13b", 8192, 8, 5, 120, True, 1795),
+    ("13b", 4096, 8, 10, 240, True, 2060),
+    ("13b", 2048, 8, 2, 48, False, 2262),
+    ("7b", 8192, 8, 8, 128, True, 3206),
+    ("7b", 4096, 8, 16, 256, True, 3684),
+    ("7b", 2048, 8, 6, 96, False, 4641),
+]
+"""The same README, "A100 80GB with 1600 Gbps node-node interconnect (RoCE)": the same
+software and models on A100 (the 70B rows in pure bf16, the others amp_bf16), the rows of MPT
+7B-70B at 2-8k tokens."""
 
-def h100_check_table(log: Callable[[str], None] = lambda s: None) -> str:
-    """docs/validation.md's H100 check: MPT's published throughput on H100 with FSDP (zero=3,
-    tp = pp = 1), flash attention, full recomputation where the row checkpoints."""
+MPT_SYSTEMS = {
+    "h100_sxm": (MPT_ROWS, "dgx8_nvswitch", "dgx_h100_cluster"),
+    "a100_sxm_80gb": (MPT_A100_ROWS, "dgx_a100", "dgx_a100_cluster"),
+}
+"""Per GPU: the published rows, the one-node fabric, the cluster for more nodes."""
+
+
+def mpt_check_table(gpu: str = "h100_sxm", log: Callable[[str], None] = lambda s: None) -> str:
+    """docs/validation.md's MPT check: MosaicML's published throughput with FSDP (zero=3,
+    tp = pp = 1) on ``gpu`` (``h100_sxm`` or ``a100_sxm_80gb``), flash attention, full
+    recomputation where the row checkpoints."""
+    rows, node, cluster = MPT_SYSTEMS[gpu]
     lines = [
         "| MPT | sequence | GPUs | micro-batch x accumulation | published (tokens/s/GPU) | fabricsim | error |",
         "|---|---|---|---|---|---|---|",
     ]
     errors = []
-    for name, seq, gpus, mbs, gbs, ckpt, published in MPT_ROWS:
+    for name, seq, gpus, mbs, gbs, ckpt, published in rows:
         layers, hidden, heads = MPT_SHAPES[name]
         model = Transformer(
             layers=layers,
@@ -242,19 +267,22 @@ def h100_check_table(log: Callable[[str], None] = lambda s: None) -> str:
         plan = Parallelism(
             dp=gpus, microbatch_size=mbs, global_batch=gbs, zero=3, recompute="full" if ckpt else "none"
         )
-        fab = (
-            Fabric.preset("dgx_h100_cluster", nodes=gpus // 8) if gpus > 8 else Fabric.preset("dgx8_nvswitch")
-        )
-        res = fab.run(training_step(model, plan, "h100_sxm", check_memory=False), fidelity="flow")
+        fab = Fabric.preset(cluster, nodes=gpus // 8) if gpus > 8 else Fabric.preset(node)
+        res = fab.run(training_step(model, plan, gpu, check_memory=False), fidelity="flow")
         ours = gbs * seq / res.step_time_s / gpus
         errors.append(ours / published - 1)
         lines.append(
             f"| {name} | {seq} | {gpus} | {mbs} x {gbs // (mbs * gpus)} | {published:,.0f} | {ours:,.0f} | {ours / published - 1:+.1%} |"
         )
-        log(f"h100 check MPT {name} on {gpus}: {ours / published - 1:+.1%}")
+        log(f"{gpu} check MPT {name} on {gpus}: {ours / published - 1:+.1%}")
     every = " on every row" if min(errors) > 0 else ""
     lines.append(f"\nFrom {min(errors):+.0%} to {max(errors):+.0%}{every}.")
     return "\n".join(lines)
+
+
+def h100_check_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """The MPT check on H100 (:func:`mpt_check_table`)."""
+    return mpt_check_table("h100_sxm", log)
 
 
 REUSE_CASES: list[tuple[str, str, Parallelism, dict[int, float] | None]] = [
@@ -387,7 +415,9 @@ def plans_table(log: Callable[[str], None] = lambda s: None) -> str:
 
 __all__ = [
     "MEGATRON_2022",
+    "MPT_A100_ROWS",
     "MPT_ROWS",
+    "MPT_SYSTEMS",
     "PUBLISHED",
     "REUSE_CASES",
     "RUNS",
@@ -396,6 +426,7 @@ __all__ = [
     "h100_check_table",
     "llama3_run",
     "megatron_2022_run",
+    "mpt_check_table",
     "mt_nlg_run",
     "plans_table",
     "reuse_table",

@@ -1,21 +1,37 @@
 """GPUs as the training-step model sees them: peak FLOP/s per data type, the fraction of it a
 real matrix multiply reaches, HBM bandwidth and capacity, NVLink ports; and the time of one
-kernel from its FLOPs and bytes (a roofline whose compute roof depends on the GEMM's shape).
+kernel from its FLOPs and bytes (a tiled GEMM's waves, or a roofline).
 
-The compute roof of a GEMM ``(M, N, K)`` is ``peak x matmul_efficiency x shape_efficiency``:
+A GEMM ``(M, N, K)`` runs as a library's tiled kernel does:
 
-- ``matmul_efficiency`` is the best a tuned GEMM library reaches on the part, measured at the
-  kernel level (the Maximum Achievable Matmul FLOPS table of stas00/ml-engineering,
-  compute/accelerator/README.md at 744d01e, 2026-08: A100 SXM 271.2 of 312 bf16 TFLOP/s, H100
-  SXM 794.5 of 989, "H200 is the same"), never fitted to end-to-end step times;
-- ``shape_efficiency`` is the work the GPU does for nothing when the output does not fill its
-  tiles and its waves: the output is cut into ``tile_m x tile_n`` tiles and one wave runs one
-  tile per SM, so ``M x N`` useful outputs cost ``waves x sms x tile_m x tile_n`` (a
-  dimension smaller than its tile takes a tile of the next power of two, as the library's
-  skinny kernels do) (tile and wave
-  quantization, NVIDIA's Matrix Multiplication Background guide and Anthony et al., "The Case
-  for Co-Designing Model Architectures with Hardware", arXiv 2401.14489, both kernel-level
-  measurements). Large aligned GEMMs, where the MAMF figure was measured, have it near 1.
+- the output is cut into ``tile_m x tile_n`` tiles (a dimension smaller than its tile takes a
+  tile of the next power of two, at least 16, as the library's skinny kernels do) and one wave
+  runs one tile per SM; each wave costs its main loop, ``K`` steps of one tile's multiply-adds
+  at the SM's share of ``peak x`` the main loop's efficiency, so ``M x N`` useful outputs cost
+  ``waves x sms x tile_m x tile_n`` (tile and wave quantization: NVIDIA's Matrix
+  Multiplication Background guide, Anthony et al., arXiv 2401.14489);
+- when the tiles do not fill the SMs the library splits ``K`` (split-k): ``s`` slices of
+  ``K / s`` run as ``s`` times the tiles, their fp32 partial sums written and read back once
+  through HBM; the model takes the split with the shortest time, as the library's heuristics
+  aim to;
+- around the main loop, ``kernel_fixed_us`` (the launch's ramp and the prologue's first loads)
+  and the last wave's output, written after its main loop ends; the operands and the other
+  waves' outputs stream through HBM beside the main loops (the kernel takes the longer of the
+  two);
+- the main loop's efficiency comes from the best GEMM measured on the part (the Maximum
+  Achievable Matmul FLOPS table of stas00/ml-engineering, compute/accelerator/README.md at
+  744d01e, 2026-08: A100 SXM 271.2 of 312 bf16 TFLOP/s at 1024 x 10240 x 5120, H100 SXM 794.5
+  of 989 at 2048 x 2048 x 13312, "H200 is the same"): ``matmul_efficiency`` is that figure's
+  share of peak and ``matmul_best_shape`` its shape, and the main loop runs at the efficiency
+  that gives back that measurement at that shape through this model with its tiles taken to
+  fill the SMs (a sweep's best shape is one the library's tiles fill; our 128 x 256 tiles
+  would leave 4 of H100's 132 SMs idle there): 0.84 of peak on H100, 0.89 on A100. The same
+  table's best shapes of an earlier software land within 3% (+1.8%, +2.7%). Never fitted to
+  end-to-end step times.
+
+``kernel_fixed_us`` is 3.1 us on H100: XLA's smallest measured GEMMs (2-4 tiles with K = 256,
+python/fabricsim/analysis/gemm_validation.py) take 5.8-5.9 us, 2.6-2.7 us of it main loop and
+0.1 us their output. ``fabricsim validate --only gemm`` sets the model beside that table.
 
 The memory roof is the bytes a kernel reads and writes over ``hbm_gbyte_per_s x
 memory_efficiency``: elementwise kernels (norms, activations, residual adds) sit on it. The
@@ -72,6 +88,13 @@ class GpuSpec:
     tile_n: int = 256
     """The output tile of the GEMM library's large kernels (128 x 256 on A100 and H100, the
     tile arXiv 2401.14489 measures wave quantization with)."""
+    matmul_best_shape: tuple[int, int, int] | None = None
+    """``(M, N, K)`` of the GEMM that measured ``matmul_efficiency``; the main loop's efficiency
+    is solved so the model gives that measurement back there. None: ``matmul_efficiency`` is
+    the main loop's efficiency itself."""
+    kernel_fixed_us: float = 0.0
+    """Time a GEMM or fused-attention kernel spends outside its main loop (launch ramp,
+    prologue's first loads), microseconds."""
     description: str = ""
     sources: tuple[str, ...] = field(default=())
 
@@ -105,7 +128,38 @@ class GpuSpec:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise SpecError(f"gpu.{name}: must be an integer >= 1, got {v!r}", path=f"gpu.{name}")
+        if (
+            isinstance(self.kernel_fixed_us, bool)
+            or not isinstance(self.kernel_fixed_us, (int, float))
+            or not (math.isfinite(self.kernel_fixed_us) and self.kernel_fixed_us >= 0)
+        ):
+            raise SpecError(
+                f"gpu.kernel_fixed_us: must be a finite number >= 0, got {self.kernel_fixed_us!r}",
+                path="gpu.kernel_fixed_us",
+            )
+        if self.matmul_best_shape is not None:
+            shape = self.matmul_best_shape
+            if (
+                not isinstance(shape, (tuple, list))
+                or len(shape) != 3
+                or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape)
+            ):
+                raise SpecError(
+                    f"gpu.matmul_best_shape: must be (M, N, K), three integers >= 1, got {shape!r}",
+                    path="gpu.matmul_best_shape",
+                )
+            object.__setattr__(self, "matmul_best_shape", tuple(shape))
+            m, n, k = shape
+            measured_s = 2.0 * m * n * k / (self.peak_flop_per_s("bf16") * self.matmul_efficiency)
+            if self.kernel_fixed_us * 1e-6 >= measured_s:
+                raise SpecError(
+                    f"gpu.kernel_fixed_us: {self.kernel_fixed_us} us is longer than the whole "
+                    f"best GEMM ({m} x {n} x {k}: {measured_s * 1e6:.3g} us at matmul_efficiency); "
+                    "it must leave time for the main loop",
+                    path="gpu.kernel_fixed_us",
+                )
         object.__setattr__(self, "sources", tuple(self.sources))
+        object.__setattr__(self, "_mainloop", None)
 
     @classmethod
     def preset(cls, name: str) -> GpuSpec:
@@ -135,31 +189,96 @@ class GpuSpec:
             )
         return self.peak_tflops[dtype] * 1e12
 
-    def shape_efficiency(self, m: int, n: int) -> float:
-        """Useful outputs over the outputs the GPU's waves of tiles compute (<= 1)."""
+    def _tile(self, m: int, n: int) -> tuple[int, int]:
         # a dimension smaller than the tile gets a smaller tile (the library's skinny
         # kernels): the next power of two, at least 16 (a tensor-core MMA's side)
         tm = min(self.tile_m, max(16, 1 << (m - 1).bit_length()))
         tn = min(self.tile_n, max(16, 1 << (n - 1).bit_length()))
+        return tm, tn
+
+    def shape_efficiency(self, m: int, n: int) -> float:
+        """Useful outputs over the outputs the GPU's waves of tiles compute (<= 1)."""
+        tm, tn = self._tile(m, n)
         tiles = math.ceil(m / tm) * math.ceil(n / tn)
         waves = math.ceil(tiles / self.sms)
         return (m * n) / (waves * self.sms * tm * tn)
+
+    def mainloop_efficiency(self) -> float:
+        """The main loop's fraction of the bf16 peak: ``matmul_efficiency``, or when
+        ``matmul_best_shape`` is given, the fraction with which this model gives back
+        ``matmul_efficiency`` at that shape (solved once, by bisection: the model's time
+        falls as the fraction grows)."""
+        cached: float | None = self.__dict__.get("_mainloop")
+        if cached is not None:
+            return cached
+        eff = self.matmul_efficiency
+        if self.matmul_best_shape is not None:
+            m, n, k = self.matmul_best_shape
+            target_s = 2.0 * m * n * k / (self.peak_flop_per_s("bf16") * self.matmul_efficiency)
+            lo, hi = 1e-3, 1.0
+            if self._gemm(m, n, k, 1, "bf16", 2, hi, whole_waves=False)[0] > target_s:
+                raise SpecError(
+                    f"gpu.matmul_best_shape: {self.matmul_efficiency:.3f} of peak at {m} x {n} x {k} "
+                    f"needs a main loop faster than the peak with kernel_fixed_us = "
+                    f"{self.kernel_fixed_us}; lower kernel_fixed_us or matmul_efficiency",
+                    path="gpu.matmul_best_shape",
+                )
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                if self._gemm(m, n, k, 1, "bf16", 2, mid, whole_waves=False)[0] > target_s:
+                    lo = mid
+                else:
+                    hi = mid
+            eff = hi
+        object.__setattr__(self, "_mainloop", eff)
+        return eff
 
     def gemm_s(
         self, m: int, n: int, k: int, batch: int = 1, dtype: str = "bf16", bytes_per_element: int = 2
     ) -> tuple[float, bool]:
         """Time of ``batch`` GEMMs ``(m x k) @ (k x n)`` (seconds) and whether the memory roof
-        set it. Both roofs: FLOPs over the shaped compute roof, and the operands and result
-        moved once over the memory roof."""
+        set it (the module's text: tiles in waves, split-k when the tiles do not fill the SMs,
+        the fixed time and the last wave's output around the main loop)."""
         if m <= 0 or n <= 0 or k <= 0 or batch <= 0:
             return 0.0, False
-        # a batch of small GEMMs fills the waves together: quantize the batch's tiles
-        eff = self.shape_efficiency(m * batch, n) if batch > 1 else self.shape_efficiency(m, n)
-        flops = 2.0 * m * n * k * batch
-        compute = flops / (self.peak_flop_per_s(dtype) * self.matmul_efficiency * eff)
-        moved = bytes_per_element * float(m * k + k * n + m * n) * batch
-        memory = self.memory_s(moved)
-        return max(compute, memory), memory > compute
+        return self._gemm(m, n, k, batch, dtype, bytes_per_element, self.mainloop_efficiency())
+
+    def _gemm(
+        self,
+        m: int,
+        n: int,
+        k: int,
+        batch: int,
+        dtype: str,
+        bytes_per_element: int,
+        mainloop: float,
+        whole_waves: bool = True,
+    ) -> tuple[float, bool]:
+        tm, tn = self._tile(m, n)
+        tiles = math.ceil(m / tm) * math.ceil(n / tn) * batch
+        # one k step of one tile on one SM's share of the peak
+        step_s = 2.0 * tm * tn / (self.peak_flop_per_s(dtype) * mainloop / self.sms)
+        out_bytes = bytes_per_element * float(m * n) * batch
+        # the last wave's output is written after its main loop; the earlier waves' outputs
+        # and the operands stream beside the main loops
+        last_out = out_bytes * min(1.0, self.sms / tiles)
+        streamed = bytes_per_element * float(m * k + k * n) * batch + out_bytes - last_out
+        memory = self.memory_s(streamed)
+        fixed = self.kernel_fixed_us * 1e-6 + self.memory_s(last_out)
+        best, best_bound = math.inf, False
+        for split in range(1, _MAX_SPLIT_K + 1):
+            if split > 1 and tiles * (split - 1) >= self.sms:
+                # a split only while it adds SMs; the set of splits does not depend on k, so
+                # the time never falls as k grows (the partials' cost keeps slices deep)
+                break
+            waves = tiles * split / self.sms
+            loop = (math.ceil(waves) if whole_waves else waves) * math.ceil(k / split) * step_s
+            # split-k's partial sums: fp32, written and read back once
+            partials = self.memory_s(8.0 * m * n * batch * split) if split > 1 else 0.0
+            t = fixed + max(loop, memory) + partials
+            if t < best:
+                best, best_bound = t, memory > loop
+        return best, best_bound
 
     def flash_attention_s(
         self,
@@ -182,7 +301,7 @@ class GpuSpec:
         kv = kv_heads if kv_heads is not None else batch_heads
         moved = 2.0 * head_dim * (2 * batch_heads * q_len + 2 * kv * kv_len)
         memory = self.memory_s(moved)
-        return max(compute, memory), memory > compute
+        return self.kernel_fixed_us * 1e-6 + max(compute, memory), memory > compute
 
     def memory_s(self, nbytes: float) -> float:
         """Time to move ``nbytes`` through HBM at the streaming rate (seconds)."""
@@ -209,6 +328,10 @@ def hbm_stream_efficiency(hbm: str, read_ratio: float = 2 / 3) -> float:
     return float(res.peak_fraction)
 
 
+_MAX_SPLIT_K = 16
+"""Split-k as the libraries bound it: up to 16 slices."""
+
+
 def _positive(path: str, v: Any) -> None:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
         raise SpecError(f"{path}: must be a finite number > 0, got {v!r}", path=path)
@@ -216,12 +339,19 @@ def _positive(path: str, v: Any) -> None:
 
 _MAMF = "https://github.com/stas00/ml-engineering/blob/744d01e/compute/accelerator/README.md (Maximum Achievable Matmul FLOPS comparison table, BF16)"
 
+_XLA = "openxla/xla xla/service/gpu/model/matmul_interpolator_data.h, read at tensorflow/tensorflow third_party/xla 372d578b (measured H100 bf16 matmuls, transcribed in python/fabricsim/analysis/gemm_validation.py)"
+
+_KERNEL_FIXED_US = 3.1
+"""Measured on H100 (the module's text); A100's and H200's carry it over, not measured."""
+
 _PRESETS: dict[str, GpuSpec] = {
     "a100_sxm_80gb": GpuSpec(
         name="a100_sxm_80gb",
         description="NVIDIA A100 SXM4 80 GB: 108 SMs, HBM2e (5 stacks), 12 NVLink-3 links",
         peak_tflops={"bf16": 312.0, "fp16": 312.0, "tf32": 156.0, "fp32": 19.5},
         matmul_efficiency=271.2 / 312.0,
+        matmul_best_shape=(1024, 10240, 5120),
+        kernel_fixed_us=_KERNEL_FIXED_US,
         sms=108,
         hbm="hbm2e",
         hbm_stacks=5,
@@ -233,7 +363,7 @@ _PRESETS: dict[str, GpuSpec] = {
         sources=(
             "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (312 TFLOPS bf16, 2,039 GB/s, 80 GB, 600 GB/s NVLink)",
             "https://images.nvidia.com/aem-dam/en-zz/Solutions/data-center/nvidia-ampere-architecture-whitepaper.pdf (108 SMs, 12 NVLink links)",
-            _MAMF + ": A100 SXM 271.2 TFLOPS (86.9%)",
+            _MAMF + ": A100 SXM 271.2 TFLOPS (86.9%) at 1024 x 10240 x 5120",
             "Dao, FlashAttention-2, arXiv 2307.08691, abstract: the kernel reaches 50-73% of the theoretical maximum FLOP/s on A100 (the best: 73%)",
         ),
     ),
@@ -242,6 +372,8 @@ _PRESETS: dict[str, GpuSpec] = {
         description="NVIDIA H100 SXM5 80 GB: 132 SMs, HBM3 (5 stacks), 18 NVLink-4 links",
         peak_tflops={"bf16": 989.4, "fp16": 989.4, "fp8": 1978.9, "tf32": 494.7, "fp32": 66.9},
         matmul_efficiency=794.5 / 989.4,
+        matmul_best_shape=(2048, 2048, 13312),
+        kernel_fixed_us=_KERNEL_FIXED_US,
         sms=132,
         hbm="hbm3",
         hbm_stacks=5,
@@ -253,7 +385,8 @@ _PRESETS: dict[str, GpuSpec] = {
         sources=(
             "https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet (H100 SXM: 989 TFLOPS bf16 dense, 3.35 TB/s, 80 GB, 900 GB/s NVLink)",
             "https://glennklockwood.com/garden/peak-FLOPS (132 SMs x 4 tensor cores x 1024 FLOP/clock x 1.83 GHz = 989.4 TFLOPS)",
-            _MAMF + ": H100 SXM 794.5 TFLOPS (80.3%)",
+            _MAMF + ": H100 SXM 794.5 TFLOPS (80.3%) at 2048 x 2048 x 13312",
+            _XLA + ": the smallest GEMMs, 5.8-5.9 us (kernel_fixed_us)",
             "Shah et al., FlashAttention-3, arXiv 2407.08608: up to 740 TFLOPs/s bf16 forward on H100 (75% of peak)",
         ),
     ),
@@ -262,6 +395,8 @@ _PRESETS: dict[str, GpuSpec] = {
         description="NVIDIA H200 SXM 141 GB: H100's compute, HBM3e (6 stacks, 4.8 TB/s), 18 NVLink-4 links",
         peak_tflops={"bf16": 989.4, "fp16": 989.4, "fp8": 1978.9, "tf32": 494.7, "fp32": 66.9},
         matmul_efficiency=794.5 / 989.4,
+        matmul_best_shape=(2048, 2048, 13312),
+        kernel_fixed_us=_KERNEL_FIXED_US,
         sms=132,
         hbm="hbm3e",
         hbm_stacks=6,
@@ -272,7 +407,7 @@ _PRESETS: dict[str, GpuSpec] = {
         attention_efficiency=740.0 / 989.4,
         sources=(
             "https://www.nvidia.com/en-us/data-center/h200/ (141 GB HBM3e, 4.8 TB/s, 989 TFLOPS bf16 dense)",
-            _MAMF + ": H100 SXM 794.5 TFLOPS (80.3%), 'H200 is the same'",
+            _MAMF + ": H100 SXM 794.5 TFLOPS (80.3%) at 2048 x 2048 x 13312, 'H200 is the same'",
             "Shah et al., FlashAttention-3, arXiv 2407.08608: 740 TFLOPs/s bf16 on H100 (the same SMs)",
         ),
     ),
