@@ -194,6 +194,26 @@ MAMF_BF16: tuple[tuple[str, int, int, int, float, str], ...] = (
 compute/accelerator/README.md at 744d01e): GPU preset, ``m n k``, TFLOP/s, what it is."""
 
 
+FA3_H100_FORWARD: tuple[tuple[int, float], ...] = (
+    (512, 430.32),
+    (1024, 517.099),
+    (2048, 565.544),
+    (4096, 590.233),
+    (8192, 614.234),
+    (16384, 620.73),
+)
+"""FlashAttention-3 on H100 (pytorch/benchmark commit ff65cb6, its message's table): the
+forward pass, bf16, head dimension 128, no causal mask, ``16384 / seq`` sequences of 16 heads;
+sequence length, TFLOP/s (``4 x batch x heads x seq^2 x 128`` over the kernel's time)."""
+
+
+def attention_tflops(gpu: GpuSpec, seq: int) -> float:
+    """The fused-attention model's throughput (TFLOP/s) on one of FA3_H100_FORWARD's shapes."""
+    batch_heads = 16384 // seq * 16
+    seconds, _ = gpu.flash_attention_s(batch_heads, seq, seq, 128, causal=False)
+    return 4.0 * batch_heads * seq * seq * 128 / seconds / 1e12
+
+
 def entries() -> list[tuple[int, int, int, int, float]]:
     """The table's entries as ``(b, m, n, k, tflops)``."""
     out = []
@@ -265,7 +285,25 @@ def gemm_table(log: Callable[[str], None] = lambda s: None) -> str:
         lines.append(
             f"| {name} | {m} | {n} | {k} | {measured:.1f} | {ours:.1f} | {100 * (ours / measured - 1):+.1f}% | {what} |"
         )
+    lines += [
+        "",
+        "| fused attention, H100 | sequence | FlashAttention-3 measured TFLOP/s | fabricsim | error |",
+        "|---|---|---|---|---|",
+    ]
+    for seq, measured in FA3_H100_FORWARD:
+        ours = attention_tflops(gpu, seq)
+        lines.append(
+            f"| forward, head dim 128, {16384 // seq} x 16 heads | {seq} | {measured:.1f} | {ours:.1f} | {100 * (ours / measured - 1):+.1f}% |"
+        )
     return "\n".join(lines)
 
 
-__all__ = ["MAMF_BF16", "XLA_H100_BF16", "entries", "gemm_table", "modelled_tflops"]
+__all__ = [
+    "FA3_H100_FORWARD",
+    "MAMF_BF16",
+    "XLA_H100_BF16",
+    "attention_tflops",
+    "entries",
+    "gemm_table",
+    "modelled_tflops",
+]

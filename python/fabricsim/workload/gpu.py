@@ -38,9 +38,14 @@ memory_efficiency``: elementwise kernels (norms, activations, residual adds) sit
 efficiency comes from this project's cycle-level model of the GPU's HBM generation (a
 read/write stream: about 0.84 of peak for HBM2E and HBM3, 0.78 for HBM3E), not an assumption.
 
-Fused attention (FlashAttention) is its own kernel: its FLOPs over ``peak x
-attention_efficiency`` (the best published fused-attention kernel for the part: 73% on A100 by
-FlashAttention-2, 75% on H100 by FlashAttention-3), its blocks of queries in waves over the SMs."""
+Fused attention (FlashAttention) is its own kernel: its blocks of 128 queries in waves over the
+SMs, each a main loop over the keys at ``attention_efficiency`` of the peak and
+``attention_block_us`` outside it (loading the block's queries, writing its output). On H100
+both come from FlashAttention-3 measured at kernel level over sequence lengths (the forward
+pass, head dimension 128, 512 to 16,384 tokens: 430-621 TFLOP/s; pytorch/benchmark commit
+ff65cb6): a main loop at 0.656 of peak and 2.92 us per block reproduce all six within 1%
+(python/fabricsim/analysis/gemm_validation.py). On A100, FlashAttention-2's best, 73% of peak
+(its abstract), with no per-block time (not measured)."""
 
 from __future__ import annotations
 
@@ -76,8 +81,11 @@ class GpuSpec:
     nvlink_gbyte_per_s: float = 0.0
     """NVLink bandwidth per direction, all links (GB/s)."""
     attention_efficiency: float = 0.7
-    """A fused attention kernel's (FlashAttention's) fraction of the bf16 peak, measured at
-    kernel level on long sequences (each preset cites its kernel)."""
+    """A fused attention kernel's (FlashAttention's) main loop as a fraction of the bf16 peak,
+    measured at kernel level (each preset cites its kernel)."""
+    attention_block_us: float = 0.0
+    """A fused attention kernel's time per block of 128 queries outside its main loop,
+    microseconds (each preset cites its measurement)."""
     memory_efficiency: float | None = None
     """The fraction of ``hbm_gbyte_per_s`` elementwise kernels reach. None: measured on this
     project's cycle-level model of the GPU's ``hbm`` (:func:`hbm_stream_efficiency`: a stream
@@ -128,15 +136,8 @@ class GpuSpec:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise SpecError(f"gpu.{name}: must be an integer >= 1, got {v!r}", path=f"gpu.{name}")
-        if (
-            isinstance(self.kernel_fixed_us, bool)
-            or not isinstance(self.kernel_fixed_us, (int, float))
-            or not (math.isfinite(self.kernel_fixed_us) and self.kernel_fixed_us >= 0)
-        ):
-            raise SpecError(
-                f"gpu.kernel_fixed_us: must be a finite number >= 0, got {self.kernel_fixed_us!r}",
-                path="gpu.kernel_fixed_us",
-            )
+        for name in ("kernel_fixed_us", "attention_block_us"):
+            _non_negative(f"gpu.{name}", getattr(self, name))
         if self.matmul_best_shape is not None:
             shape = self.matmul_best_shape
             if (
@@ -292,12 +293,14 @@ class GpuSpec:
         """A fused attention kernel's time (seconds) and whether the memory roof set it:
         ``QK^T`` and ``PV`` for ``batch_heads`` heads (half under a causal mask) at
         ``attention_efficiency`` of the peak, its blocks of 128 queries spread over the SMs in
-        waves; Q and O (``batch_heads``) and K and V (``kv_heads`` of them) through memory."""
+        waves, each wave ``attention_block_us`` more; Q and O (``batch_heads``) and K and V
+        (``kv_heads`` of them) through memory; ``kernel_fixed_us`` around it."""
         flops = 4.0 * batch_heads * q_len * kv_len * head_dim * (0.5 if causal else 1.0)
         blocks = math.ceil(q_len / 128) * batch_heads
         waves = math.ceil(blocks / self.sms)
         eff = blocks / (waves * self.sms)
         compute = flops / (self.peak_flop_per_s("bf16") * self.attention_efficiency * eff)
+        compute += waves * self.attention_block_us * 1e-6
         kv = kv_heads if kv_heads is not None else batch_heads
         moved = 2.0 * head_dim * (2 * batch_heads * q_len + 2 * kv * kv_len)
         memory = self.memory_s(moved)
@@ -332,6 +335,11 @@ _MAX_SPLIT_K = 16
 """Split-k as the libraries bound it: up to 16 slices."""
 
 
+def _non_negative(path: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        raise SpecError(f"{path}: must be a finite number >= 0, got {v!r}", path=path)
+
+
 def _positive(path: str, v: Any) -> None:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
         raise SpecError(f"{path}: must be a finite number > 0, got {v!r}", path=path)
@@ -340,6 +348,13 @@ def _positive(path: str, v: Any) -> None:
 _MAMF = "https://github.com/stas00/ml-engineering/blob/744d01e/compute/accelerator/README.md (Maximum Achievable Matmul FLOPS comparison table, BF16)"
 
 _XLA = "openxla/xla xla/service/gpu/model/matmul_interpolator_data.h, read at tensorflow/tensorflow third_party/xla 372d578b (measured H100 bf16 matmuls, transcribed in python/fabricsim/analysis/gemm_validation.py)"
+
+_FA3 = "https://github.com/pytorch/benchmark/commit/ff65cb675209d2308f7d27c6920af8a32de9aa90 (FlashAttention-3 on H100, forward, head dimension 128, not causal: 430.32-620.73 TFLOP/s at 512-16,384 tokens; Shah et al., arXiv 2407.08608, is the kernel)"
+
+_FA3_MAINLOOP = 0.656
+_FA3_BLOCK_US = 2.92
+"""The least-squares fit of the model to the six FlashAttention-3 measurements (relative
+errors; tests/test_gemm_validation.py): every point within 1%."""
 
 _KERNEL_FIXED_US = 3.1
 """Measured on H100 (the module's text); A100's and H200's carry it over, not measured."""
@@ -381,13 +396,14 @@ _PRESETS: dict[str, GpuSpec] = {
         memory_gib=80.0,
         nvlink_ports=18,
         nvlink_gbyte_per_s=450.0,
-        attention_efficiency=740.0 / 989.4,
+        attention_efficiency=_FA3_MAINLOOP,
+        attention_block_us=_FA3_BLOCK_US,
         sources=(
             "https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet (H100 SXM: 989 TFLOPS bf16 dense, 3.35 TB/s, 80 GB, 900 GB/s NVLink)",
             "https://glennklockwood.com/garden/peak-FLOPS (132 SMs x 4 tensor cores x 1024 FLOP/clock x 1.83 GHz = 989.4 TFLOPS)",
             _MAMF + ": H100 SXM 794.5 TFLOPS (80.3%) at 2048 x 2048 x 13312",
             _XLA + ": the smallest GEMMs, 5.8-5.9 us (kernel_fixed_us)",
-            "Shah et al., FlashAttention-3, arXiv 2407.08608: up to 740 TFLOPs/s bf16 forward on H100 (75% of peak)",
+            _FA3 + " (attention_efficiency, attention_block_us)",
         ),
     ),
     "h200_sxm": GpuSpec(
@@ -404,11 +420,12 @@ _PRESETS: dict[str, GpuSpec] = {
         memory_gib=140.4,
         nvlink_ports=18,
         nvlink_gbyte_per_s=450.0,
-        attention_efficiency=740.0 / 989.4,
+        attention_efficiency=_FA3_MAINLOOP,
+        attention_block_us=_FA3_BLOCK_US,
         sources=(
             "https://www.nvidia.com/en-us/data-center/h200/ (141 GB HBM3e, 4.8 TB/s, 989 TFLOPS bf16 dense)",
             _MAMF + ": H100 SXM 794.5 TFLOPS (80.3%) at 2048 x 2048 x 13312, 'H200 is the same'",
-            "Shah et al., FlashAttention-3, arXiv 2407.08608: 740 TFLOPs/s bf16 on H100 (the same SMs)",
+            _FA3 + " (H100's, the same SMs)",
         ),
     ),
 }
