@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from fabricsim.analysis.training_validation import MEGATRON_2022, MPT_SHAPES, MPT_SYSTEMS, RUNS, Run, simulate
+from fabricsim.analysis.training_validation import (
+    MEGATRON_2022,
+    MPT_SHAPES,
+    MPT_SYSTEMS,
+    RUNS,
+    Run,
+    build,
+    simulate,
+)
 from fabricsim.workload import GpuSpec, Transformer
 
 MEGATRON_ROWS = [r for r in RUNS if r.group == MEGATRON_2022]
@@ -60,3 +68,16 @@ def test_the_mpt_rows_give_back_the_mfu_llm_foundry_publishes(gpu: str) -> None:
         )
         flops_per_token = 6 * model.num_params() + 12 * layers * hidden * seq
         assert 100 * flops_per_token * tokens_per_s / peak == pytest.approx(mfu, rel=0.01), (gpu, name, seq)
+
+
+def test_bloom_runs_on_its_nodes_share_of_omni_path() -> None:
+    # 48 nodes of 8 GPUs; each node's four 100 Gb/s links shared by its 8 GPUs: 50 Gb/s each,
+    # the preset's lanes kept; the NVLink inside the nodes unchanged
+    run = next(r for r in RUNS if r.name.startswith("BLOOM"))
+    fab, step = build(run)
+    preset = build(next(r for r in RUNS if r.fabric == "dgx_a100_cluster" and r.nic_gbit_per_s is None))[0]
+    assert fab.num_ranks == 384 and step.plan.tp * step.plan.pp * step.plan.dp == 384
+    net = fab.network_link
+    assert net is not None and preset.network_link is not None
+    assert net.lanes * net.gbps_per_lane == pytest.approx(50.0)
+    assert net.lanes == preset.network_link.lanes and fab.link == preset.link

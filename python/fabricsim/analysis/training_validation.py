@@ -3,7 +3,7 @@ each with its published parallelism plan on a fabric preset shaped like its clus
 figure beside the published one. Nothing is fitted: the GPUs' constants come from kernel-level
 measurements (:mod:`fabricsim.workload.gpu`), the fabrics from their own sources.
 
-Rows (``fabricsim validate --only training``; about 3 minutes on 2 cores):
+Rows (``fabricsim validate --only training``; about 1.5 minutes on 2 cores):
 
 - Megatron-Turing NLG 530B on 280, 350 and 420 DGX A100 nodes (Smith et al., arXiv
   2201.11990, section 2.4: 60.1, 50.2 and 44.4 s per iteration at a global batch of 1920
@@ -17,6 +17,9 @@ Rows (``fabricsim validate --only training``; about 3 minutes on 2 cores):
   layer: 8 virtual stages; FSDP sharding optimizer state and gradients, zero=2 here) on
   ``dgx_h100_cluster`` (400 Gb/s per GPU, as Meta's RoCE fabric). Its 131,072-token
   context-parallel row is left out (its DP differs between copies of the table);
+- BLOOM 176B on 384 A100s of Jean Zay (:func:`bloom_run`: 105 s per iteration, the
+  BigScience README's figure) on ``dgx_a100_cluster`` with each GPU's NIC at 50 Gb/s (the
+  node's four 100 Gb/s Omni-Path links);
 - NVIDIA's benchmark runs of Megatron-LM in 2022 on the same A100 cluster as MT-NLG (Selene):
   GPT-3 175B, MT-NLG 530B and a 1T model on 64, 280 and 512 GPUs, data parallel size one, a
   global batch of one sequence per GPU (Korthikanti et al., arXiv 2205.05198, Tables 3 and 5:
@@ -51,6 +54,8 @@ class Run:
     unit: str  # "s" (step time) or "mfu"
     source: str
     group: str  # rows whose error is summarized together
+    nic_gbit_per_s: float | None = None
+    """Each GPU's share of its node's scale-out bandwidth, if not the preset's."""
 
 
 PUBLISHED = "published training runs"
@@ -110,6 +115,44 @@ def llama3_run(dp: int, per_dp: int, mfu: float) -> Run:
     )
 
 
+def bloom_run() -> Run:
+    """BLOOM 176B on Jean Zay (bigscience-workshop/bigscience, train/tr11-176B-ml): its slurm
+    script's plan (TP 4, PP 12, micro-batch 2, global batch 2048, activation checkpointing, the
+    bf16 optimizer's ZeRO-1, the embeddings counted as pipeline layers: 5 transformer layers on
+    the first and last stages, 6 on the others) on 48 nodes of 8 A100 80 GB; Megatron-LM's
+    dropout (0.1) and fused-softmax attention; DeepSpeed's pipeline engine reduces the
+    gradients after the last microbatch. The nodes' four 100 Gb/s Omni-Path links, shared by
+    their 8 GPUs: 50 Gb/s per GPU. Published: 105 s per iteration (the README's time-to-goal
+    formula), ~150 TFLOP/s per GPU counted with recomputation."""
+    plan = Parallelism(
+        tp=4,
+        pp=12,
+        dp=8,
+        microbatch_size=2,
+        global_batch=2048,
+        zero=1,
+        recompute="full",
+        sequence_parallel=False,
+        attention="unfused",
+        first_stage_layers=5,
+        last_stage_layers=5,
+        overlap_grad_reduce=False,
+    )
+    return Run(
+        "BLOOM 176B, 384 A100",
+        replace(Transformer.preset("bloom_176b"), dropout=True),
+        "a100_sxm_80gb",
+        "dgx_a100_cluster",
+        48,
+        plan,
+        105.0,
+        "s",
+        "bigscience tr11-176B-ml README",
+        PUBLISHED,
+        nic_gbit_per_s=50.0,
+    )
+
+
 def megatron_2022_run(label: str, preset: str, pp: int, selective: bool, seconds: float) -> Run:
     """One of Korthikanti et al.'s runs: 8-way tensor parallelism, ``pp`` stages, one
     sequence per GPU; full recomputation, or sequence parallelism with selective recomputation."""
@@ -143,6 +186,7 @@ RUNS = [
     mt_nlg_run(420, 44.4),
     llama3_run(64, 32, 0.43),
     llama3_run(128, 16, 0.41),
+    bloom_run(),
     *(
         megatron_2022_run(label, preset, pp, selective, seconds)
         for label, preset, pp, times in (
@@ -158,6 +202,18 @@ RUNS = [
 def build(run: Run) -> tuple[Fabric, TrainingStep]:
     """The run's fabric and step (its memory estimate not checked: the published run fit)."""
     fab = Fabric.preset(run.fabric, nodes=run.nodes)
+    if run.nic_gbit_per_s is not None and fab.network_link is not None:
+        # the same link kind at the GPU's share, over its lanes
+        lanes = fab.network_link.lanes
+        net = fab.network_link.replace(gbps_per_lane=run.nic_gbit_per_s / lanes)
+        fab = Fabric(
+            topology=fab.topology,
+            link=fab.link,
+            network_link=net,
+            hbm=fab.hbm,
+            endpoint=fab.endpoint,
+            router=fab.router,
+        )
     return fab, training_step(run.model, run.plan, run.gpu, check_memory=False)
 
 
