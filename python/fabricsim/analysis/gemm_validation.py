@@ -6,6 +6,11 @@ model interpolates in it; each entry is a batch of ``b`` GEMMs ``(m x k) @ (k x 
 FLOP/s. The entries below are those two pages of the file hold (149 of them, sizes 256-4096),
 transcribed as TFLOP/s; none was left out for its error.
 
+Beside it: the Maximum Achievable Matmul FLOPS table's best shapes (:data:`MAMF_BF16`; the
+GEMM model's main loop is solved on the best one per GPU, the others are a check), and
+FlashAttention-3 measured over sequence lengths on H100 (:data:`FA3_H100_FORWARD`; the fused
+attention model's two H100 constants are fitted on it).
+
 ``fabricsim validate --only gemm`` prints the comparison by regime (docs/validation.md,
 "GEMMs against kernel measurements")."""
 

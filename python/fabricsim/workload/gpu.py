@@ -160,7 +160,6 @@ class GpuSpec:
                     path="gpu.kernel_fixed_us",
                 )
         object.__setattr__(self, "sources", tuple(self.sources))
-        object.__setattr__(self, "_mainloop", None)
 
     @classmethod
     def preset(cls, name: str) -> GpuSpec:
@@ -209,9 +208,12 @@ class GpuSpec:
         ``matmul_best_shape`` is given, the fraction with which this model gives back
         ``matmul_efficiency`` at that shape (solved once, by bisection: the model's time
         falls as the fraction grows)."""
-        cached: float | None = self.__dict__.get("_mainloop")
-        if cached is not None:
-            return cached
+        return self._mainloop
+
+    @functools.cached_property
+    def _mainloop(self) -> float:
+        # cached_property writes the instance's __dict__ directly, which a frozen dataclass
+        # allows; replace() builds a new instance, which solves again
         eff = self.matmul_efficiency
         if self.matmul_best_shape is not None:
             m, n, k = self.matmul_best_shape
@@ -231,7 +233,6 @@ class GpuSpec:
                 else:
                     hi = mid
             eff = hi
-        object.__setattr__(self, "_mainloop", eff)
         return eff
 
     def gemm_s(
