@@ -81,6 +81,11 @@ def test_a_tiny_gemm_costs_about_the_fixed_time() -> None:
         ({"kernel_fixed_us": -1.0}, r"gpu\.kernel_fixed_us: must be a finite number >= 0, got -1\.0"),
         ({"kernel_fixed_us": float("nan")}, r"gpu\.kernel_fixed_us: must be a finite number >= 0"),
         ({"attention_block_us": -0.5}, r"gpu\.attention_block_us: must be a finite number >= 0, got -0\.5"),
+        (
+            {"attention_backward_block_us": -1},
+            r"gpu\.attention_backward_block_us: must be a finite number >= 0",
+        ),
+        ({"attention_backward_efficiency": 1.2}, r"gpu\.attention_backward_efficiency: must be in \(0, 1\]"),
         ({"kernel_fixed_us": 1e6}, r"gpu\.kernel_fixed_us: 1000000\.0 us is longer than the whole best GEMM"),
         ({"matmul_best_shape": (2048, 2048)}, r"gpu\.matmul_best_shape: must be \(M, N, K\)"),
         ({"matmul_best_shape": (2048, 0, 1)}, r"gpu\.matmul_best_shape: must be \(M, N, K\)"),

@@ -4,6 +4,7 @@ against kernel measurements")."""
 import pytest
 
 from fabricsim.analysis.gemm_validation import (
+    FA3_H100_BACKWARD,
     FA3_H100_FORWARD,
     REGIMES,
     _fills,
@@ -70,3 +71,13 @@ def test_fused_attention_gives_back_flashattention3_over_sequence_lengths():
     # without the per-block time the short sequences would run 44% fast
     flat = H100.replace(attention_block_us=0.0)
     assert attention_tflops(flat, 512) > 1.4 * FA3_H100_FORWARD[0][1]
+
+
+def test_the_attention_backward_gives_back_flashattention3s_backward():
+    # its own two constants, fitted on the four backward points (every one within 3%): the same
+    # main loop as the forward's, a far longer time per block; 2.5 x the forward would be 10-39% fast
+    assert len(FA3_H100_BACKWARD) == 4
+    for seq, measured in FA3_H100_BACKWARD:
+        assert attention_tflops(H100, seq, backward=True) == pytest.approx(measured, rel=0.03), seq
+    as_forward = H100.replace(attention_backward_efficiency=None, attention_backward_block_us=None)
+    assert attention_tflops(as_forward, 1024, backward=True) > 1.3 * FA3_H100_BACKWARD[0][1]

@@ -8,8 +8,8 @@ transcribed as TFLOP/s; none was left out for its error.
 
 Beside it: the Maximum Achievable Matmul FLOPS table's best shapes (:data:`MAMF_BF16`; the
 GEMM model's main loop is solved on the best one per GPU, the others are a check), and
-FlashAttention-3 measured over sequence lengths on H100 (:data:`FA3_H100_FORWARD`; the fused
-attention model's two H100 constants are fitted on it).
+FlashAttention-3 measured over sequence lengths on H100 (:data:`FA3_H100_FORWARD`,
+:data:`FA3_H100_BACKWARD`; the fused attention model's H100 constants are fitted on them).
 
 ``fabricsim validate --only gemm`` prints the comparison by regime (docs/validation.md,
 "GEMMs against kernel measurements")."""
@@ -212,11 +212,23 @@ forward pass, bf16, head dimension 128, no causal mask, ``16384 / seq`` sequence
 sequence length, TFLOP/s (``4 x batch x heads x seq^2 x 128`` over the kernel's time)."""
 
 
-def attention_tflops(gpu: GpuSpec, seq: int) -> float:
-    """The fused-attention model's throughput (TFLOP/s) on one of FA3_H100_FORWARD's shapes."""
-    batch_heads = 16384 // seq * 16
-    seconds, _ = gpu.flash_attention_s(batch_heads, seq, seq, 128, causal=False)
-    return 4.0 * batch_heads * seq * seq * 128 / seconds / 1e12
+FA3_H100_BACKWARD: tuple[tuple[int, float], ...] = (
+    (1024, 313.324),
+    (2048, 434.825),
+    (4096, 519.827),
+    (8192, 561.410),
+)
+"""FlashAttention-3's backward on H100 (meta-pytorch/tritonbench pull request 1256, its
+description's table, the ``flash_v3`` column): bf16, head dimension 128, 4 sequences of 48
+heads; sequence length, TFLOP/s counted as 2.5 x the forward's FLOPs over the kernel's time."""
+
+
+def attention_tflops(gpu: GpuSpec, seq: int, backward: bool = False) -> float:
+    """The fused-attention model's throughput (TFLOP/s, the benchmarks' count) on one of
+    FA3_H100_FORWARD's shapes, or with ``backward`` FA3_H100_BACKWARD's."""
+    batch_heads = 4 * 48 if backward else 16384 // seq * 16
+    seconds, _ = gpu.flash_attention_s(batch_heads, seq, seq, 128, causal=False, backward=backward)
+    return 4.0 * batch_heads * seq * seq * 128 * (2.5 if backward else 1.0) / seconds / 1e12
 
 
 def entries() -> list[tuple[int, int, int, int, float]]:
@@ -300,10 +312,16 @@ def gemm_table(log: Callable[[str], None] = lambda s: None) -> str:
         lines.append(
             f"| forward, head dim 128, {16384 // seq} x 16 heads | {seq} | {measured:.1f} | {ours:.1f} | {100 * (ours / measured - 1):+.1f}% |"
         )
+    for seq, measured in FA3_H100_BACKWARD:
+        ours = attention_tflops(gpu, seq, backward=True)
+        lines.append(
+            f"| backward, head dim 128, 4 x 48 heads | {seq} | {measured:.1f} | {ours:.1f} | {100 * (ours / measured - 1):+.1f}% |"
+        )
     return "\n".join(lines)
 
 
 __all__ = [
+    "FA3_H100_BACKWARD",
     "FA3_H100_FORWARD",
     "MAMF_BF16",
     "XLA_H100_BF16",

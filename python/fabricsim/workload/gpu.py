@@ -44,8 +44,11 @@ SMs, each a main loop over the keys at ``attention_efficiency`` of the peak and
 both come from FlashAttention-3 measured at kernel level over sequence lengths (the forward
 pass, head dimension 128, 512 to 16,384 tokens: 430-621 TFLOP/s; pytorch/benchmark commit
 ff65cb6): a main loop at 0.656 of peak and 2.92 us per block reproduce all six within 1%
-(python/fabricsim/analysis/gemm_validation.py). On A100, FlashAttention-2's best, 73% of peak
-(its abstract), with no per-block time (not measured)."""
+(python/fabricsim/analysis/gemm_validation.py). The backward kernel (2.5 times the forward's
+FLOPs) likewise from FlashAttention-3's backward measured over lengths (tritonbench pull 1256:
+313-561 TFLOP/s at 1k-8k tokens): its main loop at 0.653 of peak, as the forward's, but 32.8 us
+per block outside it, every point within 2.6%. On A100, FlashAttention-2's best, 73% of peak
+(its abstract), forward and backward, with no per-block time (not measured)."""
 
 from __future__ import annotations
 
@@ -86,6 +89,10 @@ class GpuSpec:
     attention_block_us: float = 0.0
     """A fused attention kernel's time per block of 128 queries outside its main loop,
     microseconds (each preset cites its measurement)."""
+    attention_backward_efficiency: float | None = None
+    attention_backward_block_us: float | None = None
+    """The backward kernel's main loop (over 2.5 times the forward's FLOPs: it recomputes the
+    scores) and its time per block; None: the forward's."""
     memory_efficiency: float | None = None
     """The fraction of ``hbm_gbyte_per_s`` elementwise kernels reach. None: measured on this
     project's cycle-level model of the GPU's ``hbm`` (:func:`hbm_stream_efficiency`: a stream
@@ -125,7 +132,12 @@ class GpuSpec:
                     f"({', '.join(HbmSpec.presets())}) to measure it; hbm is {self.hbm!r}",
                     path="gpu.memory_efficiency",
                 )
-        for name in ("matmul_efficiency", "attention_efficiency", "memory_efficiency"):
+        for name in (
+            "matmul_efficiency",
+            "attention_efficiency",
+            "attention_backward_efficiency",
+            "memory_efficiency",
+        ):
             v = getattr(self, name)
             if v is None:
                 continue
@@ -138,6 +150,8 @@ class GpuSpec:
                 raise SpecError(f"gpu.{name}: must be an integer >= 1, got {v!r}", path=f"gpu.{name}")
         for name in ("kernel_fixed_us", "attention_block_us"):
             _non_negative(f"gpu.{name}", getattr(self, name))
+        if self.attention_backward_block_us is not None:
+            _non_negative("gpu.attention_backward_block_us", self.attention_backward_block_us)
         if self.matmul_best_shape is not None:
             shape = self.matmul_best_shape
             if (
@@ -290,20 +304,31 @@ class GpuSpec:
         head_dim: int,
         kv_heads: int | None = None,
         causal: bool = True,
+        backward: bool = False,
     ) -> tuple[float, bool]:
         """A fused attention kernel's time (seconds) and whether the memory roof set it:
         ``QK^T`` and ``PV`` for ``batch_heads`` heads (half under a causal mask) at
         ``attention_efficiency`` of the peak, its blocks of 128 queries spread over the SMs in
         waves, each wave ``attention_block_us`` more; Q and O (``batch_heads``) and K and V
-        (``kv_heads`` of them) through memory; ``kernel_fixed_us`` around it."""
+        (``kv_heads`` of them) through memory; ``kernel_fixed_us`` around it. ``backward``: the
+        backward kernel, 2.5 times the FLOPs (FlashAttention's backward recomputes the scores:
+        Dao et al.) at the backward's efficiency and time per block; twice the bytes (Q, K, V, O
+        and the output's gradient in, the gradients of Q, K and V out)."""
         flops = 4.0 * batch_heads * q_len * kv_len * head_dim * (0.5 if causal else 1.0)
+        main, block_us = self.attention_efficiency, self.attention_block_us
+        if backward:
+            flops *= 2.5
+            if self.attention_backward_efficiency is not None:
+                main = self.attention_backward_efficiency
+            if self.attention_backward_block_us is not None:
+                block_us = self.attention_backward_block_us
         blocks = math.ceil(q_len / 128) * batch_heads
         waves = math.ceil(blocks / self.sms)
         eff = blocks / (waves * self.sms)
-        compute = flops / (self.peak_flop_per_s("bf16") * self.attention_efficiency * eff)
-        compute += waves * self.attention_block_us * 1e-6
+        compute = flops / (self.peak_flop_per_s("bf16") * main * eff)
+        compute += waves * block_us * 1e-6
         kv = kv_heads if kv_heads is not None else batch_heads
-        moved = 2.0 * head_dim * (2 * batch_heads * q_len + 2 * kv * kv_len)
+        moved = 2.0 * head_dim * (2 * batch_heads * q_len + 2 * kv * kv_len) * (2.0 if backward else 1.0)
         memory = self.memory_s(moved)
         return self.kernel_fixed_us * 1e-6 + max(compute, memory), memory > compute
 
@@ -357,6 +382,12 @@ _FA3_BLOCK_US = 2.92
 """The least-squares fit of the model to the six FlashAttention-3 measurements (relative
 errors; tests/test_gemm_validation.py): every point within 1%."""
 
+_FA3_BWD = "https://github.com/meta-pytorch/tritonbench/pull/1256 (FlashAttention-3's backward on H100, bf16, head dimension 128, 4 x 48 heads: 313.3-561.4 TFLOP/s at 1,024-8,192 tokens, counted as 2.5 x the forward's FLOPs)"
+
+_FA3_BWD_MAINLOOP = 0.653
+_FA3_BWD_BLOCK_US = 32.8
+"""The same fit to the four backward measurements: every point within 2.6%."""
+
 _KERNEL_FIXED_US = 3.1
 """Measured on H100 (the module's text); A100's and H200's carry it over, not measured."""
 
@@ -399,12 +430,15 @@ _PRESETS: dict[str, GpuSpec] = {
         nvlink_gbyte_per_s=450.0,
         attention_efficiency=_FA3_MAINLOOP,
         attention_block_us=_FA3_BLOCK_US,
+        attention_backward_efficiency=_FA3_BWD_MAINLOOP,
+        attention_backward_block_us=_FA3_BWD_BLOCK_US,
         sources=(
             "https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet (H100 SXM: 989 TFLOPS bf16 dense, 3.35 TB/s, 80 GB, 900 GB/s NVLink)",
             "https://glennklockwood.com/garden/peak-FLOPS (132 SMs x 4 tensor cores x 1024 FLOP/clock x 1.83 GHz = 989.4 TFLOPS)",
             _MAMF + ": H100 SXM 794.5 TFLOPS (80.3%) at 2048 x 2048 x 13312",
             _XLA + ": the smallest GEMMs, 5.8-5.9 us (kernel_fixed_us)",
             _FA3 + " (attention_efficiency, attention_block_us)",
+            _FA3_BWD + " (attention_backward_efficiency, attention_backward_block_us)",
         ),
     ),
     "h200_sxm": GpuSpec(
@@ -423,10 +457,13 @@ _PRESETS: dict[str, GpuSpec] = {
         nvlink_gbyte_per_s=450.0,
         attention_efficiency=_FA3_MAINLOOP,
         attention_block_us=_FA3_BLOCK_US,
+        attention_backward_efficiency=_FA3_BWD_MAINLOOP,
+        attention_backward_block_us=_FA3_BWD_BLOCK_US,
         sources=(
             "https://www.nvidia.com/en-us/data-center/h200/ (141 GB HBM3e, 4.8 TB/s, 989 TFLOPS bf16 dense)",
             _MAMF + ": H100 SXM 794.5 TFLOPS (80.3%) at 2048 x 2048 x 13312, 'H200 is the same'",
             _FA3 + " (H100's, the same SMs)",
+            _FA3_BWD + " (H100's)",
         ),
     ),
 }

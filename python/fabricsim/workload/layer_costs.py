@@ -15,8 +15,9 @@ parallelism), GEMMs ``(M, N, K)``:
 - MLP: ``(T, f / tp, h)`` (twice for a gated MLP) and ``(T, h, f / tp)``; a MoE layer routes
   its ``T_s`` tokens (``(T_s, E, h)`` router) to ``top_k`` experts with ``capacity_factor``
   slots, whole experts on each GPU of the expert-parallel group;
-- backward: two GEMMs of each forward GEMM's size (input and weight gradients), 2.5 x the
-  attention core (FlashAttention's backward recomputes the scores: Dao et al. 2022);
+- backward: two GEMMs of each forward GEMM's size (input and weight gradients); the fused
+  attention core's own backward kernel (2.5 x the forward's FLOPs, as FlashAttention's backward
+  recomputes the scores: Dao et al. 2022; :meth:`GpuSpec.flash_attention_s`);
 - elementwise (memory roof): two norms, two residual adds, the MLP's activation, dropout
   when the model has it; backward moves twice their bytes;
 - recompute ``"full"`` runs each layer's forward (and its collectives) again in backward,
@@ -112,9 +113,12 @@ def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) 
         kv_heads = max(model.kv_heads // t, 1) if model.kv_heads else heads
         t_core, bound = gpu.flash_attention_s(b * heads, q_len, s, model.head_dim, kv_heads=b * kv_heads)
         core_fwd.add_time(t_core, bound)
-        # backward: 2.5 x the forward's FLOPs (it recomputes the scores: Dao et al.)
+        # backward: its own kernel, 2.5 x the forward's FLOPs (it recomputes the scores)
+        t_bwd, bwd_bound = gpu.flash_attention_s(
+            b * heads, q_len, s, model.head_dim, kv_heads=b * kv_heads, backward=True
+        )
         core_bwd = Cost()
-        core_bwd.add_time(2.5 * t_core, bound)
+        core_bwd.add_time(t_bwd, bwd_bound)
     else:
         core_fwd.add_gemm(gpu, q_len, s, model.head_dim, batch=b * heads)  # QK^T
         core_fwd.add_gemm(gpu, q_len, model.head_dim, s, batch=b * heads)  # PV
@@ -181,7 +185,7 @@ def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) 
     if cp > 1:
         kv_bytes = int(b * s * 2 * kv * e)
         cp_fwd = [("all_gather", "cp", kv_bytes, core_fwd.compute_s + core_fwd.memory_s)]
-        cp_bwd = [("reduce_scatter", "cp", kv_bytes, 2.5 * (core_fwd.compute_s + core_fwd.memory_s))]
+        cp_bwd = [("reduce_scatter", "cp", kv_bytes, core_bwd.compute_s + core_bwd.memory_s)]
     ep_calls: list[tuple[str, str, int, float]] = []
     if moe:
         a2a = int(t_s * model.top_k * model.capacity_factor * h * e)
