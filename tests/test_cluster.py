@@ -281,3 +281,20 @@ def test_the_tree_across_random_clusters_runs_at_both_fidelities_with_the_same_t
     for r in (c, f):
         assert (r.op_finish_ns >= r.op_start_ns).all()
         assert r.time_us == pytest.approx(r.op_finish_ns.max() / 1000, abs=1e-3)
+
+
+def test_replace_changes_one_field_and_keeps_the_rest() -> None:
+    # the scale-out link at a quarter of its rate: the NICs' flit rate falls by 4, the NVLink
+    # inside the nodes stays; name, description and sources carry over
+    fab = fs.Fabric.preset("dgx_a100_cluster", nodes=2)
+    net = fab.network_link
+    assert net is not None
+    thin = fab.replace(network_link=net.replace(gbps_per_lane=net.gbps_per_lane / 4))
+    assert thin.name == fab.name == "dgx_a100_cluster(nodes=2)" and thin.sources == fab.sources
+    assert thin.link == fab.link and thin.hbm == fab.hbm and thin.topology is fab.topology
+    before, after = fab.link_directions(), thin.link_directions()
+    slow = before["flit_rate"] < 1
+    assert slow.any() and np.allclose(after["flit_rate"][slow], before["flit_rate"][slow] / 4)
+    assert np.array_equal(after["flit_rate"][~slow], before["flit_rate"][~slow])
+    with pytest.raises(fs.SpecError, match=r"fabric\.replace: unknown field 'links'; fields: topology, link"):
+        fab.replace(links=fab.link)

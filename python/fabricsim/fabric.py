@@ -209,16 +209,40 @@ class Fabric:
             int(params["planes"]),
             whole_number("spines", spines, 1, 1 << 16) if spines is not None else count,
         )
-        out = cls(
-            topology=top,
-            link=fab.link,
-            network_link=fab.network_link,
-            hbm=fab.hbm,
-            endpoint=fab.endpoint,
-            router=fab.router,
-        )
+        out = fab.replace(topology=top)
         out.name = f"{name}(nodes={count})"
-        out.description, out.sources = fab.description, fab.sources
+        return out
+
+    _FIELDS = (
+        "topology",
+        "link",
+        "endpoint",
+        "router",
+        "hbm",
+        "controller",
+        "protocol",
+        "expander_memory",
+        "memory_expanders",
+        "network_link",
+    )
+    """The constructor's fields, which :meth:`replace` carries over."""
+
+    def replace(self, **changes: Any) -> Fabric:
+        """This fabric with constructor fields changed (checked again), its name, description
+        and sources kept: ``fab.replace(network_link=fab.network_link.replace(gbps_per_lane=12.5))``.
+        A new ``topology`` brings its own memory expanders unless ``memory_expanders`` is given."""
+        unknown = sorted(set(changes) - set(self._FIELDS))
+        if unknown:
+            raise SpecError(
+                f"fabric.replace: unknown field {unknown[0]!r}; fields: {', '.join(self._FIELDS)}",
+                path=unknown[0],
+            )
+        fields = {f: getattr(self, f) for f in self._FIELDS}
+        if "topology" in changes and "memory_expanders" not in changes:
+            fields["memory_expanders"] = None
+        fields.update(changes)
+        out = Fabric(**fields)
+        out.name, out.description, out.sources = self.name, self.description, list(self.sources)
         return out
 
     @classmethod

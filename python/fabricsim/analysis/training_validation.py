@@ -205,15 +205,7 @@ def build(run: Run) -> tuple[Fabric, TrainingStep]:
     if run.nic_gbit_per_s is not None and fab.network_link is not None:
         # the same link kind at the GPU's share, over its lanes
         lanes = fab.network_link.lanes
-        net = fab.network_link.replace(gbps_per_lane=run.nic_gbit_per_s / lanes)
-        fab = Fabric(
-            topology=fab.topology,
-            link=fab.link,
-            network_link=net,
-            hbm=fab.hbm,
-            endpoint=fab.endpoint,
-            router=fab.router,
-        )
+        fab = fab.replace(network_link=fab.network_link.replace(gbps_per_lane=run.nic_gbit_per_s / lanes))
     return fab, training_step(run.model, run.plan, run.gpu, check_memory=False)
 
 
@@ -334,11 +326,6 @@ def mpt_check_table(gpu: str = "h100_sxm", log: Callable[[str], None] = lambda s
     every = " on every row" if min(errors) > 0 else ""
     lines.append(f"\nFrom {min(errors):+.0%} to {max(errors):+.0%}{every}.")
     return "\n".join(lines)
-
-
-def h100_check_table(log: Callable[[str], None] = lambda s: None) -> str:
-    """The MPT check on H100 (:func:`mpt_check_table`)."""
-    return mpt_check_table("h100_sxm", log)
 
 
 REUSE_CASES: list[tuple[str, str, Parallelism, dict[int, float] | None]] = [
@@ -479,7 +466,6 @@ __all__ = [
     "RUNS",
     "Run",
     "build",
-    "h100_check_table",
     "llama3_run",
     "megatron_2022_run",
     "mpt_check_table",
