@@ -99,6 +99,47 @@ def test_fused_attention_runs_at_its_measured_efficiency_and_keeps_scores_on_chi
     assert scores_bound
 
 
+def test_eager_elementwise_kernels_move_the_bytes_counted_from_llamas_reference_code() -> None:
+    # h 512, kv 2 of 8 heads (128 wide), gated MLP 1024 wide, 256 tokens, one GPU: beyond the
+    # fused kernels, per layer forward, the attention output made contiguous (4 B per element),
+    # two fp32 RMSNorms (36 - 4 B each), rotary on queries and keys (20 B), SiLU and product
+    # apart (10 - 6 B per element of the MLP's width); backward twice that
+    from fabricsim.workload.layer_costs import layer_costs
+
+    gpu = fs.GpuSpec.preset("a100_sxm_80gb")
+    m = W.Transformer(
+        layers=2,
+        hidden=512,
+        heads=8,
+        kv_heads=2,
+        seq_len=256,
+        vocab=1000,
+        ffn_hidden=1024,
+        gated_mlp=True,
+        rms_norm=True,
+        rotary=True,
+    )
+    extra = 256 * 512 * 4 + 2 * 256 * 512 * 32 + 256 * (512 + 128) * 20 + 256 * 1024 * 4
+    fused = layer_costs(m, W.Parallelism(), gpu, moe=False)
+    eager = layer_costs(m, W.Parallelism(elementwise="eager"), gpu, moe=False)
+    assert eager.forward.memory_s - fused.forward.memory_s == pytest.approx(gpu.memory_s(extra))
+    assert eager.backward.memory_s - fused.backward.memory_s == pytest.approx(gpu.memory_s(2 * extra))
+    assert eager.forward.compute_s == fused.forward.compute_s
+    # LayerNorm and learned positions (GPT-style): only the output copy and the gated MLP's split
+    plain = replace(m, rms_norm=False, rotary=False)
+    gap = layer_costs(plain, W.Parallelism(elementwise="eager"), gpu, moe=False).forward.memory_s
+    assert gap - layer_costs(plain, W.Parallelism(), gpu, moe=False).forward.memory_s == pytest.approx(
+        gpu.memory_s(256 * 512 * 4 + 256 * 1024 * 4)
+    )
+    # the presets of Llama and Mixtral say which they are
+    assert W.Transformer.preset("llama2_13b").rms_norm and W.Transformer.preset("mixtral_8x7b").rotary
+    assert not W.Transformer.preset("gpt3_175b").rms_norm
+    with pytest.raises(fs.SpecError, match=r"plan\.elementwise: must be one of fused, eager, got 'compiled'"):
+        W.Parallelism(elementwise="compiled")
+    with pytest.raises(fs.SpecError, match=r"model\.rotary: must be True or False"):
+        W.Transformer(layers=1, hidden=64, heads=1, seq_len=8, vocab=8, rotary="yes")  # type: ignore[arg-type]
+
+
 def test_gpt3_has_175b_parameters_and_its_flops_per_token() -> None:
     m = W.Transformer.preset("gpt3_175b")
     assert m.num_params() == pytest.approx(175e9, rel=0.01)

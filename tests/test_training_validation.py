@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import pytest
 
+from fabricsim import Fabric
 from fabricsim.analysis.training_validation import (
     MEGATRON_2022,
     MPT_SHAPES,
     MPT_SYSTEMS,
     RUNS,
+    TORCHTITAN_A100_ROWS,
     Run,
     build,
     simulate,
+    torchtitan_check_table,
 )
-from fabricsim.workload import GpuSpec, Transformer
+from fabricsim.workload import GpuSpec, Parallelism, Transformer, training_step
 
 MEGATRON_ROWS = [r for r in RUNS if r.group == MEGATRON_2022]
 
@@ -81,3 +84,36 @@ def test_bloom_runs_on_its_nodes_share_of_omni_path() -> None:
     assert net is not None and preset.network_link is not None
     assert net.lanes * net.gbps_per_lane == pytest.approx(50.0)
     assert net.lanes == preset.network_link.lanes and fab.link == preset.link
+
+
+def test_the_torchtitan_rows_give_back_the_mfu_torchtitan_publishes() -> None:
+    # torchtitan's train.py of April 2024: (6 N + 12 layers heads head_dim seq) FLOPs per token,
+    # N every parameter (embeddings included), over the A100's 312 TFLOP/s
+    peak = GpuSpec.preset("a100_sxm_80gb").peak_flop_per_s("bf16")
+    assert len(TORCHTITAN_A100_ROWS) == 3
+    for preset, _, _, tokens_per_s, mfu in TORCHTITAN_A100_ROWS:
+        m = Transformer.preset(preset)
+        flops_per_token = 6 * m.num_params() + 12 * m.layers * m.hidden * m.seq_len
+        assert flops_per_token * tokens_per_s / peak == pytest.approx(mfu, rel=0.005), preset
+
+
+def test_the_torchtitan_check_runs_its_rows_on_eight_a100_nodes() -> None:
+    # a row's figure is its step's tokens over its time: Llama 2 13B, two 4,096-token
+    # sequences per GPU, FSDP over all 64 GPUs of 8 nodes, eager elementwise kernels (and,
+    # beside it, fused); every row optimistic (docs/validation.md)
+    table = torchtitan_check_table()
+    rows = {
+        line.split("|")[1].strip(): line.split("|")
+        for line in table.splitlines()
+        if line.startswith("| llama")
+    }
+    assert len(rows) == len(TORCHTITAN_A100_ROWS)
+    for kernels, column in (("eager", 6), ("fused", 8)):
+        plan = Parallelism(dp=64, microbatch_size=2, global_batch=128, zero=3, elementwise=kernels)
+        step = training_step(Transformer.preset("llama2_13b"), plan, "a100_sxm_80gb", check_memory=False)
+        res = Fabric.preset("dgx_a100_cluster", nodes=8).run(step, fidelity="flow")
+        cell = rows["llama2_13b"][column].split("(")[0]
+        assert float(cell.replace(",", "")) == pytest.approx(2 * 4096 / res.step_time_s, abs=0.5)
+    for cells in rows.values():
+        eager, fused = float(cells[6].replace(",", "")), float(cells[8].split("(")[0].replace(",", ""))
+        assert float(cells[5].replace(",", "")) < eager < fused

@@ -30,7 +30,8 @@ Rows (``fabricsim validate --only training``; about 1.5 minutes on 2 cores):
   recomputes the attention core that FlashAttention would not store), micro-batch 1.
 
 A check on H100 and A100 beside them (:func:`mpt_check_table`): MosaicML's MPT throughput with
-FSDP, the same software on both GPUs."""
+FSDP, the same software on both GPUs; and one on A100 with PyTorch's own FSDP2
+(:func:`torchtitan_check_table`)."""
 
 from __future__ import annotations
 
@@ -328,6 +329,58 @@ def mpt_check_table(gpu: str = "h100_sxm", log: Callable[[str], None] = lambda s
     return "\n".join(lines)
 
 
+TORCHTITAN_A100_ROWS: list[tuple[str, int, str, float, float]] = [
+    # model preset, sequences per GPU, activation checkpointing, tokens/s/GPU, MFU (published)
+    ("llama3_70b", 1, "full", 331, 0.517),
+    ("llama2_13b", 2, "none", 2162, 0.611),
+    ("llama2_70b", 2, "full", 353, 0.505),
+]
+"""torchtitan's docs/performance.md (pytorch/torchtitan 395a526 and 157a12c, April 2024; the
+same figures in its later versions): Llama 2 and 3 trained with FSDP2 on 64 A100 80 GB, full
+sharding over all 64, bf16 parameters and fp32 gradient reduction, eager PyTorch (no
+torch.compile), one step of ``64 x sequences per GPU`` sequences (Llama 2 4,096 tokens, Llama 3
+8,192, the repository's train configs of the time). The rows whose checkpointing is full or
+none; its "selective" rows (every second layer, or every second matmul, recomputed) have no
+counterpart among the model's recomputation choices and are left out."""
+
+
+def torchtitan_check_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """docs/validation.md's torchtitan check: the rows above on 8 ``dgx_a100_cluster`` nodes
+    (200 Gb/s per GPU; torchtitan does not name its network), zero=3, tp = pp = 1, flash
+    attention (PyTorch's scaled_dot_product_attention on A100), elementwise kernels as the
+    software ran them (eager) and, beside it, fused."""
+    lines = [
+        "| model | sequence | sequences per GPU | checkpointing | published (tokens/s/GPU) | fabricsim "
+        "| error | with fused elementwise kernels |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    errors = []
+    for preset, per_gpu, recompute, published, _mfu in TORCHTITAN_A100_ROWS:
+        model = Transformer.preset(preset)
+        ours = {}
+        for kernels in ("eager", "fused"):
+            plan = Parallelism(
+                dp=64,
+                microbatch_size=per_gpu,
+                global_batch=64 * per_gpu,
+                zero=3,
+                recompute=recompute,
+                elementwise=kernels,
+            )
+            step = training_step(model, plan, "a100_sxm_80gb", check_memory=False)
+            res = Fabric.preset("dgx_a100_cluster", nodes=8).run(step, fidelity="flow")
+            ours[kernels] = per_gpu * model.seq_len / res.step_time_s
+        err, fused_err = ours["eager"] / published - 1, ours["fused"] / published - 1
+        errors.append(err)
+        lines.append(
+            f"| {preset} | {model.seq_len} | {per_gpu} | {recompute} | {published:,.0f} | {ours['eager']:,.0f} "
+            f"| {err:+.1%} | {ours['fused']:,.0f} ({fused_err:+.1%}) |"
+        )
+        log(f"torchtitan check {preset} x {per_gpu}, {recompute}: {err:+.1%} (fused {fused_err:+.1%})")
+    lines.append(f"\nFrom {min(errors):+.0%} to {max(errors):+.0%}.")
+    return "\n".join(lines)
+
+
 REUSE_CASES: list[tuple[str, str, Parallelism, dict[int, float] | None]] = [
     (
         "tp 2, pp 2, dp 2, 1 MiB buckets",
@@ -464,6 +517,7 @@ __all__ = [
     "PUBLISHED",
     "REUSE_CASES",
     "RUNS",
+    "TORCHTITAN_A100_ROWS",
     "Run",
     "build",
     "llama3_run",
@@ -473,5 +527,6 @@ __all__ = [
     "plans_table",
     "reuse_table",
     "simulate",
+    "torchtitan_check_table",
     "training_table",
 ]

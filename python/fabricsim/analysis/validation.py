@@ -360,7 +360,12 @@ def fidelity_table(log: Callable[[str], None] = lambda s: None) -> str:
 
 def training_table(log: Callable[[str], None] = lambda s: None) -> str:
     """docs/validation.md's end-to-end section (:mod:`fabricsim.analysis.training_validation`)."""
-    from fabricsim.analysis.training_validation import mpt_check_table, reuse_table, training_table
+    from fabricsim.analysis.training_validation import (
+        mpt_check_table,
+        reuse_table,
+        torchtitan_check_table,
+        training_table,
+    )
 
     return (
         training_table(log)
@@ -368,6 +373,8 @@ def training_table(log: Callable[[str], None] = lambda s: None) -> str:
         + mpt_check_table("h100_sxm", log)
         + "\n\nThe same check on A100 (the same software's MPT rows):\n\n"
         + mpt_check_table("a100_sxm_80gb", log)
+        + "\n\nOn A100 with PyTorch's FSDP2 (torchtitan's rows, docs/validation.md):\n\n"
+        + torchtitan_check_table(log)
         + "\n\nThe reduced step against the unreduced run (docs/fidelity.md):\n\n"
         + reuse_table(log)
     )

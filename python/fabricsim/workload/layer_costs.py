@@ -19,7 +19,9 @@ parallelism), GEMMs ``(M, N, K)``:
   attention core's own backward kernel (2.5 x the forward's FLOPs, as FlashAttention's backward
   recomputes the scores: Dao et al. 2022; :meth:`GpuSpec.flash_attention_s`);
 - elementwise (memory roof): two norms, two residual adds, the MLP's activation, dropout
-  when the model has it; backward moves twice their bytes;
+  when the model has it, each one kernel; backward moves twice their bytes;
+  ``plan.elementwise="eager"`` adds what PyTorch run op by op moves beyond them
+  (:func:`eager_extra_bytes`);
 - recompute ``"full"`` runs each layer's forward (and its collectives) again in backward,
   ``"selective"`` the attention core (Korthikanti et al., arXiv 2205.05198).
 
@@ -170,6 +172,8 @@ def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) 
     elementwise = t_s * h * e * (2 * 2 + 2 * 3) + act_tokens * act_width * e * (3 if model.gated_mlp else 2)
     if model.dropout:
         elementwise += t_s * h * (2 * 2 * e + 2)
+    if plan.elementwise == "eager":
+        elementwise += eager_extra_bytes(model, plan, t_s, tokens, kv, act_tokens, act_width)
     fwd.add_bytes(gpu, elementwise)
     bwd.add_bytes(gpu, 2 * elementwise)
 
@@ -203,6 +207,38 @@ def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) 
     elif plan.recompute == "selective":
         bwd += Cost(core_fwd.compute_s, core_fwd.memory_s)
     return LayerCosts(fwd, bwd)
+
+
+def eager_extra_bytes(
+    model: Transformer,
+    plan: Parallelism,
+    t_s: float,
+    tokens: float,
+    kv: float,
+    act_tokens: float,
+    act_width: float,
+) -> float:
+    """What PyTorch run op by op moves beyond the fused kernels, per layer forward (counted
+    from Llama's reference code, as torchtitan and Hugging Face run it):
+
+    - RMSNorm ``(x.float() * rsqrt(x.float().pow(2).mean(-1) + eps)).type_as(x) * w``: the
+      cast (read 2, write 4 bytes per element), the square (4, 4), the mean (4), the scaling
+      (4, 4), the cast back (4, 2), the weight (2, 2): 36 bytes per element where the fused
+      kernel moves 4 (LayerNorm is one kernel either way);
+    - rotary embeddings through fp32 complex numbers: cast (2, 4), complex product (4, 4), cast
+      back (4, 2): 20 bytes per element of the queries and the keys;
+    - the attention output transposed back and made contiguous: 4 bytes per element;
+    - a gated MLP's SiLU (2, 2) and product (4, 2) apart: 10 bytes per element of its width
+      where the fused kernel moves 6."""
+    h, t = model.hidden, plan.tp
+    extra = tokens * h / t * 4
+    if model.rms_norm:
+        extra += 2 * t_s * h * (36 - 4)
+    if model.rotary:
+        extra += tokens * (h / t + kv) * 20
+    if model.gated_mlp:
+        extra += act_tokens * act_width * (10 - 6)
+    return extra
 
 
 def chunk_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, stage: int, chunk: int) -> LayerCosts:
@@ -254,4 +290,12 @@ def gather_params_per_layer(
                 cost.calls.extend([("all_gather", "dp", nbytes, layer)] * per)
 
 
-__all__ = ["ELEMENT_BYTES", "Cost", "LayerCosts", "chunk_costs", "gather_params_per_layer", "layer_costs"]
+__all__ = [
+    "ELEMENT_BYTES",
+    "Cost",
+    "LayerCosts",
+    "chunk_costs",
+    "eager_extra_bytes",
+    "gather_params_per_layer",
+    "layer_costs",
+]

@@ -20,7 +20,9 @@ class Transformer:
     (None: ``ffn_hidden``), each token routed to ``top_k`` of them, ``capacity_factor`` the
     token slots per expert over the balanced share. ``dropout``: the layers apply dropout
     (their masks cost memory and time). ``tied_embeddings``: the output projection reuses the
-    input embedding."""
+    input embedding. ``rms_norm`` (RMSNorm in place of LayerNorm) and ``rotary`` (rotary
+    position embeddings on the queries and keys) matter only to a plan run op by op
+    (``Parallelism(elementwise="eager")``), whose kernels for them move more bytes."""
 
     layers: int
     hidden: int
@@ -37,6 +39,8 @@ class Transformer:
     moe_every: int = 1
     dropout: bool = False
     tied_embeddings: bool = False
+    rms_norm: bool = False
+    rotary: bool = False
     name: str = ""
     sources: tuple[str, ...] = field(default=())
 
@@ -66,7 +70,7 @@ class Transformer:
                     f"model.capacity_factor: must be a number in 1..=64, got {cf!r}",
                     path="model.capacity_factor",
                 )
-        for f in ("gated_mlp", "dropout", "tied_embeddings"):
+        for f in ("gated_mlp", "dropout", "tied_embeddings", "rms_norm", "rotary"):
             if not isinstance(getattr(self, f), bool):
                 raise SpecError(
                     f"model.{f}: must be True or False, got {getattr(self, f)!r}", path=f"model.{f}"
@@ -212,6 +216,21 @@ _PRESETS: dict[str, Transformer] = {
         vocab=32000,
         ffn_hidden=11008,
         gated_mlp=True,
+        rms_norm=True,
+        rotary=True,
+        sources=(_LLAMA2,),
+    ),
+    "llama2_13b": Transformer(
+        name="llama2_13b",
+        layers=40,
+        hidden=5120,
+        heads=40,
+        seq_len=4096,
+        vocab=32000,
+        ffn_hidden=13824,
+        gated_mlp=True,
+        rms_norm=True,
+        rotary=True,
         sources=(_LLAMA2,),
     ),
     "llama2_70b": Transformer(
@@ -224,6 +243,8 @@ _PRESETS: dict[str, Transformer] = {
         vocab=32000,
         ffn_hidden=28672,
         gated_mlp=True,
+        rms_norm=True,
+        rotary=True,
         sources=(_LLAMA2,),
     ),
     "llama3_8b": Transformer(
@@ -236,6 +257,8 @@ _PRESETS: dict[str, Transformer] = {
         vocab=128256,
         ffn_hidden=14336,
         gated_mlp=True,
+        rms_norm=True,
+        rotary=True,
         sources=(_LLAMA3,),
     ),
     "llama3_70b": Transformer(
@@ -248,6 +271,8 @@ _PRESETS: dict[str, Transformer] = {
         vocab=128256,
         ffn_hidden=28672,
         gated_mlp=True,
+        rms_norm=True,
+        rotary=True,
         sources=(_LLAMA3,),
     ),
     "llama3_405b": Transformer(
@@ -260,6 +285,8 @@ _PRESETS: dict[str, Transformer] = {
         vocab=128256,
         ffn_hidden=53248,
         gated_mlp=True,
+        rms_norm=True,
+        rotary=True,
         sources=(_LLAMA3,),
     ),
     "mixtral_8x7b": Transformer(
@@ -272,6 +299,8 @@ _PRESETS: dict[str, Transformer] = {
         vocab=32000,
         ffn_hidden=14336,
         gated_mlp=True,
+        rms_norm=True,
+        rotary=True,
         experts=8,
         top_k=2,
         sources=("Jiang et al., Mixtral of Experts, arXiv 2401.04088, Table 1",),
@@ -286,6 +315,8 @@ _PRESETS: dict[str, Transformer] = {
         vocab=32768,
         ffn_hidden=16384,
         gated_mlp=True,
+        rms_norm=True,
+        rotary=True,
         experts=8,
         top_k=2,
         sources=("https://huggingface.co/mistralai/Mixtral-8x22B-v0.1/blob/main/config.json",),

@@ -19,6 +19,7 @@ from fabricsim.checks import whole_number
 from fabricsim.errors import SpecError
 
 RECOMPUTE = ("none", "selective", "full")
+ELEMENTWISE = ("fused", "eager")
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,12 @@ class Parallelism:
     sharing the rest evenly (None: every stage the same); ``attention``: ``"flash"`` (fused,
     the scores never reach memory, causal half skipped: FlashAttention) or ``"unfused"``
     (Megatron-LM's kernels before it: the full score matrix written, soft-maxed, dropped out
-    and read back through memory, and kept for backward)."""
+    and read back through memory, and kept for backward); ``elementwise``: ``"fused"`` (one
+    kernel per norm, activation and residual add: Megatron-LM's, Transformer Engine's or a
+    compiler's) or ``"eager"`` (PyTorch run op by op as in Llama's reference code: an RMSNorm
+    in fp32 over five kernels, rotary embeddings through fp32 complex numbers, a gated MLP's
+    activation and product apart, the attention output copied back into place; see
+    :func:`fabricsim.workload.layer_costs.layer_costs`)."""
 
     tp: int = 1
     pp: int = 1
@@ -66,6 +72,7 @@ class Parallelism:
     last_stage_layers: int | None = None
     attention: str = "flash"
     etp: int = 1
+    elementwise: str = "fused"
 
     def __post_init__(self) -> None:
         for f in ("tp", "pp", "dp", "cp", "ep", "etp", "virtual_stages", "microbatch_size", "global_batch"):
@@ -82,6 +89,11 @@ class Parallelism:
         if self.attention not in ("flash", "unfused"):
             raise SpecError(
                 f"plan.attention: must be 'flash' or 'unfused', got {self.attention!r}", path="plan.attention"
+            )
+        if self.elementwise not in ELEMENTWISE:
+            raise SpecError(
+                f"plan.elementwise: must be one of {', '.join(ELEMENTWISE)}, got {self.elementwise!r}",
+                path="plan.elementwise",
             )
         if self.recompute not in RECOMPUTE:
             raise SpecError(
