@@ -140,6 +140,39 @@ def test_eager_elementwise_kernels_move_the_bytes_counted_from_llamas_reference_
         W.Transformer(layers=1, hidden=64, heads=1, seq_len=8, vocab=8, rotary="yes")  # type: ignore[arg-type]
 
 
+def test_recomputing_the_first_layers_of_each_chunk_costs_and_saves_in_proportion() -> None:
+    # 4 identical layers in one chunk, the first 2 recomputed (Megatron's block method): the
+    # backward carries half the forward again, and the activations are 2 layers' inputs and
+    # 2 layers' whole stores
+    from fabricsim.workload.layer_costs import chunk_costs
+
+    gpu = fs.GpuSpec.preset("h100_sxm")
+    m = W.Transformer(layers=4, hidden=512, heads=8, seq_len=256, vocab=1000)
+    none, full = W.Parallelism(), W.Parallelism(recompute="full")
+    half = W.Parallelism(recompute="full", recompute_layers=2)
+    zero = W.Parallelism(recompute="full", recompute_layers=0)
+    bwd = {p: chunk_costs(m, p, gpu, 0, 0).backward for p in (none, full, half, zero)}
+    added = bwd[full].compute_s + bwd[full].memory_s - bwd[none].compute_s - bwd[none].memory_s
+    assert bwd[half].compute_s + bwd[half].memory_s == pytest.approx(
+        bwd[none].compute_s + bwd[none].memory_s + added / 2
+    )
+    assert len(bwd[half].calls) == len(bwd[none].calls) and bwd[zero].compute_s == bwd[none].compute_s
+    stored = [layer_activation_bytes(m, half, layer, position) for position, layer in enumerate(range(4))]
+    assert stored == [layer_activation_bytes(m, full, 0)] * 2 + [layer_activation_bytes(m, none, 0)] * 2
+    # a step in between, on a fabric
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    plans = [replace(p, dp=8, global_batch=8) for p in (none, half, full)]
+    times = [fab.run(W.training_step(m, p, "h100_sxm"), fidelity="flow").step_time_s for p in plans]
+    assert times[0] < times[1] < times[2]
+    with pytest.raises(
+        fs.SpecError,
+        match=r"plan\.recompute_layers: applies to recompute='full'.*got 2 with recompute='none'",
+    ):
+        W.Parallelism(recompute_layers=2)
+    with pytest.raises(fs.SpecError, match=r"plan\.recompute_layers"):
+        W.Parallelism(recompute="full", recompute_layers=-1)
+
+
 def test_gpt3_has_175b_parameters_and_its_flops_per_token() -> None:
     m = W.Transformer.preset("gpt3_175b")
     assert m.num_params() == pytest.approx(175e9, rel=0.01)

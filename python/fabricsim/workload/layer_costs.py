@@ -22,8 +22,9 @@ parallelism), GEMMs ``(M, N, K)``:
   when the model has it, each one kernel; backward moves twice their bytes;
   ``plan.elementwise="eager"`` adds what PyTorch run op by op moves beyond them
   (:func:`eager_extra_bytes`);
-- recompute ``"full"`` runs each layer's forward (and its collectives) again in backward,
-  ``"selective"`` the attention core (Korthikanti et al., arXiv 2205.05198).
+- recompute ``"full"`` runs each layer's forward (and its collectives) again in backward
+  (``recompute_layers``: the first that many layers of each chunk, Megatron-LM's block
+  method), ``"selective"`` the attention core (Korthikanti et al., arXiv 2205.05198).
 
 Collectives per layer: with sequence parallelism two all-gathers and two reduce-scatters each
 way, else two all-reduces each way (Megatron-LM's tensor parallelism), of ``T x h`` elements;
@@ -91,8 +92,11 @@ class LayerCosts:
     backward: Cost
 
 
-def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) -> LayerCosts:
-    """One transformer layer on one GPU for one microbatch (see the module's text)."""
+def layer_costs(
+    model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool, recomputed: bool | None = None
+) -> LayerCosts:
+    """One transformer layer on one GPU for one microbatch (see the module's text);
+    ``recomputed``: whether it runs its forward again in backward (None: ``recompute="full"``)."""
     t, cp = plan.tp, plan.cp
     b, s, h = plan.microbatch_size, model.seq_len, model.hidden
     tokens = b * s // cp
@@ -202,7 +206,7 @@ def layer_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, moe: bool) 
     fwd.calls = cp_fwd + tp_calls + ep_calls
     bwd.calls = tp_calls + ep_calls + cp_bwd
 
-    if plan.recompute == "full":
+    if plan.recompute == "full" if recomputed is None else recomputed:
         bwd += Cost(fwd.compute_s, fwd.memory_s, list(fwd.calls))
     elif plan.recompute == "selective":
         bwd += Cost(core_fwd.compute_s, core_fwd.memory_s)
@@ -248,15 +252,12 @@ def chunk_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, stage: int,
     slices = plan.pp * plan.virtual_stages
     index = chunk * plan.pp + stage
     fwd, bwd = Cost(), Cost()
-    dense: LayerCosts | None = None
-    sparse: LayerCosts | None = None
-    for layer in plan.slice_ranges(model.layers)[index]:
-        if model.is_moe_layer(layer):
-            sparse = sparse or layer_costs(model, plan, gpu, moe=True)
-            c = sparse
-        else:
-            dense = dense or layer_costs(model, plan, gpu, moe=False)
-            c = dense
+    kinds: dict[tuple[bool, bool], LayerCosts] = {}  # (MoE, recomputed): each kind once
+    for position, layer in enumerate(plan.slice_ranges(model.layers)[index]):
+        moe, again = model.is_moe_layer(layer), plan.recomputes(position)
+        if (moe, again) not in kinds:
+            kinds[moe, again] = layer_costs(model, plan, gpu, moe=moe, recomputed=again)
+        c = kinds[moe, again]
         fwd += Cost(c.forward.compute_s, c.forward.memory_s, list(c.forward.calls))
         bwd += Cost(c.backward.compute_s, c.backward.memory_s, list(c.backward.calls))
     tokens = plan.microbatch_size * model.seq_len // plan.cp

@@ -76,14 +76,16 @@ def stage_params(model: Transformer, plan: Parallelism) -> StageParams:
     return StageParams(dense, expert)
 
 
-def layer_activation_bytes(model: Transformer, plan: Parallelism, layer: int) -> float:
-    """Bytes one layer keeps for backward, one microbatch, one GPU."""
+def layer_activation_bytes(model: Transformer, plan: Parallelism, layer: int, position: int = 0) -> float:
+    """Bytes one layer keeps for backward, one microbatch, one GPU (``position``: its place in
+    its model chunk, which ``plan.recompute_layers`` decides by)."""
     t = plan.tp
     sp = bool(plan.sequence_parallel) and t > 1
     tokens = plan.microbatch_size * model.seq_len / plan.cp
     h, e = model.hidden, ELEMENT_BYTES
     split = t if sp else 1
-    if plan.recompute == "full":
+    recomputed = plan.recomputes(position)
+    if recomputed:
         return tokens * h * e / split
     kv = max(model.kv_dim / t, float(model.head_dim))
     assert model.ffn_hidden is not None
@@ -99,7 +101,7 @@ def layer_activation_bytes(model: Transformer, plan: Parallelism, layer: int) ->
         per_token += h * e / split + up_width * e + model.ffn_hidden / t * e
     if model.dropout:
         per_token += 2 * h / split
-    if plan.attention == "unfused" and plan.recompute == "none":
+    if plan.attention == "unfused" and plan.recompute != "selective":
         # the softmax's output (and dropout's mask and output) over the scores: Korthikanti's
         # 5 a s^2 b (2 a s^2 b without dropout), split over tp
         per_token += (5 if model.dropout else 2) * model.heads * model.seq_len / t
@@ -133,7 +135,10 @@ def estimate(
         # the average chunk of the stage (its chunks differ by a layer at most, and by MoE)
         per_chunk = np.mean(
             [
-                sum(layer_activation_bytes(model, plan, layer) for layer in ranges[c * pp + p])
+                sum(
+                    layer_activation_bytes(model, plan, layer, position)
+                    for position, layer in enumerate(ranges[c * pp + p])
+                )
                 for c in range(v)
             ]
         )

@@ -35,7 +35,9 @@ class Parallelism:
     ``sequence_parallel`` (default: on when ``tp > 1``: reduce-scatter / all-gather instead of
     all-reduce, norms and dropout split over the tensor group); ``recompute`` activation
     recomputation ``"none"``, ``"selective"`` (attention's core) or ``"full"`` (every layer's
-    forward again in backward); ``zero`` the optimizer state's sharding over data-parallel
+    forward again in backward; ``recompute_layers``: only the first that many layers of each
+    model chunk, the others keeping their activations, Megatron-LM's ``--recompute-method
+    block --recompute-num-layers``; None: all); ``zero`` the optimizer state's sharding over data-parallel
     ranks (0 plain data parallel, 1 optimizer state (Megatron's distributed optimizer), 2 also
     gradients, 3 also parameters, as FSDP); ``bucket_bytes`` the gradient buckets reduced
     while backward goes on; ``grad_bytes_per_param`` the gradients' precision as reduced (4:
@@ -63,6 +65,7 @@ class Parallelism:
     global_batch: int = 1
     sequence_parallel: bool | None = None
     recompute: str = "none"
+    recompute_layers: int | None = None
     zero: int = 1
     bucket_bytes: int = 40_000_000 * 4
     grad_bytes_per_param: int = 4
@@ -100,6 +103,14 @@ class Parallelism:
                 f"plan.recompute: must be one of {', '.join(RECOMPUTE)}, got {self.recompute!r}",
                 path="plan.recompute",
             )
+        if self.recompute_layers is not None:
+            whole_number("plan.recompute_layers", self.recompute_layers, 0, 1 << 30)
+            if self.recompute != "full":
+                raise SpecError(
+                    f"plan.recompute_layers: applies to recompute='full' (the first layers of each "
+                    f"chunk recomputed whole), got {self.recompute_layers} with recompute={self.recompute!r}",
+                    path="plan.recompute_layers",
+                )
         sp = self.sequence_parallel
         if sp is None:
             object.__setattr__(self, "sequence_parallel", self.tp > 1)
@@ -295,6 +306,13 @@ class Parallelism:
         b = g[1:].reshape(self.pp - 1, -1)
         stage = np.repeat(np.arange(self.pp - 1), a.shape[1])
         return gpus[a.ravel()], gpus[b.ravel()], stage
+
+    def recomputes(self, position: int) -> bool:
+        """Whether the layer at ``position`` in its model chunk runs its forward again in
+        backward (``recompute="full"``, within ``recompute_layers``)."""
+        return self.recompute == "full" and (
+            self.recompute_layers is None or position < self.recompute_layers
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
