@@ -105,3 +105,27 @@ def test_a_sweep_shows_its_progress_when_asked_and_not_otherwise(capsys):
     assert shown.points == quiet.points
     with pytest.raises(fs.SpecError, match="progress: must be True, False or None"):
         fs.sweep.collective(fab, "all_reduce", progress="yes", **kw)
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_local_cluster_starts_while_dasks_default_dashboard_port_is_taken() -> None:
+    # another cluster, or any program, on 8787 must not stop a sweep's cluster from starting
+    import socket
+
+    pytest.importorskip("dask.distributed")
+    from fabricsim.analysis.executors import local_cluster
+
+    with socket.socket() as held:
+        try:
+            held.bind(("127.0.0.1", 8787))
+            held.listen()
+        except OSError:
+            pass  # taken already: the case itself
+        client = local_cluster(workers=1)
+        try:
+            assert not client.dashboard_link.endswith(":8787/status")
+            assert client.submit(sum, [1, 2, 3]).result() == 6
+        finally:
+            client.close()
+            client.cluster.close()

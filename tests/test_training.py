@@ -173,6 +173,47 @@ def test_recomputing_the_first_layers_of_each_chunk_costs_and_saves_in_proportio
         W.Parallelism(recompute="full", recompute_layers=-1)
 
 
+def test_tp_overlap_hides_each_tensor_parallel_call_behind_the_gemm_it_feeds_or_drains() -> None:
+    # tp 2 with sequence parallelism: the all-gathers before QKV's GEMM and the MLP's first,
+    # the reduce-scatters after the output projection's and the MLP's last, each with its
+    # GEMM's time to hide behind (backward the same shapes); without the option, none
+    from fabricsim.workload.layer_costs import layer_costs
+
+    gpu = fs.GpuSpec.preset("h100_sxm")
+    m = W.Transformer(layers=2, hidden=1024, heads=8, seq_len=512, vocab=1000)
+    plain = layer_costs(m, W.Parallelism(tp=2, global_batch=1), gpu, moe=False)
+    over = layer_costs(m, W.Parallelism(tp=2, global_batch=1, tp_overlap=True), gpu, moe=False)
+    gemms = [gpu.gemm_s(512, 512 + 1024, 1024)[0], gpu.gemm_s(512, 1024, 512)[0]]
+    gemms += [gpu.gemm_s(512, 2048, 1024)[0], gpu.gemm_s(512, 1024, 2048)[0]]
+    for cost in (over.forward, over.backward):
+        assert [c[0] for c in cost.calls] == ["all_gather", "reduce_scatter"] * 2
+        assert [c[3] for c in cost.calls] == pytest.approx(gemms)
+    assert all(c[3] == 0.0 for c in plain.forward.calls + plain.backward.calls)
+    assert over.forward.compute_s == plain.forward.compute_s
+    # a step: less tensor-parallel time exposed, the same compute; the reduced step and the
+    # step run whole agree
+    from fabricsim.run_options import RunOptions
+    from fabricsim.workload.unreduced import step_time_s
+
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    small = W.Transformer(layers=8, hidden=512, heads=8, seq_len=256, vocab=8000)
+    res = {}
+    for ov in (False, True):
+        step = W.training_step(small, W.Parallelism(tp=4, pp=2, global_batch=4, tp_overlap=ov), "h100_sxm")
+        res[ov] = fab.run(step, fidelity="flow")
+        assert res[ov].step_time_s == pytest.approx(
+            step_time_s(step, fab, RunOptions(fidelity="flow")), rel=0.005
+        )
+    assert res[True].breakdown["tp_s"] < res[False].breakdown["tp_s"]
+    assert res[True].breakdown["compute_s"] == pytest.approx(res[False].breakdown["compute_s"])
+    with pytest.raises(
+        fs.SpecError, match=r"plan\.tp_overlap: .*needs sequence_parallel \(and tp > 1\), got tp = 1"
+    ):
+        W.Parallelism(tp_overlap=True)
+    with pytest.raises(fs.SpecError, match=r"plan\.tp_overlap: must be True or False"):
+        W.Parallelism(tp=2, tp_overlap=1)  # type: ignore[arg-type]
+
+
 def test_gpt3_has_175b_parameters_and_its_flops_per_token() -> None:
     m = W.Transformer.preset("gpt3_175b")
     assert m.num_params() == pytest.approx(175e9, rel=0.01)

@@ -45,13 +45,15 @@ class SweepError(FabricsimError, RuntimeError):
 def local_cluster(workers: int = 2) -> Any:
     """A ``dask.distributed.Client`` on a ``LocalCluster`` of ``workers`` processes (one
     thread each), for sweeps on this machine's cores; point a client at a real scheduler
-    with ``dask.distributed.Client("tcp://host:8786")`` instead. Needs dask.distributed
+    with ``dask.distributed.Client("tcp://host:8786")`` instead. Its dashboard takes a free
+    port (``client.dashboard_link``): a second cluster on the machine, or another program on
+    dask's default 8787, does not stop it starting. Needs dask.distributed
     (``pip install "dask[distributed]"``)."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as e:  # pragma: no cover - exercised without the extra
         raise ImportError('local_cluster needs dask.distributed: pip install "dask[distributed]"') from e
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)  # type: ignore[no-untyped-call,unused-ignore]
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")  # type: ignore[no-untyped-call,unused-ignore]
     return Client(cluster)  # type: ignore[no-untyped-call,unused-ignore]
 
 

@@ -434,6 +434,18 @@ REUSE_CASES: list[tuple[str, str, Parallelism, dict[int, float] | None]] = [
         None,
     ),
     (
+        "tp 4, pp 2, tp_overlap",
+        "dgx8_nvswitch",
+        Parallelism(tp=4, pp=2, global_batch=4, tp_overlap=True),
+        None,
+    ),
+    (
+        "tp 8, pp 2, dp 2, tp_overlap (4 nodes)",
+        "dgx_h100_cluster",
+        Parallelism(tp=8, pp=2, dp=2, global_batch=8, tp_overlap=True, bucket_bytes=2 << 20),
+        None,
+    ),
+    (
         "tp 2, dp 4, ZeRO-3, 1 MiB buckets",
         "dgx8_nvswitch",
         Parallelism(tp=2, dp=4, zero=3, global_batch=8, bucket_bytes=1 << 20),

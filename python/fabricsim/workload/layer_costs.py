@@ -27,7 +27,9 @@ parallelism), GEMMs ``(M, N, K)``:
   method), ``"selective"`` the attention core (Korthikanti et al., arXiv 2205.05198).
 
 Collectives per layer: with sequence parallelism two all-gathers and two reduce-scatters each
-way, else two all-reduces each way (Megatron-LM's tensor parallelism), of ``T x h`` elements;
+way, else two all-reduces each way (Megatron-LM's tensor parallelism), of ``T x h`` elements
+(``plan.tp_overlap``: each all-gather and reduce-scatter hidden behind the GEMM it feeds or
+drains, Megatron-LM's ``--tp-comm-overlap``, only what exceeds the GEMM exposed);
 MoE: an all-to-all to dispatch and one to combine each way; context parallelism: an
 all-gather of the keys and values forward, a reduce-scatter of their gradients backward,
 overlapped with the attention core (only what exceeds it is exposed)."""
@@ -112,7 +114,7 @@ def layer_costs(
     core_fwd = Cost()
     heads = model.heads // t
     q_len = s // cp
-    fwd.add_gemm(gpu, tokens, h / t + 2 * kv, h)
+    t_qkv = fwd.add_gemm(gpu, tokens, h / t + 2 * kv, h)
     flash = plan.attention == "flash"
     if flash:
         # one fused kernel: Q, K, V in, O out; the scores stay on chip; the masked half skipped
@@ -137,7 +139,8 @@ def layer_costs(
         core_bwd.add_gemm(gpu, q_len, model.head_dim, s, batch=b * heads, times=2)
         core_bwd.add_bytes(gpu, scores * e * 3 + (scores * (2 * e + 1) if model.dropout else 0))
     fwd += Cost(core_fwd.compute_s, core_fwd.memory_s)
-    fwd.add_gemm(gpu, tokens, h, h / t)
+    t_proj = fwd.add_gemm(gpu, tokens, h, h / t)
+    t_up = t_down = 0.0  # the dense MLP's GEMMs (its tensor-parallel calls may hide behind them)
     for _ in range(2):  # dgrad and wgrad
         bwd.add_gemm(gpu, tokens, h / t + 2 * kv, h)
         bwd.add_gemm(gpu, tokens, h, h / t)
@@ -164,8 +167,8 @@ def layer_costs(
     else:
         f = model.ffn_hidden
         up_width = f * (2 if model.gated_mlp else 1) / t
-        fwd.add_gemm(gpu, tokens, up_width, h)
-        fwd.add_gemm(gpu, tokens, h, f / t)
+        t_up = fwd.add_gemm(gpu, tokens, up_width, h)
+        t_down = fwd.add_gemm(gpu, tokens, h, f / t)
         for _ in range(2):
             bwd.add_gemm(gpu, tokens, up_width, h)
             bwd.add_gemm(gpu, tokens, h, f / t)
@@ -185,7 +188,13 @@ def layer_costs(
     tp_calls: list[tuple[str, str, int, float]] = []
     if t > 1:
         if sp:
-            tp_calls = [("all_gather", "tp", act_bytes, 0.0), ("reduce_scatter", "tp", act_bytes, 0.0)] * 2
+            # with tp_overlap each call is pipelined with the GEMM it feeds or drains (the
+            # all-gather with QKV's and the MLP's first, the reduce-scatter with the output
+            # projection's and the MLP's last; backward, their input-gradient GEMMs, the same
+            # shapes), only what exceeds it exposed
+            hide = [t_qkv, t_proj, t_up, t_down] if plan.tp_overlap else [0.0] * 4
+            kinds = ["all_gather", "reduce_scatter"] * 2
+            tp_calls = [(kind, "tp", act_bytes, w) for kind, w in zip(kinds, hide, strict=True)]
         else:
             tp_calls = [("all_reduce", "tp", act_bytes, 0.0)] * 2
     cp_fwd: list[tuple[str, str, int, float]] = []
@@ -206,7 +215,7 @@ def layer_costs(
     fwd.calls = cp_fwd + tp_calls + ep_calls
     bwd.calls = tp_calls + ep_calls + cp_bwd
 
-    if plan.recompute == "full" if recomputed is None else recomputed:
+    if (plan.recompute == "full") if recomputed is None else recomputed:
         bwd += Cost(fwd.compute_s, fwd.memory_s, list(fwd.calls))
     elif plan.recompute == "selective":
         bwd += Cost(core_fwd.compute_s, core_fwd.memory_s)

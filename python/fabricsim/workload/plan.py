@@ -9,7 +9,7 @@ rail (its all-reduces cross the NICs). ``placement`` overrides it: the GPU of ea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -53,7 +53,10 @@ class Parallelism:
     compiler's) or ``"eager"`` (PyTorch run op by op as in Llama's reference code: an RMSNorm
     in fp32 over five kernels, rotary embeddings through fp32 complex numbers, a gated MLP's
     activation and product apart, the attention output copied back into place; see
-    :func:`fabricsim.workload.layer_costs.layer_costs`)."""
+    :func:`fabricsim.workload.layer_costs.layer_costs`); ``tp_overlap``: sequence parallelism's
+    all-gathers and reduce-scatters pipelined with the GEMMs they feed and drain (Megatron-LM's
+    ``--tp-comm-overlap``, PyTorch's async tensor parallelism), only what exceeds each GEMM
+    exposed."""
 
     tp: int = 1
     pp: int = 1
@@ -76,6 +79,7 @@ class Parallelism:
     attention: str = "flash"
     etp: int = 1
     elementwise: str = "fused"
+    tp_overlap: bool = False
 
     def __post_init__(self) -> None:
         for f in ("tp", "pp", "dp", "cp", "ep", "etp", "virtual_stages", "microbatch_size", "global_batch"):
@@ -118,6 +122,17 @@ class Parallelism:
             raise SpecError(
                 f"plan.sequence_parallel: must be True, False or None, got {sp!r}",
                 path="plan.sequence_parallel",
+            )
+        if not isinstance(self.tp_overlap, bool):
+            raise SpecError(
+                f"plan.tp_overlap: must be True or False, got {self.tp_overlap!r}", path="plan.tp_overlap"
+            )
+        if self.tp_overlap and not (self.sequence_parallel and self.tp > 1):
+            raise SpecError(
+                f"plan.tp_overlap: overlaps sequence parallelism's all-gathers and reduce-scatters "
+                f"with their GEMMs; needs sequence_parallel (and tp > 1), got tp = {self.tp}, "
+                f"sequence_parallel = {self.sequence_parallel}",
+                path="plan.tp_overlap",
             )
         if not isinstance(self.overlap_grad_reduce, bool):
             raise SpecError(
@@ -306,6 +321,10 @@ class Parallelism:
         b = g[1:].reshape(self.pp - 1, -1)
         stage = np.repeat(np.arange(self.pp - 1), a.shape[1])
         return gpus[a.ravel()], gpus[b.ravel()], stage
+
+    def replace(self, **changes: Any) -> Parallelism:
+        """This plan with ``changes`` (checked again, as a new plan)."""
+        return replace(self, **changes)
 
     def recomputes(self, position: int) -> bool:
         """Whether the layer at ``position`` in its model chunk runs its forward again in
