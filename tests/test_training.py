@@ -214,6 +214,42 @@ def test_tp_overlap_hides_each_tensor_parallel_call_behind_the_gemm_it_feeds_or_
         W.Parallelism(tp=2, tp_overlap=1)  # type: ignore[arg-type]
 
 
+def test_fp8_runs_the_linear_gemms_on_the_fp8_main_loop_with_their_casts() -> None:
+    # the FP8 main loop gives back tilelang's best FP8 GEMM at its shape (the tiles taken to
+    # fill the SMs, as the bf16 one on MAMF's): 1,523 TFLOP/s at 8192 x 8192 x 16384
+    gpu = fs.GpuSpec.preset("h100_sxm")
+    m, n, k = gpu.fp8_matmul_best_shape or (0, 0, 0)
+    loop = gpu.mainloop_efficiency("fp8")
+    best_s = gpu._gemm(m, n, k, 1, "fp8", 1, loop, whole_waves=False)[0]
+    assert 2 * m * n * k / best_s == pytest.approx(1523e12, rel=1e-6)
+    # a layer: the four linear GEMMs (forward, and their two backward ones) at FP8, the
+    # attention core in bf16; the casts as counted by hand (h 1024, 512 tokens, tp 1, MLP 4096)
+    from fabricsim.workload.layer_costs import layer_costs
+
+    model = W.Transformer(layers=2, hidden=1024, heads=8, seq_len=512, vocab=1000)
+    bf16 = layer_costs(model, W.Parallelism(), gpu, moe=False)
+    fp8 = layer_costs(model, W.Parallelism(precision="fp8"), gpu, moe=False)
+    shapes = [(512, 3072, 1024), (512, 1024, 1024), (512, 4096, 1024), (512, 1024, 4096)]
+    gemm = {
+        d: sum(gpu.gemm_s(*sh, dtype=d, bytes_per_element=b)[0] for sh in shapes)
+        for d, b in (("bf16", 2), ("fp8", 1))
+    }
+    assert bf16.forward.compute_s - fp8.forward.compute_s == pytest.approx(gemm["bf16"] - gemm["fp8"])
+    cast_fwd = 512 * 1024 * 4
+    cast_bwd = 4 * 512 * (3072 + 1024 + 4096 + 1024)
+    assert fp8.forward.memory_s - bf16.forward.memory_s == pytest.approx(gpu.memory_s(cast_fwd))
+    assert fp8.backward.memory_s - bf16.backward.memory_s == pytest.approx(gpu.memory_s(cast_bwd))
+    # refused where the GPU has no FP8 (its error names the field and the GPUs that do)
+    with pytest.raises(
+        fs.SpecError, match=r"plan\.precision: 'fp8' needs .* a100_sxm_80gb has none .*h100_sxm"
+    ):
+        W.training_step(model, W.Parallelism(precision="fp8"), "a100_sxm_80gb")
+    with pytest.raises(fs.SpecError, match=r"plan\.precision: must be one of bf16, fp8, got 'fp4'"):
+        W.Parallelism(precision="fp4")
+    with pytest.raises(fs.SpecError, match=r"gpu\.fp8_matmul_efficiency: needs an fp8 peak"):
+        fs.GpuSpec.preset("a100_sxm_80gb").replace(fp8_matmul_efficiency=0.7)
+
+
 def test_gpt3_has_175b_parameters_and_its_flops_per_token() -> None:
     m = W.Transformer.preset("gpt3_175b")
     assert m.num_params() == pytest.approx(175e9, rel=0.01)

@@ -223,6 +223,27 @@ description's table, the ``flash_v3`` column): bf16, head dimension 128, 4 seque
 heads; sequence length, TFLOP/s counted as 2.5 x the forward's FLOPs over the kernel's time."""
 
 
+FP8_H800: tuple[tuple[int, float], ...] = (
+    (256, 376.0),
+    (512, 622.0),
+    (1024, 927.0),
+    (2048, 1174.0),
+    (4096, 1378.0),
+    (8192, 1461.0),
+    (16384, 1523.0),
+)
+"""FP8 (E4M3) GEMMs of 8192 x 8192 x K on H800 SXM, H100 SXM's SMs and clocks (tile-ai/tilelang
+benchmark/matmul_fp8/README.md at 128a796, its autotuned kernels; the table prints PFLOP/s
+under a TFLOPs heading, its latencies in ms give these): K, TFLOP/s. The last is the FP8 main
+loop's calibration (``GpuSpec.fp8_matmul_best_shape``), the others a check."""
+
+
+def fp8_tflops(gpu: GpuSpec, k: int) -> float:
+    """The GEMM model's FP8 throughput (TFLOP/s) on one of FP8_H800's shapes."""
+    seconds, _ = gpu.gemm_s(8192, 8192, k, dtype="fp8", bytes_per_element=1)
+    return 2.0 * 8192 * 8192 * k / seconds / 1e12
+
+
 def attention_tflops(gpu: GpuSpec, seq: int, backward: bool = False) -> float:
     """The fused-attention model's throughput (TFLOP/s, the benchmarks' count) on one of
     FA3_H100_FORWARD's shapes, or with ``backward`` FA3_H100_BACKWARD's."""
@@ -304,6 +325,18 @@ def gemm_table(log: Callable[[str], None] = lambda s: None) -> str:
         )
     lines += [
         "",
+        "| FP8 GEMM, H100 | k | tilelang measured TFLOP/s (H800) | fabricsim | error |",
+        "|---|---|---|---|---|",
+    ]
+    for k, measured in FP8_H800:
+        ours = fp8_tflops(gpu, k)
+        what = " (calibration)" if k == FP8_H800[-1][0] else ""
+        lines.append(
+            f"| 8192 x 8192{what} | {k} | {measured:.0f} | {ours:.0f} | {100 * (ours / measured - 1):+.1f}% |"
+        )
+        log(f"fp8 gemm k={k}: {ours:.0f} vs {measured:.0f}")
+    lines += [
+        "",
         "| fused attention, H100 | sequence | FlashAttention-3 measured TFLOP/s | fabricsim | error |",
         "|---|---|---|---|---|",
     ]
@@ -323,10 +356,12 @@ def gemm_table(log: Callable[[str], None] = lambda s: None) -> str:
 __all__ = [
     "FA3_H100_BACKWARD",
     "FA3_H100_FORWARD",
+    "FP8_H800",
     "MAMF_BF16",
     "XLA_H100_BF16",
     "attention_tflops",
     "entries",
+    "fp8_tflops",
     "gemm_table",
     "modelled_tflops",
 ]

@@ -30,8 +30,9 @@ Rows (``fabricsim validate --only training``; about 1.5 minutes on 2 cores):
   recomputes the attention core that FlashAttention would not store), micro-batch 1.
 
 A check on H100 and A100 beside them (:func:`mpt_check_table`): MosaicML's MPT throughput with
-FSDP, the same software on both GPUs; and one on A100 with PyTorch's own FSDP2
-(:func:`torchtitan_check_table`)."""
+FSDP, the same software on both GPUs; one on A100 with PyTorch's own FSDP2
+(:func:`torchtitan_check_table`); and NVIDIA's own stack on H100 in FP8
+(:func:`nemo_fp8_check_table`)."""
 
 from __future__ import annotations
 
@@ -388,6 +389,76 @@ def torchtitan_check_table(log: Callable[[str], None] = lambda s: None) -> str:
     return "\n".join(lines)
 
 
+def _gpt3(layers: int, hidden: int, heads: int) -> Transformer:
+    """NeMo's GPT-3 shapes: 2,048-token sequences, the GPT-2 vocabulary padded to 50,304,
+    dropout 0.1."""
+    return Transformer(layers=layers, hidden=hidden, heads=heads, seq_len=2048, vocab=50304, dropout=True)
+
+
+NEMO_H100_FP8_ROWS: list[tuple[str, Transformer, int, int, int, int, int, int, int, bool, float]] = [
+    # name, model, GPUs, global batch, micro-batch, TP, PP, CP, VP, TP overlap, tokens/s/GPU
+    ("GPT3-5B", _gpt3(24, 4096, 32), 64, 2048, 4, 1, 1, 1, 1, False, 22521),
+    ("GPT3-20B", _gpt3(44, 6144, 48), 64, 256, 2, 2, 1, 1, 1, True, 5851),
+    ("GPT3-175B", _gpt3(96, 12288, 96), 128, 256, 1, 4, 8, 1, 6, False, 726),
+    ("GPT3-175B", _gpt3(96, 12288, 96), 512, 2048, 2, 4, 8, 1, 6, False, 782),
+    ("LLAMA2-7B", Transformer.preset("llama2_7b"), 8, 128, 1, 1, 1, 1, 1, False, 16847),
+    ("LLAMA2-13B", Transformer.preset("llama2_13b"), 16, 128, 1, 1, 4, 1, 10, False, 8646),
+    ("LLAMA2-70B", Transformer.preset("llama2_70b"), 64, 128, 1, 4, 4, 1, 20, True, 1707),
+    ("LLAMA3-8B", Transformer.preset("llama3_8b"), 8, 128, 1, 1, 1, 2, 1, False, 12036),
+    ("LLAMA3-70B", Transformer.preset("llama3_70b"), 64, 128, 1, 4, 4, 2, 5, True, 1533),
+]
+"""NVIDIA NeMo's pre-training performance on DGX H100 in FP8 (NVIDIA/NeMo
+docs/source/performance/performance_summary.md at 070a0bb, container 24.07): the GPT-3 and
+Llama rows with their GPUs, batches and TP / PP / CP / VP; the rest of each plan from
+NeMo-Framework-Launcher's configs of the models (launcher_scripts/conf/training, at 26e42fa):
+sequence parallelism with TP, Userbuffers' TP overlap where the config sets
+``ub_tp_comm_overlap`` (20B, Llama 2 70B, Llama 3 70B), the distributed optimizer (ZeRO-1)
+with bf16 gradient reduction (``grad_sync_dtype=bf16`` in every FP8 example script), no
+recomputation, Transformer Engine's FP8 recipe (``fp8_hybrid``). The Nemotron rows are left
+out (their architectures are not in the presets)."""
+
+
+def nemo_fp8_check_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """docs/validation.md's NeMo check: the rows above on ``dgx8_nvswitch`` or
+    ``dgx_h100_cluster``, ``precision="fp8"``, and the same plans in bf16 beside them."""
+    lines = [
+        "| model | GPUs | TP PP CP VP | global x micro-batch | published (tokens/s/GPU) | fabricsim (FP8) | error "
+        "| fabricsim in bf16 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    errors = []
+    for name, model, gpus, gbs, mbs, tp, pp, cp, vp, overlap, published in NEMO_H100_FP8_ROWS:
+        fab = (
+            Fabric.preset("dgx_h100_cluster", nodes=gpus // 8) if gpus > 8 else Fabric.preset("dgx8_nvswitch")
+        )
+        ours = {}
+        for precision in ("fp8", "bf16"):
+            plan = Parallelism(
+                tp=tp,
+                pp=pp,
+                cp=cp,
+                dp=gpus // (tp * pp * cp),
+                virtual_stages=vp,
+                microbatch_size=mbs,
+                global_batch=gbs,
+                zero=1,
+                grad_bytes_per_param=2,
+                tp_overlap=overlap,
+                precision=precision,
+            )
+            res = fab.run(training_step(model, plan, "h100_sxm", check_memory=False), fidelity="flow")
+            ours[precision] = gbs * model.seq_len / res.step_time_s / gpus
+        err = ours["fp8"] / published - 1
+        errors.append(err)
+        lines.append(
+            f"| {name} | {gpus} | {tp} {pp} {cp} {vp} | {gbs} x {mbs} | {published:,.0f} | {ours['fp8']:,.0f} "
+            f"| {err:+.1%} | {ours['bf16']:,.0f} |"
+        )
+        log(f"nemo check {name} on {gpus}: {err:+.1%}")
+    lines.append(f"\nFrom {min(errors):+.0%} to {max(errors):+.0%}.")
+    return "\n".join(lines)
+
+
 REUSE_CASES: list[tuple[str, str, Parallelism, dict[int, float] | None]] = [
     (
         "tp 2, pp 2, dp 2, 1 MiB buckets",
@@ -533,6 +604,7 @@ __all__ = [
     "MPT_A100_ROWS",
     "MPT_ROWS",
     "MPT_SYSTEMS",
+    "NEMO_H100_FP8_ROWS",
     "PUBLISHED",
     "REUSE_CASES",
     "RUNS",
@@ -543,6 +615,7 @@ __all__ = [
     "megatron_2022_run",
     "mpt_check_table",
     "mt_nlg_run",
+    "nemo_fp8_check_table",
     "plans_table",
     "reuse_table",
     "simulate",

@@ -362,6 +362,7 @@ def training_table(log: Callable[[str], None] = lambda s: None) -> str:
     """docs/validation.md's end-to-end section (:mod:`fabricsim.analysis.training_validation`)."""
     from fabricsim.analysis.training_validation import (
         mpt_check_table,
+        nemo_fp8_check_table,
         reuse_table,
         torchtitan_check_table,
         training_table,
@@ -375,6 +376,8 @@ def training_table(log: Callable[[str], None] = lambda s: None) -> str:
         + mpt_check_table("a100_sxm_80gb", log)
         + "\n\nOn A100 with PyTorch's FSDP2 (torchtitan's rows, docs/validation.md):\n\n"
         + torchtitan_check_table(log)
+        + "\n\nNVIDIA NeMo on H100 in FP8 (docs/validation.md):\n\n"
+        + nemo_fp8_check_table(log)
         + "\n\nThe reduced step against the unreduced run (docs/fidelity.md):\n\n"
         + reuse_table(log)
     )

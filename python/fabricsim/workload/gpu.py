@@ -29,6 +29,12 @@ A GEMM ``(M, N, K)`` runs as a library's tiled kernel does:
   table's best shapes of an earlier software land within 3% (+1.8%, +2.7%). Never fitted to
   end-to-end step times.
 
+FP8 GEMMs (one-byte operands, a bf16 output) run on their own main loop, solved the same way on
+the best FP8 GEMM measured (``fp8_matmul_efficiency`` at ``fp8_matmul_best_shape``): on H100
+tilelang's FP8 benchmark on H800 (H100's SMs and clocks), 1,523 of 1,979 TFLOP/s at 8192 x 8192
+x 16384, a main loop at 0.773 of the FP8 peak; the rest of its K sweep is the check
+(python/fabricsim/analysis/gemm_validation.py). A100 has no FP8.
+
 ``kernel_fixed_us`` is 3.1 us on H100: XLA's smallest measured GEMMs (2-4 tiles with K = 256,
 python/fabricsim/analysis/gemm_validation.py) take 5.8-5.9 us, 2.6-2.7 us of it main loop and
 0.1 us their output. ``fabricsim validate --only gemm`` sets the model beside that table.
@@ -110,6 +116,12 @@ class GpuSpec:
     kernel_fixed_us: float = 0.0
     """Time a GEMM or fused-attention kernel spends outside its main loop (launch ramp,
     prologue's first loads), microseconds."""
+    fp8_matmul_efficiency: float | None = None
+    """The best FP8 GEMM's (E4M3 operands, bf16 output) fraction of the fp8 peak, measured at
+    kernel level; None: no FP8 measurement (a plan in FP8 is refused on this GPU)."""
+    fp8_matmul_best_shape: tuple[int, int, int] | None = None
+    """``(M, N, K)`` of that FP8 GEMM: the FP8 main loop is solved on it as the bf16 one is on
+    ``matmul_best_shape``."""
     description: str = ""
     sources: tuple[str, ...] = field(default=())
 
@@ -134,6 +146,7 @@ class GpuSpec:
                 )
         for name in (
             "matmul_efficiency",
+            "fp8_matmul_efficiency",
             "attention_efficiency",
             "attention_backward_efficiency",
             "memory_efficiency",
@@ -152,27 +165,42 @@ class GpuSpec:
             _non_negative(f"gpu.{name}", getattr(self, name))
         if self.attention_backward_block_us is not None:
             _non_negative("gpu.attention_backward_block_us", self.attention_backward_block_us)
-        if self.matmul_best_shape is not None:
-            shape = self.matmul_best_shape
+        for prefix, dtype in (("", "bf16"), ("fp8_", "fp8")):
+            shape = getattr(self, f"{prefix}matmul_best_shape")
+            if shape is None:
+                continue
+            field_name = f"gpu.{prefix}matmul_best_shape"
             if (
                 not isinstance(shape, (tuple, list))
                 or len(shape) != 3
                 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape)
             ):
                 raise SpecError(
-                    f"gpu.matmul_best_shape: must be (M, N, K), three integers >= 1, got {shape!r}",
-                    path="gpu.matmul_best_shape",
+                    f"{field_name}: must be (M, N, K), three integers >= 1, got {shape!r}", path=field_name
                 )
-            object.__setattr__(self, "matmul_best_shape", tuple(shape))
+            object.__setattr__(self, f"{prefix}matmul_best_shape", tuple(shape))
+            efficiency = getattr(self, f"{prefix}matmul_efficiency")
+            if efficiency is None or dtype not in self.peak_tflops:
+                raise SpecError(
+                    f"{field_name}: needs {prefix}matmul_efficiency and a {dtype} peak in peak_tflops "
+                    f"(it has {', '.join(self.peak_tflops)})",
+                    path=field_name,
+                )
             m, n, k = shape
-            measured_s = 2.0 * m * n * k / (self.peak_flop_per_s("bf16") * self.matmul_efficiency)
+            measured_s = 2.0 * m * n * k / (self.peak_flop_per_s(dtype) * efficiency)
             if self.kernel_fixed_us * 1e-6 >= measured_s:
                 raise SpecError(
                     f"gpu.kernel_fixed_us: {self.kernel_fixed_us} us is longer than the whole "
-                    f"best GEMM ({m} x {n} x {k}: {measured_s * 1e6:.3g} us at matmul_efficiency); "
+                    f"best GEMM ({m} x {n} x {k}: {measured_s * 1e6:.3g} us at {prefix}matmul_efficiency); "
                     "it must leave time for the main loop",
                     path="gpu.kernel_fixed_us",
                 )
+        if self.fp8_matmul_efficiency is not None and "fp8" not in self.peak_tflops:
+            raise SpecError(
+                f"gpu.fp8_matmul_efficiency: needs an fp8 peak in peak_tflops (it has "
+                f"{', '.join(self.peak_tflops)})",
+                path="gpu.fp8_matmul_efficiency",
+            )
         object.__setattr__(self, "sources", tuple(self.sources))
 
     @classmethod
@@ -217,47 +245,68 @@ class GpuSpec:
         waves = math.ceil(tiles / self.sms)
         return (m * n) / (waves * self.sms * tm * tn)
 
-    def mainloop_efficiency(self) -> float:
-        """The main loop's fraction of the bf16 peak: ``matmul_efficiency``, or when
-        ``matmul_best_shape`` is given, the fraction with which this model gives back
-        ``matmul_efficiency`` at that shape (solved once, by bisection: the model's time
-        falls as the fraction grows)."""
+    def mainloop_efficiency(self, dtype: str = "bf16") -> float:
+        """The main loop's fraction of the ``dtype`` peak: ``matmul_efficiency`` (for "fp8",
+        ``fp8_matmul_efficiency``), or when its best shape is given, the fraction with which
+        this model gives back that measurement at that shape (solved once, by bisection: the
+        model's time falls as the fraction grows). Data types other than "fp8" run at bf16's."""
+        if dtype == "fp8":
+            if self.fp8_matmul_efficiency is None:
+                raise SpecError(
+                    f"dtype: {self.name} has no FP8 GEMM measurement (gpu.fp8_matmul_efficiency) to "
+                    "run FP8 GEMMs at; give it one, or run in bf16",
+                    path="dtype",
+                )
+            return self._fp8_mainloop
         return self._mainloop
 
     @functools.cached_property
     def _mainloop(self) -> float:
         # cached_property writes the instance's __dict__ directly, which a frozen dataclass
         # allows; replace() builds a new instance, which solves again
-        eff = self.matmul_efficiency
-        if self.matmul_best_shape is not None:
-            m, n, k = self.matmul_best_shape
-            target_s = 2.0 * m * n * k / (self.peak_flop_per_s("bf16") * self.matmul_efficiency)
-            lo, hi = 1e-3, 1.0
-            if self._gemm(m, n, k, 1, "bf16", 2, hi, whole_waves=False)[0] > target_s:
-                raise SpecError(
-                    f"gpu.matmul_best_shape: {self.matmul_efficiency:.3f} of peak at {m} x {n} x {k} "
-                    f"needs a main loop faster than the peak with kernel_fixed_us = "
-                    f"{self.kernel_fixed_us}; lower kernel_fixed_us or matmul_efficiency",
-                    path="gpu.matmul_best_shape",
-                )
-            for _ in range(60):
-                mid = 0.5 * (lo + hi)
-                if self._gemm(m, n, k, 1, "bf16", 2, mid, whole_waves=False)[0] > target_s:
-                    lo = mid
-                else:
-                    hi = mid
-            eff = hi
-        return eff
+        return self._solve_mainloop("", "bf16", 2)
+
+    @functools.cached_property
+    def _fp8_mainloop(self) -> float:
+        return self._solve_mainloop("fp8_", "fp8", 1)
+
+    def _solve_mainloop(self, prefix: str, dtype: str, operand_bytes: int) -> float:
+        eff: float = getattr(self, f"{prefix}matmul_efficiency")
+        shape = getattr(self, f"{prefix}matmul_best_shape")
+        if shape is None:
+            return eff
+        m, n, k = shape
+        target_s = 2.0 * m * n * k / (self.peak_flop_per_s(dtype) * eff)
+
+        def time_s(mainloop: float) -> float:
+            return self._gemm(m, n, k, 1, dtype, operand_bytes, mainloop, whole_waves=False)[0]
+
+        lo, hi = 1e-3, 1.0
+        if time_s(hi) > target_s:
+            raise SpecError(
+                f"gpu.{prefix}matmul_best_shape: {eff:.3f} of peak at {m} x {n} x {k} "
+                f"needs a main loop faster than the peak with kernel_fixed_us = "
+                f"{self.kernel_fixed_us}; lower kernel_fixed_us or {prefix}matmul_efficiency",
+                path=f"gpu.{prefix}matmul_best_shape",
+            )
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if time_s(mid) > target_s:
+                lo = mid
+            else:
+                hi = mid
+        return hi
 
     def gemm_s(
         self, m: int, n: int, k: int, batch: int = 1, dtype: str = "bf16", bytes_per_element: int = 2
     ) -> tuple[float, bool]:
         """Time of ``batch`` GEMMs ``(m x k) @ (k x n)`` (seconds) and whether the memory roof
         set it (the module's text: tiles in waves, split-k when the tiles do not fill the SMs,
-        the fixed time and the last wave's output around the main loop)."""
+        the fixed time and the last wave's output around the main loop). ``dtype`` "fp8":
+        operands of ``bytes_per_element`` (1), a bf16 output, the FP8 main loop."""
         if m <= 0 or n <= 0 or k <= 0 or batch <= 0:
             return 0.0, False
-        return self._gemm(m, n, k, batch, dtype, bytes_per_element, self.mainloop_efficiency())
+        return self._gemm(m, n, k, batch, dtype, bytes_per_element, self.mainloop_efficiency(dtype))
 
     def _gemm(
         self,
@@ -274,7 +323,8 @@ class GpuSpec:
         tiles = math.ceil(m / tm) * math.ceil(n / tn) * batch
         # one k step of one tile on one SM's share of the peak
         step_s = 2.0 * tm * tn / (self.peak_flop_per_s(dtype) * mainloop / self.sms)
-        out_bytes = bytes_per_element * float(m * n) * batch
+        # FP8 GEMMs write bf16 (Transformer Engine's), the others their operands' type
+        out_bytes = (2 if dtype == "fp8" else bytes_per_element) * float(m * n) * batch
         # the last wave's output is written after its main loop; the earlier waves' outputs
         # and the operands stream beside the main loops
         last_out = out_bytes * min(1.0, self.sms / tiles)
@@ -388,6 +438,13 @@ _FA3_BWD_MAINLOOP = 0.653
 _FA3_BWD_BLOCK_US = 32.8
 """The same fit to the four backward measurements: every point within 2.6%."""
 
+_FP8 = "https://github.com/tile-ai/tilelang/blob/128a7967032a49190f8843934b5d8e3771ff9d42/benchmark/matmul_fp8/README.md (FP8 E4M3 GEMMs of 8192 x 8192 x K on H800 SXM, H100 SXM's SMs and clocks: 376-1,523 TFLOP/s at K = 256-16,384; the table prints them in PFLOP/s under a TFLOPs heading)"
+
+_FP8_BEST_TFLOPS = 1523.0
+_FP8_BEST_SHAPE = (8192, 8192, 16384)
+"""The best of that sweep (the FP8 main loop is solved on it; the others are a check:
+python/fabricsim/analysis/gemm_validation.py)."""
+
 _KERNEL_FIXED_US = 3.1
 """Measured on H100 (the module's text); A100's and H200's carry it over, not measured."""
 
@@ -420,6 +477,8 @@ _PRESETS: dict[str, GpuSpec] = {
         peak_tflops={"bf16": 989.4, "fp16": 989.4, "fp8": 1978.9, "tf32": 494.7, "fp32": 66.9},
         matmul_efficiency=794.5 / 989.4,
         matmul_best_shape=(2048, 2048, 13312),
+        fp8_matmul_efficiency=_FP8_BEST_TFLOPS / 1978.9,
+        fp8_matmul_best_shape=_FP8_BEST_SHAPE,
         kernel_fixed_us=_KERNEL_FIXED_US,
         sms=132,
         hbm="hbm3",
@@ -439,6 +498,7 @@ _PRESETS: dict[str, GpuSpec] = {
             _XLA + ": the smallest GEMMs, 5.8-5.9 us (kernel_fixed_us)",
             _FA3 + " (attention_efficiency, attention_block_us)",
             _FA3_BWD + " (attention_backward_efficiency, attention_backward_block_us)",
+            _FP8 + " (fp8_matmul_efficiency, fp8_matmul_best_shape)",
         ),
     ),
     "h200_sxm": GpuSpec(
@@ -447,6 +507,8 @@ _PRESETS: dict[str, GpuSpec] = {
         peak_tflops={"bf16": 989.4, "fp16": 989.4, "fp8": 1978.9, "tf32": 494.7, "fp32": 66.9},
         matmul_efficiency=794.5 / 989.4,
         matmul_best_shape=(2048, 2048, 13312),
+        fp8_matmul_efficiency=_FP8_BEST_TFLOPS / 1978.9,
+        fp8_matmul_best_shape=_FP8_BEST_SHAPE,
         kernel_fixed_us=_KERNEL_FIXED_US,
         sms=132,
         hbm="hbm3e",
@@ -464,6 +526,7 @@ _PRESETS: dict[str, GpuSpec] = {
             _MAMF + ": H100 SXM 794.5 TFLOPS (80.3%) at 2048 x 2048 x 13312, 'H200 is the same'",
             _FA3 + " (H100's, the same SMs)",
             _FA3_BWD + " (H100's)",
+            _FP8 + " (H100's)",
         ),
     ),
 }

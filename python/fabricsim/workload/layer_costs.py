@@ -15,6 +15,8 @@ parallelism), GEMMs ``(M, N, K)``:
 - MLP: ``(T, f / tp, h)`` (twice for a gated MLP) and ``(T, h, f / tp)``; a MoE layer routes
   its ``T_s`` tokens (``(T_s, E, h)`` router) to ``top_k`` experts with ``capacity_factor``
   slots, whole experts on each GPU of the expert-parallel group;
+- ``plan.precision="fp8"``: the linear GEMMs above (not the attention core's) on FP8
+  operands at the GPU's FP8 main loop, their casts on the memory roof (:func:`fp8_cast_bytes`);
 - backward: two GEMMs of each forward GEMM's size (input and weight gradients); the fused
   attention core's own backward kernel (2.5 x the forward's FLOPs, as FlashAttention's backward
   recomputes the scores: Dao et al. 2022; :meth:`GpuSpec.flash_attention_s`);
@@ -60,9 +62,18 @@ class Cost:
     calls: list[tuple[str, str, int, float]] = field(default_factory=list)
 
     def add_gemm(
-        self, gpu: GpuSpec, m: float, n: float, k: float, batch: int = 1, times: float = 1.0
+        self,
+        gpu: GpuSpec,
+        m: float,
+        n: float,
+        k: float,
+        batch: int = 1,
+        times: float = 1.0,
+        fp8: bool = False,
     ) -> float:
-        t, memory_bound = gpu.gemm_s(max(int(m), 1), max(int(n), 1), max(int(k), 1), batch)
+        """``fp8``: FP8 operands (one byte), a bf16 output, the GPU's FP8 main loop."""
+        dtype, operand = ("fp8", 1) if fp8 else ("bf16", ELEMENT_BYTES)
+        t, memory_bound = gpu.gemm_s(max(int(m), 1), max(int(n), 1), max(int(k), 1), batch, dtype, operand)
         t *= times
         if memory_bound:
             self.memory_s += t
@@ -114,7 +125,8 @@ def layer_costs(
     core_fwd = Cost()
     heads = model.heads // t
     q_len = s // cp
-    t_qkv = fwd.add_gemm(gpu, tokens, h / t + 2 * kv, h)
+    f8 = plan.precision == "fp8"  # the linear layers' GEMMs in FP8 (not the attention core's)
+    t_qkv = fwd.add_gemm(gpu, tokens, h / t + 2 * kv, h, fp8=f8)
     flash = plan.attention == "flash"
     if flash:
         # one fused kernel: Q, K, V in, O out; the scores stay on chip; the masked half skipped
@@ -139,11 +151,11 @@ def layer_costs(
         core_bwd.add_gemm(gpu, q_len, model.head_dim, s, batch=b * heads, times=2)
         core_bwd.add_bytes(gpu, scores * e * 3 + (scores * (2 * e + 1) if model.dropout else 0))
     fwd += Cost(core_fwd.compute_s, core_fwd.memory_s)
-    t_proj = fwd.add_gemm(gpu, tokens, h, h / t)
+    t_proj = fwd.add_gemm(gpu, tokens, h, h / t, fp8=f8)
     t_up = t_down = 0.0  # the dense MLP's GEMMs (its tensor-parallel calls may hide behind them)
     for _ in range(2):  # dgrad and wgrad
-        bwd.add_gemm(gpu, tokens, h / t + 2 * kv, h)
-        bwd.add_gemm(gpu, tokens, h, h / t)
+        bwd.add_gemm(gpu, tokens, h / t + 2 * kv, h, fp8=f8)
+        bwd.add_gemm(gpu, tokens, h, h / t, fp8=f8)
     bwd += core_bwd
 
     # MLP or experts
@@ -157,21 +169,21 @@ def layer_costs(
         per_expert = slots * etp * plan.ep / model.experts
         up = width * (2 if model.gated_mlp else 1)
         fwd.add_gemm(gpu, t_s, model.experts, h)
-        fwd.add_gemm(gpu, per_expert, up, h, batch=local)
-        fwd.add_gemm(gpu, per_expert, h, width, batch=local)
+        fwd.add_gemm(gpu, per_expert, up, h, batch=local, fp8=f8)
+        fwd.add_gemm(gpu, per_expert, h, width, batch=local, fp8=f8)
         for _ in range(2):
             bwd.add_gemm(gpu, t_s, model.experts, h)
-            bwd.add_gemm(gpu, per_expert, up, h, batch=local)
-            bwd.add_gemm(gpu, per_expert, h, width, batch=local)
+            bwd.add_gemm(gpu, per_expert, up, h, batch=local, fp8=f8)
+            bwd.add_gemm(gpu, per_expert, h, width, batch=local, fp8=f8)
         act_tokens, act_width = slots * etp, float(width)
     else:
         f = model.ffn_hidden
         up_width = f * (2 if model.gated_mlp else 1) / t
-        t_up = fwd.add_gemm(gpu, tokens, up_width, h)
-        t_down = fwd.add_gemm(gpu, tokens, h, f / t)
+        t_up = fwd.add_gemm(gpu, tokens, up_width, h, fp8=f8)
+        t_down = fwd.add_gemm(gpu, tokens, h, f / t, fp8=f8)
         for _ in range(2):
-            bwd.add_gemm(gpu, tokens, up_width, h)
-            bwd.add_gemm(gpu, tokens, h, f / t)
+            bwd.add_gemm(gpu, tokens, up_width, h, fp8=f8)
+            bwd.add_gemm(gpu, tokens, h, f / t, fp8=f8)
         act_tokens, act_width = float(tokens), f / t
 
     # elementwise kernels: norms (read, write), residual adds (two reads, a write), the
@@ -183,6 +195,10 @@ def layer_costs(
         elementwise += eager_extra_bytes(model, plan, t_s, tokens, kv, act_tokens, act_width)
     fwd.add_bytes(gpu, elementwise)
     bwd.add_bytes(gpu, 2 * elementwise)
+    if f8:
+        cast_fwd, cast_bwd = fp8_cast_bytes(model, plan, tokens, kv, act_tokens, act_width)
+        fwd.add_bytes(gpu, cast_fwd)
+        bwd.add_bytes(gpu, cast_bwd)
 
     # collectives, in the order the layer calls them
     tp_calls: list[tuple[str, str, int, float]] = []
@@ -254,6 +270,25 @@ def eager_extra_bytes(
     return extra
 
 
+def fp8_cast_bytes(
+    model: Transformer, plan: Parallelism, tokens: float, kv: float, act_tokens: float, act_width: float
+) -> tuple[float, float]:
+    """What Transformer Engine's FP8 recipe moves beyond the bf16 step, per layer (forward,
+    backward): every linear layer's input is cast to FP8 with its transpose (the weight
+    gradient's operand on Hopper); the casts of the QKV and MLP inputs ride in the norm's and
+    the activation's kernels, which write one byte and its transpose's byte where they wrote two,
+    the attention output's is its own kernel (read 2 bytes, write 1 + 1: 4 per element);
+    backward, every linear layer's output gradient is cast and transposed the same way (4 bytes
+    per element of QKV's, the output projection's and the MLP's outputs). The weights' casts,
+    once a step, and the scaling factors' reductions are left out (under 0.1% of a step)."""
+    h, t = model.hidden, plan.tp
+    forward = tokens * h / t * 4
+    # QKV's and the output projection's outputs, the MLP's (or the experts') two
+    outputs = tokens * (h / t + 2 * kv) + tokens * h
+    outputs += act_tokens * act_width * (2 if model.gated_mlp else 1) + act_tokens * h
+    return forward, outputs * 4
+
+
 def chunk_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, stage: int, chunk: int) -> LayerCosts:
     """The layers of model chunk ``chunk`` of pipeline stage ``stage`` (Megatron's interleaved
     assignment: chunk ``c`` of stage ``p`` holds the ``(c x pp + p)``-th slice of the layers),
@@ -306,6 +341,7 @@ __all__ = [
     "LayerCosts",
     "chunk_costs",
     "eager_extra_bytes",
+    "fp8_cast_bytes",
     "gather_params_per_layer",
     "layer_costs",
 ]

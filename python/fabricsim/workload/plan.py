@@ -20,6 +20,7 @@ from fabricsim.errors import SpecError
 
 RECOMPUTE = ("none", "selective", "full")
 ELEMENTWISE = ("fused", "eager")
+PRECISION = ("bf16", "fp8")
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,10 @@ class Parallelism:
     :func:`fabricsim.workload.layer_costs.layer_costs`); ``tp_overlap``: sequence parallelism's
     all-gathers and reduce-scatters pipelined with the GEMMs they feed and drain (Megatron-LM's
     ``--tp-comm-overlap``, PyTorch's async tensor parallelism), only what exceeds each GEMM
-    exposed."""
+    exposed; ``precision``: ``"bf16"``, or ``"fp8"`` (Transformer Engine's FP8 recipe: the
+    transformer layers' linear GEMMs in FP8 on the GPU's FP8 main loop, with their casts; the
+    attention core, embedding and output layer in bf16; see
+    :func:`fabricsim.workload.layer_costs.fp8_cast_bytes`)."""
 
     tp: int = 1
     pp: int = 1
@@ -80,6 +84,7 @@ class Parallelism:
     etp: int = 1
     elementwise: str = "fused"
     tp_overlap: bool = False
+    precision: str = "bf16"
 
     def __post_init__(self) -> None:
         for f in ("tp", "pp", "dp", "cp", "ep", "etp", "virtual_stages", "microbatch_size", "global_batch"):
@@ -96,6 +101,11 @@ class Parallelism:
         if self.attention not in ("flash", "unfused"):
             raise SpecError(
                 f"plan.attention: must be 'flash' or 'unfused', got {self.attention!r}", path="plan.attention"
+            )
+        if self.precision not in PRECISION:
+            raise SpecError(
+                f"plan.precision: must be one of {', '.join(PRECISION)}, got {self.precision!r}",
+                path="plan.precision",
             )
         if self.elementwise not in ELEMENTWISE:
             raise SpecError(

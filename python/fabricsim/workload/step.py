@@ -84,6 +84,14 @@ class TrainingStep(Workload):
         if not isinstance(gpu, GpuSpec):
             raise SpecError(f"gpu: expected a GpuSpec or a preset name, got {type(gpu).__name__}", path="gpu")
         plan.check_model(model)
+        if plan.precision == "fp8" and gpu.fp8_matmul_efficiency is None:
+            raise SpecError(
+                f"plan.precision: 'fp8' needs a GPU with an FP8 peak and an FP8 GEMM measurement "
+                f"(gpu.fp8_matmul_efficiency); {gpu.name} has none (presets with one: "
+                f"{', '.join(n for n in GpuSpec.presets() if GpuSpec.preset(n).fp8_matmul_efficiency)}); "
+                "use precision='bf16'",
+                path="plan.precision",
+            )
         self.model, self.plan, self.gpu = model, plan, gpu
         self.library = Library.preset(library) if isinstance(library, str) else library
         self.speed = _speeds(gpu_speed, plan.gpus)
