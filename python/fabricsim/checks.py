@@ -22,4 +22,11 @@ def whole_number(path: str, value: Any, low: int, high: int) -> int:
     return n
 
 
-__all__ = ["whole_number"]
+def one_of(path: str, value: Any, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed`` (names, compared exactly)."""
+    if not isinstance(value, str) or value not in allowed:
+        raise SpecError(f"{path}: must be one of {', '.join(allowed)}, got {value!r}", path=path)
+    return value
+
+
+__all__ = ["one_of", "whole_number"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fabricsim import _core
-from fabricsim.checks import whole_number
+from fabricsim.checks import one_of, whole_number
 from fabricsim.errors import SpecError
 from fabricsim.faults import Fault
 
@@ -123,16 +123,8 @@ class RunOptions:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "seed", _int(self.seed, "seed", 0, MAX_SEED))
-        if self.engine not in ENGINES:
-            raise SpecError(
-                f"options.engine: must be one of {', '.join(ENGINES)}, got {self.engine!r}",
-                path="options.engine",
-            )
-        if self.fidelity not in FIDELITIES:
-            raise SpecError(
-                f"options.fidelity: must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}",
-                path="options.fidelity",
-            )
+        one_of("options.engine", self.engine, ENGINES)
+        one_of("options.fidelity", self.fidelity, FIDELITIES)
         if self.max_cycles is not None:
             set_(self, "max_cycles", _int(self.max_cycles, "max_cycles", 1, MAX_SEED))
         if self.max_time_ns is not None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fabricsim.checks import whole_number
+from fabricsim.checks import one_of, whole_number
 from fabricsim.errors import SpecError
 
 RECOMPUTE = ("none", "selective", "full")
@@ -102,21 +102,9 @@ class Parallelism:
             raise SpecError(
                 f"plan.attention: must be 'flash' or 'unfused', got {self.attention!r}", path="plan.attention"
             )
-        if self.precision not in PRECISION:
-            raise SpecError(
-                f"plan.precision: must be one of {', '.join(PRECISION)}, got {self.precision!r}",
-                path="plan.precision",
-            )
-        if self.elementwise not in ELEMENTWISE:
-            raise SpecError(
-                f"plan.elementwise: must be one of {', '.join(ELEMENTWISE)}, got {self.elementwise!r}",
-                path="plan.elementwise",
-            )
-        if self.recompute not in RECOMPUTE:
-            raise SpecError(
-                f"plan.recompute: must be one of {', '.join(RECOMPUTE)}, got {self.recompute!r}",
-                path="plan.recompute",
-            )
+        one_of("plan.precision", self.precision, PRECISION)
+        one_of("plan.elementwise", self.elementwise, ELEMENTWISE)
+        one_of("plan.recompute", self.recompute, RECOMPUTE)
         if self.recompute_layers is not None:
             whole_number("plan.recompute_layers", self.recompute_layers, 0, 1 << 30)
             if self.recompute != "full":
