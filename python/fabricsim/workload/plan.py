@@ -38,8 +38,8 @@ class Parallelism:
     recomputation ``"none"``, ``"selective"`` (attention's core) or ``"full"`` (every layer's
     forward again in backward; ``recompute_layers``: only the first that many layers of each
     model chunk, the others keeping their activations, Megatron-LM's ``--recompute-method
-    block --recompute-num-layers``; None: all); ``zero`` the optimizer state's sharding over data-parallel
-    ranks (0 plain data parallel, 1 optimizer state (Megatron's distributed optimizer), 2 also
+    block --recompute-num-layers``; None: all); ``zero`` the optimizer state's sharding over
+    data-parallel ranks (0 plain data parallel, 1 optimizer state (Megatron's distributed optimizer), 2 also
     gradients, 3 also parameters, as FSDP); ``bucket_bytes`` the gradient buckets reduced
     while backward goes on; ``grad_bytes_per_param`` the gradients' precision as reduced (4:
     fp32, Megatron's default for bf16 training); ``placement`` the GPU of each rank (None:
@@ -54,7 +54,7 @@ class Parallelism:
     compiler's) or ``"eager"`` (PyTorch run op by op as in Llama's reference code: an RMSNorm
     in fp32 over five kernels, rotary embeddings through fp32 complex numbers, a gated MLP's
     activation and product apart, the attention output copied back into place; see
-    :func:`fabricsim.workload.layer_costs.layer_costs`); ``tp_overlap``: sequence parallelism's
+    :func:`fabricsim.workload.layer_costs.eager_extra_bytes`); ``tp_overlap``: sequence parallelism's
     all-gathers and reduce-scatters pipelined with the GEMMs they feed and drain (Megatron-LM's
     ``--tp-comm-overlap``, PyTorch's async tensor parallelism), only what exceeds each GEMM
     exposed; ``precision``: ``"bf16"``, or ``"fp8"`` (Transformer Engine's FP8 recipe: the
