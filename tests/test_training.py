@@ -528,33 +528,34 @@ def test_bad_models_gpus_and_sizes() -> None:
     zero=st.integers(0, 3),
     recompute=st.sampled_from(["none", "selective", "full"]),
     rounds=st.integers(1, 3),
+    kernels=st.tuples(st.booleans(), st.sampled_from(["fused", "eager"]), st.sampled_from(["bf16", "fp8"])),
 )
 def test_any_plan_on_a_node_adds_up_and_is_deterministic(
-    tp: int, pp: int, v: int, zero: int, recompute: str, rounds: int
+    tp: int, pp: int, v: int, zero: int, recompute: str, rounds: int, kernels: tuple[bool, str, str]
 ) -> None:
     if pp == 1:
         v = 1
     dp = 8 // (tp * pp)
     if dp < 1 or TINY.layers % (pp * v):
         return
+    overlap, elementwise, precision = kernels
     plan = W.Parallelism(
-        tp=tp, pp=pp, dp=dp, virtual_stages=v, global_batch=dp * pp * rounds, zero=zero, recompute=recompute
+        tp=tp,
+        pp=pp,
+        dp=dp,
+        virtual_stages=v,
+        global_batch=dp * pp * rounds,
+        zero=zero,
+        recompute=recompute,
+        tp_overlap=overlap and tp > 1,
+        elementwise=elementwise,
+        precision=precision,
     )
     a, b = _run(plan), _run(plan)
     assert a.step_time_s == b.step_time_s
     assert math.isclose(sum(a.breakdown.values()), a.step_time_s, rel_tol=1e-9)
     # more work never takes less time: twice the batch takes longer
-    more = _run(
-        W.Parallelism(
-            tp=tp,
-            pp=pp,
-            dp=dp,
-            virtual_stages=v,
-            global_batch=2 * dp * pp * rounds,
-            zero=zero,
-            recompute=recompute,
-        )
-    )
+    more = _run(plan.replace(global_batch=2 * dp * pp * rounds))
     assert more.step_time_s > a.step_time_s
 
 
@@ -968,9 +969,20 @@ def test_the_memory_roof_comes_from_the_hbm_model() -> None:
     per_stage=st.sampled_from([1, 2]),
     zero=st.sampled_from([0, 1, 2, 3]),
     straggler=st.one_of(st.none(), st.integers(0, 7)),
+    kernels=st.tuples(
+        st.booleans(),
+        st.sampled_from(["fused", "eager"]),
+        st.sampled_from(["bf16", "fp8"]),
+        st.sampled_from([None, 1]),
+    ),
 )
 def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
-    shape: tuple[int, int], virtual: int, per_stage: int, zero: int, straggler: int | None
+    shape: tuple[int, int],
+    virtual: int,
+    per_stage: int,
+    zero: int,
+    straggler: int | None,
+    kernels: tuple[bool, str, str, int | None],
 ) -> None:
     from fabricsim.run_options import RunOptions
     from fabricsim.workload.whole_step import run_whole
@@ -987,9 +999,20 @@ def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
         zero=zero if dp > 1 else 0,
         bucket_bytes=1 << 20,
     )
+    # the plan's kernel choices (TP overlap, eager elementwise kernels, FP8, recomputing the
+    # first layer of each chunk) change what a pass costs and what hides behind it; both runs
+    # take them from the same layer costs
+    overlap, elementwise, precision, first = kernels
+    plan = plan.replace(
+        tp_overlap=overlap and tp > 1,
+        elementwise=elementwise,
+        precision=precision,
+        recompute="full" if first else "none",
+        recompute_layers=first,
+    )
     speed = {straggler: 0.8} if straggler is not None else None
     fab = fs.Fabric.preset("dgx8_nvswitch")
-    step = W.training_step(TINY, plan, gpu="h100_sxm", gpu_speed=speed)
+    step = W.training_step(TINY.replace(rms_norm=True, rotary=True), plan, gpu="h100_sxm", gpu_speed=speed)
     reduced = fab.run(step, fidelity="flow")
     whole = run_whole(step, fab, RunOptions(fidelity="flow"))
     # measured on every such plan (612, every straggler position; docs/fidelity.md): the step
