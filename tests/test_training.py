@@ -250,6 +250,19 @@ def test_fp8_runs_the_linear_gemms_on_the_fp8_main_loop_with_their_casts() -> No
         fs.GpuSpec.preset("a100_sxm_80gb").replace(fp8_matmul_efficiency=0.7)
 
 
+def test_a_lower_clock_is_a_lower_peak_slowing_math_not_memory() -> None:
+    # docs/training.md: scaling the peaks models a power-capped clock; the efficiencies are
+    # fractions of the peak, so GEMMs and attention slow by about the factor (the fixed time
+    # does not scale), memory-bound kernels not at all
+    gpu = fs.GpuSpec.preset("h100_sxm")
+    slow = gpu.replace(peak_tflops={k: 0.85 * v for k, v in gpu.peak_tflops.items()})
+    ratio = slow.gemm_s(8192, 8192, 8192)[0] / gpu.gemm_s(8192, 8192, 8192)[0]
+    assert 1 / 0.85 <= ratio < 1.01 / 0.85 and round(ratio, 2) == 1.18
+    attention = slow.flash_attention_s(32, 4096, 4096, 128)[0] / gpu.flash_attention_s(32, 4096, 4096, 128)[0]
+    assert 1.0 < attention <= 1 / 0.85
+    assert slow.memory_s(1 << 30) == gpu.memory_s(1 << 30)
+
+
 def test_gpt3_has_175b_parameters_and_its_flops_per_token() -> None:
     m = W.Transformer.preset("gpt3_175b")
     assert m.num_params() == pytest.approx(175e9, rel=0.01)
