@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import fabricsim as fs
@@ -136,6 +136,8 @@ def test_eager_elementwise_kernels_move_the_bytes_counted_from_llamas_reference_
     assert not W.Transformer.preset("gpt3_175b").rms_norm
     with pytest.raises(fs.SpecError, match=r"plan\.elementwise: must be one of fused, eager, got 'compiled'"):
         W.Parallelism(elementwise="compiled")
+    with pytest.raises(fs.SpecError, match=r"plan\.attention: must be one of flash, unfused, got 'sdpa'"):
+        W.Parallelism(attention="sdpa")
     with pytest.raises(fs.SpecError, match=r"model\.rotary: must be True or False"):
         W.Transformer(layers=1, hidden=64, heads=1, seq_len=8, vocab=8, rotary="yes")  # type: ignore[arg-type]
 
@@ -989,6 +991,8 @@ def test_the_memory_roof_comes_from_the_hbm_model() -> None:
         st.sampled_from([None, 1]),
     ),
 )
+# found by this property: ZeRO-3's prefetches with TP overlap beside them (docs/fidelity.md)
+@example(shape=(2, 2), virtual=2, per_stage=1, zero=3, straggler=None, kernels=(True, "eager", "fp8", None))
 def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
     shape: tuple[int, int],
     virtual: int,
@@ -1034,7 +1038,13 @@ def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
     # time, the trace to its compute; a straggler on the second stage: dp_s); without ZeRO-3 and
     # interleaving together, 2.2% and 3.1%
     both = zero == 3 and plan.virtual_stages > 1
-    assert whole.step_time_s == pytest.approx(reduced.step_time_s, rel=0.04 if both else 0.025)
+    # with TP overlap beside ZeRO-3's prefetches, measured on every such plan without a
+    # straggler (2026-12-08): the step within 2.6% (the trace spreads a pass's TP calls evenly
+    # where the reduced step hides each behind its own GEMM)
+    tp_beside_prefetch = plan.tp_overlap and plan.zero == 3
+    assert whole.step_time_s == pytest.approx(
+        reduced.step_time_s, rel=0.04 if both else 0.03 if tp_beside_prefetch else 0.025
+    )
     for k, val in reduced.breakdown.items():
         assert whole.breakdown[k] == pytest.approx(val, abs=(0.08 if both else 0.04) * reduced.step_time_s), k
 

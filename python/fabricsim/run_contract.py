@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fabricsim import _core
+from fabricsim.checks import one_of
 from fabricsim.errors import DeadlockError, SimulationLimitError, SpecError
 from fabricsim.run_options import RunOptions
 
@@ -137,10 +138,7 @@ class RunResultBase(abc.ABC):
             ) from e
         tables = self.tables()
         name = table if table is not None else next(iter(tables))
-        if name not in tables:
-            from fabricsim.errors import SpecError
-
-            raise SpecError(f"table: must be one of {', '.join(tables)}, got {name!r}", path="table")
+        one_of("table", name, tuple(tables))
         frame: pandas.DataFrame = pd.DataFrame(tables[name])
         return frame
 

@@ -293,6 +293,12 @@ MPT_SYSTEMS = {
 """Per GPU: the published rows, the one-node fabric, the cluster for more nodes."""
 
 
+def gpus_fabric(gpus: int, node: str, cluster: str) -> Fabric:
+    """The fabric a check's row runs on: one ``node`` preset for up to 8 GPUs, else the
+    ``cluster`` preset with ``gpus / 8`` nodes."""
+    return Fabric.preset(cluster, nodes=gpus // 8) if gpus > 8 else Fabric.preset(node)
+
+
 def mpt_check_table(gpu: str = "h100_sxm", log: Callable[[str], None] = lambda s: None) -> str:
     """docs/validation.md's MPT check: MosaicML's published throughput with FSDP (zero=3,
     tp = pp = 1) on ``gpu`` (``h100_sxm`` or ``a100_sxm_80gb``), flash attention, full
@@ -317,7 +323,7 @@ def mpt_check_table(gpu: str = "h100_sxm", log: Callable[[str], None] = lambda s
         plan = Parallelism(
             dp=gpus, microbatch_size=mbs, global_batch=gbs, zero=3, recompute="full" if ckpt else "none"
         )
-        fab = Fabric.preset(cluster, nodes=gpus // 8) if gpus > 8 else Fabric.preset(node)
+        fab = gpus_fabric(gpus, node, cluster)
         res = fab.run(training_step(model, plan, gpu, check_memory=False), fidelity="flow")
         ours = gbs * seq / res.step_time_s / gpus
         errors.append(ours / published - 1)
@@ -428,9 +434,7 @@ def nemo_fp8_check_table(log: Callable[[str], None] = lambda s: None) -> str:
     ]
     errors = []
     for name, model, gpus, gbs, mbs, tp, pp, cp, vp, overlap, published in NEMO_H100_FP8_ROWS:
-        fab = (
-            Fabric.preset("dgx_h100_cluster", nodes=gpus // 8) if gpus > 8 else Fabric.preset("dgx8_nvswitch")
-        )
+        fab = gpus_fabric(gpus, "dgx8_nvswitch", "dgx_h100_cluster")
         ours = {}
         for precision in ("fp8", "bf16"):
             plan = Parallelism(
@@ -611,6 +615,7 @@ __all__ = [
     "TORCHTITAN_A100_ROWS",
     "Run",
     "build",
+    "gpus_fabric",
     "llama3_run",
     "megatron_2022_run",
     "mpt_check_table",

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+from fabricsim.checks import one_of
+
 PROFILES = {"fast": 40, "thorough": 2000}
 """Profile name -> examples per property."""
 
@@ -21,10 +23,7 @@ def load_profile(name: str | None = None) -> str:
             profile, max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow]
         )
     chosen = name if name is not None else os.environ.get("HYPOTHESIS_PROFILE", "fast")
-    if chosen not in PROFILES:
-        from fabricsim.errors import SpecError
-
-        raise SpecError(f"profile: must be one of {', '.join(PROFILES)}, got {chosen!r}", path="profile")
+    one_of("profile", chosen, tuple(PROFILES))
     settings.load_profile(chosen)
     return chosen
 

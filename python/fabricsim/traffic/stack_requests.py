@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
+from fabricsim.checks import one_of
 from fabricsim.errors import SpecError
 from fabricsim.streams import Stream
 
@@ -119,10 +120,7 @@ def memory(
       (one request every so many ns) or ``rate_gbyte_per_s`` (offered bandwidth, GB/s) is given.
     - ``outstanding``: at most this many requests in the memory at once (closed loop).
     """
-    if pattern not in PATTERNS:
-        raise SpecError(
-            f"traffic.pattern: must be one of {', '.join(PATTERNS)}, got {pattern!r}", path="traffic.pattern"
-        )
+    one_of("traffic.pattern", pattern, PATTERNS)
     checks: list[tuple[str, object, bool, str]] = [
         ("requests", requests, isinstance(requests, int) and 0 <= requests < 2**32, "an int in 0..2**32"),
         ("bytes", bytes, isinstance(bytes, int) and 1 <= bytes <= 1 << 24, "an int in 1..16777216"),

@@ -19,6 +19,7 @@ from fabricsim.checks import one_of, whole_number
 from fabricsim.errors import SpecError
 
 RECOMPUTE = ("none", "selective", "full")
+ATTENTION = ("flash", "unfused")
 ELEMENTWISE = ("fused", "eager")
 PRECISION = ("bf16", "fp8")
 
@@ -98,10 +99,7 @@ class Parallelism:
         whole_number("plan.zero", self.zero, 0, 3)
         whole_number("plan.bucket_bytes", self.bucket_bytes, 1, 1 << 50)
         whole_number("plan.grad_bytes_per_param", self.grad_bytes_per_param, 1, 8)
-        if self.attention not in ("flash", "unfused"):
-            raise SpecError(
-                f"plan.attention: must be 'flash' or 'unfused', got {self.attention!r}", path="plan.attention"
-            )
+        one_of("plan.attention", self.attention, ATTENTION)
         one_of("plan.precision", self.precision, PRECISION)
         one_of("plan.elementwise", self.elementwise, ELEMENTWISE)
         one_of("plan.recompute", self.recompute, RECOMPUTE)

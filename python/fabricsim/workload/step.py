@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from fabricsim.checks import one_of
 from fabricsim.collectives.library import Library
 from fabricsim.errors import SpecError
 from fabricsim.run_contract import Workload
@@ -99,12 +100,7 @@ class TrainingStep(Workload):
         self.check_memory = bool(check_memory)
         self.reuse = bool(reuse)
         """Execute identical replicas once (off: every replica, for the cross-check)."""
-        if fault_windows not in FAULT_WINDOWS:
-            raise SpecError(
-                f"fault_windows: must be one of {', '.join(FAULT_WINDOWS)}, got {fault_windows!r}",
-                path="fault_windows",
-            )
-        self.fault_windows = fault_windows
+        self.fault_windows = one_of("fault_windows", fault_windows, FAULT_WINDOWS)
         """How a fault for part of the step runs (:data:`FAULT_WINDOWS`)."""
 
     def run_on(self, fabric: Fabric, options: RunOptions) -> TrainingStepResult | WholeStepResult:
@@ -344,13 +340,21 @@ class TrainingStep(Workload):
         per replica, its exposed time per replica)``. A call beside compute hides behind it
         (at the replica's pace: a slower GPU's compute hides more) and takes its SMs from it; a
         ZeRO-3 prefetch, which spans a layer, also hides behind that layer's share of the
-        pass's exposed calls (it runs on its own stream beside them: unreduced.py's trace has
+        pass's exposed calls and of the exposed parts of its other overlapped calls (tensor-
+        parallel overlap's, context parallelism's) (it runs on its own stream beside them: unreduced.py's trace has
         the same), which lose no SMs to it: a call of ``t`` beside ``W`` of compute then ``E``
         of calls ends the layer at ``max(t, W + share min(t, W) + E)``."""
         plan = self.plan
         shape = (plan.dp, plan.pp, plan.virtual_stages, 2)
+        share = self.sm_share
+
+        def seen(t: F64, compute: F64, calls_beside: F64 | float = 0.0) -> F64:
+            return np.maximum(t - compute - calls_beside, share * np.minimum(t, compute))
+
         calls = []
-        plain, prefetches = np.zeros(shape), np.zeros(shape[1:])
+        # per pass, the exposed time of its calls other than the prefetches (which hide behind
+        # it too: they run on their own stream beside the pass's other calls), and the prefetches
+        others, prefetches = np.zeros(shape), np.zeros(shape[1:])
         for p in range(plan.pp):
             for c in range(plan.virtual_stages):
                 for way, cost in enumerate((costs[p][c].forward, costs[p][c].backward)):
@@ -360,14 +364,17 @@ class TrainingStep(Workload):
                         t = self._group_time_s(comm, kind, group, nbytes)[:, p]
                         calls.append((p, c, way, key, t, overlap))
                         if overlap <= 0:
-                            plain[:, p, c, way] += t
+                            others[:, p, c, way] += t
                         elif key == "dp":
                             prefetches[p, c, way] += 1
-        share = self.sm_share
+                        else:
+                            others[:, p, c, way] += seen(t, overlap / stage_speed[:, p])
         for p, c, way, key, t, overlap in calls:
             compute = overlap / stage_speed[:, p]
-            calls_beside = plain[:, p, c, way] / prefetches[p, c, way] if overlap > 0 and key == "dp" else 0.0
-            yield p, c, way, key, t, np.maximum(t - compute - calls_beside, share * np.minimum(t, compute))
+            calls_beside = (
+                others[:, p, c, way] / prefetches[p, c, way] if overlap > 0 and key == "dp" else 0.0
+            )
+            yield p, c, way, key, t, seen(t, compute, calls_beside)
 
     def _exposed(self, comm: CommModel, costs: list[list[LayerCosts]], stage_speed: F64) -> dict[str, F64]:
         """Per kind of communicator, per replica, stage, chunk and direction (``[dp, pp, v,

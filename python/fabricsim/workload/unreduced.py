@@ -147,7 +147,9 @@ def step_trace(
         buckets = step.chunk_buckets(reduced, p, c)
         # The pass as events along its compute (fractions of it, the same on every GPU of the
         # stage whatever its speed): calls that overlap compute (context parallelism's gathers,
-        # ZeRO-3's prefetches) start one per layer, evenly, on a side stream, and the pass
+        # ZeRO-3's prefetches, one per layer; tensor-parallel overlap's, four per layer) start
+        # evenly, each communicator kind's through the pass apart from the others', on a side
+        # stream, and the pass
         # waits for each once its share of compute is done beside it; exposed calls run on the
         # compute stream spread through it, a layer's at each layer's end, before the pass
         # waits for a prefetch that spans the layer (it runs beside them too, on its own
@@ -160,16 +162,27 @@ def step_trace(
         releasing = reduce_grads and plan.overlap_grad_reduce
         work_s = cost.compute_s + cost.memory_s
         events: list[tuple[float, int, int]] = []  # (fraction of the compute, what, which)
+        # each communicator kind's overlapped calls spread evenly through the pass, apart from
+        # the other kinds' (ZeRO-3's prefetches and context parallelism's gathers one per
+        # layer, at its start; tensor-parallel overlap's four per layer), so a kind's i-th of n
+        # starts at i / n whatever else runs beside it
+        of_kind: dict[str, int] = {}
+        for call in beside:
+            of_kind[call[1]] = of_kind.get(call[1], 0) + 1
+        seen: dict[str, int] = {}
         for k, call in enumerate(beside):
-            start_f = k / len(beside)
+            i, n = seen.get(call[1], 0), of_kind[call[1]]
+            seen[call[1]] = i + 1
+            start_f = i / n
             events.append((start_f, START, k))
             join_f = min(start_f + (call[3] / work_s if work_s > 0 else 1.0), 1.0)
-            if abs(join_f - (k + 1) / len(beside)) < 1e-9:  # a whole layer: at its end, exactly
-                join_f = (k + 1) / len(beside)
+            if abs(join_f - (i + 1) / n) < 1e-9:  # a whole share: at its end, exactly
+                join_f = (i + 1) / n
             events.append((join_f, JOIN, k))
+        layers = max(plan.slice_layers(model.layers)[c * pp + p], 1)
         for k in range(len(exposed)):
             if beside:  # a layer's share at each layer's end: outside the overlapped calls' windows
-                at = (k * len(beside) // len(exposed) + 1) / len(beside)
+                at = (k * layers // len(exposed) + 1) / layers
             else:
                 at = (k + 1) / len(exposed)
             events.append((at, EXPOSED, k))
@@ -184,6 +197,7 @@ def step_trace(
             )
         done = 0.0
         sides: dict[int, dict[int, int]] = {}
+        last_side: dict[str, dict[int, int]] = {}  # a kind's overlapped calls: one stream, in order
         freed: dict[int, dict[int, int]] = {}
         for f, what, k in sorted([*events, (1.0, END, 0)]):
             if f > done:
@@ -195,7 +209,8 @@ def step_trace(
             if what == START:
                 kind, group, nbytes, _ = beside[k]
                 sides[k] = {r: main[r] for _, r in stage}
-                collective(kind, group, nbytes, rows_of(group, p), sides[k])
+                collective(kind, group, nbytes, rows_of(group, p), sides[k], last_side.get(group))
+                last_side[group] = sides[k]
             elif what == JOIN:
                 for _, r in stage:
                     main[r] = out.add("compute", [main[r], sides[k][r]], gpu=r, duration_us=0.0, name=name)
