@@ -175,6 +175,51 @@ def test_recomputing_the_first_layers_of_each_chunk_costs_and_saves_in_proportio
         W.Parallelism(recompute="full", recompute_layers=-1)
 
 
+def test_selective_op_recomputation_runs_every_second_linear_gemm_and_the_elementwise_kernels_again() -> None:
+    # torchtitan's op-level policy on a Llama-shaped layer (h 512, 2 of 8 heads for keys and
+    # values: 128 wide, gated MLP 1024 wide, 256 tokens): of the seven matmuls q, k, v, o, gate,
+    # up, down it saves the first, third, ... and runs k, o and up again, with every
+    # elementwise kernel (two norms: 2 x 2 B, two residual adds: 2 x 3 B per element of h; the
+    # gated activation 3 B per element of the MLP's width); it keeps the layer's input, q, v,
+    # the attention output, the gate's and down's outputs
+    from fabricsim.workload.layer_costs import layer_costs
+
+    gpu = fs.GpuSpec.preset("a100_sxm_80gb")
+    m = W.Transformer(
+        layers=4, hidden=512, heads=8, kv_heads=2, seq_len=256, vocab=1000, ffn_hidden=1024, gated_mlp=True
+    )
+    none, op = W.Parallelism(), W.Parallelism(recompute="selective_op")
+    base, again = layer_costs(m, none, gpu, moe=False), layer_costs(m, op, gpu, moe=False)
+    gemms = sum(gpu.gemm_s(256, n, k)[0] for n, k in ((128, 512), (512, 512), (1024, 512)))
+    elementwise = 256 * 512 * 2 * 10 + 256 * 1024 * 2 * 3
+    added = (
+        again.backward.compute_s + again.backward.memory_s - base.backward.compute_s - base.backward.memory_s
+    )
+    assert added == pytest.approx(gemms + gpu.memory_s(elementwise))
+    assert again.forward == base.forward
+    assert layer_activation_bytes(m, op, 0) == pytest.approx(256 * 2 * (512 + 512 + 128 + 512 + 1024 + 512))
+    # with tensor parallelism the forward's all-gathers run again, its reduce-scatters are kept
+    tp = layer_costs(m, W.Parallelism(tp=2, recompute="selective_op", global_batch=1), gpu, moe=False)
+    plain = layer_costs(m, W.Parallelism(tp=2, global_batch=1), gpu, moe=False)
+    assert [c[0] for c in tp.backward.calls] == [c[0] for c in plain.backward.calls] + ["all_gather"] * 2
+    # a step: between none and full in time, and in memory the other way
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    runs = [
+        fab.run(
+            W.training_step(m, W.Parallelism(dp=8, global_batch=8, recompute=r), "h100_sxm"), fidelity="flow"
+        )
+        for r in ("none", "selective_op", "full")
+    ]
+    assert runs[0].step_time_s < runs[1].step_time_s < runs[2].step_time_s
+    assert runs[0].memory_per_gpu_gib > runs[1].memory_per_gpu_gib > runs[2].memory_per_gpu_gib
+    with pytest.raises(
+        fs.SpecError, match=r"plan\.recompute: 'selective_op' .* is for dense models, this one has 8"
+    ):
+        W.training_step(
+            W.Transformer.preset("mixtral_8x7b"), W.Parallelism(recompute="selective_op"), "h100_sxm"
+        )
+
+
 def test_tp_overlap_hides_each_tensor_parallel_call_behind_the_gemm_it_feeds_or_drains() -> None:
     # tp 2 with sequence parallelism: the all-gathers before QKV's GEMM and the MLP's first,
     # the reduce-scatters after the output projection's and the MLP's last, each with its
@@ -541,7 +586,7 @@ def test_bad_models_gpus_and_sizes() -> None:
     pp=st.sampled_from([1, 2, 4]),
     v=st.sampled_from([1, 2]),
     zero=st.integers(0, 3),
-    recompute=st.sampled_from(["none", "selective", "full"]),
+    recompute=st.sampled_from(["none", "selective", "full", "selective_op"]),
     rounds=st.integers(1, 3),
     kernels=st.tuples(st.booleans(), st.sampled_from(["fused", "eager"]), st.sampled_from(["bf16", "fp8"])),
 )
@@ -988,18 +1033,18 @@ def test_the_memory_roof_comes_from_the_hbm_model() -> None:
         st.booleans(),
         st.sampled_from(["fused", "eager"]),
         st.sampled_from(["bf16", "fp8"]),
-        st.sampled_from([None, 1]),
+        st.sampled_from(["none", "first", "selective_op"]),
     ),
 )
 # found by this property: ZeRO-3's prefetches with TP overlap beside them (docs/fidelity.md)
-@example(shape=(2, 2), virtual=2, per_stage=1, zero=3, straggler=None, kernels=(True, "eager", "fp8", None))
+@example(shape=(2, 2), virtual=2, per_stage=1, zero=3, straggler=None, kernels=(True, "eager", "fp8", "none"))
 def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
     shape: tuple[int, int],
     virtual: int,
     per_stage: int,
     zero: int,
     straggler: int | None,
-    kernels: tuple[bool, str, str, int | None],
+    kernels: tuple[bool, str, str, str],
 ) -> None:
     from fabricsim.run_options import RunOptions
     from fabricsim.workload.whole_step import run_whole
@@ -1017,15 +1062,15 @@ def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
         bucket_bytes=1 << 20,
     )
     # the plan's kernel choices (TP overlap, eager elementwise kernels, FP8, recomputing the
-    # first layer of each chunk) change what a pass costs and what hides behind it; both runs
-    # take them from the same layer costs
-    overlap, elementwise, precision, first = kernels
+    # first layer of each chunk or torchtitan's ops) change what a pass costs and what hides
+    # behind it; both runs take them from the same layer costs
+    overlap, elementwise, precision, recompute = kernels
     plan = plan.replace(
         tp_overlap=overlap and tp > 1,
         elementwise=elementwise,
         precision=precision,
-        recompute="full" if first else "none",
-        recompute_layers=first,
+        recompute="full" if recompute == "first" else recompute,
+        recompute_layers=1 if recompute == "first" else None,
     )
     speed = {straggler: 0.8} if straggler is not None else None
     fab = fs.Fabric.preset("dgx8_nvswitch")

@@ -92,7 +92,7 @@ def test_the_torchtitan_rows_give_back_the_mfu_torchtitan_publishes() -> None:
     # torchtitan's train.py of April 2024: (6 N + 12 layers heads head_dim seq) FLOPs per token,
     # N every parameter (embeddings included), over the A100's 312 TFLOP/s
     peak = GpuSpec.preset("a100_sxm_80gb").peak_flop_per_s("bf16")
-    assert len(TORCHTITAN_A100_ROWS) == 5
+    assert len(TORCHTITAN_A100_ROWS) == 8
     for preset, _, _, tokens_per_s, mfu in TORCHTITAN_A100_ROWS:
         m = Transformer.preset(preset)
         flops_per_token = 6 * m.num_params() + 12 * m.layers * m.hidden * m.seq_len

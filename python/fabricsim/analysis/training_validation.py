@@ -339,9 +339,12 @@ def mpt_check_table(gpu: str = "h100_sxm", log: Callable[[str], None] = lambda s
 TORCHTITAN_A100_ROWS: list[tuple[str, int, str, float, float]] = [
     # model preset, sequences per GPU, activation checkpointing, tokens/s/GPU, MFU (published)
     ("llama3_8b", 1, "every second layer", 2904, 0.568),
+    ("llama3_8b", 1, "selective op", 2973, 0.582),
     ("llama3_70b", 1, "full", 331, 0.517),
     ("llama2_13b", 2, "none", 2162, 0.611),
     ("llama2_13b", 2, "every second layer", 1914, 0.541),
+    ("llama2_13b", 2, "selective op", 1904, 0.538),
+    ("llama2_70b", 1, "selective op", 355, 0.508),
     ("llama2_70b", 2, "full", 353, 0.505),
 ]
 """torchtitan's docs/performance.md (pytorch/torchtitan 395a526 and 157a12c, April 2024; the
@@ -350,8 +353,9 @@ sharding over all 64, bf16 parameters and fp32 gradient reduction, eager PyTorch
 torch.compile), one step of ``64 x sequences per GPU`` sequences (Llama 2 4,096 tokens, Llama 3
 8,192, the repository's train configs of the time). Checkpointing full, none, or "selective
 layer" (its default: every second layer checkpointed whole, ``recompute_layers`` = half the
-layers here: the same count, the same time); its "selective op" rows (every second matmul
-recomputed) have no counterpart among the model's recomputation choices and are left out."""
+layers here: the same count, the same time) or "selective op" (``recompute="selective_op"``:
+its policy of the time, parallelize_llama.py, saves the attention kernel's and every second
+matmul's outputs and runs the rest of each layer again)."""
 
 
 def torchtitan_check_table(log: Callable[[str], None] = lambda s: None) -> str:
@@ -367,9 +371,10 @@ def torchtitan_check_table(log: Callable[[str], None] = lambda s: None) -> str:
     errors = []
     for preset, per_gpu, checkpointing, published, _mfu in TORCHTITAN_A100_ROWS:
         model = Transformer.preset(preset)
-        recompute, layers = (
-            ("full", model.layers // 2) if checkpointing == "every second layer" else (checkpointing, None)
-        )
+        recompute, layers = {
+            "every second layer": ("full", model.layers // 2),
+            "selective op": ("selective_op", None),
+        }.get(checkpointing, (checkpointing, None))
         ours = {}
         for kernels in ("eager", "fused"):
             plan = Parallelism(

@@ -26,7 +26,9 @@ parallelism), GEMMs ``(M, N, K)``:
   (:func:`eager_extra_bytes`);
 - recompute ``"full"`` runs each layer's forward (and its collectives) again in backward
   (``recompute_layers``: the first that many layers of each chunk, Megatron-LM's block
-  method), ``"selective"`` the attention core (Korthikanti et al., arXiv 2205.05198).
+  method), ``"selective"`` the attention core (Korthikanti et al., arXiv 2205.05198),
+  ``"selective_op"`` torchtitan's op-level policy (:func:`recomputed_gemms`: every second
+  linear GEMM, every elementwise kernel, the forward's collectives but its reduce-scatters).
 
 Collectives per layer: with sequence parallelism two all-gathers and two reduce-scatters each
 way, else two all-reduces each way (Megatron-LM's tensor parallelism), of ``T x h`` elements
@@ -195,6 +197,7 @@ def layer_costs(
         elementwise += eager_extra_bytes(model, plan, t_s, tokens, kv, act_tokens, act_width)
     fwd.add_bytes(gpu, elementwise)
     bwd.add_bytes(gpu, 2 * elementwise)
+    cast_fwd = 0.0
     if f8:
         cast_fwd, cast_bwd = fp8_cast_bytes(model, plan, tokens, kv, act_tokens, act_width)
         fwd.add_bytes(gpu, cast_fwd)
@@ -235,7 +238,39 @@ def layer_costs(
         bwd += Cost(fwd.compute_s, fwd.memory_s, list(fwd.calls))
     elif plan.recompute == "selective":
         bwd += Cost(core_fwd.compute_s, core_fwd.memory_s)
+    elif plan.recompute == "selective_op":
+        # torchtitan's op-level policy: the fused attention kernel's output and every second
+        # linear GEMM's saved, everything else run again (the other GEMMs, every elementwise
+        # kernel and cast, an unfused attention core, the collectives but the reduce-scatters)
+        again = Cost(0.0, gpu.memory_s(elementwise + cast_fwd))
+        for m_, n_, k_ in recomputed_gemms(model, plan, tokens, kv):
+            again.add_gemm(gpu, m_, n_, k_, fp8=f8)
+        if not flash:
+            again += Cost(core_fwd.compute_s, core_fwd.memory_s)
+        again.calls = [c for c in fwd.calls if c[0] != "reduce_scatter"]
+        bwd += again
     return LayerCosts(fwd, bwd)
+
+
+def linear_gemms(
+    model: Transformer, plan: Parallelism, tokens: float, kv: float
+) -> list[tuple[float, float, float]]:
+    """A dense layer's linear GEMMs ``(M, N, K)`` on one GPU in the order Llama's reference
+    code (and torchtitan) calls them: the query, key and value projections apart, the output
+    projection, then the MLP's (a gated MLP's gate, up and down; else up and down)."""
+    assert model.ffn_hidden is not None
+    h, t, f = model.hidden, plan.tp, model.ffn_hidden / plan.tp
+    gemms = [(tokens, h / t, h), (tokens, kv, h), (tokens, kv, h), (tokens, h, h / t)]
+    gemms += [(tokens, f, h)] * (2 if model.gated_mlp else 1) + [(tokens, h, f)]
+    return gemms
+
+
+def recomputed_gemms(
+    model: Transformer, plan: Parallelism, tokens: float, kv: float
+) -> list[tuple[float, float, float]]:
+    """``recompute="selective_op"``: every second linear GEMM (the second, fourth, ...), which
+    torchtitan's policy does not save (its counter of matmuls, per layer)."""
+    return linear_gemms(model, plan, tokens, kv)[1::2]
 
 
 def eager_extra_bytes(

@@ -12,7 +12,9 @@ activations, per pipeline stage.
   attention keeps them unless selective recomputation drops them): norm inputs, the QKV
   GEMM's input and outputs, the attention output, the MLP's input, its first GEMM's output and
   the activation's output, dropout masks (1 B) when the model has dropout; with sequence
-  parallelism all of them split over ``tp``. Full recomputation keeps each layer's input only.
+  parallelism all of them split over ``tp``. Full recomputation keeps each layer's input only;
+  torchtitan's ``"selective_op"`` the input, every other linear GEMM's output, the fused
+  attention kernel's and the reduce-scatters' outputs.
   A stage holds them for the microbatch-chunks in flight in the executed schedule (1F1B:
   ``pp - stage`` on stage ``stage``), the last stage also one microbatch's fp32 logits.
 
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from fabricsim.workload.layer_costs import ELEMENT_BYTES
+from fabricsim.workload.layer_costs import ELEMENT_BYTES, linear_gemms
 from fabricsim.workload.model import Transformer
 from fabricsim.workload.plan import Parallelism
 
@@ -88,6 +90,12 @@ def layer_activation_bytes(model: Transformer, plan: Parallelism, layer: int, po
     if recomputed:
         return tokens * h * e / split
     kv = max(model.kv_dim / t, float(model.head_dim))
+    if plan.recompute == "selective_op":
+        # the layer's input, every other linear GEMM's output (from the first), the fused
+        # attention kernel's output, the reduce-scatters' outputs
+        kept = h / split + sum(n for _, n, _ in linear_gemms(model, plan, 1.0, kv)[0::2])
+        kept += (h / t if plan.attention == "flash" else 0.0) + (2 * h / t if sp else 0.0)
+        return tokens * kept * e
     assert model.ffn_hidden is not None
     per_token = 2 * h * e / split  # the two norms' inputs
     per_token += h * e / split + (h / t + 2 * kv) * e + h / t * e  # QKV input, Q K V, attention output

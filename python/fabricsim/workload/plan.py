@@ -18,7 +18,7 @@ import numpy.typing as npt
 from fabricsim.checks import one_of, whole_number
 from fabricsim.errors import SpecError
 
-RECOMPUTE = ("none", "selective", "full")
+RECOMPUTE = ("none", "selective", "full", "selective_op")
 ATTENTION = ("flash", "unfused")
 ELEMENTWISE = ("fused", "eager")
 PRECISION = ("bf16", "fp8")
@@ -36,10 +36,13 @@ class Parallelism:
     ``microbatch_size`` sequences per microbatch and ``global_batch`` sequences per step;
     ``sequence_parallel`` (default: on when ``tp > 1``: reduce-scatter / all-gather instead of
     all-reduce, norms and dropout split over the tensor group); ``recompute`` activation
-    recomputation ``"none"``, ``"selective"`` (attention's core) or ``"full"`` (every layer's
+    recomputation ``"none"``, ``"selective"`` (attention's core), ``"full"`` (every layer's
     forward again in backward; ``recompute_layers``: only the first that many layers of each
     model chunk, the others keeping their activations, Megatron-LM's ``--recompute-method
-    block --recompute-num-layers``; None: all); ``zero`` the optimizer state's sharding over
+    block --recompute-num-layers``; None: all) or ``"selective_op"`` (torchtitan's op-level
+    policy, dense models: the fused attention kernel's output and every second linear GEMM's
+    kept, the rest of each layer's forward run again; see
+    :func:`fabricsim.workload.layer_costs.recomputed_gemms`); ``zero`` the optimizer state's sharding over
     data-parallel ranks (0 plain data parallel, 1 optimizer state (Megatron's distributed optimizer), 2 also
     gradients, 3 also parameters, as FSDP); ``bucket_bytes`` the gradient buckets reduced
     while backward goes on; ``grad_bytes_per_param`` the gradients' precision as reduced (4:
@@ -202,6 +205,13 @@ class Parallelism:
         self.slice_layers(model.layers)
         if model.seq_len % self.cp:
             raise SpecError(f"plan.cp: must divide seq_len ({model.seq_len}), got {self.cp}", path="plan.cp")
+        if self.recompute == "selective_op" and model.experts:
+            raise SpecError(
+                f"plan.recompute: 'selective_op' (torchtitan's policy over a dense layer's linear "
+                f"GEMMs) is for dense models, this one has {model.experts} experts; use none, "
+                f"selective or full",
+                path="plan.recompute",
+            )
         if self.ep > 1 and not model.experts:
             raise SpecError(f"plan.ep: the model has no experts, got ep = {self.ep}", path="plan.ep")
         if self.etp > 1 and not model.experts:
