@@ -223,20 +223,34 @@ def test_selective_op_recomputation_runs_every_second_linear_gemm_and_the_elemen
 def test_tp_overlap_hides_each_tensor_parallel_call_behind_the_gemm_it_feeds_or_drains() -> None:
     # tp 2 with sequence parallelism: the all-gathers before QKV's GEMM and the MLP's first,
     # the reduce-scatters after the output projection's and the MLP's last, each with its
-    # GEMM's time to hide behind (backward the same shapes); without the option, none
+    # GEMM's time to hide behind; without the option, none
     from fabricsim.workload.layer_costs import layer_costs
 
     gpu = fs.GpuSpec.preset("h100_sxm")
     m = W.Transformer(layers=2, hidden=1024, heads=8, seq_len=512, vocab=1000)
     plain = layer_costs(m, W.Parallelism(tp=2, global_batch=1), gpu, moe=False)
     over = layer_costs(m, W.Parallelism(tp=2, global_batch=1, tp_overlap=True), gpu, moe=False)
-    gemms = [gpu.gemm_s(512, 512 + 1024, 1024)[0], gpu.gemm_s(512, 1024, 512)[0]]
-    gemms += [gpu.gemm_s(512, 2048, 1024)[0], gpu.gemm_s(512, 1024, 2048)[0]]
-    for cost in (over.forward, over.backward):
-        assert [c[0] for c in cost.calls] == ["all_gather", "reduce_scatter"] * 2
-        assert [c[3] for c in cost.calls] == pytest.approx(gemms)
-    assert all(c[3] == 0.0 for c in plain.forward.calls + plain.backward.calls)
+    qkv, proj = gpu.gemm_s(512, 512 + 1024, 1024)[0], gpu.gemm_s(512, 1024, 512)[0]
+    up, down = gpu.gemm_s(512, 2048, 1024)[0], gpu.gemm_s(512, 1024, 2048)[0]
+    assert [c[0] for c in over.forward.calls] == ["all_gather", "reduce_scatter"] * 2
+    assert [c[3] for c in over.forward.calls] == pytest.approx([qkv, proj, up, down])
+    assert all(c[3] == 0.0 for c in plain.forward.calls)
+    # backward, the MLP then attention, each: the output gradient gathered (beside the
+    # row-parallel layer's input-gradient GEMM, with the option), the column-parallel layer's
+    # input gathered again beside its input-gradient GEMM and that gradient reduce-scattered
+    # beside its weight-gradient GEMM (Megatron-LM's async calls: with or without the option)
+    kinds = ["all_gather", "all_gather", "reduce_scatter"] * 2
+    for cost in (plain.backward, over.backward):
+        assert [c[0] for c in cost.calls] == kinds
+        assert all(c[2] == 512 * 1024 * 2 for c in cost.calls)
+    assert [c[3] for c in over.backward.calls] == pytest.approx([down, up, up, proj, qkv, qkv])
+    assert [c[3] for c in plain.backward.calls] == pytest.approx([0.0, up, up, 0.0, qkv, qkv])
     assert over.forward.compute_s == plain.forward.compute_s
+    # in FP8 the gathered tensors are one byte per element (Transformer Engine gathers FP8),
+    # the reduce-scatters' partial sums bf16
+    f8 = layer_costs(m, W.Parallelism(tp=2, global_batch=1, precision="fp8"), gpu, moe=False)
+    assert [c[2] for c in f8.forward.calls] == [512 * 1024, 512 * 1024 * 2] * 2
+    assert [c[2] for c in f8.backward.calls] == [512 * 1024, 512 * 1024, 512 * 1024 * 2] * 2
     # a step: less tensor-parallel time exposed, the same compute; the reduced step and the
     # step run whole agree
     from fabricsim.run_options import RunOptions
@@ -664,8 +678,13 @@ def test_reduced_step_matches_the_unreduced_run(
     # (the same stage; identical replicas tie, and either may finish a ps later in the trace)
     assert whole.critical[1] == reduced.critical[1]
     assert sum(whole.breakdown.values()) == pytest.approx(whole.step_time_s, rel=1e-9)
-    for k, v in reduced.breakdown.items():  # each part within 1% of the step
-        assert whole.breakdown[k] == pytest.approx(v, abs=0.01 * reduced.step_time_s), k
+    # each part within 1% of the step; where ZeRO-3's prefetches and sequence parallelism's
+    # backward calls (the input gathered again, the input gradient reduce-scattered: both
+    # beside GEMMs) overlap the same compute, the two runs charge the time neither hides to
+    # different kinds: 1.5% (measured 1.33%, the step within 0.6%: docs/fidelity.md)
+    both = plan.zero == 3 and plan.tp > 1
+    for k, v in reduced.breakdown.items():
+        assert whole.breakdown[k] == pytest.approx(v, abs=(0.015 if both else 0.01) * reduced.step_time_s), k
     # (each piece of a pass's compute between its calls is rounded to the engine's picosecond)
     assert whole.breakdown["compute_s"] == pytest.approx(reduced.breakdown["compute_s"], rel=1e-5)
     assert whole.memory_per_gpu_gib == reduced.memory_per_gpu_gib
@@ -758,21 +777,34 @@ def test_collectives_take_their_sms_from_the_compute_they_overlap() -> None:
         assert res._exposed["dp"][0, 0, 0, way] == pytest.approx(want, rel=1e-9)
         hidden.append(t < layer_s)
     assert any(hidden)  # (a gather the compute hides: what the SMs' share alone exposes)
-    # with tensor (and sequence) parallelism, each layer's two all-gathers and two
-    # reduce-scatters (E) follow its compute, and the prefetch runs beside them too
+    # with tensor (and sequence) parallelism, each layer's exposed tensor-parallel time (E)
+    # follows its compute, and the prefetch runs beside it too: forward two all-gathers and
+    # two reduce-scatters, exposed whole; backward the output gradients' two all-gathers
+    # exposed, and beside QKV's and the MLP's first GEMMs (backward, each twice: input and
+    # weight gradients) their input gathered again and their input gradient reduce-scattered
     z3tp = W.Parallelism(tp=2, dp=8, zero=3, global_batch=8)
     cluster = fs.Fabric.preset("dgx_h100_cluster", nodes=2)
     res = cluster.run(W.training_step(TINY, z3tp, gpu="h100_sxm"), fidelity="flow")
-    costs = [[chunk_costs(TINY, z3tp, fs.GpuSpec.preset("h100_sxm"), 0, 0)]]
+    gpu = fs.GpuSpec.preset("h100_sxm")
+    costs = [[chunk_costs(TINY, z3tp, gpu, 0, 0)]]
     params = stage_params(TINY, z3tp)
     gather_params_per_layer(costs, params.dense + params.expert, TINY, z3tp)
     calls = res.tables()["collectives"]
     (gather_us,) = calls["max_us"][(calls["kind"] == "all_gather") & (calls["group"] == "dp")]
-    tp_us = calls["max_us"][calls["group"] == "tp"].sum()  # one all-gather, one reduce-scatter
+    tp = calls["group"] == "tp"
+    (ag_us,) = calls["max_us"][tp & (calls["kind"] == "all_gather")]
+    (rs_us,) = calls["max_us"][tp & (calls["kind"] == "reduce_scatter")]
+    ag, rs = ag_us / 1e6, rs_us / 1e6
+    qkv, up = gpu.gemm_s(256, 256 + 2 * 256, 512)[0], gpu.gemm_s(256, 1024, 512)[0]
+
+    def seen(t: float, w: float) -> float:
+        return max(t - w, share * min(t, w))
+
+    exposed_tp = [2 * (ag + rs), 2 * ag + sum(seen(ag, w) + seen(rs, w) for w in (qkv, up))]
     exposing = []
     for way, cost in enumerate((costs[0][0].forward, costs[0][0].backward)):
         layer_s = (cost.compute_s + cost.memory_s) / per
-        t, e = gather_us / 1e6, 2 * tp_us / 1e6
+        t, e = gather_us / 1e6, exposed_tp[way]
         want = per * max(t - layer_s - e, share * min(t, layer_s))
         assert res._exposed["tp"][0, 0, 0, way] == pytest.approx(per * e, rel=1e-9)
         assert res._exposed["dp"][0, 0, 0, way] == pytest.approx(want, rel=1e-9)

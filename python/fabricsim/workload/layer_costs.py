@@ -204,18 +204,12 @@ def layer_costs(
         bwd.add_bytes(gpu, cast_bwd)
 
     # collectives, in the order the layer calls them
-    tp_calls: list[tuple[str, str, int, float]] = []
-    if t > 1:
-        if sp:
-            # with tp_overlap each call is pipelined with the GEMM it feeds or drains (the
-            # all-gather with QKV's and the MLP's first, the reduce-scatter with the output
-            # projection's and the MLP's last; backward, their input-gradient GEMMs, the same
-            # shapes), only what exceeds it exposed
-            hide = [t_qkv, t_proj, t_up, t_down] if plan.tp_overlap else [0.0] * 4
-            kinds = ["all_gather", "reduce_scatter"] * 2
-            tp_calls = [(kind, "tp", act_bytes, w) for kind, w in zip(kinds, hide, strict=True)]
-        else:
-            tp_calls = [("all_reduce", "tp", act_bytes, 0.0)] * 2
+    tp_fwd: list[tuple[str, str, int, float]] = []
+    tp_bwd: list[tuple[str, str, int, float]] = []
+    if t > 1 and sp:
+        tp_fwd, tp_bwd = sequence_parallel_calls(plan, act_bytes, (t_qkv, t_proj), (t_up, t_down))
+    elif t > 1:
+        tp_fwd = tp_bwd = [("all_reduce", "tp", act_bytes, 0.0)] * 2
     cp_fwd: list[tuple[str, str, int, float]] = []
     cp_bwd: list[tuple[str, str, int, float]] = []
     if cp > 1:
@@ -231,8 +225,8 @@ def layer_costs(
         gather = [("all_gather", "etp", a2a * plan.etp, 0.0)] if plan.etp > 1 else []
         scatter = [("reduce_scatter", "etp", a2a * plan.etp, 0.0)] if plan.etp > 1 else []
         ep_calls = dispatch + gather + scatter + dispatch
-    fwd.calls = cp_fwd + tp_calls + ep_calls
-    bwd.calls = tp_calls + ep_calls + cp_bwd
+    fwd.calls = cp_fwd + tp_fwd + ep_calls
+    bwd.calls = tp_bwd + ep_calls + cp_bwd
 
     if (plan.recompute == "full") if recomputed is None else recomputed:
         bwd += Cost(fwd.compute_s, fwd.memory_s, list(fwd.calls))
@@ -250,6 +244,47 @@ def layer_costs(
         again.calls = [c for c in fwd.calls if c[0] != "reduce_scatter"]
         bwd += again
     return LayerCosts(fwd, bwd)
+
+
+def sequence_parallel_calls(
+    plan: Parallelism, act_bytes: int, attention: tuple[float, float], mlp: tuple[float, float]
+) -> tuple[list[tuple[str, str, int, float]], list[tuple[str, str, int, float]]]:
+    """A layer's tensor-parallel calls with sequence parallelism, forward and backward, as
+    ``(kind, "tp", bytes, overlap_s)``; ``attention`` and ``mlp``: the times of their
+    column-parallel GEMM (QKV's, the MLP's first) and row-parallel GEMM (the output
+    projection's, the MLP's last); a time of 0: no GEMM to pair with (a MoE layer's experts).
+
+    Forward, each block all-gathers its input before the column-parallel GEMM and
+    reduce-scatters the row-parallel GEMM's output. Backward (Megatron-LM's
+    ``LinearWithGradAccumulationAndAsyncCommunication``, Transformer Engine's modules alike),
+    each block in reverse: the output gradient all-gathered (the reduce-scatter's backward);
+    the column-parallel layer's input, kept sharded, all-gathered again for its weight
+    gradient beside its input-gradient GEMM; that input gradient reduce-scattered beside its
+    weight-gradient GEMM (those two always overlapped, launched before the GEMM on their own
+    stream). ``tp_overlap`` (Userbuffers, async TP) pipelines the others with their GEMMs too.
+    With ``precision="fp8"`` the gathered tensors are FP8, one byte per element
+    (Transformer Engine gathers the norm's FP8 output and casts the output gradient before
+    gathering it); the reduce-scatters carry bf16 partial sums."""
+    over = plan.tp_overlap
+    gathered = act_bytes // 2 if plan.precision == "fp8" else act_bytes
+    fwd: list[tuple[str, str, int, float]] = []
+    bwd: list[tuple[str, str, int, float]] = []
+    for column, row in (attention, mlp):
+        if column > 0:
+            fwd += [("all_gather", "tp", gathered, column if over else 0.0)]
+        else:
+            fwd += [("all_gather", "tp", act_bytes, 0.0)]
+        fwd += [("reduce_scatter", "tp", act_bytes, row if over else 0.0)]
+    for column, row in (mlp, attention):
+        if column > 0:
+            bwd += [
+                ("all_gather", "tp", gathered, row if over else 0.0),
+                ("all_gather", "tp", gathered, column),
+                ("reduce_scatter", "tp", act_bytes, column),
+            ]
+        else:
+            bwd += [("all_gather", "tp", act_bytes, 0.0), ("reduce_scatter", "tp", act_bytes, 0.0)]
+    return fwd, bwd
 
 
 def linear_gemms(
