@@ -1116,8 +1116,9 @@ def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
     # interleaving together, 2.2% and 3.1%
     both = zero == 3 and plan.virtual_stages > 1
     # with TP overlap beside ZeRO-3's prefetches, measured on every such plan without a
-    # straggler (2026-12-08): the step within 2.6% (the trace spreads a pass's TP calls evenly
-    # where the reduced step hides each behind its own GEMM)
+    # straggler (2026-12-08, bf16 and FP8): the step within 2.1%, each part within 3.3% (the
+    # trace spreads a pass's TP calls evenly where the reduced step hides each behind its own
+    # GEMM)
     tp_beside_prefetch = plan.tp_overlap and plan.zero == 3
     assert whole.step_time_s == pytest.approx(
         reduced.step_time_s, rel=0.04 if both else 0.03 if tp_beside_prefetch else 0.025
