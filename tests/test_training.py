@@ -220,6 +220,45 @@ def test_selective_op_recomputation_runs_every_second_linear_gemm_and_the_elemen
         )
 
 
+def test_async_tp_allreduce_runs_the_backward_all_reduces_beside_the_weight_gradient_gemms() -> None:
+    # tp 2 without sequence parallelism: forward the output projection's and the MLP's last
+    # outputs all-reduced, exposed; backward the MLP's first then QKV's input gradients
+    # all-reduced, beside their weight-gradient GEMMs with the option (Megatron-LM's default
+    # since late 2021), exposed without it (Megatron-DeepSpeed's)
+    from fabricsim.workload.layer_costs import layer_costs
+
+    gpu = fs.GpuSpec.preset("h100_sxm")
+    m = W.Transformer(layers=2, hidden=1024, heads=8, seq_len=512, vocab=1000)
+    sync = W.Parallelism(tp=2, global_batch=1, sequence_parallel=False)
+    plain = layer_costs(m, sync, gpu, moe=False)
+    both = layer_costs(m, sync.replace(async_tp_allreduce=True), gpu, moe=False)
+    qkv, up = gpu.gemm_s(512, 512 + 1024, 1024)[0], gpu.gemm_s(512, 2048, 1024)[0]
+    assert both.forward.calls == plain.forward.calls == [("all_reduce", "tp", 512 * 1024 * 2, 0.0)] * 2
+    assert [c[:3] for c in both.backward.calls] == [c[:3] for c in plain.backward.calls]
+    assert [c[3] for c in both.backward.calls] == pytest.approx([up, qkv])
+    assert [c[3] for c in plain.backward.calls] == [0.0, 0.0]
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    runs = [
+        fab.run(
+            W.training_step(
+                m,
+                W.Parallelism(tp=8, global_batch=1, sequence_parallel=False, async_tp_allreduce=a),
+                "h100_sxm",
+            ),
+            fidelity="flow",
+        )
+        for a in (False, True)
+    ]
+    assert runs[1].breakdown["tp_s"] < runs[0].breakdown["tp_s"]
+    with pytest.raises(
+        fs.SpecError,
+        match=r"plan\.async_tp_allreduce: .*needs tp > 1 and sequence_parallel=False, got tp = 2, sequence_parallel = True",
+    ):
+        W.Parallelism(tp=2, async_tp_allreduce=True)
+    with pytest.raises(fs.SpecError, match=r"plan\.async_tp_allreduce: must be True or False"):
+        W.Parallelism(tp=2, sequence_parallel=False, async_tp_allreduce=1)  # type: ignore[arg-type]
+
+
 def test_tp_overlap_hides_each_tensor_parallel_call_behind_the_gemm_it_feeds_or_drains() -> None:
     # tp 2 with sequence parallelism: the all-gathers before QKV's GEMM and the MLP's first,
     # the reduce-scatters after the output projection's and the MLP's last, each with its
@@ -658,6 +697,12 @@ CROSS = [
     # calls that overlap compute: context parallelism's gathers, ZeRO-3's prefetches
     ("dgx8_nvswitch", W.Parallelism(tp=2, cp=2, pp=2, global_batch=4), None),
     ("dgx8_nvswitch", W.Parallelism(tp=2, dp=4, zero=3, global_batch=8, bucket_bytes=1 << 20), None),
+    # without sequence parallelism, the backward all-reduces beside their GEMMs
+    (
+        "dgx8_nvswitch",
+        W.Parallelism(tp=4, pp=2, global_batch=4, sequence_parallel=False, async_tp_allreduce=True),
+        None,
+    ),
 ]
 
 

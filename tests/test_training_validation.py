@@ -45,10 +45,11 @@ def test_the_megatron_times_give_the_mfu_megatron_lm_publishes() -> None:
         assert mfu == pytest.approx(published[label], abs=0.0006)
 
 
-MEGATRON_ERRORS = [0.007, -0.079, -0.034, -0.102, -0.067, -0.105]
+MEGATRON_ERRORS = [-0.027, -0.079, -0.056, -0.102, -0.085, -0.105]
 """docs/validation.md's errors on the six Megatron-LM 2022 rows, in MEGATRON_ROWS' order (the
 selective rows of 530B and 1T left the 10% goal on 2026-12-08, when sequence parallelism's
-backward calls came to overlap their GEMMs as Megatron-LM's do)."""
+backward calls came to overlap their GEMMs as Megatron-LM's do; the full-recomputation rows
+moved by 2-3 points with Megatron-LM's async all-reduce the same day)."""
 
 
 @pytest.mark.parametrize(

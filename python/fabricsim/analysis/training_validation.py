@@ -65,6 +65,9 @@ MEGATRON_2022 = "Megatron-LM's 2022 benchmark runs"
 
 
 def mt_nlg_run(nodes: int, seconds: float) -> Run:
+    """MT-NLG 530B on ``nodes`` DGX A100s (arXiv 2201.11990): Megatron-DeepSpeed of 2021, its
+    tensor-parallel all-reduces in place (taken to be as BLOOM's fork of that code runs them,
+    ``async_tp_allreduce`` off)."""
     dp = nodes * 8 // (8 * 35)
     plan = Parallelism(
         tp=8,
@@ -123,7 +126,9 @@ def bloom_run() -> Run:
     bf16 optimizer's ZeRO-1, the embeddings counted as pipeline layers: 5 transformer layers on
     the first and last stages, 6 on the others) on 48 nodes of 8 A100 80 GB; Megatron-LM's
     dropout (0.1) and fused-softmax attention; DeepSpeed's pipeline engine reduces the
-    gradients after the last microbatch. The nodes' four 100 Gb/s Omni-Path links, shared by
+    gradients after the last microbatch; its tensor-parallel all-reduces run in place
+    (megatron/mpu/layers.py's ``copy_to_tensor_model_parallel_region``: ``async_tp_allreduce``
+    off). The nodes' four 100 Gb/s Omni-Path links, shared by
     their 8 GPUs: 50 Gb/s per GPU. Published: 105 s per iteration (the README's time-to-goal
     formula), ~150 TFLOP/s per GPU counted with recomputation."""
     plan = Parallelism(
@@ -157,7 +162,10 @@ def bloom_run() -> Run:
 
 def megatron_2022_run(label: str, preset: str, pp: int, selective: bool, seconds: float) -> Run:
     """One of Korthikanti et al.'s runs: 8-way tensor parallelism, ``pp`` stages, one
-    sequence per GPU; full recomputation, or sequence parallelism with selective recomputation."""
+    sequence per GPU; full recomputation, or sequence parallelism with selective recomputation.
+    Without sequence parallelism the backward all-reduces run beside the weight-gradient GEMMs
+    (Megatron-LM's ``--async-tensor-model-parallel-allreduce``, on by default in its code of
+    the time)."""
     plan = Parallelism(
         tp=8,
         pp=pp,
@@ -166,6 +174,7 @@ def megatron_2022_run(label: str, preset: str, pp: int, selective: bool, seconds
         global_batch=8 * pp,
         recompute="selective" if selective else "full",
         sequence_parallel=selective,
+        async_tp_allreduce=not selective,
         attention="unfused",
     )
     return Run(

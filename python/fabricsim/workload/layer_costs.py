@@ -30,10 +30,14 @@ parallelism), GEMMs ``(M, N, K)``:
   ``"selective_op"`` torchtitan's op-level policy (:func:`recomputed_gemms`: every second
   linear GEMM, every elementwise kernel, the forward's collectives but its reduce-scatters).
 
-Collectives per layer: with sequence parallelism two all-gathers and two reduce-scatters each
-way, else two all-reduces each way (Megatron-LM's tensor parallelism), of ``T x h`` elements
-(``plan.tp_overlap``: each all-gather and reduce-scatter hidden behind the GEMM it feeds or
-drains, Megatron-LM's ``--tp-comm-overlap``, only what exceeds the GEMM exposed);
+Collectives per layer, of ``T x h`` elements: with sequence parallelism two all-gathers and two
+reduce-scatters forward, and backward per block the output gradient gathered, the
+column-parallel layer's input gathered again beside its input-gradient GEMM and its input
+gradient reduce-scattered beside its weight-gradient GEMM (:func:`sequence_parallel_calls`;
+``plan.tp_overlap``: the others hidden behind the GEMM they feed or drain too, Megatron-LM's
+``--tp-comm-overlap``, only what exceeds the GEMM exposed; FP8 plans gather one byte per
+element); without it two all-reduces each way (Megatron-LM's tensor parallelism; backward
+beside the weight-gradient GEMMs with ``plan.async_tp_allreduce``);
 MoE: an all-to-all to dispatch and one to combine each way; context parallelism: an
 all-gather of the keys and values forward, a reduce-scatter of their gradients backward,
 overlapped with the attention core (only what exceeds it is exposed)."""
@@ -209,7 +213,12 @@ def layer_costs(
     if t > 1 and sp:
         tp_fwd, tp_bwd = sequence_parallel_calls(plan, act_bytes, (t_qkv, t_proj), (t_up, t_down))
     elif t > 1:
-        tp_fwd = tp_bwd = [("all_reduce", "tp", act_bytes, 0.0)] * 2
+        # forward each block's row-parallel output all-reduced; backward each column-parallel
+        # layer's input gradient (the MLP's, then attention's), beside its weight-gradient GEMM
+        # with Megatron-LM's async all-reduce
+        tp_fwd = [("all_reduce", "tp", act_bytes, 0.0)] * 2
+        hide = (t_up, t_qkv) if plan.async_tp_allreduce else (0.0, 0.0)
+        tp_bwd = [("all_reduce", "tp", act_bytes, w) for w in hide]
     cp_fwd: list[tuple[str, str, int, float]] = []
     cp_bwd: list[tuple[str, str, int, float]] = []
     if cp > 1:

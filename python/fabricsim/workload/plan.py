@@ -61,7 +61,11 @@ class Parallelism:
     :func:`fabricsim.workload.layer_costs.eager_extra_bytes`); ``tp_overlap``: sequence parallelism's
     all-gathers and reduce-scatters pipelined with the GEMMs they feed and drain (Megatron-LM's
     ``--tp-comm-overlap``, PyTorch's async tensor parallelism), only what exceeds each GEMM
-    exposed; ``precision``: ``"bf16"``, or ``"fp8"`` (Transformer Engine's FP8 recipe: the
+    exposed; ``async_tp_allreduce``: without sequence parallelism, each column-parallel
+    layer's input gradient all-reduced beside its weight-gradient GEMM (Megatron-LM's
+    ``--async-tensor-model-parallel-allreduce``, its default from late 2021; False: exposed, as
+    Megatron-DeepSpeed's ``copy_to_tensor_model_parallel_region`` runs it); ``precision``:
+    ``"bf16"``, or ``"fp8"`` (Transformer Engine's FP8 recipe: the
     transformer layers' linear GEMMs in FP8 on the GPU's FP8 main loop, with their casts; the
     attention core, embedding and output layer in bf16; see
     :func:`fabricsim.workload.layer_costs.fp8_cast_bytes`)."""
@@ -88,6 +92,7 @@ class Parallelism:
     etp: int = 1
     elementwise: str = "fused"
     tp_overlap: bool = False
+    async_tp_allreduce: bool = False
     precision: str = "bf16"
 
     def __post_init__(self) -> None:
@@ -132,6 +137,19 @@ class Parallelism:
                 f"with their GEMMs; needs sequence_parallel (and tp > 1), got tp = {self.tp}, "
                 f"sequence_parallel = {self.sequence_parallel}",
                 path="plan.tp_overlap",
+            )
+        if not isinstance(self.async_tp_allreduce, bool):
+            raise SpecError(
+                f"plan.async_tp_allreduce: must be True or False, got {self.async_tp_allreduce!r}",
+                path="plan.async_tp_allreduce",
+            )
+        if self.async_tp_allreduce and (self.sequence_parallel or self.tp == 1):
+            raise SpecError(
+                f"plan.async_tp_allreduce: overlaps tensor parallelism's backward all-reduces, which "
+                f"run without sequence parallelism (with it the reduce-scatters already run beside "
+                f"their GEMMs); needs tp > 1 and sequence_parallel=False, got tp = {self.tp}, "
+                f"sequence_parallel = {self.sequence_parallel}",
+                path="plan.async_tp_allreduce",
             )
         if not isinstance(self.overlap_grad_reduce, bool):
             raise SpecError(
