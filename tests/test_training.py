@@ -259,6 +259,34 @@ def test_async_tp_allreduce_runs_the_backward_all_reduces_beside_the_weight_grad
         W.Parallelism(tp=2, sequence_parallel=False, async_tp_allreduce=1)  # type: ignore[arg-type]
 
 
+def test_zero3_copy_out_moves_each_gathered_layer_through_memory_once_per_pass() -> None:
+    # FSDP2's per-parameter sharding: each layer's gathered parameters (bf16; the chunk's share
+    # of the embedding and output layer with them, as the gathers carry them) read and written
+    # once more, before the layer runs, forward and backward, on the compute stream: every
+    # parameter of the chunk, 2 x 2 bytes, per pass
+    from fabricsim.workload.layer_costs import chunk_costs, gather_params_per_layer
+    from fabricsim.workload.memory_estimate import stage_params
+
+    gpu = fs.GpuSpec.preset("h100_sxm")
+    plans = [W.Parallelism(dp=8, global_batch=8, zero=3, zero3_copy_out=c) for c in (False, True)]
+    costs = {}
+    for plan in plans:
+        costs[plan.zero3_copy_out] = [[chunk_costs(TINY, plan, gpu, 0, 0)]]
+        params = stage_params(TINY, plan)
+        gather_params_per_layer(costs[plan.zero3_copy_out], params.dense + params.expert, TINY, plan, gpu)
+    chunk_params = stage_params(TINY, plans[1]).dense[0, 0]
+    assert chunk_params == TINY.num_params()  # one GPU of the tensor group: every parameter
+    for way in ("forward", "backward"):
+        plain, copied = (getattr(costs[c][0][0], way) for c in (False, True))
+        assert copied.memory_s - plain.memory_s == pytest.approx(gpu.memory_s(2 * 2 * chunk_params))
+        assert [c[2] for c in copied.calls] == [c[2] for c in plain.calls]
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    runs = [fab.run(W.training_step(TINY, p, "h100_sxm"), fidelity="flow") for p in plans]
+    assert runs[1].breakdown["memory_bound_s"] > runs[0].breakdown["memory_bound_s"]
+    with pytest.raises(fs.SpecError, match=r"plan\.zero3_copy_out: .*needs zero=3, got zero = 1"):
+        W.Parallelism(zero3_copy_out=True)
+
+
 def test_tp_overlap_hides_each_tensor_parallel_call_behind_the_gemm_it_feeds_or_drains() -> None:
     # tp 2 with sequence parallelism: the all-gathers before QKV's GEMM and the MLP's first,
     # the reduce-scatters after the output projection's and the MLP's last, each with its
@@ -807,7 +835,7 @@ def test_collectives_take_their_sms_from_the_compute_they_overlap() -> None:
     assert res.breakdown["dp_s"] > run(z3, 0, TINY).breakdown["dp_s"]
     costs = [[chunk_costs(TINY, z3, fs.GpuSpec.preset("h100_sxm"), 0, 0)]]
     params = stage_params(TINY, z3)
-    gather_params_per_layer(costs, params.dense + params.expert, TINY, z3)
+    gather_params_per_layer(costs, params.dense + params.expert, TINY, z3, fs.GpuSpec.preset("h100_sxm"))
     per = TINY.layers
     nbytes = costs[0][0].forward.calls[-1][2]
     calls = res.tables()["collectives"]
@@ -833,7 +861,7 @@ def test_collectives_take_their_sms_from_the_compute_they_overlap() -> None:
     gpu = fs.GpuSpec.preset("h100_sxm")
     costs = [[chunk_costs(TINY, z3tp, gpu, 0, 0)]]
     params = stage_params(TINY, z3tp)
-    gather_params_per_layer(costs, params.dense + params.expert, TINY, z3tp)
+    gather_params_per_layer(costs, params.dense + params.expert, TINY, z3tp, gpu)
     calls = res.tables()["collectives"]
     (gather_us,) = calls["max_us"][(calls["kind"] == "all_gather") & (calls["group"] == "dp")]
     tp = calls["group"] == "tp"

@@ -123,7 +123,9 @@ def test_the_torchtitan_check_runs_its_rows_on_eight_a100_nodes() -> None:
     }
     assert len(rows) == len(TORCHTITAN_A100_ROWS)
     for kernels, column in (("eager", 6), ("fused", 8)):
-        plan = Parallelism(dp=64, microbatch_size=2, global_batch=128, zero=3, elementwise=kernels)
+        plan = Parallelism(
+            dp=64, microbatch_size=2, global_batch=128, zero=3, zero3_copy_out=True, elementwise=kernels
+        )
         step = training_step(Transformer.preset("llama2_13b"), plan, "a100_sxm_80gb", check_memory=False)
         res = Fabric.preset("dgx_a100_cluster", nodes=8).run(step, fidelity="flow")
         cell = rows["llama2_13b", "none"][column].split("(")[0]

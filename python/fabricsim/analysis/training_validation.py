@@ -277,7 +277,8 @@ MPT_ROWS: list[tuple[str, int, int, int, int, bool, float]] = [
     ("7b", 4096, 8, 16, 256, True, 8611),
 ]
 """MosaicML llm-foundry, scripts/train/benchmarking/README.md, "H100 80GB BF16" (2023): FSDP
-FULL_SHARD, amp_bf16, the rows of MPT 7B-70B at 2-4k tokens."""
+FULL_SHARD, amp_bf16, the rows of MPT 7B-70B at 2-4k tokens (FSDP's flat parameters of
+2023: the gathered buffer is the parameters' storage, ``zero3_copy_out`` off)."""
 
 MPT_A100_ROWS: list[tuple[str, int, int, int, int, bool, float]] = [
     ("70b", 2048, 64, 8, 2048, True, 410),
@@ -370,8 +371,9 @@ matmul's outputs and runs the rest of each layer again)."""
 def torchtitan_check_table(log: Callable[[str], None] = lambda s: None) -> str:
     """docs/validation.md's torchtitan check: the rows above on 8 ``dgx_a100_cluster`` nodes
     (200 Gb/s per GPU; torchtitan does not name its network), zero=3, tp = pp = 1, flash
-    attention (PyTorch's scaled_dot_product_attention on A100), elementwise kernels as the
-    software ran them (eager) and, beside it, fused."""
+    attention (PyTorch's scaled_dot_product_attention on A100), FSDP2's copy of each gathered
+    layer out of the gather's buffer (``zero3_copy_out``), elementwise kernels as the software
+    ran them (eager) and, beside it, fused."""
     lines = [
         "| model | sequence | sequences per GPU | checkpointing | published (tokens/s/GPU) | fabricsim "
         "| error | with fused elementwise kernels |",
@@ -391,6 +393,7 @@ def torchtitan_check_table(log: Callable[[str], None] = lambda s: None) -> str:
                 microbatch_size=per_gpu,
                 global_batch=64 * per_gpu,
                 zero=3,
+                zero3_copy_out=True,
                 recompute=recompute,
                 recompute_layers=layers,
                 elementwise=kernels,

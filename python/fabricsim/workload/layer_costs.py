@@ -399,17 +399,27 @@ def chunk_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec, stage: int,
 
 
 def gather_params_per_layer(
-    costs: list[list[LayerCosts]], params: npt.NDArray[np.float64], model: Transformer, plan: Parallelism
+    costs: list[list[LayerCosts]],
+    params: npt.NDArray[np.float64],
+    model: Transformer,
+    plan: Parallelism,
+    gpu: GpuSpec,
 ) -> None:
     """ZeRO-3: every layer's parameters all-gathered before its forward and its backward,
     prefetched behind the previous layer's compute (calls added to ``costs``, in place; the
-    step and its trace both)."""
+    step and its trace both). With ``plan.zero3_copy_out`` each gathered layer is also copied
+    out of the gather's buffer into its parameters on the compute stream before it runs (read
+    and written: twice its bytes on the memory roof), as PyTorch FSDP2's per-parameter
+    sharding does (``foreach_all_gather_copy_out``); flat-buffer sharding (FSDP1, DeepSpeed)
+    gathers into the parameters' own storage."""
     counts = plan.slice_layers(model.layers)
     for p in range(plan.pp):
         for c in range(plan.virtual_stages):
             per = max(counts[c * plan.pp + p], 1)
             nbytes = int(params[p, c] / per * ELEMENT_BYTES)
             for cost in (costs[p][c].forward, costs[p][c].backward):
+                if plan.zero3_copy_out:
+                    cost.add_bytes(gpu, 2 * nbytes * per)
                 layer = (cost.compute_s + cost.memory_s) / per
                 cost.calls.extend([("all_gather", "dp", nbytes, layer)] * per)
 

@@ -64,7 +64,10 @@ class Parallelism:
     exposed; ``async_tp_allreduce``: without sequence parallelism, each column-parallel
     layer's input gradient all-reduced beside its weight-gradient GEMM (Megatron-LM's
     ``--async-tensor-model-parallel-allreduce``, its default from late 2021; False: exposed, as
-    Megatron-DeepSpeed's ``copy_to_tensor_model_parallel_region`` runs it); ``precision``:
+    Megatron-DeepSpeed's ``copy_to_tensor_model_parallel_region`` runs it); ``zero3_copy_out``:
+    with ``zero=3``, each gathered layer copied out of the gather's buffer into its parameters
+    on the compute stream (PyTorch FSDP2's per-parameter sharding; see
+    :func:`fabricsim.workload.layer_costs.gather_params_per_layer`); ``precision``:
     ``"bf16"``, or ``"fp8"`` (Transformer Engine's FP8 recipe: the
     transformer layers' linear GEMMs in FP8 on the GPU's FP8 main loop, with their casts; the
     attention core, embedding and output layer in bf16; see
@@ -93,6 +96,7 @@ class Parallelism:
     elementwise: str = "fused"
     tp_overlap: bool = False
     async_tp_allreduce: bool = False
+    zero3_copy_out: bool = False
     precision: str = "bf16"
 
     def __post_init__(self) -> None:
@@ -150,6 +154,17 @@ class Parallelism:
                 f"their GEMMs); needs tp > 1 and sequence_parallel=False, got tp = {self.tp}, "
                 f"sequence_parallel = {self.sequence_parallel}",
                 path="plan.async_tp_allreduce",
+            )
+        if not isinstance(self.zero3_copy_out, bool):
+            raise SpecError(
+                f"plan.zero3_copy_out: must be True or False, got {self.zero3_copy_out!r}",
+                path="plan.zero3_copy_out",
+            )
+        if self.zero3_copy_out and self.zero != 3:
+            raise SpecError(
+                f"plan.zero3_copy_out: copies ZeRO-3's gathered parameters out of the gather's "
+                f"buffer; needs zero=3, got zero = {self.zero}",
+                path="plan.zero3_copy_out",
             )
         if not isinstance(self.overlap_grad_reduce, bool):
             raise SpecError(

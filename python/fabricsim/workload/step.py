@@ -167,7 +167,7 @@ class TrainingStep(Workload):
         costs = [[chunk_costs(model, plan, gpu, p, c) for c in range(v)] for p in range(pp)]
         params = stage_params(model, plan)
         if plan.zero >= 3:
-            gather_params_per_layer(costs, params.dense + params.expert, model, plan)
+            gather_params_per_layer(costs, params.dense + params.expert, model, plan, gpu)
 
         stage_speed = self.stage_speed()  # [dp, pp]
         share = self.sm_share

@@ -86,7 +86,7 @@ def step_trace(
     costs = [[chunk_costs(model, plan, gpu, p, c) for c in range(v)] for p in range(pp)]
     params = stage_params(model, plan)
     if plan.zero >= 3:
-        gather_params_per_layer(costs, params.dense + params.expert, model, plan)
+        gather_params_per_layer(costs, params.dense + params.expert, model, plan, gpu)
     if max_ops is not None and (least := _ops_at_least(step, costs)) > max_ops:
         raise SpecError(
             f"the step as a trace holds more than {max_ops:,} operations (every call of every GPU: "
