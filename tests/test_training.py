@@ -1140,9 +1140,18 @@ def test_the_memory_roof_comes_from_the_hbm_model() -> None:
         st.sampled_from(["bf16", "fp8"]),
         st.sampled_from(["none", "first", "selective_op"]),
     ),
+    copy_out=st.booleans(),
 )
 # found by this property: ZeRO-3's prefetches with TP overlap beside them (docs/fidelity.md)
-@example(shape=(2, 2), virtual=2, per_stage=1, zero=3, straggler=None, kernels=(True, "eager", "fp8", "none"))
+@example(
+    shape=(2, 2),
+    virtual=2,
+    per_stage=1,
+    zero=3,
+    straggler=None,
+    kernels=(True, "eager", "fp8", "none"),
+    copy_out=False,
+)
 def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
     shape: tuple[int, int],
     virtual: int,
@@ -1150,6 +1159,7 @@ def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
     zero: int,
     straggler: int | None,
     kernels: tuple[bool, str, str, str],
+    copy_out: bool,
 ) -> None:
     from fabricsim.run_options import RunOptions
     from fabricsim.workload.whole_step import run_whole
@@ -1167,8 +1177,8 @@ def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
         bucket_bytes=1 << 20,
     )
     # the plan's kernel choices (TP overlap, eager elementwise kernels, FP8, recomputing the
-    # first layer of each chunk or torchtitan's ops) change what a pass costs and what hides
-    # behind it; both runs take them from the same layer costs
+    # first layer of each chunk or torchtitan's ops, FSDP2's copy-out) change what a pass
+    # costs and what hides behind it; both runs take them from the same layer costs
     overlap, elementwise, precision, recompute = kernels
     plan = plan.replace(
         tp_overlap=overlap and tp > 1,
@@ -1176,6 +1186,7 @@ def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
         precision=precision,
         recompute="full" if recompute == "first" else recompute,
         recompute_layers=1 if recompute == "first" else None,
+        zero3_copy_out=copy_out and plan.zero == 3,
     )
     speed = {straggler: 0.8} if straggler is not None else None
     fab = fs.Fabric.preset("dgx8_nvswitch")

@@ -38,11 +38,12 @@ from fabricsim.workload.fault_windows import (
     window_added_s,
 )
 from fabricsim.workload.gpu import GpuSpec
-from fabricsim.workload.layer_costs import ELEMENT_BYTES, LayerCosts, chunk_costs, gather_params_per_layer
+from fabricsim.workload.layer_costs import ELEMENT_BYTES, LayerCosts
 from fabricsim.workload.memory_estimate import ADAM_BYTES_PER_PARAM, StageParams, estimate, stage_params
 from fabricsim.workload.model import Transformer
 from fabricsim.workload.plan import Parallelism
 from fabricsim.workload.step_result import TrainingStepResult
+from fabricsim.workload.unreduced import pass_costs
 
 if TYPE_CHECKING:
     from fabricsim.fabric import Fabric
@@ -164,10 +165,8 @@ class TrainingStep(Workload):
         plan, model, gpu = self.plan, self.model, self.gpu
         pp, v, dp, m = plan.pp, plan.virtual_stages, plan.dp, plan.microbatches
         comm = CommModel(fabric, options, self.library)
-        costs = [[chunk_costs(model, plan, gpu, p, c) for c in range(v)] for p in range(pp)]
+        costs = pass_costs(model, plan, gpu)
         params = stage_params(model, plan)
-        if plan.zero >= 3:
-            gather_params_per_layer(costs, params.dense + params.expert, model, plan, gpu)
 
         stage_speed = self.stage_speed()  # [dp, pp]
         share = self.sm_share

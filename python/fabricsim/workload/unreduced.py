@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
     from fabricsim.fabric import Fabric
     from fabricsim.run_options import RunOptions
+    from fabricsim.workload.gpu import GpuSpec
+    from fabricsim.workload.model import Transformer
+    from fabricsim.workload.plan import Parallelism
     from fabricsim.workload.step import TrainingStep
     from fabricsim.workload.trace import TraceResult
 
@@ -74,6 +77,19 @@ class _Ops:
         return i
 
 
+def pass_costs(model: Transformer, plan: Parallelism, gpu: GpuSpec) -> list[list[LayerCosts]]:
+    """Every stage's and chunk's pass costs (``[stage][chunk]``, :func:`chunk_costs`), ZeRO-3's
+    parameter gathers (and their copies) added: what the reduced step, the trace and the
+    trace's breakdown all run."""
+    costs = [
+        [chunk_costs(model, plan, gpu, p, c) for c in range(plan.virtual_stages)] for p in range(plan.pp)
+    ]
+    if plan.zero >= 3:
+        params = stage_params(model, plan)
+        gather_params_per_layer(costs, params.dense + params.expert, model, plan, gpu)
+    return costs
+
+
 def step_trace(
     step: TrainingStep, extra_us: Mapping[int, float] | None = None, max_ops: int | None = None
 ) -> Trace:
@@ -83,10 +99,8 @@ def step_trace(
     plan, model, gpu = step.plan, step.model, step.gpu
     pp, v, dp, tp, m = plan.pp, plan.virtual_stages, plan.dp, plan.tp, plan.microbatches
     grid, gpus = plan.grid(), plan.rank_gpus()
-    costs = [[chunk_costs(model, plan, gpu, p, c) for c in range(v)] for p in range(pp)]
+    costs = pass_costs(model, plan, gpu)
     params = stage_params(model, plan)
-    if plan.zero >= 3:
-        gather_params_per_layer(costs, params.dense + params.expert, model, plan, gpu)
     if max_ops is not None and (least := _ops_at_least(step, costs)) > max_ops:
         raise SpecError(
             f"the step as a trace holds more than {max_ops:,} operations (every call of every GPU: "

@@ -26,10 +26,9 @@ import numpy.typing as npt
 from fabricsim.errors import SpecError
 from fabricsim.timeline import Events
 from fabricsim.workload import pipeline
-from fabricsim.workload.layer_costs import chunk_costs
 from fabricsim.workload.memory_estimate import estimate
 from fabricsim.workload.step_result import BREAKDOWN, StepFigures
-from fabricsim.workload.unreduced import run_step_taken
+from fabricsim.workload.unreduced import pass_costs, run_step_taken
 
 if TYPE_CHECKING:
     from fabricsim.fabric import Fabric
@@ -200,7 +199,7 @@ def _breakdown(
             b[f"{KEY_OF.get(name.split(' ')[0], 'dp')}_s"] += t / 1e6
             toll += t / 1e6
     kernels = passes_s - toll
-    cc = [chunk_costs(step.model, step.plan, step.gpu, stage, c) for c in range(step.plan.virtual_stages)]
+    cc = pass_costs(step.model, step.plan, step.gpu)[stage]
     math_s = sum(c.forward.compute_s + c.backward.compute_s for c in cc)
     total_s = math_s + sum(c.forward.memory_s + c.backward.memory_s for c in cc)
     share = math_s / total_s if total_s > 0 else 1.0
