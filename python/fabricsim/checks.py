@@ -29,4 +29,11 @@ def one_of(path: str, value: Any, allowed: tuple[str, ...]) -> str:
     return value
 
 
-__all__ = ["one_of", "whole_number"]
+def flag(path: str, value: Any) -> bool:
+    """``value`` if it is ``True`` or ``False`` (not 0, 1 or a string)."""
+    if not isinstance(value, bool):
+        raise SpecError(f"{path}: must be True or False, got {value!r}", path=path)
+    return value
+
+
+__all__ = ["flag", "one_of", "whole_number"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fabricsim import _core
-from fabricsim.checks import one_of, whole_number
+from fabricsim.checks import flag, one_of, whole_number
 from fabricsim.errors import SpecError
 from fabricsim.faults import Fault
 
@@ -149,11 +149,7 @@ class RunOptions:
                 path="options.check_deadlock",
             )
         for name in ("check_invariants", "keep_messages"):
-            if not isinstance(getattr(self, name), bool):
-                raise SpecError(
-                    f"options.{name}: must be True or False, got {getattr(self, name)!r}",
-                    path=f"options.{name}",
-                )
+            flag(f"options.{name}", getattr(self, name))
         if isinstance(self.faults, Fault) or not isinstance(self.faults, Sequence):
             raise SpecError(
                 f"options.faults: must be a list of fabricsim.faults, got {self.faults!r}",

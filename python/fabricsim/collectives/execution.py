@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from fabricsim.checks import whole_number
+from fabricsim.checks import flag, whole_number
 from fabricsim.collectives.library import Library
 from fabricsim.errors import SpecError
 
@@ -49,8 +49,7 @@ class Execution:
                 raise SpecError(f"{name}: must be a finite number >= 0, got {v!r}", path=name)
             object.__setattr__(self, name, float(v))
         for name in ("verify", "memory"):
-            if not isinstance(getattr(self, name), bool):
-                raise SpecError(f"{name}: must be True or False, got {getattr(self, name)!r}", path=name)
+            flag(name, getattr(self, name))
         piece = whole_number("piece_bytes", self.piece_bytes, 1, MAX_PIECE_BYTES)
         object.__setattr__(self, "piece_bytes", piece)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from fabricsim.checks import whole_number
+from fabricsim.checks import flag, whole_number
 from fabricsim.errors import SpecError
 
 
@@ -71,10 +71,7 @@ class Transformer:
                     path="model.capacity_factor",
                 )
         for f in ("gated_mlp", "dropout", "tied_embeddings", "rms_norm", "rotary"):
-            if not isinstance(getattr(self, f), bool):
-                raise SpecError(
-                    f"model.{f}: must be True or False, got {getattr(self, f)!r}", path=f"model.{f}"
-                )
+            flag(f"model.{f}", getattr(self, f))
         object.__setattr__(self, "sources", tuple(self.sources))
 
     @property

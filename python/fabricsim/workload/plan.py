@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fabricsim.checks import one_of, whole_number
+from fabricsim.checks import flag, one_of, whole_number
 from fabricsim.errors import SpecError
 
 RECOMPUTE = ("none", "selective", "full", "selective_op")
@@ -131,10 +131,7 @@ class Parallelism:
                 f"plan.sequence_parallel: must be True, False or None, got {sp!r}",
                 path="plan.sequence_parallel",
             )
-        if not isinstance(self.tp_overlap, bool):
-            raise SpecError(
-                f"plan.tp_overlap: must be True or False, got {self.tp_overlap!r}", path="plan.tp_overlap"
-            )
+        flag("plan.tp_overlap", self.tp_overlap)
         if self.tp_overlap and not (self.sequence_parallel and self.tp > 1):
             raise SpecError(
                 f"plan.tp_overlap: overlaps sequence parallelism's all-gathers and reduce-scatters "
@@ -142,11 +139,7 @@ class Parallelism:
                 f"sequence_parallel = {self.sequence_parallel}",
                 path="plan.tp_overlap",
             )
-        if not isinstance(self.async_tp_allreduce, bool):
-            raise SpecError(
-                f"plan.async_tp_allreduce: must be True or False, got {self.async_tp_allreduce!r}",
-                path="plan.async_tp_allreduce",
-            )
+        flag("plan.async_tp_allreduce", self.async_tp_allreduce)
         if self.async_tp_allreduce and (self.sequence_parallel or self.tp == 1):
             raise SpecError(
                 f"plan.async_tp_allreduce: overlaps tensor parallelism's backward all-reduces, which "
@@ -155,22 +148,14 @@ class Parallelism:
                 f"sequence_parallel = {self.sequence_parallel}",
                 path="plan.async_tp_allreduce",
             )
-        if not isinstance(self.zero3_copy_out, bool):
-            raise SpecError(
-                f"plan.zero3_copy_out: must be True or False, got {self.zero3_copy_out!r}",
-                path="plan.zero3_copy_out",
-            )
+        flag("plan.zero3_copy_out", self.zero3_copy_out)
         if self.zero3_copy_out and self.zero != 3:
             raise SpecError(
                 f"plan.zero3_copy_out: copies ZeRO-3's gathered parameters out of the gather's "
                 f"buffer; needs zero=3, got zero = {self.zero}",
                 path="plan.zero3_copy_out",
             )
-        if not isinstance(self.overlap_grad_reduce, bool):
-            raise SpecError(
-                f"plan.overlap_grad_reduce: must be True or False, got {self.overlap_grad_reduce!r}",
-                path="plan.overlap_grad_reduce",
-            )
+        flag("plan.overlap_grad_reduce", self.overlap_grad_reduce)
         per_step = self.microbatch_size * self.dp
         if self.global_batch % per_step:
             raise SpecError(
