@@ -287,6 +287,40 @@ def test_zero3_copy_out_moves_each_gathered_layer_through_memory_once_per_pass()
         W.Parallelism(zero3_copy_out=True)
 
 
+def test_overlap_param_gather_runs_each_layer_of_a_chunks_first_forward_once_its_parameters_arrive() -> None:
+    # by hand: one stage, one chunk of 4 layers, a forward of 4 (1 per layer), each layer's
+    # gather 1.5 from the step's start: the layers end at 2.5, 4.0, 5.5, 7.0 where they would
+    # have ended at 4: the pass waits 3; the backward and the other microbatches do not
+    from fabricsim.workload.step import TrainingStep
+
+    gathers = (np.zeros((1, 1)), np.full((1, 1), 1.5), np.full((1, 1), 4.0))
+    passes = np.array([[[4.0, 8.0]]])
+    wait = TrainingStep._gather_waits_s(
+        1, 1, 2, passes, np.zeros((2, 1)), np.zeros((1, 1, 2, 2)), (None, None), gathers
+    )
+    assert wait[0, 0, 0, 0] == pytest.approx(3.0)
+    assert wait.sum() == pytest.approx(3.0)
+    # the gathers no longer follow the optimizer: ZeRO-1 on two stages, the step shorter, the
+    # step run whole agrees
+    from fabricsim.run_options import RunOptions
+    from fabricsim.workload.whole_step import run_whole
+
+    fab = fs.Fabric.preset("dgx8_nvswitch")
+    plan = W.Parallelism(tp=2, pp=2, dp=2, global_batch=8, bucket_bytes=1 << 20)
+    runs = [
+        fab.run(W.training_step(TINY, plan.replace(overlap_param_gather=o), "h100_sxm"), fidelity="flow")
+        for o in (False, True)
+    ]
+    assert runs[1].step_time_s < runs[0].step_time_s
+    assert runs[1].breakdown["dp_s"] < runs[0].breakdown["dp_s"]
+    step = W.training_step(TINY, plan.replace(overlap_param_gather=True), "h100_sxm")
+    assert run_whole(step, fab, RunOptions(fidelity="flow")).step_time_s == pytest.approx(
+        runs[1].step_time_s, rel=0.01
+    )
+    with pytest.raises(fs.SpecError, match=r"plan\.overlap_param_gather: .*needs zero=1 or 2, got zero = 3"):
+        W.Parallelism(dp=2, global_batch=2, zero=3, overlap_param_gather=True)
+
+
 def test_tp_overlap_hides_each_tensor_parallel_call_behind_the_gemm_it_feeds_or_drains() -> None:
     # tp 2 with sequence parallelism: the all-gathers before QKV's GEMM and the MLP's first,
     # the reduce-scatters after the output projection's and the MLP's last, each with its
@@ -1177,8 +1211,9 @@ def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
         bucket_bytes=1 << 20,
     )
     # the plan's kernel choices (TP overlap, eager elementwise kernels, FP8, recomputing the
-    # first layer of each chunk or torchtitan's ops, FSDP2's copy-out) change what a pass
-    # costs and what hides behind it; both runs take them from the same layer costs
+    # first layer of each chunk or torchtitan's ops, FSDP2's copy-out; with ZeRO-1/2 the same
+    # draw overlaps the parameter gather with the forward) change what a pass costs and what
+    # hides behind it; both runs take them from the same layer costs
     overlap, elementwise, precision, recompute = kernels
     plan = plan.replace(
         tp_overlap=overlap and tp > 1,
@@ -1187,6 +1222,7 @@ def test_the_step_run_whole_agrees_with_the_reduced_step_on_random_plans(
         recompute="full" if recompute == "first" else recompute,
         recompute_layers=1 if recompute == "first" else None,
         zero3_copy_out=copy_out and plan.zero == 3,
+        overlap_param_gather=copy_out and plan.zero in (1, 2),
     )
     speed = {straggler: 0.8} if straggler is not None else None
     fab = fs.Fabric.preset("dgx8_nvswitch")

@@ -67,7 +67,11 @@ class Parallelism:
     Megatron-DeepSpeed's ``copy_to_tensor_model_parallel_region`` runs it); ``zero3_copy_out``:
     with ``zero=3``, each gathered layer copied out of the gather's buffer into its parameters
     on the compute stream (PyTorch FSDP2's per-parameter sharding; see
-    :func:`fabricsim.workload.layer_costs.gather_params_per_layer`); ``precision``:
+    :func:`fabricsim.workload.layer_costs.gather_params_per_layer`); ``overlap_param_gather``:
+    with ``zero`` 1 or 2, the updated parameters' all-gather overlapped with the next step's
+    forward (Megatron-LM's ``--overlap-param-gather``, NeMo's ``overlap_param_sync``): in the
+    steady state the step begins with it, chunk after chunk, each chunk's first forward waiting
+    for its parameters; ``precision``:
     ``"bf16"``, or ``"fp8"`` (Transformer Engine's FP8 recipe: the
     transformer layers' linear GEMMs in FP8 on the GPU's FP8 main loop, with their casts; the
     attention core, embedding and output layer in bf16; see
@@ -97,6 +101,7 @@ class Parallelism:
     tp_overlap: bool = False
     async_tp_allreduce: bool = False
     zero3_copy_out: bool = False
+    overlap_param_gather: bool = False
     precision: str = "bf16"
 
     def __post_init__(self) -> None:
@@ -156,6 +161,13 @@ class Parallelism:
                 path="plan.zero3_copy_out",
             )
         flag("plan.overlap_grad_reduce", self.overlap_grad_reduce)
+        flag("plan.overlap_param_gather", self.overlap_param_gather)
+        if self.overlap_param_gather and self.zero not in (1, 2):
+            raise SpecError(
+                f"plan.overlap_param_gather: overlaps ZeRO-1/2's gather of the updated parameters "
+                f"with the next step's forward; needs zero=1 or 2, got zero = {self.zero}",
+                path="plan.overlap_param_gather",
+            )
         per_step = self.microbatch_size * self.dp
         if self.global_batch % per_step:
             raise SpecError(

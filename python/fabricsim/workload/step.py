@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -234,6 +234,14 @@ class TrainingStep(Workload):
             r: share * _pass_overlap_s(tl, spans_of, m, v) * busy[r][:, :, None, :]
             for r, tl in timelines.items()
         }
+        gathered = self._early_gathers_s(comm, self.reduced_params(params))
+        if gathered is not None:
+            # overlap_param_gather: each chunk's first forward waits for its parameters,
+            # gathered at the step's start in chunk order; the wait is dp_s, as a toll is
+            for r in timelines:
+                extra[r] = extra[r] + self._gather_waits_s(
+                    pp, v, m, passes[r], transfer[r], extra[r], clock.of_replica(r), gathered
+                )
         contention = np.array([extra[int(r)].sum(axis=(1, 2, 3)) for r in replica_of]).reshape(dp, pp)
         # per replica and stage, its waits (on transfers, on the schedule) without the SMs'
         # toll: the breakdown counts what the toll adds to them as dp_s, its cause
@@ -259,6 +267,8 @@ class TrainingStep(Workload):
         optimizer_s = self.optimizer_s(params, stage_speed)
         gather_start = np.maximum(bwd_end.max(axis=0), dp_end)[None, :] + optimizer_s  # [dp, pp]
         gather_s = np.repeat(self._param_gather_s(comm, reduced)[None, :], dp, axis=0)
+        if plan.overlap_param_gather:  # (gathered at the step's start: the waits above)
+            gather_s = np.zeros_like(gather_s)
         if windows:  # (each window's gathers timed once, all stages at a time)
             held = {id(w.comm): self._param_gather_s(w.comm, reduced) for w in windows if w.comm is not None}
             for p in range(pp):
@@ -539,6 +549,66 @@ class TrainingStep(Workload):
                 for size in self.buckets(arr[p].sum() * ELEMENT_BYTES):
                     out[p] += float(self._group_time_s(comm, "all_gather", group, size)[0, p])
         return out
+
+    def _early_gathers_s(self, comm: CommModel, parts: list[tuple[F64, str]]) -> tuple[F64, F64, F64] | None:
+        """With ``overlap_param_gather`` (ZeRO-1/2): the updated parameters all-gathered at the
+        step's start on the data-parallel stream, chunk after chunk in the order their forwards
+        need them and, within a chunk, layer by layer (each layer's share bucketed)
+        (Megatron-LM's ``--overlap-param-gather``: the next step's forward overlaps them).
+        Per stage and chunk (``[pp, v]``): when the chunk's gathers begin, one layer's gather
+        time, and the chunk's layers; None without it."""
+        plan = self.plan
+        if not plan.overlap_param_gather or plan.zero not in (1, 2) or not parts:
+            return None
+        pp, v = plan.pp, plan.virtual_stages
+        counts = plan.slice_layers(self.model.layers)
+        layers = np.array(
+            [[max(counts[c * pp + p], 1) for c in range(v)] for p in range(pp)], dtype=np.float64
+        )
+        part = np.zeros((pp, v))
+        for arr, group in parts:
+            for p in range(pp):
+                for c in range(v):
+                    for size in self.buckets(arr[p, c] * ELEMENT_BYTES / layers[p, c]):
+                        part[p, c] += float(self._group_time_s(comm, "all_gather", group, size)[0, p])
+        chunk = part * layers
+        begin = np.cumsum(chunk, axis=1) - chunk
+        return begin, part, layers
+
+    @staticmethod
+    def _gather_waits_s(
+        pp: int,
+        v: int,
+        m: int,
+        passes: F64,
+        transfer: F64,
+        extra: F64,
+        ends: tuple[Any, Any],
+        gathers: tuple[F64, F64, F64],
+    ) -> F64:
+        """``[pp, v, m, 2]``: what each chunk's first forward waits for its parameters
+        (:meth:`_early_gathers_s`): its layers run one after another, each once its own
+        gather is done, the wait added to the pass (its end, and everything after it, as if
+        the pass had run so). A wait moves the later passes, so the schedule is executed again
+        until the waits hold still (at most once per chunk and stage)."""
+        begin, part, layers = gathers
+        wait = np.zeros((pp, v, m, 2))
+        for _ in range(pp * v + 1):
+            tl = pipeline.execute(pp, v, m, passes[:, :, 0], passes[:, :, 1], transfer, extra + wait, *ends)
+            new = np.zeros((pp, v))
+            for i in np.flatnonzero((tl.microbatch == 0) & ~tl.backward):
+                p, c = int(tl.stage[i]), int(tl.chunk[i])
+                t0 = float(tl.start_s[i])
+                run = float(tl.end_s[i]) - t0 - wait[p, c, 0, 0]
+                n = int(layers[p, c])
+                end = t0
+                for layer in range(1, n + 1):
+                    end = max(end, float(begin[p, c] + layer * part[p, c])) + run / n
+                new[p, c] = max(end - (t0 + run), 0.0)
+            if np.allclose(new, wait[:, :, 0, 0], rtol=0.0, atol=1e-12):
+                break
+            wait[:, :, 0, 0] = new
+        return wait
 
     def optimizer_s(self, params: StageParams, stage_speed: F64) -> F64:
         """Per replica and stage: Adam over the GPU's share of the parameters (memory-bound):

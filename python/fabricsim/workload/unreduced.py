@@ -49,9 +49,9 @@ if TYPE_CHECKING:
 # What happens at a point of a pass's compute, in the order they happen at one point: its
 # compute up to there (END: the pass's last), an exposed call (a layer's, at its end), an
 # overlapped call's end waited for (a prefetch for the next layer: after this layer's calls),
-# a bucket freed, an overlapped call started (after the previous one's end at a layer's
-# boundary).
-END, EXPOSED, JOIN, FREE, START = -1, 0, 1, 2, 3
+# a bucket freed, the next layer's parameters waited for (overlap_param_gather), an overlapped
+# call started (after the previous one's end at a layer's boundary).
+END, EXPOSED, JOIN, FREE, PARAMS, START = -1, 0, 1, 2, 3, 4
 
 
 class _Ops:
@@ -151,6 +151,23 @@ def step_trace(
             for g in members:
                 stream[g] = i
 
+    # overlap_param_gather: the updated parameters gathered at the step's start on their own
+    # stream, chunk after chunk and layer by layer (each layer's share bucketed); each layer of
+    # a chunk's first forward waits for its own
+    gathered: dict[tuple[int, int], list[dict[int, int]]] = {}
+    if plan.overlap_param_gather and plan.zero in (1, 2):
+        counts = plan.slice_layers(model.layers)
+        for p in range(pp):
+            early: dict[int, int] = {}
+            for c in range(v):
+                n = max(counts[c * pp + p], 1)
+                gathered[p, c] = []
+                for _ in range(n):
+                    for arr, group in reduced:
+                        for size in step.buckets(arr[p, c] * ELEMENT_BYTES / n):
+                            collective("all_gather", group, size, rows_of(group, p), early)
+                    gathered[p, c].append(dict(early))
+
     # the passes in an order where every input's send is added before its receive is needed:
     # by the start times of the schedule run with unit times (a valid topological order)
     tl = pipeline.execute(pp, v, m, np.ones((pp, v)), np.full((pp, v), 2.0), np.zeros(pp))
@@ -205,6 +222,8 @@ def step_trace(
         name = f"{'B' if bwd else 'F'} mb{mb} c{c}"
         stage = [(d, int(g)) for d in range(dp) for g in gpus[grid[p, d]].ravel()]
         total_us = {d: work_s / speed[d, p] * 1e6 for d in range(dp)}
+        params_ready = gathered.get((p, c), []) if not bwd and mb == 0 else []
+        events += [(j / len(params_ready), PARAMS, j) for j in range(len(params_ready))]
         for _, r in stage:  # the pass starts after the GPU's last operation and its input
             main[r] = out.add(
                 "compute", [main.get(r), arrived.get((r, p, c, mb, bwd))], gpu=r, duration_us=0.0, name=name
@@ -235,6 +254,10 @@ def step_trace(
                     collective(kind, group, nbytes, rows, main)
             elif what == FREE:
                 freed[k] = {r: main[r] for _, r in stage}
+            elif what == PARAMS:
+                for _, r in stage:
+                    ready = params_ready[k].get(r)
+                    main[r] = out.add("compute", [main[r], ready], gpu=r, duration_us=0.0, name=name)
         # the activation (or its gradient) to the next stage
         target = _next(p, c, bwd, pp, v)
         if target is not None:
@@ -267,7 +290,7 @@ def step_trace(
                 main[r] = out.add(
                     "compute", [main[r], grads.get(r)], gpu=r, duration_us=t_us, name="optimizer"
                 )
-        if plan.zero in (1, 2):
+        if plan.zero in (1, 2) and not plan.overlap_param_gather:
             for arr, group in reduced:
                 for size in step.buckets(arr[p].sum() * ELEMENT_BYTES):
                     collective("all_gather", group, size, rows_of(group, p), main)
