@@ -480,6 +480,76 @@ def nemo_fp8_check_table(log: Callable[[str], None] = lambda s: None) -> str:
     return "\n".join(lines)
 
 
+MLPERF_GPT3_ROWS: list[tuple[int, int, float]] = [
+    # H100 GPUs, global batch (sequences of 2,048 tokens), seconds per step (published)
+    (512, 2048, 11.05),
+    (768, 3072, 11.075),
+    (4096, 2048, 1.608),
+    (6144, 3072, 1.615),
+    (8192, 4096, 1.619),
+    (10240, 2560, 0.9256),
+    (10752, 2688, 0.9296),
+]
+"""NVIDIA's MLPerf Training v3.1 GPT-3 175B submissions on Eos (DGX H100, NDR InfiniBand;
+mlcommons/training_results_v3.1 at f33f944, NVIDIA/results/eos*_ngc23.09_nemo/gpt3): each
+row's step time is the median of ``train_step_timing`` in its result_0 log (results 1 and 2
+agree within 0.1%), its global batch the log's ``global_batch_size``. The plan from
+NVIDIA/benchmarks/gpt3/implementations/pytorch (config_DGXH100_*.sh, config_common.sh,
+config_fp8.sh, conf/custom.yaml, conf/optim/distributed_fused_adam.yaml): TP 4, PP 8, 12
+virtual stages, micro-batch 1, sequence parallelism, Userbuffers TP overlap, FP8 (hybrid),
+the distributed optimizer (ZeRO-1) with bf16 gradient reduction overlapped with backward and
+the parameter gather with the next forward, no dropout, no recomputation; GPT-3 175B (96
+layers, hidden 12,288, 96 heads), its SentencePiece vocabulary of 50,257 taken padded to
+50,688 (a multiple of 128 x TP; not stated in the logs)."""
+
+
+def mlperf_gpt3_step(gpus: int, global_batch: int, overlap_param_gather: bool = True) -> TrainingStepResult:
+    """One row of :data:`MLPERF_GPT3_ROWS` as the model runs it: its plan on ``gpus / 8``
+    ``dgx_h100_cluster`` nodes, flow fidelity."""
+    model = Transformer(layers=96, hidden=12288, heads=96, seq_len=2048, vocab=50688, name="gpt3_175b_mlperf")
+    plan = Parallelism(
+        tp=4,
+        pp=8,
+        dp=gpus // 32,
+        virtual_stages=12,
+        microbatch_size=1,
+        global_batch=global_batch,
+        zero=1,
+        grad_bytes_per_param=2,
+        tp_overlap=True,
+        overlap_param_gather=overlap_param_gather,
+        precision="fp8",
+    )
+    fab = Fabric.preset("dgx_h100_cluster", nodes=gpus // 8)
+    return fab.run(training_step(model, plan, "h100_sxm", check_memory=False), fidelity="flow")
+
+
+def mlperf_gpt3_check_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """docs/validation.md's MLPerf check: the rows above on ``dgx_h100_cluster`` (GPUs / 8
+    nodes, 400 Gb/s per GPU), flow fidelity; beside each, our step with the parameter gather
+    after the optimizer (``overlap_param_gather=False``) for scale."""
+    lines = [
+        "| H100 GPUs | global batch | micro-batches per replica | published step (s) | fabricsim (s) | error "
+        "| where our step goes | without the gather's overlap (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    errors = []
+    for gpus, gbs, published in MLPERF_GPT3_ROWS:
+        res = {overlap: mlperf_gpt3_step(gpus, gbs, overlap) for overlap in (True, False)}
+        ours = res[True].step_time_s
+        err = ours / published - 1
+        errors.append(err)
+        parts = sorted(res[True].breakdown.items(), key=lambda kv: -kv[1])[:4]
+        where = ", ".join(f"{k[:-2]} {v / ours:.0%}" for k, v in parts if v > 0)
+        lines.append(
+            f"| {gpus:,} | {gbs:,} | {gbs // (gpus // 32)} | {published} | {ours:.3f} | {err:+.1%} | {where} "
+            f"| {res[False].step_time_s:.3f} ({res[False].step_time_s / published - 1:+.1%}) |"
+        )
+        log(f"mlperf gpt3 on {gpus}: {err:+.1%}")
+    lines.append(f"\nFrom {min(errors):+.0%} to {max(errors):+.0%}.")
+    return "\n".join(lines)
+
+
 REUSE_CASES: list[tuple[str, str, Parallelism, dict[int, float] | None]] = [
     (
         "tp 2, pp 2, dp 2, 1 MiB buckets",
@@ -622,6 +692,7 @@ def plans_table(log: Callable[[str], None] = lambda s: None) -> str:
 
 __all__ = [
     "MEGATRON_2022",
+    "MLPERF_GPT3_ROWS",
     "MPT_A100_ROWS",
     "MPT_ROWS",
     "MPT_SYSTEMS",
@@ -635,6 +706,8 @@ __all__ = [
     "gpus_fabric",
     "llama3_run",
     "megatron_2022_run",
+    "mlperf_gpt3_check_table",
+    "mlperf_gpt3_step",
     "mpt_check_table",
     "mt_nlg_run",
     "nemo_fp8_check_table",

@@ -15,7 +15,9 @@ the command that made it). Every point is the defaults a user gets; nothing here
 - ``fault_windows``: faults for part of a step on the reduced step's clock against the step
   run whole (docs/fidelity.md; about 5 minutes);
 - ``plans``: the step run whole against the reduced step on every small plan of the
-  hypothesis test (docs/fidelity.md; about 5 minutes).
+  hypothesis test (docs/fidelity.md; about 5 minutes);
+- ``mlperf``: NVIDIA's MLPerf Training v3.1 GPT-3 175B steps on 512 to 10,752 H100s beside
+  ours (docs/validation.md; about 10 minutes).
 """
 
 from __future__ import annotations
@@ -399,6 +401,14 @@ def plans_table(log: Callable[[str], None] = lambda s: None) -> str:
     return table(log)
 
 
+def mlperf_table(log: Callable[[str], None] = lambda s: None) -> str:
+    """docs/validation.md's MLPerf Training GPT-3 check, 512 to 10,752 H100s
+    (:func:`fabricsim.analysis.training_validation.mlperf_gpt3_check_table`)."""
+    from fabricsim.analysis.training_validation import mlperf_gpt3_check_table as table
+
+    return table(log)
+
+
 def fault_window_table(log: Callable[[str], None] = lambda s: None) -> str:
     """docs/fidelity.md's check of fault windows (:mod:`fabricsim.analysis.fault_window_check`)."""
     from fabricsim.analysis.fault_window_check import fault_window_table as table
@@ -415,6 +425,7 @@ TABLES: dict[str, Callable[[Callable[[str], None]], str]] = {
     "training": training_table,
     "fault_windows": fault_window_table,
     "plans": plans_table,
+    "mlperf": mlperf_table,
 }
 """The tables ``fabricsim validate`` reproduces, by section (fastest first)."""
 
@@ -428,6 +439,7 @@ __all__ = [
     "fidelity_table",
     "gemm_table",
     "hbm_table",
+    "mlperf_table",
     "noc_table",
     "plans_table",
     "training_table",

@@ -28,7 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     validate = sub.add_parser("validate", help="reproduce docs/validation.md's tables")
     validate.add_argument(
         "--only",
-        choices=["noc", "hbm", "fidelity", "collectives", "gemm", "training", "fault_windows", "plans"],
+        choices=[
+            "noc",
+            "hbm",
+            "fidelity",
+            "collectives",
+            "gemm",
+            "training",
+            "fault_windows",
+            "plans",
+            "mlperf",
+        ],
         action="append",
         help="a section (repeatable; default: all)",
     )
