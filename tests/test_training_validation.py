@@ -177,4 +177,4 @@ def test_the_mlperf_rows_keep_their_logs_accumulation_and_the_first_runs_as_docu
     gpus, gbs, published = MLPERF_GPT3_ROWS[0]
     res = {o: mlperf_gpt3_step(gpus, gbs, o) for o in (True, False)}
     assert res[True].step_time_s / published - 1 == pytest.approx(-0.299, abs=0.001)
-    assert res[False].step_time_s / published - 1 == pytest.approx(-0.291, abs=0.001)
+    assert res[False].step_time_s / published - 1 == pytest.approx(-0.290, abs=0.001)

@@ -497,8 +497,9 @@ agree within 0.1%), its global batch the log's ``global_batch_size``. The plan f
 NVIDIA/benchmarks/gpt3/implementations/pytorch (config_DGXH100_*.sh, config_common.sh,
 config_fp8.sh, conf/custom.yaml, conf/optim/distributed_fused_adam.yaml): TP 4, PP 8, 12
 virtual stages, micro-batch 1, sequence parallelism, Userbuffers TP overlap, FP8 (hybrid),
-the distributed optimizer (ZeRO-1) with bf16 gradient reduction overlapped with backward and
-the parameter gather with the next forward, no dropout, no recomputation; GPT-3 175B (96
+the distributed optimizer (ZeRO-1) with bf16 gradient reduction in buckets of 100 MiB
+(``bucket_cap_mb``) overlapped with backward and the parameter gather with the next forward,
+no dropout, no recomputation; GPT-3 175B (96
 layers, hidden 12,288, 96 heads), its SentencePiece vocabulary of 50,257 taken padded to
 50,688 (a multiple of 128 x TP; not stated in the logs)."""
 
@@ -516,6 +517,7 @@ def mlperf_gpt3_step(gpus: int, global_batch: int, overlap_param_gather: bool = 
         global_batch=global_batch,
         zero=1,
         grad_bytes_per_param=2,
+        bucket_bytes=100 << 20,
         tp_overlap=True,
         overlap_param_gather=overlap_param_gather,
         precision="fp8",
