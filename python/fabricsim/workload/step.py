@@ -473,6 +473,18 @@ class TrainingStep(Workload):
         grad = self.plan.grad_bytes_per_param
         return [(size, group) for arr, group in parts for size in self.buckets(arr[stage, chunk] * grad)]
 
+    def layer_gathers(
+        self, parts: list[tuple[F64, str]], stage: int, chunk: int
+    ) -> tuple[int, list[tuple[int, str]]]:
+        """``overlap_param_gather``: the chunk's layers (at least one) and the buckets, each
+        with its group, that gather one layer's share of its updated parameters (bf16)."""
+        n = max(self.plan.slice_layers(self.model.layers)[chunk * self.plan.pp + stage], 1)
+        return n, [
+            (size, group)
+            for arr, group in parts
+            for size in self.buckets(arr[stage, chunk] * ELEMENT_BYTES / n)
+        ]
+
     def reduced_params(self, params: StageParams) -> list[tuple[F64, str]]:
         """The parameters whose gradients are reduced, each with its data-parallel group:
         dense ones over ``dp`` (``dp x cp`` ranks), experts over ``edp`` (the ``dp x cp / ep``
@@ -561,16 +573,13 @@ class TrainingStep(Workload):
         if not plan.overlap_param_gather or plan.zero not in (1, 2) or not parts:
             return None
         pp, v = plan.pp, plan.virtual_stages
-        counts = plan.slice_layers(self.model.layers)
-        layers = np.array(
-            [[max(counts[c * pp + p], 1) for c in range(v)] for p in range(pp)], dtype=np.float64
-        )
-        part = np.zeros((pp, v))
-        for arr, group in parts:
-            for p in range(pp):
-                for c in range(v):
-                    for size in self.buckets(arr[p, c] * ELEMENT_BYTES / layers[p, c]):
-                        part[p, c] += float(self._group_time_s(comm, "all_gather", group, size)[0, p])
+        layers, part = np.zeros((pp, v)), np.zeros((pp, v))
+        for p in range(pp):
+            for c in range(v):
+                n, buckets = self.layer_gathers(parts, p, c)
+                layers[p, c] = n
+                for size, group in buckets:
+                    part[p, c] += float(self._group_time_s(comm, "all_gather", group, size)[0, p])
         chunk = part * layers
         begin = np.cumsum(chunk, axis=1) - chunk
         return begin, part, layers

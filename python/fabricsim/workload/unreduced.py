@@ -156,16 +156,14 @@ def step_trace(
     # a chunk's first forward waits for its own
     gathered: dict[tuple[int, int], list[dict[int, int]]] = {}
     if plan.overlap_param_gather and plan.zero in (1, 2):
-        counts = plan.slice_layers(model.layers)
         for p in range(pp):
             early: dict[int, int] = {}
             for c in range(v):
-                n = max(counts[c * pp + p], 1)
+                n, buckets = step.layer_gathers(reduced, p, c)
                 gathered[p, c] = []
                 for _ in range(n):
-                    for arr, group in reduced:
-                        for size in step.buckets(arr[p, c] * ELEMENT_BYTES / n):
-                            collective("all_gather", group, size, rows_of(group, p), early)
+                    for size, group in buckets:
+                        collective("all_gather", group, size, rows_of(group, p), early)
                     gathered[p, c].append(dict(early))
 
     # the passes in an order where every input's send is added before its receive is needed:
